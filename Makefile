@@ -7,7 +7,7 @@ SHELL := bash
 
 NPM ?= npm
 
-.PHONY: help deps controlplane lint typecheck test test-unit dev clean
+.PHONY: help deps controlplane gen check-generated lint typecheck test test-unit dev clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -22,13 +22,19 @@ deps: node_modules/.package-lock.json ## install npm dependencies (incl. Node 24
 controlplane: ## build/cache etcd, kube-apiserver, controller-manager, scheduler, kubectl, kwok, helm
 	@bash hack/controlplane/build.sh >/dev/null
 
+gen: deps ## regenerate crds/ and the OpenAPI schemas from the zod schemas in api/
+	$(NPM) run --silent gen
+
+check-generated: deps ## fail when a committed generated file differs from `make gen`
+	$(NPM) run --silent gen:check
+
 lint: deps ## eslint + prettier check
 	$(NPM) run --silent lint
 
 typecheck: deps ## tsc --noEmit (strict)
 	$(NPM) run --silent typecheck
 
-test: deps controlplane lint typecheck ## everything: lint, typecheck, unit and integration tests on a real local control plane
+test: deps controlplane check-generated lint typecheck ## everything: lint, typecheck, unit and integration tests on a real local control plane
 	$(NPM) run --silent test
 
 test-unit: deps ## unit tests only (no control plane)

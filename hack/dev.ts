@@ -11,6 +11,7 @@ import { spawnSync } from "node:child_process";
 import { controlPlaneBinDir } from "../test/harness/binaries.ts";
 import { ControlPlane } from "../test/harness/controlplane.ts";
 import { repoRoot } from "../test/harness/paths.ts";
+import { installCrds } from "../test/harness/install.ts";
 
 const bin = controlPlaneBinDir();
 const kubectl = join(bin, "kubectl");
@@ -34,11 +35,11 @@ function kc(args: string[]): void {
   if (res.status !== 0) throw new Error(`kubectl ${args.join(" ")} failed (exit ${res.status})`);
 }
 
-for (const dir of ["crds", "examples"]) {
-  if (existsSync(join(repoRoot, dir))) {
-    console.log(`Applying ${dir}/ ...`);
-    kc(["apply", "--server-side", "--field-manager=agentry-dev", "-R", "-f", join(repoRoot, dir)]);
-  }
+console.log("Installing the agentry CRDs ...");
+installCrds(kubeconfig);
+if (existsSync(join(repoRoot, "examples"))) {
+  console.log("Applying examples/ into namespace default ...");
+  kc(["apply", "-n", "default", "-R", "-f", join(repoRoot, "examples")]);
 }
 
 kc(["get", "nodes"]);

@@ -12,6 +12,7 @@ import { relative, resolve } from "node:path";
 import { controlPlaneBinDir } from "./harness/binaries.ts";
 import { ControlPlane } from "./harness/controlplane.ts";
 import { startServices, type Services } from "./harness/services.ts";
+import { installCrds } from "./harness/install.ts";
 import { repoRoot } from "./harness/paths.ts";
 
 const args = process.argv.slice(2);
@@ -52,15 +53,22 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
 
 if (needsCluster) {
   const t0 = Date.now();
-  const bin = controlPlaneBinDir();
-  cp = await ControlPlane.start({ verbose: true });
-  services = await startServices({ verbose: true });
-  Object.assign(env, services.env, {
-    KUBECONFIG: cp.kubeconfig,
-    AGENTRY_CONTROLPLANE_BIN: bin,
-    AGENTRY_CONTROLPLANE_DIR: cp.dir,
-    PATH: `${bin}:${process.env.PATH ?? ""}`,
-  });
+  try {
+    const bin = controlPlaneBinDir();
+    cp = await ControlPlane.start({ verbose: true });
+    installCrds(cp.kubeconfig);
+    services = await startServices({ verbose: true });
+    Object.assign(env, services.env, {
+      KUBECONFIG: cp.kubeconfig,
+      AGENTRY_CONTROLPLANE_BIN: bin,
+      AGENTRY_CONTROLPLANE_DIR: cp.dir,
+      PATH: `${bin}:${process.env.PATH ?? ""}`,
+    });
+  } catch (err) {
+    console.error(`\n[test] setup failed: ${err instanceof Error ? err.message : String(err)}`);
+    await shutdown(true);
+    process.exit(1);
+  }
   console.error(`[test] control plane and services ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
 }
 

@@ -199,19 +199,20 @@ export class ControlPlane implements Endpoints {
 
   /** GET against the apiserver as the admin; resolves to the parsed JSON body. */
   async api<T = unknown>(path: string): Promise<T> {
+    return JSON.parse(await this.apiText(path)) as T;
+  }
+
+  private async apiText(path: string): Promise<string> {
     const ca = await readFile(this.caFile);
     const { status, body } = await httpsGet(`${this.server}${path}`, { ca, token: this.token });
     if (status !== 200) throw new Error(`GET ${path}: HTTP ${status}: ${body.slice(0, 200)}`);
-    return JSON.parse(body) as T;
+    return body;
   }
 
+  /** Resolves true when GET path answers 200; rejects with the reason otherwise. */
   private async apiOk(path: string): Promise<boolean> {
-    try {
-      await this.api(path);
-      return true;
-    } catch {
-      return false;
-    }
+    await this.apiText(path);
+    return true;
   }
 
   private spawn(name: string, args: string[]): void {

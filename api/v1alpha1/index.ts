@@ -1,0 +1,60 @@
+// agentry.dev/v1alpha1: the four kinds, their schemas, types and condition constants.
+import type { z } from "zod";
+import { AgentRuntimeKind, type AgentRuntimeSpec, type AgentRuntimeStatus } from "./agentruntime.ts";
+import { PipelineKind, type PipelineSpec, type PipelineStatus } from "./pipeline.ts";
+import { SandboxFleetKind, type SandboxFleetSpec, type SandboxFleetStatus } from "./sandboxfleet.ts";
+import { WorkspaceKind, type WorkspaceSpec, type WorkspaceStatus } from "./workspace.ts";
+
+export * from "./common.ts";
+export * from "./agentruntime.ts";
+export * from "./pipeline.ts";
+export * from "./sandboxfleet.ts";
+export * from "./workspace.ts";
+export type { KindDefinition, PrinterColumn, CelRule } from "./kind.ts";
+
+/** Every kind of the API, in the order they are documented. */
+export const KINDS = [AgentRuntimeKind, PipelineKind, SandboxFleetKind, WorkspaceKind] as const;
+
+/** Minimal object metadata as the operator reads it. */
+export interface ObjectMeta {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  creationTimestamp?: string | Date;
+  deletionTimestamp?: string | Date;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+  ownerReferences?: {
+    apiVersion: string;
+    kind: string;
+    name: string;
+    uid: string;
+    controller?: boolean;
+    blockOwnerDeletion?: boolean;
+  }[];
+}
+
+interface Resource<Kind extends string, Spec, Status> {
+  apiVersion: "agentry.dev/v1alpha1";
+  kind: Kind;
+  metadata: ObjectMeta;
+  spec: Spec;
+  status?: Status;
+}
+
+export type AgentRuntime = Resource<"AgentRuntime", AgentRuntimeSpec, AgentRuntimeStatus>;
+export type Pipeline = Resource<"Pipeline", PipelineSpec, PipelineStatus>;
+export type SandboxFleet = Resource<"SandboxFleet", SandboxFleetSpec, SandboxFleetStatus>;
+export type Workspace = Resource<"Workspace", WorkspaceSpec, WorkspaceStatus>;
+export type AgentryObject = AgentRuntime | Pipeline | SandboxFleet | Workspace;
+
+/** Spec schemas by kind, e.g. for applying defaults: `specSchemas.Pipeline.parse(input)`. */
+export const specSchemas = {
+  AgentRuntime: AgentRuntimeKind.spec,
+  Pipeline: PipelineKind.spec,
+  SandboxFleet: SandboxFleetKind.spec,
+  Workspace: WorkspaceKind.spec,
+} satisfies Record<AgentryObject["kind"], z.ZodType>;

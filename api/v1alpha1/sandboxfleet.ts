@@ -1,0 +1,201 @@
+// SandboxFleet: a pool of sandbox pods (one Deployment) scaled between min and max from
+// workspace demand, a warm-empty target and load pressure.
+import { z } from "zod";
+import {
+  conditions,
+  containerImage,
+  duration,
+  envList,
+  objectName,
+  observedGeneration,
+  port,
+  ResourceRequirements,
+  stringList,
+  timestamp,
+} from "./common.ts";
+import { defineKind } from "./kind.ts";
+
+/** Reasons of the Ready condition of a SandboxFleet. */
+export const SandboxFleetReason = {
+  /** Ready=True: the Deployment has the desired number of ready sandboxes. */
+  FleetReady: "FleetReady",
+  /** Ready=False (transient): sandboxes are starting or being removed. */
+  Scaling: "Scaling",
+  /** Ready=False: the fleet is at maxReplicas and cannot place every workspace. */
+  AtCapacity: "AtCapacity",
+  /** Ready=False: the operator could not create or update the Deployment. */
+  ReconcileError: "ReconcileError",
+} as const;
+
+export const SandboxTemplate = z
+  .object({
+    image: containerImage("Image of the sandbox runtime."),
+    imagePullPolicy: z
+      .enum(["Always", "IfNotPresent", "Never"])
+      .optional()
+      .meta({ description: "Image pull policy; the Kubernetes default when unset." }),
+    command: stringList("Entrypoint override."),
+    args: stringList("Arguments to the entrypoint."),
+    port: port("Port of the sandbox runtime's HTTP API (files, exec, /status).", 8080),
+    env: envList(),
+    resources: ResourceRequirements.optional(),
+    runtimeClassName: objectName("RuntimeClass for stronger isolation, e.g. gvisor or kata.").optional(),
+    serviceAccountName: objectName("ServiceAccount of the sandbox pods.").optional(),
+    nodeSelector: z
+      .record(z.string(), z.string().max(63))
+      .optional()
+      .meta({ description: "Node labels the sandbox pods must run on." }),
+    labels: z
+      .record(z.string(), z.string().max(63))
+      .optional()
+      .meta({ description: "Extra labels for the sandbox pods." }),
+  })
+  .strict()
+  .meta({ description: "What every sandbox pod of the fleet runs." });
+
+export const PressureThresholds = z
+  .object({
+    cpu: z.number().gt(0).lte(1).default(0.8).meta({
+      description: "CPU use (fraction of the limit, in (0,1]) above which a sandbox is under pressure.",
+    }),
+    memory: z.number().gt(0).lte(1).default(0.8).meta({
+      description: "Memory use (fraction of the limit, in (0,1]) above which a sandbox is under pressure.",
+    }),
+  })
+  .strict()
+  .meta({ description: "Load above which a sandbox takes no new workspaces and the fleet grows." });
+
+export const SandboxFleetSpec = z
+  .object({
+    template: SandboxTemplate,
+    minReplicas: z
+      .int()
+      .min(0)
+      .max(1000)
+      .default(1)
+      .meta({ description: "Fewest sandboxes, whatever the demand." }),
+    maxReplicas: z
+      .int()
+      .min(1)
+      .max(1000)
+      .default(10)
+      .meta({ description: "Most sandboxes, whatever the demand." }),
+    replicas: z.int().min(0).max(1000).optional().meta({
+      description:
+        "Pinned number of sandboxes (set by `kubectl scale` or an HPA through the scale subresource). Unset means autoscale.",
+    }),
+    warmEmpty: z
+      .int()
+      .min(0)
+      .max(100)
+      .default(1)
+      .meta({ description: "Sandboxes kept with no workspace, ready for new ones." }),
+    maxWorkspacesPerSandbox: z
+      .int()
+      .min(1)
+      .max(1000)
+      .default(32)
+      .meta({ description: "Most workspaces placed on one sandbox." }),
+    pressure: PressureThresholds.default({ cpu: 0.8, memory: 0.8 }),
+    ownerlessPool: z.enum(["shared", "dedicated"]).default("shared").meta({
+      description:
+        "Workspaces without ownerId: shared reuses a sandbox below the pressure thresholds; dedicated gives each its own sandbox.",
+    }),
+    samplingInterval: duration("How often sandbox load is sampled.", "1s"),
+    scaleUpWindow: z
+      .int()
+      .min(1)
+      .max(100)
+      .default(2)
+      .meta({ description: "Consecutive samples that must ask for more sandboxes before scaling up." }),
+    scaleDownWindow: z
+      .int()
+      .min(1)
+      .max(1000)
+      .default(2)
+      .meta({ description: "Consecutive samples that must ask for fewer sandboxes before scaling down." }),
+    cooldown: duration("Least time between two scaling actions.", "1s"),
+    idleTTL: duration("How long a surplus empty sandbox is kept before it is removed.", "5m"),
+    drainTimeout: duration(
+      "How long a draining sandbox waits for its workspaces to leave before removal.",
+      "5m",
+    ),
+  })
+  .strict()
+  .meta({
+    description: "Desired state of the fleet.",
+    "x-kubernetes-validations": [
+      {
+        rule: "self.minReplicas <= self.maxReplicas",
+        message: "spec.minReplicas must be less than or equal to spec.maxReplicas",
+        fieldPath: ".minReplicas",
+      },
+      {
+        rule: "!has(self.replicas) || (self.replicas >= self.minReplicas && self.replicas <= self.maxReplicas)",
+        message:
+          "spec.replicas must lie between spec.minReplicas and spec.maxReplicas; widen the bounds or unset replicas",
+        fieldPath: ".replicas",
+      },
+      {
+        rule: "self.warmEmpty <= self.maxReplicas",
+        message: "spec.warmEmpty cannot exceed spec.maxReplicas",
+        fieldPath: ".warmEmpty",
+      },
+    ],
+  });
+
+export const SandboxFleetStatus = z
+  .object({
+    observedGeneration: observedGeneration(),
+    replicas: z.int().min(0).optional().meta({ description: "Sandbox pods that exist (scale subresource)." }),
+    readyReplicas: z.int().min(0).optional().meta({ description: "Sandbox pods that are ready." }),
+    desiredReplicas: z.int().min(0).optional().meta({ description: "Sandboxes the fleet wants now." }),
+    workspaces: z.int().min(0).optional().meta({ description: "Workspaces placed on the fleet." }),
+    capacity: z
+      .int()
+      .min(0)
+      .optional()
+      .meta({ description: "Workspaces the ready sandboxes can hold (ready × maxWorkspacesPerSandbox)." }),
+    selector: z
+      .string()
+      .max(1024)
+      .optional()
+      .meta({ description: "Label selector of the sandbox pods (scale subresource)." }),
+    deploymentName: objectName("Name of the Deployment of the sandboxes.").optional(),
+    lastScaleTime: timestamp("When the fleet last changed size."),
+    lastScaleReason: z
+      .string()
+      .max(1024)
+      .optional()
+      .meta({ description: "Why the fleet last changed size." }),
+    conditions: conditions(),
+  })
+  .strict()
+  .meta({ description: "Observed state of the fleet." });
+
+export const SandboxFleetKind = defineKind({
+  kind: "SandboxFleet",
+  plural: "sandboxfleets",
+  shortNames: ["sbf"],
+  description: "SandboxFleet keeps a pool of sandbox pods, scaled from workspace demand and load.",
+  spec: SandboxFleetSpec,
+  status: SandboxFleetStatus,
+  scale: {
+    specReplicasPath: ".spec.replicas",
+    statusReplicasPath: ".status.replicas",
+    labelSelectorPath: ".status.selector",
+  },
+  printerColumns: [
+    { name: "Ready", type: "integer", jsonPath: ".status.readyReplicas" },
+    { name: "Desired", type: "integer", jsonPath: ".status.desiredReplicas" },
+    { name: "Min", type: "integer", jsonPath: ".spec.minReplicas" },
+    { name: "Max", type: "integer", jsonPath: ".spec.maxReplicas" },
+    { name: "Workspaces", type: "integer", jsonPath: ".status.workspaces" },
+    { name: "Capacity", type: "integer", jsonPath: ".status.capacity" },
+    { name: "Pinned", type: "integer", jsonPath: ".spec.replicas", priority: 1 },
+    { name: "Last Scale", type: "string", jsonPath: ".status.lastScaleReason", priority: 1 },
+  ],
+});
+
+export type SandboxFleetSpec = z.output<typeof SandboxFleetSpec>;
+export type SandboxFleetStatus = z.output<typeof SandboxFleetStatus>;
