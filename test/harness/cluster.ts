@@ -36,7 +36,7 @@ export function api<T extends k8s.ApiType>(cls: new (config: k8s.Configuration) 
  * ServiceAccount (Pods need it), and deletes it when the test ends.
  */
 export async function testNamespace(
-  t: Pick<TestContext, "name" | "after">,
+  t: { name: string; after: (fn: () => Promise<void>) => void },
   labels: Record<string, string> = {},
 ): Promise<string> {
   const slug = t.name

@@ -1,0 +1,162 @@
+// Operator settings from flags (or AGENTRY_* environment variables), with defaults that
+// suit a production install; `--help` prints them.
+import { parseArgs } from "node:util";
+
+export interface OperatorConfig {
+  namespaces: string[] | undefined;
+  controllerId: string;
+  leaderElect: boolean;
+  leaseNamespace: string;
+  leaseName: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  healthAddr: { host: string; port: number };
+  kubeQps: number;
+  kubeBurst: number;
+  workers: number;
+  resyncPeriodMs: number;
+  gatewayNamespace: string;
+  logLevel: string;
+}
+
+const options = {
+  namespaces: {
+    type: "string",
+    env: "AGENTRY_WATCH_NAMESPACES",
+    help: "comma-separated namespaces to watch (default: all)",
+  },
+  "controller-id": {
+    type: "string",
+    env: "AGENTRY_CONTROLLER_ID",
+    help: "value of agentry.dev/controller-id on managed objects",
+    default: "agentry",
+  },
+  "leader-elect": {
+    type: "string",
+    env: "AGENTRY_LEADER_ELECT",
+    help: "true|false: elect one active replica with a Lease",
+    default: "true",
+  },
+  "lease-namespace": {
+    type: "string",
+    env: "POD_NAMESPACE",
+    help: "namespace of the leader Lease",
+    default: "default",
+  },
+  "lease-name": {
+    type: "string",
+    env: "AGENTRY_LEASE_NAME",
+    help: "name of the leader Lease",
+    default: "agentry-operator",
+  },
+  "lease-duration": {
+    type: "string",
+    env: "AGENTRY_LEASE_DURATION",
+    help: "seconds a lease is valid",
+    default: "15",
+  },
+  "renew-deadline": {
+    type: "string",
+    env: "AGENTRY_RENEW_DEADLINE",
+    help: "seconds the leader may fail to renew before stepping down",
+    default: "10",
+  },
+  "retry-period": {
+    type: "string",
+    env: "AGENTRY_RETRY_PERIOD",
+    help: "seconds between lease attempts",
+    default: "2",
+  },
+  "health-addr": {
+    type: "string",
+    env: "AGENTRY_HEALTH_ADDR",
+    help: "host:port of /healthz /readyz /metrics",
+    default: "0.0.0.0:8081",
+  },
+  "kube-qps": {
+    type: "string",
+    env: "AGENTRY_KUBE_QPS",
+    help: "client requests per second to the apiserver",
+    default: "200",
+  },
+  "kube-burst": { type: "string", env: "AGENTRY_KUBE_BURST", help: "client request burst", default: "400" },
+  workers: {
+    type: "string",
+    env: "AGENTRY_WORKERS",
+    help: "concurrent reconciles per controller",
+    default: "4",
+  },
+  "resync-period": {
+    type: "string",
+    env: "AGENTRY_RESYNC_PERIOD",
+    help: "seconds between full resyncs (orphan sweep)",
+    default: "600",
+  },
+  "gateway-namespace": {
+    type: "string",
+    env: "AGENTRY_GATEWAY_NAMESPACE",
+    help: "namespace of the agentry gateway (NetworkPolicy ingress); default: lease namespace",
+  },
+  "log-level": { type: "string", env: "AGENTRY_LOG_LEVEL", help: "error|warn|info|debug", default: "info" },
+  help: { type: "boolean", help: "print this help" },
+} as const;
+
+export function usage(): string {
+  const lines = Object.entries(options).map(([name, o]) => {
+    const env = "env" in o ? ` (${o.env})` : "";
+    const def = "default" in o ? ` [${o.default}]` : "";
+    return `  --${name.padEnd(18)} ${o.help}${env}${def}`;
+  });
+  return `agentry operator\n\nOptions:\n${lines.join("\n")}\n`;
+}
+
+function num(name: string, value: string, min: number): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number >= ${min}, got "${value}"`);
+  return n;
+}
+
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): OperatorConfig | "help" {
+  const parsed = parseArgs({
+    args: argv,
+    options: Object.fromEntries(Object.entries(options).map(([k, o]) => [k, { type: o.type }])),
+    strict: true,
+  }).values as Record<string, string | boolean | undefined>;
+  if (parsed.help) return "help";
+  const get = (name: keyof typeof options): string => {
+    const o = options[name];
+    const v = parsed[name];
+    if (typeof v === "string") return v;
+    if ("env" in o && env[o.env]) return env[o.env]!;
+    return "default" in o ? o.default : "";
+  };
+  const [host, portText] = get("health-addr").split(/:(?=[^:]*$)/);
+  const leaseNamespace = get("lease-namespace");
+  const namespaces = get("namespaces")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bool = (name: keyof typeof options) => {
+    const v = get(name).toLowerCase();
+    if (v !== "true" && v !== "false") throw new Error(`--${name} must be true or false, got "${v}"`);
+    return v === "true";
+  };
+  return {
+    namespaces: namespaces.length ? namespaces : undefined,
+    controllerId: get("controller-id"),
+    leaderElect: bool("leader-elect"),
+    leaseNamespace,
+    leaseName: get("lease-name"),
+    leaseDurationMs: num("lease-duration", get("lease-duration"), 1) * 1000,
+    renewDeadlineMs: num("renew-deadline", get("renew-deadline"), 1) * 1000,
+    retryPeriodMs: num("retry-period", get("retry-period"), 0.1) * 1000,
+    healthAddr: { host: host || "0.0.0.0", port: num("health-addr port", portText ?? "", 0) },
+    kubeQps: num("kube-qps", get("kube-qps"), 1),
+    kubeBurst: num("kube-burst", get("kube-burst"), 1),
+    workers: num("workers", get("workers"), 1),
+    resyncPeriodMs: num("resync-period", get("resync-period"), 1) * 1000,
+    gatewayNamespace: get("gateway-namespace") || leaseNamespace,
+    logLevel: get("log-level"),
+  };
+}

@@ -1,0 +1,273 @@
+// The objects an AgentRuntime should have, as a pure function of the AgentRuntime and
+// what it depends on. Nothing time-dependent goes in, so the same input always gives the
+// same objects (and the same hashes), and an unchanged AgentRuntime causes no writes.
+import type { AgentRuntime, EnvVar } from "../../api/v1alpha1/index.ts";
+import { API_VERSION } from "../../api/v1alpha1/index.ts";
+import type { KubeObject } from "../kube/client.ts";
+import { childName, shortHash } from "../kube/names.ts";
+
+export const LABEL_AGENT = "agentry.dev/agent-runtime";
+export const LABEL_TEMPLATE_HASH = "agentry.dev/template-hash";
+export const ANNOTATION_SPEC_HASH = "agentry.dev/spec-hash";
+export const ANNOTATION_AGENT_ID = "agentry.dev/agent-id";
+export const ANNOTATION_CONTROLLER_ID = "agentry.dev/controller-id";
+export const MANAGED_BY = { "app.kubernetes.io/managed-by": "agentry" } as const;
+
+/** The non-root user agent containers run as (Pod Security "restricted"). */
+export const AGENT_UID = 65532;
+
+export interface AgentContext {
+  /** Value of agentry.dev/controller-id: which agentry installation manages the objects. */
+  controllerId: string;
+  /** Where the gateway runs, for the managed NetworkPolicy's ingress rule. */
+  gateway: { namespace: string; podLabels: Record<string, string> };
+  /** The placed workspace the agent works in, when spec.workspaceRef is set. */
+  workspace?: { name: string; endpoint: string; sandboxPod: string };
+}
+
+export interface AgentChildren {
+  pod?: KubeObject;
+  service: KubeObject;
+  networkPolicy?: KubeObject;
+  claim?: KubeObject;
+  podName: string;
+  serviceName: string;
+  networkPolicyName: string;
+  claimName: string;
+  templateHash: string;
+  endpoint: string;
+}
+
+export function agentLabels(name: string): Record<string, string> {
+  return {
+    "app.kubernetes.io/name": "agentry-agent",
+    "app.kubernetes.io/instance": name,
+    "app.kubernetes.io/component": "agent",
+    "app.kubernetes.io/part-of": "agentry",
+    ...MANAGED_BY,
+    [LABEL_AGENT]: name,
+  };
+}
+
+export function ownerReference(ar: AgentRuntime) {
+  return {
+    apiVersion: API_VERSION,
+    kind: "AgentRuntime",
+    name: ar.metadata.name!,
+    uid: ar.metadata.uid!,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+/** Adds the spec-hash annotation (the hash of everything else) used to skip unchanged writes. */
+function withSpecHash(obj: KubeObject): KubeObject {
+  const hash = shortHash(obj);
+  obj.metadata.annotations = { ...obj.metadata.annotations, [ANNOTATION_SPEC_HASH]: hash };
+  return obj;
+}
+
+function agentEnv(ar: AgentRuntime, ctx: AgentContext): EnvVar[] {
+  const spec = ar.spec;
+  const env: (EnvVar & { valueFrom?: unknown })[] = [
+    { name: "AGENTRY_AGENT_NAME", value: ar.metadata.name! },
+    { name: "AGENTRY_NAMESPACE", value: ar.metadata.namespace! },
+    { name: "AGENTRY_PORT", value: String(spec.port) },
+  ];
+  if (spec.model) {
+    env.push({ name: "AGENTRY_MODEL_PROVIDER", value: spec.model.provider });
+    env.push({ name: "AGENTRY_MODEL", value: spec.model.model });
+    if (spec.model.endpoint) env.push({ name: "AGENTRY_MODEL_ENDPOINT", value: spec.model.endpoint });
+    if (spec.model.credentialsSecretRef) {
+      env.push({
+        name: "AGENTRY_MODEL_API_KEY",
+        valueFrom: {
+          secretKeyRef: {
+            name: spec.model.credentialsSecretRef.name,
+            key: spec.model.credentialsSecretRef.key,
+          },
+        },
+      });
+    }
+  }
+  if (ctx.workspace) {
+    env.push({ name: "AGENTRY_WORKSPACE", value: ctx.workspace.name });
+    env.push({ name: "AGENTRY_WORKSPACE_URL", value: ctx.workspace.endpoint });
+  }
+  const own = new Set(env.map((e) => e.name));
+  return [...env, ...(spec.env ?? []).filter((e) => !own.has(e.name))];
+}
+
+export function desiredAgent(ar: AgentRuntime, ctx: AgentContext): AgentChildren {
+  const name = ar.metadata.name!;
+  const namespace = ar.metadata.namespace!;
+  const spec = ar.spec;
+  const labels = agentLabels(name);
+  const annotations = {
+    [ANNOTATION_AGENT_ID]: ar.metadata.uid!,
+    [ANNOTATION_CONTROLLER_ID]: ctx.controllerId,
+  };
+  const owner = [ownerReference(ar)];
+  const podName = childName(name);
+  const serviceName = childName(name);
+  const networkPolicyName = childName(name);
+  const claimName = childName(name, "data");
+  const port = spec.port;
+  const endpoint = `http://${serviceName}.${namespace}.svc:${port}`;
+
+  const volumes: Record<string, unknown>[] = [{ name: "tmp", emptyDir: {} }];
+  const mounts: Record<string, unknown>[] = [{ name: "tmp", mountPath: "/tmp" }];
+  const initContainers: Record<string, unknown>[] = [];
+  const containerSecurity = {
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    capabilities: { drop: ["ALL"] },
+    seccompProfile: { type: "RuntimeDefault" },
+  };
+  if (spec.storage) {
+    volumes.push({ name: "data", persistentVolumeClaim: { claimName } });
+    mounts.push({ name: "data", mountPath: spec.storage.mountPath });
+    if (spec.storage.bootstrapConfigMap) {
+      volumes.push({ name: "bootstrap", configMap: { name: spec.storage.bootstrapConfigMap } });
+      initContainers.push({
+        name: "bootstrap",
+        image: spec.image,
+        ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
+        // Copy the default files without overwriting anything the agent already changed.
+        command: ["sh", "-c", 'cp -Rn /agentry/bootstrap/. "$AGENTRY_DATA_DIR"/'],
+        env: [{ name: "AGENTRY_DATA_DIR", value: spec.storage.mountPath }],
+        volumeMounts: [
+          { name: "data", mountPath: spec.storage.mountPath },
+          { name: "bootstrap", mountPath: "/agentry/bootstrap", readOnly: true },
+        ],
+        securityContext: containerSecurity,
+      });
+    }
+  }
+
+  const container: Record<string, unknown> = {
+    name: "agent",
+    image: spec.image,
+    ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
+    ...(spec.command ? { command: spec.command } : {}),
+    ...(spec.args ? { args: spec.args } : {}),
+    ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
+    env: agentEnv(ar, ctx),
+    ...(spec.envFrom ? { envFrom: spec.envFrom } : {}),
+    ...(spec.resources ? { resources: spec.resources } : {}),
+    readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 5, failureThreshold: 3 },
+    livenessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 10, failureThreshold: 6 },
+    volumeMounts: mounts,
+    securityContext: containerSecurity,
+  };
+
+  const podSpec: Record<string, unknown> = {
+    ...(spec.serviceAccountName ? { serviceAccountName: spec.serviceAccountName } : {}),
+    automountServiceAccountToken: Boolean(spec.serviceAccountName),
+    enableServiceLinks: false,
+    restartPolicy: "Always",
+    ...(spec.runtimeClassName ? { runtimeClassName: spec.runtimeClassName } : {}),
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: AGENT_UID,
+      runAsGroup: AGENT_UID,
+      fsGroup: AGENT_UID,
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+    ...(initContainers.length ? { initContainers } : {}),
+    containers: [container],
+    volumes,
+  };
+  const templateHash = shortHash({ labels, annotations, podSpec });
+
+  const pod: KubeObject | undefined = spec.suspended
+    ? undefined
+    : {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: {
+          name: podName,
+          namespace,
+          labels: { ...labels, [LABEL_TEMPLATE_HASH]: templateHash },
+          annotations,
+          ownerReferences: owner,
+        },
+        spec: podSpec,
+      };
+
+  const service = withSpecHash({
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name: serviceName, namespace, labels, annotations, ownerReferences: owner },
+    spec: {
+      type: "ClusterIP",
+      selector: { [LABEL_AGENT]: name, ...MANAGED_BY },
+      ports: [{ name: "http", port, targetPort: "http", protocol: "TCP" }],
+    },
+  });
+
+  const networkPolicy = spec.networkPolicy?.enabled
+    ? withSpecHash({
+        apiVersion: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: { name: networkPolicyName, namespace, labels, annotations, ownerReferences: owner },
+        spec: {
+          podSelector: { matchLabels: { [LABEL_AGENT]: name, ...MANAGED_BY } },
+          policyTypes: ["Ingress", "Egress"],
+          ingress: [
+            {
+              from: [
+                { podSelector: {} },
+                {
+                  namespaceSelector: {
+                    matchLabels: { "kubernetes.io/metadata.name": ctx.gateway.namespace },
+                  },
+                  podSelector: { matchLabels: ctx.gateway.podLabels },
+                },
+              ],
+              ports: [{ port, protocol: "TCP" }],
+            },
+          ],
+          egress: [
+            {
+              ports: [
+                { port: 53, protocol: "UDP" },
+                { port: 53, protocol: "TCP" },
+              ],
+            },
+            ...(spec.networkPolicy.egress ?? []).map((rule) => ({
+              to: [{ ipBlock: { cidr: rule.cidr } }],
+              ...(rule.ports?.length ? { ports: rule.ports.map((p) => ({ port: p, protocol: "TCP" })) } : {}),
+            })),
+          ],
+        },
+      })
+    : undefined;
+
+  const claim = spec.storage
+    ? withSpecHash({
+        apiVersion: "v1",
+        kind: "PersistentVolumeClaim",
+        metadata: { name: claimName, namespace, labels, annotations, ownerReferences: owner },
+        spec: {
+          accessModes: ["ReadWriteOnce"],
+          resources: { requests: { storage: String(spec.storage.size) } },
+          ...(spec.storage.storageClassName ? { storageClassName: spec.storage.storageClassName } : {}),
+        },
+      })
+    : undefined;
+
+  return {
+    ...(pod ? { pod } : {}),
+    service,
+    ...(networkPolicy ? { networkPolicy } : {}),
+    ...(claim ? { claim } : {}),
+    podName,
+    serviceName,
+    networkPolicyName,
+    claimName,
+    templateHash,
+    endpoint,
+  };
+}

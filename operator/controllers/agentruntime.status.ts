@@ -1,0 +1,207 @@
+// The status of an AgentRuntime as a pure function of what is observed: a chain of
+// checks, each `(input) → verdict | undefined`, turns Kubernetes' view of the Pod into one
+// phase and one readiness line a person can act on.
+import type { AgentRuntime, AgentRuntimePhase, AgentRuntimeStatus } from "../../api/v1alpha1/index.ts";
+import { AgentRuntimeReason, ConditionType } from "../../api/v1alpha1/index.ts";
+import { mergeConditions } from "../kube/conditions.ts";
+
+export interface PodView {
+  metadata: { name?: string; deletionTimestamp?: string; labels?: Record<string, string> };
+  spec?: { nodeName?: string };
+  status?: {
+    phase?: string;
+    reason?: string;
+    message?: string;
+    conditions?: { type: string; status: string; reason?: string; message?: string }[];
+    containerStatuses?: {
+      name: string;
+      ready?: boolean;
+      restartCount?: number;
+      state?: {
+        waiting?: { reason?: string; message?: string };
+        terminated?: { reason?: string; message?: string; exitCode?: number };
+        running?: unknown;
+      };
+      lastState?: { terminated?: { reason?: string; message?: string; exitCode?: number } };
+    }[];
+  };
+}
+
+export interface AgentObservation {
+  pod?: PodView;
+  podName: string;
+  serviceName: string;
+  serviceExists: boolean;
+  endpoint: string;
+  templateHash: string;
+  /** Why the agent cannot start yet because of its workspace, if so. */
+  workspaceProblem?: string;
+  /** The pod is being replaced because the spec changed. */
+  replacing?: boolean;
+  /** An error from the last attempt to write children. */
+  reconcileError?: string;
+}
+
+interface Verdict {
+  phase: AgentRuntimePhase;
+  reason: string;
+  message: string;
+}
+
+type Check = (ar: AgentRuntime, o: AgentObservation) => Verdict | undefined;
+
+const IMAGE_ERRORS = new Set(["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"]);
+const CONFIG_ERRORS = new Set(["CreateContainerConfigError", "CreateContainerError", "RunContainerError"]);
+
+const container = (o: AgentObservation) => o.pod?.status?.containerStatuses?.find((c) => c.name === "agent");
+
+const checks: Check[] = [
+  (ar) =>
+    ar.spec.suspended
+      ? {
+          phase: "Suspended",
+          reason: AgentRuntimeReason.Suspended,
+          message: "suspended: the Pod is removed and the Service kept; set spec.suspended=false to start it",
+        }
+      : undefined,
+  (_, o) =>
+    o.reconcileError
+      ? { phase: "Error", reason: AgentRuntimeReason.ReconcileError, message: o.reconcileError }
+      : undefined,
+  (_, o) =>
+    o.workspaceProblem
+      ? { phase: "Pending", reason: AgentRuntimeReason.WorkspaceNotReady, message: o.workspaceProblem }
+      : undefined,
+  (_, o) =>
+    !o.pod
+      ? { phase: "Pending", reason: AgentRuntimeReason.PodPending, message: `creating Pod ${o.podName}` }
+      : undefined,
+  (_, o) =>
+    o.replacing || o.pod?.metadata.deletionTimestamp
+      ? {
+          phase: "Starting",
+          reason: AgentRuntimeReason.PodPending,
+          message: `replacing Pod ${o.podName} after a spec change`,
+        }
+      : undefined,
+  (_, o) => {
+    const c = o.pod?.status?.conditions?.find((x) => x.type === "PodScheduled");
+    if (c?.status === "False" && c.reason === "Unschedulable") {
+      return {
+        phase: "Pending",
+        reason: AgentRuntimeReason.Unschedulable,
+        message: `no node can run the agent: ${c.message ?? "unschedulable"}; check resources, node selectors and taints`,
+      };
+    }
+    return undefined;
+  },
+  (ar, o) => {
+    const waiting = container(o)?.state?.waiting;
+    if (waiting?.reason && IMAGE_ERRORS.has(waiting.reason)) {
+      return {
+        phase: "Error",
+        reason: AgentRuntimeReason.ImagePullError,
+        message: `cannot pull image ${ar.spec.image} (${waiting.reason}): ${waiting.message ?? "check the image name and pull secrets"}`,
+      };
+    }
+    if (waiting?.reason && CONFIG_ERRORS.has(waiting.reason)) {
+      return {
+        phase: "Error",
+        reason: AgentRuntimeReason.AgentError,
+        message: `the container cannot start (${waiting.reason}): ${waiting.message ?? "check env and secret references"}`,
+      };
+    }
+    return undefined;
+  },
+  (_, o) => {
+    const c = container(o);
+    if (c?.state?.waiting?.reason === "CrashLoopBackOff") {
+      const last = c.lastState?.terminated;
+      const detail = last
+        ? ` (last exit code ${last.exitCode ?? "?"}${last.message ? `: ${last.message}` : ""})`
+        : "";
+      return {
+        phase: "Error",
+        reason: AgentRuntimeReason.CrashLoop,
+        message: `the agent keeps crashing${detail}; see kubectl logs pod/${o.podName} --previous`,
+      };
+    }
+    return undefined;
+  },
+  (_, o) => {
+    const phase = o.pod?.status?.phase;
+    if (phase === "Failed" || phase === "Succeeded") {
+      const why =
+        o.pod?.status?.message ??
+        o.pod?.status?.reason ??
+        `the Pod ${phase === "Failed" ? "failed" : "exited"}`;
+      return { phase: "Error", reason: AgentRuntimeReason.AgentError, message: `${why}; recreating the Pod` };
+    }
+    return undefined;
+  },
+  (_, o) => {
+    const ready = o.pod?.status?.conditions?.find((x) => x.type === "Ready");
+    if (ready?.status === "True") {
+      return {
+        phase: "Ready",
+        reason: AgentRuntimeReason.AgentReady,
+        message: `the agent answers at ${o.endpoint}`,
+      };
+    }
+    return undefined;
+  },
+  (_, o) => {
+    const phase = o.pod?.status?.phase;
+    if (phase === "Running") {
+      const ready = o.pod?.status?.conditions?.find((x) => x.type === "Ready");
+      return {
+        phase: "Starting",
+        reason: AgentRuntimeReason.NotReady,
+        message: `the agent is running but not ready yet${ready?.message ? `: ${ready.message}` : ""} (GET /readyz)`,
+      };
+    }
+    return undefined;
+  },
+];
+
+export function computeAgentStatus(ar: AgentRuntime, o: AgentObservation, now: Date): AgentRuntimeStatus {
+  let verdict: Verdict = {
+    phase: "Pending",
+    reason: AgentRuntimeReason.PodPending,
+    message: o.pod?.spec?.nodeName
+      ? `starting on node ${o.pod.spec.nodeName}`
+      : `waiting for Pod ${o.podName} to be scheduled`,
+  };
+  for (const check of checks) {
+    const v = check(ar, o);
+    if (v) {
+      verdict = v;
+      break;
+    }
+  }
+  const generation = ar.metadata.generation;
+  const conditions = mergeConditions(
+    ar.status?.conditions,
+    [
+      {
+        type: ConditionType.Ready,
+        status: verdict.phase === "Ready" ? "True" : "False",
+        reason: verdict.reason,
+        message: verdict.message,
+        ...(generation !== undefined ? { observedGeneration: generation } : {}),
+      },
+    ],
+    now,
+  );
+  const restartCount = container(o)?.restartCount;
+  return {
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    phase: verdict.phase,
+    readinessReason: verdict.message,
+    ...(o.pod && !ar.spec.suspended ? { podName: o.podName } : {}),
+    ...(o.serviceExists ? { serviceName: o.serviceName, endpoint: o.endpoint } : {}),
+    ...(restartCount !== undefined ? { restartCount } : {}),
+    templateHash: o.templateHash,
+    conditions,
+  };
+}

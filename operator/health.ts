@@ -1,0 +1,46 @@
+// The operator's HTTP endpoints: /healthz (the process works), /readyz (caches synced),
+// /metrics (Prometheus). Plain node:http: nothing else is served here.
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Metrics } from "./metrics.ts";
+
+export interface HealthChecks {
+  healthy(): string | undefined;
+  ready(): string | undefined;
+}
+
+export async function startHealthServer(
+  addr: { host: string; port: number },
+  metrics: Metrics,
+  checks: HealthChecks,
+): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    const answer = (problem: string | undefined) => {
+      res.writeHead(problem ? 503 : 200, { "content-type": "text/plain" });
+      res.end(problem ?? "ok");
+    };
+    if (path === "/healthz" || path === "/livez") return answer(checks.healthy());
+    if (path === "/readyz") return answer(checks.ready());
+    if (path === "/metrics") {
+      metrics.registry
+        .metrics()
+        .then((text) => {
+          res.writeHead(200, { "content-type": metrics.registry.contentType });
+          res.end(text);
+        })
+        .catch((err: unknown) => {
+          res.writeHead(500);
+          res.end(String(err));
+        });
+      return;
+    }
+    res.writeHead(404, { "content-type": "text/plain" });
+    res.end("not found");
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(addr.port, addr.host, () => resolve());
+  });
+  return { server, port: (server.address() as AddressInfo).port };
+}

@@ -1,0 +1,266 @@
+// One small Kubernetes REST client shared by the operator, webhook and gateway: the
+// KubeConfig's authentication from @kubernetes/client-node, requests through undici,
+// a client-side QPS/burst limit, server-side apply with the single field manager
+// `agentry`, and errors that keep the apiserver's status, reason and message.
+import type { HttpMethod } from "@kubernetes/client-node";
+import { RequestContext, type KubeConfig } from "@kubernetes/client-node";
+import { fetch } from "undici";
+import { resourceFor, resourcePath } from "./resources.ts";
+
+export const FIELD_MANAGER = "agentry";
+
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    generation?: number;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: {
+      apiVersion: string;
+      kind: string;
+      name: string;
+      uid: string;
+      controller?: boolean;
+      blockOwnerDeletion?: boolean;
+    }[];
+    deletionTimestamp?: string;
+    creationTimestamp?: string;
+    managedFields?: unknown;
+    [key: string]: unknown;
+  };
+  [key: string]: unknown;
+}
+
+export interface KubeList<T> {
+  items: T[];
+  metadata: { resourceVersion?: string; continue?: string };
+}
+
+/** An error answered by the apiserver (or the transport), with the HTTP status. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly reason: string;
+  readonly body: unknown;
+  constructor(status: number, reason: string, message: string, body?: unknown) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.reason = reason;
+    this.body = body;
+  }
+}
+
+export const isNotFound = (err: unknown): boolean => err instanceof ApiError && err.status === 404;
+export const isConflict = (err: unknown): boolean => err instanceof ApiError && err.status === 409;
+export const isGone = (err: unknown): boolean => err instanceof ApiError && err.status === 410;
+
+/** A token bucket: `qps` tokens per second, at most `burst` saved up. */
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+  private readonly qps: number;
+  private readonly burst: number;
+  private readonly now: () => number;
+
+  constructor(qps: number, burst: number, now: () => number = () => performance.now()) {
+    this.qps = qps;
+    this.burst = burst;
+    this.tokens = burst;
+    this.now = now;
+    this.last = now();
+  }
+
+  /** Milliseconds to wait before the next request may go; takes the token. */
+  reserve(): number {
+    const t = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) / 1000) * this.qps);
+    this.last = t;
+    this.tokens -= 1;
+    return this.tokens >= 0 ? 0 : (-this.tokens / this.qps) * 1000;
+  }
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  contentType?: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  signal?: AbortSignal;
+}
+
+export type RequestObserver = (method: string, path: string, status: number, seconds: number) => void;
+
+export interface ClientOptions {
+  qps?: number;
+  burst?: number;
+  userAgent?: string;
+  onRequest?: RequestObserver;
+}
+
+export class KubeClient {
+  readonly kubeConfig: KubeConfig;
+  private readonly server: string;
+  private readonly limiter: TokenBucket;
+  private readonly userAgent: string;
+  private readonly onRequest: RequestObserver | undefined;
+
+  constructor(kc: KubeConfig, options: ClientOptions = {}) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error("the kubeconfig has no current cluster");
+    this.kubeConfig = kc;
+    this.server = cluster.server.replace(/\/$/, "");
+    this.limiter = new TokenBucket(options.qps ?? 200, options.burst ?? 400);
+    this.userAgent = options.userAgent ?? "agentry";
+    this.onRequest = options.onRequest;
+  }
+
+  async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const wait = this.limiter.reserve();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const url = new URL(this.server + path);
+    for (const [k, v] of Object.entries(options.query ?? {}))
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    const ctx = new RequestContext(url.toString(), method as HttpMethod);
+    await this.kubeConfig.applySecurityAuthentication(ctx);
+    const headers: Record<string, string> = {
+      ...ctx.getHeaders(),
+      accept: "application/json",
+      "user-agent": this.userAgent,
+    };
+    let body: string | undefined;
+    if (options.body !== undefined) {
+      body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
+      headers["content-type"] = options.contentType ?? "application/json";
+    }
+    const started = performance.now();
+    let status = 0;
+    try {
+      const res = await fetch(url, {
+        method,
+        headers,
+        body,
+        dispatcher: ctx.getDispatcher() as never,
+        signal: options.signal ?? AbortSignal.timeout(30_000),
+      });
+      status = res.status;
+      const text = await res.text();
+      const parsed: unknown = text ? safeJson(text) : undefined;
+      if (res.status >= 400) {
+        const s = parsed as { reason?: string; message?: string } | undefined;
+        throw new ApiError(
+          res.status,
+          s?.reason ?? res.statusText,
+          s?.message ?? `${method} ${path}: HTTP ${res.status}`,
+          parsed,
+        );
+      }
+      return parsed as T;
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new ApiError(0, "TransportError", `${method} ${path}: ${msg}`);
+    } finally {
+      this.onRequest?.(method, path, status, (performance.now() - started) / 1000);
+    }
+  }
+
+  pathOf(obj: Pick<KubeObject, "apiVersion" | "kind" | "metadata">, subresource?: string): string {
+    return resourcePath(
+      resourceFor(obj.apiVersion, obj.kind),
+      obj.metadata.namespace,
+      obj.metadata.name,
+      subresource,
+    );
+  }
+
+  collectionPath(apiVersion: string, kind: string, namespace?: string): string {
+    return resourcePath(resourceFor(apiVersion, kind), namespace);
+  }
+
+  get<T extends KubeObject>(
+    apiVersion: string,
+    kind: string,
+    namespace: string | undefined,
+    name: string,
+  ): Promise<T> {
+    return this.request<T>("GET", this.pathOf({ apiVersion, kind, metadata: { namespace, name } }));
+  }
+
+  list<T extends KubeObject>(
+    apiVersion: string,
+    kind: string,
+    namespace?: string,
+    query: RequestOptions["query"] = {},
+  ): Promise<KubeList<T>> {
+    return this.request<KubeList<T>>("GET", this.collectionPath(apiVersion, kind, namespace), { query });
+  }
+
+  create<T extends KubeObject>(obj: T): Promise<T> {
+    return this.request<T>("POST", this.collectionPath(obj.apiVersion, obj.kind, obj.metadata.namespace), {
+      body: obj,
+      query: { fieldManager: FIELD_MANAGER },
+    });
+  }
+
+  replace<T extends KubeObject>(obj: T, subresource?: string): Promise<T> {
+    return this.request<T>("PUT", this.pathOf(obj, subresource), {
+      body: obj,
+      query: { fieldManager: FIELD_MANAGER },
+    });
+  }
+
+  /** Server-side apply as field manager `agentry`, taking over conflicting fields. */
+  apply<T extends KubeObject>(obj: T, subresource?: string): Promise<T> {
+    return this.request<T>("PATCH", this.pathOf(obj, subresource), {
+      body: obj,
+      contentType: "application/apply-patch+yaml",
+      query: { fieldManager: FIELD_MANAGER, force: true },
+    });
+  }
+
+  mergePatch<T extends KubeObject>(
+    target: Pick<KubeObject, "apiVersion" | "kind" | "metadata">,
+    patch: unknown,
+    subresource?: string,
+  ): Promise<T> {
+    return this.request<T>("PATCH", this.pathOf(target, subresource), {
+      body: patch,
+      contentType: "application/merge-patch+json",
+      query: { fieldManager: FIELD_MANAGER },
+    });
+  }
+
+  /** Deletes an object; with `uid`, only that incarnation (a precondition). Missing is not an error. */
+  async delete(
+    target: Pick<KubeObject, "apiVersion" | "kind" | "metadata">,
+    options: {
+      uid?: string;
+      propagation?: "Background" | "Foreground" | "Orphan";
+      gracePeriodSeconds?: number;
+    } = {},
+  ): Promise<boolean> {
+    const body: Record<string, unknown> = { apiVersion: "v1", kind: "DeleteOptions" };
+    if (options.uid) body.preconditions = { uid: options.uid };
+    if (options.propagation) body.propagationPolicy = options.propagation;
+    if (options.gracePeriodSeconds !== undefined) body.gracePeriodSeconds = options.gracePeriodSeconds;
+    try {
+      await this.request("DELETE", this.pathOf(target), { body });
+      return true;
+    } catch (err) {
+      if (isNotFound(err) || isConflict(err)) return false;
+      throw err;
+    }
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { message: text };
+  }
+}

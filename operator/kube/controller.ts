@@ -1,0 +1,99 @@
+// Runs one reconciler: a work queue fed by informer events, a few workers, metrics and
+// logs around every reconcile, errors sent back to the queue with backoff, and a drain
+// on stop so in-flight work finishes.
+import { WorkQueue } from "./queue.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+
+export interface ReconcileResult {
+  /** Visit the key again after this many milliseconds (e.g. a backoff or a timer). */
+  requeueAfterMs?: number;
+}
+
+export interface Reconciler {
+  readonly name: string;
+  reconcile(key: string): Promise<ReconcileResult | void>;
+}
+
+export interface ControllerOptions {
+  workers?: number;
+  metrics: Metrics;
+  log: Logger;
+}
+
+export class Controller {
+  readonly queue: WorkQueue;
+  private readonly reconciler: Reconciler;
+  private readonly workers: number;
+  private readonly metrics: Metrics;
+  private readonly log: Logger;
+  private running: Promise<void>[] = [];
+  private started = false;
+
+  constructor(reconciler: Reconciler, options: ControllerOptions) {
+    this.reconciler = reconciler;
+    this.workers = options.workers ?? 4;
+    this.metrics = options.metrics;
+    this.log = options.log.child({ controller: reconciler.name });
+    const name = reconciler.name;
+    this.queue = new WorkQueue({
+      observer: {
+        depth: (n) => this.metrics.queueDepth.set({ controller: name }, n),
+        waited: (s) => this.metrics.queueWaitSeconds.observe({ controller: name }, s),
+      },
+    });
+  }
+
+  enqueue(key: string): void {
+    this.queue.add(key);
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    for (let i = 0; i < this.workers; i++) this.running.push(this.work());
+    this.log.info("controller started", { workers: this.workers });
+  }
+
+  private async work(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      const end = this.metrics.reconcileSeconds.startTimer({ controller: this.reconciler.name });
+      try {
+        const result = await this.reconciler.reconcile(key);
+        this.queue.forget(key);
+        if (result?.requeueAfterMs !== undefined) {
+          this.queue.addAfter(key, result.requeueAfterMs);
+          this.metrics.reconciles.inc({ controller: this.reconciler.name, result: "requeue" });
+        } else {
+          this.metrics.reconciles.inc({ controller: this.reconciler.name, result: "success" });
+        }
+      } catch (err) {
+        const delay = this.queue.addRateLimited(key);
+        this.metrics.reconciles.inc({ controller: this.reconciler.name, result: "error" });
+        this.log.warn("reconcile failed; will retry", {
+          key,
+          error: err instanceof Error ? err.message : String(err),
+          retryInMs: delay,
+        });
+      } finally {
+        end();
+        this.queue.done(key);
+      }
+    }
+  }
+
+  /** Stops taking work and waits (up to `timeoutMs`) for the reconciles in flight. */
+  async stop(timeoutMs = 30_000): Promise<void> {
+    this.queue.shutDown();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(this.running),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+}

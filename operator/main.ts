@@ -1,0 +1,137 @@
+// agentry operator entry point: wiring only. Informers start at once (a standby replica
+// keeps a warm cache); controllers run only while this replica holds the leader Lease.
+import { KubeConfig } from "@kubernetes/client-node";
+import { loadConfig, usage } from "./config.ts";
+import { startHealthServer } from "./health.ts";
+import { createLogger } from "./log.ts";
+import { Metrics } from "./metrics.ts";
+import { KubeClient, type KubeObject } from "./kube/client.ts";
+import { Controller } from "./kube/controller.ts";
+import { EventRecorder } from "./kube/events.ts";
+import { createInformer, type SharedInformer } from "./kube/informer.ts";
+import { LeaderElector } from "./kube/leader.ts";
+import { AgentRuntimeReconciler, CHILD_SELECTOR } from "./controllers/agentruntime.ts";
+
+let config: ReturnType<typeof loadConfig>;
+try {
+  config = loadConfig(process.argv.slice(2));
+} catch (err) {
+  process.stderr.write(`agentry operator: ${err instanceof Error ? err.message : String(err)}\n\n${usage()}`);
+  process.exit(2);
+}
+if (config === "help") {
+  process.stdout.write(usage());
+  process.exit(0);
+}
+const cfg = config;
+const log = createLogger(cfg.logLevel, "operator");
+const metrics = new Metrics();
+
+const kc = new KubeConfig();
+kc.loadFromDefault();
+const client = new KubeClient(kc, {
+  qps: cfg.kubeQps,
+  burst: cfg.kubeBurst,
+  userAgent: "agentry-operator",
+  onRequest: (verb, _path, code) => metrics.kubeRequests.inc({ verb, code: String(code) }),
+});
+
+const informer = (apiVersion: string, kind: string, labelSelector?: string): SharedInformer<KubeObject> =>
+  createInformer<KubeObject>(
+    client,
+    { apiVersion, kind, ...(labelSelector ? { labelSelector } : {}) },
+    cfg.namespaces,
+    log,
+  );
+const informers = {
+  agents: informer("agentry.dev/v1alpha1", "AgentRuntime"),
+  workspaces: informer("agentry.dev/v1alpha1", "Workspace"),
+  pods: informer("v1", "Pod", CHILD_SELECTOR),
+  services: informer("v1", "Service", CHILD_SELECTOR),
+  networkPolicies: informer("networking.k8s.io/v1", "NetworkPolicy", CHILD_SELECTOR),
+  claims: informer("v1", "PersistentVolumeClaim", CHILD_SELECTOR),
+};
+const all = Object.values(informers);
+
+const recorder = new EventRecorder(client, "agentry-operator", log);
+const agents = new AgentRuntimeReconciler({
+  client,
+  informers,
+  recorder,
+  metrics,
+  log,
+  context: {
+    controllerId: cfg.controllerId,
+    gateway: { namespace: cfg.gatewayNamespace, podLabels: { "app.kubernetes.io/name": "agentry-gateway" } },
+  },
+});
+const controllers = [new Controller(agents, { workers: cfg.workers, metrics, log })];
+agents.register(controllers[0]!);
+
+const health = await startHealthServer(cfg.healthAddr, metrics, {
+  healthy: () => undefined,
+  ready: () => (all.every((i) => i.hasSynced) ? undefined : "caches not synced yet"),
+});
+log.info("operator starting", {
+  healthPort: health.port,
+  namespaces: cfg.namespaces ?? "all",
+  leaderElect: cfg.leaderElect,
+});
+for (const inf of all) void inf.start();
+
+let resyncTimer: NodeJS.Timeout | undefined;
+async function startControllers(): Promise<void> {
+  await Promise.all(all.map((i) => i.waitForSync()));
+  metrics.leader.set(1);
+  for (const c of controllers) c.start();
+  agents.resync(controllers[0]!);
+  resyncTimer = setInterval(() => agents.resync(controllers[0]!), cfg.resyncPeriodMs);
+  resyncTimer.unref();
+}
+
+const elector = cfg.leaderElect
+  ? new LeaderElector(
+      client,
+      {
+        namespace: cfg.leaseNamespace,
+        name: cfg.leaseName,
+        leaseDurationMs: cfg.leaseDurationMs,
+        renewDeadlineMs: cfg.renewDeadlineMs,
+        retryPeriodMs: cfg.retryPeriodMs,
+      },
+      log,
+    )
+  : undefined;
+
+if (elector) {
+  elector.run(
+    () => void startControllers(),
+    () => {
+      // Another replica may already be acting: stop at once; the Deployment restarts us as a standby.
+      metrics.leader.set(0);
+      log.error("leadership lost; exiting");
+      process.exit(1);
+    },
+  );
+} else {
+  void startControllers();
+}
+
+let shuttingDown = false;
+async function shutdown(signal: string): Promise<void> {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  log.info("shutting down", { signal });
+  if (resyncTimer) clearInterval(resyncTimer);
+  await Promise.all(controllers.map((c) => c.stop(25_000)));
+  await elector?.release();
+  await Promise.all(all.map((i) => i.stop()));
+  health.server.close();
+  log.info("stopped");
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));
+process.on("unhandledRejection", (err) => {
+  log.error("unhandled rejection", { error: err instanceof Error ? err.message : String(err) });
+});

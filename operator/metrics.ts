@@ -1,0 +1,61 @@
+// Prometheus metrics of the operator (prom-client), on one registry served at /metrics.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly reconciles: Counter<"controller" | "result">;
+  readonly reconcileSeconds: Histogram<"controller">;
+  readonly queueDepth: Gauge<"controller">;
+  readonly queueWaitSeconds: Histogram<"controller">;
+  readonly writes: Counter<"controller" | "kind" | "verb">;
+  readonly kubeRequests: Counter<"verb" | "code">;
+  readonly leader: Gauge;
+
+  constructor(defaults = true) {
+    if (defaults) collectDefaultMetrics({ register: this.registry, prefix: "agentry_operator_" });
+    const registers = [this.registry];
+    this.reconciles = new Counter({
+      name: "agentry_reconcile_total",
+      help: "Reconciles by controller and result (success, error, requeue).",
+      labelNames: ["controller", "result"],
+      registers,
+    });
+    this.reconcileSeconds = new Histogram({
+      name: "agentry_reconcile_duration_seconds",
+      help: "Time spent in one reconcile.",
+      labelNames: ["controller"],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.queueDepth = new Gauge({
+      name: "agentry_workqueue_depth",
+      help: "Keys waiting in the work queue.",
+      labelNames: ["controller"],
+      registers,
+    });
+    this.queueWaitSeconds = new Histogram({
+      name: "agentry_workqueue_wait_seconds",
+      help: "Time a key waited in the queue before a worker took it.",
+      labelNames: ["controller"],
+      buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+      registers,
+    });
+    this.writes = new Counter({
+      name: "agentry_writes_total",
+      help: "Writes the controllers made to the apiserver, by kind and verb (apply, create, delete, status).",
+      labelNames: ["controller", "kind", "verb"],
+      registers,
+    });
+    this.kubeRequests = new Counter({
+      name: "agentry_kube_requests_total",
+      help: "Requests to the apiserver by verb and HTTP status code.",
+      labelNames: ["verb", "code"],
+      registers,
+    });
+    this.leader = new Gauge({
+      name: "agentry_leader",
+      help: "1 while this replica holds the leader lease.",
+      registers,
+    });
+  }
+}

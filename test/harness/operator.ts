@@ -1,0 +1,94 @@
+// Runs the real operator (operator/main.ts) as a child process against the test cluster,
+// scoped to the test's namespaces, and gives the test its health port, logs and metrics.
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+import { join } from "node:path";
+import { repoRoot } from "./paths.ts";
+import { waitFor } from "./process.ts";
+
+export interface OperatorProcess {
+  child: ChildProcess;
+  port: number;
+  logs: Record<string, unknown>[];
+  /** Prometheus metrics text. */
+  metrics(): Promise<string>;
+  /** Sum of a counter's samples whose labels contain all of `labels`. */
+  counter(name: string, labels?: Record<string, string>): Promise<number>;
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface OperatorOptions {
+  namespaces: string[];
+  leaseNamespace?: string;
+  leaderElect?: boolean;
+  args?: string[];
+}
+
+export async function startOperator(
+  t: { after: (fn: () => Promise<void>) => void },
+  options: OperatorOptions,
+): Promise<OperatorProcess> {
+  const args = [
+    "--import",
+    "tsx",
+    join(repoRoot, "operator", "main.ts"),
+    `--namespaces=${options.namespaces.join(",")}`,
+    `--lease-namespace=${options.leaseNamespace ?? options.namespaces[0]}`,
+    `--leader-elect=${options.leaderElect ?? true}`,
+    "--health-addr=127.0.0.1:0",
+    "--log-level=debug",
+    ...(options.args ?? []),
+  ];
+  const child = spawn(process.execPath, args, { env: process.env, stdio: ["ignore", "pipe", "pipe"] });
+  const logs: Record<string, unknown>[] = [];
+  const stderr: string[] = [];
+  createInterface({ input: child.stdout }).on("line", (line) => {
+    try {
+      logs.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      logs.push({ message: line });
+    }
+  });
+  createInterface({ input: child.stderr }).on("line", (line) => stderr.push(line));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGKILL");
+      await exited;
+    }
+  });
+  const port = await waitFor(
+    "operator to report its health port",
+    () => {
+      if (child.exitCode !== null)
+        throw new Error(`operator exited with ${child.exitCode}: ${stderr.join("\n")}`);
+      const start = logs.find((l) => l.message === "operator starting");
+      return start ? Number(start.healthPort) : undefined;
+    },
+    { timeoutMs: 60_000 },
+  );
+  const metrics = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return {
+    child,
+    port,
+    logs,
+    metrics,
+    async counter(name, labels = {}) {
+      const text = await metrics();
+      let sum = 0;
+      for (const line of text.split("\n")) {
+        if (!line.startsWith(name)) continue;
+        const m = /^([a-z_]+)(\{[^}]*\})?\s+([0-9.eE+-]+)$/.exec(line);
+        if (!m || m[1] !== name) continue;
+        const ok = Object.entries(labels).every(([k, v]) => (m[2] ?? "").includes(`${k}="${v}"`));
+        if (ok) sum += Number(m[3]);
+      }
+      return sum;
+    },
+    async kill(signal = "SIGTERM") {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      return exited;
+    },
+  };
+}

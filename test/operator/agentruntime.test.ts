@@ -1,0 +1,291 @@
+// The AgentRuntime controller against the real control plane: one operator process
+// watches this file's namespaces (Pod Security "restricted" enforced on each).
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import * as k8s from "@kubernetes/client-node";
+import { api, kubectl, testNamespace, waitFor } from "../harness/cluster.ts";
+import { startOperator, type OperatorProcess } from "../harness/operator.ts";
+
+const RESTRICTED = {
+  "pod-security.kubernetes.io/enforce": "restricted",
+  "pod-security.kubernetes.io/enforce-version": "latest",
+};
+const GROUP = { group: "agentry.dev", version: "v1alpha1", plural: "agentruntimes" };
+
+type Agent = {
+  metadata: { name: string; uid: string; generation: number };
+  spec: Record<string, unknown>;
+  status?: {
+    phase?: string;
+    readinessReason?: string;
+    podName?: string;
+    serviceName?: string;
+    endpoint?: string;
+    observedGeneration?: number;
+    conditions?: { type: string; status: string; reason: string; observedGeneration?: number }[];
+  };
+};
+
+const names = [
+  "lifecycle",
+  "replace",
+  "recreate",
+  "suspend",
+  "cleanup",
+  "orphans",
+  "steady",
+  "failed",
+] as const;
+const ns = {} as Record<(typeof names)[number], string>;
+let operator: OperatorProcess;
+const custom = () => api(k8s.CustomObjectsApi);
+const core = () => api(k8s.CoreV1Api);
+
+async function createAgent(
+  namespace: string,
+  name: string,
+  spec: Record<string, unknown> = {},
+): Promise<void> {
+  await custom().createNamespacedCustomObject({
+    ...GROUP,
+    namespace,
+    body: {
+      apiVersion: "agentry.dev/v1alpha1",
+      kind: "AgentRuntime",
+      metadata: { name },
+      spec: { image: "registry.example/agent:1", ...spec },
+    },
+  });
+}
+
+async function getAgent(namespace: string, name: string): Promise<Agent> {
+  return (await custom().getNamespacedCustomObject({ ...GROUP, namespace, name })) as Agent;
+}
+
+async function patchAgent(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
+  const res = await kubectl([
+    "patch",
+    "ar",
+    name,
+    "-n",
+    namespace,
+    "--type=merge",
+    "-p",
+    JSON.stringify({ spec }),
+  ]);
+  assert.equal(res.code, 0, res.stderr);
+}
+
+async function waitReady(namespace: string, name: string): Promise<Agent> {
+  return waitFor(`${namespace}/${name} Ready`, async () => {
+    const a = await getAgent(namespace, name);
+    const ready = a.status?.conditions?.find((c) => c.type === "Ready");
+    return ready?.status === "True" && a.status?.observedGeneration === a.metadata.generation ? a : undefined;
+  });
+}
+
+const podOf = (namespace: string, name: string) =>
+  core()
+    .readNamespacedPod({ name, namespace })
+    .catch(() => undefined);
+
+describe("AgentRuntime controller", () => {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const suite = { after: (fn: () => Promise<void> | void) => void cleanups.push(fn) };
+  before(async () => {
+    for (const n of names) ns[n] = await testNamespace({ ...suite, name: `ar-${n}` }, RESTRICTED);
+    operator = await startOperator(suite, { namespaces: Object.values(ns), args: ["--resync-period=1"] });
+  });
+  after(async () => {
+    for (const fn of cleanups.reverse()) await fn();
+  });
+
+  it("makes a Pod and a Service and reports Ready (kubectl wait works)", async () => {
+    const namespace = ns.lifecycle;
+    await createAgent(namespace, "echo", { model: { provider: "echo", model: "echo-1" } });
+    const res = await kubectl(["wait", "--for=condition=Ready", "ar/echo", "-n", namespace, "--timeout=60s"]);
+    assert.equal(res.code, 0, res.stderr);
+    const agent = await waitReady(namespace, "echo");
+    assert.equal(agent.status?.phase, "Ready");
+    assert.equal(agent.status?.endpoint, `http://echo.${namespace}.svc:8080`);
+    assert.match(agent.status?.readinessReason ?? "", /answers at/);
+    const pod = await core().readNamespacedPod({ name: "echo", namespace });
+    assert.equal(pod.metadata?.labels?.["app.kubernetes.io/managed-by"], "agentry");
+    assert.equal(pod.metadata?.annotations?.["agentry.dev/agent-id"], agent.metadata.uid);
+    assert.equal(pod.metadata?.annotations?.["agentry.dev/controller-id"], "agentry");
+    assert.equal(pod.metadata?.ownerReferences?.[0]?.uid, agent.metadata.uid);
+    assert.equal(pod.spec?.securityContext?.runAsNonRoot, true, "restricted: runAsNonRoot");
+    const env = pod.spec?.containers[0]?.env?.map((e) => e.name) ?? [];
+    assert.ok(env.includes("AGENTRY_MODEL_PROVIDER"));
+    const svc = await core().readNamespacedService({ name: "echo", namespace });
+    assert.equal(svc.spec?.ports?.[0]?.port, 8080);
+    assert.deepEqual(svc.spec?.selector, {
+      "agentry.dev/agent-runtime": "echo",
+      "app.kubernetes.io/managed-by": "agentry",
+    });
+    const get = await kubectl(["get", "ar", "echo", "-n", namespace, "--no-headers"]);
+    assert.match(get.stdout, /^echo\s+Ready\s+True\s+http:\/\/echo\./);
+  });
+
+  it("replaces the Pod when the spec changes", async () => {
+    const namespace = ns.replace;
+    await createAgent(namespace, "agent");
+    await waitReady(namespace, "agent");
+    const before = await core().readNamespacedPod({ name: "agent", namespace });
+    await patchAgent(namespace, "agent", { image: "registry.example/agent:2" });
+    const replaced = await waitFor("new pod with image 2", async () => {
+      const p = await podOf(namespace, "agent");
+      return p && p.metadata?.uid !== before.metadata?.uid && p.status?.phase === "Running" ? p : undefined;
+    });
+    assert.equal(replaced.spec?.containers[0]?.image, "registry.example/agent:2");
+    const agent = await waitReady(namespace, "agent");
+    assert.equal(agent.status?.conditions?.[0]?.observedGeneration, agent.metadata.generation);
+  });
+
+  it("recreates a deleted Pod", async () => {
+    const namespace = ns.recreate;
+    await createAgent(namespace, "agent");
+    await waitReady(namespace, "agent");
+    const first = await core().readNamespacedPod({ name: "agent", namespace });
+    await core().deleteNamespacedPod({ name: "agent", namespace });
+    const second = await waitFor("pod recreated", async () => {
+      const p = await podOf(namespace, "agent");
+      return p && p.metadata?.uid !== first.metadata?.uid ? p : undefined;
+    });
+    assert.equal(second.metadata?.ownerReferences?.[0]?.kind, "AgentRuntime");
+    await waitReady(namespace, "agent");
+  });
+
+  it("recreates a failed Pod with backoff and reports why", async () => {
+    const namespace = ns.failed;
+    await createAgent(namespace, "agent");
+    await waitReady(namespace, "agent");
+    const first = await core().readNamespacedPod({ name: "agent", namespace });
+    await core().patchNamespacedPodStatus(
+      {
+        name: "agent",
+        namespace,
+        body: { status: { phase: "Failed", reason: "Evicted", message: "The node was low on memory." } },
+      },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    );
+    await waitFor("pod replaced after failure", async () => {
+      const p = await podOf(namespace, "agent");
+      return p && p.metadata?.uid !== first.metadata?.uid ? p : undefined;
+    });
+    await waitReady(namespace, "agent");
+    const events = await core().listNamespacedEvent({ namespace });
+    const failed = events.items.find((e) => e.reason === "PodFailed");
+    assert.ok(failed, "a PodFailed event was recorded");
+    assert.equal(failed.type, "Warning");
+    assert.match(failed.message ?? "", /failed; recreating it in \d+s/);
+  });
+
+  it("suspends (Pod removed, Service kept) and resumes", async () => {
+    const namespace = ns.suspend;
+    await createAgent(namespace, "agent");
+    await waitReady(namespace, "agent");
+    await patchAgent(namespace, "agent", { suspended: true });
+    await waitFor("pod gone", async () => (await podOf(namespace, "agent")) === undefined);
+    const suspended = await waitFor("phase Suspended", async () => {
+      const a = await getAgent(namespace, "agent");
+      return a.status?.phase === "Suspended" ? a : undefined;
+    });
+    assert.equal(suspended.status?.conditions?.[0]?.status, "False");
+    assert.equal(suspended.status?.conditions?.[0]?.reason, "Suspended");
+    await core().readNamespacedService({ name: "agent", namespace });
+    await patchAgent(namespace, "agent", { suspended: false });
+    await waitReady(namespace, "agent");
+    assert.ok(await podOf(namespace, "agent"));
+  });
+
+  it("removes children when the AgentRuntime is deleted", async () => {
+    const namespace = ns.cleanup;
+    await createAgent(namespace, "agent", { storage: { size: "1Gi" }, networkPolicy: { enabled: true } });
+    await waitFor("pod, service, claim, policy", async () => {
+      const [pods, svcs, pvcs, pols] = await Promise.all([
+        core().listNamespacedPod({ namespace }),
+        core().listNamespacedService({ namespace }),
+        core().listNamespacedPersistentVolumeClaim({ namespace }),
+        api(k8s.NetworkingV1Api).listNamespacedNetworkPolicy({ namespace }),
+      ]);
+      return (
+        pods.items.length === 1 &&
+        svcs.items.length === 1 &&
+        pvcs.items.length === 1 &&
+        pols.items.length === 1
+      );
+    });
+    await custom().deleteNamespacedCustomObject({ ...GROUP, namespace, name: "agent" });
+    await waitFor("children garbage-collected", async () => {
+      const [pods, svcs, pols] = await Promise.all([
+        core().listNamespacedPod({ namespace }),
+        core().listNamespacedService({ namespace }),
+        api(k8s.NetworkingV1Api).listNamespacedNetworkPolicy({ namespace }),
+      ]);
+      return pods.items.length === 0 && svcs.items.length === 0 && pols.items.length === 0;
+    });
+  });
+
+  it("deletes orphaned Pods and Services that carry agentry labels", async () => {
+    const namespace = ns.orphans;
+    const labels = { "app.kubernetes.io/managed-by": "agentry", "agentry.dev/agent-runtime": "ghost" };
+    await core().createNamespacedService({
+      namespace,
+      body: { metadata: { name: "ghost", labels }, spec: { ports: [{ port: 80 }], selector: labels } },
+    });
+    await core().createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: "ghost", labels },
+        spec: {
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: 1000,
+            seccompProfile: { type: "RuntimeDefault" },
+          },
+          containers: [
+            {
+              name: "c",
+              image: "registry.example/x:1",
+              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+            },
+          ],
+        },
+      },
+    });
+    await waitFor("orphans removed", async () => {
+      const [pods, svcs] = await Promise.all([
+        core().listNamespacedPod({ namespace }),
+        core().listNamespacedService({ namespace }),
+      ]);
+      return pods.items.length === 0 && svcs.items.length === 0;
+    });
+    assert.ok(operator.logs.some((l) => l.message === "deleting orphan"));
+  });
+
+  it("makes zero writes when reconciling an unchanged state again", async () => {
+    const namespace = ns.steady;
+    for (const name of ["a", "b", "c"]) await createAgent(namespace, name);
+    for (const name of ["a", "b", "c"]) await waitReady(namespace, name);
+    // Let in-flight work settle: writes stop changing across two resync periods.
+    let writes = await operator.counter("agentry_writes_total");
+    await waitFor(
+      "writes to settle",
+      async () => {
+        const now = await operator.counter("agentry_writes_total");
+        const settled = now === writes;
+        writes = now;
+        return settled;
+      },
+      { intervalMs: 2500 },
+    );
+    const reconciles = await operator.counter("agentry_reconcile_total", { controller: "agentruntime" });
+    // With --resync-period=1 every AgentRuntime is reconciled again each second.
+    await waitFor("several resyncs", async () => {
+      const n = await operator.counter("agentry_reconcile_total", { controller: "agentruntime" });
+      return n >= reconciles + 20;
+    });
+    assert.equal(await operator.counter("agentry_writes_total"), writes, "resyncs wrote nothing");
+  });
+});
