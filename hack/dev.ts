@@ -7,13 +7,15 @@
 import { copyFile, mkdir } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createWriteStream } from "node:fs";
 import { controlPlaneBinDir } from "../test/harness/binaries.ts";
 import { ControlPlane } from "../test/harness/controlplane.ts";
 import { repoRoot } from "../test/harness/paths.ts";
 import { installCrds } from "../test/harness/install.ts";
 
 const bin = controlPlaneBinDir();
+let stopping = false;
 const kubectl = join(bin, "kubectl");
 let cp: ControlPlane | undefined;
 let kubeconfig = process.env.KUBECONFIG ?? "";
@@ -37,6 +39,26 @@ function kc(args: string[]): void {
 
 console.log("Installing the agentry CRDs ...");
 installCrds(kubeconfig);
+const children: ChildProcess[] = [];
+/** Starts one of agentry's programs from source with the cluster's KUBECONFIG; output goes to .tmp/dev/<name>.log. */
+function startProgram(name: string, entry: string, args: string[]): void {
+  const log = join(repoRoot, ".tmp", "dev", `${name}.log`);
+  const out = createWriteStream(log, { flags: "a" });
+  const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, entry), ...args], {
+    env: { ...process.env, KUBECONFIG: kubeconfig },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout.pipe(out);
+  child.stderr.pipe(out);
+  child.once("exit", (code) => {
+    if (!stopping) console.error(`${name} exited with code ${code}; see ${log}`);
+  });
+  children.push(child);
+  console.log(`Started ${name} (logs: ${log})`);
+}
+await mkdir(join(repoRoot, ".tmp", "dev"), { recursive: true });
+startProgram("operator", "operator/main.ts", ["--leader-elect=false", "--health-addr=127.0.0.1:8081"]);
+
 if (existsSync(join(repoRoot, "examples"))) {
   console.log("Applying examples/ into namespace default ...");
   kc(["apply", "-n", "default", "-R", "-f", join(repoRoot, "examples")]);
@@ -50,14 +72,24 @@ The cluster is ready. In another shell:
   export PATH=${bin}:$PATH      # kubectl and helm built for this control plane
   kubectl get nodes
   kubectl get agentry -A
+  curl -s localhost:8081/metrics | grep agentry_   # operator metrics
 
 Press Ctrl-C to stop${cp ? " the local control plane" : ""}.`);
 
-let stopping = false;
 async function stop(): Promise<void> {
   if (stopping) return;
   stopping = true;
   console.log("\nStopping...");
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise((resolve) => {
+          if (c.exitCode !== null) return resolve(undefined);
+          c.once("exit", resolve);
+          c.kill("SIGTERM");
+        }),
+    ),
+  );
   await cp?.stop();
   process.exit(0);
 }

@@ -1,0 +1,234 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { AgentRuntime } from "../../api/v1alpha1/index.ts";
+import { specSchemas } from "../../api/v1alpha1/index.ts";
+import {
+  ANNOTATION_SPEC_HASH,
+  LABEL_TEMPLATE_HASH,
+  desiredAgent,
+  type AgentContext,
+} from "./agentruntime.desired.ts";
+import { computeAgentStatus, type AgentObservation, type PodView } from "./agentruntime.status.ts";
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function agent(spec: Record<string, unknown> = {}, status?: AgentRuntime["status"]): AgentRuntime {
+  return {
+    apiVersion: "agentry.dev/v1alpha1",
+    kind: "AgentRuntime",
+    metadata: { name: "coder", namespace: "team", uid: "uid-1", generation: 3 },
+    spec: specSchemas.AgentRuntime.parse({ image: "registry.example/agent:1", ...spec }),
+    ...(status ? { status } : {}),
+  };
+}
+
+const ctx: AgentContext = {
+  controllerId: "agentry",
+  gateway: { namespace: "agentry-system", podLabels: { "app.kubernetes.io/name": "agentry-gateway" } },
+};
+
+describe("desiredAgent", () => {
+  it("builds a restricted Pod and a Service owned by the AgentRuntime", () => {
+    const d = desiredAgent(agent(), ctx);
+    const pod = d.pod as Obj;
+    assert.equal(pod.metadata.name, "coder");
+    assert.equal(pod.metadata.ownerReferences[0].uid, "uid-1");
+    assert.equal(pod.metadata.ownerReferences[0].controller, true);
+    assert.equal(pod.metadata.annotations["agentry.dev/agent-id"], "uid-1");
+    assert.equal(pod.metadata.labels[LABEL_TEMPLATE_HASH], d.templateHash);
+    const sc = pod.spec.securityContext;
+    assert.equal(sc.runAsNonRoot, true);
+    assert.equal(sc.seccompProfile.type, "RuntimeDefault");
+    const c = pod.spec.containers[0];
+    assert.equal(c.securityContext.allowPrivilegeEscalation, false);
+    assert.deepEqual(c.securityContext.capabilities.drop, ["ALL"]);
+    assert.equal(pod.spec.automountServiceAccountToken, false);
+    assert.equal(d.service.metadata.annotations?.[ANNOTATION_SPEC_HASH]?.length, 10);
+    assert.equal(d.endpoint, "http://coder.team.svc:8080");
+  });
+
+  it("is deterministic, and any spec change changes the template hash", () => {
+    const a = desiredAgent(agent(), ctx);
+    assert.deepEqual(desiredAgent(agent(), ctx), a);
+    for (const change of [
+      { image: "registry.example/agent:2" },
+      { port: 9000 },
+      { env: [{ name: "X", value: "1" }] },
+      { resources: { limits: { cpu: "1" } } },
+      { runtimeClassName: "gvisor" },
+    ]) {
+      assert.notEqual(desiredAgent(agent(change), ctx).templateHash, a.templateHash, JSON.stringify(change));
+    }
+  });
+
+  it("passes model credentials by Secret reference only", () => {
+    const d = desiredAgent(
+      agent({
+        model: { provider: "openai", model: "m", credentialsSecretRef: { name: "creds", key: "token" } },
+      }),
+      ctx,
+    );
+    const env = (d.pod as Obj).spec.containers[0].env as Obj[];
+    const key = env.find((e) => e.name === "AGENTRY_MODEL_API_KEY");
+    assert.deepEqual(key?.valueFrom, { secretKeyRef: { name: "creds", key: "token" } });
+    assert.equal(key?.value, undefined);
+  });
+
+  it("drops the Pod but keeps the Service when suspended", () => {
+    const d = desiredAgent(agent({ suspended: true }), ctx);
+    assert.equal(d.pod, undefined);
+    assert.equal(d.service.kind, "Service");
+  });
+
+  it("adds the NetworkPolicy and claim only when asked", () => {
+    const plain = desiredAgent(agent(), ctx);
+    assert.equal(plain.networkPolicy, undefined);
+    assert.equal(plain.claim, undefined);
+    const full = desiredAgent(
+      agent({
+        networkPolicy: { enabled: true, egress: [{ cidr: "203.0.113.0/24", ports: [443] }] },
+        storage: { size: "2Gi", bootstrapConfigMap: "defaults" },
+      }),
+      ctx,
+    );
+    const np = full.networkPolicy as Obj;
+    assert.deepEqual(np.spec.policyTypes, ["Ingress", "Egress"]);
+    assert.equal(np.spec.egress[1].to[0].ipBlock.cidr, "203.0.113.0/24");
+    assert.equal(
+      np.spec.ingress[0].from[1].namespaceSelector.matchLabels["kubernetes.io/metadata.name"],
+      "agentry-system",
+    );
+    assert.equal((full.claim as Obj).spec.resources.requests.storage, "2Gi");
+    const init = (full.pod as Obj).spec.initContainers[0];
+    assert.match(init.command.join(" "), /cp -Rn/, "bootstrap never overwrites existing files");
+  });
+
+  it("points the agent at its workspace", () => {
+    const d = desiredAgent(agent({ workspaceRef: { name: "ws" } }), {
+      ...ctx,
+      workspace: { name: "ws", endpoint: "http://10.0.0.9:8080/workspaces/ws", sandboxPod: "fleet-abc" },
+    });
+    const env = (d.pod as Obj).spec.containers[0].env as Obj[];
+    assert.equal(
+      env.find((e) => e.name === "AGENTRY_WORKSPACE_URL")?.value,
+      "http://10.0.0.9:8080/workspaces/ws",
+    );
+  });
+});
+
+const base: AgentObservation = {
+  podName: "coder",
+  serviceName: "coder",
+  serviceExists: true,
+  endpoint: "http://coder.team.svc:8080",
+  templateHash: "h",
+};
+const pod = (status: PodView["status"], extra: Partial<PodView> = {}): PodView => ({
+  metadata: { name: "coder" },
+  ...extra,
+  status,
+});
+const now = new Date("2026-11-23T10:00:00Z");
+
+describe("computeAgentStatus", () => {
+  const cases: [string, Partial<AgentObservation>, Record<string, unknown>, string, RegExp][] = [
+    ["no pod yet", {}, {}, "Pending", /creating Pod coder/],
+    ["suspended", {}, { suspended: true }, "Suspended", /suspended/],
+    ["workspace missing", { workspaceProblem: "Workspace ws does not exist" }, {}, "Pending", /Workspace ws/],
+    [
+      "unschedulable",
+      {
+        pod: pod({
+          phase: "Pending",
+          conditions: [
+            {
+              type: "PodScheduled",
+              status: "False",
+              reason: "Unschedulable",
+              message: "0/3 nodes: Insufficient cpu",
+            },
+          ],
+        }),
+      },
+      {},
+      "Pending",
+      /no node can run the agent: 0\/3 nodes: Insufficient cpu/,
+    ],
+    [
+      "image pull",
+      {
+        pod: pod({
+          phase: "Pending",
+          containerStatuses: [
+            { name: "agent", state: { waiting: { reason: "ImagePullBackOff", message: "not found" } } },
+          ],
+        }),
+      },
+      {},
+      "Error",
+      /cannot pull image registry\.example\/agent:1 \(ImagePullBackOff\)/,
+    ],
+    [
+      "crash loop",
+      {
+        pod: pod({
+          phase: "Running",
+          containerStatuses: [
+            {
+              name: "agent",
+              restartCount: 5,
+              state: { waiting: { reason: "CrashLoopBackOff" } },
+              lastState: { terminated: { exitCode: 2, message: "bad config" } },
+            },
+          ],
+        }),
+      },
+      {},
+      "Error",
+      /keeps crashing \(last exit code 2: bad config\)/,
+    ],
+    [
+      "running, not ready",
+      {
+        pod: pod({
+          phase: "Running",
+          conditions: [{ type: "Ready", status: "False", message: "probe failed" }],
+        }),
+      },
+      {},
+      "Starting",
+      /not ready yet: probe failed/,
+    ],
+    [
+      "ready",
+      { pod: pod({ phase: "Running", conditions: [{ type: "Ready", status: "True" }] }) },
+      {},
+      "Ready",
+      /answers at/,
+    ],
+    ["failed", { pod: pod({ phase: "Failed", message: "OOMKilled" }) }, {}, "Error", /OOMKilled; recreating/],
+    ["write error", { reconcileError: "could not update: forbidden" }, {}, "Error", /forbidden/],
+  ];
+  for (const [name, observed, spec, phase, reason] of cases) {
+    it(name, () => {
+      const status = computeAgentStatus(agent(spec), { ...base, ...observed }, now);
+      assert.equal(status.phase, phase);
+      assert.match(status.readinessReason ?? "", reason);
+      const ready = status.conditions?.[0];
+      assert.equal(ready?.type, "Ready");
+      assert.equal(ready?.status, phase === "Ready" ? "True" : "False");
+      assert.equal(ready?.observedGeneration, 3);
+      assert.equal(status.observedGeneration, 3);
+    });
+  }
+
+  it("keeps lastTransitionTime while the condition holds, so recomputing writes nothing new", () => {
+    const observed = {
+      ...base,
+      pod: pod({ phase: "Running", conditions: [{ type: "Ready", status: "True" }] }),
+    };
+    const first = computeAgentStatus(agent(), observed, now);
+    const later = computeAgentStatus(agent({}, first), observed, new Date("2026-11-23T11:00:00Z"));
+    assert.deepEqual(later, first);
+  });
+});
