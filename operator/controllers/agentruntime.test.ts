@@ -10,7 +10,7 @@ import {
 } from "./agentruntime.desired.ts";
 import { computeAgentStatus, type AgentObservation, type PodView } from "./agentruntime.status.ts";
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;
 
 function agent(spec: Record<string, unknown> = {}, status?: AgentRuntime["status"]): AgentRuntime {
   return {
