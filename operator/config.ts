@@ -18,6 +18,8 @@ export interface OperatorConfig {
   resyncPeriodMs: number;
   gatewayNamespace: string;
   logLevel: string;
+  sandboxAddressMap: string | undefined;
+  sandboxToken: string | undefined;
 }
 
 const options = {
@@ -98,6 +100,16 @@ const options = {
     env: "AGENTRY_GATEWAY_NAMESPACE",
     help: "namespace of the agentry gateway (NetworkPolicy ingress); default: lease namespace",
   },
+  "sandbox-address-map": {
+    type: "string",
+    env: "AGENTRY_SANDBOX_ADDRESS_MAP",
+    help: 'TESTING ONLY: JSON file {"ns/pod": "host:port"} pointing sandbox pods at local processes',
+  },
+  "sandbox-token": {
+    type: "string",
+    env: "AGENTRY_SANDBOX_TOKEN",
+    help: "bearer token for the sandbox runtime API (when the sandboxes require one)",
+  },
   "log-level": { type: "string", env: "AGENTRY_LOG_LEVEL", help: "error|warn|info|debug", default: "info" },
   help: { type: "boolean", help: "print this help" },
 } as const;
@@ -158,5 +170,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     resyncPeriodMs: num("resync-period", get("resync-period"), 1) * 1000,
     gatewayNamespace: get("gateway-namespace") || leaseNamespace,
     logLevel: get("log-level"),
+    sandboxAddressMap: get("sandbox-address-map") || undefined,
+    sandboxToken: get("sandbox-token") || undefined,
   };
 }

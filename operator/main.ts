@@ -11,6 +11,8 @@ import { EventRecorder } from "./kube/events.ts";
 import { createInformer, type SharedInformer } from "./kube/informer.ts";
 import { LeaderElector } from "./kube/leader.ts";
 import { AgentRuntimeReconciler, CHILD_SELECTOR } from "./controllers/agentruntime.ts";
+import { SANDBOX_POD_SELECTOR, SandboxFleetReconciler } from "./controllers/sandboxfleet.ts";
+import { HttpSandboxApi, SandboxAddresses } from "./controllers/sandbox.io.ts";
 
 let config: ReturnType<typeof loadConfig>;
 try {
@@ -50,6 +52,9 @@ const informers = {
   services: informer("v1", "Service", CHILD_SELECTOR),
   networkPolicies: informer("networking.k8s.io/v1", "NetworkPolicy", CHILD_SELECTOR),
   claims: informer("v1", "PersistentVolumeClaim", CHILD_SELECTOR),
+  fleets: informer("agentry.dev/v1alpha1", "SandboxFleet"),
+  deployments: informer("apps/v1", "Deployment", SANDBOX_POD_SELECTOR),
+  sandboxPods: informer("v1", "Pod", SANDBOX_POD_SELECTOR),
 };
 const all = Object.values(informers);
 
@@ -65,8 +70,22 @@ const agents = new AgentRuntimeReconciler({
     gateway: { namespace: cfg.gatewayNamespace, podLabels: { "app.kubernetes.io/name": "agentry-gateway" } },
   },
 });
-const controllers = [new Controller(agents, { workers: cfg.workers, metrics, log })];
-agents.register(controllers[0]!);
+const fleets = new SandboxFleetReconciler({
+  client,
+  informers,
+  recorder,
+  metrics,
+  log,
+  sandboxes: new HttpSandboxApi(cfg.sandboxToken ? { token: cfg.sandboxToken } : {}),
+  addresses: new SandboxAddresses(cfg.sandboxAddressMap),
+  controllerId: cfg.controllerId,
+});
+const reconcilers = [agents, fleets];
+const controllers = reconcilers.map((r) => {
+  const c = new Controller(r, { workers: cfg.workers, metrics, log });
+  r.register(c);
+  return c;
+});
 
 const health = await startHealthServer(cfg.healthAddr, metrics, {
   healthy: () => undefined,
@@ -84,8 +103,9 @@ async function startControllers(): Promise<void> {
   await Promise.all(all.map((i) => i.waitForSync()));
   metrics.leader.set(1);
   for (const c of controllers) c.start();
-  agents.resync(controllers[0]!);
-  resyncTimer = setInterval(() => agents.resync(controllers[0]!), cfg.resyncPeriodMs);
+  const resync = () => reconcilers.forEach((r, i) => r.resync(controllers[i]!));
+  resync();
+  resyncTimer = setInterval(resync, cfg.resyncPeriodMs);
   resyncTimer.unref();
 }
 

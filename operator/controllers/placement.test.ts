@@ -4,7 +4,11 @@ import fc from "fast-check";
 import { place, placeAll, tenantOf, type PlacementPolicy, type SandboxView } from "./placement.ts";
 
 const policy: PlacementPolicy = { maxPerSandbox: 2, cpu: 0.8, memory: 0.8, ownerlessPool: "shared" };
-const sb = (name: string, workspaces: { key: string; ownerId?: string }[] = [], extra: Partial<SandboxView> = {}): SandboxView => ({
+const sb = (
+  name: string,
+  workspaces: { key: string; ownerId?: string }[] = [],
+  extra: Partial<SandboxView> = {},
+): SandboxView => ({
   name,
   ready: true,
   draining: false,
@@ -13,13 +17,37 @@ const sb = (name: string, workspaces: { key: string; ownerId?: string }[] = [], 
 });
 
 describe("place", () => {
-  const cases: [string, Parameters<typeof place>[0], SandboxView[], Partial<PlacementPolicy>, string | RegExp][] = [
-    ["owner joins its own sandbox", { key: "w", ownerId: "alice" }, [sb("a"), sb("b", [{ key: "x", ownerId: "alice" }])], {}, "b"],
-    ["new owner takes an empty sandbox", { key: "w", ownerId: "bob" }, [sb("a", [{ key: "x", ownerId: "alice" }]), sb("b")], {}, "b"],
+  const cases: [
+    string,
+    Parameters<typeof place>[0],
+    SandboxView[],
+    Partial<PlacementPolicy>,
+    string | RegExp,
+  ][] = [
+    [
+      "owner joins its own sandbox",
+      { key: "w", ownerId: "alice" },
+      [sb("a"), sb("b", [{ key: "x", ownerId: "alice" }])],
+      {},
+      "b",
+    ],
+    [
+      "new owner takes an empty sandbox",
+      { key: "w", ownerId: "bob" },
+      [sb("a", [{ key: "x", ownerId: "alice" }]), sb("b")],
+      {},
+      "b",
+    ],
     [
       "owner waits when its sandbox is full, never split",
       { key: "w", ownerId: "alice" },
-      [sb("a", [{ key: "x", ownerId: "alice" }, { key: "y", ownerId: "alice" }]), sb("b")],
+      [
+        sb("a", [
+          { key: "x", ownerId: "alice" },
+          { key: "y", ownerId: "alice" },
+        ]),
+        sb("b"),
+      ],
       {},
       /holds 2 workspaces/,
     ],
@@ -38,10 +66,34 @@ describe("place", () => {
       {},
       "a",
     ],
-    ["ownerless never joins an owner's sandbox", { key: "w" }, [sb("a", [{ key: "x", ownerId: "alice" }])], {}, /no sandbox with room/],
-    ["dedicated ownerless takes an empty sandbox", { key: "w" }, [sb("a", [{ key: "x" }]), sb("b")], { ownerlessPool: "dedicated" }, "b"],
-    ["draining sandboxes take nothing", { key: "w", ownerId: "bob" }, [sb("a", [], { draining: true })], {}, /no empty sandbox/],
-    ["unready sandboxes take nothing", { key: "w" }, [sb("a", [], { ready: false })], {}, /no sandbox with room/],
+    [
+      "ownerless never joins an owner's sandbox",
+      { key: "w" },
+      [sb("a", [{ key: "x", ownerId: "alice" }])],
+      {},
+      /no sandbox with room/,
+    ],
+    [
+      "dedicated ownerless takes an empty sandbox",
+      { key: "w" },
+      [sb("a", [{ key: "x" }]), sb("b")],
+      { ownerlessPool: "dedicated" },
+      "b",
+    ],
+    [
+      "draining sandboxes take nothing",
+      { key: "w", ownerId: "bob" },
+      [sb("a", [], { draining: true })],
+      {},
+      /no empty sandbox/,
+    ],
+    [
+      "unready sandboxes take nothing",
+      { key: "w" },
+      [sb("a", [], { ready: false })],
+      {},
+      /no sandbox with room/,
+    ],
   ];
   for (const [name, ws, sandboxes, p, expected] of cases) {
     it(name, () => {
@@ -80,9 +132,15 @@ describe("placement properties", () => {
   const sandbox = fc.record({
     ready: fc.boolean(),
     draining: fc.boolean(),
-    load: fc.option(fc.record({ cpu: fc.double({ min: 0, max: 1, noNaN: true }), memory: fc.double({ min: 0, max: 1, noNaN: true }) }), {
-      nil: undefined,
-    }),
+    load: fc.option(
+      fc.record({
+        cpu: fc.double({ min: 0, max: 1, noNaN: true }),
+        memory: fc.double({ min: 0, max: 1, noNaN: true }),
+      }),
+      {
+        nil: undefined,
+      },
+    ),
   });
   const scenario = fc.record({
     pending: fc.array(workspace, { maxLength: 60 }),
@@ -102,11 +160,18 @@ describe("placement properties", () => {
         const tenants = new Map<string, Set<string>>();
         for (const ws of pending) {
           const target = plan.placements.get(ws.key);
-          assert.ok(target === undefined || !plan.waiting.has(ws.key) || pending.filter((w) => w.key === ws.key).length > 1);
+          assert.ok(
+            target === undefined ||
+              !plan.waiting.has(ws.key) ||
+              pending.filter((w) => w.key === ws.key).length > 1,
+          );
           if (!target) continue;
           const s = views.find((v) => v.name === target)!;
           assert.ok(s.ready && !s.draining, "placed on a closed sandbox");
-          assert.ok(!(s.load && (s.load.cpu >= 0.8 || s.load.memory >= 0.8)), "placed on a pressured sandbox");
+          assert.ok(
+            !(s.load && (s.load.cpu >= 0.8 || s.load.memory >= 0.8)),
+            "placed on a pressured sandbox",
+          );
           count.set(target, (count.get(target) ?? 0) + 1);
           const tenant = ws.ownerId ? `owner:${ws.ownerId}` : "ownerless";
           tenants.set(target, (tenants.get(target) ?? new Set()).add(tenant));
@@ -119,7 +184,8 @@ describe("placement properties", () => {
         for (const [name, n] of count) {
           assert.ok(n <= max, `${name} holds ${n} > ${max}`);
           assert.equal(tenants.get(name)!.size, 1, `${name} mixes tenants`);
-          if (pool === "dedicated" && tenants.get(name)!.has("ownerless")) assert.equal(n, 1, "dedicated sandbox shared");
+          if (pool === "dedicated" && tenants.get(name)!.has("ownerless"))
+            assert.equal(n, 1, "dedicated sandbox shared");
         }
         assert.ok(plan.newSandboxesNeeded >= 0);
       }),

@@ -33,7 +33,8 @@ export interface PlacementPolicy {
   ownerlessPool: "shared" | "dedicated";
 }
 
-export type Tenant = { kind: "empty" } | { kind: "owner"; ownerId: string } | { kind: "shared" } | { kind: "dedicated" };
+export type Tenant =
+  { kind: "empty" } | { kind: "owner"; ownerId: string } | { kind: "shared" } | { kind: "dedicated" };
 
 export type Decision = { sandbox: string } | { wait: string; needsNewSandbox: boolean };
 
@@ -86,7 +87,9 @@ export function place(ws: PlacedWorkspace, sandboxes: SandboxView[], policy: Pla
     if (shared) return { sandbox: shared.name };
   }
   const empty = emptySandbox(sandboxes, policy);
-  return empty ? { sandbox: empty.name } : { wait: "no sandbox with room is ready yet", needsNewSandbox: true };
+  return empty
+    ? { sandbox: empty.name }
+    : { wait: "no sandbox with room is ready yet", needsNewSandbox: true };
 }
 
 export interface PlacementPlan {
@@ -97,7 +100,11 @@ export interface PlacementPlan {
 }
 
 /** Places workspaces in order, counting each placement before the next decision. */
-export function placeAll(pending: PlacedWorkspace[], sandboxes: SandboxView[], policy: PlacementPolicy): PlacementPlan {
+export function placeAll(
+  pending: PlacedWorkspace[],
+  sandboxes: SandboxView[],
+  policy: PlacementPolicy,
+): PlacementPlan {
   const views = sandboxes.map((s) => ({ ...s, workspaces: [...s.workspaces] }));
   const placements = new Map<string, string>();
   const waiting = new Map<string, string>();
@@ -119,6 +126,7 @@ export function placeAll(pending: PlacedWorkspace[], sandboxes: SandboxView[], p
     else if (policy.ownerlessPool === "dedicated") dedicatedWaiting++;
     else sharedWaiting++;
   }
-  const newSandboxesNeeded = newOwners.size + dedicatedWaiting + Math.ceil(sharedWaiting / policy.maxPerSandbox);
+  const newSandboxesNeeded =
+    newOwners.size + dedicatedWaiting + Math.ceil(sharedWaiting / policy.maxPerSandbox);
   return { placements, waiting, newSandboxesNeeded };
 }

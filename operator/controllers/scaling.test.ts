@@ -6,7 +6,13 @@ import { ScaleGate, desiredReplicas, durationMs, safeScaleDownTarget } from "./s
 const bounds = { minReplicas: 1, maxReplicas: 10, warmEmpty: 1 };
 
 describe("desiredReplicas", () => {
-  const cases: [string, Partial<typeof bounds> & { replicas?: number }, [number, number, number], number, RegExp][] = [
+  const cases: [
+    string,
+    Partial<typeof bounds> & { replicas?: number },
+    [number, number, number],
+    number,
+    RegExp,
+  ][] = [
     ["starts at min plus warm", {}, [0, 0, 0], 1, /0 in use \+ 1 warm = 1/],
     ["grows with occupied sandboxes", {}, [3, 0, 0], 4, /3 in use/],
     ["adds what waiting workspaces need", {}, [2, 3, 0], 6, /3 for waiting workspaces/],

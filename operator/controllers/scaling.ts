@@ -36,7 +36,12 @@ export function desiredReplicas(bounds: FleetBounds, demand: Demand): Target {
   const parts = [`${demand.occupied} in use`, `${bounds.warmEmpty} warm`];
   if (demand.newSandboxesNeeded) parts.push(`${demand.newSandboxesNeeded} for waiting workspaces`);
   if (extra) parts.push(`1 for pressure on ${demand.pressured} sandbox(es)`);
-  const bound = raw > bounds.maxReplicas ? " (capped at maxReplicas)" : raw < bounds.minReplicas ? " (raised to minReplicas)" : "";
+  const bound =
+    raw > bounds.maxReplicas
+      ? " (capped at maxReplicas)"
+      : raw < bounds.minReplicas
+        ? " (raised to minReplicas)"
+        : "";
   return { replicas, reason: `${parts.join(" + ")} = ${raw}${bound}` };
 }
 

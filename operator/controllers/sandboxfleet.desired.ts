@@ -1,0 +1,259 @@
+// Pure builders for SandboxFleet: the sandbox Deployment, the fleet's status and the status
+// of its workspaces. Nothing time-dependent goes into the Deployment.
+import type {
+  SandboxFleet,
+  SandboxFleetStatus,
+  Workspace,
+  WorkspaceStatus,
+} from "../../api/v1alpha1/index.ts";
+import { API_VERSION, ConditionType, SandboxFleetReason, WorkspaceReason } from "../../api/v1alpha1/index.ts";
+import type { KubeObject } from "../kube/client.ts";
+import { mergeConditions } from "../kube/conditions.ts";
+import { childName, shortHash } from "../kube/names.ts";
+import {
+  AGENT_UID,
+  ANNOTATION_CONTROLLER_ID,
+  ANNOTATION_SPEC_HASH,
+  MANAGED_BY,
+} from "./agentruntime.desired.ts";
+
+export const LABEL_FLEET = "agentry.dev/sandbox-fleet";
+export const ANNOTATION_DRAINING = "agentry.dev/draining";
+export const DELETION_COST = "controller.kubernetes.io/pod-deletion-cost";
+export const WORKSPACE_FINALIZER = "agentry.dev/workspace-cleanup";
+
+export function fleetSelector(name: string): Record<string, string> {
+  return { [LABEL_FLEET]: name, ...MANAGED_BY };
+}
+
+export function deploymentName(fleet: SandboxFleet): string {
+  return childName(fleet.metadata.name!, "sandbox");
+}
+
+/** The id of a workspace on its sandbox: unique across namespaces. */
+export function workspaceId(ws: Pick<Workspace, "metadata">): string {
+  return `${ws.metadata.namespace}.${ws.metadata.name}`;
+}
+
+export function desiredDeployment(fleet: SandboxFleet, replicas: number, controllerId: string): KubeObject {
+  const name = fleet.metadata.name!;
+  const t = fleet.spec.template;
+  const labels = {
+    "app.kubernetes.io/name": "agentry-sandbox",
+    "app.kubernetes.io/instance": name,
+    "app.kubernetes.io/component": "sandbox",
+    "app.kubernetes.io/part-of": "agentry",
+    ...fleetSelector(name),
+  };
+  const security = {
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    capabilities: { drop: ["ALL"] },
+    seccompProfile: { type: "RuntimeDefault" },
+  };
+  const env = [
+    { name: "AGENTRY_SANDBOX_LISTEN", value: `0.0.0.0:${t.port}` },
+    { name: "AGENTRY_SANDBOX_ROOT", value: "/workspaces" },
+    { name: "AGENTRY_SANDBOX_MAX_WORKSPACES", value: String(fleet.spec.maxWorkspacesPerSandbox) },
+    ...(t.env ?? []),
+  ];
+  const template = {
+    metadata: {
+      labels: { ...(t.labels ?? {}), ...labels },
+      annotations: { [ANNOTATION_CONTROLLER_ID]: controllerId },
+    },
+    spec: {
+      ...(t.serviceAccountName ? { serviceAccountName: t.serviceAccountName } : {}),
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      ...(t.runtimeClassName ? { runtimeClassName: t.runtimeClassName } : {}),
+      ...(t.nodeSelector ? { nodeSelector: t.nodeSelector } : {}),
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: AGENT_UID,
+        runAsGroup: AGENT_UID,
+        fsGroup: AGENT_UID,
+        seccompProfile: { type: "RuntimeDefault" },
+      },
+      terminationGracePeriodSeconds: 30,
+      containers: [
+        {
+          name: "sandbox",
+          image: t.image,
+          ...(t.imagePullPolicy ? { imagePullPolicy: t.imagePullPolicy } : {}),
+          ...(t.command ? { command: t.command } : {}),
+          ...(t.args ? { args: t.args } : {}),
+          ports: [{ name: "http", containerPort: t.port, protocol: "TCP" }],
+          env,
+          ...(t.resources ? { resources: t.resources } : {}),
+          readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 5 },
+          livenessProbe: {
+            httpGet: { path: "/healthz", port: "http" },
+            periodSeconds: 10,
+            failureThreshold: 6,
+          },
+          volumeMounts: [
+            { name: "workspaces", mountPath: "/workspaces" },
+            { name: "tmp", mountPath: "/tmp" },
+          ],
+          securityContext: security,
+        },
+      ],
+      volumes: [
+        { name: "workspaces", emptyDir: {} },
+        { name: "tmp", emptyDir: {} },
+      ],
+    },
+  };
+  const deployment: KubeObject = {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: {
+      name: deploymentName(fleet),
+      namespace: fleet.metadata.namespace,
+      labels,
+      annotations: { [ANNOTATION_CONTROLLER_ID]: controllerId },
+      ownerReferences: [
+        {
+          apiVersion: API_VERSION,
+          kind: "SandboxFleet",
+          name,
+          uid: fleet.metadata.uid!,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    },
+    spec: {
+      replicas,
+      selector: { matchLabels: fleetSelector(name) },
+      // Never take a sandbox down before its replacement is up: workspaces live on it.
+      strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: "25%", maxUnavailable: 0 } },
+      template,
+    },
+  };
+  deployment.metadata.annotations![ANNOTATION_SPEC_HASH] = shortHash({
+    ...deployment,
+    spec: { ...(deployment.spec as object), replicas: 0 },
+  });
+  return deployment;
+}
+
+export interface FleetObservation {
+  replicas: number;
+  readyReplicas: number;
+  desiredReplicas: number;
+  workspaces: number;
+  waiting: number;
+  lastScale?: { time: string; reason: string };
+  atMax: boolean;
+  error?: string;
+}
+
+export function computeFleetStatus(fleet: SandboxFleet, o: FleetObservation, now: Date): SandboxFleetStatus {
+  const perSandbox = fleet.spec.maxWorkspacesPerSandbox;
+  let status: "True" | "False" = "False";
+  let reason: string = SandboxFleetReason.Scaling;
+  let message = `${o.readyReplicas}/${o.desiredReplicas} sandboxes ready`;
+  if (o.error) {
+    reason = SandboxFleetReason.ReconcileError;
+    message = o.error;
+  } else if (o.waiting > 0 && o.atMax) {
+    reason = SandboxFleetReason.AtCapacity;
+    message = `${o.waiting} workspace(s) wait for room and the fleet is at maxReplicas (${fleet.spec.maxReplicas}); raise spec.maxReplicas or spec.maxWorkspacesPerSandbox`;
+  } else if (o.readyReplicas >= o.desiredReplicas && o.replicas === o.desiredReplicas) {
+    status = "True";
+    reason = SandboxFleetReason.FleetReady;
+    message = `${o.readyReplicas} sandboxes ready, ${o.workspaces} workspace(s) placed`;
+  }
+  const generation = fleet.metadata.generation;
+  return {
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    replicas: o.replicas,
+    readyReplicas: o.readyReplicas,
+    desiredReplicas: o.desiredReplicas,
+    workspaces: o.workspaces,
+    capacity: o.readyReplicas * perSandbox,
+    selector: Object.entries(fleetSelector(fleet.metadata.name!))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(","),
+    deploymentName: deploymentName(fleet),
+    ...(o.lastScale ? { lastScaleTime: o.lastScale.time, lastScaleReason: o.lastScale.reason } : {}),
+    conditions: mergeConditions(
+      fleet.status?.conditions,
+      [
+        {
+          type: ConditionType.Ready,
+          status,
+          reason,
+          message,
+          ...(generation !== undefined ? { observedGeneration: generation } : {}),
+        },
+      ],
+      now,
+    ),
+  };
+}
+
+export interface WorkspaceObservation {
+  fleetMissing?: boolean;
+  placement?: { sandboxPod: string; endpoint: string; placedAt: string };
+  /** The sandbox runtime confirmed the workspace exists. */
+  confirmed?: boolean;
+  waiting?: string;
+  sandboxError?: string;
+}
+
+export function computeWorkspaceStatus(ws: Workspace, o: WorkspaceObservation, now: Date): WorkspaceStatus {
+  let phase: NonNullable<WorkspaceStatus["phase"]>;
+  let reason: string;
+  let message: string;
+  const fleet = ws.spec.fleetRef.name;
+  if (o.fleetMissing) {
+    phase = "Pending";
+    reason = WorkspaceReason.FleetNotFound;
+    message = `SandboxFleet ${fleet} does not exist; create it or fix spec.fleetRef`;
+  } else if (ws.spec.suspended) {
+    phase = "Suspended";
+    reason = WorkspaceReason.Suspended;
+    message = "suspended: the workspace holds no sandbox; set spec.suspended=false to place it again";
+  } else if (!o.placement) {
+    phase = "Pending";
+    reason = WorkspaceReason.WaitingForCapacity;
+    message = `waiting for a sandbox of fleet ${fleet}: ${o.waiting ?? "placing"}`;
+  } else if (o.sandboxError) {
+    phase = "Placed";
+    reason = WorkspaceReason.SandboxError;
+    message = `placed on ${o.placement.sandboxPod}, but the sandbox did not create it: ${o.sandboxError}`;
+  } else if (!o.confirmed) {
+    phase = "Placed";
+    reason = WorkspaceReason.SandboxError;
+    message = `placed on ${o.placement.sandboxPod}; waiting for the sandbox to confirm`;
+  } else {
+    phase = "Ready";
+    reason = WorkspaceReason.Placed;
+    message = `ready on sandbox ${o.placement.sandboxPod}`;
+  }
+  const generation = ws.metadata.generation;
+  return {
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    phase,
+    ...(o.placement && !ws.spec.suspended
+      ? { sandboxPod: o.placement.sandboxPod, endpoint: o.placement.endpoint, placedAt: o.placement.placedAt }
+      : {}),
+    conditions: mergeConditions(
+      ws.status?.conditions,
+      [
+        {
+          type: ConditionType.Ready,
+          status: phase === "Ready" ? "True" : "False",
+          reason,
+          message,
+          ...(generation !== undefined ? { observedGeneration: generation } : {}),
+        },
+      ],
+      now,
+    ),
+  };
+}

@@ -1,0 +1,447 @@
+// The SandboxFleet controller. One reconcile of a fleet is one load sample: it reads every
+// sandbox's /status, places the fleet's waiting Workspaces (serially, so nothing is placed
+// twice), keeps each placed workspace present on its sandbox, scales the Deployment from
+// demand through windows and cooldown, only ever removing empty idle sandboxes (drained and
+// marked cheapest to delete), and writes fleet and workspace status. Placement lives in
+// Workspace status, so a restarted or newly elected operator re-derives the same map.
+import type { SandboxFleet, Workspace } from "../../api/v1alpha1/index.ts";
+import { specSchemas } from "../../api/v1alpha1/index.ts";
+import type { KubeClient, KubeObject } from "../kube/client.ts";
+import { isNotFound } from "../kube/client.ts";
+import { sameStatus } from "../kube/conditions.ts";
+import type { Controller, ReconcileResult, Reconciler } from "../kube/controller.ts";
+import type { Recorder } from "../kube/events.ts";
+import { keyOf, splitKey, type SharedInformer } from "../kube/informer.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import { ANNOTATION_SPEC_HASH } from "./agentruntime.desired.ts";
+import { placeAll, underPressure, type PlacedWorkspace, type SandboxView } from "./placement.ts";
+import type { SandboxAddresses, SandboxApi } from "./sandbox.io.ts";
+import { ScaleGate, desiredReplicas, durationMs, safeScaleDownTarget } from "./scaling.ts";
+import {
+  ANNOTATION_DRAINING,
+  DELETION_COST,
+  LABEL_FLEET,
+  WORKSPACE_FINALIZER,
+  computeFleetStatus,
+  computeWorkspaceStatus,
+  deploymentName,
+  desiredDeployment,
+  workspaceId,
+  type WorkspaceObservation,
+} from "./sandboxfleet.desired.ts";
+
+export const SANDBOX_POD_SELECTOR = `app.kubernetes.io/managed-by=agentry,${LABEL_FLEET}`;
+
+export interface FleetInformers {
+  fleets: SharedInformer<KubeObject>;
+  workspaces: SharedInformer<KubeObject>;
+  deployments: SharedInformer<KubeObject>;
+  sandboxPods: SharedInformer<KubeObject>;
+}
+
+export interface FleetControllerDeps {
+  client: KubeClient;
+  informers: FleetInformers;
+  recorder: Recorder;
+  metrics: Metrics;
+  log: Logger;
+  sandboxes: SandboxApi;
+  addresses: SandboxAddresses;
+  controllerId: string;
+  now?: () => Date;
+}
+
+interface PodLike extends KubeObject {
+  status?: { podIP?: string; conditions?: { type: string; status: string }[] };
+}
+
+interface FleetState {
+  gate: ScaleGate;
+  gateKey: string;
+  emptySince: Map<string, number>;
+}
+
+const asFleet = (o: KubeObject) => o as unknown as SandboxFleet;
+const asWorkspace = (o: KubeObject) => o as unknown as Workspace;
+const isReady = (p: PodLike) =>
+  p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+export class SandboxFleetReconciler implements Reconciler {
+  readonly name = "sandboxfleet";
+  private readonly deps: FleetControllerDeps;
+  private readonly now: () => Date;
+  private readonly state = new Map<string, FleetState>();
+
+  constructor(deps: FleetControllerDeps) {
+    this.deps = deps;
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  register(controller: Controller): void {
+    const { informers } = this.deps;
+    const fleetKey = (o: KubeObject) => controller.enqueue(keyOf(o));
+    informers.fleets.on("add", fleetKey);
+    informers.fleets.on("update", (o, old) => {
+      if (!old || old.metadata.generation !== o.metadata.generation || o.metadata.deletionTimestamp)
+        fleetKey(o);
+    });
+    informers.fleets.on("delete", fleetKey);
+    const byLabel = (o: KubeObject) => {
+      const fleet = o.metadata.labels?.[LABEL_FLEET];
+      if (fleet) controller.enqueue(`${o.metadata.namespace}/${fleet}`);
+    };
+    for (const inf of [informers.deployments, informers.sandboxPods]) {
+      inf.on("add", byLabel);
+      inf.on("update", byLabel);
+      inf.on("delete", byLabel);
+    }
+    const byRef = (o: KubeObject) =>
+      controller.enqueue(`${o.metadata.namespace}/${asWorkspace(o).spec.fleetRef.name}`);
+    informers.workspaces.on("add", byRef);
+    informers.workspaces.on("update", (o, old) => {
+      if (!old || old.metadata.generation !== o.metadata.generation || o.metadata.deletionTimestamp) byRef(o);
+    });
+    informers.workspaces.on("delete", byRef);
+  }
+
+  resync(controller: Controller): void {
+    for (const f of this.deps.informers.fleets.list()) controller.enqueue(keyOf(f));
+    for (const w of this.deps.informers.workspaces.list()) {
+      controller.enqueue(`${w.metadata.namespace}/${asWorkspace(w).spec.fleetRef.name}`);
+    }
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult | void> {
+    const { namespace, name } = splitKey(key);
+    const members = this.deps.informers.workspaces
+      .list(namespace)
+      .map(asWorkspace)
+      .filter((w) => w.spec.fleetRef.name === name);
+    const raw = this.deps.informers.fleets.get(namespace, name);
+    if (!raw || raw.metadata.deletionTimestamp) {
+      this.state.delete(key);
+      for (const ws of members) {
+        if (ws.metadata.deletionTimestamp) await this.releaseFinalizer(ws);
+        else await this.writeWorkspaceStatus(ws, { fleetMissing: true });
+      }
+      return;
+    }
+    const fleet = asFleet(raw);
+    const parsed = specSchemas.SandboxFleet.safeParse(raw["spec"]);
+    if (parsed.success) fleet.spec = parsed.data;
+    const spec = fleet.spec;
+    const now = this.now();
+    const state = this.stateFor(key, fleet);
+
+    // 1. Sample every sandbox.
+    const pods = this.deps.informers.sandboxPods
+      .list(namespace)
+      .filter((p) => p.metadata.labels?.[LABEL_FLEET] === name && !p.metadata.deletionTimestamp) as PodLike[];
+    const podByName = new Map(pods.map((p) => [p.metadata.name!, p]));
+    const views: SandboxView[] = await Promise.all(
+      pods.map(async (pod) => {
+        const address = this.deps.addresses.addressOf(pod, spec.template.port);
+        const ready = isReady(pod);
+        const load =
+          ready && address ? await this.deps.sandboxes.status(address).catch(() => undefined) : undefined;
+        return {
+          name: pod.metadata.name!,
+          ready,
+          draining: pod.metadata.annotations?.[ANNOTATION_DRAINING] === "true" || (load?.draining ?? false),
+          ...(load ? { load: { cpu: load.cpu, memory: load.memory } } : {}),
+          workspaces: [],
+          dedicated: spec.ownerlessPool === "dedicated",
+        };
+      }),
+    );
+    const viewByName = new Map(views.map((v) => [v.name, v]));
+
+    // 2. Sort workspaces: deleting, suspended, placed, waiting.
+    const pending: Workspace[] = [];
+    const placed: Workspace[] = [];
+    for (const ws of members) {
+      if (ws.metadata.deletionTimestamp) {
+        await this.releaseFinalizer(ws, podByName, spec.template.port);
+        continue;
+      }
+      await this.ensureFinalizer(ws);
+      const home = ws.status?.sandboxPod ? viewByName.get(ws.status.sandboxPod) : undefined;
+      if (ws.spec.suspended) {
+        if (home) await this.removeFromSandbox(ws, podByName.get(home.name), spec.template.port);
+        await this.writeWorkspaceStatus(ws, {});
+      } else if (home) {
+        home.workspaces.push({ key: keyOf(ws), ...(ws.spec.ownerId ? { ownerId: ws.spec.ownerId } : {}) });
+        placed.push(ws);
+      } else pending.push(ws);
+    }
+    pending.sort(
+      (a, b) =>
+        String(a.metadata.creationTimestamp).localeCompare(String(b.metadata.creationTimestamp)) ||
+        keyOf(a).localeCompare(keyOf(b)),
+    );
+
+    // 3. Place the waiting ones, then make sure every placed workspace exists on its sandbox.
+    const toPlace: PlacedWorkspace[] = pending.map((w) => ({
+      key: keyOf(w),
+      ...(w.spec.ownerId ? { ownerId: w.spec.ownerId } : {}),
+    }));
+    const plan = placeAll(toPlace, views, {
+      maxPerSandbox: spec.maxWorkspacesPerSandbox,
+      cpu: spec.pressure.cpu,
+      memory: spec.pressure.memory,
+      ownerlessPool: spec.ownerlessPool,
+    });
+    for (const ws of [...placed, ...pending]) {
+      const target =
+        ws.status?.sandboxPod && viewByName.has(ws.status.sandboxPod)
+          ? ws.status.sandboxPod
+          : plan.placements.get(keyOf(ws));
+      if (!target) {
+        await this.writeWorkspaceStatus(ws, { waiting: plan.waiting.get(keyOf(ws)) ?? "placing" });
+        continue;
+      }
+      if (!placed.includes(ws)) viewByName.get(target)!.workspaces.push({ key: keyOf(ws) });
+      await this.writeWorkspaceStatus(
+        ws,
+        await this.confirm(ws, podByName.get(target)!, spec.template.port, now),
+      );
+    }
+
+    // 4. Scale.
+    const occupied = views.filter((v) => v.workspaces.length > 0).length;
+    const pressured = views.filter(
+      (v) =>
+        v.workspaces.length > 0 &&
+        underPressure(v, { maxPerSandbox: 0, ...spec.pressure, ownerlessPool: spec.ownerlessPool }),
+    ).length;
+    const target = desiredReplicas(spec, {
+      occupied,
+      newSandboxesNeeded: plan.newSandboxesNeeded,
+      pressured,
+    });
+    const deployment = this.deps.informers.deployments.get(namespace, deploymentName(fleet));
+    const current = (deployment?.["spec"] as { replicas?: number } | undefined)?.replicas;
+    const idleTtl = durationMs(spec.idleTTL);
+    const empties = views.filter((v) => v.workspaces.length === 0);
+    for (const v of views) if (v.workspaces.length > 0) state.emptySince.delete(v.name);
+    for (const v of empties) if (!state.emptySince.has(v.name)) state.emptySince.set(v.name, now.getTime());
+    for (const n of state.emptySince.keys()) if (!viewByName.has(n)) state.emptySince.delete(n);
+    const removable = empties
+      .filter((v) => now.getTime() - (state.emptySince.get(v.name) ?? now.getTime()) >= idleTtl || !v.ready)
+      .sort(
+        (a, b) =>
+          Number(a.ready) - Number(b.ready) ||
+          (state.emptySince.get(a.name) ?? 0) - (state.emptySince.get(b.name) ?? 0),
+      );
+    let replicas = target.replicas;
+    let lastScale = fleet.status?.lastScaleTime
+      ? { time: fleet.status.lastScaleTime, reason: fleet.status.lastScaleReason ?? "" }
+      : undefined;
+    if (current !== undefined) {
+      const safe =
+        spec.replicas !== undefined
+          ? target.replicas
+          : safeScaleDownTarget(current, target.replicas, removable.length);
+      const next = state.gate.observe(current, safe, now.getTime(), spec.replicas !== undefined);
+      replicas = next ?? current;
+      if (next !== undefined && next !== current) {
+        const reason = `${next > current ? "scaled up" : "scaled down"} ${current} → ${next}: ${target.reason}`;
+        lastScale = { time: now.toISOString().replace(/\.\d{3}Z$/, "Z"), reason };
+        this.deps.recorder.event(
+          fleet as never,
+          "Normal",
+          next > current ? "ScaledUp" : "ScaledDown",
+          reason,
+        );
+        this.deps.log.info("scaling fleet", { fleet: key, from: current, to: next, reason: target.reason });
+      }
+    }
+    const leaving = new Set(
+      removable.slice(0, Math.max(0, (current ?? replicas) - replicas)).map((v) => v.name),
+    );
+    await this.markDeletionCosts(views, podByName, leaving, spec.template.port);
+
+    let error: string | undefined;
+    try {
+      const desired = desiredDeployment(fleet, replicas, this.deps.controllerId);
+      const same =
+        deployment?.metadata.annotations?.[ANNOTATION_SPEC_HASH] ===
+        desired.metadata.annotations?.[ANNOTATION_SPEC_HASH];
+      if (!deployment || !same || current !== replicas)
+        await this.write("Deployment", "apply", () => this.deps.client.apply(desired));
+    } catch (err) {
+      error = `could not update Deployment ${deploymentName(fleet)}: ${message(err)}`;
+    }
+    const depStatus = (deployment?.["status"] ?? {}) as { replicas?: number; readyReplicas?: number };
+    const status = computeFleetStatus(
+      fleet,
+      {
+        replicas: depStatus.replicas ?? 0,
+        readyReplicas: depStatus.readyReplicas ?? 0,
+        desiredReplicas: replicas,
+        workspaces: views.reduce((n, v) => n + v.workspaces.length, 0),
+        waiting: plan.waiting.size,
+        atMax: replicas >= spec.maxReplicas,
+        ...(lastScale ? { lastScale } : {}),
+        ...(error ? { error } : {}),
+      },
+      now,
+    );
+    await this.writeStatus(raw, status);
+    if (error) throw new Error(error);
+    return { requeueAfterMs: durationMs(spec.samplingInterval) };
+  }
+
+  private stateFor(key: string, fleet: SandboxFleet): FleetState {
+    const s = fleet.spec;
+    const gateKey = `${s.scaleUpWindow}/${s.scaleDownWindow}/${s.cooldown}`;
+    let state = this.state.get(key);
+    if (!state || state.gateKey !== gateKey) {
+      const gate = new ScaleGate({
+        scaleUpWindow: s.scaleUpWindow,
+        scaleDownWindow: s.scaleDownWindow,
+        cooldownMs: durationMs(s.cooldown),
+      });
+      state = { gate, gateKey, emptySince: state?.emptySince ?? new Map() };
+      this.state.set(key, state);
+    }
+    return state;
+  }
+
+  /** Makes sure the workspace exists on its sandbox (idempotent PUT) unless already confirmed there. */
+  private async confirm(ws: Workspace, pod: PodLike, port: number, now: Date): Promise<WorkspaceObservation> {
+    const id = workspaceId(ws);
+    const address = this.deps.addresses.addressOf(pod, port);
+    const podIP = pod.status?.podIP ?? "";
+    const sameHome = ws.status?.sandboxPod === pod.metadata.name;
+    const placement = {
+      sandboxPod: pod.metadata.name!,
+      endpoint: `http://${podIP}:${port}/workspaces/${id}`,
+      placedAt: (sameHome && ws.status?.placedAt) || now.toISOString().replace(/\.\d{3}Z$/, "Z"),
+    };
+    if (sameHome && ws.status?.phase === "Ready") return { placement, confirmed: true };
+    if (!address) return { placement, sandboxError: "the sandbox pod has no address yet" };
+    try {
+      await this.deps.sandboxes.putWorkspace(address, id, ws.spec.ownerId);
+      return { placement, confirmed: true };
+    } catch (err) {
+      return { placement, sandboxError: message(err) };
+    }
+  }
+
+  private async removeFromSandbox(ws: Workspace, pod: PodLike | undefined, port: number): Promise<void> {
+    const address = pod ? this.deps.addresses.addressOf(pod, port) : undefined;
+    if (!address) return;
+    await this.deps.sandboxes.deleteWorkspace(address, workspaceId(ws)).catch((err: unknown) => {
+      this.deps.log.warn("could not remove workspace from sandbox", {
+        workspace: keyOf(ws),
+        error: message(err),
+      });
+    });
+  }
+
+  private async ensureFinalizer(ws: Workspace): Promise<void> {
+    const finalizers = (ws.metadata.finalizers ?? []) as string[];
+    if (finalizers.includes(WORKSPACE_FINALIZER)) return;
+    await this.write("Workspace", "finalizer", () =>
+      this.deps.client.mergePatch(ws as unknown as KubeObject, {
+        metadata: {
+          finalizers: [...finalizers, WORKSPACE_FINALIZER],
+          resourceVersion: ws.metadata.resourceVersion,
+        },
+      }),
+    );
+  }
+
+  /** A deleted workspace: remove it from its sandbox (best effort), then let Kubernetes delete it. */
+  private async releaseFinalizer(ws: Workspace, pods?: Map<string, PodLike>, port = 8080): Promise<void> {
+    const finalizers = (ws.metadata.finalizers ?? []) as string[];
+    if (!finalizers.includes(WORKSPACE_FINALIZER)) return;
+    const pod = ws.status?.sandboxPod ? pods?.get(ws.status.sandboxPod) : undefined;
+    await this.removeFromSandbox(ws, pod, port);
+    await this.write("Workspace", "finalizer", () =>
+      this.deps.client
+        .mergePatch(ws as unknown as KubeObject, {
+          metadata: { finalizers: finalizers.filter((f) => f !== WORKSPACE_FINALIZER) },
+        })
+        .catch((err: unknown) => {
+          if (!isNotFound(err)) throw err;
+        }),
+    );
+  }
+
+  /** Empty pods are cheapest to delete, pods chosen to leave cheaper still (and drained); full ones dearest. */
+  private async markDeletionCosts(
+    views: SandboxView[],
+    pods: Map<string, PodLike>,
+    leaving: Set<string>,
+    port: number,
+  ): Promise<void> {
+    for (const v of views) {
+      const pod = pods.get(v.name)!;
+      const cost = leaving.has(v.name)
+        ? "-1000"
+        : v.workspaces.length > 0
+          ? String(100 + v.workspaces.length)
+          : "0";
+      const draining = leaving.has(v.name) ? "true" : null;
+      const annotations = pod.metadata.annotations ?? {};
+      if (annotations[DELETION_COST] === cost && (annotations[ANNOTATION_DRAINING] ?? null) === draining)
+        continue;
+      if (draining) {
+        const address = this.deps.addresses.addressOf(pod, port);
+        if (address) await this.deps.sandboxes.drain(address).catch(() => undefined);
+      }
+      await this.write("Pod", "annotate", () =>
+        this.deps.client
+          .mergePatch(pod, {
+            metadata: { annotations: { [DELETION_COST]: cost, [ANNOTATION_DRAINING]: draining } },
+          })
+          .catch((err: unknown) => {
+            if (!isNotFound(err)) throw err;
+          }),
+      );
+    }
+  }
+
+  private async writeWorkspaceStatus(ws: Workspace, o: WorkspaceObservation): Promise<void> {
+    const status = computeWorkspaceStatus(ws, o, this.now());
+    if (sameStatus(status, ws.status)) return;
+    const updated = await this.write("Workspace", "status", () =>
+      this.deps.client.apply(
+        {
+          apiVersion: ws.apiVersion,
+          kind: ws.kind,
+          metadata: { name: ws.metadata.name, namespace: ws.metadata.namespace },
+          status,
+        } as KubeObject,
+        "status",
+      ),
+    );
+    // Our next reconcile may run before the watch delivers this write: remember it now, so a
+    // placement is never decided twice from a stale cache.
+    ws.status = (updated as unknown as Workspace).status ?? status;
+  }
+
+  private async writeStatus(raw: KubeObject, status: SandboxFleet["status"]): Promise<void> {
+    if (sameStatus(status, raw["status"])) return;
+    await this.write("SandboxFleet", "status", () =>
+      this.deps.client.apply(
+        {
+          apiVersion: raw.apiVersion,
+          kind: raw.kind,
+          metadata: { name: raw.metadata.name, namespace: raw.metadata.namespace },
+          status,
+        } as KubeObject,
+        "status",
+      ),
+    );
+  }
+
+  private async write<T>(kind: string, verb: string, fn: () => Promise<T>): Promise<T> {
+    this.deps.metrics.writes.inc({ controller: this.name, kind, verb });
+    return fn();
+  }
+}
