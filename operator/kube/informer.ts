@@ -91,7 +91,7 @@ export class Informer<T extends KubeObject> {
       const msg = err instanceof Error ? err.message : String(err);
       this.log.warn("watch failed; restarting", { error: msg, retryInMs: this.restartDelay });
       setTimeout(() => void this.startWatch(), this.restartDelay).unref();
-      this.restartDelay = Math.min(this.restartDelay * 2, 30_000);
+      this.restartDelay = Math.min(this.restartDelay * 2, 5_000);
     });
   }
 
@@ -118,7 +118,7 @@ export class Informer<T extends KubeObject> {
       const msg = err instanceof Error ? err.message : String(err);
       this.log.warn("list failed; retrying", { error: msg, retryInMs: this.restartDelay });
       setTimeout(() => void this.startWatch(), this.restartDelay).unref();
-      this.restartDelay = Math.min(this.restartDelay * 2, 30_000);
+      this.restartDelay = Math.min(this.restartDelay * 2, 5_000);
     }
   }
 

@@ -21,6 +21,8 @@ export interface ControlPlaneOptions {
   unthrottled?: boolean;
   /** Print progress lines to stderr. */
   verbose?: boolean;
+  /** Extra kube-apiserver flags. */
+  apiserverArgs?: string[];
 }
 
 export interface Endpoints {
@@ -101,6 +103,7 @@ export class ControlPlane implements Endpoints {
         `--endpoint-reconciler-type=none`,
         `--allow-privileged=true`,
         `--profiling=false`,
+        ...(options.apiserverArgs ?? []),
         ...(options.unthrottled
           ? [
               `--max-requests-inflight=0`,
@@ -195,6 +198,11 @@ export class ControlPlane implements Endpoints {
   /** Starts a component again after it was stopped, with the same arguments. */
   restart(name: string): void {
     this.component(name).start();
+  }
+
+  /** Waits until the apiserver answers /readyz again (after a restart). */
+  async waitReady(timeoutMs = 60_000): Promise<void> {
+    await waitFor("kube-apiserver /readyz", () => this.apiOk("/readyz"), { timeoutMs, intervalMs: 250 });
   }
 
   /** GET against the apiserver as the admin; resolves to the parsed JSON body. */

@@ -22,6 +22,8 @@ export interface OperatorOptions {
   leaseNamespace?: string;
   leaderElect?: boolean;
   args?: string[];
+  /** Another cluster than the run's (KUBECONFIG). */
+  kubeconfig?: string;
 }
 
 export async function startOperator(
@@ -39,7 +41,8 @@ export async function startOperator(
     "--log-level=debug",
     ...(options.args ?? []),
   ];
-  const child = spawn(process.execPath, args, { env: process.env, stdio: ["ignore", "pipe", "pipe"] });
+  const env = options.kubeconfig ? { ...process.env, KUBECONFIG: options.kubeconfig } : process.env;
+  const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   const logs: Record<string, unknown>[] = [];
   const stderr: string[] = [];
   createInterface({ input: child.stdout }).on("line", (line) => {
