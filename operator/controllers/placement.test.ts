@@ -153,7 +153,7 @@ describe("placement properties", () => {
     fc.assert(
       fc.property(scenario, ({ pending, sandboxes, max, pool }) => {
         const p: PlacementPolicy = { maxPerSandbox: max, cpu: 0.8, memory: 0.8, ownerlessPool: pool };
-        const views = sandboxes.map((s, i) => ({ ...s, name: `s${i}`, workspaces: [] }) as SandboxView);
+        const views = sandboxes.map((s, i) => ({ ...s, name: `s${i}`, workspaces: [] }));
         const plan = placeAll(pending, views, p);
         const count = new Map<string, number>();
         const ownerHome = new Map<string, string>();
@@ -197,7 +197,7 @@ describe("placement properties", () => {
     fc.assert(
       fc.property(scenario, ({ pending, sandboxes, max, pool }) => {
         const p: PlacementPolicy = { maxPerSandbox: max, cpu: 0.8, memory: 0.8, ownerlessPool: pool };
-        const views = sandboxes.map((s, i) => ({ ...s, name: `s${i}`, workspaces: [] }) as SandboxView);
+        const views = sandboxes.map((s, i) => ({ ...s, name: `s${i}`, workspaces: [] }));
         assert.deepEqual(placeAll(pending, views, p), placeAll(pending, views, p));
       }),
       { numRuns: 100 },

@@ -304,7 +304,7 @@ export class SandboxFleetReconciler implements Reconciler {
         scaleDownWindow: s.scaleDownWindow,
         cooldownMs: durationMs(s.cooldown),
       });
-      state = { gate, gateKey, emptySince: state?.emptySince ?? new Map() };
+      state = { gate, gateKey, emptySince: state?.emptySince ?? new Map<string, number>() };
       this.state.set(key, state);
     }
     return state;
@@ -343,7 +343,7 @@ export class SandboxFleetReconciler implements Reconciler {
   }
 
   private async ensureFinalizer(ws: Workspace): Promise<void> {
-    const finalizers = (ws.metadata.finalizers ?? []) as string[];
+    const finalizers = ws.metadata.finalizers ?? [];
     if (finalizers.includes(WORKSPACE_FINALIZER)) return;
     await this.write("Workspace", "finalizer", () =>
       this.deps.client.mergePatch(ws as unknown as KubeObject, {
@@ -357,7 +357,7 @@ export class SandboxFleetReconciler implements Reconciler {
 
   /** A deleted workspace: remove it from its sandbox (best effort), then let Kubernetes delete it. */
   private async releaseFinalizer(ws: Workspace, pods?: Map<string, PodLike>, port = 8080): Promise<void> {
-    const finalizers = (ws.metadata.finalizers ?? []) as string[];
+    const finalizers = ws.metadata.finalizers ?? [];
     if (!finalizers.includes(WORKSPACE_FINALIZER)) return;
     const pod = ws.status?.sandboxPod ? pods?.get(ws.status.sandboxPod) : undefined;
     await this.removeFromSandbox(ws, pod, port);
@@ -416,7 +416,7 @@ export class SandboxFleetReconciler implements Reconciler {
           kind: ws.kind,
           metadata: { name: ws.metadata.name, namespace: ws.metadata.namespace },
           status,
-        } as KubeObject,
+        },
         "status",
       ),
     );
@@ -434,7 +434,7 @@ export class SandboxFleetReconciler implements Reconciler {
           kind: raw.kind,
           metadata: { name: raw.metadata.name, namespace: raw.metadata.namespace },
           status,
-        } as KubeObject,
+        },
         "status",
       ),
     );

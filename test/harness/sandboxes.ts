@@ -109,7 +109,7 @@ export class SandboxProcesses {
       { stdio: ["ignore", "pipe", "inherit"] },
     );
     const port = await new Promise<number>((resolve, reject) => {
-      const lines = createInterface({ input: child.stdout! });
+      const lines = createInterface({ input: child.stdout });
       lines.on("line", (line) => {
         try {
           const entry = JSON.parse(line) as { message?: string; port?: number };
