@@ -1,0 +1,156 @@
+// Sandbox runtime settings from flags, else AGENTRY_SANDBOX_* environment variables, else
+// defaults; `--help` lists them.
+import { parseArgs } from "node:util";
+
+export interface SandboxConfig {
+  listen: { host: string; port: number };
+  root: string;
+  token: string | undefined;
+  maxWorkspaces: number;
+  allowLoadOverride: boolean;
+  maxExecSeconds: number;
+  maxOutputBytes: number;
+  maxConcurrentExec: number;
+  maxFileBytes: number;
+  shutdownGraceSeconds: number;
+  sampleIntervalSeconds: number;
+  logLevel: string;
+}
+
+interface Flag {
+  env: string;
+  help: string;
+  default?: string;
+  boolean?: true;
+}
+
+const FLAGS = {
+  listen: {
+    env: "AGENTRY_SANDBOX_LISTEN",
+    help: "host:port to serve on (port 0: any free port)",
+    default: "0.0.0.0:8080",
+  },
+  root: {
+    env: "AGENTRY_SANDBOX_ROOT",
+    help: "directory holding the workspaces (created if missing)",
+    default: "/workspaces",
+  },
+  token: {
+    env: "AGENTRY_SANDBOX_TOKEN",
+    help: "bearer token required on every route but /healthz and /readyz",
+  },
+  "max-workspaces": {
+    env: "AGENTRY_SANDBOX_MAX_WORKSPACES",
+    help: "workspaces this sandbox holds at most",
+    default: "32",
+  },
+  "allow-load-override": {
+    env: "AGENTRY_SANDBOX_ALLOW_LOAD_OVERRIDE",
+    help: "serve PUT /debug/load to pin the reported load (tests only)",
+    boolean: true,
+  },
+  "max-exec-seconds": {
+    env: "AGENTRY_SANDBOX_MAX_EXEC_SECONDS",
+    help: "longest (and default) command timeout",
+    default: "600",
+  },
+  "max-output-bytes": {
+    env: "AGENTRY_SANDBOX_MAX_OUTPUT_BYTES",
+    help: "stdout/stderr kept per stream",
+    default: "1048576",
+  },
+  "max-concurrent-exec": {
+    env: "AGENTRY_SANDBOX_MAX_CONCURRENT_EXEC",
+    help: "commands running at once (429 beyond)",
+    default: "8",
+  },
+  "max-file-bytes": {
+    env: "AGENTRY_SANDBOX_MAX_FILE_BYTES",
+    help: "largest file upload (413 beyond)",
+    default: "67108864",
+  },
+  "shutdown-grace-seconds": {
+    env: "AGENTRY_SANDBOX_SHUTDOWN_GRACE_SECONDS",
+    help: "on SIGTERM, how long in-flight requests and commands may finish",
+    default: "25",
+  },
+  "sample-interval-seconds": {
+    env: "AGENTRY_SANDBOX_SAMPLE_INTERVAL_SECONDS",
+    help: "cpu/memory sampling interval",
+    default: "1",
+  },
+  "log-level": { env: "AGENTRY_LOG_LEVEL", help: "error|warn|info|debug", default: "info" },
+} satisfies Record<string, Flag>;
+
+type FlagName = keyof typeof FLAGS;
+
+export function sandboxUsage(): string {
+  const lines = Object.entries(FLAGS).map(([name, f]: [string, Flag]) => {
+    const def = f.default !== undefined ? ` [${f.default}]` : "";
+    return `  --${name.padEnd(24)} ${f.help} (${f.env})${def}`;
+  });
+  return `agentry sandbox runtime\n\nOptions:\n${lines.join("\n")}\n  --help                     print this help\n`;
+}
+
+export function loadSandboxConfig(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): SandboxConfig | "help" {
+  const options = Object.fromEntries(
+    Object.entries(FLAGS).map(([name, f]: [string, Flag]) => [
+      name,
+      { type: f.boolean ? "boolean" : "string" },
+    ]),
+  ) as Record<string, { type: "boolean" | "string" }>;
+  const values = parseArgs({ args: argv, options: { ...options, help: { type: "boolean" } }, strict: true })
+    .values as Record<string, string | boolean | undefined>;
+  if (values.help) return "help";
+  const get = (name: FlagName): string => {
+    const v = values[name];
+    if (typeof v === "string") return v;
+    if (v === true) return "true";
+    const f: Flag = FLAGS[name];
+    return env[f.env] || f.default || "";
+  };
+  const int = (name: FlagName, min: number): number => {
+    const text = get(name);
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < min)
+      throw new Error(`--${name} must be an integer >= ${min}, got "${text}"`);
+    return n;
+  };
+  const seconds = (name: FlagName, allowZero = false): number => {
+    const text = get(name);
+    const n = Number(text);
+    if (text === "" || !Number.isFinite(n) || n < 0 || (n === 0 && !allowZero))
+      throw new Error(`--${name} must be a number of seconds ${allowZero ? ">= 0" : "> 0"}, got "${text}"`);
+    return n;
+  };
+  const override = get("allow-load-override").toLowerCase();
+  if (!["", "true", "false", "1", "0"].includes(override))
+    throw new Error(
+      `--allow-load-override (AGENTRY_SANDBOX_ALLOW_LOAD_OVERRIDE) must be true or false, got "${override}"`,
+    );
+  return {
+    listen: parseListen(get("listen")),
+    root: get("root"),
+    token: get("token") || undefined,
+    maxWorkspaces: int("max-workspaces", 1),
+    allowLoadOverride: override === "true" || override === "1",
+    maxExecSeconds: seconds("max-exec-seconds"),
+    maxOutputBytes: int("max-output-bytes", 1),
+    maxConcurrentExec: int("max-concurrent-exec", 1),
+    maxFileBytes: int("max-file-bytes", 1),
+    shutdownGraceSeconds: seconds("shutdown-grace-seconds", true),
+    sampleIntervalSeconds: seconds("sample-interval-seconds"),
+    logLevel: get("log-level"),
+  };
+}
+
+/** "host:port", "[::1]:port" or ":port". */
+export function parseListen(text: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) throw new Error(`--listen must be host:port (port 0-65535), got "${text}"`);
+  return { host: match[1] ?? (match[2] || "0.0.0.0"), port };
+}

@@ -1,0 +1,93 @@
+// agentry sandbox runtime: the process in every sandbox pod of a SandboxFleet (and, in
+// tests, a plain local process). Wiring only: config, store, load sampler, exec pool,
+// HTTP server, and a graceful SIGTERM (stop accepting, let in-flight requests and
+// commands finish within the grace period, then exit 0).
+import { once } from "node:events";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createLogger } from "../../operator/log.ts";
+import { loadSandboxConfig, sandboxUsage, type SandboxConfig } from "./config.ts";
+import { ExecPool } from "./exec.ts";
+import { LoadSampler } from "./load.ts";
+import { SandboxApp } from "./server.ts";
+import { WorkspaceStore } from "./workspaces.ts";
+
+let config: SandboxConfig | "help";
+try {
+  config = loadSandboxConfig(process.argv.slice(2));
+} catch (err) {
+  process.stderr.write(
+    `agentry sandbox: ${err instanceof Error ? err.message : String(err)}\n\n${sandboxUsage()}`,
+  );
+  process.exit(2);
+}
+if (config === "help") {
+  process.stdout.write(sandboxUsage());
+  process.exit(0);
+}
+const cfg = config;
+const log = createLogger(cfg.logLevel, "sandbox");
+
+let store: WorkspaceStore;
+try {
+  store = await WorkspaceStore.open(cfg.root, cfg.maxWorkspaces);
+} catch (err) {
+  log.error("cannot use the workspace root; check --root and its permissions", {
+    root: cfg.root,
+    error: err instanceof Error ? err.message : String(err),
+  });
+  process.exit(1);
+}
+const load = new LoadSampler({ intervalMs: cfg.sampleIntervalSeconds * 1000 });
+await load.start();
+const pool = new ExecPool(cfg.maxConcurrentExec);
+const app = new SandboxApp({
+  store,
+  pool,
+  load,
+  log,
+  token: cfg.token,
+  allowLoadOverride: cfg.allowLoadOverride,
+  maxExecSeconds: cfg.maxExecSeconds,
+  maxOutputBytes: cfg.maxOutputBytes,
+  maxFileBytes: cfg.maxFileBytes,
+});
+const server = createServer(app.handle);
+server.once("error", (err) => {
+  log.error("cannot listen; check --listen", { listen: cfg.listen, error: err.message });
+  process.exit(1);
+});
+server.listen(cfg.listen.port, cfg.listen.host);
+await once(server, "listening");
+const { port } = server.address() as AddressInfo;
+log.info("sandbox listening", {
+  host: cfg.listen.host,
+  port,
+  root: store.root,
+  workspaces: store.count,
+  maxWorkspaces: cfg.maxWorkspaces,
+  auth: cfg.token ? "bearer" : "none",
+});
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info("shutting down: finishing in-flight requests", { signal, graceSeconds: cfg.shutdownGraceSeconds });
+  app.draining = true;
+  app.closing = true;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timeout = (ms: number) =>
+    new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), ms).unref());
+  if ((await Promise.race([closed, timeout(cfg.shutdownGraceSeconds * 1000)])) === "timeout") {
+    log.info("grace period over: killing running commands", { commands: pool.active });
+    pool.abort();
+    await Promise.race([closed, timeout(2000)]);
+    server.closeAllConnections();
+  }
+  load.stop();
+  log.info("sandbox stopped");
+  process.exit(0);
+}
+for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => void shutdown(signal));

@@ -1,0 +1,318 @@
+// The sandbox runtime's HTTP API on node:http: routing, auth, bodies and problem+json
+// errors. The work itself is in workspaces.ts (files), exec.ts (commands), load.ts (load).
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { z } from "zod";
+import { PROBLEM_CONTENT_TYPE, type SandboxStatus } from "./api.ts";
+import type { ExecPool } from "./exec.ts";
+import type { LoadSampler } from "./load.ts";
+import { badRequest, ProblemError, problem } from "./problem.ts";
+import { parseFilePath, validateWorkspaceId, type WorkspaceStore } from "./workspaces.ts";
+
+/** Minimal logger interface (winston's fits). */
+export interface Log {
+  debug(message: string, meta?: Record<string, unknown>): unknown;
+  info(message: string, meta?: Record<string, unknown>): unknown;
+  error(message: string, meta?: Record<string, unknown>): unknown;
+}
+
+export interface SandboxAppOptions {
+  store: WorkspaceStore;
+  pool: ExecPool;
+  load: LoadSampler;
+  log: Log;
+  token?: string | undefined;
+  allowLoadOverride: boolean;
+  maxExecSeconds: number;
+  maxOutputBytes: number;
+  maxFileBytes: number;
+  maxJsonBytes?: number;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, params: Params) => Promise<void> | void;
+interface Params {
+  id: string;
+  file: string;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const noNul = (s: string) => !s.includes("\0");
+const createBody = z.object({ ownerId: z.string().min(1).max(253).nullable().optional() });
+const loadBody = z.object({
+  cpu: z.number().min(0).max(1).nullable().optional(),
+  memory: z.number().min(0).max(1).nullable().optional(),
+});
+
+export class SandboxApp {
+  draining = false;
+  /** Set during shutdown: every answer closes its connection so the server can stop. */
+  closing = false;
+  private readonly o: SandboxAppOptions;
+  private readonly tokenDigest: Buffer | undefined;
+  private readonly execBody;
+
+  constructor(options: SandboxAppOptions) {
+    this.o = options;
+    this.tokenDigest = options.token ? sha256(`Bearer ${options.token}`) : undefined;
+    this.execBody = z.object({
+      command: z
+        .array(z.string().refine(noNul, "must not contain NUL bytes"))
+        .min(1, 'must name a program: an argv array such as ["ls", "-l"]'),
+      timeoutSeconds: z.number().positive().max(options.maxExecSeconds).optional(),
+      env: z
+        .record(
+          z.string().regex(ENV_NAME, "environment variable names are letters, digits and _"),
+          z.string().refine(noNul, "must not contain NUL bytes"),
+        )
+        .optional(),
+      stdin: z.string().optional(),
+    });
+  }
+
+  /** The request listener for node:http. */
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const started = performance.now();
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    if (this.closing) res.setHeader("connection", "close");
+    res.once("finish", () =>
+      this.o.log.debug("request", {
+        method: req.method,
+        path,
+        status: res.statusCode,
+        durationMs: Math.round(performance.now() - started),
+      }),
+    );
+    this.route(req, res, path).catch((err: unknown) => this.fail(req, res, err));
+  };
+
+  status(): SandboxStatus {
+    return {
+      ...this.o.load.current(),
+      workspaces: this.o.store.count,
+      draining: this.draining,
+      maxWorkspaces: this.o.store.maxWorkspaces,
+    };
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const parts = path.split("/").slice(1);
+    if (path === "/healthz" || path === "/readyz") {
+      if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed(["GET"]);
+      const ready = path === "/healthz" || !this.draining;
+      res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" });
+      res.end(ready ? "ok" : "draining");
+      return;
+    }
+    this.authorize(req);
+    const routes = this.match(parts);
+    if (!routes) throw new ProblemError(404, `no route for ${path}`);
+    const handler = routes.handlers[req.method === "HEAD" ? "GET" : (req.method ?? "")];
+    if (!handler) throw methodNotAllowed(Object.keys(routes.handlers));
+    await handler(req, res, routes.params);
+  }
+
+  private match(parts: string[]): { handlers: Record<string, Handler>; params: Params } | undefined {
+    const [first, second, third] = parts;
+    const params: Params = { id: "", file: "" };
+    const one = (handlers: Record<string, Handler>) => ({ handlers, params });
+    if (parts.length === 1) {
+      if (first === "status") return one({ GET: (_q, r) => json(r, 200, this.status()) });
+      if (first === "drain") return one({ POST: (_q, r) => this.setDraining(r, true) });
+      if (first === "undrain") return one({ POST: (_q, r) => this.setDraining(r, false) });
+      if (first === "workspaces")
+        return one({ GET: (_q, r) => json(r, 200, { items: this.o.store.list() }) });
+    }
+    if (parts.length === 2 && first === "debug" && second === "load" && this.o.allowLoadOverride)
+      return one({ PUT: (q, r) => this.putLoad(q, r) });
+    if (first !== "workspaces" || second === undefined) return undefined;
+    params.id = decodeSegment(second);
+    validateWorkspaceId(params.id);
+    if (parts.length === 2)
+      return one({
+        GET: (_q, r, p) => this.getWorkspace(r, p.id),
+        PUT: (q, r, p) => this.putWorkspace(q, r, p.id),
+        DELETE: (_q, r, p) => this.deleteWorkspace(r, p.id),
+      });
+    if (parts.length === 3 && third === "exec") return one({ POST: (q, r, p) => this.exec(q, r, p.id) });
+    if (third === "files" && parts.length >= 4) {
+      params.file = parts.slice(3).join("/");
+      return one({
+        GET: (_q, r, p) => this.getFile(r, p),
+        PUT: (q, r, p) => this.putFile(q, r, p),
+        DELETE: (_q, r, p) => this.deleteFile(r, p),
+      });
+    }
+    return undefined;
+  }
+
+  private authorize(req: IncomingMessage): void {
+    if (!this.tokenDigest) return;
+    const given = sha256(req.headers.authorization ?? "");
+    if (!timingSafeEqual(given, this.tokenDigest))
+      throw new ProblemError(401, "missing or wrong bearer token: send Authorization: Bearer <token>", {
+        "www-authenticate": 'Bearer realm="agentry-sandbox"',
+      });
+  }
+
+  private setDraining(res: ServerResponse, draining: boolean): void {
+    this.draining = draining;
+    this.o.log.info(draining ? "draining: no new workspaces" : "undrained: accepting workspaces");
+    json(res, 200, { draining });
+  }
+
+  private async putLoad(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.o.load.override(await readJson(req, loadBody, this.o.maxJsonBytes));
+    json(res, 200, this.status());
+  }
+
+  private getWorkspace(res: ServerResponse, id: string): void {
+    const info = this.o.store.get(id);
+    if (!info) throw new ProblemError(404, `workspace "${id}" not found`);
+    json(res, 200, info);
+  }
+
+  private async putWorkspace(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+    const body = await readJson(req, createBody, this.o.maxJsonBytes);
+    const { info, created } = await this.o.store.create(id, body.ownerId ?? null, !this.draining);
+    if (created) this.o.log.info("workspace created", { workspace: id });
+    json(res, created ? 201 : 200, info);
+  }
+
+  private async deleteWorkspace(res: ServerResponse, id: string): Promise<void> {
+    this.o.pool.abort(join(this.o.store.root, id));
+    const existed = this.o.store.get(id) !== undefined;
+    await this.o.store.remove(id);
+    if (existed) this.o.log.info("workspace deleted", { workspace: id });
+    res.writeHead(204).end();
+  }
+
+  private async exec(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+    const body = await readJson(req, this.execBody, this.o.maxJsonBytes);
+    const cwd = this.o.store.dir(id);
+    const result = await this.o.pool.run({
+      command: body.command,
+      cwd,
+      timeoutMs: (body.timeoutSeconds ?? this.o.maxExecSeconds) * 1000,
+      maxOutputBytes: this.o.maxOutputBytes,
+      ...(body.env ? { env: body.env } : {}),
+      ...(body.stdin !== undefined ? { stdin: body.stdin } : {}),
+    });
+    this.o.log.info("command finished", {
+      workspace: id,
+      program: body.command[0],
+      exitCode: result.exitCode,
+      signal: result.signal,
+      timedOut: result.timedOut,
+      durationMs: result.durationMs,
+    });
+    json(res, 200, result);
+  }
+
+  private async getFile(res: ServerResponse, p: Params): Promise<void> {
+    const { handle, size } = await this.o.store.openFile(p.id, parseFilePath(p.file));
+    res.writeHead(200, { "content-type": "application/octet-stream", "content-length": size });
+    await pipeline(handle.createReadStream(), res);
+  }
+
+  private async putFile(req: IncomingMessage, res: ServerResponse, p: Params): Promise<void> {
+    const segments = parseFilePath(p.file);
+    this.o.store.dir(p.id);
+    checkLength(req, this.o.maxFileBytes);
+    const { created } = await this.o.store.writeFile(p.id, segments, req, this.o.maxFileBytes);
+    res.writeHead(created ? 201 : 204).end();
+  }
+
+  private async deleteFile(res: ServerResponse, p: Params): Promise<void> {
+    await this.o.store.deleteFile(p.id, parseFilePath(p.file));
+    res.writeHead(204).end();
+  }
+
+  private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    const known = err instanceof ProblemError;
+    if (!known)
+      this.o.log.error("request failed", {
+        path: req.url,
+        error: err instanceof Error ? err.message : String(err),
+      });
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const status = known ? err.status : 500;
+    const headers: Record<string, string> = {
+      "content-type": PROBLEM_CONTENT_TYPE,
+      ...(known ? err.headers : {}),
+      // An unread request body is not worth draining: close the connection instead.
+      ...(req.complete ? {} : { connection: "close" }),
+    };
+    res.writeHead(status, headers);
+    res.end(JSON.stringify(known ? err.toProblem() : problem(500, "internal error; see the sandbox log")));
+  }
+}
+
+function sha256(text: string): Buffer {
+  return createHash("sha256").update(text).digest();
+}
+
+function methodNotAllowed(allowed: string[]): ProblemError {
+  return new ProblemError(405, `method not allowed; use ${allowed.join(", ")}`, {
+    allow: allowed.join(", "),
+  });
+}
+
+function decodeSegment(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw badRequest("workspace id is not valid percent-encoding");
+  }
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function checkLength(req: IncomingMessage, limit: number): void {
+  const length = Number(req.headers["content-length"] ?? 0);
+  if (length > limit) throw new ProblemError(413, `request body is larger than the limit of ${limit} bytes`);
+}
+
+/** Reads and validates a JSON body; an empty body counts as {}. */
+async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>, limit = 1024 * 1024): Promise<T> {
+  checkLength(req, limit);
+  const text = (await readBody(req, limit)).toString("utf8").trim();
+  let value: unknown;
+  try {
+    value = text === "" ? {} : JSON.parse(text);
+  } catch (err) {
+    throw badRequest(`request body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success)
+    throw badRequest(
+      parsed.error.issues.map((i) => `${i.path.length ? i.path.join(".") : "body"}: ${i.message}`).join("; "),
+    );
+  return parsed.data;
+}
+
+/** Collects a body up to `limit` bytes; beyond it stops reading (without destroying the socket) and rejects. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) return void chunks.push(chunk);
+      req.off("data", onData);
+      req.pause();
+      reject(new ProblemError(413, `request body is larger than the limit of ${limit} bytes`));
+    };
+    req.on("data", onData);
+    req.once("end", () => resolve(Buffer.concat(chunks)));
+    req.once("error", reject);
+  });
+}

@@ -1,0 +1,320 @@
+// Workspace directories under the sandbox root and safe access to the files inside them.
+//
+// Layout: <root>/<id>/ is a workspace (ids never start with "."), <root>/.meta/<id>.json
+// its metadata, <root>/.tmp/ holds uploads until they are renamed into place.
+//
+// Path safety: a file path from a request is percent-decoded once and split into
+// segments; absolute paths, "..", ".", empty segments and NUL bytes are refused outright.
+// What remains is resolved against the real file system: every directory on the way must
+// really (after following symlinks) be inside the workspace, reads check the opened file
+// descriptor's real path, and uploads are renamed over the final entry (replacing a
+// symlink rather than writing through it) — so a symlink planted by an exec'd command
+// cannot lead outside the workspace.
+import { randomUUID } from "node:crypto";
+import { constants, createWriteStream } from "node:fs";
+import {
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  readlink,
+  realpath,
+  rename,
+  rm,
+  writeFile,
+} from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import { join, sep } from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { WORKSPACE_ID, type WorkspaceInfo } from "./api.ts";
+import { badRequest, conflict, errorCode, notFound, ProblemError } from "./problem.ts";
+
+const MAX_PATH_BYTES = 4096;
+const MAX_SEGMENT_BYTES = 255;
+
+/** Turns the percent-encoded path after /files/ into safe relative segments, or throws 400. */
+export function parseFilePath(raw: string): string[] {
+  let path: string;
+  try {
+    path = decodeURIComponent(raw);
+  } catch {
+    throw badRequest("file path is not valid percent-encoding");
+  }
+  if (path.includes("\0")) throw badRequest("file path must not contain a NUL byte");
+  if (path === "") throw badRequest("file path is empty: use /workspaces/{id}/files/{path}");
+  if (path.startsWith("/"))
+    throw badRequest(`file path must be relative to the workspace, got an absolute path`);
+  if (Buffer.byteLength(path) > MAX_PATH_BYTES)
+    throw badRequest(`file path is longer than ${MAX_PATH_BYTES} bytes`);
+  const segments = path.split("/");
+  for (const s of segments) {
+    if (s === "..") throw badRequest('file path must not contain ".." segments');
+    if (s === "" || s === ".") throw badRequest('file path must not contain empty or "." segments');
+    if (Buffer.byteLength(s) > MAX_SEGMENT_BYTES)
+      throw badRequest(`file name "${s.slice(0, 32)}..." is longer than ${MAX_SEGMENT_BYTES} bytes`);
+  }
+  return segments;
+}
+
+/** True when `path` is `base` itself or lies below it. Both must be absolute and normalised. */
+export function isInside(base: string, path: string): boolean {
+  return path === base || path.startsWith(base + sep);
+}
+
+export function validateWorkspaceId(id: string): void {
+  if (!WORKSPACE_ID.test(id))
+    throw badRequest(
+      `workspace id "${id.slice(0, 64)}" is invalid: use lowercase letters, digits, "-" and "." (1-253 characters, starting and ending with a letter or digit)`,
+    );
+}
+
+const outside = () => badRequest("file path resolves outside the workspace");
+
+export class WorkspaceStore {
+  /** The real path of the root directory. */
+  readonly root: string;
+  readonly maxWorkspaces: number;
+  private readonly items = new Map<string, WorkspaceInfo>();
+  private readonly pending = new Set<string>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  private constructor(root: string, maxWorkspaces: number) {
+    this.root = root;
+    this.maxWorkspaces = maxWorkspaces;
+  }
+
+  /** Creates the root if missing and loads the workspaces already in it. */
+  static async open(root: string, maxWorkspaces: number): Promise<WorkspaceStore> {
+    await mkdir(root, { recursive: true });
+    const store = new WorkspaceStore(await realpath(root), maxWorkspaces);
+    await mkdir(store.metaDir, { recursive: true });
+    await rm(store.tmpDir, { recursive: true, force: true });
+    await mkdir(store.tmpDir, { recursive: true });
+    for (const entry of await readdir(store.root, { withFileTypes: true })) {
+      if (!entry.isDirectory() || !WORKSPACE_ID.test(entry.name)) continue;
+      store.items.set(entry.name, await store.loadMeta(entry.name));
+    }
+    return store;
+  }
+
+  get count(): number {
+    return this.items.size + this.pending.size;
+  }
+
+  list(): WorkspaceInfo[] {
+    return [...this.items.values()].sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  get(id: string): WorkspaceInfo | undefined {
+    return this.items.get(id);
+  }
+
+  /** The workspace's directory; throws 404 when it does not exist. */
+  dir(id: string): string {
+    if (!this.items.has(id)) throw notFound(`workspace "${id}" not found`);
+    return join(this.root, id);
+  }
+
+  /** Idempotent create. `allowNew: false` (draining) refuses only workspaces that do not exist yet. */
+  create(
+    id: string,
+    ownerId: string | null,
+    allowNew = true,
+  ): Promise<{ info: WorkspaceInfo; created: boolean }> {
+    return this.serialize(id, async () => {
+      const existing = this.items.get(id);
+      if (existing) return { info: existing, created: false };
+      if (!allowNew) throw new ProblemError(503, "this sandbox is draining and accepts no new workspaces");
+      if (this.count >= this.maxWorkspaces)
+        throw conflict(`this sandbox already holds its maximum of ${this.maxWorkspaces} workspaces`);
+      this.pending.add(id);
+      try {
+        const info: WorkspaceInfo = { id, ownerId, createdAt: new Date().toISOString() };
+        await mkdir(join(this.root, id), { recursive: true });
+        await writeFile(this.metaFile(id), JSON.stringify(info));
+        this.items.set(id, info);
+        return { info, created: true };
+      } finally {
+        this.pending.delete(id);
+      }
+    });
+  }
+
+  /** Idempotent delete: removes the directory recursively and the metadata. */
+  remove(id: string): Promise<void> {
+    return this.serialize(id, async () => {
+      this.items.delete(id);
+      await rm(join(this.root, id), { recursive: true, force: true });
+      await rm(this.metaFile(id), { force: true });
+    });
+  }
+
+  /** Writes `body` (at most `maxBytes`) atomically to the file; creates parent directories. */
+  async writeFile(
+    id: string,
+    segments: string[],
+    body: Readable,
+    maxBytes: number,
+  ): Promise<{ created: boolean }> {
+    const base = await this.realDir(id);
+    const parent = await this.ensureDirs(base, segments.slice(0, -1));
+    const target = join(parent, segments.at(-1)!);
+    const tmp = join(this.tmpDir, randomUUID());
+    try {
+      let size = 0;
+      await pipeline(
+        body,
+        async function* limit(source: AsyncIterable<Buffer>) {
+          for await (const chunk of source) {
+            size += chunk.length;
+            if (size > maxBytes)
+              throw new ProblemError(413, `file is larger than the limit of ${maxBytes} bytes`);
+            yield chunk;
+          }
+        },
+        createWriteStream(tmp, { flags: "wx" }),
+      );
+      const existing = await lstat(target).catch(() => undefined);
+      if (existing?.isDirectory()) throw conflict(`"${segments.join("/")}" is a directory`);
+      await rename(tmp, target);
+      return { created: existing === undefined };
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  /** Opens a regular file for reading; the caller closes the handle. */
+  async openFile(id: string, segments: string[]): Promise<{ handle: FileHandle; size: number }> {
+    const base = await this.realDir(id);
+    let handle: FileHandle;
+    try {
+      handle = await open(
+        join(base, ...segments),
+        constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY,
+      );
+    } catch (err) {
+      throw fileError(err, segments);
+    }
+    try {
+      if (!isInside(base, await fdPath(handle, join(base, ...segments)))) throw outside();
+      const st = await handle.stat();
+      if (st.isDirectory()) throw badRequest(`"${segments.join("/")}" is a directory`);
+      if (!st.isFile()) throw badRequest(`"${segments.join("/")}" is not a regular file`);
+      return { handle, size: st.size };
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+
+  /** Idempotent: removes a file, symlink or directory (recursively) inside the workspace. */
+  async deleteFile(id: string, segments: string[]): Promise<void> {
+    const base = await this.realDir(id);
+    let parent: string;
+    try {
+      parent = await realpath(join(base, ...segments.slice(0, -1)));
+    } catch (err) {
+      if (errorCode(err) === "ENOENT" || errorCode(err) === "ENOTDIR") return;
+      throw fileError(err, segments);
+    }
+    if (!isInside(base, parent)) throw outside();
+    await rm(join(parent, segments.at(-1)!), { recursive: true, force: true });
+  }
+
+  private get metaDir(): string {
+    return join(this.root, ".meta");
+  }
+
+  private get tmpDir(): string {
+    return join(this.root, ".tmp");
+  }
+
+  private metaFile(id: string): string {
+    return join(this.metaDir, `${id}.json`);
+  }
+
+  private async loadMeta(id: string): Promise<WorkspaceInfo> {
+    try {
+      const meta = JSON.parse(await readFile(this.metaFile(id), "utf8")) as Partial<WorkspaceInfo>;
+      return {
+        id,
+        ownerId: typeof meta.ownerId === "string" ? meta.ownerId : null,
+        createdAt: typeof meta.createdAt === "string" ? meta.createdAt : new Date().toISOString(),
+      };
+    } catch {
+      const st = await lstat(join(this.root, id));
+      return { id, ownerId: null, createdAt: st.mtime.toISOString() };
+    }
+  }
+
+  /** The workspace directory, checked to still be a real directory (not swapped for a symlink). */
+  private async realDir(id: string): Promise<string> {
+    const dir = this.dir(id);
+    const st = await lstat(dir).catch(() => undefined);
+    if (!st?.isDirectory())
+      throw new ProblemError(500, `workspace "${id}" directory is missing or not a directory`);
+    return dir;
+  }
+
+  /** mkdir -p that verifies each step really stays inside `base`; returns the real last directory. */
+  private async ensureDirs(base: string, segments: string[]): Promise<string> {
+    let current = base;
+    for (const [i, segment] of segments.entries()) {
+      const next = join(current, segment);
+      try {
+        await mkdir(next);
+      } catch (err) {
+        if (errorCode(err) !== "EEXIST") throw fileError(err, segments.slice(0, i + 1));
+      }
+      const real = await realpath(next).catch((err: unknown) => {
+        throw fileError(err, segments.slice(0, i + 1));
+      });
+      if (!isInside(base, real)) throw outside();
+      if (!(await lstat(real)).isDirectory())
+        throw conflict(`"${segments.slice(0, i + 1).join("/")}" is not a directory`);
+      current = real;
+    }
+    return current;
+  }
+
+  /** Runs operations on one id one after another. */
+  private serialize<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(id) ?? Promise.resolve();
+    const result = previous.then(fn, fn);
+    const tail = result.catch(() => undefined);
+    this.locks.set(id, tail);
+    void tail.then(() => {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    });
+    return result;
+  }
+}
+
+/** The real path of an open file: /proc/self/fd on Linux (race-free), else realpath. */
+async function fdPath(handle: FileHandle, fallback: string): Promise<string> {
+  try {
+    return await readlink(`/proc/self/fd/${handle.fd}`);
+  } catch {
+    return realpath(fallback);
+  }
+}
+
+function fileError(err: unknown, segments: string[]): Error {
+  const path = segments.join("/");
+  switch (errorCode(err)) {
+    case "ENOENT":
+    case "ENOTDIR":
+      return notFound(`file "${path}" not found`);
+    case "ELOOP":
+      return badRequest(`"${path}" has too many levels of symbolic links`);
+    case "ENAMETOOLONG":
+      return badRequest(`file path "${path.slice(0, 64)}..." is too long`);
+    case "EACCES":
+    case "EPERM":
+      return new ProblemError(403, `permission denied for "${path}"`);
+    default:
+      return err instanceof Error ? err : new Error(String(err));
+  }
+}
