@@ -2,6 +2,7 @@
 // scoped to the test's namespaces, and gives the test its health port, logs and metrics.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
+import { createWriteStream } from "node:fs";
 import { join } from "node:path";
 import { repoRoot } from "./paths.ts";
 import { waitFor } from "./process.ts";
