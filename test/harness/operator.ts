@@ -46,7 +46,13 @@ export async function startOperator(
   const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   const logs: Record<string, unknown>[] = [];
   const stderr: string[] = [];
+  // Keep the operator's log beside the control plane's, which are kept when a run fails.
+  const logDir = process.env.AGENTRY_CONTROLPLANE_DIR
+    ? join(process.env.AGENTRY_CONTROLPLANE_DIR, "logs")
+    : undefined;
+  const file = logDir ? createWriteStream(join(logDir, `operator-${child.pid}.log`)) : undefined;
   createInterface({ input: child.stdout }).on("line", (line) => {
+    file?.write(`${line}\n`);
     try {
       logs.push(JSON.parse(line) as Record<string, unknown>);
     } catch {

@@ -1,0 +1,75 @@
+// No Docker engine runs here, so the Dockerfiles are checked for what can be checked
+// without one: pinned base images, a non-root numeric USER in the final stage, every file
+// they copy exists (and is not excluded by .dockerignore), and the entrypoint is built
+// from a source file by `npm run build` (tsconfig.build.json).
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { repoRoot } from "../test/harness/paths.ts";
+
+const dockerfiles = [
+  "Dockerfile.operator",
+  "Dockerfile.gateway",
+  "Dockerfile.agent",
+  "Dockerfile.sandbox",
+].filter((f) => existsSync(join(repoRoot, f)));
+const ignored = readFileSync(join(repoRoot, ".dockerignore"), "utf8")
+  .split("\n")
+  .map((l) => l.trim())
+  .filter((l) => l && !l.startsWith("#"));
+const buildInclude = (
+  JSON.parse(readFileSync(join(repoRoot, "tsconfig.build.json"), "utf8")) as { include: string[] }
+).include;
+
+describe("Dockerfiles", () => {
+  it("exist for the operator and the sandbox at least", () => {
+    assert.ok(dockerfiles.includes("Dockerfile.operator") && dockerfiles.includes("Dockerfile.sandbox"));
+  });
+
+  for (const file of dockerfiles) {
+    const text = readFileSync(join(repoRoot, file), "utf8");
+    const lines = text.split("\n").map((l) => l.trim());
+    const stages = text.split(/^FROM /m).slice(1);
+
+    it(`${file}: pinned base images, multi-stage`, () => {
+      const arg = /^ARG NODE_IMAGE=(\S+)$/m.exec(text)?.[1];
+      assert.ok(arg, "base image given as ARG NODE_IMAGE");
+      assert.match(arg, /^node:\d+\.\d+\.\d+-[a-z]+-slim$/, "a fully pinned slim Node image");
+      assert.ok(stages.length >= 2, "build and runtime stages");
+      assert.ok(!/:latest\b/.test(text));
+    });
+
+    it(`${file}: runs as a non-root numeric user`, () => {
+      const final = stages.at(-1)!;
+      const user = /^USER (\d+)(?::(\d+))?$/m.exec(final);
+      assert.ok(user, "USER uid:gid in the final stage");
+      assert.notEqual(Number(user[1]), 0);
+    });
+
+    it(`${file}: copies files that exist and are not ignored`, () => {
+      for (const line of lines.filter((l) => l.startsWith("COPY ") && !l.includes("--from="))) {
+        const parts = line.split(/\s+/).slice(1, -1);
+        for (const src of parts) {
+          assert.ok(existsSync(join(repoRoot, src)), `${src} exists`);
+          const top = src.split("/")[0]!;
+          assert.ok(
+            !ignored.includes(top) && !ignored.includes(src),
+            `${src} is not excluded by .dockerignore`,
+          );
+        }
+      }
+    });
+
+    it(`${file}: the entrypoint is compiled from a source in the build`, () => {
+      const entry = /^ENTRYPOINT \["node", "dist\/(.+)\.js"\]$/m.exec(text)?.[1];
+      assert.ok(entry, "ENTRYPOINT runs a dist/ file with node");
+      assert.ok(existsSync(join(repoRoot, `${entry}.ts`)), `${entry}.ts exists`);
+      const top = entry.split("/")[0]!;
+      assert.ok(
+        buildInclude.some((p) => p.startsWith(`${top}/`)),
+        `${top}/ is compiled by npm run build`,
+      );
+    });
+  }
+});

@@ -1,0 +1,175 @@
+// The Helm chart and the rendered manifests against the real control plane: lint, schema,
+// server-side dry runs, real installs with each profile (kwok runs the pods, in namespaces
+// that enforce Pod Security "restricted"), upgrade, uninstall, and the operator's RBAC.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import * as k8s from "@kubernetes/client-node";
+import * as yaml from "js-yaml";
+import { api, kubectl, run, testNamespace, waitFor } from "../harness/cluster.ts";
+import { repoRoot } from "../harness/paths.ts";
+
+const chart = join(repoRoot, "charts", "agentry");
+const RESTRICTED = {
+  "pod-security.kubernetes.io/enforce": "restricted",
+  "pod-security.kubernetes.io/enforce-version": "latest",
+};
+// `helm template` cannot ask a cluster for its version: give the pinned one.
+const KUBE_VERSION = ["--kube-version", "1.36.0"];
+const helm = (args: string[], input?: string) =>
+  run("helm", args[0] === "template" ? [...args, ...KUBE_VERSION] : args, input);
+const release = () => `ag-${randomBytes(3).toString("hex")}`;
+type Doc = {
+  kind: string;
+  metadata: { name: string };
+  rules?: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+};
+
+async function render(args: string[] = []): Promise<Doc[]> {
+  const res = await helm(["template", "agentry", chart, "--namespace", "agentry-system", ...args]);
+  assert.equal(res.code, 0, res.stderr);
+  return (yaml.loadAll(res.stdout) as (Doc | null)[]).filter((d): d is Doc => d !== null);
+}
+
+describe("Helm chart", () => {
+  it("passes helm lint --strict with every profile", async () => {
+    for (const profile of ["", "values-dev.yaml", "values-staging.yaml", "values-prod.yaml"]) {
+      const res = await helm(["lint", "--strict", chart, ...(profile ? ["-f", join(chart, profile)] : [])]);
+      assert.equal(res.code, 0, `${profile || "defaults"}: ${res.stdout}${res.stderr}`);
+    }
+  });
+
+  it("rejects a values file with a typo, naming the key", async () => {
+    const res = await helm(["template", "x", chart, "--set", "operator.replicass=2"]);
+    assert.notEqual(res.code, 0);
+    assert.match(res.stderr, /replicass/);
+    const bad = await helm(["template", "x", chart, "--set", "operator.logLevel=loud"]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /logLevel/);
+  });
+
+  it("renders objects the apiserver accepts (kubectl apply --dry-run=server)", async (t) => {
+    const namespace = await testNamespace(t, RESTRICTED);
+    const res = await helm(["template", release(), chart, "--namespace", namespace]);
+    assert.equal(res.code, 0, res.stderr);
+    const apply = await kubectl(["apply", "--dry-run=server", "-n", namespace, "-f", "-"], res.stdout);
+    assert.equal(apply.code, 0, apply.stderr);
+  });
+
+  it("manifests/ applies as rendered (server-side dry run)", async (t) => {
+    const namespace = await testNamespace(t, RESTRICTED);
+    const text = await readFile(join(repoRoot, "manifests", "agentry.yaml"), "utf8");
+    const docs = (yaml.loadAll(text) as Doc[]).filter(
+      (d) => d && d.kind !== "Namespace" && d.kind !== "CustomResourceDefinition",
+    );
+    const body = docs
+      .map((d) => yaml.dump(d))
+      .join("---\n")
+      .replaceAll("agentry-system", namespace);
+    const apply = await kubectl(["apply", "--dry-run=server", "-f", "-"], body);
+    assert.equal(apply.code, 0, apply.stderr);
+  });
+
+  for (const profile of ["values-dev.yaml", "values-staging.yaml", "values-prod.yaml"]) {
+    it(`installs, upgrades and uninstalls with ${profile}`, async (t) => {
+      const namespace = await testNamespace(t, RESTRICTED);
+      const name = release();
+      t.after(() => helm(["uninstall", name, "-n", namespace]).then(() => undefined));
+      const install = await helm([
+        "install",
+        name,
+        chart,
+        "-n",
+        namespace,
+        "-f",
+        join(chart, profile),
+        "--wait",
+        "--timeout",
+        "120s",
+      ]);
+      assert.equal(install.code, 0, install.stderr);
+      assert.match(install.stdout, /agentry 0\.1\.0 is installed/, "NOTES.txt printed");
+      const apps = api(k8s.AppsV1Api);
+      const deployments = await apps.listNamespacedDeployment({ namespace });
+      assert.ok(deployments.items.length >= 1);
+      for (const d of deployments.items) {
+        assert.equal(d.status?.readyReplicas, d.spec?.replicas, `${d.metadata?.name} ready`);
+      }
+      const upgrade = await helm([
+        "upgrade",
+        name,
+        chart,
+        "-n",
+        namespace,
+        "-f",
+        join(chart, profile),
+        "--set",
+        "operator.logLevel=warn",
+        "--wait",
+      ]);
+      assert.equal(upgrade.code, 0, upgrade.stderr);
+      const op = await apps.readNamespacedDeployment({ namespace, name: `${name}-agentry-operator` });
+      assert.ok(op.spec?.template.spec?.containers[0]?.args?.includes("--log-level=warn"));
+      const uninstall = await helm(["uninstall", name, "-n", namespace, "--wait"]);
+      assert.equal(uninstall.code, 0, uninstall.stderr);
+      await waitFor(
+        "release objects gone",
+        async () => (await apps.listNamespacedDeployment({ namespace })).items.length === 0,
+      );
+      const crb = await api(k8s.RbacAuthorizationV1Api).listClusterRoleBinding();
+      assert.ok(!crb.items.some((b) => b.metadata?.name?.startsWith(name)), "cluster-scoped objects removed");
+    });
+  }
+
+  it("gives the operator only the permissions on its allowlist", async () => {
+    const docs = await render();
+    const allow: Record<string, string[]> = {
+      "agentry.dev/agentruntimes": ["get", "list", "watch", "patch", "update"],
+      "agentry.dev/pipelines": ["get", "list", "watch", "patch", "update"],
+      "agentry.dev/sandboxfleets": ["get", "list", "watch", "patch", "update"],
+      "agentry.dev/workspaces": ["get", "list", "watch", "patch", "update"],
+      "agentry.dev/agentruntimes/status": ["get", "patch", "update"],
+      "agentry.dev/pipelines/status": ["get", "patch", "update"],
+      "agentry.dev/sandboxfleets/status": ["get", "patch", "update"],
+      "agentry.dev/workspaces/status": ["get", "patch", "update"],
+      "/pods": ["get", "list", "watch", "create", "patch", "delete"],
+      "/services": ["get", "list", "watch", "create", "patch", "delete"],
+      "/configmaps": ["get", "list", "watch", "create", "patch", "delete"],
+      "/persistentvolumeclaims": ["get", "list", "watch", "create", "patch", "delete"],
+      "/events": ["create", "patch"],
+      "apps/deployments": ["get", "list", "watch", "create", "patch", "delete"],
+      "batch/jobs": ["get", "list", "watch", "create", "patch", "delete"],
+      "batch/cronjobs": ["get", "list", "watch", "create", "patch", "delete"],
+      "networking.k8s.io/networkpolicies": ["get", "list", "watch", "create", "patch", "delete"],
+      "coordination.k8s.io/leases": ["get", "create", "update"],
+    };
+    const roles = docs.filter(
+      (d) => (d.kind === "ClusterRole" || d.kind === "Role") && d.metadata.name.includes("operator"),
+    );
+    assert.ok(roles.length >= 2);
+    for (const role of roles) {
+      for (const rule of role.rules ?? []) {
+        for (const field of [rule.apiGroups, rule.resources, rule.verbs])
+          assert.ok(!field.includes("*"), `${role.metadata.name}: wildcard`);
+        for (const verb of rule.verbs)
+          assert.ok(!["escalate", "bind", "impersonate"].includes(verb), `${role.metadata.name}: ${verb}`);
+        for (const group of rule.apiGroups) {
+          for (const resource of rule.resources) {
+            assert.notEqual(resource, "secrets", "the operator never reads Secrets");
+            const allowed = allow[`${group}/${resource}`];
+            assert.ok(allowed, `${group}/${resource} is not on the allowlist`);
+            for (const verb of rule.verbs)
+              assert.ok(allowed.includes(verb), `${group}/${resource}: ${verb} not allowed`);
+          }
+        }
+      }
+    }
+    const leases = roles.find((r) => r.kind === "Role");
+    assert.ok(
+      leases?.rules?.some((r) => r.resources.includes("leases")),
+      "leases only through a namespaced Role",
+    );
+  });
+});
