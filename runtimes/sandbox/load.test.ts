@@ -10,7 +10,6 @@ import {
   parseBytes,
   parseCpuMax,
   parseUsageUsec,
-  type CpuTimes,
   type LoadSources,
 } from "./load.ts";
 
