@@ -313,6 +313,16 @@ describe("sandbox runtime over HTTP", () => {
     assert.equal((await api.exec("team-a.ws1", { command: ["true"] })).exitCode, 0);
   });
 
+  it("stops a workspace's running commands when the workspace is deleted", async () => {
+    await api.createWorkspace("team-c.tmp");
+    const running = api.exec("team-c.tmp", { command: ["sh", "-c", "touch started; sleep 30"] });
+    await waitFor("the command to start", () => existsSync(join(sb.root, "ws", "team-c.tmp", "started")));
+    await api.deleteWorkspace("team-c.tmp");
+    const result = await running;
+    assert.deepEqual([result.signal, result.timedOut], ["SIGKILL", false]);
+    assert.equal(existsSync(join(sb.root, "ws", "team-c.tmp")), false);
+  });
+
   it("drains: no new workspaces, existing ones keep working, until undrained", async () => {
     assert.deepEqual(await api.drain(), { draining: true });
     assert.equal(await api.ready(), false);
