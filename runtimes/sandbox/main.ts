@@ -77,7 +77,8 @@ async function shutdown(signal: string): Promise<void> {
   app.draining = true;
   app.closing = true;
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeIdleConnections();
+  // Keep-alive connections whose request finishes become idle: close them as they do.
+  const sweeper = setInterval(() => server.closeIdleConnections(), 50);
   const timeout = (ms: number) =>
     new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), ms).unref());
   if ((await Promise.race([closed, timeout(cfg.shutdownGraceSeconds * 1000)])) === "timeout") {
@@ -86,6 +87,7 @@ async function shutdown(signal: string): Promise<void> {
     await Promise.race([closed, timeout(2000)]);
     server.closeAllConnections();
   }
+  clearInterval(sweeper);
   load.stop();
   log.info("sandbox stopped");
   process.exit(0);

@@ -1,0 +1,186 @@
+// A small typed client for the sandbox runtime's HTTP API (see api.ts), used by the
+// operator and the tests. Error answers become SandboxApiError carrying the problem.
+import type { ExecRequest, ExecResult, LoadOverride, Problem, SandboxStatus, WorkspaceInfo } from "./api.ts";
+
+export type { ExecRequest, ExecResult, LoadOverride, Problem, SandboxStatus, WorkspaceInfo } from "./api.ts";
+export { WORKSPACE_ID } from "./api.ts";
+
+export interface SandboxClientOptions {
+  /** e.g. "http://10.0.0.7:8080" */
+  baseUrl: string;
+  token?: string | undefined;
+  /** Per-request timeout for everything but exec (default 10 s). */
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+}
+
+/** An error answer from the sandbox (or a transport failure, status 0). */
+export class SandboxApiError extends Error {
+  readonly status: number;
+  readonly problem: Problem | undefined;
+
+  constructor(status: number, message: string, problem?: Problem) {
+    super(message);
+    this.name = "SandboxApiError";
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+/** Extra time an exec request may take beyond the command's own timeout. */
+const EXEC_SLACK_MS = 10_000;
+
+export class SandboxClient {
+  readonly baseUrl: string;
+  private readonly token: string | undefined;
+  private readonly timeoutMs: number;
+  private readonly fetchFn: typeof fetch;
+
+  constructor(options: SandboxClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, "");
+    this.token = options.token;
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.fetchFn = options.fetch ?? fetch;
+  }
+
+  /** GET /healthz: true when the process answers 200. */
+  async healthy(): Promise<boolean> {
+    return (await this.send("GET", "/healthz", { ok: [200, 503] })).status === 200;
+  }
+
+  /** GET /readyz: false while draining. */
+  async ready(): Promise<boolean> {
+    return (await this.send("GET", "/readyz", { ok: [200, 503] })).status === 200;
+  }
+
+  async status(): Promise<SandboxStatus> {
+    return (await this.send("GET", "/status")).json() as Promise<SandboxStatus>;
+  }
+
+  async drain(): Promise<{ draining: boolean }> {
+    return (await this.send("POST", "/drain")).json() as Promise<{ draining: boolean }>;
+  }
+
+  async undrain(): Promise<{ draining: boolean }> {
+    return (await this.send("POST", "/undrain")).json() as Promise<{ draining: boolean }>;
+  }
+
+  /** PUT /debug/load (only served with --allow-load-override); returns the new status. */
+  async overrideLoad(load: LoadOverride): Promise<SandboxStatus> {
+    return (await this.send("PUT", "/debug/load", { json: load })).json() as Promise<SandboxStatus>;
+  }
+
+  /** Idempotent: `created` is false when the workspace already existed. */
+  async createWorkspace(
+    id: string,
+    options: { ownerId?: string | undefined } = {},
+  ): Promise<{ workspace: WorkspaceInfo; created: boolean }> {
+    const body = options.ownerId !== undefined ? { ownerId: options.ownerId } : {};
+    const res = await this.send("PUT", `/workspaces/${enc(id)}`, { json: body });
+    return { workspace: (await res.json()) as WorkspaceInfo, created: res.status === 201 };
+  }
+
+  async listWorkspaces(): Promise<WorkspaceInfo[]> {
+    const res = await this.send("GET", "/workspaces");
+    return ((await res.json()) as { items: WorkspaceInfo[] }).items;
+  }
+
+  /** undefined when the workspace does not exist. */
+  async getWorkspace(id: string): Promise<WorkspaceInfo | undefined> {
+    const res = await this.send("GET", `/workspaces/${enc(id)}`, { ok: [200, 404] });
+    return res.status === 404 ? undefined : ((await res.json()) as WorkspaceInfo);
+  }
+
+  /** Idempotent: succeeds when the workspace is already gone. */
+  async deleteWorkspace(id: string): Promise<void> {
+    await this.send("DELETE", `/workspaces/${enc(id)}`);
+  }
+
+  /** Writes a file (parent directories are created); `created` is false when it replaced one. */
+  async writeFile(id: string, path: string, data: string | Uint8Array): Promise<{ created: boolean }> {
+    const res = await this.send("PUT", filePath(id, path), { body: data });
+    return { created: res.status === 201 };
+  }
+
+  /** The file's bytes; throws SandboxApiError with status 404 when it does not exist. */
+  async readFile(id: string, path: string): Promise<Uint8Array> {
+    return new Uint8Array(await (await this.send("GET", filePath(id, path))).arrayBuffer());
+  }
+
+  async readTextFile(id: string, path: string): Promise<string> {
+    return new TextDecoder().decode(await this.readFile(id, path));
+  }
+
+  /** Idempotent: succeeds when the file is already gone. */
+  async deleteFile(id: string, path: string): Promise<void> {
+    await this.send("DELETE", filePath(id, path));
+  }
+
+  /** Runs argv in the workspace (no shell) and waits for it. */
+  async exec(id: string, request: ExecRequest): Promise<ExecResult> {
+    const timeoutMs = request.timeoutSeconds !== undefined ? request.timeoutSeconds * 1000 : 600_000;
+    const res = await this.send("POST", `/workspaces/${enc(id)}/exec`, {
+      json: request,
+      timeoutMs: timeoutMs + EXEC_SLACK_MS,
+    });
+    return (await res.json()) as ExecResult;
+  }
+
+  private async send(
+    method: string,
+    path: string,
+    options: { json?: unknown; body?: string | Uint8Array; ok?: number[]; timeoutMs?: number } = {},
+  ): Promise<Response> {
+    const headers: Record<string, string> = {};
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    let body: string | Uint8Array | undefined = options.body;
+    if (options.json !== undefined) {
+      headers["content-type"] = "application/json";
+      body = JSON.stringify(options.json);
+    } else if (body !== undefined) headers["content-type"] = "application/octet-stream";
+    let res: Response;
+    try {
+      res = await this.fetchFn(`${this.baseUrl}${path}`, {
+        method,
+        headers,
+        ...(body !== undefined ? { body: body as NonNullable<RequestInit["body"]> } : {}),
+        signal: AbortSignal.timeout(options.timeoutMs ?? this.timeoutMs),
+      });
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new SandboxApiError(0, `sandbox ${this.baseUrl}: ${method} ${path} failed: ${reason}`);
+    }
+    if ((options.ok ?? []).includes(res.status) || (res.status >= 200 && res.status < 300)) return res;
+    const text = await res.text();
+    let problem: Problem | undefined;
+    try {
+      problem = JSON.parse(text) as Problem;
+    } catch {
+      problem = undefined;
+    }
+    const detail = problem?.detail ?? text.slice(0, 200);
+    throw new SandboxApiError(
+      res.status,
+      `sandbox ${this.baseUrl}: ${method} ${path}: ${res.status} ${detail}`,
+      problem,
+    );
+  }
+}
+
+function enc(id: string): string {
+  return encodeURIComponent(id);
+}
+
+/**
+ * Encodes each segment of a relative path. "." and ".." segments are refused here already:
+ * fetch would otherwise resolve them away before the server could refuse them.
+ */
+function filePath(id: string, path: string): string {
+  const segments = path.split("/");
+  if (path.startsWith("/") || segments.some((s) => s === "" || s === "." || s === ".."))
+    throw new SandboxApiError(
+      400,
+      `file path "${path}" must be relative, without empty, "." or ".." segments`,
+    );
+  return `/workspaces/${enc(id)}/files/${segments.map(encodeURIComponent).join("/")}`;
+}

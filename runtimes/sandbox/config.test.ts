@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { loadSandboxConfig, parseListen, type SandboxConfig } from "./config.ts";
+
+const load = (argv: string[], env: NodeJS.ProcessEnv = {}) => loadSandboxConfig(argv, env) as SandboxConfig;
+
+describe("sandbox config", () => {
+  it("has the documented defaults", () => {
+    assert.deepEqual(load([]), {
+      listen: { host: "0.0.0.0", port: 8080 },
+      root: "/workspaces",
+      token: undefined,
+      maxWorkspaces: 32,
+      allowLoadOverride: false,
+      maxExecSeconds: 600,
+      maxOutputBytes: 1048576,
+      maxConcurrentExec: 8,
+      maxFileBytes: 67108864,
+      shutdownGraceSeconds: 25,
+      sampleIntervalSeconds: 1,
+      logLevel: "info",
+    });
+  });
+
+  it("reads the environment, and flags win over it", () => {
+    const env = {
+      AGENTRY_SANDBOX_LISTEN: "127.0.0.1:0",
+      AGENTRY_SANDBOX_ROOT: "/tmp/ws",
+      AGENTRY_SANDBOX_TOKEN: "t0ken",
+      AGENTRY_SANDBOX_ALLOW_LOAD_OVERRIDE: "true",
+      AGENTRY_SANDBOX_MAX_WORKSPACES: "4",
+    };
+    const fromEnv = load([], env);
+    assert.deepEqual(fromEnv.listen, { host: "127.0.0.1", port: 0 });
+    assert.equal(fromEnv.root, "/tmp/ws");
+    assert.equal(fromEnv.token, "t0ken");
+    assert.equal(fromEnv.allowLoadOverride, true);
+    assert.equal(fromEnv.maxWorkspaces, 4);
+    const flags = load(
+      ["--listen", "[::1]:9000", "--max-workspaces=2", "--root", "/x", "--allow-load-override"],
+      {},
+    );
+    assert.deepEqual(flags.listen, { host: "::1", port: 9000 });
+    assert.equal(flags.maxWorkspaces, 2);
+    assert.equal(flags.root, "/x");
+    assert.equal(flags.allowLoadOverride, true);
+    assert.equal(load(["--max-workspaces=3"], env).maxWorkspaces, 3);
+  });
+
+  const bad: [string, string[], NodeJS.ProcessEnv, RegExp][] = [
+    ["a zero workspace cap", ["--max-workspaces=0"], {}, /--max-workspaces must be an integer >= 1/],
+    ["a fractional workspace cap", ["--max-workspaces=1.5"], {}, /--max-workspaces/],
+    [
+      "a negative exec limit",
+      ["--max-exec-seconds=-1"],
+      {},
+      /--max-exec-seconds must be a number of seconds/,
+    ],
+    ["a listen without port", ["--listen=localhost"], {}, /--listen must be host:port/],
+    ["a port out of range", ["--listen=:70000"], {}, /--listen/],
+    ["a bad boolean in env", [], { AGENTRY_SANDBOX_ALLOW_LOAD_OVERRIDE: "yes" }, /must be true or false/],
+    ["an unknown flag", ["--bogus"], {}, /bogus/],
+  ];
+  for (const [name, argv, env, message] of bad)
+    it(`refuses ${name}`, () => assert.throws(() => loadSandboxConfig(argv, env), message));
+
+  it("answers help", () => assert.equal(loadSandboxConfig(["--help"], {}), "help"));
+
+  it("parses listen addresses", () => {
+    assert.deepEqual(parseListen(":8080"), { host: "0.0.0.0", port: 8080 });
+    assert.deepEqual(parseListen("0.0.0.0:0"), { host: "0.0.0.0", port: 0 });
+  });
+});

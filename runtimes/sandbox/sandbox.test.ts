@@ -1,0 +1,407 @@
+// Integration test: the real sandbox program (main.ts) as a child process on loopback,
+// exercised over HTTP through the typed client and raw requests — the contract the
+// operator relies on.
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { after, before, describe, it } from "node:test";
+import { repoRoot } from "../../test/harness/paths.ts";
+import { freePort, waitFor } from "../../test/harness/process.ts";
+import { SandboxApiError, SandboxClient, type Problem } from "./client.ts";
+
+const TOKEN = "integration-secret-token";
+
+interface Sandbox {
+  child: ChildProcess;
+  port: number;
+  root: string;
+  logs: Record<string, unknown>[];
+  output: string[];
+  exited: Promise<number | null>;
+  client: SandboxClient;
+}
+
+async function startSandbox(args: string[], listen: string): Promise<Sandbox> {
+  const root = await mkdtemp(join(tmpdir(), "agentry-sandbox-it-"));
+  const child = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      join(repoRoot, "runtimes/sandbox/main.ts"),
+      `--listen=${listen}`,
+      `--root=${root}/ws`,
+      ...args,
+    ],
+    {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH, AGENTRY_LOG_LEVEL: "debug" },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  const logs: Record<string, unknown>[] = [];
+  const output: string[] = [];
+  createInterface({ input: child.stdout }).on("line", (line) => {
+    output.push(line);
+    logs.push(JSON.parse(line) as Record<string, unknown>); // every log line must be JSON
+  });
+  createInterface({ input: child.stderr }).on("line", (line) => output.push(line));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const port = await waitFor("the sandbox to listen", () => {
+    if (child.exitCode !== null) throw new Error(`sandbox exited ${child.exitCode}: ${output.join("\n")}`);
+    const line = logs.find((l) => l.message === "sandbox listening");
+    return line ? Number(line.port) : undefined;
+  });
+  const token = args.includes(`--token=${TOKEN}`) ? TOKEN : undefined;
+  return { child, port, root, logs, output, exited, client: client(port, token) };
+}
+
+async function stopSandbox(s: Sandbox): Promise<void> {
+  if (s.child.exitCode === null && s.child.signalCode === null) {
+    s.child.kill("SIGKILL");
+    await s.exited;
+  }
+  await rm(s.root, { recursive: true, force: true });
+}
+
+const client = (port: number, token?: string) =>
+  new SandboxClient({ baseUrl: `http://127.0.0.1:${port}`, token });
+
+/** A request exactly as written (fetch would normalise "..", "%2e%2e" away). */
+function raw(
+  port: number,
+  method: string,
+  path: string,
+  options: { body?: string | Buffer; headers?: Record<string, string> } = {},
+): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, method, path, headers: options.headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          text: Buffer.concat(chunks).toString(),
+        }),
+      );
+    });
+    req.on("error", reject);
+    req.end(options.body);
+  });
+}
+
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+async function rejectsWith(status: number, promise: Promise<unknown>, detail?: RegExp): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof SandboxApiError, String(err));
+    assert.equal(err.status, status, err.message);
+    if (detail) assert.match(err.problem?.detail ?? "", detail);
+    return true;
+  });
+}
+
+function assertProblem(
+  res: { status: number; headers: Record<string, unknown>; text: string },
+  status: number,
+): Problem {
+  assert.equal(res.status, status, res.text);
+  assert.equal(res.headers["content-type"], "application/problem+json");
+  const body = JSON.parse(res.text) as Problem;
+  assert.deepEqual(Object.keys(body).sort(), ["detail", "status", "title", "type"]);
+  assert.equal(body.status, status);
+  assert.doesNotMatch(res.text, /at .*\.ts:\d+/); // never a stack trace
+  return body;
+}
+
+describe("sandbox runtime over HTTP", () => {
+  let sb: Sandbox;
+  let api: SandboxClient;
+  before(async () => {
+    const port = await freePort();
+    sb = await startSandbox(
+      [
+        `--token=${TOKEN}`,
+        "--allow-load-override",
+        "--max-workspaces=3",
+        "--max-exec-seconds=5",
+        "--max-output-bytes=1000",
+        "--max-concurrent-exec=2",
+        "--max-file-bytes=100000",
+      ],
+      `127.0.0.1:${port}`,
+    );
+    assert.equal(sb.port, port);
+    api = sb.client;
+  });
+  after(async () => {
+    if (sb) await stopSandbox(sb);
+  });
+
+  it("serves health without auth and everything else only with the bearer token", async () => {
+    assert.equal((await raw(sb.port, "GET", "/healthz")).text, "ok");
+    assert.equal((await raw(sb.port, "GET", "/readyz")).status, 200);
+    for (const path of ["/status", "/workspaces", "/workspaces/x", "/nope"]) {
+      const res = assertProblem(await raw(sb.port, "GET", path), 401);
+      assert.match(res.detail, /bearer token/);
+    }
+    assertProblem(await raw(sb.port, "GET", "/status", { headers: { authorization: "Bearer wrong" } }), 401);
+    await rejectsWith(401, client(sb.port).status());
+    await rejectsWith(401, client(sb.port, "wrong").createWorkspace("x"));
+    assert.equal(await api.healthy(), true);
+  });
+
+  it("reports its load and capacity", async () => {
+    const status = await api.status();
+    assert.deepEqual(Object.keys(status).sort(), [
+      "cpu",
+      "draining",
+      "maxWorkspaces",
+      "memory",
+      "workspaces",
+    ]);
+    for (const v of [status.cpu, status.memory]) assert.ok(v >= 0 && v <= 1, String(v));
+    assert.equal(status.draining, false);
+    assert.equal(status.maxWorkspaces, 3);
+  });
+
+  it("pins the reported load with the override and clears it with null", async () => {
+    assert.equal((await api.overrideLoad({ cpu: 0.93, memory: 0.91 })).cpu, 0.93);
+    assert.deepEqual([(await api.status()).cpu, (await api.status()).memory], [0.93, 0.91]);
+    await api.overrideLoad({ cpu: null, memory: 0.5 });
+    const status = await api.status();
+    assert.notEqual(status.cpu, 0.93);
+    assert.equal(status.memory, 0.5);
+    await rejectsWith(400, api.overrideLoad({ cpu: 2 }), /cpu/);
+    await api.overrideLoad({});
+    assert.notEqual((await api.status()).memory, 0.5);
+  });
+
+  it("creates, lists, gets and deletes workspaces idempotently, within the maximum", async () => {
+    const first = await api.createWorkspace("team-a.ws1", { ownerId: "alice" });
+    assert.equal(first.created, true);
+    assert.deepEqual(Object.keys(first.workspace).sort(), ["createdAt", "id", "ownerId"]);
+    assert.equal(first.workspace.ownerId, "alice");
+    const again = await api.createWorkspace("team-a.ws1", { ownerId: "alice" });
+    assert.deepEqual(again, { workspace: first.workspace, created: false });
+    assert.deepEqual(await api.getWorkspace("team-a.ws1"), first.workspace);
+    assert.equal(await api.getWorkspace("team-a.missing"), undefined);
+    assert.equal((await api.createWorkspace("team-a.ws2")).workspace.ownerId, null);
+    await api.createWorkspace("team-a.ws3");
+    await rejectsWith(409, api.createWorkspace("team-a.ws4"), /maximum of 3/);
+    assert.deepEqual(
+      (await api.listWorkspaces()).map((w) => w.id),
+      ["team-a.ws1", "team-a.ws2", "team-a.ws3"],
+    );
+    assert.equal((await api.status()).workspaces, 3);
+    await api.deleteWorkspace("team-a.ws3");
+    await api.deleteWorkspace("team-a.ws3");
+    assert.equal(existsSync(join(sb.root, "ws", "team-a.ws3")), false);
+    await api.deleteWorkspace("team-a.ws2");
+    for (const id of ["Upper", "under_score", ".hidden", "a..b/", "x".repeat(254)]) {
+      const res = assertProblem(
+        await raw(sb.port, "PUT", `/workspaces/${encodeURIComponent(id)}`, { headers: auth }),
+        400,
+      );
+      assert.match(res.detail, /workspace id/);
+    }
+  });
+
+  it("stores, replaces, reads and deletes files", async () => {
+    assert.deepEqual(await api.writeFile("team-a.ws1", "src/main.py", "print('hi')\n"), { created: true });
+    assert.deepEqual(await api.writeFile("team-a.ws1", "src/main.py", new Uint8Array([0, 1, 2, 255])), {
+      created: false,
+    });
+    assert.deepEqual([...(await api.readFile("team-a.ws1", "src/main.py"))], [0, 1, 2, 255]);
+    await api.writeFile("team-a.ws1", "name with spaces & ü.txt", "ok");
+    assert.equal(await api.readTextFile("team-a.ws1", "name with spaces & ü.txt"), "ok");
+    await rejectsWith(404, api.readFile("team-a.ws1", "missing.txt"));
+    await rejectsWith(404, api.readFile("team-a.nope", "x"), /workspace/);
+    await api.deleteFile("team-a.ws1", "src/main.py");
+    await api.deleteFile("team-a.ws1", "src/main.py");
+    await rejectsWith(404, api.readFile("team-a.ws1", "src/main.py"));
+    await rejectsWith(413, api.writeFile("team-a.ws1", "big", new Uint8Array(150_000)), /limit/);
+  });
+
+  it("refuses every path that leaves the workspace", async () => {
+    await api.writeFile("team-a.ws1", "inside.txt", "x");
+    const hostile = [
+      "../x",
+      "a/../../b",
+      "..",
+      "%2e%2e/x",
+      "%2E%2E/%2E%2E/etc/passwd",
+      "a%2F..%2F..%2Fb",
+      "/etc/passwd",
+      "%2Fetc%2Fpasswd",
+      "a%00b",
+      "./inside.txt",
+    ];
+    for (const path of hostile)
+      for (const method of ["GET", "PUT", "DELETE"]) {
+        const res = await raw(sb.port, method, `/workspaces/team-a.ws1/files/${path}`, {
+          headers: auth,
+          body: "x",
+        });
+        assert.equal(res.status, 400, `${method} ${path}: ${res.status} ${res.text}`);
+      }
+    // A symlink made by a command must not lead out either.
+    const ln = await api.exec("team-a.ws1", { command: ["ln", "-s", "/", "escape"] });
+    assert.equal(ln.exitCode, 0, ln.stderr);
+    await rejectsWith(400, api.readFile("team-a.ws1", "escape/etc/passwd"), /outside the workspace/);
+    await rejectsWith(400, api.writeFile("team-a.ws1", "escape/tmp/agentry-pwned", "x"), /outside/);
+    assert.equal(existsSync("/tmp/agentry-pwned"), false);
+    await rejectsWith(400, api.writeFile("team-a.ws1", "../x", "x")); // the client refuses too
+  });
+
+  it("runs argv without a shell, in the workspace, with limits", async () => {
+    const r = await api.exec("team-a.ws1", {
+      command: ["sh", "-c", 'printf "%s|" "$@"; pwd; echo "$FOO $HOME"; cat', "sh", "; rm -rf /", "$(id)"],
+      env: { FOO: "bar" },
+      stdin: "from stdin",
+    });
+    assert.equal(r.exitCode, 0, r.stderr);
+    const ws = join(sb.root, "ws", "team-a.ws1");
+    assert.equal(r.stdout, `; rm -rf /|$(id)|${ws}\nbar ${ws}\nfrom stdin`);
+    assert.deepEqual(Object.keys(r).sort(), [
+      "durationMs",
+      "exitCode",
+      "signal",
+      "stderr",
+      "stdout",
+      "timedOut",
+      "truncated",
+    ]);
+    const literal = await api.exec("team-a.ws1", { command: ["echo", "; touch pwned"] });
+    assert.equal(literal.stdout, "; touch pwned\n");
+    assert.equal(existsSync(join(ws, "pwned")), false);
+
+    const slow = await api.exec("team-a.ws1", { command: ["sleep", "30"], timeoutSeconds: 0.3 });
+    assert.deepEqual([slow.timedOut, slow.signal, slow.exitCode], [true, "SIGKILL", null]);
+    const loud = await api.exec("team-a.ws1", { command: ["head", "-c", "5000", "/dev/zero"] });
+    assert.deepEqual([loud.truncated, loud.stdout.length], [true, 1000]);
+    assert.equal((await api.exec("team-a.ws1", { command: ["false"] })).exitCode, 1);
+
+    await rejectsWith(
+      400,
+      api.exec("team-a.ws1", { command: ["true"], timeoutSeconds: 60 }),
+      /timeoutSeconds/,
+    );
+    await rejectsWith(400, api.exec("team-a.ws1", { command: [] }), /command/);
+    await rejectsWith(404, api.exec("team-a.nope", { command: ["true"] }));
+    const bad = await raw(sb.port, "POST", "/workspaces/team-a.ws1/exec", {
+      headers: auth,
+      body: "{not json",
+    });
+    assert.match(assertProblem(bad, 400).detail, /not valid JSON/);
+  });
+
+  it("caps concurrent commands with 429", async () => {
+    const long = [1, 2].map(() => api.exec("team-a.ws1", { command: ["sleep", "30"], timeoutSeconds: 3 }));
+    await waitFor("two commands running", async () => {
+      const r = await api.exec("team-a.ws1", { command: ["true"] }).catch((e: unknown) => e);
+      return r instanceof SandboxApiError && r.status === 429;
+    });
+    const results = await Promise.all(long);
+    assert.ok(results.every((r) => r.timedOut));
+    assert.equal((await api.exec("team-a.ws1", { command: ["true"] })).exitCode, 0);
+  });
+
+  it("stops a workspace's running commands when the workspace is deleted", async () => {
+    await api.createWorkspace("team-c.tmp");
+    const running = api.exec("team-c.tmp", { command: ["sh", "-c", "touch started; sleep 30"] });
+    await waitFor("the command to start", () => existsSync(join(sb.root, "ws", "team-c.tmp", "started")));
+    await api.deleteWorkspace("team-c.tmp");
+    const result = await running;
+    assert.deepEqual([result.signal, result.timedOut], ["SIGKILL", false]);
+    assert.equal(existsSync(join(sb.root, "ws", "team-c.tmp")), false);
+  });
+
+  it("drains: no new workspaces, existing ones keep working, until undrained", async () => {
+    assert.deepEqual(await api.drain(), { draining: true });
+    assert.equal(await api.ready(), false);
+    assert.equal((await api.status()).draining, true);
+    await rejectsWith(503, api.createWorkspace("team-b.new"), /draining/);
+    const res = await raw(sb.port, "PUT", "/workspaces/team-b.new", { headers: auth });
+    assertProblem(res, 503);
+    assert.equal((await api.createWorkspace("team-a.ws1")).created, false);
+    await api.writeFile("team-a.ws1", "during-drain.txt", "still works");
+    assert.equal(
+      (await api.exec("team-a.ws1", { command: ["cat", "during-drain.txt"] })).stdout,
+      "still works",
+    );
+    assert.deepEqual(await api.undrain(), { draining: false });
+    assert.equal(await api.ready(), true);
+    assert.equal((await api.createWorkspace("team-b.new")).created, true);
+  });
+
+  it("answers unknown routes 404 and wrong methods 405, as problem+json", async () => {
+    assertProblem(await raw(sb.port, "GET", "/nope", { headers: auth }), 404);
+    assertProblem(await raw(sb.port, "GET", "/workspaces/team-a.ws1/other", { headers: auth }), 404);
+    const r = await raw(sb.port, "POST", "/workspaces/team-a.ws1", { headers: auth });
+    assertProblem(r, 405);
+    assert.equal(r.headers.allow, "GET, PUT, DELETE");
+    assertProblem(await raw(sb.port, "DELETE", "/status", { headers: auth }), 405);
+    const big = JSON.stringify({ command: ["echo", "x".repeat(2 * 1024 * 1024)] });
+    assertProblem(
+      await raw(sb.port, "POST", "/workspaces/team-a.ws1/exec", { headers: auth, body: big }),
+      413,
+    );
+  });
+
+  it("never logs the token or file contents", () => {
+    const all = sb.output.join("\n");
+    assert.doesNotMatch(all, new RegExp(TOKEN));
+    assert.doesNotMatch(all, /still works|print\('hi'\)/);
+    assert.ok(sb.logs.some((l) => l.message === "command finished"));
+  });
+});
+
+describe("sandbox runtime lifecycle", () => {
+  it("logs the port it chose for port 0, serves no load override without the flag, needs no token without one", async (t) => {
+    const sb = await startSandbox([], "127.0.0.1:0");
+    t.after(() => stopSandbox(sb));
+    assert.ok(sb.port > 0);
+    assert.equal((await sb.client.status()).maxWorkspaces, 32);
+    await rejectsWith(404, sb.client.overrideLoad({ cpu: 1 }));
+  });
+
+  it("on SIGTERM stops accepting, finishes in-flight commands and exits 0", async (t) => {
+    const sb = await startSandbox(["--shutdown-grace-seconds=20"], "127.0.0.1:0");
+    t.after(() => stopSandbox(sb));
+    await sb.client.createWorkspace("w");
+    const inFlight = sb.client.exec("w", { command: ["sh", "-c", "touch started; sleep 1; echo finished"] });
+    await waitFor("the command to start", () => existsSync(join(sb.root, "ws", "w", "started")));
+    sb.child.kill("SIGTERM");
+    await waitFor("the sandbox to stop accepting connections", async () => {
+      const err = await sb.client.healthy().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      return err instanceof SandboxApiError && err.status === 0;
+    });
+    const result = await inFlight;
+    assert.equal(result.stdout, "finished\n");
+    assert.equal(result.exitCode, 0);
+    assert.equal(await sb.exited, 0);
+    assert.ok(sb.logs.some((l) => l.message === "sandbox stopped"));
+  });
+
+  it("on SIGTERM kills commands still running after the grace period and exits 0", async (t) => {
+    const sb = await startSandbox(["--shutdown-grace-seconds=0.5"], "127.0.0.1:0");
+    t.after(() => stopSandbox(sb));
+    await sb.client.createWorkspace("w");
+    const inFlight = sb.client.exec("w", { command: ["sh", "-c", "touch started; sleep 60"] });
+    await waitFor("the command to start", () => existsSync(join(sb.root, "ws", "w", "started")));
+    sb.child.kill("SIGTERM");
+    const result = await inFlight;
+    assert.equal(result.signal, "SIGKILL");
+    assert.equal(await sb.exited, 0);
+  });
+});
