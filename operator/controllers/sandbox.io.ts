@@ -2,6 +2,7 @@
 // address (pod IP and port, or — for tests only — a mapping file that points pods at
 // local processes), and the few calls the fleet controller makes.
 import { readFileSync, statSync } from "node:fs";
+import { SandboxClient } from "../../runtimes/sandbox/client.ts";
 
 export interface SandboxStatus {
   cpu: number;
@@ -17,61 +18,41 @@ export interface SandboxApi {
   drain(address: string): Promise<void>;
 }
 
+/** SandboxApi over runtimes/sandbox's own client, one client per sandbox address. */
 export class HttpSandboxApi implements SandboxApi {
   private readonly timeoutMs: number;
   private readonly token: string | undefined;
+  private readonly clients = new Map<string, SandboxClient>();
 
   constructor(options: { timeoutMs?: number; token?: string } = {}) {
     this.timeoutMs = options.timeoutMs ?? 2000;
     this.token = options.token;
   }
 
-  private async call(address: string, method: string, path: string, body?: unknown): Promise<Response> {
-    const res = await fetch(`http://${address}${path}`, {
-      method,
-      headers: {
-        ...(body !== undefined ? { "content-type": "application/json" } : {}),
-        ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(this.timeoutMs),
-    });
-    if (res.status >= 400 && !(method === "DELETE" && res.status === 404)) {
-      const text = await res.text().catch(() => "");
-      let detail = text;
-      try {
-        detail = (JSON.parse(text) as { detail?: string }).detail ?? text;
-      } catch {
-        // plain text answer
-      }
-      throw new Error(`${method} ${path}: HTTP ${res.status}${detail ? `: ${detail.slice(0, 200)}` : ""}`);
+  private client(address: string): SandboxClient {
+    let c = this.clients.get(address);
+    if (!c) {
+      if (this.clients.size > 10_000) this.clients.clear();
+      c = new SandboxClient({ baseUrl: `http://${address}`, token: this.token, timeoutMs: this.timeoutMs });
+      this.clients.set(address, c);
     }
-    return res;
+    return c;
   }
 
-  async status(address: string): Promise<SandboxStatus> {
-    const res = await this.call(address, "GET", "/status");
-    return (await res.json()) as SandboxStatus;
+  status(address: string): Promise<SandboxStatus> {
+    return this.client(address).status();
   }
 
   async putWorkspace(address: string, id: string, ownerId?: string): Promise<void> {
-    const res = await this.call(
-      address,
-      "PUT",
-      `/workspaces/${encodeURIComponent(id)}`,
-      ownerId ? { ownerId } : {},
-    );
-    await res.body?.cancel();
+    await this.client(address).createWorkspace(id, { ownerId });
   }
 
-  async deleteWorkspace(address: string, id: string): Promise<void> {
-    const res = await this.call(address, "DELETE", `/workspaces/${encodeURIComponent(id)}`);
-    await res.body?.cancel();
+  deleteWorkspace(address: string, id: string): Promise<void> {
+    return this.client(address).deleteWorkspace(id);
   }
 
   async drain(address: string): Promise<void> {
-    const res = await this.call(address, "POST", "/drain");
-    await res.body?.cancel();
+    await this.client(address).drain();
   }
 }
 
