@@ -2,6 +2,7 @@
 // the whole process group killed at the deadline, output capped per stream, and a bounded
 // number of commands at a time.
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import type { ExecResult } from "./api.ts";
 import { errorCode, ProblemError } from "./problem.ts";
 
@@ -107,6 +108,10 @@ export function runCommand(options: ExecOptions): Promise<ExecResult> {
     child.once("error", (err) => {
       if (child.pid !== undefined) return; // errors after spawn surface as exit/close
       const code = errorCode(err);
+      if (code === "ENOENT" && !existsSync(options.cwd)) {
+        finish({ exitCode: 126, stderr: "agentry-sandbox: the workspace directory is gone\n" });
+        return;
+      }
       const exitCode = code === "ENOENT" ? 127 : 126;
       const reason = code === "ENOENT" ? "command not found" : `cannot run (${code ?? err.message})`;
       finish({ exitCode, stderr: `agentry-sandbox: ${file}: ${reason}\n` });

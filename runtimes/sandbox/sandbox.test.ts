@@ -120,6 +120,23 @@ function assertProblem(
   return body;
 }
 
+/** Starts `sh -c script` in the workspace and resolves once it is running (it touches "started"). */
+async function commandRunning(sb: Sandbox, id: string, script: string) {
+  const result = sb.client.exec(id, { command: ["sh", "-c", `touch started; ${script}`] });
+  await waitFor("the command to start", () => existsSync(join(sb.root, "ws", id, "started")));
+  return { result }; // wrapped: returning the promise itself would wait for the command's end
+}
+
+/** A fresh sandbox with one command running in workspace "w", then SIGTERM. */
+async function sigtermDuring(t: { after: (fn: () => Promise<void>) => void }, grace: string, script: string) {
+  const sb = await startSandbox([`--shutdown-grace-seconds=${grace}`], "127.0.0.1:0");
+  t.after(() => stopSandbox(sb));
+  await sb.client.createWorkspace("w");
+  const { result: inFlight } = await commandRunning(sb, "w", script);
+  sb.child.kill("SIGTERM");
+  return { sb, inFlight };
+}
+
 describe("sandbox runtime over HTTP", () => {
   let sb: Sandbox;
   let api: SandboxClient;
@@ -315,8 +332,7 @@ describe("sandbox runtime over HTTP", () => {
 
   it("stops a workspace's running commands when the workspace is deleted", async () => {
     await api.createWorkspace("team-c.tmp");
-    const running = api.exec("team-c.tmp", { command: ["sh", "-c", "touch started; sleep 30"] });
-    await waitFor("the command to start", () => existsSync(join(sb.root, "ws", "team-c.tmp", "started")));
+    const { result: running } = await commandRunning(sb, "team-c.tmp", "sleep 30");
     await api.deleteWorkspace("team-c.tmp");
     const result = await running;
     assert.deepEqual([result.signal, result.timedOut], ["SIGKILL", false]);
@@ -373,12 +389,7 @@ describe("sandbox runtime lifecycle", () => {
   });
 
   it("on SIGTERM stops accepting, finishes in-flight commands and exits 0", async (t) => {
-    const sb = await startSandbox(["--shutdown-grace-seconds=20"], "127.0.0.1:0");
-    t.after(() => stopSandbox(sb));
-    await sb.client.createWorkspace("w");
-    const inFlight = sb.client.exec("w", { command: ["sh", "-c", "touch started; sleep 1; echo finished"] });
-    await waitFor("the command to start", () => existsSync(join(sb.root, "ws", "w", "started")));
-    sb.child.kill("SIGTERM");
+    const { sb, inFlight } = await sigtermDuring(t, "20", "sleep 1; echo finished");
     await waitFor("the sandbox to stop accepting connections", async () => {
       const err = await sb.client.healthy().then(
         () => undefined,
@@ -394,12 +405,7 @@ describe("sandbox runtime lifecycle", () => {
   });
 
   it("on SIGTERM kills commands still running after the grace period and exits 0", async (t) => {
-    const sb = await startSandbox(["--shutdown-grace-seconds=0.5"], "127.0.0.1:0");
-    t.after(() => stopSandbox(sb));
-    await sb.client.createWorkspace("w");
-    const inFlight = sb.client.exec("w", { command: ["sh", "-c", "touch started; sleep 60"] });
-    await waitFor("the command to start", () => existsSync(join(sb.root, "ws", "w", "started")));
-    sb.child.kill("SIGTERM");
+    const { sb, inFlight } = await sigtermDuring(t, "0.5", "sleep 60");
     const result = await inFlight;
     assert.equal(result.signal, "SIGKILL");
     assert.equal(await sb.exited, 0);
