@@ -131,6 +131,22 @@ export const PipelineSpec = z
       "ServiceAccount of the job pod; the namespace default when unset.",
     ).optional(),
     resources: ResourceRequirements.optional(),
+    podMetadata: z
+      .object({
+        labels: z
+          .record(z.string(), z.string().max(63))
+          .optional()
+          .meta({ description: "Labels added to every job pod (e.g. for a service mesh)." }),
+        annotations: z
+          .record(z.string(), z.string().max(65536))
+          .optional()
+          .meta({ description: "Annotations added to every job pod (e.g. for a service mesh)." }),
+      })
+      .strict()
+      .optional()
+      .meta({
+        description: "Extra labels and annotations for the job pods; agentry's own labels win on a clash.",
+      }),
     steps: z
       .array(PipelineStep)
       .min(1)
@@ -222,3 +238,4 @@ export const RUN_NOW_ANNOTATION = "agentry.dev/run-now";
 export type PipelineSpec = z.output<typeof PipelineSpec>;
 export type PipelineStatus = z.output<typeof PipelineStatus>;
 export type PipelineStep = z.output<typeof PipelineStep>;
+export type PipelineRun = z.output<typeof PipelineRun>;
