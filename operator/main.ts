@@ -11,6 +11,7 @@ import { EventRecorder } from "./kube/events.ts";
 import { createInformer, type SharedInformer } from "./kube/informer.ts";
 import { LeaderElector } from "./kube/leader.ts";
 import { AgentRuntimeReconciler, CHILD_SELECTOR } from "./controllers/agentruntime.ts";
+import { PIPELINE_CHILD_SELECTOR, PipelineReconciler } from "./controllers/pipeline.ts";
 
 let config: ReturnType<typeof loadConfig>;
 try {
@@ -50,6 +51,10 @@ const informers = {
   services: informer("v1", "Service", CHILD_SELECTOR),
   networkPolicies: informer("networking.k8s.io/v1", "NetworkPolicy", CHILD_SELECTOR),
   claims: informer("v1", "PersistentVolumeClaim", CHILD_SELECTOR),
+  pipelines: informer("agentry.dev/v1alpha1", "Pipeline"),
+  cronJobs: informer("batch/v1", "CronJob", PIPELINE_CHILD_SELECTOR),
+  jobs: informer("batch/v1", "Job", PIPELINE_CHILD_SELECTOR),
+  configMaps: informer("v1", "ConfigMap", PIPELINE_CHILD_SELECTOR),
 };
 const all = Object.values(informers);
 
@@ -65,8 +70,21 @@ const agents = new AgentRuntimeReconciler({
     gateway: { namespace: cfg.gatewayNamespace, podLabels: { "app.kubernetes.io/name": "agentry-gateway" } },
   },
 });
-const controllers = [new Controller(agents, { workers: cfg.workers, metrics, log })];
-agents.register(controllers[0]!);
+const pipelines = new PipelineReconciler({
+  client,
+  informers,
+  recorder,
+  metrics,
+  log,
+  dispatcherImage: cfg.dispatcherImage,
+});
+const reconcilers = [agents, pipelines];
+const controllers = reconcilers.map((r) => {
+  const c = new Controller(r, { workers: cfg.workers, metrics, log });
+  r.register(c);
+  return c;
+});
+const resyncAll = () => reconcilers.forEach((r, i) => r.resync(controllers[i]!));
 
 const health = await startHealthServer(cfg.healthAddr, metrics, {
   healthy: () => undefined,
@@ -84,8 +102,8 @@ async function startControllers(): Promise<void> {
   await Promise.all(all.map((i) => i.waitForSync()));
   metrics.leader.set(1);
   for (const c of controllers) c.start();
-  agents.resync(controllers[0]!);
-  resyncTimer = setInterval(() => agents.resync(controllers[0]!), cfg.resyncPeriodMs);
+  resyncAll();
+  resyncTimer = setInterval(resyncAll, cfg.resyncPeriodMs);
   resyncTimer.unref();
 }
 

@@ -4,6 +4,7 @@
 import type { AgentRuntime, EnvVar } from "../../api/v1alpha1/index.ts";
 import { API_VERSION } from "../../api/v1alpha1/index.ts";
 import type { KubeObject } from "../kube/client.ts";
+import { withSpecHash } from "../kube/children.ts";
 import { childName, shortHash } from "../kube/names.ts";
 import {
   RESTRICTED_UID,
@@ -15,7 +16,7 @@ import {
 
 export const LABEL_AGENT = "agentry.dev/agent-runtime";
 export const LABEL_TEMPLATE_HASH = "agentry.dev/template-hash";
-export const ANNOTATION_SPEC_HASH = "agentry.dev/spec-hash";
+export { ANNOTATION_SPEC_HASH } from "../kube/children.ts";
 export const ANNOTATION_AGENT_ID = "agentry.dev/agent-id";
 export const ANNOTATION_CONTROLLER_ID = "agentry.dev/controller-id";
 export const MANAGED_BY = { "app.kubernetes.io/managed-by": "agentry" } as const;
@@ -65,13 +66,6 @@ export function ownerReference(ar: AgentRuntime) {
     controller: true,
     blockOwnerDeletion: true,
   };
-}
-
-/** Adds the spec-hash annotation (the hash of everything else) used to skip unchanged writes. */
-export function withSpecHash(obj: KubeObject): KubeObject {
-  const hash = shortHash(obj);
-  obj.metadata.annotations = { ...obj.metadata.annotations, [ANNOTATION_SPEC_HASH]: hash };
-  return obj;
 }
 
 function agentEnv(ar: AgentRuntime, ctx: AgentContext): EnvVar[] {

@@ -6,7 +6,8 @@ import type { EnvVar, Pipeline, PipelineStep } from "../../api/v1alpha1/index.ts
 import { API_VERSION, ONCE_SCHEDULES } from "../../api/v1alpha1/index.ts";
 import type { KubeObject } from "../kube/client.ts";
 import { childName, shortHash } from "../kube/names.ts";
-import { MANAGED_BY, withSpecHash } from "./agentruntime.desired.ts";
+import { withSpecHash } from "../kube/children.ts";
+import { MANAGED_BY } from "./agentruntime.desired.ts";
 import { restrictedContainerSecurity, restrictedPodSecurity, tmpMount, tmpVolume } from "./podsecurity.ts";
 
 export const LABEL_PIPELINE = "agentry.dev/pipeline";

@@ -6,6 +6,7 @@ import {
   computePipelineStatus,
   HISTORY_LIMIT,
   runHistory,
+  unexplainedFailures,
   type JobView,
   type PipelineObservation,
 } from "./pipeline.status.ts";
@@ -261,5 +262,21 @@ describe("runHistory", () => {
     assert.equal(h.length, HISTORY_LIMIT);
     assert.equal(h[0]!.jobName, "j11");
     assert.ok(!h.some((r) => r.jobName === "gone"));
+  });
+});
+
+describe("failure messages", () => {
+  it("asks once for the pod's message of a failed Job and keeps it", () => {
+    const failed = job("p-abc", 1, "Failed", "BackoffLimitExceeded");
+    assert.deepEqual(unexplainedFailures(undefined, [failed, job("p-ok", 2, "Complete")]), ["p-abc"]);
+    const first = computePipelineStatus(
+      pipeline(),
+      observe({ jobs: [failed], podMessages: { "p-abc": "exit 3: no input" } }),
+      now,
+    );
+    assert.match(first.lastFailure?.message ?? "", /no input$/);
+    assert.deepEqual(unexplainedFailures(first, [failed]), []);
+    const again = computePipelineStatus(pipeline({}, first), observe({ jobs: [failed] }), now);
+    assert.equal(again.lastFailure?.message, first.lastFailure?.message);
   });
 });

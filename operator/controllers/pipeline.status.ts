@@ -160,9 +160,31 @@ function verdictOf(pl: Pipeline, o: PipelineObservation, history: PipelineRun[])
   };
 }
 
+/** Failed runs the previous status already explained, by Job name. */
+function explainedFailures(previous: PipelineStatus | undefined): Map<string, PipelineRun> {
+  const runs = [...(previous?.history ?? []), ...(previous?.lastFailure ? [previous.lastFailure] : [])];
+  return new Map(runs.filter((r) => r.result === "Failed").map((r) => [r.jobName, r]));
+}
+
+/** Failed Jobs whose pod's failure message has not been looked up yet. */
+export function unexplainedFailures(previous: PipelineStatus | undefined, jobs: JobView[]): string[] {
+  const known = explainedFailures(previous);
+  return jobs
+    .filter((j) => condition(j, "Failed") && !known.has(j.metadata.name ?? ""))
+    .map((j) => j.metadata.name!);
+}
+
 export function computePipelineStatus(pl: Pipeline, o: PipelineObservation, now: Date): PipelineStatus {
-  const observed = o.jobs.map((j) => runOf(j, o.podMessages?.[j.metadata.name ?? ""]));
   const previous = pl.status;
+  const known = explainedFailures(previous);
+  const observed = o.jobs.map((j) => {
+    const name = j.metadata.name ?? "";
+    const run = runOf(j, o.podMessages?.[name]);
+    const prior = known.get(name);
+    // The pod's message was looked up once; keep it rather than ask again.
+    if (run.result === "Failed" && !o.podMessages?.[name] && prior?.message) run.message = prior.message;
+    return run;
+  });
   const history = runHistory(previous?.history, observed);
   const failedRuns = history.filter((r) => r.result === "Failed");
   // A failure may have left the history; the previous lastFailure stays until a newer one.
