@@ -31,6 +31,8 @@ export const PipelineReason = {
   Scheduled: "Scheduled",
   /** Ready=True: the one-shot run succeeded. */
   Succeeded: "Succeeded",
+  /** Ready=False (transient): the CronJob or the one-shot Job is being created. */
+  Creating: "Creating",
   /** Ready=False (transient): a run is in progress. */
   Running: "Running",
   /** Ready=False: the latest finished run failed; the message says why. */

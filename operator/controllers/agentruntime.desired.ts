@@ -2,9 +2,8 @@
 // what it depends on. Nothing time-dependent goes in, so the same input always gives the
 // same objects (and the same hashes), and an unchanged AgentRuntime causes no writes.
 import type { AgentRuntime, EnvVar } from "../../api/v1alpha1/index.ts";
-import { API_VERSION } from "../../api/v1alpha1/index.ts";
 import type { KubeObject } from "../kube/client.ts";
-import { withSpecHash } from "../kube/children.ts";
+import { controllerRef, withSpecHash } from "../kube/children.ts";
 import { childName, shortHash } from "../kube/names.ts";
 import {
   RESTRICTED_UID,
@@ -58,14 +57,7 @@ export function agentLabels(name: string): Record<string, string> {
 }
 
 export function ownerReference(ar: AgentRuntime) {
-  return {
-    apiVersion: API_VERSION,
-    kind: "AgentRuntime",
-    name: ar.metadata.name!,
-    uid: ar.metadata.uid!,
-    controller: true,
-    blockOwnerDeletion: true,
-  };
+  return controllerRef(ar);
 }
 
 function agentEnv(ar: AgentRuntime, ctx: AgentContext): EnvVar[] {

@@ -248,7 +248,7 @@ describe("desiredPipeline", () => {
   it("makes a run-now Job from the job template, named by the request id", () => {
     const pl = pipeline({ schedule: "@daily" });
     const d = desiredPipeline(pl, ctx);
-    const owner = { apiVersion: "batch/v1", kind: "CronJob", name: "nightly", uid: "cj-1" };
+    const owner = { apiVersion: "batch/v1", kind: "CronJob", metadata: { name: "nightly", uid: "cj-1" } };
     const job = asJob(runNowJob(pl, d, "req-1", owner));
     assert.equal(job.metadata?.name ?? "", runJobName("nightly", "req-1"));
     assert.match(job.metadata?.name ?? "", /^nightly-run-[0-9a-z]{8}$/);

@@ -3,10 +3,10 @@
 // schedule) or a one-shot Job (`""`/`@once`), plus the Job of a run-now request. Nothing
 // time-dependent goes in, so an unchanged Pipeline yields the same objects and hashes.
 import type { EnvVar, Pipeline, PipelineStep } from "../../api/v1alpha1/index.ts";
-import { API_VERSION, ONCE_SCHEDULES } from "../../api/v1alpha1/index.ts";
+import { ONCE_SCHEDULES } from "../../api/v1alpha1/index.ts";
 import type { KubeObject } from "../kube/client.ts";
 import { childName, shortHash } from "../kube/names.ts";
-import { withSpecHash } from "../kube/children.ts";
+import { controllerRef, withSpecHash } from "../kube/children.ts";
 import { MANAGED_BY } from "./agentruntime.desired.ts";
 import { restrictedContainerSecurity, restrictedPodSecurity, tmpMount, tmpVolume } from "./podsecurity.ts";
 
@@ -50,17 +50,6 @@ export function pipelineLabels(name: string): Record<string, string> {
     "app.kubernetes.io/part-of": "agentry",
     ...MANAGED_BY,
     [LABEL_PIPELINE]: name,
-  };
-}
-
-export function pipelineOwner(pl: Pipeline) {
-  return {
-    apiVersion: API_VERSION,
-    kind: "Pipeline",
-    name: pl.metadata.name!,
-    uid: pl.metadata.uid!,
-    controller: true,
-    blockOwnerDeletion: true,
   };
 }
 
@@ -156,7 +145,7 @@ export function desiredPipeline(pl: Pipeline, ctx: PipelineContext): PipelineChi
   const name = pl.metadata.name!;
   const namespace = pl.metadata.namespace!;
   const spec = pl.spec;
-  const owner = [pipelineOwner(pl)];
+  const owner = [controllerRef(pl)];
   const labels = pipelineLabels(name);
   const configMapName = childName(name, "manifest");
   const manifest = manifestOf(pl);
@@ -233,7 +222,7 @@ export function runNowJob(
   pl: Pipeline,
   children: PipelineChildren,
   requestId: string,
-  owner: { apiVersion: string; kind: string; name: string; uid: string },
+  owner: Parameters<typeof controllerRef>[0],
 ): KubeObject {
   return {
     apiVersion: "batch/v1",
@@ -247,7 +236,7 @@ export function runNowJob(
         [ANNOTATION_RUN_REQUEST]: requestId,
         "cronjob.kubernetes.io/instantiate": "manual",
       },
-      ownerReferences: [{ ...owner, controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [controllerRef(owner)],
     },
     spec: structuredClone(children.jobTemplate.spec),
   };

@@ -78,7 +78,7 @@ describe("computePipelineStatus", () => {
       o: { childExists: false },
       phase: "Pending",
       ready: "False",
-      reason: "Running",
+      reason: "Creating",
     },
     {
       name: "one-shot running",
@@ -108,6 +108,15 @@ describe("computePipelineStatus", () => {
       phase: "Running",
       ready: "False",
       reason: "Running",
+    },
+    {
+      name: "cron, CronJob not created yet",
+      spec: { schedule: "@daily" },
+      o: { mode: "CronJob", childName: "p", childExists: false },
+      phase: "Pending",
+      ready: "False",
+      reason: "Creating",
+      message: /creating CronJob p/,
     },
     {
       name: "cron scheduled",

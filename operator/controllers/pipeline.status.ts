@@ -139,7 +139,7 @@ function verdictOf(pl: Pipeline, o: PipelineObservation, history: PipelineRun[])
     return {
       phase: "Pending",
       ready: false,
-      reason: PipelineReason.Running,
+      reason: PipelineReason.Creating,
       message: `creating Job ${o.childName}`,
     };
   }
@@ -147,7 +147,7 @@ function verdictOf(pl: Pipeline, o: PipelineObservation, history: PipelineRun[])
     return {
       phase: "Pending",
       ready: false,
-      reason: PipelineReason.Scheduled,
+      reason: PipelineReason.Creating,
       message: `creating CronJob ${o.childName}`,
     };
   }

@@ -273,12 +273,7 @@ export class PipelineReconciler implements Reconciler {
         : (pl as unknown as KubeObject);
     // The CronJob is not in the cache yet: its add event brings us back.
     if (!owner?.metadata.uid) return undefined;
-    const job = runNowJob(pl, desired, request, {
-      apiVersion: owner.apiVersion,
-      kind: owner.kind,
-      name: owner.metadata.name!,
-      uid: owner.metadata.uid,
-    });
+    const job = runNowJob(pl, desired, request, owner);
     if (await this.writer.create(job)) {
       this.deps.recorder.event(
         pl as never,

@@ -14,6 +14,22 @@ export function withSpecHash(obj: KubeObject): KubeObject {
   return obj;
 }
 
+/** The controller owner reference to `owner`, so garbage collection removes the child with it. */
+export function controllerRef(owner: {
+  apiVersion: string;
+  kind: string;
+  metadata: { name?: string; uid?: string };
+}): NonNullable<KubeObject["metadata"]["ownerReferences"]>[number] {
+  return {
+    apiVersion: owner.apiVersion,
+    kind: owner.kind,
+    name: owner.metadata.name!,
+    uid: owner.metadata.uid!,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
 export const ownedBy = (obj: KubeObject, uid: string | undefined): boolean =>
   uid !== undefined && (obj.metadata.ownerReferences?.some((r) => r.uid === uid) ?? false);
 

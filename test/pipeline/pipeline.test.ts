@@ -22,7 +22,7 @@ type PipelineObject = {
   status?: PipelineStatus;
 };
 
-const names = ["once", "failing", "cron", "switch", "manifest", "cleanup", "agents"] as const;
+const names = ["once", "failing", "cron", "switch", "manifest", "cleanup", "agents", "scheduled"] as const;
 const ns = {} as Record<(typeof names)[number], string>;
 const custom = () => api(k8s.CustomObjectsApi);
 const batch = () => api(k8s.BatchV1Api);
@@ -88,6 +88,8 @@ describe("Pipeline controller", () => {
       namespaces: Object.values(ns),
       args: ["--dispatcher-image=registry.example/dispatch:1"],
     });
+    // A real scheduled run takes up to a minute: start it now, check it last.
+    await createPipeline(ns.scheduled, "tick", { schedule: "* * * * *", steps: [step("a")] });
   });
   after(async () => {
     for (const fn of cleanups.reverse()) await fn();
@@ -192,7 +194,12 @@ describe("Pipeline controller", () => {
       activeDeadlineSeconds: 900,
       steps: [step("collect"), step("summarize")],
     });
-    const pl = await waitStatus(namespace, "nightly", "Scheduled", (s) => ready(s)?.reason === "Scheduled");
+    const pl = await waitStatus(
+      namespace,
+      "nightly",
+      "Scheduled",
+      (s) => ready(s)?.status === "True" && ready(s)?.reason === "Scheduled",
+    );
     assert.equal(ready(pl.status!)?.status, "True");
     assert.equal(pl.status?.childKind, "CronJob");
     const cj = await batch().readNamespacedCronJob({ name: "nightly", namespace });
@@ -267,7 +274,12 @@ describe("Pipeline controller", () => {
   it("updates the manifest ConfigMap and the pod template when the steps change", async () => {
     const namespace = ns.manifest;
     await createPipeline(namespace, "steps", { schedule: "@hourly", steps: [step("one")] });
-    await waitStatus(namespace, "steps", "Scheduled", (s) => s.phase === "Scheduled");
+    await waitStatus(
+      namespace,
+      "steps",
+      "Scheduled",
+      (s) => ready(s)?.status === "True" && s.phase === "Scheduled",
+    );
     const hashOf = async () =>
       (await batch().readNamespacedCronJob({ name: "steps", namespace })).spec?.jobTemplate.spec?.template
         .metadata?.annotations?.["agentry.dev/manifest-hash"];
@@ -327,13 +339,37 @@ describe("Pipeline controller", () => {
     assert.equal(url, `http://coder.${namespace}.svc:8080`);
   });
 
+  it("reports the runs the CronJob starts on its schedule", async () => {
+    const namespace = ns.scheduled;
+    const pl = await waitFor(
+      "a scheduled run succeeded",
+      async () => {
+        const p = await getPipeline(namespace, "tick");
+        return p.status?.history?.some((r) => r.result === "Succeeded") ? p : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 500 },
+    );
+    assert.ok(pl.status?.lastScheduleTime, "lastScheduleTime");
+    assert.ok(pl.status?.lastSuccessfulTime, "lastSuccessfulTime");
+    assert.equal(ready(pl.status!)?.reason, "Scheduled");
+    const job = await batch().readNamespacedJob({ name: pl.status!.history![0]!.jobName, namespace });
+    assert.equal(job.metadata?.ownerReferences?.[0]?.kind, "CronJob");
+    assert.equal(job.metadata?.annotations?.["agentry.dev/pipeline-name"], "tick");
+    assert.equal(job.metadata?.annotations?.["agentry.dev/resource-kind"], "Pipeline");
+  });
+
   it("removes every child when the Pipeline is deleted", async () => {
     const namespace = ns.cleanup;
     await createPipeline(namespace, "gone", {
       schedule: "@daily",
       steps: [step("a")],
     });
-    await waitStatus(namespace, "gone", "Scheduled", (s) => s.phase === "Scheduled");
+    await waitStatus(
+      namespace,
+      "gone",
+      "Scheduled",
+      (s) => ready(s)?.status === "True" && s.phase === "Scheduled",
+    );
     await patchPipeline(namespace, "gone", { metadata: { annotations: { "agentry.dev/run-now": "x" } } });
     await waitFor("CronJob, run-now Job and ConfigMap exist", async () => {
       const [jobs, cronJobs, cms] = await Promise.all([
