@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import type { PipelineStatus } from "../../api/v1alpha1/index.ts";
 import { api, kubectl, testNamespace, waitFor } from "../harness/cluster.ts";
-import { startOperator } from "../harness/operator.ts";
+import { startOperator, type OperatorProcess } from "../harness/operator.ts";
 
 const RESTRICTED = {
   "pod-security.kubernetes.io/enforce": "restricted",
@@ -22,8 +22,19 @@ type PipelineObject = {
   status?: PipelineStatus;
 };
 
-const names = ["once", "failing", "cron", "switch", "manifest", "cleanup", "agents", "scheduled"] as const;
+const names = [
+  "once",
+  "failing",
+  "cron",
+  "switch",
+  "manifest",
+  "cleanup",
+  "agents",
+  "scheduled",
+  "steady",
+] as const;
 const ns = {} as Record<(typeof names)[number], string>;
+let operator: OperatorProcess;
 const custom = () => api(k8s.CustomObjectsApi);
 const batch = () => api(k8s.BatchV1Api);
 const core = () => api(k8s.CoreV1Api);
@@ -84,9 +95,9 @@ describe("Pipeline controller", () => {
   const suite = { after: (fn: () => Promise<void> | void) => void cleanups.push(fn) };
   before(async () => {
     for (const n of names) ns[n] = await testNamespace({ ...suite, name: `pl-${n}` }, RESTRICTED);
-    await startOperator(suite, {
+    operator = await startOperator(suite, {
       namespaces: Object.values(ns),
-      args: ["--dispatcher-image=registry.example/dispatch:1"],
+      args: ["--dispatcher-image=registry.example/dispatch:1", "--resync-period=1"],
     });
     // A real scheduled run takes up to a minute: start it now, check it last.
     await createPipeline(ns.scheduled, "tick", { schedule: "* * * * *", steps: [step("a")] });
@@ -273,7 +284,7 @@ describe("Pipeline controller", () => {
 
   it("updates the manifest ConfigMap and the pod template when the steps change", async () => {
     const namespace = ns.manifest;
-    await createPipeline(namespace, "steps", { schedule: "@hourly", steps: [step("one")] });
+    await createPipeline(namespace, "steps", { schedule: "@yearly", steps: [step("one")] });
     await waitStatus(
       namespace,
       "steps",
@@ -356,6 +367,36 @@ describe("Pipeline controller", () => {
     assert.equal(job.metadata?.ownerReferences?.[0]?.kind, "CronJob");
     assert.equal(job.metadata?.annotations?.["agentry.dev/pipeline-name"], "tick");
     assert.equal(job.metadata?.annotations?.["agentry.dev/resource-kind"], "Pipeline");
+    // Stop the minute-by-minute runs: the zero-writes test counts every pipeline write.
+    await custom().deleteNamespacedCustomObject({ ...GROUP, namespace, name: "tick" });
+    await waitFor("tick's CronJob gone", async () => (await cronJobsOf(namespace)).length === 0);
+  });
+
+  it("makes zero writes when reconciling an unchanged state again", async () => {
+    const namespace = ns.steady;
+    await createPipeline(namespace, "cron", { schedule: "@daily", steps: [step("a")] });
+    await createPipeline(namespace, "once", { steps: [step("a")] });
+    await waitStatus(namespace, "cron", "Scheduled", (s) => ready(s)?.status === "True");
+    await waitStatus(namespace, "once", "Succeeded", (s) => ready(s)?.status === "True");
+    const pipelineWrites = () => operator.counter("agentry_writes_total", { controller: "pipeline" });
+    let writes = await pipelineWrites();
+    await waitFor(
+      "writes to settle",
+      async () => {
+        const now = await pipelineWrites();
+        const settled = now === writes;
+        writes = now;
+        return settled;
+      },
+      { intervalMs: 2500 },
+    );
+    const reconciles = await operator.counter("agentry_reconcile_total", { controller: "pipeline" });
+    // With --resync-period=1 every Pipeline is reconciled again each second.
+    await waitFor("several resyncs", async () => {
+      const n = await operator.counter("agentry_reconcile_total", { controller: "pipeline" });
+      return n >= reconciles + 20;
+    });
+    assert.equal(await pipelineWrites(), writes, "resyncs wrote nothing");
   });
 
   it("removes every child when the Pipeline is deleted", async () => {
