@@ -362,8 +362,8 @@ describe("Pipeline controller", () => {
     );
     assert.ok(pl.status?.lastScheduleTime, "lastScheduleTime");
     assert.ok(pl.status?.lastSuccessfulTime, "lastSuccessfulTime");
-    assert.equal(ready(pl.status!)?.reason, "Scheduled");
-    const job = await batch().readNamespacedJob({ name: pl.status!.history![0]!.jobName, namespace });
+    assert.equal(ready(pl.status)?.reason, "Scheduled");
+    const job = await batch().readNamespacedJob({ name: pl.status.history![0]!.jobName, namespace });
     assert.equal(job.metadata?.ownerReferences?.[0]?.kind, "CronJob");
     assert.equal(job.metadata?.annotations?.["agentry.dev/pipeline-name"], "tick");
     assert.equal(job.metadata?.annotations?.["agentry.dev/resource-kind"], "Pipeline");
