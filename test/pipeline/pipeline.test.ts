@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import type { PipelineStatus } from "../../api/v1alpha1/index.ts";
 import { api, kubectl, testNamespace, waitFor } from "../harness/cluster.ts";
-import { startOperator, type OperatorProcess } from "../harness/operator.ts";
+import { startOperator, writesAcrossResyncs, type OperatorProcess } from "../harness/operator.ts";
 
 const RESTRICTED = {
   "pod-security.kubernetes.io/enforce": "restricted",
@@ -378,25 +378,9 @@ describe("Pipeline controller", () => {
     await createPipeline(namespace, "once", { steps: [step("a")] });
     await waitStatus(namespace, "cron", "Scheduled", (s) => ready(s)?.status === "True");
     await waitStatus(namespace, "once", "Succeeded", (s) => ready(s)?.status === "True");
-    const pipelineWrites = () => operator.counter("agentry_writes_total", { controller: "pipeline" });
-    let writes = await pipelineWrites();
-    await waitFor(
-      "writes to settle",
-      async () => {
-        const now = await pipelineWrites();
-        const settled = now === writes;
-        writes = now;
-        return settled;
-      },
-      { intervalMs: 2500 },
-    );
-    const reconciles = await operator.counter("agentry_reconcile_total", { controller: "pipeline" });
-    // With --resync-period=1 every Pipeline is reconciled again each second.
-    await waitFor("several resyncs", async () => {
-      const n = await operator.counter("agentry_reconcile_total", { controller: "pipeline" });
-      return n >= reconciles + 20;
-    });
-    assert.equal(await pipelineWrites(), writes, "resyncs wrote nothing");
+    // With --resync-period=1 every object is reconciled again each second.
+    const writes = await writesAcrossResyncs(operator, "pipeline");
+    assert.equal(writes.after, writes.before, "resyncs wrote nothing");
   });
 
   it("removes every child when the Pipeline is deleted", async () => {
