@@ -17,6 +17,7 @@ export interface OperatorConfig {
   workers: number;
   resyncPeriodMs: number;
   gatewayNamespace: string;
+  dispatcherImage: string;
   logLevel: string;
   sandboxAddressMap: string | undefined;
   sandboxToken: string | undefined;
@@ -110,6 +111,12 @@ const options = {
     env: "AGENTRY_SANDBOX_TOKEN",
     help: "bearer token for the sandbox runtime API (when the sandboxes require one)",
   },
+  "dispatcher-image": {
+    type: "string",
+    env: "AGENTRY_DISPATCHER_IMAGE",
+    help: "image of the job container that runs a pipeline's agentRef steps",
+    default: "ghcr.io/agentry-dev/agent:0.1.0",
+  },
   "log-level": { type: "string", env: "AGENTRY_LOG_LEVEL", help: "error|warn|info|debug", default: "info" },
   help: { type: "boolean", help: "print this help" },
 } as const;
@@ -169,6 +176,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     workers: num("workers", get("workers"), 1),
     resyncPeriodMs: num("resync-period", get("resync-period"), 1) * 1000,
     gatewayNamespace: get("gateway-namespace") || leaseNamespace,
+    dispatcherImage: get("dispatcher-image"),
     logLevel: get("log-level"),
     sandboxAddressMap: get("sandbox-address-map") || undefined,
     sandboxToken: get("sandbox-token") || undefined,

@@ -13,6 +13,7 @@ import { LeaderElector } from "./kube/leader.ts";
 import { AgentRuntimeReconciler, CHILD_SELECTOR } from "./controllers/agentruntime.ts";
 import { SANDBOX_POD_SELECTOR, SandboxFleetReconciler } from "./controllers/sandboxfleet.ts";
 import { HttpSandboxApi, SandboxAddresses } from "./controllers/sandbox.io.ts";
+import { PIPELINE_CHILD_SELECTOR, PipelineReconciler } from "./controllers/pipeline.ts";
 
 let config: ReturnType<typeof loadConfig>;
 try {
@@ -55,6 +56,10 @@ const informers = {
   fleets: informer("agentry.dev/v1alpha1", "SandboxFleet"),
   deployments: informer("apps/v1", "Deployment", SANDBOX_POD_SELECTOR),
   sandboxPods: informer("v1", "Pod", SANDBOX_POD_SELECTOR),
+  pipelines: informer("agentry.dev/v1alpha1", "Pipeline"),
+  cronJobs: informer("batch/v1", "CronJob", PIPELINE_CHILD_SELECTOR),
+  jobs: informer("batch/v1", "Job", PIPELINE_CHILD_SELECTOR),
+  configMaps: informer("v1", "ConfigMap", PIPELINE_CHILD_SELECTOR),
 };
 const all = Object.values(informers);
 
@@ -80,12 +85,21 @@ const fleets = new SandboxFleetReconciler({
   addresses: new SandboxAddresses(cfg.sandboxAddressMap),
   controllerId: cfg.controllerId,
 });
-const reconcilers = [agents, fleets];
+const pipelines = new PipelineReconciler({
+  client,
+  informers,
+  recorder,
+  metrics,
+  log,
+  dispatcherImage: cfg.dispatcherImage,
+});
+const reconcilers = [agents, fleets, pipelines];
 const controllers = reconcilers.map((r) => {
   const c = new Controller(r, { workers: cfg.workers, metrics, log });
   r.register(c);
   return c;
 });
+const resyncAll = () => reconcilers.forEach((r, i) => r.resync(controllers[i]!));
 
 const health = await startHealthServer(cfg.healthAddr, metrics, {
   healthy: () => undefined,
@@ -103,9 +117,8 @@ async function startControllers(): Promise<void> {
   await Promise.all(all.map((i) => i.waitForSync()));
   metrics.leader.set(1);
   for (const c of controllers) c.start();
-  const resync = () => reconcilers.forEach((r, i) => r.resync(controllers[i]!));
-  resync();
-  resyncTimer = setInterval(resync, cfg.resyncPeriodMs);
+  resyncAll();
+  resyncTimer = setInterval(resyncAll, cfg.resyncPeriodMs);
   resyncTimer.unref();
 }
 

@@ -31,6 +31,8 @@ export const PipelineReason = {
   Scheduled: "Scheduled",
   /** Ready=True: the one-shot run succeeded. */
   Succeeded: "Succeeded",
+  /** Ready=False (transient): the CronJob or the one-shot Job is being created. */
+  Creating: "Creating",
   /** Ready=False (transient): a run is in progress. */
   Running: "Running",
   /** Ready=False: the latest finished run failed; the message says why. */
@@ -131,6 +133,22 @@ export const PipelineSpec = z
       "ServiceAccount of the job pod; the namespace default when unset.",
     ).optional(),
     resources: ResourceRequirements.optional(),
+    podMetadata: z
+      .object({
+        labels: z
+          .record(z.string(), z.string().max(63))
+          .optional()
+          .meta({ description: "Labels added to every job pod (e.g. for a service mesh)." }),
+        annotations: z
+          .record(z.string(), z.string().max(65536))
+          .optional()
+          .meta({ description: "Annotations added to every job pod (e.g. for a service mesh)." }),
+      })
+      .strict()
+      .optional()
+      .meta({
+        description: "Extra labels and annotations for the job pods; agentry's own labels win on a clash.",
+      }),
     steps: z
       .array(PipelineStep)
       .min(1)
@@ -222,3 +240,4 @@ export const RUN_NOW_ANNOTATION = "agentry.dev/run-now";
 export type PipelineSpec = z.output<typeof PipelineSpec>;
 export type PipelineStatus = z.output<typeof PipelineStatus>;
 export type PipelineStep = z.output<typeof PipelineStep>;
+export type PipelineRun = z.output<typeof PipelineRun>;

@@ -2,19 +2,26 @@
 // what it depends on. Nothing time-dependent goes in, so the same input always gives the
 // same objects (and the same hashes), and an unchanged AgentRuntime causes no writes.
 import type { AgentRuntime, EnvVar } from "../../api/v1alpha1/index.ts";
-import { API_VERSION } from "../../api/v1alpha1/index.ts";
 import type { KubeObject } from "../kube/client.ts";
+import { controllerRef, withSpecHash } from "../kube/children.ts";
 import { childName, shortHash } from "../kube/names.ts";
+import {
+  RESTRICTED_UID,
+  restrictedContainerSecurity,
+  restrictedPodSecurity,
+  tmpMount,
+  tmpVolume,
+} from "./podsecurity.ts";
 
 export const LABEL_AGENT = "agentry.dev/agent-runtime";
 export const LABEL_TEMPLATE_HASH = "agentry.dev/template-hash";
-export const ANNOTATION_SPEC_HASH = "agentry.dev/spec-hash";
+export { ANNOTATION_SPEC_HASH } from "../kube/children.ts";
 export const ANNOTATION_AGENT_ID = "agentry.dev/agent-id";
 export const ANNOTATION_CONTROLLER_ID = "agentry.dev/controller-id";
 export const MANAGED_BY = { "app.kubernetes.io/managed-by": "agentry" } as const;
 
 /** The non-root user agent containers run as (Pod Security "restricted"). */
-export const AGENT_UID = 65532;
+export const AGENT_UID = RESTRICTED_UID;
 
 export interface AgentContext {
   /** Value of agentry.dev/controller-id: which agentry installation manages the objects. */
@@ -50,21 +57,7 @@ export function agentLabels(name: string): Record<string, string> {
 }
 
 export function ownerReference(ar: AgentRuntime) {
-  return {
-    apiVersion: API_VERSION,
-    kind: "AgentRuntime",
-    name: ar.metadata.name!,
-    uid: ar.metadata.uid!,
-    controller: true,
-    blockOwnerDeletion: true,
-  };
-}
-
-/** Adds the spec-hash annotation (the hash of everything else) used to skip unchanged writes. */
-function withSpecHash(obj: KubeObject): KubeObject {
-  const hash = shortHash(obj);
-  obj.metadata.annotations = { ...obj.metadata.annotations, [ANNOTATION_SPEC_HASH]: hash };
-  return obj;
+  return controllerRef(ar);
 }
 
 function agentEnv(ar: AgentRuntime, ctx: AgentContext): EnvVar[] {
@@ -115,16 +108,10 @@ export function desiredAgent(ar: AgentRuntime, ctx: AgentContext): AgentChildren
   const port = spec.port;
   const endpoint = `http://${serviceName}.${namespace}.svc:${port}`;
 
-  const volumes: Record<string, unknown>[] = [{ name: "tmp", emptyDir: {} }];
-  const mounts: Record<string, unknown>[] = [{ name: "tmp", mountPath: "/tmp" }];
+  const volumes: Record<string, unknown>[] = [tmpVolume];
+  const mounts: Record<string, unknown>[] = [tmpMount];
   const initContainers: Record<string, unknown>[] = [];
-  const containerSecurity = {
-    allowPrivilegeEscalation: false,
-    readOnlyRootFilesystem: true,
-    runAsNonRoot: true,
-    capabilities: { drop: ["ALL"] },
-    seccompProfile: { type: "RuntimeDefault" },
-  };
+  const containerSecurity = restrictedContainerSecurity;
   if (spec.storage) {
     volumes.push({ name: "data", persistentVolumeClaim: { claimName } });
     mounts.push({ name: "data", mountPath: spec.storage.mountPath });
@@ -168,13 +155,7 @@ export function desiredAgent(ar: AgentRuntime, ctx: AgentContext): AgentChildren
     enableServiceLinks: false,
     restartPolicy: "Always",
     ...(spec.runtimeClassName ? { runtimeClassName: spec.runtimeClassName } : {}),
-    securityContext: {
-      runAsNonRoot: true,
-      runAsUser: AGENT_UID,
-      runAsGroup: AGENT_UID,
-      fsGroup: AGENT_UID,
-      seccompProfile: { type: "RuntimeDefault" },
-    },
+    securityContext: restrictedPodSecurity,
     ...(initContainers.length ? { initContainers } : {}),
     containers: [container],
     volumes,

@@ -5,6 +5,7 @@
 // gather inputs → children (Service → NetworkPolicy → claim → Pod) → status if changed.
 import type { AgentRuntime, Workspace } from "../../api/v1alpha1/index.ts";
 import { specSchemas } from "../../api/v1alpha1/index.ts";
+import { ChildWriter, ownedBy } from "../kube/children.ts";
 import type { KubeClient, KubeObject } from "../kube/client.ts";
 import { sameStatus } from "../kube/conditions.ts";
 import type { Controller, ReconcileResult, Reconciler } from "../kube/controller.ts";
@@ -14,7 +15,6 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import {
   ANNOTATION_AGENT_ID,
-  ANNOTATION_SPEC_HASH,
   LABEL_AGENT,
   LABEL_TEMPLATE_HASH,
   desiredAgent,
@@ -51,12 +51,14 @@ export class AgentRuntimeReconciler implements Reconciler {
   readonly name = "agentruntime";
   private readonly deps: AgentControllerDeps;
   private readonly now: () => Date;
+  private readonly writer: ChildWriter;
   /** Per AgentRuntime: how many times its Pod had to be recreated, and when the next try may happen. */
   private readonly recreate = new Map<string, { count: number; notBefore: number }>();
 
   constructor(deps: AgentControllerDeps) {
     this.deps = deps;
     this.now = deps.now ?? (() => new Date());
+    this.writer = new ChildWriter(deps.client, deps.metrics, this.name);
   }
 
   /** Wires informer events to the controller's queue. */
@@ -260,47 +262,23 @@ export class AgentRuntimeReconciler implements Reconciler {
     desired: KubeObject,
     observed: KubeObject | undefined,
   ): Promise<void> {
-    const hash = desired.metadata.annotations?.[ANNOTATION_SPEC_HASH];
-    if (
-      observed &&
-      observed.metadata.annotations?.[ANNOTATION_SPEC_HASH] === hash &&
-      this.ownedBy(observed, ar)
-    )
-      return;
-    await this.write(desired.kind, "apply", () => this.deps.client.apply(desired));
+    await this.writer.ensure(ar.metadata.uid, desired, observed);
   }
 
   private ownedBy(obj: KubeObject, ar: AgentRuntime): boolean {
-    return obj.metadata.ownerReferences?.some((r) => r.uid === ar.metadata.uid) ?? false;
+    return ownedBy(obj, ar.metadata.uid);
   }
 
   private async remove(obj: KubeObject): Promise<void> {
-    await this.write(obj.kind, "delete", () =>
-      this.deps.client.delete(obj, {
-        ...(obj.metadata.uid ? { uid: obj.metadata.uid } : {}),
-        propagation: "Background",
-      }),
-    );
+    await this.writer.remove(obj);
   }
 
   private async write<T>(kind: string, verb: string, fn: () => Promise<T>): Promise<T> {
-    this.deps.metrics.writes.inc({ controller: this.name, kind, verb });
-    return fn();
+    return this.writer.write(kind, verb, fn);
   }
 
   private async writeStatus(ar: AgentRuntime, status: AgentRuntime["status"]): Promise<void> {
-    if (sameStatus(status, ar.status)) return;
-    await this.write("AgentRuntime", "status", () =>
-      this.deps.client.apply(
-        {
-          apiVersion: ar.apiVersion,
-          kind: ar.kind,
-          metadata: { name: ar.metadata.name, namespace: ar.metadata.namespace },
-          status,
-        },
-        "status",
-      ),
-    );
+    await this.writer.writeStatus(ar as unknown as KubeObject, status, ar.status);
   }
 
   /**

@@ -102,3 +102,32 @@ export async function startOperator(
     },
   };
 }
+
+/**
+ * Lets a controller's writes settle, waits for `reconciles` more reconciles (resyncs), and
+ * returns its write count before and after: equal when unchanged state causes no writes.
+ */
+export async function writesAcrossResyncs(
+  operator: OperatorProcess,
+  controller: string,
+  reconciles = 20,
+): Promise<{ before: number; after: number }> {
+  const writes = () => operator.counter("agentry_writes_total", { controller });
+  let before = await writes();
+  await waitFor(
+    "writes to settle",
+    async () => {
+      const now = await writes();
+      const settled = now === before;
+      before = now;
+      return settled;
+    },
+    { intervalMs: 2500 },
+  );
+  const start = await operator.counter("agentry_reconcile_total", { controller });
+  await waitFor(`${reconciles} more reconciles`, async () => {
+    const n = await operator.counter("agentry_reconcile_total", { controller });
+    return n >= start + reconciles;
+  });
+  return { before, after: await writes() };
+}

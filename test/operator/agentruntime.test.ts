@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { api, kubectl, testNamespace, waitFor } from "../harness/cluster.ts";
-import { startOperator, type OperatorProcess } from "../harness/operator.ts";
+import { startOperator, writesAcrossResyncs, type OperatorProcess } from "../harness/operator.ts";
 
 const RESTRICTED = {
   "pod-security.kubernetes.io/enforce": "restricted",
@@ -268,24 +268,8 @@ describe("AgentRuntime controller", () => {
     const namespace = ns.steady;
     for (const name of ["a", "b", "c"]) await createAgent(namespace, name);
     for (const name of ["a", "b", "c"]) await waitReady(namespace, name);
-    // Let in-flight work settle: writes stop changing across two resync periods.
-    let writes = await operator.counter("agentry_writes_total");
-    await waitFor(
-      "writes to settle",
-      async () => {
-        const now = await operator.counter("agentry_writes_total");
-        const settled = now === writes;
-        writes = now;
-        return settled;
-      },
-      { intervalMs: 2500 },
-    );
-    const reconciles = await operator.counter("agentry_reconcile_total", { controller: "agentruntime" });
-    // With --resync-period=1 every AgentRuntime is reconciled again each second.
-    await waitFor("several resyncs", async () => {
-      const n = await operator.counter("agentry_reconcile_total", { controller: "agentruntime" });
-      return n >= reconciles + 20;
-    });
-    assert.equal(await operator.counter("agentry_writes_total"), writes, "resyncs wrote nothing");
+    // With --resync-period=1 every object is reconciled again each second.
+    const writes = await writesAcrossResyncs(operator, "agentruntime");
+    assert.equal(writes.after, writes.before, "resyncs wrote nothing");
   });
 });

@@ -1,0 +1,312 @@
+// The Pipeline controller: keeps the manifest ConfigMap and either a CronJob (cron
+// schedule) or a one-shot Job (`""`/`@once`) per Pipeline, removes the child of the other
+// mode, starts run-now Jobs, and reports runs and failures in status. Reconcile order:
+// get → stop if gone → gather inputs (AgentRuntimes) → children (ConfigMap → CronJob/Job
+// → stale children → run-now) → status if changed. Deleting a Pipeline leaves the rest to
+// garbage collection through owner references.
+import type { AgentRuntime, Pipeline } from "../../api/v1alpha1/index.ts";
+import { RUN_NOW_ANNOTATION, specSchemas } from "../../api/v1alpha1/index.ts";
+import { ChildWriter, ownedBy } from "../kube/children.ts";
+import type { KubeClient, KubeObject } from "../kube/client.ts";
+import type { Controller, Reconciler } from "../kube/controller.ts";
+import type { Recorder } from "../kube/events.ts";
+import { keyOf, splitKey, type SharedInformer } from "../kube/informer.ts";
+import { childName } from "../kube/names.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import {
+  ANNOTATION_PIPELINE_ID,
+  ANNOTATION_RUN_REQUEST,
+  LABEL_PIPELINE,
+  desiredPipeline,
+  runNowJob,
+  type PipelineChildren,
+} from "./pipeline.desired.ts";
+import { computePipelineStatus, unexplainedFailures, type JobView } from "./pipeline.status.ts";
+
+export const PIPELINE_CHILD_SELECTOR = `app.kubernetes.io/managed-by=agentry,${LABEL_PIPELINE}`;
+
+export interface PipelineInformers {
+  pipelines: SharedInformer<KubeObject>;
+  agents: SharedInformer<KubeObject>;
+  cronJobs: SharedInformer<KubeObject>;
+  jobs: SharedInformer<KubeObject>;
+  configMaps: SharedInformer<KubeObject>;
+}
+
+export interface PipelineControllerDeps {
+  client: KubeClient;
+  informers: PipelineInformers;
+  recorder: Recorder;
+  metrics: Metrics;
+  log: Logger;
+  /** Image of the container that runs agentRef steps. */
+  dispatcherImage: string;
+  now?: () => Date;
+}
+
+interface PodView {
+  metadata: { creationTimestamp?: string };
+  status?: {
+    phase?: string;
+    message?: string;
+    reason?: string;
+    containerStatuses?: { state?: { terminated?: { exitCode?: number; message?: string } } }[];
+  };
+}
+
+const asPipeline = (o: KubeObject) => o as unknown as Pipeline;
+const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+export class PipelineReconciler implements Reconciler {
+  readonly name = "pipeline";
+  private readonly deps: PipelineControllerDeps;
+  private readonly writer: ChildWriter;
+  private readonly now: () => Date;
+
+  constructor(deps: PipelineControllerDeps) {
+    this.deps = deps;
+    this.writer = new ChildWriter(deps.client, deps.metrics, this.name);
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  /** Wires informer events to the controller's queue. */
+  register(controller: Controller): void {
+    const { informers } = this.deps;
+    const enqueue = (o: KubeObject) => controller.enqueue(keyOf(o));
+    informers.pipelines.on("add", enqueue);
+    informers.pipelines.on("update", (o, old) => {
+      // Our own status writes need no reconcile; spec, run-now and deletion changes do.
+      const same =
+        old &&
+        old.metadata.generation === o.metadata.generation &&
+        old.metadata.annotations?.[RUN_NOW_ANNOTATION] === o.metadata.annotations?.[RUN_NOW_ANNOTATION] &&
+        old.metadata.deletionTimestamp === o.metadata.deletionTimestamp;
+      if (!same) enqueue(o);
+    });
+    informers.pipelines.on("delete", enqueue);
+    const enqueueOwner = (o: KubeObject) => {
+      const pipeline = o.metadata.labels?.[LABEL_PIPELINE];
+      if (pipeline && o.metadata.namespace) controller.enqueue(`${o.metadata.namespace}/${pipeline}`);
+    };
+    for (const inf of [informers.cronJobs, informers.jobs, informers.configMaps]) {
+      inf.on("add", enqueueOwner);
+      inf.on("update", enqueueOwner);
+      inf.on("delete", enqueueOwner);
+    }
+    const enqueueUsers = (agent: KubeObject) => {
+      for (const p of informers.pipelines.list(agent.metadata.namespace)) {
+        if (asPipeline(p).spec.steps.some((s) => s.agentRef?.name === agent.metadata.name)) enqueue(p);
+      }
+    };
+    informers.agents.on("add", enqueueUsers);
+    informers.agents.on("update", (o, old) => {
+      const endpoint = (a?: KubeObject) => (a as AgentRuntime | undefined)?.status?.endpoint;
+      if (endpoint(o) !== endpoint(old)) enqueueUsers(o);
+    });
+    informers.agents.on("delete", enqueueUsers);
+  }
+
+  /** Enqueues every Pipeline (a full resync). */
+  resync(controller: Controller): void {
+    for (const p of this.deps.informers.pipelines.list()) controller.enqueue(keyOf(p));
+  }
+
+  async reconcile(key: string): Promise<void> {
+    const { namespace, name } = splitKey(key);
+    const { informers } = this.deps;
+    const cached = informers.pipelines.get(namespace, name);
+    if (!cached || cached.metadata.deletionTimestamp) return;
+    const pl = asPipeline(cached);
+    const parsed = specSchemas.Pipeline.safeParse(cached["spec"]);
+    if (parsed.success) pl.spec = parsed.data;
+
+    const { agentUrls, agentProblem } = this.agentsOf(pl);
+    const desired = desiredPipeline(pl, { dispatcherImage: this.deps.dispatcherImage, agentUrls });
+    let reconcileError: string | undefined;
+    let lastRunRequest: string | undefined;
+    try {
+      await this.writer.ensure(
+        pl.metadata.uid,
+        desired.configMap,
+        informers.configMaps.get(namespace, desired.configMapName),
+      );
+      if (!agentProblem) {
+        if (desired.mode === "CronJob") await this.ensureCronJob(pl, desired);
+        else await this.ensureOneShot(pl, desired);
+      }
+      await this.removeStale(pl, desired);
+      if (!agentProblem) lastRunRequest = await this.runNow(pl, desired);
+    } catch (err) {
+      reconcileError = `could not update child objects: ${errorText(err)}`;
+    }
+
+    const jobs = informers.jobs
+      .list(namespace)
+      .filter(
+        (j) =>
+          j.metadata.annotations?.[ANNOTATION_PIPELINE_ID] === pl.metadata.uid &&
+          !j.metadata.deletionTimestamp,
+      ) as unknown as JobView[];
+    const child =
+      desired.mode === "CronJob"
+        ? informers.cronJobs.get(namespace, desired.childName)
+        : informers.jobs.get(namespace, desired.childName);
+    const cronJobStatus =
+      desired.mode === "CronJob" && child
+        ? (child["status"] as { lastScheduleTime?: string; lastSuccessfulTime?: string } | undefined)
+        : undefined;
+    const status = computePipelineStatus(
+      pl,
+      {
+        mode: desired.mode,
+        childName: desired.childName,
+        childExists: child !== undefined && ownedBy(child, pl.metadata.uid),
+        manifestConfigMap: desired.configMapName,
+        jobs,
+        ...(cronJobStatus ? { cronJobStatus } : {}),
+        podMessages: await this.podMessages(namespace, unexplainedFailures(pl.status, jobs)),
+        ...(lastRunRequest ? { lastRunRequest } : {}),
+        ...(agentProblem ? { agentProblem } : {}),
+        ...(reconcileError ? { reconcileError } : {}),
+      },
+      this.now(),
+    );
+    const failure = status.lastFailure;
+    if (failure && failure.jobName !== pl.status?.lastFailure?.jobName) {
+      this.deps.recorder.event(
+        pl as never,
+        "Warning",
+        "RunFailed",
+        `Job ${failure.jobName} failed (${failure.reason})${failure.message ? `: ${failure.message}` : ""}`,
+      );
+    }
+    await this.writer.writeStatus(cached, status, pl.status);
+    if (reconcileError) throw new Error(reconcileError);
+  }
+
+  /** In-cluster URLs of the AgentRuntimes the steps name, or what is missing. */
+  private agentsOf(pl: Pipeline): { agentUrls: Record<string, string>; agentProblem?: string } {
+    const agentUrls: Record<string, string> = {};
+    const missing: string[] = [];
+    for (const step of pl.spec.steps) {
+      const ref = step.agentRef?.name;
+      if (!ref) continue;
+      const agent = this.deps.informers.agents.get(pl.metadata.namespace, ref) as AgentRuntime | undefined;
+      if (!agent) {
+        missing.push(`${ref} (step ${step.name})`);
+        continue;
+      }
+      agentUrls[ref] =
+        agent.status?.endpoint ??
+        `http://${childName(ref)}.${pl.metadata.namespace}.svc:${agent.spec.port ?? 8080}`;
+    }
+    if (!missing.length) return { agentUrls };
+    return {
+      agentUrls,
+      agentProblem: `AgentRuntime ${missing.join(", ")} does not exist in namespace ${pl.metadata.namespace}; create it or fix spec.steps[].agentRef. No run starts until then`,
+    };
+  }
+
+  private async ensureCronJob(pl: Pipeline, desired: PipelineChildren): Promise<void> {
+    const observed = this.deps.informers.cronJobs.get(pl.metadata.namespace, desired.childName);
+    if (await this.writer.ensure(pl.metadata.uid, desired.child, observed)) {
+      const verb = observed ? "Updated" : "Created";
+      this.deps.recorder.event(pl as never, "Normal", verb, `${verb} CronJob ${desired.childName}`);
+    }
+  }
+
+  /** Creates the one-shot Job unless it exists, already ran (its run is in the history), or the pipeline is suspended. */
+  private async ensureOneShot(pl: Pipeline, desired: PipelineChildren): Promise<void> {
+    if (pl.spec.suspended) return;
+    if (this.deps.informers.jobs.get(pl.metadata.namespace, desired.childName)) return;
+    const ran = pl.status?.history?.some((r) => r.jobName === desired.childName && r.result !== "Running");
+    if (ran) return;
+    if (await this.writer.create(desired.child)) {
+      this.deps.recorder.event(pl as never, "Normal", "Created", `Created Job ${desired.childName}`);
+    }
+  }
+
+  /**
+   * Removes children of the other mode and one-shot Jobs of an earlier spec: in cron mode
+   * every Job the Pipeline owns directly; in once mode the CronJob (its Jobs go with it)
+   * and the Pipeline's Jobs other than the current one and run-now Jobs.
+   */
+  private async removeStale(pl: Pipeline, desired: PipelineChildren): Promise<void> {
+    const { informers } = this.deps;
+    const namespace = pl.metadata.namespace;
+    const stale: KubeObject[] = [];
+    for (const cj of informers.cronJobs.list(namespace)) {
+      if (ownedBy(cj, pl.metadata.uid) && (desired.mode === "Job" || cj.metadata.name !== desired.childName))
+        stale.push(cj);
+    }
+    for (const job of informers.jobs.list(namespace)) {
+      if (!ownedBy(job, pl.metadata.uid) || job.metadata.deletionTimestamp) continue;
+      const current =
+        desired.mode === "Job" &&
+        (job.metadata.name === desired.childName || job.metadata.annotations?.[ANNOTATION_RUN_REQUEST]);
+      if (!current) stale.push(job);
+    }
+    for (const obj of stale) {
+      if (obj.metadata.deletionTimestamp) continue;
+      await this.writer.remove(obj);
+      const why = obj.kind === "CronJob" ? "the schedule is now a one-shot run" : "the spec changed";
+      this.deps.recorder.event(
+        pl as never,
+        "Normal",
+        "Deleted",
+        `Deleted ${obj.kind} ${obj.metadata.name}: ${why}`,
+      );
+    }
+  }
+
+  /**
+   * Honours the run-now annotation: one Job per request id, named after it, so repeating
+   * the request starts nothing new. Returns the request id once its Job exists.
+   */
+  private async runNow(pl: Pipeline, desired: PipelineChildren): Promise<string | undefined> {
+    const request = pl.metadata.annotations?.[RUN_NOW_ANNOTATION]?.trim().slice(0, 253);
+    if (!request || request === pl.status?.lastRunRequest) return undefined;
+    const owner =
+      desired.mode === "CronJob"
+        ? this.deps.informers.cronJobs.get(pl.metadata.namespace, desired.childName)
+        : (pl as unknown as KubeObject);
+    // The CronJob is not in the cache yet: its add event brings us back.
+    if (!owner?.metadata.uid) return undefined;
+    const job = runNowJob(pl, desired, request, owner);
+    if (await this.writer.create(job)) {
+      this.deps.recorder.event(
+        pl as never,
+        "Normal",
+        "RunRequested",
+        `Started Job ${job.metadata.name} for run-now request ${request}`,
+      );
+    }
+    return request;
+  }
+
+  /** The failure message of each failed Job's newest failed pod (one list per newly failed Job). */
+  private async podMessages(namespace: string, jobNames: string[]): Promise<Record<string, string>> {
+    const messages: Record<string, string> = {};
+    for (const job of jobNames) {
+      try {
+        const pods = await this.deps.client.list<KubeObject>("v1", "Pod", namespace, {
+          labelSelector: `batch.kubernetes.io/job-name=${job}`,
+        });
+        const failed = (pods.items as unknown as PodView[])
+          .filter((p) => p.status?.phase === "Failed")
+          .sort((a, b) =>
+            (b.metadata.creationTimestamp ?? "").localeCompare(a.metadata.creationTimestamp ?? ""),
+          );
+        const status = failed[0]?.status;
+        const terminated = status?.containerStatuses?.find((c) => c.state?.terminated?.exitCode)?.state
+          ?.terminated;
+        const message = status?.message ?? terminated?.message ?? status?.reason;
+        if (message) messages[job] = message;
+      } catch (err) {
+        this.deps.log.debug("could not read the pods of a failed Job", { job, error: errorText(err) });
+      }
+    }
+    return messages;
+  }
+}
