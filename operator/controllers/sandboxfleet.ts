@@ -14,7 +14,7 @@ import type { Recorder } from "../kube/events.ts";
 import { keyOf, splitKey, type SharedInformer } from "../kube/informer.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
-import { ANNOTATION_SPEC_HASH } from "./agentruntime.desired.ts";
+import { ANNOTATION_SPEC_HASH, ChildWriter } from "../kube/children.ts";
 import { placeAll, underPressure, type PlacedWorkspace, type SandboxView } from "./placement.ts";
 import type { SandboxAddresses, SandboxApi } from "./sandbox.io.ts";
 import { ScaleGate, desiredReplicas, durationMs, safeScaleDownTarget } from "./scaling.ts";
@@ -73,9 +73,11 @@ export class SandboxFleetReconciler implements Reconciler {
   private readonly deps: FleetControllerDeps;
   private readonly now: () => Date;
   private readonly state = new Map<string, FleetState>();
+  private readonly writer: ChildWriter;
 
   constructor(deps: FleetControllerDeps) {
     this.deps = deps;
+    this.writer = new ChildWriter(deps.client, deps.metrics, this.name);
     this.now = deps.now ?? (() => new Date());
   }
 
@@ -270,7 +272,7 @@ export class SandboxFleetReconciler implements Reconciler {
         deployment?.metadata.annotations?.[ANNOTATION_SPEC_HASH] ===
         desired.metadata.annotations?.[ANNOTATION_SPEC_HASH];
       if (!deployment || !same || current !== replicas)
-        await this.write("Deployment", "apply", () => this.deps.client.apply(desired));
+        await this.writer.write("Deployment", "apply", () => this.deps.client.apply(desired));
     } catch (err) {
       error = `could not update Deployment ${deploymentName(fleet)}: ${message(err)}`;
     }
@@ -289,7 +291,7 @@ export class SandboxFleetReconciler implements Reconciler {
       },
       now,
     );
-    await this.writeStatus(raw, status);
+    await this.writer.writeStatus(raw, status, raw["status"]);
     if (error) throw new Error(error);
     return { requeueAfterMs: durationMs(spec.samplingInterval) };
   }
@@ -345,7 +347,7 @@ export class SandboxFleetReconciler implements Reconciler {
   private async ensureFinalizer(ws: Workspace): Promise<void> {
     const finalizers = ws.metadata.finalizers ?? [];
     if (finalizers.includes(WORKSPACE_FINALIZER)) return;
-    await this.write("Workspace", "finalizer", () =>
+    await this.writer.write("Workspace", "finalizer", () =>
       this.deps.client.mergePatch(ws as unknown as KubeObject, {
         metadata: {
           finalizers: [...finalizers, WORKSPACE_FINALIZER],
@@ -361,7 +363,7 @@ export class SandboxFleetReconciler implements Reconciler {
     if (!finalizers.includes(WORKSPACE_FINALIZER)) return;
     const pod = ws.status?.sandboxPod ? pods?.get(ws.status.sandboxPod) : undefined;
     await this.removeFromSandbox(ws, pod, port);
-    await this.write("Workspace", "finalizer", () =>
+    await this.writer.write("Workspace", "finalizer", () =>
       this.deps.client
         .mergePatch(ws as unknown as KubeObject, {
           metadata: { finalizers: finalizers.filter((f) => f !== WORKSPACE_FINALIZER) },
@@ -394,7 +396,7 @@ export class SandboxFleetReconciler implements Reconciler {
         const address = this.deps.addresses.addressOf(pod, port);
         if (address) await this.deps.sandboxes.drain(address).catch(() => undefined);
       }
-      await this.write("Pod", "annotate", () =>
+      await this.writer.write("Pod", "annotate", () =>
         this.deps.client
           .mergePatch(pod, {
             metadata: { annotations: { [DELETION_COST]: cost, [ANNOTATION_DRAINING]: draining } },
@@ -409,7 +411,7 @@ export class SandboxFleetReconciler implements Reconciler {
   private async writeWorkspaceStatus(ws: Workspace, o: WorkspaceObservation): Promise<void> {
     const status = computeWorkspaceStatus(ws, o, this.now());
     if (sameStatus(status, ws.status)) return;
-    const updated = await this.write("Workspace", "status", () =>
+    const updated = await this.writer.write("Workspace", "status", () =>
       this.deps.client.apply(
         {
           apiVersion: ws.apiVersion,
@@ -423,25 +425,5 @@ export class SandboxFleetReconciler implements Reconciler {
     // Our next reconcile may run before the watch delivers this write: remember it now, so a
     // placement is never decided twice from a stale cache.
     ws.status = (updated as unknown as Workspace).status ?? status;
-  }
-
-  private async writeStatus(raw: KubeObject, status: SandboxFleet["status"]): Promise<void> {
-    if (sameStatus(status, raw["status"])) return;
-    await this.write("SandboxFleet", "status", () =>
-      this.deps.client.apply(
-        {
-          apiVersion: raw.apiVersion,
-          kind: raw.kind,
-          metadata: { name: raw.metadata.name, namespace: raw.metadata.namespace },
-          status,
-        },
-        "status",
-      ),
-    );
-  }
-
-  private async write<T>(kind: string, verb: string, fn: () => Promise<T>): Promise<T> {
-    this.deps.metrics.writes.inc({ controller: this.name, kind, verb });
-    return fn();
   }
 }

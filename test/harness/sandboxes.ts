@@ -120,6 +120,14 @@ export class SandboxProcesses {
       });
       child.once("exit", (code) => reject(new Error(`sandbox for ${key} exited with ${code}`)));
     });
+    // Report a calm load unless a test pins another: the real machine's load (other tests,
+    // builds) must not look like sandbox pressure.
+    const res = await fetch(`http://127.0.0.1:${port}/debug/load`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ cpu: 0.05, memory: 0.05 }),
+    });
+    if (!res.ok) throw new Error(`pinning the load of ${key}: HTTP ${res.status}`);
     return { child, address: `127.0.0.1:${port}`, root };
   }
 
