@@ -35,6 +35,18 @@ const table: Record<string, ResourceInfo> = {
     plural: "leases",
     namespaced: true,
   },
+  "admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration": {
+    group: "admissionregistration.k8s.io",
+    version: "v1",
+    plural: "validatingwebhookconfigurations",
+    namespaced: false,
+  },
+  "admissionregistration.k8s.io/v1/MutatingWebhookConfiguration": {
+    group: "admissionregistration.k8s.io",
+    version: "v1",
+    plural: "mutatingwebhookconfigurations",
+    namespaced: false,
+  },
   "agentry.dev/v1alpha1/AgentRuntime": {
     group: "agentry.dev",
     version: "v1alpha1",

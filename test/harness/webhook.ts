@@ -1,0 +1,97 @@
+// Runs the real admission webhook (webhook/main.ts) as a child process on a free loopback
+// port with self-managed certificates, registering its own webhook configurations under
+// unique names, scoped by a namespace label to the test's namespaces only (the control
+// plane is shared with other test files). Stopping the test deletes the configurations.
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createInterface } from "node:readline";
+import { join } from "node:path";
+import { kubectl } from "./cluster.ts";
+import { repoRoot } from "./paths.ts";
+import { freePort, waitFor } from "./process.ts";
+
+/** The namespace label a webhook started here selects on: give it to testNamespace(). */
+export const WEBHOOK_TEST_LABEL = "agentry.dev/webhook-test";
+
+export interface WebhookProcess {
+  id: string;
+  port: number;
+  validating: string;
+  mutating: string;
+  logs: Record<string, unknown>[];
+  /** Namespace labels that put a namespace under this webhook. */
+  labels: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export interface WebhookOptions {
+  /** Namespace of the webhook itself (its certificate Secret lives here). */
+  namespace: string;
+  args?: string[];
+}
+
+/** Allocates the id and labels first, so the test can make its namespaces before starting. */
+export function webhookId(): { id: string; labels: Record<string, string> } {
+  const id = randomBytes(4).toString("hex");
+  return { id, labels: { [WEBHOOK_TEST_LABEL]: id } };
+}
+
+export async function startWebhook(
+  t: { after: (fn: () => Promise<void>) => void },
+  ident: { id: string; labels: Record<string, string> },
+  options: WebhookOptions,
+): Promise<WebhookProcess> {
+  const port = await freePort();
+  const validating = `agentry-test-${ident.id}-validating`;
+  const mutating = `agentry-test-${ident.id}-defaulting`;
+  const args = [
+    "--import",
+    "tsx",
+    join(repoRoot, "webhook", "main.ts"),
+    `--listen=127.0.0.1:${port}`,
+    `--webhook-url=https://127.0.0.1:${port}`,
+    "--cert-hosts=127.0.0.1",
+    `--namespace=${options.namespace}`,
+    `--validating-config-name=${validating}`,
+    `--mutating-config-name=${mutating}`,
+    `--namespace-selector=${JSON.stringify({ matchLabels: ident.labels })}`,
+    "--log-level=debug",
+    ...(options.args ?? []),
+  ];
+  const child: ChildProcess = spawn(process.execPath, args, {
+    env: process.env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logs: Record<string, unknown>[] = [];
+  const stderr: string[] = [];
+  createInterface({ input: child.stdout! }).on("line", (line) => {
+    try {
+      logs.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      logs.push({ message: line });
+    }
+  });
+  createInterface({ input: child.stderr! }).on("line", (line) => stderr.push(line));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      await exited;
+    }
+  };
+  t.after(async () => {
+    await stop();
+    await kubectl(["delete", "validatingwebhookconfiguration", validating, "--ignore-not-found"]);
+    await kubectl(["delete", "mutatingwebhookconfiguration", mutating, "--ignore-not-found"]);
+  });
+  await waitFor(
+    "the webhook to start",
+    () => {
+      if (child.exitCode !== null)
+        throw new Error(`webhook exited with ${child.exitCode}: ${stderr.join("\n")}`);
+      return logs.some((l) => l.message === "webhook starting");
+    },
+    { timeoutMs: 60_000 },
+  );
+  return { id: ident.id, port, validating, mutating, logs, labels: ident.labels, stop };
+}

@@ -1,0 +1,50 @@
+// The Lookup the webhook uses: direct reads from the apiserver, each with a time limit below
+// the webhook's timeoutSeconds. No cache on purpose: `kubectl apply -f dir/` creates a
+// Secret or a fleet and, a moment later, what refers to it; a lagging cache would deny that.
+import type { AgentRuntime, SandboxFleet, Workspace } from "../api/v1alpha1/index.ts";
+import { isNotFound, type KubeClient, type KubeList, type KubeObject } from "../operator/kube/client.ts";
+import type { Lookup } from "./rules/index.ts";
+
+const AGENTRY = "agentry.dev/v1alpha1";
+
+export function kubeLookup(client: KubeClient, timeoutMs: number): Lookup {
+  const get = async <T>(
+    apiVersion: string,
+    kind: string,
+    namespace: string,
+    name: string,
+  ): Promise<T | undefined> => {
+    const path = client.pathOf({ apiVersion, kind, metadata: { namespace, name } });
+    try {
+      return await client.request<T>("GET", path, { signal: AbortSignal.timeout(timeoutMs) });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  };
+  return {
+    async secretKeys(namespace, name) {
+      const s = await get<KubeObject & { data?: Record<string, string> }>("v1", "Secret", namespace, name);
+      return s && Object.keys(s.data ?? {});
+    },
+    workspace: (namespace, name) => get<Workspace>(AGENTRY, "Workspace", namespace, name),
+    sandboxFleet: (namespace, name) => get<SandboxFleet>(AGENTRY, "SandboxFleet", namespace, name),
+    agentRuntime: (namespace, name) => get<AgentRuntime>(AGENTRY, "AgentRuntime", namespace, name),
+    async workspacesOfFleet(namespace, fleet) {
+      // All of the namespace's workspaces, not the agentry.dev/fleet label: workspaces made
+      // before the webhook was installed do not carry it.
+      const items: Workspace[] = [];
+      let token: string | undefined;
+      do {
+        const page = await client.request<KubeList<Workspace>>(
+          "GET",
+          client.collectionPath(AGENTRY, "Workspace", namespace),
+          { query: { limit: 500, continue: token }, signal: AbortSignal.timeout(timeoutMs) },
+        );
+        items.push(...page.items.filter((w) => w.spec.fleetRef.name === fleet));
+        token = page.metadata.continue || undefined;
+      } while (token);
+      return items;
+    },
+  };
+}
