@@ -25,6 +25,8 @@ export interface WebhookConfig {
   objectSelector: LabelSelector;
   policy: Policy;
   lookupTimeoutMs: number;
+  /** Check that referenced Secrets (and keys) exist; needs `get` on Secrets in every admitted namespace. */
+  checkSecretRefs: boolean;
   logLevel: string;
 }
 
@@ -84,6 +86,11 @@ const options = {
   "lookup-timeout": {
     help: "time limit of the reads a check makes (keep below timeout-seconds)",
     default: "3s",
+  },
+  "check-secret-refs": {
+    env: "AGENTRY_CHECK_SECRET_REFS",
+    help: "true|false: deny references to missing Secrets or keys (needs get on Secrets in the admitted namespaces)",
+    default: "true",
   },
   "log-level": { env: "AGENTRY_LOG_LEVEL", help: "error|warn|info|debug", default: "info" },
 } satisfies Record<string, Flag>;
@@ -208,6 +215,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
       largeFleetReplicas: int("large-fleet-replicas", 1, 100000),
     },
     lookupTimeoutMs: parseDuration("lookup-timeout", get("lookup-timeout")),
+    checkSecretRefs: bool("check-secret-refs"),
     logLevel: get("log-level"),
   };
 }

@@ -7,7 +7,11 @@ import type { Lookup } from "./rules/index.ts";
 
 const AGENTRY = "agentry.dev/v1alpha1";
 
-export function kubeLookup(client: KubeClient, timeoutMs: number): Lookup {
+/**
+ * With `checkSecrets` false the webhook never reads Secrets (least privilege): every Secret
+ * reference is taken as present, and the kubelet reports a missing one when the Pod starts.
+ */
+export function kubeLookup(client: KubeClient, timeoutMs: number, checkSecrets = true): Lookup {
   const get = async <T>(
     apiVersion: string,
     kind: string,
@@ -24,6 +28,7 @@ export function kubeLookup(client: KubeClient, timeoutMs: number): Lookup {
   };
   return {
     async secretKeys(namespace, name) {
+      if (!checkSecrets) return null;
       const s = await get<KubeObject & { data?: Record<string, string> }>("v1", "Secret", namespace, name);
       return s && Object.keys(s.data ?? {});
     },

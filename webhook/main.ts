@@ -66,7 +66,7 @@ if (!first) {
   process.exit(1);
 }
 const app = createApp({
-  lookup: kubeLookup(client, cfg.lookupTimeoutMs),
+  lookup: kubeLookup(client, cfg.lookupTimeoutMs, cfg.checkSecretRefs),
   policy: cfg.policy,
   metrics,
   log,

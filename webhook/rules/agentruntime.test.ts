@@ -121,4 +121,15 @@ describe("AgentRuntime rules", () => {
       const v = await validateAgentRuntime(c.obj, c.old, fakeLookup(c.world), DEFAULT_POLICY);
       assert.equal(expectVerdict(v, c.want), undefined);
     });
+
+  it("takes Secret references as given when Secrets are not checked (--check-secret-refs=false)", async () => {
+    const lookup = { ...fakeLookup(), secretKeys: () => Promise.resolve(null) };
+    const v = await validateAgentRuntime(
+      agent("a", secretEnv("unseen", "k")),
+      undefined,
+      lookup,
+      DEFAULT_POLICY,
+    );
+    assert.equal(expectVerdict(v, {}), undefined);
+  });
 });

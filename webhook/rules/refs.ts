@@ -47,6 +47,7 @@ export async function checkSecretRefs(
 ): Promise<void> {
   for (const ref of refs) {
     const keys = await lookup.secretKeys(namespace, ref.name);
+    if (keys === null) continue;
     if (keys === undefined) {
       f.deny(
         `${ref.field}.name`,

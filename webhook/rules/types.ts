@@ -20,8 +20,11 @@ export interface Verdict {
  * any other failure throws (and the rule's verdict becomes a deny saying the check failed).
  */
 export interface Lookup {
-  /** Key names of a Secret (never its values), or undefined when the Secret does not exist. */
-  secretKeys(namespace: string, name: string): Promise<string[] | undefined>;
+  /**
+   * Key names of a Secret (never its values), undefined when the Secret does not exist, or
+   * null when Secrets are not checked (the webhook runs without permission to read them).
+   */
+  secretKeys(namespace: string, name: string): Promise<string[] | undefined | null>;
   workspace(namespace: string, name: string): Promise<Workspace | undefined>;
   sandboxFleet(namespace: string, name: string): Promise<SandboxFleet | undefined>;
   agentRuntime(namespace: string, name: string): Promise<AgentRuntime | undefined>;
