@@ -120,6 +120,11 @@ describe("Helm chart", () => {
       );
       const crb = await api(k8s.RbacAuthorizationV1Api).listClusterRoleBinding();
       assert.ok(!crb.items.some((b) => b.metadata?.name?.startsWith(name)), "cluster-scoped objects removed");
+      const hooks = await api(k8s.AdmissionregistrationV1Api).listValidatingWebhookConfiguration();
+      assert.ok(
+        !hooks.items.some((h) => h.metadata?.name?.startsWith(name)),
+        "webhook configurations removed",
+      );
     });
   }
 

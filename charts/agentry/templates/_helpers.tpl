@@ -43,3 +43,23 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end -}}
+
+{{/* The webhook's admitted namespaces: the values' selector, else all but kube-system and ours. */}}
+{{- define "agentry.webhookNamespaceSelector" -}}
+{{- if .Values.webhook.namespaceSelector -}}
+{{- toYaml .Values.webhook.namespaceSelector -}}
+{{- else -}}
+matchExpressions:
+  - key: kubernetes.io/metadata.name
+    operator: NotIn
+    values: ["kube-system", {{ .Release.Namespace | quote }}]
+{{- end -}}
+{{- end -}}
+
+{{- define "agentry.webhookClientConfig" -}}
+service:
+  name: {{ include "agentry.fullname" .root }}-webhook
+  namespace: {{ .root.Release.Namespace }}
+  port: 443
+  path: {{ .path }}
+{{- end -}}
