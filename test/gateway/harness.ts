@@ -62,7 +62,7 @@ export async function call(base: string, method: string, path: string, o: CallOp
   }
   const res = await fetch(base + path, { method, headers, body });
   const text = await res.text();
-  let parsed: Record<string, unknown> = {};
+  let parsed: Record<string, unknown>;
   try {
     parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
   } catch {
