@@ -185,13 +185,11 @@ export async function startGatewayProcess(t: After, env: Record<string, string>)
     }
   });
   const port = await waitFor("gateway to listen", () => {
-    if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}: ${logs.join("\n")}`);
-    for (const l of logs) {
-      if (!l.includes("gateway listening")) continue;
-      return (JSON.parse(l) as { port: number }).port;
-    }
-    return undefined;
+    for (const l of logs)
+      if (l.includes("gateway listening")) return (JSON.parse(l) as { port: number }).port;
+    return child.exitCode !== null ? -1 : undefined;
   });
+  if (port < 0) throw new Error(`gateway exited with ${child.exitCode}: ${logs.join("\n")}`);
   const base = `http://127.0.0.1:${port}`;
   return { url: base, child, logs, call: (method, path, o) => call(base, method, path, o) };
 }
