@@ -11,7 +11,7 @@ const problem = (description: string) => ({
 });
 const errors = (...codes: number[]): Json =>
   Object.fromEntries(codes.map((c) => [String(c), { $ref: `#/components/responses/Problem${c}` }]));
-const PROBLEM_CODES = [400, 401, 403, 404, 405, 409, 412, 413, 415, 422, 429, 502, 503];
+const PROBLEM_CODES = [400, 401, 403, 404, 405, 409, 410, 412, 413, 415, 422, 429, 502, 503];
 
 const param = (
   name: string,
