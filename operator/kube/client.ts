@@ -83,6 +83,18 @@ export class TokenBucket {
     this.tokens -= 1;
     return this.tokens >= 0 ? 0 : (-this.tokens / this.qps) * 1000;
   }
+
+  /** Takes a token if one is there (0); otherwise takes none and says how many ms until one is. */
+  tryTake(): number {
+    const t = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) / 1000) * this.qps);
+    this.last = t;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return 0;
+    }
+    return ((1 - this.tokens) / this.qps) * 1000;
+  }
 }
 
 export interface RequestOptions {
@@ -90,6 +102,12 @@ export interface RequestOptions {
   contentType?: string;
   query?: Record<string, string | number | boolean | undefined>;
   signal?: AbortSignal;
+}
+
+/** Who the apiserver should treat a request as coming from (Impersonate-User / Impersonate-Group). */
+export interface Impersonation {
+  user: string;
+  groups?: readonly string[];
 }
 
 export type RequestObserver = (method: string, path: string, status: number, seconds: number) => void;
@@ -107,6 +125,7 @@ export class KubeClient {
   private readonly limiter: TokenBucket;
   private readonly userAgent: string;
   private readonly onRequest: RequestObserver | undefined;
+  private impersonation: Impersonation | undefined;
 
   constructor(kc: KubeConfig, options: ClientOptions = {}) {
     const cluster = kc.getCurrentCluster();
@@ -116,6 +135,17 @@ export class KubeClient {
     this.limiter = new TokenBucket(options.qps ?? 200, options.burst ?? 400);
     this.userAgent = options.userAgent ?? "agentry";
     this.onRequest = options.onRequest;
+  }
+
+  /**
+   * A client that sends every request as `who` (the apiserver's RBAC then decides, with this
+   * client's own identity needing only the `impersonate` verb). It shares this client's
+   * connection settings and rate limit.
+   */
+  withImpersonation(who: Impersonation): KubeClient {
+    const c = Object.create(this) as KubeClient;
+    c.impersonation = { user: who.user, groups: [...(who.groups ?? [])] };
+    return c;
   }
 
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
@@ -136,12 +166,13 @@ export class KubeClient {
       body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
       headers["content-type"] = options.contentType ?? "application/json";
     }
+    const sent = this.impersonation ? impersonationHeaders(headers, this.impersonation) : headers;
     const started = performance.now();
     let status = 0;
     try {
       const res = await fetch(url, {
         method,
-        headers,
+        headers: sent,
         body,
         dispatcher: ctx.getDispatcher() as never,
         signal: options.signal ?? AbortSignal.timeout(30_000),
@@ -255,6 +286,17 @@ export class KubeClient {
       throw err;
     }
   }
+}
+
+/** Headers as pairs, since Impersonate-Group repeats once per group. */
+export function impersonationHeaders(
+  headers: Record<string, string>,
+  who: Impersonation,
+): [string, string][] {
+  const pairs = Object.entries(headers);
+  pairs.push(["impersonate-user", who.user]);
+  for (const g of who.groups ?? []) pairs.push(["impersonate-group", g]);
+  return pairs;
 }
 
 function safeJson(text: string): unknown {

@@ -1,0 +1,35 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { routeOf } from "./app.ts";
+import { openApiDocument } from "./openapi.ts";
+
+describe("routeOf", () => {
+  const cases: [string, string][] = [
+    ["/metrics", "/metrics"],
+    ["/v1/namespaces/ns/pipelines", "/v1/namespaces/{namespace}/pipelines"],
+    ["/v1/namespaces/ns/pipelines/p", "/v1/namespaces/{namespace}/pipelines/{name}"],
+    ["/v1/namespaces/ns/pipelines/p/runs", "/v1/namespaces/{namespace}/pipelines/{name}/runs"],
+    ["/v1/namespaces/ns/workspaces/w/status", "/v1/namespaces/{namespace}/workspaces/{name}/status"],
+    ["/v1/watch/namespaces/ns/workspaces", "/v1/watch/namespaces/{namespace}/workspaces"],
+    ["/v1/namespaces/ns/secrets", "other"],
+    ["/v1/namespaces/ns/pipelines/p/x/y", "other"],
+    ["/anything", "other"],
+  ];
+  for (const [path, want] of cases) it(path, () => assert.equal(routeOf(path), want));
+});
+
+describe("openApiDocument", () => {
+  it("is OpenAPI 3.1 with a schema per kind and only resolvable references", () => {
+    const doc = openApiDocument();
+    assert.equal(doc.openapi, "3.1.0");
+    const text = JSON.stringify(doc);
+    const components = doc.components as {
+      schemas: Record<string, unknown>;
+      responses: Record<string, unknown>;
+    };
+    for (const m of text.matchAll(/"\$ref":"#\/components\/(schemas|responses)\/([^"]+)"/g))
+      assert.ok(components[m[1] as "schemas" | "responses"][m[2]!], `dangling ${m[0]}`);
+    for (const kind of ["AgentRuntime", "Pipeline", "SandboxFleet", "Workspace"])
+      assert.ok(components.schemas[kind]);
+  });
+});

@@ -1,0 +1,148 @@
+// The gateway's Express 5 app, built from injected dependencies (Kubernetes client, store,
+// limiter, authenticator, event stream) so tests build it the same way main.ts does.
+import { randomUUID } from "node:crypto";
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from "express";
+import { KINDS } from "../api/v1alpha1/index.ts";
+import type { KubeClient } from "../operator/kube/client.ts";
+import type { Logger } from "../operator/log.ts";
+import type { Authenticator } from "./auth/authenticate.ts";
+import type { Identity } from "./auth/identity.ts";
+import type { GatewayMetrics } from "./metrics.ts";
+import { openApiDocument } from "./openapi.ts";
+import { problemOf, sendProblem, toProblem } from "./problem.ts";
+import type { RateLimiter } from "./ratelimit.ts";
+import { resourceRouter } from "./routes/resources.ts";
+import { runsRouter } from "./routes/runs.ts";
+import type { Store } from "./store/store.ts";
+
+export interface GatewayDeps {
+  kube: KubeClient;
+  store: Store;
+  authenticate: Authenticator;
+  limiter: RateLimiter;
+  metrics: GatewayMetrics;
+  log: Logger;
+  /** SSE handler for GET /v1/watch/namespaces/:namespace/:plural. */
+  watch?: RequestHandler;
+  /** Largest accepted request body (default 1mb). */
+  bodyLimit?: string;
+  /** Why the gateway is not ready, or undefined when it is. */
+  ready?: () => Promise<string | undefined>;
+}
+
+const PLURALS = new Set(KINDS.map((k) => k.plural));
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/** Route template of a path, for metric labels (bounded cardinality). */
+export function routeOf(path: string): string {
+  if (path === "/healthz" || path === "/readyz" || path === "/metrics" || path === "/openapi.json")
+    return path;
+  const s = path.split("/");
+  if (s[1] !== "v1") return "other";
+  const watch = s[2] === "watch" ? 1 : 0;
+  const plural = s[4 + watch];
+  if (s[2 + watch] !== "namespaces" || !plural || !PLURALS.has(plural)) return "other";
+  const base = `/v1${watch ? "/watch" : ""}/namespaces/{namespace}/${plural}`;
+  const rest = s.slice(5 + watch);
+  if (rest.length === 0) return base;
+  if (rest.length === 1) return `${base}/{name}`;
+  if (rest.length === 2 && (rest[1] === "status" || rest[1] === "runs")) return `${base}/{name}/${rest[1]}`;
+  return "other";
+}
+
+const jsonTypes = ["application/json", "application/merge-patch+json", "application/*+json"];
+
+export function createApp(deps: GatewayDeps): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.disable("etag");
+  app.set("query parser", "simple");
+  const openapi = JSON.stringify(openApiDocument());
+
+  app.use((req, res, next) => {
+    const started = performance.now();
+    const given = req.get("x-request-id");
+    const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
+    res.locals.requestId = requestId;
+    res.setHeader("x-request-id", requestId);
+    res.once("finish", () => {
+      const seconds = (performance.now() - started) / 1000;
+      const labels = {
+        method: req.method,
+        route: routeOf(req.originalUrl.split("?")[0] ?? ""),
+        status: String(res.statusCode),
+      };
+      deps.metrics.requests.inc(labels);
+      deps.metrics.duration.observe(labels, seconds);
+      deps.log.info("request", {
+        requestId,
+        method: req.method,
+        route: labels.route,
+        path: req.originalUrl.split("?")[0],
+        status: res.statusCode,
+        ms: Math.round(seconds * 10000) / 10,
+        user: (res.locals.identity as Identity | undefined)?.user,
+      });
+    });
+    next();
+  });
+
+  app.get("/healthz", (_req, res) => void res.type("text/plain").send("ok"));
+  app.get("/readyz", async (_req, res) => {
+    const why = await deps.ready?.();
+    res
+      .status(why ? 503 : 200)
+      .type("text/plain")
+      .send(why ?? "ok");
+  });
+  app.get("/metrics", async (_req, res) => {
+    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
+  app.get("/openapi.json", (_req, res) => void res.type("application/json").send(openapi));
+
+  const v1 = express.Router();
+  v1.use(async (req, res, next) => {
+    const identity = await deps.authenticate(req.get("authorization"));
+    res.locals.identity = identity;
+    const decision = await deps.limiter.take(identity.user);
+    if (!decision.allowed) {
+      deps.metrics.rateLimited.inc();
+      throw problemOf(429, `rate limit exceeded for ${identity.user}; retry after the Retry-After seconds`, {
+        headers: { "retry-after": String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))) },
+      });
+    }
+    if (req.method === "POST" || req.method === "PUT" || req.method === "PATCH") {
+      const hasBody =
+        req.get("content-length") !== "0" &&
+        (req.get("content-length") !== undefined || req.get("transfer-encoding") !== undefined);
+      if (hasBody && !req.is(jsonTypes))
+        throw problemOf(
+          415,
+          `send JSON (application/json, or application/merge-patch+json for PATCH), not ${req.get("content-type") ?? "no content type"}`,
+        );
+    }
+    next();
+  });
+  v1.use(express.json({ limit: deps.bodyLimit ?? "1mb", type: jsonTypes, strict: false }));
+  if (deps.watch) v1.get("/watch/namespaces/:namespace/:plural", deps.watch);
+  const resourceDeps = { kube: deps.kube, store: deps.store, log: deps.log };
+  v1.use("/namespaces/:namespace/pipelines", runsRouter(resourceDeps));
+  for (const def of KINDS) v1.use(`/namespaces/:namespace/${def.plural}`, resourceRouter(def, resourceDeps));
+  app.use("/v1", v1);
+
+  app.use((req, _res, next) =>
+    next(problemOf(404, `no route for ${req.method} ${req.path}; see /openapi.json`)),
+  );
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const p = toProblem(err);
+    if (p.status >= 500 && !(err instanceof Error && err.name === "Problem"))
+      deps.log.error("request failed", {
+        requestId: res.locals.requestId as string,
+        path: req.path,
+        error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+      });
+    if (res.headersSent) return void res.end();
+    sendProblem(res, p.init);
+  });
+  return app;
+}

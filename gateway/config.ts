@@ -1,0 +1,134 @@
+// Gateway settings from flags or environment variables; `--help` lists them.
+import { parseArgs } from "node:util";
+
+export interface GatewayConfig {
+  listen: { host: string; port: number };
+  databaseUrl: string | undefined;
+  pgliteDir: string | undefined;
+  redisUrl: string | undefined;
+  tokensFile: string | undefined;
+  tokensSecret: { namespace: string; name: string; key: string } | undefined;
+  tokenReview: boolean;
+  allowAnonymous: boolean;
+  rate: number;
+  burst: number;
+  bodyLimit: string;
+  heartbeatMs: number;
+  eventHistory: number;
+  clientBufferBytes: number;
+  kubeQps: number;
+  kubeBurst: number;
+  logLevel: string;
+}
+
+interface Option {
+  env: string;
+  help: string;
+  default?: string;
+}
+
+const options: Record<string, Option> = {
+  listen: { env: "AGENTRY_GATEWAY_LISTEN", help: "host:port to serve on", default: "0.0.0.0:8080" },
+  "database-url": { env: "DATABASE_URL", help: "PostgreSQL URL; unset: embedded PGlite" },
+  "pglite-dir": {
+    env: "AGENTRY_PGLITE_DIR",
+    help: "directory of the embedded PGlite database (default: in memory)",
+  },
+  "redis-url": { env: "REDIS_URL", help: "Redis URL for rate limits and event fan-out; unset: in process" },
+  "tokens-file": {
+    env: "AGENTRY_TOKENS_FILE",
+    help: "YAML/JSON list of {sha256, user, groups} bearer tokens",
+  },
+  "tokens-secret": {
+    env: "AGENTRY_TOKENS_SECRET",
+    help: "namespace/name[/key] of a Secret holding that list (key tokens.yaml)",
+  },
+  "token-review": {
+    env: "AGENTRY_TOKEN_REVIEW",
+    help: "true|false: accept Kubernetes tokens via TokenReview",
+    default: "true",
+  },
+  "allow-anonymous": {
+    env: "AGENTRY_ALLOW_ANONYMOUS",
+    help: "true|false: serve requests without a token as system:anonymous",
+    default: "false",
+  },
+  rate: { env: "AGENTRY_RATE_LIMIT", help: "requests per second per identity", default: "50" },
+  burst: { env: "AGENTRY_RATE_BURST", help: "request burst per identity", default: "100" },
+  "body-limit": { env: "AGENTRY_BODY_LIMIT", help: "largest request body", default: "1mb" },
+  heartbeat: { env: "AGENTRY_SSE_HEARTBEAT", help: "seconds between event-stream heartbeats", default: "15" },
+  "event-history": {
+    env: "AGENTRY_EVENT_HISTORY",
+    help: "events kept per stream for Last-Event-ID resume",
+    default: "1000",
+  },
+  "client-buffer": {
+    env: "AGENTRY_SSE_CLIENT_BUFFER",
+    help: "bytes buffered for a slow event-stream client before it is dropped",
+    default: "1048576",
+  },
+  "kube-qps": { env: "AGENTRY_KUBE_QPS", help: "requests per second to the apiserver", default: "500" },
+  "kube-burst": { env: "AGENTRY_KUBE_BURST", help: "request burst to the apiserver", default: "1000" },
+  "log-level": { env: "AGENTRY_LOG_LEVEL", help: "error|warn|info|debug", default: "info" },
+};
+
+export function usage(): string {
+  const lines = Object.entries(options).map(
+    ([name, o]) =>
+      `  --${name.padEnd(16)} ${o.help} (${o.env})${o.default !== undefined ? ` [${o.default}]` : ""}`,
+  );
+  return `agentry gateway\n\nOptions:\n${lines.join("\n")}\n  --help           print this help\n`;
+}
+
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): GatewayConfig | "help" {
+  const spec = Object.fromEntries(Object.keys(options).map((k) => [k, { type: "string" as const }]));
+  const { values } = parseArgs({ args: argv, options: { ...spec, help: { type: "boolean" } }, strict: true });
+  if (values.help) return "help";
+  const get = (name: string): string | undefined => {
+    const v = (values as Record<string, string | undefined>)[name];
+    const o = options[name]!;
+    return v ?? (env[o.env] || undefined) ?? o.default;
+  };
+  const num = (name: string, min: number): number => {
+    const text = get(name) ?? "";
+    const n = Number(text);
+    if (!Number.isFinite(n) || n < min)
+      throw new Error(`--${name} must be a number >= ${min}, got "${text}"`);
+    return n;
+  };
+  const bool = (name: string): boolean => {
+    const v = (get(name) ?? "").toLowerCase();
+    if (v !== "true" && v !== "false") throw new Error(`--${name} must be true or false, got "${v}"`);
+    return v === "true";
+  };
+  const [host, portText] = (get("listen") ?? "").split(/:(?=[^:]*$)/);
+  const listenPort = Number(portText);
+  if (!Number.isInteger(listenPort) || listenPort < 0 || listenPort > 65535)
+    throw new Error(`--listen must be host:port, got "${get("listen")}"`);
+  let tokensSecret: GatewayConfig["tokensSecret"];
+  const secret = get("tokens-secret");
+  if (secret) {
+    const [namespace, name, key = "tokens.yaml"] = secret.split("/");
+    if (!namespace || !name) throw new Error(`--tokens-secret must be namespace/name[/key], got "${secret}"`);
+    tokensSecret = { namespace, name, key };
+  }
+  return {
+    listen: { host: host || "0.0.0.0", port: listenPort },
+    databaseUrl: get("database-url"),
+    pgliteDir: get("pglite-dir"),
+    redisUrl: get("redis-url"),
+    tokensFile: get("tokens-file"),
+    tokensSecret,
+    tokenReview: bool("token-review"),
+    allowAnonymous: bool("allow-anonymous"),
+    rate: num("rate", 0.001),
+    burst: num("burst", 1),
+    bodyLimit: get("body-limit") ?? "1mb",
+    heartbeatMs: num("heartbeat", 0.05) * 1000,
+    eventHistory: num("event-history", 1),
+    clientBufferBytes: num("client-buffer", 1024),
+    kubeQps: num("kube-qps", 1),
+    kubeBurst: num("kube-burst", 1),
+    logLevel: get("log-level") ?? "info",
+  };
+}

@@ -1,0 +1,174 @@
+// Runs the Kubernetes watches behind the event streams: one per kind+namespace, started
+// when a client first asks for it and kept while clients remain (plus a linger period).
+// With several replicas only the bus's lease holder watches; the others renew their claim
+// so one of them takes over (from the last published resourceVersion) if the holder dies.
+import { Watch } from "@kubernetes/client-node";
+import type { KubeClient, KubeObject } from "../../operator/kube/client.ts";
+import type { Logger } from "../../operator/log.ts";
+import type { EventBus } from "./bus.ts";
+
+export interface StreamRef {
+  apiVersion: string;
+  kind: string;
+  namespace: string;
+}
+
+export const streamName = (ref: StreamRef): string => `${ref.kind}/${ref.namespace}`;
+
+interface Running {
+  ref: StreamRef;
+  users: number;
+  lingerUntil: number;
+  watching: AbortController | undefined;
+  resourceVersion: string | undefined;
+}
+
+export interface HubOptions {
+  leaseMs?: number;
+  lingerMs?: number;
+}
+
+export class EventHub {
+  private readonly client: KubeClient;
+  private readonly bus: EventBus;
+  private readonly log: Logger;
+  private readonly streams = new Map<string, Running>();
+  private readonly leaseMs: number;
+  private readonly lingerMs: number;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(client: KubeClient, bus: EventBus, log: Logger, options: HubOptions = {}) {
+    this.client = client;
+    this.bus = bus;
+    this.log = log.child({ component: "events" });
+    this.leaseMs = options.leaseMs ?? 6000;
+    this.lingerMs = options.lingerMs ?? 60_000;
+  }
+
+  get eventBus(): EventBus {
+    return this.bus;
+  }
+
+  /** Registers a client of the stream; returns the function to call when it leaves. */
+  async acquire(ref: StreamRef): Promise<() => void> {
+    const name = streamName(ref);
+    let s = this.streams.get(name);
+    if (!s) {
+      s = { ref, users: 0, lingerUntil: 0, watching: undefined, resourceVersion: undefined };
+      this.streams.set(name, s);
+    }
+    s.users++;
+    this.timer ??= setInterval(() => void this.tick(), Math.max(200, this.leaseMs / 3));
+    this.timer.unref();
+    await this.step(name, s);
+    const running = s;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      running.users--;
+      if (running.users === 0) running.lingerUntil = Date.now() + this.lingerMs;
+    };
+  }
+
+  private async tick(): Promise<void> {
+    for (const [name, s] of this.streams)
+      await this.step(name, s).catch((err: unknown) => this.warn(name, err));
+  }
+
+  private warn(name: string, err: unknown): void {
+    this.log.warn("event stream step failed", {
+      stream: name,
+      error: err instanceof Error ? err.message : String(err),
+    });
+  }
+
+  private async step(name: string, s: Running): Promise<void> {
+    if (this.closed) return;
+    if (s.users === 0 && Date.now() > s.lingerUntil) {
+      this.stopWatch(s);
+      this.streams.delete(name);
+      await this.bus.release(name);
+      return;
+    }
+    const leader = await this.bus.lead(name, this.leaseMs);
+    if (leader && !s.watching) await this.startWatch(name, s);
+    if (!leader && s.watching) this.stopWatch(s);
+  }
+
+  private stopWatch(s: Running): void {
+    s.watching?.abort();
+    s.watching = undefined;
+  }
+
+  private async startWatch(name: string, s: Running, fresh = false): Promise<void> {
+    const controller = new AbortController();
+    s.watching = controller; // claimed before any await: one watch per stream
+    try {
+      await this.runWatch(name, s, controller, fresh);
+    } catch (err) {
+      if (s.watching === controller) s.watching = undefined; // the next tick retries
+      throw err;
+    }
+  }
+
+  private async runWatch(
+    name: string,
+    s: Running,
+    controller: AbortController,
+    fresh: boolean,
+  ): Promise<void> {
+    const path = this.client.collectionPath(s.ref.apiVersion, s.ref.kind, s.ref.namespace);
+    let rv = fresh ? undefined : (s.resourceVersion ?? (await this.bus.position(name)));
+    if (!rv) {
+      const list = await this.client.list(s.ref.apiVersion, s.ref.kind, s.ref.namespace, { limit: 1 });
+      rv = list.metadata.resourceVersion;
+    }
+    if (s.watching !== controller) return;
+    s.resourceVersion = rv;
+    let gone = false;
+    const watch = new Watch(this.client.kubeConfig);
+    const req = await watch.watch(
+      path,
+      { resourceVersion: rv, allowWatchBookmarks: true },
+      (type: string, obj: KubeObject & { code?: number }) => {
+        if (s.watching !== controller) return;
+        if (type === "ERROR") {
+          if (obj.code === 410) gone = true;
+          return;
+        }
+        const objRv = obj.metadata?.resourceVersion;
+        if (objRv) s.resourceVersion = objRv;
+        if (type === "BOOKMARK") return;
+        delete obj.metadata.managedFields;
+        obj.apiVersion ??= s.ref.apiVersion;
+        obj.kind ??= s.ref.kind;
+        this.bus
+          .publish(name, type, JSON.stringify(obj), objRv ?? "")
+          .catch((err: unknown) => this.warn(name, err));
+      },
+      (err: unknown) => {
+        if (s.watching !== controller) return; // stopped on purpose
+        s.watching = undefined;
+        if (err && !(err instanceof Error && err.name === "AbortError")) this.warn(name, err);
+        if (gone) s.resourceVersion = undefined;
+        // The watch ended (timeout, apiserver restart, 410 Gone): resume now.
+        if (!this.closed && (s.users > 0 || Date.now() < s.lingerUntil))
+          this.startWatch(name, s, gone).catch((e: unknown) => this.warn(name, e));
+      },
+    );
+    if (s.watching !== controller) req.abort();
+    else controller.signal.addEventListener("abort", () => req.abort());
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    for (const [name, s] of this.streams) {
+      this.stopWatch(s);
+      await this.bus.release(name).catch(() => undefined);
+    }
+    this.streams.clear();
+  }
+}

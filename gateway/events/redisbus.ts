@@ -1,0 +1,142 @@
+// The event bus in Redis, shared by every gateway replica: each stream is a capped Redis
+// stream (XADD MAXLEN ~ history; its ids are the event ids) plus a pub/sub channel for live
+// delivery, written together by one Lua script so order is the same everywhere. The watch
+// of a stream runs on the one replica holding its lease key; the last resourceVersion is
+// kept beside it so a replica taking over resumes the watch where the last one stopped.
+import { randomUUID } from "node:crypto";
+import type { Redis } from "ioredis";
+import type { Logger } from "../../operator/log.ts";
+import { compareIds, type EventBus, type Listener, type StreamEvent } from "./bus.ts";
+
+const PUBLISH = `
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 't', ARGV[2], 'd', ARGV[3])
+redis.call('SET', KEYS[3], ARGV[4])
+redis.call('PUBLISH', KEYS[2], id .. '\\n' .. ARGV[2] .. '\\n' .. ARGV[3])
+return id
+`;
+const LEAD = `
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if holder then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`;
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+type Commands = Redis & {
+  agentryPublish(
+    s: string,
+    c: string,
+    p: string,
+    max: number,
+    t: string,
+    d: string,
+    rv: string,
+  ): Promise<string>;
+  agentryLead(k: string, me: string, ttl: number): Promise<number>;
+  agentryRelease(k: string, me: string): Promise<number>;
+};
+
+export class RedisBus implements EventBus {
+  private readonly redis: Commands;
+  private readonly sub: Redis;
+  private readonly me = randomUUID();
+  private readonly prefix: string;
+  private readonly historySize: number;
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly log: Logger;
+
+  constructor(redis: Redis, options: { historySize?: number; prefix?: string }, log: Logger) {
+    this.redis = redis as Commands;
+    this.historySize = options.historySize ?? 1000;
+    this.prefix = options.prefix ?? "agentry:gateway:events:";
+    this.log = log;
+    redis.defineCommand("agentryPublish", { numberOfKeys: 3, lua: PUBLISH });
+    redis.defineCommand("agentryLead", { numberOfKeys: 1, lua: LEAD });
+    redis.defineCommand("agentryRelease", { numberOfKeys: 1, lua: RELEASE });
+    this.sub = redis.duplicate();
+    this.sub.on("error", (err: Error) => this.log.warn("redis subscriber error", { error: err.message }));
+    this.sub.on("message", (channel: string, message: string) => {
+      const set = this.listeners.get(channel.slice(this.prefix.length + 4));
+      if (!set) return;
+      const a = message.indexOf("\n");
+      const b = message.indexOf("\n", a + 1);
+      const event = { id: message.slice(0, a), type: message.slice(a + 1, b), data: message.slice(b + 1) };
+      for (const l of set) l(event);
+    });
+  }
+
+  private key(kind: "log" | "pub" | "pos" | "lead", stream: string): string {
+    return `${this.prefix}${kind}:${stream}`;
+  }
+
+  async publish(stream: string, type: string, data: string, resourceVersion: string): Promise<void> {
+    await this.redis.agentryPublish(
+      this.key("log", stream),
+      this.key("pub", stream),
+      this.key("pos", stream),
+      this.historySize,
+      type,
+      data,
+      resourceVersion,
+    );
+  }
+
+  async subscribe(stream: string, listener: Listener): Promise<() => void> {
+    let set = this.listeners.get(stream);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(stream, set);
+      await this.sub.subscribe(this.key("pub", stream));
+    }
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.listeners.get(stream) === set) {
+        this.listeners.delete(stream);
+        this.sub.unsubscribe(this.key("pub", stream)).catch(() => undefined);
+      }
+    };
+  }
+
+  async since(stream: string, lastId: string): Promise<StreamEvent[] | undefined> {
+    const key = this.key("log", stream);
+    let info: unknown[];
+    try {
+      info = (await this.redis.call("XINFO", "STREAM", key)) as unknown[];
+    } catch {
+      return undefined; // no such stream: the id is not one of ours
+    }
+    const field = (name: string) => info[info.indexOf(name) + 1] as string;
+    if (compareIds(lastId, field("last-generated-id")) > 0) return undefined;
+    const deleted = field("max-deleted-entry-id");
+    if (deleted && compareIds(lastId, deleted) < 0) return undefined;
+    const rows = (await this.redis.xrange(key, `(${lastId}`, "+")) as [string, string[]][];
+    return rows.map(([id, f]) => ({
+      id,
+      type: f[f.indexOf("t") + 1] ?? "",
+      data: f[f.indexOf("d") + 1] ?? "",
+    }));
+  }
+
+  async lead(stream: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.agentryLead(this.key("lead", stream), this.me, ttlMs)) === 1;
+  }
+
+  async release(stream: string): Promise<void> {
+    await this.redis.agentryRelease(this.key("lead", stream), this.me);
+  }
+
+  async position(stream: string): Promise<string | undefined> {
+    return (await this.redis.get(this.key("pos", stream))) ?? undefined;
+  }
+
+  close(): Promise<void> {
+    this.listeners.clear();
+    this.sub.disconnect();
+    return Promise.resolve();
+  }
+}

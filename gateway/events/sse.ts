@@ -1,0 +1,132 @@
+// GET /v1/watch/namespaces/{namespace}/{plural}: Server-Sent Events of one kind in one
+// namespace (event: ADDED|MODIFIED|DELETED, data: the object). Resumable with
+// Last-Event-ID; `event: reset` tells a client whose position is no longer known to list
+// again. Heartbeat comments keep proxies from closing idle streams; a client that does not
+// read (more than clientBufferBytes pending) is disconnected and can resume.
+import type { Request, RequestHandler, Response } from "express";
+import { KINDS } from "../../api/v1alpha1/index.ts";
+import type { KubeClient } from "../../operator/kube/client.ts";
+import type { Identity } from "../auth/identity.ts";
+import type { GatewayMetrics } from "../metrics.ts";
+import { problemOf } from "../problem.ts";
+import { compareIds, validId, type StreamEvent } from "./bus.ts";
+import { streamName, type EventHub } from "./hub.ts";
+
+export interface SseOptions {
+  heartbeatMs: number;
+  clientBufferBytes: number;
+}
+
+/** SubjectAccessReview: may `who` watch `plural` in `namespace`? Cached briefly. */
+export function watchAuthorizer(client: KubeClient, ttlMs = 10_000) {
+  const cache = new Map<string, { at: number; allowed: boolean; reason: string }>();
+  return async (who: Identity, plural: string, namespace: string) => {
+    const key = `${who.user}\n${who.groups.join(",")}\n${plural}\n${namespace}`;
+    const hit = cache.get(key);
+    if (hit && Date.now() - hit.at < ttlMs) return hit;
+    const r = await client.request<{ status?: { allowed?: boolean; reason?: string } }>(
+      "POST",
+      "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+      {
+        body: {
+          apiVersion: "authorization.k8s.io/v1",
+          kind: "SubjectAccessReview",
+          spec: {
+            user: who.user,
+            groups: who.via === "anonymous" ? who.groups : [...who.groups, "system:authenticated"],
+            resourceAttributes: { group: "agentry.dev", resource: plural, verb: "watch", namespace },
+          },
+        },
+      },
+    );
+    const answer = { at: Date.now(), allowed: r.status?.allowed === true, reason: r.status?.reason ?? "" };
+    if (cache.size > 10_000) cache.clear();
+    cache.set(key, answer);
+    return answer;
+  };
+}
+
+const frame = (e: StreamEvent) => `id: ${e.id}\nevent: ${e.type}\ndata: ${e.data}\n\n`;
+
+export function sseHandler(
+  hub: EventHub,
+  client: KubeClient,
+  metrics: GatewayMetrics,
+  options: SseOptions,
+): RequestHandler {
+  const authorize = watchAuthorizer(client);
+  return async (req: Request, res: Response) => {
+    const { namespace, plural } = req.params as { namespace: string; plural: string };
+    const def = KINDS.find((k) => k.plural === plural);
+    if (!def)
+      throw problemOf(404, `unknown resource ${plural}; one of ${KINDS.map((k) => k.plural).join(", ")}`);
+    const who = res.locals.identity as Identity;
+    const decision = await authorize(who, plural, namespace);
+    if (!decision.allowed)
+      throw problemOf(
+        403,
+        `${who.user} may not watch ${plural} in namespace ${namespace}${decision.reason ? `: ${decision.reason}` : ""}`,
+      );
+    const lastId =
+      req.get("last-event-id") ??
+      (typeof req.query.lastEventId === "string" ? req.query.lastEventId : undefined);
+    if (lastId !== undefined && !validId(lastId))
+      throw problemOf(400, `Last-Event-ID "${lastId}" is not an event id of this gateway`);
+
+    const ref = { apiVersion: def.apiVersion, kind: def.kind, namespace };
+    const stream = streamName(ref);
+    const bus = hub.eventBus;
+    let last = lastId;
+    let replaying = true;
+    const queued: StreamEvent[] = [];
+    let closed = false;
+    const write = (e: StreamEvent) => {
+      if (closed) return;
+      if (last && compareIds(e.id, last) <= 0) return; // already sent
+      last = e.id;
+      res.write(frame(e));
+      metrics.sseEvents.inc({ kind: def.kind });
+      if (res.writableLength > options.clientBufferBytes) {
+        closed = true;
+        res.end(); // too slow: drop; the client resumes with Last-Event-ID
+      }
+    };
+    const unsubscribe = await bus.subscribe(stream, (e) => (replaying ? queued.push(e) : write(e)));
+    let releaseStream: () => void = () => undefined;
+    try {
+      releaseStream = await hub.acquire(ref);
+    } catch (err) {
+      unsubscribe();
+      throw err;
+    }
+    res.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache, no-transform",
+      connection: "keep-alive",
+      "x-accel-buffering": "no",
+    });
+    res.write(`retry: 2000\n: stream ${stream}\n\n`);
+    metrics.sseClients.inc({ kind: def.kind });
+    const heartbeat = setInterval(() => res.write(`: heartbeat\n\n`), options.heartbeatMs);
+    const cleanup = () => {
+      closed = true;
+      clearInterval(heartbeat);
+      unsubscribe();
+      releaseStream();
+      metrics.sseClients.dec({ kind: def.kind });
+    };
+    res.once("close", cleanup);
+    if (lastId !== undefined) {
+      const missed = await bus.since(stream, lastId).catch(() => undefined);
+      if (missed === undefined) {
+        res.write(
+          `event: reset\ndata: ${JSON.stringify({ reason: "the position of Last-Event-ID is no longer known; list again, then watch" })}\n\n`,
+        );
+        last = undefined;
+      } else missed.forEach(write);
+    }
+    replaying = false;
+    queued.forEach(write);
+    queued.length = 0;
+  };
+}

@@ -1,0 +1,181 @@
+// agentry gateway entry point: wiring only. Starts strictly: a configured database that is
+// unreachable or not migrated, an unreachable Redis, or a missing tokens Secret ends the
+// process with a message saying what to do, instead of serving a degraded API.
+import { readFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { KubeConfig } from "@kubernetes/client-node";
+import { Redis } from "ioredis";
+import { KubeClient, type KubeObject } from "../operator/kube/client.ts";
+import { createLogger } from "../operator/log.ts";
+import { createApp } from "./app.ts";
+import { createAuthenticator } from "./auth/authenticate.ts";
+import { TokenReviewer } from "./auth/tokenreview.ts";
+import { parseTokens, type StaticTokens } from "./auth/tokens.ts";
+import { loadConfig, usage } from "./config.ts";
+import { MemoryBus, type EventBus } from "./events/bus.ts";
+import { EventHub } from "./events/hub.ts";
+import { RedisBus } from "./events/redisbus.ts";
+import { sseHandler } from "./events/sse.ts";
+import { GatewayMetrics } from "./metrics.ts";
+import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from "./ratelimit.ts";
+import { startEmbeddedPostgres, type EmbeddedPostgres } from "./store/embedded.ts";
+import { migrate, pendingMigrations } from "./store/migrations.ts";
+import { createPool, PgStore } from "./store/store.ts";
+
+function fail(message: string): never {
+  process.stderr.write(`agentry gateway: ${message}\n`);
+  process.exit(1);
+}
+
+let loaded: ReturnType<typeof loadConfig>;
+try {
+  loaded = loadConfig(process.argv.slice(2));
+} catch (err) {
+  process.stderr.write(`agentry gateway: ${err instanceof Error ? err.message : String(err)}\n\n${usage()}`);
+  process.exit(2);
+}
+if (loaded === "help") {
+  process.stdout.write(usage());
+  process.exit(0);
+}
+const cfg = loaded;
+const log = createLogger(cfg.logLevel, "gateway");
+const metrics = new GatewayMetrics();
+
+const kc = new KubeConfig();
+kc.loadFromDefault();
+const kube = new KubeClient(kc, { qps: cfg.kubeQps, burst: cfg.kubeBurst, userAgent: "agentry-gateway" });
+
+// Database: the configured PostgreSQL (migrated beforehand), or embedded PGlite (migrated here).
+let embedded: EmbeddedPostgres | undefined;
+let dbUrl = cfg.databaseUrl;
+if (!dbUrl) {
+  embedded = await startEmbeddedPostgres(cfg.pgliteDir);
+  dbUrl = embedded.url;
+}
+const pool = createPool(dbUrl, embedded ? 1 : 10);
+try {
+  if (embedded) await migrate(pool);
+  const pending = await pendingMigrations(pool);
+  if (pending.length)
+    fail(
+      `the database schema is not current (pending: ${pending.join(", ")}); run \`npm run gateway:migrate\` (node --import tsx gateway/migrate.ts) with the same DATABASE_URL first`,
+    );
+} catch (err) {
+  fail(
+    `the database at DATABASE_URL is unreachable: ${err instanceof Error ? err.message : String(err)}; check the URL and that PostgreSQL is up`,
+  );
+}
+const store = new PgStore(pool);
+
+// Static tokens from a file or a Secret (re-read every 30 s so rotation needs no restart).
+let tokens: StaticTokens = new Map();
+async function loadTokens(): Promise<StaticTokens> {
+  if (cfg.tokensFile) return parseTokens(readFileSync(cfg.tokensFile, "utf8"), cfg.tokensFile);
+  if (cfg.tokensSecret) {
+    const { namespace, name, key } = cfg.tokensSecret;
+    const secret = await kube.get<KubeObject & { data?: Record<string, string> }>(
+      "v1",
+      "Secret",
+      namespace,
+      name,
+    );
+    const data = secret.data?.[key];
+    if (!data) throw new Error(`Secret ${namespace}/${name} has no key ${key}`);
+    return parseTokens(
+      Buffer.from(data, "base64").toString("utf8"),
+      `Secret ${namespace}/${name} key ${key}`,
+    );
+  }
+  return new Map();
+}
+try {
+  tokens = await loadTokens();
+} catch (err) {
+  fail(`bearer tokens could not be loaded: ${err instanceof Error ? err.message : String(err)}`);
+}
+if (cfg.tokensFile || cfg.tokensSecret)
+  setInterval(() => {
+    loadTokens()
+      .then((t) => (tokens = t))
+      .catch((err: unknown) =>
+        log.warn("reloading bearer tokens failed; keeping the previous ones", { error: String(err) }),
+      );
+  }, 30_000).unref();
+
+// Redis: rate limits and event fan-out shared by all replicas; in process without it.
+let redis: Redis | undefined;
+let bus: EventBus;
+let limiter: RateLimiter;
+if (cfg.redisUrl) {
+  redis = new Redis(cfg.redisUrl, { maxRetriesPerRequest: 2, lazyConnect: true, enableOfflineQueue: true });
+  redis.on("error", (err: Error) => log.warn("redis error", { error: err.message }));
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (err) {
+    fail(`Redis at REDIS_URL is unreachable: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  bus = new RedisBus(redis, { historySize: cfg.eventHistory }, log);
+  limiter = new RedisRateLimiter(redis, { rate: cfg.rate, burst: cfg.burst }, log);
+} else {
+  bus = new MemoryBus(cfg.eventHistory);
+  limiter = new MemoryRateLimiter({ rate: cfg.rate, burst: cfg.burst });
+}
+const hub = new EventHub(kube, bus, log);
+
+const app = createApp({
+  kube,
+  store,
+  limiter,
+  metrics,
+  log,
+  bodyLimit: cfg.bodyLimit,
+  authenticate: createAuthenticator({
+    tokens: () => tokens,
+    ...(cfg.tokenReview ? { tokenReview: new TokenReviewer(kube) } : {}),
+    allowAnonymous: cfg.allowAnonymous,
+  }),
+  watch: sseHandler(hub, kube, metrics, {
+    heartbeatMs: cfg.heartbeatMs,
+    clientBufferBytes: cfg.clientBufferBytes,
+  }),
+  ready: async () => {
+    try {
+      await store.ping();
+      return undefined;
+    } catch {
+      return "the audit database is unreachable";
+    }
+  },
+});
+const server = app.listen(cfg.listen.port, cfg.listen.host);
+await new Promise<void>((resolve, reject) => {
+  server.once("listening", resolve);
+  server.once("error", reject);
+}).catch((err: unknown) => fail(`cannot listen on ${cfg.listen.host}:${cfg.listen.port}: ${String(err)}`));
+log.info("gateway listening", {
+  port: (server.address() as AddressInfo).port,
+  database: embedded ? "embedded PGlite" : "postgres",
+  redis: Boolean(redis),
+});
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info("shutting down", { signal });
+  server.close();
+  server.closeAllConnections();
+  await hub.close();
+  await bus.close();
+  redis?.disconnect();
+  await pool.end().catch(() => undefined);
+  await embedded?.stop().catch(() => undefined);
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));
+process.on("unhandledRejection", (err) => {
+  log.error("unhandled rejection", { error: err instanceof Error ? err.message : String(err) });
+});

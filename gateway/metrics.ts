@@ -1,0 +1,46 @@
+// Prometheus metrics of the gateway (prom-client): requests and latency per route and status.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<"method" | "route" | "status">;
+  readonly duration: Histogram<"method" | "route" | "status">;
+  readonly sseClients: Gauge<"kind">;
+  readonly sseEvents: Counter<"kind">;
+  readonly rateLimited: Counter;
+
+  constructor(defaults = true) {
+    if (defaults) collectDefaultMetrics({ register: this.registry, prefix: "agentry_gateway_" });
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: "agentry_gateway_requests_total",
+      help: "HTTP requests by method, route template and status code.",
+      labelNames: ["method", "route", "status"],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: "agentry_gateway_request_duration_seconds",
+      help: "HTTP request latency by method, route template and status code.",
+      labelNames: ["method", "route", "status"],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.sseClients = new Gauge({
+      name: "agentry_gateway_sse_clients",
+      help: "Connected event-stream clients by kind.",
+      labelNames: ["kind"],
+      registers,
+    });
+    this.sseEvents = new Counter({
+      name: "agentry_gateway_sse_events_total",
+      help: "Events delivered to event-stream clients by kind.",
+      labelNames: ["kind"],
+      registers,
+    });
+    this.rateLimited = new Counter({
+      name: "agentry_gateway_rate_limited_total",
+      help: "Requests refused with 429 by the per-identity rate limit.",
+      registers,
+    });
+  }
+}

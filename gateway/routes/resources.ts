@@ -1,0 +1,229 @@
+// REST routes of one kind, driven by its definition in api/v1alpha1: list (limit, continue,
+// labelSelector passed through to the apiserver), get (ETag), create, replace (If-Match),
+// merge-patch, delete. Every call is made as the caller (impersonation), so the apiserver's
+// RBAC decides; the gateway keeps no copy of the objects.
+import { Router, type Request, type Response } from "express";
+import type { KindDefinition } from "../../api/v1alpha1/index.ts";
+import { ApiError, type KubeClient, type KubeList, type KubeObject } from "../../operator/kube/client.ts";
+import type { Logger } from "../../operator/log.ts";
+import type { Identity } from "../auth/identity.ts";
+import { problemOf } from "../problem.ts";
+import type { Store, StoredResponse } from "../store/store.ts";
+import {
+  CREATED_BY,
+  clean,
+  etagOf,
+  etagVersion,
+  isObject,
+  LAST_MODIFIED_BY,
+  mergePatch,
+  prepareObject,
+  stamp,
+  validate,
+} from "./validate.ts";
+import { auditedWrite } from "./write.ts";
+
+export interface ResourceDeps {
+  kube: KubeClient;
+  store: Store;
+  log: Logger;
+}
+
+export const asCaller = (kube: KubeClient, res: Response): KubeClient => {
+  const who = res.locals.identity as Identity;
+  return kube.withImpersonation({ user: who.user, groups: who.groups });
+};
+
+const MAX_LIMIT = 500;
+
+function listQuery(req: Request): Record<string, string | number | undefined> {
+  const q = req.query;
+  const one = (name: string): string | undefined => {
+    const v = q[name];
+    if (v === undefined) return undefined;
+    if (typeof v !== "string") throw problemOf(400, `query parameter ${name} must be given once`);
+    return v;
+  };
+  const limitText = one("limit");
+  let limit: number | undefined;
+  if (limitText !== undefined) {
+    limit = Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT)
+      throw problemOf(
+        400,
+        `query parameter limit must be an integer from 1 to ${MAX_LIMIT}, got "${limitText}"`,
+      );
+  }
+  return { limit, continue: one("continue"), labelSelector: one("labelSelector") };
+}
+
+function objectResponse(status: number, obj: KubeObject, extra: Record<string, string> = {}): StoredResponse {
+  const etag = etagOf(obj);
+  return { status, body: clean(obj), headers: { ...(etag ? { etag } : {}), ...extra } };
+}
+
+/** Turns a 409 into 412 when the caller's If-Match precondition is what failed. */
+function preconditioned(err: unknown, ifMatch: string | undefined): unknown {
+  if (ifMatch && err instanceof ApiError && err.status === 409 && !/already exists/i.test(err.message))
+    return problemOf(
+      412,
+      `the object changed since resourceVersion ${ifMatch} (If-Match); get it again and retry`,
+    );
+  return err;
+}
+
+export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router {
+  const router = Router({ mergeParams: true });
+  const { kube } = deps;
+  const av = def.apiVersion;
+  const ref = (ns: string, name: string) => ({
+    apiVersion: av,
+    kind: def.kind,
+    metadata: { namespace: ns, name },
+  });
+  const p = (req: Request) => req.params as { namespace: string; name: string };
+
+  router.get("/", async (req, res) => {
+    const { namespace } = p(req);
+    const list = await asCaller(kube, res).list<KubeObject>(av, def.kind, namespace, listQuery(req));
+    for (const item of list.items) {
+      clean(item);
+      item.apiVersion ??= av;
+      item.kind ??= def.kind;
+    }
+    const body: KubeList<KubeObject> & { apiVersion: string; kind: string } = {
+      apiVersion: av,
+      kind: `${def.kind}List`,
+      metadata: {
+        ...(list.metadata.resourceVersion ? { resourceVersion: list.metadata.resourceVersion } : {}),
+        ...(list.metadata.continue ? { continue: list.metadata.continue } : {}),
+      },
+      items: list.items,
+    };
+    res.json(body);
+  });
+
+  router.get("/:name", async (req, res) => {
+    const { namespace, name } = p(req);
+    const obj = await asCaller(kube, res).get<KubeObject>(av, def.kind, namespace, name);
+    const etag = etagOf(obj);
+    if (etag) res.setHeader("etag", etag);
+    const since = etagVersion(req.get("if-none-match"));
+    if (since && since === obj.metadata.resourceVersion) return void res.status(304).end();
+    res.json(clean(obj));
+  });
+
+  router.post("/", async (req, res) => {
+    const { namespace } = p(req);
+    const who = res.locals.identity as Identity;
+    const obj = stamp(prepareObject(def, req.body, { namespace }), who.user, true);
+    await auditedWrite(
+      deps,
+      req,
+      res,
+      { verb: "create", kind: def.kind, namespace, name: obj.metadata.name },
+      async () => {
+        const created = await asCaller(kube, res).create(obj);
+        const location = `${req.baseUrl}/${encodeURIComponent(created.metadata.name ?? "")}`;
+        return objectResponse(201, created, { location });
+      },
+    );
+  });
+
+  router.put("/:name", async (req, res) => {
+    const { namespace, name } = p(req);
+    const who = res.locals.identity as Identity;
+    const ifMatch = etagVersion(req.get("if-match"));
+    const obj = stamp(prepareObject(def, req.body, { namespace, name }), who.user, false);
+    await auditedWrite(deps, req, res, { verb: "replace", kind: def.kind, namespace, name }, async () => {
+      const client = asCaller(kube, res);
+      const current = await client.get<KubeObject>(av, def.kind, namespace, name);
+      // created-by stays what it was: a caller cannot rewrite who created the object.
+      const createdBy = current.metadata.annotations?.[CREATED_BY];
+      if (createdBy) obj.metadata.annotations = { ...obj.metadata.annotations, [CREATED_BY]: createdBy };
+      else delete obj.metadata.annotations?.[CREATED_BY];
+      obj.metadata.resourceVersion =
+        ifMatch ?? obj.metadata.resourceVersion ?? current.metadata.resourceVersion;
+      try {
+        return objectResponse(200, await client.replace(obj));
+      } catch (err) {
+        throw preconditioned(err, ifMatch);
+      }
+    });
+  });
+
+  router.patch("/:name", async (req, res) => {
+    const { namespace, name } = p(req);
+    const who = res.locals.identity as Identity;
+    const ifMatch = etagVersion(req.get("if-match"));
+    if (!isObject(req.body)) throw problemOf(400, "a merge patch (RFC 7386) must be a JSON object");
+    const patch = structuredClone(req.body);
+    delete patch.status;
+    await auditedWrite(deps, req, res, { verb: "patch", kind: def.kind, namespace, name }, async () => {
+      const client = asCaller(kube, res);
+      const current = await client.get<KubeObject>(av, def.kind, namespace, name);
+      if (ifMatch && ifMatch !== current.metadata.resourceVersion)
+        throw problemOf(
+          412,
+          `the object is at resourceVersion ${current.metadata.resourceVersion}, not ${ifMatch} (If-Match); get it again and retry`,
+        );
+      const merged = mergePatch(current, patch) as KubeObject;
+      delete merged.status;
+      const meta = merged.metadata as Record<string, unknown> | undefined;
+      if (meta?.name !== name || meta?.namespace !== namespace)
+        throw problemOf(422, "metadata.name and metadata.namespace cannot be changed by a patch");
+      if (merged.apiVersion !== av || merged.kind !== def.kind)
+        throw problemOf(422, "apiVersion and kind cannot be changed by a patch");
+      validate(def, merged);
+      const meta2 = isObject(patch.metadata) ? patch.metadata : {};
+      const annotations = isObject(meta2.annotations) ? { ...meta2.annotations } : {};
+      delete annotations[CREATED_BY];
+      const sent = {
+        ...patch,
+        metadata: {
+          ...meta2,
+          resourceVersion: current.metadata.resourceVersion,
+          annotations: { ...annotations, [LAST_MODIFIED_BY]: who.user },
+        },
+      };
+      try {
+        return objectResponse(200, await client.mergePatch<KubeObject>(ref(namespace, name), sent));
+      } catch (err) {
+        throw preconditioned(err, ifMatch);
+      }
+    });
+  });
+
+  router.delete("/:name", async (req, res) => {
+    const { namespace, name } = p(req);
+    const ifMatch = etagVersion(req.get("if-match"));
+    await auditedWrite(deps, req, res, { verb: "delete", kind: def.kind, namespace, name }, async () => {
+      const client = asCaller(kube, res);
+      const body = {
+        apiVersion: "v1",
+        kind: "DeleteOptions",
+        propagationPolicy: "Background",
+        ...(ifMatch ? { preconditions: { resourceVersion: ifMatch } } : {}),
+      };
+      try {
+        const out = await client.request<KubeObject>("DELETE", client.pathOf(ref(namespace, name)), { body });
+        return out?.metadata ? objectResponse(200, out) : { status: 200, body: out ?? {}, headers: {} };
+      } catch (err) {
+        throw preconditioned(err, ifMatch);
+      }
+    });
+  });
+
+  const statusReadOnly = () => {
+    throw problemOf(405, "status is read-only through the gateway; the operator writes it", {
+      headers: { allow: "GET" },
+    });
+  };
+  router.get("/:name/status", async (req, res) => {
+    const { namespace, name } = p(req);
+    const obj = await asCaller(kube, res).get<KubeObject>(av, def.kind, namespace, name);
+    res.json({ status: obj.status ?? {} });
+  });
+  router.all("/:name/status", statusReadOnly);
+  return router;
+}

@@ -1,0 +1,113 @@
+// Request bodies → objects the apiserver can take: apiVersion/kind/namespace/name checked
+// against the URL, status dropped (it is read-only here), the spec validated with the
+// kind's zod schema, the caller stamped in annotations. Pure functions, unit-tested.
+import type { KindDefinition } from "../../api/v1alpha1/index.ts";
+import type { KubeObject } from "../../operator/kube/client.ts";
+import { problemOf, type FieldError } from "../problem.ts";
+
+export const CREATED_BY = "agentry.dev/created-by";
+export const LAST_MODIFIED_BY = "agentry.dev/last-modified-by";
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+function invalid(def: KindDefinition, errors: FieldError[]): Error {
+  const first = errors[0];
+  return problemOf(
+    422,
+    `${def.kind} is invalid: ${first ? `${first.path || "(body)"}: ${first.message}` : "see errors"}`,
+    {
+      errors,
+    },
+  );
+}
+
+/** Checks the identifying fields against the URL and fills in what is missing. */
+export function prepareObject(
+  def: KindDefinition,
+  body: unknown,
+  target: { namespace: string; name?: string },
+): KubeObject {
+  if (!isObject(body)) throw problemOf(400, `the request body must be a JSON object (a ${def.kind})`);
+  const errors: FieldError[] = [];
+  const obj = structuredClone(body);
+  if (obj.apiVersion === undefined) obj.apiVersion = def.apiVersion;
+  else if (obj.apiVersion !== def.apiVersion)
+    errors.push({ path: "apiVersion", message: `must be ${def.apiVersion} (or omitted)` });
+  if (obj.kind === undefined) obj.kind = def.kind;
+  else if (obj.kind !== def.kind) errors.push({ path: "kind", message: `must be ${def.kind} (or omitted)` });
+  if (obj.metadata === undefined) obj.metadata = {};
+  if (!isObject(obj.metadata)) {
+    errors.push({ path: "metadata", message: "must be an object" });
+    throw invalid(def, errors);
+  }
+  const meta = obj.metadata;
+  if (meta.namespace === undefined) meta.namespace = target.namespace;
+  else if (meta.namespace !== target.namespace)
+    errors.push({
+      path: "metadata.namespace",
+      message: `must be ${target.namespace}, the namespace in the URL (or omitted)`,
+    });
+  if (target.name !== undefined) {
+    if (meta.name === undefined) meta.name = target.name;
+    else if (meta.name !== target.name)
+      errors.push({
+        path: "metadata.name",
+        message: `must be ${target.name}, the name in the URL (or omitted)`,
+      });
+  } else if (meta.name === undefined && meta.generateName === undefined) {
+    errors.push({ path: "metadata.name", message: "is required (or metadata.generateName)" });
+  }
+  delete obj.status;
+  if (errors.length) throw invalid(def, errors);
+  validate(def, obj);
+  return obj as KubeObject;
+}
+
+/** Validates a whole object with the kind's zod schema; 422 listing every field error. */
+export function validate(def: KindDefinition, obj: unknown): void {
+  const result = def.object.safeParse(obj);
+  if (result.success) return;
+  throw invalid(
+    def,
+    result.error.issues.map((i) => ({ path: i.path.map(String).join("."), message: i.message })),
+  );
+}
+
+/** RFC 7386 JSON merge patch. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (!isObject(patch)) return structuredClone(patch);
+  const out: Record<string, unknown> = isObject(target) ? { ...target } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
+
+/** Sets agentry.dev/* caller annotations on an object (create: both; otherwise last-modified-by). */
+export function stamp(obj: KubeObject, user: string, created: boolean): KubeObject {
+  const annotations = { ...(obj.metadata.annotations ?? {}) };
+  if (created) annotations[CREATED_BY] = user;
+  annotations[LAST_MODIFIED_BY] = user;
+  obj.metadata.annotations = annotations;
+  return obj;
+}
+
+/** The resourceVersion named by an If-Match / If-None-Match header ("rv", W/"rv" or rv). */
+export function etagVersion(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const m = /^\s*(?:W\/)?"?([^",\s]+)"?\s*$/.exec(header);
+  return m?.[1];
+}
+
+export const etagOf = (obj: KubeObject): string | undefined =>
+  obj.metadata.resourceVersion ? `"${obj.metadata.resourceVersion}"` : undefined;
+
+/** Removes what callers do not need to see (managedFields is large and server-internal). */
+export function clean<T extends KubeObject>(obj: T): T {
+  if (obj?.metadata) delete obj.metadata.managedFields;
+  return obj;
+}
+
+export { isObject };

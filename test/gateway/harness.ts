@@ -1,0 +1,195 @@
+// Starts the gateway for a test: in process (the app factory on a free loopback port, with
+// the real control plane, and the embedded PGlite or a fresh database on the real
+// PostgreSQL), or as a child process running gateway/main.ts.
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import pg from "pg";
+import { KubeClient } from "../../operator/kube/client.ts";
+import { silentLogger } from "../../operator/log.ts";
+import { createApp } from "../../gateway/app.ts";
+import { createAuthenticator } from "../../gateway/auth/authenticate.ts";
+import type { Identity } from "../../gateway/auth/identity.ts";
+import { TokenReviewer } from "../../gateway/auth/tokenreview.ts";
+import { hashToken } from "../../gateway/auth/tokens.ts";
+import { MemoryBus } from "../../gateway/events/bus.ts";
+import { EventHub } from "../../gateway/events/hub.ts";
+import { sseHandler } from "../../gateway/events/sse.ts";
+import { GatewayMetrics } from "../../gateway/metrics.ts";
+import { MemoryRateLimiter, type RateLimiter } from "../../gateway/ratelimit.ts";
+import { startEmbeddedPostgres } from "../../gateway/store/embedded.ts";
+import { migrate } from "../../gateway/store/migrations.ts";
+import { createPool, PgStore } from "../../gateway/store/store.ts";
+import { kubeConfig, waitFor } from "../harness/cluster.ts";
+import { repoRoot } from "../harness/paths.ts";
+
+type After = { after: (fn: () => Promise<void>) => void };
+
+export const ADMIN_TOKEN = "admin-token-for-tests";
+export const ADMIN: Identity = { user: "gateway-test-admin", groups: ["system:masters"], via: "token" };
+
+export interface Gateway {
+  url: string;
+  pool: pg.Pool;
+  /** Stops the embedded database (PGlite), when the gateway uses it. */
+  stopDatabase?: () => Promise<void>;
+  call(method: string, path: string, options?: CallOptions): Promise<Answer>;
+}
+
+export interface CallOptions {
+  token?: string | null;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface Answer {
+  status: number;
+  headers: Headers;
+  body: Record<string, unknown>;
+}
+
+export async function call(base: string, method: string, path: string, o: CallOptions = {}): Promise<Answer> {
+  const headers: Record<string, string> = { ...o.headers };
+  const token = o.token === undefined ? ADMIN_TOKEN : o.token;
+  if (token) headers.authorization = `Bearer ${token}`;
+  let body: string | undefined;
+  if (o.body !== undefined) {
+    body = typeof o.body === "string" ? o.body : JSON.stringify(o.body);
+    headers["content-type"] ??= method === "PATCH" ? "application/merge-patch+json" : "application/json";
+  }
+  const res = await fetch(base + path, { method, headers, body });
+  const text = await res.text();
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  } catch {
+    parsed = { text };
+  }
+  return { status: res.status, headers: res.headers, body: parsed };
+}
+
+/** A fresh database on the test PostgreSQL server, dropped when the test ends. */
+export async function freshDatabase(t: After, serverUrl: string): Promise<string> {
+  const name = `gw_${randomBytes(4).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  t.after(async () => {
+    const c = new pg.Client({ connectionString: serverUrl });
+    await c.connect();
+    await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await c.end();
+  });
+  const u = new URL(serverUrl);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+export interface InProcessOptions {
+  tokens?: Record<string, Identity>;
+  databaseUrl?: string;
+  tokenReview?: boolean;
+  allowAnonymous?: boolean;
+  limiter?: RateLimiter;
+  heartbeatMs?: number;
+}
+
+/** The gateway app in this process, as main.ts wires it (in-process bus and limiter). */
+export async function startGateway(t: After, options: InProcessOptions = {}): Promise<Gateway> {
+  const kube = new KubeClient(kubeConfig(), { qps: 1000, burst: 2000 });
+  let stopDatabase: (() => Promise<void>) | undefined;
+  let url = options.databaseUrl;
+  if (!url) {
+    const embedded = await startEmbeddedPostgres();
+    stopDatabase = () => embedded.stop();
+    url = embedded.url;
+  }
+  const pool = createPool(url, options.databaseUrl ? 5 : 1);
+  await migrate(pool);
+  const tokens = new Map<string, Identity>([[hashToken(ADMIN_TOKEN), ADMIN]]);
+  for (const [token, who] of Object.entries(options.tokens ?? {})) tokens.set(hashToken(token), who);
+  const metrics = new GatewayMetrics(false);
+  const log = silentLogger();
+  const hub = new EventHub(kube, new MemoryBus(100), log);
+  const app = createApp({
+    kube,
+    store: new PgStore(pool),
+    limiter: options.limiter ?? new MemoryRateLimiter({ rate: 10_000, burst: 10_000 }),
+    metrics,
+    log,
+    authenticate: createAuthenticator({
+      tokens: () => tokens,
+      ...(options.tokenReview ? { tokenReview: new TokenReviewer(kube) } : {}),
+      allowAnonymous: options.allowAnonymous ?? false,
+    }),
+    watch: sseHandler(hub, kube, metrics, {
+      heartbeatMs: options.heartbeatMs ?? 15_000,
+      clientBufferBytes: 1 << 20,
+    }),
+  });
+  const server = app.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  let dbStopped = false;
+  t.after(async () => {
+    server.closeAllConnections();
+    server.close();
+    await hub.close();
+    await pool.end().catch(() => undefined);
+    if (!dbStopped) await stopDatabase?.().catch(() => undefined);
+  });
+  return {
+    url: base,
+    pool,
+    ...(stopDatabase
+      ? {
+          stopDatabase: async () => {
+            dbStopped = true;
+            await stopDatabase();
+          },
+        }
+      : {}),
+    call: (method, path, o) => call(base, method, path, o),
+  };
+}
+
+export interface GatewayProcess {
+  url: string;
+  child: ChildProcess;
+  logs: string[];
+  call(method: string, path: string, options?: CallOptions): Promise<Answer>;
+}
+
+/** gateway/main.ts as a child process with the given environment (tokens file, URLs...). */
+export async function startGatewayProcess(t: After, env: Record<string, string>): Promise<GatewayProcess> {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", join(repoRoot, "gateway", "main.ts"), "--listen=127.0.0.1:0"],
+    {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  const logs: string[] = [];
+  createInterface({ input: child.stdout }).on("line", (l) => logs.push(l));
+  createInterface({ input: child.stderr }).on("line", (l) => logs.push(l));
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      await exited;
+    }
+  });
+  const port = await waitFor("gateway to listen", () => {
+    for (const l of logs)
+      if (l.includes("gateway listening")) return (JSON.parse(l) as { port: number }).port;
+    return child.exitCode !== null ? -1 : undefined;
+  });
+  if (port < 0) throw new Error(`gateway exited with ${child.exitCode}: ${logs.join("\n")}`);
+  const base = `http://127.0.0.1:${port}`;
+  return { url: base, child, logs, call: (method, path, o) => call(base, method, path, o) };
+}
