@@ -282,7 +282,11 @@ export function checkLength(req: IncomingMessage, limit: number): void {
 }
 
 /** Reads and validates a JSON body; an empty body counts as {}. */
-export async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>, limit = 1024 * 1024): Promise<T> {
+export async function readJson<T>(
+  req: IncomingMessage,
+  schema: z.ZodType<T>,
+  limit = 1024 * 1024,
+): Promise<T> {
   checkLength(req, limit);
   const text = (await readBody(req, limit)).toString("utf8").trim();
   let value: unknown;
