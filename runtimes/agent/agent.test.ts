@@ -32,11 +32,11 @@ async function startAgent(env: Record<string, string>, args: string[] = []): Pro
   );
   const output: string[] = [];
   const logs: Record<string, unknown>[] = [];
-  createInterface({ input: child.stdout! }).on("line", (line) => {
+  createInterface({ input: child.stdout }).on("line", (line) => {
     output.push(line);
     logs.push(JSON.parse(line) as Record<string, unknown>); // every log line is JSON
   });
-  createInterface({ input: child.stderr! }).on("line", (line) => output.push(line));
+  createInterface({ input: child.stderr }).on("line", (line) => output.push(line));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const port = await waitFor("the agent to listen", () => {
     if (child.exitCode !== null) throw new Error(`agent exited ${child.exitCode}: ${output.join("\n")}`);

@@ -30,7 +30,7 @@ async function call(url: string, init?: RequestInit) {
   return {
     status: res.status,
     type: res.headers.get("content-type"),
-    body: text ? (JSON.parse(text) as any) : undefined,
+    body: text ? JSON.parse(text) : undefined,
   };
 }
 const post = (url: string, body: unknown) =>
