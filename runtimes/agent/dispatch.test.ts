@@ -14,12 +14,12 @@ const ok = (output: string) => new Response(JSON.stringify({ id: "1", output, mo
 
 function scripted(steps: Step[]) {
   const bodies: unknown[] = [];
-  const f = (async (_url: string, init: RequestInit) => {
+  const f = ((_url: string, init: RequestInit) => {
     bodies.push(JSON.parse(init.body as string));
     const next = steps.shift();
-    if (!next) throw new Error("no more answers scripted");
-    if (next instanceof Error) throw next;
-    return next;
+    if (!next) return Promise.reject(new Error("no more answers scripted"));
+    if (next instanceof Error) return Promise.reject(next);
+    return Promise.resolve(next);
   }) as unknown as typeof fetch;
   return { f, bodies };
 }

@@ -98,15 +98,7 @@ export function openaiCompletion(model: ModelConfig, body: unknown): Completion 
     throw new ProviderError(502, `provider ${model.provider} answered without choices[0].message.content`);
   return {
     output,
-    model: answer.model ?? model.model,
-    ...(answer.usage
-      ? {
-          usage: {
-            inputTokens: answer.usage.prompt_tokens ?? 0,
-            outputTokens: answer.usage.completion_tokens ?? 0,
-          },
-        }
-      : {}),
+    ...completion(model, answer.model, answer.usage?.prompt_tokens, answer.usage?.completion_tokens),
   };
 }
 
@@ -153,15 +145,21 @@ export function anthropicCompletion(model: ModelConfig, body: unknown): Completi
       .filter((c) => c.type === "text")
       .map((c) => c.text ?? "")
       .join(""),
-    model: answer.model ?? model.model,
-    ...(answer.usage
-      ? {
-          usage: {
-            inputTokens: answer.usage.input_tokens ?? 0,
-            outputTokens: answer.usage.output_tokens ?? 0,
-          },
-        }
-      : {}),
+    ...completion(model, answer.model, answer.usage?.input_tokens, answer.usage?.output_tokens),
+  };
+}
+
+/** The model that answered and the token counts, when the provider reported them. */
+function completion(
+  model: ModelConfig,
+  answered: string | undefined,
+  inputTokens: number | undefined,
+  outputTokens: number | undefined,
+): Omit<Completion, "output"> {
+  const usage = inputTokens !== undefined || outputTokens !== undefined;
+  return {
+    model: answered ?? model.model,
+    ...(usage ? { usage: { inputTokens: inputTokens ?? 0, outputTokens: outputTokens ?? 0 } } : {}),
   };
 }
 
