@@ -5,8 +5,9 @@
 //     main.ts prints it and exits 2;
 //   - the model settings are wrong (missing API key, unsupported provider): `modelProblem`
 //     holds one line a person can act on. The agent still serves /healthz and answers
-//     /readyz 503 {"status":"error","reason":...} so the reason reaches the AgentRuntime's
-//     status instead of a crash loop; `--strict` exits 2 instead.
+//     /readyz 503 {"status":"error","reason":...}, a reason the operator can show in the
+//     AgentRuntime's status, where a crash loop would show only "CrashLoopBackOff";
+//     `--strict` exits 2 instead.
 import { parseArgs } from "node:util";
 import { ModelSettings } from "../../api/v1alpha1/agentruntime.ts";
 
