@@ -256,7 +256,7 @@ function sha256(text: string): Buffer {
   return createHash("sha256").update(text).digest();
 }
 
-function methodNotAllowed(allowed: string[]): ProblemError {
+export function methodNotAllowed(allowed: string[]): ProblemError {
   return new ProblemError(405, `method not allowed; use ${allowed.join(", ")}`, {
     allow: allowed.join(", "),
   });
@@ -270,19 +270,23 @@ function decodeSegment(raw: string): string {
   }
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
+export function json(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
   res.end(text);
 }
 
-function checkLength(req: IncomingMessage, limit: number): void {
+export function checkLength(req: IncomingMessage, limit: number): void {
   const length = Number(req.headers["content-length"] ?? 0);
   if (length > limit) throw new ProblemError(413, `request body is larger than the limit of ${limit} bytes`);
 }
 
 /** Reads and validates a JSON body; an empty body counts as {}. */
-async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>, limit = 1024 * 1024): Promise<T> {
+export async function readJson<T>(
+  req: IncomingMessage,
+  schema: z.ZodType<T>,
+  limit = 1024 * 1024,
+): Promise<T> {
   checkLength(req, limit);
   const text = (await readBody(req, limit)).toString("utf8").trim();
   let value: unknown;
@@ -300,7 +304,7 @@ async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>, limit = 1
 }
 
 /** Collects a body up to `limit` bytes; beyond it stops reading (without destroying the socket) and rejects. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -1,0 +1,126 @@
+// agentry agent runtime: the default agent process of an AgentRuntime (`serve`, the
+// default) and the dispatcher of Pipeline steps that name an AgentRuntime (`dispatch`).
+// Wiring only: config, provider, HTTP server, workspace check, graceful SIGTERM (stop
+// accepting, let running tasks finish within the grace period, then exit 0).
+import { once } from "node:events";
+import { writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createLogger } from "../../operator/log.ts";
+import { agentUsage, loadAgentConfig, type AgentConfig } from "./config.ts";
+import { dispatch, dispatchOptions, DispatchError, loadStep } from "./dispatch.ts";
+import { AgentApp } from "./server.ts";
+
+const argv = process.argv.slice(2);
+const command = argv[0] === "serve" || argv[0] === "dispatch" ? argv.shift() : "serve";
+if (command === "dispatch") await runDispatch(argv);
+else await serve(argv);
+
+async function runDispatch(args: string[]): Promise<void> {
+  if (args.includes("--help")) {
+    process.stdout.write(agentUsage());
+    process.exit(0);
+  }
+  try {
+    const options = dispatchOptions(args);
+    const { step, input, timeoutSeconds } = await loadStep(options);
+    const result = await dispatch(options.agentUrl, step.agentRef!.name, input, timeoutSeconds);
+    process.stdout.write(result.output.endsWith("\n") ? result.output : `${result.output}\n`);
+    process.exit(0);
+  } catch (err) {
+    const reason = (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, " ");
+    process.stderr.write(`${reason}\n`);
+    // Kubernetes shows this file as the terminated container's message (the Job's failure reason).
+    try {
+      writeFileSync(process.env.AGENTRY_TERMINATION_LOG ?? "/dev/termination-log", reason);
+    } catch {
+      // not in a pod: stderr is enough
+    }
+    process.exit(err instanceof DispatchError ? err.code : 1);
+  }
+}
+
+async function serve(args: string[]): Promise<void> {
+  let config: AgentConfig | "help";
+  try {
+    config = loadAgentConfig(args);
+  } catch (err) {
+    process.stderr.write(
+      `agentry agent: ${err instanceof Error ? err.message : String(err)}\n\n${agentUsage()}`,
+    );
+    process.exit(2);
+  }
+  if (config === "help") {
+    process.stdout.write(agentUsage());
+    process.exit(0);
+  }
+  const cfg = config;
+  const problem = cfg.modelProblem ?? cfg.workspaceProblem;
+  if (problem && cfg.strict) {
+    process.stderr.write(`agentry agent: ${problem}\n`);
+    process.exit(2);
+  }
+  const log = createLogger(cfg.logLevel, "agent");
+  if (problem) log.error("not ready until this is fixed (GET /readyz reports it)", { reason: problem });
+
+  const app = new AgentApp(cfg, log);
+  const server = createServer(app.handle);
+  server.once("error", (err) => {
+    log.error("cannot listen; check AGENTRY_PORT and --host", {
+      host: cfg.host,
+      port: cfg.port,
+      error: err.message,
+    });
+    process.exit(1);
+  });
+  server.listen(cfg.port, cfg.host);
+  await once(server, "listening");
+  const { port } = server.address() as AddressInfo;
+  log.info("agent listening", {
+    name: cfg.name,
+    namespace: cfg.namespace,
+    host: cfg.host,
+    port,
+    provider: cfg.model?.provider,
+    model: cfg.model?.model,
+    workspace: cfg.workspace?.name,
+    readiness: app.readiness().status,
+  });
+
+  // Until the sandbox holds the workspace, /readyz says "starting" and why.
+  const workspaceCheck = setInterval(() => {
+    void app.checkWorkspace().then((found) => {
+      if (!found) return;
+      clearInterval(workspaceCheck);
+      if (cfg.workspace) log.info("workspace found", { workspace: cfg.workspace.name });
+    });
+  }, 2000);
+  if (await app.checkWorkspace()) clearInterval(workspaceCheck);
+
+  let stopping = false;
+  async function shutdown(signal: string): Promise<void> {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(workspaceCheck);
+    log.info("shutting down: finishing running tasks", {
+      signal,
+      tasks: app.running,
+      graceSeconds: cfg.shutdownGraceSeconds,
+    });
+    app.stopping = true;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const sweeper = setInterval(() => server.closeIdleConnections(), 50);
+    const timeout = (ms: number) =>
+      new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), ms).unref());
+    if ((await Promise.race([closed, timeout(cfg.shutdownGraceSeconds * 1000)])) === "timeout") {
+      log.info("grace period over: aborting running tasks", { tasks: app.running });
+      app.abortAll();
+      await Promise.race([closed, timeout(2000)]);
+      server.closeAllConnections();
+    }
+    clearInterval(sweeper);
+    log.info("agent stopped");
+    process.exit(0);
+  }
+  for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => void shutdown(signal));
+}

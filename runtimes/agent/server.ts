@@ -1,0 +1,288 @@
+// The agent runtime's HTTP API on node:http: health and readiness, info, tasks (one model
+// call each, with a timeout and a concurrency cap) and a passthrough to the workspace on
+// its sandbox. Errors are RFC 9457 problem+json, as in the sandbox runtime.
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { z } from "zod";
+import { PROBLEM_CONTENT_TYPE } from "../sandbox/api.ts";
+import { SandboxApiError, SandboxClient } from "../sandbox/client.ts";
+import { badRequest, conflict, ProblemError, problem } from "../sandbox/problem.ts";
+import { checkLength, json, methodNotAllowed, readBody, readJson, type Log } from "../sandbox/server.ts";
+import type { AgentConfig } from "./config.ts";
+import { ProviderError, providerFor, type Complete } from "./providers.ts";
+import { readiness, type Readiness } from "./readiness.ts";
+
+/** POST /v1/tasks answer. */
+export interface TaskResult {
+  id: string;
+  output: string;
+  model: string;
+  usage?: { inputTokens: number; outputTokens: number };
+  durationMs: number;
+}
+
+const execBody = z.object({
+  command: z.array(z.string()).min(1, 'must name a program: an argv array such as ["ls", "-l"]'),
+  timeoutSeconds: z.number().positive().optional(),
+  env: z.record(z.string(), z.string()).optional(),
+  stdin: z.string().optional(),
+});
+
+export class AgentApp {
+  /** Set on SIGTERM: /readyz fails, new tasks are refused, answers close their connection. */
+  stopping = false;
+  running = 0;
+  private readonly c: AgentConfig;
+  private readonly log: Log;
+  private readonly complete: Complete | undefined;
+  private readonly sandbox: SandboxClient | undefined;
+  private readonly aborter = new AbortController();
+  private readonly taskBody;
+  private workspaceFound = false;
+  private workspaceError: string | undefined;
+
+  constructor(config: AgentConfig, log: Log, options: { fetch?: typeof fetch } = {}) {
+    this.c = config;
+    this.log = log;
+    this.complete = config.model
+      ? providerFor(config.model, {
+          echoDelayMs: config.echoDelayMs,
+          ...(options.fetch ? { fetch: options.fetch } : {}),
+        })
+      : undefined;
+    this.sandbox = config.workspace
+      ? new SandboxClient({
+          baseUrl: config.workspace.baseUrl,
+          token: config.workspace.token,
+          ...(options.fetch ? { fetch: options.fetch } : {}),
+        })
+      : undefined;
+    this.taskBody = z.object({
+      input: z.string(),
+      timeoutSeconds: z.number().positive().max(config.maxTaskTimeoutSeconds).optional(),
+      metadata: z.record(z.string(), z.unknown()).optional(),
+    });
+  }
+
+  readiness(): Readiness {
+    return readiness({
+      modelProblem: this.c.modelProblem,
+      workspaceProblem: this.c.workspaceProblem,
+      workspace: this.c.workspace
+        ? { name: this.c.workspace.name, found: this.workspaceFound, lastError: this.workspaceError }
+        : undefined,
+      stopping: this.stopping,
+    });
+  }
+
+  /** Asks the sandbox whether the workspace exists; true once it does (then never asks again). */
+  async checkWorkspace(): Promise<boolean> {
+    if (!this.sandbox || !this.c.workspace || this.workspaceFound) return true;
+    try {
+      const info = await this.sandbox.getWorkspace(this.c.workspace.id);
+      this.workspaceFound = info !== undefined;
+      this.workspaceError = info ? undefined : `the sandbox at ${this.sandbox.baseUrl} does not hold it yet`;
+    } catch (err) {
+      this.workspaceError = err instanceof Error ? err.message : String(err);
+    }
+    return this.workspaceFound;
+  }
+
+  /** Aborts every running task (the grace period is over). */
+  abortAll(): void {
+    this.aborter.abort(new ProblemError(503, "the agent shut down before the task finished"));
+  }
+
+  /** The request listener for node:http. */
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const started = performance.now();
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    if (this.stopping) res.setHeader("connection", "close");
+    res.once("finish", () =>
+      this.log.debug("request", {
+        method: req.method,
+        path,
+        status: res.statusCode,
+        durationMs: Math.round(performance.now() - started),
+      }),
+    );
+    this.route(req, res, path).catch((err: unknown) => this.fail(req, res, err));
+  };
+
+  private async route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const method = req.method === "HEAD" ? "GET" : (req.method ?? "");
+    const only = (allowed: string) => {
+      if (method !== allowed) throw methodNotAllowed([allowed]);
+    };
+    if (path === "/healthz") {
+      only("GET");
+      return json(res, 200, { status: "ok" });
+    }
+    if (path === "/readyz") {
+      only("GET");
+      const r = this.readiness();
+      return json(res, r.status === "ready" ? 200 : 503, r);
+    }
+    if (path === "/v1/info") {
+      only("GET");
+      return json(res, 200, this.info());
+    }
+    if (path === "/v1/tasks") {
+      only("POST");
+      return this.task(req, res);
+    }
+    if (path === "/v1/workspace/exec") {
+      only("POST");
+      return this.exec(req, res);
+    }
+    if (path.startsWith("/v1/workspace/files/")) {
+      if (method !== "GET" && method !== "POST") throw methodNotAllowed(["GET", "POST"]);
+      return this.file(req, res, method, path.slice("/v1/workspace/files/".length));
+    }
+    throw new ProblemError(404, `no route for ${path}`);
+  }
+
+  private info() {
+    const m = this.c.model;
+    return {
+      name: this.c.name,
+      namespace: this.c.namespace,
+      provider: m?.provider ?? null,
+      model: m?.model ?? null,
+      endpoint: m?.endpoint || null,
+      workspace: this.c.workspace?.name ?? null,
+      readiness: this.readiness(),
+      tasks: { running: this.running, max: this.c.maxConcurrentTasks },
+    };
+  }
+
+  private async task(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readJson(req, this.taskBody, this.c.maxInputBytes);
+    if (this.stopping)
+      throw new ProblemError(503, "the agent is shutting down; retry on another replica or later");
+    if (!this.complete)
+      throw new ProblemError(503, `the agent is not ready: ${this.c.modelProblem ?? "no model"}`);
+    if (this.running >= this.c.maxConcurrentTasks)
+      throw new ProblemError(
+        429,
+        `the agent already runs ${this.running} tasks (AGENTRY_MAX_CONCURRENT_TASKS); retry later`,
+        { "retry-after": "1" },
+      );
+    const id = randomUUID();
+    const timeoutSeconds = body.timeoutSeconds ?? this.c.defaultTaskTimeoutSeconds;
+    const started = performance.now();
+    this.running++;
+    let status = 500;
+    try {
+      const signal = AbortSignal.any([AbortSignal.timeout(timeoutSeconds * 1000), this.aborter.signal]);
+      let completion;
+      try {
+        completion = await this.complete(body.input, signal);
+      } catch (err) {
+        if (err instanceof ProviderError)
+          throw new ProblemError(
+            err.status,
+            err.message,
+            err.retryAfter ? { "retry-after": err.retryAfter } : {},
+          );
+        if (this.aborter.signal.aborted) throw this.aborter.signal.reason;
+        if (signal.aborted)
+          throw new ProblemError(504, `the model did not answer within ${timeoutSeconds} s (timeoutSeconds)`);
+        throw err;
+      }
+      const result: TaskResult = {
+        id,
+        output: completion.output,
+        model: completion.model,
+        ...(completion.usage ? { usage: completion.usage } : {}),
+        durationMs: Math.round(performance.now() - started),
+      };
+      status = 200;
+      json(res, 200, result);
+    } catch (err) {
+      if (err instanceof ProblemError) status = err.status;
+      throw err;
+    } finally {
+      this.running--;
+      this.log.info("task finished", {
+        id,
+        status,
+        provider: this.c.model?.provider,
+        durationMs: Math.round(performance.now() - started),
+        inputBytes: Buffer.byteLength(body.input),
+      });
+      this.log.debug("task metadata", { id, metadata: body.metadata });
+    }
+  }
+
+  private workspace(): { client: SandboxClient; id: string } {
+    if (!this.sandbox || !this.c.workspace)
+      throw conflict(
+        this.c.workspaceProblem ??
+          "this agent has no workspace: set spec.workspaceRef on the AgentRuntime to work in one",
+      );
+    return { client: this.sandbox, id: this.c.workspace.id };
+  }
+
+  private async exec(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { client, id } = this.workspace();
+    const body = await readJson(req, execBody, this.c.maxInputBytes);
+    const result = await viaSandbox(() => client.exec(id, body));
+    this.log.info("workspace command finished", {
+      program: body.command[0],
+      exitCode: result.exitCode,
+      durationMs: result.durationMs,
+    });
+    json(res, 200, result);
+  }
+
+  private async file(req: IncomingMessage, res: ServerResponse, method: string, raw: string): Promise<void> {
+    const { client, id } = this.workspace();
+    let path: string;
+    try {
+      path = raw.split("/").map(decodeURIComponent).join("/");
+    } catch {
+      throw badRequest("file path is not valid percent-encoding");
+    }
+    if (method === "GET") {
+      const data = await viaSandbox(() => client.readFile(id, path));
+      res.writeHead(200, { "content-type": "application/octet-stream", "content-length": data.byteLength });
+      res.end(data);
+      return;
+    }
+    checkLength(req, this.c.maxFileBytes);
+    const data = await readBody(req, this.c.maxFileBytes);
+    const { created } = await viaSandbox(() => client.writeFile(id, path, data));
+    json(res, created ? 201 : 200, { path, bytes: data.byteLength, created });
+  }
+
+  private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    const known = err instanceof ProblemError;
+    if (!known)
+      this.log.error("request failed", {
+        path: req.url,
+        error: err instanceof Error ? err.message : String(err),
+      });
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.writeHead(known ? err.status : 500, {
+      "content-type": PROBLEM_CONTENT_TYPE,
+      ...(known ? err.headers : {}),
+      ...(req.complete ? {} : { connection: "close" }),
+    });
+    res.end(JSON.stringify(known ? err.toProblem() : problem(500, "internal error; see the agent log")));
+  }
+}
+
+/** Sandbox errors keep their status; an unreachable sandbox is a 502. */
+async function viaSandbox<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (!(err instanceof SandboxApiError)) throw err;
+    if (err.status === 0) throw new ProblemError(502, `the workspace sandbox is unreachable: ${err.message}`);
+    throw new ProblemError(err.status, err.problem?.detail ?? err.message);
+  }
+}
