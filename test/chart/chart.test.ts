@@ -77,6 +77,12 @@ describe("Helm chart", () => {
       const namespace = await testNamespace(t, RESTRICTED);
       const name = release();
       t.after(() => helm(["uninstall", name, "-n", namespace]).then(() => undefined));
+      // kwok runs no webhook process: admit only a label nobody carries, or the shared
+      // cluster's agentry writes would fail against the Fail policy meanwhile.
+      const scope = [
+        "--set-json",
+        `webhook.namespaceSelector={"matchLabels":{"agentry.dev/chart-test":"${name}"}}`,
+      ];
       const install = await helm([
         "install",
         name,
@@ -85,12 +91,17 @@ describe("Helm chart", () => {
         namespace,
         "-f",
         join(chart, profile),
+        ...scope,
         "--wait",
         "--timeout",
         "120s",
       ]);
       assert.equal(install.code, 0, install.stderr);
       assert.match(install.stdout, /agentry 0\.1\.0 is installed/, "NOTES.txt printed");
+      const vwc = await api(k8s.AdmissionregistrationV1Api).readValidatingWebhookConfiguration({
+        name: `${name}-agentry-validating`,
+      });
+      assert.deepEqual(vwc.webhooks?.[0]?.namespaceSelector?.matchLabels, { "agentry.dev/chart-test": name });
       const apps = api(k8s.AppsV1Api);
       const deployments = await apps.listNamespacedDeployment({ namespace });
       assert.ok(deployments.items.length >= 1);
@@ -101,6 +112,7 @@ describe("Helm chart", () => {
         "upgrade",
         name,
         chart,
+        ...scope,
         "-n",
         namespace,
         "-f",
@@ -175,6 +187,54 @@ describe("Helm chart", () => {
     assert.ok(
       leases?.rules?.some((r) => r.resources.includes("leases")),
       "leases only through a namespaced Role",
+    );
+  });
+  it("gives the webhook no wildcard and no cluster-wide Secret read unless checkSecretRefs is on", async () => {
+    const secretRules = (docs: Doc[], kind: string) =>
+      docs
+        .filter((d) => d.kind === kind && d.metadata.name.includes("webhook"))
+        .flatMap((d) => d.rules ?? [])
+        .filter((r) => r.resources.includes("secrets"));
+    const plain = await render();
+    for (const d of plain.filter((x) => x.kind.endsWith("Role") && x.metadata.name.includes("webhook"))) {
+      for (const r of d.rules ?? [])
+        for (const f of [r.apiGroups, r.resources, r.verbs]) assert.ok(!f.includes("*"));
+    }
+    assert.deepEqual(secretRules(plain, "ClusterRole"), [], "no cluster-wide Secret access by default");
+    for (const r of secretRules(plain, "Role")) {
+      const named = (r as { resourceNames?: string[] }).resourceNames;
+      assert.ok(r.verbs.every((v) => v === "create") || named?.length === 1, "only its own TLS Secret");
+    }
+    const checking = await render(["--set", "webhook.checkSecretRefs=true"]);
+    assert.deepEqual(secretRules(checking, "ClusterRole")[0]?.verbs, ["get"], "only get, only when asked");
+  });
+
+  it("lets the gateway impersonate callers but read no Secret beyond its named tokens Secret", async () => {
+    const docs = await render([
+      "--set",
+      "gateway.tokensSecret=gateway-tokens",
+      "--set",
+      "gateway.database.urlSecret=pg",
+    ]);
+    const roles = docs.filter((d) => d.kind.endsWith("Role") && d.metadata.name.includes("gateway"));
+    const rules = roles.flatMap((r) => (r.rules ?? []).map((rule) => ({ ...rule, role: r })));
+    for (const r of rules) for (const f of [r.apiGroups, r.resources, r.verbs]) assert.ok(!f.includes("*"));
+    assert.ok(
+      rules.some((r) => r.verbs.includes("impersonate")),
+      "impersonation is how RBAC stays the caller's",
+    );
+    const secrets = rules.filter((r) => r.resources.includes("secrets"));
+    assert.equal(secrets.length, 1);
+    assert.equal(secrets[0]!.role.kind, "Role", "namespaced");
+    assert.deepEqual((secrets[0] as { resourceNames?: string[] }).resourceNames, ["gateway-tokens"]);
+    assert.deepEqual(secrets[0]!.verbs, ["get"]);
+    const job = docs.find((d) => d.kind === "Job") as unknown as {
+      metadata: { annotations: Record<string, string> };
+    };
+    assert.equal(
+      job.metadata.annotations["helm.sh/hook"],
+      "pre-install,pre-upgrade",
+      "migrations run as a hook",
     );
   });
 });
