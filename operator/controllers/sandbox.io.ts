@@ -16,6 +16,7 @@ export interface SandboxApi {
   putWorkspace(address: string, id: string, ownerId?: string): Promise<void>;
   deleteWorkspace(address: string, id: string): Promise<void>;
   drain(address: string): Promise<void>;
+  undrain(address: string): Promise<void>;
 }
 
 /** SandboxApi over runtimes/sandbox's own client, one client per sandbox address. */
@@ -53,6 +54,10 @@ export class HttpSandboxApi implements SandboxApi {
 
   async drain(address: string): Promise<void> {
     await this.client(address).drain();
+  }
+
+  async undrain(address: string): Promise<void> {
+    await this.client(address).undrain();
   }
 }
 

@@ -60,6 +60,12 @@ interface FleetState {
   gate: ScaleGate;
   gateKey: string;
   emptySince: Map<string, number>;
+  /** Occupied sandboxes chosen to leave, and since when they drain. */
+  drainSince: Map<string, number>;
+  /** Pods marked to leave, waiting for the mark to be visible before the Deployment shrinks. */
+  pendingLeaving: Set<string>;
+  /** The last scaling action (kept here: the cache may not show our own status write yet). */
+  lastScale: { time: string; reason: string } | undefined;
 }
 
 const asFleet = (o: KubeObject) => o as unknown as SandboxFleet;
@@ -237,20 +243,44 @@ export class SandboxFleetReconciler implements Reconciler {
           Number(a.ready) - Number(b.ready) ||
           (state.emptySince.get(a.name) ?? 0) - (state.emptySince.get(b.name) ?? 0),
       );
+    // Sandboxes holding workspaces leave only through a drain: when the target is below what
+    // the empty sandboxes can give back (a pinned size, a lowered maxReplicas), the least
+    // loaded occupied ones stop taking workspaces and go once drainTimeout has passed; their
+    // workspaces are then placed again.
+    const pinned = spec.replicas !== undefined;
+    const emptyOut = pinned ? [...empties].sort((a, b) => Number(a.ready) - Number(b.ready)) : removable;
+    const draining = new Set<string>();
+    const drained: SandboxView[] = [];
+    if (current !== undefined && target.replicas < current - emptyOut.length) {
+      const occupiedViews = views
+        .filter((v) => v.workspaces.length > 0)
+        .sort((a, b) => a.workspaces.length - b.workspaces.length || a.name.localeCompare(b.name));
+      for (const v of occupiedViews.slice(0, current - emptyOut.length - target.replicas)) {
+        draining.add(v.name);
+        const since = state.drainSince.get(v.name) ?? now.getTime();
+        state.drainSince.set(v.name, since);
+        if (now.getTime() - since >= durationMs(spec.drainTimeout)) drained.push(v);
+      }
+    }
+    for (const n of state.drainSince.keys()) if (!draining.has(n)) state.drainSince.delete(n);
+    const outgoing = [...emptyOut, ...drained];
     let replicas = target.replicas;
-    let lastScale = fleet.status?.lastScaleTime
-      ? { time: fleet.status.lastScaleTime, reason: fleet.status.lastScaleReason ?? "" }
-      : undefined;
     if (current !== undefined) {
-      const safe =
-        spec.replicas !== undefined
-          ? target.replicas
-          : safeScaleDownTarget(current, target.replicas, removable.length);
-      const next = state.gate.observe(current, safe, now.getTime(), spec.replicas !== undefined);
+      const safe = safeScaleDownTarget(current, target.replicas, outgoing.length);
+      let next = state.gate.observe(current, safe, now.getTime(), pinned);
+      // The ReplicaSet picks which pods to delete by their deletion cost: shrink only once the
+      // outgoing pods visibly carry the lowest cost, never before (it could pick a full one).
+      if (next !== undefined && next < current) {
+        const out = outgoing.slice(0, current - next);
+        if (!out.every((v) => podByName.get(v.name)?.metadata.annotations?.[DELETION_COST] === "-1000")) {
+          state.pendingLeaving = new Set(out.map((v) => v.name));
+          next = undefined;
+        }
+      }
       replicas = next ?? current;
       if (next !== undefined && next !== current) {
         const reason = `${next > current ? "scaled up" : "scaled down"} ${current} → ${next}: ${target.reason}`;
-        lastScale = { time: now.toISOString().replace(/\.\d{3}Z$/, "Z"), reason };
+        state.lastScale = { time: now.toISOString().replace(/\.\d{3}Z$/, "Z"), reason };
         this.deps.recorder.event(
           fleet as never,
           "Normal",
@@ -260,10 +290,15 @@ export class SandboxFleetReconciler implements Reconciler {
         this.deps.log.info("scaling fleet", { fleet: key, from: current, to: next, reason: target.reason });
       }
     }
-    const leaving = new Set(
-      removable.slice(0, Math.max(0, (current ?? replicas) - replicas)).map((v) => v.name),
+    const lastScale = state.lastScale;
+    const leaving = new Set([
+      ...outgoing.slice(0, Math.max(0, (current ?? replicas) - replicas)).map((v) => v.name),
+      ...[...state.pendingLeaving].filter((n) => outgoing.some((v) => v.name === n)),
+    ]);
+    state.pendingLeaving = new Set(
+      [...state.pendingLeaving].filter((n) => leaving.has(n) && replicas === current),
     );
-    await this.markDeletionCosts(views, podByName, leaving, spec.template.port);
+    await this.markDeletionCosts(views, podByName, leaving, draining, spec.template.port);
 
     let error: string | undefined;
     try {
@@ -306,7 +341,18 @@ export class SandboxFleetReconciler implements Reconciler {
         scaleDownWindow: s.scaleDownWindow,
         cooldownMs: durationMs(s.cooldown),
       });
-      state = { gate, gateKey, emptySince: state?.emptySince ?? new Map<string, number>() };
+      state = {
+        gate,
+        gateKey,
+        emptySince: state?.emptySince ?? new Map<string, number>(),
+        drainSince: state?.drainSince ?? new Map<string, number>(),
+        pendingLeaving: state?.pendingLeaving ?? new Set<string>(),
+        lastScale:
+          state?.lastScale ??
+          (fleet.status?.lastScaleTime
+            ? { time: fleet.status.lastScaleTime, reason: fleet.status.lastScaleReason ?? "" }
+            : undefined),
+      };
       this.state.set(key, state);
     }
     return state;
@@ -375,10 +421,15 @@ export class SandboxFleetReconciler implements Reconciler {
   }
 
   /** Empty pods are cheapest to delete, pods chosen to leave cheaper still (and drained); full ones dearest. */
+  /**
+   * Empty pods are cheapest to delete, pods chosen to leave cheaper still; full ones dearest.
+   * Leaving and draining pods are marked draining (no new workspaces) and told to drain.
+   */
   private async markDeletionCosts(
     views: SandboxView[],
     pods: Map<string, PodLike>,
     leaving: Set<string>,
+    draining: Set<string>,
     port: number,
   ): Promise<void> {
     for (const v of views) {
@@ -388,18 +439,20 @@ export class SandboxFleetReconciler implements Reconciler {
         : v.workspaces.length > 0
           ? String(100 + v.workspaces.length)
           : "0";
-      const draining = leaving.has(v.name) ? "true" : null;
+      const drain = leaving.has(v.name) || draining.has(v.name) ? "true" : null;
       const annotations = pod.metadata.annotations ?? {};
-      if (annotations[DELETION_COST] === cost && (annotations[ANNOTATION_DRAINING] ?? null) === draining)
+      if (annotations[DELETION_COST] === cost && (annotations[ANNOTATION_DRAINING] ?? null) === drain)
         continue;
-      if (draining) {
-        const address = this.deps.addresses.addressOf(pod, port);
-        if (address) await this.deps.sandboxes.drain(address).catch(() => undefined);
+      const address = this.deps.addresses.addressOf(pod, port);
+      if (address && drain) await this.deps.sandboxes.drain(address).catch(() => undefined);
+      // A sandbox that was draining and may stay (the size was raised again) takes work again.
+      if (address && !drain && annotations[ANNOTATION_DRAINING] === "true") {
+        await this.deps.sandboxes.undrain(address).catch(() => undefined);
       }
       await this.writer.write("Pod", "annotate", () =>
         this.deps.client
           .mergePatch(pod, {
-            metadata: { annotations: { [DELETION_COST]: cost, [ANNOTATION_DRAINING]: draining } },
+            metadata: { annotations: { [DELETION_COST]: cost, [ANNOTATION_DRAINING]: drain } },
           })
           .catch((err: unknown) => {
             if (!isNotFound(err)) throw err;

@@ -30,7 +30,7 @@ type Fleet = {
   };
 };
 
-const names = ["start", "owners", "capacity", "pressure", "scaledown", "pinned", "restart"] as const;
+const names = ["start", "owners", "capacity", "pressure", "scaledown", "pinned", "drain", "restart"] as const;
 const ns = {} as Record<(typeof names)[number], string>;
 let operator: OperatorProcess;
 let sandboxes: SandboxProcesses;
@@ -250,6 +250,57 @@ describe("SandboxFleet and Workspace", () => {
     await waitFor("back to autoscaling", async () => (await deploymentReplicas(namespace)) === 1, {
       timeoutMs: 60_000,
     });
+  });
+
+  it("drains a sandbox holding workspaces before a pinned size removes it, then places its workspaces again", async () => {
+    const namespace = ns.drain;
+    await createFleet(namespace, { warmEmpty: 1, drainTimeout: "3s" });
+    await waitPods(namespace, 1);
+    await createWorkspace(namespace, "w-a", "a");
+    await createWorkspace(namespace, "w-b", "b");
+    const [a, b] = [await readyWs(namespace, "w-a"), await readyWs(namespace, "w-b")];
+    await waitPods(namespace, 3);
+    const res = await kubectl(["scale", "sbf/fleet", "-n", namespace, "--replicas=1"]);
+    assert.equal(res.code, 0, res.stderr);
+    const victim = [a, b].sort((x, y) => x.status!.sandboxPod!.localeCompare(y.status!.sandboxPod!))[0]!;
+    const survivor = victim === a ? b : a;
+    const drainingPod = await waitFor("the occupied sandbox is marked draining first", async () => {
+      const pod = await api(k8s.CoreV1Api)
+        .readNamespacedPod({ namespace, name: victim.status!.sandboxPod! })
+        .catch(() => undefined);
+      return pod?.metadata?.annotations?.["agentry.dev/draining"] === "true" ? pod : undefined;
+    });
+    assert.ok(!drainingPod.metadata?.deletionTimestamp, "still running while it drains");
+    await waitFor(
+      "scaled to 1 after the drain timeout",
+      async () => (await deploymentReplicas(namespace)) === 1,
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    await waitPods(namespace, 1);
+    assert.equal(
+      (await getWs(namespace, survivor.metadata.name)).status?.sandboxPod,
+      survivor.status?.sandboxPod,
+    );
+    const moved = await waitFor("the drained workspace waits for room", async () => {
+      const w = await getWs(namespace, victim.metadata.name);
+      return w.status?.phase === "Pending" ? w : undefined;
+    });
+    assert.equal(moved.status?.sandboxPod, undefined);
+    const unpin = await kubectl([
+      "patch",
+      "sbf",
+      "fleet",
+      "-n",
+      namespace,
+      "--type=json",
+      "-p",
+      '[{"op":"remove","path":"/spec/replicas"}]',
+    ]);
+    assert.equal(unpin.code, 0, unpin.stderr);
+    const placed = await readyWs(namespace, victim.metadata.name);
+    assert.notEqual(placed.status?.sandboxPod, survivor.status?.sandboxPod, "owners still do not share");
   });
 
   it("keeps every placement across an operator restart", async () => {
