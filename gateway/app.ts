@@ -11,6 +11,7 @@ import type { GatewayMetrics } from "./metrics.ts";
 import { openApiDocument } from "./openapi.ts";
 import { problemOf, sendProblem, toProblem } from "./problem.ts";
 import type { RateLimiter } from "./ratelimit.ts";
+import { DEFAULT_ADMISSION, type AdmissionSettings } from "./routes/admit.ts";
 import { resourceRouter } from "./routes/resources.ts";
 import { runsRouter } from "./routes/runs.ts";
 import type { Store } from "./store/store.ts";
@@ -28,6 +29,8 @@ export interface GatewayDeps {
   bodyLimit?: string;
   /** Why the gateway is not ready, or undefined when it is. */
   ready?: () => Promise<string | undefined>;
+  /** Policy of the admission rules run before writes (default: the webhook's defaults, no Secret checks). */
+  admission?: AdmissionSettings;
 }
 
 const PLURALS = new Set(KINDS.map((k) => k.plural));
@@ -125,7 +128,12 @@ export function createApp(deps: GatewayDeps): express.Express {
   });
   v1.use(express.json({ limit: deps.bodyLimit ?? "1mb", type: jsonTypes, strict: false }));
   if (deps.watch) v1.get("/watch/namespaces/:namespace/:plural", deps.watch);
-  const resourceDeps = { kube: deps.kube, store: deps.store, log: deps.log };
+  const resourceDeps = {
+    kube: deps.kube,
+    store: deps.store,
+    log: deps.log,
+    admission: deps.admission ?? DEFAULT_ADMISSION,
+  };
   v1.use("/namespaces/:namespace/pipelines", runsRouter(resourceDeps));
   for (const def of KINDS) v1.use(`/namespaces/:namespace/${def.plural}`, resourceRouter(def, resourceDeps));
   app.use("/v1", v1);

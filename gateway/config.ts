@@ -1,5 +1,6 @@
 // Gateway settings from flags or environment variables; `--help` lists them.
 import { parseArgs } from "node:util";
+import type { AdmissionSettings } from "./routes/admit.ts";
 
 export interface GatewayConfig {
   listen: { host: string; port: number };
@@ -19,6 +20,8 @@ export interface GatewayConfig {
   kubeQps: number;
   kubeBurst: number;
   logLevel: string;
+  /** The admission rules' policy, as the webhook's flags of the same names. */
+  admission: AdmissionSettings;
 }
 
 interface Option {
@@ -69,6 +72,25 @@ const options: Record<string, Option> = {
   },
   "kube-qps": { env: "AGENTRY_KUBE_QPS", help: "requests per second to the apiserver", default: "500" },
   "kube-burst": { env: "AGENTRY_KUBE_BURST", help: "request burst to the apiserver", default: "1000" },
+  "allowed-registries": {
+    env: "AGENTRY_ALLOWED_REGISTRIES",
+    help: "admission: registries (or registry/path prefixes) images may come from, comma-separated; empty: any",
+  },
+  "allow-latest": {
+    env: "AGENTRY_ALLOW_LATEST",
+    help: "admission: true|false: allow :latest and untagged images",
+    default: "false",
+  },
+  "large-fleet-replicas": {
+    env: "AGENTRY_LARGE_FLEET_REPLICAS",
+    help: "admission: warn when a SandboxFleet's maxReplicas exceeds this",
+    default: "100",
+  },
+  "check-secret-refs": {
+    env: "AGENTRY_CHECK_SECRET_REFS",
+    help: "admission: true|false: deny references to missing Secrets or keys (read as the caller)",
+    default: "false",
+  },
   "log-level": { env: "AGENTRY_LOG_LEVEL", help: "error|warn|info|debug", default: "info" },
 };
 
@@ -130,5 +152,16 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     kubeQps: num("kube-qps", 1),
     kubeBurst: num("kube-burst", 1),
     logLevel: get("log-level") ?? "info",
+    admission: {
+      policy: {
+        allowedRegistries: (get("allowed-registries") ?? "")
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean),
+        allowLatest: bool("allow-latest"),
+        largeFleetReplicas: num("large-fleet-replicas", 1),
+      },
+      checkSecretRefs: bool("check-secret-refs"),
+    },
   };
 }

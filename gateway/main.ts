@@ -131,6 +131,7 @@ const app = createApp({
   metrics,
   log,
   bodyLimit: cfg.bodyLimit,
+  admission: cfg.admission,
   authenticate: createAuthenticator({
     tokens: () => tokens,
     ...(cfg.tokenReview ? { tokenReview: new TokenReviewer(kube) } : {}),

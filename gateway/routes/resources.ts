@@ -1,13 +1,16 @@
 // REST routes of one kind, driven by its definition in api/v1alpha1: list (limit, continue,
 // labelSelector passed through to the apiserver), get (ETag), create, replace (If-Match),
 // merge-patch, delete. Every call is made as the caller (impersonation), so the apiserver's
-// RBAC decides; the gateway keeps no copy of the objects.
+// RBAC decides; the gateway keeps no copy of the objects. Writes pass the webhook's admission
+// rules (admit.ts) before they are audited and sent.
 import { Router, type Request, type Response } from "express";
 import type { KindDefinition } from "../../api/v1alpha1/index.ts";
 import { ApiError, type KubeClient, type KubeList, type KubeObject } from "../../operator/kube/client.ts";
 import type { Logger } from "../../operator/log.ts";
+import type { AdmissionObject } from "../../webhook/rules/index.ts";
 import type { Identity } from "../auth/identity.ts";
 import { problemOf } from "../problem.ts";
+import { admit, type AdmissionSettings } from "./admit.ts";
 import type { Store, StoredResponse } from "../store/store.ts";
 import {
   CREATED_BY,
@@ -27,6 +30,7 @@ export interface ResourceDeps {
   kube: KubeClient;
   store: Store;
   log: Logger;
+  admission: AdmissionSettings;
 }
 
 export const asCaller = (kube: KubeClient, res: Response): KubeClient => {
@@ -35,6 +39,9 @@ export const asCaller = (kube: KubeClient, res: Response): KubeClient => {
 };
 
 const MAX_LIMIT = 500;
+
+/** Kinds with admission rules on DELETE (the webhook is registered for these DELETEs only). */
+const DELETE_RULES = new Set(["SandboxFleet"]);
 
 function listQuery(req: Request): Record<string, string | number | undefined> {
   const q = req.query;
@@ -74,7 +81,7 @@ function preconditioned(err: unknown, ifMatch: string | undefined): unknown {
 
 export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router {
   const router = Router({ mergeParams: true });
-  const { kube } = deps;
+  const { kube, admission } = deps;
   const av = def.apiVersion;
   const ref = (ns: string, name: string) => ({
     apiVersion: av,
@@ -82,6 +89,9 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
     metadata: { namespace: ns, name },
   });
   const p = (req: Request) => req.params as { namespace: string; name: string };
+  // What the rules see: the object with the schema's defaults, as the apiserver stores it.
+  const withDefaults = (obj: KubeObject) => validate(def, obj) as AdmissionObject;
+  const stored = (obj: KubeObject) => obj as unknown as AdmissionObject;
 
   router.get("/", async (req, res) => {
     const { namespace } = p(req);
@@ -117,16 +127,18 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
     const { namespace } = p(req);
     const who = res.locals.identity as Identity;
     const obj = stamp(prepareObject(def, req.body, { namespace }), who.user, true);
+    const client = asCaller(kube, res);
     await auditedWrite(
       deps,
       req,
       res,
       { verb: "create", kind: def.kind, namespace, name: obj.metadata.name },
       async () => {
-        const created = await asCaller(kube, res).create(obj);
+        const created = await client.create(obj);
         const location = `${req.baseUrl}/${encodeURIComponent(created.metadata.name ?? "")}`;
         return objectResponse(201, created, { location });
       },
+      () => admit(client, admission, res, def.kind, withDefaults(obj), undefined),
     );
   });
 
@@ -135,9 +147,17 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
     const who = res.locals.identity as Identity;
     const ifMatch = etagVersion(req.get("if-match"));
     const obj = stamp(prepareObject(def, req.body, { namespace, name }), who.user, false);
-    await auditedWrite(deps, req, res, { verb: "replace", kind: def.kind, namespace, name }, async () => {
-      const client = asCaller(kube, res);
-      const current = await client.get<KubeObject>(av, def.kind, namespace, name);
+    const client = asCaller(kube, res);
+    let current: KubeObject | undefined;
+    const check = async () => {
+      current = await client.get<KubeObject>(av, def.kind, namespace, name);
+      const candidate = withDefaults(obj);
+      if (current.metadata.deletionTimestamp)
+        candidate.metadata.deletionTimestamp = current.metadata.deletionTimestamp;
+      await admit(client, admission, res, def.kind, candidate, stored(current));
+    };
+    const write = async (): Promise<StoredResponse> => {
+      if (!current) throw new Error("the admission check did not run");
       // created-by stays what it was: a caller cannot rewrite who created the object.
       const createdBy = current.metadata.annotations?.[CREATED_BY];
       if (createdBy) obj.metadata.annotations = { ...obj.metadata.annotations, [CREATED_BY]: createdBy };
@@ -149,7 +169,8 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
       } catch (err) {
         throw preconditioned(err, ifMatch);
       }
-    });
+    };
+    await auditedWrite(deps, req, res, { verb: "replace", kind: def.kind, namespace, name }, write, check);
   });
 
   router.patch("/:name", async (req, res) => {
@@ -159,9 +180,10 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
     if (!isObject(req.body)) throw problemOf(400, "a merge patch (RFC 7386) must be a JSON object");
     const patch = structuredClone(req.body);
     delete patch.status;
-    await auditedWrite(deps, req, res, { verb: "patch", kind: def.kind, namespace, name }, async () => {
-      const client = asCaller(kube, res);
-      const current = await client.get<KubeObject>(av, def.kind, namespace, name);
+    const client = asCaller(kube, res);
+    let current: KubeObject | undefined;
+    const check = async () => {
+      current = await client.get<KubeObject>(av, def.kind, namespace, name);
       if (ifMatch && ifMatch !== current.metadata.resourceVersion)
         throw problemOf(
           412,
@@ -174,7 +196,11 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
         throw problemOf(422, "metadata.name and metadata.namespace cannot be changed by a patch");
       if (merged.apiVersion !== av || merged.kind !== def.kind)
         throw problemOf(422, "apiVersion and kind cannot be changed by a patch");
-      validate(def, merged);
+      const candidate = validate(def, merged) as AdmissionObject;
+      await admit(client, admission, res, def.kind, candidate, stored(current));
+    };
+    const write = async (): Promise<StoredResponse> => {
+      if (!current) throw new Error("the admission check did not run");
       const meta2 = isObject(patch.metadata) ? patch.metadata : {};
       const annotations = isObject(meta2.annotations) ? { ...meta2.annotations } : {};
       delete annotations[CREATED_BY];
@@ -191,14 +217,20 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
       } catch (err) {
         throw preconditioned(err, ifMatch);
       }
-    });
+    };
+    await auditedWrite(deps, req, res, { verb: "patch", kind: def.kind, namespace, name }, write, check);
   });
 
   router.delete("/:name", async (req, res) => {
     const { namespace, name } = p(req);
     const ifMatch = etagVersion(req.get("if-match"));
-    await auditedWrite(deps, req, res, { verb: "delete", kind: def.kind, namespace, name }, async () => {
-      const client = asCaller(kube, res);
+    const client = asCaller(kube, res);
+    const check = async () => {
+      if (!DELETE_RULES.has(def.kind)) return;
+      const current = await client.get<KubeObject>(av, def.kind, namespace, name);
+      await admit(client, admission, res, def.kind, undefined, stored(current));
+    };
+    const remove = async (): Promise<StoredResponse> => {
       const body = {
         apiVersion: "v1",
         kind: "DeleteOptions",
@@ -211,7 +243,8 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
       } catch (err) {
         throw preconditioned(err, ifMatch);
       }
-    });
+    };
+    await auditedWrite(deps, req, res, { verb: "delete", kind: def.kind, namespace, name }, remove, check);
   });
 
   const statusReadOnly = () => {

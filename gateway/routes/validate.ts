@@ -64,10 +64,13 @@ export function prepareObject(
   return obj as KubeObject;
 }
 
-/** Validates a whole object with the kind's zod schema; 422 listing every field error. */
-export function validate(def: KindDefinition, obj: unknown): void {
+/**
+ * Validates a whole object with the kind's zod schema; 422 listing every field error.
+ * Returns the parsed object, with the schema's defaults filled in.
+ */
+export function validate(def: KindDefinition, obj: unknown): unknown {
   const result = def.object.safeParse(obj);
-  if (result.success) return;
+  if (result.success) return result.data;
   throw invalid(
     def,
     result.error.issues.map((i) => ({ path: i.path.map(String).join("."), message: i.message })),

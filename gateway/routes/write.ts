@@ -1,6 +1,7 @@
-// Every write goes through here: an idempotency check (Idempotency-Key), a pending audit
-// record BEFORE the cluster is touched (no database, no write: 503), the write itself as
-// the caller (impersonated), then the audit outcome and the stored response for retries.
+// Every write goes through here: an idempotency check (Idempotency-Key), the admission
+// check (a denial ends the request here: no audit record, the key is released), a pending
+// audit record BEFORE the cluster is touched (no database, no write: 503), the write itself
+// as the caller (impersonated), then the audit outcome and the stored response for retries.
 import { createHash } from "node:crypto";
 import type { Request, Response } from "express";
 import type { Logger } from "../../operator/log.ts";
@@ -33,8 +34,9 @@ function send(res: Response, r: StoredResponse): void {
 }
 
 /**
- * Runs `action` as an audited write. `action` returns the response to send; a thrown error
- * becomes a problem response (and a failed audit record).
+ * Runs `action` as an audited write. `check` runs first (after an idempotent replay is
+ * answered) and throws to refuse the write. `action` returns the response to send; a thrown
+ * error becomes a problem response (and a failed audit record).
  */
 export async function auditedWrite(
   deps: { store: Store; log: Logger },
@@ -42,6 +44,7 @@ export async function auditedWrite(
   res: Response,
   target: WriteTarget,
   action: () => Promise<StoredResponse>,
+  check?: () => Promise<void>,
 ): Promise<void> {
   const identity = res.locals.identity as Identity;
   const requestId = res.locals.requestId as string;
@@ -66,6 +69,7 @@ export async function auditedWrite(
   }
   let auditId: string;
   try {
+    await check?.();
     auditId = await deps.store.beginAudit({
       requestId,
       actor: identity.user,

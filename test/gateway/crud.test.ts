@@ -9,7 +9,7 @@ import * as yaml from "js-yaml";
 import { KINDS, RUN_NOW_ANNOTATION } from "../../api/v1alpha1/index.ts";
 import { kubectl, testNamespace } from "../harness/cluster.ts";
 import { repoRoot } from "../harness/paths.ts";
-import { ADMIN, startGateway } from "./harness.ts";
+import { ADMIN, createFleet, startGateway } from "./harness.ts";
 
 const EXAMPLES: Record<string, string> = {
   AgentRuntime: "agentruntime.yaml",
@@ -30,6 +30,7 @@ describe("gateway REST resources", () => {
       const gw = await startGateway(t);
       const base = `/v1/namespaces/${ns}/${def.plural}`;
       const obj = example(def.kind);
+      if (def.kind === "Workspace") await createFleet(ns, (obj.spec.fleetRef as { name: string }).name);
       obj.metadata = { name: "one", labels: { tier: "a" } };
 
       const created = await gw.call("POST", base, { body: obj });

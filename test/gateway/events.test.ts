@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { hashToken } from "../../gateway/auth/tokens.ts";
 import { kubectl, serviceUrl, testNamespace, waitFor } from "../harness/cluster.ts";
-import { ADMIN, ADMIN_TOKEN, startGateway, startGatewayProcess } from "./harness.ts";
+import { ADMIN, ADMIN_TOKEN, createFleet, startGateway, startGatewayProcess } from "./harness.ts";
 import { objectName, openSse } from "./sse.ts";
 
 const workspace = (ns: string, name: string) => `
@@ -59,6 +59,7 @@ describe("gateway event streams", () => {
     const redisUrl = serviceUrl(t, "redis");
     if (!redisUrl) return;
     const ns = await testNamespace(t);
+    await createFleet(ns);
     const dir = await mkdtemp(join(tmpdir(), "agentry-gw-"));
     const tokensFile = join(dir, "tokens.json");
     await writeFile(

@@ -20,10 +20,11 @@ import { EventHub } from "../../gateway/events/hub.ts";
 import { sseHandler } from "../../gateway/events/sse.ts";
 import { GatewayMetrics } from "../../gateway/metrics.ts";
 import { MemoryRateLimiter, type RateLimiter } from "../../gateway/ratelimit.ts";
+import type { AdmissionSettings } from "../../gateway/routes/admit.ts";
 import { startEmbeddedPostgres } from "../../gateway/store/embedded.ts";
 import { migrate } from "../../gateway/store/migrations.ts";
 import { createPool, PgStore } from "../../gateway/store/store.ts";
-import { kubeConfig, waitFor } from "../harness/cluster.ts";
+import { kubeConfig, kubectl, waitFor } from "../harness/cluster.ts";
 import { repoRoot } from "../harness/paths.ts";
 
 type After = { after: (fn: () => Promise<void>) => void };
@@ -89,6 +90,21 @@ export async function freshDatabase(t: After, serverUrl: string): Promise<string
   return u.toString();
 }
 
+/**
+ * A SandboxFleet made with kubectl (not through the gateway), for Workspaces that name it:
+ * the gateway's admission rules deny a Workspace whose fleet does not exist.
+ */
+export async function createFleet(namespace: string, name = "fleet"): Promise<void> {
+  const fleet = {
+    apiVersion: "agentry.dev/v1alpha1",
+    kind: "SandboxFleet",
+    metadata: { name, namespace },
+    spec: { template: { image: "busybox:1.36" }, minReplicas: 0, maxReplicas: 2 },
+  };
+  const r = await kubectl(["apply", "-f", "-"], JSON.stringify(fleet));
+  if (r.code !== 0) throw new Error(`could not create SandboxFleet ${namespace}/${name}: ${r.stderr}`);
+}
+
 export interface InProcessOptions {
   tokens?: Record<string, Identity>;
   databaseUrl?: string;
@@ -96,6 +112,7 @@ export interface InProcessOptions {
   allowAnonymous?: boolean;
   limiter?: RateLimiter;
   heartbeatMs?: number;
+  admission?: AdmissionSettings;
 }
 
 /** The gateway app in this process, as main.ts wires it (in-process bus and limiter). */
@@ -130,6 +147,7 @@ export async function startGateway(t: After, options: InProcessOptions = {}): Pr
       heartbeatMs: options.heartbeatMs ?? 15_000,
       clientBufferBytes: 1 << 20,
     }),
+    ...(options.admission ? { admission: options.admission } : {}),
   });
   const server = app.listen(0, "127.0.0.1");
   await once(server, "listening");

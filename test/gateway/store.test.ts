@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import { join } from "node:path";
 import { kubectl, run, serviceUrl, testNamespace } from "../harness/cluster.ts";
 import { repoRoot } from "../harness/paths.ts";
-import { freshDatabase, startGateway, startGatewayProcess } from "./harness.ts";
+import { createFleet, freshDatabase, startGateway, startGatewayProcess } from "./harness.ts";
 
 const workspace = (name: string, owner = "alice") => ({
   metadata: { name },
@@ -17,6 +17,7 @@ describe("gateway store (PostgreSQL)", () => {
     const server = serviceUrl(t, "postgres");
     if (!server) return;
     const ns = await testNamespace(t);
+    await createFleet(ns);
     const gw = await startGateway(t, { databaseUrl: await freshDatabase(t, server) });
     const base = `/v1/namespaces/${ns}/workspaces`;
     const headers = { "idempotency-key": "create-w1" };
@@ -63,6 +64,7 @@ describe("gateway store (PostgreSQL)", () => {
 
   it("answers 503 and writes nothing to the cluster when the database is down", async (t) => {
     const ns = await testNamespace(t);
+    await createFleet(ns);
     const gw = await startGateway(t); // embedded PGlite, served over a loopback socket
     const base = `/v1/namespaces/${ns}/workspaces`;
     assert.equal((await gw.call("POST", base, { body: workspace("before") })).status, 201);

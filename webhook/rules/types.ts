@@ -12,6 +12,8 @@ export interface Verdict {
   message: string;
   /** Admission warnings: risky but valid settings (kubectl prints them as "Warning: ..."). */
   warnings: string[];
+  /** When denied by rules: each problem with its field (the gateway lists them in its problem). */
+  problems?: Problem[];
 }
 
 /**
@@ -86,7 +88,7 @@ export class Findings {
     const codes = this.problems.map((p) => p.code);
     const code = codes.includes(409) ? 409 : codes.includes(403) ? 403 : 422;
     const message = this.problems.map((p) => (p.field ? `${p.field}: ${p.message}` : p.message)).join("; ");
-    return { allowed: false, code, message, warnings: this.warnings };
+    return { allowed: false, code, message, warnings: this.warnings, problems: this.problems };
   }
 }
 
