@@ -14,7 +14,9 @@ import type { RateLimiter } from "./ratelimit.ts";
 import { DEFAULT_ADMISSION, type AdmissionSettings } from "./routes/admit.ts";
 import { resourceRouter } from "./routes/resources.ts";
 import { runsRouter } from "./routes/runs.ts";
+import { checkPathNames } from "./routes/validate.ts";
 import type { Store } from "./store/store.ts";
+import { MAX_BODY_DEPTH, nestedDeeperThan } from "./depth.ts";
 
 export interface GatewayDeps {
   kube: KubeClient;
@@ -127,6 +129,22 @@ export function createApp(deps: GatewayDeps): express.Express {
     next();
   });
   v1.use(express.json({ limit: deps.bodyLimit ?? "1mb", type: jsonTypes, strict: false }));
+  v1.use((req, _res, next) => {
+    if (nestedDeeperThan(req.body, MAX_BODY_DEPTH))
+      throw problemOf(
+        400,
+        `the request body nests deeper than ${MAX_BODY_DEPTH} levels; no agentry object does`,
+      );
+    next();
+  });
+  v1.use(["/namespaces/:namespace", "/watch/namespaces/:namespace"], (req, _res, next) => {
+    checkPathNames(String(req.params.namespace), undefined);
+    next();
+  });
+  v1.use("/namespaces/:namespace/:plural/:name", (req, _res, next) => {
+    checkPathNames(undefined, String(req.params.name));
+    next();
+  });
   if (deps.watch) v1.get("/watch/namespaces/:namespace/:plural", deps.watch);
   const resourceDeps = {
     kube: deps.kube,

@@ -137,3 +137,29 @@ describe("schemas", () => {
     }
   });
 });
+
+describe("container image references", () => {
+  const accepted = [
+    "x:1",
+    "busybox",
+    "registry.example:5000/team/agent:1.4.2",
+    "ghcr.io/acme/agent@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    "r.example/a:v1.2_rc-3",
+  ];
+  const refused = [
+    "a b",
+    "alpine;rm",
+    "r.example/a:$(id)",
+    "r.example/`id`:1",
+    "a:1|sh",
+    "a:1&&id",
+    "a:1\nid",
+    "-a:1",
+    "'a'",
+  ];
+  for (const image of accepted)
+    it(`accepts ${image}`, () => assert.ok(specSchemas.AgentRuntime.safeParse({ image }).success));
+  for (const image of refused)
+    it(`refuses ${JSON.stringify(image)}`, () =>
+      assert.ok(!specSchemas.AgentRuntime.safeParse({ image }).success));
+});

@@ -173,7 +173,9 @@ export const containerImage = (description: string) =>
     .string()
     .min(1)
     .max(512)
-    .regex(/^[^\s]+$/)
+    // The characters of an image reference (registry[:port]/path[:tag][@algo:digest]):
+    // no whitespace, quotes or shell metacharacters.
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$/)
     .meta({ description });
 
 export const stringList = (description: string, maxItems = 256) =>

@@ -6,6 +6,7 @@ import { Watch } from "@kubernetes/client-node";
 import type { KubeClient, KubeObject } from "../../operator/kube/client.ts";
 import type { Logger } from "../../operator/log.ts";
 import type { EventBus } from "./bus.ts";
+import { missedEvents } from "./catchup.ts";
 
 export interface StreamRef {
   apiVersion: string;
@@ -21,6 +22,10 @@ interface Running {
   lingerUntil: number;
   watching: AbortController | undefined;
   resourceVersion: string | undefined;
+  /** Names of the objects the stream knows to exist (for DELETED events after a gap). */
+  known: Set<string>;
+  /** The last delivered resourceVersion when the watch expired (410 Gone): catch up from it. */
+  gapFrom: string | undefined;
 }
 
 export interface HubOptions {
@@ -55,7 +60,15 @@ export class EventHub {
     const name = streamName(ref);
     let s = this.streams.get(name);
     if (!s) {
-      s = { ref, users: 0, lingerUntil: 0, watching: undefined, resourceVersion: undefined };
+      s = {
+        ref,
+        users: 0,
+        lingerUntil: 0,
+        watching: undefined,
+        resourceVersion: undefined,
+        known: new Set(),
+        gapFrom: undefined,
+      };
       this.streams.set(name, s);
     }
     s.users++;
@@ -121,10 +134,7 @@ export class EventHub {
   ): Promise<void> {
     const path = this.client.collectionPath(s.ref.apiVersion, s.ref.kind, s.ref.namespace);
     let rv = fresh ? undefined : (s.resourceVersion ?? (await this.bus.position(name)));
-    if (!rv) {
-      const list = await this.client.list(s.ref.apiVersion, s.ref.kind, s.ref.namespace, { limit: 1 });
-      rv = list.metadata.resourceVersion;
-    }
+    if (!rv) rv = await this.relist(name, s);
     if (s.watching !== controller) return;
     s.resourceVersion = rv;
     let gone = false;
@@ -141,6 +151,8 @@ export class EventHub {
         const objRv = obj.metadata?.resourceVersion;
         if (objRv) s.resourceVersion = objRv;
         if (type === "BOOKMARK") return;
+        if (type === "DELETED") s.known.delete(obj.metadata.name ?? "");
+        else s.known.add(obj.metadata.name ?? "");
         delete obj.metadata.managedFields;
         obj.apiVersion ??= s.ref.apiVersion;
         obj.kind ??= s.ref.kind;
@@ -152,7 +164,10 @@ export class EventHub {
         if (s.watching !== controller) return; // stopped on purpose
         s.watching = undefined;
         if (err && !(err instanceof Error && err.name === "AbortError")) this.warn(name, err);
-        if (gone) s.resourceVersion = undefined;
+        if (gone) {
+          s.gapFrom ??= s.resourceVersion;
+          s.resourceVersion = undefined;
+        }
         // The watch ended (timeout, apiserver restart, 410 Gone): resume now.
         if (!this.closed && (s.users > 0 || Date.now() < s.lingerUntil))
           this.startWatch(name, s, gone).catch((e: unknown) => this.warn(name, e));
@@ -160,6 +175,35 @@ export class EventHub {
     );
     if (s.watching !== controller) req.abort();
     else controller.signal.addEventListener("abort", () => req.abort());
+  }
+
+  /**
+   * Lists the stream's objects (every page) to learn which exist and where to watch from;
+   * after 410 Gone, first publishes what the expired watch missed (see catchup.ts).
+   */
+  private async relist(name: string, s: Running): Promise<string | undefined> {
+    const { apiVersion, kind, namespace } = s.ref;
+    const items: KubeObject[] = [];
+    let rv: string | undefined;
+    let next: string | undefined;
+    do {
+      const page = await this.client.list(apiVersion, kind, namespace, { limit: 500, continue: next });
+      items.push(...page.items);
+      rv ??= page.metadata.resourceVersion;
+      next = page.metadata.continue;
+    } while (next);
+    if (s.gapFrom && rv) {
+      const missed = missedEvents(s.gapFrom, s.known, items, { ...s.ref, resourceVersion: rv });
+      if (missed.length)
+        this.log.info("caught up after an expired watch", { stream: name, events: missed.length });
+      for (const e of missed) {
+        delete e.object.metadata.managedFields;
+        await this.bus.publish(name, e.type, JSON.stringify(e.object), e.resourceVersion);
+      }
+    }
+    s.gapFrom = undefined;
+    s.known = new Set(items.map((o) => o.metadata.name ?? ""));
+    return rv;
   }
 
   async close(): Promise<void> {

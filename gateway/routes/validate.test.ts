@@ -2,7 +2,15 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { WorkspaceKind } from "../../api/v1alpha1/index.ts";
 import { Problem } from "../problem.ts";
-import { CREATED_BY, LAST_MODIFIED_BY, etagVersion, mergePatch, prepareObject, stamp } from "./validate.ts";
+import {
+  CREATED_BY,
+  LAST_MODIFIED_BY,
+  checkPathNames,
+  etagVersion,
+  mergePatch,
+  prepareObject,
+  stamp,
+} from "./validate.ts";
 
 const ws = { metadata: { name: "w" }, spec: { fleetRef: { name: "f" } } };
 
@@ -71,4 +79,30 @@ describe("stamp and etagVersion", () => {
     ['"a", "b"', undefined],
   ];
   for (const [h, want] of tags) it(`${h}`, () => assert.equal(etagVersion(h), want));
+});
+
+describe("checkPathNames", () => {
+  const bad: [string | undefined, string | undefined][] = [
+    ["..", undefined],
+    ["a/b", undefined],
+    ["nä", undefined],
+    ["Upper", undefined],
+    ["n".repeat(64), undefined],
+    [undefined, ".."],
+    [undefined, "."],
+    [undefined, "a/../b"],
+    [undefined, "a\u0000b"],
+    [undefined, "wörk"],
+    [undefined, "x".repeat(254)],
+  ];
+  for (const [ns, name] of bad)
+    it(`refuses ${JSON.stringify(ns ?? name)} with 400`, () =>
+      assert.throws(
+        () => checkPathNames(ns, name),
+        (e: Error & { status?: number }) => e.status === 400,
+      ));
+  it("accepts ordinary names", () => {
+    checkPathNames("team-a", "agent.v1-2");
+    checkPathNames("a".repeat(63), "b".repeat(253));
+  });
 });

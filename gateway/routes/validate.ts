@@ -114,3 +114,24 @@ export function clean<T extends KubeObject>(obj: T): T {
 }
 
 export { isObject };
+
+const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+/**
+ * Checks a namespace and object name taken from the URL before they reach the apiserver
+ * (a name such as ".." would otherwise change the path the request goes to); 400 naming
+ * the bad one.
+ */
+export function checkPathNames(namespace: string | undefined, name: string | undefined): void {
+  if (namespace !== undefined && (namespace.length > 63 || !NAMESPACE.test(namespace)))
+    throw problemOf(
+      400,
+      `namespace ${JSON.stringify(namespace.slice(0, 80))} in the URL is not a valid namespace name (lower-case letters, digits and '-', at most 63)`,
+    );
+  if (name !== undefined && (name.length > 253 || !NAME.test(name)))
+    throw problemOf(
+      400,
+      `name ${JSON.stringify(name.slice(0, 80))} in the URL is not a valid object name (lower-case letters, digits, '-' and '.', at most 253)`,
+    );
+}
