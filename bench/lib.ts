@@ -3,7 +3,7 @@
 // watcher that records when each object first satisfies a predicate.
 import { readFileSync } from "node:fs";
 import type { KubeConfig } from "@kubernetes/client-node";
-import type { KubeClient} from "../operator/kube/client.ts";
+import type { KubeClient } from "../operator/kube/client.ts";
 import { type KubeObject } from "../operator/kube/client.ts";
 import { createInformer, type SharedInformer } from "../operator/kube/informer.ts";
 import { silentLogger } from "../operator/log.ts";
