@@ -68,7 +68,7 @@ export const agentRuntime = (
 });
 
 /** Creates `objects(i)` for i < n through `client`, records when each last object was created. */
-async function createAll(client: KubeClient, n: number, objects: (i: number) => KubeObject[]) {
+export async function createAll(client: KubeClient, n: number, objects: (i: number) => KubeObject[]) {
   const created = new Map<string, number>();
   await pool(
     Array.from({ length: n }, (_, i) => i),

@@ -16,12 +16,14 @@ import { installCrds } from "../test/harness/install.ts";
 import { repoRoot } from "../test/harness/paths.ts";
 import { createBench } from "./create.ts";
 import { fleetBench } from "./fleet.ts";
+import { pipelinesBench } from "./pipelines.ts";
 import { capped, envNumber, say, type BenchContext, type BenchResult } from "./lib.ts";
 import { writeResults, type Machine } from "./report.ts";
 
 type Bench = { run: (ctx: BenchContext) => Promise<BenchResult>; capS: number };
 const benches: Record<string, Bench> = {
   create: { run: createBench, capS: 900 },
+  pipelines: { run: pipelinesBench, capS: 900 },
   fleet: { run: fleetBench, capS: 600 },
 };
 
