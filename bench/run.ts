@@ -17,6 +17,7 @@ import { repoRoot } from "../test/harness/paths.ts";
 import { createBench } from "./create.ts";
 import { fleetBench } from "./fleet.ts";
 import { pipelinesBench } from "./pipelines.ts";
+import { steadyBench } from "./steady.ts";
 import { capped, envNumber, say, type BenchContext, type BenchResult } from "./lib.ts";
 import { writeResults, type Machine } from "./report.ts";
 
@@ -24,6 +25,7 @@ type Bench = { run: (ctx: BenchContext) => Promise<BenchResult>; capS: number };
 const benches: Record<string, Bench> = {
   create: { run: createBench, capS: 900 },
   pipelines: { run: pipelinesBench, capS: 900 },
+  steady: { run: steadyBench, capS: 900 },
   fleet: { run: fleetBench, capS: 600 },
 };
 
