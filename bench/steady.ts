@@ -25,7 +25,7 @@ import {
 const WAIT = "agentry_workqueue_wait_seconds";
 
 export async function steadyBench(ctx: BenchContext): Promise<BenchResult> {
-  const n = envNumber("STEADY_N", 1000);
+  const n = envNumber("STEADY_N", 500);
   const rate = envNumber("CHANGE_RATE", 50);
   const seconds = envNumber("CHANGE_SECONDS", 20);
   const resyncS = envNumber("RESYNC_S", 30);
