@@ -125,14 +125,26 @@ export async function benchOperator(
   namespaces: string[],
   args: string[] = [],
 ): Promise<OperatorProcess> {
-  return startOperator(
-    { after: (fn) => void ctx.cleanups.push(fn) },
-    {
-      namespaces,
-      leaderElect: false,
-      args: ["--log-level=info", `--kube-qps=${ctx.qps}`, `--kube-burst=${ctx.burst}`, ...args],
-    },
-  );
+  // AGENTRY_BENCH_CPU_PROF=<dir>: the operator writes a V8 CPU profile there when it stops.
+  const profDir = process.env.AGENTRY_BENCH_CPU_PROF;
+  const saved = process.env.NODE_OPTIONS;
+  if (profDir) process.env.NODE_OPTIONS = `${saved ?? ""} --cpu-prof --cpu-prof-dir=${profDir}`.trim();
+  try {
+    const operator = await startOperator(
+      { after: (fn) => void ctx.cleanups.push(fn) },
+      {
+        namespaces,
+        leaderElect: false,
+        args: ["--log-level=info", `--kube-qps=${ctx.qps}`, `--kube-burst=${ctx.burst}`, ...args],
+      },
+    );
+    // Runs before startOperator's SIGKILL cleanup: a clean exit writes the profile.
+    if (profDir) ctx.cleanups.push(() => operator.kill("SIGTERM").then(() => undefined));
+    return operator;
+  } finally {
+    if (saved === undefined) delete process.env.NODE_OPTIONS;
+    else process.env.NODE_OPTIONS = saved;
+  }
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
