@@ -135,7 +135,13 @@ export async function benchOperator(
       {
         namespaces,
         leaderElect: false,
-        args: ["--log-level=info", `--kube-qps=${ctx.qps}`, `--kube-burst=${ctx.burst}`, ...args],
+        args: [
+          "--log-level=info",
+          `--kube-qps=${ctx.qps}`,
+          `--kube-burst=${ctx.burst}`,
+          ...(process.env.AGENTRY_BENCH_WORKERS ? [`--workers=${process.env.AGENTRY_BENCH_WORKERS}`] : []),
+          ...args,
+        ],
       },
     );
     // Runs before startOperator's SIGKILL cleanup: a clean exit writes the profile.
