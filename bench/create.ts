@@ -179,7 +179,14 @@ export async function createBench(ctx: BenchContext): Promise<BenchResult> {
     name: "create",
     title: "Create to Ready: plain Pods + Services (floor) vs AgentRuntimes",
     date: new Date().toISOString(),
-    sizes: { N: n, runs, clientQps: ctx.qps, clientBurst: ctx.burst, concurrency: CONCURRENCY },
+    sizes: {
+      N: n,
+      runs,
+      clientQps: ctx.qps,
+      operatorWorkers: process.env.AGENTRY_BENCH_WORKERS ?? "default",
+      clientBurst: ctx.burst,
+      concurrency: CONCURRENCY,
+    },
     figures: {
       floor_all_ready_s: fig(
         floors.map((f) => f.allReadyS),

@@ -108,7 +108,13 @@ export async function pipelinesBench(ctx: BenchContext): Promise<BenchResult> {
     name: "pipelines",
     title: "One-shot Pipelines to Succeeded vs plain Jobs to Complete",
     date: new Date().toISOString(),
-    sizes: { N: n, runs, clientQps: ctx.qps, clientBurst: ctx.burst },
+    sizes: {
+      N: n,
+      runs,
+      clientQps: ctx.qps,
+      operatorWorkers: process.env.AGENTRY_BENCH_WORKERS ?? "default",
+      clientBurst: ctx.burst,
+    },
     figures: {
       jobs_all_complete_s: fig(
         jobs.map((j) => j.allDoneS),

@@ -131,6 +131,7 @@ export async function steadyBench(ctx: BenchContext): Promise<BenchResult> {
       changeSeconds: seconds,
       resyncPeriodS: resyncS,
       clientQps: ctx.qps,
+      operatorWorkers: process.env.AGENTRY_BENCH_WORKERS ?? "default",
     },
     figures: {
       fill_to_all_ready_s: {
