@@ -60,6 +60,8 @@ const stop = () => (stopping ??= cp?.stop() ?? Promise.resolve());
 for (const sig of ["SIGINT", "SIGTERM"] as const)
   process.once(sig, () => void stop().then(() => process.exit(130)));
 
+// AGENTRY_BENCH_TAG=<tag>: write <name>-<tag>.json beside the main results (e.g. an experiment).
+const tag = process.env.AGENTRY_BENCH_TAG?.replace(/[^a-z0-9-]/gi, "");
 let failed = 0;
 try {
   say("starting the local control plane (unthrottled, 10 kwok nodes)");
@@ -91,8 +93,8 @@ try {
     try {
       const result = await capped(name, envNumber(`CAP_S`, bench.capS) * 1000, () => bench.run(ctx));
       writeFileSync(
-        join(benchDir, "results", `${name}.json`),
-        `${JSON.stringify({ ...result, machine: machine() }, null, 2)}\n`,
+        join(benchDir, "results", `${name}${tag ? `-${tag}` : ""}.json`),
+        `${JSON.stringify({ ...result, ...(tag ? { title: `${result.title} [${tag}]` } : {}), machine: machine() }, null, 2)}\n`,
       );
       say(`${name}: done in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
     } catch (err) {
