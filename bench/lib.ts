@@ -261,7 +261,7 @@ export function histogramBuckets(
   for (const line of text.split("\n")) {
     if (!line.startsWith(`${name}_bucket`)) continue;
     if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
-    const m = /le="([^"]+)"\}\s+([0-9.eE+-]+)$/.exec(line);
+    const m = /le="([^"]+)"[^}]*\}\s+([0-9.eE+-]+)$/.exec(line);
     if (!m) continue;
     const le = m[1] === "+Inf" ? Infinity : Number(m[1]);
     buckets.set(le, (buckets.get(le) ?? 0) + Number(m[2]));
