@@ -7,7 +7,7 @@ SHELL := bash
 
 NPM ?= npm
 
-.PHONY: help deps controlplane gen check-generated lint typecheck test test-unit dev clean
+.PHONY: help deps controlplane gen check-generated lint typecheck test test-unit bench dev clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ test: deps controlplane check-generated lint typecheck ## everything: lint, type
 
 test-unit: deps ## unit tests only (no control plane)
 	$(NPM) run --silent test:unit
+
+bench: deps controlplane ## benchmarks on a dedicated local control plane (bench/RESULTS.md; not part of `make test`)
+	$(NPM) run --silent bench
 
 dev: deps controlplane ## local control plane (or $$KUBECONFIG's cluster) with agentry running in it
 	$(NPM) run --silent dev

@@ -126,6 +126,12 @@ export class KubeClient {
   private readonly userAgent: string;
   private readonly onRequest: RequestObserver | undefined;
   private impersonation: Impersonation | undefined;
+  /**
+   * client-node builds a new undici Agent (so a new TLS connection and handshake) for every
+   * request; with static credentials the first one is kept and its connections reused.
+   */
+  private readonly reuseDispatcher: boolean;
+  private readonly dispatcher: { current?: unknown } = {};
 
   constructor(kc: KubeConfig, options: ClientOptions = {}) {
     const cluster = kc.getCurrentCluster();
@@ -135,6 +141,9 @@ export class KubeClient {
     this.limiter = new TokenBucket(options.qps ?? 200, options.burst ?? 400);
     this.userAgent = options.userAgent ?? "agentry";
     this.onRequest = options.onRequest;
+    // Exec plugins and auth providers may rotate client certificates: keep a fresh Agent there.
+    const user = kc.getCurrentUser();
+    this.reuseDispatcher = !user?.exec && !user?.authProvider;
   }
 
   /**
@@ -146,6 +155,13 @@ export class KubeClient {
     const c = Object.create(this) as KubeClient;
     c.impersonation = { user: who.user, groups: [...(who.groups ?? [])] };
     return c;
+  }
+
+  private dispatcherFor(ctx: RequestContext): unknown {
+    if (!this.reuseDispatcher) return ctx.getDispatcher();
+    // One holder object, shared with the clients withImpersonation derives from this one.
+    this.dispatcher.current ??= ctx.getDispatcher();
+    return this.dispatcher.current;
   }
 
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
@@ -174,7 +190,7 @@ export class KubeClient {
         method,
         headers: sent,
         body,
-        dispatcher: ctx.getDispatcher() as never,
+        dispatcher: this.dispatcherFor(ctx) as never,
         signal: options.signal ?? AbortSignal.timeout(30_000),
       });
       status = res.status;
