@@ -7,7 +7,7 @@ SHELL := bash
 
 NPM ?= npm
 
-.PHONY: help deps controlplane gen check-generated lint typecheck test test-unit bench dev clean
+.PHONY: help deps controlplane gen check-generated lint typecheck test test-unit bench dev clean chart manifests images
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -45,6 +45,21 @@ bench: deps controlplane ## benchmarks on a dedicated local control plane (bench
 
 dev: deps controlplane ## local control plane (or $$KUBECONFIG's cluster) with agentry running in it
 	$(NPM) run --silent dev
+
+HELM = $$(bash hack/controlplane/build.sh)/helm
+IMAGE_REGISTRY ?= ghcr.io/agentry-dev
+IMAGE_TAG ?= $(shell node -p "require('./package.json').version" 2>/dev/null || echo dev)
+
+chart: deps controlplane ## helm lint --strict (every profile) and render the chart
+	@for f in "" values-dev.yaml values-staging.yaml values-prod.yaml; do \
+	  $(HELM) lint --strict charts/agentry $${f:+-f charts/agentry/$$f}; done
+	$(HELM) template agentry charts/agentry --namespace agentry-system --kube-version 1.36.0 >/dev/null
+
+manifests: gen ## render manifests/agentry.yaml from the chart (part of make gen)
+
+images: ## print the docker build commands of the four images (no Docker engine is needed to print them)
+	@for i in operator gateway agent sandbox; do \
+	  echo "docker build -f Dockerfile.$$i -t $(IMAGE_REGISTRY)/$$i:$(IMAGE_TAG) ."; done
 
 clean: ## remove build outputs (the control-plane cache outside the repo is kept)
 	rm -rf dist .tmp
