@@ -12,6 +12,7 @@ import { createAuthenticator } from "./auth/authenticate.ts";
 import { TokenReviewer } from "./auth/tokenreview.ts";
 import { parseTokens, type StaticTokens } from "./auth/tokens.ts";
 import { loadConfig, usage } from "./config.ts";
+import { configOrExit } from "../operator/cli.ts";
 import { MemoryBus, type EventBus } from "./events/bus.ts";
 import { EventHub } from "./events/hub.ts";
 import { RedisBus } from "./events/redisbus.ts";
@@ -27,18 +28,7 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-let loaded: ReturnType<typeof loadConfig>;
-try {
-  loaded = loadConfig(process.argv.slice(2));
-} catch (err) {
-  process.stderr.write(`agentry gateway: ${err instanceof Error ? err.message : String(err)}\n\n${usage()}`);
-  process.exit(2);
-}
-if (loaded === "help") {
-  process.stdout.write(usage());
-  process.exit(0);
-}
-const cfg = loaded;
+const cfg = configOrExit("gateway", loadConfig, usage);
 const log = createLogger(cfg.logLevel, "gateway");
 const metrics = new GatewayMetrics();
 

@@ -2,6 +2,7 @@
 // keeps a warm cache); controllers run only while this replica holds the leader Lease.
 import { KubeConfig } from "@kubernetes/client-node";
 import { loadConfig, usage } from "./config.ts";
+import { configOrExit } from "./cli.ts";
 import { startHealthServer } from "./health.ts";
 import { createLogger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
@@ -15,18 +16,7 @@ import { SANDBOX_POD_SELECTOR, SandboxFleetReconciler } from "./controllers/sand
 import { HttpSandboxApi, SandboxAddresses } from "./controllers/sandbox.io.ts";
 import { PIPELINE_CHILD_SELECTOR, PipelineReconciler } from "./controllers/pipeline.ts";
 
-let config: ReturnType<typeof loadConfig>;
-try {
-  config = loadConfig(process.argv.slice(2));
-} catch (err) {
-  process.stderr.write(`agentry operator: ${err instanceof Error ? err.message : String(err)}\n\n${usage()}`);
-  process.exit(2);
-}
-if (config === "help") {
-  process.stdout.write(usage());
-  process.exit(0);
-}
-const cfg = config;
+const cfg = configOrExit("operator", loadConfig, usage);
 const log = createLogger(cfg.logLevel, "operator");
 const metrics = new Metrics();
 

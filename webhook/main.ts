@@ -5,24 +5,14 @@ import { KubeClient } from "../operator/kube/client.ts";
 import { createLogger } from "../operator/log.ts";
 import { expiry } from "./certs.ts";
 import { loadConfig, usage } from "./config.ts";
+import { configOrExit } from "../operator/cli.ts";
 import { ensureConfigurations } from "./configurations.ts";
 import { kubeLookup } from "./lookup.ts";
 import { WebhookMetrics } from "./metrics.ts";
 import { createApp, startServer } from "./server.ts";
 import { CertDirTls, SelfManagedTls, type TlsSource } from "./tls.ts";
 
-let config: ReturnType<typeof loadConfig>;
-try {
-  config = loadConfig(process.argv.slice(2));
-} catch (err) {
-  process.stderr.write(`agentry webhook: ${err instanceof Error ? err.message : String(err)}\n\n${usage()}`);
-  process.exit(2);
-}
-if (config === "help") {
-  process.stdout.write(usage());
-  process.exit(0);
-}
-const cfg = config;
+const cfg = configOrExit("webhook", loadConfig, usage);
 const log = createLogger(cfg.logLevel, "webhook");
 const metrics = new WebhookMetrics();
 const kc = new KubeConfig();
