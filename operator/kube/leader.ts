@@ -43,6 +43,7 @@ export class LeaderElector {
   private stopped = false;
   private lastRenew = 0;
   private timer: NodeJS.Timeout | undefined;
+  private inflight: Promise<void> = Promise.resolve();
   private onStart: () => void = () => undefined;
   private onStop: () => void = () => undefined;
 
@@ -67,18 +68,22 @@ export class LeaderElector {
   run(onStartedLeading: () => void, onStoppedLeading: () => void): void {
     this.onStart = onStartedLeading;
     this.onStop = onStoppedLeading;
-    void this.tick();
+    this.inflight = this.tick();
   }
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.tick(), this.opts.retryPeriodMs);
+    this.timer = setTimeout(() => {
+      this.inflight = this.tick();
+    }, this.opts.retryPeriodMs);
   }
 
   private async tick(): Promise<void> {
     if (this.stopped) return;
     try {
       const ok = await this.tryAcquireOrRenew();
+      // Released meanwhile (shutdown): never start leading after that.
+      if (this.stopped) return;
       if (ok) {
         this.lastRenew = Date.now();
         if (!this.leading) {
@@ -166,7 +171,8 @@ export class LeaderElector {
   async release(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    if (!this.leading) return;
+    // A lease update in flight may still make us the holder: wait for it, then look.
+    await this.inflight;
     this.leading = false;
     try {
       const lease = await this.client.get<Lease>(
