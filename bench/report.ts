@@ -1,6 +1,7 @@
 // Renders bench/RESULTS.md from bench/results/*.json and the hand-written bench/ANALYSIS.md.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { format } from "prettier";
 import type { BenchResult, Figure } from "./lib.ts";
 
 export interface Machine {
@@ -64,6 +65,7 @@ export function renderResults(benchDir: string): string {
   return out.join("\n");
 }
 
-export function writeResults(benchDir: string): void {
-  writeFileSync(join(benchDir, "RESULTS.md"), renderResults(benchDir));
+/** Writes RESULTS.md, formatted as `npm run lint` expects. */
+export async function writeResults(benchDir: string): Promise<void> {
+  writeFileSync(join(benchDir, "RESULTS.md"), await format(renderResults(benchDir), { parser: "markdown" }));
 }

@@ -107,6 +107,6 @@ try {
 } finally {
   await stop();
 }
-writeResults(benchDir);
+await writeResults(benchDir);
 say(`wrote bench/RESULTS.md${failed ? `; ${failed} benchmark(s) failed` : ""}`);
 process.exit(failed ? 1 : 0);
