@@ -11,7 +11,7 @@ import { kubectl, run, testNamespace, waitFor } from "../harness/cluster.ts";
 import { startOperator } from "../harness/operator.ts";
 import { repoRoot } from "../harness/paths.ts";
 import { startWebhook, webhookId } from "../harness/webhook.ts";
-import { ADMIN } from "../gateway/harness.ts";
+import { ADMIN, createFleet } from "../gateway/harness.ts";
 import { alive, gatewayWithTokens } from "./processes.ts";
 
 const RESTRICTED = {
@@ -58,6 +58,9 @@ describe("isolation", () => {
     const b = await testNamespace({ name: "iso-b", after: (fn) => t.after(fn) });
     const user = `chaos-user-${randomBytes(3).toString("hex")}`;
     await apply(editorRole(a, user));
+    // The gateway applies the admission rules: a Workspace needs its fleet to exist.
+    await createFleet(a);
+    await createFleet(b);
     const gw = await gatewayWithTokens(t, {
       "team-a": { user, groups: ["team-a"] },
       admin: { user: ADMIN.user, groups: ADMIN.groups },

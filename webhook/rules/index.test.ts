@@ -19,6 +19,15 @@ describe("validate", () => {
     assert.match(v.message, /could not check this Workspace: apiserver unreachable; try again/);
   });
 
+  it("answers 403 when the lookup itself is forbidden (a caller who may not read the referenced object)", async () => {
+    const forbidden = Object.assign(new Error('sandboxfleets "fleet" is forbidden'), { status: 403 });
+    const lookup: Lookup = { ...fakeLookup(), sandboxFleet: () => Promise.reject(forbidden) };
+    const v = await validate("Workspace", workspace("w"), undefined, lookup, DEFAULT_POLICY);
+    assert.equal(v.allowed, false);
+    assert.equal(v.code, 403);
+    assert.match(v.message, /cannot check this Workspace: sandboxfleets "fleet" is forbidden/);
+  });
+
   it("denies an unknown kind", async () => {
     const v = await validate("Gadget", undefined, undefined, fakeLookup(), DEFAULT_POLICY);
     assert.equal(v.allowed, false);

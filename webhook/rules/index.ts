@@ -77,6 +77,10 @@ export async function validate(
     return await rule(object, oldObject, memoLookup(lookup), policy);
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
+    // A read the caller may not make (the gateway looks up as the caller): their answer is 403.
+    if ((err as { status?: unknown }).status === 403) {
+      return { allowed: false, code: 403, message: `cannot check this ${kind}: ${why}`, warnings: [] };
+    }
     return {
       allowed: false,
       code: 500,
