@@ -11,7 +11,7 @@ import { startOperator } from "../harness/operator.ts";
 import { waitFor } from "../harness/process.ts";
 import { ADMIN } from "../gateway/harness.ts";
 import { objectName, openSse, type SseClient } from "../gateway/sse.ts";
-import { agentName, bulkClient, convergence, createAgents, setImage } from "./agents.ts";
+import { agentName, bulkClient, convergence, createAgents, setImage, waitConverged } from "./agents.ts";
 import { alive, gatewayWithTokens } from "./processes.ts";
 
 const NS = "default";
@@ -96,17 +96,7 @@ describe("etcd and kube-apiserver restart under load", () => {
       Array.from({ length: 10 }, (_, i) => agentName(20 + i)),
     );
     for (let i = 0; i < 5; i++) await setImage(client, NS, agentName(i), "registry.example/agent:2");
-    let last = await convergence(client, NS);
-    await waitFor(
-      "convergence after the restart",
-      async () => {
-        last = await convergence(client, NS);
-        return last.notReady.length === 0 && last.problems.length === 0;
-      },
-      { timeoutMs: 30_000, intervalMs: 500 },
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}: not ready ${last.notReady.join(",")}; ${last.problems.join("; ")}`);
-    });
+    await waitConverged(client, NS, 30_000);
     t.diagnostic(`converged ${Date.now() - back} ms after the apiserver was ready`);
 
     const afterBack = succeeded.length;
