@@ -6,6 +6,7 @@ import * as k8s from "@kubernetes/client-node";
 import { KubeClient, type KubeObject } from "../../operator/kube/client.ts";
 import { CHILD_SELECTOR } from "../../operator/controllers/agentruntime.ts";
 import { LABEL_AGENT } from "../../operator/controllers/agentruntime.desired.ts";
+import { waitFor } from "../harness/process.ts";
 
 export const AR = { apiVersion: "agentry.dev/v1alpha1", kind: "AgentRuntime" } as const;
 
@@ -102,4 +103,20 @@ export async function convergence(client: KubeClient, namespace: string): Promis
     }
   }
   return { notReady, problems };
+}
+
+/** Waits until convergence() reports nothing wrong; the error lists what still was. */
+export async function waitConverged(client: KubeClient, namespace: string, timeoutMs: number): Promise<void> {
+  let last: Convergence = { notReady: [], problems: [] };
+  await waitFor(
+    `every AgentRuntime in ${namespace} Ready with exactly its children`,
+    async () => {
+      last = await convergence(client, namespace);
+      return last.notReady.length === 0 && last.problems.length === 0;
+    },
+    { timeoutMs, intervalMs: 500 },
+  ).catch((err: Error) => {
+    const show = (l: string[]) => `${l.length}: ${l.slice(0, 10).join("; ")}`;
+    throw new Error(`${err.message}\n  not ready ${show(last.notReady)}\n  problems ${show(last.problems)}`);
+  });
 }

@@ -11,7 +11,7 @@ import { startOperator } from "../harness/operator.ts";
 import { waitFor } from "../harness/process.ts";
 import { ADMIN } from "../gateway/harness.ts";
 import { objectName, openSse, type SseClient } from "../gateway/sse.ts";
-import { agentName, bulkClient, convergence, createAgents, setImage } from "./agents.ts";
+import { agentName, bulkClient, convergence, createAgents, setImage, waitConverged } from "./agents.ts";
 import { alive, gatewayWithTokens } from "./processes.ts";
 
 const NS = "default";
@@ -80,6 +80,7 @@ describe("etcd and kube-apiserver restart under load", () => {
     })();
     await waitFor("some writes before the outage", () => succeeded.length >= 10);
 
+    const beforeOutage = succeeded.at(-1) ?? 0;
     const t0 = Date.now();
     await cp.component("kube-apiserver").stop("SIGTERM");
     await cp.component("etcd").stop("SIGTERM");
@@ -96,17 +97,7 @@ describe("etcd and kube-apiserver restart under load", () => {
       Array.from({ length: 10 }, (_, i) => agentName(20 + i)),
     );
     for (let i = 0; i < 5; i++) await setImage(client, NS, agentName(i), "registry.example/agent:2");
-    let last = await convergence(client, NS);
-    await waitFor(
-      "convergence after the restart",
-      async () => {
-        last = await convergence(client, NS);
-        return last.notReady.length === 0 && last.problems.length === 0;
-      },
-      { timeoutMs: 30_000, intervalMs: 500 },
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}: not ready ${last.notReady.join(",")}; ${last.problems.join("; ")}`);
-    });
+    await waitConverged(client, NS, 30_000);
     t.diagnostic(`converged ${Date.now() - back} ms after the apiserver was ready`);
 
     const afterBack = succeeded.length;
@@ -128,7 +119,10 @@ describe("etcd and kube-apiserver restart under load", () => {
         }
       return { values, ids };
     };
-    const missing = () => succeeded.filter((v) => !seen().values.has(v));
+    // After 410 Gone the catch-up delivers the current version of a changed object, so a few
+    // writes right after the restart may be coalesced into a later one (README: guarantees).
+    const coalescable = (v: number) => v > beforeOutage && [...seen().values].some((x) => x > v);
+    const missing = () => succeeded.filter((v) => !seen().values.has(v) && !coalescable(v));
     await waitFor(
       "every successful write on the event stream",
       async () => {
@@ -147,7 +141,10 @@ describe("etcd and kube-apiserver restart under load", () => {
         `${err.message}: ${missing().length} of ${succeeded.length} writes missing: ${missing().slice(0, 20).join(",")}`,
       );
     });
-    const { ids } = seen();
+    const { ids, values } = seen();
+    const coalesced = succeeded.filter((v) => !values.has(v));
+    assert.ok(coalesced.length <= 5, `writes coalesced by the catch-up: ${coalesced.join(",")}`);
+    assert.ok(values.has(succeeded.at(-1)!), "the last write is on the stream");
     assert.equal(new Set(ids).size, ids.length, "no event twice");
     t.diagnostic(`${succeeded.length} successful writes of ${n}, all on the stream`);
 

@@ -15,6 +15,7 @@ import {
   createAgents,
   inParallel,
   setImage,
+  waitConverged,
 } from "./agents.ts";
 
 const N = Number(process.env.AGENTRY_CHAOS_AGENTS ?? 200);
@@ -67,20 +68,7 @@ describe("operator killed mid-reconcile", () => {
 
     const restartedAt = Date.now();
     await startOperator(t, { namespaces: [namespace], args: LEASE });
-    let last = before;
-    await waitFor(
-      "every AgentRuntime Ready with exactly its children",
-      async () => {
-        last = await convergence(client, namespace);
-        return last.notReady.length === 0 && last.problems.length === 0;
-      },
-      { timeoutMs: 240_000, intervalMs: 1000 },
-    ).catch((err: Error) => {
-      const show = (l: string[]) => `${l.length}: ${l.slice(0, 10).join("; ")}`;
-      throw new Error(
-        `${err.message}\n  not ready ${show(last.notReady)}\n  problems ${show(last.problems)}`,
-      );
-    });
+    await waitConverged(client, namespace, 240_000);
     t.diagnostic(`converged ${((Date.now() - restartedAt) / 1000).toFixed(1)} s after the restart`);
     const agents = await client.list(AR.apiVersion, AR.kind, namespace);
     assert.equal(agents.items.length, N - 10 + 5);
