@@ -16,6 +16,7 @@ import { installCrds } from "../test/harness/install.ts";
 import { repoRoot } from "../test/harness/paths.ts";
 import { createBench } from "./create.ts";
 import { fleetBench } from "./fleet.ts";
+import { gatewayBench } from "./gateway.ts";
 import { pipelinesBench } from "./pipelines.ts";
 import { steadyBench } from "./steady.ts";
 import { capped, envNumber, say, type BenchContext, type BenchResult } from "./lib.ts";
@@ -27,6 +28,7 @@ const benches: Record<string, Bench> = {
   pipelines: { run: pipelinesBench, capS: 900 },
   steady: { run: steadyBench, capS: 900 },
   fleet: { run: fleetBench, capS: 600 },
+  gateway: { run: gatewayBench, capS: 600 },
 };
 
 const benchDir = join(repoRoot, "bench");

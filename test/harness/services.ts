@@ -75,7 +75,7 @@ function findPostgresBin(): string | undefined {
   return path ? join(path, "..") : undefined;
 }
 
-async function startPostgres() {
+export async function startPostgres() {
   const bin = findPostgresBin();
   if (!bin) return undefined;
   // PostgreSQL refuses to run as root: run it as the postgres user Debian's package creates.
