@@ -54,13 +54,21 @@ interface Endpoint {
   tlsOptions?: { ca: string };
 }
 
+/** AGENTRY_BENCH_CPU_PROF=<dir>: the gateway writes a V8 CPU profile there when it stops. */
+function profiling(): Record<string, string> {
+  const dir = process.env.AGENTRY_BENCH_CPU_PROF;
+  return dir
+    ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --cpu-prof --cpu-prof-dir=${dir}`.trim() }
+    : {};
+}
+
 /** gateway/main.ts as a child process; its log goes to a file (not through this process). */
 async function startGateway(ctx: BenchContext, env: Record<string, string>, logFile: string) {
   const fd = openSync(logFile, "a");
   const child = spawn(
     process.execPath,
     ["--import", "tsx", join(repoRoot, "gateway", "main.ts"), "--listen=127.0.0.1:0"],
-    { env: { ...process.env, ...env }, stdio: ["ignore", fd, fd] },
+    { env: { ...process.env, ...env, ...profiling() }, stdio: ["ignore", fd, fd] },
   );
   closeSync(fd);
   const exited = once(child, "exit");
