@@ -138,6 +138,7 @@ export class EventHub {
     if (s.watching !== controller) return;
     s.resourceVersion = rv;
     let gone = false;
+    let received = false; // anything but an error: the watch got going
     const watch = new Watch(this.client.kubeConfig);
     const req = await watch.watch(
       path,
@@ -148,6 +149,7 @@ export class EventHub {
           if (obj.code === 410) gone = true;
           return;
         }
+        received = true;
         const objRv = obj.metadata?.resourceVersion;
         if (objRv) s.resourceVersion = objRv;
         if (type === "BOOKMARK") return;
@@ -168,8 +170,10 @@ export class EventHub {
           s.gapFrom ??= s.resourceVersion;
           s.resourceVersion = undefined;
         }
-        // The watch ended (timeout, apiserver restart, 410 Gone): resume now.
-        if (!this.closed && (s.users > 0 || Date.now() < s.lingerUntil))
+        // The watch ended (timeout, apiserver restart, 410 Gone): resume now. One that never
+        // got going (apiserver down or starting) is left to the next tick, not retried in a
+        // tight loop.
+        if (!this.closed && (gone || received) && (s.users > 0 || Date.now() < s.lingerUntil))
           this.startWatch(name, s, gone).catch((e: unknown) => this.warn(name, e));
       },
     );
