@@ -146,6 +146,7 @@ export class EventHub {
     if (s.watching !== controller) return;
     s.published = rv;
     let gone = false;
+    let received = false; // anything but an error: the watch got going
     let failed = false;
     // Publishing is ordered and stops at the first failure (the bus is down): the watch is
     // stopped and, once the bus answers again, resumed from the last event it took, so
@@ -176,6 +177,7 @@ export class EventHub {
           if (obj.code === 410) gone = true;
           return;
         }
+        received = true;
         const objRv = obj.metadata?.resourceVersion;
         if (type === "BOOKMARK") {
           if (objRv) enqueue(() => Promise.resolve(void (s.published = objRv)));
@@ -198,8 +200,10 @@ export class EventHub {
         s.watching = undefined;
         if (err && !(err instanceof Error && err.name === "AbortError")) this.warn(name, err);
         if (gone) s.expired = true;
-        // The watch ended (timeout, apiserver restart, 410 Gone): resume now.
-        if (!this.closed && (s.users > 0 || Date.now() < s.lingerUntil))
+        // The watch ended (timeout, apiserver restart, 410 Gone): resume now. One that never
+        // got going (apiserver down or starting) is left to the next tick, not retried in a
+        // tight loop.
+        if (!this.closed && (gone || received) && (s.users > 0 || Date.now() < s.lingerUntil))
           this.startWatch(name, s, gone).catch((e: unknown) => this.warn(name, e));
       },
     );

@@ -9,6 +9,8 @@ export interface SseFrame {
 export interface SseClient {
   status: number;
   frames: SseFrame[];
+  /** True once the stream ended (closed by either side, or failed). */
+  readonly ended: boolean;
   /** Events only (frames with an event name). */
   events(): SseFrame[];
   close(): void;
@@ -20,6 +22,7 @@ export async function openSse(url: string, token: string, lastEventId?: string):
   if (lastEventId) headers["last-event-id"] = lastEventId;
   const res = await fetch(url, { headers, signal: ac.signal });
   const frames: SseFrame[] = [];
+  let ended = !res.ok || !res.body;
   if (res.ok && res.body) {
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
@@ -27,7 +30,7 @@ export async function openSse(url: string, token: string, lastEventId?: string):
       try {
         for (;;) {
           const { value, done } = await reader.read();
-          if (done) return;
+          if (done) break;
           buffer += value;
           let i: number;
           while ((i = buffer.indexOf("\n\n")) >= 0) {
@@ -49,11 +52,15 @@ export async function openSse(url: string, token: string, lastEventId?: string):
       } catch {
         // aborted
       }
+      ended = true;
     })();
   }
   return {
     status: res.status,
     frames,
+    get ended() {
+      return ended;
+    },
     events: () => frames.filter((f) => f.event),
     close: () => ac.abort(),
   };
