@@ -171,13 +171,19 @@ describe("gateway: PostgreSQL stops and comes back", () => {
       .split(" ")
       .sort();
     assert.deepEqual(names, ["after", "before"]);
-    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
-    const audit = await pool
-      .query<{ name: string; outcome: string }>(
-        "SELECT name, outcome FROM audit_log WHERE namespace = $1 AND verb = 'create' ORDER BY name",
-        [ns],
-      )
-      .finally(() => pool.end());
+    const audit = await waitFor("the audit records", async () => {
+      const c = new pg.Client({ connectionString: db.url });
+      c.on("error", () => undefined);
+      await c.connect();
+      try {
+        return await c.query<{ name: string; outcome: string }>(
+          "SELECT name, outcome FROM audit_log WHERE namespace = $1 AND verb = 'create' ORDER BY name",
+          [ns],
+        );
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    });
     assert.deepEqual(audit.rows, [
       { name: "after", outcome: "succeeded" },
       { name: "before", outcome: "succeeded" },
