@@ -21,6 +21,7 @@ import {
   type AgentContext,
 } from "./agentruntime.desired.ts";
 import { computeAgentStatus, type PodView } from "./agentruntime.status.ts";
+import type { AgentProbe, AgentReadiness } from "./agentruntime.probe.ts";
 
 export const CHILD_SELECTOR = `app.kubernetes.io/managed-by=agentry,${LABEL_AGENT}`;
 
@@ -43,7 +44,12 @@ export interface AgentControllerDeps {
   now?: () => Date;
   /** Longest wait before recreating a Pod that keeps failing. */
   maxBackoffMs?: number;
+  /** Reads the agent's own /readyz while its Pod runs but is not ready (readinessReason). */
+  probe?: AgentProbe;
 }
+
+/** How often a running but not ready agent is looked at again (its reason may change). */
+const NOT_READY_RECHECK_MS = 5_000;
 
 const asAgent = (o: KubeObject) => o as unknown as AgentRuntime;
 
@@ -162,6 +168,16 @@ export class AgentRuntimeReconciler implements Reconciler {
     }
 
     const pod = this.deps.informers.pods.get(namespace, desired.podName) as PodView | undefined;
+    const notReady =
+      !ar.spec.suspended &&
+      !pod?.metadata.deletionTimestamp &&
+      pod?.status?.phase === "Running" &&
+      pod.status.conditions?.find((c) => c.type === "Ready")?.status !== "True";
+    let agentReadiness: AgentReadiness | undefined;
+    if (notReady) {
+      agentReadiness = await this.deps.probe?.readiness(pod as never, ar.spec.port ?? 8080);
+      requeueAfterMs = Math.min(requeueAfterMs ?? NOT_READY_RECHECK_MS, NOT_READY_RECHECK_MS);
+    }
     const status = computeAgentStatus(
       ar,
       {
@@ -174,6 +190,7 @@ export class AgentRuntimeReconciler implements Reconciler {
         ...(workspaceProblem ? { workspaceProblem } : {}),
         replacing,
         ...(reconcileError ? { reconcileError } : {}),
+        ...(agentReadiness ? { agentReadiness } : {}),
       },
       this.now(),
     );
