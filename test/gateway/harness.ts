@@ -202,11 +202,17 @@ export async function startGatewayProcess(t: After, env: Record<string, string>)
       await exited;
     }
   });
-  const port = await waitFor("gateway to listen", () => {
-    for (const l of logs)
-      if (l.includes("gateway listening")) return (JSON.parse(l) as { port: number }).port;
-    return child.exitCode !== null ? -1 : undefined;
-  });
+  // Start-up compiles TypeScript (tsx) and migrates the embedded database: on a loaded
+  // 2-core machine that alone has taken most of a minute.
+  const port = await waitFor(
+    "gateway to listen",
+    () => {
+      for (const l of logs)
+        if (l.includes("gateway listening")) return (JSON.parse(l) as { port: number }).port;
+      return child.exitCode !== null ? -1 : undefined;
+    },
+    { timeoutMs: 120_000 },
+  );
   if (port < 0) throw new Error(`gateway exited with ${child.exitCode}: ${logs.join("\n")}`);
   const base = `http://127.0.0.1:${port}`;
   return { url: base, child, logs, call: (method, path, o) => call(base, method, path, o) };
