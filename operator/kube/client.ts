@@ -145,7 +145,8 @@ export class KubeClient {
     // The in-cluster config's `tokenFile` provider only sets the (re-read) bearer header, so
     // its Agent is reused: a Pod would otherwise open a TLS connection per request.
     const user = kc.getCurrentUser();
-    this.reuseDispatcher = !user?.exec && (!user?.authProvider || user.authProvider.name === "tokenFile");
+    this.reuseDispatcher =
+      !user?.exec && (!user?.authProvider || (user.authProvider as { name?: string }).name === "tokenFile");
   }
 
   /**
