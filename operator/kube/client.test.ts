@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
@@ -37,6 +40,48 @@ describe("KubeClient.withImpersonation", () => {
     assert.equal(seen[0]?.["impersonate-group"], "dev, ops");
     assert.equal(seen[0]?.authorization, "Bearer gateway-token");
     assert.equal(seen[1]?.["impersonate-user"], undefined);
+  });
+});
+
+describe("KubeClient connections", () => {
+  it("reuses one keep-alive connection with the in-cluster tokenFile provider, sending the file's token", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "agentry-client-"));
+    const tokenFile = join(dir, "token");
+    await writeFile(tokenFile, "sa-token");
+    let connections = 0;
+    const auth: (string | undefined)[] = [];
+    const server = createServer((req, res) => {
+      auth.push(req.headers.authorization);
+      res.writeHead(200, { "content-type": "application/json" }).end("{}");
+    });
+    server.on("connection", () => connections++);
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [
+        {
+          name: "c",
+          server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+          skipTLSVerify: true,
+        },
+      ],
+      users: [{ name: "u", authProvider: { name: "tokenFile", config: { tokenFile } } }],
+      contexts: [{ name: "x", cluster: "c", user: "u" }],
+      currentContext: "x",
+    });
+    const client = new KubeClient(kc);
+    try {
+      for (let i = 0; i < 10; i++) await client.request("GET", "/api");
+    } finally {
+      server.closeAllConnections();
+      server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+    assert.deepEqual(new Set(auth), new Set(["Bearer sa-token"]));
+    // A new Agent per request would open 10; a reused one opens one or two (the first may
+    // not be back in the pool when the next request starts).
+    assert.ok(connections <= 2, `${connections} connections for 10 requests`);
   });
 });
 

@@ -142,8 +142,11 @@ export class KubeClient {
     this.userAgent = options.userAgent ?? "agentry";
     this.onRequest = options.onRequest;
     // Exec plugins and auth providers may rotate client certificates: keep a fresh Agent there.
+    // The in-cluster config's `tokenFile` provider only sets the (re-read) bearer header, so
+    // its Agent is reused: a Pod would otherwise open a TLS connection per request.
     const user = kc.getCurrentUser();
-    this.reuseDispatcher = !user?.exec && !user?.authProvider;
+    this.reuseDispatcher =
+      !user?.exec && (!user?.authProvider || (user.authProvider as { name?: string }).name === "tokenFile");
   }
 
   /**
