@@ -56,6 +56,8 @@ export interface Convergence {
   notReady: string[];
   /** The same, each with what its status and its Pod say (for failure messages). */
   why: string[];
+  /** AgentRuntimes whose status is not yet of their current generation (the operator's part). */
+  unobserved: string[];
   /** Everything wrong with the children, one line each; empty when the invariant holds. */
   problems: string[];
 }
@@ -79,6 +81,9 @@ export async function convergence(client: KubeClient, namespace: string): Promis
         a.status.observedGeneration !== a.metadata.generation ||
         a.metadata.deletionTimestamp,
     )
+    .map((a) => a.metadata.name!);
+  const unobserved = agents.items
+    .filter((a) => a.status?.observedGeneration !== a.metadata.generation)
     .map((a) => a.metadata.name!);
   const podOf = new Map(pods.items.map((p) => [p.metadata.labels?.[LABEL_AGENT] ?? "", p]));
   const why = notReady.map((name) => {
@@ -117,12 +122,12 @@ export async function convergence(client: KubeClient, namespace: string): Promis
       if (n !== 1) problems.push(`${a.metadata.name}: ${n} ${kind}s`);
     }
   }
-  return { notReady, why, problems };
+  return { notReady, why, unobserved, problems };
 }
 
 /** Waits until convergence() reports nothing wrong; the error lists what still was. */
 export async function waitConverged(client: KubeClient, namespace: string, timeoutMs: number): Promise<void> {
-  let last: Convergence = { notReady: [], why: [], problems: [] };
+  let last: Convergence = { notReady: [], why: [], unobserved: [], problems: [] };
   await waitFor(
     `every AgentRuntime in ${namespace} Ready with exactly its children`,
     async () => {
