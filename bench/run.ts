@@ -5,7 +5,7 @@
 //   npm run bench                 every benchmark, quick sizes
 //   npm run bench -- create fleet only these
 //   AGENTRY_BENCH_N=1000 ...      the issue's sizes (see bench/README section in RESULTS.md)
-import { cpus, release, totalmem, type } from "node:os";
+import { cpus, loadavg, release, totalmem, type } from "node:os";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
@@ -16,6 +16,7 @@ import { installCrds } from "../test/harness/install.ts";
 import { repoRoot } from "../test/harness/paths.ts";
 import { createBench } from "./create.ts";
 import { fleetBench } from "./fleet.ts";
+import { gatewayBench } from "./gateway.ts";
 import { pipelinesBench } from "./pipelines.ts";
 import { steadyBench } from "./steady.ts";
 import { capped, envNumber, say, type BenchContext, type BenchResult } from "./lib.ts";
@@ -27,6 +28,7 @@ const benches: Record<string, Bench> = {
   pipelines: { run: pipelinesBench, capS: 900 },
   steady: { run: steadyBench, capS: 900 },
   fleet: { run: fleetBench, capS: 600 },
+  gateway: { run: gatewayBench, capS: 600 },
 };
 
 const benchDir = join(repoRoot, "bench");
@@ -89,9 +91,15 @@ try {
       cleanups: [],
     };
     const t0 = Date.now();
-    say(`${name}: starting (cap ${bench.capS}s)`);
+    const loadBefore = loadavg()[0]!;
+    const capS = envNumber(`CAP_S`, bench.capS);
+    say(`${name}: starting (cap ${capS}s)`);
     try {
-      const result = await capped(name, envNumber(`CAP_S`, bench.capS) * 1000, () => bench.run(ctx));
+      const result = await capped(name, capS * 1000, () => bench.run(ctx));
+      // The machine may be shared: its load average says how much else was running.
+      result.notes.push(
+        `Machine load average (1 min) at the start ${loadBefore.toFixed(1)}, at the end ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores.`,
+      );
       writeFileSync(
         join(benchDir, "results", `${name}${tag ? `-${tag}` : ""}.json`),
         `${JSON.stringify({ ...result, ...(tag ? { title: `${result.title} [${tag}]` } : {}), machine: machine() }, null, 2)}\n`,

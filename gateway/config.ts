@@ -6,6 +6,10 @@ export interface GatewayConfig {
   listen: { host: string; port: number };
   databaseUrl: string | undefined;
   pgliteDir: string | undefined;
+  /** Audit records older than this many days are deleted; 0 keeps them forever. */
+  auditRetentionDays: number;
+  /** An Idempotency-Key is remembered this many hours; after that it may be used again. */
+  idempotencyTtlHours: number;
   redisUrl: string | undefined;
   tokensFile: string | undefined;
   tokensSecret: { namespace: string; name: string; key: string } | undefined;
@@ -36,6 +40,16 @@ const options: Record<string, Option> = {
   "pglite-dir": {
     env: "AGENTRY_PGLITE_DIR",
     help: "directory of the embedded PGlite database (default: in memory)",
+  },
+  "audit-retention-days": {
+    env: "AGENTRY_AUDIT_RETENTION_DAYS",
+    help: "days to keep audit records; 0: forever",
+    default: "90",
+  },
+  "idempotency-ttl-hours": {
+    env: "AGENTRY_IDEMPOTENCY_TTL_HOURS",
+    help: "hours an Idempotency-Key is remembered",
+    default: "24",
   },
   "redis-url": { env: "REDIS_URL", help: "Redis URL for rate limits and event fan-out; unset: in process" },
   "tokens-file": {
@@ -138,6 +152,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     listen: { host: host || "0.0.0.0", port: listenPort },
     databaseUrl: get("database-url"),
     pgliteDir: get("pglite-dir"),
+    auditRetentionDays: num("audit-retention-days", 0),
+    idempotencyTtlHours: num("idempotency-ttl-hours", 0.001),
     redisUrl: get("redis-url"),
     tokensFile: get("tokens-file"),
     tokensSecret,

@@ -56,7 +56,26 @@ try {
     `the database at DATABASE_URL is unreachable: ${err instanceof Error ? err.message : String(err)}; check the URL and that PostgreSQL is up`,
   );
 }
-const store = new PgStore(pool);
+const store = new PgStore(pool, {
+  auditRetentionMs: cfg.auditRetentionDays * 86_400_000,
+  idempotencyTtlMs: cfg.idempotencyTtlHours * 3_600_000,
+});
+// Retention: every 10 minutes (first a minute after start), each replica; deletes are batched.
+const prune = () =>
+  store
+    .prune()
+    .then((n) => {
+      if (n.audit || n.idempotency)
+        log.info("pruned the audit log and idempotency keys", {
+          auditRecords: n.audit,
+          idempotencyKeys: n.idempotency,
+        });
+    })
+    .catch((err: unknown) =>
+      log.warn("pruning the audit database failed; trying again later", { error: String(err) }),
+    );
+setTimeout(() => void prune(), 60_000).unref();
+setInterval(() => void prune(), 600_000).unref();
 
 // Static tokens from a file or a Secret (re-read every 30 s so rotation needs no restart).
 let tokens: StaticTokens = new Map();

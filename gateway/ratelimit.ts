@@ -66,7 +66,12 @@ export class RedisRateLimiter implements RateLimiter {
     this.prefix = prefix;
     redis.defineCommand("agentryTakeToken", { numberOfKeys: 1, lua: SCRIPT });
   }
+  private warnedAt = 0;
+
   async take(identity: string): Promise<RateDecision> {
+    // Redis lost: do not queue behind its reconnect, let the request through now.
+    if (["reconnecting", "close", "end"].includes(this.redis.status))
+      return this.failOpen(`Redis connection is ${this.redis.status}`);
     try {
       const r = this.redis as Redis & {
         agentryTakeToken(key: string, rate: number, burst: number): Promise<number>;
@@ -76,10 +81,16 @@ export class RedisRateLimiter implements RateLimiter {
       );
       return { allowed: wait === 0, retryAfterMs: wait };
     } catch (err) {
-      this.log.warn("rate limit check failed; letting the request through", {
-        error: err instanceof Error ? err.message : String(err),
-      });
-      return { allowed: true, retryAfterMs: 0 };
+      return this.failOpen(err instanceof Error ? err.message : String(err));
     }
+  }
+
+  /** Lets the request through; warns at most every 10 s, not once per request. */
+  private failOpen(error: string): RateDecision {
+    if (Date.now() - this.warnedAt > 10_000) {
+      this.warnedAt = Date.now();
+      this.log.warn("rate limit check failed; letting requests through until Redis answers", { error });
+    }
+    return { allowed: true, retryAfterMs: 0 };
   }
 }

@@ -20,6 +20,7 @@ export interface OperatorConfig {
   dispatcherImage: string;
   logLevel: string;
   sandboxAddressMap: string | undefined;
+  agentAddressMap: string | undefined;
   sandboxToken: string | undefined;
 }
 
@@ -101,6 +102,11 @@ const options = {
     env: "AGENTRY_GATEWAY_NAMESPACE",
     help: "namespace of the agentry gateway (NetworkPolicy ingress); default: lease namespace",
   },
+  "agent-address-map": {
+    type: "string",
+    env: "AGENTRY_AGENT_ADDRESS_MAP",
+    help: 'TESTING ONLY: JSON file {"ns/pod": "host:port"} pointing agent pods at local processes',
+  },
   "sandbox-address-map": {
     type: "string",
     env: "AGENTRY_SANDBOX_ADDRESS_MAP",
@@ -179,6 +185,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     dispatcherImage: get("dispatcher-image"),
     logLevel: get("log-level"),
     sandboxAddressMap: get("sandbox-address-map") || undefined,
+    agentAddressMap: get("agent-address-map") || undefined,
     sandboxToken: get("sandbox-token") || undefined,
   };
 }

@@ -14,6 +14,7 @@ import { LeaderElector } from "./kube/leader.ts";
 import { AgentRuntimeReconciler, CHILD_SELECTOR } from "./controllers/agentruntime.ts";
 import { SANDBOX_POD_SELECTOR, SandboxFleetReconciler } from "./controllers/sandboxfleet.ts";
 import { HttpSandboxApi, SandboxAddresses } from "./controllers/sandbox.io.ts";
+import { AgentProbe } from "./controllers/agentruntime.probe.ts";
 import { PIPELINE_CHILD_SELECTOR, PipelineReconciler } from "./controllers/pipeline.ts";
 
 const cfg = configOrExit("operator", loadConfig, usage);
@@ -63,7 +64,9 @@ const agents = new AgentRuntimeReconciler({
   context: {
     controllerId: cfg.controllerId,
     gateway: { namespace: cfg.gatewayNamespace, podLabels: { "app.kubernetes.io/name": "agentry-gateway" } },
+    operator: { namespace: cfg.leaseNamespace, podLabels: { "app.kubernetes.io/name": "agentry-operator" } },
   },
+  probe: new AgentProbe(new SandboxAddresses(cfg.agentAddressMap)),
 });
 const fleets = new SandboxFleetReconciler({
   client,

@@ -63,12 +63,10 @@ export const PipelineStep = z
       .optional()
       .meta({ description: "Input of the step, e.g. the prompt or task text given to the agent." }),
     env: envList(),
-    timeoutSeconds: z
-      .int()
-      .min(1)
-      .max(86400)
-      .optional()
-      .meta({ description: "Time limit of this step; the run fails when it is exceeded." }),
+    timeoutSeconds: z.int().min(1).max(86400).optional().meta({
+      description:
+        "Time limit of this step; the run fails when it is exceeded. Image steps: the operator stops the run (the Job's activeDeadlineSeconds, reason DeadlineExceeded, the step named in lastFailure) within about 10 s of the limit. agentRef steps: the dispatcher gives up at the limit.",
+    }),
   })
   .strict()
   .meta({

@@ -23,6 +23,8 @@ export interface EventBus {
   release(stream: string): Promise<void>;
   /** The resourceVersion of the last published event, to resume a watch where it stopped. */
   position(stream: string): Promise<string | undefined>;
+  /** False while the bus cannot serve streams (its Redis is unreachable). */
+  available(): boolean;
   close(): Promise<void>;
 }
 
@@ -90,6 +92,10 @@ export class MemoryBus implements EventBus {
 
   lead(): Promise<boolean> {
     return Promise.resolve(true);
+  }
+
+  available(): boolean {
+    return true;
   }
 
   release(): Promise<void> {

@@ -21,11 +21,17 @@ interface Running {
   users: number;
   lingerUntil: number;
   watching: AbortController | undefined;
-  resourceVersion: string | undefined;
-  /** Names of the objects the stream knows to exist (for DELETED events after a gap). */
+  /**
+   * Where the stream stands: every change up to this resourceVersion is on the bus (the
+   * last published event, or a bookmark/list position after it). A watch resumes here.
+   */
+  published: string | undefined;
+  /** Names of the objects whose existence the bus has told (for DELETED events after a gap). */
   known: Set<string>;
-  /** The last delivered resourceVersion when the watch expired (410 Gone): catch up from it. */
-  gapFrom: string | undefined;
+  /** Publishes in watch order, one at a time; a failure stops the rest until the stream resumes. */
+  chain: Promise<void>;
+  /** The watch expired (410 Gone): the next list must publish what was missed from `published`. */
+  expired: boolean;
 }
 
 export interface HubOptions {
@@ -65,9 +71,10 @@ export class EventHub {
         users: 0,
         lingerUntil: 0,
         watching: undefined,
-        resourceVersion: undefined,
+        published: undefined,
         known: new Set(),
-        gapFrom: undefined,
+        chain: Promise.resolve(),
+        expired: false,
       };
       this.streams.set(name, s);
     }
@@ -133,12 +140,33 @@ export class EventHub {
     fresh: boolean,
   ): Promise<void> {
     const path = this.client.collectionPath(s.ref.apiVersion, s.ref.kind, s.ref.namespace);
-    let rv = fresh ? undefined : (s.resourceVersion ?? (await this.bus.position(name)));
+    await s.chain; // events of the last watch still being published move `published`
+    let rv = fresh ? undefined : (s.published ?? (await this.bus.position(name)));
     if (!rv) rv = await this.relist(name, s);
     if (s.watching !== controller) return;
-    s.resourceVersion = rv;
+    s.published = rv;
     let gone = false;
     let received = false; // anything but an error: the watch got going
+    let failed = false;
+    // Publishing is ordered and stops at the first failure (the bus is down): the watch is
+    // stopped and, once the bus answers again, resumed from the last event it took, so
+    // nothing is lost and nothing is published out of order.
+    const enqueue = (step: () => Promise<void>) => {
+      s.chain = s.chain.then(async () => {
+        if (failed) return;
+        try {
+          await step();
+        } catch (err) {
+          failed = true;
+          this.warn(name, err);
+          this.log.warn("event bus unavailable; the stream resumes from its last published event", {
+            stream: name,
+            resourceVersion: s.published,
+          });
+          if (s.watching === controller) this.stopWatch(s);
+        }
+      });
+    };
     const watch = new Watch(this.client.kubeConfig);
     const req = await watch.watch(
       path,
@@ -151,25 +179,27 @@ export class EventHub {
         }
         received = true;
         const objRv = obj.metadata?.resourceVersion;
-        if (objRv) s.resourceVersion = objRv;
-        if (type === "BOOKMARK") return;
-        if (type === "DELETED") s.known.delete(obj.metadata.name ?? "");
-        else s.known.add(obj.metadata.name ?? "");
+        if (type === "BOOKMARK") {
+          if (objRv) enqueue(() => Promise.resolve(void (s.published = objRv)));
+          return;
+        }
+        const objName = obj.metadata.name ?? "";
         delete obj.metadata.managedFields;
         obj.apiVersion ??= s.ref.apiVersion;
         obj.kind ??= s.ref.kind;
-        this.bus
-          .publish(name, type, JSON.stringify(obj), objRv ?? "")
-          .catch((err: unknown) => this.warn(name, err));
+        const data = JSON.stringify(obj);
+        enqueue(async () => {
+          await this.bus.publish(name, type, data, objRv ?? "");
+          if (type === "DELETED") s.known.delete(objName);
+          else s.known.add(objName);
+          if (objRv) s.published = objRv;
+        });
       },
       (err: unknown) => {
         if (s.watching !== controller) return; // stopped on purpose
         s.watching = undefined;
         if (err && !(err instanceof Error && err.name === "AbortError")) this.warn(name, err);
-        if (gone) {
-          s.gapFrom ??= s.resourceVersion;
-          s.resourceVersion = undefined;
-        }
+        if (gone) s.expired = true;
         // The watch ended (timeout, apiserver restart, 410 Gone): resume now. One that never
         // got going (apiserver down or starting) is left to the next tick, not retried in a
         // tight loop.
@@ -196,8 +226,10 @@ export class EventHub {
       rv ??= page.metadata.resourceVersion;
       next = page.metadata.continue;
     } while (next);
-    if (s.gapFrom && rv) {
-      const missed = missedEvents(s.gapFrom, s.known, items, { ...s.ref, resourceVersion: rv });
+    if (s.expired && s.published && rv) {
+      // A publish failing half-way throws: the next attempt lists and publishes again (an
+      // event may then be published twice, never lost).
+      const missed = missedEvents(s.published, s.known, items, { ...s.ref, resourceVersion: rv });
       if (missed.length)
         this.log.info("caught up after an expired watch", { stream: name, events: missed.length });
       for (const e of missed) {
@@ -205,7 +237,7 @@ export class EventHub {
         await this.bus.publish(name, e.type, JSON.stringify(e.object), e.resourceVersion);
       }
     }
-    s.gapFrom = undefined;
+    s.expired = false;
     s.known = new Set(items.map((o) => o.metadata.name ?? ""));
     return rv;
   }

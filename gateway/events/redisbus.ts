@@ -3,6 +3,9 @@
 // delivery, written together by one Lua script so order is the same everywhere. The watch
 // of a stream runs on the one replica holding its lease key; the last resourceVersion is
 // kept beside it so a replica taking over resumes the watch where the last one stopped.
+// Pub/sub delivers only while connected: after the subscriber reconnects (Redis restarted
+// or the network dropped), each stream's listeners get what they missed from the stream
+// itself (XRANGE after the last id they saw) before live messages resume, in id order.
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { Logger } from "../../operator/log.ts";
@@ -47,6 +50,10 @@ export class RedisBus implements EventBus {
   private readonly prefix: string;
   private readonly historySize: number;
   private readonly listeners = new Map<string, Set<Listener>>();
+  /** Per stream: the highest event id handed to its listeners. */
+  private readonly lastSeen = new Map<string, string>();
+  /** Streams being re-read after a reconnect: live messages wait here meanwhile. */
+  private readonly recovering = new Map<string, StreamEvent[]>();
   private readonly log: Logger;
 
   constructor(redis: Redis, options: { historySize?: number; prefix?: string }, log: Logger) {
@@ -60,13 +67,70 @@ export class RedisBus implements EventBus {
     this.sub = redis.duplicate();
     this.sub.on("error", (err: Error) => this.log.warn("redis subscriber error", { error: err.message }));
     this.sub.on("message", (channel: string, message: string) => {
-      const set = this.listeners.get(channel.slice(this.prefix.length + 4));
-      if (!set) return;
+      const stream = channel.slice(this.prefix.length + 4);
       const a = message.indexOf("\n");
       const b = message.indexOf("\n", a + 1);
       const event = { id: message.slice(0, a), type: message.slice(a + 1, b), data: message.slice(b + 1) };
-      for (const l of set) l(event);
+      const waiting = this.recovering.get(stream);
+      if (waiting) waiting.push(event);
+      else this.deliver(stream, event);
     });
+    this.sub.on("ready", () => void this.resync());
+  }
+
+  /** True while both Redis connections are up (a stream cannot be served otherwise). */
+  available(): boolean {
+    const down = ["reconnecting", "close", "end"];
+    return this.redis.status === "ready" && !down.includes(this.sub.status);
+  }
+
+  private deliver(stream: string, event: StreamEvent): void {
+    const seen = this.lastSeen.get(stream);
+    if (seen !== undefined && !(compareIds(event.id, seen) > 0)) return;
+    this.lastSeen.set(stream, event.id);
+    for (const l of this.listeners.get(stream) ?? []) l(event);
+  }
+
+  /** After a reconnect: subscribe again, then hand each stream's listeners what they missed. */
+  private async resync(): Promise<void> {
+    for (const stream of [...this.listeners.keys()]) await this.resyncStream(stream);
+  }
+
+  private async resyncStream(stream: string, retry = false): Promise<void> {
+    if (!this.listeners.has(stream)) return void this.recovering.delete(stream);
+    let waiting = this.recovering.get(stream);
+    if (waiting && !retry) return; // already being re-read
+    if (!waiting) {
+      waiting = [];
+      this.recovering.set(stream, waiting);
+    }
+    try {
+      // Ordered after ioredis's own re-subscription on this connection: once it answers,
+      // live messages flow, and the XRANGE below sees everything published before.
+      await this.sub.subscribe(this.key("pub", stream));
+      const seen = this.lastSeen.get(stream);
+      const missed = seen === undefined ? [] : await this.range(stream, seen);
+      if (missed.length)
+        this.log.info("event stream resumed after a Redis reconnect", { stream, missed: missed.length });
+      this.recovering.delete(stream);
+      for (const e of [...missed, ...waiting]) this.deliver(stream, e);
+    } catch (err) {
+      // Live messages keep waiting (delivering them first would skip the gap): try again.
+      this.log.warn("resuming an event stream after a Redis reconnect failed; retrying", {
+        stream,
+        error: err instanceof Error ? err.message : String(err),
+      });
+      setTimeout(() => void this.resyncStream(stream, true), 1000).unref();
+    }
+  }
+
+  private async range(stream: string, after: string): Promise<StreamEvent[]> {
+    const rows = (await this.redis.xrange(this.key("log", stream), `(${after}`, "+")) as [string, string[]][];
+    return rows.map(([id, f]) => ({
+      id,
+      type: f[f.indexOf("t") + 1] ?? "",
+      data: f[f.indexOf("d") + 1] ?? "",
+    }));
   }
 
   private key(kind: "log" | "pub" | "pos" | "lead", stream: string): string {
@@ -91,12 +155,17 @@ export class RedisBus implements EventBus {
       set = new Set();
       this.listeners.set(stream, set);
       await this.sub.subscribe(this.key("pub", stream));
+      // Where the stream stands now: after a reconnect, listeners get what came after it.
+      const last = (await this.redis.xrevrange(this.key("log", stream), "+", "-", "COUNT", 1))[0]?.[0];
+      const seen = this.lastSeen.get(stream);
+      if (seen === undefined || compareIds(last ?? "0-0", seen) > 0) this.lastSeen.set(stream, last ?? "0-0");
     }
     set.add(listener);
     return () => {
       set.delete(listener);
       if (set.size === 0 && this.listeners.get(stream) === set) {
         this.listeners.delete(stream);
+        this.lastSeen.delete(stream);
         this.sub.unsubscribe(this.key("pub", stream)).catch(() => undefined);
       }
     };
@@ -107,19 +176,16 @@ export class RedisBus implements EventBus {
     let info: unknown[];
     try {
       info = (await this.redis.call("XINFO", "STREAM", key)) as unknown[];
-    } catch {
-      return undefined; // no such stream: the id is not one of ours
+    } catch (err) {
+      // No such stream: the id is not one of ours. Any other error (Redis down) is thrown.
+      if (err instanceof Error && /no such key/i.test(err.message)) return undefined;
+      throw err;
     }
     const field = (name: string) => info[info.indexOf(name) + 1] as string;
     if (compareIds(lastId, field("last-generated-id")) > 0) return undefined;
     const deleted = field("max-deleted-entry-id");
     if (deleted && compareIds(lastId, deleted) < 0) return undefined;
-    const rows = (await this.redis.xrange(key, `(${lastId}`, "+")) as [string, string[]][];
-    return rows.map(([id, f]) => ({
-      id,
-      type: f[f.indexOf("t") + 1] ?? "",
-      data: f[f.indexOf("d") + 1] ?? "",
-    }));
+    return this.range(stream, lastId);
   }
 
   async lead(stream: string, ttlMs: number): Promise<boolean> {

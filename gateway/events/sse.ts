@@ -46,6 +46,14 @@ export function watchAuthorizer(client: KubeClient, ttlMs = 10_000) {
   };
 }
 
+/** 503 for a watch while the event bus (Redis) is unreachable: nothing to stream from. */
+const busDown = () =>
+  problemOf(
+    503,
+    "live events are unavailable: the gateway cannot reach Redis, which carries its event streams; retry later (REST calls keep working)",
+    { extra: { cause: "redis" }, headers: { "retry-after": "2" } },
+  );
+
 const frame = (e: StreamEvent) => `id: ${e.id}\nevent: ${e.type}\ndata: ${e.data}\n\n`;
 
 export function sseHandler(
@@ -76,6 +84,7 @@ export function sseHandler(
     const ref = { apiVersion: def.apiVersion, kind: def.kind, namespace };
     const stream = streamName(ref);
     const bus = hub.eventBus;
+    if (!bus.available()) throw busDown();
     let last = lastId;
     let replaying = true;
     const queued: StreamEvent[] = [];
@@ -91,13 +100,17 @@ export function sseHandler(
         res.end(); // too slow: drop; the client resumes with Last-Event-ID
       }
     };
-    const unsubscribe = await bus.subscribe(stream, (e) => (replaying ? queued.push(e) : write(e)));
+    let unsubscribe: () => void = () => undefined;
     let releaseStream: () => void = () => undefined;
+    let missed: StreamEvent[] | undefined = [];
     try {
+      unsubscribe = await bus.subscribe(stream, (e) => (replaying ? queued.push(e) : write(e)));
       releaseStream = await hub.acquire(ref);
+      if (lastId !== undefined) missed = await bus.since(stream, lastId);
     } catch (err) {
       unsubscribe();
-      throw err;
+      releaseStream();
+      throw bus.available() ? err : busDown();
     }
     res.writeHead(200, {
       "content-type": "text/event-stream; charset=utf-8",
@@ -116,15 +129,12 @@ export function sseHandler(
       metrics.sseClients.dec({ kind: def.kind });
     };
     res.once("close", cleanup);
-    if (lastId !== undefined) {
-      const missed = await bus.since(stream, lastId).catch(() => undefined);
-      if (missed === undefined) {
-        res.write(
-          `event: reset\ndata: ${JSON.stringify({ reason: "the position of Last-Event-ID is no longer known; list again, then watch" })}\n\n`,
-        );
-        last = undefined;
-      } else missed.forEach(write);
-    }
+    if (missed === undefined) {
+      res.write(
+        `event: reset\ndata: ${JSON.stringify({ reason: "the position of Last-Event-ID is no longer known; list again, then watch" })}\n\n`,
+      );
+      last = undefined;
+    } else missed.forEach(write);
     replaying = false;
     queued.forEach(write);
     queued.length = 0;

@@ -33,6 +33,8 @@ export interface Store {
   claimIdempotency(actor: string, key: string, requestHash: string): Promise<IdempotencyClaim>;
   saveIdempotency(actor: string, key: string, response: StoredResponse): Promise<void>;
   releaseIdempotency(actor: string, key: string): Promise<void>;
+  /** Deletes audit records past their retention and expired Idempotency-Keys; counts what went. */
+  prune(): Promise<{ audit: number; idempotency: number }>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -62,10 +64,27 @@ function unavailable(err: unknown): Error {
   );
 }
 
+export interface RetentionOptions {
+  /** Audit records older than this are deleted by prune(); 0 keeps them forever. */
+  auditRetentionMs: number;
+  /** After this an Idempotency-Key is forgotten: a new request may use it again. */
+  idempotencyTtlMs: number;
+}
+
+export const DEFAULT_RETENTION: RetentionOptions = {
+  auditRetentionMs: 90 * 86_400_000,
+  idempotencyTtlMs: 24 * 3_600_000,
+};
+
+/** Rows deleted per statement, so pruning never holds long locks. */
+const PRUNE_BATCH = 5000;
+
 export class PgStore implements Store {
   private readonly pool: pg.Pool;
-  constructor(pool: pg.Pool) {
+  private readonly retention: RetentionOptions;
+  constructor(pool: pg.Pool, retention: RetentionOptions = DEFAULT_RETENTION) {
     this.pool = pool;
+    this.retention = retention;
   }
 
   private async q<R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<pg.QueryResult<R>> {
@@ -98,10 +117,14 @@ export class PgStore implements Store {
   }
 
   async claimIdempotency(actor: string, key: string, requestHash: string): Promise<IdempotencyClaim> {
+    // A key past its time to live counts as new (whether or not prune() has run yet).
     const ins = await this.q(
       `INSERT INTO idempotency_keys (actor, key, request_hash) VALUES ($1, $2, $3)
-       ON CONFLICT (actor, key) DO NOTHING`,
-      [actor, key, requestHash],
+       ON CONFLICT (actor, key) DO UPDATE
+         SET request_hash = EXCLUDED.request_hash, status = NULL, response = NULL, headers = NULL,
+             created_at = now()
+         WHERE idempotency_keys.created_at < now() - $4 * interval '1 millisecond'`,
+      [actor, key, requestHash, this.retention.idempotencyTtlMs],
     );
     if (ins.rowCount === 1) return { state: "new" };
     const r = await this.q<{
@@ -139,6 +162,26 @@ export class PgStore implements Store {
       actor,
       key,
     ]);
+  }
+
+  async prune(): Promise<{ audit: number; idempotency: number }> {
+    const sweep = async (table: string, column: string, key: string, ageMs: number) => {
+      let total = 0;
+      for (;;) {
+        const r = await this.q(
+          `DELETE FROM ${table} WHERE (${key}) IN (SELECT ${key} FROM ${table}
+             WHERE ${column} < now() - $1 * interval '1 millisecond' LIMIT ${PRUNE_BATCH})`,
+          [ageMs],
+        );
+        total += r.rowCount ?? 0;
+        if ((r.rowCount ?? 0) < PRUNE_BATCH) return total;
+      }
+    };
+    const { auditRetentionMs, idempotencyTtlMs } = this.retention;
+    return {
+      audit: auditRetentionMs > 0 ? await sweep("audit_log", "at", "id", auditRetentionMs) : 0,
+      idempotency: await sweep("idempotency_keys", "created_at", "actor, key", idempotencyTtlMs),
+    };
   }
 
   async ping(): Promise<void> {

@@ -28,6 +28,8 @@ export interface AgentContext {
   controllerId: string;
   /** Where the gateway runs, for the managed NetworkPolicy's ingress rule. */
   gateway: { namespace: string; podLabels: Record<string, string> };
+  /** Where the operator runs: it reads the agent's /readyz for readinessReason. */
+  operator?: { namespace: string; podLabels: Record<string, string> };
   /** The placed workspace the agent works in, when spec.workspaceRef is set. */
   workspace?: { name: string; endpoint: string; sandboxPod: string };
 }
@@ -206,6 +208,16 @@ export function desiredAgent(ar: AgentRuntime, ctx: AgentContext): AgentChildren
                   },
                   podSelector: { matchLabels: ctx.gateway.podLabels },
                 },
+                ...(ctx.operator
+                  ? [
+                      {
+                        namespaceSelector: {
+                          matchLabels: { "kubernetes.io/metadata.name": ctx.operator.namespace },
+                        },
+                        podSelector: { matchLabels: ctx.operator.podLabels },
+                      },
+                    ]
+                  : []),
               ],
               ports: [{ port, protocol: "TCP" }],
             },

@@ -40,6 +40,8 @@ export interface AgentObservation {
   replacing?: boolean;
   /** An error from the last attempt to write children. */
   reconcileError?: string;
+  /** The agent's own GET /readyz answer, read while its Pod runs but is not ready. */
+  agentReadiness?: { status: string; reason?: string };
 }
 
 interface Verdict {
@@ -149,6 +151,22 @@ const checks: Check[] = [
       };
     }
     return undefined;
+  },
+  (_, o) => {
+    const r = o.agentReadiness;
+    if (o.pod?.status?.phase !== "Running" || !r || r.status === "ready") return undefined;
+    const why = r.reason ?? "no reason given";
+    return r.status === "error"
+      ? {
+          phase: "Error",
+          reason: AgentRuntimeReason.AgentError,
+          message: `the agent reports an error: ${why} (GET /readyz); fix its settings, it picks them up on restart`,
+        }
+      : {
+          phase: "Starting",
+          reason: AgentRuntimeReason.NotReady,
+          message: `the agent is ${r.status}: ${why} (GET /readyz)`,
+        };
   },
   (_, o) => {
     const phase = o.pod?.status?.phase;

@@ -98,6 +98,15 @@ describe("desiredAgent", () => {
       np.spec.ingress[0].from[1].namespaceSelector.matchLabels["kubernetes.io/metadata.name"],
       "agentry-system",
     );
+    assert.equal(np.spec.ingress[0].from.length, 2, "no operator peer unless the context names it");
+    const withOperator = desiredAgent(agent({ networkPolicy: { enabled: true } }), {
+      ...ctx,
+      operator: { namespace: "ops", podLabels: { "app.kubernetes.io/name": "agentry-operator" } },
+    }).networkPolicy as Obj;
+    assert.deepEqual(withOperator.spec.ingress[0].from[2], {
+      namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "ops" } },
+      podSelector: { matchLabels: { "app.kubernetes.io/name": "agentry-operator" } },
+    });
     assert.equal((full.claim as Obj).spec.resources.requests.storage, "2Gi");
     const init = (full.pod as Obj).spec.initContainers[0];
     assert.match(init.command.join(" "), /cp -Rn/, "bootstrap never overwrites existing files");
@@ -198,6 +207,36 @@ describe("computeAgentStatus", () => {
       {},
       "Starting",
       /not ready yet: probe failed/,
+    ],
+    [
+      "running, not ready, the agent reports an error",
+      {
+        pod: pod({ phase: "Running", conditions: [{ type: "Ready", status: "False" }] }),
+        agentReadiness: { status: "error", reason: "provider openai needs an API key" },
+      },
+      {},
+      "Error",
+      /^the agent reports an error: provider openai needs an API key \(GET \/readyz\)/,
+    ],
+    [
+      "running, not ready, the agent is starting",
+      {
+        pod: pod({ phase: "Running", conditions: [{ type: "Ready", status: "False" }] }),
+        agentReadiness: { status: "starting", reason: "waiting for workspace ws on its sandbox" },
+      },
+      {},
+      "Starting",
+      /^the agent is starting: waiting for workspace ws on its sandbox \(GET \/readyz\)$/,
+    ],
+    [
+      "ready, whatever the agent said before",
+      {
+        pod: pod({ phase: "Running", conditions: [{ type: "Ready", status: "True" }] }),
+        agentReadiness: { status: "error", reason: "stale" },
+      },
+      {},
+      "Ready",
+      /answers at/,
     ],
     [
       "ready",

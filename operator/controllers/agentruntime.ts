@@ -21,6 +21,7 @@ import {
   type AgentContext,
 } from "./agentruntime.desired.ts";
 import { computeAgentStatus, type PodView } from "./agentruntime.status.ts";
+import type { AgentProbe, AgentReadiness } from "./agentruntime.probe.ts";
 
 export const CHILD_SELECTOR = `app.kubernetes.io/managed-by=agentry,${LABEL_AGENT}`;
 
@@ -43,9 +44,17 @@ export interface AgentControllerDeps {
   now?: () => Date;
   /** Longest wait before recreating a Pod that keeps failing. */
   maxBackoffMs?: number;
+  /** Reads the agent's own /readyz while its Pod runs but is not ready (readinessReason). */
+  probe?: AgentProbe;
 }
 
+/** How often a running but not ready agent is looked at again (its reason may change). */
+const NOT_READY_RECHECK_MS = 5_000;
+
 const asAgent = (o: KubeObject) => o as unknown as AgentRuntime;
+
+/** Longest wait before a status deferred on the first pass is written anyway. */
+const DEFERRED_STATUS_MS = 5_000;
 
 export class AgentRuntimeReconciler implements Reconciler {
   readonly name = "agentruntime";
@@ -128,27 +137,47 @@ export class AgentRuntimeReconciler implements Reconciler {
     let reconcileError: string | undefined;
     let replacing = false;
     let requeueAfterMs: number | undefined;
+    // Whether this pass created or changed a child (the Service, NetworkPolicy, claim or Pod);
+    // every ensure runs whatever the earlier ones did.
+    let applied = false;
     try {
-      await this.ensure(
-        ar,
-        desired.service,
-        this.deps.informers.services.get(namespace, desired.serviceName),
-      );
+      applied =
+        (await this.ensure(
+          ar,
+          desired.service,
+          this.deps.informers.services.get(namespace, desired.serviceName),
+        )) || applied;
       const netpol = this.deps.informers.networkPolicies.get(namespace, desired.networkPolicyName);
-      if (desired.networkPolicy) await this.ensure(ar, desired.networkPolicy, netpol);
+      if (desired.networkPolicy) applied = (await this.ensure(ar, desired.networkPolicy, netpol)) || applied;
       else if (netpol && this.ownedBy(netpol, ar)) await this.remove(netpol);
       if (desired.claim)
-        await this.ensure(ar, desired.claim, this.deps.informers.claims.get(namespace, desired.claimName));
+        applied =
+          (await this.ensure(
+            ar,
+            desired.claim,
+            this.deps.informers.claims.get(namespace, desired.claimName),
+          )) || applied;
 
       const pod = this.deps.informers.pods.get(namespace, desired.podName);
       const result = await this.reconcilePod(key, ar, desired, pod, workspaceProblem);
       replacing = result.replacing;
       requeueAfterMs = result.requeueAfterMs;
+      applied = result.applied === true || applied;
     } catch (err) {
       reconcileError = `could not update child objects: ${err instanceof Error ? err.message : String(err)}`;
     }
 
     const pod = this.deps.informers.pods.get(namespace, desired.podName) as PodView | undefined;
+    const notReady =
+      !ar.spec.suspended &&
+      !pod?.metadata.deletionTimestamp &&
+      pod?.status?.phase === "Running" &&
+      pod.status.conditions?.find((c) => c.type === "Ready")?.status !== "True";
+    let agentReadiness: AgentReadiness | undefined;
+    if (notReady) {
+      agentReadiness = await this.deps.probe?.readiness(pod as never, ar.spec.port ?? 8080);
+      requeueAfterMs = Math.min(requeueAfterMs ?? NOT_READY_RECHECK_MS, NOT_READY_RECHECK_MS);
+    }
     const status = computeAgentStatus(
       ar,
       {
@@ -161,10 +190,18 @@ export class AgentRuntimeReconciler implements Reconciler {
         ...(workspaceProblem ? { workspaceProblem } : {}),
         replacing,
         ...(reconcileError ? { reconcileError } : {}),
+        ...(agentReadiness ? { agentReadiness } : {}),
       },
       this.now(),
     );
     if (status.phase === "Ready") this.recreate.delete(key);
+    if (applied && !reconcileError && !ar.status?.phase && status.phase === "Pending") {
+      // The first pass over a new AgentRuntime: the children it just created come back as
+      // watch events that enqueue it again, and the status written then already sees them.
+      // A status written now ("creating Pod", no Service yet) would be superseded at once:
+      // one write per object saved. The requeue is a backstop should no event come.
+      return { requeueAfterMs: Math.min(requeueAfterMs ?? DEFERRED_STATUS_MS, DEFERRED_STATUS_MS) };
+    }
     await this.writeStatus(ar, status);
     if (reconcileError) throw new Error(reconcileError);
     return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
@@ -195,7 +232,7 @@ export class AgentRuntimeReconciler implements Reconciler {
     desired: ReturnType<typeof desiredAgent>,
     pod: KubeObject | undefined,
     workspaceProblem: string | undefined,
-  ): Promise<{ replacing: boolean; requeueAfterMs?: number }> {
+  ): Promise<{ replacing: boolean; requeueAfterMs?: number; applied?: boolean }> {
     if (!desired.pod) {
       if (pod && this.ownedBy(pod, ar)) {
         await this.remove(pod);
@@ -220,7 +257,7 @@ export class AgentRuntimeReconciler implements Reconciler {
         attempt ? "Recreated" : "Created",
         `Created Pod ${desired.podName}`,
       );
-      return { replacing: false };
+      return { replacing: false, applied: true };
     }
     if (pod.metadata.deletionTimestamp) return { replacing: true };
     if (!this.ownedBy(pod, ar)) {
@@ -261,8 +298,8 @@ export class AgentRuntimeReconciler implements Reconciler {
     ar: AgentRuntime,
     desired: KubeObject,
     observed: KubeObject | undefined,
-  ): Promise<void> {
-    await this.writer.ensure(ar.metadata.uid, desired, observed);
+  ): Promise<boolean> {
+    return this.writer.ensure(ar.metadata.uid, desired, observed);
   }
 
   private ownedBy(obj: KubeObject, ar: AgentRuntime): boolean {

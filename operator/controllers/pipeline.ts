@@ -23,6 +23,14 @@ import {
   type PipelineChildren,
 } from "./pipeline.desired.ts";
 import { computePipelineStatus, unexplainedFailures, type JobView } from "./pipeline.status.ts";
+import {
+  ANNOTATION_STEP_TIMEOUT,
+  checkStepTimeouts,
+  deadlineNow,
+  timedSteps,
+  type StepPodView,
+} from "./pipeline.timeouts.ts";
+import type { ReconcileResult } from "../kube/controller.ts";
 
 export const PIPELINE_CHILD_SELECTOR = `app.kubernetes.io/managed-by=agentry,${LABEL_PIPELINE}`;
 
@@ -112,7 +120,7 @@ export class PipelineReconciler implements Reconciler {
     for (const p of this.deps.informers.pipelines.list()) controller.enqueue(keyOf(p));
   }
 
-  async reconcile(key: string): Promise<void> {
+  async reconcile(key: string): Promise<ReconcileResult | void> {
     const { namespace, name } = splitKey(key);
     const { informers } = this.deps;
     const cached = informers.pipelines.get(namespace, name);
@@ -141,13 +149,15 @@ export class PipelineReconciler implements Reconciler {
       reconcileError = `could not update child objects: ${errorText(err)}`;
     }
 
-    const jobs = informers.jobs
+    const ownJobs = informers.jobs
       .list(namespace)
       .filter(
         (j) =>
           j.metadata.annotations?.[ANNOTATION_PIPELINE_ID] === pl.metadata.uid &&
           !j.metadata.deletionTimestamp,
-      ) as unknown as JobView[];
+      );
+    const nextStepCheckMs = await this.enforceStepTimeouts(pl, ownJobs);
+    const jobs = ownJobs as unknown as JobView[];
     const child =
       desired.mode === "CronJob"
         ? informers.cronJobs.get(namespace, desired.childName)
@@ -165,7 +175,7 @@ export class PipelineReconciler implements Reconciler {
         manifestConfigMap: desired.configMapName,
         jobs,
         ...(cronJobStatus ? { cronJobStatus } : {}),
-        podMessages: await this.podMessages(namespace, unexplainedFailures(pl.status, jobs)),
+        podMessages: await this.podMessages(namespace, unexplainedFailures(pl.status, jobs), ownJobs),
         ...(lastRunRequest ? { lastRunRequest } : {}),
         ...(agentProblem ? { agentProblem } : {}),
         ...(reconcileError ? { reconcileError } : {}),
@@ -183,6 +193,57 @@ export class PipelineReconciler implements Reconciler {
     }
     await this.writer.writeStatus(cached, status, pl.status);
     if (reconcileError) throw new Error(reconcileError);
+    if (nextStepCheckMs !== undefined) return { requeueAfterMs: nextStepCheckMs };
+  }
+
+  /**
+   * Stops runs whose image step has run past its timeoutSeconds (see pipeline.timeouts.ts):
+   * the Job gets the reason as an annotation and an activeDeadlineSeconds already passed.
+   * Returns when to look again while a run with timed steps is still going.
+   */
+  private async enforceStepTimeouts(pl: Pipeline, jobs: KubeObject[]): Promise<number | undefined> {
+    const limits = timedSteps(pl.spec.steps);
+    if (limits.size === 0) return undefined;
+    let next: number | undefined;
+    for (const job of jobs) {
+      const view = job as unknown as JobView & { spec?: { activeDeadlineSeconds?: number } };
+      const finished = view.status?.conditions?.some(
+        (c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True",
+      );
+      if (finished || job.metadata.annotations?.[ANNOTATION_STEP_TIMEOUT]) continue;
+      const name = job.metadata.name!;
+      let pods: StepPodView[];
+      try {
+        const list = await this.deps.client.list<KubeObject>("v1", "Pod", pl.metadata.namespace, {
+          labelSelector: `batch.kubernetes.io/job-name=${name}`,
+        });
+        pods = list.items as unknown as StepPodView[];
+      } catch (err) {
+        this.deps.log.debug("could not read the pods of a running Job", { job: name, error: errorText(err) });
+        next = Math.min(next ?? Infinity, 5000);
+        continue;
+      }
+      const now = this.now();
+      const verdict = checkStepTimeouts(limits, pods, now);
+      next = Math.min(next ?? Infinity, verdict.nextCheckMs);
+      if (!verdict.overdue) continue;
+      await this.deps.client.mergePatch(
+        { apiVersion: "batch/v1", kind: "Job", metadata: { namespace: pl.metadata.namespace, name } },
+        {
+          metadata: { annotations: { [ANNOTATION_STEP_TIMEOUT]: verdict.overdue.message } },
+          spec: {
+            activeDeadlineSeconds: deadlineNow(view.status?.startTime, view.spec?.activeDeadlineSeconds, now),
+          },
+        },
+      );
+      this.deps.recorder.event(
+        pl as never,
+        "Warning",
+        "StepTimedOut",
+        `Job ${name}: ${verdict.overdue.message}`,
+      );
+    }
+    return next;
   }
 
   /** In-cluster URLs of the AgentRuntimes the steps name, or what is missing. */
@@ -286,9 +347,21 @@ export class PipelineReconciler implements Reconciler {
   }
 
   /** The failure message of each failed Job's newest failed pod (one list per newly failed Job). */
-  private async podMessages(namespace: string, jobNames: string[]): Promise<Record<string, string>> {
+  private async podMessages(
+    namespace: string,
+    jobNames: string[],
+    jobs: KubeObject[],
+  ): Promise<Record<string, string>> {
     const messages: Record<string, string> = {};
     for (const job of jobNames) {
+      // A run stopped for a step's time limit says so; its pods only say they were killed.
+      const timedOut = jobs.find((j) => j.metadata.name === job)?.metadata.annotations?.[
+        ANNOTATION_STEP_TIMEOUT
+      ];
+      if (timedOut) {
+        messages[job] = timedOut;
+        continue;
+      }
       try {
         const pods = await this.deps.client.list<KubeObject>("v1", "Pod", namespace, {
           labelSelector: `batch.kubernetes.io/job-name=${job}`,

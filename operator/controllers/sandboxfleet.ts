@@ -15,6 +15,7 @@ import { keyOf, splitKey, type SharedInformer } from "../kube/informer.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import { ANNOTATION_SPEC_HASH, ChildWriter } from "../kube/children.ts";
+import { forEachLimit } from "../kube/concurrency.ts";
 import { placeAll, underPressure, type PlacedWorkspace, type SandboxView } from "./placement.ts";
 import type { SandboxAddresses, SandboxApi } from "./sandbox.io.ts";
 import { ScaleGate, desiredReplicas, durationMs, safeScaleDownTarget } from "./scaling.ts";
@@ -67,6 +68,9 @@ interface FleetState {
   /** The last scaling action (kept here: the cache may not show our own status write yet). */
   lastScale: { time: string; reason: string } | undefined;
 }
+
+/** Workspaces whose finalizer, sandbox call and status write are in flight at once. */
+const WORKSPACE_CONCURRENCY = 16;
 
 const asFleet = (o: KubeObject) => o as unknown as SandboxFleet;
 const asWorkspace = (o: KubeObject) => o as unknown as Workspace;
@@ -166,24 +170,33 @@ export class SandboxFleetReconciler implements Reconciler {
     );
     const viewByName = new Map(views.map((v) => [v.name, v]));
 
-    // 2. Sort workspaces: deleting, suspended, placed, waiting.
+    // 2. Sort workspaces: deleting, suspended, placed, waiting. The calls each one needs
+    // (finalizer, sandbox, status) run a few workspaces at a time, in order per workspace.
     const pending: Workspace[] = [];
     const placed: Workspace[] = [];
+    const port = spec.template.port;
+    const chores: (() => Promise<void>)[] = [];
     for (const ws of members) {
       if (ws.metadata.deletionTimestamp) {
-        await this.releaseFinalizer(ws, podByName, spec.template.port);
+        chores.push(() => this.releaseFinalizer(ws, podByName, port));
         continue;
       }
-      await this.ensureFinalizer(ws);
       const home = ws.status?.sandboxPod ? viewByName.get(ws.status.sandboxPod) : undefined;
       if (ws.spec.suspended) {
-        if (home) await this.removeFromSandbox(ws, podByName.get(home.name), spec.template.port);
-        await this.writeWorkspaceStatus(ws, {});
-      } else if (home) {
+        chores.push(async () => {
+          await this.ensureFinalizer(ws);
+          if (home) await this.removeFromSandbox(ws, podByName.get(home.name), port);
+          await this.writeWorkspaceStatus(ws, {});
+        });
+        continue;
+      }
+      chores.push(() => this.ensureFinalizer(ws));
+      if (home) {
         home.workspaces.push({ key: keyOf(ws), ...(ws.spec.ownerId ? { ownerId: ws.spec.ownerId } : {}) });
         placed.push(ws);
       } else pending.push(ws);
     }
+    await forEachLimit(chores, WORKSPACE_CONCURRENCY, (c) => c());
     pending.sort(
       (a, b) =>
         String(a.metadata.creationTimestamp).localeCompare(String(b.metadata.creationTimestamp)) ||
@@ -201,21 +214,23 @@ export class SandboxFleetReconciler implements Reconciler {
       memory: spec.pressure.memory,
       ownerlessPool: spec.ownerlessPool,
     });
+    const placing = new Set(pending);
+    const writes: (() => Promise<void>)[] = [];
     for (const ws of [...placed, ...pending]) {
       const target =
         ws.status?.sandboxPod && viewByName.has(ws.status.sandboxPod)
           ? ws.status.sandboxPod
           : plan.placements.get(keyOf(ws));
       if (!target) {
-        await this.writeWorkspaceStatus(ws, { waiting: plan.waiting.get(keyOf(ws)) ?? "placing" });
+        const waiting = plan.waiting.get(keyOf(ws)) ?? "placing";
+        writes.push(() => this.writeWorkspaceStatus(ws, { waiting }));
         continue;
       }
-      if (!placed.includes(ws)) viewByName.get(target)!.workspaces.push({ key: keyOf(ws) });
-      await this.writeWorkspaceStatus(
-        ws,
-        await this.confirm(ws, podByName.get(target)!, spec.template.port, now),
-      );
+      if (placing.has(ws)) viewByName.get(target)!.workspaces.push({ key: keyOf(ws) });
+      const pod = podByName.get(target)!;
+      writes.push(async () => this.writeWorkspaceStatus(ws, await this.confirm(ws, pod, port, now)));
     }
+    await forEachLimit(writes, WORKSPACE_CONCURRENCY, (w) => w());
 
     // 4. Scale.
     const occupied = views.filter((v) => v.workspaces.length > 0).length;
@@ -268,6 +283,10 @@ export class SandboxFleetReconciler implements Reconciler {
     if (current !== undefined) {
       const safe = safeScaleDownTarget(current, target.replicas, outgoing.length);
       let next = state.gate.observe(current, safe, now.getTime(), pinned);
+      // More live pods than replicas: the ReplicaSet has not yet removed the pods of the last
+      // scale-down. Counting them again as empty would give back a sandbox twice (and let it
+      // pick an occupied one): hold further shrinking until they are gone.
+      if (next !== undefined && next < current && pods.length > current) next = undefined;
       // The ReplicaSet picks which pods to delete by their deletion cost: shrink only once the
       // outgoing pods visibly carry the lowest cost, never before (it could pick a full one).
       if (next !== undefined && next < current) {

@@ -75,7 +75,17 @@ function findPostgresBin(): string | undefined {
   return path ? join(path, "..") : undefined;
 }
 
-async function startPostgres() {
+/** A server a test may stop and start again on the same port and data (outage tests). */
+export interface ServiceServer {
+  url: string;
+  /** Stops the server: PostgreSQL with a fast shutdown, Redis with SIGKILL (a crash). */
+  halt: () => Promise<void>;
+  /** Starts it again and waits until it accepts connections. */
+  resume: () => Promise<void>;
+  stop: (keep: boolean) => Promise<void>;
+}
+
+export async function startPostgres(): Promise<ServiceServer | undefined> {
   const bin = findPostgresBin();
   if (!bin) return undefined;
   // PostgreSQL refuses to run as root: run it as the postgres user Debian's package creates.
@@ -123,16 +133,27 @@ async function startPostgres() {
   const proc = new Supervised("postgres", cmd, args, dir);
   proc.start();
   await waitFor("postgres accepting connections", () => tcpOpen(port), { timeoutMs: 30_000 });
+  // As root the server runs under runuser, which does not pass signals on: pg_ctl stops it.
+  const halt = async () => {
+    const [ctl, ctlArgs] = wrap(join(bin, "pg_ctl"), ["-D", data, "-m", "fast", "-w", "stop"]);
+    spawnSync(ctl, ctlArgs, { encoding: "utf8" });
+    await proc.stop("SIGINT");
+  };
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    halt,
+    resume: async () => {
+      proc.start();
+      await waitFor("postgres accepting connections again", () => tcpOpen(port), { timeoutMs: 30_000 });
+    },
     stop: async (keep: boolean) => {
-      await proc.stop("SIGINT");
+      await halt();
       if (!keep) await rm(dir, { recursive: true, force: true });
     },
   };
 }
 
-async function startRedis() {
+export async function startRedis(): Promise<ServiceServer | undefined> {
   const which = spawnSync("sh", ["-c", "command -v redis-server"], { encoding: "utf8" });
   const bin = which.stdout.trim();
   if (!bin) return undefined;
@@ -148,6 +169,11 @@ async function startRedis() {
   await waitFor("redis accepting connections", () => tcpOpen(port), { timeoutMs: 30_000 });
   return {
     url: `redis://127.0.0.1:${port}`,
+    halt: () => proc.stop("SIGKILL"),
+    resume: async () => {
+      proc.start();
+      await waitFor("redis accepting connections again", () => tcpOpen(port), { timeoutMs: 30_000 });
+    },
     stop: async (keep: boolean) => {
       await proc.stop();
       if (!keep) await rm(dir, { recursive: true, force: true });

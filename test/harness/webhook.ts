@@ -28,6 +28,10 @@ export interface WebhookOptions {
   /** Namespace of the webhook itself (its certificate Secret lives here). */
   namespace: string;
   args?: string[];
+  /** Port to listen on; default: a free one. */
+  port?: number;
+  /** Port the apiserver is told to call (a proxy in front of the webhook); default: its own. */
+  urlPort?: number;
 }
 
 /** Allocates the id and labels first, so the test can make its namespaces before starting. */
@@ -41,7 +45,7 @@ export async function startWebhook(
   ident: { id: string; labels: Record<string, string> },
   options: WebhookOptions,
 ): Promise<WebhookProcess> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const validating = `agentry-test-${ident.id}-validating`;
   const mutating = `agentry-test-${ident.id}-defaulting`;
   const args = [
@@ -49,7 +53,7 @@ export async function startWebhook(
     "tsx",
     join(repoRoot, "webhook", "main.ts"),
     `--listen=127.0.0.1:${port}`,
-    `--webhook-url=https://127.0.0.1:${port}`,
+    `--webhook-url=https://127.0.0.1:${options.urlPort ?? port}`,
     "--cert-hosts=127.0.0.1",
     `--namespace=${options.namespace}`,
     `--validating-config-name=${validating}`,

@@ -25,6 +25,7 @@ type PipelineObject = {
 const names = [
   "once",
   "failing",
+  "timeout",
   "cron",
   "switch",
   "manifest",
@@ -191,6 +192,55 @@ describe("Pipeline controller", () => {
       const jobs = await jobsOf(namespace);
       return jobs.length === 1 && jobs[0]?.metadata?.name === fixed.status?.childName;
     });
+  });
+
+  it("stops a run whose image step outlives its timeoutSeconds and names the step", async () => {
+    const namespace = ns.timeout;
+    await createPipeline(namespace, "slow", {
+      backoffLimit: 0,
+      // kwok leaves the pod's status to the test: the first step (an init container) runs.
+      podMetadata: { annotations: { "kwok.agentry.dev/status": "manual" } },
+      steps: [step("fetch", { timeoutSeconds: 5 }), step("report")],
+    });
+    const pod = await waitFor("the run's pod", async () => {
+      const pods = await core().listNamespacedPod({ namespace, labelSelector: `${CHILDREN}=slow` });
+      return pods.items[0];
+    });
+    const startedAt = new Date(Date.now() - 3000).toISOString();
+    await core().patchNamespacedPodStatus(
+      {
+        name: pod.metadata!.name!,
+        namespace,
+        body: {
+          status: {
+            phase: "Pending",
+            initContainerStatuses: [
+              {
+                name: "fetch",
+                image: "registry.example/tools:1",
+                imageID: "",
+                ready: false,
+                restartCount: 0,
+                state: { running: { startedAt } },
+              },
+            ],
+          },
+        },
+      },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    );
+    // 3 s into a 5 s limit: the operator looks again when the limit passes and stops the run.
+    const pl = await waitStatus(namespace, "slow", "the run stopped", (st) => st.phase === "Failed");
+    const failure = pl.status!.lastFailure!;
+    assert.equal(failure.reason, "DeadlineExceeded");
+    assert.match(failure.message ?? "", /step "fetch" ran \d+ s, longer than its timeoutSeconds \(5 s\)/);
+    const job = await batch().readNamespacedJob({ name: failure.jobName, namespace });
+    assert.ok((job.spec?.activeDeadlineSeconds ?? 0) >= 1);
+    assert.match(job.metadata?.annotations?.["agentry.dev/step-timeout"] ?? "", /step "fetch"/);
+    const events = await core().listNamespacedEvent({ namespace });
+    const timedOut = events.items.find((e) => e.reason === "StepTimedOut");
+    assert.equal(timedOut?.type, "Warning");
+    assert.match(timedOut?.message ?? "", /step "fetch"/);
   });
 
   it("makes a CronJob for a cron schedule, and run-now starts one Job per request id", async () => {

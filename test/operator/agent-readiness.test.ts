@@ -1,0 +1,124 @@
+// readinessReason from the agent itself: while Kubernetes reports an agent's Pod running
+// but not ready, the operator reads the agent's GET /readyz and says what the agent says.
+// The agent is the real agent program on loopback (kwok's Pods have no network), reached
+// through the operator's test-only --agent-address-map.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { describe, it } from "node:test";
+import * as k8s from "@kubernetes/client-node";
+import { api, testNamespace, waitFor } from "../harness/cluster.ts";
+import { startOperator } from "../harness/operator.ts";
+import { repoRoot } from "../harness/paths.ts";
+
+const GROUP = { group: "agentry.dev", version: "v1alpha1", plural: "agentruntimes" };
+type Status = { phase?: string; readinessReason?: string; conditions?: { type: string; reason: string }[] };
+
+/** The agent program serving on a free loopback port; its port once it listens. */
+async function startAgent(t: { after: (fn: () => Promise<void>) => void }, env: Record<string, string>) {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", join(repoRoot, "runtimes/agent/main.ts"), "serve", "--host=127.0.0.1", "--port=0"],
+    {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH, AGENTRY_AGENT_NAME: "agent", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  const lines: string[] = [];
+  createInterface({ input: child.stdout }).on("line", (l) => lines.push(l));
+  createInterface({ input: child.stderr }).on("line", (l) => lines.push(l));
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    await exited;
+  });
+  return waitFor("the agent to listen", () => {
+    if (child.exitCode !== null) throw new Error(`agent exited: ${lines.join("\n")}`);
+    const l = lines.find((x) => x.includes('"agent listening"'));
+    return l ? (JSON.parse(l) as { port: number }).port : undefined;
+  });
+}
+
+describe("AgentRuntime readinessReason from the agent's /readyz", () => {
+  it("says what the agent reports while its Pod runs but is not ready", async (t) => {
+    const namespace = await testNamespace(t);
+    const dir = await mkdtemp(join(tmpdir(), "agentry-agent-map-"));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const map = join(dir, "addresses.json");
+    await writeFile(map, "{}");
+    await startOperator(t, { namespaces: [namespace], args: [`--agent-address-map=${map}`] });
+    const custom = api(k8s.CustomObjectsApi);
+    const core = api(k8s.CoreV1Api);
+    const status = async () =>
+      (
+        (await custom.getNamespacedCustomObject({ ...GROUP, namespace, name: "agent" })) as {
+          status?: Status;
+        }
+      ).status ?? {};
+
+    await custom.createNamespacedCustomObject({
+      ...GROUP,
+      namespace,
+      body: {
+        apiVersion: "agentry.dev/v1alpha1",
+        kind: "AgentRuntime",
+        metadata: { name: "agent" },
+        spec: { image: "registry.example/agent:1" },
+      },
+    });
+    await waitFor("the agent Ready (kwok)", async () => (await status()).phase === "Ready");
+
+    // The real agent program with a model but no API key: /readyz answers "error" and why.
+    const port = await startAgent(t, { AGENTRY_MODEL_PROVIDER: "openai", AGENTRY_MODEL: "gpt" });
+    await writeFile(map, JSON.stringify({ [`${namespace}/agent`]: `127.0.0.1:${port}` }));
+    // The kubelet's view: the container runs, the readiness probe fails.
+    const setReady = (ready: boolean) =>
+      core.patchNamespacedPodStatus(
+        {
+          name: "agent",
+          namespace,
+          body: {
+            status: {
+              conditions: [
+                { type: "PodScheduled", status: "True" },
+                { type: "Initialized", status: "True" },
+                { type: "ContainersReady", status: ready ? "True" : "False" },
+                {
+                  type: "Ready",
+                  status: ready ? "True" : "False",
+                  ...(ready ? {} : { reason: "ContainersNotReady" }),
+                },
+              ],
+            },
+          },
+        },
+        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+      );
+    await setReady(false);
+    const failing = await waitFor("the agent's own reason in status", async () => {
+      const s = await status();
+      return s.phase === "Error" ? s : undefined;
+    });
+    assert.match(
+      failing.readinessReason ?? "",
+      /^the agent reports an error: provider openai needs an API key.*\(GET \/readyz\)/,
+    );
+    assert.equal(failing.conditions?.find((c) => c.type === "Ready")?.reason, "AgentError");
+
+    // Without an answer from the agent, status falls back to what Kubernetes knows.
+    await writeFile(map, "{}");
+    const fallback = await waitFor("the Kubernetes-only reason", async () => {
+      const s = await status();
+      return s.phase === "Starting" ? s : undefined;
+    });
+    assert.match(fallback.readinessReason ?? "", /running but not ready yet/);
+
+    // Ready again once the Pod is.
+    await setReady(true);
+    await waitFor("Ready again", async () => (await status()).phase === "Ready");
+  });
+});
