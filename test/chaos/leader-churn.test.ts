@@ -29,6 +29,7 @@ describe("leader churn", () => {
     const start = () => startOperator(t, { namespaces: [namespace] });
     let replicas: OperatorProcess[] = await Promise.all([start(), start()]);
     let maxLeaders = 0;
+    /** Replicas reporting leadership (their agentry_leader gauge); also tracks the most at once. */
     const leaders = async () => {
       const flags = await Promise.all(replicas.map((r) => r.counter("agentry_leader").catch(() => 0)));
       const l = replicas.filter((_, i) => flags[i] === 1);
@@ -86,7 +87,16 @@ describe("leader churn", () => {
     const failovers: number[] = [];
     const sinceRenewal: number[] = [];
     for (let round = 0; round < KILLS; round++) {
-      await waitFor("the next kill", () => Date.now() - lastKill >= EVERY_MS, { intervalMs: 100 });
+      // Between kills, too, exactly one leader all the time (and it is the one to kill).
+      await waitFor(
+        "the next kill",
+        async () => {
+          const l = await leaders();
+          if (l.length !== 1 || l[0] !== leader) throw new Error(`${l.length} leaders, not the elected one`);
+          return Date.now() - lastKill >= EVERY_MS;
+        },
+        { intervalMs: 200, timeoutMs: EVERY_MS + 10_000 },
+      );
       lastKill = Date.now();
       await leader!.kill("SIGKILL");
       const dead = await lease(); // the killed leader's last renewal
