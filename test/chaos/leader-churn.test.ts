@@ -3,7 +3,7 @@
 // each kill) while AgentRuntimes are created, changed and deleted all the time. Never two
 // leaders at once; each takeover more than a lease duration after the last renewal (never
 // a lease that may still be held) and within lease duration + retry period of the kill
-// (+1 s for polling and a loaded machine); one lease transition per kill; in the end exactly one Pod and one Service
+// (+2 s for a loaded machine; operator/kube/leader.test.ts checks the exact bound); one lease transition per kill; in the end exactly one Pod and one Service
 // per AgentRuntime, at its current spec, and none for deleted ones: no lost or doubled work.
 // AGENTRY_CHAOS_KILLS and AGENTRY_CHAOS_KILL_EVERY (seconds) scale it down for a quick run.
 import assert from "node:assert/strict";
@@ -19,8 +19,8 @@ const EVERY_MS = Number(process.env.AGENTRY_CHAOS_KILL_EVERY ?? 20) * 1000;
 const defaults = loadConfig([], {});
 if (defaults === "help") throw new Error("unreachable");
 const { leaseDurationMs: LEASE_MS, retryPeriodMs: RETRY_MS } = defaults;
-/** Slack for polling the replicas' metrics and for a loaded machine's timers. */
-const SLACK_MS = 1_000;
+/** Slack for a loaded machine: the standby's Lease reads and timers run late. */
+const SLACK_MS = 2_000;
 
 describe("leader churn", () => {
   it(`survives ${KILLS} leader kills ${EVERY_MS / 1000} s apart with CRs changing`, async (t) => {
