@@ -39,7 +39,11 @@ describe("etcd and kube-apiserver restart under load", () => {
   it("operator and gateway reconnect, converge within 30 s, and SSE loses no change", async (t) => {
     // Inside the run's control-plane dir, so that its logs are kept when the run fails.
     const shared = process.env.AGENTRY_CONTROLPLANE_DIR;
-    const cp = await ControlPlane.start({ nodes: 1, ...(shared ? { dir: join(shared, "restart-cp") } : {}) });
+    const cp = await ControlPlane.start({
+      nodes: 1,
+      schedulerArgs: ["-v=2"], // bindings in its log, should Pods not start after the restart
+      ...(shared ? { dir: join(shared, "restart-cp") } : {}),
+    });
     t.after(() => cp.stop({ keep: shared !== undefined }));
     installCrds(cp.kubeconfig);
     const client = bulkClient(cp.kubeconfig);
