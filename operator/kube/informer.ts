@@ -36,6 +36,7 @@ export class Informer<T extends KubeObject> {
   private syncWaiters: (() => void)[] = [];
   private stopped = false;
   private restartDelay = 500;
+  private startedAt = 0;
   private readonly log: Logger;
 
   constructor(client: KubeClient, options: InformerOptions, log: Logger) {
@@ -83,11 +84,11 @@ export class Informer<T extends KubeObject> {
       this.old.delete(keyOf(obj));
       for (const h of this.handlers.delete) h(obj);
     });
-    this.lw.on("connect", () => {
-      this.restartDelay = 500;
-    });
     this.lw.on("error", (err) => {
       if (this.stopped) return;
+      // Back off while failing; start over once a watch has run for a while. (ListWatch's
+      // "connect" fires before each attempt, so resetting there never let the delay grow.)
+      if (Date.now() - this.startedAt >= 10_000) this.restartDelay = 500;
       const msg = err instanceof Error ? err.message : String(err);
       this.log.warn("watch failed; restarting", { error: msg, retryInMs: this.restartDelay });
       setTimeout(() => void this.startWatch(), this.restartDelay).unref();
@@ -105,6 +106,7 @@ export class Informer<T extends KubeObject> {
 
   private async startWatch(): Promise<void> {
     if (this.stopped) return;
+    this.startedAt = Date.now();
     try {
       await this.lw.start();
       // ListWatch reports a failed list through the error handler, not by throwing:

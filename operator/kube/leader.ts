@@ -39,6 +39,8 @@ export class LeaderElector {
   private readonly opts: Required<Omit<LeaderOptions, "identity">>;
   private readonly log: Logger;
   private observed: { record: string; at: number } | undefined;
+  /** When the lease another replica holds expires (by our clock), to try right then. */
+  private heldUntil: number | undefined;
   private leading = false;
   private stopped = false;
   private lastRenew = 0;
@@ -73,9 +75,13 @@ export class LeaderElector {
 
   private schedule(): void {
     if (this.stopped) return;
+    // A standby tries again every retry period, and also the moment the holder's lease
+    // expires: a failover takes at most lease duration + retry period, not one more period.
+    const untilExpiry = this.heldUntil === undefined ? 0 : this.heldUntil - Date.now() + 5;
+    const delay = untilExpiry > 0 ? Math.min(this.opts.retryPeriodMs, untilExpiry) : this.opts.retryPeriodMs;
     this.timer = setTimeout(() => {
       this.inflight = this.tick();
-    }, this.opts.retryPeriodMs);
+    }, delay);
   }
 
   private async tick(): Promise<void> {
@@ -111,6 +117,7 @@ export class LeaderElector {
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
+    this.heldUntil = undefined;
     const now = new Date();
     const seconds = Math.ceil(this.opts.leaseDurationMs / 1000);
     let lease: Lease;
@@ -148,8 +155,9 @@ export class LeaderElector {
     if (!this.observed || this.observed.record !== record) this.observed = { record, at: Date.now() };
     const holder = spec.holderIdentity ?? "";
     const held = holder !== "" && holder !== this.identity;
-    const expired = Date.now() > this.observed.at + (spec.leaseDurationSeconds ?? seconds) * 1000;
-    if (held && !expired) return false;
+    const expiresAt = this.observed.at + (spec.leaseDurationSeconds ?? seconds) * 1000;
+    this.heldUntil = held ? expiresAt : undefined;
+    if (held && Date.now() <= expiresAt) return false;
     const takingOver = holder !== this.identity;
     lease.spec = {
       holderIdentity: this.identity,

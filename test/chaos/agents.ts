@@ -16,7 +16,8 @@ export interface Agent extends KubeObject {
 }
 
 interface Pod extends KubeObject {
-  spec: { containers: { image: string }[] };
+  spec: { containers: { image: string }[]; nodeName?: string };
+  status?: { phase?: string; conditions?: { type: string; status: string; reason?: string }[] };
 }
 
 /** A KubeClient on `kubeconfig` (default: the run's), with limits high enough for bulk writes. */
@@ -53,6 +54,10 @@ export async function setImage(client: KubeClient, namespace: string, name: stri
 export interface Convergence {
   /** AgentRuntimes not yet Ready at their current generation. */
   notReady: string[];
+  /** The same, each with what its status and its Pod say (for failure messages). */
+  why: string[];
+  /** AgentRuntimes whose status is not yet of their current generation (the operator's part). */
+  unobserved: string[];
   /** Everything wrong with the children, one line each; empty when the invariant holds. */
   problems: string[];
 }
@@ -77,6 +82,21 @@ export async function convergence(client: KubeClient, namespace: string): Promis
         a.metadata.deletionTimestamp,
     )
     .map((a) => a.metadata.name!);
+  const unobserved = agents.items
+    .filter((a) => a.status?.observedGeneration !== a.metadata.generation)
+    .map((a) => a.metadata.name!);
+  const podOf = new Map(pods.items.map((p) => [p.metadata.labels?.[LABEL_AGENT] ?? "", p]));
+  const why = notReady.map((name) => {
+    const a = byName.get(name)!;
+    const pod = podOf.get(name);
+    const conditions = (pod?.status?.conditions ?? [])
+      .filter((c) => c.status !== "True")
+      .map((c) => `${c.type}=${c.status}${c.reason ? `/${c.reason}` : ""}`);
+    const podText = pod
+      ? `pod on ${pod.spec.nodeName ?? "no node"}, ${pod.status?.phase ?? "no phase"}${conditions.length ? ` ${conditions.join(" ")}` : ""}`
+      : "no pod";
+    return `${name} (gen ${a.metadata.generation}, status ${a.status?.phase ?? "-"}@${a.status?.observedGeneration ?? "-"}; ${podText})`;
+  });
   const problems: string[] = [];
   for (const [kind, list] of [
     ["Pod", pods.items],
@@ -102,12 +122,12 @@ export async function convergence(client: KubeClient, namespace: string): Promis
       if (n !== 1) problems.push(`${a.metadata.name}: ${n} ${kind}s`);
     }
   }
-  return { notReady, problems };
+  return { notReady, why, unobserved, problems };
 }
 
 /** Waits until convergence() reports nothing wrong; the error lists what still was. */
 export async function waitConverged(client: KubeClient, namespace: string, timeoutMs: number): Promise<void> {
-  let last: Convergence = { notReady: [], problems: [] };
+  let last: Convergence = { notReady: [], why: [], unobserved: [], problems: [] };
   await waitFor(
     `every AgentRuntime in ${namespace} Ready with exactly its children`,
     async () => {
@@ -117,6 +137,6 @@ export async function waitConverged(client: KubeClient, namespace: string, timeo
     { timeoutMs, intervalMs: 500 },
   ).catch((err: Error) => {
     const show = (l: string[]) => `${l.length}: ${l.slice(0, 10).join("; ")}`;
-    throw new Error(`${err.message}\n  not ready ${show(last.notReady)}\n  problems ${show(last.problems)}`);
+    throw new Error(`${err.message}\n  not ready ${show(last.why)}\n  problems ${show(last.problems)}`);
   });
 }

@@ -1,7 +1,7 @@
 // Issue 12, item 1: kill -9 the operator in the middle of reconciling many AgentRuntimes,
 // change things while it is down, start it again: every AgentRuntime ends with exactly
-// one Pod and one Service, no orphans, no duplicates. N defaults to 200 (the issue says
-// 500; see test/chaos/README.md); AGENTRY_CHAOS_AGENTS overrides it.
+// one Pod and one Service, no orphans, no duplicates. N is the issue's 500
+// (AGENTRY_CHAOS_AGENTS changes it).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { testNamespace, waitFor } from "../harness/cluster.ts";
@@ -18,7 +18,7 @@ import {
   waitConverged,
 } from "./agents.ts";
 
-const N = Number(process.env.AGENTRY_CHAOS_AGENTS ?? 200);
+const N = Number(process.env.AGENTRY_CHAOS_AGENTS ?? 500);
 const LEASE = ["--lease-duration=4", "--renew-deadline=3", "--retry-period=0.5"];
 
 describe("operator killed mid-reconcile", () => {

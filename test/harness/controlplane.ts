@@ -23,6 +23,8 @@ export interface ControlPlaneOptions {
   verbose?: boolean;
   /** Extra kube-apiserver flags. */
   apiserverArgs?: string[];
+  /** Extra kube-scheduler flags (e.g. -v=2 to log every binding). */
+  schedulerArgs?: string[];
 }
 
 export interface Endpoints {
@@ -137,6 +139,7 @@ export class ControlPlane implements Endpoints {
         `--secure-port=${schedPort}`,
         `--leader-elect=false`,
         ...qps,
+        ...(options.schedulerArgs ?? []),
       ]);
       cp.spawn("kwok", [
         `--kubeconfig=${cp.kubeconfig}`,
