@@ -20,7 +20,7 @@ import { startPostgres, startRedis, type ServiceServer } from "../harness/servic
 import { startWebhook, webhookId } from "../harness/webhook.ts";
 import { ADMIN, createFleet } from "../gateway/harness.ts";
 import { objectName, openSse } from "../gateway/sse.ts";
-import { delayProxy } from "./delay-proxy.ts";
+import { cutProxy } from "./cut-proxy.ts";
 import { alive, gatewayWithTokens } from "./processes.ts";
 import { join } from "node:path";
 
@@ -77,7 +77,7 @@ describe("admission webhook slower than its timeout", () => {
       const TIMEOUT_S = 2;
       // Start the webhook behind a proxy: the apiserver calls the proxy's port.
       const port = await freePort();
-      const proxy = await delayProxy(t, port);
+      const proxy = await cutProxy(t, port);
       const hook = await startWebhook(t, ident, {
         namespace: ns,
         port,
