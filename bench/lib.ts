@@ -1,6 +1,7 @@
 // Shared plumbing of the benchmarks: sizes from the environment, statistics, hard time
 // caps, namespaces, the operator as a child process, per-process CPU/RSS from /proc, and a
 // watcher that records when each object first satisfies a predicate.
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { KubeClient } from "../operator/kube/client.ts";
@@ -10,6 +11,7 @@ import { silentLogger } from "../operator/log.ts";
 import type { ControlPlane } from "../test/harness/controlplane.ts";
 import { startOperator, type OperatorProcess } from "../test/harness/operator.ts";
 import { waitFor } from "../test/harness/process.ts";
+import { repoRoot } from "../test/harness/paths.ts";
 
 export interface BenchContext {
   cp: ControlPlane;
@@ -119,12 +121,21 @@ export async function benchNamespace(ctx: BenchContext, prefix: string): Promise
   return name;
 }
 
+let builtOnce = false;
+
 /** The operator (operator/main.ts) as a child process watching `namespaces`, at the bench QPS. */
 export async function benchOperator(
   ctx: BenchContext,
   namespaces: string[],
   args: string[] = [],
 ): Promise<OperatorProcess> {
+  // AGENTRY_BENCH_COMPILED=1: the compiled operator (built here once), as the images run it;
+  // by default the sources through tsx, as the tests run it (tsx adds memory of its own).
+  const compiled = process.env.AGENTRY_BENCH_COMPILED === "1";
+  if (compiled && !builtOnce) {
+    execFileSync("npm", ["run", "--silent", "build"], { cwd: repoRoot, stdio: "inherit" });
+    builtOnce = true;
+  }
   // AGENTRY_BENCH_CPU_PROF=<dir>: the operator writes a V8 CPU profile there when it stops.
   const profDir = process.env.AGENTRY_BENCH_CPU_PROF;
   const saved = process.env.NODE_OPTIONS;
@@ -135,6 +146,7 @@ export async function benchOperator(
       {
         namespaces,
         leaderElect: false,
+        compiled,
         args: [
           "--log-level=info",
           `--kube-qps=${ctx.qps}`,

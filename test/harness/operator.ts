@@ -25,6 +25,8 @@ export interface OperatorOptions {
   args?: string[];
   /** Another cluster than the run's (KUBECONFIG). */
   kubeconfig?: string;
+  /** Run the compiled operator (dist/, `npm run build`) as the images do, not the sources through tsx. */
+  compiled?: boolean;
 }
 
 export async function startOperator(
@@ -32,9 +34,9 @@ export async function startOperator(
   options: OperatorOptions,
 ): Promise<OperatorProcess> {
   const args = [
-    "--import",
-    "tsx",
-    join(repoRoot, "operator", "main.ts"),
+    ...(options.compiled
+      ? [join(repoRoot, "dist", "operator", "main.js")]
+      : ["--import", "tsx", join(repoRoot, "operator", "main.ts")]),
     `--namespaces=${options.namespaces.join(",")}`,
     `--lease-namespace=${options.leaseNamespace ?? options.namespaces[0]}`,
     `--leader-elect=${options.leaderElect ?? true}`,
