@@ -3,11 +3,29 @@ import { once } from "node:events";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createServer, type IncomingHttpHeaders } from "node:http";
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
-import { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig, type User } from "@kubernetes/client-node";
 import { KubeClient, TokenBucket } from "./client.ts";
+
+/** A kubeconfig pointing at the local test server with the given user. */
+function kubeConfigFor(server: Server, user: User): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [
+      {
+        name: "c",
+        server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        skipTLSVerify: true,
+      },
+    ],
+    users: [user],
+    contexts: [{ name: "x", cluster: "c", user: user.name }],
+    currentContext: "x",
+  });
+  return kc;
+}
 
 describe("KubeClient.withImpersonation", () => {
   it("adds Impersonate-User and one Impersonate-Group per group; the base client adds none", async () => {
@@ -18,19 +36,7 @@ describe("KubeClient.withImpersonation", () => {
     });
     server.listen(0, "127.0.0.1");
     await once(server, "listening");
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [
-        {
-          name: "c",
-          server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-          skipTLSVerify: true,
-        },
-      ],
-      users: [{ name: "u", token: "gateway-token" }],
-      contexts: [{ name: "x", cluster: "c", user: "u" }],
-      currentContext: "x",
-    });
+    const kc = kubeConfigFor(server, { name: "u", token: "gateway-token" });
     const base = new KubeClient(kc);
     await base.withImpersonation({ user: "alice", groups: ["dev", "ops"] }).request("GET", "/api");
     await base.request("GET", "/api");
@@ -57,18 +63,9 @@ describe("KubeClient connections", () => {
     server.on("connection", () => connections++);
     server.listen(0, "127.0.0.1");
     await once(server, "listening");
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [
-        {
-          name: "c",
-          server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-          skipTLSVerify: true,
-        },
-      ],
-      users: [{ name: "u", authProvider: { name: "tokenFile", config: { tokenFile } } }],
-      contexts: [{ name: "x", cluster: "c", user: "u" }],
-      currentContext: "x",
+    const kc = kubeConfigFor(server, {
+      name: "u",
+      authProvider: { name: "tokenFile", config: { tokenFile } },
     });
     const client = new KubeClient(kc);
     try {
