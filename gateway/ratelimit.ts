@@ -3,6 +3,9 @@
 // If Redis fails the request is let through and the failure logged: the limit protects
 // the apiserver, it must not take the API down with it.
 import type { Redis } from "ioredis";
+
+/** True once a connection was lost and ioredis is reconnecting (or gave up): not while it first connects. */
+export const redisLost = (r: Redis): boolean => ["reconnecting", "close", "end"].includes(r.status);
 import type { Logger } from "../operator/log.ts";
 import { TokenBucket } from "../operator/kube/client.ts";
 
@@ -70,8 +73,7 @@ export class RedisRateLimiter implements RateLimiter {
 
   async take(identity: string): Promise<RateDecision> {
     // Redis lost: do not queue behind its reconnect, let the request through now.
-    if (["reconnecting", "close", "end"].includes(this.redis.status))
-      return this.failOpen(`Redis connection is ${this.redis.status}`);
+    if (redisLost(this.redis)) return this.failOpen(`Redis connection is ${this.redis.status}`);
     try {
       const r = this.redis as Redis & {
         agentryTakeToken(key: string, rate: number, burst: number): Promise<number>;

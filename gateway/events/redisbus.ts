@@ -8,6 +8,7 @@
 // itself (XRANGE after the last id they saw) before live messages resume, in id order.
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
+import { redisLost } from "../ratelimit.ts";
 import type { Logger } from "../../operator/log.ts";
 import { compareIds, type EventBus, type Listener, type StreamEvent } from "./bus.ts";
 
@@ -80,8 +81,7 @@ export class RedisBus implements EventBus {
 
   /** True while both Redis connections are up (a stream cannot be served otherwise). */
   available(): boolean {
-    const down = ["reconnecting", "close", "end"];
-    return this.redis.status === "ready" && !down.includes(this.sub.status);
+    return this.redis.status === "ready" && !redisLost(this.sub);
   }
 
   private deliver(stream: string, event: StreamEvent): void {

@@ -22,7 +22,7 @@ import {
   runNowJob,
   type PipelineChildren,
 } from "./pipeline.desired.ts";
-import { computePipelineStatus, unexplainedFailures, type JobView } from "./pipeline.status.ts";
+import { computePipelineStatus, runOf, unexplainedFailures, type JobView } from "./pipeline.status.ts";
 import {
   ANNOTATION_STEP_TIMEOUT,
   checkStepTimeouts,
@@ -207,17 +207,11 @@ export class PipelineReconciler implements Reconciler {
     let next: number | undefined;
     for (const job of jobs) {
       const view = job as unknown as JobView & { spec?: { activeDeadlineSeconds?: number } };
-      const finished = view.status?.conditions?.some(
-        (c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True",
-      );
-      if (finished || job.metadata.annotations?.[ANNOTATION_STEP_TIMEOUT]) continue;
+      if (runOf(view).result !== "Running" || job.metadata.annotations?.[ANNOTATION_STEP_TIMEOUT]) continue;
       const name = job.metadata.name!;
       let pods: StepPodView[];
       try {
-        const list = await this.deps.client.list<KubeObject>("v1", "Pod", pl.metadata.namespace, {
-          labelSelector: `batch.kubernetes.io/job-name=${name}`,
-        });
-        pods = list.items as unknown as StepPodView[];
+        pods = await this.jobPods<StepPodView>(pl.metadata.namespace, name);
       } catch (err) {
         this.deps.log.debug("could not read the pods of a running Job", { job: name, error: errorText(err) });
         next = Math.min(next ?? Infinity, 5000);
@@ -346,6 +340,14 @@ export class PipelineReconciler implements Reconciler {
     return request;
   }
 
+  /** The pods a Job made (one list call). */
+  private async jobPods<P>(namespace: string | undefined, job: string): Promise<P[]> {
+    const list = await this.deps.client.list<KubeObject>("v1", "Pod", namespace, {
+      labelSelector: `batch.kubernetes.io/job-name=${job}`,
+    });
+    return list.items as unknown as P[];
+  }
+
   /** The failure message of each failed Job's newest failed pod (one list per newly failed Job). */
   private async podMessages(
     namespace: string,
@@ -363,10 +365,8 @@ export class PipelineReconciler implements Reconciler {
         continue;
       }
       try {
-        const pods = await this.deps.client.list<KubeObject>("v1", "Pod", namespace, {
-          labelSelector: `batch.kubernetes.io/job-name=${job}`,
-        });
-        const failed = (pods.items as unknown as PodView[])
+        const pods = await this.jobPods<PodView>(namespace, job);
+        const failed = pods
           .filter((p) => p.status?.phase === "Failed")
           .sort((a, b) =>
             (b.metadata.creationTimestamp ?? "").localeCompare(a.metadata.creationTimestamp ?? ""),

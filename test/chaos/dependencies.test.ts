@@ -17,7 +17,7 @@ import { kubectl, run, testNamespace, waitFor, type RunResult } from "../harness
 import { repoRoot } from "../harness/paths.ts";
 import { freePort } from "../harness/process.ts";
 import { startPostgres, startRedis, type ServiceServer } from "../harness/services.ts";
-import { startWebhook, webhookId } from "../harness/webhook.ts";
+import { startWebhook, webhookId, webhookRulesInForce } from "../harness/webhook.ts";
 import { ADMIN, createFleet } from "../gateway/harness.ts";
 import { objectName, openSse } from "../gateway/sse.ts";
 import { cutProxy } from "./cut-proxy.ts";
@@ -42,17 +42,6 @@ const exists = async (namespace: string, name: string): Promise<boolean> =>
   (
     await kubectl(["get", "workspace", name, "-n", namespace, "--ignore-not-found", "-o", "name"])
   ).stdout.trim() !== "";
-
-/** Waits until a Workspace naming a missing fleet is refused by the webhook's rule. */
-const rulesInForce = (namespace: string, name: string) =>
-  waitFor(
-    `the webhook's rules in force (${name})`,
-    async () => {
-      const r = await apply(namespace, workspace(name, "no-such-fleet"));
-      return r.code !== 0 && /does not exist/.test(r.stderr);
-    },
-    { timeoutMs: 30_000 },
-  );
 
 /** A private server for an outage test; missing binaries skip the test (CI=true fails instead). */
 async function server(
@@ -86,7 +75,7 @@ describe("admission webhook slower than its timeout", () => {
       });
       assert.ok(hook.port > 0);
       // In time: the webhook's rules apply (a Workspace naming a missing fleet is refused).
-      await rulesInForce(ns, "probe");
+      await webhookRulesInForce(ns, "probe");
 
       proxy.delayMs = 20_000;
       const t0 = Date.now();
@@ -108,7 +97,7 @@ describe("admission webhook slower than its timeout", () => {
 
       // Fast again: the same webhook process checks writes again, no restart.
       proxy.delayMs = 0;
-      await rulesInForce(ns, "after");
+      await webhookRulesInForce(ns, "after");
       assert.equal(await exists(ns, "after"), false);
     });
   }

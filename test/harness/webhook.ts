@@ -99,3 +99,30 @@ export async function startWebhook(
   );
   return { id: ident.id, port, validating, mutating, logs, labels: ident.labels, stop };
 }
+
+/**
+ * Waits until the apiserver calls the webhook for `namespace` (configurations load
+ * asynchronously): a Workspace naming a missing fleet, applied as `name`, is refused by the
+ * webhook's rule. With `dryRun` it is sent with --dry-run=server.
+ */
+export async function webhookRulesInForce(
+  namespace: string,
+  name = "probe",
+  { dryRun = false }: { dryRun?: boolean } = {},
+): Promise<void> {
+  const probe = {
+    apiVersion: "agentry.dev/v1alpha1",
+    kind: "Workspace",
+    metadata: { name },
+    spec: { fleetRef: { name: "no-such-fleet" } },
+  };
+  await waitFor(
+    `the webhook's rules in force in ${namespace} (${name})`,
+    async () => {
+      const args = ["apply", "-n", namespace, "-f", "-", ...(dryRun ? ["--dry-run=server"] : [])];
+      const res = await kubectl(args, JSON.stringify(probe));
+      return res.code !== 0 && /does not exist/.test(res.stderr);
+    },
+    { timeoutMs: 30_000 },
+  );
+}

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { kubectl, testNamespace, waitFor, type RunResult } from "../harness/cluster.ts";
-import { startWebhook, webhookId, type WebhookProcess } from "../harness/webhook.ts";
+import { startWebhook, webhookId, webhookRulesInForce, type WebhookProcess } from "../harness/webhook.ts";
 
 const API = "agentry.dev/v1alpha1";
 const IMG = "ghcr.io/acme";
@@ -51,16 +51,7 @@ function admitted(res: RunResult): void {
 }
 
 /** Waits until the apiserver calls this webhook for the namespace (configurations load asynchronously). */
-async function webhookActive(namespace: string): Promise<void> {
-  await waitFor(
-    "the apiserver to call the webhook",
-    async () => {
-      const res = await apply(namespace, workspace("probe", "no-such-fleet"), ["--dry-run=server"]);
-      return res.code !== 0 && /does not exist/.test(res.stderr);
-    },
-    { timeoutMs: 30_000 },
-  );
-}
+const webhookActive = (namespace: string) => webhookRulesInForce(namespace, "probe", { dryRun: true });
 
 describe("admission webhook rules through kubectl apply", () => {
   const cleanups: (() => Promise<void> | void)[] = [];

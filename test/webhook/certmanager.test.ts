@@ -15,7 +15,7 @@ import * as yaml from "js-yaml";
 import { generateBundle } from "../../webhook/certs.ts";
 import { kubectl, run, testNamespace, waitFor } from "../harness/cluster.ts";
 import { repoRoot } from "../harness/paths.ts";
-import { startWebhook, webhookId } from "../harness/webhook.ts";
+import { startWebhook, webhookId, webhookRulesInForce } from "../harness/webhook.ts";
 
 type Doc = {
   kind: string;
@@ -23,14 +23,6 @@ type Doc = {
   spec?: Record<string, unknown>;
   webhooks?: { clientConfig: { caBundle?: string } }[];
 };
-
-const workspace = (name: string) =>
-  JSON.stringify({
-    apiVersion: "agentry.dev/v1alpha1",
-    kind: "Workspace",
-    metadata: { name },
-    spec: { fleetRef: { name: "no-such-fleet" } },
-  });
 
 /** The served certificate's SHA-256 fingerprint. */
 async function servedFingerprint(port: number): Promise<string> {
@@ -135,16 +127,7 @@ describe("cert-manager mode", () => {
     const namespace = await testNamespace(t, ident.labels);
     const hook = await startWebhook(t, ident, { namespace, args: [`--cert-dir=${dir}`] });
     assert.equal(await servedFingerprint(hook.port), first);
-    const inForce = (name: string) =>
-      waitFor(
-        `the webhook's rules in force (${name})`,
-        async () => {
-          const r = await kubectl(["apply", "-n", namespace, "-f", "-"], workspace(name));
-          return r.code !== 0 && /does not exist/.test(r.stderr);
-        },
-        { timeoutMs: 30_000 },
-      );
-    await inForce("probe-1");
+    await webhookRulesInForce(namespace, "probe-1");
 
     // Renewal: a new key, certificate and CA in the same files.
     const second = await write();
@@ -155,7 +138,7 @@ describe("cert-manager mode", () => {
         timeoutMs: 30_000,
       },
     );
-    await inForce("probe-2");
+    await webhookRulesInForce(namespace, "probe-2");
     assert.equal(hook.logs.filter((l) => l.message === "webhook starting").length, 1, "no restart");
   });
 });
