@@ -4,7 +4,7 @@
 // after a sandbox's load crosses the pressure threshold, the scale-up window excluded.
 import type { KubeObject } from "../operator/kube/client.ts";
 import { placeAll, type PlacementPolicy, type SandboxView } from "../operator/controllers/placement.ts";
-import { SandboxProcesses } from "../test/harness/sandboxes.ts";
+import { PodBackends } from "../test/harness/pods.ts";
 import { waitFor } from "../test/harness/process.ts";
 import {
   benchNamespace,
@@ -89,9 +89,9 @@ export async function fleetBench(ctx: BenchContext): Promise<BenchResult> {
   const m = envNumber("WORKSPACES", 200);
   const perSandbox = Math.min(1000, Math.max(32, Math.ceil(m / (OWNERS.length + 1))));
   const namespace = await benchNamespace(ctx, "fleet");
-  const sandboxes = await SandboxProcesses.start([namespace]);
+  const sandboxes = await PodBackends.start({ namespaces: [namespace], kinds: ["sandbox"] });
   ctx.cleanups.push(() => sandboxes.stop());
-  const operator = await benchOperator(ctx, [namespace], [`--sandbox-address-map=${sandboxes.mapFile}`]);
+  const operator = await benchOperator(ctx, [namespace], [], sandboxes.mapFile);
   await ctx.admin.create(fleetObject(namespace, perSandbox));
   const fleet = () =>
     ctx.admin.get<KubeObject & FleetStatus>("agentry.dev/v1alpha1", "SandboxFleet", namespace, "fleet");

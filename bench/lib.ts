@@ -128,6 +128,7 @@ export async function benchOperator(
   ctx: BenchContext,
   namespaces: string[],
   args: string[] = [],
+  podAddressMap?: string,
 ): Promise<OperatorProcess> {
   // AGENTRY_BENCH_COMPILED=1: the compiled operator (built here once), as the images run it;
   // by default the sources through tsx, as the tests run it (tsx adds memory of its own).
@@ -147,6 +148,7 @@ export async function benchOperator(
         namespaces,
         leaderElect: false,
         compiled,
+        ...(podAddressMap ? { podAddressMap } : {}),
         args: [
           "--log-level=info",
           `--kube-qps=${ctx.qps}`,

@@ -14,6 +14,7 @@ import { controlPlaneBinDir } from "../test/harness/binaries.ts";
 import { ControlPlane } from "../test/harness/controlplane.ts";
 import { installCrds } from "../test/harness/install.ts";
 import { repoRoot } from "../test/harness/paths.ts";
+import { enterLoopbackNetns } from "../test/harness/netns.ts";
 import { createBench } from "./create.ts";
 import { fleetBench } from "./fleet.ts";
 import { gatewayBench } from "./gateway.ts";
@@ -30,6 +31,9 @@ const benches: Record<string, Bench> = {
   fleet: { run: fleetBench, capS: 600 },
   gateway: { run: gatewayBench, capS: 600 },
 };
+
+// Everything below runs in a network namespace with only loopback (where root allows it).
+await enterLoopbackNetns("make bench");
 
 const benchDir = join(repoRoot, "bench");
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));

@@ -19,8 +19,7 @@ export interface OperatorConfig {
   gatewayNamespace: string;
   dispatcherImage: string;
   logLevel: string;
-  sandboxAddressMap: string | undefined;
-  agentAddressMap: string | undefined;
+  podAddressMap: string | undefined;
   sandboxToken: string | undefined;
 }
 
@@ -102,15 +101,10 @@ const options = {
     env: "AGENTRY_GATEWAY_NAMESPACE",
     help: "namespace of the agentry gateway (NetworkPolicy ingress); default: lease namespace",
   },
-  "agent-address-map": {
+  "pod-address-map": {
     type: "string",
-    env: "AGENTRY_AGENT_ADDRESS_MAP",
-    help: 'TESTING ONLY: JSON file {"ns/pod": "host:port"} pointing agent pods at local processes',
-  },
-  "sandbox-address-map": {
-    type: "string",
-    env: "AGENTRY_SANDBOX_ADDRESS_MAP",
-    help: 'TESTING ONLY: JSON file {"ns/pod": "host:port"} pointing sandbox pods at local processes',
+    env: "AGENTRY_POD_ADDRESS_MAP",
+    help: 'LOCAL CONTROL PLANE ONLY: JSON file {"ns/pod": "127.0.0.1:port"}, the only source of pod addresses (unlisted pods are never dialled)',
   },
   "sandbox-token": {
     type: "string",
@@ -184,8 +178,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     gatewayNamespace: get("gateway-namespace") || leaseNamespace,
     dispatcherImage: get("dispatcher-image"),
     logLevel: get("log-level"),
-    sandboxAddressMap: get("sandbox-address-map") || undefined,
-    agentAddressMap: get("agent-address-map") || undefined,
+    podAddressMap: get("pod-address-map") || undefined,
     sandboxToken: get("sandbox-token") || undefined,
   };
 }

@@ -13,7 +13,7 @@ import { createInformer, type SharedInformer } from "./kube/informer.ts";
 import { LeaderElector } from "./kube/leader.ts";
 import { AgentRuntimeReconciler, CHILD_SELECTOR } from "./controllers/agentruntime.ts";
 import { SANDBOX_POD_SELECTOR, SandboxFleetReconciler } from "./controllers/sandboxfleet.ts";
-import { HttpSandboxApi, SandboxAddresses } from "./controllers/sandbox.io.ts";
+import { HttpSandboxApi, PodAddresses } from "./controllers/sandbox.io.ts";
 import { AgentProbe } from "./controllers/agentruntime.probe.ts";
 import { PIPELINE_CHILD_SELECTOR, PipelineReconciler } from "./controllers/pipeline.ts";
 
@@ -54,6 +54,12 @@ const informers = {
 };
 const all = Object.values(informers);
 
+// One resolver for every pod the operator dials (sandboxes, agents' /readyz).
+const podAddresses = new PodAddresses(cfg.podAddressMap, (r) => {
+  metrics.podAddresses.inc({ via: r.via });
+  log.debug("pod address", r);
+});
+
 const recorder = new EventRecorder(client, "agentry-operator", log);
 const agents = new AgentRuntimeReconciler({
   client,
@@ -66,7 +72,7 @@ const agents = new AgentRuntimeReconciler({
     gateway: { namespace: cfg.gatewayNamespace, podLabels: { "app.kubernetes.io/name": "agentry-gateway" } },
     operator: { namespace: cfg.leaseNamespace, podLabels: { "app.kubernetes.io/name": "agentry-operator" } },
   },
-  probe: new AgentProbe(new SandboxAddresses(cfg.agentAddressMap)),
+  probe: new AgentProbe(podAddresses),
 });
 const fleets = new SandboxFleetReconciler({
   client,
@@ -75,7 +81,7 @@ const fleets = new SandboxFleetReconciler({
   metrics,
   log,
   sandboxes: new HttpSandboxApi(cfg.sandboxToken ? { token: cfg.sandboxToken } : {}),
-  addresses: new SandboxAddresses(cfg.sandboxAddressMap),
+  addresses: podAddresses,
   controllerId: cfg.controllerId,
 });
 const pipelines = new PipelineReconciler({
@@ -102,6 +108,7 @@ log.info("operator starting", {
   healthPort: health.port,
   namespaces: cfg.namespaces ?? "all",
   leaderElect: cfg.leaderElect,
+  podAddresses: podAddresses.mapped ? "map" : "pod-ip",
 });
 for (const inf of all) void inf.start();
 

@@ -10,6 +10,7 @@ export class Metrics {
   readonly writes: Counter<"controller" | "kind" | "verb">;
   readonly kubeRequests: Counter<"verb" | "code">;
   readonly leader: Gauge;
+  readonly podAddresses: Counter<"via">;
 
   constructor(defaults = true) {
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: "agentry_operator_" });
@@ -50,6 +51,12 @@ export class Metrics {
       name: "agentry_kube_requests_total",
       help: "Requests to the apiserver by verb and HTTP status code.",
       labelNames: ["verb", "code"],
+      registers,
+    });
+    this.podAddresses = new Counter({
+      name: "agentry_pod_address_resolutions_total",
+      help: "Changes in how a pod the operator dials resolves: via pod-ip, map (a loopback process) or none (not dialled).",
+      labelNames: ["via"],
       registers,
     });
     this.leader = new Gauge({

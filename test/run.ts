@@ -14,6 +14,10 @@ import { ControlPlane } from "./harness/controlplane.ts";
 import { startServices, type Services } from "./harness/services.ts";
 import { installCrds } from "./harness/install.ts";
 import { repoRoot } from "./harness/paths.ts";
+import { enterLoopbackNetns } from "./harness/netns.ts";
+
+// Everything below runs in a network namespace with only loopback (where root allows it).
+await enterLoopbackNetns("make test");
 
 const args = process.argv.slice(2);
 const unitOnly = args.includes("--unit");

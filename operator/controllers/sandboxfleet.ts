@@ -17,7 +17,7 @@ import type { Metrics } from "../metrics.ts";
 import { ANNOTATION_SPEC_HASH, ChildWriter } from "../kube/children.ts";
 import { forEachLimit } from "../kube/concurrency.ts";
 import { placeAll, underPressure, type PlacedWorkspace, type SandboxView } from "./placement.ts";
-import type { SandboxAddresses, SandboxApi } from "./sandbox.io.ts";
+import type { PodAddresses, SandboxApi } from "./sandbox.io.ts";
 import { ScaleGate, desiredReplicas, durationMs, safeScaleDownTarget } from "./scaling.ts";
 import {
   ANNOTATION_DRAINING,
@@ -48,7 +48,7 @@ export interface FleetControllerDeps {
   metrics: Metrics;
   log: Logger;
   sandboxes: SandboxApi;
-  addresses: SandboxAddresses;
+  addresses: PodAddresses;
   controllerId: string;
   now?: () => Date;
 }

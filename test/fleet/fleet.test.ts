@@ -5,7 +5,7 @@ import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { api, kubectl, testNamespace, waitFor } from "../harness/cluster.ts";
 import { startOperator, type OperatorProcess } from "../harness/operator.ts";
-import { SandboxProcesses } from "../harness/sandboxes.ts";
+import { PodBackends } from "../harness/pods.ts";
 
 const LEASE = ["--lease-duration=4", "--renew-deadline=3", "--retry-period=0.5"];
 const FAST = {
@@ -33,7 +33,7 @@ type Fleet = {
 const names = ["start", "owners", "capacity", "pressure", "scaledown", "pinned", "drain", "restart"] as const;
 const ns = {} as Record<(typeof names)[number], string>;
 let operator: OperatorProcess;
-let sandboxes: SandboxProcesses;
+let sandboxes: PodBackends;
 const cleanups: (() => Promise<void> | void)[] = [];
 const suite = { after: (fn: () => Promise<void>) => void cleanups.push(fn) };
 
@@ -104,10 +104,11 @@ const waitPods = (namespace: string, n: number) =>
 describe("SandboxFleet and Workspace", () => {
   before(async () => {
     for (const n of names) ns[n] = await testNamespace({ ...suite, name: `fleet-${n}` });
-    sandboxes = await SandboxProcesses.start(Object.values(ns));
+    sandboxes = await PodBackends.start({ namespaces: Object.values(ns), kinds: ["sandbox"] });
     operator = await startOperator(suite, {
       namespaces: Object.values(ns),
-      args: [`--sandbox-address-map=${sandboxes.mapFile}`, ...LEASE],
+      podAddressMap: sandboxes.mapFile,
+      args: [...LEASE],
     });
   });
   after(async () => {
@@ -318,7 +319,8 @@ describe("SandboxFleet and Workspace", () => {
     await operator.kill("SIGKILL");
     operator = await startOperator(suite, {
       namespaces: Object.values(ns),
-      args: [`--sandbox-address-map=${sandboxes.mapFile}`, ...LEASE],
+      podAddressMap: sandboxes.mapFile,
+      args: [...LEASE],
     });
     await waitFor("new operator leads", async () => (await operator.counter("agentry_leader")) === 1, {
       timeoutMs: 30_000,

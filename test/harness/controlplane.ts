@@ -148,7 +148,8 @@ export class ControlPlane implements Endpoints {
         `--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake`,
         `--manage-nodes-with-label-selector=`,
         `--server-address=127.0.0.1:${kwokPort}`,
-        `--node-ip=10.0.0.1`,
+        // Node addresses on loopback: the apiserver's calls to a "kubelet" (logs, exec) stay here.
+        `--node-ip=127.0.0.1`,
         `--cidr=10.244.0.0/16`,
         `--node-lease-duration-seconds=40`,
       ]);

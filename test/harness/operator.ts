@@ -3,6 +3,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { createWriteStream } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "./paths.ts";
 import { waitFor } from "./process.ts";
@@ -27,12 +29,25 @@ export interface OperatorOptions {
   kubeconfig?: string;
   /** Run the compiled operator (dist/, `npm run build`) as the images do, not the sources through tsx. */
   compiled?: boolean;
+  /**
+   * The pod address map (PodBackends.mapFile) the operator dials through. Without one it
+   * gets an empty map, so it dials no pod at all: no operator the tests start may reach
+   * kwok's fake pod IPs.
+   */
+  podAddressMap?: string;
 }
 
 export async function startOperator(
   t: { after: (fn: () => Promise<void>) => void },
   options: OperatorOptions,
 ): Promise<OperatorProcess> {
+  let podAddressMap = options.podAddressMap;
+  if (!podAddressMap) {
+    const dir = await mkdtemp(join(tmpdir(), "agentry-nopods-"));
+    podAddressMap = join(dir, "pod-addresses.json");
+    await writeFile(podAddressMap, "{}");
+    t.after(() => rm(dir, { recursive: true, force: true }));
+  }
   const args = [
     ...(options.compiled
       ? [join(repoRoot, "dist", "operator", "main.js")]
@@ -42,6 +57,7 @@ export async function startOperator(
     `--leader-elect=${options.leaderElect ?? true}`,
     "--health-addr=127.0.0.1:0",
     "--log-level=debug",
+    `--pod-address-map=${podAddressMap}`,
     ...(options.args ?? []),
   ];
   const env = options.kubeconfig ? { ...process.env, KUBECONFIG: options.kubeconfig } : process.env;

@@ -1,7 +1,7 @@
 // readinessReason from the agent itself: while Kubernetes reports an agent's Pod running
 // but not ready, the operator reads the agent's GET /readyz and says what the agent says.
 // The agent is the real agent program on loopback (kwok's Pods have no network), reached
-// through the operator's test-only --agent-address-map.
+// through the operator's --pod-address-map.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -50,7 +50,7 @@ describe("AgentRuntime readinessReason from the agent's /readyz", () => {
     t.after(() => rm(dir, { recursive: true, force: true }));
     const map = join(dir, "addresses.json");
     await writeFile(map, "{}");
-    await startOperator(t, { namespaces: [namespace], args: [`--agent-address-map=${map}`] });
+    await startOperator(t, { namespaces: [namespace], podAddressMap: map });
     const custom = api(k8s.CustomObjectsApi);
     const core = api(k8s.CoreV1Api);
     const status = async () =>

@@ -1,0 +1,265 @@
+// The bring-up behind `make dev`, as a function the tests run too: a cluster (the local
+// control plane, or a given kubeconfig's), the agentry CRDs, the operator, the gateway and
+// (local control plane only) the admission webhook as processes, real sandbox and agent
+// runtime processes behind the fake pods (pods.ts), a volume provisioner (volumes.ts), and
+// optionally examples/ applied. Everything it starts listens on loopback, and everything the
+// operator dials goes through the pod address map. stop() ends all of it.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { copyFile, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import * as k8s from "@kubernetes/client-node";
+import * as yaml from "js-yaml";
+import { controlPlaneBinDir } from "./binaries.ts";
+import { ControlPlane } from "./controlplane.ts";
+import { installCrds } from "./install.ts";
+import { judge, type KStatus } from "./kstatus.ts";
+import { repoRoot } from "./paths.ts";
+import { PodBackends } from "./pods.ts";
+import { freePort, waitFor } from "./process.ts";
+import { LocalVolumes } from "./volumes.ts";
+
+export interface PlatformOptions {
+  /** Working directory: logs, kubeconfig copy, tokens, volumes, sandbox roots. */
+  dir: string;
+  /** Use this cluster instead of starting the local control plane. */
+  kubeconfig?: string;
+  /** Ports on 127.0.0.1; 0 (the default) picks free ones. make dev asks for 8081/8080/9443. */
+  ports?: { operator?: number; gateway?: number; webhook?: number };
+  /** Apply examples/ (recursively) into this namespace. */
+  examplesNamespace?: string;
+  /** Progress lines for a person (make dev); silent when omitted. */
+  say?: (line: string) => void;
+  /** Forwarded to PodBackends: keep the pods' model providers, with this key. */
+  modelApiKey?: string;
+}
+
+export interface Platform {
+  kubeconfig: string;
+  /** The local control plane, when this bring-up started one. */
+  cp?: ControlPlane;
+  binDir: string;
+  /** Bearer token for the gateway (user dev-admin, group system:masters). */
+  token: string;
+  operatorUrl: string;
+  gatewayUrl: string;
+  webhookUrl?: string;
+  pods: PodBackends;
+  /** Names and exit codes of programs that exited while the platform ran. */
+  exited: { name: string; code: number | null }[];
+  kubectl(args: string[]): { status: number | null; stdout: string; stderr: string };
+  stop(): Promise<void>;
+}
+
+export async function startPlatform(options: PlatformOptions): Promise<Platform> {
+  const say = options.say ?? (() => undefined);
+  const dir = options.dir;
+  await mkdir(dir, { recursive: true });
+  const binDir = controlPlaneBinDir();
+  const children: { name: string; child: ChildProcess }[] = [];
+  const exited: { name: string; code: number | null }[] = [];
+  let stopping = false;
+  let cp: ControlPlane | undefined;
+  let pods: PodBackends | undefined;
+  let volumes: LocalVolumes | undefined;
+
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    await pods?.stop();
+    await volumes?.stop();
+    await Promise.all(children.map(({ child }) => terminate(child)));
+    await cp?.stop();
+  };
+
+  try {
+    let kubeconfig = options.kubeconfig ?? "";
+    if (!kubeconfig) {
+      say("starting the local control plane ...");
+      cp = await ControlPlane.start({ verbose: options.say !== undefined });
+      kubeconfig = join(dir, "kubeconfig");
+      await copyFile(cp.kubeconfig, kubeconfig);
+    }
+    const env = { ...process.env, KUBECONFIG: kubeconfig };
+    const kubectl = (args: string[], input?: string) => {
+      const res = spawnSync(join(binDir, "kubectl"), args, { env, encoding: "utf8", input });
+      return { status: res.status, stdout: res.stdout ?? "", stderr: res.stderr ?? "" };
+    };
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(kubeconfig);
+
+    say("installing the agentry CRDs ...");
+    installCrds(kubeconfig);
+
+    // The fake pods' processes and volumes come first: the operator reads their map.
+    volumes = LocalVolumes.start({ dir: join(dir, "volumes"), kubeConfig: kc });
+    pods = await PodBackends.start({
+      dir: join(dir, "pods"),
+      kubeConfig: kc,
+      modelApiKey: options.modelApiKey,
+    });
+
+    const port = async (p: number | undefined) => (p ? p : freePort());
+    const ports = {
+      operator: await port(options.ports?.operator),
+      gateway: await port(options.ports?.gateway),
+      webhook: await port(options.ports?.webhook),
+    };
+    const start = (name: string, entry: string, args: string[]) => {
+      const log = join(dir, `${name}.log`);
+      const out = createWriteStream(log, { flags: "a" });
+      const child = spawn(process.execPath, ["--import", "tsx", join(repoRoot, entry), ...args], {
+        cwd: repoRoot,
+        env,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      child.stdout.pipe(out);
+      child.stderr.pipe(out);
+      child.once("exit", (code) => {
+        exited.push({ name, code });
+        if (!stopping) say(`${name} exited with code ${code}; see ${log}`);
+      });
+      children.push({ name, child });
+      say(`started ${name} (logs: ${log})`);
+    };
+
+    start("operator", "operator/main.ts", [
+      "--leader-elect=false",
+      `--health-addr=127.0.0.1:${ports.operator}`,
+      `--pod-address-map=${pods.mapFile}`,
+      "--log-level=debug",
+    ]);
+
+    // The gateway, with one bearer token for this session (only its sha256 is written down).
+    const token = randomBytes(24).toString("hex");
+    const tokensFile = join(dir, "gateway-tokens.yaml");
+    const sha256 = createHash("sha256").update(token).digest("hex");
+    await writeFile(tokensFile, yaml.dump([{ sha256, user: "dev-admin", groups: ["system:masters"] }]), {
+      mode: 0o600,
+    });
+    start("gateway", "gateway/main.ts", [
+      `--listen=127.0.0.1:${ports.gateway}`,
+      `--tokens-file=${tokensFile}`,
+    ]);
+
+    // The admission webhook only for the local control plane: a remote apiserver could not
+    // call back to this machine. Its own namespace (holding its CA Secret) is not admitted.
+    let webhookUrl: string | undefined;
+    if (cp) {
+      kubectl(["create", "namespace", "agentry-system"]);
+      webhookUrl = `https://127.0.0.1:${ports.webhook}`;
+      start("webhook", "webhook/main.ts", [
+        `--listen=127.0.0.1:${ports.webhook}`,
+        `--webhook-url=${webhookUrl}`,
+        "--cert-hosts=127.0.0.1",
+        "--namespace=agentry-system",
+        "--cert-secret-name=agentry-dev-webhook-tls",
+      ]);
+    }
+    const operatorUrl = `http://127.0.0.1:${ports.operator}`;
+    const gatewayUrl = `http://127.0.0.1:${ports.gateway}`;
+    await waitFor(
+      "operator and gateway to be ready",
+      async () => {
+        const dead = exited[0];
+        if (dead)
+          throw new Error(`${dead.name} exited with code ${dead.code}; see ${join(dir, `${dead.name}.log`)}`);
+        const oks = await Promise.all(
+          [`${operatorUrl}/readyz`, `${gatewayUrl}/readyz`].map((u) =>
+            fetch(u)
+              .then((r) => r.ok)
+              .catch(() => false),
+          ),
+        );
+        return oks.every(Boolean);
+      },
+      { timeoutMs: 120_000, intervalMs: 250 },
+    );
+
+    if (options.examplesNamespace) {
+      const namespace = options.examplesNamespace;
+      say(`applying examples/ into namespace ${namespace} ...`);
+      kubectl(["create", "namespace", namespace]);
+      // The webhook may still be publishing its CA to the apiserver: retry until admitted.
+      await waitFor(
+        "examples admitted",
+        () => {
+          const res = kubectl(["apply", "-n", namespace, "-R", "-f", join(repoRoot, "examples")]);
+          if (res.status !== 0) throw new Error(res.stderr.trim());
+          say(res.stdout.trimEnd());
+          return true;
+        },
+        { timeoutMs: 60_000, intervalMs: 1000 },
+      );
+    }
+    return {
+      kubeconfig,
+      cp,
+      binDir,
+      token,
+      operatorUrl,
+      gatewayUrl,
+      webhookUrl,
+      pods,
+      exited,
+      kubectl: (args) => kubectl(args),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+async function terminate(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+const KINDS = ["agentruntimes", "sandboxfleets", "workspaces", "pipelines"] as const;
+
+export interface ObjectState {
+  kind: string;
+  name: string;
+  status: KStatus;
+  why?: string;
+}
+
+/** Every agentry object in a namespace, judged as kstatus would. */
+export async function agentryObjects(kubeconfig: string, namespace: string): Promise<ObjectState[]> {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const out: ObjectState[] = [];
+  for (const plural of KINDS) {
+    const list = (await custom.listNamespacedCustomObject({
+      group: "agentry.dev",
+      version: "v1alpha1",
+      namespace,
+      plural,
+    })) as { items: (Parameters<typeof judge>[0] & { kind: string; metadata: { name: string } })[] };
+    for (const item of list.items) out.push({ kind: item.kind, name: item.metadata.name, ...judge(item) });
+  }
+  return out;
+}
+
+/** Waits until every agentry object in the namespace is Current; the last states either way. */
+export async function waitForCurrent(
+  kubeconfig: string,
+  namespace: string,
+  timeoutMs: number,
+): Promise<{ ok: boolean; objects: ObjectState[] }> {
+  const deadline = Date.now() + timeoutMs;
+  let objects: ObjectState[] = [];
+  for (;;) {
+    objects = await agentryObjects(kubeconfig, namespace).catch(() => objects);
+    const ok = objects.length > 0 && objects.every((o) => o.status === "Current");
+    if (ok || Date.now() > deadline) return { ok, objects };
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}

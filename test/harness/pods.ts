@@ -1,0 +1,514 @@
+// Real processes behind kwok's fake pods, on loopback: the one mechanism by which `make dev`,
+// the tests and the benchmarks let the operator talk to "pods" without leaving the machine.
+//
+// For every sandbox pod (label agentry.dev/sandbox-fleet) a sandbox runtime process, and for
+// every AgentRuntime pod (label agentry.dev/agent-runtime) an agent runtime process, each on
+// a free 127.0.0.1 port, started when the pod runs and stopped when it goes. Their addresses
+// are written to a map file ({"namespace/pod": "127.0.0.1:port"}) that the operator reads
+// with --pod-address-map: a pod not in the map is never dialled (see PodAddresses).
+//
+// Like a kubelet, a process that fails to start or exits is restarted with backoff, and the
+// pod shows it: Ready=False, the container waiting in CrashLoopBackOff with the process's
+// last words as message, and a BackOff Event (`kubectl describe pod`). Once the process
+// listens again the pod is Ready again.
+//
+// An agent process gets the pod's own environment (plain values), except: the model provider
+// is `echo` unless `modelApiKey` is given; AGENTRY_WORKSPACE_URL's pod IP is translated to the
+// sandbox process's loopback address; and a PersistentVolumeClaim mounted by the pod is its
+// working directory and AGENTRY_DATA_DIR (the PV's hostPath, see volumes.ts).
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, type WriteStream } from "node:fs";
+import { mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import * as k8s from "@kubernetes/client-node";
+import { repoRoot } from "./paths.ts";
+import { waitFor } from "./process.ts";
+
+export type BackedKind = "sandbox" | "agent";
+
+export interface PodBackendsOptions {
+  /** Namespaces to watch; all when omitted. */
+  namespaces?: string[];
+  /** Which pods to back (default both kinds). */
+  kinds?: BackedKind[];
+  /** Cluster to watch; the default KUBECONFIG when omitted. */
+  kubeConfig?: k8s.KubeConfig;
+  /** Working directory (map file, sandbox roots, logs); a temp dir (removed on stop) when omitted. */
+  dir?: string;
+  /** Sandboxes report a calm load (cpu/memory 0.05) unless a test pins another (default true). */
+  calmLoad?: boolean;
+  /** With a key, agents keep the pod's model provider and use this key; else they use `echo`. */
+  modelApiKey?: string;
+  /** How often the pods are listed (default 250 ms). */
+  intervalMs?: number;
+}
+
+interface Backend {
+  key: string;
+  uid: string;
+  kind: BackedKind;
+  child?: ChildProcess;
+  address?: string;
+  /** pid while running, for tests that look at the process. */
+  pid?: number;
+  restarts: number;
+  nextStartAt: number;
+  lastWords: string[];
+  /** The pod was marked not ready by us and must be marked ready again. */
+  markedFailing: boolean;
+  /** Since when the process waits for something outside it (a bound claim, its sandbox). */
+  waitingSince?: number;
+  starting: boolean;
+  stopped: boolean;
+  log: WriteStream;
+}
+
+type Pod = k8s.V1Pod;
+const LABEL_FLEET = "agentry.dev/sandbox-fleet";
+const LABEL_AGENT = "agentry.dev/agent-runtime";
+const MAX_BACKOFF_MS = 30_000;
+
+export class PodBackends {
+  readonly mapFile: string;
+  readonly dir: string;
+  private readonly ownDir: boolean;
+  private readonly options: PodBackendsOptions;
+  private readonly core: k8s.CoreV1Api;
+  private readonly backends = new Map<string, Backend>();
+  private timer: NodeJS.Timeout | undefined;
+  private syncing: Promise<void> = Promise.resolve();
+  private lastMap = "";
+  /** Errors of the last sync (listing pods), for a caller that wonders why nothing starts. */
+  lastError: string | undefined;
+
+  private constructor(dir: string, ownDir: boolean, options: PodBackendsOptions) {
+    this.dir = dir;
+    this.ownDir = ownDir;
+    this.options = options;
+    this.mapFile = join(dir, "pod-addresses.json");
+    const kc = options.kubeConfig ?? defaultKubeConfig();
+    this.core = kc.makeApiClient(k8s.CoreV1Api);
+  }
+
+  static async start(options: PodBackendsOptions = {}): Promise<PodBackends> {
+    const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "agentry-pods-")));
+    await mkdir(join(dir, "logs"), { recursive: true });
+    const b = new PodBackends(dir, !options.dir, options);
+    await writeFile(b.mapFile, "{}");
+    b.timer = setInterval(() => {
+      b.syncing = b.syncing.then(() => b.sync()).catch((err: unknown) => void (b.lastError = String(err)));
+    }, options.intervalMs ?? 250);
+    return b;
+  }
+
+  /** host:port of the process behind a pod, once it listens. */
+  addressOf(namespace: string, pod: string): string | undefined {
+    return this.backends.get(`${namespace}/${pod}`)?.address;
+  }
+
+  /** pid of the process behind a pod while it runs. */
+  pidOf(namespace: string, pod: string): number | undefined {
+    return this.backends.get(`${namespace}/${pod}`)?.pid;
+  }
+
+  /** Every address in the map, for assertions that all of them are loopback. */
+  addresses(): string[] {
+    return [...this.backends.values()].flatMap((b) => (b.address ? [b.address] : []));
+  }
+
+  /** Pins the load a sandbox reports (PUT /debug/load); null clears it. */
+  async setLoad(
+    namespace: string,
+    pod: string,
+    load: { cpu?: number | null; memory?: number | null },
+  ): Promise<void> {
+    const address = await waitFor(`sandbox process for ${pod}`, () => this.addressOf(namespace, pod));
+    await putLoad(address, load, pod);
+  }
+
+  /** Workspace ids present on a pod's sandbox. */
+  async workspacesOn(namespace: string, pod: string): Promise<string[]> {
+    const address = this.addressOf(namespace, pod);
+    if (!address) return [];
+    const res = await fetch(`http://${address}/workspaces`);
+    const body = (await res.json()) as { items: { id: string }[] };
+    return body.items.map((i) => i.id);
+  }
+
+  private kindOf(pod: Pod): BackedKind | undefined {
+    const labels = pod.metadata?.labels ?? {};
+    const kinds = this.options.kinds ?? ["sandbox", "agent"];
+    if (labels[LABEL_FLEET] && kinds.includes("sandbox")) return "sandbox";
+    if (labels[LABEL_AGENT] && kinds.includes("agent")) return "agent";
+    return undefined;
+  }
+
+  private async listPods(): Promise<Pod[]> {
+    const labelSelector = "app.kubernetes.io/managed-by=agentry";
+    if (!this.options.namespaces) return (await this.core.listPodForAllNamespaces({ labelSelector })).items;
+    const lists = await Promise.all(
+      this.options.namespaces.map((namespace) => this.core.listNamespacedPod({ namespace, labelSelector })),
+    );
+    return lists.flatMap((l) => l.items);
+  }
+
+  private async sync(): Promise<void> {
+    const pods = await this.listPods();
+    this.lastError = undefined;
+    const byIP = new Map<string, Pod>();
+    for (const pod of pods) if (pod.status?.podIP) byIP.set(pod.status.podIP, pod);
+    const live = new Set<string>();
+    for (const pod of pods) {
+      const kind = this.kindOf(pod);
+      // A pod runs once kwok gave it an IP; a terminating pod's process goes.
+      if (!kind || pod.metadata?.deletionTimestamp || !pod.status?.podIP) continue;
+      if (pod.status.phase !== "Running") continue;
+      const key = `${pod.metadata!.namespace}/${pod.metadata!.name}`;
+      const uid = pod.metadata!.uid ?? "";
+      let b = this.backends.get(key);
+      if (b && b.uid !== uid) {
+        await this.stopBackend(b);
+        b = undefined;
+      }
+      live.add(key);
+      if (!b) {
+        b = {
+          key,
+          uid,
+          kind,
+          restarts: 0,
+          nextStartAt: 0,
+          lastWords: [],
+          markedFailing: false,
+          starting: false,
+          stopped: false,
+          log: createWriteStream(join(this.dir, "logs", `${key.replace("/", "_")}.log`), { flags: "a" }),
+        };
+        this.backends.set(key, b);
+      }
+      if (!b.child && !b.starting && Date.now() >= b.nextStartAt) {
+        b.starting = true;
+        void this.launch(b, pod, byIP).finally(() => (b.starting = false));
+      }
+    }
+    for (const [key, b] of this.backends) {
+      if (live.has(key)) continue;
+      this.backends.delete(key);
+      await this.stopBackend(b);
+    }
+    await this.writeMap();
+  }
+
+  private async writeMap(): Promise<void> {
+    const map: Record<string, string> = {};
+    for (const [key, b] of this.backends) if (b.address) map[key] = b.address;
+    const text = JSON.stringify(map);
+    if (text === this.lastMap) return;
+    // Written whole and renamed, so the operator never reads half a file.
+    const tmp = `${this.mapFile}.tmp`;
+    await writeFile(tmp, text);
+    await rename(tmp, this.mapFile);
+    this.lastMap = text;
+  }
+
+  private async launch(b: Backend, pod: Pod, byIP: Map<string, Pod>): Promise<void> {
+    let port: number;
+    try {
+      const { args, env, cwd } =
+        b.kind === "sandbox" ? this.sandboxCommand(b, pod) : await this.agentCommand(pod, byIP);
+      if (b.stopped) return;
+      port = await this.spawnAndListen(b, args, env, cwd);
+      if (b.kind === "sandbox" && (this.options.calmLoad ?? true))
+        await putLoad(`127.0.0.1:${port}`, CALM, b.key);
+    } catch (err) {
+      if (b.stopped) return;
+      const message = err instanceof Error ? err.message : String(err);
+      if (err instanceof NotYet) {
+        // Waiting is not failing, unless it lasts: then the pod says what it waits for.
+        b.waitingSince ??= Date.now();
+        b.nextStartAt = Date.now() + 500;
+        if (Date.now() - b.waitingSince > 30_000 && !b.markedFailing)
+          await this.markPod(b, pod, message).catch(() => undefined);
+        return;
+      }
+      b.child?.kill("SIGKILL");
+      b.child = undefined;
+      b.pid = undefined;
+      b.address = undefined;
+      b.restarts++;
+      b.nextStartAt = Date.now() + Math.min(1000 * 2 ** (b.restarts - 1), MAX_BACKOFF_MS);
+      b.log.write(`[pods] ${message}; restarting in ${b.nextStartAt - Date.now()} ms\n`);
+      await this.markPod(b, pod, message).catch(() => undefined);
+      return;
+    }
+    if (b.stopped) return;
+    b.waitingSince = undefined;
+    b.address = `127.0.0.1:${port}`;
+    await this.writeMap();
+    if (b.markedFailing) await this.markPod(b, pod).catch(() => undefined);
+  }
+
+  private sandboxCommand(b: Backend, pod: Pod) {
+    const root = join(this.dir, "sandboxes", b.key.replace("/", "_"));
+    return {
+      args: [
+        join(repoRoot, "runtimes", "sandbox", "main.ts"),
+        "--listen=127.0.0.1:0",
+        `--root=${root}`,
+        "--allow-load-override",
+      ],
+      env: containerEnv(pod),
+      cwd: repoRoot,
+    };
+  }
+
+  private async agentCommand(pod: Pod, byIP: Map<string, Pod>) {
+    const env = containerEnv(pod);
+    if (!this.options.modelApiKey) {
+      env.AGENTRY_MODEL_PROVIDER = "echo";
+      env.AGENTRY_MODEL = env.AGENTRY_MODEL || "echo";
+      delete env.AGENTRY_MODEL_ENDPOINT;
+      delete env.AGENTRY_MODEL_API_KEY;
+    } else {
+      env.AGENTRY_MODEL_API_KEY = this.options.modelApiKey;
+    }
+    if (env.AGENTRY_WORKSPACE_URL)
+      env.AGENTRY_WORKSPACE_URL = this.translate(env.AGENTRY_WORKSPACE_URL, byIP);
+    let cwd = repoRoot;
+    const dataDir = await this.volumeDir(pod);
+    if (dataDir) {
+      cwd = dataDir;
+      env.AGENTRY_DATA_DIR = dataDir;
+    }
+    return {
+      args: [join(repoRoot, "runtimes", "agent", "main.ts"), "serve", "--host=127.0.0.1", "--port=0"],
+      env,
+      cwd,
+    };
+  }
+
+  /** http://<pod IP>:<port>/... of a backed pod → its loopback process; anything else is refused. */
+  private translate(url: string, byIP: Map<string, Pod>): string {
+    const u = new URL(url);
+    const target = byIP.get(u.hostname);
+    const key = target ? `${target.metadata!.namespace}/${target.metadata!.name}` : undefined;
+    const address = key ? this.backends.get(key)?.address : undefined;
+    if (!address) throw new NotYet(`no loopback process serves ${u.host} (from AGENTRY_WORKSPACE_URL) yet`);
+    return `http://${address}${u.pathname}`;
+  }
+
+  /** The hostPath of the PersistentVolume bound to the pod's first claim, if it mounts one. */
+  private async volumeDir(pod: Pod): Promise<string | undefined> {
+    const claim = pod.spec?.volumes?.find((v) => v.persistentVolumeClaim)?.persistentVolumeClaim?.claimName;
+    if (!claim) return undefined;
+    const pvc = await this.core.readNamespacedPersistentVolumeClaim({
+      name: claim,
+      namespace: pod.metadata!.namespace!,
+    });
+    const volume = pvc.spec?.volumeName;
+    if (!volume) throw new NotYet(`PersistentVolumeClaim ${claim} is not bound yet`);
+    const pv = await this.core.readPersistentVolume({ name: volume });
+    const path = pv.spec?.hostPath?.path ?? pv.spec?.local?.path;
+    if (!path)
+      throw new Error(`PersistentVolume ${volume} has no hostPath or local path this machine can use`);
+    await mkdir(path, { recursive: true });
+    return path;
+  }
+
+  private spawnAndListen(
+    b: Backend,
+    args: string[],
+    env: Record<string, string>,
+    cwd: string,
+  ): Promise<number> {
+    const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), ...args], {
+      cwd,
+      env: { PATH: process.env.PATH ?? "", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    b.child = child;
+    b.pid = child.pid;
+    b.lastWords = [];
+    const listening = b.kind === "sandbox" ? "sandbox listening" : "agent listening";
+    return new Promise<number>((resolve, reject) => {
+      let port: number | undefined;
+      const onLine = (line: string) => {
+        b.log.write(`${line}\n`);
+        b.lastWords.push(line);
+        if (b.lastWords.length > 200) b.lastWords.shift();
+        if (port !== undefined) return;
+        try {
+          const entry = JSON.parse(line) as { message?: string; port?: number };
+          if (entry.message === listening && entry.port) resolve((port = entry.port));
+        } catch {
+          // not a log line
+        }
+      };
+      createInterface({ input: child.stdout }).on("line", onLine);
+      createInterface({ input: child.stderr }).on("line", onLine);
+      child.once("exit", (code, signal) => {
+        const why = `${b.kind} process exited with ${signal ?? `code ${code}`}: ${lastWords(b)}`;
+        if (port === undefined) return reject(new Error(why));
+        if (b.stopped || b.child !== child) return;
+        // It ran and died: the pod stops being ready until a restart listens again.
+        b.child = undefined;
+        b.pid = undefined;
+        b.address = undefined;
+        b.restarts++;
+        b.nextStartAt = Date.now() + Math.min(1000 * 2 ** (b.restarts - 1), MAX_BACKOFF_MS);
+        b.log.write(`[pods] ${why}\n`);
+        const [namespace, name] = b.key.split("/") as [string, string];
+        void this.writeMap()
+          .then(() => this.core.readNamespacedPod({ namespace, name }))
+          .then((pod) => this.markPod(b, pod, why))
+          .catch(() => undefined);
+      });
+    });
+  }
+
+  /** Writes the pod's status as a kubelet would: failing with `message`, or ready again. */
+  private async markPod(b: Backend, pod: Pod, message?: string): Promise<void> {
+    if (pod.metadata?.annotations?.["kwok.agentry.dev/status"] === "manual") return;
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+    const ready = message === undefined;
+    const status = ready ? "True" : "False";
+    const conditions = [
+      { type: "PodScheduled", status: "True", lastTransitionTime: now },
+      { type: "Initialized", status: "True", lastTransitionTime: now },
+      {
+        type: "ContainersReady",
+        status,
+        lastTransitionTime: now,
+        ...(ready
+          ? {}
+          : { reason: "ContainersNotReady", message: `containers with unready status: [${names(pod)}]` }),
+      },
+      {
+        type: "Ready",
+        status,
+        lastTransitionTime: now,
+        ...(ready
+          ? {}
+          : { reason: "ContainersNotReady", message: `containers with unready status: [${names(pod)}]` }),
+      },
+    ];
+    const containerStatuses = (pod.spec?.containers ?? []).map((c, i) => ({
+      name: c.name,
+      image: c.image ?? "",
+      imageID: "",
+      ready: ready,
+      started: ready,
+      restartCount: b.restarts,
+      state: ready
+        ? { running: { startedAt: now } }
+        : i === 0
+          ? { waiting: { reason: "CrashLoopBackOff", message: message.slice(0, 1024) } }
+          : { running: { startedAt: now } },
+    }));
+    await this.core.patchNamespacedPodStatus(
+      {
+        name: pod.metadata!.name!,
+        namespace: pod.metadata!.namespace!,
+        body: { status: { conditions, containerStatuses } },
+      },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    );
+    b.markedFailing = !ready;
+    if (ready) return;
+    await this.core
+      .createNamespacedEvent({
+        namespace: pod.metadata!.namespace!,
+        body: {
+          metadata: { generateName: `${pod.metadata!.name}.` },
+          involvedObject: {
+            kind: "Pod",
+            apiVersion: "v1",
+            namespace: pod.metadata!.namespace,
+            name: pod.metadata!.name,
+            uid: pod.metadata!.uid,
+          },
+          type: "Warning",
+          reason: "BackOff",
+          message: `Back-off restarting the ${b.kind} process: ${message.slice(0, 900)}`,
+          source: { component: "agentry-dev-pods" },
+          firstTimestamp: new Date(now),
+          lastTimestamp: new Date(now),
+          count: 1,
+        },
+      })
+      .catch(() => undefined);
+  }
+
+  private async stopBackend(b: Backend): Promise<void> {
+    b.stopped = true;
+    b.address = undefined;
+    const child = b.child;
+    b.child = undefined;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    b.log.end();
+  }
+
+  /** Stops every process (SIGTERM, then SIGKILL after 10 s) and removes its own temp dir. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.syncing;
+    await Promise.all([...this.backends.values()].map((b) => this.stopBackend(b)));
+    this.backends.clear();
+    if (this.ownDir) await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Something the process needs is not there yet (retried soon, not counted as a crash). */
+class NotYet extends Error {}
+
+const CALM = { cpu: 0.05, memory: 0.05 };
+
+async function putLoad(address: string, load: { cpu?: number | null; memory?: number | null }, what: string) {
+  const res = await fetch(`http://${address}/debug/load`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(load),
+  });
+  if (!res.ok) throw new Error(`PUT /debug/load on ${what}: HTTP ${res.status}`);
+}
+
+function defaultKubeConfig(): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromDefault();
+  return kc;
+}
+
+/** The first container's plain env values (valueFrom needs the kubelet: left out). */
+function containerEnv(pod: Pod): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const e of pod.spec?.containers?.[0]?.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
+  return env;
+}
+
+function names(pod: Pod): string {
+  return (pod.spec?.containers ?? []).map((c) => c.name).join(" ");
+}
+
+function lastWords(b: Backend): string {
+  // The programs' own fatal line ("agentry agent: ..."), else the last logged message.
+  const fatal = b.lastWords.find((l) => /^agentry [a-z]+: /.test(l));
+  if (fatal) return fatal;
+  for (const line of [...b.lastWords].reverse()) {
+    try {
+      const entry = JSON.parse(line) as { message?: string; error?: string; reason?: string };
+      if (entry.message) return [entry.message, entry.reason ?? entry.error].filter(Boolean).join(": ");
+    } catch {
+      if (line.trim()) return line.trim();
+    }
+  }
+  return "no output";
+}
