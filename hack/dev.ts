@@ -61,7 +61,7 @@ console.log(
 );
 
 // A sandbox process to show: the one holding workspace alice-notebook.
-const map = JSON.parse(await readFile(p.pods.mapFile, "utf8")) as Record<string, string>;
+const map = p.pods ? (JSON.parse(await readFile(p.pods.mapFile, "utf8")) as Record<string, string>) : {};
 const ws = JSON.parse(
   p.kubectl(["get", "workspace", "alice-notebook", "-n", "default", "-o", "json"]).stdout || "{}",
 ) as { status?: { sandboxPod?: string } };
@@ -87,7 +87,7 @@ ${
   curl -s -H 'Content-Type: application/json' -d '{"command":["sh","-c","echo hello > hello.txt; ls -l"]}' \\
     http://${sandbox}/workspaces/default.alice-notebook/exec
   curl -s http://${sandbox}/workspaces/default.alice-notebook/files/hello.txt
-  cat ${p.pods.mapFile}    # every fake pod's process on loopback`
+  cat ${p.pods?.mapFile}    # every fake pod's process on loopback`
     : ""
 }
 

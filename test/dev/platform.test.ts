@@ -24,6 +24,8 @@ describe("make dev bring-up", () => {
     t.after(() => rm(dir, { recursive: true, force: true }));
     const platform = await startPlatform({ dir, examplesNamespace: "default" });
     t.after(() => platform.stop());
+    const pods = platform.pods!;
+    assert.ok(pods, "the local control plane's pods are backed by processes");
 
     const t0 = Date.now();
     const { ok, objects } = await waitForCurrent(platform.kubeconfig, "default", BOUND_MS);
@@ -43,7 +45,7 @@ describe("make dev bring-up", () => {
     assert.ok(workspaces.length >= 4);
     for (const ws of workspaces) {
       const id = `default.${ws.metadata.name}`;
-      const ids = await platform.pods.workspacesOn("default", ws.status.sandboxPod);
+      const ids = await pods.workspacesOn("default", ws.status.sandboxPod);
       assert.ok(ids.includes(id), `${id} on ${ws.status.sandboxPod}: ${ids.join(", ")}`);
     }
 
@@ -52,7 +54,7 @@ describe("make dev bring-up", () => {
     const agentPods = get(["get", "pods", "-n", "default", "-l", "agentry.dev/agent-runtime"]).items;
     assert.equal(agentPods.length, 3);
     for (const pod of agentPods)
-      assert.match(platform.pods.addressOf("default", pod.metadata.name) ?? "", /^127\.0\.0\.1:\d+$/);
+      assert.match(pods.addressOf("default", pod.metadata.name) ?? "", /^127\.0\.0\.1:\d+$/);
     const claims = get(["get", "pvc", "-n", "default"]).items;
     assert.equal(claims.length, 1);
     assert.equal(claims[0]!.status.phase, "Bound");
@@ -60,12 +62,12 @@ describe("make dev bring-up", () => {
     const volumeDir = pv.spec.hostPath!.path;
     assert.ok((await stat(volumeDir)).isDirectory());
     const reviewer = agentPods.find((p) => p.metadata.labels?.["agentry.dev/agent-runtime"] === "reviewer")!;
-    const pid = platform.pods.pidOf("default", reviewer.metadata.name);
+    const pid = pods.pidOf("default", reviewer.metadata.name);
     assert.ok(pid, "the reviewer's process runs");
     assert.equal(await readlink(`/proc/${pid}/cwd`), volumeDir);
 
     // Nothing but loopback in the map the operator dials through.
-    for (const address of platform.pods.addresses()) assert.match(address, /^127\.0\.0\.1:\d+$/);
+    for (const address of pods.addresses()) assert.match(address, /^127\.0\.0\.1:\d+$/);
 
     // Stopping ends every process it started.
     await platform.stop();

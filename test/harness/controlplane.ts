@@ -15,6 +15,11 @@ import { freePort, Supervised, waitFor } from "./process.ts";
 export interface ControlPlaneOptions {
   /** Number of fake kwok nodes (default 3, spread over zones a/b/c). */
   nodes?: number;
+  /**
+   * Sandbox and AgentRuntime pods are backed by real processes (pods.ts): kwok starts them
+   * Running but not Ready, and the process's backend marks them Ready once it listens.
+   */
+  backedPods?: boolean;
   /** Directory to use instead of a fresh temp dir. */
   dir?: string;
   /** Lift the apiserver's and controllers' client limits, as for benchmarks. */
@@ -143,7 +148,7 @@ export class ControlPlane implements Endpoints {
       ]);
       cp.spawn("kwok", [
         `--kubeconfig=${cp.kubeconfig}`,
-        `--config=${join(repoRoot, "test", "harness", "kwok-stages.yaml")}`,
+        `--config=${options.backedPods ? await backedStages(dir) : join(repoRoot, "test", "harness", "kwok-stages.yaml")}`,
         `--manage-all-nodes=false`,
         `--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake`,
         `--manage-nodes-with-label-selector=`,
@@ -358,4 +363,66 @@ async function httpsOk(url: string): Promise<boolean> {
 async function httpOk(url: string): Promise<boolean> {
   const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
   return res.ok;
+}
+
+/** Labels of the pods that pods.ts backs with a process. */
+const BACKED_LABELS = ["agentry.dev/sandbox-fleet", "agentry.dev/agent-runtime"];
+
+/**
+ * kwok-stages.yaml with one change: backed pods start Running but not Ready (their process
+ * is not listening yet); every other pod behaves as usual. Written into `dir`.
+ */
+async function backedStages(dir: string): Promise<string> {
+  const text = await readFile(join(repoRoot, "test", "harness", "kwok-stages.yaml"), "utf8");
+  type Stage = {
+    metadata: { name: string };
+    spec: {
+      selector: { matchExpressions: { key: string; operator: string; values?: string[] }[] };
+      next: { statusTemplate: string };
+    };
+  };
+  const stages = yaml.loadAll(text) as Stage[];
+  const running = stages.find((s) => s.metadata.name === "agentry-pod-running");
+  if (!running) throw new Error("kwok-stages.yaml has no agentry-pod-running stage");
+  const backed = structuredClone(running);
+  backed.metadata.name = "agentry-pod-running-backed";
+  for (const label of BACKED_LABELS)
+    running.spec.selector.matchExpressions.push({
+      key: `.metadata.labels["${label}"]`,
+      operator: "DoesNotExist",
+    });
+  // Either label makes a pod backed: one stage per label, the second excluding the first.
+  const [first, second] = BACKED_LABELS as [string, string];
+  const second$ = structuredClone(backed);
+  backed.metadata.name += "-1";
+  backed.spec.selector.matchExpressions.push({ key: `.metadata.labels["${first}"]`, operator: "Exists" });
+  second$.metadata.name += "-2";
+  second$.spec.selector.matchExpressions.push(
+    { key: `.metadata.labels["${first}"]`, operator: "DoesNotExist" },
+    { key: `.metadata.labels["${second}"]`, operator: "Exists" },
+  );
+  const notReady = (type: string) =>
+    `- type: ${type}\n  status: "False"\n  reason: ContainersNotReady\n  lastTransitionTime: {{ $now | Quote }}\n`;
+  for (const st of [backed, second$]) {
+    const template = st.spec.next.statusTemplate;
+    const edited = template
+      .replace(
+        '{{ range list "PodScheduled" "Initialized" "ContainersReady" "Ready" }}',
+        '{{ range list "PodScheduled" "Initialized" }}',
+      )
+      .replace("conditions:\n", `conditions:\n${notReady("ContainersReady")}${notReady("Ready")}`)
+      .replace("ready: true", "ready: false");
+    if (edited.split("ready: false").length !== 2 || !edited.includes('"Initialized" }}'))
+      throw new Error("kwok-stages.yaml's agentry-pod-running stage changed: update backedStages()");
+    st.spec.next.statusTemplate = edited;
+  }
+  const file = join(dir, "kwok-stages-backed.yaml");
+  await writeFile(
+    file,
+    stages
+      .concat([backed, second$])
+      .map((s) => yaml.dump(s))
+      .join("---\n"),
+  );
+  return file;
 }

@@ -45,7 +45,8 @@ export interface Platform {
   operatorUrl: string;
   gatewayUrl: string;
   webhookUrl?: string;
-  pods: PodBackends;
+  /** The processes behind the fake pods (local control plane only). */
+  pods?: PodBackends;
   /** Names and exit codes of programs that exited while the platform ran. */
   exited: { name: string; code: number | null }[];
   kubectl(args: string[]): { status: number | null; stdout: string; stderr: string };
@@ -77,7 +78,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     let kubeconfig = options.kubeconfig ?? "";
     if (!kubeconfig) {
       say("starting the local control plane ...");
-      cp = await ControlPlane.start({ verbose: options.say !== undefined });
+      cp = await ControlPlane.start({ verbose: options.say !== undefined, backedPods: true });
       kubeconfig = join(dir, "kubeconfig");
       await copyFile(cp.kubeconfig, kubeconfig);
     }
@@ -127,7 +128,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     start("operator", "operator/main.ts", [
       "--leader-elect=false",
       `--health-addr=127.0.0.1:${ports.operator}`,
-      `--pod-address-map=${pods.mapFile}`,
+      ...(pods ? [`--pod-address-map=${pods.mapFile}`] : []),
       "--log-level=debug",
     ]);
 

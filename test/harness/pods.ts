@@ -80,6 +80,7 @@ export class PodBackends {
   private timer: NodeJS.Timeout | undefined;
   private syncing: Promise<void> = Promise.resolve();
   private lastMap = "";
+  private writing: Promise<void> = Promise.resolve();
   /** Errors of the last sync (listing pods), for a caller that wonders why nothing starts. */
   lastError: string | undefined;
 
@@ -201,7 +202,13 @@ export class PodBackends {
     await this.writeMap();
   }
 
-  private async writeMap(): Promise<void> {
+  /** Writes are serialised: the sync loop and starting processes both write. */
+  private writeMap(): Promise<void> {
+    this.writing = this.writing.then(() => this.writeMapNow()).catch(() => undefined);
+    return this.writing;
+  }
+
+  private async writeMapNow(): Promise<void> {
     const map: Record<string, string> = {};
     for (const [key, b] of this.backends) if (b.address) map[key] = b.address;
     const text = JSON.stringify(map);
@@ -247,7 +254,9 @@ export class PodBackends {
     b.waitingSince = undefined;
     b.address = `127.0.0.1:${port}`;
     await this.writeMap();
-    if (b.markedFailing) await this.markPod(b, pod).catch(() => undefined);
+    // Ready once it listens (the local control plane starts backed pods not ready).
+    const ready = pod.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
+    if (b.markedFailing || !ready) await this.markPod(b, pod).catch(() => undefined);
   }
 
   private sandboxCommand(b: Backend, pod: Pod) {
