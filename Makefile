@@ -7,7 +7,7 @@ SHELL := bash
 
 NPM ?= npm
 
-.PHONY: help deps controlplane gen check-generated lint typecheck test test-unit bench dev clean chart manifests images
+.PHONY: help deps controlplane fetch gen check-generated lint typecheck test test-unit bench dev clean chart manifests images
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -34,7 +34,10 @@ lint: deps ## eslint + prettier check
 typecheck: deps ## tsc --noEmit (strict)
 	$(NPM) run --silent typecheck
 
-test: deps controlplane check-generated lint typecheck ## everything: lint, typecheck, unit and integration tests on a real local control plane
+fetch: ## download what the tests read from module proxies (cert-manager's CRDs) while the network is there
+	@bash hack/certmanager-crds.sh >/dev/null
+
+test: deps controlplane fetch check-generated lint typecheck ## everything: lint, typecheck, unit and integration tests on a real local control plane
 	$(NPM) run --silent test
 
 test-unit: deps ## unit tests only (no control plane)
