@@ -3,7 +3,7 @@
 // that enforce Pod Security "restricted"), upgrade, uninstall, and the operator's RBAC.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
@@ -23,7 +23,8 @@ const helm = (args: string[], input?: string) =>
 const release = () => `ag-${randomBytes(3).toString("hex")}`;
 type Doc = {
   kind: string;
-  metadata: { name: string };
+  metadata: { name: string; annotations?: Record<string, string> };
+  spec?: unknown;
   rules?: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
 };
 
@@ -48,6 +49,24 @@ describe("Helm chart", () => {
     const bad = await helm(["template", "x", chart, "--set", "operator.logLevel=loud"]);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /logLevel/);
+  });
+
+  it("carries the CRDs of crds/ as templates, kept by helm uninstall, unless crds.install=false", async () => {
+    const crds = (await render()).filter((d) => d.kind === "CustomResourceDefinition");
+    const files = (await readdir(join(repoRoot, "crds"))).filter((f) => f.endsWith(".yaml"));
+    assert.equal(crds.length, files.length);
+    for (const file of files) {
+      const plain = yaml.load(await readFile(join(repoRoot, "crds", file), "utf8")) as Doc;
+      const templated = crds.find((d) => d.metadata.name === plain.metadata.name);
+      assert.ok(templated, `${plain.metadata.name} in the chart`);
+      assert.deepEqual(templated.spec, plain.spec, `${plain.metadata.name}: the chart's CRD is crds/'s`);
+      assert.equal(templated.metadata.annotations?.["helm.sh/resource-policy"], "keep");
+    }
+    const without = await render(["--set", "crds.install=false"]);
+    assert.deepEqual(
+      without.filter((d) => d.kind === "CustomResourceDefinition"),
+      [],
+    );
   });
 
   it("renders objects the apiserver accepts (kubectl apply --dry-run=server)", async (t) => {
@@ -78,10 +97,13 @@ describe("Helm chart", () => {
       const name = release();
       t.after(() => helm(["uninstall", name, "-n", namespace]).then(() => undefined));
       // kwok runs no webhook process: admit only a label nobody carries, or the shared
-      // cluster's agentry writes would fail against the Fail policy meanwhile.
+      // cluster's agentry writes would fail against the Fail policy meanwhile. The shared
+      // cluster's CRDs are kubectl's (test/run.ts); upgrade.test.ts owns CRDs by Helm.
       const scope = [
         "--set-json",
         `webhook.namespaceSelector={"matchLabels":{"agentry.dev/chart-test":"${name}"}}`,
+        "--set",
+        "crds.install=false",
       ];
       const install = await helm([
         "install",
