@@ -9,6 +9,7 @@ import { describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import * as yaml from "js-yaml";
 import { api, kubectl, run, testNamespace, waitFor } from "../harness/cluster.ts";
+import { egressAllowed, type Destination, type Policy } from "../harness/netpol.ts";
 import { repoRoot } from "../harness/paths.ts";
 
 const chart = join(repoRoot, "charts", "agentry");
@@ -27,6 +28,8 @@ type Doc = {
   spec?: unknown;
   rules?: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
 };
+
+type Hooked = { metadata: { name: string; annotations?: Record<string, string> } };
 
 async function render(args: string[] = []): Promise<Doc[]> {
   const res = await helm(["template", "agentry", chart, "--namespace", "agentry-system", ...args]);
@@ -67,6 +70,44 @@ describe("Helm chart", () => {
       without.filter((d) => d.kind === "CustomResourceDefinition"),
       [],
     );
+  });
+
+  it("lets the migration Job reach DNS and PostgreSQL through the default deny, from before it starts", async () => {
+    for (const port of [5432, 6543]) {
+      const docs = await render([
+        "--set",
+        "gateway.database.urlSecret=pg",
+        ...(port === 5432 ? [] : ["--set", `gateway.database.port=${port}`]),
+      ]);
+      const policies = docs.filter((d) => d.kind === "NetworkPolicy") as unknown as Policy[];
+      const job = docs.find((d) => d.kind === "Job") as unknown as Hooked & {
+        spec: { template: { metadata: { labels: Record<string, string> } } };
+      };
+      const pod = { namespace: "agentry-system", labels: job.spec.template.metadata.labels };
+      const dnsServer: Destination = { namespace: "kube-system", labels: { "k8s-app": "kube-dns" } };
+      const cases: [string, number, "TCP" | "UDP", Destination, boolean][] = [
+        ["DNS (UDP)", 53, "UDP", dnsServer, true],
+        ["DNS (TCP)", 53, "TCP", dnsServer, true],
+        ["PostgreSQL outside the cluster", port, "TCP", { ip: "192.0.2.10" }, true],
+        ["PostgreSQL in the cluster", port, "TCP", { namespace: "db", labels: { app: "postgres" } }, true],
+        ["anything else", 443, "TCP", { ip: "192.0.2.10" }, false],
+      ];
+      for (const [what, p, protocol, dest, allowed] of cases)
+        assert.equal(egressAllowed(policies, pod, p, protocol, dest), allowed, `port ${port}: ${what}`);
+      const own = policies.find((p) => p.metadata.name === "agentry-gateway-migrate") as unknown as Hooked;
+      assert.ok(own, "the migration Job's own policy");
+      const rest = policies.filter((p) => p !== (own as unknown));
+      assert.equal(egressAllowed(rest, pod, port, "TCP", { ip: "192.0.2.10" }), false, "denied without it");
+      // Both are hooks of the same events; the policy's lower weight creates it before the Job.
+      const hook = (d: Hooked) => d.metadata.annotations?.["helm.sh/hook"];
+      const weight = (d: Hooked) => Number(d.metadata.annotations?.["helm.sh/hook-weight"] ?? 0);
+      assert.equal(hook(own), hook(job));
+      assert.ok(weight(own) < weight(job), "policy before Job");
+      const deployment = docs.find((d) => d.kind === "Deployment" && d.metadata.name === "agentry-gateway");
+      const gw = (deployment as unknown as typeof job).spec.template.metadata.labels;
+      const gateway = { namespace: "agentry-system", labels: gw };
+      assert.ok(egressAllowed(policies, gateway, port, "TCP", { ip: "192.0.2.10" }), "the gateway too");
+    }
   });
 
   it("renders objects the apiserver accepts (kubectl apply --dry-run=server)", async (t) => {
