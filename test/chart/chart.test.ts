@@ -110,6 +110,41 @@ describe("Helm chart", () => {
     }
   });
 
+  it("takes every image, the Pipeline dispatcher's included, from image.registry and image.tag", async () => {
+    const args = [
+      ["--set", "image.registry=registry.example:5000/mirror/agentry", "--set", "image.tag=9.8.7"],
+      ["--set", "gateway.database.urlSecret=pg", "--set", "webhook.certManager.enabled=true"],
+      ["--set", "metrics.serviceMonitor.enabled=true", "--set", "crds.install=false"],
+    ].flat();
+    const res = await helm(["template", "agentry", chart, "--namespace", "agentry-system", ...args]);
+    assert.equal(res.code, 0, res.stderr);
+    const images: string[] = [];
+    const walk = (node: unknown): void => {
+      if (Array.isArray(node)) return node.forEach(walk);
+      if (!node || typeof node !== "object") return;
+      for (const [key, value] of Object.entries(node)) {
+        if ((key === "containers" || key === "initContainers") && Array.isArray(value))
+          for (const c of value as { image: string; args?: string[] }[]) {
+            images.push(c.image);
+            for (const arg of c.args ?? [])
+              if (arg.startsWith("--dispatcher-image=")) images.push(arg.slice(19));
+          }
+        walk(value);
+      }
+    };
+    walk(yaml.loadAll(res.stdout));
+    const expected = ["agent", "gateway", "operator"].map(
+      (n) => `registry.example:5000/mirror/agentry/${n}:9.8.7`,
+    );
+    assert.deepEqual(
+      [...new Set(images)].sort(),
+      expected,
+      "operator, webhook, gateway, migration, dispatcher",
+    );
+    assert.equal(images.length, 5);
+    assert.doesNotMatch(res.stdout, /ghcr\.io/, "no image name left hard-coded");
+  });
+
   it("renders objects the apiserver accepts (kubectl apply --dry-run=server)", async (t) => {
     const namespace = await testNamespace(t, RESTRICTED);
     const res = await helm(["template", release(), chart, "--namespace", namespace]);
