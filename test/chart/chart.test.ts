@@ -2,40 +2,17 @@
 // server-side dry runs, real installs with each profile (kwok runs the pods, in namespaces
 // that enforce Pod Security "restricted"), upgrade, uninstall, and the operator's RBAC.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import * as yaml from "js-yaml";
-import { api, kubectl, run, testNamespace, waitFor } from "../harness/cluster.ts";
+import { api, kubectl, testNamespace, waitFor } from "../harness/cluster.ts";
 import { egressAllowed, type Destination, type Policy } from "../harness/netpol.ts";
 import { repoRoot } from "../harness/paths.ts";
-
-const chart = join(repoRoot, "charts", "agentry");
-const RESTRICTED = {
-  "pod-security.kubernetes.io/enforce": "restricted",
-  "pod-security.kubernetes.io/enforce-version": "latest",
-};
-// `helm template` cannot ask a cluster for its version: give the pinned one.
-const KUBE_VERSION = ["--kube-version", "1.36.0"];
-const helm = (args: string[], input?: string) =>
-  run("helm", args[0] === "template" ? [...args, ...KUBE_VERSION] : args, input);
-const release = () => `ag-${randomBytes(3).toString("hex")}`;
-type Doc = {
-  kind: string;
-  metadata: { name: string; annotations?: Record<string, string> };
-  spec?: unknown;
-  rules?: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
-};
+import { chart, helm, release, render, RESTRICTED, type Doc } from "./helm.ts";
 
 type Hooked = { metadata: { name: string; annotations?: Record<string, string> } };
-
-async function render(args: string[] = []): Promise<Doc[]> {
-  const res = await helm(["template", "agentry", chart, "--namespace", "agentry-system", ...args]);
-  assert.equal(res.code, 0, res.stderr);
-  return (yaml.loadAll(res.stdout) as (Doc | null)[]).filter((d): d is Doc => d !== null);
-}
 
 describe("Helm chart", () => {
   it("passes helm lint --strict with every profile", async () => {
