@@ -275,5 +275,11 @@ describe("Helm upgrade from the previous chart version", () => {
     assert.equal(plainUpgrade.code, 0, plainUpgrade.stderr);
     assert.ok((await readCrds()).every(helmOwned), "the CRDs are the release's");
     assert.deepEqual(await objects(), created, "every object unchanged");
+
+    // 8. crds.install=false on an upgrade leaves the CRDs (and objects) in place too.
+    const handOver = await helmIn([...upgradeArgs, "--set", "crds.install=false"]);
+    assert.equal(handOver.code, 0, handOver.stderr);
+    assert.equal((await readCrds()).length, CRDS.length, "CRDs kept");
+    assert.deepEqual(await objects(), created, "every object kept");
   });
 });
