@@ -2,36 +2,17 @@
 // server-side dry runs, real installs with each profile (kwok runs the pods, in namespaces
 // that enforce Pod Security "restricted"), upgrade, uninstall, and the operator's RBAC.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import * as yaml from "js-yaml";
-import { api, kubectl, run, testNamespace, waitFor } from "../harness/cluster.ts";
+import { api, kubectl, testNamespace, waitFor } from "../harness/cluster.ts";
+import { egressAllowed, type Destination, type Policy } from "../harness/netpol.ts";
 import { repoRoot } from "../harness/paths.ts";
+import { chart, helm, release, render, RESTRICTED, type Doc } from "./helm.ts";
 
-const chart = join(repoRoot, "charts", "agentry");
-const RESTRICTED = {
-  "pod-security.kubernetes.io/enforce": "restricted",
-  "pod-security.kubernetes.io/enforce-version": "latest",
-};
-// `helm template` cannot ask a cluster for its version: give the pinned one.
-const KUBE_VERSION = ["--kube-version", "1.36.0"];
-const helm = (args: string[], input?: string) =>
-  run("helm", args[0] === "template" ? [...args, ...KUBE_VERSION] : args, input);
-const release = () => `ag-${randomBytes(3).toString("hex")}`;
-type Doc = {
-  kind: string;
-  metadata: { name: string };
-  rules?: { apiGroups: string[]; resources: string[]; verbs: string[] }[];
-};
-
-async function render(args: string[] = []): Promise<Doc[]> {
-  const res = await helm(["template", "agentry", chart, "--namespace", "agentry-system", ...args]);
-  assert.equal(res.code, 0, res.stderr);
-  return (yaml.loadAll(res.stdout) as (Doc | null)[]).filter((d): d is Doc => d !== null);
-}
+type Hooked = { metadata: { name: string; annotations?: Record<string, string> } };
 
 describe("Helm chart", () => {
   it("passes helm lint --strict with every profile", async () => {
@@ -48,6 +29,97 @@ describe("Helm chart", () => {
     const bad = await helm(["template", "x", chart, "--set", "operator.logLevel=loud"]);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /logLevel/);
+  });
+
+  it("carries the CRDs of crds/ as templates, kept by helm uninstall, unless crds.install=false", async () => {
+    const crds = (await render()).filter((d) => d.kind === "CustomResourceDefinition");
+    const files = (await readdir(join(repoRoot, "crds"))).filter((f) => f.endsWith(".yaml"));
+    assert.equal(crds.length, files.length);
+    for (const file of files) {
+      const plain = yaml.load(await readFile(join(repoRoot, "crds", file), "utf8")) as Doc;
+      const templated = crds.find((d) => d.metadata.name === plain.metadata.name);
+      assert.ok(templated, `${plain.metadata.name} in the chart`);
+      assert.deepEqual(templated.spec, plain.spec, `${plain.metadata.name}: the chart's CRD is crds/'s`);
+      assert.equal(templated.metadata.annotations?.["helm.sh/resource-policy"], "keep");
+    }
+    const without = await render(["--set", "crds.install=false"]);
+    assert.deepEqual(
+      without.filter((d) => d.kind === "CustomResourceDefinition"),
+      [],
+    );
+  });
+
+  it("lets the migration Job reach DNS and PostgreSQL through the default deny, from before it starts", async () => {
+    for (const port of [5432, 6543]) {
+      const docs = await render([
+        "--set",
+        "gateway.database.urlSecret=pg",
+        ...(port === 5432 ? [] : ["--set", `gateway.database.port=${port}`]),
+      ]);
+      const policies = docs.filter((d) => d.kind === "NetworkPolicy") as unknown as Policy[];
+      const job = docs.find((d) => d.kind === "Job") as unknown as Hooked & {
+        spec: { template: { metadata: { labels: Record<string, string> } } };
+      };
+      const pod = { namespace: "agentry-system", labels: job.spec.template.metadata.labels };
+      const dnsServer: Destination = { namespace: "kube-system", labels: { "k8s-app": "kube-dns" } };
+      const cases: [string, number, "TCP" | "UDP", Destination, boolean][] = [
+        ["DNS (UDP)", 53, "UDP", dnsServer, true],
+        ["DNS (TCP)", 53, "TCP", dnsServer, true],
+        ["PostgreSQL outside the cluster", port, "TCP", { ip: "192.0.2.10" }, true],
+        ["PostgreSQL in the cluster", port, "TCP", { namespace: "db", labels: { app: "postgres" } }, true],
+        ["anything else", 443, "TCP", { ip: "192.0.2.10" }, false],
+      ];
+      for (const [what, p, protocol, dest, allowed] of cases)
+        assert.equal(egressAllowed(policies, pod, p, protocol, dest), allowed, `port ${port}: ${what}`);
+      const own = policies.find((p) => p.metadata.name === "agentry-gateway-migrate") as unknown as Hooked;
+      assert.ok(own, "the migration Job's own policy");
+      const rest = policies.filter((p) => p !== (own as unknown));
+      assert.equal(egressAllowed(rest, pod, port, "TCP", { ip: "192.0.2.10" }), false, "denied without it");
+      // Both are hooks of the same events; the policy's lower weight creates it before the Job.
+      const hook = (d: Hooked) => d.metadata.annotations?.["helm.sh/hook"];
+      const weight = (d: Hooked) => Number(d.metadata.annotations?.["helm.sh/hook-weight"] ?? 0);
+      assert.equal(hook(own), hook(job));
+      assert.ok(weight(own) < weight(job), "policy before Job");
+      const deployment = docs.find((d) => d.kind === "Deployment" && d.metadata.name === "agentry-gateway");
+      const gw = (deployment as unknown as typeof job).spec.template.metadata.labels;
+      const gateway = { namespace: "agentry-system", labels: gw };
+      assert.ok(egressAllowed(policies, gateway, port, "TCP", { ip: "192.0.2.10" }), "the gateway too");
+    }
+  });
+
+  it("takes every image, the Pipeline dispatcher's included, from image.registry and image.tag", async () => {
+    const args = [
+      ["--set", "image.registry=registry.example:5000/mirror/agentry", "--set", "image.tag=9.8.7"],
+      ["--set", "gateway.database.urlSecret=pg", "--set", "webhook.certManager.enabled=true"],
+      ["--set", "metrics.serviceMonitor.enabled=true", "--set", "crds.install=false"],
+    ].flat();
+    const res = await helm(["template", "agentry", chart, "--namespace", "agentry-system", ...args]);
+    assert.equal(res.code, 0, res.stderr);
+    const images: string[] = [];
+    const walk = (node: unknown): void => {
+      if (Array.isArray(node)) return node.forEach(walk);
+      if (!node || typeof node !== "object") return;
+      for (const [key, value] of Object.entries(node)) {
+        if ((key === "containers" || key === "initContainers") && Array.isArray(value))
+          for (const c of value as { image: string; args?: string[] }[]) {
+            images.push(c.image);
+            for (const arg of c.args ?? [])
+              if (arg.startsWith("--dispatcher-image=")) images.push(arg.slice(19));
+          }
+        walk(value);
+      }
+    };
+    walk(yaml.loadAll(res.stdout));
+    const expected = ["agent", "gateway", "operator"].map(
+      (n) => `registry.example:5000/mirror/agentry/${n}:9.8.7`,
+    );
+    assert.deepEqual(
+      [...new Set(images)].sort(),
+      expected,
+      "operator, webhook, gateway, migration, dispatcher",
+    );
+    assert.equal(images.length, 5);
+    assert.doesNotMatch(res.stdout, /ghcr\.io/, "no image name left hard-coded");
   });
 
   it("renders objects the apiserver accepts (kubectl apply --dry-run=server)", async (t) => {
@@ -78,10 +150,13 @@ describe("Helm chart", () => {
       const name = release();
       t.after(() => helm(["uninstall", name, "-n", namespace]).then(() => undefined));
       // kwok runs no webhook process: admit only a label nobody carries, or the shared
-      // cluster's agentry writes would fail against the Fail policy meanwhile.
+      // cluster's agentry writes would fail against the Fail policy meanwhile. The shared
+      // cluster's CRDs are kubectl's (test/run.ts); upgrade.test.ts owns CRDs by Helm.
       const scope = [
         "--set-json",
         `webhook.namespaceSelector={"matchLabels":{"agentry.dev/chart-test":"${name}"}}`,
+        "--set",
+        "crds.install=false",
       ];
       const install = await helm([
         "install",

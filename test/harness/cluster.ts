@@ -66,10 +66,18 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs a command with the test cluster's environment; never throws on a non-zero exit. */
-export function run(command: string, args: string[], input?: string): Promise<RunResult> {
+/**
+ * Runs a command with the test cluster's environment (plus `env`, e.g. another KUBECONFIG);
+ * never throws on a non-zero exit.
+ */
+export function run(
+  command: string,
+  args: string[],
+  input?: string,
+  env: NodeJS.ProcessEnv = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: process.env, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

@@ -24,6 +24,43 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- printf "%s/%s:%s" .root.Values.image.registry .name $tag -}}
 {{- end -}}
 
+{{/*
+Where a component's pods run: priorityClassName, nodeSelector, tolerations, affinity and
+topologySpreadConstraints from its values; a constraint without a labelSelector gets the
+component's pod labels. Call with (dict "root" . "component" "<name>" "values" <values>).
+*/}}
+{{- define "agentry.scheduling" -}}
+{{- $v := .values -}}
+{{- $selector := include "agentry.selector" (dict "root" .root "component" .component) | fromYaml -}}
+{{- with $v.priorityClassName }}
+priorityClassName: {{ . | quote }}
+{{- end }}
+{{- with $v.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $v.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $v.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $v.topologySpreadConstraints }}
+{{- $constraints := list }}
+{{- range . }}
+{{- $c := . }}
+{{- if not (hasKey $c "labelSelector") }}
+{{- $c = merge (dict "labelSelector" (dict "matchLabels" $selector)) $c }}
+{{- end }}
+{{- $constraints = append $constraints $c }}
+{{- end }}
+topologySpreadConstraints:
+  {{- toYaml $constraints | nindent 2 }}
+{{- end }}
+{{- end -}}
+
 {{/* Pod and container security contexts that pass Pod Security "restricted". */}}
 {{- define "agentry.podSecurityContext" -}}
 runAsNonRoot: true
