@@ -32,8 +32,10 @@ import { repoRoot } from "./paths.ts";
 export const IMAGE_NAMES = ["operator", "gateway", "agent", "sandbox"] as const;
 export type ImageName = (typeof IMAGE_NAMES)[number];
 
-/** Label on every container the harness starts, so a crashed run's leftovers can be found. */
+/** Label on every container the harness starts: what started it. */
 export const HARNESS_LABEL = "agentry.dev/test-harness";
+/** Label naming the test run (AGENTRY_TEST_RUN_ID), whose end removes what is left. */
+export const RUN_LABEL = "agentry.dev/test-run";
 const imagesDir = join(repoRoot, ".tmp", "images");
 
 function podmanPath(): string | undefined {
@@ -108,6 +110,7 @@ export interface RunOptions {
 /** `podman run` arguments (after `run`) for these options, image and args last. */
 export function runArgs(o: RunOptions, name: string): string[] {
   const a = ["--name", name, "--network", "host", "--label", `${HARNESS_LABEL}=${o.owner ?? "test"}`];
+  if (process.env.AGENTRY_TEST_RUN_ID) a.push("--label", `${RUN_LABEL}=${process.env.AGENTRY_TEST_RUN_ID}`);
   // Only images built here (nothing is pulled); logs in a file, readable after the exit; no
   // passwd entry for the uid added to the image (the kubelet adds none either).
   a.push("--pull", "never", "--log-driver", "k8s-file", "--passwd=false");
@@ -314,10 +317,17 @@ export class Container {
         last = err instanceof Error ? err.message : String(err);
       }
       const s = await this.state();
-      if (!s.running)
+      if (!s.running) {
+        // Under cgroup v1 podman may not see an OOM kill: 137 is SIGKILL, e.g. the memory limit.
+        const why = s.oomKilled
+          ? ", OOM-killed"
+          : s.exitCode === 137
+            ? ", SIGKILL: over its memory limit?"
+            : "";
         throw new Error(
-          `container ${this.name} exited (code ${s.exitCode}${s.oomKilled ? ", OOM-killed" : ""}) before ${what}; its logs:\n${await this.logs()}`,
+          `container ${this.name} exited (code ${s.exitCode}${why}) before ${what}; its logs:\n${await this.logs()}`,
         );
+      }
       if (Date.now() > deadline)
         throw new Error(
           `container ${this.name}: no ${what} within ${timeoutMs / 1000}s${last ? ` (last: ${last})` : ""}; its logs:\n${await this.logs()}`,
@@ -380,6 +390,15 @@ export interface PodmanResult {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+/** Removes every container of this test run (AGENTRY_TEST_RUN_ID) that is still there. */
+export async function removeRunContainers(runId: string): Promise<number> {
+  if (!podmanPath()) return 0;
+  const list = await podman(["ps", "-aq", "--filter", `label=${RUN_LABEL}=${runId}`]);
+  const ids = list.stdout.split("\n").filter(Boolean);
+  if (ids.length) await podman(["rm", "-f", "--time", "0", ...ids]);
+  return ids.length;
 }
 
 /** Runs podman with these arguments; never throws on a non-zero exit. */

@@ -16,17 +16,29 @@
 // is `echo` unless `modelApiKey` is given; AGENTRY_WORKSPACE_URL's pod IP is translated to the
 // sandbox process's loopback address; and a PersistentVolumeClaim mounted by the pod is its
 // working directory and AGENTRY_DATA_DIR (the PV's hostPath, see volumes.ts).
+//
+// With `runtime: "container"` each pod is backed instead by a real container of agentry's
+// own image of its kind (the test images of containers.ts; the pod's image name is not
+// pulled), run with podman as the kubelet would run the pod's container: its user,
+// read-only root, capabilities, no new privileges, env, resource limits, and its volumes as
+// host directories (emptyDirs under the working directory, a claim's PersistentVolume at its
+// hostPath, mounted where the pod mounts it). Only the listen address differs (127.0.0.1,
+// port 0, host networking), and the same env exceptions apply as for processes.
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { createWriteStream, type WriteStream } from "node:fs";
-import { mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import * as k8s from "@kubernetes/client-node";
+import { imageId, podman, podRunOptions, runArgs } from "./containers.ts";
 import { repoRoot } from "./paths.ts";
 import { waitFor } from "./process.ts";
 
 export type BackedKind = "sandbox" | "agent";
+/** What backs a pod: a process of the sources (tsx), or a container of agentry's image. */
+export type BackingRuntime = "process" | "container";
 
 export interface PodBackendsOptions {
   /** Namespaces to watch; all when omitted. */
@@ -43,6 +55,8 @@ export interface PodBackendsOptions {
   modelApiKey?: string;
   /** How often the pods are listed (default 250 ms). */
   intervalMs?: number;
+  /** Processes (default) or containers (podman; needs `make test-images`). */
+  runtime?: BackingRuntime;
 }
 
 interface Backend {
@@ -50,6 +64,10 @@ interface Backend {
   uid: string;
   kind: BackedKind;
   child?: ChildProcess;
+  /** The container's name, when a container backs the pod. */
+  container?: string;
+  /** Seconds between SIGTERM and SIGKILL when the pod goes (containers). */
+  graceSeconds: number;
   address?: string;
   /** pid while running, for tests that look at the process. */
   pid?: number;
@@ -109,9 +127,15 @@ export class PodBackends {
     return this.backends.get(`${namespace}/${pod}`)?.address;
   }
 
-  /** pid of the process behind a pod while it runs. */
+  /** pid of the process behind a pod while it runs (with containers: podman's own process). */
   pidOf(namespace: string, pod: string): number | undefined {
     return this.backends.get(`${namespace}/${pod}`)?.pid;
+  }
+
+  /** Name of the container behind a pod once it listens (runtime "container"). */
+  containerOf(namespace: string, pod: string): string | undefined {
+    const b = this.backends.get(`${namespace}/${pod}`);
+    return b?.child && b.address ? b.container : undefined;
   }
 
   /** Every address in the map, for assertions that all of them are loopback. */
@@ -185,6 +209,7 @@ export class PodBackends {
           markedFailing: false,
           starting: false,
           stopped: false,
+          graceSeconds: Math.min(pod.spec?.terminationGracePeriodSeconds ?? 30, 30),
           log: createWriteStream(join(this.dir, "logs", `${key.replace("/", "_")}.log`), { flags: "a" }),
         };
         this.backends.set(key, b);
@@ -223,10 +248,16 @@ export class PodBackends {
   private async launch(b: Backend, pod: Pod, byIP: Map<string, Pod>): Promise<void> {
     let port: number;
     try {
-      const { args, env, cwd } =
-        b.kind === "sandbox" ? this.sandboxCommand(b, pod) : await this.agentCommand(pod, byIP);
-      if (b.stopped) return;
-      port = await this.spawnAndListen(b, args, env, cwd);
+      if (this.options.runtime === "container") {
+        const args = await this.containerCommand(b, pod, byIP);
+        if (b.stopped) return;
+        port = await this.spawnAndListen(b, args, {}, repoRoot, "podman");
+      } else {
+        const { args, env, cwd } =
+          b.kind === "sandbox" ? this.sandboxCommand(b, pod) : await this.agentCommand(pod, byIP);
+        if (b.stopped) return;
+        port = await this.spawnAndListen(b, args, env, cwd);
+      }
       if (b.kind === "sandbox" && (this.options.calmLoad ?? true))
         await putLoad(`127.0.0.1:${port}`, CALM, b.key);
     } catch (err) {
@@ -241,6 +272,7 @@ export class PodBackends {
         return;
       }
       b.child?.kill("SIGKILL");
+      if (b.container) await podman(["rm", "-f", "--time", "0", b.container]).catch(() => undefined);
       b.child = undefined;
       b.pid = undefined;
       b.address = undefined;
@@ -273,8 +305,37 @@ export class PodBackends {
     };
   }
 
-  private async agentCommand(pod: Pod, byIP: Map<string, Pod>) {
-    const env = containerEnv(pod);
+  /** `podman run` arguments for the container of agentry's image that backs this pod. */
+  private async containerCommand(b: Backend, pod: Pod, byIP: Map<string, Pod>): Promise<string[]> {
+    const env: Record<string, string> =
+      b.kind === "sandbox"
+        ? {
+            AGENTRY_SANDBOX_LISTEN: "127.0.0.1:0",
+            ...((this.options.calmLoad ?? true) ? { AGENTRY_SANDBOX_ALLOW_LOAD_OVERRIDE: "true" } : {}),
+          }
+        : { ...this.agentEnv(containerEnv(pod), byIP), AGENTRY_HOST: "127.0.0.1", AGENTRY_PORT: "0" };
+    const volumeSources: Record<string, string> = {};
+    const claim = pod.spec?.volumes?.find((v) => v.persistentVolumeClaim);
+    const dataDir = claim ? await this.volumeDir(pod) : undefined;
+    if (claim && dataDir) {
+      // The container's user must write there, as fsGroup would allow on a real volume.
+      await chmod(dataDir, 0o777);
+      volumeSources[claim.name] = dataDir;
+    }
+    const options = await podRunOptions(pod, {
+      image: imageId(b.kind),
+      volumesDir: join(this.dir, "volumes", b.key.replace("/", "_"), b.uid.slice(0, 8)),
+      volumeSources,
+      env,
+      owner: "pods",
+    });
+    const name = b.key.replace("/", "-").slice(0, 48);
+    b.container = `agentry-pod-${name}-${randomBytes(3).toString("hex")}`;
+    return ["run", "--rm", ...runArgs(options, b.container)];
+  }
+
+  /** The pod's env as the agent gets it: echo unless a key is given, the workspace on loopback. */
+  private agentEnv(env: Record<string, string>, byIP: Map<string, Pod>): Record<string, string> {
     if (!this.options.modelApiKey) {
       env.AGENTRY_MODEL_PROVIDER = "echo";
       env.AGENTRY_MODEL = env.AGENTRY_MODEL || "echo";
@@ -285,6 +346,11 @@ export class PodBackends {
     }
     if (env.AGENTRY_WORKSPACE_URL)
       env.AGENTRY_WORKSPACE_URL = this.translate(env.AGENTRY_WORKSPACE_URL, byIP);
+    return env;
+  }
+
+  private async agentCommand(pod: Pod, byIP: Map<string, Pod>) {
+    const env = this.agentEnv(containerEnv(pod), byIP);
     let cwd = repoRoot;
     const dataDir = await this.volumeDir(pod);
     if (dataDir) {
@@ -326,17 +392,23 @@ export class PodBackends {
     return path;
   }
 
+  /** Starts the program (node with tsx, or podman run) and resolves with the port it logs. */
   private spawnAndListen(
     b: Backend,
     args: string[],
     env: Record<string, string>,
     cwd: string,
+    command: "node" | "podman" = "node",
   ): Promise<number> {
-    const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), ...args], {
-      cwd,
-      env: { PATH: process.env.PATH ?? "", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child =
+      command === "podman"
+        ? // Attached, so podman forwards SIGTERM to the container and exits with its code.
+          spawn("podman", args, { cwd, stdio: ["ignore", "pipe", "pipe"] })
+        : spawn(process.execPath, ["--import", import.meta.resolve("tsx"), ...args], {
+            cwd,
+            env: { PATH: process.env.PATH ?? "", ...env },
+            stdio: ["ignore", "pipe", "pipe"],
+          });
     b.child = child;
     b.pid = child.pid;
     b.lastWords = [];
@@ -458,10 +530,18 @@ export class PodBackends {
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child.once("exit", resolve));
       child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      // A container gets the pod's grace period (at most 30 s), then is removed by force.
+      const container = b.container;
+      const kill = () =>
+        container
+          ? void podman(["rm", "-f", "--time", "0", container]).finally(() => child.kill("SIGKILL"))
+          : child.kill("SIGKILL");
+      const timer = setTimeout(kill, container ? b.graceSeconds * 1000 : 10_000);
       await exited;
       clearTimeout(timer);
     }
+    // A container still being created when podman was told to stop may outlive it.
+    if (b.container) await podman(["rm", "-f", "--time", "0", b.container]).catch(() => undefined);
     b.log.end();
   }
 
