@@ -73,8 +73,9 @@ if [[ "$base" == "local" ]]; then
 fi
 
 # The test images are keyed by their inputs: the Dockerfiles, .dockerignore, every file the
-# Dockerfiles copy from the context (tests aside) and the base. When nothing changed and the
-# images still exist, there is nothing to do (not even asking podman's layer cache).
+# Dockerfiles copy from the context (tests aside) and the base. Their ids are recorded in the
+# cache under that key, so when the same inputs were built before (in this checkout or a
+# fresh clone) and the images still exist, there is nothing to do, not even a podman build.
 inputs_key() {
   local sources
   sources="$(sed -n 's/^COPY \([^-].*\) [^ ]*$/\1/p' Dockerfile.* | tr ' ' '\n' | sort -u)"
@@ -86,18 +87,19 @@ inputs_key() {
   } | sha256sum | cut -c1-16
 }
 if [[ -n "$ids" ]]; then
-  mkdir -p "$ids"
   key="$(inputs_key)"
+  cache_root="${AGENTRY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/agentry}"
+  record="$cache_root/images/test-$key"
   current=true
-  [[ "$(cat "$ids/inputs" 2>/dev/null)" == "$key" ]] || current=false
   for n in "${names[@]}"; do
-    $current && [[ -f "$ids/$n.iid" ]] && podman image exists "$(cat "$ids/$n.iid")" || current=false
+    [[ -f "$record/$n.iid" ]] && podman image exists "$(cat "$record/$n.iid")" || { current=false; break; }
   done
+  rm -rf "$ids" && mkdir -p "$ids"
   if $current; then
+    cp "$record"/*.iid "$ids"/
     log "test images are current (inputs $key)"
     exit 0
   fi
-  rm -f "$ids/inputs"
 fi
 
 start=$SECONDS
@@ -124,5 +126,7 @@ for n in "${names[@]}"; do
 done
 log "built in $((SECONDS - start))s:"
 printf '  %s\n' "${summary[@]}" >&2
-[[ -n "$ids" ]] && echo "$key" >"$ids/inputs"
+if [[ -n "$ids" ]]; then
+  mkdir -p "$record" && cp "$ids"/*.iid "$record"/
+fi
 exit 0
