@@ -115,7 +115,8 @@ for n in "${names[@]}"; do
   [[ -z "$base" ]] && args=("${args[@]/--pull=never/--pull=missing}")
   [[ -n "$ids" ]] && args+=(--iidfile "$ids/$n.iid.tmp")
   # The build's own output goes to a log (printed when it fails).
-  buildlog="${ids:-${TMPDIR:-/tmp}}/$n.build.log"
+  mkdir -p "$root/.tmp/images-logs"
+  buildlog="$root/.tmp/images-logs/$n.build.log"
   if ! podman "${args[@]}" . >"$buildlog" 2>&1; then
     tail -n 40 "$buildlog" >&2
     die "building $ref failed (whole log: $buildlog)"
