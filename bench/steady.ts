@@ -3,7 +3,7 @@
 // spec changes at a fixed rate: work-queue wait p99 and change-to-Ready p99.
 import type { KubeObject } from "../operator/kube/client.ts";
 import { createInformer } from "../operator/kube/informer.ts";
-import { silentLogger } from "../operator/log.ts";
+import { silentLogger } from "../lib/log.ts";
 import { waitFor } from "../test/harness/process.ts";
 import { agentRuntime, createAll } from "./create.ts";
 import {

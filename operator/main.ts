@@ -2,9 +2,9 @@
 // keeps a warm cache); controllers run only while this replica holds the leader Lease.
 import { KubeConfig } from "@kubernetes/client-node";
 import { loadConfig, usage } from "./config.ts";
-import { configOrExit } from "./cli.ts";
+import { configOrExit } from "../lib/cli/config.ts";
 import { startHealthServer } from "./health.ts";
-import { createLogger } from "./log.ts";
+import { createLogger } from "../lib/log.ts";
 import { Metrics } from "./metrics.ts";
 import { KubeClient, type KubeObject } from "./kube/client.ts";
 import { Controller } from "./kube/controller.ts";

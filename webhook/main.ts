@@ -2,10 +2,10 @@
 // `node webhook/main.ts --help` lists the flags.
 import { KubeConfig } from "@kubernetes/client-node";
 import { KubeClient } from "../operator/kube/client.ts";
-import { createLogger } from "../operator/log.ts";
+import { createLogger } from "../lib/log.ts";
 import { expiry } from "./certs.ts";
 import { loadConfig, usage } from "./config.ts";
-import { configOrExit } from "../operator/cli.ts";
+import { configOrExit } from "../lib/cli/config.ts";
 import { ensureConfigurations } from "./configurations.ts";
 import { kubeLookup } from "./lookup.ts";
 import { WebhookMetrics } from "./metrics.ts";

@@ -5,7 +5,7 @@
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import express, { type NextFunction, type Request, type Response } from "express";
-import type { Logger } from "../operator/log.ts";
+import type { Logger } from "../lib/log.ts";
 import { requestOf, reviewMutate, reviewValidate, type Outcome, type AdmissionReview } from "./admission.ts";
 import type { WebhookMetrics } from "./metrics.ts";
 import type { Lookup, Policy } from "./rules/index.ts";

@@ -4,7 +4,7 @@
 // so one of them takes over (from the last published resourceVersion) if the holder dies.
 import { Watch } from "@kubernetes/client-node";
 import type { KubeClient, KubeObject } from "../../operator/kube/client.ts";
-import type { Logger } from "../../operator/log.ts";
+import type { Logger } from "../../lib/log.ts";
 import type { EventBus } from "./bus.ts";
 import { missedEvents } from "./catchup.ts";
 

@@ -11,7 +11,7 @@ import { sameStatus } from "../kube/conditions.ts";
 import type { Controller, ReconcileResult, Reconciler } from "../kube/controller.ts";
 import type { Recorder } from "../kube/events.ts";
 import { keyOf, splitKey, type SharedInformer } from "../kube/informer.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../../lib/log.ts";
 import type { Metrics } from "../metrics.ts";
 import {
   ANNOTATION_AGENT_ID,

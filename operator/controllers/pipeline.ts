@@ -12,7 +12,7 @@ import type { Controller, Reconciler } from "../kube/controller.ts";
 import type { Recorder } from "../kube/events.ts";
 import { keyOf, splitKey, type SharedInformer } from "../kube/informer.ts";
 import { childName } from "../kube/names.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../../lib/log.ts";
 import type { Metrics } from "../metrics.ts";
 import {
   ANNOTATION_PIPELINE_ID,

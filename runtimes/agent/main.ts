@@ -6,7 +6,7 @@ import { once } from "node:events";
 import { writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createLogger } from "../../operator/log.ts";
+import { createLogger } from "../../lib/log.ts";
 import { agentUsage, loadAgentConfig, type AgentConfig } from "./config.ts";
 import { dispatch, dispatchOptions, DispatchError, loadStep } from "./dispatch.ts";
 import { AgentApp } from "./server.ts";

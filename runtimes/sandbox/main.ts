@@ -5,7 +5,7 @@
 import { once } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createLogger } from "../../operator/log.ts";
+import { createLogger } from "../../lib/log.ts";
 import { loadSandboxConfig, sandboxUsage, type SandboxConfig } from "./config.ts";
 import { ExecPool } from "./exec.ts";
 import { LoadSampler } from "./load.ts";

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import pg from "pg";
 import { KubeClient } from "../../operator/kube/client.ts";
-import { silentLogger } from "../../operator/log.ts";
+import { silentLogger } from "../../lib/log.ts";
 import { createApp } from "../../gateway/app.ts";
 import { createAuthenticator } from "../../gateway/auth/authenticate.ts";
 import type { Identity } from "../../gateway/auth/identity.ts";
