@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from "express";
 import { KINDS } from "../api/v1alpha1/index.ts";
-import type { KubeClient } from "../operator/kube/client.ts";
+import type { KubeClient } from "../lib/kube/client.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Authenticator } from "./auth/authenticate.ts";
 import type { Identity } from "./auth/identity.ts";

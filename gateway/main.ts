@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
 import { Redis } from "ioredis";
-import { KubeClient, type KubeObject } from "../operator/kube/client.ts";
+import { KubeClient, type KubeObject } from "../lib/kube/client.ts";
 import { createLogger } from "../lib/log.ts";
 import { createApp } from "./app.ts";
 import { createAuthenticator } from "./auth/authenticate.ts";

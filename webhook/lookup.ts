@@ -2,7 +2,7 @@
 // the webhook's timeoutSeconds. No cache on purpose: `kubectl apply -f dir/` creates a
 // Secret or a fleet and, a moment later, what refers to it; a lagging cache would deny that.
 import type { AgentRuntime, SandboxFleet, Workspace } from "../api/v1alpha1/index.ts";
-import { isNotFound, type KubeClient, type KubeList, type KubeObject } from "../operator/kube/client.ts";
+import { isNotFound, type KubeClient, type KubeList, type KubeObject } from "../lib/kube/client.ts";
 import type { Lookup } from "./rules/index.ts";
 
 const AGENTRY = "agentry.dev/v1alpha1";

@@ -1,7 +1,7 @@
 // agentry admission webhook entry point: wiring only. Same image as the operator:
 // `node webhook/main.ts --help` lists the flags.
 import { KubeConfig } from "@kubernetes/client-node";
-import { KubeClient } from "../operator/kube/client.ts";
+import { KubeClient } from "../lib/kube/client.ts";
 import { createLogger } from "../lib/log.ts";
 import { expiry } from "./certs.ts";
 import { loadConfig, usage } from "./config.ts";

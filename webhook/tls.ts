@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../lib/log.ts";
-import { isConflict, isNotFound, type KubeClient, type KubeObject } from "../operator/kube/client.ts";
+import { isConflict, isNotFound, type KubeClient, type KubeObject } from "../lib/kube/client.ts";
 import { expiry, generateBundle, rotationReason, type CertBundle } from "./certs.ts";
 
 export interface ServingCert {

@@ -2,7 +2,7 @@
 // same rules, same messages, same HTTP codes. Referenced objects are read as the caller
 // (the impersonated client), so a verdict never tells a caller about objects it may not read.
 import type { Response } from "express";
-import type { KubeClient } from "../../operator/kube/client.ts";
+import type { KubeClient } from "../../lib/kube/client.ts";
 import { kubeLookup } from "../../webhook/lookup.ts";
 import {
   DEFAULT_POLICY,

@@ -5,7 +5,7 @@
 // rules (admit.ts) before they are audited and sent.
 import { Router, type Request, type Response } from "express";
 import type { KindDefinition } from "../../api/v1alpha1/index.ts";
-import { ApiError, type KubeClient, type KubeList, type KubeObject } from "../../operator/kube/client.ts";
+import { ApiError, type KubeClient, type KubeList, type KubeObject } from "../../lib/kube/client.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { AdmissionObject } from "../../webhook/rules/index.ts";
 import type { Identity } from "../auth/identity.ts";

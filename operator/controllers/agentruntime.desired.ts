@@ -2,9 +2,9 @@
 // what it depends on. Nothing time-dependent goes in, so the same input always gives the
 // same objects (and the same hashes), and an unchanged AgentRuntime causes no writes.
 import type { AgentRuntime, EnvVar } from "../../api/v1alpha1/index.ts";
-import type { KubeObject } from "../kube/client.ts";
-import { controllerRef, withSpecHash } from "../kube/children.ts";
-import { childName, shortHash } from "../kube/names.ts";
+import type { KubeObject } from "../../lib/kube/client.ts";
+import { controllerRef, withSpecHash } from "../../lib/kube/children.ts";
+import { childName, shortHash } from "../../lib/kube/names.ts";
 import {
   RESTRICTED_UID,
   restrictedContainerSecurity,
@@ -15,7 +15,7 @@ import {
 
 export const LABEL_AGENT = "agentry.dev/agent-runtime";
 export const LABEL_TEMPLATE_HASH = "agentry.dev/template-hash";
-export { ANNOTATION_SPEC_HASH } from "../kube/children.ts";
+export { ANNOTATION_SPEC_HASH } from "../../lib/kube/children.ts";
 export const ANNOTATION_AGENT_ID = "agentry.dev/agent-id";
 export const ANNOTATION_CONTROLLER_ID = "agentry.dev/controller-id";
 export const MANAGED_BY = { "app.kubernetes.io/managed-by": "agentry" } as const;

@@ -4,9 +4,9 @@
 // time-dependent goes in, so an unchanged Pipeline yields the same objects and hashes.
 import type { EnvVar, Pipeline, PipelineStep } from "../../api/v1alpha1/index.ts";
 import { ONCE_SCHEDULES } from "../../api/v1alpha1/index.ts";
-import type { KubeObject } from "../kube/client.ts";
-import { childName, shortHash } from "../kube/names.ts";
-import { controllerRef, withSpecHash } from "../kube/children.ts";
+import type { KubeObject } from "../../lib/kube/client.ts";
+import { childName, shortHash } from "../../lib/kube/names.ts";
+import { controllerRef, withSpecHash } from "../../lib/kube/children.ts";
 import { MANAGED_BY } from "./agentruntime.desired.ts";
 import { restrictedContainerSecurity, restrictedPodSecurity, tmpMount, tmpVolume } from "./podsecurity.ts";
 

@@ -7,9 +7,9 @@ import type {
   WorkspaceStatus,
 } from "../../api/v1alpha1/index.ts";
 import { API_VERSION, ConditionType, SandboxFleetReason, WorkspaceReason } from "../../api/v1alpha1/index.ts";
-import type { KubeObject } from "../kube/client.ts";
-import { mergeConditions } from "../kube/conditions.ts";
-import { childName, shortHash } from "../kube/names.ts";
+import type { KubeObject } from "../../lib/kube/client.ts";
+import { mergeConditions } from "../../lib/kube/conditions.ts";
+import { childName, shortHash } from "../../lib/kube/names.ts";
 import {
   AGENT_UID,
   ANNOTATION_CONTROLLER_ID,

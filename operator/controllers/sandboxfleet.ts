@@ -6,16 +6,16 @@
 // Workspace status, so a restarted or newly elected operator re-derives the same map.
 import type { SandboxFleet, Workspace } from "../../api/v1alpha1/index.ts";
 import { specSchemas } from "../../api/v1alpha1/index.ts";
-import type { KubeClient, KubeObject } from "../kube/client.ts";
-import { isNotFound } from "../kube/client.ts";
-import { sameStatus } from "../kube/conditions.ts";
-import type { Controller, ReconcileResult, Reconciler } from "../kube/controller.ts";
-import type { Recorder } from "../kube/events.ts";
-import { keyOf, splitKey, type SharedInformer } from "../kube/informer.ts";
+import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
+import { isNotFound } from "../../lib/kube/client.ts";
+import { sameStatus } from "../../lib/kube/conditions.ts";
+import type { Controller, ReconcileResult, Reconciler } from "../../lib/kube/controller.ts";
+import type { Recorder } from "../../lib/kube/events.ts";
+import { keyOf, splitKey, type SharedInformer } from "../../lib/kube/informer.ts";
 import type { Logger } from "../../lib/log.ts";
-import type { Metrics } from "../metrics.ts";
-import { ANNOTATION_SPEC_HASH, ChildWriter } from "../kube/children.ts";
-import { forEachLimit } from "../kube/concurrency.ts";
+import type { Metrics } from "../../lib/kube/metrics.ts";
+import { ANNOTATION_SPEC_HASH, ChildWriter } from "../../lib/kube/children.ts";
+import { forEachLimit } from "../../lib/kube/concurrency.ts";
 import { placeAll, underPressure, type PlacedWorkspace, type SandboxView } from "./placement.ts";
 import type { SandboxAddresses, SandboxApi } from "./sandbox.io.ts";
 import { ScaleGate, desiredReplicas, durationMs, safeScaleDownTarget } from "./scaling.ts";

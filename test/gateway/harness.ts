@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import pg from "pg";
-import { KubeClient } from "../../operator/kube/client.ts";
+import { KubeClient } from "../../lib/kube/client.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { createApp } from "../../gateway/app.ts";
 import { createAuthenticator } from "../../gateway/auth/authenticate.ts";

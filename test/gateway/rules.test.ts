@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { KINDS, type KindDefinition } from "../../api/v1alpha1/index.ts";
-import { KubeClient } from "../../operator/kube/client.ts";
+import { KubeClient } from "../../lib/kube/client.ts";
 import { kubeLookup } from "../../webhook/lookup.ts";
 import { DEFAULT_POLICY, validate, type AdmissionObject, type Verdict } from "../../webhook/rules/index.ts";
 import { kubeConfig, kubectl, testNamespace } from "../harness/cluster.ts";

@@ -5,7 +5,7 @@
 // and tells when the first list has been delivered.
 import { ListWatch, Watch, type KubernetesObject } from "@kubernetes/client-node";
 import type { KubeClient, KubeObject } from "./client.ts";
-import type { Logger } from "../../lib/log.ts";
+import type { Logger } from "../log.ts";
 
 export type Handler<T> = (obj: T, old?: T) => void;
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { silentLogger } from "../../lib/log.ts";
+import { silentLogger } from "../log.ts";
 import { ApiError, type KubeClient, type KubeObject } from "./client.ts";
 import { LeaderElector } from "./leader.ts";
 

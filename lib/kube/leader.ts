@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { ApiError, isConflict, isNotFound, type KubeClient, type KubeObject } from "./client.ts";
-import type { Logger } from "../../lib/log.ts";
+import type { Logger } from "../log.ts";
 
 export interface LeaderOptions {
   namespace: string;

@@ -2,8 +2,8 @@
 // logs around every reconcile, errors sent back to the queue with backoff, and a drain
 // on stop so in-flight work finishes.
 import { WorkQueue } from "./queue.ts";
-import type { Logger } from "../../lib/log.ts";
-import type { Metrics } from "../metrics.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "./metrics.ts";
 
 export interface ReconcileResult {
   /** Visit the key again after this many milliseconds (e.g. a backoff or a timer). */

@@ -3,7 +3,7 @@
 // of creating new ones.
 import { shortHash } from "./names.ts";
 import type { KubeClient, KubeObject } from "./client.ts";
-import type { Logger } from "../../lib/log.ts";
+import type { Logger } from "../log.ts";
 
 export type EventType = "Normal" | "Warning";
 
