@@ -4,10 +4,10 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
-import { PROBLEM_CONTENT_TYPE } from "../sandbox/api.ts";
+import { checkLength, json, readBody, readJson } from "../../lib/http/body.ts";
+import { badRequest, conflict, methodNotAllowed, ProblemError, sendProblem } from "../../lib/http/problem.ts";
+import type { Log } from "../../lib/log.ts";
 import { SandboxApiError, SandboxClient } from "../sandbox/client.ts";
-import { badRequest, conflict, ProblemError, problem } from "../sandbox/problem.ts";
-import { checkLength, json, methodNotAllowed, readBody, readJson, type Log } from "../sandbox/server.ts";
 import type { AgentConfig } from "./config.ts";
 import { ProviderError, providerFor, type Complete } from "./providers.ts";
 import { readiness, type Readiness } from "./readiness.ts";
@@ -106,7 +106,7 @@ export class AgentApp {
         durationMs: Math.round(performance.now() - started),
       }),
     );
-    this.route(req, res, path).catch((err: unknown) => this.fail(req, res, err));
+    this.route(req, res, path).catch((err: unknown) => sendProblem(req, res, err, this.log, "agent"));
   };
 
   private async route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
@@ -254,25 +254,6 @@ export class AgentApp {
     const data = await readBody(req, this.c.maxFileBytes);
     const { created } = await viaSandbox(() => client.writeFile(id, path, data));
     json(res, created ? 201 : 200, { path, bytes: data.byteLength, created });
-  }
-
-  private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
-    const known = err instanceof ProblemError;
-    if (!known)
-      this.log.error("request failed", {
-        path: req.url,
-        error: err instanceof Error ? err.message : String(err),
-      });
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    res.writeHead(known ? err.status : 500, {
-      "content-type": PROBLEM_CONTENT_TYPE,
-      ...(known ? err.headers : {}),
-      ...(req.complete ? {} : { connection: "close" }),
-    });
-    res.end(JSON.stringify(known ? err.toProblem() : problem(500, "internal error; see the agent log")));
   }
 }
 

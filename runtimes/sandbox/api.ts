@@ -49,13 +49,3 @@ export interface ExecResult {
   truncated: boolean;
   durationMs: number;
 }
-
-/** RFC 9457 problem details, as every error answer carries them. */
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-}
-
-export const PROBLEM_CONTENT_TYPE = "application/problem+json";

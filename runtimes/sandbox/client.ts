@@ -1,8 +1,9 @@
 // A small typed client for the sandbox runtime's HTTP API (see api.ts), used by the
 // operator and the tests. Error answers become SandboxApiError carrying the problem.
-import type { ExecRequest, ExecResult, LoadOverride, Problem, SandboxStatus, WorkspaceInfo } from "./api.ts";
+import type { Problem } from "../../contracts/problem.ts";
+import type { ExecRequest, ExecResult, LoadOverride, SandboxStatus, WorkspaceInfo } from "./api.ts";
 
-export type { ExecRequest, ExecResult, LoadOverride, Problem, SandboxStatus, WorkspaceInfo } from "./api.ts";
+export type { ExecRequest, ExecResult, LoadOverride, SandboxStatus, WorkspaceInfo } from "./api.ts";
 export { WORKSPACE_ID } from "./api.ts";
 
 export interface SandboxClientOptions {

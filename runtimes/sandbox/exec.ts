@@ -4,7 +4,7 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import type { ExecResult } from "./api.ts";
-import { errorCode, ProblemError } from "./problem.ts";
+import { errorCode, ProblemError } from "../../lib/http/problem.ts";
 
 export const SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /** How long to wait for output pipes to close after the command has exited. */

@@ -5,18 +5,13 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
-import { PROBLEM_CONTENT_TYPE, type SandboxStatus } from "./api.ts";
+import { checkLength, json, readJson } from "../../lib/http/body.ts";
+import { badRequest, methodNotAllowed, ProblemError, sendProblem } from "../../lib/http/problem.ts";
+import type { Log } from "../../lib/log.ts";
+import type { SandboxStatus } from "./api.ts";
 import type { ExecPool } from "./exec.ts";
 import type { LoadSampler } from "./load.ts";
-import { badRequest, ProblemError, problem } from "./problem.ts";
 import { parseFilePath, validateWorkspaceId, type WorkspaceStore } from "./workspaces.ts";
-
-/** Minimal logger interface (winston's fits). */
-export interface Log {
-  debug(message: string, meta?: Record<string, unknown>): unknown;
-  info(message: string, meta?: Record<string, unknown>): unknown;
-  error(message: string, meta?: Record<string, unknown>): unknown;
-}
 
 export interface SandboxAppOptions {
   store: WorkspaceStore;
@@ -84,7 +79,7 @@ export class SandboxApp {
         durationMs: Math.round(performance.now() - started),
       }),
     );
-    this.route(req, res, path).catch((err: unknown) => this.fail(req, res, err));
+    this.route(req, res, path).catch((err: unknown) => sendProblem(req, res, err, this.o.log, "sandbox"));
   };
 
   status(): SandboxStatus {
@@ -228,38 +223,10 @@ export class SandboxApp {
     await this.o.store.deleteFile(p.id, parseFilePath(p.file));
     res.writeHead(204).end();
   }
-
-  private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
-    const known = err instanceof ProblemError;
-    if (!known)
-      this.o.log.error("request failed", {
-        path: req.url,
-        error: err instanceof Error ? err.message : String(err),
-      });
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    const status = known ? err.status : 500;
-    const headers: Record<string, string> = {
-      "content-type": PROBLEM_CONTENT_TYPE,
-      ...(known ? err.headers : {}),
-      // An unread request body is not worth draining: close the connection instead.
-      ...(req.complete ? {} : { connection: "close" }),
-    };
-    res.writeHead(status, headers);
-    res.end(JSON.stringify(known ? err.toProblem() : problem(500, "internal error; see the sandbox log")));
-  }
 }
 
 function sha256(text: string): Buffer {
   return createHash("sha256").update(text).digest();
-}
-
-export function methodNotAllowed(allowed: string[]): ProblemError {
-  return new ProblemError(405, `method not allowed; use ${allowed.join(", ")}`, {
-    allow: allowed.join(", "),
-  });
 }
 
 function decodeSegment(raw: string): string {
@@ -268,55 +235,4 @@ function decodeSegment(raw: string): string {
   } catch {
     throw badRequest("workspace id is not valid percent-encoding");
   }
-}
-
-export function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-  res.end(text);
-}
-
-export function checkLength(req: IncomingMessage, limit: number): void {
-  const length = Number(req.headers["content-length"] ?? 0);
-  if (length > limit) throw new ProblemError(413, `request body is larger than the limit of ${limit} bytes`);
-}
-
-/** Reads and validates a JSON body; an empty body counts as {}. */
-export async function readJson<T>(
-  req: IncomingMessage,
-  schema: z.ZodType<T>,
-  limit = 1024 * 1024,
-): Promise<T> {
-  checkLength(req, limit);
-  const text = (await readBody(req, limit)).toString("utf8").trim();
-  let value: unknown;
-  try {
-    value = text === "" ? {} : JSON.parse(text);
-  } catch (err) {
-    throw badRequest(`request body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  const parsed = schema.safeParse(value);
-  if (!parsed.success)
-    throw badRequest(
-      parsed.error.issues.map((i) => `${i.path.length ? i.path.join(".") : "body"}: ${i.message}`).join("; "),
-    );
-  return parsed.data;
-}
-
-/** Collects a body up to `limit` bytes; beyond it stops reading (without destroying the socket) and rejects. */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) return void chunks.push(chunk);
-      req.off("data", onData);
-      req.pause();
-      reject(new ProblemError(413, `request body is larger than the limit of ${limit} bytes`));
-    };
-    req.on("data", onData);
-    req.once("end", () => resolve(Buffer.concat(chunks)));
-    req.once("error", reject);
-  });
 }

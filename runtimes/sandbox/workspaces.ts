@@ -29,7 +29,7 @@ import { join, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { WORKSPACE_ID, type WorkspaceInfo } from "./api.ts";
-import { badRequest, conflict, errorCode, notFound, ProblemError } from "./problem.ts";
+import { badRequest, conflict, errorCode, notFound, ProblemError } from "../../lib/http/problem.ts";
 
 const MAX_PATH_BYTES = 4096;
 const MAX_SEGMENT_BYTES = 255;
