@@ -2,14 +2,8 @@
 // address (pod IP and port, or — for tests only — a mapping file that points pods at
 // local processes), and the few calls the fleet controller makes.
 import { readFileSync, statSync } from "node:fs";
-import { SandboxClient } from "../../runtimes/sandbox/client.ts";
-
-export interface SandboxStatus {
-  cpu: number;
-  memory: number;
-  workspaces: number;
-  draining: boolean;
-}
+import type { SandboxStatus } from "../../contracts/sandbox.ts";
+import { SandboxClient } from "../../contracts/sandbox.client.ts";
 
 export interface SandboxApi {
   status(address: string): Promise<SandboxStatus>;

@@ -6,6 +6,7 @@
 // Workspace status, so a restarted or newly elected operator re-derives the same map.
 import type { SandboxFleet, Workspace } from "../../api/v1alpha1/index.ts";
 import { specSchemas } from "../../api/v1alpha1/index.ts";
+import { workspaceUrl } from "../../contracts/sandbox.ts";
 import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
 import { isNotFound } from "../../lib/kube/client.ts";
 import { sameStatus } from "../../lib/kube/conditions.ts";
@@ -385,7 +386,7 @@ export class SandboxFleetReconciler implements Reconciler {
     const sameHome = ws.status?.sandboxPod === pod.metadata.name;
     const placement = {
       sandboxPod: pod.metadata.name!,
-      endpoint: `http://${podIP}:${port}/workspaces/${id}`,
+      endpoint: workspaceUrl(`http://${podIP}:${port}`, id),
       placedAt: (sameHome && ws.status?.placedAt) || now.toISOString().replace(/\.\d{3}Z$/, "Z"),
     };
     if (sameHome && ws.status?.phase === "Ready") return { placement, confirmed: true };

@@ -10,6 +10,7 @@
 //     `--strict` exits 2 instead.
 import { parseArgs } from "node:util";
 import { ModelSettings } from "../../api/v1alpha1/agentruntime.ts";
+import { parseWorkspaceUrl } from "../../contracts/sandbox.ts";
 
 export type ProviderName = (typeof PROVIDERS)[number];
 export const PROVIDERS = ModelSettings.shape.provider.options;
@@ -262,22 +263,22 @@ export function modelSettings(get: (name: SettingName) => string): {
   };
 }
 
-/** AGENTRY_WORKSPACE_URL is http://<ip>:<port>/workspaces/<id>: the sandbox's base URL and the workspace id. */
+/** AGENTRY_WORKSPACE_URL is a workspace's URL on its sandbox: the sandbox's base URL and the workspace id. */
 export function workspaceSettings(
   name: string,
   url: string,
   token = "",
 ): { workspace: AgentConfig["workspace"]; problem: string | undefined } {
   if (url === "") return { workspace: undefined, problem: undefined };
-  const match = /^(https?:\/\/[^/\s]+(?:\/[^\s]*?)?)\/workspaces\/([^/\s]+)\/?$/.exec(url);
-  if (!match)
+  const parsed = parseWorkspaceUrl(url);
+  if (!parsed)
     return {
       workspace: undefined,
       problem: `AGENTRY_WORKSPACE_URL must look like http://<host>:<port>/workspaces/<id>, got "${url}"`,
     };
-  const id = decodeURIComponent(match[2]!);
+  const { baseUrl, id } = parsed;
   return {
-    workspace: { name: name || id, baseUrl: match[1]!, id, token: token || undefined },
+    workspace: { name: name || id, baseUrl, id, token: token || undefined },
     problem: undefined,
   };
 }

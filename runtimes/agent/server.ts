@@ -7,7 +7,8 @@ import { z } from "zod";
 import { checkLength, json, readBody, readJson } from "../../lib/http/body.ts";
 import { badRequest, conflict, methodNotAllowed, ProblemError, sendProblem } from "../../lib/http/problem.ts";
 import type { Log } from "../../lib/log.ts";
-import { SandboxApiError, SandboxClient } from "../sandbox/client.ts";
+import { ExecRequest } from "../../contracts/sandbox.ts";
+import { SandboxApiError, SandboxClient } from "../../contracts/sandbox.client.ts";
 import type { AgentConfig } from "./config.ts";
 import { ProviderError, providerFor, type Complete } from "./providers.ts";
 import { readiness, type Readiness } from "./readiness.ts";
@@ -20,13 +21,6 @@ export interface TaskResult {
   usage?: { inputTokens: number; outputTokens: number };
   durationMs: number;
 }
-
-const execBody = z.object({
-  command: z.array(z.string()).min(1, 'must name a program: an argv array such as ["ls", "-l"]'),
-  timeoutSeconds: z.number().positive().optional(),
-  env: z.record(z.string(), z.string()).optional(),
-  stdin: z.string().optional(),
-});
 
 export class AgentApp {
   /** Set on SIGTERM: /readyz fails, new tasks are refused, answers close their connection. */
@@ -226,7 +220,7 @@ export class AgentApp {
 
   private async exec(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { client, id } = this.workspace();
-    const body = await readJson(req, execBody, this.c.maxInputBytes);
+    const body = await readJson(req, ExecRequest, this.c.maxInputBytes);
     const result = await viaSandbox(() => client.exec(id, body));
     this.log.info("workspace command finished", {
       program: body.command[0],

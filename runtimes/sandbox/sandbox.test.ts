@@ -13,7 +13,7 @@ import { after, before, describe, it } from "node:test";
 import { repoRoot } from "../../test/harness/paths.ts";
 import { freePort, waitFor } from "../../test/harness/process.ts";
 import type { Problem } from "../../contracts/problem.ts";
-import { SandboxApiError, SandboxClient } from "./client.ts";
+import { SandboxApiError, SandboxClient } from "../../contracts/sandbox.client.ts";
 
 const TOKEN = "integration-secret-token";
 

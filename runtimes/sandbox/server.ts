@@ -8,7 +8,15 @@ import { z } from "zod";
 import { checkLength, json, readJson } from "../../lib/http/body.ts";
 import { badRequest, methodNotAllowed, ProblemError, sendProblem } from "../../lib/http/problem.ts";
 import type { Log } from "../../lib/log.ts";
-import type { SandboxStatus } from "./api.ts";
+import {
+  CreateWorkspaceRequest,
+  ExecRequest,
+  LoadOverride,
+  SandboxPath,
+  type DrainAnswer,
+  type SandboxStatus,
+  type WorkspaceList,
+} from "../../contracts/sandbox.ts";
 import type { ExecPool } from "./exec.ts";
 import type { LoadSampler } from "./load.ts";
 import { parseFilePath, validateWorkspaceId, type WorkspaceStore } from "./workspaces.ts";
@@ -32,14 +40,6 @@ interface Params {
   file: string;
 }
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const noNul = (s: string) => !s.includes("\0");
-const createBody = z.object({ ownerId: z.string().min(1).max(253).nullable().optional() });
-const loadBody = z.object({
-  cpu: z.number().min(0).max(1).nullable().optional(),
-  memory: z.number().min(0).max(1).nullable().optional(),
-});
-
 export class SandboxApp {
   draining = false;
   /** Set during shutdown: every answer closes its connection so the server can stop. */
@@ -51,18 +51,8 @@ export class SandboxApp {
   constructor(options: SandboxAppOptions) {
     this.o = options;
     this.tokenDigest = options.token ? sha256(`Bearer ${options.token}`) : undefined;
-    this.execBody = z.object({
-      command: z
-        .array(z.string().refine(noNul, "must not contain NUL bytes"))
-        .min(1, 'must name a program: an argv array such as ["ls", "-l"]'),
+    this.execBody = ExecRequest.extend({
       timeoutSeconds: z.number().positive().max(options.maxExecSeconds).optional(),
-      env: z
-        .record(
-          z.string().regex(ENV_NAME, "environment variable names are letters, digits and _"),
-          z.string().refine(noNul, "must not contain NUL bytes"),
-        )
-        .optional(),
-      stdin: z.string().optional(),
     });
   }
 
@@ -93,9 +83,9 @@ export class SandboxApp {
 
   private async route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     const parts = path.split("/").slice(1);
-    if (path === "/healthz" || path === "/readyz") {
+    if (path === SandboxPath.healthz || path === SandboxPath.readyz) {
       if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed(["GET"]);
-      const ready = path === "/healthz" || !this.draining;
+      const ready = path === SandboxPath.healthz || !this.draining;
       res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" });
       res.end(ready ? "ok" : "draining");
       return;
@@ -117,7 +107,7 @@ export class SandboxApp {
       if (first === "drain") return one({ POST: (_q, r) => this.setDraining(r, true) });
       if (first === "undrain") return one({ POST: (_q, r) => this.setDraining(r, false) });
       if (first === "workspaces")
-        return one({ GET: (_q, r) => json(r, 200, { items: this.o.store.list() }) });
+        return one({ GET: (_q, r) => json(r, 200, { items: this.o.store.list() } satisfies WorkspaceList) });
     }
     if (parts.length === 2 && first === "debug" && second === "load" && this.o.allowLoadOverride)
       return one({ PUT: (q, r) => this.putLoad(q, r) });
@@ -154,11 +144,11 @@ export class SandboxApp {
   private setDraining(res: ServerResponse, draining: boolean): void {
     this.draining = draining;
     this.o.log.info(draining ? "draining: no new workspaces" : "undrained: accepting workspaces");
-    json(res, 200, { draining });
+    json(res, 200, { draining } satisfies DrainAnswer);
   }
 
   private async putLoad(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    this.o.load.override(await readJson(req, loadBody, this.o.maxJsonBytes));
+    this.o.load.override(await readJson(req, LoadOverride, this.o.maxJsonBytes));
     json(res, 200, this.status());
   }
 
@@ -169,7 +159,7 @@ export class SandboxApp {
   }
 
   private async putWorkspace(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
-    const body = await readJson(req, createBody, this.o.maxJsonBytes);
+    const body = await readJson(req, CreateWorkspaceRequest, this.o.maxJsonBytes);
     const { info, created } = await this.o.store.create(id, body.ownerId ?? null, !this.draining);
     if (created) this.o.log.info("workspace created", { workspace: id });
     json(res, created ? 201 : 200, info);
