@@ -7,20 +7,12 @@ import { z } from "zod";
 import { checkLength, json, readBody, readJson } from "../../lib/http/body.ts";
 import { badRequest, conflict, methodNotAllowed, ProblemError, sendProblem } from "../../lib/http/problem.ts";
 import type { Log } from "../../lib/log.ts";
+import { AgentPath, TaskRequest, type Readiness, type TaskResult } from "../../contracts/agent.ts";
 import { ExecRequest } from "../../contracts/sandbox.ts";
 import { SandboxApiError, SandboxClient } from "../../contracts/sandbox.client.ts";
 import type { AgentConfig } from "./config.ts";
 import { ProviderError, providerFor, type Complete } from "./providers.ts";
-import { readiness, type Readiness } from "./readiness.ts";
-
-/** POST /v1/tasks answer. */
-export interface TaskResult {
-  id: string;
-  output: string;
-  model: string;
-  usage?: { inputTokens: number; outputTokens: number };
-  durationMs: number;
-}
+import { readiness } from "./readiness.ts";
 
 export class AgentApp {
   /** Set on SIGTERM: /readyz fails, new tasks are refused, answers close their connection. */
@@ -51,10 +43,8 @@ export class AgentApp {
           ...(options.fetch ? { fetch: options.fetch } : {}),
         })
       : undefined;
-    this.taskBody = z.object({
-      input: z.string(),
+    this.taskBody = TaskRequest.extend({
       timeoutSeconds: z.number().positive().max(config.maxTaskTimeoutSeconds).optional(),
-      metadata: z.record(z.string(), z.unknown()).optional(),
     });
   }
 
@@ -108,30 +98,30 @@ export class AgentApp {
     const only = (allowed: string) => {
       if (method !== allowed) throw methodNotAllowed([allowed]);
     };
-    if (path === "/healthz") {
+    if (path === AgentPath.healthz) {
       only("GET");
       return json(res, 200, { status: "ok" });
     }
-    if (path === "/readyz") {
+    if (path === AgentPath.readyz) {
       only("GET");
       const r = this.readiness();
       return json(res, r.status === "ready" ? 200 : 503, r);
     }
-    if (path === "/v1/info") {
+    if (path === AgentPath.info) {
       only("GET");
       return json(res, 200, this.info());
     }
-    if (path === "/v1/tasks") {
+    if (path === AgentPath.tasks) {
       only("POST");
       return this.task(req, res);
     }
-    if (path === "/v1/workspace/exec") {
+    if (path === AgentPath.workspaceExec) {
       only("POST");
       return this.exec(req, res);
     }
-    if (path.startsWith("/v1/workspace/files/")) {
+    if (path.startsWith(AgentPath.workspaceFiles)) {
       if (method !== "GET" && method !== "POST") throw methodNotAllowed(["GET", "POST"]);
-      return this.file(req, res, method, path.slice("/v1/workspace/files/".length));
+      return this.file(req, res, method, path.slice(AgentPath.workspaceFiles.length));
     }
     throw new ProblemError(404, `no route for ${path}`);
   }
