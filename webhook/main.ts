@@ -7,7 +7,7 @@ import { expiry } from "./certs.ts";
 import { loadConfig, usage } from "./config.ts";
 import { configOrExit } from "../lib/cli/config.ts";
 import { ensureConfigurations } from "./configurations.ts";
-import { kubeLookup } from "./lookup.ts";
+import { kubeLookup } from "../lib/admission/lookup.ts";
 import { WebhookMetrics } from "./metrics.ts";
 import { createApp, startServer } from "./server.ts";
 import { CertDirTls, SelfManagedTls, type TlsSource } from "./tls.ts";
