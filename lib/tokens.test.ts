@@ -38,7 +38,13 @@ describe("data-plane tokens", () => {
     401 | 403,
     RegExp,
   ][] = [
-    ["no token", async () => undefined, { audiences: [ws], scope: "exec" }, 401, /missing bearer token/],
+    [
+      "no token",
+      () => Promise.resolve(undefined),
+      { audiences: [ws], scope: "exec" },
+      401,
+      /missing bearer token/,
+    ],
     [
       "garbage",
       async () => "Bearer not.a.token",

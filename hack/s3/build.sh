@@ -30,7 +30,7 @@ m="$dir/src"
 rm -rf "$m" && mkdir -p "$m" "$dir/bin"
 printf 'module agentry.local/s3\n\ngo 1.26.0\n\nreplace %s\n' "$SEAWEEDFS_REPLACE" >"$m/go.mod"
 log "seaweedfs $SEAWEEDFS_VERSION: resolving modules"
-(cd "$m" && go get "github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION" >&2)
+(cd "$m" && go get "github.com/seaweedfs/seaweedfs/weed@$SEAWEEDFS_VERSION" >&2)
 log "seaweedfs: compiling weed (slow on a cold cache)"
 (cd "$m" && go build -trimpath -ldflags "-s -w" -o "$dir/bin/weed.tmp" github.com/seaweedfs/seaweedfs/weed >&2)
 mv "$dir/bin/weed.tmp" "$weed"
