@@ -47,7 +47,7 @@ describe("data-plane tokens", () => {
     ],
     [
       "garbage",
-      async () => "Bearer not.a.token",
+      () => Promise.resolve("Bearer not.a.token"),
       { audiences: [ws], scope: "exec" },
       401,
       /malformed|unknown key|invalid/,
