@@ -34,8 +34,9 @@ lint: deps ## eslint + prettier check
 typecheck: deps ## tsc --noEmit (strict)
 	$(NPM) run --silent typecheck
 
-fetch: ## download what the tests read from module proxies (cert-manager's CRDs) while the network is there
+fetch: ## before the loopback-only tests: cert-manager's CRDs and SeaweedFS (S3) from the Go module proxy, built/cached outside the repo
 	@bash hack/certmanager-crds.sh >/dev/null
+	@bash hack/s3/build.sh >/dev/null
 
 test-images: deps ## build the local Node base and the four images the container suite runs (podman; network on a cold cache)
 	@bash hack/images/build.sh --test

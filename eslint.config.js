@@ -1,6 +1,7 @@
 // ESLint flat config: typescript-eslint's type-aware recommended rules for all TS sources.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+import { plugin as agentry } from "./hack/lint/folders.ts";
 
 export default tseslint.config(
   { ignores: ["node_modules/", "dist/", ".tmp/", "crds/", "manifests/", "charts/"] },
@@ -27,6 +28,12 @@ export default tseslint.config(
       ],
       "no-console": "off",
     },
+  },
+  {
+    // Which folder may import which (docs/adr/0004-folders-lib-contracts.md).
+    files: ["**/*.ts"],
+    plugins: { agentry },
+    rules: { "agentry/folder-imports": ["error", { root: import.meta.dirname }] },
   },
   {
     // Tests poke into loosely typed Kubernetes objects; type safety there buys little.

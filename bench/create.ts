@@ -2,7 +2,7 @@
 // QPS, until every Pod is Ready on kwok) against agentry (N AgentRuntimes created at the
 // same QPS, the operator at the same QPS making Service + Pod + status, until every
 // AgentRuntime reports Ready), run after run, side by side.
-import { ApiError, KubeClient, type KubeObject } from "../operator/kube/client.ts";
+import { ApiError, KubeClient, type KubeObject } from "../lib/kube/client.ts";
 import type { OperatorProcess } from "../test/harness/operator.ts";
 import {
   benchNamespace,

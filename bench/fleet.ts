@@ -2,7 +2,7 @@
 // burst of Workspaces (4 owners + ownerless) to all placed on a real fleet (real sandbox
 // runtime processes behind kwok's pods); and how fast the fleet asks for another sandbox
 // after a sandbox's load crosses the pressure threshold, the scale-up window excluded.
-import type { KubeObject } from "../operator/kube/client.ts";
+import type { KubeObject } from "../lib/kube/client.ts";
 import { placeAll, type PlacementPolicy, type SandboxView } from "../operator/controllers/placement.ts";
 import { PodBackends } from "../test/harness/pods.ts";
 import { waitFor } from "../test/harness/process.ts";

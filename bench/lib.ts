@@ -4,10 +4,10 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { KubeConfig } from "@kubernetes/client-node";
-import type { KubeClient } from "../operator/kube/client.ts";
-import { type KubeObject } from "../operator/kube/client.ts";
-import { createInformer, type SharedInformer } from "../operator/kube/informer.ts";
-import { silentLogger } from "../operator/log.ts";
+import type { KubeClient } from "../lib/kube/client.ts";
+import { type KubeObject } from "../lib/kube/client.ts";
+import { createInformer, type SharedInformer } from "../lib/kube/informer.ts";
+import { silentLogger } from "../lib/log.ts";
 import type { ControlPlane } from "../test/harness/controlplane.ts";
 import { startOperator, type OperatorProcess } from "../test/harness/operator.ts";
 import { waitFor } from "../test/harness/process.ts";

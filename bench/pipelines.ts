@@ -1,6 +1,6 @@
 // Benchmark 4: N one-shot Pipelines (one step) to Succeeded against N plain Jobs to
 // Complete, created at the bench QPS; kwok lets Job-owned pods succeed at once.
-import { KubeClient, type KubeObject } from "../operator/kube/client.ts";
+import { KubeClient, type KubeObject } from "../lib/kube/client.ts";
 import { createAll } from "./create.ts";
 import {
   benchNamespace,

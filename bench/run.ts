@@ -9,7 +9,7 @@ import { cpus, loadavg, release, totalmem, type } from "node:os";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
-import { KubeClient } from "../operator/kube/client.ts";
+import { KubeClient } from "../lib/kube/client.ts";
 import { controlPlaneBinDir } from "../test/harness/binaries.ts";
 import { ControlPlane } from "../test/harness/controlplane.ts";
 import { installCrds } from "../test/harness/install.ts";

@@ -1,9 +1,9 @@
 // Benchmark 3: steady state. N AgentRuntimes (with their Pods and Services) in the
 // operator's caches: its RSS, the writes a full resync makes (goal 0), then a stream of
 // spec changes at a fixed rate: work-queue wait p99 and change-to-Ready p99.
-import type { KubeObject } from "../operator/kube/client.ts";
-import { createInformer } from "../operator/kube/informer.ts";
-import { silentLogger } from "../operator/log.ts";
+import type { KubeObject } from "../lib/kube/client.ts";
+import { createInformer } from "../lib/kube/informer.ts";
+import { silentLogger } from "../lib/log.ts";
 import { waitFor } from "../test/harness/process.ts";
 import { agentRuntime, createAll } from "./create.ts";
 import {

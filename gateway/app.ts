@@ -3,8 +3,8 @@
 import { randomUUID } from "node:crypto";
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from "express";
 import { KINDS } from "../api/v1alpha1/index.ts";
-import type { KubeClient } from "../operator/kube/client.ts";
-import type { Logger } from "../operator/log.ts";
+import type { KubeClient } from "../lib/kube/client.ts";
+import type { Logger } from "../lib/log.ts";
 import type { Authenticator } from "./auth/authenticate.ts";
 import type { Identity } from "./auth/identity.ts";
 import type { GatewayMetrics } from "./metrics.ts";

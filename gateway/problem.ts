@@ -1,7 +1,7 @@
 // RFC 9457 problem details: every error the gateway answers is application/problem+json
 // with a type, title, status, detail naming the cause, and the request id.
 import type { Response } from "express";
-import { ApiError } from "../operator/kube/client.ts";
+import { ApiError } from "../lib/kube/client.ts";
 
 export const PROBLEM_TYPE_BASE = "https://agentry.dev/problems/";
 

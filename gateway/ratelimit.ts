@@ -6,8 +6,8 @@ import type { Redis } from "ioredis";
 
 /** True once a connection was lost and ioredis is reconnecting (or gave up): not while it first connects. */
 export const redisLost = (r: Redis): boolean => ["reconnecting", "close", "end"].includes(r.status);
-import type { Logger } from "../operator/log.ts";
-import { TokenBucket } from "../operator/kube/client.ts";
+import type { Logger } from "../lib/log.ts";
+import { TokenBucket } from "../lib/kube/client.ts";
 
 export interface RateDecision {
   allowed: boolean;

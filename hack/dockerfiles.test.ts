@@ -1,10 +1,11 @@
 // Static checks of the Dockerfiles, quick and without podman: pinned base images, a non-root
 // numeric USER in the final stage, every file they copy exists (and is not excluded by
-// .dockerignore), and the entrypoint is built from a source file by `npm run build`
-// (tsconfig.build.json). The container suite (test/containers/) builds and runs them.
+// .dockerignore), they copy exactly the folders and files their programs import, and the
+// entrypoint is built from a source file by `npm run build` (tsconfig.build.json). The
+// container suite (test/containers/) builds and runs them.
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, normalize } from "node:path";
 import { describe, it } from "node:test";
 import { repoRoot } from "../test/harness/paths.ts";
 
@@ -21,6 +22,31 @@ const ignored = readFileSync(join(repoRoot, ".dockerignore"), "utf8")
 const buildInclude = (
   JSON.parse(readFileSync(join(repoRoot, "tsconfig.build.json"), "utf8")) as { include: string[] }
 ).include;
+
+const RELATIVE_IMPORT = /(?:from|import)\s*\(?\s*"(\.{1,2}\/[^"]+)"/g;
+
+/** Every repository file the given sources import, themselves included (type imports too: tsc needs them). */
+function importClosure(entries: string[]): Set<string> {
+  const seen = new Set<string>();
+  const todo = [...entries];
+  for (let file = todo.pop(); file !== undefined; file = todo.pop()) {
+    if (seen.has(file)) continue;
+    seen.add(file);
+    if (!file.endsWith(".ts")) continue;
+    for (const m of readFileSync(join(repoRoot, file), "utf8").matchAll(RELATIVE_IMPORT))
+      todo.push(normalize(join(dirname(file), m[1]!)));
+  }
+  return seen;
+}
+
+/** The .ts sources (not tests) a COPY source brings into the build. */
+function tsSources(src: string): string[] {
+  const path = join(repoRoot, src);
+  if (!statSync(path).isDirectory()) return src.endsWith(".ts") ? [src] : [];
+  return readdirSync(path, { recursive: true, encoding: "utf8" })
+    .filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"))
+    .map((f) => join(src, f));
+}
 
 describe("Dockerfiles", () => {
   it("exist for the operator and the sandbox at least", () => {
@@ -59,6 +85,27 @@ describe("Dockerfiles", () => {
           );
         }
       }
+    });
+
+    it(`${file}: copies every source its programs import, and no folder or file they do not`, () => {
+      // The programs of the image: the entrypoint and the other commands its comments name.
+      const programs = [...new Set([...text.matchAll(/\bdist\/([\w/.-]+)\.js\b/g)].map((m) => `${m[1]}.ts`))];
+      const needed = importClosure(programs);
+      const sources = lines
+        .filter((l) => l.startsWith("COPY ") && !l.includes("--from="))
+        .flatMap((l) => l.split(/\s+/).slice(1, -1))
+        .filter((src) => tsSources(src).length > 0);
+      const copies = (src: string, f: string) => f === src || f.startsWith(`${src}/`);
+      for (const f of needed)
+        assert.ok(
+          sources.some((src) => copies(src, f)),
+          `${f} is imported by ${programs.join(", ")} but not copied`,
+        );
+      for (const src of sources)
+        assert.ok(
+          [...needed].some((f) => copies(src, f)),
+          `${src} is copied but nothing in it is imported by ${programs.join(", ")}`,
+        );
     });
 
     it(`${file}: the entrypoint is compiled from a source in the build`, () => {

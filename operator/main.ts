@@ -2,15 +2,15 @@
 // keeps a warm cache); controllers run only while this replica holds the leader Lease.
 import { KubeConfig } from "@kubernetes/client-node";
 import { loadConfig, usage } from "./config.ts";
-import { configOrExit } from "./cli.ts";
-import { startHealthServer } from "./health.ts";
-import { createLogger } from "./log.ts";
-import { Metrics } from "./metrics.ts";
-import { KubeClient, type KubeObject } from "./kube/client.ts";
-import { Controller } from "./kube/controller.ts";
-import { EventRecorder } from "./kube/events.ts";
-import { createInformer, type SharedInformer } from "./kube/informer.ts";
-import { LeaderElector } from "./kube/leader.ts";
+import { configOrExit } from "../lib/cli/config.ts";
+import { startHealthServer } from "../lib/http/health.ts";
+import { createLogger } from "../lib/log.ts";
+import { Metrics } from "../lib/kube/metrics.ts";
+import { KubeClient, type KubeObject } from "../lib/kube/client.ts";
+import { Controller } from "../lib/kube/controller.ts";
+import { EventRecorder } from "../lib/kube/events.ts";
+import { createInformer, type SharedInformer } from "../lib/kube/informer.ts";
+import { LeaderElector } from "../lib/kube/leader.ts";
 import { AgentRuntimeReconciler, CHILD_SELECTOR } from "./controllers/agentruntime.ts";
 import { SANDBOX_POD_SELECTOR, SandboxFleetReconciler } from "./controllers/sandboxfleet.ts";
 import { HttpSandboxApi, PodAddresses } from "./controllers/sandbox.io.ts";

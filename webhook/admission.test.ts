@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { requestOf, reviewMutate, reviewValidate, type AdmissionRequest } from "./admission.ts";
-import { fakeLookup, fleet, workspace } from "./rules/fixtures.ts";
-import { DEFAULT_POLICY } from "./rules/index.ts";
+import { fakeLookup, fleet, workspace } from "../lib/admission/fixtures.ts";
+import { DEFAULT_POLICY } from "../lib/admission/index.ts";
 
 const req = (over: Partial<AdmissionRequest>): AdmissionRequest => ({
   uid: "u1",

@@ -1,7 +1,8 @@
 // One AdmissionReview (admission.k8s.io/v1) in, one out: /validate runs the kind's rules,
 // /mutate answers with the defaults as a JSONPatch. Requests for other groups are allowed
 // untouched (the configurations only send agentry kinds).
-import { applyDefaults, validate, type AdmissionObject, type Lookup, type Policy } from "./rules/index.ts";
+import { validate, type AdmissionObject, type Lookup, type Policy } from "../lib/admission/index.ts";
+import { applyDefaults } from "./defaults.ts";
 
 export interface AdmissionRequest {
   uid: string;

@@ -1,6 +1,6 @@
 // Webhook settings from flags (or AGENTRY_* environment variables); `--help` prints them.
 import { parseArgs } from "node:util";
-import type { Policy } from "./rules/index.ts";
+import type { Policy } from "../lib/admission/index.ts";
 
 export interface LabelSelector {
   matchLabels?: Record<string, string>;

@@ -1,8 +1,8 @@
 // The ValidatingWebhookConfiguration and MutatingWebhookConfiguration the webhook keeps in
 // place (self-managed mode): which requests reach it, with which failurePolicy and timeout,
 // and the caBundle the apiserver trusts. Written by server-side apply (field manager agentry).
-import type { KubeClient, KubeObject } from "../operator/kube/client.ts";
-import { isNotFound } from "../operator/kube/client.ts";
+import type { KubeClient, KubeObject } from "../lib/kube/client.ts";
+import { isNotFound } from "../lib/kube/client.ts";
 import type { LabelSelector, WebhookConfig } from "./config.ts";
 
 const API = "admissionregistration.k8s.io/v1";

@@ -1,13 +1,13 @@
 // agentry admission webhook entry point: wiring only. Same image as the operator:
 // `node webhook/main.ts --help` lists the flags.
 import { KubeConfig } from "@kubernetes/client-node";
-import { KubeClient } from "../operator/kube/client.ts";
-import { createLogger } from "../operator/log.ts";
+import { KubeClient } from "../lib/kube/client.ts";
+import { createLogger } from "../lib/log.ts";
 import { expiry } from "./certs.ts";
 import { loadConfig, usage } from "./config.ts";
-import { configOrExit } from "../operator/cli.ts";
+import { configOrExit } from "../lib/cli/config.ts";
 import { ensureConfigurations } from "./configurations.ts";
-import { kubeLookup } from "./lookup.ts";
+import { kubeLookup } from "../lib/admission/lookup.ts";
 import { WebhookMetrics } from "./metrics.ts";
 import { createApp, startServer } from "./server.ts";
 import { CertDirTls, SelfManagedTls, type TlsSource } from "./tls.ts";

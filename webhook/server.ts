@@ -5,10 +5,10 @@
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import express, { type NextFunction, type Request, type Response } from "express";
-import type { Logger } from "../operator/log.ts";
+import type { Logger } from "../lib/log.ts";
 import { requestOf, reviewMutate, reviewValidate, type Outcome, type AdmissionReview } from "./admission.ts";
 import type { WebhookMetrics } from "./metrics.ts";
-import type { Lookup, Policy } from "./rules/index.ts";
+import type { Lookup, Policy } from "../lib/admission/index.ts";
 import type { ServingCert } from "./tls.ts";
 
 export const BODY_LIMIT = "6mb";

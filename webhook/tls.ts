@@ -5,8 +5,8 @@
 //  - CertDirTls: tls.crt/tls.key mounted from a cert-manager Certificate, reloaded on change.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Logger } from "../operator/log.ts";
-import { isConflict, isNotFound, type KubeClient, type KubeObject } from "../operator/kube/client.ts";
+import type { Logger } from "../lib/log.ts";
+import { isConflict, isNotFound, type KubeClient, type KubeObject } from "../lib/kube/client.ts";
 import { expiry, generateBundle, rotationReason, type CertBundle } from "./certs.ts";
 
 export interface ServingCert {

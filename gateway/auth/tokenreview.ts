@@ -1,6 +1,6 @@
 // Kubernetes TokenReview: asks the apiserver whether a bearer token is valid and whose it
 // is. Answers are cached briefly by token hash so a busy caller costs one review per TTL.
-import type { KubeClient } from "../../operator/kube/client.ts";
+import type { KubeClient } from "../../lib/kube/client.ts";
 import type { Identity } from "./identity.ts";
 import { hashToken } from "./tokens.ts";
 

@@ -2,7 +2,7 @@
 // turns the list into the events a client would have seen — objects changed after the
 // last resourceVersion the stream delivered (ADDED when the stream never saw them, else
 // MODIFIED), and objects the stream knew that are gone (DELETED) — oldest first. Pure.
-import type { KubeObject } from "../../operator/kube/client.ts";
+import type { KubeObject } from "../../lib/kube/client.ts";
 
 export interface MissedEvent {
   type: "ADDED" | "MODIFIED" | "DELETED";

@@ -3,8 +3,8 @@
 // With several replicas only the bus's lease holder watches; the others renew their claim
 // so one of them takes over (from the last published resourceVersion) if the holder dies.
 import { Watch } from "@kubernetes/client-node";
-import type { KubeClient, KubeObject } from "../../operator/kube/client.ts";
-import type { Logger } from "../../operator/log.ts";
+import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
+import type { Logger } from "../../lib/log.ts";
 import type { EventBus } from "./bus.ts";
 import { missedEvents } from "./catchup.ts";
 

@@ -9,7 +9,7 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { redisLost } from "../ratelimit.ts";
-import type { Logger } from "../../operator/log.ts";
+import type { Logger } from "../../lib/log.ts";
 import { compareIds, type EventBus, type Listener, type StreamEvent } from "./bus.ts";
 
 const PUBLISH = `

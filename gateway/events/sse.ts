@@ -5,7 +5,7 @@
 // read (more than clientBufferBytes pending) is disconnected and can resume.
 import type { Request, RequestHandler, Response } from "express";
 import { KINDS } from "../../api/v1alpha1/index.ts";
-import type { KubeClient } from "../../operator/kube/client.ts";
+import type { KubeClient } from "../../lib/kube/client.ts";
 import type { Identity } from "../auth/identity.ts";
 import type { GatewayMetrics } from "../metrics.ts";
 import { problemOf } from "../problem.ts";

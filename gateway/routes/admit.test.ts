@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { agent, fakeLookup, pipeline, workspace } from "../../webhook/rules/fixtures.ts";
-import { DEFAULT_POLICY, validate } from "../../webhook/rules/index.ts";
+import { agent, fakeLookup, pipeline, workspace } from "../../lib/admission/fixtures.ts";
+import { DEFAULT_POLICY, validate } from "../../lib/admission/index.ts";
 import { problemBody } from "../problem.ts";
 import { verdictProblem, warningHeader } from "./admit.ts";
 

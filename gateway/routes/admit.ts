@@ -1,16 +1,16 @@
-// The admission rules of the webhook (webhook/rules), run by the gateway before it writes:
+// The admission rules of the webhook (lib/admission), run by the gateway before it writes:
 // same rules, same messages, same HTTP codes. Referenced objects are read as the caller
 // (the impersonated client), so a verdict never tells a caller about objects it may not read.
 import type { Response } from "express";
-import type { KubeClient } from "../../operator/kube/client.ts";
-import { kubeLookup } from "../../webhook/lookup.ts";
+import type { KubeClient } from "../../lib/kube/client.ts";
+import { kubeLookup } from "../../lib/admission/lookup.ts";
 import {
   DEFAULT_POLICY,
   validate,
   type AdmissionObject,
   type Policy,
   type Verdict,
-} from "../../webhook/rules/index.ts";
+} from "../../lib/admission/index.ts";
 import { problemOf, type Problem } from "../problem.ts";
 
 /** The gateway's admission policy: the webhook's flags, with Secret checks off by default. */

@@ -5,9 +5,9 @@
 // rules (admit.ts) before they are audited and sent.
 import { Router, type Request, type Response } from "express";
 import type { KindDefinition } from "../../api/v1alpha1/index.ts";
-import { ApiError, type KubeClient, type KubeList, type KubeObject } from "../../operator/kube/client.ts";
-import type { Logger } from "../../operator/log.ts";
-import type { AdmissionObject } from "../../webhook/rules/index.ts";
+import { ApiError, type KubeClient, type KubeList, type KubeObject } from "../../lib/kube/client.ts";
+import type { Logger } from "../../lib/log.ts";
+import type { AdmissionObject } from "../../lib/admission/index.ts";
 import type { Identity } from "../auth/identity.ts";
 import { problemOf } from "../problem.ts";
 import { admit, type AdmissionSettings } from "./admit.ts";

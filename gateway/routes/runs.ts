@@ -3,7 +3,7 @@
 // controller starts the run. Answers 202 with the request id.
 import { Router } from "express";
 import { PipelineKind, RUN_NOW_ANNOTATION } from "../../api/v1alpha1/index.ts";
-import type { KubeObject } from "../../operator/kube/client.ts";
+import type { KubeObject } from "../../lib/kube/client.ts";
 import type { Identity } from "../auth/identity.ts";
 import { asCaller, type ResourceDeps } from "./resources.ts";
 import { LAST_MODIFIED_BY } from "./validate.ts";

@@ -2,7 +2,7 @@
 // against the URL, status dropped (it is read-only here), the spec validated with the
 // kind's zod schema, the caller stamped in annotations. Pure functions, unit-tested.
 import type { KindDefinition } from "../../api/v1alpha1/index.ts";
-import type { KubeObject } from "../../operator/kube/client.ts";
+import type { KubeObject } from "../../lib/kube/client.ts";
 import { problemOf, type FieldError } from "../problem.ts";
 
 export const CREATED_BY = "agentry.dev/created-by";

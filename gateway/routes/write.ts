@@ -4,7 +4,7 @@
 // as the caller (impersonated), then the audit outcome and the stored response for retries.
 import { createHash } from "node:crypto";
 import type { Request, Response } from "express";
-import type { Logger } from "../../operator/log.ts";
+import type { Logger } from "../../lib/log.ts";
 import type { Identity } from "../auth/identity.ts";
 import { problemBody, problemOf, toProblem } from "../problem.ts";
 import type { Store, StoredResponse } from "../store/store.ts";

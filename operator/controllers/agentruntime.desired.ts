@@ -2,9 +2,10 @@
 // what it depends on. Nothing time-dependent goes in, so the same input always gives the
 // same objects (and the same hashes), and an unchanged AgentRuntime causes no writes.
 import type { AgentRuntime, EnvVar } from "../../api/v1alpha1/index.ts";
-import type { KubeObject } from "../kube/client.ts";
-import { controllerRef, withSpecHash } from "../kube/children.ts";
-import { childName, shortHash } from "../kube/names.ts";
+import { AgentEnv, AgentPath } from "../../contracts/agent.ts";
+import type { KubeObject } from "../../lib/kube/client.ts";
+import { controllerRef, withSpecHash } from "../../lib/kube/children.ts";
+import { childName, shortHash } from "../../lib/kube/names.ts";
 import {
   RESTRICTED_UID,
   restrictedContainerSecurity,
@@ -15,7 +16,7 @@ import {
 
 export const LABEL_AGENT = "agentry.dev/agent-runtime";
 export const LABEL_TEMPLATE_HASH = "agentry.dev/template-hash";
-export { ANNOTATION_SPEC_HASH } from "../kube/children.ts";
+export { ANNOTATION_SPEC_HASH } from "../../lib/kube/children.ts";
 export const ANNOTATION_AGENT_ID = "agentry.dev/agent-id";
 export const ANNOTATION_CONTROLLER_ID = "agentry.dev/controller-id";
 export const MANAGED_BY = { "app.kubernetes.io/managed-by": "agentry" } as const;
@@ -65,17 +66,17 @@ export function ownerReference(ar: AgentRuntime) {
 function agentEnv(ar: AgentRuntime, ctx: AgentContext): EnvVar[] {
   const spec = ar.spec;
   const env: (EnvVar & { valueFrom?: unknown })[] = [
-    { name: "AGENTRY_AGENT_NAME", value: ar.metadata.name! },
-    { name: "AGENTRY_NAMESPACE", value: ar.metadata.namespace! },
-    { name: "AGENTRY_PORT", value: String(spec.port) },
+    { name: AgentEnv.NAME, value: ar.metadata.name! },
+    { name: AgentEnv.NAMESPACE, value: ar.metadata.namespace! },
+    { name: AgentEnv.PORT, value: String(spec.port) },
   ];
   if (spec.model) {
-    env.push({ name: "AGENTRY_MODEL_PROVIDER", value: spec.model.provider });
-    env.push({ name: "AGENTRY_MODEL", value: spec.model.model });
-    if (spec.model.endpoint) env.push({ name: "AGENTRY_MODEL_ENDPOINT", value: spec.model.endpoint });
+    env.push({ name: AgentEnv.MODEL_PROVIDER, value: spec.model.provider });
+    env.push({ name: AgentEnv.MODEL, value: spec.model.model });
+    if (spec.model.endpoint) env.push({ name: AgentEnv.MODEL_ENDPOINT, value: spec.model.endpoint });
     if (spec.model.credentialsSecretRef) {
       env.push({
-        name: "AGENTRY_MODEL_API_KEY",
+        name: AgentEnv.MODEL_API_KEY,
         valueFrom: {
           secretKeyRef: {
             name: spec.model.credentialsSecretRef.name,
@@ -86,8 +87,8 @@ function agentEnv(ar: AgentRuntime, ctx: AgentContext): EnvVar[] {
     }
   }
   if (ctx.workspace) {
-    env.push({ name: "AGENTRY_WORKSPACE", value: ctx.workspace.name });
-    env.push({ name: "AGENTRY_WORKSPACE_URL", value: ctx.workspace.endpoint });
+    env.push({ name: AgentEnv.WORKSPACE, value: ctx.workspace.name });
+    env.push({ name: AgentEnv.WORKSPACE_URL, value: ctx.workspace.endpoint });
   }
   const own = new Set(env.map((e) => e.name));
   return [...env, ...(spec.env ?? []).filter((e) => !own.has(e.name))];
@@ -145,8 +146,16 @@ export function desiredAgent(ar: AgentRuntime, ctx: AgentContext): AgentChildren
     env: agentEnv(ar, ctx),
     ...(spec.envFrom ? { envFrom: spec.envFrom } : {}),
     ...(spec.resources ? { resources: spec.resources } : {}),
-    readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 5, failureThreshold: 3 },
-    livenessProbe: { httpGet: { path: "/healthz", port: "http" }, periodSeconds: 10, failureThreshold: 6 },
+    readinessProbe: {
+      httpGet: { path: AgentPath.readyz, port: "http" },
+      periodSeconds: 5,
+      failureThreshold: 3,
+    },
+    livenessProbe: {
+      httpGet: { path: AgentPath.healthz, port: "http" },
+      periodSeconds: 10,
+      failureThreshold: 6,
+    },
     volumeMounts: mounts,
     securityContext: containerSecurity,
   };

@@ -3,7 +3,7 @@
 // phase and one readiness line a person can act on.
 import type { AgentRuntime, AgentRuntimePhase, AgentRuntimeStatus } from "../../api/v1alpha1/index.ts";
 import { AgentRuntimeReason, ConditionType } from "../../api/v1alpha1/index.ts";
-import { mergeConditions } from "../kube/conditions.ts";
+import { mergeConditions } from "../../lib/kube/conditions.ts";
 
 export interface PodView {
   metadata: { name?: string; deletionTimestamp?: string; labels?: Record<string, string> };

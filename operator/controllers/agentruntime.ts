@@ -5,14 +5,14 @@
 // gather inputs → children (Service → NetworkPolicy → claim → Pod) → status if changed.
 import type { AgentRuntime, Workspace } from "../../api/v1alpha1/index.ts";
 import { specSchemas } from "../../api/v1alpha1/index.ts";
-import { ChildWriter, ownedBy } from "../kube/children.ts";
-import type { KubeClient, KubeObject } from "../kube/client.ts";
-import { sameStatus } from "../kube/conditions.ts";
-import type { Controller, ReconcileResult, Reconciler } from "../kube/controller.ts";
-import type { Recorder } from "../kube/events.ts";
-import { keyOf, splitKey, type SharedInformer } from "../kube/informer.ts";
-import type { Logger } from "../log.ts";
-import type { Metrics } from "../metrics.ts";
+import { ChildWriter, ownedBy } from "../../lib/kube/children.ts";
+import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
+import { sameStatus } from "../../lib/kube/conditions.ts";
+import type { Controller, ReconcileResult, Reconciler } from "../../lib/kube/controller.ts";
+import type { Recorder } from "../../lib/kube/events.ts";
+import { keyOf, splitKey, type SharedInformer } from "../../lib/kube/informer.ts";
+import type { Logger } from "../../lib/log.ts";
+import type { Metrics } from "../../lib/kube/metrics.ts";
 import {
   ANNOTATION_AGENT_ID,
   LABEL_AGENT,

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import type { V1Container, V1CronJob, V1Job, V1PodSpec } from "@kubernetes/client-node";
 import type { Pipeline } from "../../api/v1alpha1/index.ts";
 import { specSchemas } from "../../api/v1alpha1/index.ts";
-import type { KubeObject } from "../kube/client.ts";
+import type { KubeObject } from "../../lib/kube/client.ts";
 import {
   ANNOTATION_MANIFEST_HASH,
   ANNOTATION_PIPELINE_ID,

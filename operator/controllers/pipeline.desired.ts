@@ -4,9 +4,10 @@
 // time-dependent goes in, so an unchanged Pipeline yields the same objects and hashes.
 import type { EnvVar, Pipeline, PipelineStep } from "../../api/v1alpha1/index.ts";
 import { ONCE_SCHEDULES } from "../../api/v1alpha1/index.ts";
-import type { KubeObject } from "../kube/client.ts";
-import { childName, shortHash } from "../kube/names.ts";
-import { controllerRef, withSpecHash } from "../kube/children.ts";
+import { StepEnv } from "../../contracts/agent.ts";
+import type { KubeObject } from "../../lib/kube/client.ts";
+import { childName, shortHash } from "../../lib/kube/names.ts";
+import { controllerRef, withSpecHash } from "../../lib/kube/children.ts";
 import { MANAGED_BY } from "./agentruntime.desired.ts";
 import { restrictedContainerSecurity, restrictedPodSecurity, tmpMount, tmpVolume } from "./podsecurity.ts";
 
@@ -61,11 +62,11 @@ export function manifestOf(pl: Pipeline): string {
 function stepContainer(pl: Pipeline, step: PipelineStep, ctx: PipelineContext): Record<string, unknown> {
   const manifestPath = `${MANIFEST_DIR}/${MANIFEST_FILE}`;
   const env: EnvVar[] = [
-    { name: "AGENTRY_PIPELINE", value: pl.metadata.name! },
-    { name: "AGENTRY_STEP", value: step.name },
-    { name: "AGENTRY_MANIFEST", value: manifestPath },
+    { name: StepEnv.PIPELINE, value: pl.metadata.name! },
+    { name: StepEnv.STEP, value: step.name },
+    { name: StepEnv.MANIFEST, value: manifestPath },
   ];
-  if (step.input !== undefined) env.push({ name: "AGENTRY_STEP_INPUT", value: step.input });
+  if (step.input !== undefined) env.push({ name: StepEnv.STEP_INPUT, value: step.input });
   const common = {
     name: step.name,
     ...(pl.spec.resources ? { resources: pl.spec.resources } : {}),
@@ -74,12 +75,12 @@ function stepContainer(pl: Pipeline, step: PipelineStep, ctx: PipelineContext): 
   };
   const own = new Set(env.map((e) => e.name));
   if (step.agentRef) {
-    env.push({ name: "AGENTRY_AGENT_URL", value: ctx.agentUrls[step.agentRef.name] ?? "" });
+    env.push({ name: StepEnv.AGENT_URL, value: ctx.agentUrls[step.agentRef.name] ?? "" });
     return {
       ...common,
       image: ctx.dispatcherImage,
       args: ["dispatch", "--manifest", manifestPath, "--step", step.name],
-      env: [...env, ...(step.env ?? []).filter((e) => !own.has(e.name) && e.name !== "AGENTRY_AGENT_URL")],
+      env: [...env, ...(step.env ?? []).filter((e) => !own.has(e.name) && e.name !== StepEnv.AGENT_URL)],
     };
   }
   return {

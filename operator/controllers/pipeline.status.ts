@@ -4,7 +4,7 @@
 // becomes lastFailure, and one Ready condition says what a person should know.
 import type { Pipeline, PipelineRun, PipelineStatus } from "../../api/v1alpha1/index.ts";
 import { ConditionType, PipelineReason } from "../../api/v1alpha1/index.ts";
-import { mergeConditions } from "../kube/conditions.ts";
+import { mergeConditions } from "../../lib/kube/conditions.ts";
 
 export const HISTORY_LIMIT = 10;
 

@@ -6,14 +6,14 @@
 // garbage collection through owner references.
 import type { AgentRuntime, Pipeline } from "../../api/v1alpha1/index.ts";
 import { RUN_NOW_ANNOTATION, specSchemas } from "../../api/v1alpha1/index.ts";
-import { ChildWriter, ownedBy } from "../kube/children.ts";
-import type { KubeClient, KubeObject } from "../kube/client.ts";
-import type { Controller, Reconciler } from "../kube/controller.ts";
-import type { Recorder } from "../kube/events.ts";
-import { keyOf, splitKey, type SharedInformer } from "../kube/informer.ts";
-import { childName } from "../kube/names.ts";
-import type { Logger } from "../log.ts";
-import type { Metrics } from "../metrics.ts";
+import { ChildWriter, ownedBy } from "../../lib/kube/children.ts";
+import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
+import type { Controller, Reconciler } from "../../lib/kube/controller.ts";
+import type { Recorder } from "../../lib/kube/events.ts";
+import { keyOf, splitKey, type SharedInformer } from "../../lib/kube/informer.ts";
+import { childName } from "../../lib/kube/names.ts";
+import type { Logger } from "../../lib/log.ts";
+import type { Metrics } from "../../lib/kube/metrics.ts";
 import {
   ANNOTATION_PIPELINE_ID,
   ANNOTATION_RUN_REQUEST,
@@ -30,7 +30,7 @@ import {
   timedSteps,
   type StepPodView,
 } from "./pipeline.timeouts.ts";
-import type { ReconcileResult } from "../kube/controller.ts";
+import type { ReconcileResult } from "../../lib/kube/controller.ts";
 
 export const PIPELINE_CHILD_SELECTOR = `app.kubernetes.io/managed-by=agentry,${LABEL_PIPELINE}`;
 

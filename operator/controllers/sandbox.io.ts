@@ -2,14 +2,8 @@
 // address (PodAddresses: the pod IP, or a map of loopback processes standing in for fake
 // pods), and the few calls the fleet controller makes.
 import { readFileSync, statSync } from "node:fs";
-import { SandboxClient } from "../../runtimes/sandbox/client.ts";
-
-export interface SandboxStatus {
-  cpu: number;
-  memory: number;
-  workspaces: number;
-  draining: boolean;
-}
+import type { SandboxStatus } from "../../contracts/sandbox.ts";
+import { SandboxClient } from "../../contracts/sandbox.client.ts";
 
 export interface SandboxApi {
   status(address: string): Promise<SandboxStatus>;

@@ -7,9 +7,10 @@ import type {
   WorkspaceStatus,
 } from "../../api/v1alpha1/index.ts";
 import { API_VERSION, ConditionType, SandboxFleetReason, WorkspaceReason } from "../../api/v1alpha1/index.ts";
-import type { KubeObject } from "../kube/client.ts";
-import { mergeConditions } from "../kube/conditions.ts";
-import { childName, shortHash } from "../kube/names.ts";
+import { SandboxEnv, SandboxPath } from "../../contracts/sandbox.ts";
+import type { KubeObject } from "../../lib/kube/client.ts";
+import { mergeConditions } from "../../lib/kube/conditions.ts";
+import { childName, shortHash } from "../../lib/kube/names.ts";
 import {
   AGENT_UID,
   ANNOTATION_CONTROLLER_ID,
@@ -53,9 +54,9 @@ export function desiredDeployment(fleet: SandboxFleet, replicas: number, control
     seccompProfile: { type: "RuntimeDefault" },
   };
   const env = [
-    { name: "AGENTRY_SANDBOX_LISTEN", value: `0.0.0.0:${t.port}` },
-    { name: "AGENTRY_SANDBOX_ROOT", value: "/workspaces" },
-    { name: "AGENTRY_SANDBOX_MAX_WORKSPACES", value: String(fleet.spec.maxWorkspacesPerSandbox) },
+    { name: SandboxEnv.LISTEN, value: `0.0.0.0:${t.port}` },
+    { name: SandboxEnv.ROOT, value: "/workspaces" },
+    { name: SandboxEnv.MAX_WORKSPACES, value: String(fleet.spec.maxWorkspacesPerSandbox) },
     ...(t.env ?? []),
   ];
   const template = {
@@ -87,9 +88,9 @@ export function desiredDeployment(fleet: SandboxFleet, replicas: number, control
           ports: [{ name: "http", containerPort: t.port, protocol: "TCP" }],
           env,
           ...(t.resources ? { resources: t.resources } : {}),
-          readinessProbe: { httpGet: { path: "/readyz", port: "http" }, periodSeconds: 5 },
+          readinessProbe: { httpGet: { path: SandboxPath.readyz, port: "http" }, periodSeconds: 5 },
           livenessProbe: {
-            httpGet: { path: "/healthz", port: "http" },
+            httpGet: { path: SandboxPath.healthz, port: "http" },
             periodSeconds: 10,
             failureThreshold: 6,
           },

@@ -6,16 +6,17 @@
 // Workspace status, so a restarted or newly elected operator re-derives the same map.
 import type { SandboxFleet, Workspace } from "../../api/v1alpha1/index.ts";
 import { specSchemas } from "../../api/v1alpha1/index.ts";
-import type { KubeClient, KubeObject } from "../kube/client.ts";
-import { isNotFound } from "../kube/client.ts";
-import { sameStatus } from "../kube/conditions.ts";
-import type { Controller, ReconcileResult, Reconciler } from "../kube/controller.ts";
-import type { Recorder } from "../kube/events.ts";
-import { keyOf, splitKey, type SharedInformer } from "../kube/informer.ts";
-import type { Logger } from "../log.ts";
-import type { Metrics } from "../metrics.ts";
-import { ANNOTATION_SPEC_HASH, ChildWriter } from "../kube/children.ts";
-import { forEachLimit } from "../kube/concurrency.ts";
+import { workspaceUrl } from "../../contracts/sandbox.ts";
+import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
+import { isNotFound } from "../../lib/kube/client.ts";
+import { sameStatus } from "../../lib/kube/conditions.ts";
+import type { Controller, ReconcileResult, Reconciler } from "../../lib/kube/controller.ts";
+import type { Recorder } from "../../lib/kube/events.ts";
+import { keyOf, splitKey, type SharedInformer } from "../../lib/kube/informer.ts";
+import type { Logger } from "../../lib/log.ts";
+import type { Metrics } from "../../lib/kube/metrics.ts";
+import { ANNOTATION_SPEC_HASH, ChildWriter } from "../../lib/kube/children.ts";
+import { forEachLimit } from "../../lib/kube/concurrency.ts";
 import { placeAll, underPressure, type PlacedWorkspace, type SandboxView } from "./placement.ts";
 import type { PodAddresses, SandboxApi } from "./sandbox.io.ts";
 import { ScaleGate, desiredReplicas, durationMs, safeScaleDownTarget } from "./scaling.ts";
@@ -385,7 +386,7 @@ export class SandboxFleetReconciler implements Reconciler {
     const sameHome = ws.status?.sandboxPod === pod.metadata.name;
     const placement = {
       sandboxPod: pod.metadata.name!,
-      endpoint: `http://${podIP}:${port}/workspaces/${id}`,
+      endpoint: workspaceUrl(`http://${podIP}:${port}`, id),
       placedAt: (sameHome && ws.status?.placedAt) || now.toISOString().replace(/\.\d{3}Z$/, "Z"),
     };
     if (sameHome && ws.status?.phase === "Ready") return { placement, confirmed: true };

@@ -10,6 +10,8 @@
 //     `--strict` exits 2 instead.
 import { parseArgs } from "node:util";
 import { ModelSettings } from "../../api/v1alpha1/agentruntime.ts";
+import { AgentEnv } from "../../contracts/agent.ts";
+import { parseWorkspaceUrl } from "../../contracts/sandbox.ts";
 
 export type ProviderName = (typeof PROVIDERS)[number];
 export const PROVIDERS = ModelSettings.shape.provider.options;
@@ -71,29 +73,29 @@ interface Setting {
 
 /** Every setting, in the order --help lists them. */
 const SETTINGS = {
-  name: { env: "AGENTRY_AGENT_NAME", help: "name of the AgentRuntime", default: "agent" },
-  namespace: { env: "AGENTRY_NAMESPACE", help: "namespace of the AgentRuntime", default: "" },
+  name: { env: AgentEnv.NAME, help: "name of the AgentRuntime", default: "agent" },
+  namespace: { env: AgentEnv.NAMESPACE, help: "namespace of the AgentRuntime", default: "" },
   host: { env: "AGENTRY_HOST", flag: "host", help: "address to listen on", default: "0.0.0.0" },
-  port: { env: "AGENTRY_PORT", flag: "port", help: "port to listen on (0: any free port)", default: "8080" },
+  port: { env: AgentEnv.PORT, flag: "port", help: "port to listen on (0: any free port)", default: "8080" },
   provider: {
-    env: "AGENTRY_MODEL_PROVIDER",
+    env: AgentEnv.MODEL_PROVIDER,
     help: `model provider: ${PROVIDERS.join(", ")}`,
   },
-  model: { env: "AGENTRY_MODEL", help: "model name as the provider knows it" },
+  model: { env: AgentEnv.MODEL, help: "model name as the provider knows it" },
   endpoint: {
-    env: "AGENTRY_MODEL_ENDPOINT",
+    env: AgentEnv.MODEL_ENDPOINT,
     help: "base URL of the provider API (defaults for openai, anthropic, ollama)",
   },
-  apiKey: { env: "AGENTRY_MODEL_API_KEY", help: "provider API key (from the credentials Secret)" },
+  apiKey: { env: AgentEnv.MODEL_API_KEY, help: "provider API key (from the credentials Secret)" },
   systemPrompt: { env: "AGENTRY_SYSTEM_PROMPT", help: "system prompt sent with every task" },
   maxOutputTokens: {
     env: "AGENTRY_MAX_OUTPUT_TOKENS",
     help: "largest answer asked of the model",
     default: "4096",
   },
-  workspace: { env: "AGENTRY_WORKSPACE", help: "name of the Workspace the agent works in" },
+  workspace: { env: AgentEnv.WORKSPACE, help: "name of the Workspace the agent works in" },
   workspaceUrl: {
-    env: "AGENTRY_WORKSPACE_URL",
+    env: AgentEnv.WORKSPACE_URL,
     help: "the workspace on its sandbox: http://<ip>:<port>/workspaces/<id>",
   },
   workspaceToken: {
@@ -262,22 +264,22 @@ export function modelSettings(get: (name: SettingName) => string): {
   };
 }
 
-/** AGENTRY_WORKSPACE_URL is http://<ip>:<port>/workspaces/<id>: the sandbox's base URL and the workspace id. */
+/** AGENTRY_WORKSPACE_URL is a workspace's URL on its sandbox: the sandbox's base URL and the workspace id. */
 export function workspaceSettings(
   name: string,
   url: string,
   token = "",
 ): { workspace: AgentConfig["workspace"]; problem: string | undefined } {
   if (url === "") return { workspace: undefined, problem: undefined };
-  const match = /^(https?:\/\/[^/\s]+(?:\/[^\s]*?)?)\/workspaces\/([^/\s]+)\/?$/.exec(url);
-  if (!match)
+  const parsed = parseWorkspaceUrl(url);
+  if (!parsed)
     return {
       workspace: undefined,
       problem: `AGENTRY_WORKSPACE_URL must look like http://<host>:<port>/workspaces/<id>, got "${url}"`,
     };
-  const id = decodeURIComponent(match[2]!);
+  const { baseUrl, id } = parsed;
   return {
-    workspace: { name: name || id, baseUrl: match[1]!, id, token: token || undefined },
+    workspace: { name: name || id, baseUrl, id, token: token || undefined },
     problem: undefined,
   };
 }

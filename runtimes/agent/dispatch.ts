@@ -5,7 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { setTimeout as delay } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import type { TaskResult } from "./server.ts";
+import { AgentPath, StepEnv, type TaskRequest, type TaskResult } from "../../contracts/agent.ts";
 
 export const DEFAULT_STEP_TIMEOUT_SECONDS = 600;
 
@@ -38,15 +38,15 @@ export function dispatchOptions(argv: string[], env: NodeJS.ProcessEnv = process
   } catch (err) {
     throw new DispatchError(`dispatch: ${err instanceof Error ? err.message : String(err)}`, 2);
   }
-  const manifest = values.manifest ?? env.AGENTRY_MANIFEST ?? "";
-  const step = values.step ?? env.AGENTRY_STEP ?? "";
+  const manifest = values.manifest ?? env[StepEnv.MANIFEST] ?? "";
+  const step = values.step ?? env[StepEnv.STEP] ?? "";
   if (!manifest) throw new DispatchError("dispatch: --manifest (AGENTRY_MANIFEST) is required", 2);
   if (!step) throw new DispatchError("dispatch: --step (AGENTRY_STEP) is required", 2);
   return {
     manifest,
     step,
-    agentUrl: values["agent-url"] ?? env.AGENTRY_AGENT_URL ?? "",
-    input: env.AGENTRY_STEP_INPUT,
+    agentUrl: values["agent-url"] ?? env[StepEnv.AGENT_URL] ?? "",
+    input: env[StepEnv.STEP_INPUT],
   };
 }
 
@@ -115,7 +115,7 @@ export async function dispatch(
   const f = options.fetch ?? fetch;
   const now = options.now ?? Date.now;
   const deadline = now() + timeoutSeconds * 1000;
-  const url = `${agentUrl.replace(/\/+$/, "")}/v1/tasks`;
+  const url = `${agentUrl.replace(/\/+$/, "")}${AgentPath.tasks}`;
   let backoff = options.minBackoffMs ?? 500;
   let last = "";
   for (;;) {
@@ -126,7 +126,10 @@ export async function dispatch(
       const res = await f(url, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ input, timeoutSeconds: Math.max(1, Math.floor(remaining / 1000)) }),
+        body: JSON.stringify({
+          input,
+          timeoutSeconds: Math.max(1, Math.floor(remaining / 1000)),
+        } satisfies TaskRequest),
         signal: AbortSignal.timeout(remaining + 5000),
       });
       const text = await res.text();

@@ -6,8 +6,10 @@ import { once } from "node:events";
 import { writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createLogger } from "../../operator/log.ts";
-import { agentUsage, loadAgentConfig, type AgentConfig } from "./config.ts";
+import { configOrExit } from "../../lib/cli/config.ts";
+import { closeGracefully } from "../../lib/http/shutdown.ts";
+import { createLogger } from "../../lib/log.ts";
+import { agentUsage, loadAgentConfig } from "./config.ts";
 import { dispatch, dispatchOptions, DispatchError, loadStep } from "./dispatch.ts";
 import { AgentApp } from "./server.ts";
 
@@ -41,20 +43,7 @@ async function runDispatch(args: string[]): Promise<void> {
 }
 
 async function serve(args: string[]): Promise<void> {
-  let config: AgentConfig | "help";
-  try {
-    config = loadAgentConfig(args);
-  } catch (err) {
-    process.stderr.write(
-      `agentry agent: ${err instanceof Error ? err.message : String(err)}\n\n${agentUsage()}`,
-    );
-    process.exit(2);
-  }
-  if (config === "help") {
-    process.stdout.write(agentUsage());
-    process.exit(0);
-  }
-  const cfg = config;
+  const cfg = configOrExit("agent", () => loadAgentConfig(args), agentUsage);
   const problem = cfg.modelProblem ?? cfg.workspaceProblem;
   if (problem && cfg.strict) {
     process.stderr.write(`agentry agent: ${problem}\n`);
@@ -108,17 +97,10 @@ async function serve(args: string[]): Promise<void> {
       graceSeconds: cfg.shutdownGraceSeconds,
     });
     app.stopping = true;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    const sweeper = setInterval(() => server.closeIdleConnections(), 50);
-    const timeout = (ms: number) =>
-      new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), ms).unref());
-    if ((await Promise.race([closed, timeout(cfg.shutdownGraceSeconds * 1000)])) === "timeout") {
+    await closeGracefully(server, cfg.shutdownGraceSeconds * 1000, () => {
       log.info("grace period over: aborting running tasks", { tasks: app.running });
       app.abortAll();
-      await Promise.race([closed, timeout(2000)]);
-      server.closeAllConnections();
-    }
-    clearInterval(sweeper);
+    });
     log.info("agent stopped");
     process.exit(0);
   }

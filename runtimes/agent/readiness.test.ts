@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { readiness, type Readiness, type ReadinessInput } from "./readiness.ts";
+import { Readiness } from "../../contracts/agent.ts";
+import { readiness, type ReadinessInput } from "./readiness.ts";
 
 const base: ReadinessInput = {
   modelProblem: undefined,
@@ -40,5 +41,9 @@ describe("readiness", () => {
     ],
   ];
   for (const [name, input, want] of cases)
-    it(name, () => assert.deepEqual(readiness({ ...base, ...input }), want));
+    it(name, () => {
+      const got = readiness({ ...base, ...input });
+      assert.deepEqual(got, want);
+      assert.deepEqual(Readiness.parse(got), got, "the answer fits the contract");
+    });
 });

@@ -1,12 +1,7 @@
-// What GET /readyz answers, as a pure function of what the agent knows. The operator and
-// `kubectl describe` show the reason, so it is one line a person can act on.
-
-export type ReadyStatus = "ready" | "starting" | "error" | "stopping";
-
-export interface Readiness {
-  status: ReadyStatus;
-  reason?: string;
-}
+// What GET /readyz answers (contracts/agent.ts Readiness), as a pure function of what the
+// agent knows. The operator and `kubectl describe` show the reason, so it is one line a
+// person can act on.
+import type { Readiness } from "../../contracts/agent.ts";
 
 export interface ReadinessInput {
   /** Bad or missing model settings (config.ts). */

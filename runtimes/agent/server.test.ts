@@ -5,7 +5,7 @@ import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, describe, it } from "node:test";
-import { silentLogger } from "../../operator/log.ts";
+import { silentLogger } from "../../lib/log.ts";
 import { startFakeServer, type FakeAnswer } from "../../test/harness/fakehttp.ts";
 import { freePort } from "../../test/harness/process.ts";
 import { loadAgentConfig, type AgentConfig } from "./config.ts";

@@ -4,29 +4,15 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
-import { PROBLEM_CONTENT_TYPE } from "../sandbox/api.ts";
-import { SandboxApiError, SandboxClient } from "../sandbox/client.ts";
-import { badRequest, conflict, ProblemError, problem } from "../sandbox/problem.ts";
-import { checkLength, json, methodNotAllowed, readBody, readJson, type Log } from "../sandbox/server.ts";
+import { checkLength, json, readBody, readJson } from "../../lib/http/body.ts";
+import { badRequest, conflict, methodNotAllowed, ProblemError, sendProblem } from "../../lib/http/problem.ts";
+import type { Log } from "../../lib/log.ts";
+import { AgentPath, TaskRequest, type Readiness, type TaskResult } from "../../contracts/agent.ts";
+import { ExecRequest } from "../../contracts/sandbox.ts";
+import { SandboxApiError, SandboxClient } from "../../contracts/sandbox.client.ts";
 import type { AgentConfig } from "./config.ts";
 import { ProviderError, providerFor, type Complete } from "./providers.ts";
-import { readiness, type Readiness } from "./readiness.ts";
-
-/** POST /v1/tasks answer. */
-export interface TaskResult {
-  id: string;
-  output: string;
-  model: string;
-  usage?: { inputTokens: number; outputTokens: number };
-  durationMs: number;
-}
-
-const execBody = z.object({
-  command: z.array(z.string()).min(1, 'must name a program: an argv array such as ["ls", "-l"]'),
-  timeoutSeconds: z.number().positive().optional(),
-  env: z.record(z.string(), z.string()).optional(),
-  stdin: z.string().optional(),
-});
+import { readiness } from "./readiness.ts";
 
 export class AgentApp {
   /** Set on SIGTERM: /readyz fails, new tasks are refused, answers close their connection. */
@@ -57,10 +43,8 @@ export class AgentApp {
           ...(options.fetch ? { fetch: options.fetch } : {}),
         })
       : undefined;
-    this.taskBody = z.object({
-      input: z.string(),
+    this.taskBody = TaskRequest.extend({
       timeoutSeconds: z.number().positive().max(config.maxTaskTimeoutSeconds).optional(),
-      metadata: z.record(z.string(), z.unknown()).optional(),
     });
   }
 
@@ -106,7 +90,7 @@ export class AgentApp {
         durationMs: Math.round(performance.now() - started),
       }),
     );
-    this.route(req, res, path).catch((err: unknown) => this.fail(req, res, err));
+    this.route(req, res, path).catch((err: unknown) => sendProblem(req, res, err, this.log, "agent"));
   };
 
   private async route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
@@ -114,30 +98,30 @@ export class AgentApp {
     const only = (allowed: string) => {
       if (method !== allowed) throw methodNotAllowed([allowed]);
     };
-    if (path === "/healthz") {
+    if (path === AgentPath.healthz) {
       only("GET");
       return json(res, 200, { status: "ok" });
     }
-    if (path === "/readyz") {
+    if (path === AgentPath.readyz) {
       only("GET");
       const r = this.readiness();
       return json(res, r.status === "ready" ? 200 : 503, r);
     }
-    if (path === "/v1/info") {
+    if (path === AgentPath.info) {
       only("GET");
       return json(res, 200, this.info());
     }
-    if (path === "/v1/tasks") {
+    if (path === AgentPath.tasks) {
       only("POST");
       return this.task(req, res);
     }
-    if (path === "/v1/workspace/exec") {
+    if (path === AgentPath.workspaceExec) {
       only("POST");
       return this.exec(req, res);
     }
-    if (path.startsWith("/v1/workspace/files/")) {
+    if (path.startsWith(AgentPath.workspaceFiles)) {
       if (method !== "GET" && method !== "POST") throw methodNotAllowed(["GET", "POST"]);
-      return this.file(req, res, method, path.slice("/v1/workspace/files/".length));
+      return this.file(req, res, method, path.slice(AgentPath.workspaceFiles.length));
     }
     throw new ProblemError(404, `no route for ${path}`);
   }
@@ -226,7 +210,7 @@ export class AgentApp {
 
   private async exec(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { client, id } = this.workspace();
-    const body = await readJson(req, execBody, this.c.maxInputBytes);
+    const body = await readJson(req, ExecRequest, this.c.maxInputBytes);
     const result = await viaSandbox(() => client.exec(id, body));
     this.log.info("workspace command finished", {
       program: body.command[0],
@@ -254,25 +238,6 @@ export class AgentApp {
     const data = await readBody(req, this.c.maxFileBytes);
     const { created } = await viaSandbox(() => client.writeFile(id, path, data));
     json(res, created ? 201 : 200, { path, bytes: data.byteLength, created });
-  }
-
-  private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
-    const known = err instanceof ProblemError;
-    if (!known)
-      this.log.error("request failed", {
-        path: req.url,
-        error: err instanceof Error ? err.message : String(err),
-      });
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    res.writeHead(known ? err.status : 500, {
-      "content-type": PROBLEM_CONTENT_TYPE,
-      ...(known ? err.headers : {}),
-      ...(req.complete ? {} : { connection: "close" }),
-    });
-    res.end(JSON.stringify(known ? err.toProblem() : problem(500, "internal error; see the agent log")));
   }
 }
 

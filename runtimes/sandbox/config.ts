@@ -1,6 +1,7 @@
 // Sandbox runtime settings from flags, else AGENTRY_SANDBOX_* environment variables, else
 // defaults; `--help` lists them.
 import { parseArgs } from "node:util";
+import { SandboxEnv } from "../../contracts/sandbox.ts";
 
 export interface SandboxConfig {
   listen: { host: string; port: number };
@@ -26,12 +27,12 @@ interface Flag {
 
 const FLAGS = {
   listen: {
-    env: "AGENTRY_SANDBOX_LISTEN",
+    env: SandboxEnv.LISTEN,
     help: "host:port to serve on (port 0: any free port)",
     default: "0.0.0.0:8080",
   },
   root: {
-    env: "AGENTRY_SANDBOX_ROOT",
+    env: SandboxEnv.ROOT,
     help: "directory holding the workspaces (created if missing)",
     default: "/workspaces",
   },
@@ -40,7 +41,7 @@ const FLAGS = {
     help: "bearer token required on every route but /healthz and /readyz",
   },
   "max-workspaces": {
-    env: "AGENTRY_SANDBOX_MAX_WORKSPACES",
+    env: SandboxEnv.MAX_WORKSPACES,
     help: "workspaces this sandbox holds at most",
     default: "32",
   },

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { waitFor } from "../../test/harness/process.ts";
 import { CappedBuffer, ExecPool, runCommand, SAFE_PATH, type ExecOptions } from "./exec.ts";
-import { ProblemError } from "./problem.ts";
+import { ProblemError } from "../../lib/http/problem.ts";
 
 /** True once the process is dead: gone, or a zombie waiting for an init to reap it. */
 const gone = (pid: number) => {

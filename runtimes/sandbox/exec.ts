@@ -3,8 +3,8 @@
 // number of commands at a time.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import type { ExecResult } from "./api.ts";
-import { errorCode, ProblemError } from "./problem.ts";
+import type { ExecResult } from "../../contracts/sandbox.ts";
+import { errorCode, ProblemError } from "../../lib/http/problem.ts";
 
 export const SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /** How long to wait for output pipes to close after the command has exited. */

@@ -5,7 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { cpus, freemem, totalmem } from "node:os";
 import { join } from "node:path";
-import type { LoadOverride } from "./api.ts";
+import type { LoadOverride } from "../../contracts/sandbox.ts";
 
 export interface Load {
   cpu: number;

@@ -5,27 +5,16 @@
 import { once } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createLogger } from "../../operator/log.ts";
-import { loadSandboxConfig, sandboxUsage, type SandboxConfig } from "./config.ts";
+import { configOrExit } from "../../lib/cli/config.ts";
+import { closeGracefully } from "../../lib/http/shutdown.ts";
+import { createLogger } from "../../lib/log.ts";
+import { loadSandboxConfig, sandboxUsage } from "./config.ts";
 import { ExecPool } from "./exec.ts";
 import { LoadSampler } from "./load.ts";
 import { SandboxApp } from "./server.ts";
 import { WorkspaceStore } from "./workspaces.ts";
 
-let config: SandboxConfig | "help";
-try {
-  config = loadSandboxConfig(process.argv.slice(2));
-} catch (err) {
-  process.stderr.write(
-    `agentry sandbox: ${err instanceof Error ? err.message : String(err)}\n\n${sandboxUsage()}`,
-  );
-  process.exit(2);
-}
-if (config === "help") {
-  process.stdout.write(sandboxUsage());
-  process.exit(0);
-}
-const cfg = config;
+const cfg = configOrExit("sandbox", loadSandboxConfig, sandboxUsage);
 const log = createLogger(cfg.logLevel, "sandbox");
 
 let store: WorkspaceStore;
@@ -76,18 +65,10 @@ async function shutdown(signal: string): Promise<void> {
   log.info("shutting down: finishing in-flight requests", { signal, graceSeconds: cfg.shutdownGraceSeconds });
   app.draining = true;
   app.closing = true;
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  // Keep-alive connections whose request finishes become idle: close them as they do.
-  const sweeper = setInterval(() => server.closeIdleConnections(), 50);
-  const timeout = (ms: number) =>
-    new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), ms).unref());
-  if ((await Promise.race([closed, timeout(cfg.shutdownGraceSeconds * 1000)])) === "timeout") {
+  await closeGracefully(server, cfg.shutdownGraceSeconds * 1000, () => {
     log.info("grace period over: killing running commands", { commands: pool.active });
     pool.abort();
-    await Promise.race([closed, timeout(2000)]);
-    server.closeAllConnections();
-  }
-  clearInterval(sweeper);
+  });
   load.stop();
   log.info("sandbox stopped");
   process.exit(0);

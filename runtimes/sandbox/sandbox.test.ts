@@ -12,7 +12,8 @@ import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
 import { repoRoot } from "../../test/harness/paths.ts";
 import { freePort, waitFor } from "../../test/harness/process.ts";
-import { SandboxApiError, SandboxClient, type Problem } from "./client.ts";
+import type { Problem } from "../../contracts/problem.ts";
+import { SandboxApiError, SandboxClient } from "../../contracts/sandbox.client.ts";
 
 const TOKEN = "integration-secret-token";
 

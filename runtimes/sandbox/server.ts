@@ -5,18 +5,21 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
-import { PROBLEM_CONTENT_TYPE, type SandboxStatus } from "./api.ts";
+import { checkLength, json, readJson } from "../../lib/http/body.ts";
+import { badRequest, methodNotAllowed, ProblemError, sendProblem } from "../../lib/http/problem.ts";
+import type { Log } from "../../lib/log.ts";
+import {
+  CreateWorkspaceRequest,
+  ExecRequest,
+  LoadOverride,
+  SandboxPath,
+  type DrainAnswer,
+  type SandboxStatus,
+  type WorkspaceList,
+} from "../../contracts/sandbox.ts";
 import type { ExecPool } from "./exec.ts";
 import type { LoadSampler } from "./load.ts";
-import { badRequest, ProblemError, problem } from "./problem.ts";
 import { parseFilePath, validateWorkspaceId, type WorkspaceStore } from "./workspaces.ts";
-
-/** Minimal logger interface (winston's fits). */
-export interface Log {
-  debug(message: string, meta?: Record<string, unknown>): unknown;
-  info(message: string, meta?: Record<string, unknown>): unknown;
-  error(message: string, meta?: Record<string, unknown>): unknown;
-}
 
 export interface SandboxAppOptions {
   store: WorkspaceStore;
@@ -37,14 +40,6 @@ interface Params {
   file: string;
 }
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const noNul = (s: string) => !s.includes("\0");
-const createBody = z.object({ ownerId: z.string().min(1).max(253).nullable().optional() });
-const loadBody = z.object({
-  cpu: z.number().min(0).max(1).nullable().optional(),
-  memory: z.number().min(0).max(1).nullable().optional(),
-});
-
 export class SandboxApp {
   draining = false;
   /** Set during shutdown: every answer closes its connection so the server can stop. */
@@ -56,18 +51,8 @@ export class SandboxApp {
   constructor(options: SandboxAppOptions) {
     this.o = options;
     this.tokenDigest = options.token ? sha256(`Bearer ${options.token}`) : undefined;
-    this.execBody = z.object({
-      command: z
-        .array(z.string().refine(noNul, "must not contain NUL bytes"))
-        .min(1, 'must name a program: an argv array such as ["ls", "-l"]'),
+    this.execBody = ExecRequest.extend({
       timeoutSeconds: z.number().positive().max(options.maxExecSeconds).optional(),
-      env: z
-        .record(
-          z.string().regex(ENV_NAME, "environment variable names are letters, digits and _"),
-          z.string().refine(noNul, "must not contain NUL bytes"),
-        )
-        .optional(),
-      stdin: z.string().optional(),
     });
   }
 
@@ -84,7 +69,7 @@ export class SandboxApp {
         durationMs: Math.round(performance.now() - started),
       }),
     );
-    this.route(req, res, path).catch((err: unknown) => this.fail(req, res, err));
+    this.route(req, res, path).catch((err: unknown) => sendProblem(req, res, err, this.o.log, "sandbox"));
   };
 
   status(): SandboxStatus {
@@ -98,9 +83,9 @@ export class SandboxApp {
 
   private async route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     const parts = path.split("/").slice(1);
-    if (path === "/healthz" || path === "/readyz") {
+    if (path === SandboxPath.healthz || path === SandboxPath.readyz) {
       if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed(["GET"]);
-      const ready = path === "/healthz" || !this.draining;
+      const ready = path === SandboxPath.healthz || !this.draining;
       res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" });
       res.end(ready ? "ok" : "draining");
       return;
@@ -122,7 +107,7 @@ export class SandboxApp {
       if (first === "drain") return one({ POST: (_q, r) => this.setDraining(r, true) });
       if (first === "undrain") return one({ POST: (_q, r) => this.setDraining(r, false) });
       if (first === "workspaces")
-        return one({ GET: (_q, r) => json(r, 200, { items: this.o.store.list() }) });
+        return one({ GET: (_q, r) => json(r, 200, { items: this.o.store.list() } satisfies WorkspaceList) });
     }
     if (parts.length === 2 && first === "debug" && second === "load" && this.o.allowLoadOverride)
       return one({ PUT: (q, r) => this.putLoad(q, r) });
@@ -159,11 +144,11 @@ export class SandboxApp {
   private setDraining(res: ServerResponse, draining: boolean): void {
     this.draining = draining;
     this.o.log.info(draining ? "draining: no new workspaces" : "undrained: accepting workspaces");
-    json(res, 200, { draining });
+    json(res, 200, { draining } satisfies DrainAnswer);
   }
 
   private async putLoad(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    this.o.load.override(await readJson(req, loadBody, this.o.maxJsonBytes));
+    this.o.load.override(await readJson(req, LoadOverride, this.o.maxJsonBytes));
     json(res, 200, this.status());
   }
 
@@ -174,7 +159,7 @@ export class SandboxApp {
   }
 
   private async putWorkspace(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
-    const body = await readJson(req, createBody, this.o.maxJsonBytes);
+    const body = await readJson(req, CreateWorkspaceRequest, this.o.maxJsonBytes);
     const { info, created } = await this.o.store.create(id, body.ownerId ?? null, !this.draining);
     if (created) this.o.log.info("workspace created", { workspace: id });
     json(res, created ? 201 : 200, info);
@@ -228,38 +213,10 @@ export class SandboxApp {
     await this.o.store.deleteFile(p.id, parseFilePath(p.file));
     res.writeHead(204).end();
   }
-
-  private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
-    const known = err instanceof ProblemError;
-    if (!known)
-      this.o.log.error("request failed", {
-        path: req.url,
-        error: err instanceof Error ? err.message : String(err),
-      });
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    const status = known ? err.status : 500;
-    const headers: Record<string, string> = {
-      "content-type": PROBLEM_CONTENT_TYPE,
-      ...(known ? err.headers : {}),
-      // An unread request body is not worth draining: close the connection instead.
-      ...(req.complete ? {} : { connection: "close" }),
-    };
-    res.writeHead(status, headers);
-    res.end(JSON.stringify(known ? err.toProblem() : problem(500, "internal error; see the sandbox log")));
-  }
 }
 
 function sha256(text: string): Buffer {
   return createHash("sha256").update(text).digest();
-}
-
-export function methodNotAllowed(allowed: string[]): ProblemError {
-  return new ProblemError(405, `method not allowed; use ${allowed.join(", ")}`, {
-    allow: allowed.join(", "),
-  });
 }
 
 function decodeSegment(raw: string): string {
@@ -268,55 +225,4 @@ function decodeSegment(raw: string): string {
   } catch {
     throw badRequest("workspace id is not valid percent-encoding");
   }
-}
-
-export function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-  res.end(text);
-}
-
-export function checkLength(req: IncomingMessage, limit: number): void {
-  const length = Number(req.headers["content-length"] ?? 0);
-  if (length > limit) throw new ProblemError(413, `request body is larger than the limit of ${limit} bytes`);
-}
-
-/** Reads and validates a JSON body; an empty body counts as {}. */
-export async function readJson<T>(
-  req: IncomingMessage,
-  schema: z.ZodType<T>,
-  limit = 1024 * 1024,
-): Promise<T> {
-  checkLength(req, limit);
-  const text = (await readBody(req, limit)).toString("utf8").trim();
-  let value: unknown;
-  try {
-    value = text === "" ? {} : JSON.parse(text);
-  } catch (err) {
-    throw badRequest(`request body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  const parsed = schema.safeParse(value);
-  if (!parsed.success)
-    throw badRequest(
-      parsed.error.issues.map((i) => `${i.path.length ? i.path.join(".") : "body"}: ${i.message}`).join("; "),
-    );
-  return parsed.data;
-}
-
-/** Collects a body up to `limit` bytes; beyond it stops reading (without destroying the socket) and rejects. */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) return void chunks.push(chunk);
-      req.off("data", onData);
-      req.pause();
-      reject(new ProblemError(413, `request body is larger than the limit of ${limit} bytes`));
-    };
-    req.on("data", onData);
-    req.once("end", () => resolve(Buffer.concat(chunks)));
-    req.once("error", reject);
-  });
 }

@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
-import { ProblemError } from "./problem.ts";
+import { ProblemError } from "../../lib/http/problem.ts";
 import { isInside, parseFilePath, validateWorkspaceId, WorkspaceStore } from "./workspaces.ts";
 
 const status = (fn: () => unknown) => {

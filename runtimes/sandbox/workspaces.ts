@@ -28,8 +28,8 @@ import type { FileHandle } from "node:fs/promises";
 import { join, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { WORKSPACE_ID, type WorkspaceInfo } from "./api.ts";
-import { badRequest, conflict, errorCode, notFound, ProblemError } from "./problem.ts";
+import { WORKSPACE_ID, type WorkspaceInfo } from "../../contracts/sandbox.ts";
+import { badRequest, conflict, errorCode, notFound, ProblemError } from "../../lib/http/problem.ts";
 
 const MAX_PATH_BYTES = 4096;
 const MAX_SEGMENT_BYTES = 255;

@@ -3,7 +3,7 @@
 // exactly one Pod and one Service, owned by it, of its current template, and nothing else
 // carrying agentry's labels exists in the namespace.
 import * as k8s from "@kubernetes/client-node";
-import { KubeClient, type KubeObject } from "../../operator/kube/client.ts";
+import { KubeClient, type KubeObject } from "../../lib/kube/client.ts";
 import { CHILD_SELECTOR } from "../../operator/controllers/agentruntime.ts";
 import { LABEL_AGENT } from "../../operator/controllers/agentruntime.desired.ts";
 import { waitFor } from "../harness/process.ts";

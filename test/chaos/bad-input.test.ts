@@ -8,7 +8,7 @@ import { readdir } from "node:fs/promises";
 import { request } from "node:http";
 import { dirname } from "node:path";
 import { describe, it } from "node:test";
-import type { ApiError } from "../../operator/kube/client.ts";
+import type { ApiError } from "../../lib/kube/client.ts";
 import { kubectl, testNamespace } from "../harness/cluster.ts";
 import { startOperator } from "../harness/operator.ts";
 import { startWebhook, webhookId } from "../harness/webhook.ts";

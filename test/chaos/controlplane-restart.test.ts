@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import type { KubeObject } from "../../operator/kube/client.ts";
+import type { KubeObject } from "../../lib/kube/client.ts";
 import { ControlPlane } from "../harness/controlplane.ts";
 import { installCrds } from "../harness/install.ts";
 import { startOperator } from "../harness/operator.ts";

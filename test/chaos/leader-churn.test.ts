@@ -3,13 +3,13 @@
 // each kill) while AgentRuntimes are created, changed and deleted all the time. Never two
 // leaders at once; each takeover more than a lease duration after the last renewal (never
 // a lease that may still be held) and within lease duration + retry period of the kill
-// (+2 s for a loaded machine; operator/kube/leader.test.ts checks the exact bound); one lease transition per kill; in the end exactly one Pod and one Service
+// (+2 s for a loaded machine; lib/kube/leader.test.ts checks the exact bound); one lease transition per kill; in the end exactly one Pod and one Service
 // per AgentRuntime, at its current spec, and none for deleted ones: no lost or doubled work.
 // AGENTRY_CHAOS_KILLS and AGENTRY_CHAOS_KILL_EVERY (seconds) scale it down for a quick run.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { loadConfig } from "../../operator/config.ts";
-import type { KubeObject } from "../../operator/kube/client.ts";
+import type { KubeObject } from "../../lib/kube/client.ts";
 import { testNamespace, waitFor } from "../harness/cluster.ts";
 import { startOperator, type OperatorProcess } from "../harness/operator.ts";
 import { AR, agent, agentName, bulkClient, setImage, waitConverged } from "./agents.ts";

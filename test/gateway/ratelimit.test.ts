@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
 import { Redis } from "ioredis";
-import { silentLogger } from "../../operator/log.ts";
+import { silentLogger } from "../../lib/log.ts";
 import { MemoryRateLimiter, RedisRateLimiter } from "../../gateway/ratelimit.ts";
 import { serviceUrl } from "../harness/cluster.ts";
 import { startGateway } from "./harness.ts";

@@ -1,19 +1,19 @@
 // The webhook's admission rules in the gateway: a write the rules deny gets the rule's HTTP
-// code and exactly the message webhook/rules validate() gives for the same object, leaves
+// code and exactly the message lib/admission validate() gives for the same object, leaves
 // the cluster unchanged, writes no audit record and keeps no Idempotency-Key; warnings come
 // back as Warning headers.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { KINDS, type KindDefinition } from "../../api/v1alpha1/index.ts";
-import { KubeClient } from "../../operator/kube/client.ts";
-import { kubeLookup } from "../../webhook/lookup.ts";
-import { DEFAULT_POLICY, validate, type AdmissionObject, type Verdict } from "../../webhook/rules/index.ts";
+import { KubeClient } from "../../lib/kube/client.ts";
+import { kubeLookup } from "../../lib/admission/lookup.ts";
+import { DEFAULT_POLICY, validate, type AdmissionObject, type Verdict } from "../../lib/admission/index.ts";
 import { kubeConfig, kubectl, testNamespace } from "../harness/cluster.ts";
 import { createFleet, startGateway, type Gateway } from "./harness.ts";
 
 const kindOf = (kind: string): KindDefinition => KINDS.find((k) => k.kind === kind)!;
 
-/** What webhook/rules says about `body` (as stored: namespace and schema defaults filled in). */
+/** What lib/admission says about `body` (as stored: namespace and schema defaults filled in). */
 async function webhookVerdict(
   kind: string,
   namespace: string,

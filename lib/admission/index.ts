@@ -19,7 +19,6 @@ import { allowed, type AdmissionObject, type Lookup, type Policy, type Rule, typ
 export * from "./types.ts";
 export { parseImage, registryAllowed } from "./images.ts";
 export { isTimeZone } from "./schedule.ts";
-export { applyDefaults, type JsonPatchOp } from "../defaults.ts";
 
 export const rules: { [K in AdmissionObject["kind"]]: Rule<Extract<AdmissionObject, { kind: K }>> } = {
   AgentRuntime: validateAgentRuntime,

@@ -1,8 +1,9 @@
-// The operator's HTTP endpoints: /healthz (the process works), /readyz (caches synced),
-// /metrics (Prometheus). Plain node:http: nothing else is served here.
+// A program's own HTTP endpoints beside its work (the operator's): /healthz (the process
+// works), /readyz (e.g. caches synced), /metrics (Prometheus). Plain node:http: nothing
+// else is served here.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Metrics } from "./metrics.ts";
+import type { Registry } from "prom-client";
 
 export interface HealthChecks {
   healthy(): string | undefined;
@@ -11,7 +12,7 @@ export interface HealthChecks {
 
 export async function startHealthServer(
   addr: { host: string; port: number },
-  metrics: Metrics,
+  metrics: { registry: Registry },
   checks: HealthChecks,
 ): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {

@@ -1,9 +1,18 @@
-// A small typed client for the sandbox runtime's HTTP API (see api.ts), used by the
-// operator and the tests. Error answers become SandboxApiError carrying the problem.
-import type { ExecRequest, ExecResult, LoadOverride, Problem, SandboxStatus, WorkspaceInfo } from "./api.ts";
-
-export type { ExecRequest, ExecResult, LoadOverride, Problem, SandboxStatus, WorkspaceInfo } from "./api.ts";
-export { WORKSPACE_ID } from "./api.ts";
+// A small typed client for the sandbox runtime's HTTP API (sandbox.ts), used by the
+// operator, the agent runtime and the tests. Error answers become SandboxApiError carrying
+// the problem.
+import type { Problem } from "./problem.ts";
+import {
+  workspacePath,
+  type CreateWorkspaceRequest,
+  type DrainAnswer,
+  type ExecRequest,
+  type ExecResult,
+  type LoadOverride,
+  type SandboxStatus,
+  type WorkspaceInfo,
+  type WorkspaceList,
+} from "./sandbox.ts";
 
 export interface SandboxClientOptions {
   /** e.g. "http://10.0.0.7:8080" */
@@ -57,12 +66,12 @@ export class SandboxClient {
     return (await this.send("GET", "/status")).json() as Promise<SandboxStatus>;
   }
 
-  async drain(): Promise<{ draining: boolean }> {
-    return (await this.send("POST", "/drain")).json() as Promise<{ draining: boolean }>;
+  async drain(): Promise<DrainAnswer> {
+    return (await this.send("POST", "/drain")).json() as Promise<DrainAnswer>;
   }
 
-  async undrain(): Promise<{ draining: boolean }> {
-    return (await this.send("POST", "/undrain")).json() as Promise<{ draining: boolean }>;
+  async undrain(): Promise<DrainAnswer> {
+    return (await this.send("POST", "/undrain")).json() as Promise<DrainAnswer>;
   }
 
   /** PUT /debug/load (only served with --allow-load-override); returns the new status. */
@@ -75,25 +84,25 @@ export class SandboxClient {
     id: string,
     options: { ownerId?: string | undefined } = {},
   ): Promise<{ workspace: WorkspaceInfo; created: boolean }> {
-    const body = options.ownerId !== undefined ? { ownerId: options.ownerId } : {};
-    const res = await this.send("PUT", `/workspaces/${enc(id)}`, { json: body });
+    const body: CreateWorkspaceRequest = options.ownerId !== undefined ? { ownerId: options.ownerId } : {};
+    const res = await this.send("PUT", workspacePath(id), { json: body });
     return { workspace: (await res.json()) as WorkspaceInfo, created: res.status === 201 };
   }
 
   async listWorkspaces(): Promise<WorkspaceInfo[]> {
     const res = await this.send("GET", "/workspaces");
-    return ((await res.json()) as { items: WorkspaceInfo[] }).items;
+    return ((await res.json()) as WorkspaceList).items;
   }
 
   /** undefined when the workspace does not exist. */
   async getWorkspace(id: string): Promise<WorkspaceInfo | undefined> {
-    const res = await this.send("GET", `/workspaces/${enc(id)}`, { ok: [200, 404] });
+    const res = await this.send("GET", workspacePath(id), { ok: [200, 404] });
     return res.status === 404 ? undefined : ((await res.json()) as WorkspaceInfo);
   }
 
   /** Idempotent: succeeds when the workspace is already gone. */
   async deleteWorkspace(id: string): Promise<void> {
-    await this.send("DELETE", `/workspaces/${enc(id)}`);
+    await this.send("DELETE", workspacePath(id));
   }
 
   /** Writes a file (parent directories are created); `created` is false when it replaced one. */
@@ -119,7 +128,7 @@ export class SandboxClient {
   /** Runs argv in the workspace (no shell) and waits for it. */
   async exec(id: string, request: ExecRequest): Promise<ExecResult> {
     const timeoutMs = request.timeoutSeconds !== undefined ? request.timeoutSeconds * 1000 : 600_000;
-    const res = await this.send("POST", `/workspaces/${enc(id)}/exec`, {
+    const res = await this.send("POST", `${workspacePath(id)}/exec`, {
       json: request,
       timeoutMs: timeoutMs + EXEC_SLACK_MS,
     });
@@ -167,10 +176,6 @@ export class SandboxClient {
   }
 }
 
-function enc(id: string): string {
-  return encodeURIComponent(id);
-}
-
 /**
  * Encodes each segment of a relative path. "." and ".." segments are refused here already:
  * fetch would otherwise resolve them away before the server could refuse them.
@@ -182,5 +187,5 @@ function filePath(id: string, path: string): string {
       400,
       `file path "${path}" must be relative, without empty, "." or ".." segments`,
     );
-  return `/workspaces/${enc(id)}/files/${segments.map(encodeURIComponent).join("/")}`;
+  return `${workspacePath(id)}/files/${segments.map(encodeURIComponent).join("/")}`;
 }

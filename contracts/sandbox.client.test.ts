@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { SandboxApiError, SandboxClient } from "./client.ts";
+import { SandboxApiError, SandboxClient } from "./sandbox.client.ts";
 
 interface Call {
   url: string;

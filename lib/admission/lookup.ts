@@ -1,9 +1,9 @@
-// The Lookup the webhook uses: direct reads from the apiserver, each with a time limit below
-// the webhook's timeoutSeconds. No cache on purpose: `kubectl apply -f dir/` creates a
+// The Lookup of the webhook and the gateway: direct reads from the apiserver (the gateway's
+// as the caller), each with a time limit below the webhook's timeoutSeconds. No cache on purpose: `kubectl apply -f dir/` creates a
 // Secret or a fleet and, a moment later, what refers to it; a lagging cache would deny that.
-import type { AgentRuntime, SandboxFleet, Workspace } from "../api/v1alpha1/index.ts";
-import { isNotFound, type KubeClient, type KubeList, type KubeObject } from "../operator/kube/client.ts";
-import type { Lookup } from "./rules/index.ts";
+import type { AgentRuntime, SandboxFleet, Workspace } from "../../api/v1alpha1/index.ts";
+import { isNotFound, type KubeClient, type KubeList, type KubeObject } from "../kube/client.ts";
+import type { Lookup } from "./index.ts";
 
 const AGENTRY = "agentry.dev/v1alpha1";
 

@@ -3,7 +3,7 @@
 // on stop so in-flight work finishes.
 import { WorkQueue } from "./queue.ts";
 import type { Logger } from "../log.ts";
-import type { Metrics } from "../metrics.ts";
+import type { Metrics } from "./metrics.ts";
 
 export interface ReconcileResult {
   /** Visit the key again after this many milliseconds (e.g. a backoff or a timer). */

@@ -3,7 +3,7 @@
 import type { KubeClient, KubeObject } from "./client.ts";
 import { sameStatus } from "./conditions.ts";
 import { shortHash } from "./names.ts";
-import type { Metrics } from "../metrics.ts";
+import type { Metrics } from "./metrics.ts";
 
 export const ANNOTATION_SPEC_HASH = "agentry.dev/spec-hash";
 

@@ -1,4 +1,5 @@
-// Prometheus metrics of the operator (prom-client), on one registry served at /metrics.
+// Prometheus metrics of the controller machinery in lib/kube (reconciles, work queue, writes,
+// apiserver requests, leader), on one registry that the operator serves at /metrics.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 export class Metrics {

@@ -3,6 +3,13 @@ import winston from "winston";
 
 export type Logger = winston.Logger;
 
+/** The least a component needs of a logger (winston's fits; tests pass plain functions). */
+export interface Log {
+  debug(message: string, meta?: Record<string, unknown>): unknown;
+  info(message: string, meta?: Record<string, unknown>): unknown;
+  error(message: string, meta?: Record<string, unknown>): unknown;
+}
+
 export function createLogger(
   level = process.env.AGENTRY_LOG_LEVEL ?? "info",
   component = "operator",

@@ -1,0 +1,78 @@
+// The contract between the operator and an agent: what the operator gives an AgentRuntime's
+// container and a Pipeline step's container, and the agent's HTTP API as far as others call
+// it. runtimes/agent implements it; any other agent image may, and the operator reads
+// /readyz leniently (any short lowercase status and a reason), since not every image is ours.
+//
+//   GET  /healthz                200 {"status":"ok"} while the process runs
+//   GET  /readyz                 200 Readiness "ready"; else 503 with status and reason
+//   GET  /v1/info                the agent's settings and load
+//   POST /v1/tasks               TaskRequest → TaskResult (429 busy, 503 not ready, 504 timeout)
+//   POST /v1/workspace/exec      the sandbox's exec (contracts/sandbox.ts ExecRequest)
+//   GET|POST /v1/workspace/files/{path}
+//
+// Errors are problems (problem.ts).
+import { z } from "zod";
+
+/** Environment of an AgentRuntime's agent container, set by the operator (spec.env does not override it). */
+export const AgentEnv = {
+  NAME: "AGENTRY_AGENT_NAME",
+  NAMESPACE: "AGENTRY_NAMESPACE",
+  PORT: "AGENTRY_PORT",
+  MODEL_PROVIDER: "AGENTRY_MODEL_PROVIDER",
+  MODEL: "AGENTRY_MODEL",
+  MODEL_ENDPOINT: "AGENTRY_MODEL_ENDPOINT",
+  /** From spec.model.credentialsSecretRef (a secretKeyRef, never a value in the Pod spec). */
+  MODEL_API_KEY: "AGENTRY_MODEL_API_KEY",
+  /** With spec.workspaceRef: the Workspace's name and its URL on its sandbox (contracts/sandbox.ts workspaceUrl). */
+  WORKSPACE: "AGENTRY_WORKSPACE",
+  WORKSPACE_URL: "AGENTRY_WORKSPACE_URL",
+} as const;
+
+/**
+ * Environment of every Pipeline step's container. For a step naming an AgentRuntime the
+ * container is `agent dispatch`, which reads MANIFEST, STEP, STEP_INPUT (when set, it wins
+ * over the step's input) and AGENT_URL (the agent's in-cluster URL).
+ */
+export const StepEnv = {
+  PIPELINE: "AGENTRY_PIPELINE",
+  STEP: "AGENTRY_STEP",
+  MANIFEST: "AGENTRY_MANIFEST",
+  STEP_INPUT: "AGENTRY_STEP_INPUT",
+  AGENT_URL: "AGENTRY_AGENT_URL",
+} as const;
+
+export const AgentPath = {
+  healthz: "/healthz",
+  readyz: "/readyz",
+  info: "/v1/info",
+  tasks: "/v1/tasks",
+  workspaceExec: "/v1/workspace/exec",
+  /** Followed by the file's path in the workspace. */
+  workspaceFiles: "/v1/workspace/files/",
+} as const;
+
+/** starting: waiting for something (the workspace); error: a setting to fix; stopping: after SIGTERM. */
+export const ReadyStatus = z.enum(["ready", "starting", "error", "stopping"]);
+export type ReadyStatus = z.output<typeof ReadyStatus>;
+
+/** GET /readyz answer: 200 when ready, else 503 with one line a person can act on. */
+export const Readiness = z.object({ status: ReadyStatus, reason: z.string().optional() });
+export type Readiness = z.output<typeof Readiness>;
+
+/** POST /v1/tasks body. The agent caps timeoutSeconds (AGENTRY_MAX_TASK_TIMEOUT_SECONDS). */
+export const TaskRequest = z.object({
+  input: z.string(),
+  timeoutSeconds: z.number().positive().optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+});
+export type TaskRequest = z.output<typeof TaskRequest>;
+
+/** POST /v1/tasks answer. */
+export const TaskResult = z.object({
+  id: z.string(),
+  output: z.string(),
+  model: z.string(),
+  usage: z.object({ inputTokens: z.number().int(), outputTokens: z.number().int() }).optional(),
+  durationMs: z.number(),
+});
+export type TaskResult = z.output<typeof TaskResult>;

@@ -1,0 +1,130 @@
+// The sandbox runtime's HTTP API (runtimes/sandbox), the contract between it and its
+// clients: the operator (status, drain, workspaces), the agent runtime (files, exec) and the
+// typed client beside this file. Request bodies are the schemas the server validates with;
+// answers are typed by the schemas of what it sends. Errors are problems (problem.ts).
+//
+//   GET  /healthz, /readyz                     200 "ok"; /readyz 503 "draining" while draining
+//   GET  /status                               SandboxStatus
+//   POST /drain, /undrain                      DrainAnswer
+//   PUT  /debug/load                           LoadOverride → SandboxStatus (--allow-load-override only)
+//   GET  /workspaces                           WorkspaceList
+//   GET|PUT|DELETE /workspaces/{id}            WorkspaceInfo (PUT: CreateWorkspaceRequest; 201 new, 200 existing)
+//   POST /workspaces/{id}/exec                 ExecRequest → ExecResult
+//   GET|PUT|DELETE /workspaces/{id}/files/{path}   raw bytes (PUT: 201 new, 204 replaced)
+//
+// Every route but /healthz and /readyz takes `Authorization: Bearer <token>` when the
+// sandbox is given one.
+import { z } from "zod";
+
+/** Settings the operator gives every sandbox pod (the sandbox reads them, flags win). */
+export const SandboxEnv = {
+  /** host:port to serve on. */
+  LISTEN: "AGENTRY_SANDBOX_LISTEN",
+  /** Directory holding the workspaces. */
+  ROOT: "AGENTRY_SANDBOX_ROOT",
+  /** Workspaces one sandbox holds at most (SandboxFleet spec.maxWorkspacesPerSandbox). */
+  MAX_WORKSPACES: "AGENTRY_SANDBOX_MAX_WORKSPACES",
+} as const;
+
+/** Probe paths, open without a token. */
+export const SandboxPath = { healthz: "/healthz", readyz: "/readyz" } as const;
+
+/** Workspace ids: DNS-subdomain-like; the operator uses "<namespace>.<name>". */
+export const WORKSPACE_ID = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+/** The path of a workspace on its sandbox; files and exec live below it. */
+export function workspacePath(id: string): string {
+  return `/workspaces/${encodeURIComponent(id)}`;
+}
+
+/**
+ * The URL of a workspace on its sandbox, `http://<host>:<port>/workspaces/<id>`: what a
+ * Workspace's status.endpoint says and what an agent gets as AGENTRY_WORKSPACE_URL.
+ */
+export function workspaceUrl(sandboxBaseUrl: string, id: string): string {
+  return `${sandboxBaseUrl}${workspacePath(id)}`;
+}
+
+/** The sandbox's base URL and the workspace id of a workspaceUrl; undefined when it is not one. */
+export function parseWorkspaceUrl(url: string): { baseUrl: string; id: string } | undefined {
+  const match = /^(https?:\/\/[^/\s]+(?:\/[^\s]*?)?)\/workspaces\/([^/\s]+)\/?$/.exec(url);
+  return match ? { baseUrl: match[1]!, id: decodeURIComponent(match[2]!) } : undefined;
+}
+
+/** A load fraction, 0..1. */
+const fraction = z.number().min(0).max(1);
+
+/** GET /status */
+export const SandboxStatus = z.object({
+  /** Fraction of the CPU limit in use, 0..1. */
+  cpu: fraction,
+  /** Fraction of the memory limit in use, 0..1. */
+  memory: fraction,
+  workspaces: z.number().int().nonnegative(),
+  draining: z.boolean(),
+  maxWorkspaces: z.number().int().positive(),
+});
+export type SandboxStatus = z.output<typeof SandboxStatus>;
+
+/** POST /drain and /undrain answer. */
+export const DrainAnswer = z.object({ draining: z.boolean() });
+export type DrainAnswer = z.output<typeof DrainAnswer>;
+
+/** PUT /debug/load body (only with --allow-load-override): pins the reported load; null clears. */
+export const LoadOverride = z.object({
+  cpu: fraction.nullable().optional(),
+  memory: fraction.nullable().optional(),
+});
+export type LoadOverride = z.output<typeof LoadOverride>;
+
+/** A workspace as the API reports it. */
+export const WorkspaceInfo = z.object({
+  id: z.string().regex(WORKSPACE_ID),
+  ownerId: z.string().nullable(),
+  /** RFC 3339 time the workspace was created. */
+  createdAt: z.string(),
+});
+export type WorkspaceInfo = z.output<typeof WorkspaceInfo>;
+
+/** GET /workspaces answer. */
+export const WorkspaceList = z.object({ items: z.array(WorkspaceInfo) });
+export type WorkspaceList = z.output<typeof WorkspaceList>;
+
+/** PUT /workspaces/{id} body (may be empty): who owns the workspace, if anyone. */
+export const CreateWorkspaceRequest = z.object({ ownerId: z.string().min(1).max(253).nullable().optional() });
+export type CreateWorkspaceRequest = z.output<typeof CreateWorkspaceRequest>;
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const noNul = (s: string) => !s.includes("\0");
+
+/**
+ * POST /workspaces/{id}/exec body. The server also caps timeoutSeconds at its
+ * --max-exec-seconds (which is the default too).
+ */
+export const ExecRequest = z.object({
+  /** argv; run directly, never through a shell. */
+  command: z
+    .array(z.string().refine(noNul, "must not contain NUL bytes"))
+    .min(1, 'must name a program: an argv array such as ["ls", "-l"]'),
+  timeoutSeconds: z.number().positive().optional(),
+  env: z
+    .record(
+      z.string().regex(ENV_NAME, "environment variable names are letters, digits and _"),
+      z.string().refine(noNul, "must not contain NUL bytes"),
+    )
+    .optional(),
+  stdin: z.string().optional(),
+});
+export type ExecRequest = z.output<typeof ExecRequest>;
+
+/** POST /workspaces/{id}/exec answer. */
+export const ExecResult = z.object({
+  exitCode: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  stdout: z.string(),
+  stderr: z.string(),
+  timedOut: z.boolean(),
+  truncated: z.boolean(),
+  durationMs: z.number(),
+});
+export type ExecResult = z.output<typeof ExecResult>;
