@@ -119,6 +119,7 @@ for n in "${names[@]}"; do
   buildlog="$root/.tmp/images-logs/$n.build.log"
   if ! podman "${args[@]}" . >"$buildlog" 2>&1; then
     tail -n 40 "$buildlog" >&2
+    [[ -z "$base" ]] && log "the public base cannot be pulled here? make images NODE_IMAGE=local builds on a local one"
     die "building $ref failed (whole log: $buildlog)"
   fi
   [[ -n "$ids" ]] && mv "$ids/$n.iid.tmp" "$ids/$n.iid"
