@@ -38,9 +38,6 @@ export function controllerRef(owner: {
   };
 }
 
-export const ownedBy = (obj: KubeObject, uid: string | undefined): boolean =>
-  uid !== undefined && (obj.metadata.ownerReferences?.some((r) => r.uid === uid) ?? false);
-
 /** True when an owner reference of `obj` with controller=true names `uid`. */
 export const controlledBy = (obj: Pick<KubeObject, "metadata">, uid: string | undefined): boolean =>
   uid !== undefined &&
