@@ -46,6 +46,7 @@ const informers = {
   claims: informer("v1", "PersistentVolumeClaim", CHILD_SELECTOR),
   fleets: informer("agentry.dev/v1alpha1", "SandboxFleet"),
   deployments: informer("apps/v1", "Deployment", SANDBOX_POD_SELECTOR),
+  fleetPolicies: informer("networking.k8s.io/v1", "NetworkPolicy", SANDBOX_POD_SELECTOR),
   sandboxPods: informer("v1", "Pod", SANDBOX_POD_SELECTOR),
   pipelines: informer("agentry.dev/v1alpha1", "Pipeline"),
   cronJobs: informer("batch/v1", "CronJob", PIPELINE_CHILD_SELECTOR),
@@ -61,17 +62,18 @@ const podAddresses = new PodAddresses(cfg.podAddressMap, (r) => {
 });
 
 const recorder = new EventRecorder(client, "agentry-operator", log);
+// Where the gateway and the operator run: the peers the managed NetworkPolicies let in.
+const peers = {
+  gateway: { namespace: cfg.gatewayNamespace, podLabels: { "app.kubernetes.io/name": "agentry-gateway" } },
+  operator: { namespace: cfg.leaseNamespace, podLabels: { "app.kubernetes.io/name": "agentry-operator" } },
+};
 const agents = new AgentRuntimeReconciler({
   client,
   informers,
   recorder,
   metrics,
   log,
-  context: {
-    controllerId: cfg.controllerId,
-    gateway: { namespace: cfg.gatewayNamespace, podLabels: { "app.kubernetes.io/name": "agentry-gateway" } },
-    operator: { namespace: cfg.leaseNamespace, podLabels: { "app.kubernetes.io/name": "agentry-operator" } },
-  },
+  context: { controllerId: cfg.controllerId, ...peers },
   probe: new AgentProbe(podAddresses),
 });
 const fleets = new SandboxFleetReconciler({
@@ -83,6 +85,7 @@ const fleets = new SandboxFleetReconciler({
   sandboxes: new HttpSandboxApi(cfg.sandboxToken ? { token: cfg.sandboxToken } : {}),
   addresses: podAddresses,
   controllerId: cfg.controllerId,
+  peers,
 });
 const pipelines = new PipelineReconciler({
   client,

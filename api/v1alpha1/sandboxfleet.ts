@@ -25,6 +25,12 @@ export const SandboxFleetReason = {
   AtCapacity: "AtCapacity",
   /** Ready=False: the operator could not create or update the Deployment. */
   ReconcileError: "ReconcileError",
+  /**
+   * Ready=False: the fleet's Deployment or NetworkPolicy has the name of an existing object the
+   * fleet does not control; the message names it. agentry leaves that object alone (and so does
+   * deleting the fleet), and the fleet runs no sandboxes until it is resolved.
+   */
+  NameConflict: "NameConflict",
 } as const;
 
 export const SandboxTemplate = z
@@ -64,6 +70,25 @@ export const PressureThresholds = z
   })
   .strict()
   .meta({ description: "Load above which a sandbox takes no new workspaces and the fleet grows." });
+
+export const FleetNetworkPolicy = z
+  .object({
+    enabled: z
+      .boolean()
+      .default(true)
+      .meta({
+        description:
+          "Create and own the fleet's NetworkPolicy (the default). false opts out: no policy is made, and any pod " +
+          "that the namespace's own policies let through can reach the sandboxes.",
+      }),
+  })
+  .strict()
+  .meta({
+    description:
+      "The fleet's managed NetworkPolicy, on by default: ingress to the sandbox pods (on the template's port) only " +
+      "from the agentry operator, the agentry gateway and the AgentRuntimes whose workspace (spec.workspaceRef) is on " +
+      "this fleet. Egress is left alone. NetworkPolicies add up: another policy selecting the sandboxes can allow more.",
+  });
 
 export const SandboxFleetSpec = z
   .object({
@@ -120,6 +145,7 @@ export const SandboxFleetSpec = z
       "How long a draining sandbox waits for its workspaces to leave before removal.",
       "5m",
     ),
+    networkPolicy: FleetNetworkPolicy.default({ enabled: true }),
   })
   .strict()
   .meta({

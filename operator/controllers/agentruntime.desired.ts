@@ -6,6 +6,7 @@ import { AgentEnv, AgentPath } from "../../contracts/agent.ts";
 import type { KubeObject } from "../../lib/kube/client.ts";
 import { controllerRef, withSpecHash } from "../../lib/kube/children.ts";
 import { childName, shortHash } from "../../lib/kube/names.ts";
+import { DNS_EGRESS, peerOf, type PolicyPeer } from "./networkpolicy.ts";
 import {
   RESTRICTED_UID,
   restrictedContainerSecurity,
@@ -28,11 +29,13 @@ export interface AgentContext {
   /** Value of agentry.dev/controller-id: which agentry installation manages the objects. */
   controllerId: string;
   /** Where the gateway runs, for the managed NetworkPolicy's ingress rule. */
-  gateway: { namespace: string; podLabels: Record<string, string> };
+  gateway: PolicyPeer;
   /** Where the operator runs: it reads the agent's /readyz for readinessReason. */
-  operator?: { namespace: string; podLabels: Record<string, string> };
+  operator?: PolicyPeer;
   /** The placed workspace the agent works in, when spec.workspaceRef is set. */
   workspace?: { name: string; endpoint: string; sandboxPod: string };
+  /** The sandbox pods of the workspace's fleet (labels and port): the managed policy's egress. */
+  fleet?: { podLabels: Record<string, string>; port: number };
 }
 
 export interface AgentChildren {
@@ -92,6 +95,40 @@ function agentEnv(ar: AgentRuntime, ctx: AgentContext): EnvVar[] {
   }
   const own = new Set(env.map((e) => e.name));
   return [...env, ...(spec.env ?? []).filter((e) => !own.has(e.name))];
+}
+
+/**
+ * The managed NetworkPolicy of an agent Pod: ingress on its port only from its own namespace,
+ * the gateway and the operator; egress only to DNS, the sandboxes of its workspace's fleet and
+ * the destinations spec.networkPolicy.egress lists.
+ */
+export function agentPolicySpec(ar: AgentRuntime, ctx: AgentContext): Record<string, unknown> {
+  const spec = ar.spec;
+  return {
+    podSelector: { matchLabels: { [LABEL_AGENT]: ar.metadata.name!, ...MANAGED_BY } },
+    policyTypes: ["Ingress", "Egress"],
+    ingress: [
+      {
+        from: [{ podSelector: {} }, peerOf(ctx.gateway), ...(ctx.operator ? [peerOf(ctx.operator)] : [])],
+        ports: [{ port: spec.port, protocol: "TCP" }],
+      },
+    ],
+    egress: [
+      DNS_EGRESS,
+      ...(ctx.fleet
+        ? [
+            {
+              to: [{ podSelector: { matchLabels: ctx.fleet.podLabels } }],
+              ports: [{ port: ctx.fleet.port, protocol: "TCP" }],
+            },
+          ]
+        : []),
+      ...(spec.networkPolicy.egress ?? []).map((rule) => ({
+        to: [{ ipBlock: { cidr: rule.cidr } }],
+        ...(rule.ports?.length ? { ports: rule.ports.map((p) => ({ port: p, protocol: "TCP" })) } : {}),
+      })),
+    ],
+  };
 }
 
 export function desiredAgent(ar: AgentRuntime, ctx: AgentContext): AgentChildren {
@@ -199,51 +236,12 @@ export function desiredAgent(ar: AgentRuntime, ctx: AgentContext): AgentChildren
     },
   });
 
-  const networkPolicy = spec.networkPolicy?.enabled
+  const networkPolicy = spec.networkPolicy.enabled
     ? withSpecHash({
         apiVersion: "networking.k8s.io/v1",
         kind: "NetworkPolicy",
         metadata: { name: networkPolicyName, namespace, labels, annotations, ownerReferences: owner },
-        spec: {
-          podSelector: { matchLabels: { [LABEL_AGENT]: name, ...MANAGED_BY } },
-          policyTypes: ["Ingress", "Egress"],
-          ingress: [
-            {
-              from: [
-                { podSelector: {} },
-                {
-                  namespaceSelector: {
-                    matchLabels: { "kubernetes.io/metadata.name": ctx.gateway.namespace },
-                  },
-                  podSelector: { matchLabels: ctx.gateway.podLabels },
-                },
-                ...(ctx.operator
-                  ? [
-                      {
-                        namespaceSelector: {
-                          matchLabels: { "kubernetes.io/metadata.name": ctx.operator.namespace },
-                        },
-                        podSelector: { matchLabels: ctx.operator.podLabels },
-                      },
-                    ]
-                  : []),
-              ],
-              ports: [{ port, protocol: "TCP" }],
-            },
-          ],
-          egress: [
-            {
-              ports: [
-                { port: 53, protocol: "UDP" },
-                { port: 53, protocol: "TCP" },
-              ],
-            },
-            ...(spec.networkPolicy.egress ?? []).map((rule) => ({
-              to: [{ ipBlock: { cidr: rule.cidr } }],
-              ...(rule.ports?.length ? { ports: rule.ports.map((p) => ({ port: p, protocol: "TCP" })) } : {}),
-            })),
-          ],
-        },
+        spec: agentPolicySpec(ar, ctx),
       })
     : undefined;
 

@@ -27,6 +27,17 @@ export function fleetSelector(name: string): Record<string, string> {
   return { [LABEL_FLEET]: name, ...MANAGED_BY };
 }
 
+/** Labels of a fleet's Deployment, sandbox pods and NetworkPolicy. */
+export function fleetLabels(name: string): Record<string, string> {
+  return {
+    "app.kubernetes.io/name": "agentry-sandbox",
+    "app.kubernetes.io/instance": name,
+    "app.kubernetes.io/component": "sandbox",
+    "app.kubernetes.io/part-of": "agentry",
+    ...fleetSelector(name),
+  };
+}
+
 export function deploymentName(fleet: SandboxFleet): string {
   return childName(fleet.metadata.name!, "sandbox");
 }
@@ -39,13 +50,7 @@ export function workspaceId(ws: Pick<Workspace, "metadata">): string {
 export function desiredDeployment(fleet: SandboxFleet, replicas: number, controllerId: string): KubeObject {
   const name = fleet.metadata.name!;
   const t = fleet.spec.template;
-  const labels = {
-    "app.kubernetes.io/name": "agentry-sandbox",
-    "app.kubernetes.io/instance": name,
-    "app.kubernetes.io/component": "sandbox",
-    "app.kubernetes.io/part-of": "agentry",
-    ...fleetSelector(name),
-  };
+  const labels = fleetLabels(name);
   const security = {
     allowPrivilegeEscalation: false,
     readOnlyRootFilesystem: true,
@@ -150,6 +155,8 @@ export interface FleetObservation {
   lastScale?: { time: string; reason: string };
   atMax: boolean;
   error?: string;
+  /** The Deployment's or NetworkPolicy's name is held by an object the fleet does not control. */
+  nameConflict?: string;
 }
 
 export function computeFleetStatus(fleet: SandboxFleet, o: FleetObservation, now: Date): SandboxFleetStatus {
@@ -157,7 +164,10 @@ export function computeFleetStatus(fleet: SandboxFleet, o: FleetObservation, now
   let status: "True" | "False" = "False";
   let reason: string = SandboxFleetReason.Scaling;
   let message = `${o.readyReplicas}/${o.desiredReplicas} sandboxes ready`;
-  if (o.error) {
+  if (o.nameConflict) {
+    reason = SandboxFleetReason.NameConflict;
+    message = o.nameConflict;
+  } else if (o.error) {
     reason = SandboxFleetReason.ReconcileError;
     message = o.error;
   } else if (o.waiting > 0 && o.atMax) {
