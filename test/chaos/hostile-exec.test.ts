@@ -420,7 +420,7 @@ describe(
       assert.equal((await bomb).timedOut, true);
       assert.ok(await rt.api.healthy());
       // What is left of the uid is the runtime itself.
-      await waitFor("the bomb to be gone", () => processesOf(NON_ROOT).length <= 2);
+      await waitFor("the bomb to be gone", () => processesOf(NON_ROOT).length <= 1);
     });
   },
 );
