@@ -144,9 +144,9 @@ type FlagName = keyof typeof FLAGS;
 export function sandboxUsage(): string {
   const lines = Object.entries(FLAGS).map(([name, f]: [string, Flag]) => {
     const def = f.default !== undefined ? ` [${f.default}]` : "";
-    return `  --${name.padEnd(24)} ${f.help} (${f.env})${def}`;
+    return `  --${name.padEnd(34)} ${f.help} (${f.env})${def}`;
   });
-  return `agentry sandbox runtime\n\nOptions:\n${lines.join("\n")}\n  --help                     print this help\n`;
+  return `agentry sandbox runtime\n\nOptions:\n${lines.join("\n")}\n  --${"help".padEnd(34)} print this help\n`;
 }
 
 export function loadSandboxConfig(
