@@ -126,7 +126,7 @@ for (const isolation of isolations)
         `(sh -c 'sleep ${marker} &' &)`,
         `sleep ${marker}`,
       ].join("\n");
-      const running = run(["sh", "-c", script], { timeoutMs: 1500 });
+      const running = run(["sh", "-c", script], { timeoutMs: 3000 });
       await waitFor("every sleep to start", () => sleepers(marker) === 5);
       const result = await running;
       assert.equal(result.timedOut, true);

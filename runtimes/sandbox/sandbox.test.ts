@@ -373,8 +373,12 @@ describe("sandbox runtime over HTTP", () => {
     // Leaving the loop closes the connection: the command (and its setsid child) die.
     const marker = `ws1-stream-${Date.now()}`;
     const script = `setsid sh -c 'while :; do sleep 1; done' & echo go; while :; do echo ${marker} >> log; sleep 0.1; done`;
+    const log = join(sb.root, "ws", "team-a.ws1", "log");
     for await (const r of api.execStream("team-a.ws1", { command: ["sh", "-c", script] }))
-      if (r.type === "stdout" && r.data.includes("go")) break;
+      if (r.type === "stdout" && r.data.includes("go")) {
+        await waitFor("the command to write its log", () => existsSync(log));
+        break;
+      }
     await waitFor("the cancelled command to be logged", () =>
       sb.logs.some((l) => l.message === "command finished" && l.cancelled === true),
     );
