@@ -3,11 +3,13 @@
 // the problem.
 import type { Problem } from "./problem.ts";
 import {
+  EXEC_STREAM_MEDIA_TYPE,
   workspacePath,
   type CreateWorkspaceRequest,
   type DrainAnswer,
   type ExecRequest,
   type ExecResult,
+  type ExecStreamRecord,
   type LoadOverride,
   type SandboxStatus,
   type WorkspaceInfo,
@@ -135,13 +137,55 @@ export class SandboxClient {
     return (await res.json()) as ExecResult;
   }
 
+  /**
+   * Runs argv in the workspace and yields its output as it comes (stdout and stderr
+   * records), then one `exit` record. Aborting `signal` (or leaving the loop early) closes
+   * the connection, which kills the command.
+   */
+  async *execStream(
+    id: string,
+    request: ExecRequest,
+    options: { signal?: AbortSignal } = {},
+  ): AsyncGenerator<ExecStreamRecord> {
+    const timeoutMs = request.timeoutSeconds !== undefined ? request.timeoutSeconds * 1000 : 600_000;
+    const stop = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+    const res = await this.send("POST", `${workspacePath(id)}/exec`, {
+      json: request,
+      accept: EXEC_STREAM_MEDIA_TYPE,
+      timeoutMs: timeoutMs + EXEC_SLACK_MS,
+      signal,
+    });
+    const decoder = new TextDecoder();
+    let buffered = "";
+    try {
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        buffered += decoder.decode(chunk, { stream: true });
+        const lines = buffered.split("\n");
+        buffered = lines.pop()!;
+        for (const line of lines) if (line.trim()) yield JSON.parse(line) as ExecStreamRecord;
+      }
+      if (buffered.trim()) yield JSON.parse(buffered) as ExecStreamRecord;
+    } finally {
+      stop.abort();
+    }
+  }
+
   private async send(
     method: string,
     path: string,
-    options: { json?: unknown; body?: string | Uint8Array; ok?: number[]; timeoutMs?: number } = {},
+    options: {
+      json?: unknown;
+      body?: string | Uint8Array;
+      ok?: number[];
+      timeoutMs?: number;
+      accept?: string;
+      signal?: AbortSignal;
+    } = {},
   ): Promise<Response> {
     const headers: Record<string, string> = {};
     if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (options.accept) headers.accept = options.accept;
     let body: string | Uint8Array | undefined = options.body;
     if (options.json !== undefined) {
       headers["content-type"] = "application/json";
@@ -153,7 +197,10 @@ export class SandboxClient {
         method,
         headers,
         ...(body !== undefined ? { body: body as NonNullable<RequestInit["body"]> } : {}),
-        signal: AbortSignal.timeout(options.timeoutMs ?? this.timeoutMs),
+        signal: AbortSignal.any([
+          AbortSignal.timeout(options.timeoutMs ?? this.timeoutMs),
+          ...(options.signal ? [options.signal] : []),
+        ]),
       });
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);

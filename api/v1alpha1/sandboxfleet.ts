@@ -33,6 +33,31 @@ export const SandboxFleetReason = {
   NameConflict: "NameConflict",
 } as const;
 
+/** A storage size: a positive byte quantity such as `10Gi`, `500M` or `1073741824`. */
+const storageSize = (description: string) =>
+  z
+    .union([
+      z.int().min(1),
+      z.string().regex(/^\+?(\d*[1-9]\d*(\.\d*)?|\d*\.\d*[1-9]\d*)([eE]\+?\d+|[KMGTPE]i|[kMGTPE])?$/),
+    ])
+    .meta({ description, "x-kubernetes-int-or-string": true });
+
+export const SandboxStorage = z
+  .object({
+    workspaceSizeLimit: storageSize(
+      "sizeLimit of the emptyDir holding the workspaces (/workspaces). Beyond it the kubelet evicts the sandbox pod.",
+    ).default("10Gi"),
+    tmpSizeLimit: storageSize("sizeLimit of the emptyDir mounted at /tmp.").default("1Gi"),
+    ephemeralStorageRequest: storageSize(
+      "The container's requests.ephemeral-storage, for scheduling (at most the limit). template.resources.requests[ephemeral-storage] wins when set.",
+    ).default("1Gi"),
+  })
+  .strict()
+  .meta({
+    description:
+      "Local disk of each sandbox pod. The container's limits.ephemeral-storage is workspaceSizeLimit + tmpSizeLimit + 256Mi for logs, unless template.resources.limits[ephemeral-storage] is set.",
+  });
+
 export const SandboxTemplate = z
   .object({
     image: containerImage("Image of the sandbox runtime."),
@@ -45,7 +70,14 @@ export const SandboxTemplate = z
     port: port("Port of the sandbox runtime's HTTP API (files, exec, /status).", 8080),
     env: envList(),
     resources: ResourceRequirements.optional(),
-    runtimeClassName: objectName("RuntimeClass for stronger isolation, e.g. gvisor or kata.").optional(),
+    storage: SandboxStorage.default({
+      workspaceSizeLimit: "10Gi",
+      tmpSizeLimit: "1Gi",
+      ephemeralStorageRequest: "1Gi",
+    }),
+    runtimeClassName: objectName(
+      "RuntimeClass for stronger isolation, e.g. gvisor or kata: workspaces of one sandbox share its kernel otherwise.",
+    ).optional(),
     serviceAccountName: objectName("ServiceAccount of the sandbox pods.").optional(),
     nodeSelector: z
       .record(z.string(), z.string().max(63))
