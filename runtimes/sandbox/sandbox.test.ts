@@ -337,11 +337,15 @@ describe("sandbox runtime over HTTP", () => {
   });
 
   it("caps concurrent commands with 429", async () => {
-    const long = [1, 2].map(() => api.exec("team-a.ws1", { command: ["sleep", "30"], timeoutSeconds: 3 }));
-    await waitFor("two commands running", async () => {
-      const r = await api.exec("team-a.ws1", { command: ["true"] }).catch((e: unknown) => e);
-      return r instanceof SandboxApiError && r.status === 429;
-    });
+    // Both running before the third is tried (each call signs its token first, so the
+    // order the requests arrive in is not the order they were made in).
+    const long = [1, 2].map((i) =>
+      api.exec("team-a.ws1", { command: ["sh", "-c", `touch started-${i}; sleep 30`], timeoutSeconds: 3 }),
+    );
+    await waitFor("two commands running", () =>
+      [1, 2].every((i) => existsSync(join(sb.root, "ws", "team-a.ws1", `started-${i}`))),
+    );
+    await rejectsWith(429, api.exec("team-a.ws1", { command: ["true"] }));
     const results = await Promise.all(long);
     assert.ok(results.every((r) => r.timedOut));
     assert.equal((await api.exec("team-a.ws1", { command: ["true"] })).exitCode, 0);
