@@ -32,6 +32,11 @@ export const SandboxPath = { healthz: "/healthz", readyz: "/readyz" } as const;
 /** Workspace ids: DNS-subdomain-like; the operator uses "<namespace>.<name>". */
 export const WORKSPACE_ID = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
+/** The id of Workspace `name` in `namespace` on its sandbox: unique across namespaces. */
+export function workspaceIdOf(namespace: string, name: string): string {
+  return `${namespace}.${name}`;
+}
+
 /** The path of a workspace on its sandbox; files and exec live below it. */
 export function workspacePath(id: string): string {
   return `/workspaces/${encodeURIComponent(id)}`;
