@@ -263,7 +263,14 @@ describe("isolation", () => {
         for (const rule of role.rules ?? []) {
           for (const field of [rule.apiGroups, rule.resources, rule.verbs, rule.resourceNames])
             if (field?.includes("*")) problems.push(`${where}: wildcard in ${JSON.stringify(rule)}`);
-          if (role.kind === "ClusterRole" && rule.resources?.includes("secrets"))
+          // Cluster-wide, only the operator's: creating Secrets (RBAC cannot limit create by
+          // name) and reading or writing those named agentry-tokens, never others.
+          const tokensOnly =
+            role.metadata.name.endsWith("-operator") &&
+            (rule.resourceNames
+              ? rule.resourceNames.length === 1 && rule.resourceNames[0] === "agentry-tokens"
+              : rule.verbs?.length === 1 && rule.verbs[0] === "create");
+          if (role.kind === "ClusterRole" && rule.resources?.includes("secrets") && !tokensOnly)
             problems.push(`${where}: cluster-wide access to Secrets (${rule.verbs?.join(",")})`);
         }
       }
