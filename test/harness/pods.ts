@@ -112,8 +112,8 @@ export class PodBackends {
   private syncing: Promise<void> = Promise.resolve();
   private lastMap = "";
   private writing: Promise<void> = Promise.resolve();
-  /** Servers a test stands behind pods instead of runtime processes: "namespace/pod" → host:port. */
-  private readonly stands = new Map<string, string>();
+  /** Servers a test stands behind pods instead of runtime processes, by "namespace/pod". */
+  private readonly stands = new Map<string, { address: string; ready: boolean }>();
   private trust!: TestTrust;
   /** Errors of the last sync (listing pods), for a caller that wonders why nothing starts. */
   lastError: string | undefined;
@@ -162,10 +162,11 @@ export class PodBackends {
 
   /**
    * Puts `address` (a server of the test's, on loopback) behind the pod instead of a runtime
-   * process: it goes into the address map and the pod is marked ready.
+   * process: it goes into the address map and the pod is marked ready (or, with `ready:
+   * false`, running but not ready, as when its readiness probe fails).
    */
-  stand(namespace: string, pod: string, address: string): void {
-    this.stands.set(`${namespace}/${pod}`, address);
+  stand(namespace: string, pod: string, address: string, options: { ready?: boolean } = {}): void {
+    this.stands.set(`${namespace}/${pod}`, { address, ready: options.ready ?? true });
   }
 
   /** Pins the load a sandbox reports (PUT /debug/load); null clears it. */
@@ -269,9 +270,10 @@ export class PodBackends {
     key: string,
     uid: string,
     kind: BackedKind,
-    address: string,
+    stand: { address: string; ready: boolean },
     pod: Pod,
   ): Promise<void> {
+    const address = stand.address;
     let b = this.backends.get(key);
     if (b && (b.uid !== uid || b.child)) {
       await this.stopBackend(b);
@@ -294,7 +296,23 @@ export class PodBackends {
       this.backends.set(key, b);
     }
     const ready = pod.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
-    if (!ready) await this.markPod(b, pod).catch(() => undefined);
+    if (stand.ready && !ready) await this.markPod(b, pod).catch(() => undefined);
+    if (!stand.ready && ready) await this.markUnready(pod).catch(() => undefined);
+  }
+
+  /** Running, its readiness probe failing: the conditions only (nothing restarts). */
+  private async markUnready(pod: Pod): Promise<void> {
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+    const conditions = [
+      { type: "PodScheduled", status: "True", lastTransitionTime: now },
+      { type: "Initialized", status: "True", lastTransitionTime: now },
+      { type: "ContainersReady", status: "False", reason: "ContainersNotReady", lastTransitionTime: now },
+      { type: "Ready", status: "False", reason: "ContainersNotReady", lastTransitionTime: now },
+    ];
+    await this.core.patchNamespacedPodStatus(
+      { name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, body: { status: { conditions } } },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    );
   }
 
   /** Writes are serialised: the sync loop and starting processes both write. */
