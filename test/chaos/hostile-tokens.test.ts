@@ -399,7 +399,9 @@ describe("hostile tenant: data-plane tokens", () => {
       );
     });
     // They are in the operator's address map, ready: only the owner check keeps it away.
-    for (const f of fakes) assert.equal(pods.addressOf(a, f.name), seen.address);
+    await waitFor("the fakes in the address map", () =>
+      fakes.every((f) => pods.addressOf(a, f.name) === seen.address),
+    );
     // An empty ready "sandbox" is what a new owner's workspace takes: the fakes would be it.
     await create(a, "workspaces", "Workspace", "ws-carol", { fleetRef: { name: "fleet" }, ownerId: "carol" });
     const carol = await workspaceHome(a, "ws-carol");
