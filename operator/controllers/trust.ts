@@ -149,8 +149,12 @@ export class TrustReconciler implements Reconciler {
   ): Promise<string | undefined> {
     const hash = desired.metadata.annotations?.[ANNOTATION_SPEC_HASH];
     if (observed && isOurs(observed, "bundle")) {
-      if (observed.metadata.annotations?.[ANNOTATION_SPEC_HASH] === hash) return undefined;
-      await this.writer.write("ConfigMap", "apply", () => this.deps.client.apply(desired));
+      // The data itself is compared too: an edit of the keys keeps the annotation.
+      const same =
+        observed.metadata.annotations?.[ANNOTATION_SPEC_HASH] === hash &&
+        stableStringify(observed["data"] ?? {}) === stableStringify(desired["data"]);
+      if (same) return undefined;
+      await this.replaceBundle(desired, observed);
       return undefined;
     }
     // Not in the cache: create it; an existing one is checked before anything is changed.
@@ -163,8 +167,28 @@ export class TrustReconciler implements Reconciler {
     const current = await this.deps.client.get<KubeObject>("v1", "ConfigMap", namespace, TRUST_CONFIGMAP);
     if (!isOurs(current, "bundle"))
       return `ConfigMap ${namespace}/${TRUST_CONFIGMAP} exists and was not made by agentry: sandbox and agent pods here would trust whatever keys it holds, so it is left alone and their calls fail; delete it and agentry makes its own`;
-    await this.writer.write("ConfigMap", "apply", () => this.deps.client.apply(desired));
+    await this.replaceBundle(desired, current);
     return undefined;
+  }
+
+  /**
+   * Makes the ConfigMap hold exactly the desired keys: a merge patch that also removes any
+   * key (and any binaryData) someone else added, which a server-side apply would keep; at
+   * the version read, so a concurrent change is a conflict and is retried.
+   */
+  private async replaceBundle(desired: KubeObject, current: KubeObject): Promise<void> {
+    const data = (desired["data"] ?? {}) as Record<string, string>;
+    const extra = Object.keys((current["data"] ?? {}) as Record<string, string>).filter((k) => !(k in data));
+    const patch = {
+      metadata: {
+        resourceVersion: current.metadata.resourceVersion,
+        labels: desired.metadata.labels,
+        annotations: desired.metadata.annotations,
+      },
+      data: { ...data, ...Object.fromEntries(extra.map((k) => [k, null])) },
+      binaryData: null,
+    };
+    await this.writer.write("ConfigMap", "patch", () => this.deps.client.mergePatch(current, patch));
   }
 
   /** Writes the tokens Secret (its name only: the operator reads no other Secret). */

@@ -7,6 +7,7 @@
 // - A's real tokens (read from A's Secret, as a leak would give them) open only what they
 //   name: A's workspace token is a 403 on B's workspace, on A's other workspace and on the
 //   pod's own routes; the dispatcher's tasks token is a 403 anywhere but the agent's tasks;
+// - a key the tenant adds to A's trust bundle is taken out again at once;
 // - a Pod made to look like a sandbox of A's fleet (its labels, and owner references that
 //   name the fleet or its Deployment as controller) is never called, so it receives no
 //   token, and nothing is placed on it;
@@ -325,6 +326,27 @@ describe("hostile tenant: data-plane tokens", () => {
     assert.equal((await call(home.b.address, "GET", "/workspaces", bPod)).status, 200);
     const log = operator.logs.map((l) => JSON.stringify(l)).join("\n");
     for (const token of [ws, tasks]) assert.ok(!log.includes(token), "a token in the operator's log");
+  });
+
+  it("takes back the trust bundle when a tenant adds a key to it", async () => {
+    const evil = await testTrust();
+    cleanups.push(() => evil.remove());
+    await core().patchNamespacedConfigMap(
+      {
+        namespace: a,
+        name: "agentry-trust",
+        body: { data: { [`${evil.key.kid}.pem`]: evil.key.publicKeyPem } },
+      },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    );
+    await waitFor(
+      "the tenant's key gone from agentry-trust",
+      async () => {
+        const cm = await core().readNamespacedConfigMap({ namespace: a, name: "agentry-trust" });
+        return !Object.keys(cm.data ?? {}).includes(`${evil.key.kid}.pem`);
+      },
+      { timeoutMs: 10_000 },
+    );
   });
 
   it("never calls (so never sends a token to) a Pod made to look like a sandbox of the fleet", async (t) => {
