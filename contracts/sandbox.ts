@@ -12,8 +12,11 @@
 //   POST /workspaces/{id}/exec                 ExecRequest → ExecResult
 //   GET|PUT|DELETE /workspaces/{id}/files/{path}   raw bytes (PUT: 201 new, 204 replaced)
 //
-// Every route but /healthz and /readyz takes `Authorization: Bearer <token>` when the
-// sandbox is given one.
+// Every route but /healthz and /readyz needs `Authorization: Bearer <token>` (tokens.ts):
+// a token for the sandbox's pod with scope status (GET /status, GET /workspaces), drain
+// (/drain, /undrain, /debug/load) or placement (PUT, DELETE /workspaces/{id}); a workspace's
+// own routes also take a token for that workspace, scope files (its files, GET
+// /workspaces/{id}) or exec. 401 without a valid token, 403 when it does not open the route.
 import { z } from "zod";
 
 /** Settings the operator gives every sandbox pod (the sandbox reads them, flags win). */
