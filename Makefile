@@ -34,8 +34,9 @@ lint: deps ## eslint + prettier check
 typecheck: deps ## tsc --noEmit (strict)
 	$(NPM) run --silent typecheck
 
-fetch: ## download what the tests read from module proxies (cert-manager's CRDs) while the network is there
+fetch: ## before the loopback-only tests: cert-manager's CRDs and SeaweedFS (S3) from the Go module proxy, built/cached outside the repo
 	@bash hack/certmanager-crds.sh >/dev/null
+	@bash hack/s3/build.sh >/dev/null
 
 test: deps controlplane fetch check-generated lint typecheck ## everything: lint, typecheck, unit and integration tests on a real local control plane
 	$(NPM) run --silent test

@@ -45,6 +45,21 @@ describe("WorkQueue", () => {
     q.shutDown();
   });
 
+  it("addAfter: the sooner of two visits wins, a later one does not delay it", (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout", "Date"] });
+    const q = new WorkQueue({ now: () => Date.now() });
+    q.addAfter("k", 10_000);
+    q.addAfter("k", 1_000); // sooner: replaces the 10 s visit
+    q.addAfter("k", 5_000); // later than the pending 1 s one: ignored
+    t.mock.timers.tick(999);
+    assert.equal(q.length, 0);
+    t.mock.timers.tick(1);
+    assert.equal(q.length, 1, "visited after 1 s");
+    t.mock.timers.tick(20_000);
+    assert.equal(q.length, 1, "no second visit from the replaced timers");
+    q.shutDown();
+  });
+
   it("returns undefined to workers after shutdown", async () => {
     const q = new WorkQueue();
     const waiting = q.get();
