@@ -7,7 +7,7 @@ SHELL := bash
 
 NPM ?= npm
 
-.PHONY: help deps controlplane fetch gen check-generated lint typecheck test test-unit bench dev clean chart manifests images
+.PHONY: help deps controlplane fetch test-images gen check-generated lint typecheck test test-unit bench dev clean chart manifests images
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -38,7 +38,10 @@ fetch: ## before the loopback-only tests: cert-manager's CRDs and SeaweedFS (S3)
 	@bash hack/certmanager-crds.sh >/dev/null
 	@bash hack/s3/build.sh >/dev/null
 
-test: deps controlplane fetch check-generated lint typecheck ## everything: lint, typecheck, unit and integration tests on a real local control plane
+test-images: deps ## build the local Node base and the four images the container suite runs (podman; network on a cold cache)
+	@bash hack/images/build.sh --test
+
+test: deps controlplane fetch test-images check-generated lint typecheck ## everything: lint, typecheck, unit and integration tests on a real local control plane
 	$(NPM) run --silent test
 
 test-unit: deps ## unit tests only (no control plane)
@@ -53,6 +56,9 @@ dev: deps controlplane ## local control plane (or $$KUBECONFIG's cluster) with a
 HELM = $$(bash hack/controlplane/build.sh)/helm
 IMAGE_REGISTRY ?= ghcr.io/agentry-dev
 IMAGE_TAG ?= $(shell node -p "require('./package.json').version" 2>/dev/null || echo dev)
+# Base of the images: empty for the Dockerfiles' pinned public base, `local` for the local
+# equivalent (hack/images/base.sh), or any image reference.
+NODE_IMAGE ?=
 
 chart: deps controlplane ## helm lint --strict (every profile) and render the chart
 	@for f in "" values-dev.yaml values-staging.yaml values-prod.yaml; do \
@@ -61,9 +67,8 @@ chart: deps controlplane ## helm lint --strict (every profile) and render the ch
 
 manifests: gen ## render manifests/agentry.yaml from the chart (part of make gen)
 
-images: ## print the docker build commands of the four images (no Docker engine is needed to print them)
-	@for i in operator gateway agent sandbox; do \
-	  echo "docker build -f Dockerfile.$$i -t $(IMAGE_REGISTRY)/$$i:$(IMAGE_TAG) ."; done
+images: deps ## build the four images with podman (NODE_IMAGE=local: on a locally made Node base), or print the docker commands
+	@IMAGE_REGISTRY="$(IMAGE_REGISTRY)" IMAGE_TAG="$(IMAGE_TAG)" NODE_IMAGE="$(NODE_IMAGE)" bash hack/images/build.sh
 
 clean: ## remove build outputs (the control-plane cache outside the repo is kept)
 	rm -rf dist .tmp

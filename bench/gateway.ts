@@ -159,6 +159,8 @@ export async function gatewayBench(ctx: BenchContext): Promise<BenchResult> {
     // apiserver client limit (default 500 req/s), so both sides are measured unthrottled.
     AGENTRY_RATE_LIMIT: "1000000",
     AGENTRY_RATE_BURST: "1000000",
+    AGENTRY_ADDRESS_RATE_LIMIT: "1000000",
+    AGENTRY_ADDRESS_RATE_BURST: "1000000",
     AGENTRY_KUBE_QPS: "1000000",
     AGENTRY_KUBE_BURST: "1000000",
   };
@@ -320,7 +322,7 @@ export async function gatewayBench(ctx: BenchContext): Promise<BenchResult> {
       "Objects: AgentRuntimes (no operator running). List: GET of a namespace holding " +
         `${listItems} of them, no limit. Create: POST of a new one per request (deleted after each run).`,
       "Gateway: static bearer token of a system:masters member, impersonated on every apiserver call; " +
-        "per-identity rate limit and the gateway's apiserver client limit lifted; request log at info level to a file. " +
+        "per-identity and per-address rate limits and the gateway's apiserver client limit lifted; request log at info level to a file. " +
         "Apiserver: the kubeconfig's bearer token (system:masters) over TLS.",
       `apiserver runs, average cores: ${JSON.stringify(avgCores("apiserver"))}`,
       `gateway runs, average cores: ${JSON.stringify(avgCores("gateway"))}`,

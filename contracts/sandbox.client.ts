@@ -5,11 +5,13 @@
 // maxResponseBytes of an answer (maxFileBytes of a file).
 import type { Problem } from "./problem.ts";
 import {
+  EXEC_STREAM_MEDIA_TYPE,
   workspacePath,
   type CreateWorkspaceRequest,
   type DrainAnswer,
   type ExecRequest,
   type ExecResult,
+  type ExecStreamRecord,
   type LoadOverride,
   type SandboxStatus,
   type WorkspaceInfo,
@@ -150,6 +152,46 @@ export class SandboxClient {
     return res.json() as ExecResult;
   }
 
+  /**
+   * Runs argv in the workspace and yields its output as it comes (stdout and stderr
+   * records), then one `exit` record. Aborting `signal` (or leaving the loop early) closes
+   * the connection, which kills the command.
+   */
+  async *execStream(
+    id: string,
+    request: ExecRequest,
+    options: { signal?: AbortSignal } = {},
+  ): AsyncGenerator<ExecStreamRecord> {
+    const timeoutMs = request.timeoutSeconds !== undefined ? request.timeoutSeconds * 1000 : 600_000;
+    const stop = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+    const res = await this.send("POST", `${workspacePath(id)}/exec`, {
+      json: request,
+      accept: EXEC_STREAM_MEDIA_TYPE,
+      timeoutMs: timeoutMs + EXEC_SLACK_MS,
+      signal,
+      stream: true,
+    });
+    const decoder = new TextDecoder();
+    let buffered = "";
+    try {
+      for await (const chunk of res.stream()) {
+        buffered += decoder.decode(chunk, { stream: true });
+        if (buffered.length > this.maxResponseBytes)
+          throw new SandboxApiError(
+            res.status,
+            `a streamed record is larger than ${this.maxResponseBytes} bytes`,
+          );
+        const lines = buffered.split("\n");
+        buffered = lines.pop()!;
+        for (const line of lines) if (line.trim()) yield JSON.parse(line) as ExecStreamRecord;
+      }
+      if (buffered.trim()) yield JSON.parse(buffered) as ExecStreamRecord;
+    } finally {
+      stop.abort();
+    }
+  }
+
   private async send(
     method: string,
     path: string,
@@ -158,9 +200,13 @@ export class SandboxClient {
       body?: string | Uint8Array;
       ok?: number[];
       timeoutMs?: number;
+      accept?: string;
+      signal?: AbortSignal;
       /** A probe path: no token goes with it. */
       open?: boolean;
       maxBytes?: number;
+      /** A successful answer's body is left to read as a stream (an error's is read here). */
+      stream?: boolean;
     } = {},
   ): Promise<Answer> {
     const headers: Record<string, string> = {};
@@ -170,6 +216,7 @@ export class SandboxClient {
         ? await this.token()
         : this.token;
     if (token) headers.authorization = `Bearer ${token}`;
+    if (options.accept) headers.accept = options.accept;
     let body: string | Uint8Array | undefined = options.body;
     if (options.json !== undefined) {
       headers["content-type"] = "application/json";
@@ -178,14 +225,17 @@ export class SandboxClient {
     const where = `sandbox ${this.baseUrl}: ${method} ${path}`;
     const maxBytes = options.maxBytes ?? this.maxResponseBytes;
     let res: Response;
-    let bytes: Uint8Array;
+    let bytes: Uint8Array | undefined;
     try {
       res = await this.fetchFn(`${this.baseUrl}${path}`, {
         method,
         headers,
         redirect: "manual",
         ...(body !== undefined ? { body: body as NonNullable<RequestInit["body"]> } : {}),
-        signal: AbortSignal.timeout(options.timeoutMs ?? this.timeoutMs),
+        signal: AbortSignal.any([
+          AbortSignal.timeout(options.timeoutMs ?? this.timeoutMs),
+          ...(options.signal ? [options.signal] : []),
+        ]),
       });
       if (res.status >= 300 && res.status < 400) {
         await res.body?.cancel().catch(() => undefined);
@@ -194,6 +244,8 @@ export class SandboxClient {
           `${where}: answered a redirect (${res.status}), which is never followed`,
         );
       }
+      const ok = (options.ok ?? []).includes(res.status) || (res.status >= 200 && res.status < 300);
+      if (ok && options.stream) return new Answer(res.status, new Uint8Array(), res);
       bytes = await readCapped(res, maxBytes, where);
     } catch (err) {
       if (err instanceof SandboxApiError) throw err;
@@ -214,13 +266,19 @@ export class SandboxClient {
   }
 }
 
-/** An answer read whole (within its cap). */
+/** An answer read whole (within its cap), or left to stream. */
 class Answer {
   readonly status: number;
   private readonly body: Uint8Array;
-  constructor(status: number, body: Uint8Array) {
+  private readonly response: Response | undefined;
+  constructor(status: number, body: Uint8Array, response?: Response) {
     this.status = status;
     this.body = body;
+    this.response = response;
+  }
+  /** The body as it arrives (an answer sent with `stream`). */
+  stream(): AsyncIterable<Uint8Array> {
+    return (this.response?.body ?? []) as AsyncIterable<Uint8Array>;
   }
   bytes(): Uint8Array {
     return this.body;

@@ -9,7 +9,9 @@
 //   PUT  /debug/load                           LoadOverride → SandboxStatus (--allow-load-override only)
 //   GET  /workspaces                           WorkspaceList
 //   GET|PUT|DELETE /workspaces/{id}            WorkspaceInfo (PUT: CreateWorkspaceRequest; 201 new, 200 existing)
-//   POST /workspaces/{id}/exec                 ExecRequest → ExecResult
+//   POST /workspaces/{id}/exec                 ExecRequest → ExecResult, or with
+//                                              `Accept: application/x-ndjson` a stream of
+//                                              ExecStreamRecord lines (closing it cancels)
 //   GET|PUT|DELETE /workspaces/{id}/files/{path}   raw bytes (PUT: 201 new, 204 replaced)
 //
 // Every route but /healthz and /readyz needs `Authorization: Bearer <token>` (tokens.ts):
@@ -115,6 +117,12 @@ export const ExecRequest = z.object({
     .array(z.string().refine(noNul, "must not contain NUL bytes"))
     .min(1, 'must name a program: an argv array such as ["ls", "-l"]'),
   timeoutSeconds: z.number().positive().optional(),
+  /**
+   * Working directory relative to the workspace (default: the workspace itself). It must
+   * exist and, after symlinks, lie inside the workspace.
+   */
+  cwd: z.string().min(1).max(4096).refine(noNul, "must not contain NUL bytes").optional(),
+  /** Variables on top of the minimal PATH, HOME and LANG; nothing else is inherited. */
   env: z
     .record(
       z.string().regex(ENV_NAME, "environment variable names are letters, digits and _"),
@@ -136,3 +144,19 @@ export const ExecResult = z.object({
   durationMs: z.number(),
 });
 export type ExecResult = z.output<typeof ExecResult>;
+
+/** The media type that asks POST /workspaces/{id}/exec for a stream (send it in Accept). */
+export const EXEC_STREAM_MEDIA_TYPE = "application/x-ndjson";
+
+/**
+ * One line of a streamed exec answer. Output comes as it is produced (UTF-8 text; each
+ * stream capped like the JSON answer); the last line is `exit`, or `error` when the sandbox
+ * failed after the stream began. Closing the connection kills the command.
+ */
+export const ExecStreamRecord = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("stdout"), data: z.string() }),
+  z.object({ type: z.literal("stderr"), data: z.string() }),
+  ExecResult.omit({ stdout: true, stderr: true }).extend({ type: z.literal("exit") }),
+  z.object({ type: z.literal("error"), detail: z.string() }),
+]);
+export type ExecStreamRecord = z.output<typeof ExecStreamRecord>;

@@ -33,7 +33,17 @@ export interface GatewayDeps {
   ready?: () => Promise<string | undefined>;
   /** Policy of the admission rules run before writes (default: the webhook's defaults, no Secret checks). */
   admission?: AdmissionSettings;
+  /** Per client address, every /v1 request, before authentication (none when unset). */
+  addressLimiter?: RateLimiter;
+  /**
+   * Express's "trust proxy": the proxies (addresses, CIDRs, `loopback`...) whose
+   * X-Forwarded-For names the client address. Unset: the connection's peer is the client.
+   */
+  trustProxy?: string | number;
 }
+
+/** The client's address as the per-address limits see it. */
+export const clientAddress = (req: Request): string => req.ip ?? req.socket.remoteAddress ?? "unknown";
 
 const PLURALS = new Set(KINDS.map((k) => k.plural));
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -62,6 +72,7 @@ export function createApp(deps: GatewayDeps): express.Express {
   app.disable("x-powered-by");
   app.disable("etag");
   app.set("query parser", "simple");
+  app.set("trust proxy", deps.trustProxy ?? false);
   const openapi = JSON.stringify(openApiDocument());
 
   app.use((req, res, next) => {
@@ -107,7 +118,25 @@ export function createApp(deps: GatewayDeps): express.Express {
 
   const v1 = express.Router();
   v1.use(async (req, res, next) => {
-    const identity = await deps.authenticate(req.get("authorization"));
+    // Before anything costs the apiserver a review: the client's own share of requests.
+    const address = clientAddress(req);
+    if (deps.addressLimiter) {
+      const d = await deps.addressLimiter.take(`address:${address}`);
+      if (!d.allowed) {
+        deps.metrics.addressLimited.inc({ limit: "requests" });
+        throw problemOf(429, `too many requests from ${address}; retry after the Retry-After seconds`, {
+          headers: { "retry-after": String(Math.max(1, Math.ceil(d.retryAfterMs / 1000))) },
+        });
+      }
+    }
+    let identity: Identity;
+    try {
+      identity = await deps.authenticate(req.get("authorization"), { address });
+    } catch (err) {
+      if ((err as { status?: number }).status === 429)
+        deps.metrics.addressLimited.inc({ limit: "token_reviews" });
+      throw err;
+    }
     res.locals.identity = identity;
     const decision = await deps.limiter.take(identity.user);
     if (!decision.allowed) {

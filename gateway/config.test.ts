@@ -33,3 +33,42 @@ describe("gateway admission flags", () => {
   ];
   for (const [argv, want] of bad) it(argv.join(" "), () => assert.throws(() => loadConfig(argv, {}), want));
 });
+
+describe("gateway abuse limits", () => {
+  const cfg = (argv: string[], env: NodeJS.ProcessEnv = {}) => loadConfig(argv, env) as GatewayConfig;
+
+  it("default to limits per address, TokenReviews per address, stream re-checks and a stream cap", () => {
+    const c = cfg([]);
+    assert.deepEqual(
+      [
+        c.addressRate,
+        c.addressBurst,
+        c.reviewRate,
+        c.reviewBurst,
+        c.trustProxy,
+        c.sseReauthorizeMs,
+        c.sseMaxStreams,
+      ],
+      [100, 200, 5, 20, false, 30_000, 10],
+    );
+  });
+
+  const trust: [string, GatewayConfig["trustProxy"]][] = [
+    ["", false],
+    ["false", false],
+    ["1", 1],
+    ["loopback, 10.0.0.0/8", "loopback, 10.0.0.0/8"],
+  ];
+  for (const [value, want] of trust)
+    it(`--trust-proxy=${value || '""'}`, () =>
+      assert.deepEqual(cfg([`--trust-proxy=${value}`]).trustProxy, want));
+
+  it("read the environment", () => {
+    const c = cfg([], {
+      AGENTRY_TOKEN_REVIEW_RATE: "0.5",
+      AGENTRY_SSE_MAX_STREAMS: "3",
+      AGENTRY_SSE_REAUTHORIZE: "2",
+    });
+    assert.deepEqual([c.reviewRate, c.sseMaxStreams, c.sseReauthorizeMs], [0.5, 3, 2000]);
+  });
+});

@@ -18,8 +18,20 @@ export interface GatewayConfig {
   allowAnonymous: boolean;
   rate: number;
   burst: number;
+  /** Requests per second (and burst) per client address, before authentication. */
+  addressRate: number;
+  addressBurst: number;
+  /** TokenReviews per second (and burst) per client address for tokens not seen lately. */
+  reviewRate: number;
+  reviewBurst: number;
+  /** Express "trust proxy": proxies whose X-Forwarded-For names the client; false: none. */
+  trustProxy: string | number | false;
   bodyLimit: string;
   heartbeatMs: number;
+  /** How often an open event stream's caller is authenticated and authorised again. */
+  sseReauthorizeMs: number;
+  /** Event streams one caller may have open at once (per replica). */
+  sseMaxStreams: number;
   eventHistory: number;
   clientBufferBytes: number;
   kubeQps: number;
@@ -81,8 +93,42 @@ const options: Record<string, Option> = {
   },
   rate: { env: "AGENTRY_RATE_LIMIT", help: "requests per second per identity", default: "50" },
   burst: { env: "AGENTRY_RATE_BURST", help: "request burst per identity", default: "100" },
+  "address-rate": {
+    env: "AGENTRY_ADDRESS_RATE_LIMIT",
+    help: "requests per second per client address, before authentication",
+    default: "100",
+  },
+  "address-burst": {
+    env: "AGENTRY_ADDRESS_RATE_BURST",
+    help: "request burst per client address",
+    default: "200",
+  },
+  "token-review-rate": {
+    env: "AGENTRY_TOKEN_REVIEW_RATE",
+    help: "TokenReviews per second per client address for bearer tokens not seen lately (beyond: 429)",
+    default: "5",
+  },
+  "token-review-burst": {
+    env: "AGENTRY_TOKEN_REVIEW_BURST",
+    help: "TokenReview burst per client address",
+    default: "20",
+  },
+  "trust-proxy": {
+    env: "AGENTRY_TRUST_PROXY",
+    help: "proxies in front of the gateway whose X-Forwarded-For names the client (addresses, CIDRs or loopback, comma-separated; or a hop count); empty: the connection's peer is the client",
+  },
   "body-limit": { env: "AGENTRY_BODY_LIMIT", help: "largest request body", default: "1mb" },
   heartbeat: { env: "AGENTRY_SSE_HEARTBEAT", help: "seconds between event-stream heartbeats", default: "15" },
+  "sse-reauthorize": {
+    env: "AGENTRY_SSE_REAUTHORIZE",
+    help: "seconds between checks that an open event stream's caller still has its token and may still watch",
+    default: "30",
+  },
+  "sse-max-streams": {
+    env: "AGENTRY_SSE_MAX_STREAMS",
+    help: "event streams one caller may have open at once (per replica)",
+    default: "10",
+  },
   "event-history": {
     env: "AGENTRY_EVENT_HISTORY",
     help: "events kept per stream for Last-Event-ID resume",
@@ -180,6 +226,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   if (rotateEveryMs <= 0) throw new Error("--signing-key-rotation must be longer than 0");
   if (graceMs > rotateEveryMs)
     throw new Error("--signing-key-grace must not be longer than --signing-key-rotation");
+  const trust = (get("trust-proxy") ?? "").trim();
   let tokensSecret: GatewayConfig["tokensSecret"];
   const secret = get("tokens-secret");
   if (secret) {
@@ -200,8 +247,15 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     allowAnonymous: bool("allow-anonymous"),
     rate: num("rate", 0.001),
     burst: num("burst", 1),
+    addressRate: num("address-rate", 0.001),
+    addressBurst: num("address-burst", 1),
+    reviewRate: num("token-review-rate", 0.001),
+    reviewBurst: num("token-review-burst", 1),
+    trustProxy: trust === "" || trust === "false" ? false : /^\d+$/.test(trust) ? Number(trust) : trust,
     bodyLimit: get("body-limit") ?? "1mb",
     heartbeatMs: num("heartbeat", 0.05) * 1000,
+    sseReauthorizeMs: num("sse-reauthorize", 0.05) * 1000,
+    sseMaxStreams: num("sse-max-streams", 1),
     eventHistory: num("event-history", 1),
     clientBufferBytes: num("client-buffer", 1024),
     kubeQps: num("kube-qps", 1),

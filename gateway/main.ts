@@ -149,6 +149,8 @@ await syncSigningKeys();
 let redis: Redis | undefined;
 let bus: EventBus;
 let limiter: RateLimiter;
+let addressLimiter: RateLimiter;
+let reviewLimiter: RateLimiter;
 if (cfg.redisUrl) {
   redis = new Redis(cfg.redisUrl, { maxRetriesPerRequest: 2, lazyConnect: true, enableOfflineQueue: true });
   redis.on("error", (err: Error) => log.warn("redis error", { error: err.message }));
@@ -160,12 +162,34 @@ if (cfg.redisUrl) {
   }
   bus = new RedisBus(redis, { historySize: cfg.eventHistory }, log);
   limiter = new RedisRateLimiter(redis, { rate: cfg.rate, burst: cfg.burst }, log);
+  addressLimiter = new RedisRateLimiter(
+    redis,
+    { rate: cfg.addressRate, burst: cfg.addressBurst },
+    log,
+    "agentry:gateway:rate-address:",
+  );
+  reviewLimiter = new RedisRateLimiter(
+    redis,
+    { rate: cfg.reviewRate, burst: cfg.reviewBurst },
+    log,
+    "agentry:gateway:rate-review:",
+  );
 } else {
   bus = new MemoryBus(cfg.eventHistory);
   limiter = new MemoryRateLimiter({ rate: cfg.rate, burst: cfg.burst });
+  addressLimiter = new MemoryRateLimiter({ rate: cfg.addressRate, burst: cfg.addressBurst });
+  reviewLimiter = new MemoryRateLimiter({ rate: cfg.reviewRate, burst: cfg.reviewBurst });
 }
 const hub = new EventHub(kube, bus, log);
 
+const authenticate = createAuthenticator({
+  tokens: () => tokens,
+  ...(cfg.tokenReview
+    ? { tokenReview: new TokenReviewer(kube, { onReview: (result) => metrics.tokenReviews.inc({ result }) }) }
+    : {}),
+  allowAnonymous: cfg.allowAnonymous,
+  reviewGate: (address) => reviewLimiter.take(`review:${address}`),
+});
 const app = createApp({
   kube,
   store,
@@ -174,14 +198,15 @@ const app = createApp({
   log,
   bodyLimit: cfg.bodyLimit,
   admission: cfg.admission,
-  authenticate: createAuthenticator({
-    tokens: () => tokens,
-    ...(cfg.tokenReview ? { tokenReview: new TokenReviewer(kube) } : {}),
-    allowAnonymous: cfg.allowAnonymous,
-  }),
+  addressLimiter,
+  ...(cfg.trustProxy !== false ? { trustProxy: cfg.trustProxy } : {}),
+  authenticate,
   watch: sseHandler(hub, kube, metrics, {
     heartbeatMs: cfg.heartbeatMs,
     clientBufferBytes: cfg.clientBufferBytes,
+    authenticate,
+    reauthorizeMs: cfg.sseReauthorizeMs,
+    maxStreamsPerCaller: cfg.sseMaxStreams,
   }),
   ready: async () => {
     try {

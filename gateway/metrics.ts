@@ -8,6 +8,9 @@ export class GatewayMetrics {
   readonly sseClients: Gauge<"kind">;
   readonly sseEvents: Counter<"kind">;
   readonly rateLimited: Counter;
+  readonly addressLimited: Counter<"limit">;
+  readonly tokenReviews: Counter<"result">;
+  readonly sseClosed: Counter<"reason">;
 
   constructor(defaults = true) {
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: "agentry_gateway_" });
@@ -40,6 +43,24 @@ export class GatewayMetrics {
     this.rateLimited = new Counter({
       name: "agentry_gateway_rate_limited_total",
       help: "Requests refused with 429 by the per-identity rate limit.",
+      registers,
+    });
+    this.addressLimited = new Counter({
+      name: "agentry_gateway_address_limited_total",
+      help: "Requests refused with 429 by a per-address limit before authentication: limit=requests (every request) or limit=token_reviews (bearer tokens not seen lately).",
+      labelNames: ["limit"],
+      registers,
+    });
+    this.tokenReviews = new Counter({
+      name: "agentry_gateway_token_reviews_total",
+      help: "TokenReviews sent to the apiserver, by result (authenticated, rejected, error).",
+      labelNames: ["result"],
+      registers,
+    });
+    this.sseClosed = new Counter({
+      name: "agentry_gateway_sse_closed_total",
+      help: "Event streams the gateway closed itself, by reason (revoked: the caller lost its token or its permission).",
+      labelNames: ["reason"],
       registers,
     });
   }

@@ -1,8 +1,8 @@
-// No Docker engine runs here, so the Dockerfiles are checked for what can be checked
-// without one: pinned base images, a non-root numeric USER in the final stage, every file
-// they copy exists (and is not excluded by .dockerignore), they copy exactly the folders
-// and files their programs import, and the entrypoint is built from a source file by
-// `npm run build` (tsconfig.build.json).
+// Static checks of the Dockerfiles, quick and without podman: pinned base images, a non-root
+// numeric USER in the final stage, every file they copy exists (and is not excluded by
+// .dockerignore), they copy exactly the folders and files their programs import, and the
+// entrypoint is built from a source file by `npm run build` (tsconfig.build.json). The
+// container suite (test/containers/) builds and runs them.
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, normalize } from "node:path";

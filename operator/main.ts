@@ -50,6 +50,7 @@ const informers = {
   fleets: informer("agentry.dev/v1alpha1", "SandboxFleet"),
   deployments: informer("apps/v1", "Deployment", SANDBOX_POD_SELECTOR),
   replicaSets: informer("apps/v1", "ReplicaSet", SANDBOX_POD_SELECTOR),
+  fleetPolicies: informer("networking.k8s.io/v1", "NetworkPolicy", SANDBOX_POD_SELECTOR),
   sandboxPods: informer("v1", "Pod", SANDBOX_POD_SELECTOR),
   pipelines: informer("agentry.dev/v1alpha1", "Pipeline"),
   cronJobs: informer("batch/v1", "CronJob", PIPELINE_CHILD_SELECTOR),
@@ -74,17 +75,18 @@ const keys = new OperatorKeys(client, {
 });
 
 const recorder = new EventRecorder(client, "agentry-operator", log);
+// Where the gateway and the operator run: the peers the managed NetworkPolicies let in.
+const peers = {
+  gateway: { namespace: cfg.gatewayNamespace, podLabels: { "app.kubernetes.io/name": "agentry-gateway" } },
+  operator: { namespace: cfg.leaseNamespace, podLabels: { "app.kubernetes.io/name": "agentry-operator" } },
+};
 const agents = new AgentRuntimeReconciler({
   client,
   informers,
   recorder,
   metrics,
   log,
-  context: {
-    controllerId: cfg.controllerId,
-    gateway: { namespace: cfg.gatewayNamespace, podLabels: { "app.kubernetes.io/name": "agentry-gateway" } },
-    operator: { namespace: cfg.leaseNamespace, podLabels: { "app.kubernetes.io/name": "agentry-operator" } },
-  },
+  context: { controllerId: cfg.controllerId, ...peers },
   probe: new AgentProbe(podAddresses, keys),
 });
 const fleets = new SandboxFleetReconciler({
@@ -96,6 +98,7 @@ const fleets = new SandboxFleetReconciler({
   sandboxes: new HttpSandboxApi({ tokens: keys }),
   addresses: podAddresses,
   controllerId: cfg.controllerId,
+  peers,
 });
 const pipelines = new PipelineReconciler({
   client,

@@ -7,9 +7,11 @@
 //   node --import tsx test/run.ts --unit        unit tests only (no control plane)
 //   node --import tsx test/run.ts test/foo ...  only files under these paths
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { glob } from "node:fs/promises";
 import { relative, resolve } from "node:path";
 import { controlPlaneBinDir } from "./harness/binaries.ts";
+import { removeRunContainers } from "./harness/containers.ts";
 import { ControlPlane } from "./harness/controlplane.ts";
 import { startServices, type Services } from "./harness/services.ts";
 import { installCrds } from "./harness/install.ts";
@@ -42,11 +44,15 @@ const needsCluster = selected.some(isClusterTest);
 let cp: ControlPlane | undefined;
 let services: Services | undefined;
 let stopping = false;
-const env: NodeJS.ProcessEnv = { ...process.env, AGENTRY_TEST_RUN: "1" };
+// Containers the tests start carry this run's id, so its end removes whatever a test left.
+const runId = randomBytes(6).toString("hex");
+const env: NodeJS.ProcessEnv = { ...process.env, AGENTRY_TEST_RUN: "1", AGENTRY_TEST_RUN_ID: runId };
 
 async function shutdown(keep: boolean): Promise<void> {
   if (stopping) return;
   stopping = true;
+  const left = await removeRunContainers(runId).catch(() => 0);
+  if (left) console.error(`[test] removed ${left} container(s) the tests left running`);
   await services?.stop({ keep });
   await cp?.stop({ keep });
   if (keep && cp) console.error(`\ncontrol plane logs kept in ${cp.logDir}`);

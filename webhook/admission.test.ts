@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { requestOf, reviewMutate, reviewValidate, type AdmissionRequest } from "./admission.ts";
-import { fakeLookup, fleet, workspace } from "../lib/admission/fixtures.ts";
+import { agent, fakeLookup, fleet, workspace } from "../lib/admission/fixtures.ts";
 import { DEFAULT_POLICY } from "../lib/admission/index.ts";
 
 const req = (over: Partial<AdmissionRequest>): AdmissionRequest => ({
@@ -22,7 +22,7 @@ describe("AdmissionReview handling", () => {
 
   it("denies with the rule's code, reason and message, and echoes the uid", async () => {
     const { review, outcome } = await reviewValidate(
-      req({ object: workspace("w") }),
+      req({ namespace: "team-a", object: workspace("w") }),
       fakeLookup(),
       DEFAULT_POLICY,
     );
@@ -47,6 +47,40 @@ describe("AdmissionReview handling", () => {
       DEFAULT_POLICY,
     );
     assert.equal(review.response?.status?.code, 409);
+  });
+
+  it("denies a review whose objects are not in its namespace, generically and without a lookup", async () => {
+    const kind = { group: "agentry.dev", version: "v1alpha1", kind: "AgentRuntime" };
+    const elsewhere = { ...agent("a", { workspaceRef: { name: "secret-project" } }) };
+    const cases: [string, Partial<AdmissionRequest>][] = [
+      ["no namespace", { object: elsewhere }],
+      ["the object in another namespace", { namespace: "team-b", object: elsewhere }],
+      [
+        "the old object in another namespace",
+        {
+          namespace: "team-b",
+          operation: "UPDATE",
+          object: { ...elsewhere, metadata: { name: "a" } },
+          oldObject: elsewhere,
+        },
+      ],
+    ];
+    const messages = new Set<string>();
+    for (const [what, over] of cases) {
+      const lookup = fakeLookup({ workspaces: [workspace("secret-project")] });
+      const { review, outcome } = await reviewValidate(req({ kind, ...over }), lookup, DEFAULT_POLICY);
+      assert.equal(outcome, "denied", what);
+      assert.equal(review.response?.status?.code, 400, what);
+      assert.equal(lookup.calls, 0, `${what}: nothing looked up`);
+      assert.doesNotMatch(review.response?.status?.message ?? "", /secret-project|team-a|team-b/, what);
+      messages.add(
+        review.response?.status?.message?.replace(
+          /names no namespace|is not in the request's namespace/,
+          "",
+        ) ?? "",
+      );
+    }
+    assert.equal(messages.size, 1, "one generic message");
   });
 
   it("allows requests of other groups untouched", async () => {

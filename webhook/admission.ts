@@ -1,6 +1,8 @@
 // One AdmissionReview (admission.k8s.io/v1) in, one out: /validate runs the kind's rules,
 // /mutate answers with the defaults as a JSONPatch. Requests for other groups are allowed
-// untouched (the configurations only send agentry kinds).
+// untouched (the configurations only send agentry kinds). A review whose objects are not in
+// the request's namespace (which the apiserver never sends) is denied with a generic message
+// before any lookup, so an answer never tells about another namespace's objects.
 import { validate, type AdmissionObject, type Lookup, type Policy } from "../lib/admission/index.ts";
 import { applyDefaults } from "./defaults.ts";
 
@@ -50,6 +52,18 @@ export function requestOf(body: unknown): AdmissionRequest {
   return r;
 }
 
+/** True when a review of a (namespaced) agentry kind names no namespace, or objects of another. */
+export function inconsistent(req: AdmissionRequest): boolean {
+  if (!req.namespace) return true;
+  return [req.object, req.oldObject].some(
+    (o) => o?.metadata.namespace && o.metadata.namespace !== req.namespace,
+  );
+}
+
+/** The one answer to an inconsistent review: the same words whatever it names. */
+export const INCONSISTENT_REVIEW =
+  "the review's namespace and the namespace of its objects do not agree (or it names none); nothing was checked";
+
 /** The object with its namespace filled from the request (some CREATEs omit it). */
 function withNamespace(o: AdmissionObject | null | undefined, namespace: string | undefined) {
   if (!o) return undefined;
@@ -67,6 +81,14 @@ export async function reviewValidate(
 ): Promise<{ review: AdmissionReview; outcome: Outcome }> {
   if (req.kind.group !== "agentry.dev")
     return { review: reply(req.uid, { allowed: true }), outcome: "allowed" };
+  if (inconsistent(req))
+    return {
+      review: reply(req.uid, {
+        allowed: false,
+        status: { code: 400, message: INCONSISTENT_REVIEW, reason: REASONS[400] },
+      }),
+      outcome: "denied",
+    };
   const object = req.operation === "DELETE" ? undefined : withNamespace(req.object, req.namespace);
   const old = withNamespace(req.oldObject, req.namespace);
   const v = await validate(req.kind.kind, object, old, lookup, policy);

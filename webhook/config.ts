@@ -28,6 +28,10 @@ export interface WebhookConfig {
   lookupTimeoutMs: number;
   /** Check that referenced Secrets (and keys) exist; needs `get` on Secrets in every admitted namespace. */
   checkSecretRefs: boolean;
+  /** PEM file of the CA of the apiserver's client certificate: only such callers get reviews. */
+  clientCaFile: string | undefined;
+  /** Names (CN or DNS) the client certificate must carry; empty: any the CA signed. */
+  clientCertNames: string[];
   logLevel: string;
 }
 
@@ -92,6 +96,13 @@ const options = {
     env: "AGENTRY_CHECK_SECRET_REFS",
     help: "true|false: deny references to missing Secrets or keys (needs get on Secrets in the admitted namespaces)",
     default: "true",
+  },
+  "client-ca-file": {
+    env: "AGENTRY_WEBHOOK_CLIENT_CA_FILE",
+    help: "PEM CA of the client certificate the apiserver presents (AdmissionConfiguration kubeConfigFile); set: reviews only for such callers",
+  },
+  "client-cert-names": {
+    help: "names (CN or DNS SAN) the client certificate must carry, comma-separated; empty: any the CA signed",
   },
   "log-level": { env: "AGENTRY_LOG_LEVEL", help: "error|warn|info|debug", default: "info" },
 } satisfies Record<string, Flag>;
@@ -206,6 +217,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     },
     lookupTimeoutMs: parseDuration("lookup-timeout", get("lookup-timeout")),
     checkSecretRefs: bool("check-secret-refs"),
+    clientCaFile: get("client-ca-file") || undefined,
+    clientCertNames: list("client-cert-names"),
     logLevel: get("log-level"),
   };
 }

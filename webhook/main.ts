@@ -1,5 +1,6 @@
 // agentry admission webhook entry point: wiring only. Same image as the operator:
 // `node webhook/main.ts --help` lists the flags.
+import { readFileSync } from "node:fs";
 import { KubeConfig } from "@kubernetes/client-node";
 import { KubeClient } from "../lib/kube/client.ts";
 import { createLogger } from "../lib/log.ts";
@@ -55,14 +56,27 @@ if (!first) {
   log.error("no serving certificate: another replica is creating it; restarting");
   process.exit(1);
 }
+let clientCa: string | undefined;
+if (cfg.clientCaFile) {
+  try {
+    clientCa = readFileSync(cfg.clientCaFile, "utf8");
+  } catch (err) {
+    log.error("cannot read --client-ca-file", {
+      file: cfg.clientCaFile,
+      error: err instanceof Error ? err.message : String(err),
+    });
+    process.exit(1);
+  }
+}
 const app = createApp({
   lookup: kubeLookup(client, cfg.lookupTimeoutMs, cfg.checkSecretRefs),
+  ...(clientCa ? { clientAuth: { ca: clientCa, names: cfg.clientCertNames } } : {}),
   policy: cfg.policy,
   metrics,
   log,
   ready: () => (shuttingDown ? "shutting down" : tls.current() ? undefined : "no certificate yet"),
 });
-const server = await startServer(cfg.listen, first, app);
+const server = await startServer(cfg.listen, first, app, clientCa);
 metrics.certExpiry.set(expiry(first.cert).getTime() / 1000);
 tls.onChange((cert) => {
   server.setCertificate(cert);
@@ -77,6 +91,9 @@ log.info("webhook starting", {
     ? [cfg.validatingConfigName, cfg.mutatingConfigName]
     : "not managed",
   failurePolicy: cfg.failurePolicy,
+  callers: clientCa
+    ? `only with a client certificate from ${cfg.clientCaFile}`
+    : "any (no --client-ca-file: anyone who reaches the port gets reviews)",
 });
 
 async function shutdown(signal: string): Promise<void> {

@@ -7,6 +7,7 @@ export class WebhookMetrics {
   readonly reviewSeconds: Histogram<"endpoint">;
   readonly certExpiry: Gauge;
   readonly rotations: Counter;
+  readonly refusedCallers: Counter;
 
   constructor(defaults = true) {
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: "agentry_webhook_" });
@@ -27,6 +28,11 @@ export class WebhookMetrics {
     this.certExpiry = new Gauge({
       name: "agentry_webhook_certificate_expiry_timestamp_seconds",
       help: "When the served certificate expires (Unix time).",
+      registers,
+    });
+    this.refusedCallers = new Counter({
+      name: "agentry_webhook_refused_callers_total",
+      help: "Admission reviews refused because the caller had no client certificate from the configured CA.",
       registers,
     });
     this.rotations = new Counter({

@@ -46,6 +46,12 @@ export const AgentRuntimeReason = {
   WorkspaceNotReady: "WorkspaceNotReady",
   /** Ready=False: the operator could not create or update a child object. */
   ReconcileError: "ReconcileError",
+  /**
+   * Ready=False: an object the AgentRuntime needs (its Service, NetworkPolicy, claim or Pod)
+   * has the name of an existing object it does not control; the message names it. agentry
+   * leaves that object alone, and deleting the AgentRuntime does too.
+   */
+  NameConflict: "NameConflict",
 } as const;
 
 export const ModelSettings = z
@@ -97,17 +103,28 @@ export const ManagedNetworkPolicy = z
   .object({
     enabled: z
       .boolean()
-      .default(false)
-      .meta({ description: "Create and own a NetworkPolicy for the agent Pod." }),
-    egress: z.array(EgressRule).max(64).optional().meta({
-      description: "Allowed egress besides DNS. Nothing else leaves the Pod when the policy is enabled.",
-    }),
+      .default(true)
+      .meta({
+        description:
+          "Create and own a NetworkPolicy for the agent Pod (the default). false opts out: no policy is made, " +
+          "and the Pod is reachable and reaches whatever the namespace's own policies allow.",
+      }),
+    egress: z
+      .array(EgressRule)
+      .max(64)
+      .optional()
+      .meta({
+        description:
+          "Allowed egress besides DNS and the sandboxes of the workspace's fleet. Nothing else leaves the Pod while " +
+          "the policy is enabled: an agent that calls a hosted model needs its API here (e.g. cidr 0.0.0.0/0, ports [443]).",
+      }),
   })
   .strict()
   .meta({
     description:
-      "A managed NetworkPolicy: ingress only from the agentry gateway and the agent's own namespace, " +
-      "egress to DNS plus the listed destinations.",
+      "The managed NetworkPolicy, on by default: ingress only from the agentry gateway, the operator and the agent's " +
+      "own namespace; egress to DNS, the sandbox pods of the fleet its workspace (spec.workspaceRef) is on, and the " +
+      "listed destinations. NetworkPolicies add up: another policy selecting the Pod can allow more.",
   });
 
 export const AgentStorage = z
@@ -148,7 +165,7 @@ export const AgentRuntimeSpec = z
     }),
     model: ModelSettings.optional(),
     runtimeClassName: objectName("RuntimeClass for stronger isolation, e.g. gvisor or kata.").optional(),
-    networkPolicy: ManagedNetworkPolicy.optional(),
+    networkPolicy: ManagedNetworkPolicy.default({ enabled: true }),
     storage: AgentStorage.optional(),
     suspended: z
       .boolean()

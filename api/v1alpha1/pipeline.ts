@@ -43,6 +43,12 @@ export const PipelineReason = {
   AgentNotFound: "AgentNotFound",
   /** Ready=False: the operator could not create or update a child object. */
   ReconcileError: "ReconcileError",
+  /**
+   * Ready=False: the manifest ConfigMap, the CronJob or a Job of the Pipeline has the name of
+   * an existing object the Pipeline does not control; the message names it. agentry leaves
+   * that object alone, and deleting the Pipeline does too. No run starts until it is resolved.
+   */
+  NameConflict: "NameConflict",
 } as const;
 
 export const PipelineStep = z

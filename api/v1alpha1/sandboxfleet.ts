@@ -25,7 +25,38 @@ export const SandboxFleetReason = {
   AtCapacity: "AtCapacity",
   /** Ready=False: the operator could not create or update the Deployment. */
   ReconcileError: "ReconcileError",
+  /**
+   * Ready=False: the fleet's Deployment or NetworkPolicy has the name of an existing object the
+   * fleet does not control; the message names it. agentry leaves that object alone (and so does
+   * deleting the fleet), and the fleet runs no sandboxes until it is resolved.
+   */
+  NameConflict: "NameConflict",
 } as const;
+
+/** A storage size: a positive byte quantity such as `10Gi`, `500M` or `1073741824`. */
+const storageSize = (description: string) =>
+  z
+    .union([
+      z.int().min(1),
+      z.string().regex(/^\+?(\d*[1-9]\d*(\.\d*)?|\d*\.\d*[1-9]\d*)([eE]\+?\d+|[KMGTPE]i|[kMGTPE])?$/),
+    ])
+    .meta({ description, "x-kubernetes-int-or-string": true });
+
+export const SandboxStorage = z
+  .object({
+    workspaceSizeLimit: storageSize(
+      "sizeLimit of the emptyDir holding the workspaces (/workspaces). Beyond it the kubelet evicts the sandbox pod.",
+    ).default("10Gi"),
+    tmpSizeLimit: storageSize("sizeLimit of the emptyDir mounted at /tmp.").default("1Gi"),
+    ephemeralStorageRequest: storageSize(
+      "The container's requests.ephemeral-storage, for scheduling (at most the limit). template.resources.requests[ephemeral-storage] wins when set.",
+    ).default("1Gi"),
+  })
+  .strict()
+  .meta({
+    description:
+      "Local disk of each sandbox pod. The container's limits.ephemeral-storage is workspaceSizeLimit + tmpSizeLimit + 256Mi for logs, unless template.resources.limits[ephemeral-storage] is set.",
+  });
 
 export const SandboxTemplate = z
   .object({
@@ -39,7 +70,14 @@ export const SandboxTemplate = z
     port: port("Port of the sandbox runtime's HTTP API (files, exec, /status).", 8080),
     env: envList(),
     resources: ResourceRequirements.optional(),
-    runtimeClassName: objectName("RuntimeClass for stronger isolation, e.g. gvisor or kata.").optional(),
+    storage: SandboxStorage.default({
+      workspaceSizeLimit: "10Gi",
+      tmpSizeLimit: "1Gi",
+      ephemeralStorageRequest: "1Gi",
+    }),
+    runtimeClassName: objectName(
+      "RuntimeClass for stronger isolation, e.g. gvisor or kata: workspaces of one sandbox share its kernel otherwise.",
+    ).optional(),
     serviceAccountName: objectName("ServiceAccount of the sandbox pods.").optional(),
     nodeSelector: z
       .record(z.string(), z.string().max(63))
@@ -64,6 +102,25 @@ export const PressureThresholds = z
   })
   .strict()
   .meta({ description: "Load above which a sandbox takes no new workspaces and the fleet grows." });
+
+export const FleetNetworkPolicy = z
+  .object({
+    enabled: z
+      .boolean()
+      .default(true)
+      .meta({
+        description:
+          "Create and own the fleet's NetworkPolicy (the default). false opts out: no policy is made, and any pod " +
+          "that the namespace's own policies let through can reach the sandboxes.",
+      }),
+  })
+  .strict()
+  .meta({
+    description:
+      "The fleet's managed NetworkPolicy, on by default: ingress to the sandbox pods (on the template's port) only " +
+      "from the agentry operator, the agentry gateway and the AgentRuntimes whose workspace (spec.workspaceRef) is on " +
+      "this fleet. Egress is left alone. NetworkPolicies add up: another policy selecting the sandboxes can allow more.",
+  });
 
 export const SandboxFleetSpec = z
   .object({
@@ -120,6 +177,7 @@ export const SandboxFleetSpec = z
       "How long a draining sandbox waits for its workspaces to leave before removal.",
       "5m",
     ),
+    networkPolicy: FleetNetworkPolicy.default({ enabled: true }),
   })
   .strict()
   .meta({

@@ -1,6 +1,9 @@
 // Authentication: a bearer token is looked up among the static tokens first, then (when
 // enabled) reviewed by the apiserver. No token means anonymous, only when explicitly allowed.
+// A token the gateway has not seen costs a TokenReview, so those are limited per client
+// address (`reviewGate`): beyond it the answer is 429 and the apiserver is not asked.
 import { problemOf } from "../problem.ts";
+import type { RateDecision } from "../ratelimit.ts";
 import { ANONYMOUS, type Identity } from "./identity.ts";
 import { hashToken, type StaticTokens } from "./tokens.ts";
 import type { TokenReviewer } from "./tokenreview.ts";
@@ -9,14 +12,21 @@ export interface AuthOptions {
   tokens?: () => StaticTokens;
   tokenReview?: TokenReviewer;
   allowAnonymous?: boolean;
+  /** May this client address have a TokenReview for a token not seen lately? */
+  reviewGate?: (address: string) => Promise<RateDecision>;
 }
 
-export type Authenticator = (authorization: string | undefined) => Promise<Identity>;
+export interface AuthContext {
+  /** The client's address: TokenReviews for new tokens are limited per address. */
+  address?: string;
+}
+
+export type Authenticator = (authorization: string | undefined, context?: AuthContext) => Promise<Identity>;
 
 const challenge = { "www-authenticate": 'Bearer realm="agentry"' };
 
 export function createAuthenticator(options: AuthOptions): Authenticator {
-  return async (authorization) => {
+  return async (authorization, context = {}) => {
     if (!authorization) {
       if (options.allowAnonymous) return ANONYMOUS;
       throw problemOf(401, "send an Authorization: Bearer <token> header", { headers: challenge });
@@ -27,8 +37,18 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
     const token = m[1];
     const known = options.tokens?.().get(hashToken(token));
     if (known) return known;
-    if (options.tokenReview) {
-      const reviewed = await options.tokenReview.review(token);
+    const reviewer = options.tokenReview;
+    if (reviewer) {
+      if (reviewer.known(token) === undefined && options.reviewGate && context.address !== undefined) {
+        const decision = await options.reviewGate(context.address);
+        if (!decision.allowed)
+          throw problemOf(
+            429,
+            `too many unrecognised bearer tokens from ${context.address}; retry after the Retry-After seconds`,
+            { headers: { "retry-after": String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))) } },
+          );
+      }
+      const reviewed = await reviewer.review(token);
       if (reviewed) return reviewed;
     }
     throw problemOf(401, "the bearer token is not valid", { headers: challenge });

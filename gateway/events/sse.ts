@@ -2,10 +2,14 @@
 // namespace (event: ADDED|MODIFIED|DELETED, data: the object). Resumable with
 // Last-Event-ID; `event: reset` tells a client whose position is no longer known to list
 // again. Heartbeat comments keep proxies from closing idle streams; a client that does not
-// read (more than clientBufferBytes pending) is disconnected and can resume.
+// read (more than clientBufferBytes pending) is disconnected and can resume. An open stream
+// is authenticated and authorised again every reauthorizeMs: once the caller's token or its
+// permission to watch is gone, it gets `event: revoked` and the stream ends. A caller has at
+// most maxStreamsPerCaller streams open at once (on this replica).
 import type { Request, RequestHandler, Response } from "express";
 import { KINDS } from "../../api/v1alpha1/index.ts";
 import type { KubeClient } from "../../lib/kube/client.ts";
+import type { Authenticator } from "../auth/authenticate.ts";
 import type { Identity } from "../auth/identity.ts";
 import type { GatewayMetrics } from "../metrics.ts";
 import { problemOf } from "../problem.ts";
@@ -15,6 +19,12 @@ import { streamName, type EventHub } from "./hub.ts";
 export interface SseOptions {
   heartbeatMs: number;
   clientBufferBytes: number;
+  /** Authenticates an open stream's caller again (its bearer token); none: never re-checked. */
+  authenticate?: Authenticator;
+  /** How often an open stream's caller is authenticated and authorised again (default 30 s). */
+  reauthorizeMs?: number;
+  /** Streams one caller (user) may have open at once on this replica (default 10). */
+  maxStreamsPerCaller?: number;
 }
 
 /** SubjectAccessReview: may `who` watch `plural` in `namespace`? Cached briefly. */
@@ -63,6 +73,13 @@ export function sseHandler(
   options: SseOptions,
 ): RequestHandler {
   const authorize = watchAuthorizer(client);
+  const maxStreams = options.maxStreamsPerCaller ?? 10;
+  const open = new Map<string, number>();
+  const release = (user: string) => {
+    const n = (open.get(user) ?? 1) - 1;
+    if (n > 0) open.set(user, n);
+    else open.delete(user);
+  };
   return async (req: Request, res: Response) => {
     const { namespace, plural } = req.params as { namespace: string; plural: string };
     const def = KINDS.find((k) => k.plural === plural);
@@ -75,6 +92,36 @@ export function sseHandler(
         403,
         `${who.user} may not watch ${plural} in namespace ${namespace}${decision.reason ? `: ${decision.reason}` : ""}`,
       );
+    if ((open.get(who.user) ?? 0) >= maxStreams)
+      throw problemOf(
+        429,
+        `${who.user} has ${maxStreams} event streams open, the most one caller may; close one, then retry`,
+        { headers: { "retry-after": "5" } },
+      );
+    // Taken now, before any await, so concurrent requests cannot pass the cap together.
+    open.set(who.user, (open.get(who.user) ?? 0) + 1);
+    let held = true;
+    const releaseSlot = () => {
+      if (held) release(who.user);
+      held = false;
+    };
+    try {
+      await serve(req, res, def, who, namespace, plural, releaseSlot);
+    } catch (err) {
+      releaseSlot();
+      throw err;
+    }
+  };
+
+  async function serve(
+    req: Request,
+    res: Response,
+    def: (typeof KINDS)[number],
+    who: Identity,
+    namespace: string,
+    plural: string,
+    releaseSlot: () => void,
+  ): Promise<void> {
     const lastId =
       req.get("last-event-id") ??
       (typeof req.query.lastEventId === "string" ? req.query.lastEventId : undefined);
@@ -121,14 +168,43 @@ export function sseHandler(
     res.write(`retry: 2000\n: stream ${stream}\n\n`);
     metrics.sseClients.inc({ kind: def.kind });
     const heartbeat = setInterval(() => res.write(`: heartbeat\n\n`), options.heartbeatMs);
+    const recheck = setInterval(
+      () => void stillAllowed().then((why) => why && revoke(why)),
+      options.reauthorizeMs ?? 30_000,
+    );
     const cleanup = () => {
       closed = true;
       clearInterval(heartbeat);
+      clearInterval(recheck);
       unsubscribe();
       releaseStream();
+      releaseSlot();
       metrics.sseClients.dec({ kind: def.kind });
     };
     res.once("close", cleanup);
+    /** Why the caller may no longer watch, or undefined (also when the check itself failed). */
+    const stillAllowed = async (): Promise<string | undefined> => {
+      try {
+        if (options.authenticate) {
+          const again = await options.authenticate(req.get("authorization"));
+          if (again.user !== who.user) return "the bearer token now belongs to someone else";
+        }
+        const d = await authorize(who, plural, namespace);
+        return d.allowed ? undefined : `${who.user} may no longer watch ${plural} in namespace ${namespace}`;
+      } catch (err) {
+        const status = (err as { status?: number }).status;
+        // A definite no: the token is no longer valid. Anything else (the apiserver is
+        // unreachable, a limit): keep the stream and ask again next time.
+        return status === 401 ? "the bearer token is no longer valid" : undefined;
+      }
+    };
+    const revoke = (reason: string) => {
+      if (closed) return;
+      metrics.sseClosed.inc({ reason: "revoked" });
+      res.write(`event: revoked\ndata: ${JSON.stringify({ reason })}\n\n`);
+      closed = true;
+      res.end();
+    };
     if (missed === undefined) {
       res.write(
         `event: reset\ndata: ${JSON.stringify({ reason: "the position of Last-Event-ID is no longer known; list again, then watch" })}\n\n`,
@@ -138,5 +214,5 @@ export function sseHandler(
     replaying = false;
     queued.forEach(write);
     queued.length = 0;
-  };
+  }
 }

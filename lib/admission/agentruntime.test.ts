@@ -91,6 +91,24 @@ describe("AgentRuntime rules", () => {
       world: { secrets: { openai: ["api-key"] } },
       obj: agent("a", {
         model: { provider: "openai", model: "gpt", credentialsSecretRef: { name: "openai" } },
+        networkPolicy: { egress: [{ cidr: "0.0.0.0/0", ports: [443] }] },
+      }),
+      want: {},
+    },
+    {
+      name: "a hosted provider behind the default NetworkPolicy with no egress warns",
+      world: { secrets: { openai: ["api-key"] } },
+      obj: agent("a", {
+        model: { provider: "openai", model: "gpt", credentialsSecretRef: { name: "openai" } },
+      }),
+      want: { warn: /^spec\.networkPolicy\.egress: empty; .* not provider openai: list its API/ },
+    },
+    {
+      name: "a provider with the NetworkPolicy opted out does not warn",
+      world: { secrets: { openai: ["api-key"] } },
+      obj: agent("a", {
+        model: { provider: "openai", model: "gpt", credentialsSecretRef: { name: "openai" } },
+        networkPolicy: { enabled: false },
       }),
       want: {},
     },

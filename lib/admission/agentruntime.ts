@@ -1,5 +1,6 @@
 // AgentRuntime admission: image policy, the Workspace it works in, the Secrets its env,
-// envFrom and model credentials name; warnings for missing limits and missing credentials.
+// envFrom and model credentials name; warnings for missing limits, missing credentials and a
+// model provider its (default) NetworkPolicy does not let it reach.
 import type { AgentRuntime } from "../../api/v1alpha1/index.ts";
 import { checkImage } from "./images.ts";
 import { checkSecretRefs, envSecretRefs, missing, newRefs, type SecretRef } from "./refs.ts";
@@ -53,6 +54,13 @@ export const validateAgentRuntime: Rule<AgentRuntime> = async (agent, old, looku
     f.warn(
       "spec.model.credentialsSecretRef",
       `not set; provider ${model.provider} needs an API key: put it in a Secret and reference it here`,
+    );
+  const netpol = spec.networkPolicy;
+  if (model && model.provider !== "echo" && netpol.enabled && !netpol.egress?.length)
+    f.warn(
+      "spec.networkPolicy.egress",
+      `empty; the agent's NetworkPolicy (on by default) lets it reach only DNS and its workspace's sandboxes, ` +
+        `not provider ${model.provider}: list its API (e.g. {cidr: 0.0.0.0/0, ports: [443]}) or set spec.networkPolicy.enabled=false`,
     );
   return f.verdict();
 };

@@ -1,11 +1,19 @@
 // Writing a controller's child objects: apply only when the spec hash differs, delete a
-// precise incarnation, write status only when it changed, and count every write.
-import type { KubeClient, KubeObject } from "./client.ts";
+// precise incarnation, write status only when it changed, and count every write. A child is
+// only ever written when the object of its name is missing or controlled by the child's own
+// owner (an owner reference with controller=true and the owner's uid): an object someone
+// else made is never taken over, changed or deleted (NameConflictError instead).
+import { isConflict, isNotFound, type KubeClient, type KubeObject } from "./client.ts";
 import { sameStatus } from "./conditions.ts";
 import { shortHash } from "./names.ts";
 import type { Metrics } from "./metrics.ts";
 
 export const ANNOTATION_SPEC_HASH = "agentry.dev/spec-hash";
+
+type OwnerReference = NonNullable<KubeObject["metadata"]["ownerReferences"]>[number];
+
+/** How long a controller waits before looking again at a name held by someone else's object. */
+export const NAME_CONFLICT_RECHECK_MS = 30_000;
 
 /** Adds the spec-hash annotation (the hash of everything else) used to skip unchanged writes. */
 export function withSpecHash(obj: KubeObject): KubeObject {
@@ -19,7 +27,7 @@ export function controllerRef(owner: {
   apiVersion: string;
   kind: string;
   metadata: { name?: string; uid?: string };
-}): NonNullable<KubeObject["metadata"]["ownerReferences"]>[number] {
+}): OwnerReference {
   return {
     apiVersion: owner.apiVersion,
     kind: owner.kind,
@@ -30,8 +38,50 @@ export function controllerRef(owner: {
   };
 }
 
-export const ownedBy = (obj: KubeObject, uid: string | undefined): boolean =>
-  uid !== undefined && (obj.metadata.ownerReferences?.some((r) => r.uid === uid) ?? false);
+/** True when an owner reference of `obj` with controller=true names `uid`. */
+export const controlledBy = (obj: Pick<KubeObject, "metadata">, uid: string | undefined): boolean =>
+  uid !== undefined &&
+  (obj.metadata.ownerReferences?.some((r) => r.uid === uid && r.controller === true) ?? false);
+
+/** The owner reference with controller=true, if any. */
+export const controllerOf = (obj: Pick<KubeObject, "metadata">): OwnerReference | undefined =>
+  obj.metadata.ownerReferences?.find((r) => r.controller === true);
+
+/**
+ * The object of a child's name exists and is not controlled by the child's owner: someone
+ * else made it (or another agentry object holds the name). agentry leaves it alone.
+ */
+export class NameConflictError extends Error {
+  readonly kind: string;
+  readonly objectName: string;
+  constructor(child: Pick<KubeObject, "kind" | "metadata">, existing: Pick<KubeObject, "metadata">) {
+    const owner = controllerOf(child);
+    const holder = controllerOf(existing);
+    const name = child.metadata.name ?? "";
+    const ownerText = owner ? `${owner.kind} ${owner.name}` : "this object";
+    const earlier = holder && owner && holder.kind === owner.kind && holder.name === owner.name;
+    super(
+      `${child.kind} ${name} already exists and is not managed by ${ownerText}` +
+        (earlier
+          ? ` (it belongs to an earlier ${holder.kind} ${holder.name} that was deleted; garbage collection removes it)`
+          : holder
+            ? ` (it belongs to ${holder.kind} ${holder.name})`
+            : "") +
+        `; agentry never takes over an object it did not create: remove or rename that ${child.kind}, ` +
+        `or give the ${owner?.kind ?? "object"} another name`,
+    );
+    this.name = "NameConflictError";
+    this.kind = child.kind;
+    this.objectName = name;
+  }
+}
+
+export const isNameConflict = (err: unknown): err is NameConflictError => err instanceof NameConflictError;
+
+/** Unchanged when the spec-hash annotations agree (so objects without one are never updated in place). */
+export const sameSpecHash = (current: KubeObject, desired: KubeObject): boolean =>
+  current.metadata.annotations?.[ANNOTATION_SPEC_HASH] ===
+  desired.metadata.annotations?.[ANNOTATION_SPEC_HASH];
 
 export class ChildWriter {
   private readonly client: KubeClient;
@@ -44,32 +94,65 @@ export class ChildWriter {
     this.controller = controller;
   }
 
-  /** Applies `desired` unless `observed` already carries its spec hash and the same owner. */
+  /**
+   * The object of `desired`'s name as it stands, when the controller named by `desired`'s
+   * owner references controls it: the cached `observed` copy when that one is, else a read
+   * from the apiserver (the operator's caches hold only objects with agentry's labels).
+   * undefined when there is none. Throws NameConflictError when the name is held by an
+   * object with another controller, or none.
+   */
+  async current(desired: KubeObject, observed: KubeObject | undefined): Promise<KubeObject | undefined> {
+    const uid = controllerOf(desired)?.uid;
+    if (observed && controlledBy(observed, uid)) return observed;
+    const live = await this.client
+      .get(desired.apiVersion, desired.kind, desired.metadata.namespace, desired.metadata.name!)
+      .catch((err: unknown) => {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      });
+    if (live && !controlledBy(live, uid)) throw new NameConflictError(desired, live);
+    return live;
+  }
+
+  /**
+   * Applies `desired` unless the object of its name is already ours and `unchanged`. An
+   * update carries the uid of the incarnation that was checked, so the apiserver refuses it
+   * if that object was replaced meanwhile. Throws NameConflictError instead of touching an
+   * object its controller did not make. True when it wrote.
+   */
   async ensure(
-    ownerUid: string | undefined,
     desired: KubeObject,
     observed: KubeObject | undefined,
+    unchanged: (current: KubeObject, desired: KubeObject) => boolean = sameSpecHash,
   ): Promise<boolean> {
-    const hash = desired.metadata.annotations?.[ANNOTATION_SPEC_HASH];
-    if (
-      observed &&
-      observed.metadata.annotations?.[ANNOTATION_SPEC_HASH] === hash &&
-      ownedBy(observed, ownerUid)
-    )
-      return false;
-    await this.write(desired.kind, "apply", () => this.client.apply(desired));
+    const current = await this.current(desired, observed);
+    if (current && unchanged(current, desired)) return false;
+    await this.applyOver(desired, current);
     return true;
   }
 
-  /** Creates `obj`; false when it already exists. */
+  /** Applies `desired` onto `current` (as returned by current(): ours, or undefined to create it). */
+  async applyOver(desired: KubeObject, current: KubeObject | undefined): Promise<void> {
+    const body = current
+      ? { ...desired, metadata: { ...desired.metadata, uid: current.metadata.uid } }
+      : desired;
+    await this.write(desired.kind, "apply", () => this.client.apply(body));
+  }
+
+  /**
+   * Creates `obj`; false when it already exists under the same controller. Throws
+   * NameConflictError when the object of that name belongs to someone else.
+   */
   async create(obj: KubeObject): Promise<boolean> {
-    return this.write(obj.kind, "create", () => this.client.create(obj)).then(
-      () => true,
-      (err: unknown) => {
-        if ((err as { status?: number }).status === 409) return false;
-        throw err;
-      },
-    );
+    try {
+      await this.write(obj.kind, "create", () => this.client.create(obj));
+      return true;
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      // AlreadyExists: find out whose it is (if it is gone again, the next pass creates it).
+      await this.current(obj, undefined);
+      return false;
+    }
   }
 
   /** Deletes this incarnation of `obj` (uid precondition), its dependents in the background. */

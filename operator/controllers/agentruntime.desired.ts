@@ -7,6 +7,7 @@ import type { KubeObject } from "../../lib/kube/client.ts";
 import { controllerRef, withSpecHash } from "../../lib/kube/children.ts";
 import { childName, shortHash } from "../../lib/kube/names.ts";
 import { TRUST_ENV_NAMES, tokenFile, tokenKeys, tokensVolume, trustForPods } from "./trust.desired.ts";
+import { DNS_EGRESS, peerOf, type PolicyPeer } from "./networkpolicy.ts";
 import {
   RESTRICTED_UID,
   restrictedContainerSecurity,
@@ -29,11 +30,13 @@ export interface AgentContext {
   /** Value of agentry.dev/controller-id: which agentry installation manages the objects. */
   controllerId: string;
   /** Where the gateway runs, for the managed NetworkPolicy's ingress rule. */
-  gateway: { namespace: string; podLabels: Record<string, string> };
+  gateway: PolicyPeer;
   /** Where the operator runs: it reads the agent's /readyz for readinessReason. */
-  operator?: { namespace: string; podLabels: Record<string, string> };
+  operator?: PolicyPeer;
   /** The placed workspace the agent works in, when spec.workspaceRef is set. */
   workspace?: { name: string; endpoint: string; sandboxPod: string };
+  /** The sandbox pods of the workspace's fleet (labels and port): the managed policy's egress. */
+  fleet?: { podLabels: Record<string, string>; port: number };
 }
 
 export interface AgentChildren {
@@ -99,6 +102,40 @@ function agentEnv(ar: AgentRuntime, ctx: AgentContext): EnvVar[] {
 
 /** The file, under the tokens mount, of the token for the agent's workspace. */
 const WORKSPACE_TOKEN_PATH = "workspace";
+
+/**
+ * The managed NetworkPolicy of an agent Pod: ingress on its port only from its own namespace,
+ * the gateway and the operator; egress only to DNS, the sandboxes of its workspace's fleet and
+ * the destinations spec.networkPolicy.egress lists.
+ */
+export function agentPolicySpec(ar: AgentRuntime, ctx: AgentContext): Record<string, unknown> {
+  const spec = ar.spec;
+  return {
+    podSelector: { matchLabels: { [LABEL_AGENT]: ar.metadata.name!, ...MANAGED_BY } },
+    policyTypes: ["Ingress", "Egress"],
+    ingress: [
+      {
+        from: [{ podSelector: {} }, peerOf(ctx.gateway), ...(ctx.operator ? [peerOf(ctx.operator)] : [])],
+        ports: [{ port: spec.port, protocol: "TCP" }],
+      },
+    ],
+    egress: [
+      DNS_EGRESS,
+      ...(ctx.fleet
+        ? [
+            {
+              to: [{ podSelector: { matchLabels: ctx.fleet.podLabels } }],
+              ports: [{ port: ctx.fleet.port, protocol: "TCP" }],
+            },
+          ]
+        : []),
+      ...(spec.networkPolicy.egress ?? []).map((rule) => ({
+        to: [{ ipBlock: { cidr: rule.cidr } }],
+        ...(rule.ports?.length ? { ports: rule.ports.map((p) => ({ port: p, protocol: "TCP" })) } : {}),
+      })),
+    ],
+  };
+}
 
 export function desiredAgent(ar: AgentRuntime, ctx: AgentContext): AgentChildren {
   const name = ar.metadata.name!;
@@ -213,51 +250,12 @@ export function desiredAgent(ar: AgentRuntime, ctx: AgentContext): AgentChildren
     },
   });
 
-  const networkPolicy = spec.networkPolicy?.enabled
+  const networkPolicy = spec.networkPolicy.enabled
     ? withSpecHash({
         apiVersion: "networking.k8s.io/v1",
         kind: "NetworkPolicy",
         metadata: { name: networkPolicyName, namespace, labels, annotations, ownerReferences: owner },
-        spec: {
-          podSelector: { matchLabels: { [LABEL_AGENT]: name, ...MANAGED_BY } },
-          policyTypes: ["Ingress", "Egress"],
-          ingress: [
-            {
-              from: [
-                { podSelector: {} },
-                {
-                  namespaceSelector: {
-                    matchLabels: { "kubernetes.io/metadata.name": ctx.gateway.namespace },
-                  },
-                  podSelector: { matchLabels: ctx.gateway.podLabels },
-                },
-                ...(ctx.operator
-                  ? [
-                      {
-                        namespaceSelector: {
-                          matchLabels: { "kubernetes.io/metadata.name": ctx.operator.namespace },
-                        },
-                        podSelector: { matchLabels: ctx.operator.podLabels },
-                      },
-                    ]
-                  : []),
-              ],
-              ports: [{ port, protocol: "TCP" }],
-            },
-          ],
-          egress: [
-            {
-              ports: [
-                { port: 53, protocol: "UDP" },
-                { port: 53, protocol: "TCP" },
-              ],
-            },
-            ...(spec.networkPolicy.egress ?? []).map((rule) => ({
-              to: [{ ipBlock: { cidr: rule.cidr } }],
-              ...(rule.ports?.length ? { ports: rule.ports.map((p) => ({ port: p, protocol: "TCP" })) } : {}),
-            })),
-          ],
-        },
+        spec: agentPolicySpec(ar, ctx),
       })
     : undefined;
 

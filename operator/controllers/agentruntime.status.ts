@@ -40,6 +40,8 @@ export interface AgentObservation {
   replacing?: boolean;
   /** An error from the last attempt to write children. */
   reconcileError?: string;
+  /** A child's name is held by an object the AgentRuntime does not control (agentry leaves it alone). */
+  nameConflict?: string;
   /** The agent's own GET /readyz answer, read while its Pod runs but is not ready. */
   agentReadiness?: { status: string; reason?: string };
 }
@@ -58,6 +60,10 @@ const CONFIG_ERRORS = new Set(["CreateContainerConfigError", "CreateContainerErr
 const container = (o: AgentObservation) => o.pod?.status?.containerStatuses?.find((c) => c.name === "agent");
 
 const checks: Check[] = [
+  (_, o) =>
+    o.nameConflict
+      ? { phase: "Error", reason: AgentRuntimeReason.NameConflict, message: o.nameConflict }
+      : undefined,
   (ar) =>
     ar.spec.suspended
       ? {

@@ -9,6 +9,8 @@ import {
   type AgentContext,
 } from "./agentruntime.desired.ts";
 import { computeAgentStatus, type AgentObservation, type PodView } from "./agentruntime.status.ts";
+import { staleChild } from "./agentruntime.ts";
+import { egressAllowed, type Destination } from "../../test/harness/netpol.ts";
 
 type Obj = Record<string, any>;
 
@@ -80,13 +82,15 @@ describe("desiredAgent", () => {
     assert.equal(d.service.kind, "Service");
   });
 
-  it("adds the NetworkPolicy and claim only when asked", () => {
+  it("makes the NetworkPolicy by default and the claim only when asked", () => {
     const plain = desiredAgent(agent(), ctx);
-    assert.equal(plain.networkPolicy, undefined);
+    assert.equal((plain.networkPolicy as Obj).kind, "NetworkPolicy", "on by default");
     assert.equal(plain.claim, undefined);
+    const optedOut = desiredAgent(agent({ networkPolicy: { enabled: false } }), ctx);
+    assert.equal(optedOut.networkPolicy, undefined, "enabled: false opts out");
     const full = desiredAgent(
       agent({
-        networkPolicy: { enabled: true, egress: [{ cidr: "203.0.113.0/24", ports: [443] }] },
+        networkPolicy: { egress: [{ cidr: "203.0.113.0/24", ports: [443] }] },
         storage: { size: "2Gi", bootstrapConfigMap: "defaults" },
       }),
       ctx,
@@ -99,7 +103,7 @@ describe("desiredAgent", () => {
       "agentry-system",
     );
     assert.equal(np.spec.ingress[0].from.length, 2, "no operator peer unless the context names it");
-    const withOperator = desiredAgent(agent({ networkPolicy: { enabled: true } }), {
+    const withOperator = desiredAgent(agent(), {
       ...ctx,
       operator: { namespace: "ops", podLabels: { "app.kubernetes.io/name": "agentry-operator" } },
     }).networkPolicy as Obj;
@@ -110,6 +114,37 @@ describe("desiredAgent", () => {
     assert.equal((full.claim as Obj).spec.resources.requests.storage, "2Gi");
     const init = (full.pod as Obj).spec.initContainers[0];
     assert.match(init.command.join(" "), /cp -Rn/, "bootstrap never overwrites existing files");
+  });
+
+  it("lets an agent with a workspace reach its fleet's sandboxes, on their port only", () => {
+    const fleet = {
+      podLabels: { "agentry.dev/sandbox-fleet": "f", "app.kubernetes.io/managed-by": "agentry" },
+    };
+    const np = desiredAgent(agent({ workspaceRef: { name: "ws" } }), {
+      ...ctx,
+      fleet: { ...fleet, port: 9000 },
+    }).networkPolicy as Obj;
+    assert.deepEqual(np.spec.egress[1], {
+      to: [{ podSelector: { matchLabels: fleet.podLabels } }],
+      ports: [{ port: 9000, protocol: "TCP" }],
+    });
+    const policies = [{ metadata: { name: np.metadata.name, namespace: "team" }, spec: np.spec }];
+    const self = { namespace: "team", labels: desiredAgent(agent(), ctx).pod!.metadata.labels! };
+    const sandbox = { namespace: "team", labels: fleet.podLabels };
+    const cases: [string, number, Destination, boolean][] = [
+      ["its fleet's sandbox, on the fleet's port", 9000, sandbox, true],
+      ["its fleet's sandbox, on another port", 22, sandbox, false],
+      [
+        "another fleet's sandbox",
+        9000,
+        { namespace: "team", labels: { "agentry.dev/sandbox-fleet": "g" } },
+        false,
+      ],
+      ["DNS", 53, { ip: "10.96.0.10" }, true],
+      ["the internet", 443, { ip: "192.0.2.1" }, false],
+    ];
+    for (const [what, port, dest, allowed] of cases)
+      assert.equal(egressAllowed(policies, self, port, "TCP", dest), allowed, what);
   });
 
   it("points the agent at its workspace", () => {
@@ -247,6 +282,13 @@ describe("computeAgentStatus", () => {
     ],
     ["failed", { pod: pod({ phase: "Failed", message: "OOMKilled" }) }, {}, "Error", /OOMKilled; recreating/],
     ["write error", { reconcileError: "could not update: forbidden" }, {}, "Error", /forbidden/],
+    [
+      "a name held by someone else's object, even while suspended",
+      { nameConflict: "Service coder already exists and is not managed by AgentRuntime coder" },
+      { suspended: true },
+      "Error",
+      /^Service coder already exists/,
+    ],
   ];
   for (const [name, observed, spec, phase, reason] of cases) {
     it(name, () => {
@@ -258,6 +300,7 @@ describe("computeAgentStatus", () => {
       assert.equal(ready?.status, phase === "Ready" ? "True" : "False");
       assert.equal(ready?.observedGeneration, 3);
       assert.equal(status.observedGeneration, 3);
+      if (observed.nameConflict) assert.equal(ready?.reason, "NameConflict");
     });
   }
 
@@ -270,4 +313,45 @@ describe("computeAgentStatus", () => {
     const later = computeAgentStatus(agent({}, first), observed, new Date("2026-11-23T11:00:00Z"));
     assert.deepEqual(later, first);
   });
+});
+
+describe("staleChild: which labelled objects the controller may delete", () => {
+  const obj = (annotations: Record<string, string>, owner?: string) => ({
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: {
+      name: "coder",
+      annotations,
+      ...(owner
+        ? {
+            ownerReferences: [
+              {
+                apiVersion: "agentry.dev/v1alpha1",
+                kind: "AgentRuntime",
+                name: "coder",
+                uid: owner,
+                controller: true,
+              },
+            ],
+          }
+        : {}),
+    },
+  });
+  const ours = (uid: string) => ({ "agentry.dev/agent-id": uid, "agentry.dev/controller-id": "agentry" });
+  const cases: [string, ReturnType<typeof obj>, string | undefined, boolean][] = [
+    ["the live AgentRuntime's own child", obj(ours("uid-1"), "uid-1"), "uid-1", false],
+    ["an earlier AgentRuntime's child", obj(ours("uid-0"), "uid-0"), "uid-1", true],
+    ["orphaned (owner reference removed), no AgentRuntime now", obj(ours("uid-0")), undefined, true],
+    ["orphaned, AgentRuntime recreated", obj(ours("uid-0")), "uid-1", true],
+    ["labels only, no agentry annotations", obj({}), undefined, false],
+    ["labels only, a live AgentRuntime of that name", obj({}), "uid-1", false],
+    [
+      "another installation's child",
+      obj({ "agentry.dev/agent-id": "uid-0", "agentry.dev/controller-id": "other" }),
+      undefined,
+      false,
+    ],
+  ];
+  for (const [name, o, live, stale] of cases)
+    it(`${name} → ${stale ? "delete" : "keep"}`, () => assert.equal(staleChild(o, live, "agentry"), stale));
 });

@@ -3,9 +3,15 @@
 // template changes, recreates a deleted or failed Pod with backoff, removes the Pod while
 // suspended, removes orphans, and reports status. Reconcile order: get → stop if gone →
 // gather inputs → children (Service → NetworkPolicy → claim → Pod) → status if changed.
-import type { AgentRuntime, Workspace } from "../../api/v1alpha1/index.ts";
+import type { AgentRuntime, SandboxFleet, Workspace } from "../../api/v1alpha1/index.ts";
 import { specSchemas } from "../../api/v1alpha1/index.ts";
-import { ChildWriter, ownedBy } from "../../lib/kube/children.ts";
+import {
+  ChildWriter,
+  NAME_CONFLICT_RECHECK_MS,
+  NameConflictError,
+  controlledBy,
+  isNameConflict,
+} from "../../lib/kube/children.ts";
 import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
 import { sameStatus } from "../../lib/kube/conditions.ts";
 import type { Controller, ReconcileResult, Reconciler } from "../../lib/kube/controller.ts";
@@ -15,6 +21,7 @@ import type { Logger } from "../../lib/log.ts";
 import type { Metrics } from "../../lib/kube/metrics.ts";
 import {
   ANNOTATION_AGENT_ID,
+  ANNOTATION_CONTROLLER_ID,
   LABEL_AGENT,
   LABEL_TEMPLATE_HASH,
   desiredAgent,
@@ -22,6 +29,7 @@ import {
 } from "./agentruntime.desired.ts";
 import { computeAgentStatus, type PodView } from "./agentruntime.status.ts";
 import type { AgentProbe, AgentReadiness } from "./agentruntime.probe.ts";
+import { fleetSelector } from "./sandboxfleet.desired.ts";
 
 export const CHILD_SELECTOR = `app.kubernetes.io/managed-by=agentry,${LABEL_AGENT}`;
 
@@ -32,6 +40,7 @@ export interface AgentInformers {
   networkPolicies: SharedInformer<KubeObject>;
   claims: SharedInformer<KubeObject>;
   workspaces: SharedInformer<KubeObject>;
+  fleets: SharedInformer<KubeObject>;
 }
 
 export interface AgentControllerDeps {
@@ -40,7 +49,7 @@ export interface AgentControllerDeps {
   recorder: Recorder;
   metrics: Metrics;
   log: Logger;
-  context: Omit<AgentContext, "workspace">;
+  context: Omit<AgentContext, "workspace" | "fleet">;
   now?: () => Date;
   /** Longest wait before recreating a Pod that keeps failing. */
   maxBackoffMs?: number;
@@ -52,6 +61,17 @@ export interface AgentControllerDeps {
 const NOT_READY_RECHECK_MS = 5_000;
 
 const asAgent = (o: KubeObject) => o as unknown as AgentRuntime;
+
+/**
+ * A child agentry made for an AgentRuntime of this name other than the live one (an earlier
+ * object of the same name, or one deleted with its children orphaned): it carries our
+ * agent-id and controller-id annotations. Anything else, labels or not, is not ours to delete.
+ */
+export function staleChild(o: KubeObject, liveUid: string | undefined, controllerId: string): boolean {
+  const id = o.metadata.annotations?.[ANNOTATION_AGENT_ID];
+  if (!id || o.metadata.annotations?.[ANNOTATION_CONTROLLER_ID] !== controllerId) return false;
+  return liveUid === undefined || (id !== liveUid && !controlledBy(o, liveUid));
+}
 
 /** Longest wait before a status deferred on the first pass is written anyway. */
 const DEFERRED_STATUS_MS = 5_000;
@@ -104,6 +124,16 @@ export class AgentRuntimeReconciler implements Reconciler {
     informers.workspaces.on("add", enqueueUsers);
     informers.workspaces.on("update", enqueueUsers);
     informers.workspaces.on("delete", enqueueUsers);
+    // The fleet of an agent's workspace gives its policy's egress (the sandboxes' port).
+    const enqueueFleetUsers = (fleet: KubeObject) => {
+      for (const ws of informers.workspaces.list(fleet.metadata.namespace)) {
+        if ((ws as unknown as Workspace).spec.fleetRef.name === fleet.metadata.name) enqueueUsers(ws);
+      }
+    };
+    informers.fleets.on("add", enqueueFleetUsers);
+    informers.fleets.on("update", (o, old) => {
+      if (!old || old.metadata.generation !== o.metadata.generation) enqueueFleetUsers(o);
+    });
   }
 
   /** Enqueues every AgentRuntime and every owner named by a child (a full resync). */
@@ -133,8 +163,14 @@ export class AgentRuntimeReconciler implements Reconciler {
     await this.removeOrphans(namespace, name, cached.metadata.uid);
 
     const { workspace, workspaceProblem } = this.workspaceOf(ar);
-    const desired = desiredAgent(ar, { ...this.deps.context, ...(workspace ? { workspace } : {}) });
+    const fleet = this.fleetOf(ar);
+    const desired = desiredAgent(ar, {
+      ...this.deps.context,
+      ...(workspace ? { workspace } : {}),
+      ...(fleet ? { fleet } : {}),
+    });
     let reconcileError: string | undefined;
+    let nameConflict: string | undefined;
     let replacing = false;
     let requeueAfterMs: number | undefined;
     // Whether this pass created or changed a child (the Service, NetworkPolicy, claim or Pod);
@@ -142,18 +178,17 @@ export class AgentRuntimeReconciler implements Reconciler {
     let applied = false;
     try {
       applied =
-        (await this.ensure(
-          ar,
+        (await this.writer.ensure(
           desired.service,
           this.deps.informers.services.get(namespace, desired.serviceName),
         )) || applied;
       const netpol = this.deps.informers.networkPolicies.get(namespace, desired.networkPolicyName);
-      if (desired.networkPolicy) applied = (await this.ensure(ar, desired.networkPolicy, netpol)) || applied;
+      if (desired.networkPolicy)
+        applied = (await this.writer.ensure(desired.networkPolicy, netpol)) || applied;
       else if (netpol && this.ownedBy(netpol, ar)) await this.remove(netpol);
       if (desired.claim)
         applied =
-          (await this.ensure(
-            ar,
+          (await this.writer.ensure(
             desired.claim,
             this.deps.informers.claims.get(namespace, desired.claimName),
           )) || applied;
@@ -164,10 +199,18 @@ export class AgentRuntimeReconciler implements Reconciler {
       requeueAfterMs = result.requeueAfterMs;
       applied = result.applied === true || applied;
     } catch (err) {
-      reconcileError = `could not update child objects: ${err instanceof Error ? err.message : String(err)}`;
+      // A name held by someone else's object: leave it alone, say so, look again later.
+      if (isNameConflict(err)) nameConflict = err.message;
+      else
+        reconcileError = `could not update child objects: ${err instanceof Error ? err.message : String(err)}`;
+    }
+    if (nameConflict) {
+      this.deps.recorder.event(ar as never, "Warning", "NameConflict", nameConflict);
+      requeueAfterMs = NAME_CONFLICT_RECHECK_MS;
     }
 
-    const pod = this.deps.informers.pods.get(namespace, desired.podName) as PodView | undefined;
+    const cachedPod = this.deps.informers.pods.get(namespace, desired.podName);
+    const pod = (cachedPod && this.ownedBy(cachedPod, ar) ? cachedPod : undefined) as PodView | undefined;
     const notReady =
       !ar.spec.suspended &&
       !pod?.metadata.deletionTimestamp &&
@@ -184,18 +227,19 @@ export class AgentRuntimeReconciler implements Reconciler {
         ...(pod && !ar.spec.suspended ? { pod } : {}),
         podName: desired.podName,
         serviceName: desired.serviceName,
-        serviceExists: this.deps.informers.services.get(namespace, desired.serviceName) !== undefined,
+        serviceExists: this.owns(this.deps.informers.services.get(namespace, desired.serviceName), ar),
         endpoint: desired.endpoint,
         templateHash: desired.templateHash,
         ...(workspaceProblem ? { workspaceProblem } : {}),
         replacing,
         ...(reconcileError ? { reconcileError } : {}),
+        ...(nameConflict ? { nameConflict } : {}),
         ...(agentReadiness ? { agentReadiness } : {}),
       },
       this.now(),
     );
     if (status.phase === "Ready") this.recreate.delete(key);
-    if (applied && !reconcileError && !ar.status?.phase && status.phase === "Pending") {
+    if (applied && !reconcileError && !nameConflict && !ar.status?.phase && status.phase === "Pending") {
       // The first pass over a new AgentRuntime: the children it just created come back as
       // watch events that enqueue it again, and the status written then already sees them.
       // A status written now ("creating Pod", no Service yet) would be superseded at once:
@@ -226,6 +270,23 @@ export class AgentRuntimeReconciler implements Reconciler {
     return { workspace: { name: ref, endpoint: st.endpoint, sandboxPod: st.sandboxPod } };
   }
 
+  /** The sandbox pods of the fleet the agent's workspace is on (labels, port), when known. */
+  private fleetOf(ar: AgentRuntime): AgentContext["fleet"] {
+    const ref = ar.spec.workspaceRef?.name;
+    const ws = ref
+      ? (this.deps.informers.workspaces.get(ar.metadata.namespace, ref) as unknown as Workspace | undefined)
+      : undefined;
+    if (!ws) return undefined;
+    const fleetName = ws.spec.fleetRef.name;
+    const fleet = this.deps.informers.fleets.get(ar.metadata.namespace, fleetName) as unknown as
+      SandboxFleet | undefined;
+    const port = specSchemas.SandboxFleet.safeParse(fleet?.spec);
+    return {
+      podLabels: fleetSelector(fleetName),
+      port: port.success ? port.data.template.port : (fleet?.spec.template.port ?? 8080),
+    };
+  }
+
   private async reconcilePod(
     key: string,
     ar: AgentRuntime,
@@ -250,7 +311,8 @@ export class AgentRuntimeReconciler implements Reconciler {
       const attempt = this.recreate.get(key);
       const wait = attempt ? attempt.notBefore - Date.now() : 0;
       if (wait > 0) return { replacing: false, requeueAfterMs: wait };
-      await this.write("Pod", "apply", () => this.deps.client.apply(desired.pod!));
+      // Not in the cache: a Pod of that name may still exist (someone else's, unlabelled).
+      if (!(await this.writer.ensure(desired.pod, undefined))) return { replacing: false };
       this.deps.recorder.event(
         ar as never,
         "Normal",
@@ -259,11 +321,14 @@ export class AgentRuntimeReconciler implements Reconciler {
       );
       return { replacing: false, applied: true };
     }
-    if (pod.metadata.deletionTimestamp) return { replacing: true };
     if (!this.ownedBy(pod, ar)) {
-      await this.remove(pod);
+      // Ours from an earlier AgentRuntime of this name: remove it. Anyone else's: leave it.
+      if (!staleChild(pod, ar.metadata.uid, this.deps.context.controllerId))
+        throw new NameConflictError(desired.pod, pod);
+      if (!pod.metadata.deletionTimestamp) await this.remove(pod);
       return { replacing: true };
     }
+    if (pod.metadata.deletionTimestamp) return { replacing: true };
     if (pod.metadata.labels?.[LABEL_TEMPLATE_HASH] !== desired.templateHash) {
       await this.remove(pod);
       this.recreate.delete(key);
@@ -293,25 +358,17 @@ export class AgentRuntimeReconciler implements Reconciler {
     return { replacing: false };
   }
 
-  /** Applies `desired` unless the observed object already carries the same spec hash. */
-  private async ensure(
-    ar: AgentRuntime,
-    desired: KubeObject,
-    observed: KubeObject | undefined,
-  ): Promise<boolean> {
-    return this.writer.ensure(ar.metadata.uid, desired, observed);
+  /** Controlled by this AgentRuntime (owner reference with controller=true and its uid). */
+  private ownedBy(obj: KubeObject, ar: AgentRuntime): boolean {
+    return controlledBy(obj, ar.metadata.uid);
   }
 
-  private ownedBy(obj: KubeObject, ar: AgentRuntime): boolean {
-    return ownedBy(obj, ar.metadata.uid);
+  private owns(obj: KubeObject | undefined, ar: AgentRuntime): boolean {
+    return obj !== undefined && this.ownedBy(obj, ar);
   }
 
   private async remove(obj: KubeObject): Promise<void> {
     await this.writer.remove(obj);
-  }
-
-  private async write<T>(kind: string, verb: string, fn: () => Promise<T>): Promise<T> {
-    return this.writer.write(kind, verb, fn);
   }
 
   private async writeStatus(ar: AgentRuntime, status: AgentRuntime["status"]): Promise<void> {
@@ -328,9 +385,7 @@ export class AgentRuntimeReconciler implements Reconciler {
     for (const inf of [informers.pods, informers.services, informers.networkPolicies, informers.claims]) {
       for (const o of inf.list(namespace)) {
         if (o.metadata.labels?.[LABEL_AGENT] !== name || o.metadata.deletionTimestamp) continue;
-        const owned = liveUid !== undefined && o.metadata.ownerReferences?.some((r) => r.uid === liveUid);
-        const sameAgent = liveUid !== undefined && o.metadata.annotations?.[ANNOTATION_AGENT_ID] === liveUid;
-        if (owned || sameAgent) continue;
+        if (!staleChild(o, liveUid, this.deps.context.controllerId)) continue;
         this.deps.log.info("deleting orphan", { kind: o.kind, object: keyOf(o), agent: name });
         await this.remove(o);
       }

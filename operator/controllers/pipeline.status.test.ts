@@ -183,6 +183,20 @@ describe("computePipelineStatus", () => {
       ready: "False",
       reason: "ReconcileError",
     },
+    {
+      name: "a child's name held by someone else's object, even while suspended",
+      spec: { schedule: "@daily", suspended: true },
+      o: {
+        mode: "CronJob",
+        childName: "p",
+        childExists: false,
+        nameConflict: "ConfigMap p-manifest already exists and is not managed by Pipeline p",
+      },
+      phase: "Pending",
+      ready: "False",
+      reason: "NameConflict",
+      message: /^ConfigMap p-manifest already exists/,
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {

@@ -39,6 +39,8 @@ export interface PipelineObservation {
   agentProblem?: string;
   /** An error from the last attempt to write children. */
   reconcileError?: string;
+  /** A child's name is held by an object the Pipeline does not control (agentry leaves it alone). */
+  nameConflict?: string;
 }
 
 const condition = (j: JobView, type: string) =>
@@ -93,6 +95,8 @@ function verdictOf(pl: Pipeline, o: PipelineObservation, history: PipelineRun[])
   const active = history.filter((r) => r.result === "Running"); // newest first
   const finished = history.find((r) => r.result !== "Running");
   const runningPhase = active.length ? ("Running" as const) : undefined;
+  if (o.nameConflict)
+    return { phase: "Pending", ready: false, reason: PipelineReason.NameConflict, message: o.nameConflict };
   if (pl.spec.suspended) {
     return {
       phase: "Suspended",

@@ -6,7 +6,13 @@
 // garbage collection through owner references.
 import type { AgentRuntime, Pipeline } from "../../api/v1alpha1/index.ts";
 import { RUN_NOW_ANNOTATION, specSchemas } from "../../api/v1alpha1/index.ts";
-import { ChildWriter, ownedBy } from "../../lib/kube/children.ts";
+import {
+  ChildWriter,
+  NAME_CONFLICT_RECHECK_MS,
+  NameConflictError,
+  controlledBy,
+  isNameConflict,
+} from "../../lib/kube/children.ts";
 import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
 import type { Controller, Reconciler } from "../../lib/kube/controller.ts";
 import type { Recorder } from "../../lib/kube/events.ts";
@@ -132,13 +138,10 @@ export class PipelineReconciler implements Reconciler {
     const { agentUrls, agentProblem } = this.agentsOf(pl);
     const desired = desiredPipeline(pl, { dispatcherImage: this.deps.dispatcherImage, agentUrls });
     let reconcileError: string | undefined;
+    let nameConflict: string | undefined;
     let lastRunRequest: string | undefined;
     try {
-      await this.writer.ensure(
-        pl.metadata.uid,
-        desired.configMap,
-        informers.configMaps.get(namespace, desired.configMapName),
-      );
+      await this.writer.ensure(desired.configMap, informers.configMaps.get(namespace, desired.configMapName));
       if (!agentProblem) {
         if (desired.mode === "CronJob") await this.ensureCronJob(pl, desired);
         else await this.ensureOneShot(pl, desired);
@@ -146,8 +149,11 @@ export class PipelineReconciler implements Reconciler {
       await this.removeStale(pl, desired);
       if (!agentProblem) lastRunRequest = await this.runNow(pl, desired);
     } catch (err) {
-      reconcileError = `could not update child objects: ${errorText(err)}`;
+      // A name held by someone else's object: leave it alone, say so, look again later.
+      if (isNameConflict(err)) nameConflict = err.message;
+      else reconcileError = `could not update child objects: ${errorText(err)}`;
     }
+    if (nameConflict) this.deps.recorder.event(pl as never, "Warning", "NameConflict", nameConflict);
 
     const ownJobs = informers.jobs
       .list(namespace)
@@ -171,7 +177,7 @@ export class PipelineReconciler implements Reconciler {
       {
         mode: desired.mode,
         childName: desired.childName,
-        childExists: child !== undefined && ownedBy(child, pl.metadata.uid),
+        childExists: child !== undefined && controlledBy(child, pl.metadata.uid),
         manifestConfigMap: desired.configMapName,
         jobs,
         ...(cronJobStatus ? { cronJobStatus } : {}),
@@ -179,6 +185,7 @@ export class PipelineReconciler implements Reconciler {
         ...(lastRunRequest ? { lastRunRequest } : {}),
         ...(agentProblem ? { agentProblem } : {}),
         ...(reconcileError ? { reconcileError } : {}),
+        ...(nameConflict ? { nameConflict } : {}),
       },
       this.now(),
     );
@@ -193,7 +200,8 @@ export class PipelineReconciler implements Reconciler {
     }
     await this.writer.writeStatus(cached, status, pl.status);
     if (reconcileError) throw new Error(reconcileError);
-    if (nextStepCheckMs !== undefined) return { requeueAfterMs: nextStepCheckMs };
+    const next = Math.min(nextStepCheckMs ?? Infinity, nameConflict ? NAME_CONFLICT_RECHECK_MS : Infinity);
+    if (next !== Infinity) return { requeueAfterMs: next };
   }
 
   /**
@@ -265,7 +273,7 @@ export class PipelineReconciler implements Reconciler {
 
   private async ensureCronJob(pl: Pipeline, desired: PipelineChildren): Promise<void> {
     const observed = this.deps.informers.cronJobs.get(pl.metadata.namespace, desired.childName);
-    if (await this.writer.ensure(pl.metadata.uid, desired.child, observed)) {
+    if (await this.writer.ensure(desired.child, observed)) {
       const verb = observed ? "Updated" : "Created";
       this.deps.recorder.event(pl as never, "Normal", verb, `${verb} CronJob ${desired.childName}`);
     }
@@ -274,7 +282,10 @@ export class PipelineReconciler implements Reconciler {
   /** Creates the one-shot Job unless it exists, already ran (its run is in the history), or the pipeline is suspended. */
   private async ensureOneShot(pl: Pipeline, desired: PipelineChildren): Promise<void> {
     if (pl.spec.suspended) return;
-    if (this.deps.informers.jobs.get(pl.metadata.namespace, desired.childName)) return;
+    const existing = this.deps.informers.jobs.get(pl.metadata.namespace, desired.childName);
+    if (existing && !controlledBy(existing, pl.metadata.uid))
+      throw new NameConflictError(desired.child, existing);
+    if (existing) return;
     const ran = pl.status?.history?.some((r) => r.jobName === desired.childName && r.result !== "Running");
     if (ran) return;
     if (await this.writer.create(desired.child)) {
@@ -292,11 +303,14 @@ export class PipelineReconciler implements Reconciler {
     const namespace = pl.metadata.namespace;
     const stale: KubeObject[] = [];
     for (const cj of informers.cronJobs.list(namespace)) {
-      if (ownedBy(cj, pl.metadata.uid) && (desired.mode === "Job" || cj.metadata.name !== desired.childName))
+      if (
+        controlledBy(cj, pl.metadata.uid) &&
+        (desired.mode === "Job" || cj.metadata.name !== desired.childName)
+      )
         stale.push(cj);
     }
     for (const job of informers.jobs.list(namespace)) {
-      if (!ownedBy(job, pl.metadata.uid) || job.metadata.deletionTimestamp) continue;
+      if (!controlledBy(job, pl.metadata.uid) || job.metadata.deletionTimestamp) continue;
       const current =
         desired.mode === "Job" &&
         (job.metadata.name === desired.childName || job.metadata.annotations?.[ANNOTATION_RUN_REQUEST]);

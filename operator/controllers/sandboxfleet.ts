@@ -6,7 +6,7 @@
 // Workspace status, so a restarted or newly elected operator re-derives the same map.
 // Only pods the fleet's Deployment made (owner chain and uids, owners.ts) count as its
 // sandboxes: a pod that merely carries the fleet's labels is never dialled, never placed on.
-import type { SandboxFleet, Workspace } from "../../api/v1alpha1/index.ts";
+import type { AgentRuntime, SandboxFleet, Workspace } from "../../api/v1alpha1/index.ts";
 import { specSchemas } from "../../api/v1alpha1/index.ts";
 import { workspaceUrl } from "../../contracts/sandbox.ts";
 import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
@@ -17,11 +17,23 @@ import type { Recorder } from "../../lib/kube/events.ts";
 import { keyOf, splitKey, type SharedInformer } from "../../lib/kube/informer.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { Metrics } from "../../lib/kube/metrics.ts";
-import { ANNOTATION_SPEC_HASH, ChildWriter } from "../../lib/kube/children.ts";
+import {
+  ChildWriter,
+  NAME_CONFLICT_RECHECK_MS,
+  controlledBy,
+  isNameConflict,
+  sameSpecHash,
+} from "../../lib/kube/children.ts";
 import { forEachLimit } from "../../lib/kube/concurrency.ts";
 import { sandboxPodProblem } from "./owners.ts";
 import { placeAll, underPressure, type PlacedWorkspace, type SandboxView } from "./placement.ts";
 import type { PodAddresses, SandboxApi, SandboxTarget } from "./sandbox.io.ts";
+import {
+  desiredFleetPolicy,
+  fleetAgents,
+  fleetPolicyName,
+  type FleetPolicyContext,
+} from "./sandboxfleet.policy.ts";
 import { ScaleGate, desiredReplicas, durationMs, safeScaleDownTarget } from "./scaling.ts";
 import {
   ANNOTATION_DRAINING,
@@ -45,6 +57,9 @@ export interface FleetInformers {
   /** The ReplicaSets of the fleets' Deployments (labelled like their pods). */
   replicaSets: SharedInformer<KubeObject>;
   sandboxPods: SharedInformer<KubeObject>;
+  /** NetworkPolicies carrying a fleet's labels (SANDBOX_POD_SELECTOR). */
+  fleetPolicies: SharedInformer<KubeObject>;
+  agents: SharedInformer<KubeObject>;
 }
 
 export interface FleetControllerDeps {
@@ -56,6 +71,8 @@ export interface FleetControllerDeps {
   sandboxes: SandboxApi;
   addresses: PodAddresses;
   controllerId: string;
+  /** Where the operator and the gateway run: the fleet NetworkPolicy's ingress peers. */
+  peers: Omit<FleetPolicyContext, "controllerId">;
   now?: () => Date;
 }
 
@@ -80,6 +97,7 @@ const WORKSPACE_CONCURRENCY = 16;
 
 const asFleet = (o: KubeObject) => o as unknown as SandboxFleet;
 const asWorkspace = (o: KubeObject) => o as unknown as Workspace;
+const asAgent = (o: KubeObject) => o as unknown as AgentRuntime;
 const isReady = (p: PodLike) =>
   p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
@@ -112,7 +130,12 @@ export class SandboxFleetReconciler implements Reconciler {
       const fleet = o.metadata.labels?.[LABEL_FLEET];
       if (fleet) controller.enqueue(`${o.metadata.namespace}/${fleet}`);
     };
-    for (const inf of [informers.deployments, informers.replicaSets, informers.sandboxPods]) {
+    for (const inf of [
+      informers.deployments,
+      informers.replicaSets,
+      informers.sandboxPods,
+      informers.fleetPolicies,
+    ]) {
       inf.on("add", byLabel);
       inf.on("update", byLabel);
       inf.on("delete", byLabel);
@@ -124,6 +147,17 @@ export class SandboxFleetReconciler implements Reconciler {
       if (!old || old.metadata.generation !== o.metadata.generation || o.metadata.deletionTimestamp) byRef(o);
     });
     informers.workspaces.on("delete", byRef);
+    // An agent's workspace decides which fleet's policy lets it in.
+    const byAgent = (o: KubeObject, old?: KubeObject) => {
+      for (const a of old ? [o, old] : [o]) {
+        const ws = asAgent(a).spec.workspaceRef?.name;
+        const w = ws ? informers.workspaces.get(a.metadata.namespace, ws) : undefined;
+        if (w) byRef(w);
+      }
+    };
+    informers.agents.on("add", byAgent);
+    informers.agents.on("update", byAgent);
+    informers.agents.on("delete", byAgent);
   }
 
   resync(controller: Controller): void {
@@ -155,12 +189,29 @@ export class SandboxFleetReconciler implements Reconciler {
     const now = this.now();
     const state = this.stateFor(key, fleet);
 
-    // 1. Sample every sandbox: the pods the fleet's Deployment made, and no other.
+    // 0. The fleet's own objects: its NetworkPolicy, and the name of its Deployment. A name
+    // held by an object the fleet does not control stops everything (no sandbox runs
+    // unprotected, nothing is taken over) until it is resolved.
     const deployment = this.deps.informers.deployments.get(namespace, deploymentName(fleet));
+    const current = (deployment?.["spec"] as { replicas?: number } | undefined)?.replicas;
+    let error: string | undefined;
+    let ownDeployment: KubeObject | undefined;
+    try {
+      error = await this.ensurePolicy(fleet, members);
+      ownDeployment = await this.writer.current(
+        desiredDeployment(fleet, current ?? 0, this.deps.controllerId),
+        deployment,
+      );
+    } catch (err) {
+      if (!isNameConflict(err)) throw err;
+      return this.reportConflict(raw, fleet, err.message, deployment, now);
+    }
+
+    // 1. Sample every sandbox: the pods the fleet's Deployment made, and no other.
     const replicaSets = this.deps.informers.replicaSets.list(namespace);
     const pods = this.deps.informers.sandboxPods.list(namespace).filter((p) => {
       if (p.metadata.labels?.[LABEL_FLEET] !== name || p.metadata.deletionTimestamp) return false;
-      const problem = sandboxPodProblem(p, fleet.metadata.uid, deployment, replicaSets);
+      const problem = sandboxPodProblem(p, fleet.metadata.uid, ownDeployment, replicaSets);
       if (problem) this.reportForeign(fleet, p, problem);
       return !problem;
     }) as PodLike[];
@@ -257,7 +308,6 @@ export class SandboxFleetReconciler implements Reconciler {
       newSandboxesNeeded: plan.newSandboxesNeeded,
       pressured,
     });
-    const current = (deployment?.["spec"] as { replicas?: number } | undefined)?.replicas;
     const idleTtl = durationMs(spec.idleTTL);
     const empties = views.filter((v) => v.workspaces.length === 0);
     for (const v of views) if (v.workspaces.length > 0) state.emptySince.delete(v.name);
@@ -331,16 +381,13 @@ export class SandboxFleetReconciler implements Reconciler {
     );
     await this.markDeletionCosts(views, podByName, leaving, draining, spec.template.port);
 
-    let error: string | undefined;
     try {
       const desired = desiredDeployment(fleet, replicas, this.deps.controllerId);
-      const same =
-        deployment?.metadata.annotations?.[ANNOTATION_SPEC_HASH] ===
-        desired.metadata.annotations?.[ANNOTATION_SPEC_HASH];
-      if (!deployment || !same || current !== replicas)
-        await this.writer.write("Deployment", "apply", () => this.deps.client.apply(desired));
+      if (!ownDeployment || !sameSpecHash(ownDeployment, desired) || current !== replicas)
+        await this.writer.applyOver(desired, ownDeployment);
     } catch (err) {
-      error = `could not update Deployment ${deploymentName(fleet)}: ${message(err)}`;
+      const failed = `could not update Deployment ${deploymentName(fleet)}: ${message(err)}`;
+      error = error ? `${error}; ${failed}` : failed;
     }
     const depStatus = (deployment?.["status"] ?? {}) as { replicas?: number; readyReplicas?: number };
     const status = computeFleetStatus(
@@ -360,6 +407,61 @@ export class SandboxFleetReconciler implements Reconciler {
     await this.writer.writeStatus(raw, status, raw["status"]);
     if (error) throw new Error(error);
     return { requeueAfterMs: durationMs(spec.samplingInterval) };
+  }
+
+  /**
+   * Applies the fleet's NetworkPolicy (or removes ours when the fleet opts out). Returns an
+   * error message when the write failed; throws NameConflictError.
+   */
+  private async ensurePolicy(fleet: SandboxFleet, members: Workspace[]): Promise<string | undefined> {
+    const namespace = fleet.metadata.namespace!;
+    const observed = this.deps.informers.fleetPolicies.get(namespace, fleetPolicyName(fleet));
+    const agents = fleetAgents(
+      fleet.metadata.name!,
+      members,
+      this.deps.informers.agents.list(namespace).map(asAgent),
+    );
+    const desired = desiredFleetPolicy(fleet, agents, {
+      controllerId: this.deps.controllerId,
+      ...this.deps.peers,
+    });
+    try {
+      if (desired) await this.writer.ensure(desired, observed);
+      else if (observed && controlledBy(observed, fleet.metadata.uid)) await this.writer.remove(observed);
+      return undefined;
+    } catch (err) {
+      if (isNameConflict(err)) throw err;
+      return `could not update NetworkPolicy ${fleetPolicyName(fleet)}: ${message(err)}`;
+    }
+  }
+
+  /** Ready=False NameConflict, a Warning Event, and a look again later: nothing else is done. */
+  private async reportConflict(
+    raw: KubeObject,
+    fleet: SandboxFleet,
+    conflict: string,
+    deployment: KubeObject | undefined,
+    now: Date,
+  ): Promise<ReconcileResult> {
+    this.deps.recorder.event(fleet as never, "Warning", "NameConflict", conflict);
+    const own = deployment && controlledBy(deployment, fleet.metadata.uid) ? deployment : undefined;
+    const depStatus = (own?.["status"] ?? {}) as { replicas?: number; readyReplicas?: number };
+    const replicas = (own?.["spec"] as { replicas?: number } | undefined)?.replicas ?? 0;
+    const status = computeFleetStatus(
+      fleet,
+      {
+        replicas: depStatus.replicas ?? 0,
+        readyReplicas: depStatus.readyReplicas ?? 0,
+        desiredReplicas: replicas,
+        workspaces: 0,
+        waiting: 0,
+        atMax: false,
+        nameConflict: conflict,
+      },
+      now,
+    );
+    await this.writer.writeStatus(raw, status, raw["status"]);
+    return { requeueAfterMs: NAME_CONFLICT_RECHECK_MS };
   }
 
   private stateFor(key: string, fleet: SandboxFleet): FleetState {

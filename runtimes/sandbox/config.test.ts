@@ -16,6 +16,13 @@ describe("sandbox config", () => {
       maxExecSeconds: 600,
       maxOutputBytes: 1048576,
       maxConcurrentExec: 8,
+      maxConcurrentExecPerWorkspace: 4,
+      maxQueuedExecPerWorkspace: 16,
+      execQueueSeconds: 30,
+      execIsolation: "auto",
+      execUid: 20000,
+      execGid: 20000,
+      execLimits: { processes: 256, openFiles: 1024, fileBytes: 1073741824, cpuSeconds: 600 },
       maxFileBytes: 67108864,
       shutdownGraceSeconds: 25,
       sampleIntervalSeconds: 1,
@@ -51,7 +58,42 @@ describe("sandbox config", () => {
     assert.equal(load(["--max-workspaces=3"], env).maxWorkspaces, 3);
   });
 
+  it("gives one workspace half the exec slots unless told, and reads the exec settings", () => {
+    assert.equal(load(["--max-concurrent-exec=1"]).maxConcurrentExecPerWorkspace, 1);
+    assert.equal(load(["--max-concurrent-exec=5"]).maxConcurrentExecPerWorkspace, 2);
+    const c = load(["--exec-isolation=session", "--exec-uid=5000", "--exec-max-processes=10"], {
+      AGENTRY_SANDBOX_EXEC_GID: "6000",
+      AGENTRY_SANDBOX_MAX_CONCURRENT_EXEC_PER_WORKSPACE: "8",
+      AGENTRY_SANDBOX_EXEC_MAX_FILE_BYTES: "1024",
+    });
+    assert.deepEqual(
+      [c.execIsolation, c.execUid, c.execGid, c.maxConcurrentExecPerWorkspace, c.execLimits.processes],
+      ["session", 5000, 6000, 8, 10],
+    );
+    assert.equal(c.execLimits.fileBytes, 1024);
+  });
+
   const bad: [string, string[], NodeJS.ProcessEnv, RegExp][] = [
+    [
+      "an unknown isolation",
+      ["--exec-isolation=chroot"],
+      {},
+      /--exec-isolation must be auto, namespace or session/,
+    ],
+    [
+      "a workspace share above the sandbox's",
+      ["--max-concurrent-exec=2", "--max-concurrent-exec-per-workspace=3"],
+      {},
+      /must not exceed --max-concurrent-exec/,
+    ],
+    ["root as the exec uid", ["--exec-uid=0"], {}, /--exec-uid must be an integer >= 1/],
+    [
+      "ids past the 32-bit range",
+      ["--exec-gid=4294967290", "--max-workspaces=10"],
+      {},
+      /--exec-gid .* range/,
+    ],
+    ["a zero process limit", ["--exec-max-processes=0"], {}, /--exec-max-processes/],
     ["a zero workspace cap", ["--max-workspaces=0"], {}, /--max-workspaces must be an integer >= 1/],
     ["a fractional workspace cap", ["--max-workspaces=1.5"], {}, /--max-workspaces/],
     [

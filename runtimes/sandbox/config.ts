@@ -15,6 +15,14 @@ export interface SandboxConfig {
   maxExecSeconds: number;
   maxOutputBytes: number;
   maxConcurrentExec: number;
+  maxConcurrentExecPerWorkspace: number;
+  maxQueuedExecPerWorkspace: number;
+  execQueueSeconds: number;
+  execIsolation: "auto" | "namespace" | "session";
+  /** First uid/gid of the workspaces' users when the runtime runs as root. */
+  execUid: number;
+  execGid: number;
+  execLimits: { processes: number; openFiles: number; fileBytes: number; cpuSeconds: number };
   maxFileBytes: number;
   shutdownGraceSeconds: number;
   sampleIntervalSeconds: number;
@@ -68,8 +76,56 @@ const FLAGS = {
   },
   "max-concurrent-exec": {
     env: "AGENTRY_SANDBOX_MAX_CONCURRENT_EXEC",
-    help: "commands running at once (429 beyond)",
+    help: "commands running at once in the sandbox",
     default: "8",
+  },
+  "max-concurrent-exec-per-workspace": {
+    env: "AGENTRY_SANDBOX_MAX_CONCURRENT_EXEC_PER_WORKSPACE",
+    help: "commands running at once in one workspace (default: half of --max-concurrent-exec, at least 1)",
+  },
+  "max-queued-exec-per-workspace": {
+    env: "AGENTRY_SANDBOX_MAX_QUEUED_EXEC_PER_WORKSPACE",
+    help: "commands of one workspace waiting for a slot (429 beyond)",
+    default: "16",
+  },
+  "exec-queue-seconds": {
+    env: "AGENTRY_SANDBOX_EXEC_QUEUE_SECONDS",
+    help: "longest wait for a slot (429 after it)",
+    default: "30",
+  },
+  "exec-isolation": {
+    env: "AGENTRY_SANDBOX_EXEC_ISOLATION",
+    help: "auto | namespace (PID namespace per command; needs root) | session",
+    default: "auto",
+  },
+  "exec-uid": {
+    env: "AGENTRY_SANDBOX_EXEC_UID",
+    help: "when run as root: workspace n's commands run as this uid + n",
+    default: "20000",
+  },
+  "exec-gid": {
+    env: "AGENTRY_SANDBOX_EXEC_GID",
+    help: "when run as root: workspace n's commands run as this gid + n (default: --exec-uid)",
+  },
+  "exec-max-processes": {
+    env: "AGENTRY_SANDBOX_EXEC_MAX_PROCESSES",
+    help: "RLIMIT_NPROC of commands (per workspace user; added to the runtime's own when shared)",
+    default: "256",
+  },
+  "exec-max-open-files": {
+    env: "AGENTRY_SANDBOX_EXEC_MAX_OPEN_FILES",
+    help: "RLIMIT_NOFILE of commands",
+    default: "1024",
+  },
+  "exec-max-file-bytes": {
+    env: "AGENTRY_SANDBOX_EXEC_MAX_FILE_BYTES",
+    help: "RLIMIT_FSIZE of commands: the largest file one may write",
+    default: "1073741824",
+  },
+  "exec-max-cpu-seconds": {
+    env: "AGENTRY_SANDBOX_EXEC_MAX_CPU_SECONDS",
+    help: "RLIMIT_CPU of commands: CPU seconds per process",
+    default: "600",
   },
   "max-file-bytes": {
     env: "AGENTRY_SANDBOX_MAX_FILE_BYTES",
@@ -94,9 +150,9 @@ type FlagName = keyof typeof FLAGS;
 export function sandboxUsage(): string {
   const lines = Object.entries(FLAGS).map(([name, f]: [string, Flag]) => {
     const def = f.default !== undefined ? ` [${f.default}]` : "";
-    return `  --${name.padEnd(24)} ${f.help} (${f.env})${def}`;
+    return `  --${name.padEnd(34)} ${f.help} (${f.env})${def}`;
   });
-  return `agentry sandbox runtime\n\nOptions:\n${lines.join("\n")}\n  --help                     print this help\n`;
+  return `agentry sandbox runtime\n\nOptions:\n${lines.join("\n")}\n  --${"help".padEnd(34)} print this help\n`;
 }
 
 export function loadSandboxConfig(
@@ -133,6 +189,26 @@ export function loadSandboxConfig(
       throw new Error(`--${name} must be a number of seconds ${allowZero ? ">= 0" : "> 0"}, got "${text}"`);
     return n;
   };
+  const isolation = get("exec-isolation");
+  if (isolation !== "auto" && isolation !== "namespace" && isolation !== "session")
+    throw new Error(`--exec-isolation must be auto, namespace or session, got "${isolation}"`);
+  const maxConcurrentExec = int("max-concurrent-exec", 1);
+  const perWorkspace = get("max-concurrent-exec-per-workspace")
+    ? int("max-concurrent-exec-per-workspace", 1)
+    : Math.max(1, Math.floor(maxConcurrentExec / 2));
+  if (perWorkspace > maxConcurrentExec)
+    throw new Error(
+      `--max-concurrent-exec-per-workspace (${perWorkspace}) must not exceed --max-concurrent-exec (${maxConcurrentExec})`,
+    );
+  const maxWorkspaces = int("max-workspaces", 1);
+  const execUid = int("exec-uid", 1);
+  const execGid = get("exec-gid") ? int("exec-gid", 1) : execUid;
+  for (const [name, first] of [
+    ["exec-uid", execUid],
+    ["exec-gid", execGid],
+  ] as const)
+    if (first + maxWorkspaces - 1 > 0xfffffffe)
+      throw new Error(`--${name} ${first} + --max-workspaces ${maxWorkspaces} leaves the 32-bit id range`);
   const override = get("allow-load-override").toLowerCase();
   if (!["", "true", "false", "1", "0"].includes(override))
     throw new Error(
@@ -146,11 +222,23 @@ export function loadSandboxConfig(
       get("pod-name") && get("pod-namespace")
         ? { namespace: get("pod-namespace"), name: get("pod-name") }
         : undefined,
-    maxWorkspaces: int("max-workspaces", 1),
+    maxWorkspaces,
     allowLoadOverride: override === "true" || override === "1",
     maxExecSeconds: seconds("max-exec-seconds"),
     maxOutputBytes: int("max-output-bytes", 1),
-    maxConcurrentExec: int("max-concurrent-exec", 1),
+    maxConcurrentExec,
+    maxConcurrentExecPerWorkspace: perWorkspace,
+    maxQueuedExecPerWorkspace: int("max-queued-exec-per-workspace", 0),
+    execQueueSeconds: seconds("exec-queue-seconds"),
+    execIsolation: isolation,
+    execUid,
+    execGid,
+    execLimits: {
+      processes: int("exec-max-processes", 1),
+      openFiles: int("exec-max-open-files", 8),
+      fileBytes: int("exec-max-file-bytes", 1),
+      cpuSeconds: int("exec-max-cpu-seconds", 1),
+    },
     maxFileBytes: int("max-file-bytes", 1),
     shutdownGraceSeconds: seconds("shutdown-grace-seconds", true),
     sampleIntervalSeconds: seconds("sample-interval-seconds"),

@@ -1,7 +1,8 @@
 // agentry sandbox runtime: the process in every sandbox pod of a SandboxFleet (and, in
-// tests, a plain local process). Wiring only: config, store, load sampler, exec pool,
-// HTTP server, and a graceful SIGTERM (stop accepting, let in-flight requests and
-// commands finish within the grace period, then exit 0).
+// tests, a plain local process). Wiring only: config, store, how commands are confined
+// (checked by running one), load sampler, exec pool, HTTP server, and a graceful SIGTERM
+// (stop accepting, let in-flight requests and commands finish within the grace period,
+// then exit 0).
 import { once } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -10,17 +11,22 @@ import { closeGracefully } from "../../lib/http/shutdown.ts";
 import { createLogger } from "../../lib/log.ts";
 import { TokenVerifier } from "../../lib/tokens.ts";
 import { loadSandboxConfig, sandboxUsage } from "./config.ts";
-import { ExecPool } from "./exec.ts";
+import type { Isolation } from "./confine.ts";
+import { ExecPool, probeIsolation } from "./exec.ts";
 import { LoadSampler } from "./load.ts";
 import { SandboxApp } from "./server.ts";
-import { WorkspaceStore } from "./workspaces.ts";
+import { FairSlots } from "./slots.ts";
+import { unsearchableParent, WorkspaceStore } from "./workspaces.ts";
 
 const cfg = configOrExit("sandbox", loadSandboxConfig, sandboxUsage);
 const log = createLogger(cfg.logLevel, "sandbox");
 
+// As root, each workspace's commands run as a user of their own; otherwise as ours.
+const asRoot = process.getuid?.() === 0;
+const ids = asRoot ? { uid: cfg.execUid, gid: cfg.execGid } : undefined;
 let store: WorkspaceStore;
 try {
-  store = await WorkspaceStore.open(cfg.root, cfg.maxWorkspaces);
+  store = await WorkspaceStore.open(cfg.root, cfg.maxWorkspaces, ids);
 } catch (err) {
   log.error("cannot use the workspace root; check --root and its permissions", {
     root: cfg.root,
@@ -28,10 +34,51 @@ try {
   });
   process.exit(1);
 }
+
+const candidates: Isolation[] =
+  cfg.execIsolation === "auto" ? (asRoot ? ["namespace", "session"] : ["session"]) : [cfg.execIsolation];
+const refused: Record<string, string> = {};
+let isolation: Isolation | undefined;
+for (const candidate of candidates) {
+  const why =
+    candidate === "namespace" && !asRoot
+      ? "a PID namespace per command needs the runtime to run as root"
+      : await probeIsolation(candidate, cfg.execLimits, store.root, ids);
+  if (!why) {
+    isolation = candidate;
+    break;
+  }
+  refused[candidate] = why;
+}
+if (!isolation) {
+  log.error("cannot run commands confined; the image needs util-linux (unshare, setpriv, prlimit) and perl", {
+    isolation: cfg.execIsolation,
+    refused,
+  });
+  process.exit(1);
+}
+const hidden = ids ? await unsearchableParent(store.root) : undefined;
+if (hidden)
+  log.warn(
+    "commands cannot reach their workspace by absolute path: a parent of --root is not searchable by others (chmod o+x)",
+    {
+      directory: hidden,
+    },
+  );
+
 const load = new LoadSampler({ intervalMs: cfg.sampleIntervalSeconds * 1000 });
 await load.start();
-const pool = new ExecPool(cfg.maxConcurrentExec);
 const verifier = new TokenVerifier({ dir: cfg.trustDir });
+const pool = new ExecPool({
+  isolation,
+  limits: cfg.execLimits,
+  slots: new FairSlots({
+    total: cfg.maxConcurrentExec,
+    perKey: cfg.maxConcurrentExecPerWorkspace,
+    queuePerKey: cfg.maxQueuedExecPerWorkspace,
+    maxWaitMs: cfg.execQueueSeconds * 1000,
+  }),
+});
 const app = new SandboxApp({
   store,
   pool,
@@ -61,6 +108,15 @@ log.info("sandbox listening", {
   trustDir: cfg.trustDir,
   trustedKeys: verifier.size,
   pod: cfg.pod ? `${cfg.pod.namespace}/${cfg.pod.name}` : null,
+  exec: {
+    isolation,
+    users: ids
+      ? `workspace n runs as uid ${ids.uid}+n, gid ${ids.gid}+n`
+      : `the runtime's own uid ${process.getuid?.() ?? "?"}`,
+    ...(Object.keys(refused).length ? { refused } : {}),
+    limits: cfg.execLimits,
+    slots: { total: cfg.maxConcurrentExec, perWorkspace: cfg.maxConcurrentExecPerWorkspace },
+  },
 });
 if (verifier.size === 0)
   log.warn(

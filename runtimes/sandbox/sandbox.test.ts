@@ -15,6 +15,7 @@ import { freePort, waitFor } from "../../test/harness/process.ts";
 import type { Problem } from "../../contracts/problem.ts";
 import { SandboxApiError, SandboxClient } from "../../contracts/sandbox.client.ts";
 import { testTrust, type TestTrust } from "../../test/harness/tokens.ts";
+import type { ExecResult } from "../../contracts/sandbox.ts";
 
 /** Every sandbox here is pod test/sandbox-it, trusting a key of the test's own. */
 const POD_AUDIENCE = "pod:test/sandbox-it";
@@ -162,6 +163,7 @@ describe("sandbox runtime over HTTP", () => {
         "--max-exec-seconds=5",
         "--max-output-bytes=1000",
         "--max-concurrent-exec=2",
+        "--max-queued-exec-per-workspace=1",
         "--max-file-bytes=100000",
       ],
       `127.0.0.1:${port}`,
@@ -336,19 +338,70 @@ describe("sandbox runtime over HTTP", () => {
     assert.match(assertProblem(bad, 400).detail, /not valid JSON/);
   });
 
-  it("caps concurrent commands with 429", async () => {
-    // Both running before the third is tried (each call signs its token first, so the
-    // order the requests arrive in is not the order they were made in).
-    const long = [1, 2].map((i) =>
-      api.exec("team-a.ws1", { command: ["sh", "-c", `touch started-${i}; sleep 30`], timeoutSeconds: 3 }),
+  it("gives each workspace a fair share of exec slots: one waits in its queue, more get 429", async () => {
+    await api.createWorkspace("team-a.ws2");
+    await api.deleteFile("team-a.ws1", "started");
+    const long = api.exec("team-a.ws1", {
+      command: ["sh", "-c", "touch started; sleep 30"],
+      timeoutSeconds: 2,
+    });
+    await waitFor("the long command to start", () =>
+      existsSync(join(sb.root, "ws", "team-a.ws1", "started")),
     );
-    await waitFor("two commands running", () =>
-      [1, 2].every((i) => existsSync(join(sb.root, "ws", "team-a.ws1", `started-${i}`))),
+    // ws1 holds its share (1 of 2 slots): of two more commands one waits, the other is refused.
+    const more = [1, 2].map(() =>
+      raw(sb.port, "POST", "/workspaces/team-a.ws1/exec", {
+        headers: auth,
+        body: JSON.stringify({ command: ["echo", "queued"] }),
+      }),
     );
-    await rejectsWith(429, api.exec("team-a.ws1", { command: ["true"] }));
-    const results = await Promise.all(long);
-    assert.ok(results.every((r) => r.timedOut));
-    assert.equal((await api.exec("team-a.ws1", { command: ["true"] })).exitCode, 0);
+    const refused = await Promise.race(more);
+    assert.match(assertProblem(refused, 429).detail, /its share of this sandbox/);
+    assert.equal(refused.headers["retry-after"], "2");
+    // Another workspace gets the free slot at once.
+    assert.equal((await api.exec("team-a.ws2", { command: ["echo", "ws2"] })).stdout, "ws2\n");
+    await api.deleteWorkspace("team-a.ws2");
+    // Once the long command ends, the queued one runs.
+    assert.equal((await long).timedOut, true);
+    const done = await Promise.all(more);
+    assert.deepEqual(done.map((r) => r.status).sort(), [200, 429]);
+    assert.equal((JSON.parse(done.find((r) => r.status === 200)!.text) as ExecResult).stdout, "queued\n");
+  });
+
+  it("streams output as JSON lines and kills the command when the client goes away", async () => {
+    const records = [];
+    for await (const r of api.execStream("team-a.ws1", {
+      command: ["sh", "-c", "echo a; echo b >&2; exit 2"],
+    }))
+      records.push(r);
+    assert.deepEqual(
+      records
+        .filter((r) => r.type === "stdout" || r.type === "stderr")
+        .sort((x, y) => x.type.localeCompare(y.type)),
+      [
+        { type: "stderr", data: "b\n" },
+        { type: "stdout", data: "a\n" },
+      ],
+    );
+    const exit = records.at(-1);
+    assert.ok(exit?.type === "exit" && exit.exitCode === 2 && !exit.timedOut, JSON.stringify(exit));
+
+    // Leaving the loop closes the connection: the command (and its setsid child) die.
+    const marker = `ws1-stream-${Date.now()}`;
+    const script = `setsid sh -c 'while :; do sleep 1; done' & echo go; while :; do echo ${marker} >> log; sleep 0.1; done`;
+    const log = join(sb.root, "ws", "team-a.ws1", "log");
+    for await (const r of api.execStream("team-a.ws1", { command: ["sh", "-c", script] }))
+      if (r.type === "stdout" && r.data.includes("go")) {
+        await waitFor("the command to write its log", () => existsSync(log));
+        break;
+      }
+    await waitFor("the cancelled command to be logged", () =>
+      sb.logs.some((l) => l.message === "command finished" && l.cancelled === true),
+    );
+    const size = async () => (await api.readFile("team-a.ws1", "log")).length;
+    const before = await size();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(await size(), before, "the command kept writing after the client went away");
   });
 
   it("stops a workspace's running commands when the workspace is deleted", async () => {

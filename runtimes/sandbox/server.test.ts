@@ -7,10 +7,13 @@ import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { TokenVerifier } from "../../lib/tokens.ts";
 import { testTrust, type TestTrust } from "../../test/harness/tokens.ts";
+import type { ExecResult } from "../../contracts/sandbox.ts";
 import { ExecPool } from "./exec.ts";
+import { FairSlots } from "./slots.ts";
 import { LoadSampler } from "./load.ts";
 import { SandboxApp } from "./server.ts";
 import { WorkspaceStore } from "./workspaces.ts";
@@ -59,7 +62,11 @@ describe("SandboxApp", () => {
     store = await WorkspaceStore.open(join(root, "ws"), 4);
     const app = new SandboxApp({
       store,
-      pool: new ExecPool(2),
+      pool: new ExecPool({
+        slots: new FairSlots({ total: 2, perKey: 1, queuePerKey: 1, maxWaitMs: 10_000 }),
+        isolation: "session",
+        limits: { processes: 100, openFiles: 64, fileBytes: 1 << 20, cpuSeconds: 10 },
+      }),
       load: new LoadSampler({ intervalMs: 1000 }),
       log: quiet,
       verifier: new TokenVerifier({ dir: trust.dir }),
@@ -143,6 +150,49 @@ describe("SandboxApp", () => {
 
   it("serves no load override route unless enabled", async () => {
     assert.equal((await fetch(url("/debug/load"), { method: "PUT", body: "{}", headers: auth })).status, 404);
+  });
+
+  it("streams a command's output as JSON lines, ending with its exit", async () => {
+    const res = await fetch(url("/workspaces/w/exec"), {
+      method: "POST",
+      headers: { accept: "application/x-ndjson" },
+      body: JSON.stringify({ command: ["sh", "-c", "echo out; echo err >&2; exit 3"] }),
+    });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-type"), "application/x-ndjson");
+    const records = (await res.text())
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const exit = records.at(-1)!;
+    assert.deepEqual(
+      records.slice(0, -1).sort((a, b) => String(a.type).localeCompare(String(b.type))),
+      [
+        { type: "stderr", data: "err\n" },
+        { type: "stdout", data: "out\n" },
+      ],
+    );
+    assert.deepEqual(
+      { ...exit, durationMs: 0 },
+      { type: "exit", exitCode: 3, signal: null, timedOut: false, truncated: false, durationMs: 0 },
+    );
+  });
+
+  it("runs in a cwd inside the workspace and refuses one outside it", async () => {
+    const post = (body: unknown) =>
+      fetch(url("/workspaces/w/exec"), { method: "POST", body: JSON.stringify(body) });
+    await store.create("other", null);
+    const mk = (await (
+      await post({ command: ["sh", "-c", "mkdir -p sub/dir && ln -s ../other up"] })
+    ).json()) as ExecResult;
+    assert.equal(mk.exitCode, 0, JSON.stringify(mk));
+    const pwd = (await (await post({ command: ["pwd"], cwd: "sub/dir" })).json()) as ExecResult;
+    assert.equal(pwd.stdout, `${store.dir("w")}/sub/dir\n`);
+    for (const cwd of ["up", "../other", "/tmp", "sub/../..", "missing", "ok.txt"]) {
+      if (cwd === "ok.txt") await store.writeFile("w", ["ok.txt"], Readable.from([Buffer.from("x")]), 10);
+      const res = await post({ command: ["pwd"], cwd });
+      assert.equal(res.status, 400, `${cwd}: ${res.status}`);
+    }
   });
 
   it("refuses bad percent-encoding in workspace ids", async () => {

@@ -2,7 +2,6 @@
 // errors. Every route but the probes needs a token (access.ts says which); the work itself
 // is in workspaces.ts (files), exec.ts (commands), load.ts (load).
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
 import { authorize } from "../../lib/http/auth.ts";
@@ -12,14 +11,17 @@ import type { Log } from "../../lib/log.ts";
 import type { TokenVerifier } from "../../lib/tokens.ts";
 import {
   CreateWorkspaceRequest,
+  EXEC_STREAM_MEDIA_TYPE,
   ExecRequest,
+  type ExecResult,
+  type ExecStreamRecord,
   LoadOverride,
   type DrainAnswer,
   type SandboxStatus,
   type WorkspaceList,
 } from "../../contracts/sandbox.ts";
 import { accessFor, type PodIdentity } from "./access.ts";
-import type { ExecPool } from "./exec.ts";
+import type { ExecPool, OutputSink } from "./exec.ts";
 import type { LoadSampler } from "./load.ts";
 import { parseFilePath, validateWorkspaceId, type WorkspaceStore } from "./workspaces.ts";
 
@@ -161,33 +163,67 @@ export class SandboxApp {
   }
 
   private async deleteWorkspace(res: ServerResponse, id: string): Promise<void> {
-    this.o.pool.abort(join(this.o.store.root, id));
+    this.o.pool.abort(id);
     const existed = this.o.store.get(id) !== undefined;
     await this.o.store.remove(id);
     if (existed) this.o.log.info("workspace deleted", { workspace: id });
     res.writeHead(204).end();
   }
 
+  /**
+   * Runs a command: the JSON answer when it is done, or (Accept: application/x-ndjson) its
+   * output as it comes, one record per line. A client that goes away cancels it, also
+   * while it waits for a slot.
+   */
   private async exec(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
     const body = await readJson(req, this.execBody, this.o.maxJsonBytes);
-    const cwd = this.o.store.dir(id);
-    const result = await this.o.pool.run({
-      command: body.command,
-      cwd,
-      timeoutMs: (body.timeoutSeconds ?? this.o.maxExecSeconds) * 1000,
-      maxOutputBytes: this.o.maxOutputBytes,
-      ...(body.env ? { env: body.env } : {}),
-      ...(body.stdin !== undefined ? { stdin: body.stdin } : {}),
-    });
+    const cwd = await this.o.store.workingDir(id, body.cwd);
+    const streamed = (req.headers.accept ?? "").includes(EXEC_STREAM_MEDIA_TYPE);
+    const gone = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) gone.abort(new Error("the client went away"));
+    };
+    res.once("close", onClose);
+    const sink = streamed ? ndjsonSink(res) : undefined;
+    let result: ExecResult;
+    try {
+      result = await this.o.pool.run(
+        id,
+        this.o.store.user(id),
+        {
+          command: body.command,
+          cwd,
+          home: this.o.store.dir(id),
+          timeoutMs: (body.timeoutSeconds ?? this.o.maxExecSeconds) * 1000,
+          maxOutputBytes: this.o.maxOutputBytes,
+          ...(body.env ? { env: body.env } : {}),
+          ...(body.stdin !== undefined ? { stdin: body.stdin } : {}),
+          ...(sink ? { sink: sink.sink, onStart: sink.start } : {}),
+        },
+        gone.signal,
+      );
+    } catch (err) {
+      if (gone.signal.aborted) return; // nobody to answer
+      if (!sink || !res.headersSent) throw err;
+      this.o.log.error("streamed command failed", { workspace: id, error: String(err) });
+      sink.end({ type: "error", detail: "the sandbox failed while running the command; see its log" });
+      return;
+    } finally {
+      res.off("close", onClose);
+    }
     this.o.log.info("command finished", {
       workspace: id,
       program: body.command[0],
       exitCode: result.exitCode,
       signal: result.signal,
       timedOut: result.timedOut,
+      cancelled: gone.signal.aborted,
       durationMs: result.durationMs,
     });
-    json(res, 200, result);
+    if (gone.signal.aborted) return;
+    if (!sink) return json(res, 200, result);
+    const { stdout: _out, stderr: _err, ...exit } = result;
+    sink.end({ type: "exit", ...exit });
   }
 
   private async getFile(res: ServerResponse, p: Params): Promise<void> {
@@ -208,6 +244,47 @@ export class SandboxApp {
     await this.o.store.deleteFile(p.id, parseFilePath(p.file));
     res.writeHead(204).end();
   }
+}
+
+/** Streams exec records as JSON lines; the headers go out when the command starts. */
+function ndjsonSink(res: ServerResponse): {
+  sink: OutputSink;
+  start: () => void;
+  end: (record: ExecStreamRecord) => void;
+} {
+  const line = (record: ExecStreamRecord) => `${JSON.stringify(record)}\n`;
+  const start = () => {
+    if (res.headersSent) return;
+    res.writeHead(200, {
+      "content-type": EXEC_STREAM_MEDIA_TYPE,
+      "cache-control": "no-store",
+      "x-content-type-options": "nosniff",
+    });
+    res.flushHeaders();
+  };
+  return {
+    start,
+    sink: {
+      write: (stream, data) => {
+        start();
+        return res.write(line({ type: stream, data }));
+      },
+      drained: () =>
+        new Promise((resolve) => {
+          const done = () => {
+            res.off("drain", done);
+            res.off("close", done);
+            resolve();
+          };
+          res.once("drain", done);
+          res.once("close", done);
+        }),
+    },
+    end: (record) => {
+      start();
+      res.end(line(record));
+    },
+  };
 }
 
 function decodeSegment(raw: string): string {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
+import { chown, lstat, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Readable } from "node:stream";
@@ -226,5 +226,82 @@ describe("WorkspaceStore", () => {
     await rejectsWith(500, store.openFile("w", ["secret"]));
     await rejectsWith(500, store.writeFile("w", ["x"], body("x"), 100));
     assert.equal(existsSync(join(outside, "x")), false);
+  });
+
+  it("resolves an exec's working directory inside the workspace only", async () => {
+    const store = await open("cwd");
+    await store.create("w", null);
+    const ws = join(store.root, "w");
+    await mkdir(join(ws, "src", "lib"), { recursive: true });
+    await writeFile(join(ws, "file.txt"), "x");
+    await symlink(outside, join(ws, "out-link"));
+    await symlink("src", join(ws, "src-link"));
+    assert.equal(await store.workingDir("w"), ws);
+    assert.equal(await store.workingDir("w", "src/lib"), join(ws, "src", "lib"));
+    assert.equal(await store.workingDir("w", "src-link/lib"), join(ws, "src", "lib"));
+    const refused: [string, RegExp][] = [
+      ["out-link", /outside the workspace/],
+      ["../x", /".."/],
+      ["src/../..", /".."/],
+      ["/tmp", /relative/],
+      [".", /"\."/],
+      ["src//lib", /empty/],
+      ["missing", /does not exist/],
+      ["file.txt", /not a directory/],
+      ["file.txt/x", /does not exist/],
+      ["a\u0000b", /NUL/],
+    ];
+    for (const [cwd, message] of refused)
+      await assert.rejects(
+        store.workingDir("w", cwd),
+        (err: unknown) => err instanceof ProblemError && err.status === 400 && message.test(err.message),
+        cwd,
+      );
+    await rejectsWith(404, store.workingDir("nope", "src"));
+  });
+
+  it("has no workspace users unless given ids", async () => {
+    const store = await open("no-ids");
+    await store.create("w", null);
+    assert.equal(store.user("w"), undefined);
+  });
+
+  const root = process.getuid?.() === 0;
+  it("gives each workspace its own user, directory mode and files (root only)", { skip: !root }, async () => {
+    const ids = { uid: 41000, gid: 42000 };
+    const store = await WorkspaceStore.open(join(dir, "users"), 4, ids);
+    await store.create("a", null);
+    await store.create("b", null);
+    assert.deepEqual(
+      [store.user("a"), store.user("b")],
+      [
+        { uid: 41000, gid: 42000 },
+        { uid: 41001, gid: 42001 },
+      ],
+    );
+    const mode = async (path: string) => (await lstat(path)).mode & 0o777;
+    const owner = async (path: string) => {
+      const st = await lstat(path);
+      return [st.uid, st.gid];
+    };
+    assert.equal(await mode(store.root), 0o711);
+    assert.equal(await mode(join(store.root, ".meta")), 0o700);
+    assert.equal(await mode(join(store.root, ".tmp")), 0o700);
+    assert.equal(await mode(join(store.root, "b")), 0o700);
+    assert.deepEqual(await owner(join(store.root, "b")), [41001, 42001]);
+    await store.writeFile("b", ["d", "e", "f.txt"], body("x"), 100);
+    for (const path of ["d", "d/e", "d/e/f.txt"])
+      assert.deepEqual(await owner(join(store.root, "b", path)), [41001, 42001]);
+
+    // A freed slot is taken again; slots survive a restart, and a tree left by an older
+    // runtime (directory and files its own) is handed over.
+    await store.remove("a");
+    await store.create("c", null);
+    assert.deepEqual(store.user("c"), { uid: 41000, gid: 42000 });
+    await writeFile(join(store.root, "b", "made-by-root"), "x");
+    await chown(join(store.root, "b"), 0, 0);
+    const reopened = await WorkspaceStore.open(join(dir, "users"), 4, ids);
+    assert.deepEqual([reopened.user("b"), reopened.user("c")], [store.user("b"), store.user("c")]);
+    assert.deepEqual(await owner(join(store.root, "b", "made-by-root")), [41001, 42001]);
   });
 });

@@ -9,10 +9,19 @@
 // really (after following symlinks) be inside the workspace, reads check the opened file
 // descriptor's real path, and uploads are renamed over the final entry (replacing a
 // symlink rather than writing through it) — so a symlink planted by an exec'd command
-// cannot lead outside the workspace.
+// cannot lead outside the workspace. An exec's working directory is checked the same way.
+//
+// Users: when the runtime runs as root it is given a range of ids, and each workspace gets
+// its own uid and gid (first id + its slot, 0..maxWorkspaces-1, kept in its metadata): the
+// workspace directory is theirs with mode 0700, files the runtime writes into it are
+// handed to them, the root is 0711 and .meta and .tmp 0700. Commands of one workspace then
+// cannot read another's files. Without ids (a non-root runtime) every workspace belongs to
+// the runtime's own user.
 import { randomUUID } from "node:crypto";
 import { constants, createWriteStream } from "node:fs";
 import {
+  chmod,
+  lchown,
   lstat,
   mkdir,
   open,
@@ -25,7 +34,7 @@ import {
   writeFile,
 } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
-import { join, sep } from "node:path";
+import { dirname, join, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { WORKSPACE_ID, type WorkspaceInfo } from "../../contracts/sandbox.ts";
@@ -42,18 +51,27 @@ export function parseFilePath(raw: string): string[] {
   } catch {
     throw badRequest("file path is not valid percent-encoding");
   }
-  if (path.includes("\0")) throw badRequest("file path must not contain a NUL byte");
   if (path === "") throw badRequest("file path is empty: use /workspaces/{id}/files/{path}");
+  return relativeSegments(path, "file path");
+}
+
+/**
+ * Splits a path relative to the workspace into segments, or throws 400: no NUL, not
+ * absolute, no "..", "." or empty segments, within the length limits.
+ */
+export function relativeSegments(path: string, what: string): string[] {
+  if (path.includes("\0")) throw badRequest(`${what} must not contain a NUL byte`);
+  if (path === "") throw badRequest(`${what} is empty`);
   if (path.startsWith("/"))
-    throw badRequest(`file path must be relative to the workspace, got an absolute path`);
+    throw badRequest(`${what} must be relative to the workspace, got an absolute path`);
   if (Buffer.byteLength(path) > MAX_PATH_BYTES)
-    throw badRequest(`file path is longer than ${MAX_PATH_BYTES} bytes`);
+    throw badRequest(`${what} is longer than ${MAX_PATH_BYTES} bytes`);
   const segments = path.split("/");
   for (const s of segments) {
-    if (s === "..") throw badRequest('file path must not contain ".." segments');
-    if (s === "" || s === ".") throw badRequest('file path must not contain empty or "." segments');
+    if (s === "..") throw badRequest(`${what} must not contain ".." segments`);
+    if (s === "" || s === ".") throw badRequest(`${what} must not contain empty or "." segments`);
     if (Buffer.byteLength(s) > MAX_SEGMENT_BYTES)
-      throw badRequest(`file name "${s.slice(0, 32)}..." is longer than ${MAX_SEGMENT_BYTES} bytes`);
+      throw badRequest(`${what}: name "${s.slice(0, 32)}..." is longer than ${MAX_SEGMENT_BYTES} bytes`);
   }
   return segments;
 }
@@ -72,30 +90,58 @@ export function validateWorkspaceId(id: string): void {
 
 const outside = () => badRequest("file path resolves outside the workspace");
 
+/** First uid and gid of the range the workspaces' users are taken from (root runtime only). */
+export interface WorkspaceIds {
+  uid: number;
+  gid: number;
+}
+
 export class WorkspaceStore {
   /** The real path of the root directory. */
   readonly root: string;
   readonly maxWorkspaces: number;
+  /** Set when each workspace has a user of its own. */
+  readonly ids: WorkspaceIds | undefined;
   private readonly items = new Map<string, WorkspaceInfo>();
+  private readonly slots = new Map<string, number>();
   private readonly pending = new Set<string>();
   private readonly locks = new Map<string, Promise<unknown>>();
 
-  private constructor(root: string, maxWorkspaces: number) {
+  private constructor(root: string, maxWorkspaces: number, ids: WorkspaceIds | undefined) {
     this.root = root;
     this.maxWorkspaces = maxWorkspaces;
+    this.ids = ids;
   }
 
-  /** Creates the root if missing and loads the workspaces already in it. */
-  static async open(root: string, maxWorkspaces: number): Promise<WorkspaceStore> {
+  /**
+   * Creates the root if missing and loads the workspaces already in it. With `ids`, gives
+   * each workspace its user (slots kept from the metadata) and fixes ownership and modes.
+   */
+  static async open(root: string, maxWorkspaces: number, ids?: WorkspaceIds): Promise<WorkspaceStore> {
     await mkdir(root, { recursive: true });
-    const store = new WorkspaceStore(await realpath(root), maxWorkspaces);
+    const store = new WorkspaceStore(await realpath(root), maxWorkspaces, ids);
     await mkdir(store.metaDir, { recursive: true });
     await rm(store.tmpDir, { recursive: true, force: true });
     await mkdir(store.tmpDir, { recursive: true });
+    if (ids) {
+      await chmod(store.root, 0o711);
+      await chmod(store.metaDir, 0o700);
+      await chmod(store.tmpDir, 0o700);
+    }
+    const unplaced: string[] = [];
     for (const entry of await readdir(store.root, { withFileTypes: true })) {
       if (!entry.isDirectory() || !WORKSPACE_ID.test(entry.name)) continue;
-      store.items.set(entry.name, await store.loadMeta(entry.name));
+      const { info, slot } = await store.loadMeta(entry.name);
+      store.items.set(entry.name, info);
+      const taken = [...store.slots.values()].includes(slot ?? -1);
+      if (slot !== undefined && slot < maxWorkspaces && !taken) store.slots.set(entry.name, slot);
+      else unplaced.push(entry.name);
     }
+    for (const id of unplaced) {
+      store.slots.set(id, store.freeSlot());
+      await store.saveMeta(id);
+    }
+    if (ids) for (const id of store.items.keys()) await store.own(id);
     return store;
   }
 
@@ -117,6 +163,35 @@ export class WorkspaceStore {
     return join(this.root, id);
   }
 
+  /** The user the workspace's commands run as; undefined when workspaces have no users. */
+  user(id: string): { uid: number; gid: number } | undefined {
+    const slot = this.slots.get(id);
+    if (!this.ids || slot === undefined) return undefined;
+    return { uid: this.ids.uid + slot, gid: this.ids.gid + slot };
+  }
+
+  /**
+   * The real directory an exec runs in: the workspace, or `relative` inside it, which must
+   * exist, be a directory and, after symlinks, stay inside the workspace (else 400).
+   */
+  async workingDir(id: string, relative?: string): Promise<string> {
+    const base = await this.realDir(id);
+    if (relative === undefined) return base;
+    const segments = relativeSegments(relative, "cwd");
+    let real: string;
+    try {
+      real = await realpath(join(base, ...segments));
+    } catch (err) {
+      const code = errorCode(err);
+      if (code === "ENOENT" || code === "ENOTDIR")
+        throw badRequest(`cwd "${relative}" does not exist in the workspace`);
+      throw fileError(err, segments);
+    }
+    if (!isInside(base, real)) throw badRequest(`cwd "${relative}" resolves outside the workspace`);
+    if (!(await lstat(real)).isDirectory()) throw badRequest(`cwd "${relative}" is not a directory`);
+    return real;
+  }
+
   /** Idempotent create. `allowNew: false` (draining) refuses only workspaces that do not exist yet. */
   create(
     id: string,
@@ -132,10 +207,15 @@ export class WorkspaceStore {
       this.pending.add(id);
       try {
         const info: WorkspaceInfo = { id, ownerId, createdAt: new Date().toISOString() };
+        this.slots.set(id, this.freeSlot());
         await mkdir(join(this.root, id), { recursive: true });
-        await writeFile(this.metaFile(id), JSON.stringify(info));
+        await this.own(id);
         this.items.set(id, info);
+        await this.saveMeta(id);
         return { info, created: true };
+      } catch (err) {
+        if (!this.items.has(id)) this.slots.delete(id);
+        throw err;
       } finally {
         this.pending.delete(id);
       }
@@ -148,6 +228,7 @@ export class WorkspaceStore {
       this.items.delete(id);
       await rm(join(this.root, id), { recursive: true, force: true });
       await rm(this.metaFile(id), { force: true });
+      this.slots.delete(id);
     });
   }
 
@@ -159,7 +240,7 @@ export class WorkspaceStore {
     maxBytes: number,
   ): Promise<{ created: boolean }> {
     const base = await this.realDir(id);
-    const parent = await this.ensureDirs(base, segments.slice(0, -1));
+    const parent = await this.ensureDirs(id, base, segments.slice(0, -1));
     const target = join(parent, segments.at(-1)!);
     const tmp = join(this.tmpDir, randomUUID());
     try {
@@ -176,6 +257,7 @@ export class WorkspaceStore {
         },
         createWriteStream(tmp, { flags: "wx" }),
       );
+      await this.handOver(id, tmp);
       const existing = await lstat(target).catch(() => undefined);
       if (existing?.isDirectory()) throw conflict(`"${segments.join("/")}" is a directory`);
       await rename(tmp, target);
@@ -235,18 +317,49 @@ export class WorkspaceStore {
     return join(this.metaDir, `${id}.json`);
   }
 
-  private async loadMeta(id: string): Promise<WorkspaceInfo> {
+  private async loadMeta(id: string): Promise<{ info: WorkspaceInfo; slot: number | undefined }> {
     try {
-      const meta = JSON.parse(await readFile(this.metaFile(id), "utf8")) as Partial<WorkspaceInfo>;
-      return {
+      const meta = JSON.parse(await readFile(this.metaFile(id), "utf8")) as Partial<WorkspaceInfo> & {
+        slot?: unknown;
+      };
+      const info = {
         id,
         ownerId: typeof meta.ownerId === "string" ? meta.ownerId : null,
         createdAt: typeof meta.createdAt === "string" ? meta.createdAt : new Date().toISOString(),
       };
+      return { info, slot: Number.isInteger(meta.slot) ? (meta.slot as number) : undefined };
     } catch {
       const st = await lstat(join(this.root, id));
-      return { id, ownerId: null, createdAt: st.mtime.toISOString() };
+      return { info: { id, ownerId: null, createdAt: st.mtime.toISOString() }, slot: undefined };
     }
+  }
+
+  private async saveMeta(id: string): Promise<void> {
+    await writeFile(this.metaFile(id), JSON.stringify({ ...this.items.get(id), slot: this.slots.get(id) }));
+  }
+
+  /** The lowest slot no workspace holds. */
+  private freeSlot(): number {
+    const taken = new Set(this.slots.values());
+    let slot = 0;
+    while (taken.has(slot)) slot++;
+    return slot;
+  }
+
+  /** Makes the workspace directory its user's, mode 0700, with everything in it. */
+  private async own(id: string): Promise<void> {
+    const user = this.user(id);
+    if (!user) return;
+    const dir = join(this.root, id);
+    const st = await lstat(dir);
+    if (st.uid !== user.uid || st.gid !== user.gid) await chownTree(dir, user.uid, user.gid);
+    await chmod(dir, 0o700);
+  }
+
+  /** Hands a path the runtime made inside a workspace to the workspace's user. */
+  private async handOver(id: string, path: string): Promise<void> {
+    const user = this.user(id);
+    if (user) await lchown(path, user.uid, user.gid);
   }
 
   /** The workspace directory, checked to still be a real directory (not swapped for a symlink). */
@@ -259,12 +372,13 @@ export class WorkspaceStore {
   }
 
   /** mkdir -p that verifies each step really stays inside `base`; returns the real last directory. */
-  private async ensureDirs(base: string, segments: string[]): Promise<string> {
+  private async ensureDirs(id: string, base: string, segments: string[]): Promise<string> {
     let current = base;
     for (const [i, segment] of segments.entries()) {
       const next = join(current, segment);
       try {
         await mkdir(next);
+        await this.handOver(id, next);
       } catch (err) {
         if (errorCode(err) !== "EEXIST") throw fileError(err, segments.slice(0, i + 1));
       }
@@ -290,6 +404,26 @@ export class WorkspaceStore {
     });
     return result;
   }
+}
+
+/** The first directory above `dir` that other users cannot search (no o+x), if any. */
+export async function unsearchableParent(dir: string): Promise<string | undefined> {
+  let current = dirname(dir);
+  for (;;) {
+    const st = await lstat(current);
+    if ((st.mode & 0o001) === 0) return current;
+    const up = dirname(current);
+    if (up === current) return undefined;
+    current = up;
+  }
+}
+
+/** chown -R without following symlinks. */
+async function chownTree(path: string, uid: number, gid: number): Promise<void> {
+  await lchown(path, uid, gid);
+  const st = await lstat(path);
+  if (!st.isDirectory()) return;
+  for (const entry of await readdir(path)) await chownTree(join(path, entry), uid, gid);
 }
 
 /** The real path of an open file: /proc/self/fd on Linux (race-free), else realpath. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { egressAllowed, type Destination, type Policy } from "./netpol.ts";
+import { connectionAllowed, egressAllowed, ingressAllowed, type Destination, type Policy } from "./netpol.ts";
 
 const policy = (name: string, spec: Policy["spec"]): Policy => ({
   metadata: { name, namespace: "ns" },
@@ -62,5 +62,52 @@ describe("egressAllowed", () => {
       egressAllowed([denyAll], { namespace: "ns", labels: { app: "y" } }, 53, "UDP", outside),
       true,
     );
+  });
+});
+
+describe("ingressAllowed and connectionAllowed", () => {
+  const server = { namespace: "ns", labels: { app: "db" }, namespaceLabels: { team: "a" } };
+  const onlyApp = policy("db", {
+    podSelector: { matchLabels: { app: "db" } },
+    policyTypes: ["Ingress"],
+    ingress: [
+      {
+        from: [
+          { podSelector: { matchLabels: { app: "web" } } },
+          {
+            namespaceSelector: { matchLabels: { team: "ops" } },
+            podSelector: { matchLabels: { app: "admin" } },
+          },
+        ],
+        ports: [{ port: 5432 }],
+      },
+    ],
+  });
+  const client = (namespace: string, app: string, team = "a") => ({
+    namespace,
+    labels: { app },
+    namespaceLabels: { team },
+  });
+  const cases: [string, Policy[], ReturnType<typeof client>, number, boolean][] = [
+    ["no policy selects the server", [], client("ns", "anything"), 5432, true],
+    ["a listed pod of the server's namespace", [onlyApp], client("ns", "web"), 5432, true],
+    ["a listed pod, another port", [onlyApp], client("ns", "web"), 22, false],
+    ["the same labels in another namespace", [onlyApp], client("other", "web"), 5432, false],
+    ["a listed pod of a selected namespace", [onlyApp], client("admin-ns", "admin", "ops"), 5432, true],
+    ["an unlisted pod", [onlyApp], client("ns", "cron"), 5432, false],
+    [
+      "a listed pod whose own egress is denied",
+      [onlyApp, { ...denyAll, spec: { ...denyAll.spec, podSelector: { matchLabels: { app: "web" } } } }],
+      client("ns", "web"),
+      5432,
+      false,
+    ],
+  ];
+  for (const [name, policies, from, port, allowed] of cases)
+    it(`${name} → ${allowed ? "allowed" : "denied"}`, () =>
+      assert.equal(connectionAllowed(policies, from, server, port), allowed));
+
+  it("ingress from an address outside the cluster only through an ipBlock", () => {
+    assert.equal(ingressAllowed([onlyApp], server, 5432, "TCP", outside), false);
   });
 });

@@ -1,7 +1,9 @@
-// What Kubernetes NetworkPolicies allow, for checking the chart's policies without an
-// enforcing CNI: a pod's egress is open until a policy of type Egress selects it; then a
-// connection is allowed only if a rule of one of those policies matches its port and peer.
-// Only what the chart uses is modelled: matchLabels selectors, ipBlock, numeric ports.
+// What Kubernetes NetworkPolicies allow, for checking the chart's and the operator's policies
+// without an enforcing CNI: a pod's egress (ingress) is open until a policy of type Egress
+// (Ingress) selects it; then a connection is allowed only if a rule of one of those policies
+// matches its port and peer. A connection between two pods needs both: the client's egress
+// and the server's ingress. Only what agentry uses is modelled: matchLabels selectors,
+// ipBlock, numeric ports.
 
 export interface Policy {
   metadata: { name: string; namespace?: string };
@@ -62,23 +64,25 @@ function peerMatches(peer: Peer, ns: string, dest: Destination): boolean {
   return !peer.podSelector || matches(peer.podSelector, dest.labels);
 }
 
-/** Whether a pod of `namespace` with `labels` may open `protocol`/`port` to `dest`. */
-export function egressAllowed(
+type Pod = { namespace: string; labels: Record<string, string>; namespaceLabels?: Record<string, string> };
+
+function allowedBy(
   policies: Policy[],
-  pod: { namespace: string; labels: Record<string, string> },
+  pod: Pod,
+  direction: "Ingress" | "Egress",
   port: number,
   protocol: "TCP" | "UDP",
-  dest: Destination,
+  other: Destination,
 ): boolean {
   const selecting = policies.filter(
     (p) =>
       (p.metadata.namespace ?? pod.namespace) === pod.namespace &&
       matches(p.spec.podSelector, pod.labels) &&
-      (p.spec.policyTypes ?? ["Ingress"]).includes("Egress"),
+      (p.spec.policyTypes ?? ["Ingress"]).includes(direction),
   );
   if (selecting.length === 0) return true;
   return selecting.some((p) =>
-    (p.spec.egress ?? []).some((rule) => {
+    ((direction === "Egress" ? p.spec.egress : p.spec.ingress) ?? []).some((rule) => {
       const portOk =
         !rule.ports?.length ||
         rule.ports.some(
@@ -87,8 +91,44 @@ export function egressAllowed(
             (r.port === undefined ||
               (r.endPort ? port >= Number(r.port) && port <= r.endPort : Number(r.port) === port)),
         );
-      const peerOk = !rule.to?.length || rule.to.some((peer) => peerMatches(peer, pod.namespace, dest));
+      const peers = direction === "Egress" ? rule.to : rule.from;
+      const peerOk = !peers?.length || peers.some((peer) => peerMatches(peer, pod.namespace, other));
       return portOk && peerOk;
     }),
+  );
+}
+
+/** Whether a pod of `namespace` with `labels` may open `protocol`/`port` to `dest`. */
+export function egressAllowed(
+  policies: Policy[],
+  pod: { namespace: string; labels: Record<string, string> },
+  port: number,
+  protocol: "TCP" | "UDP",
+  dest: Destination,
+): boolean {
+  return allowedBy(policies, pod, "Egress", port, protocol, dest);
+}
+
+/** Whether `source` may reach `protocol`/`port` of a pod of `namespace` with `labels`. */
+export function ingressAllowed(
+  policies: Policy[],
+  pod: { namespace: string; labels: Record<string, string> },
+  port: number,
+  protocol: "TCP" | "UDP",
+  source: Destination,
+): boolean {
+  return allowedBy(policies, pod, "Ingress", port, protocol, source);
+}
+
+/** Whether pod `from` may connect to `protocol`/`port` of pod `to`: its egress and `to`'s ingress. */
+export function connectionAllowed(
+  policies: Policy[],
+  from: Pod,
+  to: Pod,
+  port: number,
+  protocol: "TCP" | "UDP" = "TCP",
+): boolean {
+  return (
+    egressAllowed(policies, from, port, protocol, to) && ingressAllowed(policies, to, port, protocol, from)
   );
 }

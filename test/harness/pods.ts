@@ -25,24 +25,38 @@
 // process's loopback address; and a PersistentVolumeClaim mounted by the pod is its working
 // directory and AGENTRY_DATA_DIR (the PV's hostPath, see volumes.ts).
 //
+// With `runtime: "container"` each pod is backed instead by a real container of agentry's
+// own image of its kind (the test images of containers.ts; the pod's image name is not
+// pulled), run with podman as the kubelet would run the pod's container: its user,
+// read-only root, capabilities, no new privileges, env, resource limits, and its volumes as
+// host directories (emptyDirs under the working directory, a claim's PersistentVolume at its
+// hostPath, mounted where the pod mounts it). Only the listen address differs (127.0.0.1,
+// port 0, host networking), and the same env exceptions apply as for processes.
+// ConfigMap and Secret volumes are written the same way and mounted where the pod mounts
+// them.
+//
 // Test seam: the harness has a signing key of its own, and its public key is added to every
 // process's trust directory (what `kubectl exec` is to a real pod: the cluster admin's way
 // in). It signs the harness's own calls (setLoad, workspacesOn) and `token()` for tests and
 // `make dev`. A test can also stand a server of its own behind a pod (`stand`) instead of a
 // runtime process.
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { createWriteStream, type WriteStream } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import * as k8s from "@kubernetes/client-node";
 import { Audience, TRUST_DIR_ENV, type TokenScope } from "../../contracts/tokens.ts";
+import { imageId, podman, podRunOptions, runArgs } from "./containers.ts";
 import { repoRoot } from "./paths.ts";
 import { waitFor } from "./process.ts";
 import { testTrust, type TestTrust } from "./tokens.ts";
 
 export type BackedKind = "sandbox" | "agent";
+/** What backs a pod: a process of the sources (tsx), or a container of agentry's image. */
+export type BackingRuntime = "process" | "container";
 
 export interface PodBackendsOptions {
   /** Namespaces to watch; all when omitted. */
@@ -59,6 +73,8 @@ export interface PodBackendsOptions {
   modelApiKey?: string;
   /** How often the pods are listed (default 250 ms). */
   intervalMs?: number;
+  /** Processes (default) or containers (podman; needs `make test-images`). */
+  runtime?: BackingRuntime;
 }
 
 interface Backend {
@@ -66,6 +82,10 @@ interface Backend {
   uid: string;
   kind: BackedKind;
   child?: ChildProcess;
+  /** The container's name, when a container backs the pod. */
+  container?: string;
+  /** Seconds between SIGTERM and SIGKILL when the pod goes (containers). */
+  graceSeconds: number;
   address?: string;
   /** pid while running, for tests that look at the process. */
   pid?: number;
@@ -90,6 +110,7 @@ type Pod = k8s.V1Pod;
 
 /** A ConfigMap or Secret volume as the process sees it: the files, in `dir`. */
 interface Mount {
+  volume: string;
   mountPath: string;
   dir: string;
   kind: "ConfigMap" | "Secret";
@@ -145,9 +166,15 @@ export class PodBackends {
     return this.backends.get(`${namespace}/${pod}`)?.address;
   }
 
-  /** pid of the process behind a pod while it runs. */
+  /** pid of the process behind a pod while it runs (with containers: podman's own process). */
   pidOf(namespace: string, pod: string): number | undefined {
     return this.backends.get(`${namespace}/${pod}`)?.pid;
+  }
+
+  /** Name of the container behind a pod once it listens (runtime "container"). */
+  containerOf(namespace: string, pod: string): string | undefined {
+    const b = this.backends.get(`${namespace}/${pod}`);
+    return b?.child && b.address ? b.container : undefined;
   }
 
   /** Every address in the map, for assertions that all of them are loopback. */
@@ -245,6 +272,7 @@ export class PodBackends {
           markedFailing: false,
           starting: false,
           stopped: false,
+          graceSeconds: Math.min(pod.spec?.terminationGracePeriodSeconds ?? 30, 30),
           log: createWriteStream(join(this.dir, "logs", `${key.replace("/", "_")}.log`), { flags: "a" }),
         };
         this.backends.set(key, b);
@@ -285,6 +313,7 @@ export class PodBackends {
         uid,
         kind,
         address,
+        graceSeconds: 0,
         restarts: 0,
         nextStartAt: Infinity,
         lastWords: [],
@@ -336,11 +365,17 @@ export class PodBackends {
   private async launch(b: Backend, pod: Pod, byIP: Map<string, Pod>): Promise<void> {
     let port: number;
     try {
-      const { args, env, cwd } =
-        b.kind === "sandbox" ? this.sandboxCommand(b, pod) : await this.agentCommand(pod, byIP);
-      await this.mountVolumes(b, pod, env);
-      if (b.stopped) return;
-      port = await this.spawnAndListen(b, args, env, cwd);
+      if (this.options.runtime === "container") {
+        const args = await this.containerCommand(b, pod, byIP);
+        if (b.stopped) return;
+        port = await this.spawnAndListen(b, args, {}, repoRoot, "podman");
+      } else {
+        const { args, env, cwd } =
+          b.kind === "sandbox" ? this.sandboxCommand(b, pod) : await this.agentCommand(pod, byIP);
+        await this.mountVolumes(b, pod, env);
+        if (b.stopped) return;
+        port = await this.spawnAndListen(b, args, env, cwd);
+      }
       if (b.kind === "sandbox" && (this.options.calmLoad ?? true)) {
         const [namespace, name] = b.key.split("/") as [string, string];
         await putLoad(
@@ -362,6 +397,7 @@ export class PodBackends {
         return;
       }
       b.child?.kill("SIGKILL");
+      if (b.container) await podman(["rm", "-f", "--time", "0", b.container]).catch(() => undefined);
       b.child = undefined;
       b.pid = undefined;
       b.address = undefined;
@@ -382,10 +418,11 @@ export class PodBackends {
 
   /**
    * Writes the pod's ConfigMap and Secret volumes (of the first container) into directories
-   * of their own and points every env value naming a mount path there; NotYet while one is
-   * missing. The harness's public key joins the trust directory.
+   * of their own and, for a process (`env` given), points every env value naming a mount
+   * path there; NotYet while one is missing. The harness's public key joins the trust
+   * directory (the mount at the pod's AGENTRY_TRUST_DIR).
    */
-  private async mountVolumes(b: Backend, pod: Pod, env: Record<string, string>): Promise<void> {
+  private async mountVolumes(b: Backend, pod: Pod, env?: Record<string, string>): Promise<Mount[]> {
     const container = pod.spec?.containers?.[0];
     const mounts: Mount[] = [];
     for (const m of container?.volumeMounts ?? []) {
@@ -407,6 +444,7 @@ export class PodBackends {
           : undefined;
       if (!source) continue;
       mounts.push({
+        volume: m.name,
         mountPath: m.mountPath.replace(/\/+$/, ""),
         dir: join(this.dir, "mounts", b.key.replace("/", "_"), m.name),
         kind: source.kind,
@@ -417,13 +455,15 @@ export class PodBackends {
     }
     b.mounts = mounts;
     mounts.sort((x, y) => y.mountPath.length - x.mountPath.length);
-    for (const [name, value] of Object.entries(env)) {
+    const trustPath = containerEnv(pod)[TRUST_DIR_ENV];
+    b.trustDir = mounts.find((m) => m.mountPath === trustPath)?.dir;
+    for (const [name, value] of Object.entries(env ?? {})) {
       const m = mounts.find((x) => value === x.mountPath || value.startsWith(`${x.mountPath}/`));
-      if (m) env[name] = m.dir + value.slice(m.mountPath.length);
+      if (m) env![name] = m.dir + value.slice(m.mountPath.length);
     }
-    b.trustDir = mounts.find((m) => env[TRUST_DIR_ENV] === m.dir)?.dir;
     await this.writeMounts(b, pod);
     b.lastRefresh = Date.now();
+    return mounts;
   }
 
   /** (Re)writes every mount of the pod from its ConfigMap or Secret, as a kubelet does. */
@@ -481,8 +521,38 @@ export class PodBackends {
     };
   }
 
-  private async agentCommand(pod: Pod, byIP: Map<string, Pod>) {
-    const env = containerEnv(pod);
+  /** `podman run` arguments for the container of agentry's image that backs this pod. */
+  private async containerCommand(b: Backend, pod: Pod, byIP: Map<string, Pod>): Promise<string[]> {
+    const env: Record<string, string> =
+      b.kind === "sandbox"
+        ? {
+            AGENTRY_SANDBOX_LISTEN: "127.0.0.1:0",
+            ...((this.options.calmLoad ?? true) ? { AGENTRY_SANDBOX_ALLOW_LOAD_OVERRIDE: "true" } : {}),
+          }
+        : { ...this.agentEnv(containerEnv(pod), byIP), AGENTRY_HOST: "127.0.0.1", AGENTRY_PORT: "0" };
+    const volumeSources: Record<string, string> = {};
+    for (const m of await this.mountVolumes(b, pod)) volumeSources[m.volume] = m.dir;
+    const claim = pod.spec?.volumes?.find((v) => v.persistentVolumeClaim);
+    const dataDir = claim ? await this.volumeDir(pod) : undefined;
+    if (claim && dataDir) {
+      // The container's user must write there, as fsGroup would allow on a real volume.
+      await chmod(dataDir, 0o777);
+      volumeSources[claim.name] = dataDir;
+    }
+    const options = await podRunOptions(pod, {
+      image: imageId(b.kind),
+      volumesDir: join(this.dir, "volumes", b.key.replace("/", "_"), b.uid.slice(0, 8)),
+      volumeSources,
+      env,
+      owner: "pods",
+    });
+    const name = b.key.replace("/", "-").slice(0, 48);
+    b.container = `agentry-pod-${name}-${randomBytes(3).toString("hex")}`;
+    return ["run", "--rm", ...runArgs(options, b.container)];
+  }
+
+  /** The pod's env as the agent gets it: echo unless a key is given, the workspace on loopback. */
+  private agentEnv(env: Record<string, string>, byIP: Map<string, Pod>): Record<string, string> {
     if (!this.options.modelApiKey) {
       env.AGENTRY_MODEL_PROVIDER = "echo";
       env.AGENTRY_MODEL = env.AGENTRY_MODEL || "echo";
@@ -493,6 +563,11 @@ export class PodBackends {
     }
     if (env.AGENTRY_WORKSPACE_URL)
       env.AGENTRY_WORKSPACE_URL = this.translate(env.AGENTRY_WORKSPACE_URL, byIP);
+    return env;
+  }
+
+  private async agentCommand(pod: Pod, byIP: Map<string, Pod>) {
+    const env = this.agentEnv(containerEnv(pod), byIP);
     let cwd = repoRoot;
     const dataDir = await this.volumeDir(pod);
     if (dataDir) {
@@ -534,17 +609,23 @@ export class PodBackends {
     return path;
   }
 
+  /** Starts the program (node with tsx, or podman run) and resolves with the port it logs. */
   private spawnAndListen(
     b: Backend,
     args: string[],
     env: Record<string, string>,
     cwd: string,
+    command: "node" | "podman" = "node",
   ): Promise<number> {
-    const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), ...args], {
-      cwd,
-      env: { PATH: process.env.PATH ?? "", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child =
+      command === "podman"
+        ? // Attached, so podman forwards SIGTERM to the container and exits with its code.
+          spawn("podman", args, { cwd, stdio: ["ignore", "pipe", "pipe"] })
+        : spawn(process.execPath, ["--import", import.meta.resolve("tsx"), ...args], {
+            cwd,
+            env: { PATH: process.env.PATH ?? "", ...env },
+            stdio: ["ignore", "pipe", "pipe"],
+          });
     b.child = child;
     b.pid = child.pid;
     b.lastWords = [];
@@ -666,10 +747,18 @@ export class PodBackends {
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child.once("exit", resolve));
       child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      // A container gets the pod's grace period (at most 30 s), then is removed by force.
+      const container = b.container;
+      const kill = () =>
+        container
+          ? void podman(["rm", "-f", "--time", "0", container]).finally(() => child.kill("SIGKILL"))
+          : child.kill("SIGKILL");
+      const timer = setTimeout(kill, container ? b.graceSeconds * 1000 : 10_000);
       await exited;
       clearTimeout(timer);
     }
+    // A container still being created when podman was told to stop may outlive it.
+    if (b.container) await podman(["rm", "-f", "--time", "0", b.container]).catch(() => undefined);
     b.log.end();
   }
 
@@ -693,7 +782,7 @@ const REFRESH_MS = 1000;
 
 /** Makes `dir` hold exactly `files` (each written whole, then renamed into place). */
 async function writeDir(dir: string, files: Record<string, Buffer>): Promise<void> {
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: 0o755 });
   for (const [path, content] of Object.entries(files)) {
     const target = join(dir, path);
     const old = await readFile(target).catch(() => undefined);

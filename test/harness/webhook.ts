@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
-import { kubectl } from "./cluster.ts";
+import { kubectl, run } from "./cluster.ts";
 import { repoRoot } from "./paths.ts";
 import { freePort, waitFor } from "./process.ts";
 
@@ -32,6 +32,8 @@ export interface WebhookOptions {
   port?: number;
   /** Port the apiserver is told to call (a proxy in front of the webhook); default: its own. */
   urlPort?: number;
+  /** Another cluster than the run's (KUBECONFIG). */
+  kubeconfig?: string;
 }
 
 /** Allocates the id and labels first, so the test can make its namespaces before starting. */
@@ -62,8 +64,10 @@ export async function startWebhook(
     "--log-level=debug",
     ...(options.args ?? []),
   ];
+  const env = options.kubeconfig ? { KUBECONFIG: options.kubeconfig } : {};
+  const ctl = (a: string[]) => run("kubectl", a, undefined, env);
   const child: ChildProcess = spawn(process.execPath, args, {
-    env: process.env,
+    env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const logs: Record<string, unknown>[] = [];
@@ -85,8 +89,8 @@ export async function startWebhook(
   };
   t.after(async () => {
     await stop();
-    await kubectl(["delete", "validatingwebhookconfiguration", validating, "--ignore-not-found"]);
-    await kubectl(["delete", "mutatingwebhookconfiguration", mutating, "--ignore-not-found"]);
+    await ctl(["delete", "validatingwebhookconfiguration", validating, "--ignore-not-found"]);
+    await ctl(["delete", "mutatingwebhookconfiguration", mutating, "--ignore-not-found"]);
   });
   await waitFor(
     "the webhook to start",

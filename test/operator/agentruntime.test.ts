@@ -227,17 +227,31 @@ describe("AgentRuntime controller", () => {
     });
   });
 
-  it("deletes orphaned Pods and Services that carry agentry labels", async () => {
+  it("deletes orphaned Pods and Services agentry made, and nothing that only carries its labels", async () => {
     const namespace = ns.orphans;
     const labels = { "app.kubernetes.io/managed-by": "agentry", "agentry.dev/agent-runtime": "ghost" };
+    // What an AgentRuntime deleted with propagationPolicy=Orphan leaves behind: agentry's labels
+    // and annotations, no owner reference.
+    const annotations = {
+      "agentry.dev/agent-id": "0b1d7c2e-dead-4b1d-9c2e-000000000000",
+      "agentry.dev/controller-id": "agentry",
+    };
     await core().createNamespacedService({
       namespace,
-      body: { metadata: { name: "ghost", labels }, spec: { ports: [{ port: 80 }], selector: labels } },
+      body: {
+        metadata: { name: "ghost", labels, annotations },
+        spec: { ports: [{ port: 80 }], selector: labels },
+      },
+    });
+    // Someone else's Service with agentry's labels copied but not made by agentry: left alone.
+    await core().createNamespacedService({
+      namespace,
+      body: { metadata: { name: "lookalike", labels }, spec: { ports: [{ port: 80 }], selector: labels } },
     });
     await core().createNamespacedPod({
       namespace,
       body: {
-        metadata: { name: "ghost", labels },
+        metadata: { name: "ghost", labels, annotations },
         spec: {
           securityContext: {
             runAsNonRoot: true,
@@ -259,9 +273,12 @@ describe("AgentRuntime controller", () => {
         core().listNamespacedPod({ namespace }),
         core().listNamespacedService({ namespace }),
       ]);
-      return pods.items.length === 0 && svcs.items.length === 0;
+      return pods.items.length === 0 && svcs.items.map((s) => s.metadata?.name).join() === "lookalike";
     });
     assert.ok(operator.logs.some((l) => l.message === "deleting orphan"));
+    // Still there after several resyncs (--resync-period=1).
+    await new Promise((r) => setTimeout(r, 3000));
+    await core().readNamespacedService({ name: "lookalike", namespace });
   });
 
   it("makes zero writes when reconciling an unchanged state again", async () => {

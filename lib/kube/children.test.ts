@@ -1,0 +1,155 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ApiError, type KubeClient, type KubeObject } from "./client.ts";
+import {
+  ANNOTATION_SPEC_HASH,
+  ChildWriter,
+  NameConflictError,
+  controlledBy,
+  controllerRef,
+  withSpecHash,
+} from "./children.ts";
+import { Metrics } from "./metrics.ts";
+
+const owner = {
+  apiVersion: "agentry.dev/v1alpha1",
+  kind: "AgentRuntime",
+  metadata: { name: "pg", uid: "u-1" },
+};
+const ref = (uid: string, controller = true) => ({
+  apiVersion: "agentry.dev/v1alpha1",
+  kind: "AgentRuntime",
+  name: "pg",
+  uid,
+  controller,
+});
+
+function service(opts: { owners?: ReturnType<typeof ref>[]; hash?: string; uid?: string } = {}): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: {
+      name: "postgres",
+      namespace: "ns",
+      ...(opts.uid ? { uid: opts.uid } : {}),
+      ...(opts.owners ? { ownerReferences: opts.owners } : {}),
+      ...(opts.hash ? { annotations: { [ANNOTATION_SPEC_HASH]: opts.hash } } : {}),
+    },
+  };
+}
+
+/** The apiserver as far as ChildWriter uses it: objects by name, and what was called. */
+class FakeClient {
+  live: KubeObject | undefined;
+  calls: string[] = [];
+  applied: KubeObject[] = [];
+  constructor(live?: KubeObject) {
+    this.live = live;
+  }
+  get(): Promise<KubeObject> {
+    this.calls.push("get");
+    if (!this.live) return Promise.reject(new ApiError(404, "NotFound", "not found"));
+    return Promise.resolve(this.live);
+  }
+  apply(obj: KubeObject): Promise<KubeObject> {
+    this.calls.push("apply");
+    this.applied.push(obj);
+    return Promise.resolve(obj);
+  }
+  create(obj: KubeObject): Promise<KubeObject> {
+    this.calls.push("create");
+    if (this.live) return Promise.reject(new ApiError(409, "AlreadyExists", "already exists"));
+    return Promise.resolve(obj);
+  }
+}
+
+const writerFor = (client: FakeClient) =>
+  new ChildWriter(client as unknown as KubeClient, new Metrics(false), "test");
+
+const desired = () =>
+  withSpecHash({
+    ...service(),
+    metadata: { ...service().metadata, ownerReferences: [controllerRef(owner)] },
+  });
+
+describe("controlledBy", () => {
+  const cases: [string, KubeObject, boolean][] = [
+    ["no owner references", service(), false],
+    ["controller reference with the uid", service({ owners: [ref("u-1")] }), true],
+    ["a non-controller reference with the uid", service({ owners: [ref("u-1", false)] }), false],
+    ["a controller reference with another uid", service({ owners: [ref("u-2")] }), false],
+  ];
+  for (const [name, obj, want] of cases) it(name, () => assert.equal(controlledBy(obj, "u-1"), want));
+  it("never for an owner without a uid", () =>
+    assert.equal(controlledBy(service({ owners: [ref("u-1")] }), undefined), false));
+});
+
+describe("ChildWriter.ensure: never takes over an object it did not create", () => {
+  const want = desired();
+  const hash = want.metadata.annotations![ANNOTATION_SPEC_HASH]!;
+  const cases: [string, KubeObject | undefined, KubeObject | undefined, string[] | "conflict"][] = [
+    ["nothing there: created", undefined, undefined, ["get", "apply"]],
+    ["ours in the cache, unchanged: no call", service({ owners: [ref("u-1")], hash }), undefined, []],
+    [
+      "ours in the cache, changed: applied",
+      service({ owners: [ref("u-1")], hash: "old" }),
+      undefined,
+      ["apply"],
+    ],
+    [
+      "not in the cache, ours live (cache lag), unchanged",
+      undefined,
+      service({ owners: [ref("u-1")], hash }),
+      ["get"],
+    ],
+    ["someone else's Service, no owner", undefined, service({ uid: "x" }), "conflict"],
+    [
+      "someone else's Service, labelled like ours in the cache",
+      service({}),
+      service({ uid: "x" }),
+      "conflict",
+    ],
+    ["ours only as a non-controller owner", undefined, service({ owners: [ref("u-1", false)] }), "conflict"],
+    ["an earlier AgentRuntime's child", undefined, service({ owners: [ref("u-0")] }), "conflict"],
+  ];
+  for (const [name, observed, live, expect] of cases) {
+    it(name, async () => {
+      const client = new FakeClient(live);
+      const writer = writerFor(client);
+      if (expect === "conflict") {
+        await assert.rejects(writer.ensure(want, observed), (err: unknown) => {
+          assert.ok(err instanceof NameConflictError);
+          assert.match(err.message, /^Service postgres already exists and is not managed by AgentRuntime pg/);
+          return true;
+        });
+        assert.deepEqual(client.calls, ["get"], "only read, never written");
+      } else {
+        await writer.ensure(want, observed);
+        assert.deepEqual(client.calls, expect);
+      }
+    });
+  }
+
+  it("updates name the uid of the incarnation it checked", async () => {
+    const client = new FakeClient(service({ owners: [ref("u-1")], hash: "old", uid: "live-uid" }));
+    assert.equal(await writerFor(client).ensure(desired(), undefined), true);
+    assert.equal(client.applied[0]?.metadata.uid, "live-uid");
+  });
+
+  it("says when the name is held by an earlier object of the same kind and name", () => {
+    const err = new NameConflictError(desired(), service({ owners: [ref("u-0")] }));
+    assert.match(err.message, /an earlier AgentRuntime pg that was deleted/);
+  });
+});
+
+describe("ChildWriter.create", () => {
+  it("creates what is not there", async () => {
+    assert.equal(await writerFor(new FakeClient()).create(desired()), true);
+  });
+  it("false when it exists under the same controller", async () => {
+    assert.equal(await writerFor(new FakeClient(service({ owners: [ref("u-1")] }))).create(desired()), false);
+  });
+  it("a NameConflictError when someone else's object holds the name", async () => {
+    await assert.rejects(writerFor(new FakeClient(service())).create(desired()), NameConflictError);
+  });
+});
