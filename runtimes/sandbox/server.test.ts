@@ -155,7 +155,7 @@ describe("SandboxApp", () => {
   it("streams a command's output as JSON lines, ending with its exit", async () => {
     const res = await fetch(url("/workspaces/w/exec"), {
       method: "POST",
-      headers: { accept: "application/x-ndjson" },
+      headers: { accept: "application/x-ndjson", ...auth },
       body: JSON.stringify({ command: ["sh", "-c", "echo out; echo err >&2; exit 3"] }),
     });
     assert.equal(res.status, 200);
@@ -180,7 +180,7 @@ describe("SandboxApp", () => {
 
   it("runs in a cwd inside the workspace and refuses one outside it", async () => {
     const post = (body: unknown) =>
-      fetch(url("/workspaces/w/exec"), { method: "POST", body: JSON.stringify(body) });
+      fetch(url("/workspaces/w/exec"), { method: "POST", body: JSON.stringify(body), headers: auth });
     await store.create("other", null);
     const mk = (await (
       await post({ command: ["sh", "-c", "mkdir -p sub/dir && ln -s ../other up"] })
