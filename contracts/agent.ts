@@ -3,14 +3,18 @@
 // it. runtimes/agent implements it; any other agent image may, and the operator reads
 // /readyz leniently (any short lowercase status and a reason), since not every image is ours.
 //
-//   GET  /healthz                200 {"status":"ok"} while the process runs
-//   GET  /readyz                 200 Readiness "ready"; else 503 with status and reason
-//   GET  /v1/info                the agent's settings and load
-//   POST /v1/tasks               TaskRequest → TaskResult (429 busy, 503 not ready, 504 timeout)
-//   POST /v1/workspace/exec      the sandbox's exec (contracts/sandbox.ts ExecRequest)
-//   GET|POST /v1/workspace/files/{path}
+//   GET  /healthz                200 {"status":"ok"} while the process runs         open
+//   GET  /readyz                 200 Readiness "ready"; else 503 with status        open; the reason
+//                                (and reason, with a token allowing status)         only with a token
+//   GET  /v1/info                the agent's settings and load                      scope status
+//   POST /v1/tasks               TaskRequest → TaskResult (429 busy, 503 not ready,  scope tasks
+//                                504 timeout)
+//   POST /v1/workspace/exec      the sandbox's exec (contracts/sandbox.ts ExecRequest) scope exec
+//   GET|POST /v1/workspace/files/{path}                                              scope files
 //
-// Errors are problems (problem.ts).
+// Tokens (contracts/tokens.ts) go in `Authorization: Bearer`, for the audience
+// Audience.agent(namespace, name) or the agent's pod, Audience.pod(...); without one the
+// answer is 401, with one that does not open the route 403. Errors are problems (problem.ts).
 import { z } from "zod";
 
 /** Environment of an AgentRuntime's agent container, set by the operator (spec.env does not override it). */
@@ -26,12 +30,19 @@ export const AgentEnv = {
   /** With spec.workspaceRef: the Workspace's name and its URL on its sandbox (contracts/sandbox.ts workspaceUrl). */
   WORKSPACE: "AGENTRY_WORKSPACE",
   WORKSPACE_URL: "AGENTRY_WORKSPACE_URL",
+  /**
+   * With spec.workspaceRef: a file holding a token for the workspace (files, exec), mounted
+   * from a Secret the operator refreshes; read before every call to the sandbox.
+   */
+  WORKSPACE_TOKEN_FILE: "AGENTRY_WORKSPACE_TOKEN_FILE",
 } as const;
 
 /**
  * Environment of every Pipeline step's container. For a step naming an AgentRuntime the
  * container is `agent dispatch`, which reads MANIFEST, STEP, STEP_INPUT (when set, it wins
- * over the step's input) and AGENT_URL (the agent's in-cluster URL).
+ * over the step's input), AGENT_URL (the agent's in-cluster URL) and AGENT_TOKEN_FILE (a
+ * file holding a token for that agent with scope tasks, mounted from a Secret the operator
+ * refreshes; read before every attempt).
  */
 export const StepEnv = {
   PIPELINE: "AGENTRY_PIPELINE",
@@ -39,6 +50,7 @@ export const StepEnv = {
   MANIFEST: "AGENTRY_MANIFEST",
   STEP_INPUT: "AGENTRY_STEP_INPUT",
   AGENT_URL: "AGENTRY_AGENT_URL",
+  AGENT_TOKEN_FILE: "AGENTRY_AGENT_TOKEN_FILE",
 } as const;
 
 export const AgentPath = {

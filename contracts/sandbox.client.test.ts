@@ -7,10 +7,11 @@ interface Call {
   method: string;
   headers: Record<string, string>;
   body: unknown;
+  redirect?: string | undefined;
 }
 
 /** A client whose fetch records the request and answers `response`. */
-function stub(response: () => Response, token?: string) {
+function stub(response: () => Response, token?: string | (() => Promise<string>)) {
   const calls: Call[] = [];
   const fetchStub = (input: string, init?: RequestInit) => {
     calls.push({
@@ -18,6 +19,7 @@ function stub(response: () => Response, token?: string) {
       method: init?.method ?? "GET",
       headers: init?.headers as Record<string, string>,
       body: init?.body,
+      redirect: init?.redirect,
     });
     return Promise.resolve(response());
   };
@@ -80,5 +82,59 @@ describe("SandboxClient", () => {
     const existing = stub(() => json(200, { id: "x", ownerId: null, createdAt: "t" }));
     assert.equal((await existing.client.createWorkspace("x", { ownerId: "o" })).created, false);
     assert.equal(existing.calls[0]!.body, '{"ownerId":"o"}');
+  });
+
+  it("asks for a token at every call and sends none to the probes", async () => {
+    let n = 0;
+    const { client, calls } = stub(
+      () => json(200, { draining: false }),
+      () => Promise.resolve(`fresh-${++n}`),
+    );
+    await client.drain();
+    await client.undrain();
+    await client.ready();
+    assert.deepEqual(
+      calls.map((c) => c.headers.authorization),
+      ["Bearer fresh-1", "Bearer fresh-2", undefined],
+    );
+  });
+
+  it("never follows a redirect: a 3xx is an error and fetch is told not to follow", async () => {
+    const { client, calls } = stub(
+      () => new Response(null, { status: 307, headers: { location: "http://elsewhere/" } }),
+      "t0k",
+    );
+    await assert.rejects(client.status(), (err: unknown) => {
+      assert.ok(err instanceof SandboxApiError);
+      assert.equal(err.status, 307);
+      assert.match(err.message, /redirect .*never followed/);
+      return true;
+    });
+    assert.equal(calls[0]!.redirect, "manual");
+  });
+
+  it("reads at most maxResponseBytes of an answer", async () => {
+    const big = "x".repeat(5000);
+    const client = (chunked: boolean) =>
+      new SandboxClient({
+        baseUrl: "http://sandbox:8080",
+        maxResponseBytes: 1000,
+        fetch: () =>
+          Promise.resolve(
+            new Response(
+              chunked
+                ? new ReadableStream({
+                    start(c) {
+                      for (let i = 0; i < 5; i++) c.enqueue(new TextEncoder().encode(big));
+                      c.close();
+                    },
+                  })
+                : JSON.stringify({ items: [big] }),
+              { status: 200 },
+            ),
+          ),
+      });
+    for (const chunked of [false, true])
+      await assert.rejects(client(chunked).listWorkspaces(), /larger than 1000 bytes/);
   });
 });

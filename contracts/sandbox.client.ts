@@ -1,6 +1,8 @@
 // A small typed client for the sandbox runtime's HTTP API (sandbox.ts), used by the
 // operator, the agent runtime and the tests. Error answers become SandboxApiError carrying
-// the problem.
+// the problem. It never follows a redirect (a 3xx is an error: a sandbox has no reason to
+// send one, and following it would carry the token elsewhere) and reads at most
+// maxResponseBytes of an answer (maxFileBytes of a file).
 import type { Problem } from "./problem.ts";
 import {
   EXEC_STREAM_MEDIA_TYPE,
@@ -16,12 +18,20 @@ import {
   type WorkspaceList,
 } from "./sandbox.ts";
 
+/** A bearer token, or where to get one for each call (a file re-read, a fresh signature). */
+export type TokenSource = string | (() => string | undefined | Promise<string | undefined>);
+
 export interface SandboxClientOptions {
   /** e.g. "http://10.0.0.7:8080" */
   baseUrl: string;
-  token?: string | undefined;
+  /** Sent as `Authorization: Bearer` on every call but /healthz and /readyz. */
+  token?: TokenSource | undefined;
   /** Per-request timeout for everything but exec (default 10 s). */
   timeoutMs?: number;
+  /** Largest answer read, files aside (default 1 MiB); a longer one is an error. */
+  maxResponseBytes?: number;
+  /** Largest file readFile returns, and largest exec answer (default 64 MiB). */
+  maxFileBytes?: number;
   fetch?: typeof fetch;
 }
 
@@ -43,42 +53,46 @@ const EXEC_SLACK_MS = 10_000;
 
 export class SandboxClient {
   readonly baseUrl: string;
-  private readonly token: string | undefined;
+  private readonly token: TokenSource | undefined;
   private readonly timeoutMs: number;
+  private readonly maxResponseBytes: number;
+  private readonly maxFileBytes: number;
   private readonly fetchFn: typeof fetch;
 
   constructor(options: SandboxClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
     this.token = options.token;
     this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.maxResponseBytes = options.maxResponseBytes ?? 1 << 20;
+    this.maxFileBytes = options.maxFileBytes ?? 64 << 20;
     this.fetchFn = options.fetch ?? fetch;
   }
 
   /** GET /healthz: true when the process answers 200. */
   async healthy(): Promise<boolean> {
-    return (await this.send("GET", "/healthz", { ok: [200, 503] })).status === 200;
+    return (await this.send("GET", "/healthz", { ok: [200, 503], open: true })).status === 200;
   }
 
   /** GET /readyz: false while draining. */
   async ready(): Promise<boolean> {
-    return (await this.send("GET", "/readyz", { ok: [200, 503] })).status === 200;
+    return (await this.send("GET", "/readyz", { ok: [200, 503], open: true })).status === 200;
   }
 
   async status(): Promise<SandboxStatus> {
-    return (await this.send("GET", "/status")).json() as Promise<SandboxStatus>;
+    return (await this.send("GET", "/status")).json() as SandboxStatus;
   }
 
   async drain(): Promise<DrainAnswer> {
-    return (await this.send("POST", "/drain")).json() as Promise<DrainAnswer>;
+    return (await this.send("POST", "/drain")).json() as DrainAnswer;
   }
 
   async undrain(): Promise<DrainAnswer> {
-    return (await this.send("POST", "/undrain")).json() as Promise<DrainAnswer>;
+    return (await this.send("POST", "/undrain")).json() as DrainAnswer;
   }
 
   /** PUT /debug/load (only served with --allow-load-override); returns the new status. */
   async overrideLoad(load: LoadOverride): Promise<SandboxStatus> {
-    return (await this.send("PUT", "/debug/load", { json: load })).json() as Promise<SandboxStatus>;
+    return (await this.send("PUT", "/debug/load", { json: load })).json() as SandboxStatus;
   }
 
   /** Idempotent: `created` is false when the workspace already existed. */
@@ -88,18 +102,18 @@ export class SandboxClient {
   ): Promise<{ workspace: WorkspaceInfo; created: boolean }> {
     const body: CreateWorkspaceRequest = options.ownerId !== undefined ? { ownerId: options.ownerId } : {};
     const res = await this.send("PUT", workspacePath(id), { json: body });
-    return { workspace: (await res.json()) as WorkspaceInfo, created: res.status === 201 };
+    return { workspace: res.json() as WorkspaceInfo, created: res.status === 201 };
   }
 
   async listWorkspaces(): Promise<WorkspaceInfo[]> {
     const res = await this.send("GET", "/workspaces");
-    return ((await res.json()) as WorkspaceList).items;
+    return (res.json() as WorkspaceList).items;
   }
 
   /** undefined when the workspace does not exist. */
   async getWorkspace(id: string): Promise<WorkspaceInfo | undefined> {
     const res = await this.send("GET", workspacePath(id), { ok: [200, 404] });
-    return res.status === 404 ? undefined : ((await res.json()) as WorkspaceInfo);
+    return res.status === 404 ? undefined : (res.json() as WorkspaceInfo);
   }
 
   /** Idempotent: succeeds when the workspace is already gone. */
@@ -115,7 +129,7 @@ export class SandboxClient {
 
   /** The file's bytes; throws SandboxApiError with status 404 when it does not exist. */
   async readFile(id: string, path: string): Promise<Uint8Array> {
-    return new Uint8Array(await (await this.send("GET", filePath(id, path))).arrayBuffer());
+    return (await this.send("GET", filePath(id, path), { maxBytes: this.maxFileBytes })).bytes();
   }
 
   async readTextFile(id: string, path: string): Promise<string> {
@@ -133,8 +147,9 @@ export class SandboxClient {
     const res = await this.send("POST", `${workspacePath(id)}/exec`, {
       json: request,
       timeoutMs: timeoutMs + EXEC_SLACK_MS,
+      maxBytes: this.maxFileBytes,
     });
-    return (await res.json()) as ExecResult;
+    return res.json() as ExecResult;
   }
 
   /**
@@ -155,12 +170,18 @@ export class SandboxClient {
       accept: EXEC_STREAM_MEDIA_TYPE,
       timeoutMs: timeoutMs + EXEC_SLACK_MS,
       signal,
+      stream: true,
     });
     const decoder = new TextDecoder();
     let buffered = "";
     try {
-      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      for await (const chunk of res.stream()) {
         buffered += decoder.decode(chunk, { stream: true });
+        if (buffered.length > this.maxResponseBytes)
+          throw new SandboxApiError(
+            res.status,
+            `a streamed record is larger than ${this.maxResponseBytes} bytes`,
+          );
         const lines = buffered.split("\n");
         buffered = lines.pop()!;
         for (const line of lines) if (line.trim()) yield JSON.parse(line) as ExecStreamRecord;
@@ -181,33 +202,59 @@ export class SandboxClient {
       timeoutMs?: number;
       accept?: string;
       signal?: AbortSignal;
+      /** A probe path: no token goes with it. */
+      open?: boolean;
+      maxBytes?: number;
+      /** A successful answer's body is left to read as a stream (an error's is read here). */
+      stream?: boolean;
     } = {},
-  ): Promise<Response> {
+  ): Promise<Answer> {
     const headers: Record<string, string> = {};
-    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    const token = options.open
+      ? undefined
+      : typeof this.token === "function"
+        ? await this.token()
+        : this.token;
+    if (token) headers.authorization = `Bearer ${token}`;
     if (options.accept) headers.accept = options.accept;
     let body: string | Uint8Array | undefined = options.body;
     if (options.json !== undefined) {
       headers["content-type"] = "application/json";
       body = JSON.stringify(options.json);
     } else if (body !== undefined) headers["content-type"] = "application/octet-stream";
+    const where = `sandbox ${this.baseUrl}: ${method} ${path}`;
+    const maxBytes = options.maxBytes ?? this.maxResponseBytes;
     let res: Response;
+    let bytes: Uint8Array | undefined;
     try {
       res = await this.fetchFn(`${this.baseUrl}${path}`, {
         method,
         headers,
+        redirect: "manual",
         ...(body !== undefined ? { body: body as NonNullable<RequestInit["body"]> } : {}),
         signal: AbortSignal.any([
           AbortSignal.timeout(options.timeoutMs ?? this.timeoutMs),
           ...(options.signal ? [options.signal] : []),
         ]),
       });
+      if (res.status >= 300 && res.status < 400) {
+        await res.body?.cancel().catch(() => undefined);
+        throw new SandboxApiError(
+          res.status,
+          `${where}: answered a redirect (${res.status}), which is never followed`,
+        );
+      }
+      const ok = (options.ok ?? []).includes(res.status) || (res.status >= 200 && res.status < 300);
+      if (ok && options.stream) return new Answer(res.status, new Uint8Array(), res);
+      bytes = await readCapped(res, maxBytes, where);
     } catch (err) {
+      if (err instanceof SandboxApiError) throw err;
       const reason = err instanceof Error ? err.message : String(err);
-      throw new SandboxApiError(0, `sandbox ${this.baseUrl}: ${method} ${path} failed: ${reason}`);
+      throw new SandboxApiError(0, `${where} failed: ${reason}`);
     }
-    if ((options.ok ?? []).includes(res.status) || (res.status >= 200 && res.status < 300)) return res;
-    const text = await res.text();
+    const answer = new Answer(res.status, bytes);
+    if ((options.ok ?? []).includes(res.status) || (res.status >= 200 && res.status < 300)) return answer;
+    const text = answer.text();
     let problem: Problem | undefined;
     try {
       problem = JSON.parse(text) as Problem;
@@ -215,12 +262,57 @@ export class SandboxClient {
       problem = undefined;
     }
     const detail = problem?.detail ?? text.slice(0, 200);
+    throw new SandboxApiError(res.status, `${where}: ${res.status} ${detail}`, problem);
+  }
+}
+
+/** An answer read whole (within its cap), or left to stream. */
+class Answer {
+  readonly status: number;
+  private readonly body: Uint8Array;
+  private readonly response: Response | undefined;
+  constructor(status: number, body: Uint8Array, response?: Response) {
+    this.status = status;
+    this.body = body;
+    this.response = response;
+  }
+  /** The body as it arrives (an answer sent with `stream`). */
+  stream(): AsyncIterable<Uint8Array> {
+    return (this.response?.body ?? []) as AsyncIterable<Uint8Array>;
+  }
+  bytes(): Uint8Array {
+    return this.body;
+  }
+  text(): string {
+    return new TextDecoder().decode(this.body);
+  }
+  json(): unknown {
+    return JSON.parse(this.text());
+  }
+}
+
+/** The body, or a SandboxApiError when it is longer than `max` bytes (the rest is not read). */
+async function readCapped(res: Response, max: number, where: string): Promise<Uint8Array> {
+  const declared = Number(res.headers.get("content-length") ?? "");
+  if (declared > max) {
+    await res.body?.cancel().catch(() => undefined);
     throw new SandboxApiError(
       res.status,
-      `sandbox ${this.baseUrl}: ${method} ${path}: ${res.status} ${detail}`,
-      problem,
+      `${where}: the answer (${declared} bytes) is larger than ${max} bytes`,
     );
   }
+  if (!res.body) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    if (size > max) {
+      await res.body.cancel().catch(() => undefined);
+      throw new SandboxApiError(res.status, `${where}: the answer is larger than ${max} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
 }
 
 /**

@@ -14,8 +14,11 @@
 //                                              ExecStreamRecord lines (closing it cancels)
 //   GET|PUT|DELETE /workspaces/{id}/files/{path}   raw bytes (PUT: 201 new, 204 replaced)
 //
-// Every route but /healthz and /readyz takes `Authorization: Bearer <token>` when the
-// sandbox is given one.
+// Every route but /healthz and /readyz needs `Authorization: Bearer <token>` (tokens.ts):
+// a token for the sandbox's pod with scope status (GET /status, GET /workspaces), drain
+// (/drain, /undrain, /debug/load) or placement (PUT, DELETE /workspaces/{id}); a workspace's
+// own routes also take a token for that workspace, scope files (its files, GET
+// /workspaces/{id}) or exec. 401 without a valid token, 403 when it does not open the route.
 import { z } from "zod";
 
 /** Settings the operator gives every sandbox pod (the sandbox reads them, flags win). */
@@ -33,6 +36,11 @@ export const SandboxPath = { healthz: "/healthz", readyz: "/readyz" } as const;
 
 /** Workspace ids: DNS-subdomain-like; the operator uses "<namespace>.<name>". */
 export const WORKSPACE_ID = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+/** The id of Workspace `name` in `namespace` on its sandbox: unique across namespaces. */
+export function workspaceIdOf(namespace: string, name: string): string {
+  return `${namespace}.${name}`;
+}
 
 /** The path of a workspace on its sandbox; files and exec live below it. */
 export function workspacePath(id: string): string {

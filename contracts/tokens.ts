@@ -45,3 +45,24 @@ export const MAX_TOKEN_TTL_SECONDS = 900;
 /** Where the runtimes find the trusted public keys (one PEM file per key) in their pods. */
 export const TRUST_DIR_ENV = "AGENTRY_TRUST_DIR";
 export const DEFAULT_TRUST_DIR = "/var/run/agentry/trust";
+
+/**
+ * Who a sandbox or agent pod is, from the downward API (fieldRef metadata.name and
+ * metadata.namespace): the runtime accepts tokens for `Audience.pod(namespace, name)`.
+ */
+export const PodIdentityEnv = {
+  NAME: "AGENTRY_POD_NAME",
+  NAMESPACE: "AGENTRY_POD_NAMESPACE",
+} as const;
+
+/**
+ * Where tokens a pod sends (not receives) are mounted, one file per token, re-read before
+ * every call: the operator refreshes them well before they expire.
+ */
+export const TOKENS_MOUNT_DIR = "/var/run/agentry/tokens";
+
+/** What a route needs: a token for one of `audiences` that allows `scope`. */
+export interface Access {
+  audiences: string[];
+  scope: TokenScope;
+}

@@ -1,5 +1,6 @@
 // Gateway settings from flags or environment variables; `--help` lists them.
 import { parseArgs } from "node:util";
+import { parseDuration } from "../lib/cli/duration.ts";
 import type { AdmissionSettings } from "./routes/admit.ts";
 
 export interface GatewayConfig {
@@ -36,6 +37,14 @@ export interface GatewayConfig {
   kubeQps: number;
   kubeBurst: number;
   logLevel: string;
+  /** The gateway's data-plane signing key: its Secret and where its public keys are published. */
+  signingKey: {
+    namespace: string;
+    secret: string;
+    publicKeysConfigMap: string;
+    rotateEveryMs: number;
+    graceMs: number;
+  };
   /** The admission rules' policy, as the webhook's flags of the same names. */
   admission: AdmissionSettings;
 }
@@ -151,6 +160,31 @@ const options: Record<string, Option> = {
     help: "admission: true|false: deny references to missing Secrets or keys (read as the caller)",
     default: "false",
   },
+  namespace: {
+    env: "POD_NAMESPACE",
+    help: "the gateway's own namespace (its signing key Secret and public keys ConfigMap)",
+    default: "default",
+  },
+  "signing-key-secret": {
+    env: "AGENTRY_SIGNING_KEY_SECRET",
+    help: "Secret holding the key that signs the gateway's data-plane tokens (created if missing)",
+    default: "agentry-gateway-signing-key",
+  },
+  "public-keys-configmap": {
+    env: "AGENTRY_PUBLIC_KEYS_CONFIGMAP",
+    help: "ConfigMap where the gateway publishes its public keys for the operator to trust",
+    default: "agentry-gateway-public-keys",
+  },
+  "signing-key-rotation": {
+    env: "AGENTRY_SIGNING_KEY_ROTATION",
+    help: "how long a signing key signs before the next one takes over (a duration)",
+    default: "24h",
+  },
+  "signing-key-grace": {
+    env: "AGENTRY_SIGNING_KEY_GRACE",
+    help: "how long a replaced key stays trusted (at most the rotation)",
+    default: "1h",
+  },
   "log-level": { env: "AGENTRY_LOG_LEVEL", help: "error|warn|info|debug", default: "info" },
 };
 
@@ -187,6 +221,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const listenPort = Number(portText);
   if (!Number.isInteger(listenPort) || listenPort < 0 || listenPort > 65535)
     throw new Error(`--listen must be host:port, got "${get("listen")}"`);
+  const rotateEveryMs = parseDuration("signing-key-rotation", get("signing-key-rotation") ?? "");
+  const graceMs = parseDuration("signing-key-grace", get("signing-key-grace") ?? "");
+  if (rotateEveryMs <= 0) throw new Error("--signing-key-rotation must be longer than 0");
+  if (graceMs > rotateEveryMs)
+    throw new Error("--signing-key-grace must not be longer than --signing-key-rotation");
   const trust = (get("trust-proxy") ?? "").trim();
   let tokensSecret: GatewayConfig["tokensSecret"];
   const secret = get("tokens-secret");
@@ -222,6 +261,13 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     kubeQps: num("kube-qps", 1),
     kubeBurst: num("kube-burst", 1),
     logLevel: get("log-level") ?? "info",
+    signingKey: {
+      namespace: get("namespace") ?? "default",
+      secret: get("signing-key-secret") ?? "",
+      publicKeysConfigMap: get("public-keys-configmap") ?? "",
+      rotateEveryMs,
+      graceMs,
+    },
     admission: {
       policy: {
         allowedRegistries: (get("allowed-registries") ?? "")

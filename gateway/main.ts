@@ -6,6 +6,7 @@ import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
 import { Redis } from "ioredis";
 import { KubeClient, type KubeObject } from "../lib/kube/client.ts";
+import { publishPublicKeys, SecretKeyRing } from "../lib/keyring.ts";
 import { createLogger } from "../lib/log.ts";
 import { createApp } from "./app.ts";
 import { createAuthenticator } from "./auth/authenticate.ts";
@@ -111,6 +112,38 @@ if (cfg.tokensFile || cfg.tokensSecret)
         log.warn("reloading bearer tokens failed; keeping the previous ones", { error: String(err) }),
       );
   }, 30_000).unref();
+
+// The gateway's own data-plane signing key (rotated like the operator's) and its public keys,
+// published for the operator to put into every namespace's trust bundle. The data-plane
+// routes that will sign with it come later; a key that cannot be kept is logged, not fatal.
+const sk = cfg.signingKey;
+const signingKeys = new SecretKeyRing(kube, {
+  namespace: sk.namespace,
+  name: sk.secret,
+  issuer: "agentry-gateway",
+  policy: { rotateEveryMs: sk.rotateEveryMs, graceMs: sk.graceMs },
+  log,
+});
+async function syncSigningKeys(): Promise<void> {
+  let next: number;
+  try {
+    await signingKeys.sync();
+    await publishPublicKeys(
+      kube,
+      { namespace: sk.namespace, name: sk.publicKeysConfigMap, owner: "agentry-gateway" },
+      signingKeys.publicKeys(),
+    );
+    next = Math.min(60_000, Math.max(1000, signingKeys.untilNextChange()));
+  } catch (err) {
+    log.error("the gateway's signing key could not be kept or published; retrying in 30 s", {
+      secret: signingKeys.where,
+      error: err instanceof Error ? err.message : String(err),
+    });
+    next = 30_000;
+  }
+  setTimeout(() => void syncSigningKeys(), next).unref();
+}
+await syncSigningKeys();
 
 // Redis: rate limits and event fan-out shared by all replicas; in process without it.
 let redis: Redis | undefined;

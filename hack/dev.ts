@@ -67,6 +67,11 @@ const ws = JSON.parse(
 ) as { status?: { sandboxPod?: string } };
 const sandbox = ws.status?.sandboxPod ? map[`default/${ws.status.sandboxPod}`] : undefined;
 const auth = `-H "Authorization: Bearer ${p.token}"`;
+// Sandboxes answer only signed tokens: one for that workspace (files, exec), valid 15 minutes,
+// signed with the harness's key, which every process behind a fake pod trusts.
+const wsToken = p.pods
+  ? await p.pods.token("workspace:default.alice-notebook", ["files", "exec"], 900)
+  : undefined;
 console.log(`
 The platform is up. In another shell:
 
@@ -83,10 +88,13 @@ The platform is up. In another shell:
 ${
   sandbox
     ? `
-  # run a command in workspace alice-notebook, on its sandbox runtime process (${sandbox})
-  curl -s -H 'Content-Type: application/json' -d '{"command":["sh","-c","echo hello > hello.txt; ls -l"]}' \\
+  # run a command in workspace alice-notebook, on its sandbox runtime process (${sandbox}),
+  # with a token for that workspace (valid 15 minutes; without one the sandbox answers 401)
+  export WS_TOKEN=${wsToken}
+  curl -s -H "Authorization: Bearer $WS_TOKEN" -H 'Content-Type: application/json' \\
+    -d '{"command":["sh","-c","echo hello > hello.txt; ls -l"]}' \\
     http://${sandbox}/workspaces/default.alice-notebook/exec
-  curl -s http://${sandbox}/workspaces/default.alice-notebook/files/hello.txt
+  curl -s -H "Authorization: Bearer $WS_TOKEN" http://${sandbox}/workspaces/default.alice-notebook/files/hello.txt
   cat ${p.pods?.mapFile}    # every fake pod's process on loopback`
     : ""
 }

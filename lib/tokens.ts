@@ -186,3 +186,16 @@ function statMtime(path: string): number {
     return 0;
   }
 }
+
+/**
+ * A token mounted as a file (a Secret key the operator refreshes), read again at every call
+ * so a refreshed token is used as soon as the kubelet has written it; undefined when the
+ * file is missing or empty.
+ */
+export function readTokenFile(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8").trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,6 +1,7 @@
 // Operator settings from flags (or AGENTRY_* environment variables), with defaults that
 // suit a production install; `--help` prints them.
 import { parseArgs } from "node:util";
+import { parseDuration } from "../lib/cli/duration.ts";
 
 export interface OperatorConfig {
   namespaces: string[] | undefined;
@@ -20,7 +21,12 @@ export interface OperatorConfig {
   dispatcherImage: string;
   logLevel: string;
   podAddressMap: string | undefined;
-  sandboxToken: string | undefined;
+  /** The Secret (in the lease namespace) holding the operator's signing key ring. */
+  signingKeySecret: string;
+  signingKeyRotationMs: number;
+  signingKeyGraceMs: number;
+  /** The ConfigMap (in the gateway namespace) where the gateway publishes its public keys. */
+  gatewayPublicKeys: string;
 }
 
 const options = {
@@ -106,10 +112,29 @@ const options = {
     env: "AGENTRY_POD_ADDRESS_MAP",
     help: 'LOCAL CONTROL PLANE ONLY: JSON file {"ns/pod": "127.0.0.1:port"}, the only source of pod addresses (unlisted pods are never dialled)',
   },
-  "sandbox-token": {
+  "signing-key-secret": {
     type: "string",
-    env: "AGENTRY_SANDBOX_TOKEN",
-    help: "bearer token for the sandbox runtime API (when the sandboxes require one)",
+    env: "AGENTRY_SIGNING_KEY_SECRET",
+    help: "Secret in the lease namespace holding the key that signs data-plane tokens (created if missing)",
+    default: "agentry-operator-signing-key",
+  },
+  "signing-key-rotation": {
+    type: "string",
+    env: "AGENTRY_SIGNING_KEY_ROTATION",
+    help: "how long a signing key signs before the next one takes over (a duration)",
+    default: "24h",
+  },
+  "signing-key-grace": {
+    type: "string",
+    env: "AGENTRY_SIGNING_KEY_GRACE",
+    help: "how long a replaced key stays trusted; at least the longest token lifetime (15m), at most the rotation",
+    default: "1h",
+  },
+  "gateway-public-keys": {
+    type: "string",
+    env: "AGENTRY_GATEWAY_PUBLIC_KEYS",
+    help: "ConfigMap in the gateway namespace where the gateway publishes its public keys (trusted by pods)",
+    default: "agentry-gateway-public-keys",
   },
   "dispatcher-image": {
     type: "string",
@@ -156,6 +181,17 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
+  const duration = (name: keyof typeof options) => {
+    const ms = parseDuration(name, get(name));
+    if (ms <= 0 && name !== "signing-key-grace") throw new Error(`--${name} must be longer than 0`);
+    return ms;
+  };
+  const rotation = duration("signing-key-rotation");
+  const grace = duration("signing-key-grace");
+  if (grace > rotation)
+    throw new Error(
+      `--signing-key-grace (${get("signing-key-grace")}) must not be longer than --signing-key-rotation (${get("signing-key-rotation")}): a key is trusted at most until the next rotation replaces it`,
+    );
   const bool = (name: keyof typeof options) => {
     const v = get(name).toLowerCase();
     if (v !== "true" && v !== "false") throw new Error(`--${name} must be true or false, got "${v}"`);
@@ -179,6 +215,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     dispatcherImage: get("dispatcher-image"),
     logLevel: get("log-level"),
     podAddressMap: get("pod-address-map") || undefined,
-    sandboxToken: get("sandbox-token") || undefined,
+    signingKeySecret: get("signing-key-secret"),
+    signingKeyRotationMs: rotation,
+    signingKeyGraceMs: grace,
+    gatewayPublicKeys: get("gateway-public-keys"),
   };
 }

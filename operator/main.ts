@@ -16,6 +16,9 @@ import { SANDBOX_POD_SELECTOR, SandboxFleetReconciler } from "./controllers/sand
 import { HttpSandboxApi, PodAddresses } from "./controllers/sandbox.io.ts";
 import { AgentProbe } from "./controllers/agentruntime.probe.ts";
 import { PIPELINE_CHILD_SELECTOR, PipelineReconciler } from "./controllers/pipeline.ts";
+import { OperatorKeys } from "./controllers/keys.ts";
+import { TrustReconciler } from "./controllers/trust.ts";
+import { TRUST_SELECTOR } from "./controllers/trust.desired.ts";
 
 const cfg = configOrExit("operator", loadConfig, usage);
 const log = createLogger(cfg.logLevel, "operator");
@@ -46,12 +49,14 @@ const informers = {
   claims: informer("v1", "PersistentVolumeClaim", CHILD_SELECTOR),
   fleets: informer("agentry.dev/v1alpha1", "SandboxFleet"),
   deployments: informer("apps/v1", "Deployment", SANDBOX_POD_SELECTOR),
+  replicaSets: informer("apps/v1", "ReplicaSet", SANDBOX_POD_SELECTOR),
   fleetPolicies: informer("networking.k8s.io/v1", "NetworkPolicy", SANDBOX_POD_SELECTOR),
   sandboxPods: informer("v1", "Pod", SANDBOX_POD_SELECTOR),
   pipelines: informer("agentry.dev/v1alpha1", "Pipeline"),
   cronJobs: informer("batch/v1", "CronJob", PIPELINE_CHILD_SELECTOR),
   jobs: informer("batch/v1", "Job", PIPELINE_CHILD_SELECTOR),
   configMaps: informer("v1", "ConfigMap", PIPELINE_CHILD_SELECTOR),
+  trustConfigMaps: informer("v1", "ConfigMap", TRUST_SELECTOR),
 };
 const all = Object.values(informers);
 
@@ -59,6 +64,14 @@ const all = Object.values(informers);
 const podAddresses = new PodAddresses(cfg.podAddressMap, (r) => {
   metrics.podAddresses.inc({ via: r.via });
   log.debug("pod address", r);
+});
+
+// The signing key ring (managed by the leader only) and the tokens of the operator's calls.
+const keys = new OperatorKeys(client, {
+  secret: { namespace: cfg.leaseNamespace, name: cfg.signingKeySecret },
+  policy: { rotateEveryMs: cfg.signingKeyRotationMs, graceMs: cfg.signingKeyGraceMs },
+  gateway: { namespace: cfg.gatewayNamespace, configMap: cfg.gatewayPublicKeys },
+  log,
 });
 
 const recorder = new EventRecorder(client, "agentry-operator", log);
@@ -74,7 +87,7 @@ const agents = new AgentRuntimeReconciler({
   metrics,
   log,
   context: { controllerId: cfg.controllerId, ...peers },
-  probe: new AgentProbe(podAddresses),
+  probe: new AgentProbe(podAddresses, keys),
 });
 const fleets = new SandboxFleetReconciler({
   client,
@@ -82,7 +95,7 @@ const fleets = new SandboxFleetReconciler({
   recorder,
   metrics,
   log,
-  sandboxes: new HttpSandboxApi(cfg.sandboxToken ? { token: cfg.sandboxToken } : {}),
+  sandboxes: new HttpSandboxApi({ tokens: keys }),
   addresses: podAddresses,
   controllerId: cfg.controllerId,
   peers,
@@ -95,7 +108,8 @@ const pipelines = new PipelineReconciler({
   log,
   dispatcherImage: cfg.dispatcherImage,
 });
-const reconcilers = [agents, fleets, pipelines];
+const trust = new TrustReconciler({ client, informers, keys, recorder, metrics, log });
+const reconcilers = [agents, fleets, pipelines, trust];
 const controllers = reconcilers.map((r) => {
   const c = new Controller(r, { workers: cfg.workers, metrics, log });
   r.register(c);
@@ -116,9 +130,18 @@ log.info("operator starting", {
 for (const inf of all) void inf.start();
 
 let resyncTimer: NodeJS.Timeout | undefined;
+let keysTimer: NodeJS.Timeout | undefined;
+/** Syncs the key ring (rotating it when due) and republishes the trust bundle when it changed. */
+async function syncKeys(): Promise<void> {
+  if (await keys.sync()) trust.resync(controllers[reconcilers.indexOf(trust)]!);
+  const next = Math.min(30_000, Math.max(1000, keys.untilNextChange()));
+  keysTimer = setTimeout(() => void syncKeys(), next);
+  keysTimer.unref();
+}
 async function startControllers(): Promise<void> {
   await Promise.all(all.map((i) => i.waitForSync()));
   metrics.leader.set(1);
+  await syncKeys();
   for (const c of controllers) c.start();
   resyncAll();
   resyncTimer = setInterval(resyncAll, cfg.resyncPeriodMs);
@@ -159,6 +182,7 @@ async function shutdown(signal: string): Promise<void> {
   shuttingDown = true;
   log.info("shutting down", { signal });
   if (resyncTimer) clearInterval(resyncTimer);
+  if (keysTimer) clearTimeout(keysTimer);
   await Promise.all(controllers.map((c) => c.stop(25_000)));
   await elector?.release();
   await Promise.all(all.map((i) => i.stop()));

@@ -1,6 +1,7 @@
 // Webhook settings from flags (or AGENTRY_* environment variables); `--help` prints them.
 import { parseArgs } from "node:util";
 import type { Policy } from "../lib/admission/index.ts";
+import { parseDuration } from "../lib/cli/duration.ts";
 
 export interface LabelSelector {
   matchLabels?: Record<string, string>;
@@ -115,17 +116,6 @@ export function usage(): string {
     return `  --${name.padEnd(24)} ${o.help}${env}${def}`;
   });
   return `agentry webhook\n\nOptions:\n${lines.join("\n")}\n  --help                     print this help\n`;
-}
-
-/** A Go-style duration (`500ms`, `30s`, `1h30m`) in milliseconds. */
-export function parseDuration(flag: string, text: string): number {
-  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(text))
-    throw new Error(`--${flag} must be a duration such as 30s, 5m or 720h, got "${text}"`);
-  return [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)].reduce(
-    (t, m) => t + Number(m[1]) * unit[m[2]!]!,
-    0,
-  );
 }
 
 function selector(flag: string, text: string): LabelSelector {

@@ -29,6 +29,7 @@ const table: Record<string, ResourceInfo> = {
   "batch/v1/Job": { group: "batch", version: "v1", plural: "jobs", namespaced: true },
   "batch/v1/CronJob": { group: "batch", version: "v1", plural: "cronjobs", namespaced: true },
   "apps/v1/Deployment": { group: "apps", version: "v1", plural: "deployments", namespaced: true },
+  "apps/v1/ReplicaSet": { group: "apps", version: "v1", plural: "replicasets", namespaced: true },
   "coordination.k8s.io/v1/Lease": {
     group: "coordination.k8s.io",
     version: "v1",

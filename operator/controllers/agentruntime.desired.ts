@@ -6,6 +6,7 @@ import { AgentEnv, AgentPath } from "../../contracts/agent.ts";
 import type { KubeObject } from "../../lib/kube/client.ts";
 import { controllerRef, withSpecHash } from "../../lib/kube/children.ts";
 import { childName, shortHash } from "../../lib/kube/names.ts";
+import { TRUST_ENV_NAMES, tokenFile, tokenKeys, tokensVolume, trustForPods } from "./trust.desired.ts";
 import { DNS_EGRESS, peerOf, type PolicyPeer } from "./networkpolicy.ts";
 import {
   RESTRICTED_UID,
@@ -92,10 +93,15 @@ function agentEnv(ar: AgentRuntime, ctx: AgentContext): EnvVar[] {
   if (ctx.workspace) {
     env.push({ name: AgentEnv.WORKSPACE, value: ctx.workspace.name });
     env.push({ name: AgentEnv.WORKSPACE_URL, value: ctx.workspace.endpoint });
+    env.push({ name: AgentEnv.WORKSPACE_TOKEN_FILE, value: tokenFile(WORKSPACE_TOKEN_PATH) });
   }
-  const own = new Set(env.map((e) => e.name));
+  env.push(...(trustForPods.env as EnvVar[]));
+  const own = new Set([...env.map((e) => e.name), ...TRUST_ENV_NAMES]);
   return [...env, ...(spec.env ?? []).filter((e) => !own.has(e.name))];
 }
+
+/** The file, under the tokens mount, of the token for the agent's workspace. */
+const WORKSPACE_TOKEN_PATH = "workspace";
 
 /**
  * The managed NetworkPolicy of an agent Pod: ingress on its port only from its own namespace,
@@ -148,8 +154,16 @@ export function desiredAgent(ar: AgentRuntime, ctx: AgentContext): AgentChildren
   const port = spec.port;
   const endpoint = `http://${serviceName}.${namespace}.svc:${port}`;
 
-  const volumes: Record<string, unknown>[] = [tmpVolume];
-  const mounts: Record<string, unknown>[] = [tmpMount];
+  const volumes: Record<string, unknown>[] = [tmpVolume, trustForPods.volume];
+  const mounts: Record<string, unknown>[] = [tmpMount, trustForPods.mount];
+  if (ctx.workspace) {
+    // Only the workspace's token of the namespace's tokens Secret.
+    const tokens = tokensVolume([
+      { key: tokenKeys.workspace(ctx.workspace.name), path: WORKSPACE_TOKEN_PATH },
+    ]);
+    volumes.push(tokens.volume);
+    mounts.push(tokens.mount);
+  }
   const initContainers: Record<string, unknown>[] = [];
   const containerSecurity = restrictedContainerSecurity;
   if (spec.storage) {

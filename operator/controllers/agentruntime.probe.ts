@@ -3,6 +3,12 @@
 // can say what the agent itself says is missing. Answers are kept a few seconds per Pod;
 // an agent that cannot be reached (a NetworkPolicy, no route from where the operator
 // runs) gives undefined and status falls back to what Kubernetes knows.
+// Only a Pod its AgentRuntime controls (uid checked) is asked, with a token for that Pod
+// allowing status (the agent gives its reason only to such a token); a redirect is never
+// followed and at most MAX_ANSWER_BYTES of the answer are read.
+import { Audience } from "../../contracts/tokens.ts";
+import type { TokenSource } from "./keys.ts";
+import { agentPodProblem } from "./owners.ts";
 import type { PodAddressInfo } from "./sandbox.io.ts";
 
 export interface AgentReadiness {
@@ -21,6 +27,11 @@ export interface AgentProbeOptions {
 }
 
 const MAX_REASON = 512;
+const MAX_ANSWER_BYTES = 16 * 1024;
+
+type ProbedPod = PodAddressInfo & {
+  metadata: { uid?: string; ownerReferences?: { kind: string; uid: string; controller?: boolean }[] };
+};
 
 /** The agent's answer as status text: a known shape, bounded, without control characters. */
 export function parseReadiness(body: unknown): AgentReadiness | undefined {
@@ -39,22 +50,27 @@ export function parseReadiness(body: unknown): AgentReadiness | undefined {
 
 export class AgentProbe {
   private readonly addresses: PodAddressResolver;
+  private readonly tokens: TokenSource;
   private readonly timeoutMs: number;
   private readonly ttlMs: number;
   private readonly fetch: typeof fetch;
   private readonly cache = new Map<string, { at: number; answer: AgentReadiness | undefined }>();
 
-  constructor(addresses: PodAddressResolver, options: AgentProbeOptions = {}) {
+  constructor(addresses: PodAddressResolver, tokens: TokenSource, options: AgentProbeOptions = {}) {
     this.addresses = addresses;
+    this.tokens = tokens;
     this.timeoutMs = options.timeoutMs ?? 1000;
     this.ttlMs = options.ttlMs ?? 2000;
     this.fetch = options.fetch ?? fetch;
   }
 
+  /** The agent's own answer, when `pod` is controlled by the AgentRuntime `agentUid` and answers. */
   async readiness(
-    pod: PodAddressInfo & { metadata: { uid?: string } },
+    pod: ProbedPod,
+    agentUid: string | undefined,
     port: number,
   ): Promise<AgentReadiness | undefined> {
+    if (agentPodProblem(pod as never, agentUid)) return undefined;
     const address = this.addresses.addressOf(pod, port);
     if (!address) return undefined;
     const key = `${pod.metadata.uid ?? ""}/${address}`;
@@ -62,16 +78,39 @@ export class AgentProbe {
     if (hit && Date.now() - hit.at < this.ttlMs) return hit.answer;
     let answer: AgentReadiness | undefined;
     try {
+      const token = await this.tokens.token(Audience.pod(pod.metadata.namespace!, pod.metadata.name!), [
+        "status",
+      ]);
       const res = await this.fetch(`http://${address}/readyz`, {
         signal: AbortSignal.timeout(this.timeoutMs),
-        headers: { accept: "application/json" },
+        headers: { accept: "application/json", authorization: `Bearer ${token}` },
+        redirect: "manual",
       });
-      answer = parseReadiness(await res.json());
+      // A redirect is not an answer (and is never followed).
+      answer = res.status >= 300 && res.status < 400 ? undefined : parseReadiness(await readJson(res));
+      if (answer === undefined) await res.body?.cancel().catch(() => undefined);
     } catch {
       answer = undefined;
     }
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(key, { at: Date.now(), answer });
     return answer;
+  }
+}
+
+/** The answer as JSON, reading at most MAX_ANSWER_BYTES (undefined beyond, or when not JSON). */
+async function readJson(res: Response): Promise<unknown> {
+  if (!res.body) return undefined;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    if (size > MAX_ANSWER_BYTES) return undefined;
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    return undefined;
   }
 }

@@ -218,7 +218,7 @@ export class AgentRuntimeReconciler implements Reconciler {
       pod.status.conditions?.find((c) => c.type === "Ready")?.status !== "True";
     let agentReadiness: AgentReadiness | undefined;
     if (notReady) {
-      agentReadiness = await this.deps.probe?.readiness(pod as never, ar.spec.port ?? 8080);
+      agentReadiness = await this.deps.probe?.readiness(pod as never, ar.metadata.uid, ar.spec.port ?? 8080);
       requeueAfterMs = Math.min(requeueAfterMs ?? NOT_READY_RECHECK_MS, NOT_READY_RECHECK_MS);
     }
     const status = computeAgentStatus(

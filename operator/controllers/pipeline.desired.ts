@@ -10,6 +10,7 @@ import { childName, shortHash } from "../../lib/kube/names.ts";
 import { controllerRef, withSpecHash } from "../../lib/kube/children.ts";
 import { MANAGED_BY } from "./agentruntime.desired.ts";
 import { restrictedContainerSecurity, restrictedPodSecurity, tmpMount, tmpVolume } from "./podsecurity.ts";
+import { tokenFile, tokenKeys, tokensVolume } from "./trust.desired.ts";
 
 export const LABEL_PIPELINE = "agentry.dev/pipeline";
 export const ANNOTATION_PIPELINE_NAME = "agentry.dev/pipeline-name";
@@ -75,12 +76,16 @@ function stepContainer(pl: Pipeline, step: PipelineStep, ctx: PipelineContext): 
   };
   const own = new Set(env.map((e) => e.name));
   if (step.agentRef) {
-    env.push({ name: StepEnv.AGENT_URL, value: ctx.agentUrls[step.agentRef.name] ?? "" });
+    const agent = step.agentRef.name;
+    env.push({ name: StepEnv.AGENT_URL, value: ctx.agentUrls[agent] ?? "" });
+    env.push({ name: StepEnv.AGENT_TOKEN_FILE, value: tokenFile(agent) });
+    const set = new Set([StepEnv.AGENT_URL, StepEnv.AGENT_TOKEN_FILE] as string[]);
     return {
       ...common,
+      volumeMounts: [...common.volumeMounts, agentTokens(pl)!.mount],
       image: ctx.dispatcherImage,
       args: ["dispatch", "--manifest", manifestPath, "--step", step.name],
-      env: [...env, ...(step.env ?? []).filter((e) => !own.has(e.name) && e.name !== StepEnv.AGENT_URL)],
+      env: [...env, ...(step.env ?? []).filter((e) => !own.has(e.name) && !set.has(e.name))],
     };
   }
   return {
@@ -90,6 +95,16 @@ function stepContainer(pl: Pipeline, step: PipelineStep, ctx: PipelineContext): 
     ...(step.args ? { args: step.args } : {}),
     env: [...env, ...(step.env ?? []).filter((e) => !own.has(e.name))],
   };
+}
+
+/**
+ * The tokens of the AgentRuntimes the steps name (one file per agent, named after it), from
+ * the namespace's tokens Secret; undefined when no step names one.
+ */
+function agentTokens(pl: Pipeline) {
+  const agents = [...new Set(pl.spec.steps.flatMap((s) => (s.agentRef ? [s.agentRef.name] : [])))].sort();
+  if (!agents.length) return undefined;
+  return tokensVolume(agents.map((a) => ({ key: tokenKeys.agent(a), path: a })));
 }
 
 /** The spec of every Job of the pipeline: steps in order as initContainers, the last as the main container. */
@@ -117,7 +132,11 @@ function jobTemplateOf(
     securityContext: restrictedPodSecurity,
     ...(containers.length ? { initContainers: containers } : {}),
     containers: [main],
-    volumes: [tmpVolume, { name: "manifest", configMap: { name: configMapName } }],
+    volumes: [
+      tmpVolume,
+      { name: "manifest", configMap: { name: configMapName } },
+      ...(agentTokens(pl) ? [agentTokens(pl)!.volume] : []),
+    ],
   };
   return {
     metadata: { labels, annotations },

@@ -1,57 +1,87 @@
 // How the operator reaches the sandbox runtime in each sandbox pod (runtimes/sandbox): its
 // address (PodAddresses: the pod IP, or a map of loopback processes standing in for fake
-// pods), and the few calls the fleet controller makes.
+// pods), and the few calls the fleet controller makes, each with a token for that pod and
+// the call's scope. Only pods whose owner chain was checked (owners.ts) become targets.
 import { readFileSync, statSync } from "node:fs";
 import type { SandboxStatus } from "../../contracts/sandbox.ts";
 import { SandboxClient } from "../../contracts/sandbox.client.ts";
+import { Audience, type TokenScope } from "../../contracts/tokens.ts";
+import type { TokenSource } from "./keys.ts";
 
-export interface SandboxApi {
-  status(address: string): Promise<SandboxStatus>;
-  putWorkspace(address: string, id: string, ownerId?: string): Promise<void>;
-  deleteWorkspace(address: string, id: string): Promise<void>;
-  drain(address: string): Promise<void>;
-  undrain(address: string): Promise<void>;
+/** A sandbox pod the operator created, and where it listens. */
+export interface SandboxTarget {
+  namespace: string;
+  pod: string;
+  /** host:port */
+  address: string;
 }
 
-/** SandboxApi over runtimes/sandbox's own client, one client per sandbox address. */
+export interface SandboxApi {
+  status(target: SandboxTarget): Promise<SandboxStatus>;
+  putWorkspace(target: SandboxTarget, id: string, ownerId?: string): Promise<void>;
+  deleteWorkspace(target: SandboxTarget, id: string): Promise<void>;
+  drain(target: SandboxTarget): Promise<void>;
+  undrain(target: SandboxTarget): Promise<void>;
+}
+
+/** The scope each call of the operator needs (its audience is always the pod). */
+export const SCOPE_OF: Record<keyof SandboxApi, TokenScope> = {
+  status: "status",
+  putWorkspace: "placement",
+  deleteWorkspace: "placement",
+  drain: "drain",
+  undrain: "drain",
+};
+
+/** The token request of a call: the target pod as audience, the call's scope. */
+export function tokenFor(
+  target: SandboxTarget,
+  call: keyof SandboxApi,
+): { aud: string; scope: TokenScope[] } {
+  return { aud: Audience.pod(target.namespace, target.pod), scope: [SCOPE_OF[call]] };
+}
+
+/** Largest answer read from a sandbox: its answers to the operator are a few hundred bytes. */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+/** SandboxApi over the sandbox API's client, with a token per call. */
 export class HttpSandboxApi implements SandboxApi {
   private readonly timeoutMs: number;
-  private readonly token: string | undefined;
-  private readonly clients = new Map<string, SandboxClient>();
+  private readonly tokens: TokenSource;
 
-  constructor(options: { timeoutMs?: number; token?: string } = {}) {
+  constructor(options: { tokens: TokenSource; timeoutMs?: number }) {
     this.timeoutMs = options.timeoutMs ?? 2000;
-    this.token = options.token;
+    this.tokens = options.tokens;
   }
 
-  private client(address: string): SandboxClient {
-    let c = this.clients.get(address);
-    if (!c) {
-      if (this.clients.size > 10_000) this.clients.clear();
-      c = new SandboxClient({ baseUrl: `http://${address}`, token: this.token, timeoutMs: this.timeoutMs });
-      this.clients.set(address, c);
-    }
-    return c;
+  private client(target: SandboxTarget, call: keyof SandboxApi): SandboxClient {
+    const { aud, scope } = tokenFor(target, call);
+    return new SandboxClient({
+      baseUrl: `http://${target.address}`,
+      token: () => this.tokens.token(aud, scope),
+      timeoutMs: this.timeoutMs,
+      maxResponseBytes: MAX_ANSWER_BYTES,
+    });
   }
 
-  status(address: string): Promise<SandboxStatus> {
-    return this.client(address).status();
+  status(target: SandboxTarget): Promise<SandboxStatus> {
+    return this.client(target, "status").status();
   }
 
-  async putWorkspace(address: string, id: string, ownerId?: string): Promise<void> {
-    await this.client(address).createWorkspace(id, { ownerId });
+  async putWorkspace(target: SandboxTarget, id: string, ownerId?: string): Promise<void> {
+    await this.client(target, "putWorkspace").createWorkspace(id, { ownerId });
   }
 
-  deleteWorkspace(address: string, id: string): Promise<void> {
-    return this.client(address).deleteWorkspace(id);
+  deleteWorkspace(target: SandboxTarget, id: string): Promise<void> {
+    return this.client(target, "deleteWorkspace").deleteWorkspace(id);
   }
 
-  async drain(address: string): Promise<void> {
-    await this.client(address).drain();
+  async drain(target: SandboxTarget): Promise<void> {
+    await this.client(target, "drain").drain();
   }
 
-  async undrain(address: string): Promise<void> {
-    await this.client(address).undrain();
+  async undrain(target: SandboxTarget): Promise<void> {
+    await this.client(target, "undrain").undrain();
   }
 }
 

@@ -81,6 +81,7 @@ describe("sandbox pod storage", () => {
     assert.deepEqual(pod.volumes, [
       { name: "workspaces", emptyDir: { sizeLimit: "10Gi" } },
       { name: "tmp", emptyDir: { sizeLimit: "1Gi" } },
+      { name: "agentry-trust", configMap: { name: "agentry-trust" } },
     ]);
     assert.deepEqual(pod.containers[0]!.resources, {
       requests: { "ephemeral-storage": "1Gi" },

@@ -7,7 +7,7 @@ import type {
   WorkspaceStatus,
 } from "../../api/v1alpha1/index.ts";
 import { API_VERSION, ConditionType, SandboxFleetReason, WorkspaceReason } from "../../api/v1alpha1/index.ts";
-import { SandboxEnv, SandboxPath } from "../../contracts/sandbox.ts";
+import { SandboxEnv, SandboxPath, workspaceIdOf } from "../../contracts/sandbox.ts";
 import type { KubeObject } from "../../lib/kube/client.ts";
 import { mergeConditions } from "../../lib/kube/conditions.ts";
 import { childName, shortHash } from "../../lib/kube/names.ts";
@@ -17,6 +17,7 @@ import {
   ANNOTATION_SPEC_HASH,
   MANAGED_BY,
 } from "./agentruntime.desired.ts";
+import { TRUST_ENV_NAMES, trustForPods } from "./trust.desired.ts";
 
 export const LABEL_FLEET = "agentry.dev/sandbox-fleet";
 export const ANNOTATION_DRAINING = "agentry.dev/draining";
@@ -44,7 +45,7 @@ export function deploymentName(fleet: SandboxFleet): string {
 
 /** The id of a workspace on its sandbox: unique across namespaces. */
 export function workspaceId(ws: Pick<Workspace, "metadata">): string {
-  return `${ws.metadata.namespace}.${ws.metadata.name}`;
+  return workspaceIdOf(ws.metadata.namespace!, ws.metadata.name!);
 }
 
 export function desiredDeployment(fleet: SandboxFleet, replicas: number, controllerId: string): KubeObject {
@@ -58,11 +59,13 @@ export function desiredDeployment(fleet: SandboxFleet, replicas: number, control
     capabilities: { drop: ["ALL"] },
     seccompProfile: { type: "RuntimeDefault" },
   };
+  // The trust settings come last and cannot be overridden by the template's env.
   const env = [
     { name: SandboxEnv.LISTEN, value: `0.0.0.0:${t.port}` },
     { name: SandboxEnv.ROOT, value: "/workspaces" },
     { name: SandboxEnv.MAX_WORKSPACES, value: String(fleet.spec.maxWorkspacesPerSandbox) },
-    ...(t.env ?? []),
+    ...(t.env ?? []).filter((e) => !TRUST_ENV_NAMES.has(e.name)),
+    ...trustForPods.env,
   ];
   const template = {
     metadata: {
@@ -102,6 +105,7 @@ export function desiredDeployment(fleet: SandboxFleet, replicas: number, control
           volumeMounts: [
             { name: "workspaces", mountPath: "/workspaces" },
             { name: "tmp", mountPath: "/tmp" },
+            trustForPods.mount,
           ],
           securityContext: security,
         },
@@ -109,6 +113,7 @@ export function desiredDeployment(fleet: SandboxFleet, replicas: number, control
       volumes: [
         { name: "workspaces", emptyDir: { sizeLimit: String(t.storage.workspaceSizeLimit) } },
         { name: "tmp", emptyDir: { sizeLimit: String(t.storage.tmpSizeLimit) } },
+        trustForPods.volume,
       ],
     },
   };

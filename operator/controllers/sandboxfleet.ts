@@ -4,6 +4,8 @@
 // demand through windows and cooldown, only ever removing empty idle sandboxes (drained and
 // marked cheapest to delete), and writes fleet and workspace status. Placement lives in
 // Workspace status, so a restarted or newly elected operator re-derives the same map.
+// Only pods the fleet's Deployment made (owner chain and uids, owners.ts) count as its
+// sandboxes: a pod that merely carries the fleet's labels is never dialled, never placed on.
 import type { AgentRuntime, SandboxFleet, Workspace } from "../../api/v1alpha1/index.ts";
 import { specSchemas } from "../../api/v1alpha1/index.ts";
 import { workspaceUrl } from "../../contracts/sandbox.ts";
@@ -23,8 +25,9 @@ import {
   sameSpecHash,
 } from "../../lib/kube/children.ts";
 import { forEachLimit } from "../../lib/kube/concurrency.ts";
+import { sandboxPodProblem } from "./owners.ts";
 import { placeAll, underPressure, type PlacedWorkspace, type SandboxView } from "./placement.ts";
-import type { PodAddresses, SandboxApi } from "./sandbox.io.ts";
+import type { PodAddresses, SandboxApi, SandboxTarget } from "./sandbox.io.ts";
 import {
   desiredFleetPolicy,
   fleetAgents,
@@ -51,6 +54,8 @@ export interface FleetInformers {
   fleets: SharedInformer<KubeObject>;
   workspaces: SharedInformer<KubeObject>;
   deployments: SharedInformer<KubeObject>;
+  /** The ReplicaSets of the fleets' Deployments (labelled like their pods). */
+  replicaSets: SharedInformer<KubeObject>;
   sandboxPods: SharedInformer<KubeObject>;
   /** NetworkPolicies carrying a fleet's labels (SANDBOX_POD_SELECTOR). */
   fleetPolicies: SharedInformer<KubeObject>;
@@ -103,6 +108,8 @@ export class SandboxFleetReconciler implements Reconciler {
   private readonly now: () => Date;
   private readonly state = new Map<string, FleetState>();
   private readonly writer: ChildWriter;
+  /** Uids of pods already reported as not the fleet's (each is reported once). */
+  private readonly foreign = new Set<string>();
 
   constructor(deps: FleetControllerDeps) {
     this.deps = deps;
@@ -123,7 +130,12 @@ export class SandboxFleetReconciler implements Reconciler {
       const fleet = o.metadata.labels?.[LABEL_FLEET];
       if (fleet) controller.enqueue(`${o.metadata.namespace}/${fleet}`);
     };
-    for (const inf of [informers.deployments, informers.sandboxPods, informers.fleetPolicies]) {
+    for (const inf of [
+      informers.deployments,
+      informers.replicaSets,
+      informers.sandboxPods,
+      informers.fleetPolicies,
+    ]) {
       inf.on("add", byLabel);
       inf.on("update", byLabel);
       inf.on("delete", byLabel);
@@ -195,17 +207,21 @@ export class SandboxFleetReconciler implements Reconciler {
       return this.reportConflict(raw, fleet, err.message, deployment, now);
     }
 
-    // 1. Sample every sandbox.
-    const pods = this.deps.informers.sandboxPods
-      .list(namespace)
-      .filter((p) => p.metadata.labels?.[LABEL_FLEET] === name && !p.metadata.deletionTimestamp) as PodLike[];
+    // 1. Sample every sandbox: the pods the fleet's Deployment made, and no other.
+    const replicaSets = this.deps.informers.replicaSets.list(namespace);
+    const pods = this.deps.informers.sandboxPods.list(namespace).filter((p) => {
+      if (p.metadata.labels?.[LABEL_FLEET] !== name || p.metadata.deletionTimestamp) return false;
+      const problem = sandboxPodProblem(p, fleet.metadata.uid, ownDeployment, replicaSets);
+      if (problem) this.reportForeign(fleet, p, problem);
+      return !problem;
+    }) as PodLike[];
     const podByName = new Map(pods.map((p) => [p.metadata.name!, p]));
     const views: SandboxView[] = await Promise.all(
       pods.map(async (pod) => {
-        const address = this.deps.addresses.addressOf(pod, spec.template.port);
+        const target = this.target(pod, spec.template.port);
         const ready = isReady(pod);
         const load =
-          ready && address ? await this.deps.sandboxes.status(address).catch(() => undefined) : undefined;
+          ready && target ? await this.deps.sandboxes.status(target).catch(() => undefined) : undefined;
         return {
           name: pod.metadata.name!,
           ready,
@@ -475,10 +491,36 @@ export class SandboxFleetReconciler implements Reconciler {
     return state;
   }
 
+  /** Where to call a sandbox pod (one of the fleet's, checked by the caller), if it has an address. */
+  private target(pod: PodLike, port: number): SandboxTarget | undefined {
+    const address = this.deps.addresses.addressOf(pod, port);
+    return address ? { namespace: pod.metadata.namespace!, pod: pod.metadata.name!, address } : undefined;
+  }
+
+  /** Says once per pod that a pod with the fleet's labels is not the fleet's and is ignored. */
+  private reportForeign(
+    fleet: SandboxFleet,
+    pod: KubeObject,
+    problem: { reason: string; settling: boolean },
+  ) {
+    const uid = pod.metadata.uid ?? "";
+    if (this.foreign.has(uid)) return;
+    const message = `Pod ${pod.metadata.name} carries the labels of this fleet but is ignored: ${problem.reason}`;
+    // A pod of a new ReplicaSet may be seen before its ReplicaSet: not worth an event.
+    if (problem.settling) return void this.deps.log.debug("sandbox pod not (yet) the fleet's", { message });
+    if (this.foreign.size > 10_000) this.foreign.clear();
+    this.foreign.add(uid);
+    this.deps.log.warn("ignoring a pod that is not the fleet's", {
+      fleet: keyOf(fleet),
+      pod: pod.metadata.name,
+    });
+    this.deps.recorder.event(fleet as never, "Warning", "ForeignPod", message);
+  }
+
   /** Makes sure the workspace exists on its sandbox (idempotent PUT) unless already confirmed there. */
   private async confirm(ws: Workspace, pod: PodLike, port: number, now: Date): Promise<WorkspaceObservation> {
     const id = workspaceId(ws);
-    const address = this.deps.addresses.addressOf(pod, port);
+    const target = this.target(pod, port);
     const podIP = pod.status?.podIP ?? "";
     const sameHome = ws.status?.sandboxPod === pod.metadata.name;
     const placement = {
@@ -487,9 +529,9 @@ export class SandboxFleetReconciler implements Reconciler {
       placedAt: (sameHome && ws.status?.placedAt) || now.toISOString().replace(/\.\d{3}Z$/, "Z"),
     };
     if (sameHome && ws.status?.phase === "Ready") return { placement, confirmed: true };
-    if (!address) return { placement, sandboxError: "the sandbox pod has no address yet" };
+    if (!target) return { placement, sandboxError: "the sandbox pod has no address yet" };
     try {
-      await this.deps.sandboxes.putWorkspace(address, id, ws.spec.ownerId);
+      await this.deps.sandboxes.putWorkspace(target, id, ws.spec.ownerId);
       return { placement, confirmed: true };
     } catch (err) {
       return { placement, sandboxError: message(err) };
@@ -497,9 +539,9 @@ export class SandboxFleetReconciler implements Reconciler {
   }
 
   private async removeFromSandbox(ws: Workspace, pod: PodLike | undefined, port: number): Promise<void> {
-    const address = pod ? this.deps.addresses.addressOf(pod, port) : undefined;
-    if (!address) return;
-    await this.deps.sandboxes.deleteWorkspace(address, workspaceId(ws)).catch((err: unknown) => {
+    const target = pod ? this.target(pod, port) : undefined;
+    if (!target) return;
+    await this.deps.sandboxes.deleteWorkspace(target, workspaceId(ws)).catch((err: unknown) => {
       this.deps.log.warn("could not remove workspace from sandbox", {
         workspace: keyOf(ws),
         error: message(err),
@@ -560,11 +602,11 @@ export class SandboxFleetReconciler implements Reconciler {
       const annotations = pod.metadata.annotations ?? {};
       if (annotations[DELETION_COST] === cost && (annotations[ANNOTATION_DRAINING] ?? null) === drain)
         continue;
-      const address = this.deps.addresses.addressOf(pod, port);
-      if (address && drain) await this.deps.sandboxes.drain(address).catch(() => undefined);
+      const target = this.target(pod, port);
+      if (target && drain) await this.deps.sandboxes.drain(target).catch(() => undefined);
       // A sandbox that was draining and may stay (the size was raised again) takes work again.
-      if (address && !drain && annotations[ANNOTATION_DRAINING] === "true") {
-        await this.deps.sandboxes.undrain(address).catch(() => undefined);
+      if (target && !drain && annotations[ANNOTATION_DRAINING] === "true") {
+        await this.deps.sandboxes.undrain(target).catch(() => undefined);
       }
       await this.writer.write("Pod", "annotate", () =>
         this.deps.client

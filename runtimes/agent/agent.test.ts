@@ -9,6 +9,7 @@ import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
 import { repoRoot } from "../../test/harness/paths.ts";
 import { freePort, waitFor } from "../../test/harness/process.ts";
+import { testTrust, type TestTrust } from "../../test/harness/tokens.ts";
 
 const MAIN = join(repoRoot, "runtimes/agent/main.ts");
 
@@ -26,7 +27,13 @@ async function startAgent(env: Record<string, string>, args: string[] = []): Pro
     ["--import", "tsx", MAIN, "serve", "--host=127.0.0.1", "--port=0", ...args],
     {
       cwd: repoRoot,
-      env: { PATH: process.env.PATH, AGENTRY_AGENT_NAME: "it", ...env },
+      env: {
+        PATH: process.env.PATH,
+        AGENTRY_AGENT_NAME: "it",
+        AGENTRY_NAMESPACE: "ns",
+        AGENTRY_TRUST_DIR: trust.dir,
+        ...env,
+      },
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
@@ -69,22 +76,34 @@ function runProgram(args: string[], env: Record<string, string> = {}) {
   });
 }
 
+/** A request with a token for agent ns/it allowing everything, unless `init.headers` is given. */
 async function getJson(url: string, init?: RequestInit) {
-  const res = await fetch(url, init);
+  const res = await fetch(url, { ...init, headers: init?.headers ?? auth });
   return { status: res.status, headers: res.headers, body: (await res.json()) as any };
 }
 const task = (url: string, body: unknown) =>
   getJson(`${url}/v1/tasks`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...auth },
     body: JSON.stringify(body),
   });
 
 let dir: string;
+let trust: TestTrust;
+let auth: Record<string, string>;
+/** A file holding a tasks token for agent ns/it, as the operator mounts one into a run's pod. */
+let tokenFile: string;
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), "agentry-agent-it-"));
+  trust = await testTrust();
+  auth = await trust.bearer("agent:ns/it");
+  tokenFile = join(dir, "agent-token");
+  await writeFile(tokenFile, await trust.token("agent:ns/it", ["tasks"]));
 });
-after(() => rm(dir, { recursive: true, force: true }));
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+  await trust.remove();
+});
 
 async function manifest(steps: unknown[]): Promise<string> {
   const path = join(dir, `manifest-${steps.length}-${Math.random().toString(36).slice(2)}.json`);
@@ -99,9 +118,10 @@ describe("agent program: serve in echo mode", () => {
   });
 
   it("is healthy and ready", async () => {
-    const health = await getJson(`${agent.url}/healthz`);
+    const health = await getJson(`${agent.url}/healthz`, { headers: {} });
     assert.equal(health.status, 200);
     assert.deepEqual(health.body, { status: "ok" });
+    assert.equal((await getJson(`${agent.url}/v1/info`, { headers: {} })).status, 401);
     const ready = await getJson(`${agent.url}/readyz`);
     assert.equal(ready.status, 200);
     assert.deepEqual(ready.body, { status: "ready" });
@@ -131,15 +151,36 @@ describe("agent program: serve in echo mode", () => {
     ]);
     const run = await runProgram(["dispatch", "--manifest", path, "--step", "review"], {
       AGENTRY_AGENT_URL: agent.url,
+      AGENTRY_AGENT_TOKEN_FILE: tokenFile,
     });
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, "review the diff\n");
     assert.equal(run.stderr, "");
     const override = await runProgram(["dispatch", "--manifest", path, "--step", "review"], {
       AGENTRY_AGENT_URL: agent.url,
+      AGENTRY_AGENT_TOKEN_FILE: tokenFile,
       AGENTRY_STEP_INPUT: "from the env",
     });
     assert.equal(override.stdout, "from the env\n");
+  });
+
+  it("dispatch without its token file fails at once, saying so; with another agent's token it is refused", async () => {
+    const path = await manifest([
+      { name: "review", agentRef: { name: "it" }, input: "x", timeoutSeconds: 30 },
+    ]);
+    const none = await runProgram(["dispatch", "--manifest", path, "--step", "review"], {
+      AGENTRY_AGENT_URL: agent.url,
+    });
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /no token for AgentRuntime it: AGENTRY_AGENT_TOKEN_FILE is not set/);
+    const wrong = join(dir, "wrong-token");
+    await writeFile(wrong, await trust.token("agent:ns/other", ["tasks"]));
+    const refused = await runProgram(["dispatch", "--manifest", path, "--step", "review"], {
+      AGENTRY_AGENT_URL: agent.url,
+      AGENTRY_AGENT_TOKEN_FILE: wrong,
+    });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /agent it answered 403: token is for agent:ns\/other/);
   });
 
   it("dispatch of a step missing from the manifest fails clearly", async () => {
@@ -199,6 +240,7 @@ describe("agent program: bad settings", () => {
     const termination = join(dir, "termination-log");
     const run = await runProgram(["dispatch", "--manifest", path, "--step", "s"], {
       AGENTRY_AGENT_URL: agent.url,
+      AGENTRY_AGENT_TOKEN_FILE: tokenFile,
       AGENTRY_TERMINATION_LOG: termination,
     });
     assert.equal(run.code, 1);
@@ -215,6 +257,7 @@ describe("agent program: bad settings", () => {
     const path = await manifest([{ name: "s", agentRef: { name: "gone" }, input: "x", timeoutSeconds: 1 }]);
     const run = await runProgram(["dispatch", "--manifest", path, "--step", "s"], {
       AGENTRY_AGENT_URL: `http://127.0.0.1:${await freePort()}`,
+      AGENTRY_AGENT_TOKEN_FILE: tokenFile,
     });
     assert.equal(run.code, 1);
     assert.match(

@@ -144,7 +144,7 @@ describe("agent config: workspace URL", () => {
     it(url, () => {
       const got = workspaceSettings("ws", url);
       if (want instanceof RegExp) assert.match(got.problem ?? "", want);
-      else assert.deepEqual(got.workspace, { name: "ws", token: undefined, ...want });
+      else assert.deepEqual(got.workspace, { name: "ws", tokenFile: undefined, ...want });
     });
 
   it("no URL: no workspace and no problem", () =>

@@ -12,6 +12,7 @@ import { parseArgs } from "node:util";
 import { ModelSettings } from "../../api/v1alpha1/agentruntime.ts";
 import { AgentEnv } from "../../contracts/agent.ts";
 import { parseWorkspaceUrl } from "../../contracts/sandbox.ts";
+import { DEFAULT_TRUST_DIR, PodIdentityEnv, TRUST_DIR_ENV } from "../../contracts/tokens.ts";
 
 export type ProviderName = (typeof PROVIDERS)[number];
 export const PROVIDERS = ModelSettings.shape.provider.options;
@@ -51,8 +52,20 @@ export interface AgentConfig {
   /** undefined when AGENTRY_MODEL_PROVIDER is unset or invalid; see modelProblem. */
   model: ModelConfig | undefined;
   modelProblem: string | undefined;
-  workspace: { name: string; baseUrl: string; id: string; token: string | undefined } | undefined;
+  workspace:
+    | {
+        name: string;
+        baseUrl: string;
+        id: string;
+        /** The file holding the token for the workspace, read before each call. */
+        tokenFile: string | undefined;
+      }
+    | undefined;
   workspaceProblem: string | undefined;
+  /** Directory of the trusted public keys: tokens signed by them open the API. */
+  trustDir: string;
+  /** This pod (downward API): tokens for it open the API as well as tokens for the agent. */
+  pod: { namespace: string; name: string } | undefined;
   maxConcurrentTasks: number;
   defaultTaskTimeoutSeconds: number;
   maxTaskTimeoutSeconds: number;
@@ -98,10 +111,17 @@ const SETTINGS = {
     env: AgentEnv.WORKSPACE_URL,
     help: "the workspace on its sandbox: http://<ip>:<port>/workspaces/<id>",
   },
-  workspaceToken: {
-    env: "AGENTRY_WORKSPACE_TOKEN",
-    help: "bearer token of the sandbox API, when the sandboxes require one",
+  workspaceTokenFile: {
+    env: AgentEnv.WORKSPACE_TOKEN_FILE,
+    help: "file holding the token for the workspace (mounted by the operator, re-read at each call)",
   },
+  trustDir: {
+    env: TRUST_DIR_ENV,
+    help: "directory of trusted public keys (PEM); tokens signed by them open the API",
+    default: DEFAULT_TRUST_DIR,
+  },
+  podName: { env: PodIdentityEnv.NAME, help: "this pod's name (downward API)" },
+  podNamespace: { env: PodIdentityEnv.NAMESPACE, help: "this pod's namespace (downward API)" },
   maxConcurrentTasks: {
     env: "AGENTRY_MAX_CONCURRENT_TASKS",
     flag: "max-concurrent-tasks",
@@ -187,7 +207,7 @@ export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv = process
   if (!["true", "false", "1", "0"].includes(strictText))
     throw new Error(`${describe("strict")} must be true or false, got "${strictText}"`);
   const { model, problem } = modelSettings(get);
-  const workspace = workspaceSettings(get("workspace"), get("workspaceUrl"), get("workspaceToken"));
+  const workspace = workspaceSettings(get("workspace"), get("workspaceUrl"), get("workspaceTokenFile"));
   return {
     name: get("name"),
     namespace: get("namespace"),
@@ -197,6 +217,11 @@ export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv = process
     modelProblem: problem,
     workspace: workspace.workspace,
     workspaceProblem: workspace.problem,
+    trustDir: get("trustDir"),
+    pod:
+      get("podName") && get("podNamespace")
+        ? { namespace: get("podNamespace"), name: get("podName") }
+        : undefined,
     maxConcurrentTasks: int("maxConcurrentTasks", 1),
     defaultTaskTimeoutSeconds: int("taskTimeout", 1),
     maxTaskTimeoutSeconds: int("maxTaskTimeout", 1),
@@ -268,7 +293,7 @@ export function modelSettings(get: (name: SettingName) => string): {
 export function workspaceSettings(
   name: string,
   url: string,
-  token = "",
+  tokenFile = "",
 ): { workspace: AgentConfig["workspace"]; problem: string | undefined } {
   if (url === "") return { workspace: undefined, problem: undefined };
   const parsed = parseWorkspaceUrl(url);
@@ -279,7 +304,7 @@ export function workspaceSettings(
     };
   const { baseUrl, id } = parsed;
   return {
-    workspace: { name: name || id, baseUrl, id, token: token || undefined },
+    workspace: { name: name || id, baseUrl, id, tokenFile: tokenFile || undefined },
     problem: undefined,
   };
 }

@@ -87,18 +87,55 @@ describe("dispatch", () => {
   });
 });
 
+describe("dispatch: tokens and redirects", () => {
+  it("sends the token read before each attempt, and retries a refused (401) token", async () => {
+    const headers: (string | null)[] = [];
+    let n = 0;
+    const answers = [problem(401, "token expired"), ok("done")];
+    const f = ((_url: string, init: RequestInit) => {
+      headers.push(new Headers(init.headers).get("authorization"));
+      assert.equal(init.redirect, "manual");
+      return Promise.resolve(answers.shift()!);
+    }) as unknown as typeof fetch;
+    const result = await dispatch("http://agent", "a", "in", 10, {
+      fetch: f,
+      now: () => 0,
+      minBackoffMs: 1,
+      token: () => `token-${++n}`,
+    });
+    assert.equal(result.output, "done");
+    assert.deepEqual(headers, ["Bearer token-1", "Bearer token-2"]);
+  });
+
+  it("never follows a redirect: the step fails at once", async () => {
+    const { f, bodies } = scripted([
+      new Response(null, { status: 302, headers: { location: "http://elsewhere/" } }),
+      ok("never"),
+    ]);
+    await assert.rejects(
+      dispatch("http://agent", "a", "in", 10, { fetch: f, now: () => 0, minBackoffMs: 1, token: () => "t" }),
+      (err: unknown) =>
+        err instanceof DispatchError &&
+        /answered a redirect \(302\), which is never followed/.test(err.message),
+    );
+    assert.equal(bodies.length, 1);
+  });
+});
+
 describe("dispatch options", () => {
   it("flags win over env; input comes from AGENTRY_STEP_INPUT", () => {
     const env = {
       AGENTRY_MANIFEST: "/m.json",
       AGENTRY_STEP: "a",
       AGENTRY_AGENT_URL: "http://x",
+      AGENTRY_AGENT_TOKEN_FILE: "/t/reviewer",
       AGENTRY_STEP_INPUT: "i",
     };
     assert.deepEqual(dispatchOptions(["--step", "b"], env), {
       manifest: "/m.json",
       step: "b",
       agentUrl: "http://x",
+      tokenFile: "/t/reviewer",
       input: "i",
     });
   });

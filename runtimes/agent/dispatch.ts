@@ -1,7 +1,9 @@
 // `agent dispatch`: what a Pipeline job pod runs for a step that names an AgentRuntime.
 // It reads the pipeline manifest (pipeline.desired.ts), sends the step's input to the
-// agent's POST /v1/tasks, retries while the agent is unreachable, busy or not ready (within
-// the step's time limit), and returns the output — or one line saying why it failed.
+// agent's POST /v1/tasks with the agent's token (a file the operator keeps fresh, read
+// before every attempt), retries while the agent is unreachable, busy or not ready, or
+// refuses a token that may since have been refreshed (within the step's time limit), never
+// follows a redirect, and returns the output — or one line saying why it failed.
 import { readFile } from "node:fs/promises";
 import { setTimeout as delay } from "node:timers/promises";
 import { parseArgs } from "node:util";
@@ -13,6 +15,8 @@ export interface DispatchOptions {
   manifest: string;
   step: string;
   agentUrl: string;
+  /** AGENTRY_AGENT_TOKEN_FILE: the token for the agent, with scope tasks. */
+  tokenFile: string;
   /** AGENTRY_STEP_INPUT, when set: wins over the manifest's input. */
   input: string | undefined;
 }
@@ -32,7 +36,12 @@ export function dispatchOptions(argv: string[], env: NodeJS.ProcessEnv = process
   try {
     values = parseArgs({
       args: argv,
-      options: { manifest: { type: "string" }, step: { type: "string" }, "agent-url": { type: "string" } },
+      options: {
+        manifest: { type: "string" },
+        step: { type: "string" },
+        "agent-url": { type: "string" },
+        "agent-token-file": { type: "string" },
+      },
       strict: true,
     }).values;
   } catch (err) {
@@ -46,6 +55,7 @@ export function dispatchOptions(argv: string[], env: NodeJS.ProcessEnv = process
     manifest,
     step,
     agentUrl: values["agent-url"] ?? env[StepEnv.AGENT_URL] ?? "",
+    tokenFile: values["agent-token-file"] ?? env[StepEnv.AGENT_TOKEN_FILE] ?? "",
     input: env[StepEnv.STEP_INPUT],
   };
 }
@@ -88,8 +98,12 @@ export async function loadStep(
   return { step, input, timeoutSeconds: step.timeoutSeconds ?? DEFAULT_STEP_TIMEOUT_SECONDS };
 }
 
-/** Statuses worth another try: the agent is busy, not ready yet, or its Service has no endpoint. */
-const RETRY_STATUSES = new Set([429, 502, 503]);
+/**
+ * Statuses worth another try: the agent is busy, not ready yet, or its Service has no
+ * endpoint; or it refused the token (expired, or signed by a key it does not trust yet),
+ * which the operator may have refreshed since.
+ */
+const RETRY_STATUSES = new Set([401, 429, 502, 503]);
 const TRANSIENT_CODES = new Set([
   "ECONNREFUSED",
   "ECONNRESET",
@@ -105,13 +119,20 @@ export async function dispatch(
   agentName: string,
   input: string,
   timeoutSeconds: number,
-  options: { fetch?: typeof fetch; now?: () => number; minBackoffMs?: number } = {},
+  options: {
+    fetch?: typeof fetch;
+    now?: () => number;
+    minBackoffMs?: number;
+    /** The token for the agent, asked for before every attempt. */
+    token?: () => string | undefined;
+  } = {},
 ): Promise<TaskResult> {
   if (!agentUrl)
     throw new DispatchError(
       `AGENTRY_AGENT_URL is empty: the AgentRuntime ${agentName} did not exist when the run was created`,
       2,
     );
+  const token = options.token ?? (() => undefined);
   const f = options.fetch ?? fetch;
   const now = options.now ?? Date.now;
   const deadline = now() + timeoutSeconds * 1000;
@@ -123,15 +144,24 @@ export async function dispatch(
     if (remaining <= 0) break;
     let wait = backoff;
     try {
+      const bearer = token();
       const res = await f(url, {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: {
+          "content-type": "application/json",
+          ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+        },
         body: JSON.stringify({
           input,
           timeoutSeconds: Math.max(1, Math.floor(remaining / 1000)),
         } satisfies TaskRequest),
+        redirect: "manual",
         signal: AbortSignal.timeout(remaining + 5000),
       });
+      if (res.status >= 300 && res.status < 400)
+        throw new DispatchError(
+          `agent ${agentName} answered a redirect (${res.status}), which is never followed: ${agentUrl} is not the agent`,
+        );
       const text = await res.text();
       if (res.ok) return JSON.parse(text) as TaskResult;
       const detail = problemDetail(text);

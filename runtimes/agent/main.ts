@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { configOrExit } from "../../lib/cli/config.ts";
 import { closeGracefully } from "../../lib/http/shutdown.ts";
 import { createLogger } from "../../lib/log.ts";
+import { readTokenFile } from "../../lib/tokens.ts";
 import { agentUsage, loadAgentConfig } from "./config.ts";
 import { dispatch, dispatchOptions, DispatchError, loadStep } from "./dispatch.ts";
 import { AgentApp } from "./server.ts";
@@ -26,7 +27,15 @@ async function runDispatch(args: string[]): Promise<void> {
   try {
     const options = dispatchOptions(args);
     const { step, input, timeoutSeconds } = await loadStep(options);
-    const result = await dispatch(options.agentUrl, step.agentRef!.name, input, timeoutSeconds);
+    const agent = step.agentRef!.name;
+    if (options.agentUrl && !options.tokenFile)
+      throw new DispatchError(
+        `no token for AgentRuntime ${agent}: AGENTRY_AGENT_TOKEN_FILE is not set (the operator mounts it into the run's pod)`,
+        2,
+      );
+    const result = await dispatch(options.agentUrl, agent, input, timeoutSeconds, {
+      token: () => readTokenFile(options.tokenFile),
+    });
     process.stdout.write(result.output.endsWith("\n") ? result.output : `${result.output}\n`);
     process.exit(0);
   } catch (err) {

@@ -4,18 +4,38 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { after, describe, it } from "node:test";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
 import { silentLogger } from "../../lib/log.ts";
 import { startFakeServer, type FakeAnswer } from "../../test/harness/fakehttp.ts";
 import { freePort } from "../../test/harness/process.ts";
+import { testTrust, type TestTrust } from "../../test/harness/tokens.ts";
 import { loadAgentConfig, type AgentConfig } from "./config.ts";
 import { AgentApp } from "./server.ts";
 
 const servers: Server[] = [];
 after(() => servers.forEach((s) => s.close()));
 
+// Every agent here is AgentRuntime ns/agent in pod ns/agent-pod, trusting a key of the test's.
+let trust: TestTrust;
+/** The authorization header of a token for the agent allowing everything. */
+let auth: Record<string, string>;
+before(async () => {
+  trust = await testTrust();
+  auth = await trust.bearer("agent:ns/agent");
+});
+after(() => trust.remove());
+
 async function serve(env: Record<string, string>): Promise<{ app: AgentApp; url: string }> {
-  const cfg = loadAgentConfig([], env) as AgentConfig;
+  const cfg = loadAgentConfig([], {
+    AGENTRY_AGENT_NAME: "agent",
+    AGENTRY_NAMESPACE: "ns",
+    AGENTRY_POD_NAME: "agent-pod",
+    AGENTRY_POD_NAMESPACE: "ns",
+    AGENTRY_TRUST_DIR: trust.dir,
+    ...env,
+  }) as AgentConfig;
   const app = new AgentApp(cfg, silentLogger());
   const server = createServer(app.handle);
   servers.push(server);
@@ -24,8 +44,9 @@ async function serve(env: Record<string, string>): Promise<{ app: AgentApp; url:
   return { app, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
+/** A request with the agent's token unless `init.headers` says otherwise. */
 async function call(url: string, init?: RequestInit) {
-  const res = await fetch(url, init);
+  const res = await fetch(url, { ...init, headers: init?.headers ?? auth });
   const text = await res.text();
   return {
     status: res.status,
@@ -33,8 +54,12 @@ async function call(url: string, init?: RequestInit) {
     body: text ? JSON.parse(text) : undefined,
   };
 }
-const post = (url: string, body: unknown) =>
-  call(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+const post = (url: string, body: unknown, headers: Record<string, string> = auth) =>
+  call(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
 
 describe("agent API: readiness and tasks", () => {
   it("bad model settings: healthy, not ready with the reason, tasks refused with it", async () => {
@@ -140,7 +165,7 @@ describe("agent API: workspace passthrough", () => {
     assert.equal(sandbox.requests.at(-1)!.path, "/workspaces/ns.w/files/a/b%20c.txt");
     assert.equal(sandbox.requests.at(-1)!.body, "data!");
 
-    const got = await fetch(`${url}/v1/workspace/files/a/b.txt`);
+    const got = await fetch(`${url}/v1/workspace/files/a/b.txt`, { headers: auth });
     assert.equal(await got.text(), "content");
     const missing = await call(`${url}/v1/workspace/files/zzz`);
     assert.equal(missing.status, 404);
@@ -157,5 +182,55 @@ describe("agent API: workspace passthrough", () => {
     const res = await post(`${url}/v1/workspace/exec`, { command: ["ls"] });
     assert.equal(res.status, 502);
     assert.match(res.body.detail, /workspace sandbox is unreachable/);
+  });
+});
+
+describe("agent API: tokens", () => {
+  it("refuses calls without a token (401) and tokens that do not open them (403); probes stay open", async () => {
+    const { url } = await serve({ AGENTRY_MODEL_PROVIDER: "openai", AGENTRY_MODEL: "gpt" });
+    const other = await testTrust();
+    const cases: [string, string, Record<string, string>, number, RegExp][] = [
+      ["POST", "/v1/tasks", {}, 401, /missing bearer token/],
+      ["GET", "/v1/info", {}, 401, /missing bearer token/],
+      ["POST", "/v1/workspace/exec", {}, 401, /missing bearer token/],
+      ["GET", "/v1/workspace/files/a", {}, 401, /missing bearer token/],
+      ["GET", "/nope", {}, 401, /missing bearer token/],
+      ["GET", "/readyz", { authorization: "Bearer x.y.z" }, 401, /malformed|invalid/],
+      ["POST", "/v1/tasks", await other.bearer("agent:ns/agent"), 401, /unknown key/],
+      ["POST", "/v1/tasks", await trust.bearer("agent:ns/other"), 403, /token is for agent:ns\/other/],
+      ["POST", "/v1/tasks", await trust.bearer("workspace:ns.w"), 403, /token is for workspace:ns.w/],
+      ["POST", "/v1/tasks", await trust.bearer("agent:ns/agent", ["status"]), 403, /does not allow tasks/],
+      ["GET", "/v1/info", await trust.bearer("agent:ns/agent", ["tasks"]), 403, /does not allow status/],
+    ];
+    for (const [method, path, headers, status, detail] of cases) {
+      const res = await call(`${url}${path}`, { method, headers });
+      assert.equal(res.status, status, `${method} ${path}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.type, "application/problem+json");
+      assert.match(res.body.detail, detail);
+    }
+    await other.remove();
+    assert.equal((await call(`${url}/healthz`, { headers: {} })).status, 200);
+    const bare = await call(`${url}/readyz`, { headers: {} });
+    assert.deepEqual([bare.status, bare.body], [503, { status: "error" }], "no reason without a token");
+    const full = await call(`${url}/readyz`, { headers: await trust.bearer("pod:ns/agent-pod", ["status"]) });
+    assert.equal(full.status, 503);
+    assert.match(full.body.reason, /needs an API key/, "the reason for a token of the pod");
+  });
+
+  it("sends the workspace token from its file, read again at every call", async (t) => {
+    const sandbox = await startFakeServer(() => ({ body: { id: "ns.w", ownerId: null, createdAt: "now" } }));
+    t.after(() => sandbox.close());
+    const file = join(trust.dir, "..", `ws-token-${process.pid}`);
+    await writeFile(file, "first-token\n");
+    const { app, url } = await serve({
+      AGENTRY_MODEL_PROVIDER: "echo",
+      AGENTRY_WORKSPACE_URL: `${sandbox.url}/workspaces/ns.w`,
+      AGENTRY_WORKSPACE_TOKEN_FILE: file,
+    });
+    await app.checkWorkspace();
+    assert.equal(sandbox.requests.at(-1)!.headers.authorization, "Bearer first-token");
+    await writeFile(file, "refreshed-token\n");
+    await post(`${url}/v1/workspace/exec`, { command: ["true"] });
+    assert.equal(sandbox.requests.at(-1)!.headers.authorization, "Bearer refreshed-token");
   });
 });

@@ -1,12 +1,17 @@
 // The agent runtime's HTTP API on node:http: health and readiness, info, tasks (one model
 // call each, with a timeout and a concurrency cap) and a passthrough to the workspace on
-// its sandbox. Errors are RFC 9457 problem+json, as in the sandbox runtime.
+// its sandbox. Every route but the probes needs a token for this agent or its pod with the
+// route's scope (contracts/agent.ts); /readyz gives its reason only to such a token. Errors
+// are RFC 9457 problem+json, as in the sandbox runtime.
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
+import { authorize } from "../../lib/http/auth.ts";
 import { checkLength, json, readBody, readJson } from "../../lib/http/body.ts";
 import { badRequest, conflict, methodNotAllowed, ProblemError, sendProblem } from "../../lib/http/problem.ts";
 import type { Log } from "../../lib/log.ts";
+import { readTokenFile, TokenVerifier } from "../../lib/tokens.ts";
+import { Audience, type TokenScope } from "../../contracts/tokens.ts";
 import { AgentPath, TaskRequest, type Readiness, type TaskResult } from "../../contracts/agent.ts";
 import { ExecRequest } from "../../contracts/sandbox.ts";
 import { SandboxApiError, SandboxClient } from "../../contracts/sandbox.client.ts";
@@ -24,22 +29,36 @@ export class AgentApp {
   private readonly sandbox: SandboxClient | undefined;
   private readonly aborter = new AbortController();
   private readonly taskBody;
+  private readonly verifier: TokenVerifier;
+  /** Audiences of tokens that open this agent: the agent, and its pod. */
+  private readonly audiences: string[];
   private workspaceFound = false;
   private workspaceError: string | undefined;
 
-  constructor(config: AgentConfig, log: Log, options: { fetch?: typeof fetch } = {}) {
+  constructor(
+    config: AgentConfig,
+    log: Log,
+    options: { fetch?: typeof fetch; verifier?: TokenVerifier } = {},
+  ) {
     this.c = config;
     this.log = log;
+    this.verifier = options.verifier ?? new TokenVerifier({ dir: config.trustDir });
+    this.audiences = [
+      ...(config.namespace ? [Audience.agent(config.namespace, config.name)] : []),
+      ...(config.pod ? [Audience.pod(config.pod.namespace, config.pod.name)] : []),
+    ];
     this.complete = config.model
       ? providerFor(config.model, {
           echoDelayMs: config.echoDelayMs,
           ...(options.fetch ? { fetch: options.fetch } : {}),
         })
       : undefined;
+    const tokenFile = config.workspace?.tokenFile;
     this.sandbox = config.workspace
       ? new SandboxClient({
           baseUrl: config.workspace.baseUrl,
-          token: config.workspace.token,
+          ...(tokenFile ? { token: () => readTokenFile(tokenFile) } : {}),
+          maxFileBytes: config.maxFileBytes,
           ...(options.fetch ? { fetch: options.fetch } : {}),
         })
       : undefined;
@@ -93,6 +112,11 @@ export class AgentApp {
     this.route(req, res, path).catch((err: unknown) => sendProblem(req, res, err, this.log, "agent"));
   };
 
+  /** Refuses the request (401/403) unless its token is for this agent or pod and allows `scope`. */
+  private async allow(req: IncomingMessage, scope: TokenScope): Promise<void> {
+    await authorize(this.verifier, req, { audiences: this.audiences, scope }, "agentry-agent");
+  }
+
   private async route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     const method = req.method === "HEAD" ? "GET" : (req.method ?? "");
     const only = (allowed: string) => {
@@ -104,25 +128,34 @@ export class AgentApp {
     }
     if (path === AgentPath.readyz) {
       only("GET");
+      // The kubelet's probe needs only the status code; the reason goes to a token's holder.
       const r = this.readiness();
-      return json(res, r.status === "ready" ? 200 : 503, r);
+      const status = r.status === "ready" ? 200 : 503;
+      if (req.headers.authorization === undefined) return json(res, status, { status: r.status });
+      await this.allow(req, "status");
+      return json(res, status, r);
     }
     if (path === AgentPath.info) {
+      await this.allow(req, "status");
       only("GET");
       return json(res, 200, this.info());
     }
     if (path === AgentPath.tasks) {
+      await this.allow(req, "tasks");
       only("POST");
       return this.task(req, res);
     }
     if (path === AgentPath.workspaceExec) {
+      await this.allow(req, "exec");
       only("POST");
       return this.exec(req, res);
     }
     if (path.startsWith(AgentPath.workspaceFiles)) {
+      await this.allow(req, "files");
       if (method !== "GET" && method !== "POST") throw methodNotAllowed(["GET", "POST"]);
       return this.file(req, res, method, path.slice(AgentPath.workspaceFiles.length));
     }
+    await this.allow(req, "status");
     throw new ProblemError(404, `no route for ${path}`);
   }
 

@@ -9,7 +9,8 @@ describe("sandbox config", () => {
     assert.deepEqual(load([]), {
       listen: { host: "0.0.0.0", port: 8080 },
       root: "/workspaces",
-      token: undefined,
+      trustDir: "/var/run/agentry/trust",
+      pod: undefined,
       maxWorkspaces: 32,
       allowLoadOverride: false,
       maxExecSeconds: 600,
@@ -33,14 +34,17 @@ describe("sandbox config", () => {
     const env = {
       AGENTRY_SANDBOX_LISTEN: "127.0.0.1:0",
       AGENTRY_SANDBOX_ROOT: "/tmp/ws",
-      AGENTRY_SANDBOX_TOKEN: "t0ken",
+      AGENTRY_TRUST_DIR: "/etc/trust",
+      AGENTRY_POD_NAME: "fleet-sandbox-abc",
+      AGENTRY_POD_NAMESPACE: "team",
       AGENTRY_SANDBOX_ALLOW_LOAD_OVERRIDE: "true",
       AGENTRY_SANDBOX_MAX_WORKSPACES: "4",
     };
     const fromEnv = load([], env);
     assert.deepEqual(fromEnv.listen, { host: "127.0.0.1", port: 0 });
     assert.equal(fromEnv.root, "/tmp/ws");
-    assert.equal(fromEnv.token, "t0ken");
+    assert.equal(fromEnv.trustDir, "/etc/trust");
+    assert.deepEqual(fromEnv.pod, { namespace: "team", name: "fleet-sandbox-abc" });
     assert.equal(fromEnv.allowLoadOverride, true);
     assert.equal(fromEnv.maxWorkspaces, 4);
     const flags = load(

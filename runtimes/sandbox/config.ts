@@ -2,11 +2,14 @@
 // defaults; `--help` lists them.
 import { parseArgs } from "node:util";
 import { SandboxEnv } from "../../contracts/sandbox.ts";
+import { DEFAULT_TRUST_DIR, PodIdentityEnv, TRUST_DIR_ENV } from "../../contracts/tokens.ts";
 
 export interface SandboxConfig {
   listen: { host: string; port: number };
   root: string;
-  token: string | undefined;
+  trustDir: string;
+  /** This pod (downward API): tokens for it open the pod's routes. */
+  pod: { namespace: string; name: string } | undefined;
   maxWorkspaces: number;
   allowLoadOverride: boolean;
   maxExecSeconds: number;
@@ -44,10 +47,13 @@ const FLAGS = {
     help: "directory holding the workspaces (created if missing)",
     default: "/workspaces",
   },
-  token: {
-    env: "AGENTRY_SANDBOX_TOKEN",
-    help: "bearer token required on every route but /healthz and /readyz",
+  "trust-dir": {
+    env: TRUST_DIR_ENV,
+    help: "directory of trusted public keys (PEM); tokens signed by them open the API",
+    default: DEFAULT_TRUST_DIR,
   },
+  "pod-name": { env: PodIdentityEnv.NAME, help: "this pod's name (downward API)" },
+  "pod-namespace": { env: PodIdentityEnv.NAMESPACE, help: "this pod's namespace (downward API)" },
   "max-workspaces": {
     env: SandboxEnv.MAX_WORKSPACES,
     help: "workspaces this sandbox holds at most",
@@ -211,7 +217,11 @@ export function loadSandboxConfig(
   return {
     listen: parseListen(get("listen")),
     root: get("root"),
-    token: get("token") || undefined,
+    trustDir: get("trust-dir"),
+    pod:
+      get("pod-name") && get("pod-namespace")
+        ? { namespace: get("pod-namespace"), name: get("pod-name") }
+        : undefined,
     maxWorkspaces,
     allowLoadOverride: override === "true" || override === "1",
     maxExecSeconds: seconds("max-exec-seconds"),

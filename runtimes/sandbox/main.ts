@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { configOrExit } from "../../lib/cli/config.ts";
 import { closeGracefully } from "../../lib/http/shutdown.ts";
 import { createLogger } from "../../lib/log.ts";
+import { TokenVerifier } from "../../lib/tokens.ts";
 import { loadSandboxConfig, sandboxUsage } from "./config.ts";
 import type { Isolation } from "./confine.ts";
 import { ExecPool, probeIsolation } from "./exec.ts";
@@ -67,6 +68,7 @@ if (hidden)
 
 const load = new LoadSampler({ intervalMs: cfg.sampleIntervalSeconds * 1000 });
 await load.start();
+const verifier = new TokenVerifier({ dir: cfg.trustDir });
 const pool = new ExecPool({
   isolation,
   limits: cfg.execLimits,
@@ -82,7 +84,8 @@ const app = new SandboxApp({
   pool,
   load,
   log,
-  token: cfg.token,
+  verifier,
+  pod: cfg.pod,
   allowLoadOverride: cfg.allowLoadOverride,
   maxExecSeconds: cfg.maxExecSeconds,
   maxOutputBytes: cfg.maxOutputBytes,
@@ -102,7 +105,9 @@ log.info("sandbox listening", {
   root: store.root,
   workspaces: store.count,
   maxWorkspaces: cfg.maxWorkspaces,
-  auth: cfg.token ? "bearer" : "none",
+  trustDir: cfg.trustDir,
+  trustedKeys: verifier.size,
+  pod: cfg.pod ? `${cfg.pod.namespace}/${cfg.pod.name}` : null,
   exec: {
     isolation,
     users: ids
@@ -113,6 +118,15 @@ log.info("sandbox listening", {
     slots: { total: cfg.maxConcurrentExec, perWorkspace: cfg.maxConcurrentExecPerWorkspace },
   },
 });
+if (verifier.size === 0)
+  log.warn(
+    "no trusted public key yet: every call but /healthz and /readyz is refused until one is in the trust dir",
+    {
+      trustDir: cfg.trustDir,
+    },
+  );
+if (!cfg.pod)
+  log.warn("no pod identity (AGENTRY_POD_NAME, AGENTRY_POD_NAMESPACE): only workspace tokens are accepted");
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {

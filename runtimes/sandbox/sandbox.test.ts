@@ -14,9 +14,11 @@ import { repoRoot } from "../../test/harness/paths.ts";
 import { freePort, waitFor } from "../../test/harness/process.ts";
 import type { Problem } from "../../contracts/problem.ts";
 import { SandboxApiError, SandboxClient } from "../../contracts/sandbox.client.ts";
+import { testTrust, type TestTrust } from "../../test/harness/tokens.ts";
 import type { ExecResult } from "../../contracts/sandbox.ts";
 
-const TOKEN = "integration-secret-token";
+/** Every sandbox here is pod test/sandbox-it, trusting a key of the test's own. */
+const POD_AUDIENCE = "pod:test/sandbox-it";
 
 interface Sandbox {
   child: ChildProcess;
@@ -25,11 +27,14 @@ interface Sandbox {
   logs: Record<string, unknown>[];
   output: string[];
   exited: Promise<number | null>;
+  trust: TestTrust;
+  /** A client with a token for this pod, allowing everything. */
   client: SandboxClient;
 }
 
 async function startSandbox(args: string[], listen: string): Promise<Sandbox> {
   const root = await mkdtemp(join(tmpdir(), "agentry-sandbox-it-"));
+  const trust = await testTrust("agentry-operator", root);
   const child = spawn(
     process.execPath,
     [
@@ -42,7 +47,13 @@ async function startSandbox(args: string[], listen: string): Promise<Sandbox> {
     ],
     {
       cwd: repoRoot,
-      env: { PATH: process.env.PATH, AGENTRY_LOG_LEVEL: "debug" },
+      env: {
+        PATH: process.env.PATH,
+        AGENTRY_LOG_LEVEL: "debug",
+        AGENTRY_TRUST_DIR: trust.dir,
+        AGENTRY_POD_NAME: "sandbox-it",
+        AGENTRY_POD_NAMESPACE: "test",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
@@ -59,8 +70,8 @@ async function startSandbox(args: string[], listen: string): Promise<Sandbox> {
     const line = logs.find((l) => l.message === "sandbox listening");
     return line ? Number(line.port) : undefined;
   });
-  const token = args.includes(`--token=${TOKEN}`) ? TOKEN : undefined;
-  return { child, port, root, logs, output, exited, client: client(port, token) };
+  const token = () => trust.token(POD_AUDIENCE);
+  return { child, port, root, logs, output, exited, trust, client: client(port, token) };
 }
 
 async function stopSandbox(s: Sandbox): Promise<void> {
@@ -71,7 +82,7 @@ async function stopSandbox(s: Sandbox): Promise<void> {
   await rm(s.root, { recursive: true, force: true });
 }
 
-const client = (port: number, token?: string) =>
+const client = (port: number, token?: string | (() => Promise<string>)) =>
   new SandboxClient({ baseUrl: `http://127.0.0.1:${port}`, token });
 
 /** A request exactly as written (fetch would normalise "..", "%2e%2e" away). */
@@ -98,7 +109,8 @@ function raw(
   });
 }
 
-const auth = { authorization: `Bearer ${TOKEN}` };
+/** The authorization header of a token for the pod, allowing everything (set in before). */
+let auth: Record<string, string> = {};
 
 async function rejectsWith(status: number, promise: Promise<unknown>, detail?: RegExp): Promise<void> {
   await assert.rejects(promise, (err: unknown) => {
@@ -146,7 +158,6 @@ describe("sandbox runtime over HTTP", () => {
     const port = await freePort();
     sb = await startSandbox(
       [
-        `--token=${TOKEN}`,
         "--allow-load-override",
         "--max-workspaces=3",
         "--max-exec-seconds=5",
@@ -159,12 +170,13 @@ describe("sandbox runtime over HTTP", () => {
     );
     assert.equal(sb.port, port);
     api = sb.client;
+    auth = await sb.trust.bearer(POD_AUDIENCE);
   });
   after(async () => {
     if (sb) await stopSandbox(sb);
   });
 
-  it("serves health without auth and everything else only with the bearer token", async () => {
+  it("serves health without a token and everything else only with a signed token for it", async () => {
     assert.equal((await raw(sb.port, "GET", "/healthz")).text, "ok");
     assert.equal((await raw(sb.port, "GET", "/readyz")).status, 200);
     for (const path of ["/status", "/workspaces", "/workspaces/x", "/nope"]) {
@@ -174,6 +186,10 @@ describe("sandbox runtime over HTTP", () => {
     assertProblem(await raw(sb.port, "GET", "/status", { headers: { authorization: "Bearer wrong" } }), 401);
     await rejectsWith(401, client(sb.port).status());
     await rejectsWith(401, client(sb.port, "wrong").createWorkspace("x"));
+    const otherPod = () => sb.trust.token("pod:test/another-sandbox");
+    await rejectsWith(403, client(sb.port, otherPod).status(), /not for this pod/);
+    const statusOnly = () => sb.trust.token(POD_AUDIENCE, ["status"]);
+    await rejectsWith(403, client(sb.port, statusOnly).drain(), /does not allow drain/);
     assert.equal(await api.healthy(), true);
   });
 
@@ -431,14 +447,14 @@ describe("sandbox runtime over HTTP", () => {
 
   it("never logs the token or file contents", () => {
     const all = sb.output.join("\n");
-    assert.doesNotMatch(all, new RegExp(TOKEN));
+    assert.ok(!all.includes(auth.authorization!.slice("Bearer ".length)));
     assert.doesNotMatch(all, /still works|print\('hi'\)/);
     assert.ok(sb.logs.some((l) => l.message === "command finished"));
   });
 });
 
 describe("sandbox runtime lifecycle", () => {
-  it("logs the port it chose for port 0, serves no load override without the flag, needs no token without one", async (t) => {
+  it("logs the port it chose for port 0 and serves no load override without the flag", async (t) => {
     const sb = await startSandbox([], "127.0.0.1:0");
     t.after(() => stopSandbox(sb));
     assert.ok(sb.port > 0);

@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
+import { TokenVerifier } from "../../lib/tokens.ts";
+import { testTrust, type TestTrust } from "../../test/harness/tokens.ts";
 import type { ExecResult } from "../../contracts/sandbox.ts";
 import { ExecPool } from "./exec.ts";
 import { FairSlots } from "./slots.ts";
@@ -19,10 +21,16 @@ import { WorkspaceStore } from "./workspaces.ts";
 const quiet = { debug: () => undefined, info: () => undefined, error: () => undefined };
 
 /** Sends a body in chunks without Content-Length (Transfer-Encoding: chunked). */
-function chunked(port: number, method: string, path: string, chunks: Buffer[]) {
+function chunked(
+  port: number,
+  method: string,
+  path: string,
+  chunks: Buffer[],
+  headers: Record<string, string>,
+) {
   return new Promise<{ status: number; text: string; headers: Record<string, unknown> }>(
     (resolve, reject) => {
-      const req = request({ host: "127.0.0.1", port, method, path }, (res) => {
+      const req = request({ host: "127.0.0.1", port, method, path, headers }, (res) => {
         const parts: Buffer[] = [];
         res.on("data", (c: Buffer) => parts.push(c));
         res.on("end", () =>
@@ -45,8 +53,12 @@ describe("SandboxApp", () => {
   let server: Server;
   let port: number;
   let store: WorkspaceStore;
+  let trust: TestTrust;
+  let auth: Record<string, string>;
   before(async () => {
     root = await mkdtemp(join(tmpdir(), "agentry-app-"));
+    trust = await testTrust();
+    auth = await trust.bearer("pod:team/sandbox-0");
     store = await WorkspaceStore.open(join(root, "ws"), 4);
     const app = new SandboxApp({
       store,
@@ -57,6 +69,8 @@ describe("SandboxApp", () => {
       }),
       load: new LoadSampler({ intervalMs: 1000 }),
       log: quiet,
+      verifier: new TokenVerifier({ dir: trust.dir }),
+      pod: { namespace: "team", name: "sandbox-0" },
       allowLoadOverride: false,
       maxExecSeconds: 5,
       maxOutputBytes: 1000,
@@ -73,33 +87,45 @@ describe("SandboxApp", () => {
     server.closeAllConnections();
     server.close();
     await rm(root, { recursive: true, force: true });
+    await trust.remove();
   });
   const url = (path: string) => `http://127.0.0.1:${port}${path}`;
 
   it("answers 413 to chunked uploads and JSON bodies over the limit", async () => {
-    const file = await chunked(port, "PUT", "/workspaces/w/files/big", [
-      Buffer.alloc(800),
-      Buffer.alloc(800),
-    ]);
+    const file = await chunked(
+      port,
+      "PUT",
+      "/workspaces/w/files/big",
+      [Buffer.alloc(800), Buffer.alloc(800)],
+      auth,
+    );
     assert.equal(file.status, 413, file.text);
     assert.equal(file.headers["content-type"], "application/problem+json");
-    const json = await chunked(port, "POST", "/workspaces/w/exec", [
-      Buffer.from('{"command":["echo","'),
-      Buffer.alloc(2000, "x"),
-      Buffer.from('"]}'),
-    ]);
+    const json = await chunked(
+      port,
+      "POST",
+      "/workspaces/w/exec",
+      [Buffer.from('{"command":["echo","'), Buffer.alloc(2000, "x"), Buffer.from('"]}')],
+      auth,
+    );
     assert.equal(json.status, 413, json.text);
-    assert.equal((await fetch(url("/workspaces/w/files/big"))).status, 404);
+    assert.equal((await fetch(url("/workspaces/w/files/big"), { headers: auth })).status, 404);
   });
 
   it("accepts a chunked upload within the limit", async () => {
-    const res = await chunked(port, "PUT", "/workspaces/w/files/ok", [Buffer.from("ab"), Buffer.from("cd")]);
+    const res = await chunked(
+      port,
+      "PUT",
+      "/workspaces/w/files/ok",
+      [Buffer.from("ab"), Buffer.from("cd")],
+      auth,
+    );
     assert.equal(res.status, 201);
-    assert.equal(await (await fetch(url("/workspaces/w/files/ok"))).text(), "abcd");
+    assert.equal(await (await fetch(url("/workspaces/w/files/ok"), { headers: auth })).text(), "abcd");
   });
 
   it("answers HEAD like GET without a body", async () => {
-    const res = await fetch(url("/workspaces/w/files/ok"), { method: "HEAD" });
+    const res = await fetch(url("/workspaces/w/files/ok"), { method: "HEAD", headers: auth });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get("content-length"), "4");
     assert.equal((await fetch(url("/healthz"), { method: "HEAD" })).status, 200);
@@ -111,7 +137,7 @@ describe("SandboxApp", () => {
       throw new Error("secret internal detail /etc/shadow");
     };
     try {
-      const res = await fetch(url("/workspaces"));
+      const res = await fetch(url("/workspaces"), { headers: auth });
       assert.equal(res.status, 500);
       assert.equal(res.headers.get("content-type"), "application/problem+json");
       const text = await res.text();
@@ -123,13 +149,13 @@ describe("SandboxApp", () => {
   });
 
   it("serves no load override route unless enabled", async () => {
-    assert.equal((await fetch(url("/debug/load"), { method: "PUT", body: "{}" })).status, 404);
+    assert.equal((await fetch(url("/debug/load"), { method: "PUT", body: "{}", headers: auth })).status, 404);
   });
 
   it("streams a command's output as JSON lines, ending with its exit", async () => {
     const res = await fetch(url("/workspaces/w/exec"), {
       method: "POST",
-      headers: { accept: "application/x-ndjson" },
+      headers: { accept: "application/x-ndjson", ...auth },
       body: JSON.stringify({ command: ["sh", "-c", "echo out; echo err >&2; exit 3"] }),
     });
     assert.equal(res.status, 200);
@@ -154,7 +180,7 @@ describe("SandboxApp", () => {
 
   it("runs in a cwd inside the workspace and refuses one outside it", async () => {
     const post = (body: unknown) =>
-      fetch(url("/workspaces/w/exec"), { method: "POST", body: JSON.stringify(body) });
+      fetch(url("/workspaces/w/exec"), { method: "POST", body: JSON.stringify(body), headers: auth });
     await store.create("other", null);
     const mk = (await (
       await post({ command: ["sh", "-c", "mkdir -p sub/dir && ln -s ../other up"] })
@@ -170,6 +196,45 @@ describe("SandboxApp", () => {
   });
 
   it("refuses bad percent-encoding in workspace ids", async () => {
-    assert.equal((await fetch(url("/workspaces/%zz"))).status, 400);
+    assert.equal((await fetch(url("/workspaces/%zz"), { headers: auth })).status, 400);
+  });
+
+  it("answers 401 without a valid token and 403 for another audience or scope, as problems", async () => {
+    const other = await testTrust();
+    const cases: [string, string, Record<string, string>, number, RegExp][] = [
+      ["GET", "/workspaces", {}, 401, /missing bearer token/],
+      ["GET", "/status", { authorization: "Bearer not.a.token" }, 401, /malformed|invalid/],
+      ["GET", "/status", await other.bearer("pod:team/sandbox-0"), 401, /unknown key/],
+      ["POST", "/drain", await trust.bearer("pod:team/sandbox-1"), 403, /token is for pod:team\/sandbox-1/],
+      [
+        "GET",
+        "/workspaces/w/files/ok",
+        await trust.bearer("workspace:other"),
+        403,
+        /token is for workspace:other/,
+      ],
+      [
+        "POST",
+        "/workspaces/w/exec",
+        await trust.bearer("workspace:w", ["files"]),
+        403,
+        /does not allow exec/,
+      ],
+      ["PUT", "/workspaces/x", await trust.bearer("workspace:x"), 403, /not for this pod/],
+    ];
+    for (const [method, path, headers, status, detail] of cases) {
+      const res = await fetch(url(path), { method, headers });
+      assert.equal(res.status, status, `${method} ${path}`);
+      assert.equal(res.headers.get("content-type"), "application/problem+json");
+      assert.match(res.headers.get("www-authenticate") ?? "", /^Bearer realm="agentry-sandbox"/);
+      assert.match((JSON.parse(await res.text()) as { detail: string }).detail, detail);
+    }
+    await other.remove();
+  });
+
+  it("opens a workspace's files to a token for that workspace, and the probes to anyone", async () => {
+    const ws = await trust.bearer("workspace:w", ["files"]);
+    assert.equal(await (await fetch(url("/workspaces/w/files/ok"), { headers: ws })).text(), "abcd");
+    for (const probe of ["/healthz", "/readyz"]) assert.equal((await fetch(url(probe))).status, 200);
   });
 });

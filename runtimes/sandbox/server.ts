@@ -1,12 +1,14 @@
 // The sandbox runtime's HTTP API on node:http: routing, auth, bodies and problem+json
-// errors. The work itself is in workspaces.ts (files), exec.ts (commands), load.ts (load).
-import { createHash, timingSafeEqual } from "node:crypto";
+// errors. Every route but the probes needs a token (access.ts says which); the work itself
+// is in workspaces.ts (files), exec.ts (commands), load.ts (load).
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
+import { authorize } from "../../lib/http/auth.ts";
 import { checkLength, json, readJson } from "../../lib/http/body.ts";
 import { badRequest, methodNotAllowed, ProblemError, sendProblem } from "../../lib/http/problem.ts";
 import type { Log } from "../../lib/log.ts";
+import type { TokenVerifier } from "../../lib/tokens.ts";
 import {
   CreateWorkspaceRequest,
   EXEC_STREAM_MEDIA_TYPE,
@@ -14,11 +16,11 @@ import {
   type ExecResult,
   type ExecStreamRecord,
   LoadOverride,
-  SandboxPath,
   type DrainAnswer,
   type SandboxStatus,
   type WorkspaceList,
 } from "../../contracts/sandbox.ts";
+import { accessFor, type PodIdentity } from "./access.ts";
 import type { ExecPool, OutputSink } from "./exec.ts";
 import type { LoadSampler } from "./load.ts";
 import { parseFilePath, validateWorkspaceId, type WorkspaceStore } from "./workspaces.ts";
@@ -28,7 +30,10 @@ export interface SandboxAppOptions {
   pool: ExecPool;
   load: LoadSampler;
   log: Log;
-  token?: string | undefined;
+  /** The trusted public keys (AGENTRY_TRUST_DIR). */
+  verifier: TokenVerifier;
+  /** This sandbox's pod: tokens for it open the pod's routes. */
+  pod: PodIdentity | undefined;
   allowLoadOverride: boolean;
   maxExecSeconds: number;
   maxOutputBytes: number;
@@ -47,12 +52,10 @@ export class SandboxApp {
   /** Set during shutdown: every answer closes its connection so the server can stop. */
   closing = false;
   private readonly o: SandboxAppOptions;
-  private readonly tokenDigest: Buffer | undefined;
   private readonly execBody;
 
   constructor(options: SandboxAppOptions) {
     this.o = options;
-    this.tokenDigest = options.token ? sha256(`Bearer ${options.token}`) : undefined;
     this.execBody = ExecRequest.extend({
       timeoutSeconds: z.number().positive().max(options.maxExecSeconds).optional(),
     });
@@ -85,14 +88,15 @@ export class SandboxApp {
 
   private async route(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     const parts = path.split("/").slice(1);
-    if (path === SandboxPath.healthz || path === SandboxPath.readyz) {
+    const access = accessFor(req.method ?? "", path, this.o.pod);
+    if (access === "open") {
       if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed(["GET"]);
-      const ready = path === SandboxPath.healthz || !this.draining;
+      const ready = parts[0] === "healthz" || !this.draining;
       res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" });
       res.end(ready ? "ok" : "draining");
       return;
     }
-    this.authorize(req);
+    await authorize(this.o.verifier, req, access, "agentry-sandbox");
     const routes = this.match(parts);
     if (!routes) throw new ProblemError(404, `no route for ${path}`);
     const handler = routes.handlers[req.method === "HEAD" ? "GET" : (req.method ?? "")];
@@ -132,15 +136,6 @@ export class SandboxApp {
       });
     }
     return undefined;
-  }
-
-  private authorize(req: IncomingMessage): void {
-    if (!this.tokenDigest) return;
-    const given = sha256(req.headers.authorization ?? "");
-    if (!timingSafeEqual(given, this.tokenDigest))
-      throw new ProblemError(401, "missing or wrong bearer token: send Authorization: Bearer <token>", {
-        "www-authenticate": 'Bearer realm="agentry-sandbox"',
-      });
   }
 
   private setDraining(res: ServerResponse, draining: boolean): void {
@@ -290,10 +285,6 @@ function ndjsonSink(res: ServerResponse): {
       res.end(line(record));
     },
   };
-}
-
-function sha256(text: string): Buffer {
-  return createHash("sha256").update(text).digest();
 }
 
 function decodeSegment(raw: string): string {

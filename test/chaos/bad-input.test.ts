@@ -25,7 +25,6 @@ const PLURAL = {
   Workspace: "workspaces",
 } as const;
 const TOKEN = "chaos-admin-token";
-const SANDBOX_TOKEN = "chaos-sandbox-token";
 
 interface Outcome {
   name: string;
@@ -77,7 +76,9 @@ describe("hostile input", () => {
     const hook = await startWebhook(t, ident, { namespace: ns });
     const operator = await startOperator(t, { namespaces: [ns], leaderElect: false });
     const gateway = await gatewayWithTokens(t, { [TOKEN]: { user: ADMIN.user, groups: ADMIN.groups } });
-    const sandbox = await startSandbox(t, [`--token=${SANDBOX_TOKEN}`, "--max-file-bytes=1048576"]);
+    const sandbox = await startSandbox(t, ["--max-file-bytes=1048576"]);
+    // A token for the sandbox's pod allowing everything: what is refused is refused for the input.
+    const sandboxToken = await sandbox.trust.token(sandbox.podAudience, undefined, { ttlSeconds: 900 });
     const client = bulkClient();
     // The webhook is registered: a Workspace of a missing fleet is denied (by it alone).
     const probe = () =>
@@ -129,11 +130,11 @@ describe("hostile input", () => {
     for (const r of hostileGatewayRequests) rest.push(await send(gateway.url, TOKEN, r, ns));
     const created = await fetch(`${sandbox.url}/workspaces/w1`, {
       method: "PUT",
-      headers: { authorization: `Bearer ${SANDBOX_TOKEN}` },
+      headers: { authorization: `Bearer ${sandboxToken}` },
     });
     assert.equal(created.status, 201);
     const files: Outcome[] = [];
-    for (const r of hostileSandboxRequests) files.push(await send(sandbox.url, SANDBOX_TOKEN, r, ns));
+    for (const r of hostileSandboxRequests) files.push(await send(sandbox.url, sandboxToken, r, ns));
 
     const total = crs.length + rest.length + files.length;
     t.diagnostic(
@@ -158,7 +159,7 @@ describe("hostile input", () => {
     assert.equal(stored.stdout.trim(), "", "no hostile object was stored");
     assert.deepEqual(await readdir(dirname(sandbox.root)), ["workspaces"], "nothing written beside the root");
     const w1 = await fetch(`${sandbox.url}/workspaces/w1`, {
-      headers: { authorization: `Bearer ${SANDBOX_TOKEN}` },
+      headers: { authorization: `Bearer ${sandboxToken}` },
     });
     assert.equal(w1.status, 200, "the workspace survived");
     assert.ok(alive(operator.child), "operator alive");

@@ -23,6 +23,7 @@ import type { ExecRequest, ExecResult } from "../../contracts/sandbox.ts";
 import { killTree } from "../../runtimes/sandbox/proctree.ts";
 import { repoRoot } from "../harness/paths.ts";
 import { waitFor } from "../harness/process.ts";
+import { testTrust } from "../harness/tokens.ts";
 
 const asRoot = process.getuid?.() === 0;
 const SECRET = `hostile-secret-${randomBytes(12).toString("hex")}`;
@@ -47,6 +48,10 @@ async function startRuntime(args: string[], prefix: string[] = [], owner?: numbe
   const dir = await mkdtemp(join(tmpdir(), "agentry-hostile-"));
   await chmod(dir, 0o711); // commands reach their HOME by absolute path
   const root = join(dir, "ws");
+  // The key its calls are signed with (public half readable by whoever the runtime runs as).
+  const trustDir = join(dir, "trust");
+  await mkdir(trustDir, { mode: 0o755 });
+  const trust = await testTrust("agentry-operator", trustDir);
   if (owner !== undefined) {
     await mkdir(root);
     await chown(root, owner, owner);
@@ -59,6 +64,9 @@ async function startRuntime(args: string[], prefix: string[] = [], owner?: numbe
     join(repoRoot, "runtimes/sandbox/main.ts"),
     "--listen=127.0.0.1:0",
     `--root=${root}`,
+    `--trust-dir=${trustDir}`,
+    "--pod-namespace=chaos",
+    "--pod-name=hostile",
     ...args,
   ];
   const child = spawn(argv[0]!, argv.slice(1), {
@@ -89,7 +97,11 @@ async function startRuntime(args: string[], prefix: string[] = [], owner?: numbe
     },
     { timeoutMs: 60_000 },
   );
-  return { child, dir, root, api: new SandboxClient({ baseUrl: `http://127.0.0.1:${port}` }), logs, output };
+  const api = new SandboxClient({
+    baseUrl: `http://127.0.0.1:${port}`,
+    token: () => trust.token("pod:chaos/hostile"),
+  });
+  return { child, dir, root, api, logs, output };
 }
 
 async function stopRuntime(rt: Runtime | undefined): Promise<void> {

@@ -1,7 +1,8 @@
 // Issue 12, item 6: isolation. A gateway caller bound to namespace A cannot read or change
 // namespace B; secret values and tokens never reach logs, Events or status; every Pod the
 // operator makes (AgentRuntime, Pipeline run, SandboxFleet sandbox) is admitted under Pod
-// Security "restricted"; the chart's RBAC has no wildcard and no cluster-wide Secret read.
+// Security "restricted"; the chart's RBAC has no wildcard and no cluster-wide Secret read
+// beyond the operator's tokens Secrets (named agentry-tokens).
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
@@ -119,7 +120,6 @@ describe("isolation", () => {
   it("never shows secret values or tokens in logs, Events or status; every Pod passes restricted", async (t) => {
     const secret = `chaos-secret-${randomBytes(12).toString("hex")}`;
     const gatewayToken = `chaos-token-${randomBytes(12).toString("hex")}`;
-    const sandboxToken = `chaos-sandbox-${randomBytes(12).toString("hex")}`;
     const ident = webhookId();
     const ns = await testNamespace(t, { ...RESTRICTED, ...ident.labels });
     await apply({
@@ -129,11 +129,7 @@ describe("isolation", () => {
       stringData: { "api-key": secret, other: secret },
     });
     const hook = await startWebhook(t, ident, { namespace: ns });
-    const operator = await startOperator(t, {
-      namespaces: [ns],
-      leaderElect: false,
-      args: [`--sandbox-token=${sandboxToken}`],
-    });
+    const operator = await startOperator(t, { namespaces: [ns], leaderElect: false });
     const gw = await gatewayWithTokens(
       t,
       { [gatewayToken]: { user: ADMIN.user, groups: ADMIN.groups } },
@@ -207,6 +203,18 @@ describe("isolation", () => {
     const events = await kubectl(["get", "events", "-n", ns, "-o", "json"]);
     const violations = events.stdout.match(/violates PodSecurity[^"]*/g) ?? [];
     assert.deepEqual(violations, [], "no Pod was refused by Pod Security");
+    // The operator's signing key (its Secret in its namespace, here the test's): the private
+    // key, and the Secret's data as stored, must appear nowhere either.
+    const ring = JSON.parse(
+      (await kubectl(["get", "secret", "agentry-operator-signing-key", "-n", ns, "-o", "json"])).stdout,
+    ) as { data: Record<string, string> };
+    const stored = ring.data["keyring.json"]!;
+    const privateKey = (
+      JSON.parse(Buffer.from(stored, "base64").toString()) as { current: { privateKeyPem: string } }
+    ).current.privateKeyPem
+      .split("\n")
+      .filter((l) => l && !l.startsWith("-----"))
+      .join("");
     const statuses = await kubectl(["get", "agentry", "-n", ns, "-o", "json"]);
     const podsJson = await kubectl([
       "get",
@@ -229,7 +237,8 @@ describe("isolation", () => {
       for (const [what, value] of [
         ["the Secret value", secret],
         ["the gateway token", gatewayToken],
-        ["the sandbox token", sandboxToken],
+        ["the operator's private signing key", privateKey],
+        ["the operator's key-ring Secret data", stored],
         ["the Secret value in base64", Buffer.from(secret).toString("base64")],
       ] as const)
         assert.ok(!text.includes(value), `${what} appears in the ${where}`);
@@ -237,7 +246,7 @@ describe("isolation", () => {
     assert.ok(alive(operator.child) && alive(gw.child));
   });
 
-  it("the chart's RBAC has no wildcard and no cluster-wide Secret read, in every profile", async () => {
+  it("the chart's RBAC has no wildcard and no cluster-wide Secret read but agentry-tokens, in every profile", async () => {
     const chart = join(repoRoot, "charts", "agentry");
     type Rule = { apiGroups?: string[]; resources?: string[]; verbs?: string[]; resourceNames?: string[] };
     type Doc = { kind: string; metadata: { name: string }; rules?: Rule[] };
@@ -263,7 +272,14 @@ describe("isolation", () => {
         for (const rule of role.rules ?? []) {
           for (const field of [rule.apiGroups, rule.resources, rule.verbs, rule.resourceNames])
             if (field?.includes("*")) problems.push(`${where}: wildcard in ${JSON.stringify(rule)}`);
-          if (role.kind === "ClusterRole" && rule.resources?.includes("secrets"))
+          // Cluster-wide, only the operator's: creating Secrets (RBAC cannot limit create by
+          // name) and reading or writing those named agentry-tokens, never others.
+          const tokensOnly =
+            role.metadata.name.endsWith("-operator") &&
+            (rule.resourceNames
+              ? rule.resourceNames.length === 1 && rule.resourceNames[0] === "agentry-tokens"
+              : rule.verbs?.length === 1 && rule.verbs[0] === "create");
+          if (role.kind === "ClusterRole" && rule.resources?.includes("secrets") && !tokensOnly)
             problems.push(`${where}: cluster-wide access to Secrets (${rule.verbs?.join(",")})`);
         }
       }

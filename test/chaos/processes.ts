@@ -11,6 +11,7 @@ import { hashToken } from "../../gateway/auth/tokens.ts";
 import type { Identity } from "../../gateway/auth/identity.ts";
 import { repoRoot } from "../harness/paths.ts";
 import { waitFor } from "../harness/process.ts";
+import { testTrust, type TestTrust } from "../harness/tokens.ts";
 import { startGatewayProcess, type GatewayProcess } from "../gateway/harness.ts";
 
 type After = { after: (fn: () => Promise<void>) => void };
@@ -39,12 +40,17 @@ export interface SandboxProcess {
   root: string;
   child: ChildProcess;
   logs: string[];
+  /** The key the sandbox trusts (in a directory of its own), to sign tokens with. */
+  trust: TestTrust;
+  /** The sandbox's pod audience (it runs as pod chaos/sandbox). */
+  podAudience: string;
 }
 
-/** One sandbox runtime on a free loopback port with its own workspace root. */
+/** One sandbox runtime on a free loopback port with its own workspace root and trusted key. */
 export async function startSandbox(t: After, args: string[] = []): Promise<SandboxProcess> {
   const dir = await tempDir(t, "agentry-chaos-sandbox-");
   const root = join(dir, "workspaces");
+  const trust = await testTrust("agentry-operator", await tempDir(t, "agentry-chaos-trust-"));
   const child = spawn(
     process.execPath,
     [
@@ -53,6 +59,9 @@ export async function startSandbox(t: After, args: string[] = []): Promise<Sandb
       join(repoRoot, "runtimes", "sandbox", "main.ts"),
       "--listen=127.0.0.1:0",
       `--root=${root}`,
+      `--trust-dir=${trust.dir}`,
+      "--pod-namespace=chaos",
+      "--pod-name=sandbox",
       ...args,
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
@@ -73,7 +82,7 @@ export async function startSandbox(t: After, args: string[] = []): Promise<Sandb
     if (child.exitCode !== null) throw new Error(`sandbox exited with ${child.exitCode}: ${logs.join("\n")}`);
     return undefined;
   });
-  return { url: `http://127.0.0.1:${port}`, root, child, logs };
+  return { url: `http://127.0.0.1:${port}`, root, child, logs, trust, podAudience: "pod:chaos/sandbox" };
 }
 
 export const alive = (child: ChildProcess): boolean => child.exitCode === null && child.signalCode === null;

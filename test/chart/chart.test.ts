@@ -232,6 +232,7 @@ describe("Helm chart", () => {
       "/persistentvolumeclaims": ["get", "list", "watch", "create", "patch", "delete"],
       "/events": ["create", "patch"],
       "apps/deployments": ["get", "list", "watch", "create", "patch", "delete"],
+      "apps/replicasets": ["get", "list", "watch"],
       "batch/jobs": ["get", "list", "watch", "create", "patch", "delete"],
       "batch/cronjobs": ["get", "list", "watch", "create", "patch", "delete"],
       "networking.k8s.io/networkpolicies": ["get", "list", "watch", "create", "patch", "delete"],
@@ -247,9 +248,26 @@ describe("Helm chart", () => {
           assert.ok(!field.includes("*"), `${role.metadata.name}: wildcard`);
         for (const verb of rule.verbs)
           assert.ok(!["escalate", "bind", "impersonate"].includes(verb), `${role.metadata.name}: ${verb}`);
+        const named = (rule as { resourceNames?: string[] }).resourceNames;
         for (const group of rule.apiGroups) {
           for (const resource of rule.resources) {
-            assert.notEqual(resource, "secrets", "the operator never reads Secrets");
+            if (resource === "secrets") {
+              // Create (RBAC cannot limit it by name); anything else only on Secrets it names:
+              // the namespaces' tokens Secret and, in its own namespace, its signing key.
+              const own = role.kind === "ClusterRole" ? "agentry-tokens" : "agentry-operator-signing-key";
+              assert.ok(
+                (rule.verbs.length === 1 && rule.verbs[0] === "create" && !named) ||
+                  (named?.length === 1 &&
+                    named[0] === own &&
+                    rule.verbs.every((v) => ["get", "update", "delete"].includes(v))),
+                `${role.metadata.name}: Secrets only created, or read and written by name (${JSON.stringify(rule)})`,
+              );
+              assert.ok(
+                !rule.verbs.some((v) => v === "list" || v === "watch"),
+                "never lists or watches Secrets",
+              );
+              continue;
+            }
             const allowed = allow[`${group}/${resource}`];
             assert.ok(allowed, `${group}/${resource} is not on the allowlist`);
             for (const verb of rule.verbs)
@@ -299,10 +317,19 @@ describe("Helm chart", () => {
       "impersonation is how RBAC stays the caller's",
     );
     const secrets = rules.filter((r) => r.resources.includes("secrets"));
-    assert.equal(secrets.length, 1);
-    assert.equal(secrets[0]!.role.kind, "Role", "namespaced");
-    assert.deepEqual((secrets[0] as { resourceNames?: string[] }).resourceNames, ["gateway-tokens"]);
-    assert.deepEqual(secrets[0]!.verbs, ["get"]);
+    for (const r of secrets) assert.equal(r.role.kind, "Role", "namespaced");
+    const named = (r: (typeof secrets)[number]) => (r as { resourceNames?: string[] }).resourceNames;
+    const reads = secrets.filter((r) => r.verbs.includes("get"));
+    assert.deepEqual(
+      reads.map((r) => JSON.stringify([named(r), r.verbs])).sort(),
+      [
+        JSON.stringify([["agentry-gateway-signing-key"], ["get", "update"]]),
+        JSON.stringify([["gateway-tokens"], ["get"]]),
+      ],
+      "reads only its tokens Secret and its own signing key, by name",
+    );
+    for (const r of secrets.filter((x) => !x.verbs.includes("get")))
+      assert.deepEqual(r.verbs, ["create"], "otherwise only creates (its signing key)");
     const job = docs.find((d) => d.kind === "Job") as unknown as {
       metadata: { annotations: Record<string, string> };
     };

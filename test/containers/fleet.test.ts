@@ -51,10 +51,15 @@ async function createWorkspace(name: string, ownerId: string): Promise<void> {
   });
 }
 
-async function post<T>(url: string, body: unknown): Promise<T> {
+/** The authorization header of a token for `aud` (signed by the harness's key, which every backed container trusts). */
+const bearer = async (aud: string): Promise<Record<string, string>> => ({
+  authorization: `Bearer ${await pods!.token(aud, ["status", "drain", "files", "exec", "tasks"])}`,
+});
+
+async function post<T>(url: string, body: unknown, auth: Record<string, string>): Promise<T> {
   const res = await fetch(url, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...auth },
     body: JSON.stringify(body),
   });
   const text = await res.text();
@@ -128,15 +133,25 @@ describe("a SandboxFleet and an AgentRuntime backed by real containers", () => {
     // The endpoint the operator recorded, reached through the container's loopback address.
     const path = new URL(ws.status!.endpoint!).pathname;
     const base = `http://${address}${path}`;
-    const put = await fetch(`${base}/files/src/hello.txt`, { method: "PUT", body: "from the test" });
+    // A token for the workspace opens its files and exec; nothing opens without one.
+    const wsAuth = await bearer(`workspace:${namespace}.w-a`);
+    const refused = await fetch(`${base}/files/src/hello.txt`, { method: "PUT", body: "x" });
+    assert.equal(refused.status, 401);
+    const put = await fetch(`${base}/files/src/hello.txt`, {
+      method: "PUT",
+      body: "from the test",
+      headers: wsAuth,
+    });
     assert.equal(put.status, 201);
-    const cat = await post<Exec>(`${base}/exec`, { command: ["cat", "src/hello.txt"] });
+    const cat = await post<Exec>(`${base}/exec`, { command: ["cat", "src/hello.txt"] }, wsAuth);
     assert.deepEqual([cat.exitCode, cat.stdout], [0, "from the test"]);
-    const who = await post<Exec>(`${base}/exec`, { command: ["sh", "-c", "id -u; touch /app/x"] });
+    const who = await post<Exec>(`${base}/exec`, { command: ["sh", "-c", "id -u; touch /app/x"] }, wsAuth);
     assert.equal(who.stdout.trim(), "65532");
     assert.match(who.stderr, /Read-only file system|Permission denied/);
     // The operator reads the container's load (calm, pinned by the harness) into the fleet.
-    const status = (await (await fetch(`http://${address}/status`)).json()) as { workspaces: number };
+    const status = (await (
+      await fetch(`http://${address}/status`, { headers: await bearer(`pod:${namespace}/${pod}`) })
+    ).json()) as { workspaces: number };
     assert.equal(status.workspaces, 1);
   });
 
@@ -182,17 +197,23 @@ describe("a SandboxFleet and an AgentRuntime backed by real containers", () => {
     });
     assert.deepEqual(await confinement(pod), RESTRICTED);
     const agent = `http://${pods!.addressOf(namespace, pod)}`;
+    // Ready only once the sandbox container accepted the agent's workspace token (mounted
+    // from the namespace's tokens Secret into the agent container).
     await waitFor("the agent ready with its workspace", async () => (await fetch(`${agent}/readyz`)).ok);
+    const auth = await bearer(`agent:${namespace}/agent`);
     const upload = await fetch(`${agent}/v1/workspace/files/notes/agent.txt`, {
       method: "POST",
       body: "written through the agent",
+      headers: auth,
     });
     assert.equal(upload.status, 201, await upload.clone().text());
-    const exec = await post<Exec>(`${agent}/v1/workspace/exec`, {
-      command: ["sh", "-c", "cat notes/agent.txt src/hello.txt; id -u"],
-    });
+    const exec = await post<Exec>(
+      `${agent}/v1/workspace/exec`,
+      { command: ["sh", "-c", "cat notes/agent.txt src/hello.txt; id -u"] },
+      auth,
+    );
     assert.deepEqual([exec.exitCode, exec.stdout], [0, "written through the agentfrom the test65532\n"]);
-    const task = await post<{ output: string }>(`${agent}/v1/tasks`, { input: "echo me" });
+    const task = await post<{ output: string }>(`${agent}/v1/tasks`, { input: "echo me" }, auth);
     assert.equal(task.output, "echo me");
 
     // A pod that runs but is not ready (as after a failed kubelet probe): the operator asks the
@@ -233,7 +254,9 @@ describe("a SandboxFleet and an AgentRuntime backed by real containers", () => {
       "an occupied sandbox drained and its container gone",
       async () => {
         for (const [pod, { address, container }] of backing) {
-          const s = await fetch(`http://${address}/status`)
+          const s = await fetch(`http://${address}/status`, {
+            headers: await bearer(`pod:${namespace}/${pod}`),
+          })
             .then((r) => r.json() as Promise<{ draining: boolean }>)
             .catch(() => undefined);
           if (s?.draining) drained.add(pod);

@@ -207,6 +207,34 @@ describe("the operator image", () => {
       })) as { status?: { phase?: string } };
       return ar.status?.phase === "Ready" ? true : undefined;
     });
+    // With the chart's RBAC it keeps its signing key (by name, in its namespace), the trust
+    // bundle where agents run, and the tokens Secret a Pipeline naming the agent needs.
+    const ring = await core.readNamespacedSecret({
+      namespace: rel.namespace,
+      name: `${rel.fullname}-operator-signing-key`,
+    });
+    assert.equal(ring.metadata?.labels?.["agentry.dev/signing-key"], "agentry-operator");
+    await c.waitFor("the trust bundle", () =>
+      core
+        .readNamespacedConfigMap({ namespace: rel.namespace, name: "agentry-trust" })
+        .catch(() => undefined),
+    );
+    await api(k8s.CustomObjectsApi).createNamespacedCustomObject({
+      ...group("pipelines"),
+      namespace: rel.namespace,
+      body: {
+        apiVersion: "agentry.dev/v1alpha1",
+        kind: "Pipeline",
+        metadata: { name: "nightly" },
+        spec: { schedule: "@daily", steps: [{ name: "ask", agentRef: { name: "agent" }, input: "hi" }] },
+      },
+    });
+    await c.waitFor("the tokens Secret with the agent's token", async () => {
+      const s = await core
+        .readNamespacedSecret({ namespace: rel.namespace, name: "agentry-tokens" })
+        .catch(() => undefined);
+      return s?.data?.["agent.agent"] ? true : undefined;
+    });
     const reconciles = /^agentry_reconcile_total\{[^}]*controller="agentruntime"[^}]*\} (\d+)/m.exec(
       await (await fetch(`${base}/metrics`)).text(),
     );
@@ -453,6 +481,18 @@ describe("the gateway image", () => {
     assert.equal(metrics.status, 200);
     const anonymous = await json(await fetch(`${base}/v1/namespaces/${rel.namespace}/agentruntimes`));
     assert.equal(anonymous.status, 401);
+    // Its own signing key and published public keys, with the chart's RBAC.
+    const core = api(k8s.CoreV1Api);
+    const ring = await core.readNamespacedSecret({
+      namespace: rel.namespace,
+      name: `${rel.fullname}-gateway-signing-key`,
+    });
+    assert.equal(ring.metadata?.labels?.["agentry.dev/signing-key"], "agentry-gateway");
+    const published = await core.readNamespacedConfigMap({
+      namespace: rel.namespace,
+      name: `${rel.fullname}-gateway-public-keys`,
+    });
+    assert.equal(Object.keys(published.data ?? {}).length, 2, "its current and next public key");
     await assertCleanStop(c, pod.spec!.terminationGracePeriodSeconds ?? 30);
     const changed = await writesOutsideVolumes(t, options, (w) =>
       w.waitHttpOk(`${base}/readyz`, 90_000).then(() => undefined),

@@ -4,6 +4,7 @@
 // privileges, env, volumes, limits) is run with podman on loopback (`--network host`, a free
 // 127.0.0.1 port instead of the Pod's 0.0.0.0:8080). Neither runtime serves /metrics: the
 // sandbox reports its load on /status, the agent its state on /v1/info (checked instead).
+// The Pod's trust volume is a directory with a key of the test's, which signs the calls.
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -13,6 +14,7 @@ import { api, testNamespace } from "../harness/cluster.ts";
 import { containersOr, imageId, podRunOptions } from "../harness/containers.ts";
 import { startOperator } from "../harness/operator.ts";
 import { freePort } from "../harness/process.ts";
+import { testTrust, type TestTrust } from "../harness/tokens.ts";
 import { assertCleanStop, json, runningPod, start, tempDir, writesOutsideVolumes } from "./lib.ts";
 
 const group = (plural: string) => ({ group: "agentry.dev", version: "v1alpha1", plural });
@@ -27,11 +29,18 @@ type Exec = {
   signal: string | null;
 };
 
-function sandboxApi(base: string) {
+/** A trust directory (the Pod's `agentry-trust` volume) with a key of the test's. */
+async function trustVolume(t: Parameters<typeof tempDir>[0]): Promise<TestTrust> {
+  const trust = await testTrust("agentry-operator", await tempDir(t, "trust"));
+  return trust;
+}
+
+function sandboxApi(base: string, auth: Record<string, string>) {
   const call = async (method: string, path: string, body?: string) => {
     const res = await fetch(`${base}${path}`, {
       method,
-      ...(body !== undefined ? { body, headers: { "content-type": "application/json" } } : {}),
+      headers: { ...auth, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+      ...(body !== undefined ? { body } : {}),
     });
     return res;
   };
@@ -67,30 +76,41 @@ describe("the sandbox image", () => {
     const pod = await runningPod(namespace, "agentry.dev/sandbox-fleet=fleet");
     const port = await freePort();
     const volumes = await tempDir(t, "sandbox-volumes");
+    const trust = await trustVolume(t);
     const options = await podRunOptions(pod, {
       image: imageId("sandbox"),
       volumesDir: volumes,
+      volumeSources: { "agentry-trust": trust.dir },
       env: { AGENTRY_SANDBOX_LISTEN: `127.0.0.1:${port}` },
     });
+    const auth = await trust.bearer(`pod:${namespace}/${pod.metadata!.name!}`);
     // What the Pod asks for, and so what the container gets.
     assert.equal(options.user, "65532:65532");
     assert.deepEqual([options.readOnly, options.noNewPrivileges, options.capDrop], [true, true, ["ALL"]]);
-    assert.deepEqual(options.mounts?.map((m) => m.target).sort(), ["/tmp", "/workspaces"]);
+    assert.deepEqual(options.mounts?.map((m) => m.target).sort(), [
+      "/tmp",
+      "/var/run/agentry/trust",
+      "/workspaces",
+    ]);
 
     const c = await start(t, options);
     const base = `http://127.0.0.1:${port}`;
     await c.waitHttpOk(`${base}/healthz`);
     await c.waitHttpOk(`${base}/readyz`);
-    const status = (await (await fetch(`${base}/status`)).json()) as Record<string, unknown>;
+    assert.equal((await fetch(`${base}/status`)).status, 401, "nothing but the probes without a token");
+    const status = (await (await fetch(`${base}/status`, { headers: auth })).json()) as Record<
+      string,
+      unknown
+    >;
     assert.equal(status.maxWorkspaces, 32);
     assert.equal(status.draining, false);
     assert.equal(
-      (await fetch(`${base}/metrics`)).status,
+      (await fetch(`${base}/metrics`, { headers: auth })).status,
       404,
       "the sandbox serves no /metrics (load is on /status)",
     );
 
-    const sb = sandboxApi(base);
+    const sb = sandboxApi(base, auth);
     assert.equal((await sb.call("PUT", "/workspaces/ws1", "{}")).status, 201);
     assert.equal((await sb.call("PUT", "/workspaces/ws1/files/notes/a.txt", "hello")).status, 201);
     assert.equal(await (await sb.call("GET", "/workspaces/ws1/files/notes/a.txt")).text(), "hello");
@@ -172,11 +192,14 @@ describe("the agent image", () => {
     });
     const pod = await runningPod(namespace, "agentry.dev/agent-runtime=agent");
     const port = await freePort();
+    const trust = await trustVolume(t);
     const options = await podRunOptions(pod, {
       image: imageId("agent"),
       volumesDir: await tempDir(t, "agent-volumes"),
+      volumeSources: { "agentry-trust": trust.dir },
       env: { AGENTRY_HOST: "127.0.0.1", AGENTRY_PORT: String(port) },
     });
+    const auth = await trust.bearer(`agent:${namespace}/agent`);
     assert.equal(options.user, "65532:65532");
     assert.deepEqual([options.readOnly, options.noNewPrivileges, options.capDrop], [true, true, ["ALL"]]);
     assert.equal(options.env?.AGENTRY_MODEL_PROVIDER, "echo");
@@ -186,10 +209,14 @@ describe("the agent image", () => {
     await c.waitHttpOk(`${base}/healthz`);
     const ready = await json(await c.waitHttpOk(`${base}/readyz`));
     assert.deepEqual(ready.body, { status: "ready" });
-    const info = (await (await fetch(`${base}/v1/info`)).json()) as Record<string, unknown>;
+    assert.equal((await fetch(`${base}/v1/info`)).status, 401, "nothing but the probes without a token");
+    const info = (await (await fetch(`${base}/v1/info`, { headers: auth })).json()) as Record<
+      string,
+      unknown
+    >;
     assert.deepEqual([info.name, info.namespace, info.provider], ["agent", namespace, "echo"]);
     assert.equal(
-      (await fetch(`${base}/metrics`)).status,
+      (await fetch(`${base}/metrics`, { headers: auth })).status,
       404,
       "the agent serves no /metrics (state is on /v1/info)",
     );
@@ -197,7 +224,7 @@ describe("the agent image", () => {
     const task = (input: string) =>
       fetch(`${base}/v1/tasks`, {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", ...auth },
         body: JSON.stringify({ input }),
       }).then(json);
     const done = await task("hello from a container");

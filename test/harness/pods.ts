@@ -12,10 +12,18 @@
 // last words as message, and a BackOff Event (`kubectl describe pod`). Once the process
 // listens again the pod is Ready again.
 //
-// An agent process gets the pod's own environment (plain values), except: the model provider
-// is `echo` unless `modelApiKey` is given; AGENTRY_WORKSPACE_URL's pod IP is translated to the
-// sandbox process's loopback address; and a PersistentVolumeClaim mounted by the pod is its
-// working directory and AGENTRY_DATA_DIR (the PV's hostPath, see volumes.ts).
+// Like a kubelet, it gives each process what its pod spec asks for: the first container's
+// env with plain values and the downward API (fieldRef metadata.name, metadata.namespace,
+// metadata.uid, status.podIP) resolved, and its ConfigMap and Secret volumes written into a
+// directory per pod (items and all; refreshed every second, as a kubelet refreshes mounted
+// ConfigMaps and Secrets), with every env value that names a mount path pointed at that
+// directory: so the trust bundle (AGENTRY_TRUST_DIR) and the tokens a pod sends reach the
+// process. A pod whose ConfigMap, Secret or key does not exist yet waits, as with a kubelet.
+//
+// An agent process gets the pod's own environment, except: the model provider is `echo`
+// unless `modelApiKey` is given; AGENTRY_WORKSPACE_URL's pod IP is translated to the sandbox
+// process's loopback address; and a PersistentVolumeClaim mounted by the pod is its working
+// directory and AGENTRY_DATA_DIR (the PV's hostPath, see volumes.ts).
 //
 // With `runtime: "container"` each pod is backed instead by a real container of agentry's
 // own image of its kind (the test images of containers.ts; the pod's image name is not
@@ -24,17 +32,27 @@
 // host directories (emptyDirs under the working directory, a claim's PersistentVolume at its
 // hostPath, mounted where the pod mounts it). Only the listen address differs (127.0.0.1,
 // port 0, host networking), and the same env exceptions apply as for processes.
+// ConfigMap and Secret volumes are written the same way and mounted where the pod mounts
+// them.
+//
+// Test seam: the harness has a signing key of its own, and its public key is added to every
+// process's trust directory (what `kubectl exec` is to a real pod: the cluster admin's way
+// in). It signs the harness's own calls (setLoad, workspacesOn) and `token()` for tests and
+// `make dev`. A test can also stand a server of its own behind a pod (`stand`) instead of a
+// runtime process.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream, type WriteStream } from "node:fs";
-import { chmod, mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import * as k8s from "@kubernetes/client-node";
+import { Audience, TRUST_DIR_ENV, type TokenScope } from "../../contracts/tokens.ts";
 import { imageId, podman, podRunOptions, runArgs } from "./containers.ts";
 import { repoRoot } from "./paths.ts";
 import { waitFor } from "./process.ts";
+import { testTrust, type TestTrust } from "./tokens.ts";
 
 export type BackedKind = "sandbox" | "agent";
 /** What backs a pod: a process of the sources (tsx), or a container of agentry's image. */
@@ -78,12 +96,28 @@ interface Backend {
   markedFailing: boolean;
   /** Since when the process waits for something outside it (a bound claim, its sandbox). */
   waitingSince?: number;
+  /** The pod's ConfigMap and Secret volumes, written into directories of their own. */
+  mounts?: Mount[];
+  /** The directory that holds the pod's trust bundle (gets the harness's key too). */
+  trustDir?: string;
+  lastRefresh?: number;
   starting: boolean;
   stopped: boolean;
   log: WriteStream;
 }
 
 type Pod = k8s.V1Pod;
+
+/** A ConfigMap or Secret volume as the process sees it: the files, in `dir`. */
+interface Mount {
+  volume: string;
+  mountPath: string;
+  dir: string;
+  kind: "ConfigMap" | "Secret";
+  name: string;
+  items?: { key: string; path: string }[];
+  optional: boolean;
+}
 const LABEL_FLEET = "agentry.dev/sandbox-fleet";
 const LABEL_AGENT = "agentry.dev/agent-runtime";
 const MAX_BACKOFF_MS = 30_000;
@@ -99,6 +133,9 @@ export class PodBackends {
   private syncing: Promise<void> = Promise.resolve();
   private lastMap = "";
   private writing: Promise<void> = Promise.resolve();
+  /** Servers a test stands behind pods instead of runtime processes, by "namespace/pod". */
+  private readonly stands = new Map<string, { address: string; ready: boolean }>();
+  private trust!: TestTrust;
   /** Errors of the last sync (listing pods), for a caller that wonders why nothing starts. */
   lastError: string | undefined;
 
@@ -115,6 +152,8 @@ export class PodBackends {
     const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "agentry-pods-")));
     await mkdir(join(dir, "logs"), { recursive: true });
     const b = new PodBackends(dir, !options.dir, options);
+    await mkdir(join(dir, "harness-key"), { recursive: true });
+    b.trust = await testTrust("agentry-operator", join(dir, "harness-key"));
     await writeFile(b.mapFile, "{}");
     b.timer = setInterval(() => {
       b.syncing = b.syncing.then(() => b.sync()).catch((err: unknown) => void (b.lastError = String(err)));
@@ -143,6 +182,20 @@ export class PodBackends {
     return [...this.backends.values()].flatMap((b) => (b.address ? [b.address] : []));
   }
 
+  /** A token signed by the harness's key, which every backed process trusts. */
+  token(aud: string, scope: readonly TokenScope[], ttlSeconds?: number): Promise<string> {
+    return this.trust.token(aud, scope, ttlSeconds ? { ttlSeconds } : {});
+  }
+
+  /**
+   * Puts `address` (a server of the test's, on loopback) behind the pod instead of a runtime
+   * process: it goes into the address map and the pod is marked ready (or, with `ready:
+   * false`, running but not ready, as when its readiness probe fails).
+   */
+  stand(namespace: string, pod: string, address: string, options: { ready?: boolean } = {}): void {
+    this.stands.set(`${namespace}/${pod}`, { address, ready: options.ready ?? true });
+  }
+
   /** Pins the load a sandbox reports (PUT /debug/load); null clears it. */
   async setLoad(
     namespace: string,
@@ -150,14 +203,18 @@ export class PodBackends {
     load: { cpu?: number | null; memory?: number | null },
   ): Promise<void> {
     const address = await waitFor(`sandbox process for ${pod}`, () => this.addressOf(namespace, pod));
-    await putLoad(address, load, pod);
+    await putLoad(address, load, pod, await this.token(Audience.pod(namespace, pod), ["drain"]));
   }
 
   /** Workspace ids present on a pod's sandbox. */
   async workspacesOn(namespace: string, pod: string): Promise<string[]> {
     const address = this.addressOf(namespace, pod);
     if (!address) return [];
-    const res = await fetch(`http://${address}/workspaces`);
+    const res = await fetch(`http://${address}/workspaces`, {
+      headers: { authorization: `Bearer ${await this.token(Audience.pod(namespace, pod), ["status"])}` },
+    });
+    if (!res.ok)
+      throw new Error(`GET /workspaces on ${namespace}/${pod}: HTTP ${res.status} ${await res.text()}`);
     const body = (await res.json()) as { items: { id: string }[] };
     return body.items.map((i) => i.id);
   }
@@ -192,6 +249,12 @@ export class PodBackends {
       if (pod.status.phase !== "Running") continue;
       const key = `${pod.metadata!.namespace}/${pod.metadata!.name}`;
       const uid = pod.metadata!.uid ?? "";
+      const stood = this.stands.get(key);
+      if (stood) {
+        live.add(key);
+        await this.standIn(key, uid, kind, stood, pod);
+        continue;
+      }
       let b = this.backends.get(key);
       if (b && b.uid !== uid) {
         await this.stopBackend(b);
@@ -217,6 +280,9 @@ export class PodBackends {
       if (!b.child && !b.starting && Date.now() >= b.nextStartAt) {
         b.starting = true;
         void this.launch(b, pod, byIP).finally(() => (b.starting = false));
+      } else if (b.child && b.mounts && Date.now() - (b.lastRefresh ?? 0) >= REFRESH_MS) {
+        b.lastRefresh = Date.now();
+        await this.writeMounts(b, pod).catch(() => undefined); // a kubelet keeps the last files too
       }
     }
     for (const [key, b] of this.backends) {
@@ -225,6 +291,57 @@ export class PodBackends {
       await this.stopBackend(b);
     }
     await this.writeMap();
+  }
+
+  /** A test's server behind a pod: in the map, and the pod ready. */
+  private async standIn(
+    key: string,
+    uid: string,
+    kind: BackedKind,
+    stand: { address: string; ready: boolean },
+    pod: Pod,
+  ): Promise<void> {
+    const address = stand.address;
+    let b = this.backends.get(key);
+    if (b && (b.uid !== uid || b.child)) {
+      await this.stopBackend(b);
+      b = undefined;
+    }
+    if (!b) {
+      b = {
+        key,
+        uid,
+        kind,
+        address,
+        graceSeconds: 0,
+        restarts: 0,
+        nextStartAt: Infinity,
+        lastWords: [],
+        markedFailing: false,
+        starting: false,
+        stopped: false,
+        log: createWriteStream(join(this.dir, "logs", `${key.replace("/", "_")}.log`), { flags: "a" }),
+      };
+      this.backends.set(key, b);
+    }
+    const ready = pod.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
+    if (stand.ready && !ready) await this.markPod(b, pod).catch(() => undefined);
+    if (!stand.ready && ready) await this.markUnready(pod).catch(() => undefined);
+  }
+
+  /** Running, its readiness probe failing: the conditions only (nothing restarts). */
+  private async markUnready(pod: Pod): Promise<void> {
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+    const conditions = [
+      { type: "PodScheduled", status: "True", lastTransitionTime: now },
+      { type: "Initialized", status: "True", lastTransitionTime: now },
+      { type: "ContainersReady", status: "False", reason: "ContainersNotReady", lastTransitionTime: now },
+      { type: "Ready", status: "False", reason: "ContainersNotReady", lastTransitionTime: now },
+    ];
+    await this.core.patchNamespacedPodStatus(
+      { name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, body: { status: { conditions } } },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    );
   }
 
   /** Writes are serialised: the sync loop and starting processes both write. */
@@ -255,11 +372,19 @@ export class PodBackends {
       } else {
         const { args, env, cwd } =
           b.kind === "sandbox" ? this.sandboxCommand(b, pod) : await this.agentCommand(pod, byIP);
+        await this.mountVolumes(b, pod, env);
         if (b.stopped) return;
         port = await this.spawnAndListen(b, args, env, cwd);
       }
-      if (b.kind === "sandbox" && (this.options.calmLoad ?? true))
-        await putLoad(`127.0.0.1:${port}`, CALM, b.key);
+      if (b.kind === "sandbox" && (this.options.calmLoad ?? true)) {
+        const [namespace, name] = b.key.split("/") as [string, string];
+        await putLoad(
+          `127.0.0.1:${port}`,
+          CALM,
+          b.key,
+          await this.token(Audience.pod(namespace, name), ["drain"]),
+        );
+      }
     } catch (err) {
       if (b.stopped) return;
       const message = err instanceof Error ? err.message : String(err);
@@ -291,6 +416,97 @@ export class PodBackends {
     if (b.markedFailing || !ready) await this.markPod(b, pod).catch(() => undefined);
   }
 
+  /**
+   * Writes the pod's ConfigMap and Secret volumes (of the first container) into directories
+   * of their own and, for a process (`env` given), points every env value naming a mount
+   * path there; NotYet while one is missing. The harness's public key joins the trust
+   * directory (the mount at the pod's AGENTRY_TRUST_DIR).
+   */
+  private async mountVolumes(b: Backend, pod: Pod, env?: Record<string, string>): Promise<Mount[]> {
+    const container = pod.spec?.containers?.[0];
+    const mounts: Mount[] = [];
+    for (const m of container?.volumeMounts ?? []) {
+      const v = pod.spec?.volumes?.find((x) => x.name === m.name);
+      const source = v?.configMap
+        ? {
+            kind: "ConfigMap" as const,
+            name: v.configMap.name ?? "",
+            items: v.configMap.items,
+            optional: v.configMap.optional,
+          }
+        : v?.secret
+          ? {
+              kind: "Secret" as const,
+              name: v.secret.secretName ?? "",
+              items: v.secret.items,
+              optional: v.secret.optional,
+            }
+          : undefined;
+      if (!source) continue;
+      mounts.push({
+        volume: m.name,
+        mountPath: m.mountPath.replace(/\/+$/, ""),
+        dir: join(this.dir, "mounts", b.key.replace("/", "_"), m.name),
+        kind: source.kind,
+        name: source.name,
+        ...(source.items ? { items: source.items.map((i) => ({ key: i.key, path: i.path })) } : {}),
+        optional: source.optional ?? false,
+      });
+    }
+    b.mounts = mounts;
+    mounts.sort((x, y) => y.mountPath.length - x.mountPath.length);
+    const trustPath = containerEnv(pod)[TRUST_DIR_ENV];
+    b.trustDir = mounts.find((m) => m.mountPath === trustPath)?.dir;
+    for (const [name, value] of Object.entries(env ?? {})) {
+      const m = mounts.find((x) => value === x.mountPath || value.startsWith(`${x.mountPath}/`));
+      if (m) env![name] = m.dir + value.slice(m.mountPath.length);
+    }
+    await this.writeMounts(b, pod);
+    b.lastRefresh = Date.now();
+    return mounts;
+  }
+
+  /** (Re)writes every mount of the pod from its ConfigMap or Secret, as a kubelet does. */
+  private async writeMounts(b: Backend, pod: Pod): Promise<void> {
+    const namespace = pod.metadata!.namespace!;
+    for (const m of b.mounts ?? []) {
+      let data: Record<string, Buffer>;
+      try {
+        data = await this.volumeData(m, namespace);
+      } catch (err) {
+        if ((err as { code?: number }).code === 404 && m.optional) data = {};
+        else if ((err as { code?: number }).code === 404)
+          throw new NotYet(`${m.kind} ${m.name} (a volume of the pod) does not exist yet`);
+        else throw err;
+      }
+      const files: Record<string, Buffer> = {};
+      if (m.items) {
+        for (const item of m.items) {
+          const value = data[item.key];
+          if (value === undefined && !m.optional)
+            throw new NotYet(`${m.kind} ${m.name} has no key ${item.key} (a volume of the pod) yet`);
+          if (value !== undefined) files[item.path] = value;
+        }
+      } else Object.assign(files, data);
+      if (m.dir === b.trustDir)
+        files[`harness-${this.trust.key.kid}.pem`] = Buffer.from(this.trust.key.publicKeyPem);
+      await writeDir(m.dir, files);
+    }
+  }
+
+  private async volumeData(m: Mount, namespace: string): Promise<Record<string, Buffer>> {
+    const out: Record<string, Buffer> = {};
+    if (m.kind === "ConfigMap") {
+      const cm = await this.core.readNamespacedConfigMap({ name: m.name, namespace });
+      for (const [k, v] of Object.entries(cm.data ?? {})) out[k] = Buffer.from(v);
+      for (const [k, v] of Object.entries(cm.binaryData ?? {})) out[k] = Buffer.from(v, "base64");
+    } else {
+      const secret = await this.core.readNamespacedSecret({ name: m.name, namespace });
+      for (const [k, v] of Object.entries(secret.data ?? {})) out[k] = Buffer.from(v, "base64");
+    }
+    return out;
+  }
+
   private sandboxCommand(b: Backend, pod: Pod) {
     const root = join(this.dir, "sandboxes", b.key.replace("/", "_"));
     return {
@@ -315,6 +531,7 @@ export class PodBackends {
           }
         : { ...this.agentEnv(containerEnv(pod), byIP), AGENTRY_HOST: "127.0.0.1", AGENTRY_PORT: "0" };
     const volumeSources: Record<string, string> = {};
+    for (const m of await this.mountVolumes(b, pod)) volumeSources[m.volume] = m.dir;
     const claim = pod.spec?.volumes?.find((v) => v.persistentVolumeClaim);
     const dataDir = claim ? await this.volumeDir(pod) : undefined;
     if (claim && dataDir) {
@@ -560,11 +777,33 @@ export class PodBackends {
 class NotYet extends Error {}
 
 const CALM = { cpu: 0.05, memory: 0.05 };
+/** How often mounted ConfigMaps and Secrets are written again (a kubelet takes up to a minute). */
+const REFRESH_MS = 1000;
 
-async function putLoad(address: string, load: { cpu?: number | null; memory?: number | null }, what: string) {
+/** Makes `dir` hold exactly `files` (each written whole, then renamed into place). */
+async function writeDir(dir: string, files: Record<string, Buffer>): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  for (const [path, content] of Object.entries(files)) {
+    const target = join(dir, path);
+    const old = await readFile(target).catch(() => undefined);
+    if (old?.equals(content)) continue;
+    await mkdir(join(target, ".."), { recursive: true });
+    await writeFile(`${target}.tmp`, content);
+    await rename(`${target}.tmp`, target);
+  }
+  for (const name of await readdir(dir))
+    if (!(name in files)) await rm(join(dir, name), { recursive: true, force: true });
+}
+
+async function putLoad(
+  address: string,
+  load: { cpu?: number | null; memory?: number | null },
+  what: string,
+  token: string,
+) {
   const res = await fetch(`http://${address}/debug/load`, {
     method: "PUT",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
     body: JSON.stringify(load),
   });
   if (!res.ok) throw new Error(`PUT /debug/load on ${what}: HTTP ${res.status}`);
@@ -576,10 +815,20 @@ function defaultKubeConfig(): k8s.KubeConfig {
   return kc;
 }
 
-/** The first container's plain env values (valueFrom needs the kubelet: left out). */
+/** The first container's env: plain values and the downward API (other valueFrom left out). */
 function containerEnv(pod: Pod): Record<string, string> {
+  const fields: Record<string, string | undefined> = {
+    "metadata.name": pod.metadata?.name,
+    "metadata.namespace": pod.metadata?.namespace,
+    "metadata.uid": pod.metadata?.uid,
+    "status.podIP": pod.status?.podIP,
+  };
   const env: Record<string, string> = {};
-  for (const e of pod.spec?.containers?.[0]?.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
+  for (const e of pod.spec?.containers?.[0]?.env ?? []) {
+    const field = e.valueFrom?.fieldRef?.fieldPath;
+    const value = e.value ?? (field ? fields[field] : undefined);
+    if (value !== undefined) env[e.name] = value;
+  }
   return env;
 }
 

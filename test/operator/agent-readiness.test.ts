@@ -1,7 +1,8 @@
 // readinessReason from the agent itself: while Kubernetes reports an agent's Pod running
 // but not ready, the operator reads the agent's GET /readyz and says what the agent says.
 // The agent is the real agent program on loopback (kwok's Pods have no network), reached
-// through the operator's --pod-address-map.
+// through the operator's --pod-address-map, trusting the keys of the namespace's trust
+// ConfigMap as its Pod would (the agent tells its reason only to a token it trusts).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -73,7 +74,20 @@ describe("AgentRuntime readinessReason from the agent's /readyz", () => {
     await waitFor("the agent Ready (kwok)", async () => (await status()).phase === "Ready");
 
     // The real agent program with a model but no API key: /readyz answers "error" and why.
-    const port = await startAgent(t, { AGENTRY_MODEL_PROVIDER: "openai", AGENTRY_MODEL: "gpt" });
+    const trust = await mkdtemp(join(tmpdir(), "agentry-agent-trust-"));
+    t.after(() => rm(trust, { recursive: true, force: true }));
+    const bundle = await waitFor("the trust ConfigMap", () =>
+      core.readNamespacedConfigMap({ namespace, name: "agentry-trust" }).catch(() => undefined),
+    );
+    for (const [file, pem] of Object.entries(bundle.data ?? {})) await writeFile(join(trust, file), pem);
+    const port = await startAgent(t, {
+      AGENTRY_MODEL_PROVIDER: "openai",
+      AGENTRY_MODEL: "gpt",
+      AGENTRY_NAMESPACE: namespace,
+      AGENTRY_TRUST_DIR: trust,
+      AGENTRY_POD_NAME: "agent",
+      AGENTRY_POD_NAMESPACE: namespace,
+    });
     await writeFile(map, JSON.stringify({ [`${namespace}/agent`]: `127.0.0.1:${port}` }));
     // The kubelet's view: the container runs, the readiness probe fails.
     const setReady = (ready: boolean) =>

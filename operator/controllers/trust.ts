@@ -1,0 +1,235 @@
+// The trust controller, one key per namespace: keeps the trust ConfigMap (the public keys
+// sandbox and agent pods trust) in every namespace with a SandboxFleet or an AgentRuntime,
+// and the tokens Secret (tokens pods send: dispatchers to agents, agents to workspaces)
+// wherever Pipelines or AgentRuntimes need one, re-signed every STORED_TOKEN_REFRESH_MS.
+// A ConfigMap or Secret of those names that agentry did not make is never changed: the
+// objects that need it get a Warning event saying so. Both go when nothing needs them.
+import type { AgentRuntime, Pipeline } from "../../api/v1alpha1/index.ts";
+import { ANNOTATION_SPEC_HASH, ChildWriter } from "../../lib/kube/children.ts";
+import { isConflict, isNotFound, type KubeClient, type KubeObject } from "../../lib/kube/client.ts";
+import type { Controller, ReconcileResult, Reconciler } from "../../lib/kube/controller.ts";
+import type { Recorder } from "../../lib/kube/events.ts";
+import type { SharedInformer } from "../../lib/kube/informer.ts";
+import type { Metrics } from "../../lib/kube/metrics.ts";
+import { stableStringify } from "../../lib/kube/names.ts";
+import type { Logger } from "../../lib/log.ts";
+import type { OperatorKeys } from "./keys.ts";
+import {
+  LABEL_TRUST,
+  STORED_TOKEN_REFRESH_MS,
+  STORED_TOKEN_TTL_SECONDS,
+  TOKENS_SECRET,
+  TRUST_CONFIGMAP,
+  desiredTokensSecret,
+  desiredTrustBundle,
+  wantedTokens,
+} from "./trust.desired.ts";
+
+export interface TrustInformers {
+  fleets: SharedInformer<KubeObject>;
+  agents: SharedInformer<KubeObject>;
+  pipelines: SharedInformer<KubeObject>;
+  /** ConfigMaps labelled as trust bundles (TRUST_SELECTOR). */
+  trustConfigMaps: SharedInformer<KubeObject>;
+}
+
+export interface TrustControllerDeps {
+  client: KubeClient;
+  informers: TrustInformers;
+  keys: Pick<OperatorKeys, "bundle" | "freshToken" | "signingKid">;
+  recorder: Recorder;
+  metrics: Metrics;
+  log: Logger;
+  now?: () => number;
+}
+
+/** When the bundle is empty (no key could be read yet), look again this soon. */
+const NO_KEYS_RETRY_MS = 1000;
+
+const isOurs = (o: KubeObject | undefined, kind: "bundle" | "tokens") =>
+  o?.metadata.labels?.[LABEL_TRUST] === kind &&
+  o.metadata.labels["app.kubernetes.io/managed-by"] === "agentry";
+
+export class TrustReconciler implements Reconciler {
+  readonly name = "trust";
+  private readonly deps: TrustControllerDeps;
+  private readonly writer: ChildWriter;
+  private readonly now: () => number;
+  /** Per namespace: what the tokens Secret holds, and when it must be signed again. */
+  private readonly written = new Map<string, { signature: string; refreshAt: number }>();
+  /** Per namespace: the problems last reported (each is reported once, not at every retry). */
+  private readonly reported = new Map<string, string>();
+
+  constructor(deps: TrustControllerDeps) {
+    this.deps = deps;
+    this.writer = new ChildWriter(deps.client, deps.metrics, this.name);
+    this.now = deps.now ?? Date.now;
+  }
+
+  register(controller: Controller): void {
+    const { informers } = this.deps;
+    const byNamespace = (o: KubeObject) => {
+      if (o.metadata.namespace) controller.enqueue(o.metadata.namespace);
+    };
+    for (const inf of [informers.fleets, informers.agents, informers.pipelines, informers.trustConfigMaps]) {
+      inf.on("add", byNamespace);
+      inf.on("delete", byNamespace);
+    }
+    informers.trustConfigMaps.on("update", byNamespace);
+    for (const inf of [informers.agents, informers.pipelines])
+      inf.on("update", (o, old) => {
+        if (!old || old.metadata.generation !== o.metadata.generation) byNamespace(o);
+      });
+  }
+
+  /** Every namespace with something to trust or to sign for (after a key change, too). */
+  resync(controller: Controller): void {
+    const { informers } = this.deps;
+    const namespaces = new Set<string>();
+    for (const inf of [informers.fleets, informers.agents, informers.pipelines, informers.trustConfigMaps])
+      for (const o of inf.list()) if (o.metadata.namespace) namespaces.add(o.metadata.namespace);
+    for (const ns of namespaces) controller.enqueue(ns);
+  }
+
+  async reconcile(namespace: string): Promise<ReconcileResult | void> {
+    const { informers } = this.deps;
+    const fleets = informers.fleets.list(namespace);
+    const agents = informers.agents.list(namespace) as unknown as AgentRuntime[];
+    const pipelines = informers.pipelines.list(namespace) as unknown as Pipeline[];
+    const live = (o: { metadata: { deletionTimestamp?: unknown } }) => !o.metadata.deletionTimestamp;
+    const problems: string[] = [];
+
+    // 1. The trust bundle, while sandbox or agent pods may run here.
+    const needsBundle = fleets.some(live) || agents.some(live);
+    const keys = this.deps.keys.bundle();
+    const observed = informers.trustConfigMaps.get(namespace, TRUST_CONFIGMAP);
+    if (needsBundle && keys.length === 0) return { requeueAfterMs: NO_KEYS_RETRY_MS };
+    if (needsBundle) {
+      const problem = await this.ensureBundle(namespace, desiredTrustBundle(namespace, keys), observed);
+      if (problem) problems.push(problem);
+    } else if (observed && isOurs(observed, "bundle")) await this.writer.remove(observed);
+
+    // 2. The tokens pods send.
+    const wanted = wantedTokens(namespace, pipelines.filter(live), agents.filter(live));
+    let requeueAfterMs: number | undefined;
+    if (wanted.length === 0) {
+      await this.removeTokens(namespace);
+      this.written.delete(namespace);
+    } else {
+      const signature = stableStringify({ wanted, kid: this.deps.keys.signingKid ?? "" });
+      const last = this.written.get(namespace);
+      const now = this.now();
+      if (!last || last.signature !== signature || now >= last.refreshAt) {
+        const data: Record<string, string> = {};
+        for (const w of wanted)
+          data[w.key] = await this.deps.keys.freshToken(w.aud, w.scope, STORED_TOKEN_TTL_SECONDS);
+        const problem = await this.writeTokens(namespace, data);
+        if (problem) {
+          problems.push(problem);
+          this.written.delete(namespace);
+        } else this.written.set(namespace, { signature, refreshAt: now + STORED_TOKEN_REFRESH_MS });
+      }
+      const next = this.written.get(namespace);
+      if (next) requeueAfterMs = Math.max(1000, next.refreshAt - this.now());
+    }
+
+    if (problems.length) {
+      this.report(namespace, problems, [...fleets, ...(agents as never[]), ...(pipelines as never[])]);
+      throw new Error(problems.join("; "));
+    }
+    this.reported.delete(namespace);
+    return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
+  }
+
+  /** Creates or updates the trust ConfigMap; a problem when one of that name is not agentry's. */
+  private async ensureBundle(
+    namespace: string,
+    desired: KubeObject,
+    observed: KubeObject | undefined,
+  ): Promise<string | undefined> {
+    const hash = desired.metadata.annotations?.[ANNOTATION_SPEC_HASH];
+    if (observed && isOurs(observed, "bundle")) {
+      // The data itself is compared too: an edit of the keys keeps the annotation.
+      const same =
+        observed.metadata.annotations?.[ANNOTATION_SPEC_HASH] === hash &&
+        stableStringify(observed["data"] ?? {}) === stableStringify(desired["data"]);
+      if (same) return undefined;
+      await this.replaceBundle(desired, observed);
+      return undefined;
+    }
+    // Not in the cache: create it; an existing one is checked before anything is changed.
+    try {
+      await this.writer.write("ConfigMap", "create", () => this.deps.client.create(desired));
+      return undefined;
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+    }
+    const current = await this.deps.client.get<KubeObject>("v1", "ConfigMap", namespace, TRUST_CONFIGMAP);
+    if (!isOurs(current, "bundle"))
+      return `ConfigMap ${namespace}/${TRUST_CONFIGMAP} exists and was not made by agentry: sandbox and agent pods here would trust whatever keys it holds, so it is left alone and their calls fail; delete it and agentry makes its own`;
+    await this.replaceBundle(desired, current);
+    return undefined;
+  }
+
+  /**
+   * Makes the ConfigMap hold exactly the desired keys: a merge patch that also removes any
+   * key (and any binaryData) someone else added, which a server-side apply would keep; at
+   * the version read, so a concurrent change is a conflict and is retried.
+   */
+  private async replaceBundle(desired: KubeObject, current: KubeObject): Promise<void> {
+    const data = (desired["data"] ?? {}) as Record<string, string>;
+    const extra = Object.keys((current["data"] ?? {}) as Record<string, string>).filter((k) => !(k in data));
+    const patch = {
+      metadata: {
+        resourceVersion: current.metadata.resourceVersion,
+        labels: desired.metadata.labels,
+        annotations: desired.metadata.annotations,
+      },
+      data: { ...data, ...Object.fromEntries(extra.map((k) => [k, null])) },
+      binaryData: null,
+    };
+    await this.writer.write("ConfigMap", "patch", () => this.deps.client.mergePatch(current, patch));
+  }
+
+  /** Writes the tokens Secret (its name only: the operator reads no other Secret). */
+  private async writeTokens(namespace: string, data: Record<string, string>): Promise<string | undefined> {
+    const desired = desiredTokensSecret(namespace, data);
+    const current = await this.readTokens(namespace);
+    if (!current) {
+      try {
+        await this.writer.write("Secret", "create", () => this.deps.client.create(desired));
+        return undefined;
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+        return this.writeTokens(namespace, data);
+      }
+    }
+    if (!isOurs(current, "tokens"))
+      return `Secret ${namespace}/${TOKENS_SECRET} exists and was not made by agentry, so agentry does not write the tokens Pipeline runs and agents with a workspace need there; delete it and agentry makes its own`;
+    desired.metadata.resourceVersion = current.metadata.resourceVersion;
+    await this.writer.write("Secret", "update", () => this.deps.client.replace(desired));
+    return undefined;
+  }
+
+  private async removeTokens(namespace: string): Promise<void> {
+    const current = await this.readTokens(namespace);
+    if (current && isOurs(current, "tokens")) await this.writer.remove(current);
+  }
+
+  private async readTokens(namespace: string): Promise<KubeObject | undefined> {
+    try {
+      return await this.deps.client.get<KubeObject>("v1", "Secret", namespace, TOKENS_SECRET);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private report(namespace: string, problems: string[], objects: KubeObject[]): void {
+    const text = problems.join("; ");
+    if (this.reported.get(namespace) === text) return;
+    this.reported.set(namespace, text);
+    this.deps.log.warn("data-plane trust cannot be set up", { namespace, problems });
+    for (const o of objects) this.deps.recorder.event(o, "Warning", "TrustConflict", text);
+  }
+}
