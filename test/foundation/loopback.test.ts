@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
-import { api, testNamespace, waitFor } from "../harness/cluster.ts";
+import { api, createCR, testNamespace, waitFor } from "../harness/cluster.ts";
 import { inLoopbackNetns } from "../harness/netns.ts";
 import { startOperator } from "../harness/operator.ts";
 import { PodBackends } from "../harness/pods.ts";
@@ -36,18 +36,12 @@ function dial(host: string, port: number): Promise<string> {
 const isLoopback = (address: string) =>
   /^127\.\d+\.\d+\.\d+:\d+$/.test(address) || address.startsWith("[::1]:");
 
-async function createAgent(namespace: string, name: string, env: { name: string; value: string }[] = []) {
-  await custom().createNamespacedCustomObject({
-    ...group("agentruntimes"),
-    namespace,
-    body: {
-      apiVersion: "agentry.dev/v1alpha1",
-      kind: "AgentRuntime",
-      metadata: { name },
-      spec: { image: "registry.example/agent:1", model: { provider: "echo", model: "echo-1" }, env },
-    },
+const createAgent = (namespace: string, name: string, env: { name: string; value: string }[] = []) =>
+  createCR(namespace, "AgentRuntime", name, {
+    image: "registry.example/agent:1",
+    model: { provider: "echo", model: "echo-1" },
+    env,
   });
-}
 
 type Status = { phase?: string; readinessReason?: string };
 const agentStatus = async (namespace: string, name: string): Promise<Status> =>
@@ -89,26 +83,12 @@ describe("loopback only", () => {
     });
 
     // A fleet of real sandbox processes with a workspace placed on one of them.
-    await custom().createNamespacedCustomObject({
-      ...group("sandboxfleets"),
-      namespace: backed,
-      body: {
-        apiVersion: "agentry.dev/v1alpha1",
-        kind: "SandboxFleet",
-        metadata: { name: "fleet" },
-        spec: { template: { image: "registry.example/sandbox:1" }, minReplicas: 2, maxReplicas: 3 },
-      },
+    await createCR(backed, "SandboxFleet", "fleet", {
+      template: { image: "registry.example/sandbox:1" },
+      minReplicas: 2,
+      maxReplicas: 3,
     });
-    await custom().createNamespacedCustomObject({
-      ...group("workspaces"),
-      namespace: backed,
-      body: {
-        apiVersion: "agentry.dev/v1alpha1",
-        kind: "Workspace",
-        metadata: { name: "ws" },
-        spec: { fleetRef: { name: "fleet" }, ownerId: "alice" },
-      },
-    });
+    await createCR(backed, "Workspace", "ws", { fleetRef: { name: "fleet" }, ownerId: "alice" });
     const ws = await waitFor(
       "the workspace Ready on a sandbox process",
       async () => {

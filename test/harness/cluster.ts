@@ -31,6 +31,29 @@ export function api<T extends k8s.ApiType>(cls: new (config: k8s.Configuration) 
   return kubeConfig().makeApiClient(cls);
 }
 
+const PLURALS = {
+  AgentRuntime: "agentruntimes",
+  Pipeline: "pipelines",
+  SandboxFleet: "sandboxfleets",
+  Workspace: "workspaces",
+} as const;
+
+/** Creates an agentry custom resource of `kind` named `name` with `spec` in `namespace`. */
+export async function createCR(
+  namespace: string,
+  kind: keyof typeof PLURALS,
+  name: string,
+  spec: Record<string, unknown>,
+): Promise<void> {
+  await api(k8s.CustomObjectsApi).createNamespacedCustomObject({
+    group: "agentry.dev",
+    version: "v1alpha1",
+    plural: PLURALS[kind],
+    namespace,
+    body: { apiVersion: "agentry.dev/v1alpha1", kind, metadata: { name }, spec },
+  });
+}
+
 /**
  * Creates a namespace named after the test with a random suffix, waits for its default
  * ServiceAccount (Pods need it), and deletes it when the test ends.
