@@ -17,7 +17,7 @@ import { installCrds } from "./install.ts";
 import { judge, type KStatus } from "./kstatus.ts";
 import { repoRoot } from "./paths.ts";
 import { PodBackends } from "./pods.ts";
-import { freePort, waitFor } from "./process.ts";
+import { freePort, stopProcess, waitFor } from "./process.ts";
 import { LocalVolumes } from "./volumes.ts";
 
 export interface PlatformOptions {
@@ -70,7 +70,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     stopping = true;
     await pods?.stop();
     await volumes?.stop();
-    await Promise.all(children.map(({ child }) => terminate(child)));
+    await Promise.all(children.map(({ child }) => stopProcess(child, 30_000)));
     await cp?.stop();
   };
 
@@ -211,15 +211,6 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     await stop();
     throw err;
   }
-}
-
-async function terminate(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 const KINDS = ["agentruntimes", "sandboxfleets", "workspaces", "pipelines"] as const;

@@ -51,7 +51,7 @@ import * as k8s from "@kubernetes/client-node";
 import { Audience, TRUST_DIR_ENV, type TokenScope } from "../../contracts/tokens.ts";
 import { imageId, podman, podRunOptions, runArgs } from "./containers.ts";
 import { repoRoot } from "./paths.ts";
-import { waitFor } from "./process.ts";
+import { stopProcess, waitFor } from "./process.ts";
 import { testTrust, type TestTrust } from "./tokens.ts";
 
 export type BackedKind = "sandbox" | "agent";
@@ -744,18 +744,14 @@ export class PodBackends {
     b.address = undefined;
     const child = b.child;
     b.child = undefined;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
+    if (child) {
       // A container gets the pod's grace period (at most 30 s), then is removed by force.
       const container = b.container;
       const kill = () =>
         container
           ? void podman(["rm", "-f", "--time", "0", container]).finally(() => child.kill("SIGKILL"))
           : child.kill("SIGKILL");
-      const timer = setTimeout(kill, container ? b.graceSeconds * 1000 : 10_000);
-      await exited;
-      clearTimeout(timer);
+      await stopProcess(child, container ? b.graceSeconds * 1000 : 10_000, kill);
     }
     // A container still being created when podman was told to stop may outlive it.
     if (b.container) await podman(["rm", "-f", "--time", "0", b.container]).catch(() => undefined);

@@ -41,6 +41,23 @@ export async function waitFor<T>(
   }
 }
 
+/**
+ * Stops a child process: SIGTERM, then `kill` (default SIGKILL) once `graceMs` has passed,
+ * and waits for it to exit. Nothing to do for one that already exited.
+ */
+export async function stopProcess(
+  child: ChildProcess,
+  graceMs: number,
+  kill: () => void = () => child.kill("SIGKILL"),
+): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  const timer = setTimeout(kill, graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
 /** A child process whose stdout and stderr go to `<logDir>/<name>.log`. */
 export class Supervised {
   readonly name: string;
