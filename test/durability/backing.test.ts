@@ -10,6 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { createLogger } from "../../lib/log.ts";
 import { Backing, NO_STORE_MESSAGE } from "../../runtimes/sandbox/backing.ts";
+import { S3Objects } from "../../lib/objects.ts";
 import { DurableStore } from "../../runtimes/sandbox/durable.ts";
 import { startGitServer, type GitServer } from "../harness/git.ts";
 import { waitFor } from "../harness/process.ts";
@@ -47,7 +48,7 @@ describe(
 
     const sandbox = () =>
       new Backing({
-        store: new DurableStore({ client, bucket: BUCKET, prefix: "fleet" }),
+        store: new DurableStore({ objects: new S3Objects({ client, bucket: BUCKET, prefix: "fleet" }) }),
         log,
         debounceMs: 200,
       });
@@ -99,7 +100,9 @@ describe(
 
     it("a failing flush says so and leaves the workspace not durable", async () => {
       const broken = new Backing({
-        store: new DurableStore({ client, bucket: "no-such-bucket-agentry", prefix: "x" }),
+        store: new DurableStore({
+          objects: new S3Objects({ client, bucket: "no-such-bucket-agentry", prefix: "x" }),
+        }),
         log,
       });
       const dir = await mkdtemp(join(tmp, "f-"));
