@@ -15,6 +15,7 @@ import type { ExecResult } from "../../contracts/sandbox.ts";
 import { ExecPool } from "./exec.ts";
 import { FairSlots } from "./slots.ts";
 import { LoadSampler } from "./load.ts";
+import { Backing } from "./backing.ts";
 import { SandboxApp } from "./server.ts";
 import { WorkspaceStore } from "./workspaces.ts";
 
@@ -76,6 +77,7 @@ describe("SandboxApp", () => {
       maxOutputBytes: 1000,
       maxFileBytes: 1000,
       maxJsonBytes: 1000,
+      backing: new Backing({ log: quiet }),
     });
     server = createServer(app.handle);
     server.listen(0, "127.0.0.1");
