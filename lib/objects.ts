@@ -50,6 +50,17 @@ export function checkRelativeKey(key: string, allowEmpty = false): void {
     throw new Error(`invalid object key ${JSON.stringify(key.slice(0, 100))}`);
 }
 
+/** Removes every object of a workspace; how many were removed. */
+export async function removeAllObjects(objects: ObjectAccess, signal?: AbortSignal): Promise<number> {
+  let removed = 0;
+  for (;;) {
+    const keys = await objects.list("", signal);
+    if (!keys.length) return removed;
+    await objects.delete(keys, signal);
+    removed += keys.length;
+  }
+}
+
 /** Direct access with the store's credentials. */
 export class S3Objects implements ObjectStore {
   readonly client: S3Client;

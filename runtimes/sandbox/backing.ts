@@ -95,7 +95,7 @@ export class Backing {
       state: {
         phase: "ready",
         durable: false,
-        dirty: true,
+        dirty: this.o.store !== undefined,
         origin: "local",
         ...(this.o.store ? {} : { message: NO_STORE_MESSAGE }),
       },
@@ -147,7 +147,7 @@ export class Backing {
       e.state = {
         phase: "ready",
         durable: false,
-        dirty: true,
+        dirty: this.o.store !== undefined,
         ...cloned,
         ...(this.o.store ? {} : { message: NO_STORE_MESSAGE }),
       };
@@ -177,9 +177,8 @@ export class Backing {
   /** A write happened: flush once writes have been quiet for the debounce time. */
   touched(id: string): void {
     const e = this.entries.get(id);
-    if (!e || e.state.phase !== "ready") return;
+    if (!e || e.state.phase !== "ready" || !this.o.store) return;
     e.state = { ...e.state, dirty: true };
-    if (!this.o.store) return;
     if (e.timer) clearTimeout(e.timer);
     e.timer = setTimeout(() => void this.flush(id).catch(() => undefined), this.o.debounceMs ?? 5000);
     e.timer.unref();

@@ -25,7 +25,7 @@ import {
 } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import type { Readable } from "node:stream";
-import type { ObjectAccess, ObjectStore } from "../../lib/objects.ts";
+import { removeAllObjects, type ObjectAccess, type ObjectStore } from "../../lib/objects.ts";
 
 export interface ManifestEntry {
   path: string;
@@ -175,7 +175,7 @@ export class DurableStore {
 
   /** Removes everything stored for the workspace. */
   async remove(id: string, signal?: AbortSignal): Promise<number> {
-    const removed = await removeAll(this.at(id), signal);
+    const removed = await removeAllObjects(this.at(id), signal);
     this.last.delete(id);
     return removed;
   }
@@ -267,17 +267,6 @@ export class DurableStore {
     };
     await walk(dir);
     return out;
-  }
-}
-
-/** Removes every object of a workspace; how many were removed. */
-export async function removeAll(objects: ObjectAccess, signal?: AbortSignal): Promise<number> {
-  let removed = 0;
-  for (;;) {
-    const keys = await objects.list("", signal);
-    if (!keys.length) return removed;
-    await objects.delete(keys, signal);
-    removed += keys.length;
   }
 }
 

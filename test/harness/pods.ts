@@ -108,15 +108,28 @@ interface Backend {
 
 type Pod = k8s.V1Pod;
 
-/** A ConfigMap or Secret volume as the process sees it: the files, in `dir`. */
+/**
+ * A ConfigMap or Secret volume, or a projected ServiceAccount token, as the process sees it:
+ * the files, in `dir`.
+ */
 interface Mount {
   volume: string;
   mountPath: string;
   dir: string;
-  kind: "ConfigMap" | "Secret";
+  kind: "ConfigMap" | "Secret" | "ServiceAccountToken";
   name: string;
   items?: { key: string; path: string }[];
   optional: boolean;
+  /** A projected token: its audience, lifetime and file, and the last one requested. */
+  token?: {
+    audience: string;
+    expirationSeconds: number;
+    path: string;
+    pod: string;
+    uid: string;
+    value?: string;
+    at?: number;
+  };
 }
 const LABEL_FLEET = "agentry.dev/sandbox-fleet";
 const LABEL_AGENT = "agentry.dev/agent-runtime";
@@ -442,6 +455,27 @@ export class PodBackends {
               optional: v.secret.optional,
             }
           : undefined;
+      const sat =
+        v?.projected?.sources?.length === 1 ? v.projected.sources[0]?.serviceAccountToken : undefined;
+      if (sat) {
+        // A bound token for the pod, requested like a kubelet does (TokenRequest), refreshed.
+        mounts.push({
+          volume: m.name,
+          mountPath: m.mountPath.replace(/\/+$/, ""),
+          dir: join(this.dir, "mounts", b.key.replace("/", "_"), m.name),
+          kind: "ServiceAccountToken",
+          name: pod.spec?.serviceAccountName ?? "default",
+          optional: false,
+          token: {
+            audience: sat.audience ?? "",
+            expirationSeconds: sat.expirationSeconds ?? 3600,
+            path: sat.path,
+            pod: pod.metadata!.name!,
+            uid: pod.metadata!.uid!,
+          },
+        });
+        continue;
+      }
       if (!source) continue;
       mounts.push({
         volume: m.name,
@@ -496,6 +530,26 @@ export class PodBackends {
 
   private async volumeData(m: Mount, namespace: string): Promise<Record<string, Buffer>> {
     const out: Record<string, Buffer> = {};
+    if (m.token) {
+      const t = m.token;
+      if (!t.value || Date.now() - (t.at ?? 0) > 60_000) {
+        const answer = await this.core.createNamespacedServiceAccountToken({
+          name: m.name,
+          namespace,
+          body: {
+            spec: {
+              audiences: [t.audience],
+              expirationSeconds: t.expirationSeconds,
+              boundObjectRef: { apiVersion: "v1", kind: "Pod", name: t.pod, uid: t.uid },
+            },
+          },
+        });
+        t.value = answer.status?.token;
+        t.at = Date.now();
+      }
+      if (t.value) out[t.path] = Buffer.from(t.value);
+      return out;
+    }
     if (m.kind === "ConfigMap") {
       const cm = await this.core.readNamespacedConfigMap({ name: m.name, namespace });
       for (const [k, v] of Object.entries(cm.data ?? {})) out[k] = Buffer.from(v);
