@@ -336,7 +336,7 @@ export class SandboxFleetReconciler implements Reconciler {
       const known = lists.get(target)?.get(workspaceId(ws));
       writes.push(async () =>
         this.writeWorkspaceStatus(ws, {
-          ...(await this.confirm(ws, pod, port, now, known)),
+          ...(await this.confirm(ws, pod, port, now, known, stored)),
           store: stored,
           ...(state.lost.has(keyOf(ws)) ? { lost: state.lost.get(keyOf(ws))! } : {}),
         }),
@@ -692,6 +692,7 @@ export class SandboxFleetReconciler implements Reconciler {
     port: number,
     now: Date,
     known: WorkspaceInfo | undefined,
+    stored: boolean,
   ): Promise<WorkspaceObservation> {
     const id = workspaceId(ws);
     const target = this.target(pod, port);
@@ -704,6 +705,10 @@ export class SandboxFleetReconciler implements Reconciler {
     };
     if (known)
       return { placement, confirmed: true, ...(known.durability ? { durability: known.durability } : {}) };
+    // A new placement is recorded before the sandbox hears of it: the broker lets a sandbox
+    // restore only a workspace whose status names it.
+    if (!sameHome && stored)
+      return { placement, confirmed: true, durability: { phase: "restoring", durable: false, dirty: false } };
     if (!target) return { placement, sandboxError: "the sandbox pod has no address yet" };
     try {
       const info = await this.deps.sandboxes.putWorkspace(
