@@ -95,7 +95,7 @@ describe("computeWorkspaceStatus", () => {
       name: "w",
       namespace: "ns",
       generation: 2,
-      creationTimestamp: new Date(now.getTime() - ageMs) as never,
+      creationTimestamp: new Date(now.getTime() - ageMs),
     },
     spec: specSchemas.Workspace.parse({ fleetRef: { name: "f" }, ...spec }),
   });

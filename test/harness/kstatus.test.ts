@@ -64,7 +64,8 @@ describe("kstatus (cli-utils, built from its Go module)", () => {
     ],
   ];
   const judged = judgeAll(cases.map(([, o]) => o));
-  cases.forEach(([name, , want], i) => it(`${name} → ${want}`, () => assert.equal(judged[i]!.status, want)));
+  for (const [i, [name, , want]] of cases.entries())
+    it(`${name} → ${want}`, () => assert.equal(judged[i]!.status, want));
 
   it("says why an object is not Current", () => {
     const [stalled] = judgeAll([obj(1, 1, [["Stalled", "True"]])]);

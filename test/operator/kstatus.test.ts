@@ -206,9 +206,8 @@ describe("kstatus on every verdict of the status builders", () => {
     ["workspace fleet missing past the bound", wsCase({}, { fleetMissing: true }), "Failed"],
   ];
   const judged = judgeAll(cases.map(([, o]) => o));
-  cases.forEach(([name, , want], i) =>
-    it(`${name} → ${want}`, () => assert.equal(judged[i]!.status, want, judged[i]!.why)),
-  );
+  for (const [i, [name, , want]] of cases.entries())
+    it(`${name} → ${want}`, () => assert.equal(judged[i]!.status, want, judged[i]!.why));
 });
 
 describe("kstatus on the real operator's status", () => {
