@@ -33,6 +33,8 @@ export interface OperatorConfig {
   brokerUrl: string;
   /** The install's default object store, for fleets without spec.objectStore. */
   defaultStore: DefaultStore | undefined;
+  /** How long a wait on someone else (a missing reference, no node) lasts before Stalled=True. */
+  stallAfterMs: number;
 }
 
 const options = {
@@ -141,6 +143,12 @@ const options = {
     env: "AGENTRY_GATEWAY_PUBLIC_KEYS",
     help: "ConfigMap in the gateway namespace where the gateway publishes its public keys (trusted by pods)",
     default: "agentry-gateway-public-keys",
+  },
+  "stall-after": {
+    type: "string",
+    env: "AGENTRY_STALL_AFTER",
+    help: "how long an object may wait on someone else (a missing reference, no node for its Pod) before its Stalled condition says so (a duration)",
+    default: "5m",
   },
   "dispatcher-image": {
     type: "string",
@@ -286,5 +294,6 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     signingKeyRotationMs: rotation,
     signingKeyGraceMs: grace,
     gatewayPublicKeys: get("gateway-public-keys"),
+    stallAfterMs: duration("stall-after"),
   };
 }

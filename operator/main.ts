@@ -93,6 +93,7 @@ const agents = new AgentRuntimeReconciler({
   log,
   context: { controllerId: cfg.controllerId, ...peers },
   probe: new AgentProbe(podAddresses, keys),
+  stallAfterMs: cfg.stallAfterMs,
 });
 // The fleets' object stores, and the broker that hands sandboxes pre-signed URLs for them.
 const stores = new FleetStores(client, cfg.defaultStore);
@@ -136,6 +137,7 @@ const fleets = new SandboxFleetReconciler({
   addresses: podAddresses,
   controllerId: cfg.controllerId,
   peers,
+  stallAfterMs: cfg.stallAfterMs,
 });
 const pipelines = new PipelineReconciler({
   client,
@@ -144,6 +146,7 @@ const pipelines = new PipelineReconciler({
   metrics,
   log,
   dispatcherImage: cfg.dispatcherImage,
+  stallAfterMs: cfg.stallAfterMs,
 });
 const trust = new TrustReconciler({ client, informers, keys, recorder, metrics, log });
 const reconcilers = [agents, fleets, pipelines, trust];

@@ -8,7 +8,6 @@ import type {
 } from "../../api/v1alpha1/index.ts";
 import {
   API_VERSION,
-  ConditionType,
   DurableReason,
   SandboxFleetReason,
   WorkspaceConditionType,
@@ -20,7 +19,13 @@ import { STORE_BROKER_AUDIENCE, STORE_TOKEN_DIR, STORE_TOKEN_PATH, StoreEnv } fr
 
 const STORE_ENV_NAMES = new Set<string>(Object.values(StoreEnv));
 import type { KubeObject } from "../../lib/kube/client.ts";
-import { mergeConditions } from "../../lib/kube/conditions.ts";
+import {
+  mergeConditions,
+  type Progress,
+  STALL_AFTER_MS,
+  standardConditions,
+  waitedTooLong,
+} from "../../lib/kube/conditions.ts";
 import { childName, shortHash } from "../../lib/kube/names.ts";
 import {
   AGENT_UID,
@@ -284,20 +289,23 @@ export interface FleetObservation {
 
 export function computeFleetStatus(fleet: SandboxFleet, o: FleetObservation, now: Date): SandboxFleetStatus {
   const perSandbox = fleet.spec.maxWorkspacesPerSandbox;
-  let status: "True" | "False" = "False";
+  let progress: Progress = "Reconciling";
   let reason: string = SandboxFleetReason.Scaling;
   let message = `${o.readyReplicas}/${o.desiredReplicas} sandboxes ready`;
   if (o.nameConflict) {
+    progress = "Stalled";
     reason = SandboxFleetReason.NameConflict;
     message = o.nameConflict;
   } else if (o.error) {
     reason = SandboxFleetReason.ReconcileError;
     message = o.error;
   } else if (o.waiting > 0 && o.atMax) {
+    // Workspaces wait and the fleet may not grow: someone has to raise a limit (or free room).
+    progress = "Stalled";
     reason = SandboxFleetReason.AtCapacity;
     message = `${o.waiting} workspace(s) wait for room and the fleet is at maxReplicas (${fleet.spec.maxReplicas}); raise spec.maxReplicas or spec.maxWorkspacesPerSandbox`;
   } else if (o.readyReplicas >= o.desiredReplicas && o.replicas === o.desiredReplicas) {
-    status = "True";
+    progress = "Current";
     reason = SandboxFleetReason.FleetReady;
     message = `${o.readyReplicas} sandboxes ready, ${o.workspaces} workspace(s) placed`;
   }
@@ -316,15 +324,7 @@ export function computeFleetStatus(fleet: SandboxFleet, o: FleetObservation, now
     ...(o.lastScale ? { lastScaleTime: o.lastScale.time, lastScaleReason: o.lastScale.reason } : {}),
     conditions: mergeConditions(
       fleet.status?.conditions,
-      [
-        {
-          type: ConditionType.Ready,
-          status,
-          reason,
-          message,
-          ...(generation !== undefined ? { observedGeneration: generation } : {}),
-        },
-      ],
+      standardConditions({ progress, reason, message }, generation),
       now,
     ),
   };
@@ -345,6 +345,8 @@ export interface WorkspaceObservation {
   leaving?: string;
   /** Changes that a drain gave up on (Durable=False, Lost), until the next flush. */
   lost?: string;
+  /** How long a missing SandboxFleet is waited for before Stalled. */
+  stallAfterMs?: number;
 }
 
 const GIT_REASONS = new Set([
@@ -403,15 +405,20 @@ function durableCondition(
 
 export function computeWorkspaceStatus(ws: Workspace, o: WorkspaceObservation, now: Date): WorkspaceStatus {
   let phase: NonNullable<WorkspaceStatus["phase"]>;
+  let progress: Progress = "Reconciling";
   let reason: string;
   let message: string;
   const fleet = ws.spec.fleetRef.name;
   if (o.fleetMissing) {
     phase = "Pending";
+    // A fleet applied together with the workspace may simply not exist yet.
+    if (waitedTooLong(ws.metadata.creationTimestamp, now, o.stallAfterMs ?? STALL_AFTER_MS))
+      progress = "Stalled";
     reason = WorkspaceReason.FleetNotFound;
     message = `SandboxFleet ${fleet} does not exist; create it or fix spec.fleetRef`;
   } else if (ws.spec.suspended) {
     phase = "Suspended";
+    progress = "Current";
     reason = WorkspaceReason.Suspended;
     message = "suspended: the workspace holds no sandbox; set spec.suspended=false to place it again";
   } else if (!o.placement) {
@@ -442,6 +449,7 @@ export function computeWorkspaceStatus(ws: Workspace, o: WorkspaceObservation, n
     message = `${o.durability.reason}: ${o.durability.message ?? "failed"}`;
   } else {
     phase = "Ready";
+    progress = "Current";
     reason = WorkspaceReason.Placed;
     message = `ready on sandbox ${o.placement.sandboxPod}`;
   }
@@ -464,7 +472,7 @@ export function computeWorkspaceStatus(ws: Workspace, o: WorkspaceObservation, n
     conditions: mergeConditions(
       ws.status?.conditions,
       [
-        { type: ConditionType.Ready, status: phase === "Ready" ? "True" : "False", reason, message, ...gen },
+        ...standardConditions({ progress, reason, message }, generation),
         ...(durable ? [{ type: WorkspaceConditionType.Durable, ...durable, ...gen }] : []),
       ],
       now,
