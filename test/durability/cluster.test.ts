@@ -2,7 +2,9 @@
 // a fleet with an object store, a Workspace cloned from git at a ref (commit pinned in
 // status), files written through the sandbox API flushed (lastFlushTime, Durable=True), and
 // the files back after the workspace's sandbox pod is deleted and it is placed again; a
-// failing git URL gives a clear condition.
+// write not yet flushed survives the pod's deletion (the SIGTERM flush, while the pod
+// terminates gracefully); after a SIGKILL (node loss) the files of the last completed flush
+// come back and later writes do not; a failing git URL gives a clear condition.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
@@ -46,6 +48,40 @@ const getWs = async (name: string) =>
     name,
   })) as Ws;
 const cond = (w: Ws, type: string) => w.status?.conditions?.find((c) => c.type === type);
+const STORE = (s3: S3Server) => ({
+  endpoint: s3.endpoint,
+  bucket: "agentry-cluster",
+  prefix: "cluster",
+  credentialsSecret: { name: "store" },
+});
+
+/**
+ * Waits until the workspace is Ready and Durable (its first flush, on placement, done) on a
+ * sandbox other than `not` (any, when omitted).
+ */
+const readyOn = (name: string, not?: string) =>
+  waitFor(
+    `workspace ${name} Ready and Durable${not ? ` on a sandbox other than ${not}` : ""}`,
+    async () => {
+      const w = await getWs(name);
+      const pod = w.status?.sandboxPod;
+      return w.status?.phase === "Ready" && cond(w, "Durable")?.status === "True" && pod && pod !== not
+        ? w
+        : undefined;
+    },
+    { timeoutMs: 120_000 },
+  );
+
+/** Waits until the workspace's last completed flush holds at least `bytes` bytes (Durable=True). */
+const flushedBytes = (name: string, bytes: number) =>
+  waitFor(
+    `workspace ${name} flushed with ${bytes} bytes or more`,
+    async () => {
+      const w = await getWs(name);
+      return (w.status?.bytes ?? 0) >= bytes && cond(w, "Durable")?.status === "True" ? w : undefined;
+    },
+    { timeoutMs: 60_000 },
+  );
 
 async function sandboxOf(name: string): Promise<{ client: SandboxClient; pod: string }> {
   const w = await getWs(name);
@@ -83,12 +119,21 @@ describe("durable workspaces on the cluster", { skip: missing && "SeaweedFS not 
       warmEmpty: 1,
       samplingInterval: "300ms",
       cooldown: "0s",
-      objectStore: {
-        endpoint: s3.endpoint,
-        bucket: "agentry-cluster",
-        prefix: "cluster",
-        credentialsSecret: { name: "store" },
+      objectStore: STORE(s3),
+    });
+    // Writes here are never flushed on their own (an hour's quiet): only a drain, a delete
+    // or the SIGTERM of a terminating pod flushes them.
+    await createCR(ns, "SandboxFleet", "lazy", {
+      template: {
+        image: "registry.example/sandbox:1",
+        env: [{ name: "AGENTRY_SANDBOX_FLUSH_QUIET_SECONDS", value: "3600" }],
       },
+      minReplicas: 1,
+      maxReplicas: 3,
+      warmEmpty: 1,
+      samplingInterval: "300ms",
+      cooldown: "0s",
+      objectStore: STORE(s3),
     });
   });
   after(async () => {
@@ -100,9 +145,7 @@ describe("durable workspaces on the cluster", { skip: missing && "SeaweedFS not 
 
   it(
     "clones at the ref, flushes writes, and restores them after its sandbox is deleted",
-    {
-      todo: "the workspace does not reach Ready+Durable on the kwok cluster yet (last run timed out); the sandbox's side of the broker call is not diagnosed",
-    },
+    { timeout: 300_000 },
     async () => {
       await createCR(ns, "Workspace", "app", {
         fleetRef: { name: "fleet" },
@@ -155,6 +198,48 @@ describe("durable workspaces on the cluster", { skip: missing && "SeaweedFS not 
       );
     },
   );
+
+  it(
+    "a write not yet flushed survives its pod's deletion (flushed on SIGTERM)",
+    { timeout: 300_000 },
+    async () => {
+      await createCR(ns, "Workspace", "lazy", { fleetRef: { name: "lazy" } });
+      const placed = await readyOn("lazy");
+      const id = `${ns}.lazy`;
+      const first = await sandboxOf("lazy");
+      await first.client.writeFile(id, "draft.txt", "not flushed when the pod was deleted\n");
+      const before = (await getWs("lazy")).status?.lastFlushTime;
+      assert.equal(before, placed.status?.lastFlushTime, "no flush before the deletion");
+
+      await api(k8s.CoreV1Api).deleteNamespacedPod({ namespace: ns, name: first.pod });
+      await readyOn("lazy", first.pod);
+      const second = await sandboxOf("lazy");
+      assert.equal(
+        await second.client.readTextFile(id, "draft.txt"),
+        "not flushed when the pod was deleted\n",
+      );
+      const after = await getWs("lazy");
+      assert.notEqual(after.status?.lastFlushTime, before, "the SIGTERM flush is the one recorded");
+    },
+  );
+
+  it("after a SIGKILL, the files of the last completed flush come back", { timeout: 300_000 }, async () => {
+    await createCR(ns, "Workspace", "crash", { fleetRef: { name: "fleet" } });
+    await readyOn("crash");
+    const id = `${ns}.crash`;
+    const first = await sandboxOf("crash");
+    await first.client.writeFile(id, "kept.txt", "flushed\n");
+    await flushedBytes("crash", "flushed\n".length);
+    // Written, then the process dies before the next flush (5 s of quiet) could run.
+    await first.client.writeFile(id, "lost.txt", "never flushed\n");
+    await pods.crash(ns, first.pod);
+    await api(k8s.CoreV1Api).deleteNamespacedPod({ namespace: ns, name: first.pod });
+
+    await readyOn("crash", first.pod);
+    const second = await sandboxOf("crash");
+    assert.equal(await second.client.readTextFile(id, "kept.txt"), "flushed\n");
+    await assert.rejects(second.client.readTextFile(id, "lost.txt"), /404|not found/i);
+  });
 
   it("a git URL that fails gives the workspace a clear condition", async () => {
     await createCR(ns, "Workspace", "broken", {
