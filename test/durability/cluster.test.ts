@@ -4,7 +4,8 @@
 // the files back after the workspace's sandbox pod is deleted and it is placed again; a
 // write not yet flushed survives the pod's deletion (the SIGTERM flush, while the pod
 // terminates gracefully); after a SIGKILL (node loss) the files of the last completed flush
-// come back and later writes do not; a failing git URL gives a clear condition.
+// come back and later writes do not; suspend flushes and frees the slot, resume retakes one
+// and restores; a failing git URL gives a clear condition.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
@@ -240,6 +241,65 @@ describe("durable workspaces on the cluster", { skip: missing && "SeaweedFS not 
     assert.equal(await second.client.readTextFile(id, "kept.txt"), "flushed\n");
     await assert.rejects(second.client.readTextFile(id, "lost.txt"), /404|not found/i);
   });
+
+  it(
+    "suspend flushes and frees the slot; resume takes one again and restores",
+    { timeout: 300_000 },
+    async () => {
+      const custom = api(k8s.CustomObjectsApi);
+      const fleetWorkspaces = async () =>
+        (
+          (await custom.getNamespacedCustomObject({
+            group: "agentry.dev",
+            version: "v1alpha1",
+            plural: "sandboxfleets",
+            namespace: ns,
+            name: "lazy",
+          })) as { status?: { workspaces?: number } }
+        ).status?.workspaces ?? 0;
+      const suspend = (suspended: boolean) =>
+        custom.patchNamespacedCustomObject(
+          {
+            group: "agentry.dev",
+            version: "v1alpha1",
+            plural: "workspaces",
+            namespace: ns,
+            name: "pause",
+            body: { spec: { suspended } },
+          },
+          k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+        );
+      await createCR(ns, "Workspace", "pause", { fleetRef: { name: "lazy" } });
+      await readyOn("pause");
+      const id = `${ns}.pause`;
+      const first = await sandboxOf("pause");
+      const taken = await waitFor("the fleet counting the workspace", async () => {
+        const n = await fleetWorkspaces();
+        return n >= 1 ? n : undefined;
+      });
+      // The lazy fleet never flushes on its own: only the suspend's flush keeps this.
+      await first.client.writeFile(id, "state.txt", "kept across suspend\n");
+
+      await suspend(true);
+      const suspended = await waitFor(
+        "workspace pause Suspended",
+        async () => {
+          const w = await getWs("pause");
+          return w.status?.phase === "Suspended" ? w : undefined;
+        },
+        { timeoutMs: 120_000 },
+      );
+      assert.equal(cond(suspended, "Durable")?.status, "True", JSON.stringify(suspended.status));
+      await waitFor("the slot freed", async () => (await fleetWorkspaces()) === taken - 1);
+      assert.ok(!(await pods.workspacesOn(ns, first.pod)).includes(id), "gone from its sandbox");
+
+      await suspend(false);
+      await readyOn("pause");
+      await waitFor("the slot taken again", async () => (await fleetWorkspaces()) === taken);
+      const again = await sandboxOf("pause");
+      assert.equal(await again.client.readTextFile(id, "state.txt"), "kept across suspend\n");
+    },
+  );
 
   it("a git URL that fails gives the workspace a clear condition", async () => {
     await createCR(ns, "Workspace", "broken", {
