@@ -22,6 +22,7 @@ import {
 } from "../../contracts/sandbox.ts";
 import { accessFor, type PodIdentity } from "./access.ts";
 import type { ExecPool, OutputSink } from "./exec.ts";
+import { listDirectory, parseRange, writeArchive } from "./browse.ts";
 import type { LoadSampler } from "./load.ts";
 import { parseFilePath, validateWorkspaceId, type WorkspaceStore } from "./workspaces.ts";
 
@@ -127,10 +128,18 @@ export class SandboxApp {
         DELETE: (_q, r, p) => this.deleteWorkspace(r, p.id),
       });
     if (parts.length === 3 && third === "exec") return one({ POST: (q, r, p) => this.exec(q, r, p.id) });
+    if ((third === "dir" || third === "archive") && !parts.slice(3).includes("")) {
+      const segments = parts.length > 3 ? parseFilePath(parts.slice(3).join("/")) : [];
+      return one(
+        third === "dir"
+          ? { GET: async (_q, r, p) => json(r, 200, await listDirectory(this.o.store, p.id, segments)) }
+          : { GET: (_q, r, p) => writeArchive(this.o.store, p.id, segments, r) },
+      );
+    }
     if (third === "files" && parts.length >= 4) {
       params.file = parts.slice(3).join("/");
       return one({
-        GET: (_q, r, p) => this.getFile(r, p),
+        GET: (q, r, p) => this.getFile(q, r, p),
         PUT: (q, r, p) => this.putFile(q, r, p),
         DELETE: (_q, r, p) => this.deleteFile(r, p),
       });
@@ -226,10 +235,26 @@ export class SandboxApp {
     sink.end({ type: "exit", ...exit });
   }
 
-  private async getFile(res: ServerResponse, p: Params): Promise<void> {
+  private async getFile(req: IncomingMessage, res: ServerResponse, p: Params): Promise<void> {
     const { handle, size } = await this.o.store.openFile(p.id, parseFilePath(p.file));
-    res.writeHead(200, { "content-type": "application/octet-stream", "content-length": size });
-    await pipeline(handle.createReadStream(), res);
+    let range;
+    try {
+      range = parseRange(req.headers.range, size);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+    const headers = { "content-type": "application/octet-stream", "accept-ranges": "bytes" };
+    if (!range) {
+      res.writeHead(200, { ...headers, "content-length": size });
+      return pipeline(handle.createReadStream(), res);
+    }
+    res.writeHead(206, {
+      ...headers,
+      "content-length": range.end - range.start + 1,
+      "content-range": `bytes ${range.start}-${range.end}/${size}`,
+    });
+    await pipeline(handle.createReadStream({ start: range.start, end: range.end }), res);
   }
 
   private async putFile(req: IncomingMessage, res: ServerResponse, p: Params): Promise<void> {

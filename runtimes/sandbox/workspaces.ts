@@ -175,20 +175,30 @@ export class WorkspaceStore {
    * exist, be a directory and, after symlinks, stay inside the workspace (else 400).
    */
   async workingDir(id: string, relative?: string): Promise<string> {
+    if (relative === undefined) return this.realDir(id);
+    return this.directory(id, relativeSegments(relative, "cwd"), (why) =>
+      badRequest(`cwd "${relative}" ${why}`),
+    );
+  }
+
+  /**
+   * The real path of the directory `segments` below the workspace (none: the workspace
+   * itself), which must exist, be a directory and, after symlinks, stay inside it; else
+   * `refuse(why)` (what a missing directory is depends on the caller: a 400 cwd, a 404 listing).
+   */
+  async directory(id: string, segments: string[], refuse: (why: string) => Error): Promise<string> {
     const base = await this.realDir(id);
-    if (relative === undefined) return base;
-    const segments = relativeSegments(relative, "cwd");
+    if (segments.length === 0) return base;
     let real: string;
     try {
       real = await realpath(join(base, ...segments));
     } catch (err) {
       const code = errorCode(err);
-      if (code === "ENOENT" || code === "ENOTDIR")
-        throw badRequest(`cwd "${relative}" does not exist in the workspace`);
+      if (code === "ENOENT" || code === "ENOTDIR") throw refuse("does not exist in the workspace");
       throw fileError(err, segments);
     }
-    if (!isInside(base, real)) throw badRequest(`cwd "${relative}" resolves outside the workspace`);
-    if (!(await lstat(real)).isDirectory()) throw badRequest(`cwd "${relative}" is not a directory`);
+    if (!isInside(base, real)) throw badRequest(`"${segments.join("/")}" resolves outside the workspace`);
+    if (!(await lstat(real)).isDirectory()) throw refuse("is not a directory");
     return real;
   }
 
