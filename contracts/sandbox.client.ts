@@ -192,13 +192,14 @@ export class SandboxClient {
     await this.send("DELETE", filePath(id, path));
   }
 
-  /** Runs argv in the workspace (no shell) and waits for it. */
-  async exec(id: string, request: ExecRequest): Promise<ExecResult> {
+  /** Runs argv in the workspace (no shell) and waits for it; aborting `signal` kills it. */
+  async exec(id: string, request: ExecRequest, options: { signal?: AbortSignal } = {}): Promise<ExecResult> {
     const timeoutMs = request.timeoutSeconds !== undefined ? request.timeoutSeconds * 1000 : 600_000;
     const res = await this.send("POST", `${workspacePath(id)}/exec`, {
       json: request,
       timeoutMs: timeoutMs + EXEC_SLACK_MS,
       maxBytes: this.maxFileBytes,
+      ...(options.signal ? { signal: options.signal } : {}),
     });
     return res.json() as ExecResult;
   }
@@ -206,12 +207,12 @@ export class SandboxClient {
   /**
    * Runs argv in the workspace and yields its output as it comes (stdout and stderr
    * records), then one `exit` record. Aborting `signal` (or leaving the loop early) closes
-   * the connection, which kills the command.
+   * the connection, which kills the command. `onStart` is called once the sandbox accepted it.
    */
   async *execStream(
     id: string,
     request: ExecRequest,
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal; onStart?: () => void } = {},
   ): AsyncGenerator<ExecStreamRecord> {
     const timeoutMs = request.timeoutSeconds !== undefined ? request.timeoutSeconds * 1000 : 600_000;
     const stop = new AbortController();
@@ -223,6 +224,7 @@ export class SandboxClient {
       signal,
       stream: true,
     });
+    options.onStart?.();
     const decoder = new TextDecoder();
     let buffered = "";
     try {

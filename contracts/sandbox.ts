@@ -64,6 +64,29 @@ export function parseWorkspaceUrl(url: string): { baseUrl: string; id: string } 
   return match ? { baseUrl: match[1]!, id: decodeURIComponent(match[2]!) } : undefined;
 }
 
+/** Longest path, and longest name in a path, a workspace accepts (bytes). */
+export const MAX_PATH_BYTES = 4096;
+export const MAX_SEGMENT_BYTES = 255;
+
+/**
+ * Why `path` is not a valid path relative to a workspace, or undefined when it is: no NUL,
+ * not absolute, no "..", "." or empty segments, within the length limits. The sandbox
+ * refuses such paths with 400, and so does the gateway before it calls a sandbox.
+ */
+export function relativePathProblem(path: string, what: string): string | undefined {
+  if (path.includes("\0")) return `${what} must not contain a NUL byte`;
+  if (path === "") return `${what} is empty`;
+  if (path.startsWith("/")) return `${what} must be relative to the workspace, got an absolute path`;
+  if (Buffer.byteLength(path) > MAX_PATH_BYTES) return `${what} is longer than ${MAX_PATH_BYTES} bytes`;
+  for (const s of path.split("/")) {
+    if (s === "..") return `${what} must not contain ".." segments`;
+    if (s === "" || s === ".") return `${what} must not contain empty or "." segments`;
+    if (Buffer.byteLength(s) > MAX_SEGMENT_BYTES)
+      return `${what}: name "${s.slice(0, 32)}..." is longer than ${MAX_SEGMENT_BYTES} bytes`;
+  }
+  return undefined;
+}
+
 /** A load fraction, 0..1. */
 const fraction = z.number().min(0).max(1);
 

@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { SandboxApiError} from "../../contracts/sandbox.client.ts";
+import type { SandboxApiError } from "../../contracts/sandbox.client.ts";
 import { SandboxClient } from "../../contracts/sandbox.client.ts";
 import { TokenVerifier } from "../../lib/tokens.ts";
 import { testTrust, type TestTrust } from "../../test/harness/tokens.ts";

@@ -37,11 +37,8 @@ import type { FileHandle } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { WORKSPACE_ID, type WorkspaceInfo } from "../../contracts/sandbox.ts";
+import { relativePathProblem, WORKSPACE_ID, type WorkspaceInfo } from "../../contracts/sandbox.ts";
 import { badRequest, conflict, errorCode, notFound, ProblemError } from "../../lib/http/problem.ts";
-
-const MAX_PATH_BYTES = 4096;
-const MAX_SEGMENT_BYTES = 255;
 
 /** Turns the percent-encoded path after /files/ into safe relative segments, or throws 400. */
 export function parseFilePath(raw: string): string[] {
@@ -60,20 +57,9 @@ export function parseFilePath(raw: string): string[] {
  * absolute, no "..", "." or empty segments, within the length limits.
  */
 export function relativeSegments(path: string, what: string): string[] {
-  if (path.includes("\0")) throw badRequest(`${what} must not contain a NUL byte`);
-  if (path === "") throw badRequest(`${what} is empty`);
-  if (path.startsWith("/"))
-    throw badRequest(`${what} must be relative to the workspace, got an absolute path`);
-  if (Buffer.byteLength(path) > MAX_PATH_BYTES)
-    throw badRequest(`${what} is longer than ${MAX_PATH_BYTES} bytes`);
-  const segments = path.split("/");
-  for (const s of segments) {
-    if (s === "..") throw badRequest(`${what} must not contain ".." segments`);
-    if (s === "" || s === ".") throw badRequest(`${what} must not contain empty or "." segments`);
-    if (Buffer.byteLength(s) > MAX_SEGMENT_BYTES)
-      throw badRequest(`${what}: name "${s.slice(0, 32)}..." is longer than ${MAX_SEGMENT_BYTES} bytes`);
-  }
-  return segments;
+  const problem = relativePathProblem(path, what);
+  if (problem) throw badRequest(problem);
+  return path.split("/");
 }
 
 /** True when `path` is `base` itself or lies below it. Both must be absolute and normalised. */
