@@ -111,6 +111,12 @@ export async function audited(
     await finish("failed", res.headersSent ? res.statusCode : p.status, p.init.detail);
     throw err;
   }
+  // An ended answer may still be on its way out: its outcome is known once it finished or broke.
+  if (res.writableEnded && !res.writableFinished && !res.destroyed)
+    await new Promise<void>((resolve) => {
+      res.once("finish", resolve);
+      res.once("close", resolve);
+    });
   const complete = res.writableFinished;
   await finish(
     complete && res.statusCode < 400 ? "succeeded" : "failed",

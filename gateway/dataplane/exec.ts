@@ -110,24 +110,18 @@ export function execRouter(deps: DataPlaneDeps): Router {
     const execId = String(req.params.execId);
     if (!EXEC_ID.test(execId)) throw problemOf(400, "execId must be the id a started exec answered with");
     await allow(deps, res, { verb: "create", resource: "workspaces", subresource: "exec", namespace, name });
-    await audited(
-      deps,
-      req,
-      res,
-      { verb: "exec.cancel", kind: "Workspace", namespace, name },
-      (note) => {
-        note(`execId=${execId}`);
-        const r = running.get(execId);
-        if (!r || r.namespace !== namespace || r.workspace !== name)
-          throw problemOf(
-            404,
-            `no running command ${execId} in Workspace ${namespace}/${name} on this gateway replica (it ended, or runs on another replica: close its stream instead)`,
-          );
-        r.cancel.abort(new Error(`cancelled by ${identityOf(res).user}`));
-        res.status(202).json({ execId, cancelled: true });
-        return Promise.resolve();
-      },
-    );
+    await audited(deps, req, res, { verb: "exec.cancel", kind: "Workspace", namespace, name }, (note) => {
+      note(`execId=${execId}`);
+      const r = running.get(execId);
+      if (!r || r.namespace !== namespace || r.workspace !== name)
+        throw problemOf(
+          404,
+          `no running command ${execId} in Workspace ${namespace}/${name} on this gateway replica (it ended, or runs on another replica: close its stream instead)`,
+        );
+      r.cancel.abort(new Error(`cancelled by ${identityOf(res).user}`));
+      res.status(202).json({ execId, cancelled: true });
+      return Promise.resolve();
+    });
   });
 
   return router;
