@@ -157,7 +157,7 @@ export class AgentApp {
     if (path === AgentPath.tasks) {
       await this.allow(req, "tasks");
       if (method === "GET") return json(res, 200, { items: [...this.recent].reverse() });
-      only("POST");
+      if (method !== "POST") throw methodNotAllowed(["GET", "POST"]);
       return this.task(req, res);
     }
     if (path === AgentPath.workspaceExec) {
