@@ -12,6 +12,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { MemoryRateLimiter } from "../../gateway/ratelimit.ts";
 import { KubeClient } from "../../lib/kube/client.ts";
 import { PodAddresses } from "../../lib/kube/podaddresses.ts";
 import { publishPublicKeys, SecretKeyRing } from "../../lib/keyring.ts";
@@ -513,6 +514,23 @@ roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader }
       (await gw.call("GET", `${base}/pipelines/once/runs`, { token: "nobody-token" })).status,
       403,
     );
+  });
+
+  it("rate limits data-plane calls per caller", async () => {
+    const limited = await startGateway(ctx, {
+      tokens: { "reader-token": { user: "reader", groups: [], via: "token" } },
+      limiter: new MemoryRateLimiter({ rate: 0.01, burst: 2 }),
+      dataPlane: { addresses: new PodAddresses(pods.mapFile), signer: () => undefined },
+    });
+    const statuses = [];
+    for (let i = 0; i < 3; i++)
+      statuses.push(
+        (await limited.call("GET", `${base}/workspaces/ws/files`, { token: "reader-token" })).status,
+      );
+    // The signing key is withheld here: a call that gets through answers 503, the third 429.
+    assert.deepEqual(statuses, [503, 503, 429]);
+    const other = await limited.call("GET", `${base}/workspaces/ws/files`);
+    assert.equal(other.status, 503, "another caller has its own bucket");
   });
 
   it("audits every data-plane call with who, what and the outcome", async () => {
