@@ -3,8 +3,10 @@
 // no call), the mapping of a sandbox's or agent's answer to a problem, query parameters, and
 // streaming a body to the client with backpressure, stopped when the client goes away.
 import type { Request, Response } from "express";
+import type { z } from "zod";
 import { relativePathProblem } from "../../contracts/sandbox.ts";
 import { SandboxApiError } from "../../contracts/sandbox.client.ts";
+import { writeChunk } from "../../lib/http/body.ts";
 import type { KubeClient } from "../../lib/kube/client.ts";
 import type { PodAddresses } from "../../lib/kube/podaddresses.ts";
 import type { Logger } from "../../lib/log.ts";
@@ -170,17 +172,16 @@ export function clientGone(res: Response): AbortSignal {
 export async function pipeTo(body: AsyncIterable<Uint8Array>, res: Response): Promise<void> {
   for await (const chunk of body) {
     if (res.destroyed) return;
-    if (!res.write(chunk))
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          res.off("drain", done);
-          res.off("close", done);
-          resolve();
-        };
-        res.once("drain", done);
-        res.once("close", done);
-      });
+    await writeChunk(res, chunk);
   }
+}
+
+/** The body checked against `schema`: 400 naming each field that is wrong. */
+export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body ?? {});
+  if (parsed.success) return parsed.data;
+  const errors = parsed.error.issues.map((i) => ({ path: i.path.join(".") || "body", message: i.message }));
+  throw problemOf(400, errors.map((e) => `${e.path}: ${e.message}`).join("; "), { errors });
 }
 
 /** What a streaming route sends: NDJSON, SSE, or (undefined) one JSON answer. */

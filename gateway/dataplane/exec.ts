@@ -25,6 +25,7 @@ import {
   fromPod,
   identityOf,
   params,
+  parseBody,
   recordStream,
   streamFormat,
 } from "./common.ts";
@@ -50,14 +51,7 @@ export function execRouter(deps: DataPlaneDeps): Router {
 
   router.post("/:name/exec", async (req, res) => {
     const { namespace, name } = params(req);
-    const parsed = body.safeParse(req.body ?? {});
-    if (!parsed.success)
-      throw problemOf(
-        400,
-        parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "),
-        { errors: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })) },
-      );
-    const request = parsed.data;
+    const request = parseBody(body, req.body);
     await allow(deps, res, { verb: "create", resource: "workspaces", subresource: "exec", namespace, name });
     const who = identityOf(res);
     const format = streamFormat(req);

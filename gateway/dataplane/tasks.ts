@@ -26,6 +26,7 @@ import {
   type DataPlaneDeps,
   identityOf,
   params,
+  parseBody,
   recordStream,
   streamFormat,
 } from "./common.ts";
@@ -100,12 +101,7 @@ export function tasksRouter(deps: DataPlaneDeps): Router {
 
   router.post("/:name/tasks", async (req, res) => {
     const { namespace, name } = params(req);
-    const parsed = TaskRequest.safeParse(req.body ?? {});
-    if (!parsed.success)
-      throw problemOf(
-        400,
-        parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "),
-      );
+    const task = parseBody(TaskRequest, req.body);
     await allow(deps, res, {
       verb: "create",
       resource: "agentruntimes",
@@ -125,7 +121,7 @@ export function tasksRouter(deps: DataPlaneDeps): Router {
         const answer = await callAgent(
           t,
           "POST",
-          parsed.data,
+          task,
           format ? `${TASK_STREAM_MEDIA_TYPE}, application/json` : "application/json",
           signal,
         );

@@ -2,25 +2,14 @@
 // client against SandboxApp in process; archives are read back with the system's tar.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { once } from "node:events";
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { SandboxApiError } from "../../contracts/sandbox.client.ts";
 import { SandboxClient } from "../../contracts/sandbox.client.ts";
-import { TokenVerifier } from "../../lib/tokens.ts";
-import { testTrust, type TestTrust } from "../../test/harness/tokens.ts";
+import { startSandboxApp, type TestSandbox } from "../../test/harness/sandboxapp.ts";
 import { parseRange } from "./browse.ts";
-import { ExecPool } from "./exec.ts";
-import { LoadSampler } from "./load.ts";
-import { SandboxApp } from "./server.ts";
-import { FairSlots } from "./slots.ts";
-import { WorkspaceStore } from "./workspaces.ts";
-
-const quiet = { debug: () => undefined, info: () => undefined, error: () => undefined };
+import type { WorkspaceStore } from "./workspaces.ts";
 
 async function collect(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -51,34 +40,13 @@ describe("parseRange", () => {
 
 describe("sandbox directory routes", () => {
   let root: string;
-  let server: Server;
+  let sandbox: TestSandbox;
   let store: WorkspaceStore;
-  let trust: TestTrust;
   let client: SandboxClient;
   before(async () => {
-    root = await mkdtemp(join(tmpdir(), "agentry-browse-"));
-    trust = await testTrust();
-    store = await WorkspaceStore.open(join(root, "ws"), 4);
-    const app = new SandboxApp({
-      store,
-      pool: new ExecPool({
-        slots: new FairSlots({ total: 2, perKey: 1, queuePerKey: 1, maxWaitMs: 10_000 }),
-        isolation: "session",
-        limits: { processes: 100, openFiles: 64, fileBytes: 1 << 20, cpuSeconds: 10 },
-      }),
-      load: new LoadSampler({ intervalMs: 1000 }),
-      log: quiet,
-      verifier: new TokenVerifier({ dir: trust.dir }),
-      pod: { namespace: "team", name: "sandbox-0" },
-      allowLoadOverride: false,
-      maxExecSeconds: 5,
-      maxOutputBytes: 1000,
-      maxFileBytes: 1 << 20,
-    });
-    server = createServer(app.handle);
-    server.listen(0, "127.0.0.1");
-    await once(server, "listening");
-    const port = (server.address() as AddressInfo).port;
+    sandbox = await startSandboxApp({ maxFileBytes: 1 << 20 });
+    ({ root, store } = sandbox);
+    const trust = sandbox.trust;
     await store.create("w", null);
     const ws = store.dir("w");
     await mkdir(join(ws, "src", "deep"), { recursive: true });
@@ -90,16 +58,11 @@ describe("sandbox directory routes", () => {
     await symlink(join(root, "outside"), join(ws, "src", "escape"));
     await symlink(join(root, "outside"), join(ws, "link-dir"));
     client = new SandboxClient({
-      baseUrl: `http://127.0.0.1:${port}`,
+      baseUrl: sandbox.url(""),
       token: () => trust.token("workspace:w", ["files"]),
     });
   });
-  after(async () => {
-    server.closeAllConnections();
-    server.close();
-    await rm(root, { recursive: true, force: true });
-    await trust.remove();
-  });
+  after(() => sandbox.stop());
 
   it("lists a directory, symlinks as such", async () => {
     const top = await client.listDir("w");

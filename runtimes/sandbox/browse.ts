@@ -7,6 +7,7 @@ import { lstat, open, readdir, realpath } from "node:fs/promises";
 import { join } from "node:path";
 import type { ServerResponse } from "node:http";
 import type { DirEntry, DirListing } from "../../contracts/sandbox.ts";
+import { writeChunk } from "../../lib/http/body.ts";
 import { errorCode, notFound, ProblemError } from "../../lib/http/problem.ts";
 import { TAR_END, tarHeader, tarPadding } from "../../lib/tar.ts";
 import { isInside, type WorkspaceStore } from "./workspaces.ts";
@@ -66,16 +67,7 @@ export async function writeArchive(
   });
   const write = async (chunk: Buffer) => {
     if (res.destroyed) throw new Error("the client went away");
-    if (!res.write(chunk))
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          res.off("drain", done);
-          res.off("close", done);
-          resolve();
-        };
-        res.once("drain", done);
-        res.once("close", done);
-      });
+    await writeChunk(res, chunk);
   };
   const walk = async (dir: string, prefix: string): Promise<void> => {
     // The directory may have been swapped for a symlink since it was listed.

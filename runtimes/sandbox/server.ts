@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
 import { authorize } from "../../lib/http/auth.ts";
-import { checkLength, json, readJson } from "../../lib/http/body.ts";
+import { checkLength, drained, json, readJson } from "../../lib/http/body.ts";
 import { badRequest, methodNotAllowed, ProblemError, sendProblem } from "../../lib/http/problem.ts";
 import type { Log } from "../../lib/log.ts";
 import type { TokenVerifier } from "../../lib/tokens.ts";
@@ -294,16 +294,7 @@ function ndjsonSink(res: ServerResponse): {
         start();
         return res.write(line({ type: stream, data }));
       },
-      drained: () =>
-        new Promise((resolve) => {
-          const done = () => {
-            res.off("drain", done);
-            res.off("close", done);
-            resolve();
-          };
-          res.once("drain", done);
-          res.once("close", done);
-        }),
+      drained: () => drained(res),
     },
     end: (record) => {
       start();
