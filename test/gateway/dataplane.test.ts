@@ -141,6 +141,10 @@ roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader }
     await createCR(ns, "Workspace", "asleep", { fleetRef: { name: "fleet" }, suspended: true });
     await createCR(ns, "Workspace", "homeless", { fleetRef: { name: "no-such-fleet" } });
     await createCR(ns, "AgentRuntime", "agent", { image: "registry.example/agent:1" });
+    await createCR(ns, "AgentRuntime", "slow", {
+      image: "registry.example/agent:1",
+      env: [{ name: "AGENTRY_ECHO_DELAY_MS", value: "120000" }],
+    });
     await createCR(ns, "AgentRuntime", "resting", { image: "registry.example/agent:1", suspended: true });
     await createCR(ns, "Pipeline", "once", {
       schedule: "",
@@ -151,6 +155,11 @@ roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader }
     await waitFor(
       "the workspace to answer through the gateway",
       async () => (await gw.call("GET", `${base}/workspaces/ws/files`)).status === 200,
+      { timeoutMs: 120_000, intervalMs: 500 },
+    );
+    await waitFor(
+      "the slow agent to answer through the gateway",
+      async () => (await gw.call("GET", `${base}/agentruntimes/slow/tasks`)).status === 200,
       { timeoutMs: 120_000, intervalMs: 500 },
     );
     await waitFor(
@@ -434,6 +443,31 @@ roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader }
     const items = list.body.items as { id: string; status: string; input: string }[];
     assert.equal(items[0]?.status, "succeeded");
     assert.ok(items.some((i) => i.id === task.body.id && i.input === "ping"));
+  });
+
+  it("cancels a streamed task when the client goes away", async () => {
+    const stop = new AbortController();
+    const res = await fetch(`${url}${base}/agentruntimes/slow/tasks`, {
+      method: "POST",
+      headers: { ...auth(), accept: "application/x-ndjson", "content-type": "application/json" },
+      body: JSON.stringify({ input: "take your time" }),
+      signal: stop.signal,
+    });
+    assert.equal(res.status, 200);
+    const [started] = await readUntil(res, (r) => r.some((x) => x.type === "started"));
+    stop.abort();
+    // The model call (two minutes long) is aborted at once: the agent lists the task as failed.
+    const item = await waitFor(
+      "the agent to drop the task",
+      async () => {
+        const list = await gw.call("GET", `${base}/agentruntimes/slow/tasks`);
+        const items = list.body.items as { id: string; status: string; code?: number }[];
+        const it = items.find((i) => i.id === started?.id);
+        return it?.status === "failed" ? it : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
+    assert.equal(item.code, 499);
   });
 
   it("answers 503 with the readinessReason for an agent that is not Ready", async () => {
