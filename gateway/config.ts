@@ -51,6 +51,10 @@ export interface GatewayConfig {
   podAddressMap: string | undefined;
   maxUploadBytes: number;
   maxExecSeconds: number;
+  /** On SIGTERM: how long /readyz fails while new requests are still served (endpoints catch up). */
+  shutdownDelayMs: number;
+  /** Then: how long in-flight requests may take to finish before their connections are cut. */
+  shutdownGraceMs: number;
 }
 
 interface Option {
@@ -203,6 +207,16 @@ const options: Record<string, Option> = {
     help: "data plane: longest timeoutSeconds a command in a workspace may ask for",
     default: "600",
   },
+  "shutdown-delay": {
+    env: "AGENTRY_SHUTDOWN_DELAY",
+    help: "on SIGTERM: how long /readyz fails while requests are still served, so load balancers stop sending (a duration)",
+    default: "5s",
+  },
+  "shutdown-grace": {
+    env: "AGENTRY_SHUTDOWN_GRACE",
+    help: "then: how long in-flight requests may take to finish before their connections close (a duration)",
+    default: "20s",
+  },
   "log-level": { env: "AGENTRY_LOG_LEVEL", help: "error|warn|info|debug", default: "info" },
 };
 
@@ -300,5 +314,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     podAddressMap: get("pod-address-map"),
     maxUploadBytes: num("max-upload-bytes", 1),
     maxExecSeconds: num("max-exec-seconds", 1),
+    shutdownDelayMs: parseDuration("shutdown-delay", get("shutdown-delay") ?? ""),
+    shutdownGraceMs: parseDuration("shutdown-grace", get("shutdown-grace") ?? ""),
   };
 }
