@@ -156,12 +156,20 @@ describe("agent program: serve in echo mode", () => {
       .trim()
       .split("\n")
       .map((l) => JSON.parse(l) as { type: string; id?: string; data?: string; output?: string });
+    // Echo streams word by word, as a model would: output pieces, then the whole result.
     assert.deepEqual(
       records.map((r) => r.type),
-      ["started", "output", "result"],
+      ["started", "output", "output", "result"],
     );
-    assert.equal(records[1]!.data, "stream me");
-    assert.equal(records[2]!.id, records[0]!.id);
+    assert.equal(
+      records
+        .filter((r) => r.type === "output")
+        .map((r) => r.data)
+        .join(""),
+      "stream me",
+    );
+    assert.equal(records.at(-1)!.output, "stream me");
+    assert.equal(records.at(-1)!.id, records[0]!.id);
     const list = await getJson(`${agent.url}/v1/tasks`);
     assert.equal(list.status, 200);
     assert.deepEqual(

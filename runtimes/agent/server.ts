@@ -231,9 +231,17 @@ export class AgentApp {
         this.aborter.signal,
         gone.signal,
       ]);
+      // Streamed: the model's answer goes out piece by piece as the provider sends it.
+      let streamedOutput = false;
+      const onOutput = streamed
+        ? (data: string) => {
+            streamedOutput = true;
+            send({ type: "output", data });
+          }
+        : undefined;
       let completion;
       try {
-        completion = await this.complete(body.input, signal);
+        completion = await this.complete(body.input, signal, onOutput);
       } catch (err) {
         if (err instanceof ProviderError)
           throw new ProblemError(
@@ -260,7 +268,7 @@ export class AgentApp {
         model: result.model,
       });
       if (!streamed) return json(res, 200, result);
-      send({ type: "output", data: result.output });
+      if (!streamedOutput) send({ type: "output", data: result.output });
       send({ type: "result", ...result });
       res.end();
     } catch (err) {

@@ -432,11 +432,12 @@ roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader }
       });
       assert.equal(res.status, 200);
       const records = parseRecords(await res.text(), accept === "text/event-stream");
-      assert.deepEqual(
-        records.map((r) => r.type),
-        ["started", "output", "result"],
-      );
-      assert.match(String(records[1]?.data), /streamed/);
+      // The answer as the model produces it (echo: word by word), then the whole result.
+      assert.equal(records[0]?.type, "started");
+      assert.equal(records.at(-1)?.type, "result");
+      const pieces = records.filter((r) => r.type === "output").map((r) => r.data);
+      assert.ok(pieces.length >= 2, JSON.stringify(records));
+      assert.equal(pieces.join(""), `streamed ${accept}`);
     }
     const list = await gw.call("GET", `${base}/agentruntimes/agent/tasks`);
     assert.equal(list.status, 200);
