@@ -13,6 +13,7 @@ import { createInformer, type SharedInformer } from "../lib/kube/informer.ts";
 import { LeaderElector } from "../lib/kube/leader.ts";
 import { AgentRuntimeReconciler, CHILD_SELECTOR } from "./controllers/agentruntime.ts";
 import { SANDBOX_POD_SELECTOR, SandboxFleetReconciler } from "./controllers/sandboxfleet.ts";
+import { FleetMetrics } from "./controllers/sandboxfleet.metrics.ts";
 import { HttpSandboxApi } from "./controllers/sandbox.io.ts";
 import { PodAddresses } from "../lib/kube/podaddresses.ts";
 import { AgentProbe } from "./controllers/agentruntime.probe.ts";
@@ -102,6 +103,7 @@ const fleets = new SandboxFleetReconciler({
   controllerId: cfg.controllerId,
   peers,
   stallAfterMs: cfg.stallAfterMs,
+  fleetMetrics: new FleetMetrics(metrics.registry),
 });
 const pipelines = new PipelineReconciler({
   client,

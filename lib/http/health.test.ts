@@ -15,7 +15,7 @@ describe("health endpoints", () => {
       const get = async (path: string) => {
         const res = await fetch(`http://127.0.0.1:${port}${path}`);
         assert.equal(res.headers.get("content-type"), "application/json");
-        return { status: res.status, body: (await res.json()) as unknown };
+        return { status: res.status, body: await res.json() };
       };
       assert.deepEqual(await get("/healthz"), { status: 200, body: { status: "ok" } });
       assert.deepEqual(await get("/readyz"), {

@@ -64,7 +64,7 @@ describe("gateway graceful drain", () => {
 
     const ready = await waitFor("/readyz to fail", async () => {
       const res = await fetch(`${gw.url}/readyz`);
-      return res.status === 503 ? ((await res.json()) as unknown) : undefined;
+      return res.status === 503 ? await res.json() : undefined;
     });
     assert.deepEqual(ready, { status: "unavailable", reason: "shutting down" });
     assert.equal((await fetch(`${gw.url}/healthz`)).status, 200, "still alive and serving");
