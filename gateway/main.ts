@@ -7,6 +7,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { Redis } from "ioredis";
 import { KubeClient, type KubeObject } from "../lib/kube/client.ts";
 import { publishPublicKeys, SecretKeyRing } from "../lib/keyring.ts";
+import { PodAddresses } from "../lib/kube/podaddresses.ts";
 import { createLogger } from "../lib/log.ts";
 import { createApp } from "./app.ts";
 import { createAuthenticator } from "./auth/authenticate.ts";
@@ -116,7 +117,7 @@ if (cfg.tokensFile || cfg.tokensSecret)
 
 // The gateway's own data-plane signing key (rotated like the operator's) and its public keys,
 // published for the operator to put into every namespace's trust bundle. The data-plane
-// routes that will sign with it come later; a key that cannot be kept is logged, not fatal.
+// routes sign with it; a key that cannot be kept is logged, not fatal (those routes answer 503).
 const sk = cfg.signingKey;
 const signingKeys = new SecretKeyRing(kube, {
   namespace: sk.namespace,
@@ -205,6 +206,18 @@ const app = createApp({
   addressLimiter,
   ...(cfg.trustProxy !== false ? { trustProxy: cfg.trustProxy } : {}),
   authenticate,
+  dataPlane: {
+    addresses: new PodAddresses(cfg.podAddressMap, (r) =>
+      log.debug("pod address", {
+        pod: r.pod,
+        via: r.via,
+        ...(r.via !== "none" ? { address: r.address } : {}),
+      }),
+    ),
+    signer: () => signingKeys.signer(),
+    maxUploadBytes: cfg.maxUploadBytes,
+    maxExecSeconds: cfg.maxExecSeconds,
+  },
   watch: sseHandler(hub, kube, metrics, {
     heartbeatMs: cfg.heartbeatMs,
     clientBufferBytes: cfg.clientBufferBytes,

@@ -2,6 +2,7 @@
 // (JSON Schema 2020-12, which OpenAPI 3.1 uses as is). Built once at start.
 import { z } from "zod";
 import { KINDS, type KindDefinition } from "../api/v1alpha1/index.ts";
+import { dataPlanePaths, dataPlaneSchemas } from "./openapi.dataplane.ts";
 
 type Json = Record<string, unknown>;
 
@@ -236,6 +237,10 @@ export function openApiDocument(version = "0.1.0"): Json {
     };
     paths = { ...paths, ...kindPaths(def) };
   }
+  // The data plane (openapi.dataplane.ts): its paths merged into the kinds' path items.
+  Object.assign(schemas, dataPlaneSchemas());
+  for (const [path, item] of Object.entries(dataPlanePaths()))
+    paths[path] = { ...(paths[path] as Json | undefined), ...(item as Json) };
   const responses = Object.fromEntries(
     PROBLEM_CODES.map((c) => [`Problem${c}`, problem(`HTTP ${c} problem.`)]),
   );

@@ -26,9 +26,10 @@ import {
   sameSpecHash,
 } from "../../lib/kube/children.ts";
 import { forEachLimit } from "../../lib/kube/concurrency.ts";
-import { sandboxPodProblem } from "./owners.ts";
+import { sandboxPodProblem } from "../../lib/kube/owners.ts";
 import { placeAll, underPressure, type PlacedWorkspace, type SandboxView } from "./placement.ts";
-import type { PodAddresses, SandboxApi, SandboxTarget } from "./sandbox.io.ts";
+import type { PodAddresses } from "../../lib/kube/podaddresses.ts";
+import type { SandboxApi, SandboxTarget } from "./sandbox.io.ts";
 import {
   desiredFleetPolicy,
   fleetAgents,

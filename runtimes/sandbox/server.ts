@@ -6,7 +6,7 @@ import { pipeline } from "node:stream/promises";
 import { z } from "zod";
 import { authorize } from "../../lib/http/auth.ts";
 import { healthBody } from "../../lib/http/health.ts";
-import { checkLength, json, readJson } from "../../lib/http/body.ts";
+import { checkLength, drained, json, readJson } from "../../lib/http/body.ts";
 import { badRequest, methodNotAllowed, ProblemError, sendProblem } from "../../lib/http/problem.ts";
 import type { Log } from "../../lib/log.ts";
 import type { TokenVerifier } from "../../lib/tokens.ts";
@@ -23,6 +23,7 @@ import {
 } from "../../contracts/sandbox.ts";
 import { accessFor, type PodIdentity } from "./access.ts";
 import type { ExecPool, OutputSink } from "./exec.ts";
+import { listDirectory, parseRange, writeArchive } from "./browse.ts";
 import type { LoadSampler } from "./load.ts";
 import { parseFilePath, validateWorkspaceId, type WorkspaceStore } from "./workspaces.ts";
 
@@ -128,10 +129,18 @@ export class SandboxApp {
         DELETE: (_q, r, p) => this.deleteWorkspace(r, p.id),
       });
     if (parts.length === 3 && third === "exec") return one({ POST: (q, r, p) => this.exec(q, r, p.id) });
+    if ((third === "dir" || third === "archive") && !parts.slice(3).includes("")) {
+      const segments = parts.length > 3 ? parseFilePath(parts.slice(3).join("/")) : [];
+      return one(
+        third === "dir"
+          ? { GET: async (_q, r, p) => json(r, 200, await listDirectory(this.o.store, p.id, segments)) }
+          : { GET: (_q, r, p) => writeArchive(this.o.store, p.id, segments, r) },
+      );
+    }
     if (third === "files" && parts.length >= 4) {
       params.file = parts.slice(3).join("/");
       return one({
-        GET: (_q, r, p) => this.getFile(r, p),
+        GET: (q, r, p) => this.getFile(q, r, p),
         PUT: (q, r, p) => this.putFile(q, r, p),
         DELETE: (_q, r, p) => this.deleteFile(r, p),
       });
@@ -227,10 +236,26 @@ export class SandboxApp {
     sink.end({ type: "exit", ...exit });
   }
 
-  private async getFile(res: ServerResponse, p: Params): Promise<void> {
+  private async getFile(req: IncomingMessage, res: ServerResponse, p: Params): Promise<void> {
     const { handle, size } = await this.o.store.openFile(p.id, parseFilePath(p.file));
-    res.writeHead(200, { "content-type": "application/octet-stream", "content-length": size });
-    await pipeline(handle.createReadStream(), res);
+    let range;
+    try {
+      range = parseRange(req.headers.range, size);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+    const headers = { "content-type": "application/octet-stream", "accept-ranges": "bytes" };
+    if (!range) {
+      res.writeHead(200, { ...headers, "content-length": size });
+      return pipeline(handle.createReadStream(), res);
+    }
+    res.writeHead(206, {
+      ...headers,
+      "content-length": range.end - range.start + 1,
+      "content-range": `bytes ${range.start}-${range.end}/${size}`,
+    });
+    await pipeline(handle.createReadStream({ start: range.start, end: range.end }), res);
   }
 
   private async putFile(req: IncomingMessage, res: ServerResponse, p: Params): Promise<void> {
@@ -270,16 +295,7 @@ function ndjsonSink(res: ServerResponse): {
         start();
         return res.write(line({ type: stream, data }));
       },
-      drained: () =>
-        new Promise((resolve) => {
-          const done = () => {
-            res.off("drain", done);
-            res.off("close", done);
-            resolve();
-          };
-          res.once("drain", done);
-          res.once("close", done);
-        }),
+      drained: () => drained(res),
     },
     end: (record) => {
       start();

@@ -20,6 +20,7 @@ import { EventHub } from "../../gateway/events/hub.ts";
 import { sseHandler } from "../../gateway/events/sse.ts";
 import { GatewayMetrics } from "../../gateway/metrics.ts";
 import { MemoryRateLimiter, type RateLimiter } from "../../gateway/ratelimit.ts";
+import type { DataPlaneOptions } from "../../gateway/dataplane/common.ts";
 import type { AdmissionSettings } from "../../gateway/routes/admit.ts";
 import { startEmbeddedPostgres } from "../../gateway/store/embedded.ts";
 import { migrate } from "../../gateway/store/migrations.ts";
@@ -113,6 +114,8 @@ export interface InProcessOptions {
   limiter?: RateLimiter;
   heartbeatMs?: number;
   admission?: AdmissionSettings;
+  /** Serve the data plane: pod addresses (PodBackends' map) and the signing key. */
+  dataPlane?: DataPlaneOptions;
 }
 
 /** The gateway app in this process, as main.ts wires it (in-process bus and limiter). */
@@ -148,6 +151,7 @@ export async function startGateway(t: After, options: InProcessOptions = {}): Pr
       clientBufferBytes: 1 << 20,
     }),
     ...(options.admission ? { admission: options.admission } : {}),
+    ...(options.dataPlane ? { dataPlane: options.dataPlane } : {}),
   });
   const server = app.listen(0, "127.0.0.1");
   await once(server, "listening");
