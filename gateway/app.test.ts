@@ -12,6 +12,8 @@ describe("routeOf", () => {
     ["/v1/namespaces/ns/workspaces/w/status", "/v1/namespaces/{namespace}/workspaces/{name}/status"],
     ["/v1/watch/namespaces/ns/workspaces", "/v1/watch/namespaces/{namespace}/workspaces"],
     ["/v1/namespaces/ns/secrets", "other"],
+    ["/v1/workspaces", "/v1/workspaces"],
+    ["/v1/secrets", "other"],
     ["/v1/namespaces/ns/pipelines/p/x/y", "other"],
     ["/anything", "other"],
   ];

@@ -12,6 +12,8 @@ import { openApiDocument } from "./openapi.ts";
 import { problemOf, sendProblem, toProblem } from "./problem.ts";
 import type { RateLimiter } from "./ratelimit.ts";
 import { DEFAULT_ADMISSION, type AdmissionSettings } from "./routes/admit.ts";
+import { accessReviewer } from "./auth/access.ts";
+import { allNamespacesRouter } from "./routes/allnamespaces.ts";
 import { resourceRouter } from "./routes/resources.ts";
 import { runsRouter } from "./routes/runs.ts";
 import { checkPathNames } from "./routes/validate.ts";
@@ -54,6 +56,7 @@ export function routeOf(path: string): string {
     return path;
   const s = path.split("/");
   if (s[1] !== "v1") return "other";
+  if (s.length === 3 && PLURALS.has(s[2]!)) return `/v1/${s[2]}`;
   const watch = s[2] === "watch" ? 1 : 0;
   const plural = s[4 + watch];
   if (s[2 + watch] !== "namespaces" || !plural || !PLURALS.has(plural)) return "other";
@@ -181,6 +184,7 @@ export function createApp(deps: GatewayDeps): express.Express {
     log: deps.log,
     admission: deps.admission ?? DEFAULT_ADMISSION,
   };
+  v1.use(allNamespacesRouter(KINDS, { ...resourceDeps, review: accessReviewer(deps.kube) }));
   v1.use("/namespaces/:namespace/pipelines", runsRouter(resourceDeps));
   for (const def of KINDS) v1.use(`/namespaces/:namespace/${def.plural}`, resourceRouter(def, resourceDeps));
   app.use("/v1", v1);

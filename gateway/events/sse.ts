@@ -9,6 +9,7 @@
 import type { Request, RequestHandler, Response } from "express";
 import { KINDS } from "../../api/v1alpha1/index.ts";
 import type { KubeClient } from "../../lib/kube/client.ts";
+import { accessReviewer } from "../auth/access.ts";
 import type { Authenticator } from "../auth/authenticate.ts";
 import type { Identity } from "../auth/identity.ts";
 import type { GatewayMetrics } from "../metrics.ts";
@@ -29,31 +30,9 @@ export interface SseOptions {
 
 /** SubjectAccessReview: may `who` watch `plural` in `namespace`? Cached briefly. */
 export function watchAuthorizer(client: KubeClient, ttlMs = 10_000) {
-  const cache = new Map<string, { at: number; allowed: boolean; reason: string }>();
-  return async (who: Identity, plural: string, namespace: string) => {
-    const key = `${who.user}\n${who.groups.join(",")}\n${plural}\n${namespace}`;
-    const hit = cache.get(key);
-    if (hit && Date.now() - hit.at < ttlMs) return hit;
-    const r = await client.request<{ status?: { allowed?: boolean; reason?: string } }>(
-      "POST",
-      "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-      {
-        body: {
-          apiVersion: "authorization.k8s.io/v1",
-          kind: "SubjectAccessReview",
-          spec: {
-            user: who.user,
-            groups: who.via === "anonymous" ? who.groups : [...who.groups, "system:authenticated"],
-            resourceAttributes: { group: "agentry.dev", resource: plural, verb: "watch", namespace },
-          },
-        },
-      },
-    );
-    const answer = { at: Date.now(), allowed: r.status?.allowed === true, reason: r.status?.reason ?? "" };
-    if (cache.size > 10_000) cache.clear();
-    cache.set(key, answer);
-    return answer;
-  };
+  const review = accessReviewer(client, ttlMs);
+  return (who: Identity, plural: string, namespace: string) =>
+    review(who, { verb: "watch", resource: plural, namespace });
 }
 
 /** 503 for a watch while the event bus (Redis) is unreachable: nothing to stream from. */
