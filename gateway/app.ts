@@ -47,6 +47,12 @@ export interface GatewayDeps {
 /** The client's address as the per-address limits see it. */
 export const clientAddress = (req: Request): string => req.ip ?? req.socket.remoteAddress ?? "unknown";
 
+/**
+ * Largest request line plus headers the gateway reads (Node's default is 16 KiB): a long
+ * label selector or continue token gets the gateway's 400 naming it, not a bare 431.
+ */
+export const MAX_HEADER_BYTES = 64 * 1024;
+
 const PLURALS = new Set(KINDS.map((k) => k.plural));
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 

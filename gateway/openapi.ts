@@ -2,10 +2,9 @@
 // (JSON Schema 2020-12, which OpenAPI 3.1 uses as is). Built once at start, and written to
 // openapi.json by `npm run gen` (the committed contract clients are generated from).
 //
-// Each kind has two schemas: `<Kind>` is the object as the gateway answers it (the schema's
-// output side: defaulted fields are always there), `<Kind>Input` what a request may send
-// (the input side: defaulted fields optional; apiVersion, kind and status optional or
-// ignored). Paths come in groups (`PATH_GROUPS`); a new family of routes adds its group.
+// Each kind has two schemas: `<Kind>` is the object as the gateway answers it (apiVersion,
+// kind, metadata.name and namespace always there), `<Kind>Input` what a request may send (the
+// zod schema's input side: defaulted fields optional; apiVersion, kind optional; no status). Paths come in groups (`PATH_GROUPS`); a new family of routes adds its group.
 import { z } from "zod";
 import { KINDS, NAMESPACE_PATTERN, type KindDefinition } from "../api/v1alpha1/index.ts";
 import { LABEL_SELECTOR_MAX, LABEL_SELECTOR_PATTERN } from "./routes/validate.ts";
@@ -30,6 +29,7 @@ const PROBLEM_TEXT: Record<number, string> = {
   415: "Send JSON (application/json, or application/merge-patch+json for PATCH).",
   422: "The object is invalid (errors name each field) or an admission rule refused it.",
   429: "Rate limited: retry after the Retry-After seconds.",
+  431: "The request line and headers exceed 64 KiB.",
   502: "The Kubernetes API server failed or could not be reached.",
   503: "The gateway cannot take writes now (its audit database is unavailable).",
 };
@@ -90,18 +90,21 @@ const listParams = [
   ),
 ];
 
-const LIST_ERRORS = [400, 401, 403, 410, 429, 502];
-const READ_ERRORS = [400, 401, 403, 404, 429, 502];
-const WRITE_ERRORS = [400, 401, 403, 404, 409, 413, 415, 422, 429, 502, 503];
+const LIST_ERRORS = [400, 401, 403, 410, 429, 431, 502];
+const READ_ERRORS = [400, 401, 403, 404, 429, 431, 502];
+const WRITE_ERRORS = [400, 401, 403, 404, 409, 413, 415, 422, 429, 431, 502, 503];
 
-/** The object as answered (output side of the schema), and as sent (input side). */
+/** The object as answered, and as sent. */
 function schemasOf(def: KindDefinition): { output: Json; input: Json } {
   const convert = (io: "input" | "output") => {
     const s = z.toJSONSchema(def.object, { target: "draft-2020-12", io, unrepresentable: "any" }) as Json;
     delete s.$schema;
     return s as Json & { properties: Record<string, Json>; required?: string[] };
   };
-  const output = convert("output");
+  // Answers carry what the apiserver stored, whose CRD defaults do not reach every nested
+  // default of the zod schema: the input side describes them faithfully, plus what the
+  // apiserver always sets.
+  const output = convert("input");
   output.properties.status = { ...output.properties.status, readOnly: true };
   output.properties.metadata = {
     ...output.properties.metadata,
@@ -246,7 +249,7 @@ function kindPaths(def: KindDefinition): Json {
             description: "Deletion accepted (the object, while finalizers run, or a Status).",
             content: { "application/json": { schema: { type: "object" } } },
           },
-          ...errors(400, 401, 403, 404, 409, 412, 422, 429, 502, 503),
+          ...errors(400, 401, 403, 404, 409, 412, 422, 429, 431, 502, 503),
         },
       },
     },
@@ -305,7 +308,7 @@ function kindPaths(def: KindDefinition): Json {
             description: "An event stream.",
             content: { "text/event-stream": { schema: { type: "string" } } },
           },
-          ...errors(400, 401, 403, 429, 503),
+          ...errors(400, 401, 403, 429, 431, 503),
         },
       },
     },
@@ -323,7 +326,7 @@ function kindPaths(def: KindDefinition): Json {
             description: "Run requested.",
             content: { "application/json": { schema: { $ref: "#/components/schemas/RunAccepted" } } },
           },
-          ...errors(400, 401, 403, 404, 409, 422, 429, 502, 503),
+          ...errors(400, 401, 403, 404, 409, 422, 429, 431, 502, 503),
         },
       },
     };
@@ -377,7 +380,13 @@ export function openApiDocument(version = "0.1.0"): Json {
     schemas[`${def.kind}Input`] = input;
     schemas[`${def.kind}List`] = listSchema(def);
   }
-  const responses = Object.fromEntries(PROBLEM_CODES.map((c) => [`Problem${c}`, problem(PROBLEM_TEXT[c]!)]));
+  const responses = Object.fromEntries(
+    PROBLEM_CODES.map((c) => [
+      `Problem${c}`,
+      // Node's HTTP parser answers 431 itself, with no body.
+      c === 431 ? { description: PROBLEM_TEXT[c] } : problem(PROBLEM_TEXT[c]!),
+    ]),
+  );
   return {
     openapi: "3.1.0",
     info: {

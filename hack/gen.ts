@@ -52,7 +52,7 @@ async function outputs(): Promise<Map<string, string>> {
 
 /** The client's types: openapi-typescript's reading of the committed document. */
 async function clientTypes(doc: Record<string, unknown>): Promise<string> {
-  const ast = await openapiTS(doc as Parameters<typeof openapiTS>[0], {
+  const ast = await openapiTS(doc as unknown as Parameters<typeof openapiTS>[0], {
     alphabetize: false,
     defaultNonNullable: false,
   });

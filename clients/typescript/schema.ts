@@ -572,7 +572,7 @@ export interface components {
                  * @description Port the agent's HTTP API listens on; the Service exposes it.
                  * @default 8080
                  */
-                port: number;
+                port?: number;
                 /** @description Compute resources, as in a container's resources. */
                 resources?: {
                     /** @description Minimum resources, e.g. {cpu: 250m, memory: 256Mi}; used for scheduling. */
@@ -610,7 +610,7 @@ export interface components {
                          * @description Key inside the Secret.
                          * @default api-key
                          */
-                        key: string;
+                        key?: string;
                     };
                 };
                 /** @description RuntimeClass for stronger isolation, e.g. gvisor or kata. */
@@ -621,12 +621,12 @@ export interface components {
                  *       "enabled": true
                  *     }
                  */
-                networkPolicy: {
+                networkPolicy?: {
                     /**
                      * @description Create and own a NetworkPolicy for the agent Pod (the default). false opts out: no policy is made, and the Pod is reachable and reaches whatever the namespace's own policies allow.
                      * @default true
                      */
-                    enabled: boolean;
+                    enabled?: boolean;
                     /** @description Allowed egress besides DNS and the sandboxes of the workspace's fleet. Nothing else leaves the Pod while the policy is enabled: an agent that calls a hosted model needs its API here (e.g. cidr 0.0.0.0/0, ports [443]). */
                     egress?: {
                         /** @description Destination CIDR block, e.g. 203.0.113.0/24. */
@@ -645,7 +645,7 @@ export interface components {
                      * @description Where the volume is mounted in the agent container.
                      * @default /data
                      */
-                    mountPath: string;
+                    mountPath?: string;
                     /** @description ConfigMap whose files are copied into the volume at start, without overwriting files that already exist. */
                     bootstrapConfigMap?: string;
                 };
@@ -653,7 +653,7 @@ export interface components {
                  * @description When true the Pod is removed and the Service kept; false starts it again.
                  * @default false
                  */
-                suspended: boolean;
+                suspended?: boolean;
             };
             /** @description Observed state of the agent. */
             readonly status?: {
@@ -907,37 +907,37 @@ export interface components {
                  * @description Cron schedule (5 fields, e.g. "0 2 * * *", or a macro such as @daily) for a CronJob; "" or "@once" runs once as a Job.
                  * @default
                  */
-                schedule: string;
+                schedule?: string;
                 /** @description IANA time zone of the schedule, e.g. Europe/Paris; UTC of the controller when unset. */
                 timeZone?: string;
                 /**
                  * @description Pause scheduling; running runs finish.
                  * @default false
                  */
-                suspended: boolean;
+                suspended?: boolean;
                 /**
                  * @description What to do when a run is due while the previous one still runs.
                  * @default Forbid
                  * @enum {string}
                  */
-                concurrencyPolicy: "Allow" | "Forbid" | "Replace";
+                concurrencyPolicy?: "Allow" | "Forbid" | "Replace";
                 /** @description A run that could not start within this many seconds of its time is skipped. */
                 startingDeadlineSeconds?: number;
                 /**
                  * @description How many finished successful runs (Jobs) to keep.
                  * @default 3
                  */
-                successfulRunsHistoryLimit: number;
+                successfulRunsHistoryLimit?: number;
                 /**
                  * @description How many failed runs (Jobs) to keep.
                  * @default 3
                  */
-                failedRunsHistoryLimit: number;
+                failedRunsHistoryLimit?: number;
                 /**
                  * @description Retries of a failed run before it fails.
                  * @default 1
                  */
-                backoffLimit: number;
+                backoffLimit?: number;
                 /** @description Time limit of a whole run; the run fails when it is exceeded. */
                 activeDeadlineSeconds?: number;
                 /** @description ServiceAccount of the job pod; the namespace default when unset. */
@@ -1306,7 +1306,7 @@ export interface components {
                      * @description Port of the sandbox runtime's HTTP API (files, exec, /status).
                      * @default 8080
                      */
-                    port: number;
+                    port?: number;
                     /** @description Environment variables of the container. */
                     env?: {
                         /** @description Environment variable name. */
@@ -1354,22 +1354,22 @@ export interface components {
                      *       "ephemeralStorageRequest": "1Gi"
                      *     }
                      */
-                    storage: {
+                    storage?: {
                         /**
                          * @description sizeLimit of the emptyDir holding the workspaces (/workspaces). Beyond it the kubelet evicts the sandbox pod.
                          * @default 10Gi
                          */
-                        workspaceSizeLimit: number | string;
+                        workspaceSizeLimit?: number | string;
                         /**
                          * @description sizeLimit of the emptyDir mounted at /tmp.
                          * @default 1Gi
                          */
-                        tmpSizeLimit: number | string;
+                        tmpSizeLimit?: number | string;
                         /**
                          * @description The container's requests.ephemeral-storage, for scheduling (at most the limit). template.resources.requests[ephemeral-storage] wins when set.
                          * @default 1Gi
                          */
-                        ephemeralStorageRequest: number | string;
+                        ephemeralStorageRequest?: number | string;
                     };
                     /** @description RuntimeClass for stronger isolation, e.g. gvisor or kata: workspaces of one sandbox share its kernel otherwise. */
                     runtimeClassName?: string;
@@ -1388,24 +1388,24 @@ export interface components {
                  * @description Fewest sandboxes, whatever the demand.
                  * @default 1
                  */
-                minReplicas: number;
+                minReplicas?: number;
                 /**
                  * @description Most sandboxes, whatever the demand.
                  * @default 10
                  */
-                maxReplicas: number;
+                maxReplicas?: number;
                 /** @description Pinned number of sandboxes (set by `kubectl scale` or an HPA through the scale subresource). Unset means autoscale. */
                 replicas?: number;
                 /**
                  * @description Sandboxes kept with no workspace, ready for new ones.
                  * @default 1
                  */
-                warmEmpty: number;
+                warmEmpty?: number;
                 /**
                  * @description Most workspaces placed on one sandbox.
                  * @default 32
                  */
-                maxWorkspacesPerSandbox: number;
+                maxWorkspacesPerSandbox?: number;
                 /**
                  * @description Load above which a sandbox takes no new workspaces and the fleet grows.
                  * @default {
@@ -1413,66 +1413,66 @@ export interface components {
                  *       "memory": 0.8
                  *     }
                  */
-                pressure: {
+                pressure?: {
                     /**
                      * @description CPU use (fraction of the limit, in (0,1]) above which a sandbox is under pressure.
                      * @default 0.8
                      */
-                    cpu: number;
+                    cpu?: number;
                     /**
                      * @description Memory use (fraction of the limit, in (0,1]) above which a sandbox is under pressure.
                      * @default 0.8
                      */
-                    memory: number;
+                    memory?: number;
                 };
                 /**
                  * @description Workspaces without ownerId: shared reuses a sandbox below the pressure thresholds; dedicated gives each its own sandbox.
                  * @default shared
                  * @enum {string}
                  */
-                ownerlessPool: "shared" | "dedicated";
+                ownerlessPool?: "shared" | "dedicated";
                 /**
                  * @description How often sandbox load is sampled. A duration such as 500ms, 30s, 5m or 1h.
                  * @default 1s
                  */
-                samplingInterval: string;
+                samplingInterval?: string;
                 /**
                  * @description Consecutive samples that must ask for more sandboxes before scaling up.
                  * @default 2
                  */
-                scaleUpWindow: number;
+                scaleUpWindow?: number;
                 /**
                  * @description Consecutive samples that must ask for fewer sandboxes before scaling down.
                  * @default 2
                  */
-                scaleDownWindow: number;
+                scaleDownWindow?: number;
                 /**
                  * @description Least time between two scaling actions. A duration such as 500ms, 30s, 5m or 1h.
                  * @default 1s
                  */
-                cooldown: string;
+                cooldown?: string;
                 /**
                  * @description How long a surplus empty sandbox is kept before it is removed. A duration such as 500ms, 30s, 5m or 1h.
                  * @default 5m
                  */
-                idleTTL: string;
+                idleTTL?: string;
                 /**
                  * @description How long a draining sandbox waits for its workspaces to leave before removal. A duration such as 500ms, 30s, 5m or 1h.
                  * @default 5m
                  */
-                drainTimeout: string;
+                drainTimeout?: string;
                 /**
                  * @description The fleet's managed NetworkPolicy, on by default: ingress to the sandbox pods (on the template's port) only from the agentry operator, the agentry gateway and the AgentRuntimes whose workspace (spec.workspaceRef) is on this fleet. Egress is left alone. NetworkPolicies add up: another policy selecting the sandboxes can allow more.
                  * @default {
                  *       "enabled": true
                  *     }
                  */
-                networkPolicy: {
+                networkPolicy?: {
                     /**
                      * @description Create and own the fleet's NetworkPolicy (the default). false opts out: no policy is made, and any pod that the namespace's own policies let through can reach the sandboxes.
                      * @default true
                      */
-                    enabled: boolean;
+                    enabled?: boolean;
                 };
             };
             /** @description Observed state of the fleet. */
@@ -1789,7 +1789,7 @@ export interface components {
                          * @description Branch, tag or commit to check out.
                          * @default main
                          */
-                        ref: string;
+                        ref?: string;
                         /** @description Secret with the credentials for a private repository (same namespace). */
                         credentialsSecretRef?: {
                             /** @description Name of the Secret in the same namespace. */
@@ -1812,7 +1812,7 @@ export interface components {
                  * @description When true the workspace is removed from its sandbox; false places it again.
                  * @default false
                  */
-                suspended: boolean;
+                suspended?: boolean;
             };
             /** @description Observed state of the workspace. */
             readonly status?: {
@@ -2039,6 +2039,13 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The request line and headers exceed 64 KiB. */
+        Problem431: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
         /** @description The Kubernetes API server failed or could not be reached. */
         Problem502: {
             headers: {
@@ -2098,6 +2105,7 @@ export interface operations {
             403: components["responses"]["Problem403"];
             410: components["responses"]["Problem410"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
         };
     };
@@ -2146,6 +2154,7 @@ export interface operations {
             415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
             503: components["responses"]["Problem503"];
         };
@@ -2190,6 +2199,7 @@ export interface operations {
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
         };
     };
@@ -2235,6 +2245,7 @@ export interface operations {
             415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
             503: components["responses"]["Problem503"];
         };
@@ -2273,6 +2284,7 @@ export interface operations {
             412: components["responses"]["Problem412"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
             503: components["responses"]["Problem503"];
         };
@@ -2319,6 +2331,7 @@ export interface operations {
             415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
             503: components["responses"]["Problem503"];
         };
@@ -2353,6 +2366,7 @@ export interface operations {
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
         };
     };
@@ -2386,6 +2400,7 @@ export interface operations {
             403: components["responses"]["Problem403"];
             410: components["responses"]["Problem410"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
         };
     };
@@ -2417,6 +2432,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             503: components["responses"]["Problem503"];
         };
     };
@@ -2453,6 +2469,7 @@ export interface operations {
             403: components["responses"]["Problem403"];
             410: components["responses"]["Problem410"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
         };
     };
@@ -2501,6 +2518,7 @@ export interface operations {
             415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
             503: components["responses"]["Problem503"];
         };
@@ -2545,6 +2563,7 @@ export interface operations {
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
         };
     };
@@ -2590,6 +2609,7 @@ export interface operations {
             415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
             503: components["responses"]["Problem503"];
         };
@@ -2628,6 +2648,7 @@ export interface operations {
             412: components["responses"]["Problem412"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
             503: components["responses"]["Problem503"];
         };
@@ -2674,6 +2695,7 @@ export interface operations {
             415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
             503: components["responses"]["Problem503"];
         };
@@ -2708,6 +2730,7 @@ export interface operations {
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
         };
     };
@@ -2741,6 +2764,7 @@ export interface operations {
             403: components["responses"]["Problem403"];
             410: components["responses"]["Problem410"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
         };
     };
@@ -2772,6 +2796,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             503: components["responses"]["Problem503"];
         };
     };
@@ -2808,6 +2833,7 @@ export interface operations {
             409: components["responses"]["Problem409"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
             503: components["responses"]["Problem503"];
         };
@@ -2845,6 +2871,7 @@ export interface operations {
             403: components["responses"]["Problem403"];
             410: components["responses"]["Problem410"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
         };
     };
@@ -2893,6 +2920,7 @@ export interface operations {
             415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
             503: components["responses"]["Problem503"];
         };
@@ -2937,6 +2965,7 @@ export interface operations {
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
         };
     };
@@ -2982,6 +3011,7 @@ export interface operations {
             415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
             503: components["responses"]["Problem503"];
         };
@@ -3020,6 +3050,7 @@ export interface operations {
             412: components["responses"]["Problem412"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
             503: components["responses"]["Problem503"];
         };
@@ -3066,6 +3097,7 @@ export interface operations {
             415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
             503: components["responses"]["Problem503"];
         };
@@ -3100,6 +3132,7 @@ export interface operations {
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
         };
     };
@@ -3133,6 +3166,7 @@ export interface operations {
             403: components["responses"]["Problem403"];
             410: components["responses"]["Problem410"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
         };
     };
@@ -3164,6 +3198,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             503: components["responses"]["Problem503"];
         };
     };
@@ -3200,6 +3235,7 @@ export interface operations {
             403: components["responses"]["Problem403"];
             410: components["responses"]["Problem410"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
         };
     };
@@ -3248,6 +3284,7 @@ export interface operations {
             415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
             503: components["responses"]["Problem503"];
         };
@@ -3292,6 +3329,7 @@ export interface operations {
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
         };
     };
@@ -3337,6 +3375,7 @@ export interface operations {
             415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
             503: components["responses"]["Problem503"];
         };
@@ -3375,6 +3414,7 @@ export interface operations {
             412: components["responses"]["Problem412"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
             503: components["responses"]["Problem503"];
         };
@@ -3421,6 +3461,7 @@ export interface operations {
             415: components["responses"]["Problem415"];
             422: components["responses"]["Problem422"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
             503: components["responses"]["Problem503"];
         };
@@ -3455,6 +3496,7 @@ export interface operations {
             403: components["responses"]["Problem403"];
             404: components["responses"]["Problem404"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
         };
     };
@@ -3488,6 +3530,7 @@ export interface operations {
             403: components["responses"]["Problem403"];
             410: components["responses"]["Problem410"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             502: components["responses"]["Problem502"];
         };
     };
@@ -3519,6 +3562,7 @@ export interface operations {
             401: components["responses"]["Problem401"];
             403: components["responses"]["Problem403"];
             429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
             503: components["responses"]["Problem503"];
         };
     };

@@ -9,7 +9,7 @@ import type { KindDefinition } from "../../api/v1alpha1/index.ts";
 import { ApiError, type KubeList, type KubeObject } from "../../lib/kube/client.ts";
 import type { AccessReviewer } from "../auth/access.ts";
 import type { Identity } from "../auth/identity.ts";
-import { problemOf } from "../problem.ts";
+import { methodNotAllowed, problemOf } from "../problem.ts";
 import { asCaller, listBody, listQuery, type ResourceDeps } from "./resources.ts";
 
 /** The gateway's continue token across namespaces: where to go on. */
@@ -107,5 +107,6 @@ export function allNamespacesRouter(
       res.json(listBody(def, { items, metadata: next ? { continue: encodeToken(next) } : {} }));
     });
   }
+  for (const def of defs) router.all(`/${def.plural}`, methodNotAllowed(["GET"]));
   return router;
 }

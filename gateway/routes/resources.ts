@@ -9,7 +9,7 @@ import { ApiError, type KubeClient, type KubeList, type KubeObject } from "../..
 import type { Logger } from "../../lib/log.ts";
 import type { AdmissionObject } from "../../lib/admission/index.ts";
 import type { Identity } from "../auth/identity.ts";
-import { problemOf } from "../problem.ts";
+import { methodNotAllowed, problemOf } from "../problem.ts";
 import { admit, type AdmissionSettings } from "./admit.ts";
 import type { Store, StoredResponse } from "../store/store.ts";
 import {
@@ -281,5 +281,7 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
     res.json({ status: obj.status ?? {} });
   });
   router.all("/:name/status", statusReadOnly);
+  router.all("/", methodNotAllowed(["GET", "POST"]));
+  router.all("/:name", methodNotAllowed(["GET", "PUT", "PATCH", "DELETE"]));
   return router;
 }
