@@ -175,6 +175,11 @@ function kindPaths(def: KindDefinition): Json {
       },
     },
   };
+  const mergePatch = {
+    type: "object",
+    additionalProperties: true,
+    description: `Fields of the ${def.kind} to change; null removes a field (RFC 7386).`,
+  };
   const one = (code: number, description: string) => ({
     [String(code)]: {
       description,
@@ -235,7 +240,10 @@ function kindPaths(def: KindDefinition): Json {
         parameters: [ifMatch],
         requestBody: {
           required: true,
-          content: { "application/merge-patch+json": { schema: { type: "object" } } },
+          content: {
+            "application/merge-patch+json": { schema: mergePatch },
+            "application/json": { schema: mergePatch },
+          },
         },
         responses: { ...one(200, "Patched."), ...errors(...WRITE_ERRORS, 412) },
       },

@@ -17,7 +17,7 @@ import {
   CREATED_BY,
   clean,
   etagOf,
-  etagVersion,
+  preconditionOf,
   isObject,
   LAST_MODIFIED_BY,
   mergePatch,
@@ -141,7 +141,7 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
     const obj = await asCaller(kube, res).get<KubeObject>(av, def.kind, namespace, name);
     const etag = etagOf(obj);
     if (etag) res.setHeader("etag", etag);
-    const since = etagVersion(req.get("if-none-match"));
+    const since = preconditionOf(req.get("if-none-match"), "If-None-Match");
     if (since && since === obj.metadata.resourceVersion) return void res.status(304).end();
     res.json(clean(obj));
   });
@@ -168,7 +168,7 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
   router.put("/:name", async (req, res) => {
     const { namespace, name } = p(req);
     const who = res.locals.identity as Identity;
-    const ifMatch = etagVersion(req.get("if-match"));
+    const ifMatch = preconditionOf(req.get("if-match"), "If-Match");
     const obj = stamp(prepareObject(def, req.body, { namespace, name }), who.user, false);
     const client = asCaller(kube, res);
     let current: KubeObject | undefined;
@@ -199,7 +199,7 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
   router.patch("/:name", async (req, res) => {
     const { namespace, name } = p(req);
     const who = res.locals.identity as Identity;
-    const ifMatch = etagVersion(req.get("if-match"));
+    const ifMatch = preconditionOf(req.get("if-match"), "If-Match");
     if (!isObject(req.body)) throw problemOf(400, "a merge patch (RFC 7386) must be a JSON object");
     const patch = structuredClone(req.body);
     delete patch.status;
@@ -246,7 +246,7 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
 
   router.delete("/:name", async (req, res) => {
     const { namespace, name } = p(req);
-    const ifMatch = etagVersion(req.get("if-match"));
+    const ifMatch = preconditionOf(req.get("if-match"), "If-Match");
     const client = asCaller(kube, res);
     const check = async () => {
       if (!DELETE_RULES.has(def.kind)) return;

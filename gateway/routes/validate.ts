@@ -100,8 +100,20 @@ export function stamp(obj: KubeObject, user: string, created: boolean): KubeObje
 /** The resourceVersion named by an If-Match / If-None-Match header ("rv", W/"rv" or rv). */
 export function etagVersion(header: string | undefined): string | undefined {
   if (!header) return undefined;
-  const m = /^\s*(?:W\/)?"?([^",\s]+)"?\s*$/.exec(header);
+  const m = /^\s*(?:W\/)?"?([0-9]+)"?\s*$/.exec(header);
   return m?.[1];
+}
+
+/** etagVersion of a request header; 400 when it is there but not an ETag this gateway gives. */
+export function preconditionOf(header: string | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined;
+  const rv = etagVersion(header);
+  if (rv === undefined)
+    throw problemOf(
+      400,
+      `the ${name} header must be an ETag the gateway gave, such as "42" (a resourceVersion)`,
+    );
+  return rv;
 }
 
 export const etagOf = (obj: KubeObject): string | undefined =>
