@@ -202,7 +202,7 @@ export function program(out = process.stdout, err = process.stderr): Command {
 
   cmd
     .command("watch")
-    .description("print the changes to objects of a kind as they happen (Ctrl-C stops)")
+    .description("print the objects of a kind, then their changes as they happen (Ctrl-C stops)")
     .argument("<kind>", "agentruntimes (ar), pipelines (pl), sandboxfleets (sbf) or workspaces (ws)")
     .addOption(
       new Option("-o, --output <format>", "table (default: EVENT and NAME), json (one event per line)")
@@ -211,9 +211,24 @@ export function program(out = process.stdout, err = process.stderr): Command {
     )
     .action(async (kindName: string, o: { output: "table" | "json" }) => {
       const kind = kindOf(kindName);
-      const { gateway, token, namespace } = connect();
+      const { gateway, token, namespace, client } = connect();
       const abort = new AbortController();
       process.once("SIGINT", () => abort.abort());
+      const show = (e: { type: string; data: unknown }) => {
+        if (o.output === "json") print(JSON.stringify(e));
+        else if (e.type === "reset" || e.type === "revoked")
+          print(`${e.type.toUpperCase()}   ${typeof e.data === "string" ? e.data : JSON.stringify(e.data)}`);
+        else print(`${e.type.padEnd(9)} ${kind.singular}/${(e.data as Obj).metadata?.name ?? ""}`);
+      };
+      // Like kubectl get -w: what is there now (listed once the stream is open), then changes.
+      const existing = async () => {
+        const list = unwrap(
+          await loose(client).GET(`/v1/namespaces/{namespace}/${kind.plural}`, {
+            params: { path: { namespace } },
+          }),
+        ) as { items: Obj[] };
+        for (const item of list.items) show({ type: "ADDED", data: item });
+      };
       try {
         for await (const e of watch({
           baseUrl: gateway,
@@ -221,11 +236,9 @@ export function program(out = process.stdout, err = process.stderr): Command {
           namespace,
           plural: kind.plural,
           signal: abort.signal,
+          onOpen: existing,
         })) {
-          if (o.output === "json") print(JSON.stringify(e));
-          else if (e.type === "reset" || e.type === "revoked")
-            print(`${e.type.toUpperCase()}   ${String(e.data)}`);
-          else print(`${e.type.padEnd(9)} ${kind.singular}/${(e.data as Obj).metadata?.name ?? ""}`);
+          show(e);
           if (e.type === "revoked") return;
         }
       } catch (e) {

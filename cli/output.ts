@@ -37,7 +37,9 @@ export function age(timestamp: string | undefined, now = Date.now()): string {
 
 function cell(v: unknown): string {
   if (v === undefined || v === null || v === "") return "<none>";
-  return typeof v === "object" ? JSON.stringify(v) : String(v);
+  if (typeof v === "string") return v;
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  return JSON.stringify(v);
 }
 
 export function table(

@@ -17,6 +17,8 @@ export interface WatchOptions {
   lastEventId?: string;
   signal?: AbortSignal;
   fetch?: typeof globalThis.fetch;
+  /** Called once the stream is open (nothing after it is missed), before the first event. */
+  onOpen?: () => Promise<void> | void;
 }
 
 export async function* watch(o: WatchOptions): AsyncGenerator<WatchEvent> {
@@ -41,6 +43,7 @@ export async function* watch(o: WatchOptions): AsyncGenerator<WatchEvent> {
       status: res.status,
     });
   }
+  await o.onOpen?.();
   const decoder = new TextDecoder();
   let buffer = "";
   for await (const chunk of res.body) {
