@@ -34,9 +34,10 @@ lint: deps ## eslint + prettier check
 typecheck: deps ## tsc --noEmit (strict)
 	$(NPM) run --silent typecheck
 
-fetch: ## before the loopback-only tests: cert-manager's CRDs and SeaweedFS (S3) from the Go module proxy, Schemathesis from PyPI, built/cached outside the repo
+fetch: ## before the loopback-only tests: cert-manager's CRDs, SeaweedFS (S3) and cli-utils' kstatus from the Go module proxy, Schemathesis from PyPI, built/cached outside the repo
 	@bash hack/certmanager-crds.sh >/dev/null
 	@bash hack/s3/build.sh >/dev/null
+	@bash hack/kstatus/build.sh >/dev/null
 	@bash hack/schemathesis.sh >/dev/null
 
 test-images: deps ## build the local Node base and the four images the container suite runs (podman; network on a cold cache)

@@ -94,7 +94,8 @@ describe("Dockerfiles", () => {
       const sources = lines
         .filter((l) => l.startsWith("COPY ") && !l.includes("--from="))
         .flatMap((l) => l.split(/\s+/).slice(1, -1))
-        .filter((src) => tsSources(src).length > 0);
+        // hack/: build-stage tools (the node_modules pruner), not part of the program.
+        .filter((src) => tsSources(src).length > 0 && !src.startsWith("hack/"));
       const copies = (src: string, f: string) => f === src || f.startsWith(`${src}/`);
       for (const f of needed)
         assert.ok(
@@ -106,6 +107,14 @@ describe("Dockerfiles", () => {
           [...needed].some((f) => copies(src, f)),
           `${src} is copied but nothing in it is imported by ${programs.join(", ")}`,
         );
+    });
+
+    it(`${file}: keeps in node_modules only what its programs import`, () => {
+      const programs = [...new Set([...text.matchAll(/\bdist\/([\w/.-]+)\.js\b/g)].map((m) => m[0]))];
+      const pruned = /node hack\/images\/prune\.ts ((?:dist\/\S+\.js ?)+)/.exec(text)?.[1]?.trim().split(" ");
+      assert.ok(pruned, "the build stage runs hack/images/prune.ts");
+      assert.deepEqual([...pruned].sort(), programs.sort(), "on every program the image runs");
+      assert.ok(!text.includes("npm prune"), "no second, coarser prune");
     });
 
     it(`${file}: the entrypoint is compiled from a source in the build`, () => {

@@ -27,6 +27,8 @@ export interface OperatorConfig {
   signingKeyGraceMs: number;
   /** The ConfigMap (in the gateway namespace) where the gateway publishes its public keys. */
   gatewayPublicKeys: string;
+  /** How long a wait on someone else (a missing reference, no node) lasts before Stalled=True. */
+  stallAfterMs: number;
 }
 
 const options = {
@@ -136,6 +138,12 @@ const options = {
     help: "ConfigMap in the gateway namespace where the gateway publishes its public keys (trusted by pods)",
     default: "agentry-gateway-public-keys",
   },
+  "stall-after": {
+    type: "string",
+    env: "AGENTRY_STALL_AFTER",
+    help: "how long an object may wait on someone else (a missing reference, no node for its Pod) before its Stalled condition says so (a duration)",
+    default: "5m",
+  },
   "dispatcher-image": {
     type: "string",
     env: "AGENTRY_DISPATCHER_IMAGE",
@@ -219,5 +227,6 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     signingKeyRotationMs: rotation,
     signingKeyGraceMs: grace,
     gatewayPublicKeys: get("gateway-public-keys"),
+    stallAfterMs: duration("stall-after"),
   };
 }

@@ -88,6 +88,7 @@ const agents = new AgentRuntimeReconciler({
   log,
   context: { controllerId: cfg.controllerId, ...peers },
   probe: new AgentProbe(podAddresses, keys),
+  stallAfterMs: cfg.stallAfterMs,
 });
 const fleets = new SandboxFleetReconciler({
   client,
@@ -99,6 +100,7 @@ const fleets = new SandboxFleetReconciler({
   addresses: podAddresses,
   controllerId: cfg.controllerId,
   peers,
+  stallAfterMs: cfg.stallAfterMs,
 });
 const pipelines = new PipelineReconciler({
   client,
@@ -107,6 +109,7 @@ const pipelines = new PipelineReconciler({
   metrics,
   log,
   dispatcherImage: cfg.dispatcherImage,
+  stallAfterMs: cfg.stallAfterMs,
 });
 const trust = new TrustReconciler({ client, informers, keys, recorder, metrics, log });
 const reconcilers = [agents, fleets, pipelines, trust];

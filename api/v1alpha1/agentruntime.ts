@@ -40,7 +40,7 @@ export const AgentRuntimeReason = {
   NotReady: "NotReady",
   /** Ready=False: the agent reported itself as failed on /readyz. */
   AgentError: "AgentError",
-  /** Ready=False: spec.suspended is true. */
+  /** Ready=True: spec.suspended is true, as the spec asks (kstatus: Current). */
   Suspended: "Suspended",
   /** Ready=False: spec.workspaceRef names a Workspace that does not exist or is not placed. */
   WorkspaceNotReady: "WorkspaceNotReady",

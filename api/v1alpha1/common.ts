@@ -239,10 +239,22 @@ export const observedGeneration = () =>
 
 export const timestamp = (description: string) => z.iso.datetime().optional().meta({ description });
 
-/** Condition types every kind uses. */
+/**
+ * Condition types every kind uses, after the kstatus conventions GitOps tools read (Flux,
+ * Argo CD, `kubectl wait`): Ready for people, Reconciling and Stalled ("abnormal-true": present
+ * only while True) for tools.
+ */
 export const ConditionType = {
   /** True when the resource does what its spec asks; False says why not in reason/message. */
   Ready: "Ready",
+  /** True while the operator works toward the spec and expects to get there (kstatus: InProgress). */
+  Reconciling: "Reconciling",
+  /**
+   * True when the operator cannot make progress without a change from someone (an image that
+   * cannot be pulled, a name held by another object, a reference missing beyond a bound...);
+   * reason and message say what (kstatus: Failed).
+   */
+  Stalled: "Stalled",
 } as const;
 
 export type Condition = z.output<typeof Condition>;

@@ -37,7 +37,7 @@ export const PipelineReason = {
   Running: "Running",
   /** Ready=False: the latest finished run failed; the message says why. */
   RunFailed: "RunFailed",
-  /** Ready=False: spec.suspended is true. */
+  /** Ready=True: spec.suspended is true, as the spec asks (kstatus: Current). */
   Suspended: "Suspended",
   /** Ready=False: a step names an AgentRuntime that does not exist. */
   AgentNotFound: "AgentNotFound",

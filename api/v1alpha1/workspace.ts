@@ -20,7 +20,7 @@ export const WorkspaceReason = {
   FleetNotFound: "FleetNotFound",
   /** Ready=False: the sandbox is draining; the workspace is being moved. */
   Draining: "Draining",
-  /** Ready=False: spec.suspended is true; the workspace holds no sandbox. */
+  /** Ready=True: spec.suspended is true, as the spec asks; the workspace holds no sandbox. */
   Suspended: "Suspended",
   /** Ready=False: the sandbox runtime refused or failed to create the workspace. */
   SandboxError: "SandboxError",

@@ -25,3 +25,38 @@ export function mergeConditions(
 export function sameStatus(a: unknown, b: unknown): boolean {
   return stableStringify(a ?? {}) === stableStringify(b ?? {});
 }
+
+/** Where a resource stands in kstatus's terms. */
+export type Progress = "Current" | "Reconciling" | "Stalled";
+
+export interface Verdict {
+  progress: Progress;
+  reason: string;
+  message: string;
+}
+
+/**
+ * The standard conditions of a verdict: Ready (True only when Current), and Reconciling or
+ * Stalled with the same reason and message while the verdict is one of those; a False
+ * abnormal condition is left out, as the kstatus conventions ask.
+ */
+export function standardConditions(v: Verdict, generation: number | undefined): ConditionInput[] {
+  const common = {
+    reason: v.reason,
+    message: v.message,
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+  };
+  return [
+    { type: "Ready", status: v.progress === "Current" ? "True" : "False", ...common },
+    ...(v.progress === "Current" ? [] : [{ type: v.progress, status: "True" as const, ...common }]),
+  ];
+}
+
+/** Default bound after which a wait that depends on someone else (a missing reference, no node) stalls. */
+export const STALL_AFTER_MS = 5 * 60_000;
+
+/** Whether a wait that began at `since` (an RFC 3339 time or a Date) has outlasted `boundMs` at `now`. */
+export function waitedTooLong(since: string | Date | undefined, now: Date, boundMs: number): boolean {
+  const t = since instanceof Date ? since.getTime() : since ? Date.parse(since) : NaN;
+  return Number.isFinite(t) && now.getTime() - t >= boundMs;
+}

@@ -2,8 +2,14 @@
 // checks, each `(input) → verdict | undefined`, turns Kubernetes' view of the Pod into one
 // phase and one readiness line a person can act on.
 import type { AgentRuntime, AgentRuntimePhase, AgentRuntimeStatus } from "../../api/v1alpha1/index.ts";
-import { AgentRuntimeReason, ConditionType } from "../../api/v1alpha1/index.ts";
-import { mergeConditions } from "../../lib/kube/conditions.ts";
+import { AgentRuntimeReason } from "../../api/v1alpha1/index.ts";
+import {
+  mergeConditions,
+  type Progress,
+  STALL_AFTER_MS,
+  standardConditions,
+  waitedTooLong,
+} from "../../lib/kube/conditions.ts";
 
 export interface PodView {
   metadata: { name?: string; deletionTimestamp?: string; labels?: Record<string, string> };
@@ -36,6 +42,12 @@ export interface AgentObservation {
   templateHash: string;
   /** Why the agent cannot start yet because of its workspace, if so. */
   workspaceProblem?: string;
+  /** The workspace spec.workspaceRef names does not exist (as opposed to: not placed yet). */
+  workspaceMissing?: boolean;
+  /** The workspace is itself stalled (Stalled=True): the agent cannot start until it is fixed. */
+  workspaceStalled?: boolean;
+  /** How long a wait on someone else (a missing workspace, no node for the Pod) may last before it stalls. */
+  stallAfterMs?: number;
   /** The pod is being replaced because the spec changed. */
   replacing?: boolean;
   /** An error from the last attempt to write children. */
@@ -48,11 +60,13 @@ export interface AgentObservation {
 
 interface Verdict {
   phase: AgentRuntimePhase;
+  /** kstatus: Current (Ready), Reconciling (getting there) or Stalled (needs a change). */
+  progress: Progress;
   reason: string;
   message: string;
 }
 
-type Check = (ar: AgentRuntime, o: AgentObservation) => Verdict | undefined;
+type Check = (ar: AgentRuntime, o: AgentObservation, now: Date) => Verdict | undefined;
 
 const IMAGE_ERRORS = new Set(["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"]);
 const CONFIG_ERRORS = new Set(["CreateContainerConfigError", "CreateContainerError", "RunContainerError"]);
@@ -62,41 +76,74 @@ const container = (o: AgentObservation) => o.pod?.status?.containerStatuses?.fin
 const checks: Check[] = [
   (_, o) =>
     o.nameConflict
-      ? { phase: "Error", reason: AgentRuntimeReason.NameConflict, message: o.nameConflict }
+      ? {
+          phase: "Error",
+          progress: "Stalled",
+          reason: AgentRuntimeReason.NameConflict,
+          message: o.nameConflict,
+        }
       : undefined,
   (ar) =>
     ar.spec.suspended
       ? {
           phase: "Suspended",
+          progress: "Current",
           reason: AgentRuntimeReason.Suspended,
           message: "suspended: the Pod is removed and the Service kept; set spec.suspended=false to start it",
         }
       : undefined,
   (_, o) =>
     o.reconcileError
-      ? { phase: "Error", reason: AgentRuntimeReason.ReconcileError, message: o.reconcileError }
+      ? {
+          phase: "Error",
+          progress: "Reconciling",
+          reason: AgentRuntimeReason.ReconcileError,
+          message: o.reconcileError,
+        }
       : undefined,
-  (_, o) =>
+  (ar, o, now) =>
     o.workspaceProblem
-      ? { phase: "Pending", reason: AgentRuntimeReason.WorkspaceNotReady, message: o.workspaceProblem }
+      ? {
+          phase: "Pending",
+          // A Workspace applied together with the agent may simply not exist yet.
+          progress:
+            o.workspaceStalled ||
+            (o.workspaceMissing &&
+              waitedTooLong(ar.metadata.creationTimestamp, now, o.stallAfterMs ?? STALL_AFTER_MS))
+              ? "Stalled"
+              : "Reconciling",
+          reason: AgentRuntimeReason.WorkspaceNotReady,
+          message: o.workspaceProblem,
+        }
       : undefined,
   (_, o) =>
     !o.pod
-      ? { phase: "Pending", reason: AgentRuntimeReason.PodPending, message: `creating Pod ${o.podName}` }
+      ? {
+          phase: "Pending",
+          progress: "Reconciling",
+          reason: AgentRuntimeReason.PodPending,
+          message: `creating Pod ${o.podName}`,
+        }
       : undefined,
   (_, o) =>
     o.replacing || o.pod?.metadata.deletionTimestamp
       ? {
           phase: "Starting",
+          progress: "Reconciling",
           reason: AgentRuntimeReason.PodPending,
           message: `replacing Pod ${o.podName} after a spec change`,
         }
       : undefined,
-  (_, o) => {
-    const c = o.pod?.status?.conditions?.find((x) => x.type === "PodScheduled");
+  (_, o, now) => {
+    const c = o.pod?.status?.conditions?.find((x) => x.type === "PodScheduled") as
+      { status: string; reason?: string; message?: string; lastTransitionTime?: string } | undefined;
     if (c?.status === "False" && c.reason === "Unschedulable") {
       return {
         phase: "Pending",
+        // Nodes come and go (a cluster autoscaler adds one): stalled only past the bound.
+        progress: waitedTooLong(c.lastTransitionTime, now, o.stallAfterMs ?? STALL_AFTER_MS)
+          ? "Stalled"
+          : "Reconciling",
         reason: AgentRuntimeReason.Unschedulable,
         message: `no node can run the agent: ${c.message ?? "unschedulable"}; check resources, node selectors and taints`,
       };
@@ -108,6 +155,7 @@ const checks: Check[] = [
     if (waiting?.reason && IMAGE_ERRORS.has(waiting.reason)) {
       return {
         phase: "Error",
+        progress: "Stalled",
         reason: AgentRuntimeReason.ImagePullError,
         message: `cannot pull image ${ar.spec.image} (${waiting.reason}): ${waiting.message ?? "check the image name and pull secrets"}`,
       };
@@ -115,6 +163,7 @@ const checks: Check[] = [
     if (waiting?.reason && CONFIG_ERRORS.has(waiting.reason)) {
       return {
         phase: "Error",
+        progress: "Stalled",
         reason: AgentRuntimeReason.AgentError,
         message: `the container cannot start (${waiting.reason}): ${waiting.message ?? "check env and secret references"}`,
       };
@@ -130,6 +179,7 @@ const checks: Check[] = [
         : "";
       return {
         phase: "Error",
+        progress: "Stalled",
         reason: AgentRuntimeReason.CrashLoop,
         message: `the agent keeps crashing${detail}; see kubectl logs pod/${o.podName} --previous`,
       };
@@ -143,7 +193,12 @@ const checks: Check[] = [
         o.pod?.status?.message ??
         o.pod?.status?.reason ??
         `the Pod ${phase === "Failed" ? "failed" : "exited"}`;
-      return { phase: "Error", reason: AgentRuntimeReason.AgentError, message: `${why}; recreating the Pod` };
+      return {
+        phase: "Error",
+        progress: "Reconciling",
+        reason: AgentRuntimeReason.AgentError,
+        message: `${why}; recreating the Pod`,
+      };
     }
     return undefined;
   },
@@ -152,6 +207,7 @@ const checks: Check[] = [
     if (ready?.status === "True") {
       return {
         phase: "Ready",
+        progress: "Current",
         reason: AgentRuntimeReason.AgentReady,
         message: `the agent answers at ${o.endpoint}`,
       };
@@ -165,11 +221,13 @@ const checks: Check[] = [
     return r.status === "error"
       ? {
           phase: "Error",
+          progress: "Stalled",
           reason: AgentRuntimeReason.AgentError,
           message: `the agent reports an error: ${why} (GET /readyz); fix its settings, it picks them up on restart`,
         }
       : {
           phase: "Starting",
+          progress: "Reconciling",
           reason: AgentRuntimeReason.NotReady,
           message: `the agent is ${r.status}: ${why} (GET /readyz)`,
         };
@@ -180,6 +238,7 @@ const checks: Check[] = [
       const ready = o.pod?.status?.conditions?.find((x) => x.type === "Ready");
       return {
         phase: "Starting",
+        progress: "Reconciling",
         reason: AgentRuntimeReason.NotReady,
         message: `the agent is running but not ready yet${ready?.message ? `: ${ready.message}` : ""} (GET /readyz)`,
       };
@@ -191,32 +250,21 @@ const checks: Check[] = [
 export function computeAgentStatus(ar: AgentRuntime, o: AgentObservation, now: Date): AgentRuntimeStatus {
   let verdict: Verdict = {
     phase: "Pending",
+    progress: "Reconciling",
     reason: AgentRuntimeReason.PodPending,
     message: o.pod?.spec?.nodeName
       ? `starting on node ${o.pod.spec.nodeName}`
       : `waiting for Pod ${o.podName} to be scheduled`,
   };
   for (const check of checks) {
-    const v = check(ar, o);
+    const v = check(ar, o, now);
     if (v) {
       verdict = v;
       break;
     }
   }
   const generation = ar.metadata.generation;
-  const conditions = mergeConditions(
-    ar.status?.conditions,
-    [
-      {
-        type: ConditionType.Ready,
-        status: verdict.phase === "Ready" ? "True" : "False",
-        reason: verdict.reason,
-        message: verdict.message,
-        ...(generation !== undefined ? { observedGeneration: generation } : {}),
-      },
-    ],
-    now,
-  );
+  const conditions = mergeConditions(ar.status?.conditions, standardConditions(verdict, generation), now);
   const restartCount = container(o)?.restartCount;
   return {
     ...(generation !== undefined ? { observedGeneration: generation } : {}),

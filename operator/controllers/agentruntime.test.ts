@@ -290,19 +290,77 @@ describe("computeAgentStatus", () => {
       /^Service coder already exists/,
     ],
   ];
+  // kstatus's reading of each case: Current (Ready), InProgress (Reconciling) or Failed (Stalled).
+  const progress: Record<string, "Current" | "Reconciling" | "Stalled"> = {
+    "no pod yet": "Reconciling",
+    suspended: "Current",
+    "workspace missing": "Reconciling",
+    unschedulable: "Reconciling",
+    "image pull": "Stalled",
+    "crash loop": "Stalled",
+    "running, not ready": "Reconciling",
+    "running, not ready, the agent reports an error": "Stalled",
+    "running, not ready, the agent is starting": "Reconciling",
+    "ready, whatever the agent said before": "Current",
+    ready: "Current",
+    failed: "Reconciling",
+    "write error": "Reconciling",
+    "a name held by someone else's object, even while suspended": "Stalled",
+  };
   for (const [name, observed, spec, phase, reason] of cases) {
     it(name, () => {
       const status = computeAgentStatus(agent(spec), { ...base, ...observed }, now);
       assert.equal(status.phase, phase);
       assert.match(status.readinessReason ?? "", reason);
-      const ready = status.conditions?.[0];
+      const [ready, abnormal, ...more] = status.conditions ?? [];
       assert.equal(ready?.type, "Ready");
-      assert.equal(ready?.status, phase === "Ready" ? "True" : "False");
+      const want = progress[name];
+      assert.ok(want, `kstatus expectation for "${name}"`);
+      assert.equal(ready?.status, want === "Current" ? "True" : "False");
+      assert.equal(
+        abnormal?.type,
+        want === "Current" ? undefined : want,
+        "Reconciling or Stalled, never both",
+      );
+      assert.equal(abnormal?.status, want === "Current" ? undefined : "True");
+      assert.equal(abnormal?.reason, want === "Current" ? undefined : ready?.reason);
+      assert.deepEqual(more, []);
       assert.equal(ready?.observedGeneration, 3);
       assert.equal(status.observedGeneration, 3);
       if (observed.nameConflict) assert.equal(ready?.reason, "NameConflict");
     });
   }
+
+  it("a missing workspace or an unschedulable Pod stalls only past the bound", () => {
+    const created = agent({ workspaceRef: { name: "ws" } });
+    created.metadata.creationTimestamp = new Date(now.getTime() - 60_000);
+    const missing = { ...base, workspaceProblem: "Workspace ws does not exist", workspaceMissing: true };
+    const type = (o: Partial<AgentObservation>) =>
+      computeAgentStatus(created, { ...base, ...o }, now).conditions?.[1]?.type;
+    assert.equal(type({ ...missing, stallAfterMs: 120_000 }), "Reconciling");
+    assert.equal(type({ ...missing, stallAfterMs: 30_000 }), "Stalled");
+    assert.equal(
+      type({ workspaceProblem: "Workspace ws is not placed yet", stallAfterMs: 30_000 }),
+      "Reconciling",
+      "a workspace that exists is being placed: no stall however long",
+    );
+    const unschedulable = (since: string) => ({
+      pod: pod({
+        phase: "Pending",
+        conditions: [
+          {
+            type: "PodScheduled",
+            status: "False",
+            reason: "Unschedulable",
+            lastTransitionTime: since,
+          } as never,
+        ],
+      }),
+      stallAfterMs: 300_000,
+    });
+    assert.equal(type(unschedulable("2026-11-23T09:58:00Z")), "Reconciling");
+    assert.equal(type(unschedulable("2026-11-23T09:50:00Z")), "Stalled");
+  });
 
   it("keeps lastTransitionTime while the condition holds, so recomputing writes nothing new", () => {
     const observed = {

@@ -4,7 +4,8 @@
 // suspended, removes orphans, and reports status. Reconcile order: get → stop if gone →
 // gather inputs → children (Service → NetworkPolicy → claim → Pod) → status if changed.
 import type { AgentRuntime, SandboxFleet, Workspace } from "../../api/v1alpha1/index.ts";
-import { specSchemas } from "../../api/v1alpha1/index.ts";
+import { AgentRuntimeReason, specSchemas } from "../../api/v1alpha1/index.ts";
+import { STALL_AFTER_MS } from "../../lib/kube/conditions.ts";
 import {
   ChildWriter,
   NAME_CONFLICT_RECHECK_MS,
@@ -55,6 +56,8 @@ export interface AgentControllerDeps {
   maxBackoffMs?: number;
   /** Reads the agent's own /readyz while its Pod runs but is not ready (readinessReason). */
   probe?: AgentProbe;
+  /** How long a wait on someone else (a missing Workspace, no node for the Pod) lasts before Stalled. */
+  stallAfterMs?: number;
 }
 
 /** How often a running but not ready agent is looked at again (its reason may change). */
@@ -80,6 +83,7 @@ export class AgentRuntimeReconciler implements Reconciler {
   readonly name = "agentruntime";
   private readonly deps: AgentControllerDeps;
   private readonly now: () => Date;
+  private readonly stallAfterMs: number;
   private readonly writer: ChildWriter;
   /** Per AgentRuntime: how many times its Pod had to be recreated, and when the next try may happen. */
   private readonly recreate = new Map<string, { count: number; notBefore: number }>();
@@ -87,6 +91,7 @@ export class AgentRuntimeReconciler implements Reconciler {
   constructor(deps: AgentControllerDeps) {
     this.deps = deps;
     this.now = deps.now ?? (() => new Date());
+    this.stallAfterMs = deps.stallAfterMs ?? STALL_AFTER_MS;
     this.writer = new ChildWriter(deps.client, deps.metrics, this.name);
   }
 
@@ -162,7 +167,7 @@ export class AgentRuntimeReconciler implements Reconciler {
     if (parsed.success) ar.spec = parsed.data;
     await this.removeOrphans(namespace, name, cached.metadata.uid);
 
-    const { workspace, workspaceProblem } = this.workspaceOf(ar);
+    const { workspace, workspaceProblem, workspaceMissing, workspaceStalled } = this.workspaceOf(ar);
     const fleet = this.fleetOf(ar);
     const desired = desiredAgent(ar, {
       ...this.deps.context,
@@ -231,6 +236,9 @@ export class AgentRuntimeReconciler implements Reconciler {
         endpoint: desired.endpoint,
         templateHash: desired.templateHash,
         ...(workspaceProblem ? { workspaceProblem } : {}),
+        ...(workspaceMissing ? { workspaceMissing } : {}),
+        ...(workspaceStalled ? { workspaceStalled } : {}),
+        stallAfterMs: this.stallAfterMs,
         replacing,
         ...(reconcileError ? { reconcileError } : {}),
         ...(nameConflict ? { nameConflict } : {}),
@@ -239,6 +247,13 @@ export class AgentRuntimeReconciler implements Reconciler {
       this.now(),
     );
     if (status.phase === "Ready") this.recreate.delete(key);
+    // A wait that stalls past a bound: look again when the bound may have passed.
+    const waiting = status.conditions?.find((c) => c.type === "Reconciling");
+    if (
+      waiting?.reason === AgentRuntimeReason.WorkspaceNotReady ||
+      waiting?.reason === AgentRuntimeReason.Unschedulable
+    )
+      requeueAfterMs = Math.min(requeueAfterMs ?? this.stallAfterMs, this.stallAfterMs);
     if (applied && !reconcileError && !nameConflict && !ar.status?.phase && status.phase === "Pending") {
       // The first pass over a new AgentRuntime: the children it just created come back as
       // watch events that enqueue it again, and the status written then already sees them.
@@ -254,14 +269,25 @@ export class AgentRuntimeReconciler implements Reconciler {
   private workspaceOf(ar: AgentRuntime): {
     workspace?: AgentContext["workspace"];
     workspaceProblem?: string;
+    workspaceMissing?: boolean;
+    workspaceStalled?: boolean;
   } {
     const ref = ar.spec.workspaceRef?.name;
     if (!ref) return {};
     const ws = this.deps.informers.workspaces.get(ar.metadata.namespace, ref) as unknown as
       Workspace | undefined;
     if (!ws)
-      return { workspaceProblem: `Workspace ${ref} does not exist; create it or fix spec.workspaceRef` };
+      return {
+        workspaceProblem: `Workspace ${ref} does not exist; create it or fix spec.workspaceRef`,
+        workspaceMissing: true,
+      };
     const st = ws.status;
+    const stalled = st?.conditions?.find((c) => c.type === "Stalled" && c.status === "True");
+    if (stalled)
+      return {
+        workspaceProblem: `Workspace ${ref} cannot be placed: ${stalled.message ?? stalled.reason}`,
+        workspaceStalled: true,
+      };
     if (!st?.endpoint || !st.sandboxPod || (st.phase !== "Ready" && st.phase !== "Placed")) {
       return {
         workspaceProblem: `Workspace ${ref} is not placed on a sandbox yet (phase ${st?.phase ?? "Pending"})`,

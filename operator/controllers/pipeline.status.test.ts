@@ -165,7 +165,7 @@ describe("computePipelineStatus", () => {
       spec: { schedule: "@daily", suspended: true },
       o: { mode: "CronJob", childName: "p" },
       phase: "Suspended",
-      ready: "False",
+      ready: "True",
       reason: "Suspended",
     },
     {
@@ -198,18 +198,56 @@ describe("computePipelineStatus", () => {
       message: /^ConfigMap p-manifest already exists/,
     },
   ];
+  // kstatus's reading where Ready is False: Stalled (Failed) needs a change, Reconciling does not.
+  const stalled = new Set([
+    "one-shot failed",
+    "a child's name held by someone else's object, even while suspended",
+  ]);
   for (const c of cases) {
     it(c.name, () => {
       const s = computePipelineStatus(pipeline(c.spec), observe(c.o), now);
       assert.equal(s.phase, c.phase);
       const r = ready(s)!;
       assert.equal(r.status, c.ready);
+      const abnormal = s.conditions!.filter((x) => x.type !== "Ready");
+      const want = c.ready === "True" ? [] : [stalled.has(c.name) ? "Stalled" : "Reconciling"];
+      assert.deepEqual(
+        abnormal.map((x) => x.type),
+        want,
+      );
+      for (const x of abnormal) assert.equal(x.reason, r.reason);
       assert.equal(r.reason, c.reason);
       assert.equal(r.observedGeneration, 2);
       assert.equal(s.observedGeneration, 2);
       if (c.message) assert.match(r.message, c.message);
     });
   }
+
+  it("stalls a schedule whose last three finished runs failed, and a step's agent missing past the bound", () => {
+    const type = (s: PipelineStatus) => s.conditions!.find((x) => x.type !== "Ready")?.type;
+    const failing = (n: number) =>
+      observe({
+        mode: "CronJob",
+        childName: "p",
+        jobs: [
+          job("p-0", 1, "Complete"),
+          ...Array.from({ length: n }, (_, i) => job(`p-${i + 1}`, i + 2, "Failed", "BackoffLimitExceeded")),
+        ],
+      });
+    assert.equal(
+      type(computePipelineStatus(pipeline({ schedule: "@daily" }), failing(2), now)),
+      "Reconciling",
+    );
+    assert.equal(type(computePipelineStatus(pipeline({ schedule: "@daily" }), failing(3), now)), "Stalled");
+    const old = pipeline({ schedule: "@daily" });
+    old.metadata.creationTimestamp = new Date(now.getTime() - 10 * 60_000);
+    const missing = observe({ childExists: false, agentProblem: "AgentRuntime coder does not exist" });
+    assert.equal(type(computePipelineStatus(old, missing, now)), "Stalled");
+    assert.equal(
+      type(computePipelineStatus(old, { ...missing, stallAfterMs: 3_600_000 }, now)),
+      "Reconciling",
+    );
+  });
 
   it("reports runs newest first, active count, times and the latest failure", () => {
     const s = computePipelineStatus(

@@ -3,8 +3,14 @@
 // while reconciling. Runs become the history (newest first), the latest failed Job
 // becomes lastFailure, and one Ready condition says what a person should know.
 import type { Pipeline, PipelineRun, PipelineStatus } from "../../api/v1alpha1/index.ts";
-import { ConditionType, PipelineReason } from "../../api/v1alpha1/index.ts";
-import { mergeConditions } from "../../lib/kube/conditions.ts";
+import { PipelineReason } from "../../api/v1alpha1/index.ts";
+import {
+  mergeConditions,
+  type Progress,
+  STALL_AFTER_MS,
+  standardConditions,
+  waitedTooLong,
+} from "../../lib/kube/conditions.ts";
 
 export const HISTORY_LIMIT = 10;
 
@@ -37,6 +43,8 @@ export interface PipelineObservation {
   lastRunRequest?: string;
   /** A step names an AgentRuntime that does not exist. */
   agentProblem?: string;
+  /** How long a step's missing AgentRuntime is waited for before Stalled. */
+  stallAfterMs?: number;
   /** An error from the last attempt to write children. */
   reconcileError?: string;
   /** A child's name is held by an object the Pipeline does not control (agentry leaves it alone). */
@@ -86,31 +94,48 @@ export function runHistory(previous: PipelineRun[] | undefined, observed: Pipeli
 
 interface Verdict {
   phase: NonNullable<PipelineStatus["phase"]>;
-  ready: boolean;
+  /** kstatus: Current (Ready), Reconciling (getting there) or Stalled (needs a change). */
+  progress: Progress;
   reason: string;
   message: string;
 }
 
-function verdictOf(pl: Pipeline, o: PipelineObservation, history: PipelineRun[]): Verdict {
+/** Finished runs in a row, newest first, that failed before one in a row stalls the Pipeline. */
+export const FAILURES_BEFORE_STALLED = 3;
+
+function verdictOf(pl: Pipeline, o: PipelineObservation, history: PipelineRun[], now: Date): Verdict {
   const active = history.filter((r) => r.result === "Running"); // newest first
   const finished = history.find((r) => r.result !== "Running");
   const runningPhase = active.length ? ("Running" as const) : undefined;
   if (o.nameConflict)
-    return { phase: "Pending", ready: false, reason: PipelineReason.NameConflict, message: o.nameConflict };
+    return {
+      phase: "Pending",
+      progress: "Stalled",
+      reason: PipelineReason.NameConflict,
+      message: o.nameConflict,
+    };
   if (pl.spec.suspended) {
     return {
       phase: "Suspended",
-      ready: false,
+      progress: "Current",
       reason: PipelineReason.Suspended,
       message: "suspended: no new runs start; set spec.suspended=false to resume",
     };
   }
   if (o.agentProblem)
-    return { phase: "Pending", ready: false, reason: PipelineReason.AgentNotFound, message: o.agentProblem };
+    return {
+      phase: "Pending",
+      // An AgentRuntime applied together with the Pipeline may simply not exist yet.
+      progress: waitedTooLong(pl.metadata.creationTimestamp, now, o.stallAfterMs ?? STALL_AFTER_MS)
+        ? "Stalled"
+        : "Reconciling",
+      reason: PipelineReason.AgentNotFound,
+      message: o.agentProblem,
+    };
   if (o.reconcileError) {
     return {
       phase: runningPhase ?? "Pending",
-      ready: false,
+      progress: "Reconciling",
       reason: PipelineReason.ReconcileError,
       message: o.reconcileError,
     };
@@ -118,15 +143,21 @@ function verdictOf(pl: Pipeline, o: PipelineObservation, history: PipelineRun[])
   if (o.mode === "Job" && active.length && active[0] === history[0]) {
     return {
       phase: "Running",
-      ready: false,
+      progress: "Reconciling",
       reason: PipelineReason.Running,
       message: `Job ${active[0]!.jobName} is running`,
     };
   }
   if (finished?.result === "Failed") {
+    const finishedRuns = history.filter((r) => r.result !== "Running");
+    const failingInARow =
+      finishedRuns.length >= FAILURES_BEFORE_STALLED &&
+      finishedRuns.slice(0, FAILURES_BEFORE_STALLED).every((r) => r.result === "Failed");
     return {
       phase: runningPhase ?? "Failed",
-      ready: false,
+      // A one-shot run that failed is not retried; a schedule that keeps failing needs a fix.
+      // One failed scheduled run may be followed by a good one.
+      progress: o.mode === "Job" || failingInARow ? "Stalled" : "Reconciling",
       reason: PipelineReason.RunFailed,
       message: `run ${finished.jobName} failed (${finished.reason})${finished.message ? `: ${finished.message}` : ""}; see kubectl logs job/${finished.jobName} --all-containers`,
     };
@@ -135,14 +166,14 @@ function verdictOf(pl: Pipeline, o: PipelineObservation, history: PipelineRun[])
     if (finished) {
       return {
         phase: "Succeeded",
-        ready: true,
+        progress: "Current",
         reason: PipelineReason.Succeeded,
         message: `run ${finished.jobName} succeeded`,
       };
     }
     return {
       phase: "Pending",
-      ready: false,
+      progress: "Reconciling",
       reason: PipelineReason.Creating,
       message: `creating Job ${o.childName}`,
     };
@@ -150,7 +181,7 @@ function verdictOf(pl: Pipeline, o: PipelineObservation, history: PipelineRun[])
   if (!o.childExists) {
     return {
       phase: "Pending",
-      ready: false,
+      progress: "Reconciling",
       reason: PipelineReason.Creating,
       message: `creating CronJob ${o.childName}`,
     };
@@ -158,7 +189,7 @@ function verdictOf(pl: Pipeline, o: PipelineObservation, history: PipelineRun[])
   const runs = active.length ? `; ${active.length} run(s) in progress` : "";
   return {
     phase: runningPhase ?? "Scheduled",
-    ready: true,
+    progress: "Current",
     reason: PipelineReason.Scheduled,
     message: `CronJob ${o.childName} runs on "${pl.spec.schedule}"${pl.spec.timeZone ? ` (${pl.spec.timeZone})` : ""}${runs}`,
   };
@@ -205,21 +236,9 @@ export function computePipelineStatus(pl: Pipeline, o: PipelineObservation, now:
     ...history.filter((r) => r.result === "Succeeded").map((r) => r.completionTime),
     previous?.lastSuccessfulTime,
   );
-  const verdict = verdictOf(pl, o, history);
+  const verdict = verdictOf(pl, o, history, now);
   const generation = pl.metadata.generation;
-  const conditions = mergeConditions(
-    previous?.conditions,
-    [
-      {
-        type: ConditionType.Ready,
-        status: verdict.ready ? "True" : "False",
-        reason: verdict.reason,
-        message: verdict.message,
-        ...(generation !== undefined ? { observedGeneration: generation } : {}),
-      },
-    ],
-    now,
-  );
+  const conditions = mergeConditions(previous?.conditions, standardConditions(verdict, generation), now);
   const lastRunRequest = o.lastRunRequest ?? previous?.lastRunRequest;
   return {
     ...(generation !== undefined ? { observedGeneration: generation } : {}),

@@ -28,6 +28,7 @@ import {
   runNowJob,
   type PipelineChildren,
 } from "./pipeline.desired.ts";
+import { STALL_AFTER_MS } from "../../lib/kube/conditions.ts";
 import { computePipelineStatus, runOf, unexplainedFailures, type JobView } from "./pipeline.status.ts";
 import {
   ANNOTATION_STEP_TIMEOUT,
@@ -57,6 +58,8 @@ export interface PipelineControllerDeps {
   /** Image of the container that runs agentRef steps. */
   dispatcherImage: string;
   now?: () => Date;
+  /** How long a step's missing AgentRuntime is waited for before Stalled. */
+  stallAfterMs?: number;
 }
 
 interface PodView {
@@ -77,11 +80,13 @@ export class PipelineReconciler implements Reconciler {
   private readonly deps: PipelineControllerDeps;
   private readonly writer: ChildWriter;
   private readonly now: () => Date;
+  private readonly stallAfterMs: number;
 
   constructor(deps: PipelineControllerDeps) {
     this.deps = deps;
     this.writer = new ChildWriter(deps.client, deps.metrics, this.name);
     this.now = deps.now ?? (() => new Date());
+    this.stallAfterMs = deps.stallAfterMs ?? STALL_AFTER_MS;
   }
 
   /** Wires informer events to the controller's queue. */
@@ -184,6 +189,7 @@ export class PipelineReconciler implements Reconciler {
         podMessages: await this.podMessages(namespace, unexplainedFailures(pl.status, jobs), ownJobs),
         ...(lastRunRequest ? { lastRunRequest } : {}),
         ...(agentProblem ? { agentProblem } : {}),
+        stallAfterMs: this.stallAfterMs,
         ...(reconcileError ? { reconcileError } : {}),
         ...(nameConflict ? { nameConflict } : {}),
       },
@@ -200,7 +206,12 @@ export class PipelineReconciler implements Reconciler {
     }
     await this.writer.writeStatus(cached, status, pl.status);
     if (reconcileError) throw new Error(reconcileError);
-    const next = Math.min(nextStepCheckMs ?? Infinity, nameConflict ? NAME_CONFLICT_RECHECK_MS : Infinity);
+    const next = Math.min(
+      nextStepCheckMs ?? Infinity,
+      nameConflict ? NAME_CONFLICT_RECHECK_MS : Infinity,
+      // A missing agent stalls past the bound: look again then.
+      agentProblem ? this.stallAfterMs : Infinity,
+    );
     if (next !== Infinity) return { requeueAfterMs: next };
   }
 

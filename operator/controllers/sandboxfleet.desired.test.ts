@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { SandboxFleet } from "../../api/v1alpha1/index.ts";
+import type { SandboxFleet, Workspace } from "../../api/v1alpha1/index.ts";
 import { specSchemas } from "../../api/v1alpha1/index.ts";
 import type { V1Deployment } from "@kubernetes/client-node";
 import {
   computeFleetStatus,
+  computeWorkspaceStatus,
   type FleetObservation,
+  type WorkspaceObservation,
   desiredDeployment,
   formatBytes,
   quantityBytes,
@@ -60,6 +62,86 @@ describe("computeFleetStatus", () => {
       assert.equal(ready?.reason, reason);
       assert.match(ready?.message ?? "", message);
       assert.equal(ready?.observedGeneration, 4);
+    });
+
+  // kstatus: Stalled (Failed) when someone must change something, else Reconciling (InProgress).
+  const abnormal: Record<string, string | undefined> = {
+    ready: undefined,
+    scaling: "Reconciling",
+    "at capacity": "Stalled",
+    "write error": "Reconciling",
+    "name held by someone else's object, over any other problem": "Stalled",
+  };
+  for (const [name, o] of cases)
+    it(`${name}: ${abnormal[name] ?? "no abnormal condition"}`, () => {
+      const conditions = computeFleetStatus(
+        statusFleet,
+        { ...base, ...o },
+        new Date("2026-11-23T10:00:00Z"),
+      ).conditions!;
+      assert.deepEqual(
+        conditions.slice(1).map((c) => [c.type, c.status, c.reason]),
+        abnormal[name] ? [[abnormal[name], "True", conditions[0]!.reason]] : [],
+      );
+    });
+});
+
+describe("computeWorkspaceStatus", () => {
+  const now = new Date("2026-11-23T10:00:00Z");
+  const ws = (spec: Partial<Workspace["spec"]> = {}, ageMs = 0): Workspace => ({
+    apiVersion: "agentry.dev/v1alpha1",
+    kind: "Workspace",
+    metadata: {
+      name: "w",
+      namespace: "ns",
+      generation: 2,
+      creationTimestamp: new Date(now.getTime() - ageMs),
+    },
+    spec: specSchemas.Workspace.parse({ fleetRef: { name: "f" }, ...spec }),
+  });
+  const placement = { sandboxPod: "f-1", endpoint: "http://f-1:8080", placedAt: "2026-11-23T09:00:00Z" };
+  const cases: [string, Workspace, WorkspaceObservation, string, string, string | undefined][] = [
+    ["ready", ws(), { placement, confirmed: true }, "Ready", "Placed", undefined],
+    ["suspended: what the spec asks", ws({ suspended: true }), {}, "Suspended", "Suspended", undefined],
+    ["waiting for room", ws(), { waiting: "fleet growing" }, "Pending", "WaitingForCapacity", "Reconciling"],
+    ["sandbox not confirmed yet", ws(), { placement }, "Placed", "SandboxError", "Reconciling"],
+    [
+      "fleet missing, just created",
+      ws({}, 1000),
+      { fleetMissing: true },
+      "Pending",
+      "FleetNotFound",
+      "Reconciling",
+    ],
+    [
+      "fleet missing past the bound",
+      ws({}, 10 * 60_000),
+      { fleetMissing: true },
+      "Pending",
+      "FleetNotFound",
+      "Stalled",
+    ],
+    [
+      "fleet missing, a longer bound",
+      ws({}, 10 * 60_000),
+      { fleetMissing: true, stallAfterMs: 3_600_000 },
+      "Pending",
+      "FleetNotFound",
+      "Reconciling",
+    ],
+  ];
+  for (const [name, w, o, phase, reason, abnormal] of cases)
+    it(name, () => {
+      const s = computeWorkspaceStatus(w, o, now);
+      assert.equal(s.phase, phase);
+      const [ready, ...rest] = s.conditions!;
+      assert.equal(ready!.type, "Ready");
+      assert.equal(ready!.status, abnormal ? "False" : "True");
+      assert.equal(ready!.reason, reason);
+      assert.deepEqual(
+        rest.map((c) => [c.type, c.reason]),
+        abnormal ? [[abnormal, reason]] : [],
+      );
     });
 });
 

@@ -6,10 +6,16 @@ import type {
   Workspace,
   WorkspaceStatus,
 } from "../../api/v1alpha1/index.ts";
-import { API_VERSION, ConditionType, SandboxFleetReason, WorkspaceReason } from "../../api/v1alpha1/index.ts";
+import { API_VERSION, SandboxFleetReason, WorkspaceReason } from "../../api/v1alpha1/index.ts";
 import { SandboxEnv, SandboxPath, workspaceIdOf } from "../../contracts/sandbox.ts";
 import type { KubeObject } from "../../lib/kube/client.ts";
-import { mergeConditions } from "../../lib/kube/conditions.ts";
+import {
+  mergeConditions,
+  type Progress,
+  STALL_AFTER_MS,
+  standardConditions,
+  waitedTooLong,
+} from "../../lib/kube/conditions.ts";
 import { childName, shortHash } from "../../lib/kube/names.ts";
 import {
   AGENT_UID,
@@ -233,20 +239,23 @@ export interface FleetObservation {
 
 export function computeFleetStatus(fleet: SandboxFleet, o: FleetObservation, now: Date): SandboxFleetStatus {
   const perSandbox = fleet.spec.maxWorkspacesPerSandbox;
-  let status: "True" | "False" = "False";
+  let progress: Progress = "Reconciling";
   let reason: string = SandboxFleetReason.Scaling;
   let message = `${o.readyReplicas}/${o.desiredReplicas} sandboxes ready`;
   if (o.nameConflict) {
+    progress = "Stalled";
     reason = SandboxFleetReason.NameConflict;
     message = o.nameConflict;
   } else if (o.error) {
     reason = SandboxFleetReason.ReconcileError;
     message = o.error;
   } else if (o.waiting > 0 && o.atMax) {
+    // Workspaces wait and the fleet may not grow: someone has to raise a limit (or free room).
+    progress = "Stalled";
     reason = SandboxFleetReason.AtCapacity;
     message = `${o.waiting} workspace(s) wait for room and the fleet is at maxReplicas (${fleet.spec.maxReplicas}); raise spec.maxReplicas or spec.maxWorkspacesPerSandbox`;
   } else if (o.readyReplicas >= o.desiredReplicas && o.replicas === o.desiredReplicas) {
-    status = "True";
+    progress = "Current";
     reason = SandboxFleetReason.FleetReady;
     message = `${o.readyReplicas} sandboxes ready, ${o.workspaces} workspace(s) placed`;
   }
@@ -265,15 +274,7 @@ export function computeFleetStatus(fleet: SandboxFleet, o: FleetObservation, now
     ...(o.lastScale ? { lastScaleTime: o.lastScale.time, lastScaleReason: o.lastScale.reason } : {}),
     conditions: mergeConditions(
       fleet.status?.conditions,
-      [
-        {
-          type: ConditionType.Ready,
-          status,
-          reason,
-          message,
-          ...(generation !== undefined ? { observedGeneration: generation } : {}),
-        },
-      ],
+      standardConditions({ progress, reason, message }, generation),
       now,
     ),
   };
@@ -286,19 +287,26 @@ export interface WorkspaceObservation {
   confirmed?: boolean;
   waiting?: string;
   sandboxError?: string;
+  /** How long a missing SandboxFleet is waited for before Stalled. */
+  stallAfterMs?: number;
 }
 
 export function computeWorkspaceStatus(ws: Workspace, o: WorkspaceObservation, now: Date): WorkspaceStatus {
   let phase: NonNullable<WorkspaceStatus["phase"]>;
+  let progress: Progress = "Reconciling";
   let reason: string;
   let message: string;
   const fleet = ws.spec.fleetRef.name;
   if (o.fleetMissing) {
     phase = "Pending";
+    // A fleet applied together with the workspace may simply not exist yet.
+    if (waitedTooLong(ws.metadata.creationTimestamp, now, o.stallAfterMs ?? STALL_AFTER_MS))
+      progress = "Stalled";
     reason = WorkspaceReason.FleetNotFound;
     message = `SandboxFleet ${fleet} does not exist; create it or fix spec.fleetRef`;
   } else if (ws.spec.suspended) {
     phase = "Suspended";
+    progress = "Current";
     reason = WorkspaceReason.Suspended;
     message = "suspended: the workspace holds no sandbox; set spec.suspended=false to place it again";
   } else if (!o.placement) {
@@ -315,6 +323,7 @@ export function computeWorkspaceStatus(ws: Workspace, o: WorkspaceObservation, n
     message = `placed on ${o.placement.sandboxPod}; waiting for the sandbox to confirm`;
   } else {
     phase = "Ready";
+    progress = "Current";
     reason = WorkspaceReason.Placed;
     message = `ready on sandbox ${o.placement.sandboxPod}`;
   }
@@ -327,15 +336,7 @@ export function computeWorkspaceStatus(ws: Workspace, o: WorkspaceObservation, n
       : {}),
     conditions: mergeConditions(
       ws.status?.conditions,
-      [
-        {
-          type: ConditionType.Ready,
-          status: phase === "Ready" ? "True" : "False",
-          reason,
-          message,
-          ...(generation !== undefined ? { observedGeneration: generation } : {}),
-        },
-      ],
+      standardConditions({ progress, reason, message }, generation),
       now,
     ),
   };

@@ -11,7 +11,7 @@ import { specSchemas } from "../../api/v1alpha1/index.ts";
 import { workspaceUrl } from "../../contracts/sandbox.ts";
 import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
 import { isNotFound } from "../../lib/kube/client.ts";
-import { sameStatus } from "../../lib/kube/conditions.ts";
+import { sameStatus, STALL_AFTER_MS } from "../../lib/kube/conditions.ts";
 import type { Controller, ReconcileResult, Reconciler } from "../../lib/kube/controller.ts";
 import type { Recorder } from "../../lib/kube/events.ts";
 import { keyOf, splitKey, type SharedInformer } from "../../lib/kube/informer.ts";
@@ -74,6 +74,8 @@ export interface FleetControllerDeps {
   /** Where the operator and the gateway run: the fleet NetworkPolicy's ingress peers. */
   peers: Omit<FleetPolicyContext, "controllerId">;
   now?: () => Date;
+  /** How long a Workspace's missing SandboxFleet is waited for before Stalled. */
+  stallAfterMs?: number;
 }
 
 interface PodLike extends KubeObject {
@@ -176,11 +178,17 @@ export class SandboxFleetReconciler implements Reconciler {
     const raw = this.deps.informers.fleets.get(namespace, name);
     if (!raw || raw.metadata.deletionTimestamp) {
       this.state.delete(key);
+      const stallAfterMs = this.deps.stallAfterMs ?? STALL_AFTER_MS;
+      let waiting = false;
       for (const ws of members) {
         if (ws.metadata.deletionTimestamp) await this.releaseFinalizer(ws);
-        else await this.writeWorkspaceStatus(ws, { fleetMissing: true });
+        else {
+          await this.writeWorkspaceStatus(ws, { fleetMissing: true, stallAfterMs });
+          waiting = true;
+        }
       }
-      return;
+      // Workspaces wait for this fleet, and stall past the bound: look again then.
+      return waiting ? { requeueAfterMs: stallAfterMs } : undefined;
     }
     const fleet = asFleet(raw);
     const parsed = specSchemas.SandboxFleet.safeParse(raw["spec"]);

@@ -1,43 +1,44 @@
-// How kstatus (sigs.k8s.io/cli-utils, used by Flux, Argo CD health checks and `kubectl
-// wait`-style tools) judges a custom resource, plus the Ready condition agentry promises:
-// Current when status.observedGeneration equals metadata.generation, Ready is True and
-// neither Reconciling nor Stalled is True; Failed when Stalled is True; else InProgress.
-export type KStatus = "Current" | "InProgress" | "Failed";
+// How kstatus judges an object: sigs.k8s.io/cli-utils' kstatus library itself (the one behind
+// Flux's and Argo CD's health checks and `kubectl wait`-style tools), built from its Go module
+// by hack/kstatus/build.sh into a cache outside the repository (`make fetch`), and run on a
+// batch of objects. Its rules, in order: Terminating when being deleted; InProgress while
+// status.observedGeneration lags metadata.generation; InProgress when Reconciling is True;
+// Failed when Stalled is True; Current when Ready is True, InProgress when it is not; Current
+// when there is no Ready condition at all.
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { repoRoot } from "./paths.ts";
 
-interface Condition {
-  type: string;
-  status: string;
-  reason?: string;
-  message?: string;
-}
+export type KStatus = "Current" | "InProgress" | "Failed" | "Terminating" | "NotFound" | "Unknown";
 
 export interface Judged {
   status: KStatus;
-  /** Why it is not Current, for a test failure message. */
+  /** kstatus's message: why it is not Current. */
   why?: string;
 }
 
-export function judge(obj: {
-  metadata?: { generation?: number };
-  status?: { observedGeneration?: number; conditions?: Condition[] };
-}): Judged {
-  const generation = obj.metadata?.generation;
-  const observed = obj.status?.observedGeneration;
-  const conditions = obj.status?.conditions ?? [];
-  const cond = (type: string) => conditions.find((c) => c.type === type);
-  const stalled = cond("Stalled");
-  if (stalled?.status === "True")
-    return { status: "Failed", why: `Stalled: ${stalled.reason}: ${stalled.message}` };
-  if (generation !== undefined && observed !== generation)
-    return { status: "InProgress", why: `observedGeneration ${observed} != generation ${generation}` };
-  const reconciling = cond("Reconciling");
-  if (reconciling?.status === "True")
-    return { status: "InProgress", why: `Reconciling: ${reconciling.reason}: ${reconciling.message}` };
-  const ready = cond("Ready");
-  if (ready?.status !== "True")
-    return {
-      status: "InProgress",
-      why: ready ? `Ready=${ready.status}: ${ready.reason}: ${ready.message}` : "no Ready condition",
-    };
-  return { status: "Current" };
+let binary: string | undefined;
+
+/** The kstatus binary, built on first use when `make fetch` has not built it yet. */
+export function kstatusBinary(): string {
+  if (binary) return binary;
+  const script = join(repoRoot, "hack", "kstatus", "build.sh");
+  const res = spawnSync("bash", [script], { stdio: ["ignore", "pipe", "inherit"], encoding: "utf8" });
+  if (res.status !== 0) throw new Error(`building kstatus failed (exit ${res.status}); see the output above`);
+  binary = res.stdout.trim().split("\n").pop()!;
+  return binary;
+}
+
+/** kstatus's verdict on each object (full objects: apiVersion and kind included). */
+export function judgeAll(objects: readonly object[]): Judged[] {
+  const res = spawnSync(kstatusBinary(), [], { input: JSON.stringify(objects), encoding: "utf8" });
+  if (res.status !== 0) throw new Error(`kstatus failed (exit ${res.status}): ${res.stderr}`);
+  const results = JSON.parse(res.stdout) as { status: KStatus; message: string }[];
+  return results.map((r) =>
+    r.status === "Current" ? { status: r.status } : { status: r.status, why: r.message },
+  );
+}
+
+export function judge(obj: object): Judged {
+  return judgeAll([obj])[0]!;
 }

@@ -191,7 +191,7 @@ describe("AgentRuntime controller", () => {
       const a = await getAgent(namespace, "agent");
       return a.status?.phase === "Suspended" ? a : undefined;
     });
-    assert.equal(suspended.status?.conditions?.[0]?.status, "False");
+    assert.equal(suspended.status?.conditions?.[0]?.status, "True");
     assert.equal(suspended.status?.conditions?.[0]?.reason, "Suspended");
     await core().readNamespacedService({ name: "agent", namespace });
     await patchAgent(namespace, "agent", { suspended: false });
