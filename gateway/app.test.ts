@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { routeOf } from "./app.ts";
-import { openApiDocument } from "./openapi.ts";
+import { KINDS } from "../api/v1alpha1/index.ts";
+import { EXAMPLES, openApiDocument } from "./openapi.ts";
 
 describe("routeOf", () => {
   const cases: [string, string][] = [
@@ -34,4 +35,12 @@ describe("openApiDocument", () => {
     for (const kind of ["AgentRuntime", "Pipeline", "SandboxFleet", "Workspace"])
       assert.ok(components.schemas[kind]);
   });
+});
+
+describe("the document's examples", () => {
+  for (const def of KINDS)
+    it(`${def.kind} is valid by its schema`, () => {
+      const r = def.object.safeParse({ apiVersion: def.apiVersion, kind: def.kind, ...EXAMPLES[def.kind] });
+      assert.ok(r.success, JSON.stringify(r.error?.issues));
+    });
 });

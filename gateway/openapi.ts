@@ -94,6 +94,20 @@ const LIST_ERRORS = [400, 401, 403, 410, 429, 431, 502];
 const READ_ERRORS = [400, 401, 403, 404, 429, 431, 502];
 const WRITE_ERRORS = [400, 401, 403, 404, 409, 413, 415, 422, 429, 431, 502, 503];
 
+/** A small valid object of each kind: the document's request examples (and a client's start). */
+export const EXAMPLES: Record<string, { metadata: { name: string }; spec: Json }> = {
+  AgentRuntime: { metadata: { name: "example-agent" }, spec: { image: "busybox:1.36" } },
+  Pipeline: {
+    metadata: { name: "example-pipeline" },
+    spec: { schedule: "@once", steps: [{ name: "hello", image: "busybox:1.36" }] },
+  },
+  SandboxFleet: {
+    metadata: { name: "example-fleet" },
+    spec: { template: { image: "busybox:1.36" }, minReplicas: 0, maxReplicas: 2 },
+  },
+  Workspace: { metadata: { name: "example-workspace" }, spec: { fleetRef: { name: "example-fleet" } } },
+};
+
 /** The object as answered, and as sent. */
 function schemasOf(def: KindDefinition): { output: Json; input: Json } {
   const convert = (io: "input" | "output") => {
@@ -156,6 +170,7 @@ function kindPaths(def: KindDefinition): Json {
     required: true,
     content: {
       "application/json": {
+        examples: { [def.singular]: { summary: `A small ${def.kind}`, value: EXAMPLES[def.kind] } },
         schema: {
           allOf: [
             inputRef,
@@ -189,6 +204,19 @@ function kindPaths(def: KindDefinition): Json {
   });
   const base = `/v1/namespaces/{namespace}/${def.plural}`;
   const tags = [def.kind];
+  // What a client does next with the object it created (and how Schemathesis chains calls).
+  const target = { namespace: "$request.path.namespace", name: "$response.body#/metadata/name" };
+  const next: [string, string][] = [
+    ["read", `read${def.kind}`],
+    ["readStatus", `read${def.kind}Status`],
+    ["replace", `replace${def.kind}`],
+    ["patch", `patch${def.kind}`],
+    ["delete", `delete${def.kind}`],
+  ];
+  if (def.kind === "Pipeline") next.push(["run", "runPipeline"]);
+  const createdLinks: Json = Object.fromEntries(
+    next.map(([name, operationId]) => [name, { operationId, parameters: target }]),
+  );
   const a = /^[AEIOU]/.test(def.kind) ? "an" : "a";
   const paths: Json = {
     [base]: {
@@ -209,7 +237,10 @@ function kindPaths(def: KindDefinition): Json {
         summary: `Create ${a} ${def.kind}`,
         parameters: [idemParam],
         requestBody: createBody,
-        responses: { ...one(201, "Created."), ...errors(...WRITE_ERRORS) },
+        responses: {
+          "201": { ...(one(201, "Created.")["201"] as Json), links: createdLinks },
+          ...errors(...WRITE_ERRORS),
+        },
       },
     },
     [`${base}/{name}`]: {
