@@ -1,7 +1,9 @@
+#!/usr/bin/env node
 // `agentry`: the command line of the agentry gateway, built on its generated TypeScript client
 // (clients/typescript). Exit codes: 0 done, 1 the gateway refused or failed (its problem
 // detail on stderr), 2 a usage error.
-import { readFileSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import * as yaml from "js-yaml";
 import {
@@ -335,4 +337,7 @@ export async function main(argv = process.argv): Promise<number> {
   }
 }
 
-if (import.meta.main) process.exitCode = await main();
+// Run as a program (tsx, node dist/cli/main.js, or the `agentry` bin link), not when imported.
+// import.meta.main is Node >= 24.2; the built CLI also runs on older Node.
+const invoked = process.argv[1] ? realpathSync(process.argv[1]) : "";
+if (invoked === fileURLToPath(import.meta.url)) process.exitCode = await main();
