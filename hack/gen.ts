@@ -46,7 +46,11 @@ async function outputs(): Promise<Map<string, string>> {
   );
   files.set(join("manifests", "agentry.yaml"), renderManifests(files));
   const doc = openApiDocument();
-  files.set("openapi.json", JSON.stringify(doc, null, 2) + "\n");
+  const marked = {
+    "x-generated": "by `npm run gen` from api/v1alpha1 and gateway/openapi.ts. DO NOT EDIT.",
+    ...doc,
+  };
+  files.set("openapi.json", JSON.stringify(marked, null, 2) + "\n");
   files.set(join("clients", "typescript", "schema.ts"), await clientTypes(doc));
   files.set(join("clients", "typescript", "kinds.ts"), clientKinds());
   return files;
