@@ -8,6 +8,7 @@ import type { Logger } from "../lib/log.ts";
 import type { Authenticator } from "./auth/authenticate.ts";
 import type { Identity } from "./auth/identity.ts";
 import type { GatewayMetrics } from "./metrics.ts";
+import { healthBody } from "../lib/http/health.ts";
 import { openApiDocument } from "./openapi.ts";
 import { problemOf, sendProblem, toProblem } from "./problem.ts";
 import type { RateLimiter } from "./ratelimit.ts";
@@ -112,13 +113,10 @@ export function createApp(deps: GatewayDeps): express.Express {
     next();
   });
 
-  app.get("/healthz", (_req, res) => void res.type("text/plain").send("ok"));
+  app.get("/healthz", (_req, res) => void res.json(healthBody(undefined)));
   app.get("/readyz", async (_req, res) => {
     const why = await deps.ready?.();
-    res
-      .status(why ? 503 : 200)
-      .type("text/plain")
-      .send(why ?? "ok");
+    res.status(why === undefined ? 200 : 503).json(healthBody(why));
   });
   app.get("/metrics", async (_req, res) => {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());

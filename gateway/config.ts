@@ -47,6 +47,10 @@ export interface GatewayConfig {
   };
   /** The admission rules' policy, as the webhook's flags of the same names. */
   admission: AdmissionSettings;
+  /** On SIGTERM: how long /readyz fails while new requests are still served (endpoints catch up). */
+  shutdownDelayMs: number;
+  /** Then: how long in-flight requests may take to finish before their connections are cut. */
+  shutdownGraceMs: number;
 }
 
 interface Option {
@@ -185,6 +189,16 @@ const options: Record<string, Option> = {
     help: "how long a replaced key stays trusted (at most the rotation)",
     default: "1h",
   },
+  "shutdown-delay": {
+    env: "AGENTRY_SHUTDOWN_DELAY",
+    help: "on SIGTERM: how long /readyz fails while requests are still served, so load balancers stop sending (a duration)",
+    default: "5s",
+  },
+  "shutdown-grace": {
+    env: "AGENTRY_SHUTDOWN_GRACE",
+    help: "then: how long in-flight requests may take to finish before their connections close (a duration)",
+    default: "20s",
+  },
   "log-level": { env: "AGENTRY_LOG_LEVEL", help: "error|warn|info|debug", default: "info" },
 };
 
@@ -279,5 +293,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
       },
       checkSecretRefs: bool("check-secret-refs"),
     },
+    shutdownDelayMs: parseDuration("shutdown-delay", get("shutdown-delay") ?? ""),
+    shutdownGraceMs: parseDuration("shutdown-grace", get("shutdown-grace") ?? ""),
   };
 }

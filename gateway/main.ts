@@ -24,6 +24,7 @@ import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from "./ratelim
 import { startEmbeddedPostgres, type EmbeddedPostgres } from "./store/embedded.ts";
 import { migrate, pendingMigrations } from "./store/migrations.ts";
 import { createPool, PgStore } from "./store/store.ts";
+import { closeGracefully } from "../lib/http/shutdown.ts";
 
 function fail(message: string): never {
   process.stderr.write(`agentry gateway: ${message}\n`);
@@ -191,6 +192,9 @@ const authenticate = createAuthenticator({
   allowAnonymous: cfg.allowAnonymous,
   reviewGate: (address) => reviewLimiter.take(`review:${address}`),
 });
+// Aborted on SIGTERM (see shutdown below): open event streams are told to reconnect.
+const stop = new AbortController();
+let stopping = false;
 const app = createApp({
   kube,
   store,
@@ -208,8 +212,10 @@ const app = createApp({
     authenticate,
     reauthorizeMs: cfg.sseReauthorizeMs,
     maxStreamsPerCaller: cfg.sseMaxStreams,
+    shutdown: stop.signal,
   }),
   ready: async () => {
+    if (stop.signal.aborted || stopping) return "shutting down";
     try {
       await store.ping();
       return undefined;
@@ -232,13 +238,20 @@ log.info("gateway listening", {
   redis: Boolean(redis),
 });
 
-let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
-  log.info("shutting down", { signal });
-  server.close();
-  server.closeAllConnections();
+  // 1. /readyz fails while requests are still served, so the Service's endpoints drop this
+  //    replica before it stops taking connections.
+  log.info("shutting down: not ready, still serving", { signal, delayMs: cfg.shutdownDelayMs });
+  await new Promise((resolve) => setTimeout(resolve, cfg.shutdownDelayMs));
+  // 2. Event streams are told to reconnect elsewhere; no new connection is accepted; requests
+  //    in flight finish within the grace period, after which their connections are cut.
+  stop.abort();
+  log.info("draining in-flight requests", { graceMs: cfg.shutdownGraceMs });
+  await closeGracefully(server, cfg.shutdownGraceMs, () =>
+    log.warn("grace period over: closing the connections still open"),
+  );
   await hub.close();
   await bus.close();
   redis?.disconnect();

@@ -13,6 +13,7 @@ import { createInformer, type SharedInformer } from "../lib/kube/informer.ts";
 import { LeaderElector } from "../lib/kube/leader.ts";
 import { AgentRuntimeReconciler, CHILD_SELECTOR } from "./controllers/agentruntime.ts";
 import { SANDBOX_POD_SELECTOR, SandboxFleetReconciler } from "./controllers/sandboxfleet.ts";
+import { FleetMetrics } from "./controllers/sandboxfleet.metrics.ts";
 import { HttpSandboxApi, PodAddresses } from "./controllers/sandbox.io.ts";
 import { AgentProbe } from "./controllers/agentruntime.probe.ts";
 import { PIPELINE_CHILD_SELECTOR, PipelineReconciler } from "./controllers/pipeline.ts";
@@ -101,6 +102,7 @@ const fleets = new SandboxFleetReconciler({
   controllerId: cfg.controllerId,
   peers,
   stallAfterMs: cfg.stallAfterMs,
+  fleetMetrics: new FleetMetrics(metrics.registry),
 });
 const pipelines = new PipelineReconciler({
   client,

@@ -26,7 +26,17 @@ export interface SseOptions {
   reauthorizeMs?: number;
   /** Streams one caller (user) may have open at once on this replica (default 10). */
   maxStreamsPerCaller?: number;
+  /**
+   * Aborted when the gateway shuts down: every open stream is told to reconnect (an
+   * `event: shutdown` frame, then the end) and new ones are refused with 503 and Retry-After.
+   */
+  shutdown?: AbortSignal;
 }
+
+const shuttingDown = () =>
+  problemOf(503, "the gateway is shutting down; reconnect (with Last-Event-ID) to another replica", {
+    headers: { "retry-after": "1" },
+  });
 
 /** SubjectAccessReview: may `who` watch `plural` in `namespace`? Cached briefly. */
 export function watchAuthorizer(client: KubeClient, ttlMs = 10_000) {
@@ -60,6 +70,7 @@ export function sseHandler(
     else open.delete(user);
   };
   return async (req: Request, res: Response) => {
+    if (options.shutdown?.aborted) throw shuttingDown();
     const { namespace, plural } = req.params as { namespace: string; plural: string };
     const def = KINDS.find((k) => k.plural === plural);
     if (!def)
@@ -161,6 +172,18 @@ export function sseHandler(
       metrics.sseClients.dec({ kind: def.kind });
     };
     res.once("close", cleanup);
+    // Shutting down: say so, with a short reconnect delay, and end; the client resumes elsewhere.
+    const goAway = () => {
+      if (closed) return;
+      metrics.sseClosed.inc({ reason: "shutdown" });
+      res.write(
+        `retry: 500\nevent: shutdown\ndata: ${JSON.stringify({ reason: "the gateway is shutting down; reconnect with Last-Event-ID" })}\n\n`,
+      );
+      closed = true;
+      res.end();
+    };
+    options.shutdown?.addEventListener("abort", goAway, { once: true });
+    res.once("close", () => options.shutdown?.removeEventListener("abort", goAway));
     /** Why the caller may no longer watch, or undefined (also when the check itself failed). */
     const stillAllowed = async (): Promise<string | undefined> => {
       try {

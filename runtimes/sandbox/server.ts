@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
 import { authorize } from "../../lib/http/auth.ts";
+import { healthBody } from "../../lib/http/health.ts";
 import { checkLength, json, readJson } from "../../lib/http/body.ts";
 import { badRequest, methodNotAllowed, ProblemError, sendProblem } from "../../lib/http/problem.ts";
 import type { Log } from "../../lib/log.ts";
@@ -92,8 +93,8 @@ export class SandboxApp {
     if (access === "open") {
       if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed(["GET"]);
       const ready = parts[0] === "healthz" || !this.draining;
-      res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" });
-      res.end(ready ? "ok" : "draining");
+      res.writeHead(ready ? 200 : 503, { "content-type": "application/json" });
+      res.end(JSON.stringify(healthBody(ready ? undefined : "draining")));
       return;
     }
     await authorize(this.o.verifier, req, access, "agentry-sandbox");

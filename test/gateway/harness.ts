@@ -189,7 +189,8 @@ export async function startGatewayProcess(t: After, env: Record<string, string>)
     process.execPath,
     ["--import", "tsx", join(repoRoot, "gateway", "main.ts"), "--listen=127.0.0.1:0"],
     {
-      env: { ...process.env, ...env },
+      // No readiness delay on SIGTERM unless a test asks for one: stops stay quick.
+      env: { ...process.env, AGENTRY_SHUTDOWN_DELAY: "0s", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
