@@ -373,6 +373,15 @@ function kindPaths(def: KindDefinition): Json {
   return paths;
 }
 
+/** Path items of several groups; operations of one path from different groups are merged. */
+export function mergePaths(groups: Json[]): Json {
+  const paths: Json = {};
+  for (const group of groups)
+    for (const [path, item] of Object.entries(group))
+      paths[path] = { ...(paths[path] as Json | undefined), ...(item as Json) };
+  return paths;
+}
+
 /** Path groups of the document; each returns its paths (a new family of routes adds one). */
 export const PATH_GROUPS: (() => Json)[] = [() => Object.assign({}, ...KINDS.map(kindPaths)) as Json];
 
@@ -439,7 +448,7 @@ export function openApiDocument(version = "0.1.0"): Json {
     servers: [{ url: "/" }],
     security: [{ bearer: [] }],
     tags: KINDS.map((k) => ({ name: k.kind, description: k.description })),
-    paths: Object.assign({}, ...PATH_GROUPS.map((g) => g())) as Json,
+    paths: mergePaths(PATH_GROUPS.map((g) => g())),
     components: {
       schemas,
       responses,
