@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { routeOf } from "./app.ts";
-import { openApiDocument } from "./openapi.ts";
+import { KINDS } from "../api/v1alpha1/index.ts";
+import { EXAMPLES, openApiDocument } from "./openapi.ts";
 
 describe("routeOf", () => {
   const cases: [string, string][] = [
@@ -31,6 +32,8 @@ describe("routeOf", () => {
       "/v1/namespaces/{namespace}/pipelines/{name}/runs/{run}/logs",
     ],
     ["/v1/namespaces/ns/secrets", "other"],
+    ["/v1/workspaces", "/v1/workspaces"],
+    ["/v1/secrets", "other"],
     ["/v1/namespaces/ns/pipelines/p/x/y", "other"],
     ["/anything", "other"],
   ];
@@ -77,4 +80,12 @@ describe("openApiDocument", () => {
       assert.ok(op.responses?.["403"], `${method} ${path} documents no 403`);
     }
   });
+});
+
+describe("the document's examples", () => {
+  for (const def of KINDS)
+    it(`${def.kind} is valid by its schema`, () => {
+      const r = def.object.safeParse({ apiVersion: def.apiVersion, kind: def.kind, ...EXAMPLES[def.kind] });
+      assert.ok(r.success, JSON.stringify(r.error?.issues));
+    });
 });

@@ -19,6 +19,7 @@ import { filesRouter, UPLOAD_ROUTE } from "./dataplane/files.ts";
 import { runsDataRouter } from "./dataplane/runs.ts";
 import { tasksRouter } from "./dataplane/tasks.ts";
 import { DEFAULT_ADMISSION, type AdmissionSettings } from "./routes/admit.ts";
+import { allNamespacesRouter } from "./routes/allnamespaces.ts";
 import { resourceRouter } from "./routes/resources.ts";
 import { runsRouter } from "./routes/runs.ts";
 import { checkPathNames } from "./routes/validate.ts";
@@ -57,6 +58,12 @@ export interface GatewayDeps {
 /** The client's address as the per-address limits see it. */
 export const clientAddress = (req: Request): string => req.ip ?? req.socket.remoteAddress ?? "unknown";
 
+/**
+ * Largest request line plus headers the gateway reads (Node's default is 16 KiB): a long
+ * label selector or continue token gets the gateway's 400 naming it, not a bare 431.
+ */
+export const MAX_HEADER_BYTES = 64 * 1024;
+
 const PLURALS = new Set(KINDS.map((k) => k.plural));
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
@@ -66,6 +73,7 @@ export function routeOf(path: string): string {
     return path;
   const s = path.split("/");
   if (s[1] !== "v1") return "other";
+  if (s.length === 3 && PLURALS.has(s[2]!)) return `/v1/${s[2]}`;
   const watch = s[2] === "watch" ? 1 : 0;
   const plural = s[4 + watch];
   if (s[2 + watch] !== "namespaces" || !plural || !PLURALS.has(plural)) return "other";
@@ -199,18 +207,20 @@ export function createApp(deps: GatewayDeps): express.Express {
     log: deps.log,
     admission: deps.admission ?? DEFAULT_ADMISSION,
   };
+  const review = accessReviewer(deps.kube);
   if (deps.dataPlane) {
     const dp = {
       ...deps.dataPlane,
       kube: deps.kube,
       store: deps.store,
       log: deps.log,
-      review: accessReviewer(deps.kube),
+      review,
     };
     v1.use("/namespaces/:namespace/workspaces", filesRouter(dp), execRouter(dp));
     v1.use("/namespaces/:namespace/agentruntimes", tasksRouter(dp));
     v1.use("/namespaces/:namespace/pipelines", runsDataRouter(dp));
   }
+  v1.use(allNamespacesRouter(KINDS, { ...resourceDeps, review }));
   v1.use("/namespaces/:namespace/pipelines", runsRouter(resourceDeps));
   for (const def of KINDS) v1.use(`/namespaces/:namespace/${def.plural}`, resourceRouter(def, resourceDeps));
   app.use("/v1", v1);

@@ -9,7 +9,8 @@ import { KubeClient, type KubeObject } from "../lib/kube/client.ts";
 import { publishPublicKeys, SecretKeyRing } from "../lib/keyring.ts";
 import { PodAddresses } from "../lib/kube/podaddresses.ts";
 import { createLogger } from "../lib/log.ts";
-import { createApp } from "./app.ts";
+import { createServer } from "node:http";
+import { createApp, MAX_HEADER_BYTES } from "./app.ts";
 import { createAuthenticator } from "./auth/authenticate.ts";
 import { TokenReviewer } from "./auth/tokenreview.ts";
 import { parseTokens, type StaticTokens } from "./auth/tokens.ts";
@@ -236,7 +237,10 @@ const app = createApp({
     }
   },
 });
-const server = app.listen(cfg.listen.port, cfg.listen.host);
+const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app).listen(
+  cfg.listen.port,
+  cfg.listen.host,
+);
 await new Promise<void>((resolve, reject) => {
   server.once("listening", resolve);
   server.once("error", reject);

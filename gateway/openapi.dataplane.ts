@@ -64,13 +64,15 @@ const pathParam = (required: boolean, what: string) => ({
 });
 const streamed = (record: string, what: string) => ({
   "application/json": { schema: ref(what) },
+  // A Media Type Object has no description: the schema carries it.
   "application/x-ndjson": {
-    schema: ref(record),
-    description: `One ${record} per line.`,
+    schema: { ...ref(record), description: `One ${record} per line.` },
   },
   "text/event-stream": {
-    schema: { type: "string" },
-    description: `Server-Sent Events: one event per ${record}, named by its type, the record as data.`,
+    schema: {
+      type: "string",
+      description: `Server-Sent Events: one event per ${record}, named by its type, the record as data.`,
+    },
   },
 });
 

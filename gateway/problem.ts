@@ -118,6 +118,17 @@ export function problemFromApiError(err: ApiError): Problem {
   });
 }
 
+/** A handler for the methods a path does not take: 405 with the Allow header. */
+export const methodNotAllowed =
+  (allow: string[]) =>
+  (req: { method: string; originalUrl: string }): never => {
+    throw problemOf(
+      405,
+      `${req.method} is not allowed on ${req.originalUrl.split("?")[0]}; allowed: ${allow.join(", ")}`,
+      { headers: { allow: allow.join(", ") } },
+    );
+  };
+
 /** Any thrown value → a problem (unknown errors are 500 without internals in the body). */
 export function toProblem(err: unknown): Problem {
   if (err instanceof Problem) return err;

@@ -2,7 +2,8 @@
 // agentry.dev? Asked as the gateway (which needs only `create subjectaccessreviews`), for
 // routes whose work the apiserver cannot judge itself: watches, and the data plane's
 // subresources (workspaces/files, workspaces/exec, agentruntimes/tasks, pipelines/logs).
-// Answers are cached briefly per caller and question.
+// Answers are cached briefly per caller and question. Cross-namespace lists ask with
+// namespace "" (cluster-wide).
 import type { KubeClient } from "../../lib/kube/client.ts";
 import { problemOf } from "../problem.ts";
 import type { Identity } from "./identity.ts";
@@ -22,6 +23,7 @@ export interface AccessAnswer {
 }
 
 export type AccessReview = (who: Identity, q: AccessQuestion) => Promise<AccessAnswer>;
+export type AccessReviewer = AccessReview;
 
 export function accessReviewer(client: KubeClient, ttlMs = 5_000): AccessReview {
   const cache = new Map<string, AccessAnswer & { at: number }>();

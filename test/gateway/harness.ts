@@ -10,7 +10,8 @@ import { createInterface } from "node:readline";
 import pg from "pg";
 import { KubeClient } from "../../lib/kube/client.ts";
 import { silentLogger } from "../../lib/log.ts";
-import { createApp } from "../../gateway/app.ts";
+import { createServer } from "node:http";
+import { createApp, MAX_HEADER_BYTES } from "../../gateway/app.ts";
 import { createAuthenticator } from "../../gateway/auth/authenticate.ts";
 import type { Identity } from "../../gateway/auth/identity.ts";
 import { TokenReviewer } from "../../gateway/auth/tokenreview.ts";
@@ -153,7 +154,7 @@ export async function startGateway(t: After, options: InProcessOptions = {}): Pr
     ...(options.admission ? { admission: options.admission } : {}),
     ...(options.dataPlane ? { dataPlane: options.dataPlane } : {}),
   });
-  const server = app.listen(0, "127.0.0.1");
+  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app).listen(0, "127.0.0.1");
   await once(server, "listening");
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   let dbStopped = false;
