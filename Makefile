@@ -22,7 +22,7 @@ deps: node_modules/.package-lock.json ## install npm dependencies (incl. Node 24
 controlplane: ## build/cache etcd, kube-apiserver, controller-manager, scheduler, kubectl, kwok, helm
 	@bash hack/controlplane/build.sh >/dev/null
 
-gen: deps ## regenerate crds/ and the OpenAPI schemas from the zod schemas in api/
+gen: deps ## regenerate crds/, manifests/, openapi.json and the TypeScript client's types from the zod schemas
 	$(NPM) run --silent gen
 
 check-generated: deps ## fail when a committed generated file differs from `make gen`
@@ -34,10 +34,11 @@ lint: deps ## eslint + prettier check
 typecheck: deps ## tsc --noEmit (strict)
 	$(NPM) run --silent typecheck
 
-fetch: ## before the loopback-only tests: cert-manager's CRDs, SeaweedFS (S3) and cli-utils' kstatus from the Go module proxy, built/cached outside the repo
+fetch: ## before the loopback-only tests: cert-manager's CRDs, SeaweedFS (S3) and cli-utils' kstatus from the Go module proxy, Schemathesis from PyPI, built/cached outside the repo
 	@bash hack/certmanager-crds.sh >/dev/null
 	@bash hack/s3/build.sh >/dev/null
 	@bash hack/kstatus/build.sh >/dev/null
+	@bash hack/schemathesis.sh >/dev/null
 
 test-images: deps ## build the local Node base and the four images the container suite runs (podman; network on a cold cache)
 	@bash hack/images/build.sh --test

@@ -22,7 +22,7 @@ import {
   type BenchResult,
 } from "./lib.ts";
 
-const WAIT = "agentry_workqueue_wait_seconds";
+const WAIT = "workqueue_queue_duration_seconds";
 
 export async function steadyBench(ctx: BenchContext): Promise<BenchResult> {
   const n = envNumber("STEADY_N", 500);
@@ -45,7 +45,8 @@ export async function steadyBench(ctx: BenchContext): Promise<BenchResult> {
 
   // Full resync: let writes settle, then wait for a resync (>= n more reconciles).
   const writes = () => operator.counter("agentry_writes_total", { controller: "agentruntime" });
-  const reconciles = () => operator.counter("agentry_reconcile_total", { controller: "agentruntime" });
+  const reconciles = () =>
+    operator.counter("controller_runtime_reconcile_total", { controller: "agentruntime" });
   let before = await writes();
   await waitFor(
     "writes to settle",
@@ -86,7 +87,7 @@ export async function steadyBench(ctx: BenchContext): Promise<BenchResult> {
   ctx.cleanups.push(() => informer.stop());
   await informer.start();
   await informer.waitForSync();
-  const wait0 = histogramBuckets(await operator.metrics(), WAIT, { controller: "agentruntime" });
+  const wait0 = histogramBuckets(await operator.metrics(), WAIT, { name: "agentruntime" });
   const total = Math.round(rate * seconds);
   const start = performance.now();
   const inflight: Promise<void>[] = [];
@@ -115,7 +116,7 @@ export async function steadyBench(ctx: BenchContext): Promise<BenchResult> {
     intervalMs: 100,
   }).catch(() => undefined);
   const unfinished = pending.size;
-  const wait1 = histogramBuckets(await operator.metrics(), WAIT, { controller: "agentruntime" });
+  const wait1 = histogramBuckets(await operator.metrics(), WAIT, { name: "agentruntime" });
   const waitP99 = bucketQuantile(wait1, wait0, 0.99);
   const p99 = percentile(lat, 99);
   say(

@@ -8,7 +8,10 @@
 //                                (and reason, with a token allowing status)         only with a token
 //   GET  /v1/info                the agent's settings and load                      scope status
 //   POST /v1/tasks               TaskRequest → TaskResult (429 busy, 503 not ready,  scope tasks
-//                                504 timeout)
+//                                504 timeout); with `Accept: application/x-ndjson`
+//                                a stream of TaskStreamRecord lines (closing it
+//                                cancels the task)
+//   GET  /v1/tasks               TaskList: the agent's recent tasks, newest first    scope tasks
 //   POST /v1/workspace/exec      the sandbox's exec (contracts/sandbox.ts ExecRequest) scope exec
 //   GET|POST /v1/workspace/files/{path}                                              scope files
 //
@@ -88,3 +91,39 @@ export const TaskResult = z.object({
   durationMs: z.number(),
 });
 export type TaskResult = z.output<typeof TaskResult>;
+
+/** The media type that asks POST /v1/tasks for a stream (send it in Accept). */
+export const TASK_STREAM_MEDIA_TYPE = "application/x-ndjson";
+
+/**
+ * One line of a streamed task: `started`, then `output` chunks as the model answers (one
+ * chunk for a model that does not stream), then `result` (the TaskResult) or `error` (the
+ * status and detail the JSON answer would have had).
+ */
+export const TaskStreamRecord = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("started"), id: z.string() }),
+  z.object({ type: z.literal("output"), data: z.string() }),
+  TaskResult.extend({ type: z.literal("result") }),
+  z.object({ type: z.literal("error"), status: z.number().int(), detail: z.string() }),
+]);
+export type TaskStreamRecord = z.output<typeof TaskStreamRecord>;
+
+/** A task the agent ran lately (it keeps the last ones in memory: gone when it restarts). */
+export const TaskSummary = z.object({
+  id: z.string(),
+  status: z.enum(["running", "succeeded", "failed"]),
+  /** RFC 3339. */
+  startedAt: z.string(),
+  durationMs: z.number().optional(),
+  /** The HTTP status the task answered with. */
+  code: z.number().int().optional(),
+  /** The first characters of the input and output. */
+  input: z.string(),
+  output: z.string().optional(),
+  model: z.string().optional(),
+});
+export type TaskSummary = z.output<typeof TaskSummary>;
+
+/** GET /v1/tasks answer. */
+export const TaskList = z.object({ items: z.array(TaskSummary) });
+export type TaskList = z.output<typeof TaskList>;

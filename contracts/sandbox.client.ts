@@ -8,6 +8,7 @@ import {
   EXEC_STREAM_MEDIA_TYPE,
   workspacePath,
   type CreateWorkspaceRequest,
+  type DirListing,
   type DrainAnswer,
   type ExecRequest,
   type ExecResult,
@@ -148,18 +149,69 @@ export class SandboxClient {
     return new TextDecoder().decode(await this.readFile(id, path));
   }
 
+  /** Writes a file from a stream of `length` bytes (when known); the sandbox caps its size. */
+  async writeFileStream(
+    id: string,
+    path: string,
+    data: AsyncIterable<Uint8Array>,
+    options: { length?: number; signal?: AbortSignal; timeoutMs?: number } = {},
+  ): Promise<{ created: boolean }> {
+    const res = await this.send("PUT", filePath(id, path), {
+      body: data,
+      ...(options.length !== undefined ? { headers: { "content-length": String(options.length) } } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      timeoutMs: options.timeoutMs ?? 600_000,
+    });
+    return { created: res.status === 201 };
+  }
+
+  /**
+   * A file as a stream: 200 with the whole file, or 206 with the one range asked for
+   * (`range`, a Range header value such as "bytes=0-99"). 416 is an error carrying the size.
+   */
+  async openFile(
+    id: string,
+    path: string,
+    options: { range?: string; signal?: AbortSignal } = {},
+  ): Promise<StreamedAnswer> {
+    const res = await this.send("GET", filePath(id, path), {
+      stream: true,
+      timeoutMs: 600_000,
+      ...(options.range ? { headers: { range: options.range } } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    return res.streamed();
+  }
+
+  /** The entries of a directory of the workspace ("" or omitted: the workspace itself). */
+  async listDir(id: string, path = ""): Promise<DirListing> {
+    const res = await this.send("GET", subPath(id, "dir", path), { maxBytes: 16 << 20 });
+    return res.json() as DirListing;
+  }
+
+  /** A directory of the workspace ("": all of it) as a tar stream. */
+  async archive(id: string, path = "", options: { signal?: AbortSignal } = {}): Promise<StreamedAnswer> {
+    const res = await this.send("GET", subPath(id, "archive", path), {
+      stream: true,
+      timeoutMs: 3_600_000,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    return res.streamed();
+  }
+
   /** Idempotent: succeeds when the file is already gone. */
   async deleteFile(id: string, path: string): Promise<void> {
     await this.send("DELETE", filePath(id, path));
   }
 
-  /** Runs argv in the workspace (no shell) and waits for it. */
-  async exec(id: string, request: ExecRequest): Promise<ExecResult> {
+  /** Runs argv in the workspace (no shell) and waits for it; aborting `signal` kills it. */
+  async exec(id: string, request: ExecRequest, options: { signal?: AbortSignal } = {}): Promise<ExecResult> {
     const timeoutMs = request.timeoutSeconds !== undefined ? request.timeoutSeconds * 1000 : 600_000;
     const res = await this.send("POST", `${workspacePath(id)}/exec`, {
       json: request,
       timeoutMs: timeoutMs + EXEC_SLACK_MS,
       maxBytes: this.maxFileBytes,
+      ...(options.signal ? { signal: options.signal } : {}),
     });
     return res.json() as ExecResult;
   }
@@ -167,12 +219,12 @@ export class SandboxClient {
   /**
    * Runs argv in the workspace and yields its output as it comes (stdout and stderr
    * records), then one `exit` record. Aborting `signal` (or leaving the loop early) closes
-   * the connection, which kills the command.
+   * the connection, which kills the command. `onStart` is called once the sandbox accepted it.
    */
   async *execStream(
     id: string,
     request: ExecRequest,
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal; onStart?: () => void } = {},
   ): AsyncGenerator<ExecStreamRecord> {
     const timeoutMs = request.timeoutSeconds !== undefined ? request.timeoutSeconds * 1000 : 600_000;
     const stop = new AbortController();
@@ -184,6 +236,7 @@ export class SandboxClient {
       signal,
       stream: true,
     });
+    options.onStart?.();
     const decoder = new TextDecoder();
     let buffered = "";
     try {
@@ -209,7 +262,8 @@ export class SandboxClient {
     path: string,
     options: {
       json?: unknown;
-      body?: string | Uint8Array;
+      body?: string | Uint8Array | AsyncIterable<Uint8Array>;
+      headers?: Record<string, string>;
       ok?: number[];
       timeoutMs?: number;
       accept?: string;
@@ -221,7 +275,7 @@ export class SandboxClient {
       stream?: boolean;
     } = {},
   ): Promise<Answer> {
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...options.headers };
     const token = options.open
       ? undefined
       : typeof this.token === "function"
@@ -229,7 +283,7 @@ export class SandboxClient {
         : this.token;
     if (token) headers.authorization = `Bearer ${token}`;
     if (options.accept) headers.accept = options.accept;
-    let body: string | Uint8Array | undefined = options.body;
+    let body = options.body;
     if (options.json !== undefined) {
       headers["content-type"] = "application/json";
       body = JSON.stringify(options.json);
@@ -244,6 +298,9 @@ export class SandboxClient {
         headers,
         redirect: "manual",
         ...(body !== undefined ? { body: body as NonNullable<RequestInit["body"]> } : {}),
+        ...(body !== undefined && typeof body === "object" && Symbol.asyncIterator in body
+          ? { duplex: "half" }
+          : {}),
         signal: AbortSignal.any([
           AbortSignal.timeout(options.timeoutMs ?? this.timeoutMs),
           ...(options.signal ? [options.signal] : []),
@@ -278,6 +335,13 @@ export class SandboxClient {
   }
 }
 
+/** A successful answer whose body is read as it arrives. */
+export interface StreamedAnswer {
+  status: number;
+  headers: Headers;
+  body: AsyncIterable<Uint8Array>;
+}
+
 /** An answer read whole (within its cap), or left to stream. */
 class Answer {
   readonly status: number;
@@ -288,6 +352,11 @@ class Answer {
     this.body = body;
     this.response = response;
   }
+  /** Status, headers and body of an answer sent with `stream`. */
+  streamed(): StreamedAnswer {
+    return { status: this.status, headers: this.response?.headers ?? new Headers(), body: this.stream() };
+  }
+
   /** The body as it arrives (an answer sent with `stream`). */
   stream(): AsyncIterable<Uint8Array> {
     return (this.response?.body ?? []) as AsyncIterable<Uint8Array>;
@@ -339,4 +408,10 @@ function filePath(id: string, path: string): string {
       `file path "${path}" must be relative, without empty, "." or ".." segments`,
     );
   return `${workspacePath(id)}/files/${segments.map(encodeURIComponent).join("/")}`;
+}
+
+/** /workspaces/{id}/<route>[/<path>] for the directory routes ("" is the workspace itself). */
+function subPath(id: string, route: "dir" | "archive", path: string): string {
+  if (path === "") return `${workspacePath(id)}/${route}`;
+  return filePath(id, path).replace(/\/files\//, `/${route}/`);
 }

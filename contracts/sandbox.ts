@@ -14,7 +14,10 @@
 //   POST /workspaces/{id}/exec                 ExecRequest → ExecResult, or with
 //                                              `Accept: application/x-ndjson` a stream of
 //                                              ExecStreamRecord lines (closing it cancels)
-//   GET|PUT|DELETE /workspaces/{id}/files/{path}   raw bytes (PUT: 201 new, 204 replaced)
+//   GET|PUT|DELETE /workspaces/{id}/files/{path}   raw bytes (PUT: 201 new, 204 replaced);
+//                                              GET honours one `Range: bytes=a-b` (206, 416)
+//   GET  /workspaces/{id}/dir[/{path}]         DirListing of a directory (default: the workspace)
+//   GET  /workspaces/{id}/archive[/{path}]     the directory as a tar stream (application/x-tar)
 //
 // Every route but /healthz and /readyz needs `Authorization: Bearer <token>` (tokens.ts):
 // a token for the sandbox's pod with scope status (GET /status, GET /workspaces), drain
@@ -61,6 +64,29 @@ export function workspaceUrl(sandboxBaseUrl: string, id: string): string {
 export function parseWorkspaceUrl(url: string): { baseUrl: string; id: string } | undefined {
   const match = /^(https?:\/\/[^/\s]+(?:\/[^\s]*?)?)\/workspaces\/([^/\s]+)\/?$/.exec(url);
   return match ? { baseUrl: match[1]!, id: decodeURIComponent(match[2]!) } : undefined;
+}
+
+/** Longest path, and longest name in a path, a workspace accepts (bytes). */
+export const MAX_PATH_BYTES = 4096;
+export const MAX_SEGMENT_BYTES = 255;
+
+/**
+ * Why `path` is not a valid path relative to a workspace, or undefined when it is: no NUL,
+ * not absolute, no "..", "." or empty segments, within the length limits. The sandbox
+ * refuses such paths with 400, and so does the gateway before it calls a sandbox.
+ */
+export function relativePathProblem(path: string, what: string): string | undefined {
+  if (path.includes("\0")) return `${what} must not contain a NUL byte`;
+  if (path === "") return `${what} is empty`;
+  if (path.startsWith("/")) return `${what} must be relative to the workspace, got an absolute path`;
+  if (Buffer.byteLength(path) > MAX_PATH_BYTES) return `${what} is longer than ${MAX_PATH_BYTES} bytes`;
+  for (const s of path.split("/")) {
+    if (s === "..") return `${what} must not contain ".." segments`;
+    if (s === "" || s === ".") return `${what} must not contain empty or "." segments`;
+    if (Buffer.byteLength(s) > MAX_SEGMENT_BYTES)
+      return `${what}: name "${s.slice(0, 32)}..." is longer than ${MAX_SEGMENT_BYTES} bytes`;
+  }
+  return undefined;
 }
 
 /** A load fraction, 0..1. */
@@ -206,3 +232,29 @@ export const ExecStreamRecord = z.discriminatedUnion("type", [
   z.object({ type: z.literal("error"), detail: z.string() }),
 ]);
 export type ExecStreamRecord = z.output<typeof ExecStreamRecord>;
+
+/** One entry of a directory listing. Symbolic links are reported, never followed. */
+export const DirEntry = z.object({
+  name: z.string(),
+  type: z.enum(["file", "dir", "symlink", "other"]),
+  /** Bytes, for regular files (0 otherwise). */
+  size: z.number().int().nonnegative(),
+  /** Permission bits, e.g. 0o644 = 420. */
+  mode: z.number().int().nonnegative(),
+  /** RFC 3339. */
+  modifiedAt: z.string(),
+});
+export type DirEntry = z.output<typeof DirEntry>;
+
+/** GET /workspaces/{id}/dir[/{path}] answer: the directory's entries, sorted by name. */
+export const DirListing = z.object({
+  /** The directory, relative to the workspace ("" for the workspace itself). */
+  path: z.string(),
+  entries: z.array(DirEntry),
+  /** True when the directory has more entries than one listing returns. */
+  truncated: z.boolean(),
+});
+export type DirListing = z.output<typeof DirListing>;
+
+/** The media type of GET /workspaces/{id}/archive. */
+export const TAR_MEDIA_TYPE = "application/x-tar";

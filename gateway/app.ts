@@ -8,10 +8,18 @@ import type { Logger } from "../lib/log.ts";
 import type { Authenticator } from "./auth/authenticate.ts";
 import type { Identity } from "./auth/identity.ts";
 import type { GatewayMetrics } from "./metrics.ts";
+import { healthBody } from "../lib/http/health.ts";
 import { openApiDocument } from "./openapi.ts";
 import { problemOf, sendProblem, toProblem } from "./problem.ts";
 import type { RateLimiter } from "./ratelimit.ts";
+import { accessReviewer } from "./auth/access.ts";
+import type { DataPlaneOptions } from "./dataplane/common.ts";
+import { execRouter } from "./dataplane/exec.ts";
+import { filesRouter, UPLOAD_ROUTE } from "./dataplane/files.ts";
+import { runsDataRouter } from "./dataplane/runs.ts";
+import { tasksRouter } from "./dataplane/tasks.ts";
 import { DEFAULT_ADMISSION, type AdmissionSettings } from "./routes/admit.ts";
+import { allNamespacesRouter } from "./routes/allnamespaces.ts";
 import { resourceRouter } from "./routes/resources.ts";
 import { runsRouter } from "./routes/runs.ts";
 import { checkPathNames } from "./routes/validate.ts";
@@ -40,10 +48,21 @@ export interface GatewayDeps {
    * X-Forwarded-For names the client address. Unset: the connection's peer is the client.
    */
   trustProxy?: string | number;
+  /**
+   * The data plane (workspace files and exec, agent tasks, run logs): how to reach pods and
+   * sign their tokens. Without it those routes are not served.
+   */
+  dataPlane?: DataPlaneOptions;
 }
 
 /** The client's address as the per-address limits see it. */
 export const clientAddress = (req: Request): string => req.ip ?? req.socket.remoteAddress ?? "unknown";
+
+/**
+ * Largest request line plus headers the gateway reads (Node's default is 16 KiB): a long
+ * label selector or continue token gets the gateway's 400 naming it, not a bare 431.
+ */
+export const MAX_HEADER_BYTES = 64 * 1024;
 
 const PLURALS = new Set(KINDS.map((k) => k.plural));
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -54,6 +73,7 @@ export function routeOf(path: string): string {
     return path;
   const s = path.split("/");
   if (s[1] !== "v1") return "other";
+  if (s.length === 3 && PLURALS.has(s[2]!)) return `/v1/${s[2]}`;
   const watch = s[2] === "watch" ? 1 : 0;
   const plural = s[4 + watch];
   if (s[2 + watch] !== "namespaces" || !plural || !PLURALS.has(plural)) return "other";
@@ -61,7 +81,11 @@ export function routeOf(path: string): string {
   const rest = s.slice(5 + watch);
   if (rest.length === 0) return base;
   if (rest.length === 1) return `${base}/{name}`;
-  if (rest.length === 2 && (rest[1] === "status" || rest[1] === "runs")) return `${base}/{name}/${rest[1]}`;
+  const sub = rest.slice(1).join("/");
+  if (["status", "runs", "files", "files/content", "files/archive", "exec", "tasks"].includes(sub))
+    return `${base}/{name}/${sub}`;
+  if (rest[1] === "exec" && rest.length === 3) return `${base}/{name}/exec/{execId}`;
+  if (rest[1] === "runs" && rest[3] === "logs" && rest.length === 4) return `${base}/{name}/runs/{run}/logs`;
   return "other";
 }
 
@@ -103,13 +127,10 @@ export function createApp(deps: GatewayDeps): express.Express {
     next();
   });
 
-  app.get("/healthz", (_req, res) => void res.type("text/plain").send("ok"));
+  app.get("/healthz", (_req, res) => void res.json(healthBody(undefined)));
   app.get("/readyz", async (_req, res) => {
     const why = await deps.ready?.();
-    res
-      .status(why ? 503 : 200)
-      .type("text/plain")
-      .send(why ?? "ok");
+    res.status(why === undefined ? 200 : 503).json(healthBody(why));
   });
   app.get("/metrics", async (_req, res) => {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
@@ -145,7 +166,10 @@ export function createApp(deps: GatewayDeps): express.Express {
         headers: { "retry-after": String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))) },
       });
     }
-    if (req.method === "POST" || req.method === "PUT" || req.method === "PATCH") {
+    if (
+      (req.method === "POST" || req.method === "PUT" || req.method === "PATCH") &&
+      !UPLOAD_ROUTE.test(req.path)
+    ) {
       const hasBody =
         req.get("content-length") !== "0" &&
         (req.get("content-length") !== undefined || req.get("transfer-encoding") !== undefined);
@@ -157,7 +181,9 @@ export function createApp(deps: GatewayDeps): express.Express {
     }
     next();
   });
-  v1.use(express.json({ limit: deps.bodyLimit ?? "1mb", type: jsonTypes, strict: false }));
+  const parseJson = express.json({ limit: deps.bodyLimit ?? "1mb", type: jsonTypes, strict: false });
+  // An upload's body is the file itself, streamed to the sandbox: never parsed here.
+  v1.use((req, res, next) => (UPLOAD_ROUTE.test(req.path) ? next() : parseJson(req, res, next)));
   v1.use((req, _res, next) => {
     if (nestedDeeperThan(req.body, MAX_BODY_DEPTH))
       throw problemOf(
@@ -181,6 +207,20 @@ export function createApp(deps: GatewayDeps): express.Express {
     log: deps.log,
     admission: deps.admission ?? DEFAULT_ADMISSION,
   };
+  const review = accessReviewer(deps.kube);
+  if (deps.dataPlane) {
+    const dp = {
+      ...deps.dataPlane,
+      kube: deps.kube,
+      store: deps.store,
+      log: deps.log,
+      review,
+    };
+    v1.use("/namespaces/:namespace/workspaces", filesRouter(dp), execRouter(dp));
+    v1.use("/namespaces/:namespace/agentruntimes", tasksRouter(dp));
+    v1.use("/namespaces/:namespace/pipelines", runsDataRouter(dp));
+  }
+  v1.use(allNamespacesRouter(KINDS, { ...resourceDeps, review }));
   v1.use("/namespaces/:namespace/pipelines", runsRouter(resourceDeps));
   for (const def of KINDS) v1.use(`/namespaces/:namespace/${def.plural}`, resourceRouter(def, resourceDeps));
   app.use("/v1", v1);

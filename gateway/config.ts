@@ -47,6 +47,14 @@ export interface GatewayConfig {
   };
   /** The admission rules' policy, as the webhook's flags of the same names. */
   admission: AdmissionSettings;
+  /** Data plane: the pod address map (loopback processes standing in for pods), limits. */
+  podAddressMap: string | undefined;
+  maxUploadBytes: number;
+  maxExecSeconds: number;
+  /** On SIGTERM: how long /readyz fails while new requests are still served (endpoints catch up). */
+  shutdownDelayMs: number;
+  /** Then: how long in-flight requests may take to finish before their connections are cut. */
+  shutdownGraceMs: number;
 }
 
 interface Option {
@@ -185,6 +193,30 @@ const options: Record<string, Option> = {
     help: "how long a replaced key stays trusted (at most the rotation)",
     default: "1h",
   },
+  "pod-address-map": {
+    env: "AGENTRY_POD_ADDRESS_MAP",
+    help: 'data plane: JSON file {"namespace/pod": "127.0.0.1:port"}, the only pods dialled (loopback only; for local control planes); unset: pod IPs',
+  },
+  "max-upload-bytes": {
+    env: "AGENTRY_MAX_UPLOAD_BYTES",
+    help: "data plane: largest file upload to a workspace, in bytes",
+    default: String(64 << 20),
+  },
+  "max-exec-seconds": {
+    env: "AGENTRY_MAX_EXEC_SECONDS",
+    help: "data plane: longest timeoutSeconds a command in a workspace may ask for",
+    default: "600",
+  },
+  "shutdown-delay": {
+    env: "AGENTRY_SHUTDOWN_DELAY",
+    help: "on SIGTERM: how long /readyz fails while requests are still served, so load balancers stop sending (a duration)",
+    default: "5s",
+  },
+  "shutdown-grace": {
+    env: "AGENTRY_SHUTDOWN_GRACE",
+    help: "then: how long in-flight requests may take to finish before their connections close (a duration)",
+    default: "20s",
+  },
   "log-level": { env: "AGENTRY_LOG_LEVEL", help: "error|warn|info|debug", default: "info" },
 };
 
@@ -279,5 +311,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
       },
       checkSecretRefs: bool("check-secret-refs"),
     },
+    podAddressMap: get("pod-address-map"),
+    maxUploadBytes: num("max-upload-bytes", 1),
+    maxExecSeconds: num("max-exec-seconds", 1),
+    shutdownDelayMs: parseDuration("shutdown-delay", get("shutdown-delay") ?? ""),
+    shutdownGraceMs: parseDuration("shutdown-grace", get("shutdown-grace") ?? ""),
   };
 }

@@ -7,8 +7,10 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { Redis } from "ioredis";
 import { KubeClient, type KubeObject } from "../lib/kube/client.ts";
 import { publishPublicKeys, SecretKeyRing } from "../lib/keyring.ts";
+import { PodAddresses } from "../lib/kube/podaddresses.ts";
 import { createLogger } from "../lib/log.ts";
-import { createApp } from "./app.ts";
+import { createServer } from "node:http";
+import { createApp, MAX_HEADER_BYTES } from "./app.ts";
 import { createAuthenticator } from "./auth/authenticate.ts";
 import { TokenReviewer } from "./auth/tokenreview.ts";
 import { parseTokens, type StaticTokens } from "./auth/tokens.ts";
@@ -23,6 +25,7 @@ import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from "./ratelim
 import { startEmbeddedPostgres, type EmbeddedPostgres } from "./store/embedded.ts";
 import { migrate, pendingMigrations } from "./store/migrations.ts";
 import { createPool, PgStore } from "./store/store.ts";
+import { closeGracefully } from "../lib/http/shutdown.ts";
 
 function fail(message: string): never {
   process.stderr.write(`agentry gateway: ${message}\n`);
@@ -115,7 +118,7 @@ if (cfg.tokensFile || cfg.tokensSecret)
 
 // The gateway's own data-plane signing key (rotated like the operator's) and its public keys,
 // published for the operator to put into every namespace's trust bundle. The data-plane
-// routes that will sign with it come later; a key that cannot be kept is logged, not fatal.
+// routes sign with it; a key that cannot be kept is logged, not fatal (those routes answer 503).
 const sk = cfg.signingKey;
 const signingKeys = new SecretKeyRing(kube, {
   namespace: sk.namespace,
@@ -190,6 +193,9 @@ const authenticate = createAuthenticator({
   allowAnonymous: cfg.allowAnonymous,
   reviewGate: (address) => reviewLimiter.take(`review:${address}`),
 });
+// Aborted on SIGTERM (see shutdown below): open event streams are told to reconnect.
+const stop = new AbortController();
+let stopping = false;
 const app = createApp({
   kube,
   store,
@@ -201,14 +207,28 @@ const app = createApp({
   addressLimiter,
   ...(cfg.trustProxy !== false ? { trustProxy: cfg.trustProxy } : {}),
   authenticate,
+  dataPlane: {
+    addresses: new PodAddresses(cfg.podAddressMap, (r) =>
+      log.debug("pod address", {
+        pod: r.pod,
+        via: r.via,
+        ...(r.via !== "none" ? { address: r.address } : {}),
+      }),
+    ),
+    signer: () => signingKeys.signer(),
+    maxUploadBytes: cfg.maxUploadBytes,
+    maxExecSeconds: cfg.maxExecSeconds,
+  },
   watch: sseHandler(hub, kube, metrics, {
     heartbeatMs: cfg.heartbeatMs,
     clientBufferBytes: cfg.clientBufferBytes,
     authenticate,
     reauthorizeMs: cfg.sseReauthorizeMs,
     maxStreamsPerCaller: cfg.sseMaxStreams,
+    shutdown: stop.signal,
   }),
   ready: async () => {
+    if (stop.signal.aborted || stopping) return "shutting down";
     try {
       await store.ping();
       return undefined;
@@ -217,7 +237,10 @@ const app = createApp({
     }
   },
 });
-const server = app.listen(cfg.listen.port, cfg.listen.host);
+const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app).listen(
+  cfg.listen.port,
+  cfg.listen.host,
+);
 await new Promise<void>((resolve, reject) => {
   server.once("listening", resolve);
   server.once("error", reject);
@@ -228,13 +251,20 @@ log.info("gateway listening", {
   redis: Boolean(redis),
 });
 
-let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
-  log.info("shutting down", { signal });
-  server.close();
-  server.closeAllConnections();
+  // 1. /readyz fails while requests are still served, so the Service's endpoints drop this
+  //    replica before it stops taking connections.
+  log.info("shutting down: not ready, still serving", { signal, delayMs: cfg.shutdownDelayMs });
+  await new Promise((resolve) => setTimeout(resolve, cfg.shutdownDelayMs));
+  // 2. Event streams are told to reconnect elsewhere; no new connection is accepted; requests
+  //    in flight finish within the grace period, after which their connections are cut.
+  stop.abort();
+  log.info("draining in-flight requests", { graceMs: cfg.shutdownGraceMs });
+  await closeGracefully(server, cfg.shutdownGraceMs, () =>
+    log.warn("grace period over: closing the connections still open"),
+  );
   await hub.close();
   await bus.close();
   redis?.disconnect();

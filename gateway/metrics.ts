@@ -13,7 +13,7 @@ export class GatewayMetrics {
   readonly sseClosed: Counter<"reason">;
 
   constructor(defaults = true) {
-    if (defaults) collectDefaultMetrics({ register: this.registry, prefix: "agentry_gateway_" });
+    if (defaults) collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];
     this.requests = new Counter({
       name: "agentry_gateway_requests_total",

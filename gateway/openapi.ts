@@ -1,7 +1,14 @@
 // The OpenAPI 3.1 document of the gateway, generated from the same zod schemas as the CRDs
-// (JSON Schema 2020-12, which OpenAPI 3.1 uses as is). Built once at start.
+// (JSON Schema 2020-12, which OpenAPI 3.1 uses as is). Built once at start, and written to
+// openapi.json by `npm run gen` (the committed contract clients are generated from).
+//
+// Each kind has two schemas: `<Kind>` is the object as the gateway answers it (apiVersion,
+// kind, metadata.name and namespace always there), `<Kind>Input` what a request may send (the
+// zod schema's input side: defaulted fields optional; apiVersion, kind optional; no status). Paths come in groups (`PATH_GROUPS`); a new family of routes adds its group.
 import { z } from "zod";
-import { KINDS, type KindDefinition } from "../api/v1alpha1/index.ts";
+import { KINDS, NAMESPACE_PATTERN, type KindDefinition } from "../api/v1alpha1/index.ts";
+import { dataPlanePaths, dataPlaneSchemas } from "./openapi.dataplane.ts";
+import { LABEL_SELECTOR_MAX, LABEL_SELECTOR_PATTERN } from "./routes/validate.ts";
 
 type Json = Record<string, unknown>;
 
@@ -9,99 +16,232 @@ const problem = (description: string) => ({
   description,
   content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
 });
-const errors = (...codes: number[]): Json =>
+export const errors = (...codes: number[]): Json =>
   Object.fromEntries(codes.map((c) => [String(c), { $ref: `#/components/responses/Problem${c}` }]));
-const PROBLEM_CODES = [400, 401, 403, 404, 405, 409, 410, 412, 413, 415, 422, 429, 502, 503];
+const PROBLEM_TEXT: Record<number, string> = {
+  400: "Bad request: a malformed path name, query parameter, header or body (problem+json names it).",
+  401: "No valid bearer token.",
+  403: "Kubernetes RBAC does not allow the caller this verb (or an admission rule denied the write).",
+  404: "No such object (or route).",
+  409: "Conflict: the object exists, changed meanwhile, or another request with this Idempotency-Key is in flight.",
+  410: "The continue token has expired: list again from the start.",
+  412: "The If-Match precondition failed: the object changed.",
+  413: "The request body exceeds the size limit.",
+  415: "Send JSON (application/json, or application/merge-patch+json for PATCH).",
+  422: "The object is invalid (errors name each field) or an admission rule refused it.",
+  429: "Rate limited: retry after the Retry-After seconds.",
+  431: "The request line and headers exceed 64 KiB.",
+  502: "The Kubernetes API server failed or could not be reached.",
+  503: "The gateway cannot take writes now (its audit database is unavailable).",
+};
+const PROBLEM_CODES = Object.keys(PROBLEM_TEXT).map(Number);
 
-const param = (
+export const param = (
   name: string,
   where: "path" | "query" | "header",
   schema: Json,
   description: string,
   required = where === "path",
-) => ({
-  name,
-  in: where,
-  required,
-  description,
-  schema,
-});
+) => ({ name, in: where, required, description, schema });
 
-const nsParam = param(
+export const nsParam = param(
   "namespace",
   "path",
-  { type: "string", pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength: 63 },
+  { type: "string", pattern: NAMESPACE_PATTERN, minLength: 1, maxLength: 63 },
   "Namespace.",
 );
-const nameParam = (def: KindDefinition) =>
+export const nameParam = (def: KindDefinition) =>
   param(
     "name",
     "path",
-    { type: "string", pattern: "^[a-z]([-a-z0-9]*[a-z0-9])?$", maxLength: def.maxNameLength },
+    { type: "string", pattern: "^[a-z]([-a-z0-9]*[a-z0-9])?$", minLength: 1, maxLength: def.maxNameLength },
     `${def.kind} name.`,
   );
-const idemParam = param(
+export const idemParam = param(
   "Idempotency-Key",
   "header",
   { type: "string", minLength: 1, maxLength: 255, pattern: "^[\\x21-\\x7e]+$" },
   "A retried POST with the same key (and body) returns the first answer instead of writing again.",
 );
+const etagSchema = { type: "string", pattern: '^(W/)?"?[0-9]+"?$', maxLength: 64 };
 const ifMatch = param(
   "If-Match",
   "header",
-  { type: "string" },
-  "ETag (resourceVersion) the object must still have.",
+  etagSchema,
+  "ETag (resourceVersion) the object must still have; 412 when it changed.",
 );
+const listParams = [
+  param("limit", "query", { type: "integer", minimum: 1, maximum: 500 }, "Page size (at most 500)."),
+  param(
+    "continue",
+    "query",
+    {
+      type: "string",
+      format: "kubernetes-continue-token",
+      pattern: "^[A-Za-z0-9_-]+={0,2}$",
+      maxLength: 4096,
+    },
+    "`metadata.continue` of the previous page, as it was given (opaque; 410 once it has expired).",
+  ),
+  param(
+    "labelSelector",
+    "query",
+    { type: "string", pattern: LABEL_SELECTOR_PATTERN, maxLength: LABEL_SELECTOR_MAX },
+    "Kubernetes label selector: comma-separated `key`, `!key`, `key=value`, `key!=value`, `key in (a,b)`, `key notin (a)`.",
+  ),
+];
 
-function schemaOf(def: KindDefinition): Json {
-  const s = z.toJSONSchema(def.object, {
-    target: "draft-2020-12",
-    io: "input",
-    unrepresentable: "any",
-  }) as Json;
-  delete s.$schema;
-  const props = s.properties as Json | undefined;
-  if (props?.status) props.status = { ...(props.status as Json), readOnly: true };
-  return { ...s, description: def.description };
+const LIST_ERRORS = [400, 401, 403, 410, 429, 431, 502];
+const READ_ERRORS = [400, 401, 403, 404, 429, 431, 502];
+const WRITE_ERRORS = [400, 401, 403, 404, 409, 413, 415, 422, 429, 431, 502, 503];
+
+/** A small valid object of each kind: the document's request examples (and a client's start). */
+export const EXAMPLES: Record<string, { metadata: { name: string }; spec: Json }> = {
+  AgentRuntime: { metadata: { name: "example-agent" }, spec: { image: "busybox:1.36" } },
+  Pipeline: {
+    metadata: { name: "example-pipeline" },
+    spec: { schedule: "@once", steps: [{ name: "hello", image: "busybox:1.36" }] },
+  },
+  SandboxFleet: {
+    metadata: { name: "example-fleet" },
+    spec: { template: { image: "busybox:1.36" }, minReplicas: 0, maxReplicas: 2 },
+  },
+  Workspace: { metadata: { name: "example-workspace" }, spec: { fleetRef: { name: "example-fleet" } } },
+};
+
+/** The object as answered, and as sent. */
+function schemasOf(def: KindDefinition): { output: Json; input: Json } {
+  const convert = (io: "input" | "output") => {
+    const s = z.toJSONSchema(def.object, { target: "draft-2020-12", io, unrepresentable: "any" }) as Json;
+    delete s.$schema;
+    return s as Json & { properties: Record<string, Json>; required?: string[] };
+  };
+  // Answers carry what the apiserver stored, whose CRD defaults do not reach every nested
+  // default of the zod schema: the input side describes them faithfully, plus what the
+  // apiserver always sets.
+  const output = convert("input");
+  output.properties.status = { ...output.properties.status, readOnly: true };
+  output.properties.metadata = {
+    ...output.properties.metadata,
+    required: ["name", "namespace"],
+  };
+  const input = convert("input");
+  delete input.properties.status;
+  input.properties.apiVersion = { ...input.properties.apiVersion, description: "Optional; filled in." };
+  input.properties.kind = { ...input.properties.kind, description: "Optional; filled in." };
+  input.properties.metadata = {
+    ...input.properties.metadata,
+    description:
+      "Object metadata. name (or generateName on create) and namespace, when given, must match the URL.",
+  };
+  input.required = ["spec"];
+  return {
+    output: { ...output, description: def.description },
+    input: {
+      ...input,
+      description: `${def.kind} as a request sends it: defaulted fields may be left out; status is ignored.`,
+    },
+  };
+}
+
+function listSchema(def: KindDefinition): Json {
+  return {
+    type: "object",
+    required: ["apiVersion", "kind", "metadata", "items"],
+    properties: {
+      apiVersion: { type: "string", const: def.apiVersion },
+      kind: { type: "string", const: `${def.kind}List` },
+      metadata: {
+        type: "object",
+        properties: {
+          continue: { type: "string", description: "Pass as `continue` to get the next page." },
+          resourceVersion: { type: "string" },
+        },
+      },
+      items: { type: "array", items: { $ref: `#/components/schemas/${def.kind}` } },
+    },
+  };
 }
 
 function kindPaths(def: KindDefinition): Json {
   const ref = { $ref: `#/components/schemas/${def.kind}` };
+  const inputRef = { $ref: `#/components/schemas/${def.kind}Input` };
   const listRef = { $ref: `#/components/schemas/${def.kind}List` };
-  const body = (type = "application/json") => ({ required: true, content: { [type]: { schema: ref } } });
+  const createBody = {
+    required: true,
+    content: {
+      "application/json": {
+        examples: { [def.singular]: { summary: `A small ${def.kind}`, value: EXAMPLES[def.kind] } },
+        schema: {
+          allOf: [
+            inputRef,
+            {
+              required: ["metadata"],
+              properties: {
+                metadata: {
+                  anyOf: [
+                    { required: ["name"], properties: { name: { type: "string" } } },
+                    { required: ["generateName"], properties: { generateName: { type: "string" } } },
+                  ],
+                },
+              },
+            },
+          ],
+        },
+      },
+    },
+  };
+  const mergePatch = {
+    type: "object",
+    additionalProperties: true,
+    description: `Fields of the ${def.kind} to change; null removes a field (RFC 7386).`,
+  };
   const one = (code: number, description: string) => ({
     [String(code)]: {
       description,
-      headers: { ETag: { schema: { type: "string" } } },
+      headers: { ETag: { description: "The resourceVersion, quoted.", schema: { type: "string" } } },
       content: { "application/json": { schema: ref } },
     },
   });
   const base = `/v1/namespaces/{namespace}/${def.plural}`;
   const tags = [def.kind];
+  // What a client does next with the object it created (and how Schemathesis chains calls).
+  const target = { namespace: "$request.path.namespace", name: "$response.body#/metadata/name" };
+  const next: [string, string][] = [
+    ["read", `read${def.kind}`],
+    ["readStatus", `read${def.kind}Status`],
+    ["replace", `replace${def.kind}`],
+    ["patch", `patch${def.kind}`],
+    ["delete", `delete${def.kind}`],
+  ];
+  if (def.kind === "Pipeline") next.push(["run", "runPipeline"]);
+  const createdLinks: Json = Object.fromEntries(
+    next.map(([name, operationId]) => [name, { operationId, parameters: target }]),
+  );
+  const a = /^[AEIOU]/.test(def.kind) ? "an" : "a";
   const paths: Json = {
     [base]: {
       parameters: [nsParam],
       get: {
         operationId: `list${def.kind}`,
         tags,
-        summary: `List ${def.plural}`,
-        parameters: [
-          param("limit", "query", { type: "integer", minimum: 1, maximum: 500 }, "Page size."),
-          param("continue", "query", { type: "string" }, "Continue token from the previous page."),
-          param("labelSelector", "query", { type: "string" }, "Kubernetes label selector."),
-        ],
+        summary: `List ${def.plural} in a namespace`,
+        parameters: listParams,
         responses: {
           "200": { description: "A page of objects.", content: { "application/json": { schema: listRef } } },
-          ...errors(400, 401, 403, 410, 429, 502),
+          ...errors(...LIST_ERRORS),
         },
       },
       post: {
         operationId: `create${def.kind}`,
         tags,
-        summary: `Create a ${def.kind}`,
+        summary: `Create ${a} ${def.kind}`,
         parameters: [idemParam],
-        requestBody: body(),
-        responses: { ...one(201, "Created."), ...errors(400, 401, 403, 409, 413, 415, 422, 429, 502, 503) },
+        requestBody: createBody,
+        responses: {
+          "201": { ...(one(201, "Created.")["201"] as Json), links: createdLinks },
+          ...errors(...WRITE_ERRORS),
+        },
       },
     },
     [`${base}/{name}`]: {
@@ -109,46 +249,85 @@ function kindPaths(def: KindDefinition): Json {
       get: {
         operationId: `read${def.kind}`,
         tags,
-        parameters: [
-          param("If-None-Match", "header", { type: "string" }, "Answer 304 when the ETag still matches."),
-        ],
+        summary: `Read ${a} ${def.kind}`,
+        parameters: [param("If-None-Match", "header", etagSchema, "Answer 304 when the ETag still matches.")],
         responses: {
           ...one(200, "The object."),
           "304": { description: "Not modified." },
-          ...errors(401, 403, 404, 429, 502),
+          ...errors(...READ_ERRORS),
         },
       },
       put: {
         operationId: `replace${def.kind}`,
         tags,
+        summary: `Replace ${a} ${def.kind} (status is ignored)`,
         parameters: [ifMatch],
-        requestBody: body(),
-        responses: {
-          ...one(200, "Replaced."),
-          ...errors(400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 502, 503),
-        },
+        requestBody: { required: true, content: { "application/json": { schema: inputRef } } },
+        responses: { ...one(200, "Replaced."), ...errors(...WRITE_ERRORS, 412) },
       },
       patch: {
         operationId: `patch${def.kind}`,
         tags,
-        summary: "JSON merge patch (RFC 7386); status is ignored",
+        summary: `Change ${a} ${def.kind} by a JSON merge patch (RFC 7386); status is ignored`,
         parameters: [ifMatch],
         requestBody: {
           required: true,
-          content: { "application/merge-patch+json": { schema: { type: "object" } } },
+          content: {
+            "application/merge-patch+json": { schema: mergePatch },
+            "application/json": { schema: mergePatch },
+          },
         },
-        responses: {
-          ...one(200, "Patched."),
-          ...errors(400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 502, 503),
-        },
+        responses: { ...one(200, "Patched."), ...errors(...WRITE_ERRORS, 412) },
       },
       delete: {
         operationId: `delete${def.kind}`,
         tags,
+        summary: `Delete ${a} ${def.kind}`,
         parameters: [ifMatch],
         responses: {
-          "200": { description: "Deletion accepted." },
-          ...errors(401, 403, 404, 409, 412, 429, 502, 503),
+          "200": {
+            description: "Deletion accepted (the object, while finalizers run, or a Status).",
+            content: { "application/json": { schema: { type: "object" } } },
+          },
+          ...errors(400, 401, 403, 404, 409, 412, 422, 429, 431, 502, 503),
+        },
+      },
+    },
+    [`${base}/{name}/status`]: {
+      parameters: [nsParam, nameParam(def)],
+      get: {
+        operationId: `read${def.kind}Status`,
+        tags,
+        summary: `Read the status of ${a} ${def.kind} (written by the operator; read-only here)`,
+        responses: {
+          "200": {
+            description: "The status.",
+            content: {
+              "application/json": {
+                schema: {
+                  type: "object",
+                  required: ["status"],
+                  properties: { status: { type: "object" } },
+                },
+              },
+            },
+          },
+          ...errors(...READ_ERRORS),
+        },
+      },
+    },
+    [`/v1/${def.plural}`]: {
+      get: {
+        operationId: `list${def.kind}AllNamespaces`,
+        tags,
+        summary: `List ${def.plural} in every namespace the caller may list them in`,
+        description:
+          "Cluster-wide when the caller may list them cluster-wide; otherwise the namespaces where " +
+          "RBAC lets the caller list them, in name order, paged by `limit` and `continue`.",
+        parameters: listParams,
+        responses: {
+          "200": { description: "A page of objects.", content: { "application/json": { schema: listRef } } },
+          ...errors(...LIST_ERRORS),
         },
       },
     },
@@ -157,14 +336,19 @@ function kindPaths(def: KindDefinition): Json {
       get: {
         operationId: `watch${def.kind}`,
         tags,
-        summary: `Live ${def.kind} events (Server-Sent Events: ADDED, MODIFIED, DELETED), resumable with Last-Event-ID`,
-        parameters: [param("Last-Event-ID", "header", { type: "string" }, "Resume after this event id.")],
+        summary: `Watch ${def.plural} in a namespace (Server-Sent Events)`,
+        description:
+          "Events `ADDED`, `MODIFIED`, `DELETED` with the object as data; resumable with `Last-Event-ID`; " +
+          "`event: reset` means list again, `event: revoked` that the caller may no longer watch.",
+        parameters: [
+          param("Last-Event-ID", "header", { type: "string", maxLength: 256 }, "Resume after this event id."),
+        ],
         responses: {
           "200": {
             description: "An event stream.",
             content: { "text/event-stream": { schema: { type: "string" } } },
           },
-          ...errors(401, 403, 429),
+          ...errors(400, 401, 403, 429, 431, 503),
         },
       },
     },
@@ -182,13 +366,29 @@ function kindPaths(def: KindDefinition): Json {
             description: "Run requested.",
             content: { "application/json": { schema: { $ref: "#/components/schemas/RunAccepted" } } },
           },
-          ...errors(401, 403, 404, 409, 422, 429, 502, 503),
+          ...errors(400, 401, 403, 404, 409, 422, 429, 431, 502, 503),
         },
       },
     };
   }
   return paths;
 }
+
+/** Path items of several groups; operations of one path from different groups are merged. */
+export function mergePaths(groups: Json[]): Json {
+  const paths: Json = {};
+  for (const group of groups)
+    for (const [path, item] of Object.entries(group))
+      paths[path] = { ...(paths[path] as Json | undefined), ...(item as Json) };
+  return paths;
+}
+
+/** Path groups of the document; each returns its paths (a new family of routes adds one). */
+export const PATH_GROUPS: (() => Json)[] = [
+  () => Object.assign({}, ...KINDS.map(kindPaths)) as Json,
+  // The data plane (openapi.dataplane.ts): files, exec, tasks, runs and logs.
+  dataPlanePaths,
+];
 
 export function openApiDocument(version = "0.1.0"): Json {
   const schemas: Json = {
@@ -205,50 +405,56 @@ export function openApiDocument(version = "0.1.0"): Json {
         requestId: { type: "string" },
         errors: {
           type: "array",
-          items: { type: "object", properties: { path: { type: "string" }, message: { type: "string" } } },
+          items: {
+            type: "object",
+            required: ["path", "message"],
+            properties: { path: { type: "string" }, message: { type: "string" } },
+          },
         },
       },
     },
     RunAccepted: {
       type: "object",
-      required: ["requestId"],
+      required: ["requestId", "pipeline", "message"],
       properties: {
         requestId: { type: "string" },
-        pipeline: { type: "object" },
+        pipeline: {
+          type: "object",
+          required: ["namespace", "name"],
+          properties: { namespace: { type: "string" }, name: { type: "string" }, uid: { type: "string" } },
+        },
         message: { type: "string" },
       },
     },
   };
-  let paths: Json = {};
   for (const def of KINDS) {
-    schemas[def.kind] = schemaOf(def);
-    schemas[`${def.kind}List`] = {
-      type: "object",
-      properties: {
-        apiVersion: { type: "string" },
-        kind: { type: "string" },
-        metadata: {
-          type: "object",
-          properties: { continue: { type: "string" }, resourceVersion: { type: "string" } },
-        },
-        items: { type: "array", items: { $ref: `#/components/schemas/${def.kind}` } },
-      },
-    };
-    paths = { ...paths, ...kindPaths(def) };
+    const { output, input } = schemasOf(def);
+    schemas[def.kind] = output;
+    schemas[`${def.kind}Input`] = input;
+    schemas[`${def.kind}List`] = listSchema(def);
   }
+  Object.assign(schemas, dataPlaneSchemas());
   const responses = Object.fromEntries(
-    PROBLEM_CODES.map((c) => [`Problem${c}`, problem(`HTTP ${c} problem.`)]),
+    PROBLEM_CODES.map((c) => [
+      `Problem${c}`,
+      // Node's HTTP parser answers 431 itself, with no body.
+      c === 431 ? { description: PROBLEM_TEXT[c] } : problem(PROBLEM_TEXT[c]!),
+    ]),
   );
   return {
     openapi: "3.1.0",
     info: {
       title: "agentry gateway",
       version,
-      description: "REST access to the agentry.dev/v1alpha1 resources, authorised by Kubernetes RBAC.",
+      description:
+        "REST access to the agentry.dev/v1alpha1 resources, authorised by Kubernetes RBAC (every call " +
+        "is made to the apiserver as the caller). Errors are RFC 9457 problem+json.",
+      license: { name: "Apache-2.0", identifier: "Apache-2.0" },
     },
     servers: [{ url: "/" }],
     security: [{ bearer: [] }],
-    paths,
+    tags: KINDS.map((k) => ({ name: k.kind, description: k.description })),
+    paths: mergePaths(PATH_GROUPS.map((g) => g())),
     components: {
       schemas,
       responses,

@@ -76,9 +76,11 @@ const TITLES: Record<number, [string, string]> = {
   412: ["precondition-failed", "Precondition failed"],
   413: ["payload-too-large", "Payload too large"],
   415: ["unsupported-media-type", "Unsupported media type"],
+  416: ["range-not-satisfiable", "Range not satisfiable"],
   422: ["invalid", "Invalid resource"],
   429: ["too-many-requests", "Too many requests"],
   500: ["internal", "Internal error"],
+  501: ["not-implemented", "Not implemented"],
   502: ["bad-gateway", "The Kubernetes API server failed"],
   503: ["unavailable", "Service unavailable"],
   504: ["timeout", "The Kubernetes API server timed out"],
@@ -115,6 +117,17 @@ export function problemFromApiError(err: ApiError): Problem {
     extra: { reason: err.reason },
   });
 }
+
+/** A handler for the methods a path does not take: 405 with the Allow header. */
+export const methodNotAllowed =
+  (allow: string[]) =>
+  (req: { method: string; originalUrl: string }): never => {
+    throw problemOf(
+      405,
+      `${req.method} is not allowed on ${req.originalUrl.split("?")[0]}; allowed: ${allow.join(", ")}`,
+      { headers: { allow: allow.join(", ") } },
+    );
+  };
 
 /** Any thrown value → a problem (unknown errors are 500 without internals in the body). */
 export function toProblem(err: unknown): Problem {

@@ -85,6 +85,14 @@ The platform is up. In another shell:
     -d '{"metadata":{"name":"try-me"},"spec":{"fleetRef":{"name":"default-fleet"},"ownerId":"you"}}' \\
     ${p.gatewayUrl}/v1/namespaces/default/workspaces
   curl -s ${auth} ${p.gatewayUrl}/v1/namespaces/default/workspaces/try-me
+
+  # the data plane through the gateway: a command in workspace alice-notebook, streamed,
+  # then the file it wrote, and a task to an agent (RBAC-checked, audited, tokens signed by the gateway)
+  curl -sN ${auth} -H 'Accept: application/x-ndjson' -H 'Content-Type: application/json' \\
+    -d '{"command":["sh","-c","echo hello > hello.txt; ls -l"]}' \\
+    ${p.gatewayUrl}/v1/namespaces/default/workspaces/alice-notebook/exec
+  curl -s ${auth} '${p.gatewayUrl}/v1/namespaces/default/workspaces/alice-notebook/files/content?path=hello.txt'
+  kubectl get agentruntimes    # then: curl -s ${auth} -H 'Content-Type: application/json' -d '{"input":"hi"}' ${p.gatewayUrl}/v1/namespaces/default/agentruntimes/<name>/tasks
 ${
   sandbox
     ? `

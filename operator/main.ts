@@ -13,7 +13,9 @@ import { createInformer, type SharedInformer } from "../lib/kube/informer.ts";
 import { LeaderElector } from "../lib/kube/leader.ts";
 import { AgentRuntimeReconciler, CHILD_SELECTOR } from "./controllers/agentruntime.ts";
 import { SANDBOX_POD_SELECTOR, SandboxFleetReconciler } from "./controllers/sandboxfleet.ts";
-import { HttpSandboxApi, PodAddresses } from "./controllers/sandbox.io.ts";
+import { FleetMetrics } from "./controllers/sandboxfleet.metrics.ts";
+import { HttpSandboxApi } from "./controllers/sandbox.io.ts";
+import { PodAddresses } from "../lib/kube/podaddresses.ts";
 import { AgentProbe } from "./controllers/agentruntime.probe.ts";
 import { PIPELINE_CHILD_SELECTOR, PipelineReconciler } from "./controllers/pipeline.ts";
 import { OperatorKeys } from "./controllers/keys.ts";
@@ -138,6 +140,7 @@ const fleets = new SandboxFleetReconciler({
   controllerId: cfg.controllerId,
   peers,
   stallAfterMs: cfg.stallAfterMs,
+  fleetMetrics: new FleetMetrics(metrics.registry),
 });
 const pipelines = new PipelineReconciler({
   client,

@@ -10,7 +10,7 @@ export class WebhookMetrics {
   readonly refusedCallers: Counter;
 
   constructor(defaults = true) {
-    if (defaults) collectDefaultMetrics({ register: this.registry, prefix: "agentry_webhook_" });
+    if (defaults) collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];
     this.reviews = new Counter({
       name: "agentry_admission_reviews_total",

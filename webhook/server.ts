@@ -13,6 +13,7 @@ import { requestOf, reviewMutate, reviewValidate, type Outcome, type AdmissionRe
 import type { WebhookMetrics } from "./metrics.ts";
 import type { Lookup, Policy } from "../lib/admission/index.ts";
 import type { ServingCert } from "./tls.ts";
+import { healthBody } from "../lib/http/health.ts";
 
 export const BODY_LIMIT = "6mb";
 
@@ -102,13 +103,10 @@ export function createApp(deps: ServerDeps): express.Express {
 
   app.post("/validate", admit("validate"));
   app.post("/mutate", admit("mutate"));
-  app.get("/healthz", (_req, res) => void res.type("text/plain").send("ok"));
+  app.get("/healthz", (_req, res) => void res.json(healthBody(undefined)));
   app.get("/readyz", (_req, res) => {
     const problem = deps.ready();
-    res
-      .status(problem ? 503 : 200)
-      .type("text/plain")
-      .send(problem ?? "ok");
+    res.status(problem === undefined ? 200 : 503).json(healthBody(problem));
   });
   app.get("/metrics", async (_req, res) => {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());

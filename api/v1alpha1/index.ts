@@ -11,6 +11,7 @@ export * from "./pipeline.ts";
 export * from "./sandboxfleet.ts";
 export * from "./workspace.ts";
 export type { KindDefinition, PrinterColumn, CelRule } from "./kind.ts";
+export { NAMESPACE_PATTERN, QUALIFIED_NAME_PATTERN, LABEL_VALUE_PATTERN } from "./kind.ts";
 
 /** Every kind of the API, in the order they are documented. */
 export const KINDS = [AgentRuntimeKind, PipelineKind, SandboxFleetKind, WorkspaceKind] as const;

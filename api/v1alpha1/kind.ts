@@ -35,6 +35,19 @@ export interface KindInput<Spec extends z.ZodType, Status extends z.ZodType> {
 }
 
 const NAME_PATTERN = "^[a-z]([-a-z0-9]*[a-z0-9])?$";
+const GENERATE_NAME_PATTERN = "^[a-z][-a-z0-9]*$";
+export const NAMESPACE_PATTERN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+
+// Label and annotation keys as Kubernetes takes them (a qualified name: an optional DNS
+// subdomain prefix and "/", then at most 63 characters), written a little narrower than
+// the apiserver (a prefix of at most four DNS labels of at most 62 characters) so that a
+// regular expression alone bounds its length: whatever matches, the apiserver accepts.
+const DNS_LABEL = "[a-z0-9]([-a-z0-9]{0,60}[a-z0-9])?";
+const QUALIFIED_NAME = "[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?";
+export const QUALIFIED_NAME_PATTERN = `^(${DNS_LABEL}(\\.${DNS_LABEL}){0,3}/)?${QUALIFIED_NAME}$`;
+export const LABEL_VALUE_PATTERN = `^(${QUALIFIED_NAME})?$`;
+const QUALIFIED_NAME_MESSAGE =
+  "a key is an optional DNS subdomain prefix and '/' followed by at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit";
 
 export function defineKind<Spec extends z.ZodType, Status extends z.ZodType>(input: KindInput<Spec, Status>) {
   const maxNameLength = input.maxNameLength ?? 63;
@@ -61,9 +74,29 @@ export function defineKind<Spec extends z.ZodType, Status extends z.ZodType>(inp
           "must be a DNS label: lowercase letters, digits and '-', starting with a letter",
         )
         .optional(),
-      namespace: z.string().max(63).optional(),
-      labels: z.record(z.string(), z.string()).optional(),
-      annotations: z.record(z.string(), z.string()).optional(),
+      generateName: z
+        .string()
+        .max(maxNameLength - 5, `at most ${maxNameLength - 5} characters (the apiserver adds 5)`)
+        .regex(
+          new RegExp(GENERATE_NAME_PATTERN),
+          "must be the start of a DNS label: lowercase letters, digits and '-', starting with a letter",
+        )
+        .optional(),
+      namespace: z.string().max(63).regex(new RegExp(NAMESPACE_PATTERN), "must be a DNS label").optional(),
+      labels: z
+        .record(
+          z.string().regex(new RegExp(QUALIFIED_NAME_PATTERN), QUALIFIED_NAME_MESSAGE),
+          z
+            .string()
+            .regex(
+              new RegExp(LABEL_VALUE_PATTERN),
+              "a label value: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit (or empty)",
+            ),
+        )
+        .optional(),
+      annotations: z
+        .record(z.string().regex(new RegExp(QUALIFIED_NAME_PATTERN), QUALIFIED_NAME_MESSAGE), z.string())
+        .optional(),
     })
     .meta({ description: "Standard object metadata." });
   const object = z.object({

@@ -239,6 +239,10 @@ export const PipelineKind = defineKind({
 });
 
 /** Annotation on a Pipeline that asks for a run now; the value is the request id. */
+/** Label of a Pipeline's children (ConfigMap, CronJob or Job, the Jobs' pods): the Pipeline's name. */
+export const LABEL_PIPELINE = "agentry.dev/pipeline";
+/** The Pipeline's uid on every child and on the Jobs a CronJob makes from its template. */
+export const ANNOTATION_PIPELINE_ID = "agentry.dev/pipeline-id";
 export const RUN_NOW_ANNOTATION = "agentry.dev/run-now";
 
 export type PipelineSpec = z.output<typeof PipelineSpec>;

@@ -9,6 +9,7 @@
 import type { Request, RequestHandler, Response } from "express";
 import { KINDS } from "../../api/v1alpha1/index.ts";
 import type { KubeClient } from "../../lib/kube/client.ts";
+import { accessReviewer } from "../auth/access.ts";
 import type { Authenticator } from "../auth/authenticate.ts";
 import type { Identity } from "../auth/identity.ts";
 import type { GatewayMetrics } from "../metrics.ts";
@@ -25,35 +26,23 @@ export interface SseOptions {
   reauthorizeMs?: number;
   /** Streams one caller (user) may have open at once on this replica (default 10). */
   maxStreamsPerCaller?: number;
+  /**
+   * Aborted when the gateway shuts down: every open stream is told to reconnect (an
+   * `event: shutdown` frame, then the end) and new ones are refused with 503 and Retry-After.
+   */
+  shutdown?: AbortSignal;
 }
+
+const shuttingDown = () =>
+  problemOf(503, "the gateway is shutting down; reconnect (with Last-Event-ID) to another replica", {
+    headers: { "retry-after": "1" },
+  });
 
 /** SubjectAccessReview: may `who` watch `plural` in `namespace`? Cached briefly. */
 export function watchAuthorizer(client: KubeClient, ttlMs = 10_000) {
-  const cache = new Map<string, { at: number; allowed: boolean; reason: string }>();
-  return async (who: Identity, plural: string, namespace: string) => {
-    const key = `${who.user}\n${who.groups.join(",")}\n${plural}\n${namespace}`;
-    const hit = cache.get(key);
-    if (hit && Date.now() - hit.at < ttlMs) return hit;
-    const r = await client.request<{ status?: { allowed?: boolean; reason?: string } }>(
-      "POST",
-      "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-      {
-        body: {
-          apiVersion: "authorization.k8s.io/v1",
-          kind: "SubjectAccessReview",
-          spec: {
-            user: who.user,
-            groups: who.via === "anonymous" ? who.groups : [...who.groups, "system:authenticated"],
-            resourceAttributes: { group: "agentry.dev", resource: plural, verb: "watch", namespace },
-          },
-        },
-      },
-    );
-    const answer = { at: Date.now(), allowed: r.status?.allowed === true, reason: r.status?.reason ?? "" };
-    if (cache.size > 10_000) cache.clear();
-    cache.set(key, answer);
-    return answer;
-  };
+  const review = accessReviewer(client, ttlMs);
+  return (who: Identity, plural: string, namespace: string) =>
+    review(who, { verb: "watch", resource: plural, namespace });
 }
 
 /** 503 for a watch while the event bus (Redis) is unreachable: nothing to stream from. */
@@ -81,6 +70,7 @@ export function sseHandler(
     else open.delete(user);
   };
   return async (req: Request, res: Response) => {
+    if (options.shutdown?.aborted) throw shuttingDown();
     const { namespace, plural } = req.params as { namespace: string; plural: string };
     const def = KINDS.find((k) => k.plural === plural);
     if (!def)
@@ -182,6 +172,18 @@ export function sseHandler(
       metrics.sseClients.dec({ kind: def.kind });
     };
     res.once("close", cleanup);
+    // Shutting down: say so, with a short reconnect delay, and end; the client resumes elsewhere.
+    const goAway = () => {
+      if (closed) return;
+      metrics.sseClosed.inc({ reason: "shutdown" });
+      res.write(
+        `retry: 500\nevent: shutdown\ndata: ${JSON.stringify({ reason: "the gateway is shutting down; reconnect with Last-Event-ID" })}\n\n`,
+      );
+      closed = true;
+      res.end();
+    };
+    options.shutdown?.addEventListener("abort", goAway, { once: true });
+    res.once("close", () => options.shutdown?.removeEventListener("abort", goAway));
     /** Why the caller may no longer watch, or undefined (also when the check itself failed). */
     const stillAllowed = async (): Promise<string | undefined> => {
       try {

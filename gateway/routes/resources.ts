@@ -9,14 +9,15 @@ import { ApiError, type KubeClient, type KubeList, type KubeObject } from "../..
 import type { Logger } from "../../lib/log.ts";
 import type { AdmissionObject } from "../../lib/admission/index.ts";
 import type { Identity } from "../auth/identity.ts";
-import { problemOf } from "../problem.ts";
+import { methodNotAllowed, problemOf } from "../problem.ts";
 import { admit, type AdmissionSettings } from "./admit.ts";
 import type { Store, StoredResponse } from "../store/store.ts";
 import {
+  checkLabelSelector,
   CREATED_BY,
   clean,
   etagOf,
-  etagVersion,
+  preconditionOf,
   isObject,
   LAST_MODIFIED_BY,
   mergePatch,
@@ -43,7 +44,10 @@ const MAX_LIMIT = 500;
 /** Kinds with admission rules on DELETE (the webhook is registered for these DELETEs only). */
 const DELETE_RULES = new Set(["SandboxFleet"]);
 
-function listQuery(req: Request): Record<string, string | number | undefined> {
+const CONTINUE = /^[A-Za-z0-9_-]+={0,2}$/;
+
+/** limit, continue and labelSelector of a list request, checked (400 naming the bad one). */
+export function listQuery(req: Request): { limit?: number; continue?: string; labelSelector?: string } {
   const q = req.query;
   const one = (name: string): string | undefined => {
     const v = q[name];
@@ -61,7 +65,40 @@ function listQuery(req: Request): Record<string, string | number | undefined> {
         `query parameter limit must be an integer from 1 to ${MAX_LIMIT}, got "${limitText}"`,
       );
   }
-  return { limit, continue: one("continue"), labelSelector: one("labelSelector") };
+  const token = one("continue");
+  if (token !== undefined && (token.length > 4096 || !CONTINUE.test(token)))
+    throw problemOf(
+      400,
+      "query parameter continue must be the metadata.continue of the previous page, as it was given",
+    );
+  const labelSelector = one("labelSelector");
+  if (labelSelector !== undefined) checkLabelSelector(labelSelector);
+  return {
+    ...(limit !== undefined ? { limit } : {}),
+    ...(token !== undefined ? { continue: token } : {}),
+    ...(labelSelector !== undefined ? { labelSelector } : {}),
+  };
+}
+
+/** A list answer: `<Kind>List` with cleaned items and the page's continue token. */
+export function listBody(
+  def: KindDefinition,
+  list: KubeList<KubeObject>,
+): KubeList<KubeObject> & { apiVersion: string; kind: string } {
+  for (const item of list.items) {
+    clean(item);
+    item.apiVersion ??= def.apiVersion;
+    item.kind ??= def.kind;
+  }
+  return {
+    apiVersion: def.apiVersion,
+    kind: `${def.kind}List`,
+    metadata: {
+      ...(list.metadata.resourceVersion ? { resourceVersion: list.metadata.resourceVersion } : {}),
+      ...(list.metadata.continue ? { continue: list.metadata.continue } : {}),
+    },
+    items: list.items,
+  };
 }
 
 function objectResponse(status: number, obj: KubeObject, extra: Record<string, string> = {}): StoredResponse {
@@ -96,21 +133,7 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
   router.get("/", async (req, res) => {
     const { namespace } = p(req);
     const list = await asCaller(kube, res).list<KubeObject>(av, def.kind, namespace, listQuery(req));
-    for (const item of list.items) {
-      clean(item);
-      item.apiVersion ??= av;
-      item.kind ??= def.kind;
-    }
-    const body: KubeList<KubeObject> & { apiVersion: string; kind: string } = {
-      apiVersion: av,
-      kind: `${def.kind}List`,
-      metadata: {
-        ...(list.metadata.resourceVersion ? { resourceVersion: list.metadata.resourceVersion } : {}),
-        ...(list.metadata.continue ? { continue: list.metadata.continue } : {}),
-      },
-      items: list.items,
-    };
-    res.json(body);
+    res.json(listBody(def, list));
   });
 
   router.get("/:name", async (req, res) => {
@@ -118,7 +141,7 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
     const obj = await asCaller(kube, res).get<KubeObject>(av, def.kind, namespace, name);
     const etag = etagOf(obj);
     if (etag) res.setHeader("etag", etag);
-    const since = etagVersion(req.get("if-none-match"));
+    const since = preconditionOf(req.get("if-none-match"), "If-None-Match");
     if (since && since === obj.metadata.resourceVersion) return void res.status(304).end();
     res.json(clean(obj));
   });
@@ -145,7 +168,7 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
   router.put("/:name", async (req, res) => {
     const { namespace, name } = p(req);
     const who = res.locals.identity as Identity;
-    const ifMatch = etagVersion(req.get("if-match"));
+    const ifMatch = preconditionOf(req.get("if-match"), "If-Match");
     const obj = stamp(prepareObject(def, req.body, { namespace, name }), who.user, false);
     const client = asCaller(kube, res);
     let current: KubeObject | undefined;
@@ -176,7 +199,7 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
   router.patch("/:name", async (req, res) => {
     const { namespace, name } = p(req);
     const who = res.locals.identity as Identity;
-    const ifMatch = etagVersion(req.get("if-match"));
+    const ifMatch = preconditionOf(req.get("if-match"), "If-Match");
     if (!isObject(req.body)) throw problemOf(400, "a merge patch (RFC 7386) must be a JSON object");
     const patch = structuredClone(req.body);
     delete patch.status;
@@ -223,7 +246,7 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
 
   router.delete("/:name", async (req, res) => {
     const { namespace, name } = p(req);
-    const ifMatch = etagVersion(req.get("if-match"));
+    const ifMatch = preconditionOf(req.get("if-match"), "If-Match");
     const client = asCaller(kube, res);
     const check = async () => {
       if (!DELETE_RULES.has(def.kind)) return;
@@ -258,5 +281,7 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
     res.json({ status: obj.status ?? {} });
   });
   router.all("/:name/status", statusReadOnly);
+  router.all("/", methodNotAllowed(["GET", "POST"]));
+  router.all("/:name", methodNotAllowed(["GET", "PUT", "PATCH", "DELETE"]));
   return router;
 }

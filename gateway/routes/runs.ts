@@ -2,6 +2,7 @@
 // agentry.dev/run-now annotation to the request id (as the caller, audited); the Pipeline
 // controller starts the run. Answers 202 with the request id.
 import { Router } from "express";
+import { methodNotAllowed } from "../problem.ts";
 import { PipelineKind, RUN_NOW_ANNOTATION } from "../../api/v1alpha1/index.ts";
 import type { KubeObject } from "../../lib/kube/client.ts";
 import type { Identity } from "../auth/identity.ts";
@@ -41,5 +42,6 @@ export function runsRouter(deps: ResourceDeps): Router {
       },
     );
   });
+  router.all("/:name/runs", methodNotAllowed(["POST"]));
   return router;
 }

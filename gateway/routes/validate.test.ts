@@ -77,6 +77,7 @@ describe("stamp and etagVersion", () => {
     ["42", "42"],
     [undefined, undefined],
     ['"a", "b"', undefined],
+    [">", undefined],
   ];
   for (const [h, want] of tags) it(`${h}`, () => assert.equal(etagVersion(h), want));
 });

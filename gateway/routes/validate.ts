@@ -100,8 +100,20 @@ export function stamp(obj: KubeObject, user: string, created: boolean): KubeObje
 /** The resourceVersion named by an If-Match / If-None-Match header ("rv", W/"rv" or rv). */
 export function etagVersion(header: string | undefined): string | undefined {
   if (!header) return undefined;
-  const m = /^\s*(?:W\/)?"?([^",\s]+)"?\s*$/.exec(header);
+  const m = /^\s*(?:W\/)?"?([0-9]+)"?\s*$/.exec(header);
   return m?.[1];
+}
+
+/** etagVersion of a request header; 400 when it is there but not an ETag this gateway gives. */
+export function preconditionOf(header: string | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined;
+  const rv = etagVersion(header);
+  if (rv === undefined)
+    throw problemOf(
+      400,
+      `the ${name} header must be an ETag the gateway gave, such as "42" (a resourceVersion)`,
+    );
+  return rv;
 }
 
 export const etagOf = (obj: KubeObject): string | undefined =>
@@ -133,5 +145,31 @@ export function checkPathNames(namespace: string | undefined, name: string | und
     throw problemOf(
       400,
       `name ${JSON.stringify(name.slice(0, 80))} in the URL is not a valid object name (lower-case letters, digits, '-' and '.', at most 253)`,
+    );
+}
+
+// A Kubernetes label selector as the gateway takes it (the same expression is the
+// `labelSelector` pattern of the OpenAPI document): comma-separated requirements `key`,
+// `!key`, `key=value`, `key==value`, `key!=value`, `key in (v1,v2)`, `key notin (v1)`.
+// Keys and values are written as narrowly as label keys and values (api/v1alpha1), so
+// whatever matches, the apiserver accepts; the gateway answers 400 to anything else.
+const SEL_KEY_PART = "[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?";
+const SEL_DNS_LABEL = "[a-z0-9]([-a-z0-9]{0,60}[a-z0-9])?";
+// `in` and `notin` alone are operators, not keys.
+const SEL_KEY = `(?!(in|notin)([ =!,()]|$))(${SEL_DNS_LABEL}(\\.${SEL_DNS_LABEL}){0,3}/)?${SEL_KEY_PART}`;
+const SEL_REQUIREMENT =
+  `(!${SEL_KEY}` +
+  `|${SEL_KEY}( *(=|==|!=) *(${SEL_KEY_PART})?` +
+  `| +(in|notin) *\\( *${SEL_KEY_PART}( *, *${SEL_KEY_PART})* *\\))?)`;
+export const LABEL_SELECTOR_PATTERN = `^(${SEL_REQUIREMENT}( *, *${SEL_REQUIREMENT})*)?$`;
+const LABEL_SELECTOR = new RegExp(LABEL_SELECTOR_PATTERN);
+export const LABEL_SELECTOR_MAX = 4096;
+
+/** 400 unless `selector` is a label selector the gateway passes on (see LABEL_SELECTOR_PATTERN). */
+export function checkLabelSelector(selector: string): void {
+  if (selector.length > LABEL_SELECTOR_MAX || !LABEL_SELECTOR.test(selector))
+    throw problemOf(
+      400,
+      `query parameter labelSelector ${JSON.stringify(selector.slice(0, 80))} is not a label selector: use comma-separated requirements such as app=web, tier!=db, env in (a,b), !legacy`,
     );
 }

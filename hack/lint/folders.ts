@@ -1,8 +1,8 @@
 // ESLint rule `agentry/folder-imports`: which top-level folder may import which. A program
 // (operator, gateway, webhook, runtimes/agent, runtimes/sandbox) imports lib/, contracts/
 // and api/, never another program's folder; lib/ does not import programs, contracts/ only
-// api/, api/ nothing of ours. Unit tests may also use test/harness/. test/, bench/ and hack/
-// drive the programs and may import anything. Relative specifiers are resolved against the
+// api/, api/ nothing of ours; clients/typescript/ nothing, cli/ only that client. Unit tests
+// may also use test/harness/. test/, bench/ and hack/ drive the programs and may import anything. Relative specifiers are resolved against the
 // importing file, so "../sandbox/x.ts" from runtimes/agent is caught like any other path.
 // (eslint.config.js loads this file through Node's own type stripping.)
 import { dirname, relative, resolve, sep } from "node:path";
@@ -14,6 +14,9 @@ const SHARED = ["lib", "contracts", "api"];
 /** The folders each folder may import (besides itself). */
 export const ALLOWED: Record<string, string[]> = {
   api: [],
+  // The generated client stands alone (it is what outside code imports); the CLI uses only it.
+  "clients/typescript": [],
+  cli: ["clients/typescript"],
   contracts: ["api"],
   lib: ["contracts", "api"],
   ...Object.fromEntries(PROGRAMS.map((p) => [p, SHARED])),

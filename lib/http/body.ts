@@ -55,3 +55,21 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.once("error", reject);
   });
 }
+
+/** Resolves once `res` can take more (drain) or is gone (close): backpressure for streamed answers. */
+export function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.once("drain", done);
+    res.once("close", done);
+  });
+}
+
+/** Writes a chunk of a streamed answer, waiting while the client is slow to read. */
+export async function writeChunk(res: ServerResponse, chunk: Uint8Array | string): Promise<void> {
+  if (!res.write(chunk)) await drained(res);
+}

@@ -5,6 +5,16 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 
+/**
+ * The body of every agentry /healthz and /readyz answer: `{"status":"ok"}` with 200, or
+ * `{"status":"unavailable","reason":"..."}` with 503.
+ */
+export function healthBody(
+  problem: string | undefined,
+): { status: "ok" } | { status: "unavailable"; reason: string } {
+  return problem === undefined ? { status: "ok" } : { status: "unavailable", reason: problem };
+}
+
 export interface HealthChecks {
   healthy(): string | undefined;
   ready(): string | undefined;
@@ -18,8 +28,8 @@ export async function startHealthServer(
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     const answer = (problem: string | undefined) => {
-      res.writeHead(problem ? 503 : 200, { "content-type": "text/plain" });
-      res.end(problem ?? "ok");
+      res.writeHead(problem === undefined ? 200 : 503, { "content-type": "application/json" });
+      res.end(JSON.stringify(healthBody(problem)));
     };
     if (path === "/healthz" || path === "/livez") return answer(checks.healthy());
     if (path === "/readyz") return answer(checks.ready());

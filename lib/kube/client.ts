@@ -168,6 +168,46 @@ export class KubeClient {
   }
 
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const started = performance.now();
+    let status = 0;
+    try {
+      const res = await this.send(method, path, options, options.signal ?? AbortSignal.timeout(30_000));
+      status = res.status;
+      const text = await res.text();
+      const parsed: unknown = text ? safeJson(text) : undefined;
+      if (res.status >= 400) throw apiError(method, path, res, parsed);
+      return parsed as T;
+    } catch (err) {
+      throw transportError(method, path, err);
+    } finally {
+      this.onRequest?.(method, path, status, (performance.now() - started) / 1000);
+    }
+  }
+
+  /**
+   * A request whose successful answer is read as it arrives (pod logs, watches): the
+   * Response, its body unread; an error answer is read and thrown as an ApiError. No
+   * timeout of its own: `signal` ends it.
+   */
+  async stream(method: string, path: string, options: RequestOptions = {}): Promise<globalThis.Response> {
+    const started = performance.now();
+    let status = 0;
+    try {
+      const res = await this.send(method, path, options, options.signal);
+      status = res.status;
+      if (res.status >= 400) {
+        const text = await res.text();
+        throw apiError(method, path, res, text ? safeJson(text) : undefined);
+      }
+      return res;
+    } catch (err) {
+      throw transportError(method, path, err);
+    } finally {
+      this.onRequest?.(method, path, status, (performance.now() - started) / 1000);
+    }
+  }
+
+  private async send(method: string, path: string, options: RequestOptions, signal: AbortSignal | undefined) {
     const wait = this.limiter.reserve();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const url = new URL(this.server + path);
@@ -186,36 +226,13 @@ export class KubeClient {
       headers["content-type"] = options.contentType ?? "application/json";
     }
     const sent = this.impersonation ? impersonationHeaders(headers, this.impersonation) : headers;
-    const started = performance.now();
-    let status = 0;
-    try {
-      const res = await fetch(url, {
-        method,
-        headers: sent,
-        body,
-        dispatcher: this.dispatcherFor(ctx) as never,
-        signal: options.signal ?? AbortSignal.timeout(30_000),
-      });
-      status = res.status;
-      const text = await res.text();
-      const parsed: unknown = text ? safeJson(text) : undefined;
-      if (res.status >= 400) {
-        const s = parsed as { reason?: string; message?: string } | undefined;
-        throw new ApiError(
-          res.status,
-          s?.reason ?? res.statusText,
-          s?.message ?? `${method} ${path}: HTTP ${res.status}`,
-          parsed,
-        );
-      }
-      return parsed as T;
-    } catch (err) {
-      if (err instanceof ApiError) throw err;
-      const msg = err instanceof Error ? err.message : String(err);
-      throw new ApiError(0, "TransportError", `${method} ${path}: ${msg}`);
-    } finally {
-      this.onRequest?.(method, path, status, (performance.now() - started) / 1000);
-    }
+    return fetch(url, {
+      method,
+      headers: sent,
+      body,
+      dispatcher: this.dispatcherFor(ctx) as never,
+      ...(signal ? { signal } : {}),
+    });
   }
 
   pathOf(obj: Pick<KubeObject, "apiVersion" | "kind" | "metadata">, subresource?: string): string {
@@ -316,6 +333,27 @@ export function impersonationHeaders(
   pairs.push(["impersonate-user", who.user]);
   for (const g of who.groups ?? []) pairs.push(["impersonate-group", g]);
   return pairs;
+}
+
+function apiError(
+  method: string,
+  path: string,
+  res: { status: number; statusText: string },
+  parsed: unknown,
+) {
+  const s = parsed as { reason?: string; message?: string } | undefined;
+  return new ApiError(
+    res.status,
+    s?.reason ?? res.statusText,
+    s?.message ?? `${method} ${path}: HTTP ${res.status}`,
+    parsed,
+  );
+}
+
+function transportError(method: string, path: string, err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  return new ApiError(0, "TransportError", `${method} ${path}: ${msg}`);
 }
 
 function safeJson(text: string): unknown {

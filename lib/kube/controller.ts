@@ -38,13 +38,14 @@ export class Controller {
     const name = reconciler.name;
     this.queue = new WorkQueue({
       observer: {
-        depth: (n) => this.metrics.queueDepth.set({ controller: name }, n),
-        waited: (s) => this.metrics.queueWaitSeconds.observe({ controller: name }, s),
+        depth: (n) => this.metrics.queueDepth.set({ name }, n),
+        waited: (s) => this.metrics.queueWaitSeconds.observe({ name }, s),
       },
     });
   }
 
   enqueue(key: string): void {
+    this.metrics.queueAdds.inc({ name: this.reconciler.name });
     this.queue.add(key);
   }
 
@@ -60,6 +61,7 @@ export class Controller {
       const key = await this.queue.get();
       if (key === undefined) return;
       const end = this.metrics.reconcileSeconds.startTimer({ controller: this.reconciler.name });
+      this.metrics.activeWorkers.inc({ controller: this.reconciler.name });
       try {
         const result = await this.reconciler.reconcile(key);
         this.queue.forget(key);
@@ -72,6 +74,8 @@ export class Controller {
       } catch (err) {
         const delay = this.queue.addRateLimited(key);
         this.metrics.reconciles.inc({ controller: this.reconciler.name, result: "error" });
+        this.metrics.reconcileErrors.inc({ controller: this.reconciler.name });
+        this.metrics.queueRetries.inc({ name: this.reconciler.name });
         this.log.warn("reconcile failed; will retry", {
           key,
           error: err instanceof Error ? err.message : String(err),
@@ -79,6 +83,7 @@ export class Controller {
         });
       } finally {
         end();
+        this.metrics.activeWorkers.dec({ controller: this.reconciler.name });
         this.queue.done(key);
       }
     }

@@ -5,7 +5,7 @@
 // deleted still may: it flushes before it goes.
 import type { SandboxFleet, Workspace } from "../../api/v1alpha1/index.ts";
 import type { KubeObject } from "../../lib/kube/client.ts";
-import { sandboxPodProblem } from "../controllers/owners.ts";
+import { sandboxPodProblem } from "../../lib/kube/owners.ts";
 import { LABEL_FLEET } from "../controllers/sandboxfleet.desired.ts";
 
 /** Who the token says is calling: a pod, by its bound ServiceAccount token. */

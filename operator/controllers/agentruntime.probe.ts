@@ -8,8 +8,8 @@
 // followed and at most MAX_ANSWER_BYTES of the answer are read.
 import { Audience } from "../../contracts/tokens.ts";
 import type { TokenSource } from "./keys.ts";
-import { agentPodProblem } from "./owners.ts";
-import type { PodAddressInfo } from "./sandbox.io.ts";
+import { agentPodProblem } from "../../lib/kube/owners.ts";
+import type { PodAddressInfo } from "../../lib/kube/podaddresses.ts";
 
 export interface AgentReadiness {
   status: string;

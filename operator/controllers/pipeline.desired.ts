@@ -3,7 +3,7 @@
 // schedule) or a one-shot Job (`""`/`@once`), plus the Job of a run-now request. Nothing
 // time-dependent goes in, so an unchanged Pipeline yields the same objects and hashes.
 import type { EnvVar, Pipeline, PipelineStep } from "../../api/v1alpha1/index.ts";
-import { ONCE_SCHEDULES } from "../../api/v1alpha1/index.ts";
+import { ANNOTATION_PIPELINE_ID, LABEL_PIPELINE, ONCE_SCHEDULES } from "../../api/v1alpha1/index.ts";
 import { StepEnv } from "../../contracts/agent.ts";
 import type { KubeObject } from "../../lib/kube/client.ts";
 import { childName, shortHash } from "../../lib/kube/names.ts";
@@ -12,11 +12,9 @@ import { MANAGED_BY } from "./agentruntime.desired.ts";
 import { restrictedContainerSecurity, restrictedPodSecurity, tmpMount, tmpVolume } from "./podsecurity.ts";
 import { tokenFile, tokenKeys, tokensVolume } from "./trust.desired.ts";
 
-export const LABEL_PIPELINE = "agentry.dev/pipeline";
+export { ANNOTATION_PIPELINE_ID, LABEL_PIPELINE };
 export const ANNOTATION_PIPELINE_NAME = "agentry.dev/pipeline-name";
 export const ANNOTATION_RESOURCE_KIND = "agentry.dev/resource-kind";
-/** The Pipeline's uid on every child and on the Jobs a CronJob makes from its template. */
-export const ANNOTATION_PIPELINE_ID = "agentry.dev/pipeline-id";
 export const ANNOTATION_MANIFEST_HASH = "agentry.dev/manifest-hash";
 export const ANNOTATION_RUN_REQUEST = "agentry.dev/run-request";
 export const MANIFEST_DIR = "/etc/agentry/pipeline";

@@ -12,6 +12,7 @@ import { workspaceUrl } from "../../contracts/sandbox.ts";
 import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
 import { isNotFound } from "../../lib/kube/client.ts";
 import { sameStatus, STALL_AFTER_MS } from "../../lib/kube/conditions.ts";
+import type { FleetMetrics } from "./sandboxfleet.metrics.ts";
 import type { Controller, ReconcileResult, Reconciler } from "../../lib/kube/controller.ts";
 import type { Recorder } from "../../lib/kube/events.ts";
 import { keyOf, splitKey, type SharedInformer } from "../../lib/kube/informer.ts";
@@ -25,9 +26,10 @@ import {
   sameSpecHash,
 } from "../../lib/kube/children.ts";
 import { forEachLimit } from "../../lib/kube/concurrency.ts";
-import { sandboxPodProblem } from "./owners.ts";
+import { sandboxPodProblem } from "../../lib/kube/owners.ts";
 import { placeAll, underPressure, type PlacedWorkspace, type SandboxView } from "./placement.ts";
-import type { PodAddresses, SandboxApi, SandboxTarget } from "./sandbox.io.ts";
+import type { PodAddresses } from "../../lib/kube/podaddresses.ts";
+import type { SandboxApi, SandboxTarget } from "./sandbox.io.ts";
 import {
   desiredFleetPolicy,
   fleetAgents,
@@ -83,6 +85,8 @@ export interface FleetControllerDeps {
   now?: () => Date;
   /** How long a Workspace's missing SandboxFleet is waited for before Stalled. */
   stallAfterMs?: number;
+  /** Fleet gauges and placement latency (none in unit tests). */
+  fleetMetrics?: FleetMetrics;
 }
 
 interface PodLike extends KubeObject {
@@ -192,6 +196,7 @@ export class SandboxFleetReconciler implements Reconciler {
     const raw = this.deps.informers.fleets.get(namespace, name);
     if (!raw || raw.metadata.deletionTimestamp) {
       this.state.delete(key);
+      this.deps.fleetMetrics?.forget(namespace, name);
       const stallAfterMs = this.deps.stallAfterMs ?? STALL_AFTER_MS;
       let waiting = false;
       for (const ws of members) {
@@ -481,6 +486,18 @@ export class SandboxFleetReconciler implements Reconciler {
       },
       now,
     );
+    this.deps.fleetMetrics?.observe({
+      namespace,
+      fleet: name,
+      minReplicas: spec.minReplicas,
+      maxReplicas: spec.maxReplicas,
+      desiredReplicas: replicas,
+      readyReplicas: status.readyReplicas ?? 0,
+      placed: status.workspaces ?? 0,
+      waiting: plan.waiting.size,
+      capacity: status.capacity ?? 0,
+      sandboxes: views.map((v) => ({ pod: v.name, ...(v.load ?? {}), draining: v.draining })),
+    });
     await this.writer.writeStatus(raw, status, raw["status"]);
     if (error) throw new Error(error);
     return { requeueAfterMs: durationMs(spec.samplingInterval) };
@@ -836,8 +853,16 @@ export class SandboxFleetReconciler implements Reconciler {
   }
 
   private async writeWorkspaceStatus(ws: Workspace, o: WorkspaceObservation): Promise<void> {
-    const status = computeWorkspaceStatus(ws, o, this.now());
+    const now = this.now();
+    const status = computeWorkspaceStatus(ws, o, now);
     if (sameStatus(status, ws.status)) return;
+    // Ready again (or for the first time): how long it went without a sandbox.
+    const readyOf = (s: typeof status | undefined) => s?.conditions?.find((c) => c.type === "Ready");
+    const before = readyOf(ws.status);
+    if (readyOf(status)?.status === "True" && before?.status !== "True") {
+      const since = before?.lastTransitionTime ?? ws.metadata.creationTimestamp;
+      if (since) this.deps.fleetMetrics?.placed((now.getTime() - new Date(since).getTime()) / 1000);
+    }
     const updated = await this.writer.write("Workspace", "status", () =>
       this.deps.client.apply(
         {

@@ -144,6 +144,41 @@ describe("agent program: serve in echo mode", () => {
     );
   });
 
+  it("streams a task as NDJSON records and lists recent tasks, newest first", async () => {
+    const res = await fetch(`${agent.url}/v1/tasks`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/x-ndjson", ...auth },
+      body: JSON.stringify({ input: "stream me" }),
+    });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-type"), "application/x-ndjson");
+    const records = (await res.text())
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; id?: string; data?: string; output?: string });
+    // Echo streams word by word, as a model would: output pieces, then the whole result.
+    assert.deepEqual(
+      records.map((r) => r.type),
+      ["started", "output", "output", "result"],
+    );
+    assert.equal(
+      records
+        .filter((r) => r.type === "output")
+        .map((r) => r.data)
+        .join(""),
+      "stream me",
+    );
+    assert.equal(records.at(-1)!.output, "stream me");
+    assert.equal(records.at(-1)!.id, records[0]!.id);
+    const list = await getJson(`${agent.url}/v1/tasks`);
+    assert.equal(list.status, 200);
+    assert.deepEqual(
+      { id: list.body.items[0].id, status: list.body.items[0].status, input: list.body.items[0].input },
+      { id: records[0]!.id, status: "succeeded", input: "stream me" },
+    );
+    assert.equal((await getJson(`${agent.url}/v1/tasks`, { headers: {} })).status, 401);
+  });
+
   it("dispatch runs a step on it and prints the output", async () => {
     const path = await manifest([
       { name: "prep", image: "tools:1" },

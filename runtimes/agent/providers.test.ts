@@ -188,3 +188,75 @@ describe("Anthropic provider", () => {
     }
   });
 });
+
+describe("streaming providers", () => {
+  const sse = (events: [string | undefined, unknown][]): FakeAnswer => ({
+    headers: { "content-type": "text/event-stream" },
+    body: events
+      .map(
+        ([event, data]) =>
+          `${event ? `event: ${event}\n` : ""}data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`,
+      )
+      .join(""),
+  });
+  const stream = async (m: ModelConfig) => {
+    const pieces: string[] = [];
+    const got = await providerFor(m)("hello", AbortSignal.timeout(5000), (c) => pieces.push(c));
+    return { got, pieces, request: JSON.parse(last().body) as Record<string, unknown> };
+  };
+
+  it("OpenAI: asks for a stream and hands on each delta; usage from the last chunk", async () => {
+    answer = sse([
+      [undefined, { model: "m-1-2025", choices: [{ delta: { role: "assistant", content: "" } }] }],
+      [undefined, { model: "m-1-2025", choices: [{ delta: { content: "hi " } }] }],
+      [undefined, { model: "m-1-2025", choices: [{ delta: { content: "there" } }] }],
+      [undefined, { model: "m-1-2025", choices: [], usage: { prompt_tokens: 5, completion_tokens: 2 } }],
+      [undefined, "[DONE]"],
+    ]);
+    const { got, pieces, request } = await stream(model("openai"));
+    assert.deepEqual(pieces, ["hi ", "there"]);
+    assert.deepEqual(got, {
+      output: "hi there",
+      model: "m-1-2025",
+      usage: { inputTokens: 5, outputTokens: 2 },
+    });
+    assert.equal(request.stream, true);
+    assert.deepEqual(request.stream_options, { include_usage: true });
+  });
+
+  it("Anthropic: text deltas in order, model and usage from message_start and message_delta", async () => {
+    answer = sse([
+      [
+        "message_start",
+        { type: "message_start", message: { model: "claude-x", usage: { input_tokens: 11 } } },
+      ],
+      ["content_block_start", { type: "content_block_start", index: 0 }],
+      [
+        "content_block_delta",
+        { type: "content_block_delta", delta: { type: "text_delta", text: "part one, " } },
+      ],
+      ["ping", { type: "ping" }],
+      [
+        "content_block_delta",
+        { type: "content_block_delta", delta: { type: "text_delta", text: "part two" } },
+      ],
+      ["message_delta", { type: "message_delta", usage: { output_tokens: 4 } }],
+      ["message_stop", { type: "message_stop" }],
+    ]);
+    const { got, pieces, request } = await stream(model("anthropic"));
+    assert.deepEqual(pieces, ["part one, ", "part two"]);
+    assert.deepEqual(got, {
+      output: "part one, part two",
+      model: "claude-x",
+      usage: { inputTokens: 11, outputTokens: 4 },
+    });
+    assert.equal(request.stream, true);
+  });
+
+  it("an error event or a refused key while streaming is a ProviderError", async () => {
+    answer = sse([["error", { type: "error", error: { type: "overloaded_error", message: "Overloaded" } }]]);
+    await rejectsWith(stream(model("anthropic")), 502, /failed while streaming: Overloaded/);
+    answer = { status: 401, body: { error: { message: `bad key ${KEY}` } } };
+    await rejectsWith(stream(model("openai")), 502, /refused the API key/);
+  });
+});

@@ -1,7 +1,9 @@
 // Model providers of the default agent: one task in, one answer out. `echo` needs no
 // network (dry runs and tests); openai, openai-compatible, azure-openai and ollama speak the
 // OpenAI chat completions API; anthropic speaks the Messages API. Error answers become
-// ProviderError with a message that names the provider and never the API key.
+// ProviderError with a message that names the provider and never the API key. Given
+// `onOutput`, a provider streams: the model's answer reaches it piece by piece (Server-Sent
+// Events from the provider), and the Completion still carries the whole of it.
 import { setTimeout as delay } from "node:timers/promises";
 import { SUPPORTED, type ModelConfig } from "./config.ts";
 
@@ -16,7 +18,10 @@ export interface Completion {
   usage?: Usage;
 }
 
-export type Complete = (input: string, signal: AbortSignal) => Promise<Completion>;
+/** Called with each piece of the answer as the model produces it. */
+export type OnOutput = (chunk: string) => void;
+
+export type Complete = (input: string, signal: AbortSignal, onOutput?: OnOutput) => Promise<Completion>;
 
 /** A failed model call: `status` is what the agent answers its caller. */
 export class ProviderError extends Error {
@@ -40,9 +45,9 @@ export function providerFor(
     case "echo":
       return echo(model, options.echoDelayMs ?? 0);
     case "openai":
-      return (input, signal) => openai(model, input, signal, fetchFn);
+      return (input, signal, onOutput) => openai(model, input, signal, fetchFn, onOutput);
     case "anthropic":
-      return (input, signal) => anthropic(model, input, signal, fetchFn);
+      return (input, signal, onOutput) => anthropic(model, input, signal, fetchFn, onOutput);
     default:
       throw new Error(`provider ${model.provider} is not supported by the default agent yet`);
   }
@@ -50,8 +55,10 @@ export function providerFor(
 
 /** The dry-run provider: the output is the input, unchanged. */
 function echo(model: ModelConfig, delayMs: number): Complete {
-  return async (input, signal) => {
+  return async (input, signal, onOutput) => {
     if (delayMs > 0) await delay(delayMs, undefined, { signal });
+    // Streamed word by word, as a model would.
+    if (onOutput) for (const word of input.split(/(?<=\s)/)) if (word) onOutput(word);
     return { output: input, model: model.model };
   };
 }
@@ -68,21 +75,42 @@ export function openaiRequest(model: ModelConfig, input: string): Record<string,
   };
 }
 
-async function openai(model: ModelConfig, input: string, signal: AbortSignal, f: typeof fetch) {
+async function openai(
+  model: ModelConfig,
+  input: string,
+  signal: AbortSignal,
+  f: typeof fetch,
+  onOutput?: OnOutput,
+): Promise<Completion> {
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (model.apiKey) {
     if (model.provider === "azure-openai") headers["api-key"] = model.apiKey;
     else headers.authorization = `Bearer ${model.apiKey}`;
   }
-  const body = await call(
-    model,
-    `${model.endpoint}/chat/completions`,
-    headers,
-    openaiRequest(model, input),
-    signal,
-    f,
-  );
-  return openaiCompletion(model, body);
+  const url = `${model.endpoint}/chat/completions`;
+  if (!onOutput)
+    return openaiCompletion(model, await call(model, url, headers, openaiRequest(model, input), signal, f));
+  const request = { ...openaiRequest(model, input), stream: true, stream_options: { include_usage: true } };
+  const res = await post(model, url, headers, request, signal, f);
+  let output = "";
+  let answered: string | undefined;
+  let usage: OpenAiAnswer["usage"];
+  for await (const { data } of serverSentEvents(res, model, signal)) {
+    if (data === "[DONE]") break;
+    const chunk = parseEvent(model, data) as {
+      model?: string;
+      choices?: { delta?: { content?: string | null } }[];
+      usage?: OpenAiAnswer["usage"];
+    };
+    answered ??= chunk.model;
+    if (chunk.usage) usage = chunk.usage;
+    const piece = chunk.choices?.[0]?.delta?.content;
+    if (piece) {
+      output += piece;
+      onOutput(piece);
+    }
+  }
+  return { output, ...completion(model, answered, usage?.prompt_tokens, usage?.completion_tokens) };
 }
 
 interface OpenAiAnswer {
@@ -113,21 +141,52 @@ export function anthropicRequest(model: ModelConfig, input: string): Record<stri
   };
 }
 
-async function anthropic(model: ModelConfig, input: string, signal: AbortSignal, f: typeof fetch) {
+async function anthropic(
+  model: ModelConfig,
+  input: string,
+  signal: AbortSignal,
+  f: typeof fetch,
+  onOutput?: OnOutput,
+): Promise<Completion> {
   const headers = {
     "content-type": "application/json",
     "anthropic-version": ANTHROPIC_VERSION,
     ...(model.apiKey ? { "x-api-key": model.apiKey } : {}),
   };
-  const body = await call(
-    model,
-    `${model.endpoint}/messages`,
-    headers,
-    anthropicRequest(model, input),
-    signal,
-    f,
-  );
-  return anthropicCompletion(model, body);
+  const url = `${model.endpoint}/messages`;
+  if (!onOutput)
+    return anthropicCompletion(
+      model,
+      await call(model, url, headers, anthropicRequest(model, input), signal, f),
+    );
+  const res = await post(model, url, headers, { ...anthropicRequest(model, input), stream: true }, signal, f);
+  let output = "";
+  let answered: string | undefined;
+  let inputTokens: number | undefined;
+  let outputTokens: number | undefined;
+  for await (const { event, data } of serverSentEvents(res, model, signal)) {
+    const e = parseEvent(model, data) as {
+      message?: { model?: string; usage?: { input_tokens?: number } };
+      delta?: { type?: string; text?: string };
+      usage?: { output_tokens?: number };
+      error?: { message?: string };
+    };
+    if (event === "error")
+      throw new ProviderError(
+        502,
+        `provider ${model.provider} failed while streaming: ${e.error?.message ?? data.slice(0, 200)}`,
+      );
+    if (event === "message_start") {
+      answered = e.message?.model;
+      inputTokens = e.message?.usage?.input_tokens;
+    } else if (event === "content_block_delta" && e.delta?.type === "text_delta" && e.delta.text) {
+      output += e.delta.text;
+      onOutput(e.delta.text);
+    } else if (event === "message_delta" && e.usage?.output_tokens !== undefined) {
+      outputTokens = e.usage.output_tokens;
+    } else if (event === "message_stop") break;
+  }
+  return { output, ...completion(model, answered, inputTokens, outputTokens) };
 }
 
 interface AnthropicAnswer {
@@ -163,25 +222,27 @@ function completion(
   };
 }
 
-/** POSTs JSON and returns the parsed answer, or throws ProviderError saying what went wrong. */
-async function call(
+/** POSTs JSON; the answer when it is a success (its body unread), else a ProviderError saying what went wrong. */
+async function post(
   model: ModelConfig,
   url: string,
   headers: Record<string, string>,
   request: unknown,
   signal: AbortSignal,
   f: typeof fetch,
-): Promise<unknown> {
-  const who = `provider ${model.provider} at ${model.endpoint}`;
+): Promise<Response> {
   let res: Response;
-  let text: string;
   try {
     res = await f(url, { method: "POST", headers, body: JSON.stringify(request), signal });
+  } catch (err) {
+    throw unreachable(model, err, signal);
+  }
+  if (res.ok) return res;
+  let text: string;
+  try {
     text = await res.text();
   } catch (err) {
-    if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error("aborted");
-    const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : "";
-    throw new ProviderError(502, `${who} is unreachable${cause}; check spec.model.endpoint and egress rules`);
+    throw unreachable(model, err, signal);
   }
   let body: unknown;
   try {
@@ -189,11 +250,7 @@ async function call(
   } catch {
     body = undefined;
   }
-  if (res.ok) {
-    if (body === undefined)
-      throw new ProviderError(502, `${who} answered ${res.status} with a body that is not JSON`);
-    return body;
-  }
+  const who = `provider ${model.provider} at ${model.endpoint}`;
   let detail = errorMessage(body) ?? text.slice(0, 200);
   if (model.apiKey) detail = detail.replaceAll(model.apiKey, "<redacted>");
   if (res.status === 401 || res.status === 403)
@@ -208,6 +265,88 @@ async function call(
       res.headers.get("retry-after") ?? undefined,
     );
   throw new ProviderError(502, `${who} answered ${res.status}: ${detail}`);
+}
+
+/** The error of a call that got no (whole) answer: the abort's reason, or a 502 saying so. */
+function unreachable(model: ModelConfig, err: unknown, signal: AbortSignal): Error {
+  if (signal.aborted) return signal.reason instanceof Error ? signal.reason : new Error("aborted");
+  const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : "";
+  return new ProviderError(
+    502,
+    `provider ${model.provider} at ${model.endpoint} is unreachable${cause}; check spec.model.endpoint and egress rules`,
+  );
+}
+
+/** POSTs JSON and returns the parsed answer, or throws ProviderError saying what went wrong. */
+async function call(
+  model: ModelConfig,
+  url: string,
+  headers: Record<string, string>,
+  request: unknown,
+  signal: AbortSignal,
+  f: typeof fetch,
+): Promise<unknown> {
+  const res = await post(model, url, headers, request, signal, f);
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (err) {
+    throw unreachable(model, err, signal);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ProviderError(
+      502,
+      `provider ${model.provider} at ${model.endpoint} answered ${res.status} with a body that is not JSON`,
+    );
+  }
+}
+
+/** Largest Server-Sent Event read from a provider. */
+const MAX_EVENT_BYTES = 1 << 20;
+
+/** The events of a streamed answer (text/event-stream): the event name and its data. */
+async function* serverSentEvents(
+  res: Response,
+  model: ModelConfig,
+  signal: AbortSignal,
+): AsyncGenerator<{ event: string; data: string }> {
+  const decoder = new TextDecoder();
+  let buffered = "";
+  try {
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      buffered += decoder.decode(chunk, { stream: true }).replace(/\r\n/g, "\n");
+      if (buffered.length > MAX_EVENT_BYTES)
+        throw new ProviderError(
+          502,
+          `provider ${model.provider} sent an event larger than ${MAX_EVENT_BYTES} bytes`,
+        );
+      let end: number;
+      while ((end = buffered.indexOf("\n\n")) >= 0) {
+        const block = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        let event = "message";
+        const data: string[] = [];
+        for (const line of block.split("\n")) {
+          if (line.startsWith("event:")) event = line.slice(6).trim();
+          else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+        }
+        if (data.length) yield { event, data: data.join("\n") };
+      }
+    }
+  } catch (err) {
+    if (err instanceof ProviderError) throw err;
+    throw unreachable(model, err, signal);
+  }
+}
+
+function parseEvent(model: ModelConfig, data: string): unknown {
+  try {
+    return JSON.parse(data);
+  } catch {
+    throw new ProviderError(502, `provider ${model.provider} streamed an event that is not JSON`);
+  }
 }
 
 /** OpenAI: {"error":{"message"}}; Anthropic: {"type":"error","error":{"message"}}. */

@@ -98,7 +98,7 @@ describe("agent API: readiness and tasks", () => {
   it("unknown routes and methods are problems", async () => {
     const { url } = await serve({ AGENTRY_MODEL_PROVIDER: "echo" });
     assert.equal((await call(`${url}/nope`)).status, 404);
-    assert.equal((await call(`${url}/v1/tasks`)).status, 405);
+    assert.equal((await call(`${url}/v1/tasks`, { method: "PUT", headers: auth })).status, 405);
   });
 });
 

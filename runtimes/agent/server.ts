@@ -12,12 +12,24 @@ import { badRequest, conflict, methodNotAllowed, ProblemError, sendProblem } fro
 import type { Log } from "../../lib/log.ts";
 import { readTokenFile, TokenVerifier } from "../../lib/tokens.ts";
 import { Audience, type TokenScope } from "../../contracts/tokens.ts";
-import { AgentPath, TaskRequest, type Readiness, type TaskResult } from "../../contracts/agent.ts";
+import {
+  AgentPath,
+  TASK_STREAM_MEDIA_TYPE,
+  TaskRequest,
+  type Readiness,
+  type TaskResult,
+  type TaskStreamRecord,
+  type TaskSummary,
+} from "../../contracts/agent.ts";
 import { ExecRequest } from "../../contracts/sandbox.ts";
 import { SandboxApiError, SandboxClient } from "../../contracts/sandbox.client.ts";
 import type { AgentConfig } from "./config.ts";
 import { ProviderError, providerFor, type Complete } from "./providers.ts";
 import { readiness } from "./readiness.ts";
+
+/** Tasks GET /v1/tasks remembers, and how much of their input and output. */
+const RECENT_TASKS = 50;
+const PREVIEW_CHARS = 200;
 
 export class AgentApp {
   /** Set on SIGTERM: /readyz fails, new tasks are refused, answers close their connection. */
@@ -33,6 +45,8 @@ export class AgentApp {
   /** Audiences of tokens that open this agent: the agent, and its pod. */
   private readonly audiences: string[];
   private workspaceFound = false;
+  /** The last tasks, newest last (GET /v1/tasks answers newest first). */
+  private readonly recent: TaskSummary[] = [];
   private workspaceError: string | undefined;
 
   constructor(
@@ -142,7 +156,8 @@ export class AgentApp {
     }
     if (path === AgentPath.tasks) {
       await this.allow(req, "tasks");
-      only("POST");
+      if (method === "GET") return json(res, 200, { items: [...this.recent].reverse() });
+      if (method !== "POST") throw methodNotAllowed(["GET", "POST"]);
       return this.task(req, res);
     }
     if (path === AgentPath.workspaceExec) {
@@ -186,15 +201,47 @@ export class AgentApp {
         { "retry-after": "1" },
       );
     const id = randomUUID();
+    const streamed = (req.headers.accept ?? "").includes(TASK_STREAM_MEDIA_TYPE);
+    const send = (record: TaskStreamRecord) => res.write(`${JSON.stringify(record)}\n`);
+    if (streamed) {
+      res.writeHead(200, { "content-type": TASK_STREAM_MEDIA_TYPE, "cache-control": "no-store" });
+      send({ type: "started", id });
+    }
+    // A client that goes away cancels its task.
+    const gone = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) gone.abort(new ProblemError(499, "the client went away"));
+    };
+    res.once("close", onClose);
     const timeoutSeconds = body.timeoutSeconds ?? this.c.defaultTaskTimeoutSeconds;
     const started = performance.now();
+    const summary: TaskSummary = {
+      id,
+      status: "running",
+      startedAt: new Date().toISOString(),
+      input: body.input.slice(0, PREVIEW_CHARS),
+    };
+    this.recent.push(summary);
+    if (this.recent.length > RECENT_TASKS) this.recent.shift();
     this.running++;
     let status = 500;
     try {
-      const signal = AbortSignal.any([AbortSignal.timeout(timeoutSeconds * 1000), this.aborter.signal]);
+      const signal = AbortSignal.any([
+        AbortSignal.timeout(timeoutSeconds * 1000),
+        this.aborter.signal,
+        gone.signal,
+      ]);
+      // Streamed: the model's answer goes out piece by piece as the provider sends it.
+      let streamedOutput = false;
+      const onOutput = streamed
+        ? (data: string) => {
+            streamedOutput = true;
+            send({ type: "output", data });
+          }
+        : undefined;
       let completion;
       try {
-        completion = await this.complete(body.input, signal);
+        completion = await this.complete(body.input, signal, onOutput);
       } catch (err) {
         if (err instanceof ProviderError)
           throw new ProblemError(
@@ -203,6 +250,7 @@ export class AgentApp {
             err.retryAfter ? { "retry-after": err.retryAfter } : {},
           );
         if (this.aborter.signal.aborted) throw this.aborter.signal.reason;
+        if (gone.signal.aborted) throw gone.signal.reason;
         if (signal.aborted)
           throw new ProblemError(504, `the model did not answer within ${timeoutSeconds} s (timeoutSeconds)`);
         throw err;
@@ -215,12 +263,31 @@ export class AgentApp {
         durationMs: Math.round(performance.now() - started),
       };
       status = 200;
-      json(res, 200, result);
+      Object.assign(summary, {
+        output: result.output.slice(0, PREVIEW_CHARS),
+        model: result.model,
+      });
+      if (!streamed) return json(res, 200, result);
+      if (!streamedOutput) send({ type: "output", data: result.output });
+      send({ type: "result", ...result });
+      res.end();
     } catch (err) {
       if (err instanceof ProblemError) status = err.status;
-      throw err;
+      if (!streamed) throw err;
+      const detail = err instanceof ProblemError ? err.message : "the task failed; see the agent log";
+      if (!(err instanceof ProblemError)) this.log.error("task failed", { id, error: String(err) });
+      if (!res.destroyed) {
+        send({ type: "error", status, detail });
+        res.end();
+      }
     } finally {
+      res.off("close", onClose);
       this.running--;
+      Object.assign(summary, {
+        status: status === 200 ? "succeeded" : "failed",
+        code: status,
+        durationMs: Math.round(performance.now() - started),
+      });
       this.log.info("task finished", {
         id,
         status,

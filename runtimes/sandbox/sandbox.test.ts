@@ -177,7 +177,7 @@ describe("sandbox runtime over HTTP", () => {
   });
 
   it("serves health without a token and everything else only with a signed token for it", async () => {
-    assert.equal((await raw(sb.port, "GET", "/healthz")).text, "ok");
+    assert.deepEqual(JSON.parse((await raw(sb.port, "GET", "/healthz")).text), { status: "ok" });
     assert.equal((await raw(sb.port, "GET", "/readyz")).status, 200);
     for (const path of ["/status", "/workspaces", "/workspaces/x", "/nope"]) {
       const res = assertProblem(await raw(sb.port, "GET", path), 401);

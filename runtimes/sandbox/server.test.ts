@@ -1,25 +1,13 @@
 // SandboxApp in-process: protocol details the integration test does not reach easily
 // (chunked bodies over the limit, HEAD, internal errors kept private).
 import assert from "node:assert/strict";
-import { once } from "node:events";
-import { mkdtemp, rm } from "node:fs/promises";
-import { createServer, request, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { request } from "node:http";
 import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
-import { TokenVerifier } from "../../lib/tokens.ts";
+import { startSandboxApp, type TestSandbox } from "../../test/harness/sandboxapp.ts";
 import { testTrust, type TestTrust } from "../../test/harness/tokens.ts";
 import type { ExecResult } from "../../contracts/sandbox.ts";
-import { ExecPool } from "./exec.ts";
-import { FairSlots } from "./slots.ts";
-import { LoadSampler } from "./load.ts";
-import { Backing } from "./backing.ts";
-import { SandboxApp } from "./server.ts";
-import { WorkspaceStore } from "./workspaces.ts";
-
-const quiet = { debug: () => undefined, info: () => undefined, error: () => undefined };
+import type { WorkspaceStore } from "./workspaces.ts";
 
 /** Sends a body in chunks without Content-Length (Transfer-Encoding: chunked). */
 function chunked(
@@ -50,47 +38,18 @@ function chunked(
 }
 
 describe("SandboxApp", () => {
-  let root: string;
-  let server: Server;
   let port: number;
   let store: WorkspaceStore;
   let trust: TestTrust;
   let auth: Record<string, string>;
+  let sandbox: TestSandbox;
   before(async () => {
-    root = await mkdtemp(join(tmpdir(), "agentry-app-"));
-    trust = await testTrust();
+    sandbox = await startSandboxApp({ maxJsonBytes: 1000 });
+    ({ store, trust, port } = sandbox);
     auth = await trust.bearer("pod:team/sandbox-0");
-    store = await WorkspaceStore.open(join(root, "ws"), 4);
-    const app = new SandboxApp({
-      store,
-      pool: new ExecPool({
-        slots: new FairSlots({ total: 2, perKey: 1, queuePerKey: 1, maxWaitMs: 10_000 }),
-        isolation: "session",
-        limits: { processes: 100, openFiles: 64, fileBytes: 1 << 20, cpuSeconds: 10 },
-      }),
-      load: new LoadSampler({ intervalMs: 1000 }),
-      log: quiet,
-      verifier: new TokenVerifier({ dir: trust.dir }),
-      pod: { namespace: "team", name: "sandbox-0" },
-      allowLoadOverride: false,
-      maxExecSeconds: 5,
-      maxOutputBytes: 1000,
-      maxFileBytes: 1000,
-      maxJsonBytes: 1000,
-      backing: new Backing({ log: quiet }),
-    });
-    server = createServer(app.handle);
-    server.listen(0, "127.0.0.1");
-    await once(server, "listening");
-    port = (server.address() as AddressInfo).port;
     await store.create("w", null);
   });
-  after(async () => {
-    server.closeAllConnections();
-    server.close();
-    await rm(root, { recursive: true, force: true });
-    await trust.remove();
-  });
+  after(() => sandbox.stop());
   const url = (path: string) => `http://127.0.0.1:${port}${path}`;
 
   it("answers 413 to chunked uploads and JSON bodies over the limit", async () => {

@@ -5,7 +5,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
 import { authorize } from "../../lib/http/auth.ts";
-import { checkLength, json, readJson } from "../../lib/http/body.ts";
+import { healthBody } from "../../lib/http/health.ts";
+import { checkLength, drained, json, readJson } from "../../lib/http/body.ts";
 import { badRequest, methodNotAllowed, ProblemError, sendProblem } from "../../lib/http/problem.ts";
 import type { Log } from "../../lib/log.ts";
 import type { TokenVerifier } from "../../lib/tokens.ts";
@@ -24,6 +25,7 @@ import {
 import { accessFor, type PodIdentity } from "./access.ts";
 import type { Backing } from "./backing.ts";
 import type { ExecPool, OutputSink } from "./exec.ts";
+import { listDirectory, parseRange, writeArchive } from "./browse.ts";
 import type { LoadSampler } from "./load.ts";
 import { parseFilePath, validateWorkspaceId, type WorkspaceStore } from "./workspaces.ts";
 
@@ -96,8 +98,8 @@ export class SandboxApp {
     if (access === "open") {
       if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed(["GET"]);
       const ready = parts[0] === "healthz" || !this.draining;
-      res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" });
-      res.end(ready ? "ok" : "draining");
+      res.writeHead(ready ? 200 : 503, { "content-type": "application/json" });
+      res.end(JSON.stringify(healthBody(ready ? undefined : "draining")));
       return;
     }
     await authorize(this.o.verifier, req, access, "agentry-sandbox");
@@ -134,10 +136,28 @@ export class SandboxApp {
         DELETE: (q, r, p) => this.deleteWorkspace(q, r, p.id),
       });
     if (parts.length === 3 && third === "exec") return one({ POST: (q, r, p) => this.exec(q, r, p.id) });
+    if ((third === "dir" || third === "archive") && !parts.slice(3).includes("")) {
+      const segments = parts.length > 3 ? parseFilePath(parts.slice(3).join("/")) : [];
+      return one(
+        third === "dir"
+          ? {
+              GET: async (_q, r, p) => {
+                this.usable(p.id);
+                json(r, 200, await listDirectory(this.o.store, p.id, segments));
+              },
+            }
+          : {
+              GET: async (_q, r, p) => {
+                this.usable(p.id);
+                await writeArchive(this.o.store, p.id, segments, r);
+              },
+            },
+      );
+    }
     if (third === "files" && parts.length >= 4) {
       params.file = parts.slice(3).join("/");
       return one({
-        GET: (_q, r, p) => this.getFile(r, p),
+        GET: (q, r, p) => this.getFile(q, r, p),
         PUT: (q, r, p) => this.putFile(q, r, p),
         DELETE: (_q, r, p) => this.deleteFile(r, p),
       });
@@ -293,11 +313,27 @@ export class SandboxApp {
     sink.end({ type: "exit", ...exit });
   }
 
-  private async getFile(res: ServerResponse, p: Params): Promise<void> {
+  private async getFile(req: IncomingMessage, res: ServerResponse, p: Params): Promise<void> {
     this.usable(p.id);
     const { handle, size } = await this.o.store.openFile(p.id, parseFilePath(p.file));
-    res.writeHead(200, { "content-type": "application/octet-stream", "content-length": size });
-    await pipeline(handle.createReadStream(), res);
+    let range;
+    try {
+      range = parseRange(req.headers.range, size);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+    const headers = { "content-type": "application/octet-stream", "accept-ranges": "bytes" };
+    if (!range) {
+      res.writeHead(200, { ...headers, "content-length": size });
+      return pipeline(handle.createReadStream(), res);
+    }
+    res.writeHead(206, {
+      ...headers,
+      "content-length": range.end - range.start + 1,
+      "content-range": `bytes ${range.start}-${range.end}/${size}`,
+    });
+    await pipeline(handle.createReadStream({ start: range.start, end: range.end }), res);
   }
 
   private async putFile(req: IncomingMessage, res: ServerResponse, p: Params): Promise<void> {
@@ -340,16 +376,7 @@ function ndjsonSink(res: ServerResponse): {
         start();
         return res.write(line({ type: stream, data }));
       },
-      drained: () =>
-        new Promise((resolve) => {
-          const done = () => {
-            res.off("drain", done);
-            res.off("close", done);
-            resolve();
-          };
-          res.once("drain", done);
-          res.once("close", done);
-        }),
+      drained: () => drained(res),
     },
     end: (record) => {
       start();

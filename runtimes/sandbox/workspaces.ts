@@ -37,11 +37,8 @@ import type { FileHandle } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { WORKSPACE_ID, type WorkspaceInfo } from "../../contracts/sandbox.ts";
+import { relativePathProblem, WORKSPACE_ID, type WorkspaceInfo } from "../../contracts/sandbox.ts";
 import { badRequest, conflict, errorCode, notFound, ProblemError } from "../../lib/http/problem.ts";
-
-const MAX_PATH_BYTES = 4096;
-const MAX_SEGMENT_BYTES = 255;
 
 /** Turns the percent-encoded path after /files/ into safe relative segments, or throws 400. */
 export function parseFilePath(raw: string): string[] {
@@ -60,20 +57,9 @@ export function parseFilePath(raw: string): string[] {
  * absolute, no "..", "." or empty segments, within the length limits.
  */
 export function relativeSegments(path: string, what: string): string[] {
-  if (path.includes("\0")) throw badRequest(`${what} must not contain a NUL byte`);
-  if (path === "") throw badRequest(`${what} is empty`);
-  if (path.startsWith("/"))
-    throw badRequest(`${what} must be relative to the workspace, got an absolute path`);
-  if (Buffer.byteLength(path) > MAX_PATH_BYTES)
-    throw badRequest(`${what} is longer than ${MAX_PATH_BYTES} bytes`);
-  const segments = path.split("/");
-  for (const s of segments) {
-    if (s === "..") throw badRequest(`${what} must not contain ".." segments`);
-    if (s === "" || s === ".") throw badRequest(`${what} must not contain empty or "." segments`);
-    if (Buffer.byteLength(s) > MAX_SEGMENT_BYTES)
-      throw badRequest(`${what}: name "${s.slice(0, 32)}..." is longer than ${MAX_SEGMENT_BYTES} bytes`);
-  }
-  return segments;
+  const problem = relativePathProblem(path, what);
+  if (problem) throw badRequest(problem);
+  return path.split("/");
 }
 
 /** True when `path` is `base` itself or lies below it. Both must be absolute and normalised. */
@@ -175,20 +161,30 @@ export class WorkspaceStore {
    * exist, be a directory and, after symlinks, stay inside the workspace (else 400).
    */
   async workingDir(id: string, relative?: string): Promise<string> {
+    if (relative === undefined) return this.realDir(id);
+    return this.directory(id, relativeSegments(relative, "cwd"), (why) =>
+      badRequest(`cwd "${relative}" ${why}`),
+    );
+  }
+
+  /**
+   * The real path of the directory `segments` below the workspace (none: the workspace
+   * itself), which must exist, be a directory and, after symlinks, stay inside it; else
+   * `refuse(why)` (what a missing directory is depends on the caller: a 400 cwd, a 404 listing).
+   */
+  async directory(id: string, segments: string[], refuse: (why: string) => Error): Promise<string> {
     const base = await this.realDir(id);
-    if (relative === undefined) return base;
-    const segments = relativeSegments(relative, "cwd");
+    if (segments.length === 0) return base;
     let real: string;
     try {
       real = await realpath(join(base, ...segments));
     } catch (err) {
       const code = errorCode(err);
-      if (code === "ENOENT" || code === "ENOTDIR")
-        throw badRequest(`cwd "${relative}" does not exist in the workspace`);
+      if (code === "ENOENT" || code === "ENOTDIR") throw refuse("does not exist in the workspace");
       throw fileError(err, segments);
     }
-    if (!isInside(base, real)) throw badRequest(`cwd "${relative}" resolves outside the workspace`);
-    if (!(await lstat(real)).isDirectory()) throw badRequest(`cwd "${relative}" is not a directory`);
+    if (!isInside(base, real)) throw badRequest(`"${segments.join("/")}" resolves outside the workspace`);
+    if (!(await lstat(real)).isDirectory()) throw refuse("is not a directory");
     return real;
   }
 

@@ -235,10 +235,11 @@ describe("the operator image", () => {
         .catch(() => undefined);
       return s?.data?.["agent.agent"] ? true : undefined;
     });
-    const reconciles = /^agentry_reconcile_total\{[^}]*controller="agentruntime"[^}]*\} (\d+)/m.exec(
-      await (await fetch(`${base}/metrics`)).text(),
-    );
-    assert.ok(Number(reconciles?.[1]) >= 1, "agentry_reconcile_total counts the reconciles");
+    const reconciles =
+      /^controller_runtime_reconcile_total\{[^}]*controller="agentruntime"[^}]*\} (\d+)/m.exec(
+        await (await fetch(`${base}/metrics`)).text(),
+      );
+    assert.ok(Number(reconciles?.[1]) >= 1, "controller_runtime_reconcile_total counts the reconciles");
 
     await assertCleanStop(c, pod.spec!.terminationGracePeriodSeconds ?? 30);
     const lease = await api(k8s.CoordinationV1Api).readNamespacedLease({

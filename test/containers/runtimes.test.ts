@@ -14,76 +14,17 @@ import { api, testNamespace } from "../harness/cluster.ts";
 import { containersOr, imageId, podRunOptions } from "../harness/containers.ts";
 import { startOperator } from "../harness/operator.ts";
 import { freePort } from "../harness/process.ts";
-import { testTrust, type TestTrust } from "../harness/tokens.ts";
 import { assertCleanStop, json, runningPod, start, tempDir, writesOutsideVolumes } from "./lib.ts";
+import { LIMITS, sandboxApi, sandboxPodOptions, trustVolume } from "./sandbox.ts";
 
 const group = (plural: string) => ({ group: "agentry.dev", version: "v1alpha1", plural });
 const custom = () => api(k8s.CustomObjectsApi);
-const LIMITS = { limits: { cpu: "1", memory: "512Mi" }, requests: { cpu: "100m", memory: "128Mi" } };
-
-type Exec = {
-  exitCode: number | null;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-  signal: string | null;
-};
-
-/** A trust directory (the Pod's `agentry-trust` volume) with a key of the test's. */
-async function trustVolume(t: Parameters<typeof tempDir>[0]): Promise<TestTrust> {
-  const trust = await testTrust("agentry-operator", await tempDir(t, "trust"));
-  return trust;
-}
-
-function sandboxApi(base: string, auth: Record<string, string>) {
-  const call = async (method: string, path: string, body?: string) => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: { ...auth, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-      ...(body !== undefined ? { body } : {}),
-    });
-    return res;
-  };
-  return {
-    call,
-    async exec(id: string, command: string[], timeoutSeconds?: number): Promise<Exec> {
-      const res = await call("POST", `/workspaces/${id}/exec`, JSON.stringify({ command, timeoutSeconds }));
-      assert.equal(res.status, 200, await res.clone().text());
-      return (await res.json()) as Exec;
-    },
-  };
-}
 
 describe("the sandbox image", () => {
   it("runs as a fleet's sandbox Pod: ready, serves files and exec confined to its volumes, stops cleanly on SIGTERM", async (t) => {
     if (!containersOr(t)) return;
-    const namespace = await testNamespace(t);
-    await startOperator(t, { namespaces: [namespace], leaderElect: false });
-    await custom().createNamespacedCustomObject({
-      ...group("sandboxfleets"),
-      namespace,
-      body: {
-        apiVersion: "agentry.dev/v1alpha1",
-        kind: "SandboxFleet",
-        metadata: { name: "fleet" },
-        spec: {
-          template: { image: "localhost/agentry/sandbox:test", resources: LIMITS },
-          minReplicas: 1,
-          maxReplicas: 1,
-        },
-      },
-    });
-    const pod = await runningPod(namespace, "agentry.dev/sandbox-fleet=fleet");
-    const port = await freePort();
-    const volumes = await tempDir(t, "sandbox-volumes");
-    const trust = await trustVolume(t);
-    const options = await podRunOptions(pod, {
-      image: imageId("sandbox"),
-      volumesDir: volumes,
-      volumeSources: { "agentry-trust": trust.dir },
-      env: { AGENTRY_SANDBOX_LISTEN: `127.0.0.1:${port}` },
-    });
-    const auth = await trust.bearer(`pod:${namespace}/${pod.metadata!.name!}`);
+    const { pod, options, trust, base, volumes } = await sandboxPodOptions(t);
+    const auth = await trust.bearer(`pod:${pod.metadata!.namespace!}/${pod.metadata!.name!}`);
     // What the Pod asks for, and so what the container gets.
     assert.equal(options.user, "65532:65532");
     assert.deepEqual([options.readOnly, options.noNewPrivileges, options.capDrop], [true, true, ["ALL"]]);
@@ -94,7 +35,6 @@ describe("the sandbox image", () => {
     ]);
 
     const c = await start(t, options);
-    const base = `http://127.0.0.1:${port}`;
     await c.waitHttpOk(`${base}/healthz`);
     await c.waitHttpOk(`${base}/readyz`);
     assert.equal((await fetch(`${base}/status`)).status, 401, "nothing but the probes without a token");

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { startPlatform, waitForCurrent } from "../harness/platform.ts";
+import { waitFor } from "../harness/process.ts";
 
 interface Item {
   metadata: { name: string; labels?: Record<string, string> };
@@ -68,6 +69,24 @@ describe("make dev bring-up", () => {
 
     // Nothing but loopback in the map the operator dials through.
     for (const address of pods.addresses()) assert.match(address, /^127\.0\.0\.1:\d+$/);
+
+    // The gateway process is the data plane too: through the pod address map, with its own
+    // signing key, which the operator put into the namespace's trust bundle.
+    const gw = (method: string, path: string, body?: unknown) =>
+      fetch(`${platform.gatewayUrl}/v1/namespaces/default${path}`, {
+        method,
+        headers: { authorization: `Bearer ${platform.token}`, "content-type": "application/json" },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+    const ran = await waitFor("a command in alice-notebook through the gateway", async () => {
+      const r = await gw("POST", "/workspaces/alice-notebook/exec", {
+        command: ["sh", "-c", "echo hi; exit 3"],
+      });
+      return r.status === 200 ? ((await r.json()) as { exitCode: number; stdout: string }) : undefined;
+    });
+    assert.deepEqual([ran.exitCode, ran.stdout], [3, "hi\n"]);
+    const task = await gw("POST", "/agentruntimes/research-agent/tasks", { input: "hello" });
+    assert.equal(task.status, 200, await task.clone().text());
 
     // Stopping ends every process it started.
     await platform.stop();

@@ -327,7 +327,8 @@ describe("SandboxFleet and Workspace", () => {
     });
     await waitFor(
       "new operator reconciled the fleet",
-      async () => (await operator.counter("agentry_reconcile_total", { controller: "sandboxfleet" })) > 5,
+      async () =>
+        (await operator.counter("controller_runtime_reconcile_total", { controller: "sandboxfleet" })) > 5,
     );
     for (const n of wsNames)
       assert.equal((await getWs(namespace, n)).status?.sandboxPod, before.get(n), `${n} kept its sandbox`);

@@ -183,7 +183,9 @@ describe("gateway REST resources", () => {
     assert.equal(doc.body.openapi, "3.1.0");
     const paths = Object.keys(doc.body.paths as object);
     for (const def of KINDS) assert.ok(paths.includes(`/v1/namespaces/{namespace}/${def.plural}/{name}`));
-    assert.equal((await gw.call("GET", "/healthz", { token: null })).status, 200);
+    const health = await gw.call("GET", "/healthz", { token: null });
+    assert.equal(health.status, 200);
+    assert.deepEqual(health.body, { status: "ok" });
     await gw.call("GET", "/v1/namespaces/default/pipelines");
     const metrics = await fetch(`${gw.url}/metrics`).then((r) => r.text());
     assert.match(

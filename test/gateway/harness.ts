@@ -10,7 +10,8 @@ import { createInterface } from "node:readline";
 import pg from "pg";
 import { KubeClient } from "../../lib/kube/client.ts";
 import { silentLogger } from "../../lib/log.ts";
-import { createApp } from "../../gateway/app.ts";
+import { createServer } from "node:http";
+import { createApp, MAX_HEADER_BYTES } from "../../gateway/app.ts";
 import { createAuthenticator } from "../../gateway/auth/authenticate.ts";
 import type { Identity } from "../../gateway/auth/identity.ts";
 import { TokenReviewer } from "../../gateway/auth/tokenreview.ts";
@@ -20,6 +21,7 @@ import { EventHub } from "../../gateway/events/hub.ts";
 import { sseHandler } from "../../gateway/events/sse.ts";
 import { GatewayMetrics } from "../../gateway/metrics.ts";
 import { MemoryRateLimiter, type RateLimiter } from "../../gateway/ratelimit.ts";
+import type { DataPlaneOptions } from "../../gateway/dataplane/common.ts";
 import type { AdmissionSettings } from "../../gateway/routes/admit.ts";
 import { startEmbeddedPostgres } from "../../gateway/store/embedded.ts";
 import { migrate } from "../../gateway/store/migrations.ts";
@@ -113,6 +115,8 @@ export interface InProcessOptions {
   limiter?: RateLimiter;
   heartbeatMs?: number;
   admission?: AdmissionSettings;
+  /** Serve the data plane: pod addresses (PodBackends' map) and the signing key. */
+  dataPlane?: DataPlaneOptions;
 }
 
 /** The gateway app in this process, as main.ts wires it (in-process bus and limiter). */
@@ -148,8 +152,9 @@ export async function startGateway(t: After, options: InProcessOptions = {}): Pr
       clientBufferBytes: 1 << 20,
     }),
     ...(options.admission ? { admission: options.admission } : {}),
+    ...(options.dataPlane ? { dataPlane: options.dataPlane } : {}),
   });
-  const server = app.listen(0, "127.0.0.1");
+  const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app).listen(0, "127.0.0.1");
   await once(server, "listening");
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   let dbStopped = false;
@@ -188,7 +193,8 @@ export async function startGatewayProcess(t: After, env: Record<string, string>)
     process.execPath,
     ["--import", "tsx", join(repoRoot, "gateway", "main.ts"), "--listen=127.0.0.1:0"],
     {
-      env: { ...process.env, ...env },
+      // No readiness delay on SIGTERM unless a test asks for one: stops stay quick.
+      env: { ...process.env, AGENTRY_SHUTDOWN_DELAY: "0s", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     },
   );

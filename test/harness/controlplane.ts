@@ -3,7 +3,7 @@
 // standing in for kubelets on fake nodes. Everything listens on free loopback ports and
 // lives in one temporary directory; stop() tears it down and removes it unless kept.
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -62,6 +62,15 @@ export class ControlPlane implements Endpoints {
     return join(this.dir, "logs");
   }
 
+  /**
+   * The log every fake pod has (kwok serves it to the apiserver's pod log API, so `kubectl
+   * logs` works): lines in the CRI format (`<RFC 3339 time> stdout F <text>`), appended by
+   * tests with appendPodLog. One file for all pods: there is no container to write it.
+   */
+  get podLogFile(): string {
+    return podLogFile(this.dir);
+  }
+
   /** Starts every component and returns once the apiserver is ready and every fake node is Ready. */
   static async start(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
     const started = Date.now();
@@ -99,6 +108,8 @@ export class ControlPlane implements Endpoints {
         `--etcd-servers=http://127.0.0.1:${etcdClient}`,
         `--bind-address=127.0.0.1`,
         `--advertise-address=127.0.0.1`,
+        // Fake nodes have no resolvable hostname: pod logs go to their (loopback) InternalIP.
+        `--kubelet-preferred-address-types=InternalIP`,
         `--secure-port=${apiPort}`,
         `--cert-dir=${pki}`,
         `--token-auth-file=${join(pki, "tokens.csv")}`,
@@ -152,7 +163,13 @@ export class ControlPlane implements Endpoints {
         `--manage-all-nodes=false`,
         `--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake`,
         `--manage-nodes-with-label-selector=`,
+        `--config=${await podLogsConfig(dir)}`,
         `--server-address=127.0.0.1:${kwokPort}`,
+        // The "kubelet" API (pod logs) over TLS with the apiserver's own serving certificate,
+        // on the port nodes report: the apiserver dials 127.0.0.1:<kwokPort> for `kubectl logs`.
+        `--tls-cert-file=${join(dir, "pki", "apiserver.crt")}`,
+        `--tls-private-key-file=${join(dir, "pki", "apiserver.key")}`,
+        `--node-port=${kwokPort}`,
         // Node addresses on loopback: the apiserver's calls to a "kubelet" (logs, exec) stay here.
         `--node-ip=127.0.0.1`,
         `--cidr=10.244.0.0/16`,
@@ -168,7 +185,7 @@ export class ControlPlane implements Endpoints {
       await waitFor("kube-scheduler /healthz", () => httpsOk(`https://127.0.0.1:${schedPort}/healthz`), {
         timeoutMs: 60_000,
       });
-      await waitFor("kwok /healthz", () => httpOk(`http://127.0.0.1:${kwokPort}/healthz`), {
+      await waitFor("kwok /healthz", () => httpsOk(`https://127.0.0.1:${kwokPort}/healthz`), {
         timeoutMs: 30_000,
       });
 
@@ -425,4 +442,41 @@ async function backedStages(dir: string): Promise<string> {
       .join("---\n"),
   );
   return file;
+}
+
+/** The fake pods' shared log file of the control plane in `dir`. */
+export function podLogFile(dir: string): string {
+  return join(dir, "pod-logs.log");
+}
+
+/** A kwok ClusterLogs for every pod, from podLogFile (followed as it grows). */
+async function podLogsConfig(dir: string): Promise<string> {
+  const file = podLogFile(dir);
+  await writeFile(file, "", { flag: "a" });
+  const config = join(dir, "kwok-pod-logs.yaml");
+  await writeFile(
+    config,
+    [
+      "apiVersion: kwok.x-k8s.io/v1alpha1",
+      "kind: ClusterLogs",
+      "metadata:",
+      "  name: agentry-pod-logs",
+      "spec:",
+      "  logs:",
+      `    - logsFile: ${JSON.stringify(file)}`,
+      "      follow: true",
+      "",
+    ].join("\n"),
+  );
+  return config;
+}
+
+/** Appends lines to the fake pods' log (the control plane's, from AGENTRY_CONTROLPLANE_DIR by default). */
+export async function appendPodLog(
+  lines: string[],
+  dir = process.env.AGENTRY_CONTROLPLANE_DIR,
+): Promise<void> {
+  if (!dir) throw new Error("no control plane: AGENTRY_CONTROLPLANE_DIR is not set");
+  const now = new Date().toISOString().replace("Z", "000000Z");
+  await appendFile(podLogFile(dir), lines.map((l) => `${now} stdout F ${l}\n`).join(""));
 }

@@ -146,9 +146,9 @@ export async function writesAcrossResyncs(
     },
     { intervalMs: 2500 },
   );
-  const start = await operator.counter("agentry_reconcile_total", { controller });
+  const start = await operator.counter("controller_runtime_reconcile_total", { controller });
   await waitFor(`${reconciles} more reconciles`, async () => {
-    const n = await operator.counter("agentry_reconcile_total", { controller });
+    const n = await operator.counter("controller_runtime_reconcile_total", { controller });
     return n >= start + reconciles;
   });
   return { before, after: await writes() };

@@ -142,6 +142,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     start("gateway", "gateway/main.ts", [
       `--listen=127.0.0.1:${ports.gateway}`,
       `--tokens-file=${tokensFile}`,
+      ...(pods ? [`--pod-address-map=${pods.mapFile}`] : []),
+      "--shutdown-delay=0s", // Ctrl-C: no load balancer to wait for
     ]);
 
     // The admission webhook only for the local control plane: a remote apiserver could not

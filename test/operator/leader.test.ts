@@ -43,9 +43,13 @@ describe("leader election", () => {
 
     await createAgent(namespace, "first");
     await waitFor("first Ready", () => isReady(namespace, "first"));
-    assert.equal(await standby.counter("agentry_reconcile_total"), 0, "the standby reconciled nothing");
+    assert.equal(
+      await standby.counter("controller_runtime_reconcile_total"),
+      0,
+      "the standby reconciled nothing",
+    );
     assert.equal(await standby.counter("agentry_writes_total"), 0, "the standby wrote nothing");
-    assert.ok((await leader.counter("agentry_reconcile_total")) > 0);
+    assert.ok((await leader.counter("controller_runtime_reconcile_total")) > 0);
 
     await leader.kill("SIGKILL");
     const killedAt = Date.now();

@@ -209,7 +209,9 @@ describe("admission webhook rules through kubectl apply", () => {
       metrics,
       /agentry_admission_reviews_total\{endpoint="validate",kind="Workspace",operation="CREATE",result="denied"\} [1-9]/,
     );
-    assert.equal(await fetchInsecure(`https://127.0.0.1:${hook.port}/readyz`), "ok");
+    assert.deepEqual(JSON.parse(await fetchInsecure(`https://127.0.0.1:${hook.port}/readyz`)), {
+      status: "ok",
+    });
   });
 });
 

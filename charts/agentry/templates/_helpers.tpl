@@ -100,3 +100,40 @@ service:
   port: 443
   path: {{ .path }}
 {{- end -}}
+
+{{/*
+Rules of the user roles (agentry-view ⊂ agentry-edit ⊂ agentry-admin). The data plane's
+RBAC subresources: workspaces/files (get: list, read, download; update: upload, delete),
+workspaces/exec (create), agentruntimes/tasks (create: send; get: list recent tasks) and
+pipelines/logs (get).
+*/}}
+{{- define "agentry.userRules.view" -}}
+- apiGroups: ["agentry.dev"]
+  resources: ["agentruntimes", "pipelines", "sandboxfleets", "workspaces"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["agentry.dev"]
+  resources: ["agentruntimes/status", "pipelines/status", "sandboxfleets/status", "sandboxfleets/scale", "workspaces/status"]
+  verbs: ["get"]
+- apiGroups: ["agentry.dev"]
+  resources: ["pipelines/logs"]
+  verbs: ["get"]
+{{- end -}}
+
+{{- define "agentry.userRules.edit" -}}
+{{ include "agentry.userRules.view" . }}
+- apiGroups: ["agentry.dev"]
+  resources: ["agentruntimes", "pipelines", "sandboxfleets", "workspaces"]
+  verbs: ["create", "update", "patch", "delete", "deletecollection"]
+- apiGroups: ["agentry.dev"]
+  resources: ["sandboxfleets/scale"]
+  verbs: ["update", "patch"]
+- apiGroups: ["agentry.dev"]
+  resources: ["workspaces/files"]
+  verbs: ["get", "update"]
+- apiGroups: ["agentry.dev"]
+  resources: ["workspaces/exec"]
+  verbs: ["create"]
+- apiGroups: ["agentry.dev"]
+  resources: ["agentruntimes/tasks"]
+  verbs: ["get", "create"]
+{{- end -}}

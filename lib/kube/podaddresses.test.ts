@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { isLoopbackAddress, PodAddresses, type Resolution } from "./sandbox.io.ts";
+import { isLoopbackAddress, PodAddresses, type Resolution } from "./podaddresses.ts";
 
 const pod = (name: string, podIP?: string) => ({
   metadata: { name, namespace: "ns" },

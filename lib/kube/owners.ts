@@ -3,7 +3,7 @@
 // by a ReplicaSet that is controlled by the fleet's Deployment, which the fleet controls; an
 // agent pod is controlled by its AgentRuntime. A pod that fails the check is never dialled
 // and never receives a token. Pure functions of cached objects.
-import type { KubeObject } from "../../lib/kube/client.ts";
+import type { KubeObject } from "./client.ts";
 
 type Owned = Pick<KubeObject, "metadata">;
 type OwnerRef = NonNullable<KubeObject["metadata"]["ownerReferences"]>[number];

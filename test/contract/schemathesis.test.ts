@@ -1,0 +1,96 @@
+// The committed OpenAPI document (openapi.json) is the contract: Schemathesis 4 runs every
+// phase (examples, coverage, fuzzing, stateful) with every check against the live gateway
+// on the real control plane, bounded in examples (schemathesis.toml), and must find nothing:
+// no 5xx, no undocumented status, content type or header, no answer off its schema, no
+// schema-valid request refused (save the cross-field rules the config names), no
+// schema-violating request taken. The watch streams are left out (they never end; the SSE
+// tests cover them). Schemathesis comes from hack/schemathesis.sh (`make fetch`).
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { testNamespace } from "../harness/cluster.ts";
+import { repoRoot } from "../harness/paths.ts";
+import { ADMIN_TOKEN, startGateway } from "../gateway/harness.ts";
+
+const RUN_TIMEOUT_MS = 8 * 60_000;
+
+function schemathesis(): string {
+  const r = spawnSync("bash", [join(repoRoot, "hack", "schemathesis.sh"), "--installed"], {
+    encoding: "utf8",
+  });
+  if (r.status !== 0) throw new Error(r.stderr.trim() || "hack/schemathesis.sh --installed failed");
+  return r.stdout.trim();
+}
+
+/** The failure sections of Schemathesis's report, without the long request bodies. */
+function failures(output: string): string {
+  return output
+    .split("\n")
+    .filter((l) => /^_{3,} |ST\d{3} |Invalid component|^\[\d{3}\]|curl -X|Expected:/.test(l))
+    .map((l) => (l.length > 600 ? `${l.slice(0, 600)}…` : l))
+    .join("\n");
+}
+
+describe("the OpenAPI document against the live gateway", () => {
+  it("passes a bounded Schemathesis run of every phase and check", async (t) => {
+    const st = schemathesis();
+    const ns = await testNamespace(t);
+    const gw = await startGateway(t);
+    // A real continue token (schemathesis.toml: lists go on from it).
+    for (const name of ["page-a", "page-b", "page-c"]) {
+      const r = await gw.call("POST", `/v1/namespaces/${ns}/sandboxfleets`, {
+        body: {
+          metadata: { name },
+          spec: { template: { image: "busybox:1.36" }, minReplicas: 0, maxReplicas: 1 },
+        },
+      });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+    }
+    const tokens: string[] = [];
+    for (const path of [`/v1/namespaces/${ns}/sandboxfleets?limit=1`, "/v1/sandboxfleets?limit=1"]) {
+      const r = await gw.call("GET", path);
+      const token = (r.body.metadata as { continue?: string } | undefined)?.continue;
+      assert.ok(token, `${path}: no continue token in ${JSON.stringify(r.body)}`);
+      tokens.push(token);
+    }
+    const args = [
+      "--config-file",
+      join(repoRoot, "test", "contract", "schemathesis.toml"),
+      "--no-color",
+      "run",
+      join(repoRoot, "openapi.json"),
+      "--url",
+      gw.url,
+      "--header",
+      `Authorization: Bearer ${ADMIN_TOKEN}`,
+      "--checks",
+      "all",
+      "--phases",
+      "examples,coverage,fuzzing,stateful",
+      "--exclude-path-regex",
+      "^/v1/watch/",
+      "--seed",
+      process.env.AGENTRY_ST_SEED ?? "20261201",
+    ];
+    const child = spawn(st, args, {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        AGENTRY_ST_NAMESPACE: ns,
+        AGENTRY_ST_CONTINUE: tokens[0]!,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), RUN_TIMEOUT_MS);
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    clearTimeout(timer);
+    const summary = output.slice(output.lastIndexOf("SUMMARY"));
+    t.diagnostic(summary.split("\n").slice(0, 40).join("\n"));
+    assert.equal(code, 0, `schemathesis exited ${code}:\n${failures(output)}\n${summary}`);
+    assert.match(summary, /Tested: \d+/);
+  });
+});
