@@ -12,8 +12,8 @@ import { waitFor } from "../harness/process.ts";
 
 interface Item {
   metadata: { name: string; labels?: Record<string, string> };
-  spec: { volumeName?: string; hostPath?: { path: string } };
-  status: { sandboxPod: string; phase?: string };
+  spec: { volumeName?: string; hostPath?: { path: string }; source?: { git?: { url: string } } };
+  status: { sandboxPod: string; phase?: string; sourceCommit?: string };
 }
 
 // The issue's goal is 60 s on an idle machine; the test runs beside other suites.
@@ -49,6 +49,11 @@ describe("make dev bring-up", () => {
       const ids = await pods.workspacesOn("default", ws.status.sandboxPod);
       assert.ok(ids.includes(id), `${id} on ${ws.status.sandboxPod}: ${ids.join(", ")}`);
     }
+    // The examples' git sources were cloned from the loopback git server, at the ref they name.
+    const cloned = workspaces.filter((ws) => ws.spec?.source?.git);
+    assert.ok(cloned.length >= 3, "examples with a git source");
+    for (const ws of cloned)
+      assert.match(ws.status.sourceCommit ?? "", /^[0-9a-f]{40}$/, `${ws.metadata.name} records its commit`);
 
     // Every agent pod is backed by a process on loopback; the one with storage works in its
     // volume's directory (a hostPath PersistentVolume made by the local provisioner).

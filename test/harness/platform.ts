@@ -6,7 +6,7 @@
 // operator dials goes through the pod address map. stop() ends all of it.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, readdirSync, readFileSync } from "node:fs";
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
@@ -17,6 +17,7 @@ import { installCrds } from "./install.ts";
 import { judge, type KStatus } from "./kstatus.ts";
 import { repoRoot } from "./paths.ts";
 import { PodBackends } from "./pods.ts";
+import { startGitServer, type GitServer } from "./git.ts";
 import { freePort, stopProcess, waitFor } from "./process.ts";
 import { LocalVolumes } from "./volumes.ts";
 
@@ -64,12 +65,14 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   let cp: ControlPlane | undefined;
   let pods: PodBackends | undefined;
   let volumes: LocalVolumes | undefined;
+  let git: GitServer | undefined;
 
   const stop = async (): Promise<void> => {
     if (stopping) return;
     stopping = true;
     await pods?.stop();
     await volumes?.stop();
+    await git?.stop();
     await Promise.all(children.map(({ child }) => stopProcess(child, 30_000)));
     await cp?.stop();
   };
@@ -182,13 +185,28 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
 
     if (options.examplesNamespace) {
       const namespace = options.examplesNamespace;
-      say(`applying examples/ into namespace ${namespace} ...`);
+      // The examples' git sources (git.example.com) are served by a real git server on
+      // loopback, with the repositories and refs they name; nothing leaves the machine.
+      const gitServer = await startGitServer();
+      git = gitServer;
+      await gitServer.createRepo("alice/notebook", [{ files: { "README.md": "# notebook\n" } }]);
+      await gitServer.createRepo("alice/app", [
+        { files: { "README.md": "# app\n", "main.py": "print('hi')\n" } },
+      ]);
+      await gitServer.createRepo("bob/service", [
+        { files: { "README.md": "# service v2.0\n" }, tag: "v2.0.0" },
+        { files: { "README.md": "# service v2.1\n" }, tag: "v2.1.0" },
+      ]);
+      const examplesText = exampleFiles(join(repoRoot, "examples"))
+        .map((f) => readFileSync(f, "utf8").replaceAll("https://git.example.com/", `${gitServer.url}/`))
+        .join("\n---\n");
+      say(`applying examples/ into namespace ${namespace} (git sources from ${gitServer.url}) ...`);
       kubectl(["create", "namespace", namespace]);
       // The webhook may still be publishing its CA to the apiserver: retry until admitted.
       await waitFor(
         "examples admitted",
         () => {
-          const res = kubectl(["apply", "-n", namespace, "-R", "-f", join(repoRoot, "examples")]);
+          const res = kubectl(["apply", "-n", namespace, "-f", "-"], examplesText);
           if (res.status !== 0) throw new Error(res.stderr.trim());
           say(res.stdout.trimEnd());
           return true;
@@ -213,6 +231,14 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     await stop();
     throw err;
   }
+}
+
+/** The YAML files under `dir`, recursively, in name order (what `kubectl apply -R -f` takes). */
+function exampleFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()
+    .map((f) => join(dir, f));
 }
 
 const KINDS = ["agentruntimes", "sandboxfleets", "workspaces", "pipelines"] as const;
