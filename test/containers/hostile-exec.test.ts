@@ -51,12 +51,28 @@ describe("hostile commands in the sandbox container", () => {
         { timeoutMs: 20_000 },
       );
     };
-    /** Processes of the container (its PID namespace), counted from a workspace. */
+    /**
+     * Live processes of the container (its PID namespace), counted from a workspace. Zombies
+     * do not count: they run nothing (see the note on reaping in README's Exec section).
+     */
     const processes = async () => {
-      const r = await sb.exec("watch", ["sh", "-c", "ls /proc | grep -c '^[0-9]'"]);
+      const r = await sb.exec("watch", [
+        "sh",
+        "-c",
+        "n=0; for p in /proc/[0-9]*; do grep -qs '^State:.*Z' $p/status || n=$((n+1)); done; echo $n",
+      ]);
       return Number(r.stdout.trim());
     };
     const idle = await processes();
+    /** Every process of the container with its state, parent and command line (for a failure message). */
+    const listing = async () =>
+      (
+        await sb.exec("watch", [
+          "sh",
+          "-c",
+          "for p in /proc/[0-9]*; do echo \"$(basename $p) $(awk '/^State|^PPid/{printf $2\" \"}' $p/status) $(tr '\\0' ' ' < $p/cmdline)\"; done",
+        ])
+      ).stdout;
 
     // setsid, a double fork and a plain background child: all gone at the timeout.
     const marker = `m${Date.now()}`;
@@ -70,7 +86,9 @@ describe("hostile commands in the sandbox container", () => {
     const r = await sb.exec("one", ["sh", "-c", escapist], 3);
     assert.deepEqual([r.timedOut, r.stdout], [true, "started\n"]);
     await stopsGrowing(beat(marker));
-    await waitFor("the escapees gone", async () => (await processes()) <= idle);
+    await waitFor("the escapees gone", async () => (await processes()) <= idle).catch(async (err: Error) => {
+      throw new Error(`${err.message}; idle ${idle}, now:\n${await listing()}`);
+    });
 
     // Killing its supervisor first: the runtime, process 1 of the container, adopts and kills.
     const orphan = `o${Date.now()}`;
@@ -84,7 +102,9 @@ describe("hostile commands in the sandbox container", () => {
       5,
     );
     await stopsGrowing(beat(orphan));
-    await waitFor("the orphans gone", async () => (await processes()) <= idle);
+    await waitFor("the orphans gone", async () => (await processes()) <= idle).catch(async (err: Error) => {
+      throw new Error(`${err.message}; idle ${idle}, now:\n${await listing()}`);
+    });
 
     // A fork bomb stays under its process limit while the other workspace answers.
     const bomb = sb.exec("two", ["bash", "-c", "b() { while :; do b & sleep 0.05; done; }; b"], 8);
@@ -95,7 +115,9 @@ describe("hostile commands in the sandbox container", () => {
     }
     assert.ok((await processes()) <= idle + 64 + 4, "the bomb stays near its limit (64)");
     assert.equal((await bomb).timedOut, true);
-    await waitFor("the bomb gone", async () => (await processes()) <= idle);
+    await waitFor("the bomb gone", async () => (await processes()) <= idle).catch(async (err: Error) => {
+      throw new Error(`${err.message}; idle ${idle}, now:\n${await listing()}`);
+    });
 
     // A CPU burner stops at its CPU time limit; a disk filler at its file size limit.
     const burner = await sb.exec("one", ["sh", "-c", "while :; do :; done"], 60);
