@@ -8,7 +8,12 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
-import { api, kubectl, testNamespace, waitFor } from "../harness/cluster.ts";
+import { KubeClient } from "../../lib/kube/client.ts";
+import { PodAddresses } from "../../lib/kube/podaddresses.ts";
+import { publishPublicKeys, SecretKeyRing } from "../../lib/keyring.ts";
+import { silentLogger } from "../../lib/log.ts";
+import { api, kubeConfig, kubectl, testNamespace, waitFor } from "../harness/cluster.ts";
+import { ADMIN_TOKEN, startGateway } from "../gateway/harness.ts";
 import { containerObstacle, containersOr, podman } from "../harness/containers.ts";
 import { startOperator, type OperatorProcess } from "../harness/operator.ts";
 import { PodBackends } from "../harness/pods.ts";
@@ -23,6 +28,7 @@ type Exec = { exitCode: number | null; stdout: string; stderr: string };
 let namespace = "";
 let pods: PodBackends | undefined;
 let operator: OperatorProcess | undefined;
+let ring: SecretKeyRing | undefined;
 const cleanups: (() => Promise<unknown> | void)[] = [];
 const suite = { name: "fleet-containers", after: (fn: () => Promise<void>) => void cleanups.push(fn) };
 
@@ -90,6 +96,22 @@ describe("a SandboxFleet and an AgentRuntime backed by real containers", () => {
     namespace = await testNamespace(suite);
     pods = await PodBackends.start({ namespaces: [namespace], runtime: "container" });
     cleanups.push(() => pods?.stop());
+    // The gateway's signing key, published where the operator puts it into every trust bundle
+    // the containers mount: the gateway calls them with tokens of its own.
+    const kube = new KubeClient(kubeConfig());
+    ring = new SecretKeyRing(kube, {
+      namespace,
+      name: "agentry-gateway-signing-key",
+      issuer: "agentry-gateway",
+      policy: { rotateEveryMs: 86_400_000, graceMs: 3_600_000 },
+      log: silentLogger(),
+    });
+    await ring.sync();
+    await publishPublicKeys(
+      kube,
+      { namespace, name: "agentry-gateway-public-keys", owner: "agentry-gateway" },
+      ring.publicKeys(),
+    );
     operator = await startOperator(suite, {
       namespaces: [namespace],
       podAddressMap: pods.mapFile,
@@ -153,6 +175,40 @@ describe("a SandboxFleet and an AgentRuntime backed by real containers", () => {
       await fetch(`http://${address}/status`, { headers: await bearer(`pod:${namespace}/${pod}`) })
     ).json()) as { workspaces: number };
     assert.equal(status.workspaces, 1);
+  });
+
+  it("the gateway's data plane reaches the workspace in its sandbox container: files and exec", async (t) => {
+    if (!containersOr(t)) return;
+    await readyWs("w-a");
+    const gw = await startGateway(suite, {
+      dataPlane: {
+        addresses: new PodAddresses(pods!.mapFile),
+        signer: () => ring!.signer(),
+        maxUploadBytes: 1024 * 1024,
+        maxExecSeconds: 60,
+      },
+    });
+    const base = `/v1/namespaces/${namespace}/workspaces/w-a`;
+    await waitFor(
+      "the workspace to answer through the gateway (the container trusts its key)",
+      async () => (await gw.call("GET", `${base}/files`)).status === 200,
+      { timeoutMs: 120_000, intervalMs: 500 },
+    );
+    const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    const file = `${gw.url}${base}/files/content?path=${encodeURIComponent("notes/from-gateway.txt")}`;
+    const put = await fetch(file, {
+      method: "PUT",
+      headers: { ...auth, "content-type": "text/plain" },
+      body: "through the gateway",
+    });
+    assert.equal(put.status, 201, await put.clone().text());
+    const read = await fetch(file, { headers: auth });
+    assert.equal(await read.text(), "through the gateway");
+    const exec = await gw.call("POST", `${base}/exec`, {
+      body: { command: ["sh", "-c", "id -u; cat notes/from-gateway.txt; exit 3"] },
+    });
+    assert.equal(exec.status, 200, JSON.stringify(exec.body));
+    assert.deepEqual([exec.body.exitCode, exec.body.stdout], [3, "65532\nthrough the gateway"]);
   });
 
   it("an AgentRuntime on that workspace runs in an agent container that reaches the sandbox container", async (t) => {
