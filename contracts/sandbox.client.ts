@@ -99,9 +99,12 @@ export class SandboxClient {
   /** Idempotent: `created` is false when the workspace already existed. */
   async createWorkspace(
     id: string,
-    options: { ownerId?: string | undefined } = {},
+    options: { ownerId?: string | undefined; source?: CreateWorkspaceRequest["source"] } = {},
   ): Promise<{ workspace: WorkspaceInfo; created: boolean }> {
-    const body: CreateWorkspaceRequest = options.ownerId !== undefined ? { ownerId: options.ownerId } : {};
+    const body: CreateWorkspaceRequest = {
+      ...(options.ownerId !== undefined ? { ownerId: options.ownerId } : {}),
+      ...(options.source ? { source: options.source } : {}),
+    };
     const res = await this.send("PUT", workspacePath(id), { json: body });
     return { workspace: res.json() as WorkspaceInfo, created: res.status === 201 };
   }
@@ -120,6 +123,15 @@ export class SandboxClient {
   /** Idempotent: succeeds when the workspace is already gone. */
   async deleteWorkspace(id: string): Promise<void> {
     await this.send("DELETE", workspacePath(id));
+  }
+
+  /**
+   * Flushes the workspace to its store, then removes it from the sandbox: "flushing" while the
+   * flush runs (ask again), "gone" once it is flushed and removed (or was not there).
+   */
+  async releaseWorkspace(id: string): Promise<"flushing" | "gone"> {
+    const res = await this.send("DELETE", `${workspacePath(id)}?flush=true`, { ok: [202, 204] });
+    return res.status === 202 ? "flushing" : "gone";
   }
 
   /** Writes a file (parent directories are created); `created` is false when it replaced one. */

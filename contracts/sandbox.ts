@@ -9,6 +9,8 @@
 //   PUT  /debug/load                           LoadOverride → SandboxStatus (--allow-load-override only)
 //   GET  /workspaces                           WorkspaceList
 //   GET|PUT|DELETE /workspaces/{id}            WorkspaceInfo (PUT: CreateWorkspaceRequest; 201 new, 200 existing)
+//                                              DELETE ?flush=true: flush to the store first; 202 while
+//                                              the flush runs (ask again), 204 once flushed and removed
 //   POST /workspaces/{id}/exec                 ExecRequest → ExecResult, or with
 //                                              `Accept: application/x-ndjson` a stream of
 //                                              ExecStreamRecord lines (closing it cancels)
@@ -113,12 +115,35 @@ export const LoadOverride = z.object({
 });
 export type LoadOverride = z.output<typeof LoadOverride>;
 
+/**
+ * Where a workspace's files stand against its object store. phase: restoring (its files are
+ * coming in from the store or git; files and exec answer 503 meanwhile), ready, failed (the
+ * restore or clone failed: reason and message say why; retried with backoff).
+ */
+export const Durability = z.object({
+  phase: z.enum(["restoring", "ready", "failed"]),
+  /** A store is configured and the files are in it as of lastFlushTime. */
+  durable: z.boolean(),
+  /** Files changed since the last completed flush (or it failed). */
+  dirty: z.boolean(),
+  /** Short machine-readable reason of a failure (e.g. CloneFailed, RefNotFound, RestoreFailed, FlushFailed). */
+  reason: z.string().optional(),
+  message: z.string().optional(),
+  lastFlushTime: z.string().optional(),
+  bytes: z.number().int().nonnegative().optional(),
+  /** The commit the git source was cloned at (the first placement only). */
+  sourceCommit: z.string().optional(),
+  origin: z.enum(["restored", "cloned", "empty", "local"]).optional(),
+});
+export type Durability = z.output<typeof Durability>;
+
 /** A workspace as the API reports it. */
 export const WorkspaceInfo = z.object({
   id: z.string().regex(WORKSPACE_ID),
   ownerId: z.string().nullable(),
   /** RFC 3339 time the workspace was created. */
   createdAt: z.string(),
+  durability: Durability.optional(),
 });
 export type WorkspaceInfo = z.output<typeof WorkspaceInfo>;
 
@@ -126,8 +151,29 @@ export type WorkspaceInfo = z.output<typeof WorkspaceInfo>;
 export const WorkspaceList = z.object({ items: z.array(WorkspaceInfo) });
 export type WorkspaceList = z.output<typeof WorkspaceList>;
 
-/** PUT /workspaces/{id} body (may be empty): who owns the workspace, if anyone. */
-export const CreateWorkspaceRequest = z.object({ ownerId: z.string().min(1).max(253).nullable().optional() });
+/**
+ * PUT /workspaces/{id} body (may be empty): who owns the workspace, if anyone, and where its
+ * first files come from when the store has nothing of it yet (a git repository, with the
+ * credentials of its Secret: kept in memory only, never logged or answered).
+ */
+export const CreateWorkspaceRequest = z.object({
+  ownerId: z.string().min(1).max(253).nullable().optional(),
+  source: z
+    .object({
+      git: z.object({
+        url: z.string().min(1).max(2048),
+        ref: z.string().min(1).max(256).optional(),
+        credentials: z
+          .object({
+            username: z.string().max(1024).optional(),
+            password: z.string().max(8192).optional(),
+            token: z.string().max(8192).optional(),
+          })
+          .optional(),
+      }),
+    })
+    .optional(),
+});
 export type CreateWorkspaceRequest = z.output<typeof CreateWorkspaceRequest>;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -2,6 +2,7 @@
 // suit a production install; `--help` prints them.
 import { parseArgs } from "node:util";
 import { parseDuration } from "../lib/cli/duration.ts";
+import type { DefaultStore } from "./broker/stores.ts";
 
 export interface OperatorConfig {
   namespaces: string[] | undefined;
@@ -27,6 +28,11 @@ export interface OperatorConfig {
   signingKeyGraceMs: number;
   /** The ConfigMap (in the gateway namespace) where the gateway publishes its public keys. */
   gatewayPublicKeys: string;
+  /** Where the store broker listens, and the URL sandboxes reach it at. */
+  brokerAddr: { host: string; port: number };
+  brokerUrl: string;
+  /** The install's default object store, for fleets without spec.objectStore. */
+  defaultStore: DefaultStore | undefined;
   /** How long a wait on someone else (a missing reference, no node) lasts before Stalled=True. */
   stallAfterMs: number;
 }
@@ -151,6 +157,43 @@ const options = {
     default: "ghcr.io/agentry-dev/agent:0.1.0",
   },
   "log-level": { type: "string", env: "AGENTRY_LOG_LEVEL", help: "error|warn|info|debug", default: "info" },
+  "broker-addr": {
+    type: "string",
+    env: "AGENTRY_BROKER_ADDR",
+    help: "host:port of the store broker sandboxes ask for pre-signed URLs",
+    default: "0.0.0.0:8082",
+  },
+  "broker-url": {
+    type: "string",
+    env: "AGENTRY_BROKER_URL",
+    help: "URL sandboxes reach the store broker at (default http://agentry-operator.<lease namespace>.svc:<broker port>)",
+  },
+  "default-store-endpoint": {
+    type: "string",
+    env: "AGENTRY_DEFAULT_STORE_ENDPOINT",
+    help: "S3-compatible endpoint of the default object store (fleets without spec.objectStore); unset: none",
+  },
+  "default-store-bucket": {
+    type: "string",
+    env: "AGENTRY_DEFAULT_STORE_BUCKET",
+    help: "bucket of the default store",
+  },
+  "default-store-prefix": {
+    type: "string",
+    env: "AGENTRY_DEFAULT_STORE_PREFIX",
+    help: "key prefix in the default store's bucket",
+  },
+  "default-store-region": {
+    type: "string",
+    env: "AGENTRY_DEFAULT_STORE_REGION",
+    help: "region the default store's requests are signed for",
+    default: "us-east-1",
+  },
+  "default-store-secret": {
+    type: "string",
+    env: "AGENTRY_DEFAULT_STORE_SECRET",
+    help: "Secret in the lease namespace with the default store's accessKeyId and secretAccessKey",
+  },
   help: { type: "boolean", help: "print this help" },
 } as const;
 
@@ -205,7 +248,31 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     if (v !== "true" && v !== "false") throw new Error(`--${name} must be true or false, got "${v}"`);
     return v === "true";
   };
+  const [brokerHost, brokerPortText] = get("broker-addr").split(/:(?=[^:]*$)/);
+  const brokerPort = num("broker-addr port", brokerPortText ?? "", 0);
+  const endpoint = get("default-store-endpoint");
+  let defaultStore: DefaultStore | undefined;
+  if (endpoint) {
+    if (!/^https?:\/\/[^\s/?#]+\/?$/.test(endpoint))
+      throw new Error(`--default-store-endpoint must be http(s)://host[:port], got "${endpoint}"`);
+    const bucket = get("default-store-bucket");
+    const secret = get("default-store-secret");
+    if (!bucket || !secret)
+      throw new Error("--default-store-endpoint needs --default-store-bucket and --default-store-secret");
+    const prefix = get("default-store-prefix");
+    defaultStore = {
+      endpoint,
+      bucket,
+      ...(prefix ? { prefix } : {}),
+      region: get("default-store-region"),
+      secretNamespace: leaseNamespace,
+      secretName: secret,
+    };
+  }
   return {
+    brokerAddr: { host: brokerHost || "0.0.0.0", port: brokerPort },
+    brokerUrl: get("broker-url") || `http://agentry-operator.${leaseNamespace}.svc:${brokerPort}`,
+    defaultStore,
     namespaces: namespaces.length ? namespaces : undefined,
     controllerId: get("controller-id"),
     leaderElect: bool("leader-elect"),

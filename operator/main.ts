@@ -21,6 +21,11 @@ import { PIPELINE_CHILD_SELECTOR, PipelineReconciler } from "./controllers/pipel
 import { OperatorKeys } from "./controllers/keys.ts";
 import { TrustReconciler } from "./controllers/trust.ts";
 import { TRUST_SELECTOR } from "./controllers/trust.desired.ts";
+import { FleetStores } from "./broker/stores.ts";
+import { PodTokenReviewer, startBrokerServer, StoreBroker } from "./broker/server.ts";
+import { specSchemas, type SandboxFleet, type Workspace } from "../api/v1alpha1/index.ts";
+import { deploymentName } from "./controllers/sandboxfleet.desired.ts";
+import { workspaceNameIn } from "./broker/policy.ts";
 
 const cfg = configOrExit("operator", loadConfig, usage);
 const log = createLogger(cfg.logLevel, "operator");
@@ -92,7 +97,39 @@ const agents = new AgentRuntimeReconciler({
   probe: new AgentProbe(podAddresses, keys),
   stallAfterMs: cfg.stallAfterMs,
 });
+// The fleets' object stores, and the broker that hands sandboxes pre-signed URLs for them.
+const stores = new FleetStores(client, cfg.defaultStore);
+const fleetOf = (namespace: string, name: string): SandboxFleet | undefined => {
+  const raw = informers.fleets.get(namespace, name);
+  if (!raw) return undefined;
+  const fleet = raw as unknown as SandboxFleet;
+  const parsed = specSchemas.SandboxFleet.safeParse(raw["spec"]);
+  return parsed.success ? { ...fleet, spec: parsed.data } : fleet;
+};
+const broker = new StoreBroker({
+  review: new PodTokenReviewer(client).review,
+  inputs: (caller, workspaceId) => {
+    const pod = informers.sandboxPods.get(caller.namespace, caller.pod);
+    const fleetName = pod?.metadata.labels?.["agentry.dev/sandbox-fleet"];
+    const fleet = fleetName ? fleetOf(caller.namespace, fleetName) : undefined;
+    const wsName = workspaceNameIn(caller.namespace, workspaceId);
+    return {
+      pod,
+      fleet,
+      deployment: fleet ? informers.deployments.get(caller.namespace, deploymentName(fleet)) : undefined,
+      replicaSets: informers.replicaSets.list(caller.namespace),
+      workspace: wsName
+        ? (informers.workspaces.get(caller.namespace, wsName) as unknown as Workspace | undefined)
+        : undefined,
+    };
+  },
+  stores,
+  log,
+});
+const brokerServer = await startBrokerServer(cfg.brokerAddr, broker);
 const fleets = new SandboxFleetReconciler({
+  stores,
+  brokerUrl: cfg.brokerUrl,
   client,
   informers,
   recorder,
@@ -129,6 +166,8 @@ const health = await startHealthServer(cfg.healthAddr, metrics, {
 });
 log.info("operator starting", {
   healthPort: health.port,
+  brokerPort: brokerServer.port,
+  defaultStore: cfg.defaultStore ? `${cfg.defaultStore.bucket} at ${cfg.defaultStore.endpoint}` : "none",
   namespaces: cfg.namespaces ?? "all",
   leaderElect: cfg.leaderElect,
   podAddresses: podAddresses.mapped ? "map" : "pod-ip",
@@ -193,6 +232,8 @@ async function shutdown(signal: string): Promise<void> {
   await elector?.release();
   await Promise.all(all.map((i) => i.stop()));
   health.server.close();
+  brokerServer.server.close();
+  stores.close();
   log.info("stopped");
   process.exit(0);
 }

@@ -49,7 +49,7 @@ describe("applyDefaults", () => {
     const ops = applyDefaults({
       kind: "Workspace",
       metadata: {},
-      spec: { fleetRef: { name: "f" }, suspended: false },
+      spec: { fleetRef: { name: "f" }, suspended: false, retain: false },
     });
     assert.deepEqual(ops, [
       { op: "add", path: "/metadata/labels", value: {} },
@@ -58,7 +58,7 @@ describe("applyDefaults", () => {
     const labelled = applyDefaults({
       kind: "Workspace",
       metadata: { labels: { [FLEET_LABEL]: "f" } },
-      spec: { fleetRef: { name: "f" }, suspended: false },
+      spec: { fleetRef: { name: "f" }, suspended: false, retain: false },
     });
     assert.deepEqual(labelled, []);
   });

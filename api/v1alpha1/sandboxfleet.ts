@@ -2,6 +2,7 @@
 // workspace demand, a warm-empty target and load pressure.
 import { z } from "zod";
 import {
+  LocalObjectReference,
   conditions,
   containerImage,
   duration,
@@ -122,6 +123,48 @@ export const FleetNetworkPolicy = z
       "this fleet. Egress is left alone. NetworkPolicies add up: another policy selecting the sandboxes can allow more.",
   });
 
+export const ObjectStoreSpec = z
+  .object({
+    endpoint: z
+      .string()
+      .max(1024)
+      .regex(/^https?:\/\/[^\s/?#]+\/?$/)
+      .meta({
+        description:
+          "URL of the S3-compatible endpoint (scheme, host and port, no path), e.g. https://s3.eu-west-1.amazonaws.com or http://minio.storage:9000. Only the operator connects to it: sandboxes get short-lived pre-signed URLs from the operator.",
+      }),
+    bucket: z
+      .string()
+      .min(3)
+      .max(63)
+      .regex(/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/)
+      .meta({ description: "Bucket holding the workspaces. It must exist." }),
+    prefix: z
+      .string()
+      .max(256)
+      .regex(/^[A-Za-z0-9!_.*'()-]+(\/[A-Za-z0-9!_.*'()-]+)*$/)
+      .optional()
+      .meta({
+        description:
+          "Key prefix inside the bucket; each workspace is kept under <prefix>/<namespace>.<name>/. Default: none.",
+      }),
+    region: z
+      .string()
+      .min(1)
+      .max(64)
+      .default("us-east-1")
+      .meta({ description: "Region used to sign requests (most S3-compatible servers accept any)." }),
+    credentialsSecret: LocalObjectReference("Secret").meta({
+      description:
+        "Secret (same namespace) with the store's credentials in the keys accessKeyId and secretAccessKey. Read only by the operator; never mounted into sandboxes.",
+    }),
+  })
+  .strict()
+  .meta({
+    description:
+      "The S3-compatible object store that keeps this fleet's workspaces (restored on placement, flushed after writes go quiet, on drain, before a sandbox stops and on suspend; removed on Workspace deletion unless spec.retain). Unset: the cluster-wide default store of the agentry install, if any; else workspaces are not durable (Durable=False).",
+  });
+
 export const SandboxFleetSpec = z
   .object({
     template: SandboxTemplate,
@@ -178,6 +221,7 @@ export const SandboxFleetSpec = z
       "5m",
     ),
     networkPolicy: FleetNetworkPolicy.default({ enabled: true }),
+    objectStore: ObjectStoreSpec.optional(),
   })
   .strict()
   .meta({
@@ -256,4 +300,5 @@ export const SandboxFleetKind = defineKind({
 });
 
 export type SandboxFleetSpec = z.output<typeof SandboxFleetSpec>;
+export type ObjectStoreSpec = z.output<typeof ObjectStoreSpec>;
 export type SandboxFleetStatus = z.output<typeof SandboxFleetStatus>;

@@ -24,6 +24,37 @@ export const WorkspaceReason = {
   Suspended: "Suspended",
   /** Ready=False: the sandbox runtime refused or failed to create the workspace. */
   SandboxError: "SandboxError",
+  /** Ready=False: the sandbox is bringing the workspace's files in (from the store or git). */
+  Restoring: "Restoring",
+  /** Ready=False: restoring from the store failed (e.g. it is unreachable); retried with backoff. */
+  RestoreFailed: "RestoreFailed",
+  /** Ready=False: cloning spec.source.git failed; the message has git's reason. Retried with backoff. */
+  CloneFailed: "CloneFailed",
+} as const;
+
+/** Condition types of a Workspace besides Ready. */
+export const WorkspaceConditionType = {
+  /**
+   * True when the workspace's files are in its object store as of status.lastFlushTime.
+   * False: no store is configured (NoStore), nothing is flushed yet (NotFlushed), the last
+   * flush failed (FlushFailed), or a drain ended before its flush (Lost: the message says
+   * what was lost).
+   */
+  Durable: "Durable",
+} as const;
+
+/** Reasons of the Durable condition. */
+export const DurableReason = {
+  /** True: the last flush completed. */
+  Flushed: "Flushed",
+  /** False: neither the fleet nor the agentry install configures an object store. */
+  NoStore: "NoStore",
+  /** False: placed, but no flush has completed yet (or the workspace is not placed). */
+  NotFlushed: "NotFlushed",
+  /** False: the last flush failed; it is retried. */
+  FlushFailed: "FlushFailed",
+  /** False: the sandbox went before its flush completed; changes after the last flush were lost. */
+  Lost: "Lost",
 } as const;
 
 export const GitSource = z
@@ -31,12 +62,16 @@ export const GitSource = z
     url: z
       .string()
       .max(2048)
-      .regex(/^(https:\/\/|ssh:\/\/|git@)[^\s]+$/)
-      .meta({ description: "Repository URL (https://, ssh:// or git@host:path)." }),
+      .regex(/^(https?:\/\/)[^\s]+$/)
+      .meta({
+        description:
+          "Repository URL (https://, or http:// for a server on a trusted network). Cloned once, on the first placement; later placements restore from the fleet's object store.",
+      }),
     ref: z.string().max(256).default("main").meta({ description: "Branch, tag or commit to check out." }),
-    credentialsSecretRef: LocalObjectReference("Secret")
-      .optional()
-      .meta({ description: "Secret with the credentials for a private repository (same namespace)." }),
+    credentialsSecretRef: LocalObjectReference("Secret").optional().meta({
+      description:
+        "Secret with the credentials for a private repository (same namespace): keys username and password, or token. Given to git in its environment only; never logged or put in status.",
+    }),
   })
   .strict()
   .meta({ description: "A git repository to clone into the workspace." });
@@ -72,6 +107,10 @@ export const WorkspaceSpec = z
       .boolean()
       .default(false)
       .meta({ description: "When true the workspace is removed from its sandbox; false places it again." }),
+    retain: z.boolean().default(false).meta({
+      description:
+        "Keep the workspace's files in the fleet's object store when the Workspace is deleted (they are flushed first). Default false: deleting the Workspace removes them.",
+    }),
   })
   .strict()
   .meta({
@@ -95,6 +134,17 @@ export const WorkspaceStatus = z
     sandboxPod: objectName("Sandbox pod the workspace is placed on.").optional(),
     endpoint: z.string().max(1024).optional().meta({ description: "URL of the workspace on its sandbox." }),
     placedAt: timestamp("When the workspace was placed on its sandbox."),
+    lastFlushTime: timestamp("When the last completed flush to the object store began."),
+    bytes: z
+      .int()
+      .min(0)
+      .optional()
+      .meta({ description: "Size of the workspace's files as of the last flush, in bytes." }),
+    sourceCommit: z
+      .string()
+      .max(64)
+      .optional()
+      .meta({ description: "Commit spec.source.git was cloned at (on the first placement)." }),
     conditions: conditions(),
   })
   .strict()
@@ -113,6 +163,7 @@ export const WorkspaceKind = defineKind({
     { name: "Sandbox", type: "string", jsonPath: ".status.sandboxPod" },
     { name: "Phase", type: "string", jsonPath: ".status.phase" },
     { name: "Endpoint", type: "string", jsonPath: ".status.endpoint", priority: 1 },
+    { name: "Last Flush", type: "date", jsonPath: ".status.lastFlushTime", priority: 1 },
   ],
 });
 

@@ -179,6 +179,12 @@ export const KINDS: KindInfo[] = [
         "type": "string",
         "jsonPath": ".status.endpoint",
         "priority": 1
+      },
+      {
+        "name": "Last Flush",
+        "type": "date",
+        "jsonPath": ".status.lastFlushTime",
+        "priority": 1
       }
     ]
   }

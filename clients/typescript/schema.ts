@@ -1639,6 +1639,25 @@ export interface components {
                      */
                     enabled?: boolean;
                 };
+                /** @description The S3-compatible object store that keeps this fleet's workspaces (restored on placement, flushed after writes go quiet, on drain, before a sandbox stops and on suspend; removed on Workspace deletion unless spec.retain). Unset: the cluster-wide default store of the agentry install, if any; else workspaces are not durable (Durable=False). */
+                objectStore?: {
+                    /** @description URL of the S3-compatible endpoint (scheme, host and port, no path), e.g. https://s3.eu-west-1.amazonaws.com or http://minio.storage:9000. Only the operator connects to it: sandboxes get short-lived pre-signed URLs from the operator. */
+                    endpoint: string;
+                    /** @description Bucket holding the workspaces. It must exist. */
+                    bucket: string;
+                    /** @description Key prefix inside the bucket; each workspace is kept under <prefix>/<namespace>.<name>/. Default: none. */
+                    prefix?: string;
+                    /**
+                     * @description Region used to sign requests (most S3-compatible servers accept any).
+                     * @default us-east-1
+                     */
+                    region?: string;
+                    /** @description Secret (same namespace) with the store's credentials in the keys accessKeyId and secretAccessKey. Read only by the operator; never mounted into sandboxes. */
+                    credentialsSecret: {
+                        /** @description Name of the Secret in the same namespace. */
+                        name: string;
+                    };
+                };
             };
             /** @description Observed state of the fleet. */
             readonly status?: {
@@ -1901,6 +1920,25 @@ export interface components {
                      */
                     enabled?: boolean;
                 };
+                /** @description The S3-compatible object store that keeps this fleet's workspaces (restored on placement, flushed after writes go quiet, on drain, before a sandbox stops and on suspend; removed on Workspace deletion unless spec.retain). Unset: the cluster-wide default store of the agentry install, if any; else workspaces are not durable (Durable=False). */
+                objectStore?: {
+                    /** @description URL of the S3-compatible endpoint (scheme, host and port, no path), e.g. https://s3.eu-west-1.amazonaws.com or http://minio.storage:9000. Only the operator connects to it: sandboxes get short-lived pre-signed URLs from the operator. */
+                    endpoint: string;
+                    /** @description Bucket holding the workspaces. It must exist. */
+                    bucket: string;
+                    /** @description Key prefix inside the bucket; each workspace is kept under <prefix>/<namespace>.<name>/. Default: none. */
+                    prefix?: string;
+                    /**
+                     * @description Region used to sign requests (most S3-compatible servers accept any).
+                     * @default us-east-1
+                     */
+                    region?: string;
+                    /** @description Secret (same namespace) with the store's credentials in the keys accessKeyId and secretAccessKey. Read only by the operator; never mounted into sandboxes. */
+                    credentialsSecret: {
+                        /** @description Name of the Secret in the same namespace. */
+                        name: string;
+                    };
+                };
             };
         };
         SandboxFleetList: {
@@ -1948,14 +1986,14 @@ export interface components {
                 source?: {
                     /** @description A git repository to clone into the workspace. */
                     git?: {
-                        /** @description Repository URL (https://, ssh:// or git@host:path). */
+                        /** @description Repository URL (https://, or http:// for a server on a trusted network). Cloned once, on the first placement; later placements restore from the fleet's object store. */
                         url: string;
                         /**
                          * @description Branch, tag or commit to check out.
                          * @default main
                          */
                         ref?: string;
-                        /** @description Secret with the credentials for a private repository (same namespace). */
+                        /** @description Secret with the credentials for a private repository (same namespace): keys username and password, or token. Given to git in its environment only; never logged or put in status. */
                         credentialsSecretRef?: {
                             /** @description Name of the Secret in the same namespace. */
                             name: string;
@@ -1978,6 +2016,11 @@ export interface components {
                  * @default false
                  */
                 suspended?: boolean;
+                /**
+                 * @description Keep the workspace's files in the fleet's object store when the Workspace is deleted (they are flushed first). Default false: deleting the Workspace removes them.
+                 * @default false
+                 */
+                retain?: boolean;
             };
             /** @description Observed state of the workspace. */
             readonly status?: {
@@ -1997,6 +2040,15 @@ export interface components {
                  * @description When the workspace was placed on its sandbox.
                  */
                 placedAt?: string;
+                /**
+                 * Format: date-time
+                 * @description When the last completed flush to the object store began.
+                 */
+                lastFlushTime?: string;
+                /** @description Size of the workspace's files as of the last flush, in bytes. */
+                bytes?: number;
+                /** @description Commit spec.source.git was cloned at (on the first placement). */
+                sourceCommit?: string;
                 /** @description Current state, as standard conditions (Ready at least). */
                 conditions?: {
                     /** @description Type of the condition, e.g. Ready. */
@@ -2059,14 +2111,14 @@ export interface components {
                 source?: {
                     /** @description A git repository to clone into the workspace. */
                     git?: {
-                        /** @description Repository URL (https://, ssh:// or git@host:path). */
+                        /** @description Repository URL (https://, or http:// for a server on a trusted network). Cloned once, on the first placement; later placements restore from the fleet's object store. */
                         url: string;
                         /**
                          * @description Branch, tag or commit to check out.
                          * @default main
                          */
                         ref?: string;
-                        /** @description Secret with the credentials for a private repository (same namespace). */
+                        /** @description Secret with the credentials for a private repository (same namespace): keys username and password, or token. Given to git in its environment only; never logged or put in status. */
                         credentialsSecretRef?: {
                             /** @description Name of the Secret in the same namespace. */
                             name: string;
@@ -2089,6 +2141,11 @@ export interface components {
                  * @default false
                  */
                 suspended?: boolean;
+                /**
+                 * @description Keep the workspace's files in the fleet's object store when the Workspace is deleted (they are flushed first). Default false: deleting the Workspace removes them.
+                 * @default false
+                 */
+                retain?: boolean;
             };
         };
         WorkspaceList: {

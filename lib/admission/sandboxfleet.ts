@@ -20,7 +20,12 @@ function listNames(items: Workspace[], max = 5): string {
   return items.length > max ? `${names.join(", ")} and ${items.length - max} more` : names.join(", ");
 }
 
-const secretRefs = (fleet: SandboxFleet) => envSecretRefs("spec.template", fleet.spec.template.env);
+const secretRefs = (fleet: SandboxFleet) => [
+  ...envSecretRefs("spec.template", fleet.spec.template.env),
+  ...(fleet.spec.objectStore
+    ? [{ field: "spec.objectStore.credentialsSecret", name: fleet.spec.objectStore.credentialsSecret.name }]
+    : []),
+];
 
 export const validateSandboxFleet: Rule<SandboxFleet> = async (fleet, old, lookup, policy) => {
   const f = new Findings();

@@ -1,7 +1,7 @@
 // How the operator reaches the sandbox runtime in each sandbox pod (runtimes/sandbox): its
 // address (lib/kube/podaddresses.ts), and the few calls the fleet controller makes, each with a token for that pod and
 // the call's scope. Only pods whose owner chain was checked (lib/kube/owners.ts) become targets.
-import type { SandboxStatus } from "../../contracts/sandbox.ts";
+import type { CreateWorkspaceRequest, SandboxStatus, WorkspaceInfo } from "../../contracts/sandbox.ts";
 import { SandboxClient } from "../../contracts/sandbox.client.ts";
 import { Audience, type TokenScope } from "../../contracts/tokens.ts";
 import type { TokenSource } from "./keys.ts";
@@ -16,8 +16,16 @@ export interface SandboxTarget {
 
 export interface SandboxApi {
   status(target: SandboxTarget): Promise<SandboxStatus>;
-  putWorkspace(target: SandboxTarget, id: string, ownerId?: string): Promise<void>;
+  putWorkspace(
+    target: SandboxTarget,
+    id: string,
+    ownerId?: string,
+    source?: CreateWorkspaceRequest["source"],
+  ): Promise<WorkspaceInfo>;
+  listWorkspaces(target: SandboxTarget): Promise<WorkspaceInfo[]>;
   deleteWorkspace(target: SandboxTarget, id: string): Promise<void>;
+  /** Flush to the store, then remove: "flushing" while the flush runs (ask again). */
+  releaseWorkspace(target: SandboxTarget, id: string): Promise<"flushing" | "gone">;
   drain(target: SandboxTarget): Promise<void>;
   undrain(target: SandboxTarget): Promise<void>;
 }
@@ -26,7 +34,9 @@ export interface SandboxApi {
 export const SCOPE_OF: Record<keyof SandboxApi, TokenScope> = {
   status: "status",
   putWorkspace: "placement",
+  listWorkspaces: "status",
   deleteWorkspace: "placement",
+  releaseWorkspace: "placement",
   drain: "drain",
   undrain: "drain",
 };
@@ -66,8 +76,26 @@ export class HttpSandboxApi implements SandboxApi {
     return this.client(target, "status").status();
   }
 
-  async putWorkspace(target: SandboxTarget, id: string, ownerId?: string): Promise<void> {
-    await this.client(target, "putWorkspace").createWorkspace(id, { ownerId });
+  async putWorkspace(
+    target: SandboxTarget,
+    id: string,
+    ownerId?: string,
+    source?: CreateWorkspaceRequest["source"],
+  ): Promise<WorkspaceInfo> {
+    return (
+      await this.client(target, "putWorkspace").createWorkspace(id, {
+        ownerId,
+        ...(source ? { source } : {}),
+      })
+    ).workspace;
+  }
+
+  listWorkspaces(target: SandboxTarget): Promise<WorkspaceInfo[]> {
+    return this.client(target, "listWorkspaces").listWorkspaces();
+  }
+
+  releaseWorkspace(target: SandboxTarget, id: string): Promise<"flushing" | "gone"> {
+    return this.client(target, "releaseWorkspace").releaseWorkspace(id);
   }
 
   deleteWorkspace(target: SandboxTarget, id: string): Promise<void> {

@@ -6,8 +6,18 @@ import type {
   Workspace,
   WorkspaceStatus,
 } from "../../api/v1alpha1/index.ts";
-import { API_VERSION, SandboxFleetReason, WorkspaceReason } from "../../api/v1alpha1/index.ts";
+import {
+  API_VERSION,
+  DurableReason,
+  SandboxFleetReason,
+  WorkspaceConditionType,
+  WorkspaceReason,
+} from "../../api/v1alpha1/index.ts";
+import type { Durability } from "../../contracts/sandbox.ts";
 import { SandboxEnv, SandboxPath, workspaceIdOf } from "../../contracts/sandbox.ts";
+import { STORE_BROKER_AUDIENCE, STORE_TOKEN_DIR, STORE_TOKEN_PATH, StoreEnv } from "../../contracts/store.ts";
+
+const STORE_ENV_NAMES = new Set<string>(Object.values(StoreEnv));
 import type { KubeObject } from "../../lib/kube/client.ts";
 import {
   mergeConditions,
@@ -54,7 +64,20 @@ export function workspaceId(ws: Pick<Workspace, "metadata">): string {
   return workspaceIdOf(ws.metadata.namespace!, ws.metadata.name!);
 }
 
-export function desiredDeployment(fleet: SandboxFleet, replicas: number, controllerId: string): KubeObject {
+/** How a fleet's sandboxes reach its object store: the operator's broker (none: not durable). */
+export interface SandboxStoreAccess {
+  brokerUrl: string;
+}
+
+/** Lifetime the kubelet gives the projected token a sandbox sends to the store broker. */
+const STORE_TOKEN_SECONDS = 3600;
+
+export function desiredDeployment(
+  fleet: SandboxFleet,
+  replicas: number,
+  controllerId: string,
+  store?: SandboxStoreAccess,
+): KubeObject {
   const name = fleet.metadata.name!;
   const t = fleet.spec.template;
   const labels = fleetLabels(name);
@@ -70,8 +93,14 @@ export function desiredDeployment(fleet: SandboxFleet, replicas: number, control
     { name: SandboxEnv.LISTEN, value: `0.0.0.0:${t.port}` },
     { name: SandboxEnv.ROOT, value: "/workspaces" },
     { name: SandboxEnv.MAX_WORKSPACES, value: String(fleet.spec.maxWorkspacesPerSandbox) },
-    ...(t.env ?? []).filter((e) => !TRUST_ENV_NAMES.has(e.name)),
+    ...(t.env ?? []).filter((e) => !TRUST_ENV_NAMES.has(e.name) && !STORE_ENV_NAMES.has(e.name)),
     ...trustForPods.env,
+    ...(store
+      ? [
+          { name: StoreEnv.BROKER_URL, value: store.brokerUrl },
+          { name: StoreEnv.TOKEN_FILE, value: STORE_TOKEN_PATH },
+        ]
+      : []),
   ];
   const template = {
     metadata: {
@@ -112,6 +141,7 @@ export function desiredDeployment(fleet: SandboxFleet, replicas: number, control
             { name: "workspaces", mountPath: "/workspaces" },
             { name: "tmp", mountPath: "/tmp" },
             trustForPods.mount,
+            ...(store ? [{ name: "store-token", mountPath: STORE_TOKEN_DIR, readOnly: true }] : []),
           ],
           securityContext: security,
         },
@@ -120,6 +150,26 @@ export function desiredDeployment(fleet: SandboxFleet, replicas: number, control
         { name: "workspaces", emptyDir: { sizeLimit: String(t.storage.workspaceSizeLimit) } },
         { name: "tmp", emptyDir: { sizeLimit: String(t.storage.tmpSizeLimit) } },
         trustForPods.volume,
+        // The pod's own ServiceAccount token for the store broker: bound to this pod, for the
+        // broker's audience only, rotated by the kubelet. No store credentials enter the pod.
+        ...(store
+          ? [
+              {
+                name: "store-token",
+                projected: {
+                  sources: [
+                    {
+                      serviceAccountToken: {
+                        audience: STORE_BROKER_AUDIENCE,
+                        expirationSeconds: STORE_TOKEN_SECONDS,
+                        path: "token",
+                      },
+                    },
+                  ],
+                },
+              },
+            ]
+          : []),
       ],
     },
   };
@@ -287,8 +337,70 @@ export interface WorkspaceObservation {
   confirmed?: boolean;
   waiting?: string;
   sandboxError?: string;
+  /** The fleet has an object store (its own or the install's default). */
+  store?: boolean;
+  /** What the sandbox says of the workspace's files (restore, flushes). */
+  durability?: Durability;
+  /** The home sandbox is stopping: the workspace waits for it to go before it moves. */
+  leaving?: string;
+  /** Changes that a drain gave up on (Durable=False, Lost), until the next flush. */
+  lost?: string;
   /** How long a missing SandboxFleet is waited for before Stalled. */
   stallAfterMs?: number;
+}
+
+const GIT_REASONS = new Set([
+  "InvalidURL",
+  "CloneFailed",
+  "RefNotFound",
+  "AuthFailed",
+  "TooLarge",
+  "Timeout",
+]);
+
+/** The Durable condition: whether the files are in the store, and if not, why. */
+function durableCondition(
+  ws: Workspace,
+  o: WorkspaceObservation,
+): { status: "True" | "False"; reason: string; message: string } | undefined {
+  if (o.fleetMissing) return undefined;
+  if (!o.store)
+    return {
+      status: "False",
+      reason: DurableReason.NoStore,
+      message:
+        "no object store is configured for the fleet or the agentry install: the files live only in the sandbox pod and are lost when it goes (drain, scale-in, rollout, node loss)",
+    };
+  const d = o.durability;
+  if (o.lost && !(d?.durable && !d.dirty))
+    return { status: "False", reason: DurableReason.Lost, message: o.lost };
+  if (!d) {
+    // Not on a sandbox now (suspended, moving): the store keeps what the last flush wrote.
+    const previous = ws.status?.conditions?.find((c) => c.type === WorkspaceConditionType.Durable);
+    if (previous && previous.status === "True")
+      return { status: "True", reason: previous.reason, message: previous.message };
+    return { status: "False", reason: DurableReason.NotFlushed, message: "no flush has completed yet" };
+  }
+  if (d.reason === "FlushFailed")
+    return {
+      status: "False",
+      reason: DurableReason.FlushFailed,
+      message: d.message ?? "the last flush failed",
+    };
+  if (d.durable && d.lastFlushTime)
+    return {
+      status: "True",
+      reason: DurableReason.Flushed,
+      message: `flushed at ${d.lastFlushTime} (${d.bytes ?? 0} bytes)${d.dirty ? "; newer changes are flushed once writes go quiet" : ""}`,
+    };
+  return {
+    status: "False",
+    reason: DurableReason.NotFlushed,
+    message:
+      d.phase === "ready"
+        ? "the first flush has not completed yet"
+        : "the workspace's files are being restored",
+  };
 }
 
 export function computeWorkspaceStatus(ws: Workspace, o: WorkspaceObservation, now: Date): WorkspaceStatus {
@@ -317,10 +429,24 @@ export function computeWorkspaceStatus(ws: Workspace, o: WorkspaceObservation, n
     phase = "Placed";
     reason = WorkspaceReason.SandboxError;
     message = `placed on ${o.placement.sandboxPod}, but the sandbox did not create it: ${o.sandboxError}`;
+  } else if (o.leaving) {
+    phase = "Draining";
+    reason = WorkspaceReason.Draining;
+    message = o.leaving;
   } else if (!o.confirmed) {
     phase = "Placed";
     reason = WorkspaceReason.SandboxError;
     message = `placed on ${o.placement.sandboxPod}; waiting for the sandbox to confirm`;
+  } else if (o.durability?.phase === "restoring") {
+    phase = "Placed";
+    reason = WorkspaceReason.Restoring;
+    message = `placed on ${o.placement.sandboxPod}; bringing its files in (object store, else ${ws.spec.source?.git ? "git" : "empty"})`;
+  } else if (o.durability?.phase === "failed") {
+    phase = "Placed";
+    reason = GIT_REASONS.has(o.durability.reason ?? "")
+      ? WorkspaceReason.CloneFailed
+      : WorkspaceReason.RestoreFailed;
+    message = `${o.durability.reason}: ${o.durability.message ?? "failed"}`;
   } else {
     phase = "Ready";
     progress = "Current";
@@ -328,15 +454,27 @@ export function computeWorkspaceStatus(ws: Workspace, o: WorkspaceObservation, n
     message = `ready on sandbox ${o.placement.sandboxPod}`;
   }
   const generation = ws.metadata.generation;
+  const gen = generation !== undefined ? { observedGeneration: generation } : {};
+  const durable = durableCondition(ws, o);
+  const d = o.durability;
+  const lastFlushTime = (d?.durable ? d.lastFlushTime : undefined) ?? ws.status?.lastFlushTime;
+  const bytes = (d?.durable ? d.bytes : undefined) ?? ws.status?.bytes;
+  const sourceCommit = d?.sourceCommit ?? ws.status?.sourceCommit;
   return {
-    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+    ...gen,
     phase,
     ...(o.placement && !ws.spec.suspended
       ? { sandboxPod: o.placement.sandboxPod, endpoint: o.placement.endpoint, placedAt: o.placement.placedAt }
       : {}),
+    ...(lastFlushTime ? { lastFlushTime: lastFlushTime.replace(/\.\d{3}Z$/, "Z") } : {}),
+    ...(bytes !== undefined ? { bytes } : {}),
+    ...(sourceCommit ? { sourceCommit } : {}),
     conditions: mergeConditions(
       ws.status?.conditions,
-      standardConditions({ progress, reason, message }, generation),
+      [
+        ...standardConditions({ progress, reason, message }, generation),
+        ...(durable ? [{ type: WorkspaceConditionType.Durable, ...durable, ...gen }] : []),
+      ],
       now,
     ),
   };

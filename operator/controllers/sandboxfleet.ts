@@ -37,6 +37,9 @@ import {
   type FleetPolicyContext,
 } from "./sandboxfleet.policy.ts";
 import { ScaleGate, desiredReplicas, durationMs, safeScaleDownTarget } from "./scaling.ts";
+import type { FleetStores } from "../broker/stores.ts";
+import { removeAllObjects } from "../../lib/objects.ts";
+import { workspaceIdOf, type CreateWorkspaceRequest, type WorkspaceInfo } from "../../contracts/sandbox.ts";
 import {
   ANNOTATION_DRAINING,
   DELETION_COST,
@@ -75,6 +78,10 @@ export interface FleetControllerDeps {
   controllerId: string;
   /** Where the operator and the gateway run: the fleet NetworkPolicy's ingress peers. */
   peers: Omit<FleetPolicyContext, "controllerId">;
+  /** The fleets' object stores (none: workspaces are not durable). */
+  stores?: Pick<FleetStores, "configured" | "forFleet">;
+  /** The store broker's URL as sandboxes reach it. */
+  brokerUrl?: string;
   now?: () => Date;
   /** How long a Workspace's missing SandboxFleet is waited for before Stalled. */
   stallAfterMs?: number;
@@ -96,6 +103,8 @@ interface FleetState {
   pendingLeaving: Set<string>;
   /** The last scaling action (kept here: the cache may not show our own status write yet). */
   lastScale: { time: string; reason: string } | undefined;
+  /** Workspaces whose sandbox a drain removed before their flush completed: what was lost. */
+  lost: Map<string, string>;
 }
 
 /** Workspaces whose finalizer, sandbox call and status write are in flight at once. */
@@ -107,6 +116,11 @@ const asAgent = (o: KubeObject) => o as unknown as AgentRuntime;
 const isReady = (p: PodLike) =>
   p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+/** The sandbox's id of the workspace with cache key "namespace/name". */
+const idOfKey = (key: string) => {
+  const { namespace, name } = splitKey(key);
+  return workspaceIdOf(namespace, name);
+};
 
 export class SandboxFleetReconciler implements Reconciler {
   readonly name = "sandboxfleet";
@@ -212,7 +226,7 @@ export class SandboxFleetReconciler implements Reconciler {
     try {
       error = await this.ensurePolicy(fleet, members);
       ownDeployment = await this.writer.current(
-        desiredDeployment(fleet, current ?? 0, this.deps.controllerId),
+        desiredDeployment(fleet, current ?? 0, this.deps.controllerId, this.storeAccess(fleet)),
         deployment,
       );
     } catch (err) {
@@ -222,8 +236,15 @@ export class SandboxFleetReconciler implements Reconciler {
 
     // 1. Sample every sandbox: the pods the fleet's Deployment made, and no other.
     const replicaSets = this.deps.informers.replicaSets.list(namespace);
+    const stored = this.deps.stores?.configured(fleet) ?? false;
+    // A sandbox being deleted flushes before it goes: with a store its workspaces wait for it.
+    const stopping = new Set<string>();
     const pods = this.deps.informers.sandboxPods.list(namespace).filter((p) => {
-      if (p.metadata.labels?.[LABEL_FLEET] !== name || p.metadata.deletionTimestamp) return false;
+      if (p.metadata.labels?.[LABEL_FLEET] !== name) return false;
+      if (p.metadata.deletionTimestamp) {
+        if (stored) stopping.add(p.metadata.name!);
+        return false;
+      }
       const problem = sandboxPodProblem(p, fleet.metadata.uid, ownDeployment, replicaSets);
       if (problem) this.reportForeign(fleet, p, problem);
       return !problem;
@@ -253,18 +274,26 @@ export class SandboxFleetReconciler implements Reconciler {
     const placed: Workspace[] = [];
     const port = spec.template.port;
     const chores: (() => Promise<void>)[] = [];
+    const lists = await this.listOn(views, podByName, members, port);
+    const leavingHome: Workspace[] = [];
     for (const ws of members) {
       if (ws.metadata.deletionTimestamp) {
-        chores.push(() => this.releaseFinalizer(ws, podByName, port));
+        chores.push(() => this.releaseFinalizer(ws, podByName, port, fleet));
         continue;
       }
       const home = ws.status?.sandboxPod ? viewByName.get(ws.status.sandboxPod) : undefined;
       if (ws.spec.suspended) {
         chores.push(async () => {
           await this.ensureFinalizer(ws);
-          if (home) await this.removeFromSandbox(ws, podByName.get(home.name), port);
-          await this.writeWorkspaceStatus(ws, {});
+          // Flushed first: the workspace keeps its sandbox (and the broker lets it flush) until then.
+          if (home && (await this.release(ws, podByName.get(home.name), port, stored)) === "flushing") return;
+          await this.writeWorkspaceStatus(ws, { store: stored });
         });
+        continue;
+      }
+      if (!home && ws.status?.sandboxPod && stopping.has(ws.status.sandboxPod)) {
+        leavingHome.push(ws);
+        chores.push(() => this.ensureFinalizer(ws));
         continue;
       }
       chores.push(() => this.ensureFinalizer(ws));
@@ -274,6 +303,18 @@ export class SandboxFleetReconciler implements Reconciler {
       } else pending.push(ws);
     }
     await forEachLimit(chores, WORKSPACE_CONCURRENCY, (c) => c());
+    for (const ws of leavingHome) {
+      const pod = ws.status!.sandboxPod!;
+      await this.writeWorkspaceStatus(ws, {
+        placement: {
+          sandboxPod: pod,
+          endpoint: ws.status?.endpoint ?? "",
+          placedAt: ws.status?.placedAt ?? "",
+        },
+        store: stored,
+        leaving: `sandbox ${pod} is stopping and flushing the workspace; it is placed again once that pod is gone`,
+      });
+    }
     pending.sort(
       (a, b) =>
         String(a.metadata.creationTimestamp).localeCompare(String(b.metadata.creationTimestamp)) ||
@@ -305,7 +346,14 @@ export class SandboxFleetReconciler implements Reconciler {
       }
       if (placing.has(ws)) viewByName.get(target)!.workspaces.push({ key: keyOf(ws) });
       const pod = podByName.get(target)!;
-      writes.push(async () => this.writeWorkspaceStatus(ws, await this.confirm(ws, pod, port, now)));
+      const known = lists.get(target)?.get(workspaceId(ws));
+      writes.push(async () =>
+        this.writeWorkspaceStatus(ws, {
+          ...(await this.confirm(ws, pod, port, now, known, stored)),
+          store: stored,
+          ...(state.lost.has(keyOf(ws)) ? { lost: state.lost.get(keyOf(ws))! } : {}),
+        }),
+      );
     }
     await forEachLimit(writes, WORKSPACE_CONCURRENCY, (w) => w());
 
@@ -349,7 +397,28 @@ export class SandboxFleetReconciler implements Reconciler {
         draining.add(v.name);
         const since = state.drainSince.get(v.name) ?? now.getTime();
         state.drainSince.set(v.name, since);
-        if (now.getTime() - since >= durationMs(spec.drainTimeout)) drained.push(v);
+        // With a store, a drained sandbox goes once every workspace on it is flushed (the
+        // drain call started those flushes); else, or when they do not finish, at drainTimeout.
+        const onIt = lists.get(v.name);
+        const unflushed = v.workspaces.filter((w) => {
+          const d = onIt?.get(idOfKey(w.key));
+          return !d?.durability || d.durability.dirty || !d.durability.durable;
+        });
+        const drainedSince = state.drainSince.get(v.name)! < now.getTime();
+        if (stored && drainedSince && unflushed.length === 0) drained.push(v);
+        else if (now.getTime() - since >= durationMs(spec.drainTimeout)) {
+          drained.push(v);
+          for (const w of unflushed)
+            this.recordLost(
+              fleet,
+              state,
+              w.key,
+              v.name,
+              onIt?.get(idOfKey(w.key)),
+              stored,
+              spec.drainTimeout,
+            );
+        }
       }
     }
     for (const n of state.drainSince.keys()) if (!draining.has(n)) state.drainSince.delete(n);
@@ -395,7 +464,7 @@ export class SandboxFleetReconciler implements Reconciler {
     await this.markDeletionCosts(views, podByName, leaving, draining, spec.template.port);
 
     try {
-      const desired = desiredDeployment(fleet, replicas, this.deps.controllerId);
+      const desired = desiredDeployment(fleet, replicas, this.deps.controllerId, this.storeAccess(fleet));
       if (!ownDeployment || !sameSpecHash(ownDeployment, desired) || current !== replicas)
         await this.writer.applyOver(desired, ownDeployment);
     } catch (err) {
@@ -432,6 +501,104 @@ export class SandboxFleetReconciler implements Reconciler {
     await this.writer.writeStatus(raw, status, raw["status"]);
     if (error) throw new Error(error);
     return { requeueAfterMs: durationMs(spec.samplingInterval) };
+  }
+
+  /** How the fleet's sandboxes reach its store, when it has one. */
+  private storeAccess(fleet: SandboxFleet): { brokerUrl: string } | undefined {
+    return this.deps.brokerUrl && this.deps.stores?.configured(fleet)
+      ? { brokerUrl: this.deps.brokerUrl }
+      : undefined;
+  }
+
+  /** What each ready sandbox holding placed workspaces says of them (one call per sandbox). */
+  private async listOn(
+    views: SandboxView[],
+    pods: Map<string, PodLike>,
+    members: Workspace[],
+    port: number,
+  ): Promise<Map<string, Map<string, WorkspaceInfo>>> {
+    const homes = new Set(members.map((w) => w.status?.sandboxPod).filter(Boolean));
+    const out = new Map<string, Map<string, WorkspaceInfo>>();
+    await Promise.all(
+      views
+        .filter((v) => v.ready && homes.has(v.name))
+        .map(async (v) => {
+          const target = this.target(pods.get(v.name)!, port);
+          if (!target) return;
+          const items = await this.deps.sandboxes.listWorkspaces(target).catch(() => undefined);
+          if (items) out.set(v.name, new Map(items.map((i) => [i.id, i])));
+        }),
+    );
+    return out;
+  }
+
+  /** A drain gave up on a workspace's flush: say what was lost, on the Workspace and in its condition. */
+  private recordLost(
+    fleet: SandboxFleet,
+    state: FleetState,
+    key: string,
+    pod: string,
+    info: WorkspaceInfo | undefined,
+    stored: boolean,
+    drainTimeout: string,
+  ): void {
+    if (!stored || state.lost.has(key)) return;
+    const last = info?.durability?.lastFlushTime;
+    const msg = `sandbox ${pod} was removed after drainTimeout (${drainTimeout}) before the workspace's flush completed: changes made ${last ? `after the flush at ${last}` : "since it was placed"} were lost${info?.durability?.message ? ` (${info.durability.message})` : ""}`;
+    state.lost.set(key, msg);
+    this.deps.recorder.event(fleet as never, "Warning", "FlushLost", `${key}: ${msg}`);
+    this.deps.log.info("drain gave up on a flush", { workspace: key, pod });
+  }
+
+  /**
+   * Takes the workspace off its sandbox, flushing first when there is a store: "flushing"
+   * while the flush runs (the workspace keeps its sandbox until it is done).
+   */
+  private async release(
+    ws: Workspace,
+    pod: PodLike | undefined,
+    port: number,
+    stored: boolean,
+  ): Promise<"flushing" | "gone"> {
+    const target = pod ? this.target(pod, port) : undefined;
+    if (!target) return "gone";
+    if (!stored) {
+      await this.removeFromSandbox(ws, pod, port);
+      return "gone";
+    }
+    try {
+      return await this.deps.sandboxes.releaseWorkspace(target, workspaceId(ws));
+    } catch (err) {
+      this.deps.log.info("could not release workspace from its sandbox", {
+        workspace: keyOf(ws),
+        error: message(err),
+      });
+      return "flushing";
+    }
+  }
+
+  /** The git source of a workspace with its credentials (from its Secret), for the sandbox. */
+  private async sourceOf(ws: Workspace): Promise<CreateWorkspaceRequest["source"]> {
+    const git = ws.spec.source?.git;
+    if (!git) return undefined;
+    let credentials: { username?: string; password?: string; token?: string } | undefined;
+    const ref = git.credentialsSecretRef?.name;
+    if (ref) {
+      const secret = await this.deps.client.request<{ data?: Record<string, string> }>(
+        "GET",
+        `/api/v1/namespaces/${ws.metadata.namespace}/secrets/${ref}`,
+      );
+      const value = (k: string) => {
+        const v = secret.data?.[k];
+        return v ? Buffer.from(v, "base64").toString("utf8").trim() : undefined;
+      };
+      credentials = {};
+      for (const k of ["username", "password", "token"] as const) {
+        const v = value(k);
+        if (v) credentials[k] = v;
+      }
+    }
+    return { git: { url: git.url, ref: git.ref, ...(credentials ? { credentials } : {}) } };
   }
 
   /**
@@ -505,6 +672,7 @@ export class SandboxFleetReconciler implements Reconciler {
         emptySince: state?.emptySince ?? new Map<string, number>(),
         drainSince: state?.drainSince ?? new Map<string, number>(),
         pendingLeaving: state?.pendingLeaving ?? new Set<string>(),
+        lost: state?.lost ?? new Map<string, string>(),
         lastScale:
           state?.lastScale ??
           (fleet.status?.lastScaleTime
@@ -543,7 +711,14 @@ export class SandboxFleetReconciler implements Reconciler {
   }
 
   /** Makes sure the workspace exists on its sandbox (idempotent PUT) unless already confirmed there. */
-  private async confirm(ws: Workspace, pod: PodLike, port: number, now: Date): Promise<WorkspaceObservation> {
+  private async confirm(
+    ws: Workspace,
+    pod: PodLike,
+    port: number,
+    now: Date,
+    known: WorkspaceInfo | undefined,
+    stored: boolean,
+  ): Promise<WorkspaceObservation> {
     const id = workspaceId(ws);
     const target = this.target(pod, port);
     const podIP = pod.status?.podIP ?? "";
@@ -553,11 +728,21 @@ export class SandboxFleetReconciler implements Reconciler {
       endpoint: workspaceUrl(`http://${podIP}:${port}`, id),
       placedAt: (sameHome && ws.status?.placedAt) || now.toISOString().replace(/\.\d{3}Z$/, "Z"),
     };
-    if (sameHome && ws.status?.phase === "Ready") return { placement, confirmed: true };
+    if (known)
+      return { placement, confirmed: true, ...(known.durability ? { durability: known.durability } : {}) };
+    // A new placement is recorded before the sandbox hears of it: the broker lets a sandbox
+    // restore only a workspace whose status names it.
+    if (!sameHome && stored)
+      return { placement, confirmed: true, durability: { phase: "restoring", durable: false, dirty: false } };
     if (!target) return { placement, sandboxError: "the sandbox pod has no address yet" };
     try {
-      await this.deps.sandboxes.putWorkspace(target, id, ws.spec.ownerId);
-      return { placement, confirmed: true };
+      const info = await this.deps.sandboxes.putWorkspace(
+        target,
+        id,
+        ws.spec.ownerId,
+        await this.sourceOf(ws),
+      );
+      return { placement, confirmed: true, ...(info.durability ? { durability: info.durability } : {}) };
     } catch (err) {
       return { placement, sandboxError: message(err) };
     }
@@ -587,12 +772,34 @@ export class SandboxFleetReconciler implements Reconciler {
     );
   }
 
-  /** A deleted workspace: remove it from its sandbox (best effort), then let Kubernetes delete it. */
-  private async releaseFinalizer(ws: Workspace, pods?: Map<string, PodLike>, port = 8080): Promise<void> {
+  /**
+   * A deleted workspace: a retained one is flushed and left in the store, another one's
+   * stored files are removed (by the operator, with the store's credentials); it leaves its
+   * sandbox; then Kubernetes may delete it.
+   */
+  private async releaseFinalizer(
+    ws: Workspace,
+    pods?: Map<string, PodLike>,
+    port = 8080,
+    fleet?: SandboxFleet,
+  ): Promise<void> {
     const finalizers = ws.metadata.finalizers ?? [];
     if (!finalizers.includes(WORKSPACE_FINALIZER)) return;
     const pod = ws.status?.sandboxPod ? pods?.get(ws.status.sandboxPod) : undefined;
-    await this.removeFromSandbox(ws, pod, port);
+    const stored = fleet !== undefined && (this.deps.stores?.configured(fleet) ?? false);
+    if (stored && ws.spec.retain) {
+      if ((await this.release(ws, pod, port, true)) === "flushing") return;
+    } else {
+      await this.removeFromSandbox(ws, pod, port);
+      if (stored) {
+        const store = await this.deps.stores!.forFleet(fleet);
+        const removed = store ? await removeAllObjects(store.objects.workspace(workspaceId(ws))) : 0;
+        this.deps.log.info("removed a deleted workspace's stored files", {
+          workspace: keyOf(ws),
+          objects: removed,
+        });
+      }
+    }
     await this.writer.write("Workspace", "finalizer", () =>
       this.deps.client
         .mergePatch(ws as unknown as KubeObject, {

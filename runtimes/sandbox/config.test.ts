@@ -27,7 +27,19 @@ describe("sandbox config", () => {
       shutdownGraceSeconds: 25,
       sampleIntervalSeconds: 1,
       logLevel: "info",
+      storeBroker: undefined,
+      storeTokenFile: "/var/run/secrets/agentry.dev/store/token",
+      flushQuietSeconds: 5,
+      flushTimeoutSeconds: 120,
     });
+  });
+
+  it("takes the store broker's URL and refuses one that is not http(s)", () => {
+    assert.equal(
+      load([], { AGENTRY_SANDBOX_STORE_BROKER: "http://127.0.0.1:9" }).storeBroker,
+      "http://127.0.0.1:9",
+    );
+    assert.throws(() => load(["--store-broker=ftp://x"]), /--store-broker must be an http\(s\) URL/);
   });
 
   it("reads the environment, and flags win over it", () => {

@@ -3,6 +3,7 @@
 import { parseArgs } from "node:util";
 import { SandboxEnv } from "../../contracts/sandbox.ts";
 import { DEFAULT_TRUST_DIR, PodIdentityEnv, TRUST_DIR_ENV } from "../../contracts/tokens.ts";
+import { STORE_TOKEN_PATH, StoreEnv } from "../../contracts/store.ts";
 
 export interface SandboxConfig {
   listen: { host: string; port: number };
@@ -27,6 +28,11 @@ export interface SandboxConfig {
   shutdownGraceSeconds: number;
   sampleIntervalSeconds: number;
   logLevel: string;
+  /** The operator's store broker; undefined: no store, workspaces are not durable. */
+  storeBroker: string | undefined;
+  storeTokenFile: string;
+  flushQuietSeconds: number;
+  flushTimeoutSeconds: number;
 }
 
 interface Flag {
@@ -143,6 +149,25 @@ const FLAGS = {
     default: "1",
   },
   "log-level": { env: "AGENTRY_LOG_LEVEL", help: "error|warn|info|debug", default: "info" },
+  "store-broker": {
+    env: StoreEnv.BROKER_URL,
+    help: "URL of the operator's store broker: workspaces are restored from and flushed to the fleet's object store through it (unset: not durable)",
+  },
+  "store-token-file": {
+    env: StoreEnv.TOKEN_FILE,
+    help: "the pod's ServiceAccount token for the store broker",
+    default: STORE_TOKEN_PATH,
+  },
+  "flush-quiet-seconds": {
+    env: "AGENTRY_SANDBOX_FLUSH_QUIET_SECONDS",
+    help: "a workspace is flushed once its writes have been quiet this long",
+    default: "5",
+  },
+  "flush-timeout-seconds": {
+    env: "AGENTRY_SANDBOX_FLUSH_TIMEOUT_SECONDS",
+    help: "longest one flush may take",
+    default: "120",
+  },
 } satisfies Record<string, Flag>;
 
 type FlagName = keyof typeof FLAGS;
@@ -243,7 +268,24 @@ export function loadSandboxConfig(
     shutdownGraceSeconds: seconds("shutdown-grace-seconds", true),
     sampleIntervalSeconds: seconds("sample-interval-seconds"),
     logLevel: get("log-level"),
+    storeBroker: parseBrokerUrl(get("store-broker")),
+    storeTokenFile: get("store-token-file"),
+    flushQuietSeconds: seconds("flush-quiet-seconds"),
+    flushTimeoutSeconds: seconds("flush-timeout-seconds"),
   };
+}
+
+function parseBrokerUrl(text: string): string | undefined {
+  if (!text) return undefined;
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    throw new Error(`--store-broker must be an http(s) URL, got "${text}"`);
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:")
+    throw new Error(`--store-broker must be an http(s) URL, got "${text}"`);
+  return text;
 }
 
 /** "host:port", "[::1]:port" or ":port". */

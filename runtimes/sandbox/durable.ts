@@ -7,19 +7,25 @@
 //                             half-way leaves the previous manifest as the newest complete one
 // Restore takes the newest manifest that parses, matches its own checksum and whose blobs all
 // exist, and falls back to the one before when it does not (a corrupt or partial flush).
+// Objects are reached through an ObjectStore (lib/objects.ts): direct with credentials, or
+// brokered through pre-signed URLs (brokered.ts), which is how a sandbox reaches them.
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { chmod, lstat, mkdir, readdir, readlink, realpath, rm, symlink, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  lchown,
+  lstat,
+  mkdir,
+  readdir,
+  readlink,
+  realpath,
+  rm,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import type { Readable } from "node:stream";
-import {
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type S3Client,
-} from "@aws-sdk/client-s3";
+import { removeAllObjects, type ObjectAccess, type ObjectStore } from "../../lib/objects.ts";
 
 export interface ManifestEntry {
   path: string;
@@ -64,28 +70,25 @@ const DEFAULT_LIMITS: DurableLimits = { maxBytes: 10 * 1024 ** 3, maxFiles: 200_
 
 export class DurableError extends Error {}
 
+/** Who the restored files belong to (the workspace's user), when the runtime runs as root. */
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
 export class DurableStore {
-  private readonly s3: S3Client;
-  private readonly bucket: string;
-  private readonly prefix: string;
+  private readonly objects: ObjectStore;
   private readonly limits: DurableLimits;
   /** Per workspace, the last manifest this process wrote or read (what is already stored). */
   private readonly last = new Map<string, Manifest>();
 
-  constructor(options: {
-    client: S3Client;
-    bucket: string;
-    prefix?: string;
-    limits?: Partial<DurableLimits>;
-  }) {
-    this.s3 = options.client;
-    this.bucket = options.bucket;
-    this.prefix = (options.prefix ?? "").replace(/^\/+|\/+$/g, "");
+  constructor(options: { objects: ObjectStore; limits?: Partial<DurableLimits> }) {
+    this.objects = options.objects;
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
   }
 
-  private key(id: string, ...rest: string[]): string {
-    return [this.prefix, id, ...rest].filter(Boolean).join("/");
+  private at(id: string): ObjectAccess {
+    return this.objects.workspace(id);
   }
 
   /** Uploads what changed in `dir` since the last flush and writes a new manifest last. */
@@ -99,15 +102,7 @@ export class DurableStore {
     for (const e of entries) {
       if (!e.sha256 || known.has(e.sha256) || sent.has(e.sha256)) continue;
       signal?.throwIfAborted();
-      await this.s3.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: this.key(id, "blobs", e.sha256),
-          Body: createReadStream(join(dir, e.path)),
-          ContentLength: e.size,
-        }),
-        { abortSignal: signal },
-      );
+      await this.at(id).put(`blobs/${e.sha256}`, { file: join(dir, e.path), size: e.size }, signal);
       sent.add(e.sha256);
       uploaded++;
       uploadedBytes += e.size;
@@ -124,14 +119,10 @@ export class DurableStore {
       checksum: checksum(entries),
     };
     signal?.throwIfAborted();
-    await this.s3.send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: this.key(id, "manifests", `${String(seq).padStart(12, "0")}.json`),
-        Body: JSON.stringify(manifest),
-        ContentType: "application/json",
-      }),
-      { abortSignal: signal },
+    await this.at(id).put(
+      `manifests/${String(seq).padStart(12, "0")}.json`,
+      { bytes: JSON.stringify(manifest), contentType: "application/json" },
+      signal,
     );
     this.last.set(id, manifest);
     await this.prune(id, signal).catch(() => undefined);
@@ -142,7 +133,7 @@ export class DurableStore {
    * Restores the newest complete flush into `dir` (which should be empty). Returns its
    * manifest, or undefined when nothing was ever flushed for this workspace.
    */
-  async restore(id: string, dir: string, signal?: AbortSignal): Promise<Manifest | undefined> {
+  async restore(id: string, dir: string, signal?: AbortSignal, owner?: Owner): Promise<Manifest | undefined> {
     const found = await this.newest(id, signal);
     if (!found) return undefined;
     const { manifest } = found;
@@ -158,16 +149,14 @@ export class DurableStore {
         throw new DurableError(
           `refusing ${JSON.stringify(e.path)}: it would be written outside the workspace`,
         );
+      if (owner) await chownDirs(root, dirname(target), owner);
       if (e.link !== undefined) {
         await rm(target, { force: true });
         await symlink(e.link, target);
+        if (owner) await lchown(target, owner.uid, owner.gid);
         continue;
       }
-      const res = await this.s3.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: this.key(id, "blobs", e.sha256!) }),
-        { abortSignal: signal },
-      );
-      const body = res.Body as Readable;
+      const body: Readable = await this.at(id).get(`blobs/${e.sha256!}`, signal);
       const hash = createHash("sha256");
       const chunks: Buffer[] = [];
       for await (const chunk of body) {
@@ -178,6 +167,7 @@ export class DurableStore {
         throw new DurableError(`blob of ${e.path} does not match its hash`);
       await writeFile(target, Buffer.concat(chunks));
       await chmod(target, e.mode & 0o777);
+      if (owner) await lchown(target, owner.uid, owner.gid);
     }
     this.last.set(id, manifest);
     return manifest;
@@ -185,21 +175,7 @@ export class DurableStore {
 
   /** Removes everything stored for the workspace. */
   async remove(id: string, signal?: AbortSignal): Promise<number> {
-    let removed = 0;
-    for (;;) {
-      const keys = await this.list(this.key(id) + "/", signal);
-      if (!keys.length) break;
-      for (let i = 0; i < keys.length; i += 1000) {
-        await this.s3.send(
-          new DeleteObjectsCommand({
-            Bucket: this.bucket,
-            Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })) },
-          }),
-          { abortSignal: signal },
-        );
-      }
-      removed += keys.length;
-    }
+    const removed = await removeAllObjects(this.at(id), signal);
     this.last.delete(id);
     return removed;
   }
@@ -209,7 +185,7 @@ export class DurableStore {
     id: string,
     signal?: AbortSignal,
   ): Promise<{ manifest: Manifest; skipped: string[] } | undefined> {
-    const keys = (await this.list(this.key(id, "manifests") + "/", signal)).sort().reverse();
+    const keys = (await this.at(id).list("manifests/", signal)).sort().reverse();
     const skipped: string[] = [];
     for (const key of keys) {
       const manifest = await this.readManifest(key, id, signal);
@@ -221,10 +197,9 @@ export class DurableStore {
 
   private async readManifest(key: string, id: string, signal?: AbortSignal): Promise<Manifest | undefined> {
     try {
-      const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
-        abortSignal: signal,
-      });
-      const m = JSON.parse(await res.Body!.transformToString()) as Manifest;
+      const chunks: Buffer[] = [];
+      for await (const chunk of await this.at(id).get(key, signal)) chunks.push(chunk as Buffer);
+      const m = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Manifest;
       if (m.version !== 1 || m.workspace !== id || !Array.isArray(m.entries)) return undefined;
       if (checksum(m.entries) !== m.checksum) return undefined;
       return m;
@@ -238,9 +213,7 @@ export class DurableStore {
     const hashes = [...new Set(m.entries.flatMap((e) => (e.sha256 ? [e.sha256] : [])))];
     for (const h of hashes) {
       try {
-        await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(id, "blobs", h) }), {
-          abortSignal: signal,
-        });
+        if (!(await this.at(id).exists(`blobs/${h}`, signal))) return false;
       } catch (err) {
         if (signal?.aborted) throw err;
         return false;
@@ -251,7 +224,7 @@ export class DurableStore {
 
   /** Keeps the newest `keep` manifests and the blobs they use. */
   private async prune(id: string, signal?: AbortSignal): Promise<void> {
-    const manifests = (await this.list(this.key(id, "manifests") + "/", signal)).sort().reverse();
+    const manifests = (await this.at(id).list("manifests/", signal)).sort().reverse();
     if (manifests.length <= this.limits.keep) return;
     const kept = manifests.slice(0, this.limits.keep);
     const used = new Set<string>();
@@ -260,33 +233,12 @@ export class DurableStore {
       if (!m) return; // not sure what is still needed: keep everything
       for (const e of m.entries) if (e.sha256) used.add(e.sha256);
     }
-    const blobs = await this.list(this.key(id, "blobs") + "/", signal);
+    const blobs = await this.at(id).list("blobs/", signal);
     const garbage = [
       ...manifests.slice(this.limits.keep),
       ...blobs.filter((k) => !used.has(k.split("/").pop()!)),
     ];
-    for (let i = 0; i < garbage.length; i += 1000)
-      await this.s3.send(
-        new DeleteObjectsCommand({
-          Bucket: this.bucket,
-          Delete: { Objects: garbage.slice(i, i + 1000).map((Key) => ({ Key })) },
-        }),
-        { abortSignal: signal },
-      );
-  }
-
-  private async list(prefix: string, signal?: AbortSignal): Promise<string[]> {
-    const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const res = await this.s3.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
-        { abortSignal: signal },
-      );
-      for (const o of res.Contents ?? []) if (o.Key) keys.push(o.Key);
-      token = res.IsTruncated ? res.NextContinuationToken : undefined;
-    } while (token);
-    return keys;
+    await this.at(id).delete(garbage, signal);
   }
 
   /** Every regular file and symlink under `dir`, hashed, within the limits. */
@@ -315,6 +267,17 @@ export class DurableStore {
     };
     await walk(dir);
     return out;
+  }
+}
+
+/** Hands the directories from `root` (exclusive) down to `dir` to the owner. */
+async function chownDirs(root: string, dir: string, owner: Owner): Promise<void> {
+  const rel = relative(root, dir);
+  if (!rel) return;
+  let current = root;
+  for (const part of rel.split(sep)) {
+    current = join(current, part);
+    await lchown(current, owner.uid, owner.gid);
   }
 }
 

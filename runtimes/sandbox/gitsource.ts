@@ -127,7 +127,13 @@ function runGit(
   creds: GitCredentials | undefined,
 ): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn("git", args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+    // The workspace directory belongs to the workspace's user while the runtime (root) runs
+    // git: this directory, made empty by us just before, is the one git may trust.
+    const child = spawn("git", ["-c", `safe.directory=${cwd}`, ...args], {
+      cwd,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     let err = "";
     child.stdout.on("data", (c: Buffer) => (out += c.toString()).length > 1 << 20 && child.kill("SIGKILL"));

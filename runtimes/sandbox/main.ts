@@ -17,6 +17,9 @@ import { LoadSampler } from "./load.ts";
 import { SandboxApp } from "./server.ts";
 import { FairSlots } from "./slots.ts";
 import { unsearchableParent, WorkspaceStore } from "./workspaces.ts";
+import { Backing } from "./backing.ts";
+import { BrokeredObjects } from "./brokered.ts";
+import { DurableStore } from "./durable.ts";
 
 const cfg = configOrExit("sandbox", loadSandboxConfig, sandboxUsage);
 const log = createLogger(cfg.logLevel, "sandbox");
@@ -79,7 +82,23 @@ const pool = new ExecPool({
     maxWaitMs: cfg.execQueueSeconds * 1000,
   }),
 });
+// The workspaces' object store, reached through the operator's broker (no credentials here).
+const backing = new Backing({
+  ...(cfg.storeBroker
+    ? {
+        store: new DurableStore({
+          objects: new BrokeredObjects({ brokerUrl: cfg.storeBroker, tokenFile: cfg.storeTokenFile }),
+        }),
+      }
+    : {}),
+  log,
+  debounceMs: cfg.flushQuietSeconds * 1000,
+  flushTimeoutMs: cfg.flushTimeoutSeconds * 1000,
+});
+// Workspaces already on disk (the runtime restarted in its pod) are kept and flushed.
+for (const w of store.list()) backing.adopt(w.id, store.dir(w.id));
 const app = new SandboxApp({
+  backing,
   store,
   pool,
   load,
@@ -108,6 +127,7 @@ log.info("sandbox listening", {
   trustDir: cfg.trustDir,
   trustedKeys: verifier.size,
   pod: cfg.pod ? `${cfg.pod.namespace}/${cfg.pod.name}` : null,
+  store: cfg.storeBroker ? `through the broker at ${cfg.storeBroker}` : "none: workspaces are not durable",
   exec: {
     isolation,
     users: ids
@@ -135,10 +155,23 @@ async function shutdown(signal: string): Promise<void> {
   log.info("shutting down: finishing in-flight requests", { signal, graceSeconds: cfg.shutdownGraceSeconds });
   app.draining = true;
   app.closing = true;
+  // Flush every workspace while requests finish: what is written before the flush starts survives.
+  const flushed = backing.enabled
+    ? backing.flushAll().then((failed) => {
+        if (failed.length)
+          log.error("workspaces not flushed before exit: changes since their last flush are lost", {
+            failed,
+          });
+        else log.info("every workspace flushed");
+      })
+    : Promise.resolve();
   await closeGracefully(server, cfg.shutdownGraceSeconds * 1000, () => {
     log.info("grace period over: killing running commands", { commands: pool.active });
     pool.abort();
   });
+  // Commands that ran to the end may have written more: one more flush of what changed.
+  await flushed;
+  if (backing.enabled) await backing.flushAll();
   load.stop();
   log.info("sandbox stopped");
   process.exit(0);

@@ -222,11 +222,17 @@ describe("sandbox runtime over HTTP", () => {
   it("creates, lists, gets and deletes workspaces idempotently, within the maximum", async () => {
     const first = await api.createWorkspace("team-a.ws1", { ownerId: "alice" });
     assert.equal(first.created, true);
-    assert.deepEqual(Object.keys(first.workspace).sort(), ["createdAt", "id", "ownerId"]);
+    assert.deepEqual(Object.keys(first.workspace).sort(), ["createdAt", "durability", "id", "ownerId"]);
     assert.equal(first.workspace.ownerId, "alice");
+    // Without a store the files are ready at once, and nothing says they are durable.
+    assert.equal(first.workspace.durability?.durable, false);
+    const { durability: _d, ...plain } = first.workspace;
     const again = await api.createWorkspace("team-a.ws1", { ownerId: "alice" });
-    assert.deepEqual(again, { workspace: first.workspace, created: false });
-    assert.deepEqual(await api.getWorkspace("team-a.ws1"), first.workspace);
+    assert.equal(again.created, false);
+    assert.deepEqual({ ...again.workspace, durability: undefined }, { ...plain, durability: undefined });
+    const got = await api.getWorkspace("team-a.ws1");
+    assert.equal(got?.durability?.phase, "ready");
+    assert.match(got?.durability?.message ?? "", /no object store configured/);
     assert.equal(await api.getWorkspace("team-a.missing"), undefined);
     assert.equal((await api.createWorkspace("team-a.ws2")).workspace.ownerId, null);
     await api.createWorkspace("team-a.ws3");

@@ -19,9 +19,11 @@ import {
   LoadOverride,
   type DrainAnswer,
   type SandboxStatus,
+  type WorkspaceInfo,
   type WorkspaceList,
 } from "../../contracts/sandbox.ts";
 import { accessFor, type PodIdentity } from "./access.ts";
+import type { Backing } from "./backing.ts";
 import type { ExecPool, OutputSink } from "./exec.ts";
 import { listDirectory, parseRange, writeArchive } from "./browse.ts";
 import type { LoadSampler } from "./load.ts";
@@ -41,6 +43,8 @@ export interface SandboxAppOptions {
   maxOutputBytes: number;
   maxFileBytes: number;
   maxJsonBytes?: number;
+  /** The workspaces' object store (restore, flushes); a Backing without a store when none. */
+  backing: Backing;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, params: Params) => Promise<void> | void;
@@ -115,7 +119,10 @@ export class SandboxApp {
       if (first === "drain") return one({ POST: (_q, r) => this.setDraining(r, true) });
       if (first === "undrain") return one({ POST: (_q, r) => this.setDraining(r, false) });
       if (first === "workspaces")
-        return one({ GET: (_q, r) => json(r, 200, { items: this.o.store.list() } satisfies WorkspaceList) });
+        return one({
+          GET: (_q, r) =>
+            json(r, 200, { items: this.o.store.list().map((w) => this.info(w)) } satisfies WorkspaceList),
+        });
     }
     if (parts.length === 2 && first === "debug" && second === "load" && this.o.allowLoadOverride)
       return one({ PUT: (q, r) => this.putLoad(q, r) });
@@ -126,15 +133,25 @@ export class SandboxApp {
       return one({
         GET: (_q, r, p) => this.getWorkspace(r, p.id),
         PUT: (q, r, p) => this.putWorkspace(q, r, p.id),
-        DELETE: (_q, r, p) => this.deleteWorkspace(r, p.id),
+        DELETE: (q, r, p) => this.deleteWorkspace(q, r, p.id),
       });
     if (parts.length === 3 && third === "exec") return one({ POST: (q, r, p) => this.exec(q, r, p.id) });
     if ((third === "dir" || third === "archive") && !parts.slice(3).includes("")) {
       const segments = parts.length > 3 ? parseFilePath(parts.slice(3).join("/")) : [];
       return one(
         third === "dir"
-          ? { GET: async (_q, r, p) => json(r, 200, await listDirectory(this.o.store, p.id, segments)) }
-          : { GET: (_q, r, p) => writeArchive(this.o.store, p.id, segments, r) },
+          ? {
+              GET: async (_q, r, p) => {
+                this.usable(p.id);
+                json(r, 200, await listDirectory(this.o.store, p.id, segments));
+              },
+            }
+          : {
+              GET: async (_q, r, p) => {
+                this.usable(p.id);
+                await writeArchive(this.o.store, p.id, segments, r);
+              },
+            },
       );
     }
     if (third === "files" && parts.length >= 4) {
@@ -150,8 +167,31 @@ export class SandboxApp {
 
   private setDraining(res: ServerResponse, draining: boolean): void {
     this.draining = draining;
-    this.o.log.info(draining ? "draining: no new workspaces" : "undrained: accepting workspaces");
+    this.o.log.info(
+      draining ? "draining: no new workspaces, flushing every workspace" : "undrained: accepting workspaces",
+    );
+    if (draining) void this.o.backing.flushAll();
     json(res, 200, { draining } satisfies DrainAnswer);
+  }
+
+  /** A workspace as answered: with its durability when this sandbox backs it. */
+  private info(w: WorkspaceInfo): WorkspaceInfo {
+    const durability = this.o.backing.state(w.id);
+    return durability ? { ...w, durability } : w;
+  }
+
+  /** Files and exec wait for the workspace's files to be in (restore or clone). */
+  private usable(id: string): void {
+    this.o.store.dir(id);
+    if (this.o.backing.ready(id)) return;
+    const st = this.o.backing.state(id);
+    throw new ProblemError(
+      503,
+      st?.phase === "failed"
+        ? `workspace "${id}" could not be brought in: ${st.message ?? "unknown error"}`
+        : `workspace "${id}" is being restored; try again shortly`,
+      { "retry-after": "2" },
+    );
   }
 
   private async putLoad(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -162,21 +202,56 @@ export class SandboxApp {
   private getWorkspace(res: ServerResponse, id: string): void {
     const info = this.o.store.get(id);
     if (!info) throw new ProblemError(404, `workspace "${id}" not found`);
-    json(res, 200, info);
+    json(res, 200, this.info(info));
   }
 
   private async putWorkspace(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
     const body = await readJson(req, CreateWorkspaceRequest, this.o.maxJsonBytes);
     const { info, created } = await this.o.store.create(id, body.ownerId ?? null, !this.draining);
-    if (created) this.o.log.info("workspace created", { workspace: id });
-    json(res, created ? 201 : 200, info);
+    const dir = this.o.store.dir(id);
+    if (created) {
+      this.o.log.info("workspace created", { workspace: id });
+      const git = body.source?.git;
+      this.o.backing.place({
+        id,
+        dir,
+        ...(git
+          ? {
+              source: {
+                url: git.url,
+                ...(git.ref ? { ref: git.ref } : {}),
+                ...(git.credentials ? { credentials: git.credentials } : {}),
+              },
+            }
+          : {}),
+        settle: () => this.o.store.reown(id),
+      });
+    } else this.o.backing.adopt(id, dir);
+    json(res, created ? 201 : 200, this.info(info));
   }
 
-  private async deleteWorkspace(res: ServerResponse, id: string): Promise<void> {
+  /**
+   * Removes the workspace from this sandbox. With ?flush=true its files go to the store
+   * first: 202 while that flush runs (the caller asks again), 204 once flushed and removed.
+   */
+  private async deleteWorkspace(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+    const flush = new URL(req.url ?? "/", "http://x").searchParams.get("flush") === "true";
+    const st = this.o.backing.state(id);
+    if (
+      flush &&
+      st?.phase === "ready" &&
+      this.o.backing.enabled &&
+      (st.dirty || this.o.backing.flushing(id))
+    ) {
+      if (!this.o.backing.flushing(id)) void this.o.backing.flush(id).catch(() => undefined);
+      res.writeHead(202, { "retry-after": "1" }).end();
+      return;
+    }
     this.o.pool.abort(id);
+    this.o.backing.forget(id);
     const existed = this.o.store.get(id) !== undefined;
     await this.o.store.remove(id);
-    if (existed) this.o.log.info("workspace deleted", { workspace: id });
+    if (existed) this.o.log.info("workspace removed from this sandbox", { workspace: id, flushed: flush });
     res.writeHead(204).end();
   }
 
@@ -186,6 +261,7 @@ export class SandboxApp {
    * while it waits for a slot.
    */
   private async exec(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+    this.usable(id);
     const body = await readJson(req, this.execBody, this.o.maxJsonBytes);
     const cwd = await this.o.store.workingDir(id, body.cwd);
     const streamed = (req.headers.accept ?? "").includes(EXEC_STREAM_MEDIA_TYPE);
@@ -220,6 +296,7 @@ export class SandboxApp {
       return;
     } finally {
       res.off("close", onClose);
+      this.o.backing.touched(id);
     }
     this.o.log.info("command finished", {
       workspace: id,
@@ -237,6 +314,7 @@ export class SandboxApp {
   }
 
   private async getFile(req: IncomingMessage, res: ServerResponse, p: Params): Promise<void> {
+    this.usable(p.id);
     const { handle, size } = await this.o.store.openFile(p.id, parseFilePath(p.file));
     let range;
     try {
@@ -260,14 +338,17 @@ export class SandboxApp {
 
   private async putFile(req: IncomingMessage, res: ServerResponse, p: Params): Promise<void> {
     const segments = parseFilePath(p.file);
-    this.o.store.dir(p.id);
+    this.usable(p.id);
     checkLength(req, this.o.maxFileBytes);
     const { created } = await this.o.store.writeFile(p.id, segments, req, this.o.maxFileBytes);
+    this.o.backing.touched(p.id);
     res.writeHead(created ? 201 : 204).end();
   }
 
   private async deleteFile(res: ServerResponse, p: Params): Promise<void> {
+    this.usable(p.id);
     await this.o.store.deleteFile(p.id, parseFilePath(p.file));
+    this.o.backing.touched(p.id);
     res.writeHead(204).end();
   }
 }

@@ -343,13 +343,18 @@ export class WorkspaceStore {
   }
 
   /** Makes the workspace directory its user's, mode 0700, with everything in it. */
-  private async own(id: string): Promise<void> {
+  private async own(id: string, always = false): Promise<void> {
     const user = this.user(id);
     if (!user) return;
     const dir = join(this.root, id);
     const st = await lstat(dir);
-    if (st.uid !== user.uid || st.gid !== user.gid) await chownTree(dir, user.uid, user.gid);
+    if (always || st.uid !== user.uid || st.gid !== user.gid) await chownTree(dir, user.uid, user.gid);
     await chmod(dir, 0o700);
+  }
+
+  /** Hands every file in the workspace to its user (after a restore or clone wrote them as the runtime). */
+  async reown(id: string): Promise<void> {
+    if (this.items.has(id)) await this.own(id, true);
   }
 
   /** Hands a path the runtime made inside a workspace to the workspace's user. */

@@ -237,6 +237,7 @@ describe("Helm chart", () => {
       "batch/cronjobs": ["get", "list", "watch", "create", "patch", "delete"],
       "networking.k8s.io/networkpolicies": ["get", "list", "watch", "create", "patch", "delete"],
       "coordination.k8s.io/leases": ["get", "create", "update"],
+      "authentication.k8s.io/tokenreviews": ["create"],
     };
     const roles = docs.filter(
       (d) => (d.kind === "ClusterRole" || d.kind === "Role") && d.metadata.name.includes("operator"),
@@ -282,6 +283,113 @@ describe("Helm chart", () => {
       "leases only through a namespaced Role",
     );
   });
+  it("serves the store broker to sandbox pods, and reads store Secrets only as configured", async () => {
+    const secretRules = (docs: Doc[], kind: string) =>
+      docs
+        .filter((d) => d.kind === kind && d.metadata.name.includes("operator"))
+        .flatMap((d) => d.rules ?? [])
+        .filter((r) => r.resources.includes("secrets") && r.verbs.includes("get"))
+        .filter((r) => kind === "Role" || !(r as { resourceNames?: string[] }).resourceNames);
+    const args = (docs: Doc[]) => {
+      const dep = docs.find(
+        (d) => d.kind === "Deployment" && d.metadata.name.endsWith("-operator"),
+      ) as unknown as {
+        spec: { template: { spec: { containers: { args: string[]; ports: { name: string }[] }[] } } };
+      };
+      return dep.spec.template.spec.containers[0]!;
+    };
+
+    const plain = await render();
+    const operator = args(plain);
+    assert.ok(operator.args.includes("--broker-addr=0.0.0.0:8082"));
+    assert.ok(
+      operator.args.some((a) => /^--broker-url=http:\/\/[a-z0-9-]+-operator\.[a-z0-9-]+\.svc:8082$/.test(a)),
+    );
+    assert.ok(
+      !operator.args.some((a) => a.startsWith("--default-store-")),
+      "no default store unless configured",
+    );
+    assert.ok(operator.ports.some((p) => p.name === "broker"));
+    const service = plain.find(
+      (d) =>
+        d.kind === "Service" &&
+        (d as unknown as { spec: { ports: { name: string }[] } }).spec.ports.some((p) => p.name === "broker"),
+    );
+    assert.ok(service, "a Service with the broker port");
+    assert.ok(
+      operator.args.includes(
+        `--broker-url=http://${service.metadata.name}.${service.metadata.namespace}.svc:8082`,
+      ),
+    );
+    const policy = plain.find(
+      (d) => d.kind === "NetworkPolicy" && d.metadata.name.endsWith("-operator"),
+    ) as unknown as {
+      spec: {
+        ingress: {
+          from?: { podSelector?: { matchLabels?: Record<string, string> } }[];
+          ports: { port: number }[];
+        }[];
+      };
+    };
+    const brokerIngress = policy.spec.ingress.find((r) => r.ports.some((p) => p.port === 8082));
+    assert.deepEqual(
+      brokerIngress?.from?.map((f) => f.podSelector?.matchLabels),
+      [{ "app.kubernetes.io/name": "agentry-sandbox" }],
+      "only sandbox pods reach the broker",
+    );
+    assert.deepEqual(secretRules(plain, "ClusterRole"), [], "no cluster-wide Secret read by default");
+    assert.deepEqual(
+      secretRules(plain, "Role").filter(
+        (r) => (r as { resourceNames?: string[] }).resourceNames?.[0] === "store",
+      ),
+      [],
+    );
+
+    const stored = await render([
+      "--set",
+      "objectStore.default.endpoint=https://s3.example:9000",
+      "--set",
+      "objectStore.default.bucket=workspaces",
+      "--set",
+      "objectStore.default.prefix=prod",
+      "--set",
+      "objectStore.default.credentialsSecret=store",
+    ]);
+    const flags = args(stored).args.filter((a) => a.startsWith("--default-store-"));
+    assert.deepEqual(flags.sort(), [
+      "--default-store-bucket=workspaces",
+      "--default-store-endpoint=https://s3.example:9000",
+      "--default-store-prefix=prod",
+      "--default-store-region=us-east-1",
+      "--default-store-secret=store",
+    ]);
+    const named = secretRules(stored, "Role").filter(
+      (r) => (r as { resourceNames?: string[] }).resourceNames?.[0] === "store",
+    );
+    assert.equal(named.length, 1, "the default store's one Secret, by name");
+    assert.deepEqual(named[0]!.verbs, ["get"]);
+    assert.ok(
+      stored.some((d) => d.kind === "RoleBinding" && d.metadata.name.endsWith("-operator-default-store")),
+    );
+
+    const fleets = await render(["--set", "objectStore.fleetStores=true"]);
+    assert.deepEqual(
+      secretRules(fleets, "ClusterRole").map((r) => r.verbs),
+      [["get"]],
+      "get only, when fleets name stores",
+    );
+
+    const half = await helm([
+      "template",
+      "x",
+      chart,
+      "--set",
+      "objectStore.default.endpoint=https://s3.example",
+    ]);
+    assert.notEqual(half.code, 0, "an endpoint without bucket and Secret is refused");
+    assert.match(half.stderr, /bucket|credentialsSecret/);
+  });
+
   it("gives the webhook no wildcard and no cluster-wide Secret read unless checkSecretRefs is on", async () => {
     const secretRules = (docs: Doc[], kind: string) =>
       docs

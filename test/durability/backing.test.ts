@@ -10,6 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { createLogger } from "../../lib/log.ts";
 import { Backing, NO_STORE_MESSAGE } from "../../runtimes/sandbox/backing.ts";
+import { S3Objects } from "../../lib/objects.ts";
 import { DurableStore } from "../../runtimes/sandbox/durable.ts";
 import { startGitServer, type GitServer } from "../harness/git.ts";
 import { waitFor } from "../harness/process.ts";
@@ -47,7 +48,7 @@ describe(
 
     const sandbox = () =>
       new Backing({
-        store: new DurableStore({ client, bucket: BUCKET, prefix: "fleet" }),
+        store: new DurableStore({ objects: new S3Objects({ client, bucket: BUCKET, prefix: "fleet" }) }),
         log,
         debounceMs: 200,
       });
@@ -56,7 +57,8 @@ describe(
       const one = sandbox();
       const dirA = await mkdtemp(join(tmp, "a-"));
       const source = { url: `${git.url}/app.git`, ref: "v1" };
-      const placed = await one.place({ id: "ns.ws", dir: dirA, source });
+      one.place({ id: "ns.ws", dir: dirA, source });
+      const placed = (await one.placed("ns.ws"))!;
       assert.equal(placed.origin, "cloned");
       assert.equal(placed.sourceCommit, commits[0]);
       assert.equal(placed.durable, true, "the first flush follows the clone");
@@ -64,15 +66,19 @@ describe(
 
       await writeFile(join(dirA, "notes.txt"), "written in the sandbox\n");
       one.touched("ns.ws");
-      await waitFor("the debounced flush", () => one.state("ns.ws").lastFlushTime !== first);
-      assert.equal(one.state("ns.ws").durable, true);
+      assert.equal(one.state("ns.ws")?.dirty, true);
+      await waitFor("the debounced flush", () => one.state("ns.ws")?.lastFlushTime !== first);
+      assert.equal(one.state("ns.ws")?.durable, true);
+      assert.equal(one.state("ns.ws")?.dirty, false);
 
       // The pod goes away (drain, scale-in); another sandbox takes the workspace.
-      await one.release("ns.ws");
+      await one.flush("ns.ws");
+      one.forget("ns.ws");
       const fetches = git.requests.length;
       const two = sandbox();
       const dirB = await mkdtemp(join(tmp, "b-"));
-      const again = await two.place({ id: "ns.ws", dir: dirB, source });
+      two.place({ id: "ns.ws", dir: dirB, source });
+      const again = (await two.placed("ns.ws"))!;
       assert.equal(again.origin, "restored");
       assert.equal(git.requests.length, fetches, "later placements restore from the store, not from git");
       assert.equal(await readFile(join(dirB, "notes.txt"), "utf8"), "written in the sandbox\n");
@@ -80,8 +86,10 @@ describe(
 
       // flushAll (SIGTERM, drain) flushes what changed; delete removes it from the store.
       await writeFile(join(dirB, "late.txt"), "x");
+      two.touched("ns.ws");
       assert.deepEqual(await two.flushAll(), []);
-      await two.remove("ns.ws", false);
+      assert.equal(two.state("ns.ws")?.dirty, false);
+      await two.removeStored("ns.ws");
       const left = await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: "fleet/ns.ws/" }));
       assert.equal(left.KeyCount ?? 0, 0);
     });
@@ -89,32 +97,56 @@ describe(
     it("keeps a retained workspace's files on delete", async () => {
       const one = sandbox();
       const dir = await mkdtemp(join(tmp, "r-"));
-      await one.place({ id: "ns.keep", dir });
+      one.place({ id: "ns.keep", dir });
+      await one.placed("ns.keep");
       await writeFile(join(dir, "f"), "kept");
       await one.flush("ns.keep");
-      await one.remove("ns.keep", true);
-      const restored = await sandbox().place({ id: "ns.keep", dir: await mkdtemp(join(tmp, "r2-")) });
-      assert.equal(restored.origin, "restored");
+      one.forget("ns.keep");
+      const two = sandbox();
+      two.place({ id: "ns.keep", dir: await mkdtemp(join(tmp, "r2-")) });
+      assert.equal((await two.placed("ns.keep"))?.origin, "restored");
     });
 
-    it("a failing flush says so and leaves the workspace not durable", async () => {
+    it("a store it cannot restore from: not ready, a clear reason, retried with backoff", async () => {
       const broken = new Backing({
-        store: new DurableStore({ client, bucket: "no-such-bucket-agentry", prefix: "x" }),
+        store: new DurableStore({
+          objects: new S3Objects({ client, bucket: "no-such-bucket-agentry", prefix: "x" }),
+        }),
         log,
+        retryMs: 50,
       });
       const dir = await mkdtemp(join(tmp, "f-"));
-      await assert.rejects(broken.place({ id: "ns.broken", dir }));
-      const failed = await broken.flushAll();
-      assert.equal(failed.length, 1);
-      assert.equal(broken.state("ns.broken").durable, false);
-      assert.match(broken.state("ns.broken").message ?? "", /flush failed/);
+      broken.place({ id: "ns.broken", dir });
+      const st = await broken.placed("ns.broken");
+      assert.equal(st?.phase, "failed");
+      assert.equal(st?.reason, "RestoreFailed");
+      assert.match(st?.message ?? "", /restoring from the object store failed \(attempt 1/);
+      assert.equal(broken.ready("ns.broken"), false);
+      await waitFor("a retry", () => /attempt [2-9]/.test(broken.state("ns.broken")?.message ?? ""));
+      broken.forget("ns.broken");
+    });
+
+    it("a failing clone says why and is retried", async () => {
+      const b = sandbox();
+      b.place({
+        id: "ns.badgit",
+        dir: await mkdtemp(join(tmp, "g-")),
+        source: { url: `${git.url}/missing.git` },
+      });
+      const st = await b.placed("ns.badgit");
+      assert.equal(st?.phase, "failed");
+      assert.match(st?.reason ?? "", /CloneFailed|RefNotFound/);
+      assert.match(st?.message ?? "", /cloning the git source failed/);
+      b.forget("ns.badgit");
     });
 
     it("without a store: not durable, and the message says what is lost", async () => {
       const none = new Backing({ log });
-      const st = await none.place({ id: "ns.plain", dir: await mkdtemp(join(tmp, "n-")) });
-      assert.equal(st.durable, false);
-      assert.equal(st.message, NO_STORE_MESSAGE);
+      none.place({ id: "ns.plain", dir: await mkdtemp(join(tmp, "n-")) });
+      const st = await none.placed("ns.plain");
+      assert.equal(st?.phase, "ready");
+      assert.equal(st?.durable, false);
+      assert.equal(st?.message, NO_STORE_MESSAGE);
     });
   },
 );

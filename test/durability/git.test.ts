@@ -2,7 +2,7 @@
 // (git http-backend): a branch, a tag and a commit id; credentials that work and that do
 // not (never echoed); refs and URLs that are wrong; the loopback rule; the size bound.
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import { chown, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -45,6 +45,18 @@ describe("workspace git source", () => {
     await locked?.stop();
     await rm(tmp, { recursive: true, force: true });
   });
+
+  it(
+    "clones into a directory that belongs to the workspace's user (runtime as root)",
+    { skip: process.getuid?.() !== 0 && "needs root" },
+    async () => {
+      const d = await dir();
+      await chown(d, 41000, 41000);
+      const { commit } = await cloneInto(d, { url: `${open.url}/app.git`, ref: "v1.0.0" });
+      assert.equal(commit, ids[0]);
+      assert.equal(await readFile(join(d, "README.md"), "utf8"), "v1\n");
+    },
+  );
 
   it("clones a branch, a tag and a commit id, recording the commit", async () => {
     for (const [ref, want, readme] of [

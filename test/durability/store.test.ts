@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { S3Objects } from "../../lib/objects.ts";
 import { DurableStore } from "../../runtimes/sandbox/durable.ts";
 import { startS3, weedBinary, type S3Server } from "../harness/s3.ts";
 
@@ -51,7 +52,7 @@ describe(
     });
 
     it("restores exactly what was flushed: contents, modes, nested dirs, empty files, symlinks", async () => {
-      const store = new DurableStore({ client, bucket: BUCKET, prefix: "t1" });
+      const store = new DurableStore({ objects: new S3Objects({ client, bucket: BUCKET, prefix: "t1" }) });
       const src = await workspace({ "a.txt": "alpha", "src/main.ts": "export {};\n", empty: "" });
       await writeFile(join(src, "run.sh"), "#!/bin/sh\necho hi\n", { mode: 0o755 });
       await symlink("src/main.ts", join(src, "link"));
@@ -61,7 +62,9 @@ describe(
 
       const dst = await mkdtemp(join(tmp, "restore-"));
       // A fresh store (a new sandbox) knows nothing but the bucket.
-      const m = await new DurableStore({ client, bucket: BUCKET, prefix: "t1" }).restore("ns.ws", dst);
+      const m = await new DurableStore({
+        objects: new S3Objects({ client, bucket: BUCKET, prefix: "t1" }),
+      }).restore("ns.ws", dst);
       assert.equal(m?.seq, 1);
       assert.equal(await readFile(join(dst, "a.txt"), "utf8"), "alpha");
       assert.equal(await readFile(join(dst, "src/main.ts"), "utf8"), "export {};\n");
@@ -69,13 +72,16 @@ describe(
       assert.equal((await stat(join(dst, "run.sh"))).mode & 0o777, 0o755);
       assert.equal(await readlink(join(dst, "link")), "src/main.ts");
       assert.equal(
-        await new DurableStore({ client, bucket: BUCKET, prefix: "t1" }).restore("ns.other", dst),
+        await new DurableStore({ objects: new S3Objects({ client, bucket: BUCKET, prefix: "t1" }) }).restore(
+          "ns.other",
+          dst,
+        ),
         undefined,
       );
     });
 
     it("uploads only what changed", async () => {
-      const store = new DurableStore({ client, bucket: BUCKET, prefix: "t2" });
+      const store = new DurableStore({ objects: new S3Objects({ client, bucket: BUCKET, prefix: "t2" }) });
       const src = await workspace({ "big.bin": "x".repeat(100_000), "small.txt": "1" });
       const first = await store.flush("ns.ws", src);
       assert.equal(first.uploaded, 2);
@@ -89,7 +95,7 @@ describe(
     });
 
     it("a flush that dies before its manifest leaves the previous flush restorable; a corrupt manifest is skipped", async () => {
-      const store = new DurableStore({ client, bucket: BUCKET, prefix: "t3" });
+      const store = new DurableStore({ objects: new S3Objects({ client, bucket: BUCKET, prefix: "t3" }) });
       const src = await workspace({ "f.txt": "v1" });
       await store.flush("ns.ws", src);
       // A flush aborted half-way: blobs may be there, no manifest.
@@ -126,7 +132,9 @@ describe(
         }),
       );
       const dst = await mkdtemp(join(tmp, "restore-"));
-      const m = await new DurableStore({ client, bucket: BUCKET, prefix: "t3" }).restore("ns.ws", dst);
+      const m = await new DurableStore({
+        objects: new S3Objects({ client, bucket: BUCKET, prefix: "t3" }),
+      }).restore("ns.ws", dst);
       assert.equal(m?.seq, 1);
       assert.equal(await readFile(join(dst, "f.txt"), "utf8"), "v1");
     });
@@ -154,7 +162,10 @@ describe(
       );
       const dst = await mkdtemp(join(tmp, "restore-"));
       await assert.rejects(
-        new DurableStore({ client, bucket: BUCKET, prefix: "t4" }).restore("ns.evil", join(dst, "ws")),
+        new DurableStore({ objects: new S3Objects({ client, bucket: BUCKET, prefix: "t4" }) }).restore(
+          "ns.evil",
+          join(dst, "ws"),
+        ),
         /refusing path/,
       );
       await assert.rejects(stat(join(dst, "escape.txt")), /ENOENT/);
@@ -162,9 +173,7 @@ describe(
 
     it("enforces the size limit with a clear error, keeps few manifests, and removes everything", async () => {
       const store = new DurableStore({
-        client,
-        bucket: BUCKET,
-        prefix: "t5",
+        objects: new S3Objects({ client, bucket: BUCKET, prefix: "t5" }),
         limits: { maxBytes: 10, keep: 2 },
       });
       const big = await workspace({ a: "12345678901" });

@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "./paths.ts";
-import { waitFor } from "./process.ts";
+import { freePort, waitFor } from "./process.ts";
 
 export interface OperatorProcess {
   child: ChildProcess;
@@ -48,6 +48,8 @@ export async function startOperator(
     await writeFile(podAddressMap, "{}");
     t.after(() => rm(dir, { recursive: true, force: true }));
   }
+  // The store broker on a free loopback port, at a URL the sandbox processes can reach.
+  const brokerPort = await freePort();
   const args = [
     ...(options.compiled
       ? [join(repoRoot, "dist", "operator", "main.js")]
@@ -58,6 +60,8 @@ export async function startOperator(
     "--health-addr=127.0.0.1:0",
     "--log-level=debug",
     `--pod-address-map=${podAddressMap}`,
+    `--broker-addr=127.0.0.1:${brokerPort}`,
+    `--broker-url=http://127.0.0.1:${brokerPort}`,
     ...(options.args ?? []),
   ];
   const env = options.kubeconfig ? { ...process.env, KUBECONFIG: options.kubeconfig } : process.env;

@@ -12,6 +12,13 @@
 // last words as message, and a BackOff Event (`kubectl describe pod`). Once the process
 // listens again the pod is Ready again.
 //
+// Like a kubelet, it terminates gracefully: a pod it backs carries the annotation
+// kwok.agentry.dev/graceful, which makes kwok wait for the pod's grace period before it
+// removes a deleted pod (kwok-stages.yaml); meanwhile its process gets SIGTERM (SIGKILL once
+// the grace period is over) and, once the process has exited, the harness removes the pod
+// itself (delete with grace 0, as a kubelet does). So a process finishes its shutdown work
+// (a sandbox flushes its workspaces through the operator's broker) while its pod still exists.
+//
 // Like a kubelet, it gives each process what its pod spec asks for: the first container's
 // env with plain values and the downward API (fieldRef metadata.name, metadata.namespace,
 // metadata.uid, status.podIP) resolved, and its ConfigMap and Secret volumes written into a
@@ -108,15 +115,28 @@ interface Backend {
 
 type Pod = k8s.V1Pod;
 
-/** A ConfigMap or Secret volume as the process sees it: the files, in `dir`. */
+/**
+ * A ConfigMap or Secret volume, or a projected ServiceAccount token, as the process sees it:
+ * the files, in `dir`.
+ */
 interface Mount {
   volume: string;
   mountPath: string;
   dir: string;
-  kind: "ConfigMap" | "Secret";
+  kind: "ConfigMap" | "Secret" | "ServiceAccountToken";
   name: string;
   items?: { key: string; path: string }[];
   optional: boolean;
+  /** A projected token: its audience, lifetime and file, and the last one requested. */
+  token?: {
+    audience: string;
+    expirationSeconds: number;
+    path: string;
+    pod: string;
+    uid: string;
+    value?: string;
+    at?: number;
+  };
 }
 const LABEL_FLEET = "agentry.dev/sandbox-fleet";
 const LABEL_AGENT = "agentry.dev/agent-runtime";
@@ -136,6 +156,8 @@ export class PodBackends {
   /** Servers a test stands behind pods instead of runtime processes, by "namespace/pod". */
   private readonly stands = new Map<string, { address: string; ready: boolean }>();
   private trust!: TestTrust;
+  /** Terminating pods being stopped (SIGTERM, grace, then the pod removed), by uid. */
+  private readonly terminating = new Map<string, Promise<void>>();
   /** Errors of the last sync (listing pods), for a caller that wonders why nothing starts. */
   lastError: string | undefined;
 
@@ -219,6 +241,24 @@ export class PodBackends {
     return body.items.map((i) => i.id);
   }
 
+  /**
+   * Kills the process behind a pod with SIGKILL and does not restart it, as when its node
+   * dies: nothing it had not written out survives. The pod stays until deleted.
+   */
+  async crash(namespace: string, pod: string): Promise<void> {
+    const b = this.backends.get(`${namespace}/${pod}`);
+    const child = b?.child;
+    if (!b || !child) throw new Error(`no process runs behind ${namespace}/${pod}`);
+    b.nextStartAt = Infinity;
+    b.stopped = true;
+    b.address = undefined;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    if (b.container) await podman(["kill", "--signal", "KILL", b.container]).catch(() => undefined);
+    child.kill("SIGKILL");
+    await exited;
+    await this.writeMap();
+  }
+
   private kindOf(pod: Pod): BackedKind | undefined {
     const labels = pod.metadata?.labels ?? {};
     const kinds = this.options.kinds ?? ["sandbox", "agent"];
@@ -242,10 +282,15 @@ export class PodBackends {
     const byIP = new Map<string, Pod>();
     for (const pod of pods) if (pod.status?.podIP) byIP.set(pod.status.podIP, pod);
     const live = new Set<string>();
+    const terminating = new Map<string, Pod>();
     for (const pod of pods) {
       const kind = this.kindOf(pod);
+      if (kind && pod.metadata?.deletionTimestamp) {
+        terminating.set(`${pod.metadata.namespace}/${pod.metadata.name}`, pod);
+        continue;
+      }
       // A pod runs once kwok gave it an IP; a terminating pod's process goes.
-      if (!kind || pod.metadata?.deletionTimestamp || !pod.status?.podIP) continue;
+      if (!kind || !pod.status?.podIP) continue;
       if (pod.status.phase !== "Running") continue;
       const key = `${pod.metadata!.namespace}/${pod.metadata!.name}`;
       const uid = pod.metadata!.uid ?? "";
@@ -276,6 +321,7 @@ export class PodBackends {
           log: createWriteStream(join(this.dir, "logs", `${key.replace("/", "_")}.log`), { flags: "a" }),
         };
         this.backends.set(key, b);
+        await this.markGraceful(pod);
       }
       if (!b.child && !b.starting && Date.now() >= b.nextStartAt) {
         b.starting = true;
@@ -288,9 +334,58 @@ export class PodBackends {
     for (const [key, b] of this.backends) {
       if (live.has(key)) continue;
       this.backends.delete(key);
-      await this.stopBackend(b);
+      const pod = terminating.get(key);
+      if (pod?.metadata?.uid === b.uid) this.terminate(pod, b);
+      else await this.stopBackend(b);
     }
+    // A terminating pod with no process left (never started, crashed, or already stopped).
+    for (const pod of terminating.values())
+      if (pod.metadata?.annotations?.[GRACEFUL]) this.terminate(pod, undefined);
     await this.writeMap();
+  }
+
+  /** Marks a pod so kwok leaves its removal to us (see kwok-stages.yaml). */
+  private async markGraceful(pod: Pod): Promise<void> {
+    if (pod.metadata?.annotations?.[GRACEFUL]) return;
+    await this.core
+      .patchNamespacedPod(
+        {
+          name: pod.metadata!.name!,
+          namespace: pod.metadata!.namespace!,
+          body: { metadata: { annotations: { [GRACEFUL]: "true" } } },
+        },
+        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+      )
+      .catch(() => undefined); // gone already: kwok removes it as before
+  }
+
+  /**
+   * A kubelet's graceful termination, in the background: SIGTERM, SIGKILL once the pod's
+   * grace period is over, then the pod removed (grace 0).
+   */
+  private terminate(pod: Pod, b: Backend | undefined): void {
+    const uid = pod.metadata!.uid!;
+    if (this.terminating.has(uid)) return;
+    const grace = Math.min(pod.metadata?.deletionGracePeriodSeconds ?? 30, 30);
+    const done = (async () => {
+      if (b) {
+        b.graceSeconds = grace;
+        b.log.write(`[pods] pod deleted: stopping the process (grace ${grace} s)\n`);
+        await this.stopBackend(b, grace * 1000, false);
+      }
+      await this.core
+        .deleteNamespacedPod({
+          name: pod.metadata!.name!,
+          namespace: pod.metadata!.namespace!,
+          gracePeriodSeconds: 0,
+          body: { preconditions: { uid } },
+        })
+        .catch(() => undefined); // already gone
+      b?.log.end();
+    })();
+    this.terminating.set(uid, done);
+    // Forgotten a while after, so a pod deleted again (same uid) is not stopped twice.
+    void done.finally(() => setTimeout(() => this.terminating.delete(uid), 60_000).unref());
   }
 
   /** A test's server behind a pod: in the map, and the pod ready. */
@@ -442,6 +537,27 @@ export class PodBackends {
               optional: v.secret.optional,
             }
           : undefined;
+      const sat =
+        v?.projected?.sources?.length === 1 ? v.projected.sources[0]?.serviceAccountToken : undefined;
+      if (sat) {
+        // A bound token for the pod, requested like a kubelet does (TokenRequest), refreshed.
+        mounts.push({
+          volume: m.name,
+          mountPath: m.mountPath.replace(/\/+$/, ""),
+          dir: join(this.dir, "mounts", b.key.replace("/", "_"), m.name),
+          kind: "ServiceAccountToken",
+          name: pod.spec?.serviceAccountName ?? "default",
+          optional: false,
+          token: {
+            audience: sat.audience ?? "",
+            expirationSeconds: sat.expirationSeconds ?? 3600,
+            path: sat.path,
+            pod: pod.metadata!.name!,
+            uid: pod.metadata!.uid!,
+          },
+        });
+        continue;
+      }
       if (!source) continue;
       mounts.push({
         volume: m.name,
@@ -496,6 +612,26 @@ export class PodBackends {
 
   private async volumeData(m: Mount, namespace: string): Promise<Record<string, Buffer>> {
     const out: Record<string, Buffer> = {};
+    if (m.token) {
+      const t = m.token;
+      if (!t.value || Date.now() - (t.at ?? 0) > 60_000) {
+        const answer = await this.core.createNamespacedServiceAccountToken({
+          name: m.name,
+          namespace,
+          body: {
+            spec: {
+              audiences: [t.audience],
+              expirationSeconds: t.expirationSeconds,
+              boundObjectRef: { apiVersion: "v1", kind: "Pod", name: t.pod, uid: t.uid },
+            },
+          },
+        });
+        t.value = answer.status?.token;
+        t.at = Date.now();
+      }
+      if (t.value) out[t.path] = Buffer.from(t.value);
+      return out;
+    }
     if (m.kind === "ConfigMap") {
       const cm = await this.core.readNamespacedConfigMap({ name: m.name, namespace });
       for (const [k, v] of Object.entries(cm.data ?? {})) out[k] = Buffer.from(v);
@@ -739,7 +875,7 @@ export class PodBackends {
       .catch(() => undefined);
   }
 
-  private async stopBackend(b: Backend): Promise<void> {
+  private async stopBackend(b: Backend, graceMs?: number, endLog = true): Promise<void> {
     b.stopped = true;
     b.address = undefined;
     const child = b.child;
@@ -751,11 +887,11 @@ export class PodBackends {
         container
           ? void podman(["rm", "-f", "--time", "0", container]).finally(() => child.kill("SIGKILL"))
           : child.kill("SIGKILL");
-      await stopProcess(child, container ? b.graceSeconds * 1000 : 10_000, kill);
+      await stopProcess(child, graceMs ?? (container ? b.graceSeconds * 1000 : 10_000), kill);
     }
     // A container still being created when podman was told to stop may outlive it.
     if (b.container) await podman(["rm", "-f", "--time", "0", b.container]).catch(() => undefined);
-    b.log.end();
+    if (endLog) b.log.end();
   }
 
   /** Stops every process (SIGTERM, then SIGKILL after 10 s) and removes its own temp dir. */
@@ -763,6 +899,7 @@ export class PodBackends {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.syncing;
+    await Promise.all([...this.terminating.values()]);
     await Promise.all([...this.backends.values()].map((b) => this.stopBackend(b)));
     this.backends.clear();
     if (this.ownDir) await rm(this.dir, { recursive: true, force: true });
@@ -773,6 +910,8 @@ export class PodBackends {
 class NotYet extends Error {}
 
 const CALM = { cpu: 0.05, memory: 0.05 };
+/** A pod whose removal waits for its process to exit (kwok-stages.yaml's agentry-pod-delete-graceful). */
+const GRACEFUL = "kwok.agentry.dev/graceful";
 /** How often mounted ConfigMaps and Secrets are written again (a kubelet takes up to a minute). */
 const REFRESH_MS = 1000;
 

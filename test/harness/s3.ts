@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CreateBucketCommand, ListBucketsCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, ListBucketsCommand, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
 import { repoRoot } from "./paths.ts";
 import { freePort, Supervised, waitFor } from "./process.ts";
 
@@ -17,6 +17,8 @@ export interface S3Server {
   secretAccessKey: string;
   dir: string;
   client(): S3Client;
+  /** What client() is made of (endpoint, region, path style, credentials). */
+  clientConfig(): S3ClientConfig;
   createBucket(name: string): Promise<void>;
   stop(opts?: { keep?: boolean }): Promise<void>;
 }
@@ -81,13 +83,13 @@ export async function startS3(options: { dir?: string; weed?: string } = {}): Pr
   );
   proc.start();
   const endpoint = `http://127.0.0.1:${s3}`;
-  const client = () =>
-    new S3Client({
-      endpoint,
-      region: "us-east-1",
-      forcePathStyle: true,
-      credentials: { accessKeyId, secretAccessKey },
-    });
+  const clientConfig = (): S3ClientConfig => ({
+    endpoint,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: { accessKeyId, secretAccessKey },
+  });
+  const client = () => new S3Client(clientConfig());
   const probe = client();
   try {
     await waitFor(
@@ -110,6 +112,7 @@ export async function startS3(options: { dir?: string; weed?: string } = {}): Pr
     secretAccessKey,
     dir,
     client,
+    clientConfig,
     async createBucket(name) {
       await waitFor(`bucket ${name}`, async () => {
         await probe.send(new CreateBucketCommand({ Bucket: name }));

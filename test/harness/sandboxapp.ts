@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TokenVerifier } from "../../lib/tokens.ts";
+import { Backing } from "../../runtimes/sandbox/backing.ts";
 import { ExecPool } from "../../runtimes/sandbox/exec.ts";
 import { LoadSampler } from "../../runtimes/sandbox/load.ts";
 import { SandboxApp, type SandboxAppOptions } from "../../runtimes/sandbox/server.ts";
@@ -49,6 +50,8 @@ export async function startSandboxApp(
     maxExecSeconds: 5,
     maxOutputBytes: 1000,
     maxFileBytes: 1000,
+    // Not durable: workspaces are usable at once, as without a store.
+    backing: new Backing({ log: quiet }),
     ...limits,
   });
   const server = createServer(app.handle);

@@ -62,6 +62,13 @@ export interface Spec {
    */
   networkPolicy?: NetworkPolicy;
   /**
+   * The S3-compatible object store that keeps this fleet's workspaces (restored on placement,
+   * flushed after writes go quiet, on drain, before a sandbox stops and on suspend; removed
+   * on Workspace deletion unless spec.retain). Unset: the cluster-wide default store of the
+   * agentry install, if any; else workspaces are not durable (Durable=False).
+   */
+  objectStore?: ObjectStore;
+  /**
    * Workspaces without ownerId: shared reuses a sandbox below the pressure thresholds;
    * dedicated gives each its own sandbox.
    */
@@ -109,6 +116,50 @@ export interface NetworkPolicy {
    * made, and any pod that the namespace's own policies let through can reach the sandboxes.
    */
   enabled?: boolean;
+}
+
+/**
+ * The S3-compatible object store that keeps this fleet's workspaces (restored on placement,
+ * flushed after writes go quiet, on drain, before a sandbox stops and on suspend; removed
+ * on Workspace deletion unless spec.retain). Unset: the cluster-wide default store of the
+ * agentry install, if any; else workspaces are not durable (Durable=False).
+ */
+export interface ObjectStore {
+  /**
+   * Bucket holding the workspaces. It must exist.
+   */
+  bucket: string;
+  /**
+   * Secret (same namespace) with the store's credentials in the keys accessKeyId and
+   * secretAccessKey. Read only by the operator; never mounted into sandboxes.
+   */
+  credentialsSecret: CredentialsSecret;
+  /**
+   * URL of the S3-compatible endpoint (scheme, host and port, no path), e.g.
+   * https://s3.eu-west-1.amazonaws.com or http://minio.storage:9000. Only the operator
+   * connects to it: sandboxes get short-lived pre-signed URLs from the operator.
+   */
+  endpoint: string;
+  /**
+   * Key prefix inside the bucket; each workspace is kept under <prefix>/<namespace>.<name>/.
+   * Default: none.
+   */
+  prefix?: string;
+  /**
+   * Region used to sign requests (most S3-compatible servers accept any).
+   */
+  region?: string;
+}
+
+/**
+ * Secret (same namespace) with the store's credentials in the keys accessKeyId and
+ * secretAccessKey. Read only by the operator; never mounted into sandboxes.
+ */
+export interface CredentialsSecret {
+  /**
+   * Name of the Secret in the same namespace.
+   */
+  name: string;
 }
 
 /**

@@ -42,6 +42,11 @@ export interface Spec {
    */
   resources?: Resources;
   /**
+   * Keep the workspace's files in the fleet's object store when the Workspace is deleted
+   * (they are flushed first). Default false: deleting the Workspace removes them.
+   */
+  retain?: boolean;
+  /**
    * Where the workspace's initial files come from.
    */
   source?: Source;
@@ -90,7 +95,8 @@ export interface Source {
  */
 export interface Git {
   /**
-   * Secret with the credentials for a private repository (same namespace).
+   * Secret with the credentials for a private repository (same namespace): keys username and
+   * password, or token. Given to git in its environment only; never logged or put in status.
    */
   credentialsSecretRef?: CredentialsSecretRef;
   /**
@@ -98,13 +104,15 @@ export interface Git {
    */
   ref?: string;
   /**
-   * Repository URL (https://, ssh:// or git@host:path).
+   * Repository URL (https://, or http:// for a server on a trusted network). Cloned once, on
+   * the first placement; later placements restore from the fleet's object store.
    */
   url: string;
 }
 
 /**
- * Secret with the credentials for a private repository (same namespace).
+ * Secret with the credentials for a private repository (same namespace): keys username and
+ * password, or token. Given to git in its environment only; never logged or put in status.
  */
 export interface CredentialsSecretRef {
   /**
@@ -118,6 +126,10 @@ export interface CredentialsSecretRef {
  */
 export interface StatusObject {
   /**
+   * Size of the workspace's files as of the last flush, in bytes.
+   */
+  bytes?: number;
+  /**
    * Current state, as standard conditions (Ready at least).
    */
   conditions?: Condition[];
@@ -125,6 +137,10 @@ export interface StatusObject {
    * URL of the workspace on its sandbox.
    */
   endpoint?: string;
+  /**
+   * When the last completed flush to the object store began.
+   */
+  lastFlushTime?: Date;
   /**
    * The .metadata.generation this status was computed from.
    */
@@ -141,6 +157,10 @@ export interface StatusObject {
    * Sandbox pod the workspace is placed on.
    */
   sandboxPod?: string;
+  /**
+   * Commit spec.source.git was cloned at (on the first placement).
+   */
+  sourceCommit?: string;
 }
 
 /**

@@ -1,0 +1,320 @@
+// Durable workspaces on the real control plane, with a real S3 server and a real git server:
+// a fleet with an object store, a Workspace cloned from git at a ref (commit pinned in
+// status), files written through the sandbox API flushed (lastFlushTime, Durable=True), and
+// the files back after the workspace's sandbox pod is deleted and it is placed again; a
+// write not yet flushed survives the pod's deletion (the SIGTERM flush, while the pod
+// terminates gracefully); after a SIGKILL (node loss) the files of the last completed flush
+// come back and later writes do not; suspend flushes and frees the slot, resume retakes one
+// and restores; a failing git URL gives a clear condition.
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import * as k8s from "@kubernetes/client-node";
+import { Audience } from "../../contracts/tokens.ts";
+import { SandboxClient } from "../../contracts/sandbox.client.ts";
+import { api, createCR, testNamespace, waitFor } from "../harness/cluster.ts";
+import { startGitServer, type GitServer } from "../harness/git.ts";
+import { startOperator } from "../harness/operator.ts";
+import { PodBackends } from "../harness/pods.ts";
+import { startS3, weedBinary, type S3Server } from "../harness/s3.ts";
+
+const missing = !weedBinary();
+if (missing && process.env.CI === "true")
+  throw new Error("SeaweedFS is not built: `make fetch` builds it (CI=true)");
+
+type Cond = { type: string; status: string; reason?: string; message?: string };
+type Ws = {
+  status?: {
+    phase?: string;
+    sandboxPod?: string;
+    lastFlushTime?: string;
+    bytes?: number;
+    sourceCommit?: string;
+    conditions?: Cond[];
+  };
+};
+const cleanups: (() => Promise<void> | void)[] = [];
+const suite = { after: (fn: () => Promise<void>) => void cleanups.push(fn) };
+let ns: string;
+let s3: S3Server;
+let git: GitServer;
+let pods: PodBackends;
+let commits: string[];
+
+const getWs = async (name: string) =>
+  (await api(k8s.CustomObjectsApi).getNamespacedCustomObject({
+    group: "agentry.dev",
+    version: "v1alpha1",
+    plural: "workspaces",
+    namespace: ns,
+    name,
+  })) as Ws;
+const cond = (w: Ws, type: string) => w.status?.conditions?.find((c) => c.type === type);
+const STORE = (s3: S3Server) => ({
+  endpoint: s3.endpoint,
+  bucket: "agentry-cluster",
+  prefix: "cluster",
+  credentialsSecret: { name: "store" },
+});
+
+/**
+ * Waits until the workspace is Ready and Durable (its first flush, on placement, done) on a
+ * sandbox other than `not` (any, when omitted).
+ */
+const readyOn = (name: string, not?: string) =>
+  waitFor(
+    `workspace ${name} Ready and Durable${not ? ` on a sandbox other than ${not}` : ""}`,
+    async () => {
+      const w = await getWs(name);
+      const pod = w.status?.sandboxPod;
+      return w.status?.phase === "Ready" && cond(w, "Durable")?.status === "True" && pod && pod !== not
+        ? w
+        : undefined;
+    },
+    { timeoutMs: 120_000 },
+  );
+
+/** Waits until the workspace's last completed flush holds at least `bytes` bytes (Durable=True). */
+const flushedBytes = (name: string, bytes: number) =>
+  waitFor(
+    `workspace ${name} flushed with ${bytes} bytes or more`,
+    async () => {
+      const w = await getWs(name);
+      return (w.status?.bytes ?? 0) >= bytes && cond(w, "Durable")?.status === "True" ? w : undefined;
+    },
+    { timeoutMs: 60_000 },
+  );
+
+async function sandboxOf(name: string): Promise<{ client: SandboxClient; pod: string }> {
+  const w = await getWs(name);
+  const pod = w.status!.sandboxPod!;
+  const address = pods.addressOf(ns, pod)!;
+  const client = new SandboxClient({
+    baseUrl: `http://${address}`,
+    token: () => pods.token(Audience.workspace(`${ns}.${name}`), ["files", "exec"]),
+  });
+  return { client, pod };
+}
+
+describe("durable workspaces on the cluster", { skip: missing && "SeaweedFS not built (make fetch)" }, () => {
+  before(async () => {
+    ns = await testNamespace({ ...suite, name: "durable" });
+    [s3, git] = await Promise.all([startS3(), startGitServer()]);
+    await s3.createBucket("agentry-cluster");
+    commits = await git.createRepo("app", [
+      { files: { "README.md": "v1\n" }, tag: "v1" },
+      { files: { "README.md": "v2\n" } },
+    ]);
+    await api(k8s.CoreV1Api).createNamespacedSecret({
+      namespace: ns,
+      body: {
+        metadata: { name: "store" },
+        stringData: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      },
+    });
+    pods = await PodBackends.start({ namespaces: [ns], kinds: ["sandbox"] });
+    await startOperator(suite, { namespaces: [ns], podAddressMap: pods.mapFile });
+    await createCR(ns, "SandboxFleet", "fleet", {
+      template: { image: "registry.example/sandbox:1" },
+      minReplicas: 2,
+      maxReplicas: 4,
+      warmEmpty: 1,
+      samplingInterval: "300ms",
+      cooldown: "0s",
+      objectStore: STORE(s3),
+    });
+    // Writes here are never flushed on their own (an hour's quiet): only a drain, a delete
+    // or the SIGTERM of a terminating pod flushes them.
+    await createCR(ns, "SandboxFleet", "lazy", {
+      template: {
+        image: "registry.example/sandbox:1",
+        env: [{ name: "AGENTRY_SANDBOX_FLUSH_QUIET_SECONDS", value: "3600" }],
+      },
+      minReplicas: 1,
+      maxReplicas: 3,
+      warmEmpty: 1,
+      samplingInterval: "300ms",
+      cooldown: "0s",
+      objectStore: STORE(s3),
+    });
+  });
+  after(async () => {
+    for (const c of cleanups.reverse()) await c();
+    await pods?.stop();
+    await s3?.stop();
+    await git?.stop();
+  });
+
+  it(
+    "clones at the ref, flushes writes, and restores them after its sandbox is deleted",
+    { timeout: 300_000 },
+    async () => {
+      await createCR(ns, "Workspace", "app", {
+        fleetRef: { name: "fleet" },
+        source: { git: { url: `${git.url}/app.git`, ref: "v1" } },
+      });
+      const ready = await waitFor(
+        "workspace app Ready and Durable",
+        async () => {
+          const w = await getWs("app");
+          return w.status?.phase === "Ready" && cond(w, "Durable")?.status === "True" ? w : undefined;
+        },
+        { timeoutMs: 120_000 },
+      );
+      assert.equal(ready.status?.sourceCommit, commits[0]);
+      assert.ok(ready.status?.lastFlushTime);
+      const id = `${ns}.app`;
+      const first = await sandboxOf("app");
+      assert.equal(await first.client.readTextFile(id, "README.md"), "v1\n");
+      await first.client.writeFile(id, "notes/todo.txt", "written before the drain\n");
+      await waitFor(
+        "the write flushed",
+        async () => {
+          const w = await getWs("app");
+          return (
+            w.status?.lastFlushTime !== ready.status?.lastFlushTime && cond(w, "Durable")?.status === "True"
+          );
+        },
+        { timeoutMs: 60_000 },
+      );
+
+      // The sandbox goes (node loss, eviction): the workspace is placed again and restored.
+      await api(k8s.CoreV1Api).deleteNamespacedPod({ namespace: ns, name: first.pod });
+      const moved = await waitFor(
+        "workspace app Ready on another sandbox",
+        async () => {
+          const w = await getWs("app");
+          return w.status?.phase === "Ready" && w.status.sandboxPod && w.status.sandboxPod !== first.pod
+            ? w
+            : undefined;
+        },
+        { timeoutMs: 120_000 },
+      );
+      assert.equal(moved.status?.sourceCommit, commits[0], "the pinned commit stays");
+      const second = await sandboxOf("app");
+      assert.equal(await second.client.readTextFile(id, "notes/todo.txt"), "written before the drain\n");
+      assert.equal(
+        await second.client.readTextFile(id, "README.md"),
+        "v1\n",
+        "restored from the store, not cloned at HEAD",
+      );
+    },
+  );
+
+  it(
+    "a write not yet flushed survives its pod's deletion (flushed on SIGTERM)",
+    { timeout: 300_000 },
+    async () => {
+      await createCR(ns, "Workspace", "lazy", { fleetRef: { name: "lazy" } });
+      const placed = await readyOn("lazy");
+      const id = `${ns}.lazy`;
+      const first = await sandboxOf("lazy");
+      await first.client.writeFile(id, "draft.txt", "not flushed when the pod was deleted\n");
+      const before = (await getWs("lazy")).status?.lastFlushTime;
+      assert.equal(before, placed.status?.lastFlushTime, "no flush before the deletion");
+
+      await api(k8s.CoreV1Api).deleteNamespacedPod({ namespace: ns, name: first.pod });
+      await readyOn("lazy", first.pod);
+      const second = await sandboxOf("lazy");
+      assert.equal(
+        await second.client.readTextFile(id, "draft.txt"),
+        "not flushed when the pod was deleted\n",
+      );
+      const after = await getWs("lazy");
+      assert.notEqual(after.status?.lastFlushTime, before, "the SIGTERM flush is the one recorded");
+    },
+  );
+
+  it("after a SIGKILL, the files of the last completed flush come back", { timeout: 300_000 }, async () => {
+    await createCR(ns, "Workspace", "crash", { fleetRef: { name: "fleet" } });
+    await readyOn("crash");
+    const id = `${ns}.crash`;
+    const first = await sandboxOf("crash");
+    await first.client.writeFile(id, "kept.txt", "flushed\n");
+    await flushedBytes("crash", "flushed\n".length);
+    // Written, then the process dies before the next flush (5 s of quiet) could run.
+    await first.client.writeFile(id, "lost.txt", "never flushed\n");
+    await pods.crash(ns, first.pod);
+    await api(k8s.CoreV1Api).deleteNamespacedPod({ namespace: ns, name: first.pod });
+
+    await readyOn("crash", first.pod);
+    const second = await sandboxOf("crash");
+    assert.equal(await second.client.readTextFile(id, "kept.txt"), "flushed\n");
+    await assert.rejects(second.client.readTextFile(id, "lost.txt"), /404|not found/i);
+  });
+
+  it(
+    "suspend flushes and frees the slot; resume takes one again and restores",
+    { timeout: 300_000 },
+    async () => {
+      const custom = api(k8s.CustomObjectsApi);
+      const fleetWorkspaces = async () =>
+        (
+          (await custom.getNamespacedCustomObject({
+            group: "agentry.dev",
+            version: "v1alpha1",
+            plural: "sandboxfleets",
+            namespace: ns,
+            name: "lazy",
+          })) as { status?: { workspaces?: number } }
+        ).status?.workspaces ?? 0;
+      const suspend = (suspended: boolean) =>
+        custom.patchNamespacedCustomObject(
+          {
+            group: "agentry.dev",
+            version: "v1alpha1",
+            plural: "workspaces",
+            namespace: ns,
+            name: "pause",
+            body: { spec: { suspended } },
+          },
+          k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+        );
+      await createCR(ns, "Workspace", "pause", { fleetRef: { name: "lazy" } });
+      await readyOn("pause");
+      const id = `${ns}.pause`;
+      const first = await sandboxOf("pause");
+      const taken = await waitFor("the fleet counting the workspace", async () => {
+        const n = await fleetWorkspaces();
+        return n >= 1 ? n : undefined;
+      });
+      // The lazy fleet never flushes on its own: only the suspend's flush keeps this.
+      await first.client.writeFile(id, "state.txt", "kept across suspend\n");
+
+      await suspend(true);
+      const suspended = await waitFor(
+        "workspace pause Suspended",
+        async () => {
+          const w = await getWs("pause");
+          return w.status?.phase === "Suspended" ? w : undefined;
+        },
+        { timeoutMs: 120_000 },
+      );
+      assert.equal(cond(suspended, "Durable")?.status, "True", JSON.stringify(suspended.status));
+      await waitFor("the slot freed", async () => (await fleetWorkspaces()) === taken - 1);
+      assert.ok(!(await pods.workspacesOn(ns, first.pod)).includes(id), "gone from its sandbox");
+
+      await suspend(false);
+      await readyOn("pause");
+      await waitFor("the slot taken again", async () => (await fleetWorkspaces()) === taken);
+      const again = await sandboxOf("pause");
+      assert.equal(await again.client.readTextFile(id, "state.txt"), "kept across suspend\n");
+    },
+  );
+
+  it("a git URL that fails gives the workspace a clear condition", async () => {
+    await createCR(ns, "Workspace", "broken", {
+      fleetRef: { name: "fleet" },
+      source: { git: { url: `${git.url}/missing.git`, ref: "main" } },
+    });
+    const w = await waitFor(
+      "workspace broken to report the clone failure",
+      async () => {
+        const w = await getWs("broken");
+        return cond(w, "Ready")?.reason === "CloneFailed" ? w : undefined;
+      },
+      { timeoutMs: 120_000 },
+    );
+    assert.match(cond(w, "Ready")?.message ?? "", /cloning the git source failed/);
+    assert.equal(w.status?.phase, "Placed");
+  });
+});
