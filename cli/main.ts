@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `agentry`: the command line of the agentry gateway, built on its generated TypeScript client
 // (clients/typescript). Exit codes: 0 done, 1 the gateway refused or failed (its problem
-// detail on stderr), 2 a usage error.
+// detail on stderr), 2 a usage error; `exec` exits with the remote command's code.
 import { readFileSync, realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError, Option } from "commander";
@@ -24,6 +24,7 @@ import {
   type GlobalFlags,
 } from "./config.ts";
 import { completionScript, SHELLS } from "./completion.ts";
+import { dataPlaneCommands, ExitCode } from "./dataplane.ts";
 import { FORMATS, render, type Format } from "./output.ts";
 
 type Obj = { apiVersion?: string; kind?: string; metadata?: { name?: string; namespace?: string } } & Record<
@@ -82,7 +83,7 @@ export function program(out = process.stdout, err = process.stderr): Command {
     .configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => err.write(s) })
     .addHelpText(
       "after",
-      "\nexec, cp, task and logs come with the gateway's data-plane routes; this gateway version has none.",
+      "\nExit codes: 0 done, 1 the gateway refused (its problem detail on stderr), 2 a usage error;\nexec exits with the remote command's code.",
     );
   const flags = () => cmd.opts<GlobalFlags>();
   const connect = () => {
@@ -249,6 +250,8 @@ export function program(out = process.stdout, err = process.stderr): Command {
       }
     });
 
+  dataPlaneCommands(cmd, connect, out, err);
+
   cmd
     .command("completion")
     .description("print a shell completion script: source <(agentry completion bash)")
@@ -324,6 +327,7 @@ export async function main(argv = process.argv): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof ExitCode) return e.code;
     if (e instanceof UsageError) {
       process.stderr.write(`error: ${e.message}\n`);
       return 2;

@@ -41,20 +41,6 @@ const PROBLEM_TEXT: Record<number, string> = {
   503: "The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable.",
 };
 
-const ns = {
-  name: "namespace",
-  in: "path",
-  required: true,
-  description: "Namespace.",
-  schema: { type: "string", pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength: 63 },
-};
-const named = (kind: string) => ({
-  name: "name",
-  in: "path",
-  required: true,
-  description: `${kind} name.`,
-  schema: { type: "string", pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength: 253 },
-});
 const pathParam = (required: boolean, what: string) => ({
   name: "path",
   in: "query",
@@ -147,7 +133,13 @@ export function dataPlaneSchemas(): Json {
   };
 }
 
-export function dataPlanePaths(): Json {
+/**
+ * The data plane's paths. `params` are the document's own path parameters (openapi.ts), so a
+ * namespace or an object's name is described, and checked, exactly as on its kind's routes.
+ */
+export function dataPlanePaths(params: { namespace: Json; name: (kind: string) => Json }): Json {
+  const ns = params.namespace;
+  const named = params.name;
   const ws = "/v1/namespaces/{namespace}/workspaces/{name}";
   const ar = "/v1/namespaces/{namespace}/agentruntimes/{name}";
   const pl = "/v1/namespaces/{namespace}/pipelines/{name}";
@@ -315,7 +307,7 @@ export function dataPlanePaths(): Json {
             description: "Recent tasks.",
             content: { "application/json": { schema: ref("TaskList") } },
           },
-          ...problems(401, 403, 404, 429, 501, 502, 503),
+          ...problems(400, 401, 403, 404, 429, 501, 502, 503),
         },
       },
     },
@@ -327,7 +319,7 @@ export function dataPlanePaths(): Json {
         parameters: [ns, named("Pipeline")],
         responses: {
           "200": { description: "Runs.", content: { "application/json": { schema: ref("RunList") } } },
-          ...problems(401, 403, 404, 429, 502, 503),
+          ...problems(400, 401, 403, 404, 429, 502, 503),
         },
       },
     },
@@ -368,14 +360,14 @@ export function dataPlanePaths(): Json {
             in: "query",
             required: false,
             description: "Container (default: the pod's only one).",
-            schema: { type: "string" },
+            schema: { type: "string", pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength: 63 },
           },
           {
             name: "pod",
             in: "query",
             required: false,
             description: "One of the run's pods (default: the newest).",
-            schema: { type: "string" },
+            schema: { type: "string", pattern: "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", maxLength: 253 },
           },
         ],
         responses: {

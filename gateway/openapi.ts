@@ -387,7 +387,11 @@ export function mergePaths(groups: Json[]): Json {
 export const PATH_GROUPS: (() => Json)[] = [
   () => Object.assign({}, ...KINDS.map(kindPaths)) as Json,
   // The data plane (openapi.dataplane.ts): files, exec, tasks, runs and logs.
-  dataPlanePaths,
+  () =>
+    dataPlanePaths({
+      namespace: nsParam,
+      name: (kind) => nameParam(KINDS.find((k) => k.kind === kind)!),
+    }),
 ];
 
 export function openApiDocument(version = "0.1.0"): Json {

@@ -1,13 +1,15 @@
 // The agentry gateway's TypeScript client: openapi-fetch typed by the types openapi-typescript
 // generates from the committed openapi.json (schema.ts, `make gen`), plus what a document
 // cannot give: bearer authentication, problem+json errors as exceptions, the kinds' names
-// and printer columns (kinds.ts) and the Server-Sent Events of a watch (watch.ts).
+// and printer columns (kinds.ts), the Server-Sent Events of a watch (watch.ts) and the
+// records of a streamed exec or task (records.ts).
 import createFetchClient, { type Client } from "openapi-fetch";
 import type { components, paths } from "./schema.ts";
 
 export type { components, paths } from "./schema.ts";
 export { KINDS, type KindInfo, type PrinterColumn } from "./kinds.ts";
 export { watch, type WatchEvent, type WatchOptions } from "./watch.ts";
+export { NDJSON, records, type ExecRecord, type TaskRecord } from "./records.ts";
 
 type Schemas = components["schemas"];
 export type AgentRuntime = Schemas["AgentRuntime"];

@@ -1,7 +1,7 @@
 // ESLint rule `agentry/folder-imports`: which top-level folder may import which. A program
 // (operator, gateway, webhook, runtimes/agent, runtimes/sandbox) imports lib/, contracts/
 // and api/, never another program's folder; lib/ does not import programs, contracts/ only
-// api/, api/ nothing of ours; clients/typescript/ nothing, cli/ only that client. Unit tests
+// api/, api/ nothing of ours; clients/typescript/ nothing, cli/ that client and lib/. Unit tests
 // may also use test/harness/. test/, bench/ and hack/ drive the programs and may import anything. Relative specifiers are resolved against the
 // importing file, so "../sandbox/x.ts" from runtimes/agent is caught like any other path.
 // (eslint.config.js loads this file through Node's own type stripping.)
@@ -14,9 +14,11 @@ const SHARED = ["lib", "contracts", "api"];
 /** The folders each folder may import (besides itself). */
 export const ALLOWED: Record<string, string[]> = {
   api: [],
-  // The generated client stands alone (it is what outside code imports); the CLI uses only it.
+  // The generated client stands alone (it is what outside code imports). The CLI talks to the
+  // gateway only through it, and shares plumbing with the other programs through lib/ (the
+  // tar reader beside the sandbox's tar writer, duration flags).
   "clients/typescript": [],
-  cli: ["clients/typescript"],
+  cli: ["clients/typescript", "lib"],
   contracts: ["api"],
   lib: ["contracts", "api"],
   ...Object.fromEntries(PROGRAMS.map((p) => [p, SHARED])),

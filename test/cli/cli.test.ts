@@ -12,33 +12,7 @@ import { describe, it } from "node:test";
 import { testNamespace, waitFor } from "../harness/cluster.ts";
 import { repoRoot } from "../harness/paths.ts";
 import { ADMIN_TOKEN, startGateway } from "../gateway/harness.ts";
-
-const CLI = join(repoRoot, "cli", "main.ts");
-
-/** The CLI as a child process (asynchronous: the gateway under test runs in this process). */
-function agentry(args: string[], env: Record<string, string>, input?: string) {
-  return run(
-    process.execPath,
-    ["--import", "tsx", CLI, ...args],
-    { AGENTRY_CONFIG: join(tmpdir(), "agentry-none"), ...env },
-    input,
-  );
-}
-
-async function run(cmd: string, args: string[], env: Record<string, string>, input?: string) {
-  const child = spawn(cmd, args, {
-    cwd: repoRoot,
-    env: { ...process.env, ...env },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-  child.stdin.end(input ?? "");
-  const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
-  return { code, out, err };
-}
+import { agentry, CLI, run } from "./harness.ts";
 
 const fleetYaml = (name: string) => `apiVersion: agentry.dev/v1alpha1
 kind: SandboxFleet

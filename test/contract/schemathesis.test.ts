@@ -4,14 +4,20 @@
 // no 5xx, no undocumented status, content type or header, no answer off its schema, no
 // schema-valid request refused (save the cross-field rules the config names), no
 // schema-violating request taken. The watch streams are left out (they never end; the SSE
-// tests cover them). Schemathesis comes from hack/schemathesis.sh (`make fetch`).
+// tests cover them). The gateway serves the data plane (files, exec, tasks, runs, logs) as
+// in production, with its signing key and the operator's trust bundle (test/gateway/
+// dataplane-env.ts); the test namespace holds no workspace, agent or pipeline run, so those
+// routes answer their documented statuses (404 above all) and none of their streams (an
+// exec's, a task's, a followed log) is opened here: test/gateway/dataplane.test.ts and
+// test/cli/dataplane.test.ts drive them against real sandbox and agent processes.
+// Schemathesis comes from hack/schemathesis.sh (`make fetch`).
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { testNamespace } from "../harness/cluster.ts";
 import { repoRoot } from "../harness/paths.ts";
-import { ADMIN_TOKEN, startGateway } from "../gateway/harness.ts";
+import { startDataPlane } from "../gateway/dataplane-env.ts";
+import { ADMIN_TOKEN } from "../gateway/harness.ts";
 
 const RUN_TIMEOUT_MS = 8 * 60_000;
 
@@ -35,8 +41,7 @@ function failures(output: string): string {
 describe("the OpenAPI document against the live gateway", () => {
   it("passes a bounded Schemathesis run of every phase and check", async (t) => {
     const st = schemathesis();
-    const ns = await testNamespace(t);
-    const gw = await startGateway(t);
+    const { ns, gw } = await startDataPlane(t);
     // A real continue token (schemathesis.toml: lists go on from it).
     for (const name of ["page-a", "page-b", "page-c"]) {
       const r = await gw.call("POST", `/v1/namespaces/${ns}/sandboxfleets`, {

@@ -13,14 +13,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { MemoryRateLimiter } from "../../gateway/ratelimit.ts";
-import { KubeClient } from "../../lib/kube/client.ts";
 import { PodAddresses } from "../../lib/kube/podaddresses.ts";
-import { publishPublicKeys, SecretKeyRing } from "../../lib/keyring.ts";
-import { silentLogger } from "../../lib/log.ts";
 import { appendPodLog } from "../harness/controlplane.ts";
-import { createCR, kubeConfig, kubectl, testNamespace, waitFor } from "../harness/cluster.ts";
-import { startOperator } from "../harness/operator.ts";
-import { PodBackends } from "../harness/pods.ts";
+import { createCR, kubectl, waitFor } from "../harness/cluster.ts";
+import type { PodBackends } from "../harness/pods.ts";
+import { answering, startDataPlane } from "./dataplane-env.ts";
 import { ADMIN_TOKEN, startGateway, type Gateway } from "./harness.ts";
 
 const MAX_UPLOAD = 64 * 1024;
@@ -74,25 +71,13 @@ describe("the gateway's data plane", () => {
   const auth = (token = ADMIN_TOKEN) => ({ authorization: `Bearer ${token}` });
 
   before(async () => {
-    ns = await testNamespace(ctx);
-    pods = await PodBackends.start({ namespaces: [ns] });
-    cleanups.push(() => pods.stop());
-    // The gateway's key ring and published keys, as gateway/main.ts keeps them.
-    const kube = new KubeClient(kubeConfig());
-    const ring = new SecretKeyRing(kube, {
-      namespace: ns,
-      name: "agentry-gateway-signing-key",
-      issuer: "agentry-gateway",
-      policy: { rotateEveryMs: 86_400_000, graceMs: 3_600_000 },
-      log: silentLogger(),
-    });
-    await ring.sync();
-    await publishPublicKeys(
-      kube,
-      { namespace: ns, name: "agentry-gateway-public-keys", owner: "agentry-gateway" },
-      ring.publicKeys(),
-    );
-    await startOperator(ctx, { namespaces: [ns], podAddressMap: pods.mapFile });
+    ({ ns, gw, pods } = await startDataPlane(ctx, {
+      tokens: {
+        "reader-token": { user: "reader", groups: [], via: "token" },
+        "nobody-token": { user: "nobody", groups: [], via: "token" },
+      },
+      maxUploadBytes: MAX_UPLOAD,
+    }));
     const rbac = `
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
@@ -119,18 +104,6 @@ roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader }
 `;
     const applied = await kubectl(["apply", "-f", "-"], rbac);
     assert.equal(applied.code, 0, applied.stderr);
-    gw = await startGateway(ctx, {
-      tokens: {
-        "reader-token": { user: "reader", groups: [], via: "token" },
-        "nobody-token": { user: "nobody", groups: [], via: "token" },
-      },
-      dataPlane: {
-        addresses: new PodAddresses(pods.mapFile),
-        signer: () => ring.signer(),
-        maxUploadBytes: MAX_UPLOAD,
-        maxExecSeconds: 60,
-      },
-    });
     url = gw.url;
     await createCR(ns, "SandboxFleet", "fleet", {
       template: { image: "registry.example/sandbox:1" },
@@ -151,22 +124,10 @@ roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader }
       steps: [{ name: "s", image: "registry.example/step:1", command: ["true"] }],
     });
     base = `/v1/namespaces/${ns}`;
-    // Ready: the workspace answers a listing through the gateway (placed, trusted key).
-    await waitFor(
-      "the workspace to answer through the gateway",
-      async () => (await gw.call("GET", `${base}/workspaces/ws/files`)).status === 200,
-      { timeoutMs: 120_000, intervalMs: 500 },
-    );
-    await waitFor(
-      "the slow agent to answer through the gateway",
-      async () => (await gw.call("GET", `${base}/agentruntimes/slow/tasks`)).status === 200,
-      { timeoutMs: 120_000, intervalMs: 500 },
-    );
-    await waitFor(
-      "the agent to answer through the gateway",
-      async () => (await gw.call("GET", `${base}/agentruntimes/agent/tasks`)).status === 200,
-      { timeoutMs: 120_000, intervalMs: 500 },
-    );
+    // Ready: each answers through the gateway (placed or Ready, the gateway's key trusted).
+    await answering(gw, ns, "the workspace", "workspaces/ws/files");
+    await answering(gw, ns, "the slow agent", "agentruntimes/slow/tasks");
+    await answering(gw, ns, "the agent", "agentruntimes/agent/tasks");
   });
   after(async () => {
     for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
