@@ -97,7 +97,13 @@ export function createApp(deps: GatewayDeps): express.Express {
   app.disable("etag");
   app.set("query parser", "simple");
   app.set("trust proxy", deps.trustProxy ?? false);
-  const openapi = JSON.stringify(openApiDocument());
+  const openapi = JSON.stringify(
+    openApiDocument(undefined, {
+      ...(deps.dataPlane?.maxExecSeconds !== undefined
+        ? { maxExecSeconds: deps.dataPlane.maxExecSeconds }
+        : {}),
+    }),
+  );
 
   app.use((req, res, next) => {
     const started = performance.now();
@@ -221,7 +227,7 @@ export function createApp(deps: GatewayDeps): express.Express {
     v1.use("/namespaces/:namespace/pipelines", runsDataRouter(dp));
   }
   v1.use(allNamespacesRouter(KINDS, { ...resourceDeps, review }));
-  v1.use("/namespaces/:namespace/pipelines", runsRouter(resourceDeps));
+  v1.use("/namespaces/:namespace/pipelines", runsRouter(resourceDeps, { listed: Boolean(deps.dataPlane) }));
   for (const def of KINDS) v1.use(`/namespaces/:namespace/${def.plural}`, resourceRouter(def, resourceDeps));
   app.use("/v1", v1);
 

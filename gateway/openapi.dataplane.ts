@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { TaskList, TaskRequest, TaskResult, TaskStreamRecord } from "../contracts/agent.ts";
 import { DirListing, ExecRequest, ExecResult, ExecStreamRecord } from "../contracts/sandbox.ts";
+import { DEFAULT_MAX_EXEC_SECONDS } from "./dataplane/common.ts";
 
 type Json = Record<string, unknown>;
 
@@ -41,12 +42,20 @@ const PROBLEM_TEXT: Record<number, string> = {
   503: "The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable.",
 };
 
+const NAME_CHAR = "[ -.0-~]"; // printable ASCII but "/"
+const NOT_DOT = "[ -\\-0-~]"; // and not "." either
+const SEGMENT = `(?:${NOT_DOT}${NAME_CHAR}{0,254}|\\.${NOT_DOT}${NAME_CHAR}{0,253}|\\.\\.${NAME_CHAR}{1,253})`;
+export const PATH_PATTERN = `^${SEGMENT}(?:/${SEGMENT})*$`;
+
 const pathParam = (required: boolean, what: string) => ({
   name: "path",
   in: "query",
   required,
   description: `${what}, relative to the workspace: no leading "/", no "..", "." or empty segments.`,
-  schema: { type: "string", minLength: 1, maxLength: 4096 },
+  // What the gateway and the sandbox accept, narrowed to printable ASCII (one byte a character,
+  // so the 255-byte name and 4096-byte path limits read as lengths): names of 1 to 255
+  // characters, none "." or "..", joined by "/".
+  schema: { type: "string", minLength: 1, maxLength: 4096, pattern: PATH_PATTERN },
 });
 const streamed = (record: string, what: string) => ({
   "application/json": { schema: ref(what) },
@@ -62,12 +71,26 @@ const streamed = (record: string, what: string) => ({
   },
 });
 
-export function dataPlaneSchemas(): Json {
+/** The ExecRequest schema, its timeoutSeconds bounded by the gateway's --max-exec-seconds. */
+function execRequestSchema(maxExecSeconds: number): Json {
+  const base = schema(ExecRequest, "input") as Json & { properties: Record<string, Json> };
   return {
-    ExecRequest: {
-      ...schema(ExecRequest, "input"),
-      description: "A command to run in a workspace (argv, never a shell).",
+    ...base,
+    properties: {
+      ...base.properties,
+      timeoutSeconds: {
+        ...base.properties.timeoutSeconds,
+        maximum: maxExecSeconds,
+        description: `Seconds before the command is killed; at most the gateway's --max-exec-seconds (${maxExecSeconds} here), more is refused with 400.`,
+      },
     },
+    description: "A command to run in a workspace (argv, never a shell).",
+  };
+}
+
+export function dataPlaneSchemas(maxExecSeconds = DEFAULT_MAX_EXEC_SECONDS): Json {
+  return {
+    ExecRequest: execRequestSchema(maxExecSeconds),
     ExecResult: schema(ExecResult, "output"),
     GatewayExecRecord: {
       description:

@@ -394,7 +394,8 @@ export const PATH_GROUPS: (() => Json)[] = [
     }),
 ];
 
-export function openApiDocument(version = "0.1.0"): Json {
+/** `maxExecSeconds`: the gateway's --max-exec-seconds (the committed document has the default). */
+export function openApiDocument(version = "0.1.0", options: { maxExecSeconds?: number } = {}): Json {
   const schemas: Json = {
     Problem: {
       type: "object",
@@ -437,7 +438,7 @@ export function openApiDocument(version = "0.1.0"): Json {
     schemas[`${def.kind}Input`] = input;
     schemas[`${def.kind}List`] = listSchema(def);
   }
-  Object.assign(schemas, dataPlaneSchemas());
+  Object.assign(schemas, dataPlaneSchemas(options.maxExecSeconds));
   const responses = Object.fromEntries(
     PROBLEM_CODES.map((c) => [
       `Problem${c}`,

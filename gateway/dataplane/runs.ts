@@ -89,6 +89,9 @@ async function podsOf(client: KubeClient, namespace: string, job: Job): Promise<
 export function runsDataRouter(deps: DataPlaneDeps): Router {
   const router = Router({ mergeParams: true });
 
+  // OPTIONS (and other methods) on the runs path go on to the run-now router, whose answer
+  // names every method of the path (GET here, POST there); Express would answer "GET" alone.
+  router.options("/:name/runs", (_req, _res, next) => next("router"));
   router.get("/:name/runs", async (req, res) => {
     const { namespace, name } = params(req);
     const client = asCaller(deps.kube, res);

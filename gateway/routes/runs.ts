@@ -10,7 +10,8 @@ import { asCaller, type ResourceDeps } from "./resources.ts";
 import { LAST_MODIFIED_BY } from "./validate.ts";
 import { auditedWrite } from "./write.ts";
 
-export function runsRouter(deps: ResourceDeps): Router {
+/** `listed`: the data plane serves GET on the same path (listing runs), so Allow names it too. */
+export function runsRouter(deps: ResourceDeps, options: { listed?: boolean } = {}): Router {
   const router = Router({ mergeParams: true });
   router.post("/:name/runs", async (req, res) => {
     const { namespace, name } = req.params as { namespace: string; name: string };
@@ -42,6 +43,6 @@ export function runsRouter(deps: ResourceDeps): Router {
       },
     );
   });
-  router.all("/:name/runs", methodNotAllowed(["POST"]));
+  router.all("/:name/runs", methodNotAllowed(options.listed ? ["GET", "POST"] : ["POST"]));
   return router;
 }

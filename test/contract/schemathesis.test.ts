@@ -16,6 +16,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { repoRoot } from "../harness/paths.ts";
+import { DEFAULT_MAX_EXEC_SECONDS } from "../../gateway/dataplane/common.ts";
 import { startDataPlane } from "../gateway/dataplane-env.ts";
 import { ADMIN_TOKEN } from "../gateway/harness.ts";
 
@@ -41,7 +42,8 @@ function failures(output: string): string {
 describe("the OpenAPI document against the live gateway", () => {
   it("passes a bounded Schemathesis run of every phase and check", async (t) => {
     const st = schemathesis();
-    const { ns, gw } = await startDataPlane(t);
+    // The committed document describes the default limits: the gateway runs with them.
+    const { ns, gw } = await startDataPlane(t, { maxExecSeconds: DEFAULT_MAX_EXEC_SECONDS });
     // A real continue token (schemathesis.toml: lists go on from it).
     for (const name of ["page-a", "page-b", "page-c"]) {
       const r = await gw.call("POST", `/v1/namespaces/${ns}/sandboxfleets`, {
