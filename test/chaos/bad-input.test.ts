@@ -45,9 +45,10 @@ function send(base: string, token: string, r: HostileRequest, ns: string): Promi
   if (t !== null && !headers.authorization) headers.authorization = `Bearer ${t}`;
   if (r.body !== undefined) headers["content-length"] = String(Buffer.byteLength(r.body));
   return new Promise((resolve) => {
+    // Host and path apart: a URL string would be parsed, and "%2e%2e" resolved away.
+    const { hostname, port } = new URL(base);
     const req = request(
-      base + r.path.replaceAll("{ns}", ns),
-      { method: r.method, headers, timeout: 30_000 },
+      { hostname, port, path: r.path.replaceAll("{ns}", ns), method: r.method, headers, timeout: 30_000 },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
