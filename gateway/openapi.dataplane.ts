@@ -375,8 +375,8 @@ export function dataPlanePaths(params: { namespace: Json; name: (kind: string) =
             name: n,
             in: "query",
             required: false,
-            description: `Pod log option ${n}.`,
-            schema: { type: "integer", minimum: 0 },
+            description: `Pod log option ${n} (at most ten digits, as the gateway accepts).`,
+            schema: { type: "integer", minimum: 0, maximum: 9_999_999_999 },
           })),
           {
             name: "container",

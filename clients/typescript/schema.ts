@@ -5020,11 +5020,11 @@ export interface operations {
                 timestamps?: boolean;
                 /** @description Pod log option previous. */
                 previous?: boolean;
-                /** @description Pod log option tailLines. */
+                /** @description Pod log option tailLines (at most ten digits, as the gateway accepts). */
                 tailLines?: number;
-                /** @description Pod log option sinceSeconds. */
+                /** @description Pod log option sinceSeconds (at most ten digits, as the gateway accepts). */
                 sinceSeconds?: number;
-                /** @description Pod log option limitBytes. */
+                /** @description Pod log option limitBytes (at most ten digits, as the gateway accepts). */
                 limitBytes?: number;
                 /** @description Container (default: the pod's only one). */
                 container?: string;
