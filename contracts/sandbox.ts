@@ -177,7 +177,9 @@ export const CreateWorkspaceRequest = z.object({
 export type CreateWorkspaceRequest = z.output<typeof CreateWorkspaceRequest>;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const noNul = (s: string) => !s.includes("\0");
+/** No NUL byte (execve cannot pass one): a pattern, so the OpenAPI document says it too. */
+const NO_NUL = /^[^\0]*$/;
+const noNulString = () => z.string().regex(NO_NUL, "must not contain NUL bytes");
 
 /**
  * POST /workspaces/{id}/exec body. The server also caps timeoutSeconds at its
@@ -186,19 +188,19 @@ const noNul = (s: string) => !s.includes("\0");
 export const ExecRequest = z.object({
   /** argv; run directly, never through a shell. */
   command: z
-    .array(z.string().refine(noNul, "must not contain NUL bytes"))
+    .array(noNulString())
     .min(1, 'must name a program: an argv array such as ["ls", "-l"]'),
   timeoutSeconds: z.number().positive().optional(),
   /**
    * Working directory relative to the workspace (default: the workspace itself). It must
    * exist and, after symlinks, lie inside the workspace.
    */
-  cwd: z.string().min(1).max(4096).refine(noNul, "must not contain NUL bytes").optional(),
+  cwd: noNulString().min(1).max(4096).optional(),
   /** Variables on top of the minimal PATH, HOME and LANG; nothing else is inherited. */
   env: z
     .record(
       z.string().regex(ENV_NAME, "environment variable names are letters, digits and _"),
-      z.string().refine(noNul, "must not contain NUL bytes"),
+      noNulString(),
     )
     .optional(),
   stdin: z.string().optional(),

@@ -89,7 +89,7 @@ describe("sandbox directory routes", () => {
       );
     assert.equal(await status(client.listDir("w", "link-dir")), 400);
     assert.equal(await status(client.listDir("w", "missing")), 404);
-    assert.equal(await status(client.listDir("w", "src/a.txt")), 400);
+    assert.equal(await status(client.listDir("w", "src/a.txt")), 409, "a file, not a directory");
     assert.equal(await status(client.listDir("w", "../ws")), 400);
   });
 

@@ -21,7 +21,8 @@ const typeOf = (st: Awaited<ReturnType<typeof lstat>>): DirEntry["type"] =>
 const missingDir = (segments: string[]) => (why: string) =>
   why.startsWith("does not exist")
     ? notFound(`directory "${segments.join("/") || "."}" ${why}`)
-    : new ProblemError(400, `"${segments.join("/")}" ${why}`);
+    : // A file where a directory is asked for: the workspace's state, not the request, is in the way.
+      new ProblemError(why === "is not a directory" ? 409 : 400, `"${segments.join("/")}" ${why}`);
 
 /** The entries of one directory of the workspace, sorted by name. */
 export async function listDirectory(

@@ -246,15 +246,24 @@ describe("WorkspaceStore", () => {
       ["/tmp", /relative/],
       [".", /"\."/],
       ["src//lib", /empty/],
-      ["missing", /does not exist/],
-      ["file.txt", /not a directory/],
-      ["file.txt/x", /does not exist/],
       ["a\u0000b", /NUL/],
     ];
     for (const [cwd, message] of refused)
       await assert.rejects(
         store.workingDir("w", cwd),
         (err: unknown) => err instanceof ProblemError && err.status === 400 && message.test(err.message),
+        cwd,
+      );
+    // What the workspace holds, not the request, is in the way: 409.
+    const conflicts: [string, RegExp][] = [
+      ["missing", /does not exist/],
+      ["file.txt", /not a directory/],
+      ["file.txt/x", /does not exist/],
+    ];
+    for (const [cwd, message] of conflicts)
+      await assert.rejects(
+        store.workingDir("w", cwd),
+        (err: unknown) => err instanceof ProblemError && err.status === 409 && message.test(err.message),
         cwd,
       );
     await rejectsWith(404, store.workingDir("nope", "src"));

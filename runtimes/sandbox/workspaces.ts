@@ -162,8 +162,11 @@ export class WorkspaceStore {
    */
   async workingDir(id: string, relative?: string): Promise<string> {
     if (relative === undefined) return this.realDir(id);
+    // A cwd that does not exist (yet) or is a file: the workspace's state (409), not a bad request.
     return this.directory(id, relativeSegments(relative, "cwd"), (why) =>
-      badRequest(`cwd "${relative}" ${why}`),
+      why.startsWith("does not exist") || why === "is not a directory"
+        ? new ProblemError(409, `cwd "${relative}" ${why}`)
+        : badRequest(`cwd "${relative}" ${why}`),
     );
   }
 
