@@ -187,9 +187,7 @@ const noNulString = () => z.string().regex(NO_NUL, "must not contain NUL bytes")
  */
 export const ExecRequest = z.object({
   /** argv; run directly, never through a shell. */
-  command: z
-    .array(noNulString())
-    .min(1, 'must name a program: an argv array such as ["ls", "-l"]'),
+  command: z.array(noNulString()).min(1, 'must name a program: an argv array such as ["ls", "-l"]'),
   timeoutSeconds: z.number().positive().optional(),
   /**
    * Working directory relative to the workspace (default: the workspace itself). It must
@@ -198,10 +196,7 @@ export const ExecRequest = z.object({
   cwd: noNulString().min(1).max(4096).optional(),
   /** Variables on top of the minimal PATH, HOME and LANG; nothing else is inherited. */
   env: z
-    .record(
-      z.string().regex(ENV_NAME, "environment variable names are letters, digits and _"),
-      noNulString(),
-    )
+    .record(z.string().regex(ENV_NAME, "environment variable names are letters, digits and _"), noNulString())
     .optional(),
   stdin: z.string().optional(),
 });
