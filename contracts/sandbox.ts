@@ -178,6 +178,7 @@ export type CreateWorkspaceRequest = z.output<typeof CreateWorkspaceRequest>;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** No NUL byte (execve cannot pass one): a pattern, so the OpenAPI document says it too. */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what the pattern keeps out
 const NO_NUL = /^[^\u0000]*$/;
 const noNulString = () => z.string().regex(NO_NUL, "must not contain NUL bytes");
 
