@@ -66,6 +66,11 @@ export class Backing {
   }
 
   /** True when the workspace's files may be used (restored, or not backed here at all). */
+  /** Whether an object store backs the workspaces (else they live on this pod only). */
+  get hasStore(): boolean {
+    return this.o.store !== undefined;
+  }
+
   ready(id: string): boolean {
     const e = this.entries.get(id);
     return !e || e.state.phase === "ready";

@@ -226,6 +226,8 @@ export class SandboxApp {
           : {}),
         settle: () => this.o.store.reown(id),
       });
+      // Nothing to fetch (no store, no git source): the empty workspace is usable on the answer.
+      if (!git && !this.o.backing.hasStore) await this.o.backing.placed(id);
     } else this.o.backing.adopt(id, dir);
     json(res, created ? 201 : 200, this.info(info));
   }
