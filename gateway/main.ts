@@ -228,7 +228,7 @@ const app = createApp({
     shutdown: stop.signal,
   }),
   ready: async () => {
-    if (stop.signal.aborted || stopping) return "shutting down";
+    if (stopping) return "shutting down";
     try {
       await store.ping();
       return undefined;

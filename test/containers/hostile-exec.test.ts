@@ -73,6 +73,11 @@ describe("hostile commands in the sandbox container", () => {
           "for p in /proc/[0-9]*; do echo \"$(basename $p) $(awk '/^State|^PPid/{printf $2\" \"}' $p/status) $(tr '\\0' ' ' < $p/cmdline)\"; done",
         ])
       ).stdout;
+    /** Waits until the container is back to its idle processes; else fails with what is left. */
+    const backToIdle = (what: string) =>
+      waitFor(what, async () => (await processes()) <= idle).catch(async (err: Error) => {
+        throw new Error(`${err.message}; idle ${idle}, now:\n${await listing()}`);
+      });
 
     // setsid, a double fork and a plain background child: all gone at the timeout.
     const marker = `m${Date.now()}`;
@@ -86,9 +91,7 @@ describe("hostile commands in the sandbox container", () => {
     const r = await sb.exec("one", ["sh", "-c", escapist], 3);
     assert.deepEqual([r.timedOut, r.stdout], [true, "started\n"]);
     await stopsGrowing(beat(marker));
-    await waitFor("the escapees gone", async () => (await processes()) <= idle).catch(async (err: Error) => {
-      throw new Error(`${err.message}; idle ${idle}, now:\n${await listing()}`);
-    });
+    await backToIdle("the escapees gone");
 
     // Killing its supervisor first: the runtime, process 1 of the container, adopts and kills.
     const orphan = `o${Date.now()}`;
@@ -102,9 +105,7 @@ describe("hostile commands in the sandbox container", () => {
       5,
     );
     await stopsGrowing(beat(orphan));
-    await waitFor("the orphans gone", async () => (await processes()) <= idle).catch(async (err: Error) => {
-      throw new Error(`${err.message}; idle ${idle}, now:\n${await listing()}`);
-    });
+    await backToIdle("the orphans gone");
 
     // A fork bomb stays under its process limit while the other workspace answers.
     const bomb = sb.exec("two", ["bash", "-c", "b() { while :; do b & sleep 0.05; done; }; b"], 8);
@@ -115,9 +116,7 @@ describe("hostile commands in the sandbox container", () => {
     }
     assert.ok((await processes()) <= idle + 64 + 4, "the bomb stays near its limit (64)");
     assert.equal((await bomb).timedOut, true);
-    await waitFor("the bomb gone", async () => (await processes()) <= idle).catch(async (err: Error) => {
-      throw new Error(`${err.message}; idle ${idle}, now:\n${await listing()}`);
-    });
+    await backToIdle("the bomb gone");
 
     // A CPU burner stops at its CPU time limit; a disk filler at its file size limit.
     const burner = await sb.exec("one", ["sh", "-c", "while :; do :; done"], 60);

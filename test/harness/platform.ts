@@ -14,7 +14,7 @@ import * as yaml from "js-yaml";
 import { controlPlaneBinDir } from "./binaries.ts";
 import { ControlPlane } from "./controlplane.ts";
 import { installCrds } from "./install.ts";
-import { judge, type KStatus } from "./kstatus.ts";
+import { judgeAll, type KStatus } from "./kstatus.ts";
 import { repoRoot } from "./paths.ts";
 import { PodBackends } from "./pods.ts";
 import { startGitServer, type GitServer } from "./git.ts";
@@ -255,17 +255,19 @@ export async function agentryObjects(kubeconfig: string, namespace: string): Pro
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(kubeconfig);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
-  const out: ObjectState[] = [];
+  const items: { kind: string; metadata: { name: string } }[] = [];
   for (const plural of KINDS) {
     const list = (await custom.listNamespacedCustomObject({
       group: "agentry.dev",
       version: "v1alpha1",
       namespace,
       plural,
-    })) as { items: (Parameters<typeof judge>[0] & { kind: string; metadata: { name: string } })[] };
-    for (const item of list.items) out.push({ kind: item.kind, name: item.metadata.name, ...judge(item) });
+    })) as { items: { kind: string; metadata: { name: string } }[] };
+    items.push(...list.items);
   }
-  return out;
+  // One kstatus run for the whole namespace, not one per object.
+  const judged = judgeAll(items);
+  return items.map((item, i) => ({ kind: item.kind, name: item.metadata.name, ...judged[i]! }));
 }
 
 /** Waits until every agentry object in the namespace is Current; the last states either way. */
