@@ -180,6 +180,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** No NUL byte (execve cannot pass one): a pattern, so the OpenAPI document says it too. */
 // eslint-disable-next-line no-control-regex -- NUL is exactly what the pattern keeps out
 const NO_NUL = /^[^\u0000]*$/;
+const MUST_NAME_A_PROGRAM = 'must name a program: an argv array such as ["ls", "-l"]';
 const noNulString = () => z.string().regex(NO_NUL, "must not contain NUL bytes");
 
 /**
@@ -188,7 +189,15 @@ const noNulString = () => z.string().regex(NO_NUL, "must not contain NUL bytes")
  */
 export const ExecRequest = z.object({
   /** argv; run directly, never through a shell. */
-  command: z.array(noNulString()).min(1, 'must name a program: an argv array such as ["ls", "-l"]'),
+  command: z.tuple(
+    [
+      z
+        .string({ error: MUST_NAME_A_PROGRAM })
+        .min(1, MUST_NAME_A_PROGRAM)
+        .regex(NO_NUL, "must not contain NUL bytes"),
+    ],
+    noNulString(),
+  ),
   timeoutSeconds: z.number().positive().optional(),
   /**
    * Working directory relative to the workspace (default: the workspace itself). It must

@@ -335,7 +335,7 @@ describe("sandbox runtime over HTTP", () => {
       api.exec("team-a.ws1", { command: ["true"], timeoutSeconds: 60 }),
       /timeoutSeconds/,
     );
-    await rejectsWith(400, api.exec("team-a.ws1", { command: [] }), /command/);
+    await rejectsWith(400, api.exec("team-a.ws1", { command: [] as unknown as [string] }), /command/);
     await rejectsWith(404, api.exec("team-a.nope", { command: ["true"] }));
     const bad = await raw(sb.port, "POST", "/workspaces/team-a.ws1/exec", {
       headers: auth,
