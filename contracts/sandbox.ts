@@ -228,6 +228,18 @@ export type ExecResult = z.output<typeof ExecResult>;
 export const EXEC_STREAM_MEDIA_TYPE = "application/x-ndjson";
 
 /**
+ * Request header naming a command (a UUID the caller chose) so that
+ * `DELETE /workspaces/{id}/exec/{execId}` can cancel it from any connection: the gateway's
+ * replicas share no memory, the sandbox that runs the command is the one place that knows it.
+ */
+export const EXEC_ID_HEADER = "x-exec-id";
+export const EXEC_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** DELETE /workspaces/{id}/exec/{execId}: 202 when a running command was told to stop. */
+export const ExecCancelAnswer = z.object({ execId: z.string(), cancelled: z.literal(true) });
+export type ExecCancelAnswer = z.infer<typeof ExecCancelAnswer>;
+
+/**
  * One line of a streamed exec answer. Output comes as it is produced (UTF-8 text; each
  * stream capped like the JSON answer); the last line is `exit`, or `error` when the sandbox
  * failed after the stream began. Closing the connection kills the command.

@@ -577,7 +577,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Cancel a running command on this gateway replica (RBAC: create workspaces/exec) */
+        /** Cancel a running command, through any gateway replica (RBAC: create workspaces/exec) */
         delete: operations["cancelExec"];
         options?: never;
         head?: never;
@@ -4721,7 +4721,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Cancelled; its stream ends with an error record. */
+            /** @description Cancelled: its process tree is killed and its stream ends with an exit record (signal SIGKILL). */
             202: {
                 headers: {
                     [name: string]: unknown;
