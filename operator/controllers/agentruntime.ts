@@ -13,8 +13,8 @@ import {
   controlledBy,
   isNameConflict,
 } from "../../lib/kube/children.ts";
-import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
-import { sameStatus } from "../../lib/kube/conditions.ts";
+import type { KubeApi, KubeObject } from "../../lib/kube/client.ts";
+import { sameLabels } from "../../lib/kube/conditions.ts";
 import type { Controller, ReconcileResult, Reconciler } from "../../lib/kube/controller.ts";
 import type { Recorder } from "../../lib/kube/events.ts";
 import { keyOf, splitKey, type SharedInformer } from "../../lib/kube/informer.ts";
@@ -45,7 +45,7 @@ export interface AgentInformers {
 }
 
 export interface AgentControllerDeps {
-  client: KubeClient;
+  client: KubeApi;
   informers: AgentInformers;
   recorder: Recorder;
   metrics: Metrics;
@@ -105,7 +105,7 @@ export class AgentRuntimeReconciler implements Reconciler {
       if (
         old &&
         old.metadata.generation === o.metadata.generation &&
-        sameStatus(old.metadata.labels, o.metadata.labels)
+        sameLabels(old.metadata.labels, o.metadata.labels)
       ) {
         if (old.metadata.deletionTimestamp === o.metadata.deletionTimestamp) return;
       }
@@ -162,9 +162,9 @@ export class AgentRuntimeReconciler implements Reconciler {
       return;
     }
     if (cached.metadata.deletionTimestamp) return;
+    // The cache's object is shared (the pipeline controller reads agents too): never changed.
     const parsed = specSchemas.AgentRuntime.safeParse(cached["spec"]);
-    const ar = asAgent(cached);
-    if (parsed.success) ar.spec = parsed.data;
+    const ar = parsed.success ? { ...asAgent(cached), spec: parsed.data } : asAgent(cached);
     await this.removeOrphans(namespace, name, cached.metadata.uid);
 
     const { workspace, workspaceProblem, workspaceMissing, workspaceStalled } = this.workspaceOf(ar);
@@ -335,7 +335,7 @@ export class AgentRuntimeReconciler implements Reconciler {
     if (!pod) {
       if (workspaceProblem) return { replacing: false };
       const attempt = this.recreate.get(key);
-      const wait = attempt ? attempt.notBefore - Date.now() : 0;
+      const wait = attempt ? attempt.notBefore - this.now().getTime() : 0;
       if (wait > 0) return { replacing: false, requeueAfterMs: wait };
       // Not in the cache: a Pod of that name may still exist (someone else's, unlabelled).
       if (!(await this.writer.ensure(desired.pod, undefined))) return { replacing: false };
@@ -371,7 +371,7 @@ export class AgentRuntimeReconciler implements Reconciler {
       const prior = this.recreate.get(key);
       const count = (prior?.count ?? 0) + 1;
       const delay = Math.min(this.deps.maxBackoffMs ?? 60_000, 1000 * 2 ** (count - 1));
-      this.recreate.set(key, { count, notBefore: Date.now() + delay });
+      this.recreate.set(key, { count, notBefore: this.now().getTime() + delay });
       await this.remove(pod);
       this.deps.recorder.event(
         ar as never,
