@@ -10,7 +10,7 @@ import type { Identity } from "./auth/identity.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import { healthBody } from "../lib/http/health.ts";
 import { openApiDocument } from "./openapi.ts";
-import { problemOf, sendProblem, toProblem } from "./problem.ts";
+import { methodNotAllowed, problemOf, sendProblem, toProblem } from "./problem.ts";
 import type { RateLimiter } from "./ratelimit.ts";
 import { accessReviewer } from "./auth/access.ts";
 import type { DataPlaneOptions } from "./dataplane/common.ts";
@@ -23,6 +23,7 @@ import { allNamespacesRouter } from "./routes/allnamespaces.ts";
 import { resourceRouter } from "./routes/resources.ts";
 import { runsRouter } from "./routes/runs.ts";
 import { checkPathNames } from "./routes/validate.ts";
+import { CONSOLE_PATH, consoleRouter } from "./console.ts";
 import type { Store } from "./store/store.ts";
 import { MAX_BODY_DEPTH, nestedDeeperThan } from "./depth.ts";
 
@@ -53,6 +54,8 @@ export interface GatewayDeps {
    * sign their tokens. Without it those routes are not served.
    */
   dataPlane?: DataPlaneOptions;
+  /** Directory of the built web console (index.html and its bundle), served under /ui. */
+  consoleDir?: string;
 }
 
 /** The client's address as the per-address limits see it. */
@@ -71,9 +74,11 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
 export function routeOf(path: string): string {
   if (path === "/healthz" || path === "/readyz" || path === "/metrics" || path === "/openapi.json")
     return path;
+  if (path === CONSOLE_PATH || path.startsWith(`${CONSOLE_PATH}/`)) return CONSOLE_PATH;
   const s = path.split("/");
   if (s[1] !== "v1") return "other";
   if (s.length === 3 && PLURALS.has(s[2]!)) return `/v1/${s[2]}`;
+  if (s.length === 3 && s[2] === "whoami") return "/v1/whoami";
   const watch = s[2] === "watch" ? 1 : 0;
   const plural = s[4 + watch];
   if (s[2 + watch] !== "namespaces" || !plural || !PLURALS.has(plural)) return "other";
@@ -142,6 +147,7 @@ export function createApp(deps: GatewayDeps): express.Express {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
   app.get("/openapi.json", (_req, res) => void res.type("application/json").send(openapi));
+  if (deps.consoleDir !== undefined) app.use(CONSOLE_PATH, consoleRouter(deps.consoleDir));
 
   const v1 = express.Router();
   v1.use(async (req, res, next) => {
@@ -207,6 +213,12 @@ export function createApp(deps: GatewayDeps): express.Express {
     next();
   });
   if (deps.watch) v1.get("/watch/namespaces/:namespace/:plural", deps.watch);
+  // Who the gateway takes the caller to be (as SelfSubjectReview says it for the apiserver).
+  v1.get("/whoami", (_req, res) => {
+    const { user, groups } = res.locals.identity as Identity;
+    res.json({ user, groups });
+  });
+  v1.all("/whoami", methodNotAllowed(["GET"]));
   const resourceDeps = {
     kube: deps.kube,
     store: deps.store,
