@@ -40,7 +40,12 @@ function sample(o: Obj): void {
   const s = (o.status ?? {}) as { readyReplicas?: number; desiredReplicas?: number; workspaces?: number };
   const list = history.get(key) ?? [];
   const now = Date.now();
-  list.push({ t: now, ready: s.readyReplicas ?? 0, desired: s.desiredReplicas ?? 0, workspaces: s.workspaces ?? 0 });
+  list.push({
+    t: now,
+    ready: s.readyReplicas ?? 0,
+    desired: s.desiredReplicas ?? 0,
+    workspaces: s.workspaces ?? 0,
+  });
   while (list.length > 1 && list[0]!.t < now - HISTORY_MS) list.shift();
   history.set(key, list);
 }
@@ -97,7 +102,10 @@ class LiveList {
     do {
       const page = (await call(
         api().GET(`/v1/namespaces/{namespace}/${this.plural}` as "/v1/namespaces/{namespace}/workspaces", {
-          params: { path: { namespace: this.namespace }, query: { limit: 500, ...(cont ? { continue: cont } : {}) } },
+          params: {
+            path: { namespace: this.namespace },
+            query: { limit: 500, ...(cont ? { continue: cont } : {}) },
+          },
         }),
       )) as unknown as { items?: Obj[]; metadata?: { continue?: string } };
       items.push(...(page.items ?? []));

@@ -2,7 +2,13 @@
 // in a URL or a cookie), the typed client of the gateway made with it, and what happens on
 // an error answer: a 401 anywhere ends the session and sends the person to sign in again
 // with the gateway's reason; any other problem is thrown for the page to show.
-import { createClient, ProblemError, unwrap, type AgentryClient, type Problem } from "../clients/typescript/index.ts";
+import {
+  createClient,
+  ProblemError,
+  unwrap,
+  type AgentryClient,
+  type Problem,
+} from "../clients/typescript/index.ts";
 import { navigate } from "./router.ts";
 
 const TOKEN_KEY = "agentry.console.token";

@@ -6,14 +6,24 @@ import type { Obj, Sample } from "./live.ts";
 import { navigate } from "./router.ts";
 import { describe } from "./session.ts";
 
-export function Link(props: { href: string; children: ComponentChildren; class?: string; current?: boolean }) {
+export function Link(props: {
+  href: string;
+  children: ComponentChildren;
+  class?: string;
+  current?: boolean;
+}) {
   const click = (e: MouseEvent) => {
     if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
     e.preventDefault();
     navigate(props.href);
   };
   return (
-    <a href={props.href} onClick={click} class={props.class} aria-current={props.current ? "page" : undefined}>
+    <a
+      href={props.href}
+      onClick={click}
+      class={props.class}
+      aria-current={props.current ? "page" : undefined}
+    >
       {props.children}
     </a>
   );

@@ -17,6 +17,7 @@ import type { DataPlaneOptions } from "./dataplane/common.ts";
 import { execRouter } from "./dataplane/exec.ts";
 import { filesRouter, UPLOAD_ROUTE } from "./dataplane/files.ts";
 import { runsDataRouter } from "./dataplane/runs.ts";
+import { sandboxesRouter } from "./dataplane/sandboxes.ts";
 import { tasksRouter } from "./dataplane/tasks.ts";
 import { DEFAULT_ADMISSION, type AdmissionSettings } from "./routes/admit.ts";
 import { allNamespacesRouter } from "./routes/allnamespaces.ts";
@@ -87,7 +88,9 @@ export function routeOf(path: string): string {
   if (rest.length === 0) return base;
   if (rest.length === 1) return `${base}/{name}`;
   const sub = rest.slice(1).join("/");
-  if (["status", "runs", "files", "files/content", "files/archive", "exec", "tasks"].includes(sub))
+  if (
+    ["status", "runs", "files", "files/content", "files/archive", "exec", "tasks", "sandboxes"].includes(sub)
+  )
     return `${base}/{name}/${sub}`;
   if (rest[1] === "exec" && rest.length === 3) return `${base}/{name}/exec/{execId}`;
   if (rest[1] === "runs" && rest[3] === "logs" && rest.length === 4) return `${base}/{name}/runs/{run}/logs`;
@@ -237,6 +240,7 @@ export function createApp(deps: GatewayDeps): express.Express {
     v1.use("/namespaces/:namespace/workspaces", filesRouter(dp), execRouter(dp));
     v1.use("/namespaces/:namespace/agentruntimes", tasksRouter(dp));
     v1.use("/namespaces/:namespace/pipelines", runsDataRouter(dp));
+    v1.use("/namespaces/:namespace/sandboxfleets", sandboxesRouter(dp));
   }
   v1.use(allNamespacesRouter(KINDS, { ...resourceDeps, review }));
   v1.use("/namespaces/:namespace/pipelines", runsRouter(resourceDeps, { listed: Boolean(deps.dataPlane) }));

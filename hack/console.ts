@@ -41,7 +41,8 @@ export async function buildConsole(outDir = join(root, "dist", "console")): Prom
   const outputs = Object.keys(result.metafile.outputs).map((f) => basename(f));
   const script = outputs.find((f) => f.endsWith(".js"));
   const style = outputs.find((f) => f.endsWith(".css"));
-  if (!script || !style) throw new Error(`the console bundle lacks a script or a stylesheet: ${outputs.join(", ")}`);
+  if (!script || !style)
+    throw new Error(`the console bundle lacks a script or a stylesheet: ${outputs.join(", ")}`);
   const template = await readFile(join(root, "console", "index.html"), "utf8");
   await writeFile(
     join(dir, "index.html"),

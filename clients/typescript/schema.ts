@@ -627,6 +627,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/namespaces/{namespace}/sandboxfleets/{name}/sandboxes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Namespace. */
+                namespace: string;
+                /** @description SandboxFleet name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * The fleet's sandboxes with their load and draining state (RBAC: get sandboxfleets)
+         * @description Each sandbox pod of the fleet with what its runtime reports on its status endpoint: cpu and memory as fractions of its limits (compare with the fleet's spec.pressure), workspaces held, draining. A sandbox that does not answer is listed with `error`.
+         */
+        get: operations["listFleetSandboxes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/namespaces/{namespace}/pipelines/{name}/runs/{run}/logs": {
         parameters: {
             query?: never;
@@ -2185,6 +2210,27 @@ export interface components {
                 resourceVersion?: string;
             };
             items: components["schemas"]["Workspace"][];
+        };
+        /** @description The sandbox pods of a fleet, in name order, with what each reports about its load. */
+        SandboxList: {
+            items: {
+                /** @description The sandbox pod. */
+                name: string;
+                /** @description The pod's Ready condition is True. */
+                ready: boolean;
+                /** @description The sandbox takes no new workspaces. */
+                draining: boolean;
+                /** @description CPU use as a fraction of the limit. */
+                cpu?: number;
+                /** @description Memory use as a fraction of the limit. */
+                memory?: number;
+                /** @description Workspaces it holds. */
+                workspaces?: number;
+                /** @description Workspaces it may hold. */
+                maxWorkspaces?: number;
+                /** @description Why its load is unknown (not answering, no address yet). */
+                error?: string;
+            }[];
         };
         /** @description A command to run in a workspace (argv, never a shell). */
         ExecRequest: {
@@ -5051,6 +5097,94 @@ export interface operations {
             };
             /** @description The model did not answer in time. */
             504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listFleetSandboxes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Namespace. */
+                namespace: string;
+                /** @description SandboxFleet name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sandboxes. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SandboxList"];
+                };
+            };
+            /** @description Bad input: a path outside the workspace, an invalid body or query parameter. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description RBAC does not grant the caller the verb on the subresource; the problem names both (`verb`, `resource`, `subresource`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The object (or file, run, command) does not exist. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's rate limit; retry after Retry-After seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The pod could not be reached or failed. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -28,7 +28,10 @@ export function AgentsPage(props: { ns: string }) {
         key={(o) => o.metadata.name}
         empty={agents.loaded ? "No agents in this namespace." : "Loading…"}
         columns={[
-          ["Name", (o) => <Link href={pagePath(props.ns, "agents", o.metadata.name)}>{o.metadata.name}</Link>],
+          [
+            "Name",
+            (o) => <Link href={pagePath(props.ns, "agents", o.metadata.name)}>{o.metadata.name}</Link>,
+          ],
           ["Phase", (o) => arStatus(o).phase ?? "—"],
           ["Health", (o) => <Health o={o} />],
           ["Why", (o) => arStatus(o).readinessReason ?? ""],
@@ -144,7 +147,12 @@ function TaskBox(props: { base: string; onDone: () => void; disabled: boolean })
       {props.disabled && <p>The agent is not Ready; tasks are refused until it is.</p>}
       <form class="stack" onSubmit={send}>
         <Field label="Task">
-          <textarea name="input" rows={3} value={input} onInput={(e) => setInput((e.target as HTMLTextAreaElement).value)} />
+          <textarea
+            name="input"
+            rows={3}
+            value={input}
+            onInput={(e) => setInput((e.target as HTMLTextAreaElement).value)}
+          />
         </Field>
         <button type="submit" disabled={busy || props.disabled}>
           {busy ? "Working…" : "Send"}

@@ -57,7 +57,10 @@ export function FleetsPage(props: { ns: string }) {
         key={(o) => o.metadata.name}
         empty={fleets.loaded ? "No fleets in this namespace." : "Loading…"}
         columns={[
-          ["Name", (o) => <Link href={pagePath(props.ns, "fleets", o.metadata.name)}>{o.metadata.name}</Link>],
+          [
+            "Name",
+            (o) => <Link href={pagePath(props.ns, "fleets", o.metadata.name)}>{o.metadata.name}</Link>,
+          ],
           ["Health", (o) => <Health o={o} />],
           ["Min", (o) => spec(o).minReplicas],
           ["Desired", (o) => status(o).desiredReplicas ?? "—"],
@@ -124,8 +127,11 @@ export function FleetPage(props: { ns: string; name: string }) {
     );
   const sp = spec(fleet);
   const st = status(fleet);
-  const mine = workspaces.items.filter((w) => (w.spec as { fleetRef?: { name?: string } })?.fleetRef?.name === name);
-  const onPod = (pod: string) => mine.filter((w) => (w.status as { sandboxPod?: string })?.sandboxPod === pod);
+  const mine = workspaces.items.filter(
+    (w) => (w.spec as { fleetRef?: { name?: string } })?.fleetRef?.name === name,
+  );
+  const onPod = (pod: string) =>
+    mine.filter((w) => (w.status as { sandboxPod?: string })?.sandboxPod === pod);
   const waiting = mine.filter((w) => !(w.status as { sandboxPod?: string })?.sandboxPod);
   return (
     <>
@@ -134,13 +140,18 @@ export function FleetPage(props: { ns: string; name: string }) {
       <Fields
         rows={[
           ["Health", <Health o={fleet} />],
-          ["Replicas (min / desired / ready / max)", `${sp.minReplicas} / ${st.desiredReplicas ?? "—"} / ${st.readyReplicas ?? 0} / ${sp.maxReplicas}`],
+          [
+            "Replicas (min / desired / ready / max)",
+            `${sp.minReplicas} / ${st.desiredReplicas ?? "—"} / ${st.readyReplicas ?? 0} / ${sp.maxReplicas}`,
+          ],
           ["Pinned size", sp.replicas ?? "no (autoscaled)"],
           ["Workspaces placed", used(fleet)],
           ["Last scale", st.lastScaleReason ? `${st.lastScaleReason}` : undefined],
         ]}
       />
-      {st.capacity ? <Meter label="Capacity used" value={Math.min(1, (st.workspaces ?? 0) / st.capacity)} /> : null}
+      {st.capacity ? (
+        <Meter label="Capacity used" value={Math.min(1, (st.workspaces ?? 0) / st.capacity)} />
+      ) : null}
       <section aria-labelledby="size-h">
         <h2 id="size-h">Size over the last minutes</h2>
         <SizeChart samples={fleetHistory(ns, name)} label={`Fleet ${name}`} />
@@ -149,11 +160,7 @@ export function FleetPage(props: { ns: string; name: string }) {
       <section aria-labelledby="sandboxes-h">
         <h2 id="sandboxes-h">Sandboxes</h2>
         {sandboxes.error && <Alert>{sandboxes.error}</Alert>}
-        {waiting.length > 0 && (
-          <p>
-            Waiting for a sandbox: {waiting.map((w) => w.metadata.name).join(", ")}
-          </p>
-        )}
+        {waiting.length > 0 && <p>Waiting for a sandbox: {waiting.map((w) => w.metadata.name).join(", ")}</p>}
         <ul class="grid" aria-label={`Sandboxes of ${name}`}>
           {sandboxes.items.map((s) => (
             <li key={s.name} class={`sandbox${s.draining ? " draining" : ""}${s.ready ? "" : " unready"}`}>
@@ -165,7 +172,9 @@ export function FleetPage(props: { ns: string; name: string }) {
               </p>
               {s.error && <p class="muted">{s.error}</p>}
               {s.cpu !== undefined && <Meter label="CPU" value={s.cpu} limit={sp.pressure?.cpu ?? 0.8} />}
-              {s.memory !== undefined && <Meter label="Memory" value={s.memory} limit={sp.pressure?.memory ?? 0.8} />}
+              {s.memory !== undefined && (
+                <Meter label="Memory" value={s.memory} limit={sp.pressure?.memory ?? 0.8} />
+              )}
               <ul class="ws-list" aria-label={`Workspaces on ${s.name}`}>
                 {onPod(s.name).map((w) => (
                   <li key={w.metadata.name}>
@@ -188,7 +197,9 @@ export function FleetPage(props: { ns: string; name: string }) {
 
 function Scale(props: { fleet: Obj; ns: string }) {
   const sp = spec(props.fleet);
-  const [size, setSize] = useState(String(sp.replicas ?? status(props.fleet).desiredReplicas ?? sp.minReplicas ?? 0));
+  const [size, setSize] = useState(
+    String(sp.replicas ?? status(props.fleet).desiredReplicas ?? sp.minReplicas ?? 0),
+  );
   const [state, run] = useAction();
   const patch = (replicas: number | null) =>
     run(async () => {
@@ -198,7 +209,9 @@ function Scale(props: { fleet: Obj; ns: string }) {
           body: { spec: { replicas } } as never,
         }),
       );
-      return replicas === null ? "Unpinned: the fleet scales itself again." : `Pinned at ${replicas} sandboxes.`;
+      return replicas === null
+        ? "Unpinned: the fleet scales itself again."
+        : `Pinned at ${replicas} sandboxes.`;
     });
   return (
     <section aria-labelledby="scale-h">
@@ -224,7 +237,11 @@ function Scale(props: { fleet: Obj; ns: string }) {
         <button type="submit" disabled={state.busy}>
           Pin size
         </button>
-        <button type="button" disabled={state.busy || sp.replicas === undefined} onClick={() => void patch(null)}>
+        <button
+          type="button"
+          disabled={state.busy || sp.replicas === undefined}
+          onClick={() => void patch(null)}
+        >
           Unpin
         </button>
       </form>

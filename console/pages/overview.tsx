@@ -124,7 +124,10 @@ export function Overview(props: { data: Everywhere }) {
         <h2 id="fail-h">Failing now</h2>
         {Object.keys(data.errors).length > 0 && (
           <Alert kind="info">
-            Some kinds could not be listed: {Object.entries(data.errors).map(([k, e]) => `${k}: ${e}`).join("; ")}
+            Some kinds could not be listed:{" "}
+            {Object.entries(data.errors)
+              .map(([k, e]) => `${k}: ${e}`)
+              .join("; ")}
           </Alert>
         )}
         <Table

@@ -5,7 +5,18 @@ import { useEffect, useState } from "preact/hooks";
 import { useLive, type Obj } from "../live.ts";
 import { pagePath } from "../router.ts";
 import { api, authFetch, call, describe, enc } from "../session.ts";
-import { ActionResult, Alert, ago, Conditions, Fields, Health, Link, PageTitle, Table, useAction } from "../ui.tsx";
+import {
+  ActionResult,
+  Alert,
+  ago,
+  Conditions,
+  Fields,
+  Health,
+  Link,
+  PageTitle,
+  Table,
+  useAction,
+} from "../ui.tsx";
 
 interface PlStatus {
   phase?: string;
@@ -29,7 +40,10 @@ export function PipelinesPage(props: { ns: string }) {
         key={(o) => o.metadata.name}
         empty={pipelines.loaded ? "No pipelines in this namespace." : "Loading…"}
         columns={[
-          ["Name", (o) => <Link href={pagePath(props.ns, "pipelines", o.metadata.name)}>{o.metadata.name}</Link>],
+          [
+            "Name",
+            (o) => <Link href={pagePath(props.ns, "pipelines", o.metadata.name)}>{o.metadata.name}</Link>,
+          ],
           ["Schedule", (o) => <code>{schedule(o)}</code>],
           ["Phase", (o) => plStatus(o).phase ?? "—"],
           ["Health", (o) => <Health o={o} />],
@@ -63,7 +77,11 @@ export function PipelinePage(props: { ns: string; name: string }) {
   // Runs are read again whenever the pipeline's status changes (a run started or ended).
   const version = pl?.metadata.resourceVersion;
   useEffect(() => {
-    call(api().GET("/v1/namespaces/{namespace}/pipelines/{name}/runs", { params: { path: { namespace: ns, name } } }))
+    call(
+      api().GET("/v1/namespaces/{namespace}/pipelines/{name}/runs", {
+        params: { path: { namespace: ns, name } },
+      }),
+    )
       .then((l) => setRuns((l as { items: Run[] }).items))
       .catch((err: unknown) => setRunsError(describe(err)));
   }, [ns, name, version]);
@@ -79,7 +97,9 @@ export function PipelinePage(props: { ns: string; name: string }) {
   const runNow = () =>
     run(async () => {
       const a = await call(
-        api().POST("/v1/namespaces/{namespace}/pipelines/{name}/runs", { params: { path: { namespace: ns, name } } }),
+        api().POST("/v1/namespaces/{namespace}/pipelines/{name}/runs", {
+          params: { path: { namespace: ns, name } },
+        }),
       );
       return (a as { message?: string }).message ?? "Run requested.";
     });
@@ -103,7 +123,9 @@ export function PipelinePage(props: { ns: string; name: string }) {
           ["Last success", ago(st.lastSuccessfulTime)],
           [
             "Latest failure",
-            st.lastFailure ? `${st.lastFailure.name ?? ""}: ${st.lastFailure.reason ?? ""} ${st.lastFailure.message ?? ""}` : "none",
+            st.lastFailure
+              ? `${st.lastFailure.name ?? ""}: ${st.lastFailure.reason ?? ""} ${st.lastFailure.message ?? ""}`
+              : "none",
           ],
         ]}
       />
@@ -130,7 +152,12 @@ export function PipelinePage(props: { ns: string; name: string }) {
               [
                 "Logs",
                 (r) => (
-                  <button type="button" disabled={r.pods.length === 0} onClick={() => void showLogs(r.name)} aria-label={`Logs of ${r.name}`}>
+                  <button
+                    type="button"
+                    disabled={r.pods.length === 0}
+                    onClick={() => void showLogs(r.name)}
+                    aria-label={`Logs of ${r.name}`}
+                  >
                     Logs
                   </button>
                 ),

@@ -6,7 +6,19 @@ import { NDJSON, records, type ExecRecord } from "../../clients/typescript/index
 import { useLive } from "../live.ts";
 import { pagePath } from "../router.ts";
 import { api, authFetch, call, describe, enc } from "../session.ts";
-import { ActionResult, Alert, ago, Conditions, Field, Fields, Health, Link, PageTitle, Table, useAction } from "../ui.tsx";
+import {
+  ActionResult,
+  Alert,
+  ago,
+  Conditions,
+  Field,
+  Fields,
+  Health,
+  Link,
+  PageTitle,
+  Table,
+  useAction,
+} from "../ui.tsx";
 import { wsSpec } from "./workspaces.tsx";
 
 interface WsStatus {
@@ -42,7 +54,9 @@ export function WorkspacePage(props: { ns: string; name: string }) {
           body: { spec: { suspended } } as never,
         }),
       );
-      return suspended ? "Suspending: its files are flushed and its slot freed." : "Resuming: it is placed again.";
+      return suspended
+        ? "Suspending: its files are flushed and its slot freed."
+        : "Resuming: it is placed again.";
     });
   return (
     <>
@@ -51,11 +65,19 @@ export function WorkspacePage(props: { ns: string; name: string }) {
         rows={[
           ["Health", <Health o={ws} />],
           ["Phase", st.phase],
-          ["Fleet", sp.fleetRef?.name && <Link href={pagePath(ns, "fleets", sp.fleetRef.name)}>{sp.fleetRef.name}</Link>],
+          [
+            "Fleet",
+            sp.fleetRef?.name && (
+              <Link href={pagePath(ns, "fleets", sp.fleetRef.name)}>{sp.fleetRef.name}</Link>
+            ),
+          ],
           ["Owner", sp.ownerId],
           ["Sandbox", st.sandboxPod],
           ["Placed", ago(st.placedAt)],
-          ["Source", sp.source?.git?.url ? `${sp.source.git.url} @ ${sp.source.git.ref ?? "main"}` : undefined],
+          [
+            "Source",
+            sp.source?.git?.url ? `${sp.source.git.url} @ ${sp.source.git.ref ?? "main"}` : undefined,
+          ],
           ["Source commit", st.sourceCommit],
           ["Last flush to the store", st.lastFlushTime ? ago(st.lastFlushTime) : "not yet"],
           ["Size at last flush", st.bytes !== undefined ? `${st.bytes} bytes` : undefined],
@@ -114,12 +136,15 @@ function Files(props: { ns: string; name: string; placed: boolean }) {
 
   const view = (n: string) =>
     run(async () => {
-      const r = await authFetch(`${base}/content?path=${enc(join(n))}`, { headers: { range: "bytes=0-262143" } });
+      const r = await authFetch(`${base}/content?path=${enc(join(n))}`, {
+        headers: { range: "bytes=0-262143" },
+      });
       setViewing({ path: join(n), text: await r.text() });
     });
   const download = (n: string, kind: "file" | "dir") =>
     run(async () => {
-      const url = kind === "dir" ? `${base}/archive?path=${enc(join(n))}` : `${base}/content?path=${enc(join(n))}`;
+      const url =
+        kind === "dir" ? `${base}/archive?path=${enc(join(n))}` : `${base}/content?path=${enc(join(n))}`;
       const blob = await (await authFetch(url)).blob();
       const a = document.createElement("a");
       a.href = URL.createObjectURL(blob);
@@ -173,7 +198,9 @@ function Files(props: { ns: string; name: string; placed: boolean }) {
       {entries && (
         <Table
           caption={`Files in /${dir}`}
-          rows={[...entries].sort((a, b) => Number(b.type === "dir") - Number(a.type === "dir") || a.name.localeCompare(b.name))}
+          rows={[...entries].sort(
+            (a, b) => Number(b.type === "dir") - Number(a.type === "dir") || a.name.localeCompare(b.name),
+          )}
           key={(e) => e.name}
           empty="This folder is empty."
           columns={[
@@ -200,7 +227,11 @@ function Files(props: { ns: string; name: string; placed: boolean }) {
                     </button>
                   )}
                   {(e.type === "file" || e.type === "dir") && (
-                    <button type="button" onClick={() => void download(e.name, e.type as "file" | "dir")} aria-label={`Download ${e.name}`}>
+                    <button
+                      type="button"
+                      onClick={() => void download(e.name, e.type as "file" | "dir")}
+                      aria-label={`Download ${e.name}`}
+                    >
                       Download
                     </button>
                   )}
@@ -321,11 +352,17 @@ function Runner(props: { ns: string; name: string }) {
         </button>
       </form>
       {error && <Alert>{error}</Alert>}
-      <pre class="output" aria-label="Command output" aria-live="polite" tabIndex={0} data-testid="exec-output">
+      <pre
+        class="output"
+        aria-label="Command output"
+        aria-live="polite"
+        tabIndex={0}
+        data-testid="exec-output"
+      >
         {output}
       </pre>
       <p role="status" data-testid="exec-exit">
-        {busy ? "Running…" : exit ?? ""}
+        {busy ? "Running…" : (exit ?? "")}
       </p>
     </section>
   );

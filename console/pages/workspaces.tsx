@@ -66,7 +66,11 @@ function CreateWorkspace(props: { ns: string; fleets: string[] }) {
               fleetRef: { name: fleet },
               ...(form.owner.trim() ? { ownerId: form.owner.trim() } : {}),
               ...(form.url.trim()
-                ? { source: { git: { url: form.url.trim(), ...(form.ref.trim() ? { ref: form.ref.trim() } : {}) } } }
+                ? {
+                    source: {
+                      git: { url: form.url.trim(), ...(form.ref.trim() ? { ref: form.ref.trim() } : {}) },
+                    },
+                  }
                 : {}),
             },
           } as never,
@@ -80,7 +84,13 @@ function CreateWorkspace(props: { ns: string; fleets: string[] }) {
       <h2 id="create-h">Create a workspace</h2>
       <form onSubmit={submit} class="stack">
         <Field label="Name">
-          <input name="name" required pattern="[a-z0-9]([\-a-z0-9]*[a-z0-9])?" value={form.name} onInput={set("name")} />
+          <input
+            name="name"
+            required
+            pattern="[a-z0-9]([\-a-z0-9]*[a-z0-9])?"
+            value={form.name}
+            onInput={set("name")}
+          />
         </Field>
         <Field label="Fleet">
           <select name="fleet" required value={fleet} onChange={set("fleet")}>
