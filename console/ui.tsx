@@ -86,7 +86,7 @@ export function Conditions(props: { o: Obj }) {
     <Table
       caption="Conditions"
       rows={cs}
-      key={(c) => c.type}
+      rowKey={(c) => c.type}
       columns={[
         ["Type", (c) => c.type],
         ["Status", (c) => c.status],
@@ -104,7 +104,7 @@ export const PAGE_SIZE = 50;
 export function Table<T>(props: {
   caption: string;
   rows: T[];
-  key: (row: T) => string;
+  rowKey: (row: T) => string;
   columns: [string, (row: T) => ComponentChildren][];
   empty?: string;
 }) {
@@ -132,7 +132,7 @@ export function Table<T>(props: {
             </tr>
           ) : (
             rows.map((r) => (
-              <tr key={props.key(r)}>
+              <tr key={props.rowKey(r)}>
                 {props.columns.map(([h, cell]) => (
                   <td key={h} data-label={h}>
                     {cell(r)}
@@ -205,7 +205,8 @@ export function SizeChart(props: { samples: Sample[]; label: string }) {
   const s = props.samples;
   if (s.length === 0) return <p>No samples yet.</p>;
   const now = Date.now();
-  const t0 = Math.min(s[0]!.t, now - 60_000);
+  // From the first sample: what came before it is not known here.
+  const t0 = Math.min(s[0]!.t, now - 1000);
   const max = Math.max(1, ...s.map((x) => Math.max(x.ready, x.desired, x.workspaces)));
   const x = (t: number) => pad + ((t - t0) / Math.max(1, now - t0)) * (w - 2 * pad);
   const y = (v: number) => h - pad - (v / max) * (h - 2 * pad);

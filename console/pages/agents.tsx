@@ -25,7 +25,7 @@ export function AgentsPage(props: { ns: string }) {
       <Table
         caption={`AgentRuntimes in ${props.ns}`}
         rows={agents.items}
-        key={(o) => o.metadata.name}
+        rowKey={(o) => o.metadata.name}
         empty={agents.loaded ? "No agents in this namespace." : "Loading…"}
         columns={[
           [
@@ -96,7 +96,7 @@ export function AgentPage(props: { ns: string; name: string }) {
           <Table
             caption="Tasks the agent keeps, newest first"
             rows={[...tasks].reverse()}
-            key={(t) => t.id}
+            rowKey={(t) => t.id}
             columns={[
               ["Started", (t) => ago(t.startedAt)],
               ["Status", (t) => t.status],

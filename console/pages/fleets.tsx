@@ -54,7 +54,7 @@ export function FleetsPage(props: { ns: string }) {
       <Table
         caption={`SandboxFleets in ${props.ns}`}
         rows={fleets.items}
-        key={(o) => o.metadata.name}
+        rowKey={(o) => o.metadata.name}
         empty={fleets.loaded ? "No fleets in this namespace." : "Loading…"}
         columns={[
           [

@@ -133,7 +133,7 @@ export function Overview(props: { data: Everywhere }) {
         <Table
           caption="Objects whose Ready condition is False, latest change first"
           rows={failing}
-          key={(f) => `${f.plural}/${f.o.metadata.namespace}/${f.o.metadata.name}`}
+          rowKey={(f) => `${f.plural}/${f.o.metadata.namespace}/${f.o.metadata.name}`}
           empty="Nothing is failing."
           columns={[
             [

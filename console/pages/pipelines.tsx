@@ -37,7 +37,7 @@ export function PipelinesPage(props: { ns: string }) {
       <Table
         caption={`Pipelines in ${props.ns}`}
         rows={pipelines.items}
-        key={(o) => o.metadata.name}
+        rowKey={(o) => o.metadata.name}
         empty={pipelines.loaded ? "No pipelines in this namespace." : "Loading…"}
         columns={[
           [
@@ -142,7 +142,7 @@ export function PipelinePage(props: { ns: string; name: string }) {
           <Table
             caption="Runs, newest first"
             rows={[...runs].sort((a, b) => (b.startTime ?? "").localeCompare(a.startTime ?? ""))}
-            key={(r) => r.name}
+            rowKey={(r) => r.name}
             empty="No runs yet."
             columns={[
               ["Run", (r) => r.name],

@@ -201,7 +201,7 @@ function Files(props: { ns: string; name: string; placed: boolean }) {
           rows={[...entries].sort(
             (a, b) => Number(b.type === "dir") - Number(a.type === "dir") || a.name.localeCompare(b.name),
           )}
-          key={(e) => e.name}
+          rowKey={(e) => e.name}
           empty="This folder is empty."
           columns={[
             [

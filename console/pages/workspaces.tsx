@@ -29,7 +29,7 @@ export function WorkspacesPage(props: { ns: string }) {
       <Table
         caption={`Workspaces in ${props.ns}`}
         rows={workspaces.items}
-        key={(o) => o.metadata.name}
+        rowKey={(o) => o.metadata.name}
         empty={workspaces.loaded ? "No workspaces in this namespace." : "Loading…"}
         columns={[
           [

@@ -39,7 +39,7 @@ export interface SandboxInfo {
 }
 
 export function sandboxesRouter(deps: DataPlaneDeps): Router {
-  const router = Router();
+  const router = Router({ mergeParams: true });
   router.get("/:name/sandboxes", async (req, res) => {
     const { namespace, name } = params(req);
     await allow(deps, res, { verb: "get", resource: "sandboxfleets", namespace, name });
