@@ -113,7 +113,8 @@ export function Table<T>(props: {
   const p = Math.min(page, pages - 1);
   const rows = props.rows.slice(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
   return (
-    <div class="table-wrap">
+    // A region that scrolls sideways on a narrow window, so it takes focus for the keyboard.
+    <div class="table-wrap" role="region" aria-label={props.caption} tabIndex={0}>
       <table>
         <caption>{props.caption}</caption>
         <thead>

@@ -159,7 +159,7 @@ function TaskBox(props: { base: string; onDone: () => void; disabled: boolean })
         </button>
       </form>
       {error && <Alert>{error}</Alert>}
-      <pre class="output" aria-label="Answer" aria-live="polite" tabIndex={0}>
+      <pre class="output" role="log" aria-label="Answer" tabIndex={0}>
         {answer}
       </pre>
     </section>

@@ -102,7 +102,7 @@ describe("web console", () => {
 
     await step(t, "overview lists the namespace and the kinds", page, async () => {
       await page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name: "Overview" }).click();
-      await page.getByRole("link", { name: ns }).waitFor();
+      await page.getByRole("region", { name: "Namespaces" }).getByRole("link", { name: ns }).waitFor();
       await page.getByRole("heading", { name: "SandboxFleets" }).waitFor();
       await checkAccessibility(page, "the overview");
       // Keyboard: the first Tab reaches the skip link.
