@@ -354,8 +354,8 @@ function Runner(props: { ns: string; name: string }) {
       {error && <Alert>{error}</Alert>}
       <pre
         class="output"
+        role="log"
         aria-label="Command output"
-        aria-live="polite"
         tabIndex={0}
         data-testid="exec-output"
       >

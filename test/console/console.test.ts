@@ -105,9 +105,11 @@ describe("web console", () => {
       await page.getByRole("region", { name: "Namespaces" }).getByRole("link", { name: ns }).waitFor();
       await page.getByRole("heading", { name: "SandboxFleets" }).waitFor();
       await checkAccessibility(page, "the overview");
-      // Keyboard: the first Tab reaches the skip link.
+      // Keyboard: the skip link comes first, and focus moved by Tab is visible.
+      const first = "document.querySelector('a[href], button, input, select, textarea')?.textContent";
+      assert.equal(await page.evaluate(first), "Skip to content");
       await page.keyboard.press("Tab");
-      assert.equal(await page.evaluate("document.activeElement?.textContent"), "Skip to content");
+      assert.equal(await page.evaluate("getComputedStyle(document.activeElement).outlineStyle"), "solid");
     });
 
     await step(t, "the example fleet shows its sandboxes and their workspaces", page, async () => {
