@@ -154,15 +154,15 @@ describe("web console", () => {
         buffer: Buffer.from("written by the console test\n"),
       });
       await page.getByRole("button", { name: "Upload", exact: true }).click();
-      await page.getByRole("table", { name: "Files in /" }).getByRole("cell", { name: "notes.txt" }).waitFor();
+      await page.getByRole("table", { name: "Files in /" }).getByRole("cell", { name: "notes.txt", exact: true }).waitFor();
       await page.getByRole("button", { name: "View notes.txt" }).click();
       await page.getByText("written by the console test").waitFor();
 
-      await page.getByLabel("Command").fill("echo hello");
+      await page.getByRole("textbox", { name: /^Command/ }).fill("echo hello");
       await page.getByRole("button", { name: "Run", exact: true }).click();
       await page.getByTestId("exec-exit").filter({ hasText: "exit code 0" }).waitFor();
       assert.equal(await page.getByTestId("exec-output").textContent(), "hello\n");
-      await page.getByLabel("Command").fill("echo oops >&2; exit 3");
+      await page.getByRole("textbox", { name: /^Command/ }).fill("echo oops >&2; exit 3");
       await page.getByRole("button", { name: "Run", exact: true }).click();
       await page.getByTestId("exec-exit").filter({ hasText: "exit code 3" }).waitFor();
       assert.equal(await page.getByTestId("exec-output").textContent(), "oops\n");
