@@ -50,7 +50,7 @@ export function describe(err: unknown): string {
 
 /** A ProblemError from a non-2xx fetch Response (for routes read with fetch directly). */
 export async function problemOf(res: Response): Promise<ProblemError> {
-  let p: Partial<Problem> = {};
+  let p: Partial<Problem>;
   try {
     p = (await res.json()) as Partial<Problem>;
   } catch {

@@ -62,7 +62,7 @@ export interface Condition {
 }
 
 export const conditionsOf = (o: Obj): Condition[] =>
-  ((o.status as { conditions?: Condition[] } | undefined)?.conditions ?? []) as Condition[];
+  (o.status as { conditions?: Condition[] } | undefined)?.conditions ?? [];
 
 export const readyOf = (o: Obj): Condition | undefined => conditionsOf(o).find((c) => c.type === "Ready");
 

@@ -145,7 +145,7 @@ function TaskBox(props: { base: string; onDone: () => void; disabled: boolean })
     <section aria-labelledby="task-h">
       <h2 id="task-h">Send a task</h2>
       {props.disabled && <p>The agent is not Ready; tasks are refused until it is.</p>}
-      <form class="stack" onSubmit={send}>
+      <form class="stack" onSubmit={(e) => void send(e)}>
         <Field label="Task">
           <textarea
             name="input"

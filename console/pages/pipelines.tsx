@@ -26,7 +26,7 @@ interface PlStatus {
   lastFailure?: { name?: string; reason?: string; message?: string };
 }
 const plStatus = (o: Obj) => (o.status ?? {}) as PlStatus;
-const schedule = (o: Obj) => ((o.spec as { schedule?: string })?.schedule || "once") as string;
+const schedule = (o: Obj): string => (o.spec as { schedule?: string } | undefined)?.schedule || "once";
 
 export function PipelinesPage(props: { ns: string }) {
   const pipelines = useLive(props.ns, "pipelines");

@@ -36,7 +36,7 @@ export function SignIn(props: { onSignedIn: (me: Me) => void }) {
         only and sent to this gateway only.
       </p>
       {error && <Alert>{error}</Alert>}
-      <form onSubmit={submit}>
+      <form onSubmit={(e) => void submit(e)}>
         <Field label="Bearer token">
           <input
             type="password"

@@ -333,7 +333,7 @@ function Runner(props: { ns: string; name: string }) {
   return (
     <section aria-labelledby="run-h">
       <h2 id="run-h">Run a command</h2>
-      <form class="row" onSubmit={start}>
+      <form class="row" onSubmit={(e) => void start(e)}>
         <Field label="Command" hint="run with sh -c in the workspace's folder">
           <input
             name="command"
@@ -352,13 +352,7 @@ function Runner(props: { ns: string; name: string }) {
         </button>
       </form>
       {error && <Alert>{error}</Alert>}
-      <pre
-        class="output"
-        role="log"
-        aria-label="Command output"
-        tabIndex={0}
-        data-testid="exec-output"
-      >
+      <pre class="output" role="log" aria-label="Command output" tabIndex={0} data-testid="exec-output">
         {output}
       </pre>
       <p role="status" data-testid="exec-exit">

@@ -87,7 +87,11 @@ export async function startBrowser(t: After): Promise<Browser> {
   };
 }
 
-const sanitize = (s: string) => s.replace(/[^a-z0-9]+/gi, "-").replace(/^-|-$/g, "").slice(0, 80);
+const sanitize = (s: string) =>
+  s
+    .replace(/[^a-z0-9]+/gi, "-")
+    .replace(/^-|-$/g, "")
+    .slice(0, 80);
 
 /**
  * Runs one step of a scenario as a subtest; when it fails, the page's screenshot is saved
@@ -134,12 +138,14 @@ export async function checkAccessibility(page: Page, what: string): Promise<void
   // Evaluated through the DevTools protocol, so the page's Content-Security-Policy (which
   // allows no injected script) stays in force for everything else.
   if (!(await page.evaluate("typeof window.axe !== 'undefined'"))) await page.evaluate(axeSource);
-  const violations = (await page.evaluate(
+  const violations = await page.evaluate<AxeViolation[]>(
     `window.axe.run(document, { resultTypes: ["violations"], runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] } }).then(r => r.violations)`,
-  )) as AxeViolation[];
+  );
   const serious = violations.filter((v) => v.impact === "serious" || v.impact === "critical");
   assert.deepEqual(
-    serious.map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => JSON.stringify(n.target)).join(", ")})`),
+    serious.map(
+      (v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => JSON.stringify(n.target)).join(", ")})`,
+    ),
     [],
     `accessibility of ${what}`,
   );

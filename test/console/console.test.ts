@@ -73,7 +73,14 @@ describe("web console", () => {
     await waitFor(
       "the example workspaces to be placed",
       async () => {
-        const r = await kubectl(["get", "workspaces", "-n", ns, "-o", "jsonpath={.items[*].status.sandboxPod}"]);
+        const r = await kubectl([
+          "get",
+          "workspaces",
+          "-n",
+          ns,
+          "-o",
+          "jsonpath={.items[*].status.sandboxPod}",
+        ]);
         return r.code === 0 && r.stdout.trim().split(/\s+/).filter(Boolean).length >= 3;
       },
       { timeoutMs: 120_000, intervalMs: 500 },
@@ -90,7 +97,10 @@ describe("web console", () => {
       await checkAccessibility(page, "the sign-in page");
       await page.getByLabel("Bearer token").fill("not-a-token");
       await page.getByRole("button", { name: "Sign in" }).click();
-      await page.getByRole("alert").filter({ hasText: /401|Unauthorized|token/i }).waitFor();
+      await page
+        .getByRole("alert")
+        .filter({ hasText: /401|Unauthorized|token/i })
+        .waitFor();
       assert.doesNotMatch(page.url(), /token/, "the token never goes into the URL");
     });
 
@@ -101,7 +111,10 @@ describe("web console", () => {
     });
 
     await step(t, "overview lists the namespace and the kinds", page, async () => {
-      await page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name: "Overview" }).click();
+      await page
+        .getByRole("navigation", { name: "Sections" })
+        .getByRole("link", { name: "Overview" })
+        .click();
       await page.getByRole("region", { name: "Namespaces" }).getByRole("link", { name: ns }).waitFor();
       await page.getByRole("heading", { name: "SandboxFleets" }).waitFor();
       await checkAccessibility(page, "the overview");
@@ -129,14 +142,19 @@ describe("web console", () => {
       await page.emulateMedia({ colorScheme: "dark" });
       await checkAccessibility(page, "the fleet page, dark");
       await page.setViewportSize({ width: 390, height: 800 });
-      const overflow = (await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")) as number;
+      const overflow = await page.evaluate<number>(
+        "document.documentElement.scrollWidth - window.innerWidth",
+      );
       assert.ok(overflow <= 1, `the page scrolls sideways by ${overflow}px on a narrow window`);
       await page.setViewportSize({ width: 1280, height: 800 });
       await page.emulateMedia({ colorScheme: "light" });
     });
 
     await step(t, "create a workspace, upload a file, run a command", page, async () => {
-      await page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name: "Workspaces" }).click();
+      await page
+        .getByRole("navigation", { name: "Sections" })
+        .getByRole("link", { name: "Workspaces" })
+        .click();
       await page.getByRole("heading", { name: "Workspaces" }).waitFor();
       await checkAccessibility(page, "the workspaces page");
       await page.getByLabel("Name", { exact: true }).fill("from-console");
@@ -154,7 +172,10 @@ describe("web console", () => {
         buffer: Buffer.from("written by the console test\n"),
       });
       await page.getByRole("button", { name: "Upload", exact: true }).click();
-      await page.getByRole("table", { name: "Files in /" }).getByRole("cell", { name: "notes.txt", exact: true }).waitFor();
+      await page
+        .getByRole("table", { name: "Files in /" })
+        .getByRole("cell", { name: "notes.txt", exact: true })
+        .waitFor();
       await page.getByRole("button", { name: "View notes.txt" }).click();
       await page.getByText("written by the console test").waitFor();
 
@@ -169,7 +190,10 @@ describe("web console", () => {
     });
 
     await step(t, "a change made with kubectl appears without a reload", page, async () => {
-      await page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name: "Workspaces" }).click();
+      await page
+        .getByRole("navigation", { name: "Sections" })
+        .getByRole("link", { name: "Workspaces" })
+        .click();
       const table = page.getByRole("table", { name: `Workspaces in ${ns}` });
       await table.getByRole("link", { name: "from-console" }).waitFor();
       // A mark on the window: a reload would lose it.
@@ -179,16 +203,28 @@ describe("web console", () => {
         `{"apiVersion":"agentry.dev/v1alpha1","kind":"Workspace","metadata":{"name":"from-kubectl"},"spec":{"fleetRef":{"name":"${FLEET}"},"ownerId":"dave"}}`,
       );
       await table.getByRole("link", { name: "from-kubectl" }).waitFor();
-      await table.getByRole("row", { name: /from-kubectl.*Placed|from-kubectl.*Ready/ }).waitFor({ timeout: 120_000 });
+      await table
+        .getByRole("row", { name: /from-kubectl.*Placed|from-kubectl.*Ready/ })
+        .waitFor({ timeout: 120_000 });
       assert.equal(await page.evaluate("window.loadedOnce"), true, "the page was not reloaded");
     });
 
     await step(t, "agents and pipelines pages", page, async () => {
       await page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name: "Agents" }).click();
-      await page.getByRole("table", { name: `AgentRuntimes in ${ns}` }).getByRole("link", { name: "coder" }).waitFor();
+      await page
+        .getByRole("table", { name: `AgentRuntimes in ${ns}` })
+        .getByRole("link", { name: "coder" })
+        .waitFor();
       await checkAccessibility(page, "the agents page");
-      await page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name: "Pipelines" }).click();
-      await page.getByRole("table", { name: `Pipelines in ${ns}` }).getByRole("row").nth(1).waitFor();
+      await page
+        .getByRole("navigation", { name: "Sections" })
+        .getByRole("link", { name: "Pipelines" })
+        .click();
+      await page
+        .getByRole("table", { name: `Pipelines in ${ns}` })
+        .getByRole("row")
+        .nth(1)
+        .waitFor();
       await checkAccessibility(page, "the pipelines page");
     });
 
