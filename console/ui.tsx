@@ -2,7 +2,7 @@
 // table, definition lists and an SVG chart of a fleet's size.
 import type { ComponentChildren, JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
-import type { Obj, Sample } from "./live.ts";
+import type { LiveState, Obj, Sample } from "./live.ts";
 import { navigate } from "./router.ts";
 import { describe } from "./session.ts";
 
@@ -50,6 +50,17 @@ export function PageTitle(props: { children: ComponentChildren }) {
     <h1 tabIndex={-1} ref={ref}>
       {props.children}
     </h1>
+  );
+}
+
+/** A detail page whose object is not (yet) in its live list: loading, missing, or the list's error. */
+export function Missing(props: { title: string; kind: string; name: string; ns: string; list: LiveState }) {
+  return (
+    <>
+      <PageTitle>{props.title}</PageTitle>
+      {props.list.error && <Alert>{props.list.error}</Alert>}
+      <p>{props.list.loaded ? `No ${props.kind} ${props.name} in ${props.ns}.` : "Loading…"}</p>
+    </>
   );
 }
 

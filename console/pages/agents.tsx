@@ -5,7 +5,7 @@ import { NDJSON, records, type TaskRecord } from "../../clients/typescript/index
 import { useLive, type Obj } from "../live.ts";
 import { pagePath } from "../router.ts";
 import { authFetch, describe, enc } from "../session.ts";
-import { Alert, ago, Conditions, Field, Fields, Health, Link, PageTitle, Table } from "../ui.tsx";
+import { Alert, ago, Conditions, Field, Fields, Health, Link, PageTitle, Table, Missing } from "../ui.tsx";
 
 interface ArStatus {
   phase?: string;
@@ -66,14 +66,7 @@ export function AgentPage(props: { ns: string; name: string }) {
       .then((l) => setTasks(l.items))
       .catch((err: unknown) => setTasksNote(describe(err)));
   }, [base, ready, runs]);
-  if (!ar)
-    return (
-      <>
-        <PageTitle>{`Agent ${name}`}</PageTitle>
-        {agents.error && <Alert>{agents.error}</Alert>}
-        <p>{agents.loaded ? `No AgentRuntime ${name} in ${ns}.` : "Loading…"}</p>
-      </>
-    );
+  if (!ar) return <Missing title={`Agent ${name}`} kind="AgentRuntime" name={name} ns={ns} list={agents} />;
   const st = arStatus(ar);
   return (
     <>

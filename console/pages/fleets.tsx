@@ -3,6 +3,7 @@
 // thresholds, draining), a chart of its size over the last minutes (from the live stream), and
 // pinning or unpinning its size (PATCH spec.replicas, as `kubectl scale` does).
 import { useEffect, useState } from "preact/hooks";
+import type { components } from "../../clients/typescript/index.ts";
 import { fleetHistory, useLive, type Obj } from "../live.ts";
 import { pagePath } from "../router.ts";
 import { api, authFetch, call, describe, enc } from "../session.ts";
@@ -18,6 +19,7 @@ import {
   PageTitle,
   SizeChart,
   Table,
+  Missing,
   useAction,
 } from "../ui.tsx";
 
@@ -74,16 +76,7 @@ export function FleetsPage(props: { ns: string }) {
   );
 }
 
-export interface Sandbox {
-  name: string;
-  ready: boolean;
-  draining: boolean;
-  cpu?: number;
-  memory?: number;
-  workspaces?: number;
-  maxWorkspaces?: number;
-  error?: string;
-}
+export type Sandbox = components["schemas"]["SandboxList"]["items"][number];
 
 const SANDBOX_REFRESH_MS = 5000;
 
@@ -118,13 +111,7 @@ export function FleetPage(props: { ns: string; name: string }) {
   const sandboxes = useSandboxes(ns, name);
   const fleet = fleets.items.find((o) => o.metadata.name === name);
   if (!fleet)
-    return (
-      <>
-        <PageTitle>{`Fleet ${name}`}</PageTitle>
-        {fleets.error && <Alert>{fleets.error}</Alert>}
-        <p>{fleets.loaded ? `No SandboxFleet ${name} in ${ns}.` : "Loading…"}</p>
-      </>
-    );
+    return <Missing title={`Fleet ${name}`} kind="SandboxFleet" name={name} ns={ns} list={fleets} />;
   const sp = spec(fleet);
   const st = status(fleet);
   const mine = workspaces.items.filter(

@@ -15,6 +15,7 @@ import {
   Link,
   PageTitle,
   Table,
+  Missing,
   useAction,
 } from "../ui.tsx";
 
@@ -85,14 +86,7 @@ export function PipelinePage(props: { ns: string; name: string }) {
       .then((l) => setRuns((l as { items: Run[] }).items))
       .catch((err: unknown) => setRunsError(describe(err)));
   }, [ns, name, version]);
-  if (!pl)
-    return (
-      <>
-        <PageTitle>{`Pipeline ${name}`}</PageTitle>
-        {pipelines.error && <Alert>{pipelines.error}</Alert>}
-        <p>{pipelines.loaded ? `No Pipeline ${name} in ${ns}.` : "Loading…"}</p>
-      </>
-    );
+  if (!pl) return <Missing title={`Pipeline ${name}`} kind="Pipeline" name={name} ns={ns} list={pipelines} />;
   const st = plStatus(pl);
   const runNow = () =>
     run(async () => {

@@ -17,6 +17,7 @@ import {
   Link,
   PageTitle,
   Table,
+  Missing,
   useAction,
 } from "../ui.tsx";
 import { wsSpec } from "./workspaces.tsx";
@@ -37,13 +38,7 @@ export function WorkspacePage(props: { ns: string; name: string }) {
   const ws = workspaces.items.find((o) => o.metadata.name === name);
   const [state, run] = useAction();
   if (!ws)
-    return (
-      <>
-        <PageTitle>{`Workspace ${name}`}</PageTitle>
-        {workspaces.error && <Alert>{workspaces.error}</Alert>}
-        <p>{workspaces.loaded ? `No Workspace ${name} in ${ns}.` : "Loading…"}</p>
-      </>
-    );
+    return <Missing title={`Workspace ${name}`} kind="Workspace" name={name} ns={ns} list={workspaces} />;
   const sp = wsSpec(ws);
   const st = (ws.status ?? {}) as WsStatus;
   const suspend = (suspended: boolean) =>
