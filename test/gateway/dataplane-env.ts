@@ -53,6 +53,7 @@ export async function startDataPlane(
   const replica = () =>
     startGateway(ctx, {
       ...(o.tokens ? { tokens: o.tokens } : {}),
+      ...(o.consoleDir ? { consoleDir: o.consoleDir } : {}),
       dataPlane: {
         addresses: new PodAddresses(pods.mapFile),
         signer: () => ring.signer(),
