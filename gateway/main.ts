@@ -61,8 +61,8 @@ try {
   );
 }
 const store = new PgStore(pool, {
-  auditRetentionMs: cfg.auditRetentionDays * 86_400_000,
-  idempotencyTtlMs: cfg.idempotencyTtlHours * 3_600_000,
+  auditRetentionMs: cfg.auditRetentionMs,
+  idempotencyTtlMs: cfg.idempotencyTtlMs,
 });
 // Retention: every 10 minutes (first a minute after start), each replica; deletes are batched.
 const prune = () =>

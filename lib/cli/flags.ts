@@ -13,9 +13,11 @@ import { durationMs, formatDuration, unitMs, type DurationUnit } from "./duratio
 export interface Deprecated {
   flag?: string;
   env?: string;
-  /** Durations only: the unit the old form's bare number is read in. */
-  unit?: DurationUnit;
+  /** Durations only: the unit the old form's bare number is read in (days too: "d"). */
+  unit?: OldUnit;
 }
+type OldUnit = DurationUnit | "d";
+const oldUnitMs = (unit: OldUnit) => (unit === "d" ? 86_400_000 : unitMs(unit));
 
 interface Common {
   help: string;
@@ -38,6 +40,8 @@ export type Flag = Common &
         bareUnit?: DurationUnit;
       }
     | { kind: "list"; default?: string }
+    /** "host:port", "[::1]:port" or ":port" (any address); port 0: any free port. */
+    | { kind: "addr"; default?: string }
   );
 
 type Kind<F> = F extends { kind: infer K } ? K : never;
@@ -48,7 +52,9 @@ type ValueOf<F> =
       ? number
       : Kind<F> extends "list"
         ? string[]
-        : string;
+        : Kind<F> extends "addr"
+          ? Addr
+          : string;
 /** The parsed values: durations in milliseconds; flags with no default may be undefined. */
 export type FlagValues<S extends Record<string, Flag>> = {
   -readonly [K in keyof S]: S[K] extends { default: unknown }
@@ -57,6 +63,11 @@ export type FlagValues<S extends Record<string, Flag>> = {
       ? ValueOf<S[K]>
       : ValueOf<S[K]> | undefined;
 };
+
+export interface Addr {
+  host: string;
+  port: number;
+}
 
 export type Warn = (message: string) => void;
 
@@ -212,6 +223,8 @@ function argument(f: Flag): string {
       return "<n>";
     case "list":
       return "<a,b,...>";
+    case "addr":
+      return "<host:port>";
     default:
       return "<value>";
   }
@@ -222,8 +235,9 @@ function helpLine(f: Flag): string {
   return f.help;
 }
 
-function unitName(unit: DurationUnit): string {
-  const names: Record<DurationUnit, string> = {
+function unitName(unit: OldUnit): string {
+  const names: Record<OldUnit, string> = {
+    d: "days",
     ns: "nanoseconds",
     us: "microseconds",
     µs: "microseconds",
@@ -239,7 +253,7 @@ function unitName(unit: DurationUnit): string {
 function fromOld(f: Flag, value: string, d: Deprecated, oldName: string, newName: string, warn: Warn): string {
   let now = value;
   if (f.kind === "duration" && d.unit && BARE_NUMBER.test(value))
-    now = formatDuration(Number(value) * unitMs(d.unit));
+    now = formatDuration(Number(value) * oldUnitMs(d.unit));
   warn(`${oldName} is deprecated; use ${newName}=${now}${d.unit ? ` (${value} ${unitName(d.unit)})` : ""}`);
   return now;
 }
@@ -249,6 +263,23 @@ const list = (text: string) =>
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
+
+/** "host:port", "[::1]:port" or ":port" (host 0.0.0.0); undefined when it is none of these. */
+export function addr(text: string): Addr | undefined {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) return undefined;
+  return { host: match[1] ?? (match[2] || "0.0.0.0"), port };
+}
+
+/** The log level flag every program has. */
+export const logLevelFlag = {
+  kind: "string",
+  env: "AGENTRY_LOG_LEVEL",
+  help: "least level logged",
+  choices: ["error", "warn", "info", "http", "verbose", "debug", "silly"],
+  default: "info",
+} as const satisfies Flag;
 
 /** What is wrong with `raw` as a value of `f` ("must be ..."), or undefined. */
 function check(name: string, f: Flag, raw: string): string | undefined {
@@ -283,6 +314,8 @@ function check(name: string, f: Flag, raw: string): string | undefined {
       return undefined;
     case "list":
       return undefined;
+    case "addr":
+      return addr(raw) ? undefined : "must be host:port (port 0-65535)";
     default:
       return `has an unknown kind (--${name})`;
   }
@@ -299,6 +332,8 @@ function convert(f: Flag, raw: string): unknown {
       return durationMs(raw);
     case "list":
       return list(raw);
+    case "addr":
+      return addr(raw);
     default:
       return raw;
   }
