@@ -149,9 +149,10 @@ describe("defineFlags", () => {
     );
   });
 
-  it("treats an empty or blank environment variable as unset", () => {
+  it("treats an empty environment variable as unset, and keeps a value as written", () => {
     assert.equal(parse([], { DEMO_WORKERS: "" }).v.workers, 4);
-    assert.equal(parse([], { DEMO_NAME: "  " }).v.name, undefined);
+    assert.equal(parse([], { DEMO_NAME: "" }).v.name, undefined);
+    assert.equal(parse([], { DEMO_NAME: " x\n" }).v.name, " x\n");
     assert.equal(parse([], { DEMO_NAME: "x" }).v.name, "x");
   });
 

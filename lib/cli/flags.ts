@@ -151,7 +151,7 @@ export function defineFlags<const S extends Record<string, Flag>>(
     const given = cmd.opts<Record<string, string | true | undefined>>();
     if (given.help) return "help";
     const fromArgv = (flag: string) => given[camel(flag)];
-    const fromEnv = (name: string | undefined) => (name && env[name]?.trim()) || undefined;
+    const fromEnv = (name: string | undefined) => (name && env[name]) || undefined;
     const values: Record<string, unknown> = {};
     for (const [name, f] of entries) {
       const old = f.deprecated ?? [];

@@ -11,7 +11,7 @@ import { closeGracefully } from "../../lib/http/shutdown.ts";
 import { createLogger } from "../../lib/log.ts";
 import { readTokenFile } from "../../lib/tokens.ts";
 import { agentUsage, loadAgentConfig } from "./config.ts";
-import { dispatch, dispatchOptions, DispatchError, loadStep } from "./dispatch.ts";
+import { dispatch, dispatchOptions, DispatchError, dispatchUsage, loadStep } from "./dispatch.ts";
 import { AgentApp } from "./server.ts";
 
 const argv = process.argv.slice(2);
@@ -20,12 +20,12 @@ if (command === "dispatch") await runDispatch(argv);
 else await serve(argv);
 
 async function runDispatch(args: string[]): Promise<void> {
-  if (args.includes("--help")) {
-    process.stdout.write(agentUsage());
-    process.exit(0);
-  }
   try {
     const options = dispatchOptions(args);
+    if (options === "help") {
+      process.stdout.write(dispatchUsage());
+      process.exit(0);
+    }
     const { step, input, timeoutSeconds } = await loadStep(options);
     const agent = step.agentRef!.name;
     if (options.agentUrl && !options.tokenFile)
