@@ -74,7 +74,7 @@ export type ReadyStatus = z.output<typeof ReadyStatus>;
 export const Readiness = z.object({ status: ReadyStatus, reason: z.string().optional() });
 export type Readiness = z.output<typeof Readiness>;
 
-/** POST /v1/tasks body. The agent caps timeoutSeconds (AGENTRY_MAX_TASK_TIMEOUT_SECONDS). */
+/** POST /v1/tasks body. The agent caps timeoutSeconds (AGENTRY_MAX_TASK_TIMEOUT). */
 export const TaskRequest = z.object({
   input: z.string(),
   timeoutSeconds: z.number().positive().optional(),

@@ -184,7 +184,7 @@ const noNulString = () => z.string().regex(NO_NUL, "must not contain NUL bytes")
 
 /**
  * POST /workspaces/{id}/exec body. The server also caps timeoutSeconds at its
- * --max-exec-seconds (which is the default too).
+ * --max-exec (which is the default too).
  */
 export const ExecRequest = z.object({
   /** argv; run directly, never through a shell. */

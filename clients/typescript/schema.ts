@@ -2163,7 +2163,7 @@ export interface components {
         /** @description A command to run in a workspace (argv, never a shell). */
         ExecRequest: {
             command: string[];
-            /** @description Seconds before the command is killed; at most the gateway's --max-exec-seconds (600 here), more is refused with 400. */
+            /** @description Seconds before the command is killed; at most the gateway's --max-exec (600 s here), more is refused with 400. */
             timeoutSeconds?: number;
             cwd?: string;
             env?: {

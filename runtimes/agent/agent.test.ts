@@ -243,7 +243,7 @@ describe("agent program: serve in echo mode", () => {
 
 describe("agent program: limits and shutdown", () => {
   it("429 beyond the concurrency cap; SIGTERM lets the running task finish and exits 0", async () => {
-    const agent = await startAgent({ AGENTRY_MODEL_PROVIDER: "echo", AGENTRY_ECHO_DELAY_MS: "1500" }, [
+    const agent = await startAgent({ AGENTRY_MODEL_PROVIDER: "echo", AGENTRY_ECHO_DELAY: "1500ms" }, [
       "--max-concurrent-tasks=1",
     ]);
     const first = task(agent.url, { input: "slow" });

@@ -143,7 +143,7 @@ async function commandRunning(sb: Sandbox, id: string, script: string) {
 
 /** A fresh sandbox with one command running in workspace "w", then SIGTERM. */
 async function sigtermDuring(t: { after: (fn: () => Promise<void>) => void }, grace: string, script: string) {
-  const sb = await startSandbox([`--shutdown-grace-seconds=${grace}`], "127.0.0.1:0");
+  const sb = await startSandbox([`--shutdown-grace=${grace}s`], "127.0.0.1:0");
   t.after(() => stopSandbox(sb));
   await sb.client.createWorkspace("w");
   const { result: inFlight } = await commandRunning(sb, "w", script);
@@ -160,7 +160,7 @@ describe("sandbox runtime over HTTP", () => {
       [
         "--allow-load-override",
         "--max-workspaces=3",
-        "--max-exec-seconds=5",
+        "--max-exec=5s",
         "--max-output-bytes=1000",
         "--max-concurrent-exec=2",
         "--max-queued-exec-per-workspace=1",

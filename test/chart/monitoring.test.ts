@@ -90,7 +90,7 @@ describe("chart monitoring", () => {
       "up", // Prometheus' own, per scrape target
       ...exported(await operator.metrics()),
       ...exported(webhookText),
-      ...exported(await (await fetch(`${gw.url}/metrics`)).text()),
+      ...exported(await (await fetch(gw.metricsUrl)).text()),
     ]);
     const missing = [...wanted].filter(([m]) => !have.has(m)).map(([m, where]) => `${m} (${where})`);
     assert.deepEqual(missing, [], "every metric the rules and the dashboard read is exported");

@@ -125,7 +125,7 @@ describe("the agent image", () => {
         spec: {
           image: "localhost/agentry/agent:test",
           model: { provider: "echo", model: "echo-1" },
-          env: [{ name: "AGENTRY_ECHO_DELAY_MS", value: "1500" }],
+          env: [{ name: "AGENTRY_ECHO_DELAY", value: "1500ms" }],
           resources: LIMITS,
         },
       },
