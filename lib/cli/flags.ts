@@ -74,11 +74,11 @@ export type Warn = (message: string) => void;
 export interface FlagSet<S extends Record<string, Flag>> {
   readonly flags: S;
   /** The values, or "help" when --help was asked for; throws an Error saying what is wrong. */
-  parse(argv: readonly string[], env?: NodeJS.ProcessEnv, warn?: Warn): FlagValues<S> | "help";
+  parse: (argv: readonly string[], env?: NodeJS.ProcessEnv, warn?: Warn) => FlagValues<S> | "help";
   /** The --help text. */
-  usage(): string;
+  usage: () => string;
   /** "--name (ENV)": how errors name a flag. */
-  describe(name: keyof S & string): string;
+  describe: (name: keyof S & string) => string;
 }
 
 export interface FlagSetOptions {
@@ -143,9 +143,9 @@ export function defineFlags<const S extends Record<string, Flag>>(
   ): FlagValues<S> | "help" => {
     const cmd = command(false);
     try {
-      cmd.parse(argv as string[], { from: "user" });
+      cmd.parse(argv, { from: "user" });
     } catch (err) {
-      if (err instanceof CommanderError) throw new Error(err.message.replace(/^error: /, ""));
+      if (err instanceof CommanderError) throw new Error(err.message.replace(/^error: /, ""), { cause: err });
       throw err;
     }
     const given = cmd.opts<Record<string, string | true | undefined>>();
@@ -250,7 +250,14 @@ function unitName(unit: OldUnit): string {
 }
 
 /** An old flag or variable's value in the new form, with a warning. */
-function fromOld(f: Flag, value: string, d: Deprecated, oldName: string, newName: string, warn: Warn): string {
+function fromOld(
+  f: Flag,
+  value: string,
+  d: Deprecated,
+  oldName: string,
+  newName: string,
+  warn: Warn,
+): string {
   let now = value;
   if (f.kind === "duration" && d.unit && BARE_NUMBER.test(value))
     now = formatDuration(Number(value) * oldUnitMs(d.unit));

@@ -233,7 +233,10 @@ export function loadAgentConfig(
 ): AgentConfig | "help" {
   const v = flags.parse(argv, env, warn);
   if (v === "help") return "help";
-  const get = (name: SettingName): string => String(v[name] ?? "");
+  const get = (name: SettingName): string => {
+    const value = v[name];
+    return typeof value === "string" ? value : "";
+  };
   const { model, problem } = modelSettings(get);
   const workspace = workspaceSettings(
     v.workspace ?? "",
