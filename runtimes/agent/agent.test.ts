@@ -24,7 +24,7 @@ const agents: Agent[] = [];
 async function startAgent(env: Record<string, string>, args: string[] = []): Promise<Agent> {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", MAIN, "serve", "--host=127.0.0.1", "--port=0", ...args],
+    ["--import", "tsx", MAIN, "serve", "--host=127.0.0.1", "--port=0", "--metrics-addr=127.0.0.1:0", ...args],
     {
       cwd: repoRoot,
       env: {

@@ -42,6 +42,7 @@ async function startSandbox(args: string[], listen: string): Promise<Sandbox> {
       "tsx",
       join(repoRoot, "runtimes/sandbox/main.ts"),
       `--listen=${listen}`,
+      "--metrics-addr=127.0.0.1:0",
       `--root=${root}/ws`,
       ...args,
     ],

@@ -28,6 +28,7 @@ import type { ExecPool, OutputSink } from "./exec.ts";
 import { listDirectory, parseRange, writeArchive } from "./browse.ts";
 import type { LoadSampler } from "./load.ts";
 import { parseFilePath, validateWorkspaceId, type WorkspaceStore } from "./workspaces.ts";
+import type { SandboxMetrics } from "./metrics.ts";
 
 export interface SandboxAppOptions {
   store: WorkspaceStore;
@@ -45,6 +46,8 @@ export interface SandboxAppOptions {
   maxJsonBytes?: number;
   /** The workspaces' object store (restore, flushes); a Backing without a store when none. */
   backing: Backing;
+  /** Counts commands (Prometheus); none in tests that do not look. */
+  metrics?: SandboxMetrics;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, params: Params) => Promise<void> | void;
@@ -273,6 +276,8 @@ export class SandboxApp {
     };
     res.once("close", onClose);
     const sink = streamed ? ndjsonSink(res) : undefined;
+    const metrics = this.o.metrics;
+    metrics?.execsInFlight.inc();
     let result: ExecResult;
     try {
       result = await this.o.pool.run(
@@ -291,15 +296,19 @@ export class SandboxApp {
         gone.signal,
       );
     } catch (err) {
+      metrics?.exec(gone.signal.aborted ? "cancelled" : "failed", undefined);
       if (gone.signal.aborted) return; // nobody to answer
       if (!sink || !res.headersSent) throw err;
       this.o.log.error("streamed command failed", { workspace: id, error: String(err) });
       sink.end({ type: "error", detail: "the sandbox failed while running the command; see its log" });
       return;
     } finally {
+      metrics?.execsInFlight.dec();
       res.off("close", onClose);
       this.o.backing.touched(id);
     }
+    const outcome = gone.signal.aborted ? "cancelled" : result.timedOut ? "timed_out" : "exited";
+    metrics?.exec(outcome, result.durationMs / 1000);
     this.o.log.info("command finished", {
       workspace: id,
       program: body.command[0],

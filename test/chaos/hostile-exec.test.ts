@@ -63,6 +63,7 @@ async function startRuntime(args: string[], prefix: string[] = [], owner?: numbe
     "tsx",
     join(repoRoot, "runtimes/sandbox/main.ts"),
     "--listen=127.0.0.1:0",
+    "--metrics-addr=127.0.0.1:0",
     `--root=${root}`,
     `--trust-dir=${trustDir}`,
     "--pod-namespace=chaos",

@@ -144,6 +144,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     });
     start("gateway", "gateway/main.ts", [
       `--listen=127.0.0.1:${ports.gateway}`,
+      "--metrics-addr=127.0.0.1:0", // a free port, logged ("gateway listening", metricsPort)
       `--tokens-file=${tokensFile}`,
       ...(pods ? [`--pod-address-map=${pods.mapFile}`] : []),
       "--shutdown-delay=0s", // Ctrl-C: no load balancer to wait for
