@@ -34,6 +34,8 @@ export const SandboxEnv = {
   ROOT: "AGENTRY_SANDBOX_ROOT",
   /** Workspaces one sandbox holds at most (SandboxFleet spec.maxWorkspacesPerSandbox). */
   MAX_WORKSPACES: "AGENTRY_SANDBOX_MAX_WORKSPACES",
+  /** host:port of /metrics (contracts/metrics.ts). */
+  METRICS_ADDR: "AGENTRY_SANDBOX_METRICS_ADDR",
 } as const;
 
 /** Probe paths, open without a token. */

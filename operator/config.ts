@@ -99,7 +99,13 @@ const flags = defineFlags("operator", {
     default: 200,
     min: 1,
   },
-  "kube-burst": { kind: "int", env: "AGENTRY_KUBE_BURST", help: "client request burst", default: 400, min: 1 },
+  "kube-burst": {
+    kind: "int",
+    env: "AGENTRY_KUBE_BURST",
+    help: "client request burst",
+    default: 400,
+    min: 1,
+  },
   workers: {
     kind: "int",
     env: "AGENTRY_WORKERS",

@@ -12,6 +12,7 @@ import { formatDuration } from "../../lib/cli/duration.ts";
 import { defineFlags, logLevelFlag, type Warn } from "../../lib/cli/flags.ts";
 import { ModelSettings } from "../../api/v1alpha1/agentruntime.ts";
 import { AgentEnv } from "../../contracts/agent.ts";
+import { METRICS_PORT } from "../../contracts/metrics.ts";
 import { parseWorkspaceUrl } from "../../contracts/sandbox.ts";
 import { DEFAULT_TRUST_DIR, PodIdentityEnv, TRUST_DIR_ENV } from "../../contracts/tokens.ts";
 
@@ -97,9 +98,9 @@ const flags = defineFlags(
     },
     "metrics-addr": {
       kind: "addr",
-      env: "AGENTRY_METRICS_ADDR",
+      env: AgentEnv.METRICS_ADDR,
       help: "host:port of /metrics (Prometheus), apart from the API",
-      default: "0.0.0.0:9090",
+      default: `0.0.0.0:${METRICS_PORT}`,
     },
     provider: {
       kind: "string",

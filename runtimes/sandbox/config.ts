@@ -1,6 +1,7 @@
 // Sandbox runtime settings from flags, else AGENTRY_SANDBOX_* environment variables, else
 // defaults; `--help` lists them.
 import { defineFlags, logLevelFlag, type Warn } from "../../lib/cli/flags.ts";
+import { METRICS_PORT } from "../../contracts/metrics.ts";
 import { SandboxEnv } from "../../contracts/sandbox.ts";
 import { DEFAULT_TRUST_DIR, PodIdentityEnv, TRUST_DIR_ENV } from "../../contracts/tokens.ts";
 import { STORE_TOKEN_PATH, StoreEnv } from "../../contracts/store.ts";
@@ -46,9 +47,9 @@ const flags = defineFlags("sandbox", {
   },
   "metrics-addr": {
     kind: "addr",
-    env: "AGENTRY_SANDBOX_METRICS_ADDR",
+    env: SandboxEnv.METRICS_ADDR,
     help: "host:port of /metrics (Prometheus)",
-    default: "0.0.0.0:9090",
+    default: `0.0.0.0:${METRICS_PORT}`,
   },
   root: {
     kind: "string",
