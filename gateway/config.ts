@@ -1,6 +1,6 @@
 // Gateway settings from flags or environment variables; `--help` lists them.
 import { formatDuration } from "../lib/cli/duration.ts";
-import { defineFlags, logLevelFlag } from "../lib/cli/flags.ts";
+import { defineFlags, logLevelFlag, metricsAddrFlag } from "../lib/cli/flags.ts";
 import type { AdmissionSettings } from "./routes/admit.ts";
 
 export interface GatewayConfig {
@@ -60,13 +60,13 @@ export interface GatewayConfig {
 }
 
 const flags = defineFlags("gateway", {
-  listen: { kind: "addr", env: "AGENTRY_GATEWAY_LISTEN", help: "host:port of the API", default: "0.0.0.0:8080" },
-  "metrics-addr": {
+  listen: {
     kind: "addr",
-    env: "AGENTRY_GATEWAY_METRICS_ADDR",
-    help: "host:port of /metrics (the API's port does not serve it)",
-    default: "0.0.0.0:9090",
+    env: "AGENTRY_GATEWAY_LISTEN",
+    help: "host:port of the API",
+    default: "0.0.0.0:8080",
   },
+  "metrics-addr": metricsAddrFlag("AGENTRY_GATEWAY_METRICS_ADDR"),
   "database-url": { kind: "string", env: "DATABASE_URL", help: "PostgreSQL URL; unset: embedded PGlite" },
   "pglite-dir": {
     kind: "string",
@@ -116,8 +116,20 @@ const flags = defineFlags("gateway", {
     help: "serve requests without a token as system:anonymous",
     default: false,
   },
-  rate: { kind: "number", env: "AGENTRY_RATE_LIMIT", help: "requests per second per identity", default: 50, min: 0.001 },
-  burst: { kind: "number", env: "AGENTRY_RATE_BURST", help: "request burst per identity", default: 100, min: 1 },
+  rate: {
+    kind: "number",
+    env: "AGENTRY_RATE_LIMIT",
+    help: "requests per second per identity",
+    default: 50,
+    min: 0.001,
+  },
+  burst: {
+    kind: "number",
+    env: "AGENTRY_RATE_BURST",
+    help: "request burst per identity",
+    default: 100,
+    min: 1,
+  },
   "address-rate": {
     kind: "number",
     env: "AGENTRY_ADDRESS_RATE_LIMIT",
@@ -194,7 +206,13 @@ const flags = defineFlags("gateway", {
     default: 500,
     min: 1,
   },
-  "kube-burst": { kind: "int", env: "AGENTRY_KUBE_BURST", help: "request burst to the apiserver", default: 1000, min: 1 },
+  "kube-burst": {
+    kind: "int",
+    env: "AGENTRY_KUBE_BURST",
+    help: "request burst to the apiserver",
+    default: 1000,
+    min: 1,
+  },
   "allowed-registries": {
     kind: "list",
     env: "AGENTRY_ALLOWED_REGISTRIES",

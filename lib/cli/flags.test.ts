@@ -176,7 +176,9 @@ describe("defineFlags", () => {
     ]);
     const env = parse([], { DEMO_MAX_EXEC_SECONDS: "90" });
     assert.equal(env.v["max-exec"], 90_000);
-    assert.deepEqual(env.warnings, ["DEMO_MAX_EXEC_SECONDS is deprecated; use DEMO_MAX_EXEC=1m30s (90 seconds)"]);
+    assert.deepEqual(env.warnings, [
+      "DEMO_MAX_EXEC_SECONDS is deprecated; use DEMO_MAX_EXEC=1m30s (90 seconds)",
+    ]);
     // An old name may already carry a unit.
     assert.equal(parse(["--max-exec-seconds=2m"]).v["max-exec"], 120_000);
   });
@@ -202,8 +204,7 @@ describe("defineFlags", () => {
   ];
   for (const [argv, env, re] of bad)
     it(`refuses ${JSON.stringify(argv)} ${JSON.stringify(env)}`, () =>
-      assert.throws(() => demo.parse(argv, env, () => {}), re),
-    );
+      assert.throws(() => demo.parse(argv, env, () => {}), re));
 
   it("answers help for --help and -h", () => {
     assert.equal(demo.parse(["--help"], {}), "help");
@@ -220,7 +221,10 @@ describe("defineFlags", () => {
     }
     assert.match(text, /--lease-duration <duration> +lease \(default: "15s", env: DEMO_LEASE\)/);
     assert.doesNotMatch(text, /^ {2}--max-exec-seconds /m);
-    assert.match(text, /--max-exec-seconds, DEMO_MAX_EXEC_SECONDS → --max-exec \(a bare number is read as seconds\)/);
+    assert.match(
+      text,
+      /--max-exec-seconds, DEMO_MAX_EXEC_SECONDS → --max-exec \(a bare number is read as seconds\)/,
+    );
     assert.match(text, /Durations are Go-style/);
   });
 

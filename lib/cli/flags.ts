@@ -288,6 +288,15 @@ export const logLevelFlag = {
   default: "info",
 } as const satisfies Flag;
 
+/** Where a program serves Prometheus /metrics, apart from its API. */
+export const metricsAddrFlag = <E extends string>(env: E, port = 9090) =>
+  ({
+    kind: "addr",
+    env,
+    help: "host:port of /metrics (Prometheus), apart from the API (whose port answers it 404)",
+    default: `0.0.0.0:${port}`,
+  }) as const satisfies Flag;
+
 /** What is wrong with `raw` as a value of `f` ("must be ..."), or undefined. */
 function check(name: string, f: Flag, raw: string): string | undefined {
   switch (f.kind) {

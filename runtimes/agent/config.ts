@@ -9,12 +9,12 @@
 //     AgentRuntime's status, where a crash loop would show only "CrashLoopBackOff";
 //     `--strict` exits 2 instead.
 import { formatDuration } from "../../lib/cli/duration.ts";
-import { defineFlags, logLevelFlag, type Warn } from "../../lib/cli/flags.ts";
+import { podFlags } from "../../lib/cli/podflags.ts";
+import { defineFlags, logLevelFlag, metricsAddrFlag, type Warn } from "../../lib/cli/flags.ts";
 import { ModelSettings } from "../../api/v1alpha1/agentruntime.ts";
 import { AgentEnv } from "../../contracts/agent.ts";
 import { METRICS_PORT } from "../../contracts/metrics.ts";
 import { parseWorkspaceUrl } from "../../contracts/sandbox.ts";
-import { DEFAULT_TRUST_DIR, PodIdentityEnv, TRUST_DIR_ENV } from "../../contracts/tokens.ts";
 
 export type ProviderName = (typeof PROVIDERS)[number];
 export const PROVIDERS = ModelSettings.shape.provider.options;
@@ -96,12 +96,7 @@ const flags = defineFlags(
       min: 0,
       max: 65535,
     },
-    "metrics-addr": {
-      kind: "addr",
-      env: AgentEnv.METRICS_ADDR,
-      help: "host:port of /metrics (Prometheus), apart from the API",
-      default: `0.0.0.0:${METRICS_PORT}`,
-    },
+    "metrics-addr": metricsAddrFlag(AgentEnv.METRICS_ADDR, METRICS_PORT),
     provider: {
       kind: "string",
       env: AgentEnv.MODEL_PROVIDER,
@@ -140,18 +135,7 @@ const flags = defineFlags(
       env: AgentEnv.WORKSPACE_TOKEN_FILE,
       help: "file holding the token for the workspace (mounted by the operator, re-read at each call)",
     },
-    "trust-dir": {
-      kind: "string",
-      env: TRUST_DIR_ENV,
-      help: "directory of trusted public keys (PEM); tokens signed by them open the API",
-      default: DEFAULT_TRUST_DIR,
-    },
-    "pod-name": { kind: "string", env: PodIdentityEnv.NAME, help: "this pod's name (downward API)" },
-    "pod-namespace": {
-      kind: "string",
-      env: PodIdentityEnv.NAMESPACE,
-      help: "this pod's namespace (downward API)",
-    },
+    ...podFlags,
     "max-concurrent-tasks": {
       kind: "int",
       env: "AGENTRY_MAX_CONCURRENT_TASKS",

@@ -1,9 +1,9 @@
 // Sandbox runtime settings from flags, else AGENTRY_SANDBOX_* environment variables, else
 // defaults; `--help` lists them.
-import { defineFlags, logLevelFlag, type Warn } from "../../lib/cli/flags.ts";
+import { podFlags } from "../../lib/cli/podflags.ts";
+import { defineFlags, logLevelFlag, metricsAddrFlag, type Warn } from "../../lib/cli/flags.ts";
 import { METRICS_PORT } from "../../contracts/metrics.ts";
 import { SandboxEnv } from "../../contracts/sandbox.ts";
-import { DEFAULT_TRUST_DIR, PodIdentityEnv, TRUST_DIR_ENV } from "../../contracts/tokens.ts";
 import { STORE_TOKEN_PATH, StoreEnv } from "../../contracts/store.ts";
 
 export interface SandboxConfig {
@@ -45,30 +45,14 @@ const flags = defineFlags("sandbox", {
     help: "host:port to serve on (port 0: any free port)",
     default: "0.0.0.0:8080",
   },
-  "metrics-addr": {
-    kind: "addr",
-    env: SandboxEnv.METRICS_ADDR,
-    help: "host:port of /metrics (Prometheus)",
-    default: `0.0.0.0:${METRICS_PORT}`,
-  },
+  "metrics-addr": metricsAddrFlag(SandboxEnv.METRICS_ADDR, METRICS_PORT),
   root: {
     kind: "string",
     env: SandboxEnv.ROOT,
     help: "directory holding the workspaces (created if missing)",
     default: "/workspaces",
   },
-  "trust-dir": {
-    kind: "string",
-    env: TRUST_DIR_ENV,
-    help: "directory of trusted public keys (PEM); tokens signed by them open the API",
-    default: DEFAULT_TRUST_DIR,
-  },
-  "pod-name": { kind: "string", env: PodIdentityEnv.NAME, help: "this pod's name (downward API)" },
-  "pod-namespace": {
-    kind: "string",
-    env: PodIdentityEnv.NAMESPACE,
-    help: "this pod's namespace (downward API)",
-  },
+  ...podFlags,
   "max-workspaces": {
     kind: "int",
     min: 1,
