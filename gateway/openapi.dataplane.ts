@@ -291,10 +291,11 @@ export function dataPlanePaths(params: { namespace: Json; name: (kind: string) =
       delete: {
         ...files,
         operationId: "cancelExec",
-        summary: "Cancel a running command on this gateway replica (RBAC: create workspaces/exec)",
+        summary: "Cancel a running command, through any gateway replica (RBAC: create workspaces/exec)",
         responses: {
           "202": {
-            description: "Cancelled; its stream ends with an error record.",
+            description:
+              "Cancelled: its process tree is killed and its stream ends with an exit record (signal SIGKILL).",
             content: { "application/json": { schema: ref("ExecCancelled") } },
           },
           ...problems(400, 401, 403, 404, 429, 503),

@@ -577,7 +577,7 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Cancel a running command on this gateway replica (RBAC: create workspaces/exec) */
+        /** Cancel a running command, through any gateway replica (RBAC: create workspaces/exec) */
         delete: operations["cancelExec"];
         options?: never;
         head?: never;
@@ -2162,7 +2162,9 @@ export interface components {
         };
         /** @description A command to run in a workspace (argv, never a shell). */
         ExecRequest: {
-            command: string[];
+            command: [
+                string
+            ];
             /** @description Seconds before the command is killed; at most the gateway's --max-exec (600 s here), more is refused with 400. */
             timeoutSeconds?: number;
             cwd?: string;
@@ -4719,7 +4721,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Cancelled; its stream ends with an error record. */
+            /** @description Cancelled: its process tree is killed and its stream ends with an exit record (signal SIGKILL). */
             202: {
                 headers: {
                     [name: string]: unknown;

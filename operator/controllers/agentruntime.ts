@@ -13,8 +13,8 @@ import {
   controlledBy,
   isNameConflict,
 } from "../../lib/kube/children.ts";
-import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
-import { sameStatus } from "../../lib/kube/conditions.ts";
+import type { KubeApi, KubeObject } from "../../lib/kube/client.ts";
+import { sameLabels } from "../../lib/kube/conditions.ts";
 import type { Controller, ReconcileResult, Reconciler } from "../../lib/kube/controller.ts";
 import type { Recorder } from "../../lib/kube/events.ts";
 import { keyOf, splitKey, type SharedInformer } from "../../lib/kube/informer.ts";
@@ -29,6 +29,7 @@ import {
   type AgentContext,
 } from "./agentruntime.desired.ts";
 import { computeAgentStatus, type PodView } from "./agentruntime.status.ts";
+import { planPod } from "./agentruntime.plan.ts";
 import type { AgentProbe, AgentReadiness } from "./agentruntime.probe.ts";
 import { fleetSelector } from "./sandboxfleet.desired.ts";
 
@@ -45,7 +46,7 @@ export interface AgentInformers {
 }
 
 export interface AgentControllerDeps {
-  client: KubeClient;
+  client: KubeApi;
   informers: AgentInformers;
   recorder: Recorder;
   metrics: Metrics;
@@ -105,7 +106,7 @@ export class AgentRuntimeReconciler implements Reconciler {
       if (
         old &&
         old.metadata.generation === o.metadata.generation &&
-        sameStatus(old.metadata.labels, o.metadata.labels)
+        sameLabels(old.metadata.labels, o.metadata.labels)
       ) {
         if (old.metadata.deletionTimestamp === o.metadata.deletionTimestamp) return;
       }
@@ -162,9 +163,9 @@ export class AgentRuntimeReconciler implements Reconciler {
       return;
     }
     if (cached.metadata.deletionTimestamp) return;
+    // The cache's object is shared (the pipeline controller reads agents too): never changed.
     const parsed = specSchemas.AgentRuntime.safeParse(cached["spec"]);
-    const ar = asAgent(cached);
-    if (parsed.success) ar.spec = parsed.data;
+    const ar = parsed.success ? { ...asAgent(cached), spec: parsed.data } : asAgent(cached);
     await this.removeOrphans(namespace, name, cached.metadata.uid);
 
     const { workspace, workspaceProblem, workspaceMissing, workspaceStalled } = this.workspaceOf(ar);
@@ -313,6 +314,7 @@ export class AgentRuntimeReconciler implements Reconciler {
     };
   }
 
+  /** Carries out planPod's decision about the Pod (agentruntime.plan.ts). */
   private async reconcilePod(
     key: string,
     ar: AgentRuntime,
@@ -320,68 +322,69 @@ export class AgentRuntimeReconciler implements Reconciler {
     pod: KubeObject | undefined,
     workspaceProblem: string | undefined,
   ): Promise<{ replacing: boolean; requeueAfterMs?: number; applied?: boolean }> {
-    if (!desired.pod) {
-      if (pod && this.ownedBy(pod, ar)) {
-        await this.remove(pod);
+    const plan = planPod({
+      wantPod: desired.pod !== undefined,
+      pod: pod && {
+        owned: this.ownedBy(pod, ar),
+        stale: staleChild(pod, ar.metadata.uid, this.deps.context.controllerId),
+        deleting: pod.metadata.deletionTimestamp !== undefined,
+        templateHash: pod.metadata.labels?.[LABEL_TEMPLATE_HASH],
+        phase: (pod as PodView).status?.phase,
+      },
+      templateHash: desired.templateHash,
+      workspaceProblem: workspaceProblem !== undefined,
+      backoff: this.recreate.get(key),
+      now: this.now().getTime(),
+      maxBackoffMs: this.deps.maxBackoffMs ?? 60_000,
+    });
+    const podName = desired.podName;
+    switch (plan.action) {
+      case "none":
+        return { replacing: plan.replacing };
+      case "wait":
+        return { replacing: false, requeueAfterMs: plan.ms };
+      case "conflict":
+        throw new NameConflictError(desired.pod!, pod!);
+      case "create":
+        // Not in the cache: a Pod of that name may still exist (someone else's, unlabelled).
+        if (!(await this.writer.ensure(desired.pod!, undefined))) return { replacing: false };
         this.deps.recorder.event(
           ar as never,
           "Normal",
-          "Suspended",
-          `Deleted Pod ${desired.podName}; the Service is kept`,
+          plan.recreate ? "Recreated" : "Created",
+          `Created Pod ${podName}`,
         );
-      }
-      return { replacing: false };
+        return { replacing: false, applied: true };
+      case "remove":
+        await this.remove(pod!);
+        if (plan.why === "suspended")
+          this.deps.recorder.event(
+            ar as never,
+            "Normal",
+            "Suspended",
+            `Deleted Pod ${podName}; the Service is kept`,
+          );
+        if (plan.why === "changed") {
+          this.recreate.delete(key);
+          this.deps.recorder.event(
+            ar as never,
+            "Normal",
+            "Replacing",
+            `Replacing Pod ${podName}: the spec changed`,
+          );
+        }
+        return { replacing: plan.why !== "suspended" };
+      case "failed":
+        this.recreate.set(key, { count: plan.count, notBefore: this.now().getTime() + plan.delayMs });
+        await this.remove(pod!);
+        this.deps.recorder.event(
+          ar as never,
+          "Warning",
+          "PodFailed",
+          `Pod ${podName} ${plan.phase === "Failed" ? "failed" : "exited"}; recreating it in ${Math.round(plan.delayMs / 1000)}s`,
+        );
+        return { replacing: false, requeueAfterMs: plan.delayMs };
     }
-    if (!pod) {
-      if (workspaceProblem) return { replacing: false };
-      const attempt = this.recreate.get(key);
-      const wait = attempt ? attempt.notBefore - Date.now() : 0;
-      if (wait > 0) return { replacing: false, requeueAfterMs: wait };
-      // Not in the cache: a Pod of that name may still exist (someone else's, unlabelled).
-      if (!(await this.writer.ensure(desired.pod, undefined))) return { replacing: false };
-      this.deps.recorder.event(
-        ar as never,
-        "Normal",
-        attempt ? "Recreated" : "Created",
-        `Created Pod ${desired.podName}`,
-      );
-      return { replacing: false, applied: true };
-    }
-    if (!this.ownedBy(pod, ar)) {
-      // Ours from an earlier AgentRuntime of this name: remove it. Anyone else's: leave it.
-      if (!staleChild(pod, ar.metadata.uid, this.deps.context.controllerId))
-        throw new NameConflictError(desired.pod, pod);
-      if (!pod.metadata.deletionTimestamp) await this.remove(pod);
-      return { replacing: true };
-    }
-    if (pod.metadata.deletionTimestamp) return { replacing: true };
-    if (pod.metadata.labels?.[LABEL_TEMPLATE_HASH] !== desired.templateHash) {
-      await this.remove(pod);
-      this.recreate.delete(key);
-      this.deps.recorder.event(
-        ar as never,
-        "Normal",
-        "Replacing",
-        `Replacing Pod ${desired.podName}: the spec changed`,
-      );
-      return { replacing: true };
-    }
-    const phase = (pod as PodView).status?.phase;
-    if (phase === "Failed" || phase === "Succeeded") {
-      const prior = this.recreate.get(key);
-      const count = (prior?.count ?? 0) + 1;
-      const delay = Math.min(this.deps.maxBackoffMs ?? 60_000, 1000 * 2 ** (count - 1));
-      this.recreate.set(key, { count, notBefore: Date.now() + delay });
-      await this.remove(pod);
-      this.deps.recorder.event(
-        ar as never,
-        "Warning",
-        "PodFailed",
-        `Pod ${desired.podName} ${phase === "Failed" ? "failed" : "exited"}; recreating it in ${Math.round(delay / 1000)}s`,
-      );
-      return { replacing: false, requeueAfterMs: delay };
-    }
-    return { replacing: false };
   }
 
   /** Controlled by this AgentRuntime (owner reference with controller=true and its uid). */

@@ -19,7 +19,6 @@ export const ANNOTATION_MANIFEST_HASH = "agentry.dev/manifest-hash";
 export const ANNOTATION_RUN_REQUEST = "agentry.dev/run-request";
 export const MANIFEST_DIR = "/etc/agentry/pipeline";
 export const MANIFEST_FILE = "manifest.json";
-export const DEFAULT_DISPATCHER_IMAGE = "ghcr.io/agentry-dev/agent:0.1.0";
 
 export interface PipelineContext {
   /** Image of the container that runs agentRef steps against their AgentRuntime. */

@@ -136,9 +136,9 @@ export class PipelineReconciler implements Reconciler {
     const { informers } = this.deps;
     const cached = informers.pipelines.get(namespace, name);
     if (!cached || cached.metadata.deletionTimestamp) return;
-    const pl = asPipeline(cached);
+    // The cache's object is never changed: the spec with its defaults goes on a copy.
     const parsed = specSchemas.Pipeline.safeParse(cached["spec"]);
-    if (parsed.success) pl.spec = parsed.data;
+    const pl = parsed.success ? { ...asPipeline(cached), spec: parsed.data } : asPipeline(cached);
 
     const { agentUrls, agentProblem } = this.agentsOf(pl);
     const desired = desiredPipeline(pl, { dispatcherImage: this.deps.dispatcherImage, agentUrls });
@@ -239,21 +239,28 @@ export class PipelineReconciler implements Reconciler {
       const now = this.now();
       const verdict = checkStepTimeouts(limits, pods, now);
       next = Math.min(next ?? Infinity, verdict.nextCheckMs);
-      if (!verdict.overdue) continue;
-      await this.deps.client.mergePatch(
-        { apiVersion: "batch/v1", kind: "Job", metadata: { namespace: pl.metadata.namespace, name } },
-        {
-          metadata: { annotations: { [ANNOTATION_STEP_TIMEOUT]: verdict.overdue.message } },
-          spec: {
-            activeDeadlineSeconds: deadlineNow(view.status?.startTime, view.spec?.activeDeadlineSeconds, now),
+      const overdue = verdict.overdue;
+      if (!overdue) continue;
+      await this.writer.write("Job", "patch", () =>
+        this.deps.client.mergePatch(
+          { apiVersion: "batch/v1", kind: "Job", metadata: { namespace: pl.metadata.namespace, name } },
+          {
+            metadata: { annotations: { [ANNOTATION_STEP_TIMEOUT]: overdue.message } },
+            spec: {
+              activeDeadlineSeconds: deadlineNow(
+                view.status?.startTime,
+                view.spec?.activeDeadlineSeconds,
+                now,
+              ),
+            },
           },
-        },
+        ),
       );
       this.deps.recorder.event(
         pl as never,
         "Warning",
         "StepTimedOut",
-        `Job ${name}: ${verdict.overdue.message}`,
+        `Job ${name}: ${overdue.message}`,
       );
     }
     return next;
