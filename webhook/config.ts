@@ -36,13 +36,23 @@ export interface WebhookConfig {
 }
 
 const flags = defineFlags("webhook", {
-  listen: { kind: "addr", env: "AGENTRY_WEBHOOK_LISTEN", help: "host:port of the HTTPS server", default: "0.0.0.0:9443" },
+  listen: {
+    kind: "addr",
+    env: "AGENTRY_WEBHOOK_LISTEN",
+    help: "host:port of the HTTPS server",
+    default: "0.0.0.0:9443",
+  },
   "cert-dir": {
     kind: "string",
     env: "AGENTRY_WEBHOOK_CERT_DIR",
     help: "serve tls.crt/tls.key from this directory (cert-manager), reloaded on change; unset: self-managed CA",
   },
-  namespace: { kind: "string", env: "POD_NAMESPACE", help: "the webhook's own namespace", default: "agentry-system" },
+  namespace: {
+    kind: "string",
+    env: "POD_NAMESPACE",
+    help: "the webhook's own namespace",
+    default: "agentry-system",
+  },
   "cert-secret-name": {
     kind: "string",
     env: "AGENTRY_WEBHOOK_CERT_SECRET",
@@ -50,7 +60,11 @@ const flags = defineFlags("webhook", {
     default: "agentry-webhook-tls",
   },
   "cert-hosts": { kind: "list", help: "extra DNS names or IPs of the serving certificate (comma-separated)" },
-  "cert-validity": { kind: "duration", help: "validity of the self-managed CA and certificate", default: "8760h" },
+  "cert-validity": {
+    kind: "duration",
+    help: "validity of the self-managed CA and certificate",
+    default: "8760h",
+  },
   "cert-rotate-before": {
     kind: "duration",
     help: "rotate when the certificate expires within this",
@@ -63,14 +77,25 @@ const flags = defineFlags("webhook", {
     default: "agentry-webhook",
   },
   "service-port": { kind: "int", help: "port of that Service", default: 443, min: 1, max: 65535 },
-  "webhook-url": { kind: "string", help: "call the webhook at this https URL instead of the Service (e.g. out-of-cluster)" },
+  "webhook-url": {
+    kind: "string",
+    help: "call the webhook at this https URL instead of the Service (e.g. out-of-cluster)",
+  },
   "manage-configurations": {
     kind: "bool",
     help: "create the webhook configurations and keep their caBundle current",
     default: true,
   },
-  "validating-config-name": { kind: "string", help: "ValidatingWebhookConfiguration name", default: "agentry-validating" },
-  "mutating-config-name": { kind: "string", help: "MutatingWebhookConfiguration name", default: "agentry-defaulting" },
+  "validating-config-name": {
+    kind: "string",
+    help: "ValidatingWebhookConfiguration name",
+    default: "agentry-validating",
+  },
+  "mutating-config-name": {
+    kind: "string",
+    help: "MutatingWebhookConfiguration name",
+    default: "agentry-defaulting",
+  },
   "failure-policy": {
     kind: "string",
     help: "what the apiserver does when the webhook cannot be reached",
@@ -155,7 +180,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const webhookUrl = v["webhook-url"] || undefined;
   if (webhookUrl && !webhookUrl.startsWith("https://"))
     throw new Error(`--webhook-url must start with https://, got "${webhookUrl}"`);
-  if (v.timeout % 1000 !== 0) throw new Error(`--timeout must be whole seconds, got ${formatDuration(v.timeout)}`);
+  if (v.timeout % 1000 !== 0)
+    throw new Error(`--timeout must be whole seconds, got ${formatDuration(v.timeout)}`);
   const certValidityMs = v["cert-validity"];
   const certRotateBeforeMs = v["cert-rotate-before"];
   if (certRotateBeforeMs >= certValidityMs)
@@ -186,7 +212,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     mutatingConfigName: v["mutating-config-name"],
     failurePolicy,
     timeoutSeconds: v.timeout / 1000,
-    namespaceSelector: namespaceSelector ? selector("namespace-selector", namespaceSelector) : defaultNamespaces,
+    namespaceSelector: namespaceSelector
+      ? selector("namespace-selector", namespaceSelector)
+      : defaultNamespaces,
     objectSelector: selector("object-selector", v["object-selector"]),
     policy: {
       allowedRegistries: v["allowed-registries"],
