@@ -1,6 +1,6 @@
 // Gateway settings from flags or environment variables; `--help` lists them.
 import { formatDuration } from "../lib/cli/duration.ts";
-import { defineFlags, logLevelFlag, metricsAddrFlag } from "../lib/cli/flags.ts";
+import { defineFlags, logLevelFlag, metricsAddrFlag, type Warn } from "../lib/cli/flags.ts";
 import type { AdmissionSettings } from "./routes/admit.ts";
 
 export interface GatewayConfig {
@@ -307,8 +307,12 @@ const flags = defineFlags("gateway", {
 
 export const usage = flags.usage;
 
-export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): GatewayConfig | "help" {
-  const v = flags.parse(argv, env);
+export function loadConfig(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  warn?: Warn,
+): GatewayConfig | "help" {
+  const v = flags.parse(argv, env, warn);
   if (v === "help") return "help";
   const rotateEveryMs = v["signing-key-rotation"];
   const graceMs = v["signing-key-grace"];

@@ -1,7 +1,7 @@
 // Operator settings from flags (or AGENTRY_* environment variables), with defaults that
 // suit a production install; `--help` prints them.
 import { formatDuration } from "../lib/cli/duration.ts";
-import { defineFlags, logLevelFlag } from "../lib/cli/flags.ts";
+import { defineFlags, logLevelFlag, type Warn } from "../lib/cli/flags.ts";
 import type { DefaultStore } from "./broker/stores.ts";
 
 export interface OperatorConfig {
@@ -208,8 +208,12 @@ const flags = defineFlags("operator", {
 
 export const usage = flags.usage;
 
-export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): OperatorConfig | "help" {
-  const v = flags.parse(argv, env);
+export function loadConfig(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  warn?: Warn,
+): OperatorConfig | "help" {
+  const v = flags.parse(argv, env, warn);
   if (v === "help") return "help";
   const healthAddr = v["health-addr"];
   const brokerAddr = v["broker-addr"];

@@ -1,7 +1,7 @@
 // Webhook settings from flags (or AGENTRY_* environment variables); `--help` prints them.
 import type { Policy } from "../lib/admission/index.ts";
 import { formatDuration } from "../lib/cli/duration.ts";
-import { defineFlags, logLevelFlag } from "../lib/cli/flags.ts";
+import { defineFlags, logLevelFlag, type Warn } from "../lib/cli/flags.ts";
 
 export interface LabelSelector {
   matchLabels?: Record<string, string>;
@@ -171,8 +171,12 @@ function selector(flag: string, text: string): LabelSelector {
   }
 }
 
-export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): WebhookConfig | "help" {
-  const v = flags.parse(argv, env);
+export function loadConfig(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  warn?: Warn,
+): WebhookConfig | "help" {
+  const v = flags.parse(argv, env, warn);
   if (v === "help") return "help";
   const failurePolicy = v["failure-policy"] as WebhookConfig["failurePolicy"];
   const namespace = v.namespace;
