@@ -183,6 +183,19 @@ describe("defineFlags", () => {
     assert.equal(parse(["--max-exec-seconds=2m"]).v["max-exec"], 120_000);
   });
 
+  it("reads any bare number on an old name in its old unit, with exactly one warning (property)", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 100_000 }), fc.boolean(), (n, viaEnv) => {
+        const { v, warnings } = viaEnv
+          ? parse([], { DEMO_MAX_EXEC_SECONDS: String(n) })
+          : parse([`--idempotency-ttl-hours=${n}`]);
+        if (viaEnv) assert.equal(v["max-exec"], n * 1000);
+        else assert.equal(v["idempotency-ttl"], n * 3_600_000);
+        assert.equal(warnings.length, 1);
+      }),
+    );
+  });
+
   it("lets the new name win over the old one, and any flag over any variable", () => {
     assert.equal(parse(["--max-exec=1s", "--max-exec-seconds=5"]).v["max-exec"], 1000);
     assert.equal(parse(["--max-exec-seconds=5"], { DEMO_MAX_EXEC: "1s" }).v["max-exec"], 5000);

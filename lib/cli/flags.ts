@@ -154,24 +154,27 @@ export function defineFlags<const S extends Record<string, Flag>>(
     const fromEnv = (name: string | undefined) => (name && env[name]) || undefined;
     const values: Record<string, unknown> = {};
     for (const [name, f] of entries) {
+      // Where a value may come from, first found wins: the flag, its old names, its variable,
+      // the old variables. `label` names the place as the user wrote it, for warnings.
+      const cli = fromArgv(name);
       const old = f.deprecated ?? [];
-      // Where the value came from, as the user wrote it: for errors and warnings.
-      let label = describe(name);
-      let raw: string | true | undefined = fromArgv(name);
-      if (raw === true) raw = "true";
-      else if (raw !== undefined) label = `--${name}`;
-      for (const d of old) {
-        const v = d.flag ? fromArgv(d.flag) : undefined;
-        if (raw !== undefined || typeof v !== "string") continue;
-        raw = fromOld(f, v, d, `--${d.flag}`, `--${name}`, warn);
-        label = `--${d.flag}`;
-      }
-      if (raw === undefined && (raw = fromEnv(f.env)) !== undefined) label = f.env!;
-      for (const d of old) {
-        const v = fromEnv(d.env);
-        if (raw !== undefined || v === undefined) continue;
-        raw = fromOld(f, v, d, d.env!, f.env ?? `--${name}`, warn);
-        label = d.env!;
+      const sources: { value: string | undefined; label: string; old?: Deprecated }[] = [
+        { value: cli === true ? "true" : cli, label: `--${name}` },
+        ...old.flatMap((d) => {
+          const v = d.flag ? fromArgv(d.flag) : undefined;
+          return d.flag
+            ? [{ value: typeof v === "string" ? v : undefined, label: `--${d.flag}`, old: d }]
+            : [];
+        }),
+        { value: fromEnv(f.env), label: f.env ?? "" },
+        ...old.flatMap((d) => (d.env ? [{ value: fromEnv(d.env), label: d.env, old: d }] : [])),
+      ];
+      const found = sources.find((src) => src.value !== undefined);
+      let raw = found?.value;
+      const label = found?.label ?? "";
+      if (found?.old && raw !== undefined) {
+        const successor = label.startsWith("--") ? `--${name}` : (f.env ?? `--${name}`);
+        raw = fromOld(f, raw, found.old, label, successor, warn);
       }
       if (raw !== undefined && f.kind === "duration" && BARE_NUMBER.test(raw) && raw !== "0") {
         const unit = f.bareUnit ?? "s";
