@@ -53,6 +53,8 @@ export interface GatewayConfig {
   podAddressMap: string | undefined;
   maxUploadBytes: number;
   maxExecSeconds: number;
+  /** Directory of the built web console served under /ui; empty: no console. */
+  consoleDir: string;
   /** On SIGTERM: how long /readyz fails while new requests are still served (endpoints catch up). */
   shutdownDelayMs: number;
   /** Then: how long in-flight requests may take to finish before their connections are cut. */
@@ -268,6 +270,12 @@ const flags = defineFlags("gateway", {
     default: "1h",
     min: "0s",
   },
+  "console-dir": {
+    kind: "string",
+    env: "AGENTRY_CONSOLE_DIR",
+    help: "directory of the built web console (npm run build), served under /ui; empty: no console",
+    default: "dist/console",
+  },
   "pod-address-map": {
     kind: "string",
     env: "AGENTRY_POD_ADDRESS_MAP",
@@ -371,6 +379,7 @@ export function loadConfig(
       },
       checkSecretRefs: v["check-secret-refs"],
     },
+    consoleDir: v["console-dir"],
     podAddressMap: v["pod-address-map"],
     maxUploadBytes: v["max-upload-bytes"],
     maxExecSeconds: v["max-exec"] / 1000,

@@ -25,7 +25,12 @@ export interface DataPlane {
 
 export async function startDataPlane(
   ctx: Ctx,
-  o: { tokens?: Record<string, Identity>; maxUploadBytes?: number; maxExecSeconds?: number } = {},
+  o: {
+    tokens?: Record<string, Identity>;
+    maxUploadBytes?: number;
+    maxExecSeconds?: number;
+    consoleDir?: string;
+  } = {},
 ): Promise<DataPlane> {
   const ns = await testNamespace(ctx);
   const pods = await PodBackends.start({ namespaces: [ns] });
@@ -48,6 +53,7 @@ export async function startDataPlane(
   const replica = () =>
     startGateway(ctx, {
       ...(o.tokens ? { tokens: o.tokens } : {}),
+      ...(o.consoleDir ? { consoleDir: o.consoleDir } : {}),
       dataPlane: {
         addresses: new PodAddresses(pods.mapFile),
         signer: () => ring.signer(),

@@ -4,20 +4,20 @@
 // plane is tested in test/operator/.
 import assert from "node:assert/strict";
 import { beforeEach, describe, it } from "node:test";
-import type { AgentRuntime } from "../../api/v1alpha1/index.ts";
-import { NAME_CONFLICT_RECHECK_MS } from "../../lib/kube/children.ts";
-import type { KubeObject } from "../../lib/kube/client.ts";
-import { Metrics } from "../../lib/kube/metrics.ts";
-import { silentLogger } from "../../lib/log.ts";
+import type { AgentRuntime } from "../../../api/v1alpha1/index.ts";
+import { NAME_CONFLICT_RECHECK_MS } from "../../../lib/kube/children.ts";
+import type { KubeObject } from "../../../lib/kube/client.ts";
+import { Metrics } from "../../../lib/kube/metrics.ts";
+import { silentLogger } from "../../../lib/log.ts";
 import {
   FakeClock,
   FakeInformer,
   RecordingClient,
   RecordingRecorder,
   type Call,
-} from "../../test/harness/fakekube.ts";
-import { ANNOTATION_AGENT_ID, ANNOTATION_CONTROLLER_ID, LABEL_AGENT } from "./agentruntime.desired.ts";
-import { AgentRuntimeReconciler, type AgentInformers } from "./agentruntime.ts";
+} from "../../../test/harness/fakekube.ts";
+import { ANNOTATION_AGENT_ID, ANNOTATION_CONTROLLER_ID, LABEL_AGENT } from "./desired.ts";
+import { AgentRuntimeReconciler, type AgentInformers } from "./reconciler.ts";
 
 const NS = "team";
 const KEY = `${NS}/coder`;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { backoffDelay, planPod, type PodFacts, type PodPlanInput } from "./agentruntime.plan.ts";
+import { backoffDelay, planPod, type PodFacts, type PodPlanInput } from "./plan.ts";
 
 const HASH = "h-now";
 const base: PodPlanInput = {

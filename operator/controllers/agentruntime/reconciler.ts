@@ -3,47 +3,33 @@
 // template changes, recreates a deleted or failed Pod with backoff, removes the Pod while
 // suspended, removes orphans, and reports status. Reconcile order: get → stop if gone →
 // gather inputs → children (Service → NetworkPolicy → claim → Pod) → status if changed.
-import type { AgentRuntime, SandboxFleet, Workspace } from "../../api/v1alpha1/index.ts";
-import { AgentRuntimeReason, specSchemas } from "../../api/v1alpha1/index.ts";
-import { STALL_AFTER_MS } from "../../lib/kube/conditions.ts";
+import type { AgentRuntime } from "../../../api/v1alpha1/index.ts";
+import { AgentRuntimeReason, specSchemas } from "../../../api/v1alpha1/index.ts";
+import { STALL_AFTER_MS } from "../../../lib/kube/conditions.ts";
 import {
   ChildWriter,
   NAME_CONFLICT_RECHECK_MS,
   NameConflictError,
   controlledBy,
   isNameConflict,
-} from "../../lib/kube/children.ts";
-import type { KubeApi, KubeObject } from "../../lib/kube/client.ts";
-import { sameLabels } from "../../lib/kube/conditions.ts";
-import type { Controller, ReconcileResult, Reconciler } from "../../lib/kube/controller.ts";
-import type { Recorder } from "../../lib/kube/events.ts";
-import { keyOf, splitKey, type SharedInformer } from "../../lib/kube/informer.ts";
-import type { Logger } from "../../lib/log.ts";
-import type { Metrics } from "../../lib/kube/metrics.ts";
-import {
-  ANNOTATION_AGENT_ID,
-  ANNOTATION_CONTROLLER_ID,
-  LABEL_AGENT,
-  LABEL_TEMPLATE_HASH,
-  desiredAgent,
-  type AgentContext,
-} from "./agentruntime.desired.ts";
-import { computeAgentStatus, type PodView } from "./agentruntime.status.ts";
-import { planPod } from "./agentruntime.plan.ts";
-import type { AgentProbe, AgentReadiness } from "./agentruntime.probe.ts";
-import { fleetSelector } from "./sandboxfleet.desired.ts";
+} from "../../../lib/kube/children.ts";
+import type { KubeApi, KubeObject } from "../../../lib/kube/client.ts";
+import type { Controller, ReconcileResult, Reconciler } from "../../../lib/kube/controller.ts";
+import type { Recorder } from "../../../lib/kube/events.ts";
+import { keyOf, splitKey } from "../../../lib/kube/informer.ts";
+import type { Logger } from "../../../lib/log.ts";
+import type { Metrics } from "../../../lib/kube/metrics.ts";
+import { LABEL_AGENT, LABEL_TEMPLATE_HASH, desiredAgent, type AgentContext } from "./desired.ts";
+import { computeAgentStatus, type PodView } from "./status.ts";
+import { planPod } from "./plan.ts";
+import type { AgentProbe, AgentReadiness } from "./probe.ts";
+import { fleetOf, staleChild, workspaceOf } from "./inputs.ts";
+import { registerWatches, resyncAll, type AgentInformers } from "./watches.ts";
+
+export { staleChild } from "./inputs.ts";
+export type { AgentInformers } from "./watches.ts";
 
 export const CHILD_SELECTOR = `app.kubernetes.io/managed-by=agentry,${LABEL_AGENT}`;
-
-export interface AgentInformers {
-  agents: SharedInformer<KubeObject>;
-  pods: SharedInformer<KubeObject>;
-  services: SharedInformer<KubeObject>;
-  networkPolicies: SharedInformer<KubeObject>;
-  claims: SharedInformer<KubeObject>;
-  workspaces: SharedInformer<KubeObject>;
-  fleets: SharedInformer<KubeObject>;
-}
 
 export interface AgentControllerDeps {
   client: KubeApi;
@@ -66,17 +52,6 @@ const NOT_READY_RECHECK_MS = 5_000;
 
 const asAgent = (o: KubeObject) => o as unknown as AgentRuntime;
 
-/**
- * A child agentry made for an AgentRuntime of this name other than the live one (an earlier
- * object of the same name, or one deleted with its children orphaned): it carries our
- * agent-id and controller-id annotations. Anything else, labels or not, is not ours to delete.
- */
-export function staleChild(o: KubeObject, liveUid: string | undefined, controllerId: string): boolean {
-  const id = o.metadata.annotations?.[ANNOTATION_AGENT_ID];
-  if (!id || o.metadata.annotations?.[ANNOTATION_CONTROLLER_ID] !== controllerId) return false;
-  return liveUid === undefined || (id !== liveUid && !controlledBy(o, liveUid));
-}
-
 /** Longest wait before a status deferred on the first pass is written anyway. */
 const DEFERRED_STATUS_MS = 5_000;
 
@@ -98,60 +73,12 @@ export class AgentRuntimeReconciler implements Reconciler {
 
   /** Wires informer events to the controller's queue. */
   register(controller: Controller): void {
-    const { informers } = this.deps;
-    const enqueueAgent = (o: KubeObject) => controller.enqueue(keyOf(o));
-    informers.agents.on("add", enqueueAgent);
-    informers.agents.on("update", (o, old) => {
-      // Status-only updates (our own writes) need no reconcile.
-      if (
-        old &&
-        old.metadata.generation === o.metadata.generation &&
-        sameLabels(old.metadata.labels, o.metadata.labels)
-      ) {
-        if (old.metadata.deletionTimestamp === o.metadata.deletionTimestamp) return;
-      }
-      enqueueAgent(o);
-    });
-    informers.agents.on("delete", enqueueAgent);
-    const enqueueOwner = (o: KubeObject) => {
-      const agent = o.metadata.labels?.[LABEL_AGENT];
-      if (agent && o.metadata.namespace) controller.enqueue(`${o.metadata.namespace}/${agent}`);
-    };
-    for (const inf of [informers.pods, informers.services, informers.networkPolicies, informers.claims]) {
-      inf.on("add", enqueueOwner);
-      inf.on("update", enqueueOwner);
-      inf.on("delete", enqueueOwner);
-    }
-    const enqueueUsers = (ws: KubeObject) => {
-      for (const a of informers.agents.list(ws.metadata.namespace)) {
-        if (asAgent(a).spec.workspaceRef?.name === ws.metadata.name) enqueueAgent(a);
-      }
-    };
-    informers.workspaces.on("add", enqueueUsers);
-    informers.workspaces.on("update", enqueueUsers);
-    informers.workspaces.on("delete", enqueueUsers);
-    // The fleet of an agent's workspace gives its policy's egress (the sandboxes' port).
-    const enqueueFleetUsers = (fleet: KubeObject) => {
-      for (const ws of informers.workspaces.list(fleet.metadata.namespace)) {
-        if ((ws as unknown as Workspace).spec.fleetRef.name === fleet.metadata.name) enqueueUsers(ws);
-      }
-    };
-    informers.fleets.on("add", enqueueFleetUsers);
-    informers.fleets.on("update", (o, old) => {
-      if (!old || old.metadata.generation !== o.metadata.generation) enqueueFleetUsers(o);
-    });
+    registerWatches(this.deps.informers, controller);
   }
 
   /** Enqueues every AgentRuntime and every owner named by a child (a full resync). */
   resync(controller: Controller): void {
-    const { informers } = this.deps;
-    for (const a of informers.agents.list()) controller.enqueue(keyOf(a));
-    for (const inf of [informers.pods, informers.services, informers.networkPolicies, informers.claims]) {
-      for (const o of inf.list()) {
-        const agent = o.metadata.labels?.[LABEL_AGENT];
-        if (agent) controller.enqueue(`${o.metadata.namespace}/${agent}`);
-      }
-    }
+    resyncAll(this.deps.informers, controller);
   }
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
@@ -168,8 +95,11 @@ export class AgentRuntimeReconciler implements Reconciler {
     const ar = parsed.success ? { ...asAgent(cached), spec: parsed.data } : asAgent(cached);
     await this.removeOrphans(namespace, name, cached.metadata.uid);
 
-    const { workspace, workspaceProblem, workspaceMissing, workspaceStalled } = this.workspaceOf(ar);
-    const fleet = this.fleetOf(ar);
+    const { workspace, workspaceProblem, workspaceMissing, workspaceStalled } = workspaceOf(
+      this.deps.informers,
+      ar,
+    );
+    const fleet = fleetOf(this.deps.informers, ar);
     const desired = desiredAgent(ar, {
       ...this.deps.context,
       ...(workspace ? { workspace } : {}),
@@ -191,7 +121,7 @@ export class AgentRuntimeReconciler implements Reconciler {
       const netpol = this.deps.informers.networkPolicies.get(namespace, desired.networkPolicyName);
       if (desired.networkPolicy)
         applied = (await this.writer.ensure(desired.networkPolicy, netpol)) || applied;
-      else if (netpol && this.ownedBy(netpol, ar)) await this.remove(netpol);
+      else if (netpol && this.ownedBy(netpol, ar)) await this.writer.remove(netpol);
       if (desired.claim)
         applied =
           (await this.writer.ensure(
@@ -233,7 +163,7 @@ export class AgentRuntimeReconciler implements Reconciler {
         ...(pod && !ar.spec.suspended ? { pod } : {}),
         podName: desired.podName,
         serviceName: desired.serviceName,
-        serviceExists: this.owns(this.deps.informers.services.get(namespace, desired.serviceName), ar),
+        serviceExists: this.ownedBy(this.deps.informers.services.get(namespace, desired.serviceName), ar),
         endpoint: desired.endpoint,
         templateHash: desired.templateHash,
         ...(workspaceProblem ? { workspaceProblem } : {}),
@@ -267,54 +197,7 @@ export class AgentRuntimeReconciler implements Reconciler {
     return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
   }
 
-  private workspaceOf(ar: AgentRuntime): {
-    workspace?: AgentContext["workspace"];
-    workspaceProblem?: string;
-    workspaceMissing?: boolean;
-    workspaceStalled?: boolean;
-  } {
-    const ref = ar.spec.workspaceRef?.name;
-    if (!ref) return {};
-    const ws = this.deps.informers.workspaces.get(ar.metadata.namespace, ref) as unknown as
-      Workspace | undefined;
-    if (!ws)
-      return {
-        workspaceProblem: `Workspace ${ref} does not exist; create it or fix spec.workspaceRef`,
-        workspaceMissing: true,
-      };
-    const st = ws.status;
-    const stalled = st?.conditions?.find((c) => c.type === "Stalled" && c.status === "True");
-    if (stalled)
-      return {
-        workspaceProblem: `Workspace ${ref} cannot be placed: ${stalled.message ?? stalled.reason}`,
-        workspaceStalled: true,
-      };
-    if (!st?.endpoint || !st.sandboxPod || (st.phase !== "Ready" && st.phase !== "Placed")) {
-      return {
-        workspaceProblem: `Workspace ${ref} is not placed on a sandbox yet (phase ${st?.phase ?? "Pending"})`,
-      };
-    }
-    return { workspace: { name: ref, endpoint: st.endpoint, sandboxPod: st.sandboxPod } };
-  }
-
-  /** The sandbox pods of the fleet the agent's workspace is on (labels, port), when known. */
-  private fleetOf(ar: AgentRuntime): AgentContext["fleet"] {
-    const ref = ar.spec.workspaceRef?.name;
-    const ws = ref
-      ? (this.deps.informers.workspaces.get(ar.metadata.namespace, ref) as unknown as Workspace | undefined)
-      : undefined;
-    if (!ws) return undefined;
-    const fleetName = ws.spec.fleetRef.name;
-    const fleet = this.deps.informers.fleets.get(ar.metadata.namespace, fleetName) as unknown as
-      SandboxFleet | undefined;
-    const port = specSchemas.SandboxFleet.safeParse(fleet?.spec);
-    return {
-      podLabels: fleetSelector(fleetName),
-      port: port.success ? port.data.template.port : (fleet?.spec.template.port ?? 8080),
-    };
-  }
-
-  /** Carries out planPod's decision about the Pod (agentruntime.plan.ts). */
+  /** Carries out planPod's decision about the Pod (plan.ts). */
   private async reconcilePod(
     key: string,
     ar: AgentRuntime,
@@ -356,7 +239,7 @@ export class AgentRuntimeReconciler implements Reconciler {
         );
         return { replacing: false, applied: true };
       case "remove":
-        await this.remove(pod!);
+        await this.writer.remove(pod!);
         if (plan.why === "suspended")
           this.deps.recorder.event(
             ar as never,
@@ -376,7 +259,7 @@ export class AgentRuntimeReconciler implements Reconciler {
         return { replacing: plan.why !== "suspended" };
       case "failed":
         this.recreate.set(key, { count: plan.count, notBefore: this.now().getTime() + plan.delayMs });
-        await this.remove(pod!);
+        await this.writer.remove(pod!);
         this.deps.recorder.event(
           ar as never,
           "Warning",
@@ -388,16 +271,8 @@ export class AgentRuntimeReconciler implements Reconciler {
   }
 
   /** Controlled by this AgentRuntime (owner reference with controller=true and its uid). */
-  private ownedBy(obj: KubeObject, ar: AgentRuntime): boolean {
-    return controlledBy(obj, ar.metadata.uid);
-  }
-
-  private owns(obj: KubeObject | undefined, ar: AgentRuntime): boolean {
-    return obj !== undefined && this.ownedBy(obj, ar);
-  }
-
-  private async remove(obj: KubeObject): Promise<void> {
-    await this.writer.remove(obj);
+  private ownedBy(obj: KubeObject | undefined, ar: AgentRuntime): boolean {
+    return obj !== undefined && controlledBy(obj, ar.metadata.uid);
   }
 
   private async writeStatus(ar: AgentRuntime, status: AgentRuntime["status"]): Promise<void> {
@@ -416,7 +291,7 @@ export class AgentRuntimeReconciler implements Reconciler {
         if (o.metadata.labels?.[LABEL_AGENT] !== name || o.metadata.deletionTimestamp) continue;
         if (!staleChild(o, liveUid, this.deps.context.controllerId)) continue;
         this.deps.log.info("deleting orphan", { kind: o.kind, object: keyOf(o), agent: name });
-        await this.remove(o);
+        await this.writer.remove(o);
       }
     }
   }

@@ -1,6 +1,6 @@
 // What to do about an AgentRuntime's Pod: a pure function of what the cache shows, the
-// recreate backoff so far and the time. The reconciler (agentruntime.ts) carries the plan
-// out; agentruntime.plan.test.ts checks it, also as properties over random states.
+// recreate backoff so far and the time. The reconciler (reconciler.ts) carries the plan
+// out; plan.test.ts checks it, also as properties over random states.
 
 /** The Pod of the AgentRuntime's name, as far as the plan cares. */
 export interface PodFacts {
