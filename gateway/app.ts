@@ -74,8 +74,7 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /** Route template of a path, for metric labels (bounded cardinality). */
 export function routeOf(path: string): string {
-  if (path === "/healthz" || path === "/readyz" || path === "/metrics" || path === "/openapi.json")
-    return path;
+  if (path === "/healthz" || path === "/readyz" || path === "/openapi.json") return path;
   if (path === CONSOLE_PATH || path.startsWith(`${CONSOLE_PATH}/`)) return CONSOLE_PATH;
   const s = path.split("/");
   if (s[1] !== "v1") return "other";
@@ -148,9 +147,6 @@ export function createApp(deps: GatewayDeps): express.Express {
   app.get("/readyz", async (_req, res) => {
     const why = await deps.ready?.();
     res.status(why === undefined ? 200 : 503).json(healthBody(why));
-  });
-  app.get("/metrics", async (_req, res) => {
-    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
   app.get("/openapi.json", (_req, res) => void res.type("application/json").send(openapi));
   if (deps.consoleDir !== undefined) app.use(CONSOLE_PATH, consoleRouter(deps.consoleDir));

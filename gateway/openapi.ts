@@ -464,7 +464,7 @@ export const PATH_GROUPS: (() => Json)[] = [
     }),
 ];
 
-/** `maxExecSeconds`: the gateway's --max-exec-seconds (the committed document has the default). */
+/** `maxExecSeconds`: the gateway's --max-exec in seconds (the committed document has the default). */
 export function openApiDocument(version = "0.1.0", options: { maxExecSeconds?: number } = {}): Json {
   const schemas: Json = {
     Problem: {

@@ -2279,7 +2279,7 @@ export interface components {
             command: [
                 string
             ];
-            /** @description Seconds before the command is killed; at most the gateway's --max-exec-seconds (600 here), more is refused with 400. */
+            /** @description Seconds before the command is killed; at most the gateway's --max-exec (600 s here), more is refused with 400. */
             timeoutSeconds?: number;
             cwd?: string;
             env?: {
