@@ -30,6 +30,7 @@ import { sandboxPodProblem } from "../../lib/kube/owners.ts";
 import { placeAll, underPressure, type PlacedWorkspace, type SandboxView } from "./placement.ts";
 import type { PodAddresses } from "../../lib/kube/podaddresses.ts";
 import type { SandboxApi, SandboxTarget } from "./sandbox.io.ts";
+import type { Released } from "../../contracts/sandbox.client.ts";
 import {
   desiredFleetPolicy,
   fleetAgents,
@@ -286,8 +287,11 @@ export class SandboxFleetReconciler implements Reconciler {
         chores.push(async () => {
           await this.ensureFinalizer(ws);
           // Flushed first: the workspace keeps its sandbox (and the broker lets it flush) until then.
-          if (home && (await this.release(ws, podByName.get(home.name), port, stored)) === "flushing") return;
-          await this.writeWorkspaceStatus(ws, { store: stored });
+          const released = home ? await this.release(ws, podByName.get(home.name), port, stored) : undefined;
+          if (released?.state === "flushing") return;
+          // The status keeps what the sandbox said of that last flush (time, bytes).
+          const durability = released?.info?.durability;
+          await this.writeWorkspaceStatus(ws, { store: stored, ...(durability ? { durability } : {}) });
         });
         continue;
       }
@@ -559,12 +563,12 @@ export class SandboxFleetReconciler implements Reconciler {
     pod: PodLike | undefined,
     port: number,
     stored: boolean,
-  ): Promise<"flushing" | "gone"> {
+  ): Promise<Released> {
     const target = pod ? this.target(pod, port) : undefined;
-    if (!target) return "gone";
+    if (!target) return { state: "gone" };
     if (!stored) {
       await this.removeFromSandbox(ws, pod, port);
-      return "gone";
+      return { state: "gone" };
     }
     try {
       return await this.deps.sandboxes.releaseWorkspace(target, workspaceId(ws));
@@ -573,7 +577,7 @@ export class SandboxFleetReconciler implements Reconciler {
         workspace: keyOf(ws),
         error: message(err),
       });
-      return "flushing";
+      return { state: "flushing" };
     }
   }
 
@@ -788,7 +792,7 @@ export class SandboxFleetReconciler implements Reconciler {
     const pod = ws.status?.sandboxPod ? pods?.get(ws.status.sandboxPod) : undefined;
     const stored = fleet !== undefined && (this.deps.stores?.configured(fleet) ?? false);
     if (stored && ws.spec.retain) {
-      if ((await this.release(ws, pod, port, true)) === "flushing") return;
+      if ((await this.release(ws, pod, port, true)).state === "flushing") return;
     } else {
       await this.removeFromSandbox(ws, pod, port);
       if (stored) {
