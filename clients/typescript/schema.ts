@@ -2016,6 +2016,15 @@ export interface components {
                  * @default false
                  */
                 suspended?: boolean;
+                /** @description Suspend the workspace (flushed, its slot freed, phase Suspended) after this long without data-plane activity: no file call or command through the gateway or the sandbox API, and no command running. A data-plane request through the gateway wakes it (placed again and restored) and waits for it; removing the annotation agentry.dev/idle-suspended wakes it too. Takes effect only when the fleet has an object store (without one, suspending would lose the files). Unset: never suspended for idleness. A duration such as 30s, 5m or 1h. */
+                idleTimeout?: string;
+                /** @description Delete the Workspace this many seconds after its creation (an Expired Event says so); its stored files go with it unless spec.retain. With expireAt too, the earlier of the two wins. */
+                ttlSecondsAfterCreation?: number;
+                /**
+                 * Format: date-time
+                 * @description Delete the Workspace at this time (RFC 3339; an Expired Event says so); its stored files go with it unless spec.retain. With ttlSecondsAfterCreation too, the earlier of the two wins.
+                 */
+                expireAt?: string;
                 /**
                  * @description Keep the workspace's files in the fleet's object store when the Workspace is deleted (they are flushed first). Default false: deleting the Workspace removes them.
                  * @default false
@@ -2141,6 +2150,15 @@ export interface components {
                  * @default false
                  */
                 suspended?: boolean;
+                /** @description Suspend the workspace (flushed, its slot freed, phase Suspended) after this long without data-plane activity: no file call or command through the gateway or the sandbox API, and no command running. A data-plane request through the gateway wakes it (placed again and restored) and waits for it; removing the annotation agentry.dev/idle-suspended wakes it too. Takes effect only when the fleet has an object store (without one, suspending would lose the files). Unset: never suspended for idleness. A duration such as 30s, 5m or 1h. */
+                idleTimeout?: string;
+                /** @description Delete the Workspace this many seconds after its creation (an Expired Event says so); its stored files go with it unless spec.retain. With expireAt too, the earlier of the two wins. */
+                ttlSecondsAfterCreation?: number;
+                /**
+                 * Format: date-time
+                 * @description Delete the Workspace at this time (RFC 3339; an Expired Event says so); its stored files go with it unless spec.retain. With ttlSecondsAfterCreation too, the earlier of the two wins.
+                 */
+                expireAt?: string;
                 /**
                  * @description Keep the workspace's files in the fleet's object store when the Workspace is deleted (they are flushed first). Default false: deleting the Workspace removes them.
                  * @default false

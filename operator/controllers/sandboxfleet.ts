@@ -32,6 +32,12 @@ import type { PodAddresses } from "../../lib/kube/podaddresses.ts";
 import type { SandboxApi, SandboxTarget } from "./sandbox.io.ts";
 import type { Released } from "../../contracts/sandbox.client.ts";
 import {
+  ANNOTATION_IDLE_SUSPENDED,
+  idleVerdict,
+  isIdleSuspended,
+  isSuspended,
+} from "./workspace.lifetime.ts";
+import {
   desiredFleetPolicy,
   fleetAgents,
   fleetPolicyName,
@@ -165,7 +171,13 @@ export class SandboxFleetReconciler implements Reconciler {
       controller.enqueue(`${o.metadata.namespace}/${asWorkspace(o).spec.fleetRef.name}`);
     informers.workspaces.on("add", byRef);
     informers.workspaces.on("update", (o, old) => {
-      if (!old || old.metadata.generation !== o.metadata.generation || o.metadata.deletionTimestamp) byRef(o);
+      if (
+        !old ||
+        old.metadata.generation !== o.metadata.generation ||
+        o.metadata.deletionTimestamp ||
+        isIdleSuspended(old) !== isIdleSuspended(o) // suspended for idleness, or woken
+      )
+        byRef(o);
     });
     informers.workspaces.on("delete", byRef);
     // An agent's workspace decides which fleet's policy lets it in.
@@ -283,9 +295,14 @@ export class SandboxFleetReconciler implements Reconciler {
         continue;
       }
       const home = ws.status?.sandboxPod ? viewByName.get(ws.status.sandboxPod) : undefined;
-      if (ws.spec.suspended) {
+      const idle =
+        home && !isSuspended(ws)
+          ? idleVerdict(ws, lists.get(home.name)?.get(workspaceId(ws)), stored, now)
+          : undefined;
+      if (isSuspended(ws) || idle?.idle) {
         chores.push(async () => {
           await this.ensureFinalizer(ws);
+          if (idle?.idle) await this.markIdle(ws, idle.message);
           // Flushed first: the workspace keeps its sandbox (and the broker lets it flush) until then.
           const released = home ? await this.release(ws, podByName.get(home.name), port, stored) : undefined;
           if (released?.state === "flushing") return;
@@ -761,6 +778,24 @@ export class SandboxFleetReconciler implements Reconciler {
         error: message(err),
       });
     });
+  }
+
+  /** Suspends the workspace for idleness: the annotation (its time) and an Event. */
+  private async markIdle(ws: Workspace, why: string): Promise<void> {
+    const at = this.now()
+      .toISOString()
+      .replace(/\.\d{3}Z$/, "Z");
+    const updated = await this.writer.write("Workspace", "annotate", () =>
+      this.deps.client.mergePatch(ws as unknown as KubeObject, {
+        metadata: {
+          annotations: { [ANNOTATION_IDLE_SUSPENDED]: at },
+          resourceVersion: ws.metadata.resourceVersion,
+        },
+      }),
+    );
+    ws.metadata = (updated as unknown as Workspace).metadata;
+    this.deps.recorder.event(ws as never, "Normal", "IdleSuspended", `suspending: ${why}`);
+    this.deps.log.info("suspending an idle workspace", { workspace: keyOf(ws), why });
   }
 
   private async ensureFinalizer(ws: Workspace): Promise<void> {
