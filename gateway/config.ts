@@ -51,6 +51,8 @@ export interface GatewayConfig {
   podAddressMap: string | undefined;
   maxUploadBytes: number;
   maxExecSeconds: number;
+  /** How long a data-plane request waits for a workspace suspended for idleness to wake. */
+  wakeWaitMs: number;
   /** On SIGTERM: how long /readyz fails while new requests are still served (endpoints catch up). */
   shutdownDelayMs: number;
   /** Then: how long in-flight requests may take to finish before their connections are cut. */
@@ -207,6 +209,11 @@ const options: Record<string, Option> = {
     help: "data plane: longest timeoutSeconds a command in a workspace may ask for",
     default: "600",
   },
+  "wake-wait": {
+    env: "AGENTRY_WAKE_WAIT",
+    help: "data plane: how long a request to a workspace suspended for idleness waits for it to wake (placed and restored) before answering 503 with Retry-After (a duration)",
+    default: "30s",
+  },
   "shutdown-delay": {
     env: "AGENTRY_SHUTDOWN_DELAY",
     help: "on SIGTERM: how long /readyz fails while requests are still served, so load balancers stop sending (a duration)",
@@ -314,6 +321,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     podAddressMap: get("pod-address-map"),
     maxUploadBytes: num("max-upload-bytes", 1),
     maxExecSeconds: num("max-exec-seconds", 1),
+    wakeWaitMs: parseDuration("wake-wait", get("wake-wait") ?? ""),
     shutdownDelayMs: parseDuration("shutdown-delay", get("shutdown-delay") ?? ""),
     shutdownGraceMs: parseDuration("shutdown-grace", get("shutdown-grace") ?? ""),
   };

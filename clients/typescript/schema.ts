@@ -3269,7 +3269,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            /** @description The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4118,7 +4118,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The workspace is not placed or is suspended (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
+            /** @description The workspace is not placed or is suspended by its spec (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4145,7 +4145,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            /** @description The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4230,7 +4230,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The workspace is not placed or is suspended (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
+            /** @description The workspace is not placed or is suspended by its spec (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4266,7 +4266,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            /** @description The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4353,7 +4353,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The workspace is not placed or is suspended (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
+            /** @description The workspace is not placed or is suspended by its spec (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4389,7 +4389,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            /** @description The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4460,7 +4460,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The workspace is not placed or is suspended (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
+            /** @description The workspace is not placed or is suspended by its spec (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4487,7 +4487,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            /** @description The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4560,7 +4560,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The workspace is not placed or is suspended (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
+            /** @description The workspace is not placed or is suspended by its spec (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4587,7 +4587,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            /** @description The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4665,7 +4665,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The workspace is not placed or is suspended (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
+            /** @description The workspace is not placed or is suspended by its spec (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4710,7 +4710,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            /** @description The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4791,7 +4791,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            /** @description The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4888,7 +4888,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            /** @description The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4964,7 +4964,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The workspace is not placed or is suspended (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
+            /** @description The workspace is not placed or is suspended by its spec (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5009,7 +5009,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            /** @description The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5108,7 +5108,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The workspace is not placed or is suspended (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
+            /** @description The workspace is not placed or is suspended by its spec (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5135,7 +5135,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            /** @description The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;

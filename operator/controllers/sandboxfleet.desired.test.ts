@@ -13,7 +13,7 @@ import {
   quantityBytes,
   sandboxResources,
 } from "./sandboxfleet.desired.ts";
-import { ANNOTATION_IDLE_SUSPENDED } from "./workspace.lifetime.ts";
+import { ANNOTATION_IDLE_SUSPENDED } from "../../api/v1alpha1/index.ts";
 
 const statusFleet: SandboxFleet = {
   apiVersion: "agentry.dev/v1alpha1",

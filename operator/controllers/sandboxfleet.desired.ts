@@ -7,8 +7,10 @@ import type {
   WorkspaceStatus,
 } from "../../api/v1alpha1/index.ts";
 import {
+  ANNOTATION_IDLE_SUSPENDED,
   API_VERSION,
   DurableReason,
+  isIdleSuspended,
   SandboxFleetReason,
   WorkspaceConditionType,
   WorkspaceReason,
@@ -34,7 +36,7 @@ import {
   MANAGED_BY,
 } from "./agentruntime.desired.ts";
 import { TRUST_ENV_NAMES, trustForPods } from "./trust.desired.ts";
-import { ANNOTATION_IDLE_SUSPENDED, isIdleSuspended, isSuspended } from "./workspace.lifetime.ts";
+import { isSuspended } from "./workspace.lifetime.ts";
 
 export const LABEL_FLEET = "agentry.dev/sandbox-fleet";
 export const ANNOTATION_DRAINING = "agentry.dev/draining";

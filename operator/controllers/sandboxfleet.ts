@@ -31,12 +31,8 @@ import { placeAll, underPressure, type PlacedWorkspace, type SandboxView } from 
 import type { PodAddresses } from "../../lib/kube/podaddresses.ts";
 import type { SandboxApi, SandboxTarget } from "./sandbox.io.ts";
 import type { Released } from "../../contracts/sandbox.client.ts";
-import {
-  ANNOTATION_IDLE_SUSPENDED,
-  idleVerdict,
-  isIdleSuspended,
-  isSuspended,
-} from "./workspace.lifetime.ts";
+import { idleVerdict, isSuspended } from "./workspace.lifetime.ts";
+import { ANNOTATION_IDLE_SUSPENDED, isIdleSuspended } from "../../api/v1alpha1/index.ts";
 import {
   desiredFleetPolicy,
   fleetAgents,

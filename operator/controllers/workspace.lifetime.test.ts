@@ -1,15 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { Workspace } from "../../api/v1alpha1/index.ts";
+import { ANNOTATION_IDLE_SUSPENDED, isIdleSuspended, type Workspace } from "../../api/v1alpha1/index.ts";
 import type { WorkspaceInfo } from "../../contracts/sandbox.ts";
-import {
-  ANNOTATION_IDLE_SUSPENDED,
-  expiryOf,
-  expiryVerdict,
-  idleVerdict,
-  isIdleSuspended,
-  isSuspended,
-} from "./workspace.lifetime.ts";
+import { expiryOf, expiryVerdict, idleVerdict, isSuspended } from "./workspace.lifetime.ts";
 
 const NOW = new Date("2026-12-01T12:00:00Z");
 
@@ -24,7 +17,7 @@ function workspace(spec: Partial<Workspace["spec"]> = {}, annotations?: Record<s
       ...(annotations ? { annotations } : {}),
     },
     spec: { fleetRef: { name: "fleet" }, suspended: false, retain: false, ...spec },
-  } as Workspace;
+  };
 }
 
 function info(lastActivityTime: string | undefined, phase?: "restoring" | "ready" | "failed"): WorkspaceInfo {

@@ -2,21 +2,9 @@
 // measured from the sandbox's report of the workspace's last data-plane call) and expiry
 // (spec.ttlSecondsAfterCreation, spec.expireAt). Pure verdicts with the clock passed in; the
 // fleet controller acts on the first, the expiry controller (workspace.expiry.ts) on the second.
-import type { Workspace } from "../../api/v1alpha1/index.ts";
+import { isIdleSuspended, type Workspace } from "../../api/v1alpha1/index.ts";
 import type { WorkspaceInfo } from "../../contracts/sandbox.ts";
 import { durationMs } from "./scaling.ts";
-
-/**
- * Set by the operator (to the time it suspended the workspace) after spec.idleTimeout without
- * data-plane activity; a workspace carrying it is kept off its sandbox like spec.suspended.
- * Removing it (the gateway does on a data-plane request) wakes the workspace.
- */
-export const ANNOTATION_IDLE_SUSPENDED = "agentry.dev/idle-suspended";
-
-/** Whether the workspace is suspended for idleness (and not deleted). */
-export function isIdleSuspended(ws: Pick<Workspace, "metadata">): boolean {
-  return ws.metadata.annotations?.[ANNOTATION_IDLE_SUSPENDED] !== undefined;
-}
 
 /** Whether the workspace holds no sandbox by its spec or for idleness. */
 export function isSuspended(ws: Pick<Workspace, "metadata" | "spec">): boolean {
