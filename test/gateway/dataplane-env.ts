@@ -23,7 +23,12 @@ export interface DataPlane {
 
 export async function startDataPlane(
   ctx: Ctx,
-  o: { tokens?: Record<string, Identity>; maxUploadBytes?: number; maxExecSeconds?: number } = {},
+  o: {
+    tokens?: Record<string, Identity>;
+    maxUploadBytes?: number;
+    maxExecSeconds?: number;
+    wakeWaitMs?: number;
+  } = {},
 ): Promise<DataPlane> {
   const ns = await testNamespace(ctx);
   const pods = await PodBackends.start({ namespaces: [ns] });
@@ -50,6 +55,7 @@ export async function startDataPlane(
       signer: () => ring.signer(),
       ...(o.maxUploadBytes !== undefined ? { maxUploadBytes: o.maxUploadBytes } : {}),
       maxExecSeconds: o.maxExecSeconds ?? 60,
+      ...(o.wakeWaitMs !== undefined ? { wakeWaitMs: o.wakeWaitMs } : {}),
     },
   });
   return { ns, gw, pods, ring };
