@@ -12,25 +12,12 @@ import * as k8s from "@kubernetes/client-node";
 import { ANNOTATION_IDLE_SUSPENDED } from "../../api/v1alpha1/index.ts";
 import { PodAddresses } from "../../lib/kube/podaddresses.ts";
 import { api, createCR, waitFor } from "../harness/cluster.ts";
-import { startS3, weedBinary, type S3Server } from "../harness/s3.ts";
+import { startS3, type S3Server } from "../harness/s3.ts";
 import { answering, startDataPlane, type DataPlane } from "../gateway/dataplane-env.ts";
 import { ADMIN_TOKEN, startGateway, type Gateway } from "../gateway/harness.ts";
+import { cond, s3Missing, type Ws } from "./env.ts";
 
-const missing = !weedBinary();
-if (missing && process.env.CI === "true")
-  throw new Error("SeaweedFS is not built: `make fetch` builds it (CI=true)");
-
-type Cond = { type: string; status: string; reason?: string; message?: string };
-type Ws = {
-  metadata: { annotations?: Record<string, string> };
-  status?: {
-    phase?: string;
-    sandboxPod?: string;
-    lastFlushTime?: string;
-    bytes?: number;
-    conditions?: Cond[];
-  };
-};
+const missing = s3Missing();
 
 const BUCKET = "agentry-lifecycle";
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -62,7 +49,7 @@ const patchSpec = (name: string, spec: Record<string, unknown>) =>
     { ...ref(name), body: { spec } },
     k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
   );
-const ready = (w: Ws) => w.status?.conditions?.find((c) => c.type === "Ready");
+const ready = (w: Ws) => cond(w, "Ready");
 
 /** The file's URL through the gateway. */
 const content = (gw: Gateway, ws: string, path: string) =>
@@ -100,7 +87,7 @@ const idleSuspended = (name: string) =>
     { timeoutMs: 120_000 },
   );
 
-describe("a durable workspace's own life", { skip: missing && "SeaweedFS not built (make fetch)" }, () => {
+describe("a durable workspace's own life", { skip: missing }, () => {
   before(async () => {
     s3 = await startS3();
     await s3.createBucket(BUCKET);

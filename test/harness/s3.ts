@@ -20,6 +20,9 @@ export interface S3Server {
   /** What client() is made of (endpoint, region, path style, credentials). */
   clientConfig(): S3ClientConfig;
   createBucket(name: string): Promise<void>;
+  /** Freezes the server (SIGSTOP): requests to it hang until resume(). */
+  pause(): void;
+  resume(): void;
   stop(opts?: { keep?: boolean }): Promise<void>;
 }
 
@@ -119,8 +122,11 @@ export async function startS3(options: { dir?: string; weed?: string } = {}): Pr
         return true;
       });
     },
+    pause: () => void (proc.pid && process.kill(proc.pid, "SIGSTOP")),
+    resume: () => void (proc.pid && process.kill(proc.pid, "SIGCONT")),
     async stop({ keep = false } = {}) {
       probe.destroy();
+      if (proc.pid && proc.running) process.kill(proc.pid, "SIGCONT");
       await proc.stop();
       if (!keep && !options.dir) await rm(dir, { recursive: true, force: true });
     },
