@@ -358,7 +358,7 @@ export class SandboxFleetReconciler implements Reconciler {
           : plan.placements.get(keyOf(ws));
       if (!target) {
         const waiting = plan.waiting.get(keyOf(ws)) ?? "placing";
-        writes.push(() => this.writeWorkspaceStatus(ws, { waiting }));
+        writes.push(() => this.writeWorkspaceStatus(ws, { waiting, store: stored }));
         continue;
       }
       if (placing.has(ws)) viewByName.get(target)!.workspaces.push({ key: keyOf(ws) });

@@ -93,7 +93,11 @@ describe("durable workspaces moved or interrupted", { skip: missing }, () => {
       const w = await env.getWs(drained);
       return w.status?.phase === "Pending" ? w : undefined;
     });
-    assert.equal(cond(w, "Durable")?.status, "True", "flushed before its sandbox went, nothing lost");
+    assert.deepEqual(
+      [cond(w, "Durable")?.status, cond(w, "Durable")?.reason],
+      ["True", "Flushed"],
+      "flushed before its sandbox went, nothing lost",
+    );
     // Room again: placed on a new sandbox and restored.
     await env.patchSpec("sandboxfleets", "shrink", { maxReplicas: 3 });
     assert.equal(await notesAfterMove("owner-a", drained === "owner-a" ? a.pod : ""), "a's notes\n");
