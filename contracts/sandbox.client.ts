@@ -5,6 +5,7 @@
 // maxResponseBytes of an answer (maxFileBytes of a file).
 import type { Problem } from "./problem.ts";
 import {
+  EXEC_ID_HEADER,
   EXEC_STREAM_MEDIA_TYPE,
   workspacePath,
   type CreateWorkspaceRequest,
@@ -212,10 +213,15 @@ export class SandboxClient {
   }
 
   /** Runs argv in the workspace (no shell) and waits for it; aborting `signal` kills it. */
-  async exec(id: string, request: ExecRequest, options: { signal?: AbortSignal } = {}): Promise<ExecResult> {
+  async exec(
+    id: string,
+    request: ExecRequest,
+    options: { signal?: AbortSignal; execId?: string } = {},
+  ): Promise<ExecResult> {
     const timeoutMs = request.timeoutSeconds !== undefined ? request.timeoutSeconds * 1000 : 600_000;
     const res = await this.send("POST", `${workspacePath(id)}/exec`, {
       json: request,
+      ...execIdHeader(options.execId),
       timeoutMs: timeoutMs + EXEC_SLACK_MS,
       maxBytes: this.maxFileBytes,
       ...(options.signal ? { signal: options.signal } : {}),
@@ -231,13 +237,14 @@ export class SandboxClient {
   async *execStream(
     id: string,
     request: ExecRequest,
-    options: { signal?: AbortSignal; onStart?: () => void } = {},
+    options: { signal?: AbortSignal; onStart?: () => void; execId?: string } = {},
   ): AsyncGenerator<ExecStreamRecord> {
     const timeoutMs = request.timeoutSeconds !== undefined ? request.timeoutSeconds * 1000 : 600_000;
     const stop = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
     const res = await this.send("POST", `${workspacePath(id)}/exec`, {
       json: request,
+      ...execIdHeader(options.execId),
       accept: EXEC_STREAM_MEDIA_TYPE,
       timeoutMs: timeoutMs + EXEC_SLACK_MS,
       signal,
@@ -262,6 +269,17 @@ export class SandboxClient {
     } finally {
       stop.abort();
     }
+  }
+
+  /**
+   * Stops the command started with `execId` (its process tree is killed; its own request
+   * then ends with an `exit` record). False when no such command runs (any more).
+   */
+  async cancelExec(id: string, execId: string): Promise<boolean> {
+    const res = await this.send("DELETE", `${workspacePath(id)}/exec/${encodeURIComponent(execId)}`, {
+      ok: [404],
+    });
+    return res.status === 202;
   }
 
   private async send(
@@ -421,4 +439,8 @@ function filePath(id: string, path: string): string {
 function subPath(id: string, route: "dir" | "archive", path: string): string {
   if (path === "") return `${workspacePath(id)}/${route}`;
   return filePath(id, path).replace(/\/files\//, `/${route}/`);
+}
+
+function execIdHeader(execId: string | undefined): { headers?: Record<string, string> } {
+  return execId === undefined ? {} : { headers: { [EXEC_ID_HEADER]: execId } };
 }

@@ -36,7 +36,8 @@ describe("sandbox contract", () => {
   });
 
   for (const [body, why] of [
-    [{ command: [] }, "command: must name a program"],
+    [{ command: [] }, "command.0: must name a program"],
+    [{ command: [""] }, "command.0: must name a program"],
     [{ command: ["ls\0"] }, "command.0: must not contain NUL bytes"],
     [{ command: ["env"], env: { "A-B": "x" } }, "env.A-B: "],
   ] as const) {

@@ -188,6 +188,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** No NUL byte (execve cannot pass one): a pattern, so the OpenAPI document says it too. */
 // eslint-disable-next-line no-control-regex -- NUL is exactly what the pattern keeps out
 const NO_NUL = /^[^\u0000]*$/;
+const MUST_NAME_A_PROGRAM = 'must name a program: an argv array such as ["ls", "-l"]';
 const noNulString = () => z.string().regex(NO_NUL, "must not contain NUL bytes");
 
 /**
@@ -196,7 +197,15 @@ const noNulString = () => z.string().regex(NO_NUL, "must not contain NUL bytes")
  */
 export const ExecRequest = z.object({
   /** argv; run directly, never through a shell. */
-  command: z.array(noNulString()).min(1, 'must name a program: an argv array such as ["ls", "-l"]'),
+  command: z.tuple(
+    [
+      z
+        .string({ error: MUST_NAME_A_PROGRAM })
+        .min(1, MUST_NAME_A_PROGRAM)
+        .regex(NO_NUL, "must not contain NUL bytes"),
+    ],
+    noNulString(),
+  ),
   timeoutSeconds: z.number().positive().optional(),
   /**
    * Working directory relative to the workspace (default: the workspace itself). It must
@@ -225,6 +234,18 @@ export type ExecResult = z.output<typeof ExecResult>;
 
 /** The media type that asks POST /workspaces/{id}/exec for a stream (send it in Accept). */
 export const EXEC_STREAM_MEDIA_TYPE = "application/x-ndjson";
+
+/**
+ * Request header naming a command (a UUID the caller chose) so that
+ * `DELETE /workspaces/{id}/exec/{execId}` can cancel it from any connection: the gateway's
+ * replicas share no memory, the sandbox that runs the command is the one place that knows it.
+ */
+export const EXEC_ID_HEADER = "x-exec-id";
+export const EXEC_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** DELETE /workspaces/{id}/exec/{execId}: 202 when a running command was told to stop. */
+export const ExecCancelAnswer = z.object({ execId: z.string(), cancelled: z.literal(true) });
+export type ExecCancelAnswer = z.infer<typeof ExecCancelAnswer>;
 
 /**
  * One line of a streamed exec answer. Output comes as it is produced (UTF-8 text; each

@@ -10,19 +10,21 @@ import type { Identity } from "./auth/identity.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import { healthBody } from "../lib/http/health.ts";
 import { openApiDocument } from "./openapi.ts";
-import { problemOf, sendProblem, toProblem } from "./problem.ts";
+import { methodNotAllowed, problemOf, sendProblem, toProblem } from "./problem.ts";
 import type { RateLimiter } from "./ratelimit.ts";
 import { accessReviewer } from "./auth/access.ts";
 import type { DataPlaneOptions } from "./dataplane/common.ts";
 import { execRouter } from "./dataplane/exec.ts";
 import { filesRouter, UPLOAD_ROUTE } from "./dataplane/files.ts";
 import { runsDataRouter } from "./dataplane/runs.ts";
+import { sandboxesRouter } from "./dataplane/sandboxes.ts";
 import { tasksRouter } from "./dataplane/tasks.ts";
 import { DEFAULT_ADMISSION, type AdmissionSettings } from "./routes/admit.ts";
 import { allNamespacesRouter } from "./routes/allnamespaces.ts";
 import { resourceRouter } from "./routes/resources.ts";
 import { runsRouter } from "./routes/runs.ts";
 import { checkPathNames } from "./routes/validate.ts";
+import { CONSOLE_PATH, consoleRouter } from "./console.ts";
 import type { Store } from "./store/store.ts";
 import { MAX_BODY_DEPTH, nestedDeeperThan } from "./depth.ts";
 
@@ -53,6 +55,8 @@ export interface GatewayDeps {
    * sign their tokens. Without it those routes are not served.
    */
   dataPlane?: DataPlaneOptions;
+  /** Directory of the built web console (index.html and its bundle), served under /ui. */
+  consoleDir?: string;
 }
 
 /** The client's address as the per-address limits see it. */
@@ -71,9 +75,11 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
 export function routeOf(path: string): string {
   if (path === "/healthz" || path === "/readyz" || path === "/metrics" || path === "/openapi.json")
     return path;
+  if (path === CONSOLE_PATH || path.startsWith(`${CONSOLE_PATH}/`)) return CONSOLE_PATH;
   const s = path.split("/");
   if (s[1] !== "v1") return "other";
   if (s.length === 3 && PLURALS.has(s[2]!)) return `/v1/${s[2]}`;
+  if (s.length === 3 && s[2] === "whoami") return "/v1/whoami";
   const watch = s[2] === "watch" ? 1 : 0;
   const plural = s[4 + watch];
   if (s[2 + watch] !== "namespaces" || !plural || !PLURALS.has(plural)) return "other";
@@ -82,7 +88,9 @@ export function routeOf(path: string): string {
   if (rest.length === 0) return base;
   if (rest.length === 1) return `${base}/{name}`;
   const sub = rest.slice(1).join("/");
-  if (["status", "runs", "files", "files/content", "files/archive", "exec", "tasks"].includes(sub))
+  if (
+    ["status", "runs", "files", "files/content", "files/archive", "exec", "tasks", "sandboxes"].includes(sub)
+  )
     return `${base}/{name}/${sub}`;
   if (rest[1] === "exec" && rest.length === 3) return `${base}/{name}/exec/{execId}`;
   if (rest[1] === "runs" && rest[3] === "logs" && rest.length === 4) return `${base}/{name}/runs/{run}/logs`;
@@ -142,6 +150,7 @@ export function createApp(deps: GatewayDeps): express.Express {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
   app.get("/openapi.json", (_req, res) => void res.type("application/json").send(openapi));
+  if (deps.consoleDir !== undefined) app.use(CONSOLE_PATH, consoleRouter(deps.consoleDir));
 
   const v1 = express.Router();
   v1.use(async (req, res, next) => {
@@ -207,6 +216,12 @@ export function createApp(deps: GatewayDeps): express.Express {
     next();
   });
   if (deps.watch) v1.get("/watch/namespaces/:namespace/:plural", deps.watch);
+  // Who the gateway takes the caller to be (as SelfSubjectReview says it for the apiserver).
+  v1.get("/whoami", (_req, res) => {
+    const { user, groups } = res.locals.identity as Identity;
+    res.json({ user, groups });
+  });
+  v1.all("/whoami", methodNotAllowed(["GET"]));
   const resourceDeps = {
     kube: deps.kube,
     store: deps.store,
@@ -225,6 +240,7 @@ export function createApp(deps: GatewayDeps): express.Express {
     v1.use("/namespaces/:namespace/workspaces", filesRouter(dp), execRouter(dp));
     v1.use("/namespaces/:namespace/agentruntimes", tasksRouter(dp));
     v1.use("/namespaces/:namespace/pipelines", runsDataRouter(dp));
+    v1.use("/namespaces/:namespace/sandboxfleets", sandboxesRouter(dp));
   }
   v1.use(allNamespacesRouter(KINDS, { ...resourceDeps, review }));
   v1.use("/namespaces/:namespace/pipelines", runsRouter(resourceDeps, { listed: Boolean(deps.dataPlane) }));

@@ -53,6 +53,8 @@ export interface GatewayConfig {
   maxExecSeconds: number;
   /** How long a data-plane request waits for a workspace suspended for idleness to wake. */
   wakeWaitMs: number;
+  /** Directory of the built web console served under /ui; empty: no console. */
+  consoleDir: string;
   /** On SIGTERM: how long /readyz fails while new requests are still served (endpoints catch up). */
   shutdownDelayMs: number;
   /** Then: how long in-flight requests may take to finish before their connections are cut. */
@@ -195,6 +197,11 @@ const options: Record<string, Option> = {
     help: "how long a replaced key stays trusted (at most the rotation)",
     default: "1h",
   },
+  "console-dir": {
+    env: "AGENTRY_CONSOLE_DIR",
+    help: "directory of the built web console (npm run build), served under /ui; empty: no console",
+    default: "dist/console",
+  },
   "pod-address-map": {
     env: "AGENTRY_POD_ADDRESS_MAP",
     help: 'data plane: JSON file {"namespace/pod": "127.0.0.1:port"}, the only pods dialled (loopback only; for local control planes); unset: pod IPs',
@@ -318,6 +325,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
       },
       checkSecretRefs: bool("check-secret-refs"),
     },
+    consoleDir: get("console-dir") ?? "",
     podAddressMap: get("pod-address-map"),
     maxUploadBytes: num("max-upload-bytes", 1),
     maxExecSeconds: num("max-exec-seconds", 1),

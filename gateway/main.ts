@@ -207,6 +207,7 @@ const app = createApp({
   addressLimiter,
   ...(cfg.trustProxy !== false ? { trustProxy: cfg.trustProxy } : {}),
   authenticate,
+  ...(cfg.consoleDir ? { consoleDir: cfg.consoleDir } : {}),
   dataPlane: {
     addresses: new PodAddresses(cfg.podAddressMap, (r) =>
       log.debug("pod address", {

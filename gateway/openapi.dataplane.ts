@@ -89,7 +89,35 @@ function execRequestSchema(maxExecSeconds: number): Json {
 }
 
 export function dataPlaneSchemas(maxExecSeconds = DEFAULT_MAX_EXEC_SECONDS): Json {
+  const fraction = (what: string) => ({ type: "number", minimum: 0, maximum: 1, description: what });
   return {
+    SandboxList: {
+      type: "object",
+      required: ["items"],
+      description: "The sandbox pods of a fleet, in name order, with what each reports about its load.",
+      properties: {
+        items: {
+          type: "array",
+          items: {
+            type: "object",
+            required: ["name", "ready", "draining"],
+            properties: {
+              name: { type: "string", description: "The sandbox pod." },
+              ready: { type: "boolean", description: "The pod's Ready condition is True." },
+              draining: { type: "boolean", description: "The sandbox takes no new workspaces." },
+              cpu: fraction("CPU use as a fraction of the limit."),
+              memory: fraction("Memory use as a fraction of the limit."),
+              workspaces: { type: "integer", minimum: 0, description: "Workspaces it holds." },
+              maxWorkspaces: { type: "integer", minimum: 1, description: "Workspaces it may hold." },
+              error: {
+                type: "string",
+                description: "Why its load is unknown (not answering, no address yet).",
+              },
+            },
+          },
+        },
+      },
+    },
     ExecRequest: execRequestSchema(maxExecSeconds),
     ExecResult: schema(ExecResult, "output"),
     GatewayExecRecord: {
@@ -166,6 +194,7 @@ export function dataPlanePaths(params: { namespace: Json; name: (kind: string) =
   const ws = "/v1/namespaces/{namespace}/workspaces/{name}";
   const ar = "/v1/namespaces/{namespace}/agentruntimes/{name}";
   const pl = "/v1/namespaces/{namespace}/pipelines/{name}";
+  const sbf = "/v1/namespaces/{namespace}/sandboxfleets/{name}";
   const files = { tags: ["Workspace data plane"] };
   const wsParams = [ns, named("Workspace")];
   return {
@@ -291,10 +320,11 @@ export function dataPlanePaths(params: { namespace: Json; name: (kind: string) =
       delete: {
         ...files,
         operationId: "cancelExec",
-        summary: "Cancel a running command on this gateway replica (RBAC: create workspaces/exec)",
+        summary: "Cancel a running command, through any gateway replica (RBAC: create workspaces/exec)",
         responses: {
           "202": {
-            description: "Cancelled; its stream ends with an error record.",
+            description:
+              "Cancelled: its process tree is killed and its stream ends with an exit record (signal SIGKILL).",
             content: { "application/json": { schema: ref("ExecCancelled") } },
           },
           ...problems(400, 401, 403, 404, 429, 503),
@@ -331,6 +361,25 @@ export function dataPlanePaths(params: { namespace: Json; name: (kind: string) =
             content: { "application/json": { schema: ref("TaskList") } },
           },
           ...problems(400, 401, 403, 404, 429, 501, 502, 503),
+        },
+      },
+    },
+    [`${sbf}/sandboxes`]: {
+      parameters: [ns, named("SandboxFleet")],
+      get: {
+        tags: ["SandboxFleet"],
+        operationId: "listFleetSandboxes",
+        summary: "The fleet's sandboxes with their load and draining state (RBAC: get sandboxfleets)",
+        description:
+          "Each sandbox pod of the fleet with what its runtime reports on its status endpoint: cpu and " +
+          "memory as fractions of its limits (compare with the fleet's spec.pressure), workspaces held, " +
+          "draining. A sandbox that does not answer is listed with `error`.",
+        responses: {
+          "200": {
+            description: "The sandboxes.",
+            content: { "application/json": { schema: ref("SandboxList") } },
+          },
+          ...problems(400, 401, 403, 404, 429, 502, 503),
         },
       },
     },

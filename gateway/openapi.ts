@@ -383,8 +383,32 @@ export function mergePaths(groups: Json[]): Json {
   return paths;
 }
 
+/** The caller's own identity (what the web console shows as "signed in as"). */
+function identityPaths(): Json {
+  return {
+    "/v1/whoami": {
+      get: {
+        operationId: "whoAmI",
+        tags: ["Identity"],
+        summary: "Who the gateway takes the caller to be",
+        description:
+          "The user and groups the gateway authenticated the bearer token as: the identity it " +
+          "impersonates towards the apiserver and records in the audit log.",
+        responses: {
+          "200": {
+            description: "The caller's identity.",
+            content: { "application/json": { schema: { $ref: "#/components/schemas/Identity" } } },
+          },
+          ...errors(401, 429, 431),
+        },
+      },
+    },
+  };
+}
+
 /** Path groups of the document; each returns its paths (a new family of routes adds one). */
 export const PATH_GROUPS: (() => Json)[] = [
+  identityPaths,
   () => Object.assign({}, ...KINDS.map(kindPaths)) as Json,
   // The data plane (openapi.dataplane.ts): files, exec, tasks, runs and logs.
   () =>
@@ -416,6 +440,14 @@ export function openApiDocument(version = "0.1.0", options: { maxExecSeconds?: n
             properties: { path: { type: "string" }, message: { type: "string" } },
           },
         },
+      },
+    },
+    Identity: {
+      type: "object",
+      required: ["user", "groups"],
+      properties: {
+        user: { type: "string", description: "User name, as RBAC sees it." },
+        groups: { type: "array", items: { type: "string" }, description: "Groups, as RBAC sees them." },
       },
     },
     RunAccepted: {
@@ -458,7 +490,10 @@ export function openApiDocument(version = "0.1.0", options: { maxExecSeconds?: n
     },
     servers: [{ url: "/" }],
     security: [{ bearer: [] }],
-    tags: KINDS.map((k) => ({ name: k.kind, description: k.description })),
+    tags: [
+      { name: "Identity", description: "The caller as the gateway authenticated it." },
+      ...KINDS.map((k) => ({ name: k.kind, description: k.description })),
+    ],
     paths: mergePaths(PATH_GROUPS.map((g) => g())),
     components: {
       schemas,

@@ -73,7 +73,11 @@ const wsToken = p.pods
   ? await p.pods.token("workspace:default.alice-notebook", ["files", "exec"], 900)
   : undefined;
 console.log(`
-The platform is up. In another shell:
+The platform is up.
+
+  web console: ${p.gatewayUrl}/ui/   (sign in with the token ${p.token})
+
+In another shell:
 
   export KUBECONFIG=${p.kubeconfig}
   export PATH=${p.binDir}:$PATH      # kubectl and helm built for this control plane

@@ -47,7 +47,12 @@ async function getOr404<T extends KubeObject>(
   }
 }
 
-async function tokenFor(deps: TargetDeps, aud: string, scope: TokenScope, sub: string): Promise<string> {
+export async function tokenFor(
+  deps: TargetDeps,
+  aud: string,
+  scope: TokenScope,
+  sub: string,
+): Promise<string> {
   const signer = deps.signer();
   if (!signer)
     throw problemOf(

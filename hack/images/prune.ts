@@ -1,4 +1,4 @@
-// In an image's build stage, after `npm ci` and `npm run build`: keep in node_modules only
+// In an image's build stage, after `npm ci` and `npm run build` (or `build:programs`): keep in node_modules only
 // the packages the image's programs import (and what those need, as package-lock.json
 // records it), and remove everything else, development tools included.
 //   node hack/images/prune.ts dist/operator/main.js dist/webhook/main.js

@@ -3,7 +3,7 @@
 // only ever written when the object of its name is missing or controlled by the child's own
 // owner (an owner reference with controller=true and the owner's uid): an object someone
 // else made is never taken over, changed or deleted (NameConflictError instead).
-import { isConflict, isNotFound, type KubeClient, type KubeObject } from "./client.ts";
+import { isConflict, isNotFound, type KubeApi, type KubeObject } from "./client.ts";
 import { sameStatus } from "./conditions.ts";
 import { shortHash } from "./names.ts";
 import type { Metrics } from "./metrics.ts";
@@ -84,11 +84,11 @@ export const sameSpecHash = (current: KubeObject, desired: KubeObject): boolean 
   desired.metadata.annotations?.[ANNOTATION_SPEC_HASH];
 
 export class ChildWriter {
-  private readonly client: KubeClient;
+  private readonly client: KubeApi;
   private readonly metrics: Metrics;
   private readonly controller: string;
 
-  constructor(client: KubeClient, metrics: Metrics, controller: string) {
+  constructor(client: KubeApi, metrics: Metrics, controller: string) {
     this.client = client;
     this.metrics = metrics;
     this.controller = controller;
@@ -185,8 +185,10 @@ export class ChildWriter {
     );
   }
 
+  /** Runs one write to the apiserver, counted in agentry_writes_total once it succeeded. */
   async write<T>(kind: string, verb: string, fn: () => Promise<T>): Promise<T> {
+    const result = await fn();
     this.metrics.writes.inc({ controller: this.controller, kind, verb });
-    return fn();
+    return result;
   }
 }

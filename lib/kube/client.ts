@@ -57,7 +57,6 @@ export class ApiError extends Error {
 
 export const isNotFound = (err: unknown): boolean => err instanceof ApiError && err.status === 404;
 export const isConflict = (err: unknown): boolean => err instanceof ApiError && err.status === 409;
-export const isGone = (err: unknown): boolean => err instanceof ApiError && err.status === 410;
 
 /** A token bucket: `qps` tokens per second, at most `burst` saved up. */
 export class TokenBucket {
@@ -118,6 +117,12 @@ export interface ClientOptions {
   userAgent?: string;
   onRequest?: RequestObserver;
 }
+
+/**
+ * The reads and writes controllers make through a client: what their unit tests record
+ * (test/harness/fakekube.ts) and the operator does with a KubeClient.
+ */
+export type KubeApi = Pick<KubeClient, "get" | "list" | "create" | "apply" | "mergePatch" | "delete">;
 
 export class KubeClient {
   readonly kubeConfig: KubeConfig;

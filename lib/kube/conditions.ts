@@ -21,10 +21,17 @@ export function mergeConditions(
   });
 }
 
-/** Deep equality of two status objects (key order does not matter). */
-export function sameStatus(a: unknown, b: unknown): boolean {
+/** Deep equality of two JSON values, key order aside; undefined equals {} (an absent map). */
+export function sameJson(a: unknown, b: unknown): boolean {
   return stableStringify(a ?? {}) === stableStringify(b ?? {});
 }
+
+/** Deep equality of two status objects (key order does not matter). */
+export const sameStatus = sameJson;
+
+/** Equality of two label (or annotation) maps; absent equals empty. */
+export const sameLabels = (a: Record<string, string> | undefined, b: Record<string, string> | undefined) =>
+  sameJson(a, b);
 
 /** Where a resource stands in kstatus's terms. */
 export type Progress = "Current" | "Reconciling" | "Stalled";

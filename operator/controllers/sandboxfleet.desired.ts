@@ -34,7 +34,7 @@ import {
   ANNOTATION_CONTROLLER_ID,
   ANNOTATION_SPEC_HASH,
   MANAGED_BY,
-} from "./agentruntime.desired.ts";
+} from "./agentruntime/desired.ts";
 import { TRUST_ENV_NAMES, trustForPods } from "./trust.desired.ts";
 import { isSuspended } from "./workspace.lifetime.ts";
 

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import type { AgentRuntime, SandboxFleet, Workspace } from "../../api/v1alpha1/index.ts";
 import { specSchemas } from "../../api/v1alpha1/index.ts";
 import { connectionAllowed, type Policy } from "../../test/harness/netpol.ts";
-import { agentLabels, desiredAgent } from "./agentruntime.desired.ts";
+import { agentLabels, desiredAgent } from "./agentruntime/desired.ts";
 import { fleetLabels } from "./sandboxfleet.desired.ts";
 import { desiredFleetPolicy, fleetAgents, type FleetPolicyContext } from "./sandboxfleet.policy.ts";
 

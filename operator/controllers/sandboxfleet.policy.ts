@@ -5,7 +5,7 @@ import type { AgentRuntime, SandboxFleet, Workspace } from "../../api/v1alpha1/i
 import type { KubeObject } from "../../lib/kube/client.ts";
 import { controllerRef, withSpecHash } from "../../lib/kube/children.ts";
 import { childName } from "../../lib/kube/names.ts";
-import { ANNOTATION_CONTROLLER_ID, LABEL_AGENT, MANAGED_BY } from "./agentruntime.desired.ts";
+import { ANNOTATION_CONTROLLER_ID, LABEL_AGENT, MANAGED_BY } from "./agentruntime/desired.ts";
 import { peerOf, type PolicyPeer } from "./networkpolicy.ts";
 import { fleetLabels, fleetSelector } from "./sandboxfleet.desired.ts";
 

@@ -1,5 +1,5 @@
 // Agent runtime settings: environment variables the operator sets on the agent Pod
-// (agentruntime.desired.ts), a few tunables, and flags that override them; `--help` lists
+// (operator/controllers/agentruntime/desired.ts), a few tunables, and flags that override them; `--help` lists
 // them. Two kinds of problems are told apart:
 //   - the process cannot run at all (unknown flag, bad port or number): a thrown Error,
 //     main.ts prints it and exits 2;

@@ -1,5 +1,5 @@
 // `agent dispatch`: what a Pipeline job pod runs for a step that names an AgentRuntime.
-// It reads the pipeline manifest (pipeline.desired.ts), sends the step's input to the
+// It reads the pipeline manifest (operator/controllers/pipeline/desired.ts), sends the step's input to the
 // agent's POST /v1/tasks with the agent's token (a file the operator keeps fresh, read
 // before every attempt), retries while the agent is unreachable, busy or not ready, or
 // refuses a token that may since have been refreshed (within the step's time limit), never

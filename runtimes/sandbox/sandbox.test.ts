@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,7 +16,7 @@ import { freePort, waitFor } from "../../test/harness/process.ts";
 import type { Problem } from "../../contracts/problem.ts";
 import { SandboxApiError, SandboxClient } from "../../contracts/sandbox.client.ts";
 import { testTrust, type TestTrust } from "../../test/harness/tokens.ts";
-import type { ExecResult } from "../../contracts/sandbox.ts";
+import type { ExecResult, ExecStreamRecord } from "../../contracts/sandbox.ts";
 
 /** Every sandbox here is pod test/sandbox-it, trusting a key of the test's own. */
 const POD_AUDIENCE = "pod:test/sandbox-it";
@@ -364,7 +365,7 @@ describe("sandbox runtime over HTTP", () => {
       api.exec("team-a.ws1", { command: ["true"], timeoutSeconds: 60 }),
       /timeoutSeconds/,
     );
-    await rejectsWith(400, api.exec("team-a.ws1", { command: [] }), /command/);
+    await rejectsWith(400, api.exec("team-a.ws1", { command: [] as unknown as [string] }), /command/);
     await rejectsWith(404, api.exec("team-a.nope", { command: ["true"] }));
     const bad = await raw(sb.port, "POST", "/workspaces/team-a.ws1/exec", {
       headers: auth,
@@ -437,6 +438,31 @@ describe("sandbox runtime over HTTP", () => {
     const before = await size();
     await new Promise((resolve) => setTimeout(resolve, 500));
     assert.equal(await size(), before, "the command kept writing after the client went away");
+  });
+
+  it("cancels a command by its exec id from another connection; the stream ends with its exit", async () => {
+    const execId = randomUUID();
+    const records: ExecStreamRecord[] = [];
+    const stream = (async () => {
+      const command: [string, ...string[]] = ["sh", "-c", "echo go; exec sleep 300"];
+      for await (const r of api.execStream("team-a.ws1", { command }, { execId })) records.push(r);
+    })();
+    await waitFor("the command to start", () => records.some((r) => r.type === "stdout"));
+    // Another workspace's id, and an id nobody started, stop nothing.
+    assert.equal(await api.cancelExec("team-a.ws2", execId), false);
+    assert.equal(await api.cancelExec("team-a.ws1", randomUUID()), false);
+    assert.equal(await api.cancelExec("team-a.ws1", execId), true);
+    await stream;
+    assert.deepEqual(
+      [records.at(-1)?.type, (records.at(-1) as { signal?: string }).signal],
+      ["exit", "SIGKILL"],
+    );
+    assert.equal(await api.cancelExec("team-a.ws1", execId), false, "an ended command is no longer known");
+    const bad = await raw(sb.port, "POST", "/workspaces/team-a.ws1/exec", {
+      headers: { ...auth, "x-exec-id": "not-a-uuid", "content-type": "application/json" },
+      body: JSON.stringify({ command: ["true"] }),
+    });
+    assert.match(assertProblem(bad, 400).detail, /x-exec-id/);
   });
 
   it("stops a workspace's running commands when the workspace is deleted", async () => {

@@ -12,7 +12,10 @@ import type { Log } from "../../lib/log.ts";
 import type { TokenVerifier } from "../../lib/tokens.ts";
 import {
   CreateWorkspaceRequest,
+  EXEC_ID_HEADER,
+  EXEC_ID_PATTERN,
   EXEC_STREAM_MEDIA_TYPE,
+  type ExecCancelAnswer,
   ExecRequest,
   type ExecResult,
   type ExecStreamRecord,
@@ -51,6 +54,7 @@ type Handler = (req: IncomingMessage, res: ServerResponse, params: Params) => Pr
 interface Params {
   id: string;
   file: string;
+  execId?: string;
 }
 
 export class SandboxApp {
@@ -61,6 +65,8 @@ export class SandboxApp {
   private readonly execBody;
   /** When each workspace last had a data-plane call (ms since the epoch). */
   private readonly activity = new Map<string, number>();
+  /** Commands started with an exec id, by that id: what DELETE .../exec/{execId} stops. */
+  private readonly named = new Map<string, { workspace: string; cancel: AbortController }>();
 
   constructor(options: SandboxAppOptions) {
     this.o = options;
@@ -138,6 +144,10 @@ export class SandboxApp {
         DELETE: (q, r, p) => this.deleteWorkspace(q, r, p.id),
       });
     if (parts.length === 3 && third === "exec") return one({ POST: (q, r, p) => this.exec(q, r, p.id) });
+    if (parts.length === 4 && third === "exec") {
+      params.execId = decodeSegment(parts[3]!);
+      return one({ DELETE: (_q, r, p) => this.cancelExec(r, p.id, p.execId!) });
+    }
     if ((third === "dir" || third === "archive") && !parts.slice(3).includes("")) {
       const segments = parts.length > 3 ? parseFilePath(parts.slice(3).join("/")) : [];
       return one(
@@ -286,7 +296,14 @@ export class SandboxApp {
     const body = await readJson(req, this.execBody, this.o.maxJsonBytes);
     const cwd = await this.o.store.workingDir(id, body.cwd);
     const streamed = (req.headers.accept ?? "").includes(EXEC_STREAM_MEDIA_TYPE);
+    const execId = req.headers[EXEC_ID_HEADER];
+    if (execId !== undefined && (typeof execId !== "string" || !EXEC_ID_PATTERN.test(execId)))
+      throw badRequest(`header ${EXEC_ID_HEADER} must be one lowercase UUID`);
+    if (execId !== undefined && this.named.has(execId))
+      throw new ProblemError(409, `a command with exec id ${execId} is already running`);
     const gone = new AbortController();
+    const cancel = new AbortController();
+    if (execId !== undefined) this.named.set(execId, { workspace: id, cancel });
     const onClose = () => {
       if (!res.writableFinished) gone.abort(new Error("the client went away"));
     };
@@ -307,9 +324,11 @@ export class SandboxApp {
           ...(body.stdin !== undefined ? { stdin: body.stdin } : {}),
           ...(sink ? { sink: sink.sink, onStart: sink.start } : {}),
         },
-        gone.signal,
+        AbortSignal.any([gone.signal, cancel.signal]),
       );
     } catch (err) {
+      if (cancel.signal.aborted && !gone.signal.aborted && !res.headersSent)
+        throw new ProblemError(409, `command ${String(execId)} was cancelled before it started`);
       if (gone.signal.aborted) return; // nobody to answer
       if (!sink || !res.headersSent) throw err;
       this.o.log.error("streamed command failed", { workspace: id, error: String(err) });
@@ -318,6 +337,7 @@ export class SandboxApp {
     } finally {
       res.off("close", onClose);
       this.activity.set(id, Date.now());
+      if (execId !== undefined) this.named.delete(execId);
       this.o.backing.touched(id);
     }
     this.o.log.info("command finished", {
@@ -326,13 +346,23 @@ export class SandboxApp {
       exitCode: result.exitCode,
       signal: result.signal,
       timedOut: result.timedOut,
-      cancelled: gone.signal.aborted,
+      cancelled: gone.signal.aborted || cancel.signal.aborted,
       durationMs: result.durationMs,
     });
     if (gone.signal.aborted) return;
     if (!sink) return json(res, 200, result);
     const { stdout: _out, stderr: _err, ...exit } = result;
     sink.end({ type: "exit", ...exit });
+  }
+
+  /** Stops a command started with this exec id in this workspace (202), else 404. */
+  private cancelExec(res: ServerResponse, id: string, execId: string): void {
+    const running = this.named.get(execId);
+    if (!running || running.workspace !== id)
+      throw new ProblemError(404, `no command with exec id ${execId} runs in workspace ${id}`);
+    running.cancel.abort(new Error("cancelled"));
+    this.o.log.info("command cancelled", { workspace: id, execId });
+    json(res, 202, { execId, cancelled: true } satisfies ExecCancelAnswer);
   }
 
   private async getFile(req: IncomingMessage, res: ServerResponse, p: Params): Promise<void> {

@@ -4,8 +4,8 @@
 // carrying agentry's labels exists in the namespace.
 import * as k8s from "@kubernetes/client-node";
 import { KubeClient, type KubeObject } from "../../lib/kube/client.ts";
-import { CHILD_SELECTOR } from "../../operator/controllers/agentruntime.ts";
-import { LABEL_AGENT } from "../../operator/controllers/agentruntime.desired.ts";
+import { CHILD_SELECTOR } from "../../operator/controllers/agentruntime/reconciler.ts";
+import { LABEL_AGENT } from "../../operator/controllers/agentruntime/desired.ts";
 import { waitFor } from "../harness/process.ts";
 
 export const AR = { apiVersion: "agentry.dev/v1alpha1", kind: "AgentRuntime" } as const;

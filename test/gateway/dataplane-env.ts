@@ -19,6 +19,8 @@ export interface DataPlane {
   gw: Gateway;
   pods: PodBackends;
   ring: SecretKeyRing;
+  /** Starts one more gateway replica beside `gw`, sharing nothing with it but the cluster. */
+  replica: () => Promise<Gateway>;
 }
 
 export async function startDataPlane(
@@ -28,6 +30,7 @@ export async function startDataPlane(
     maxUploadBytes?: number;
     maxExecSeconds?: number;
     wakeWaitMs?: number;
+    consoleDir?: string;
   } = {},
 ): Promise<DataPlane> {
   const ns = await testNamespace(ctx);
@@ -48,17 +51,19 @@ export async function startDataPlane(
     ring.publicKeys(),
   );
   await startOperator(ctx, { namespaces: [ns], podAddressMap: pods.mapFile });
-  const gw = await startGateway(ctx, {
-    ...(o.tokens ? { tokens: o.tokens } : {}),
-    dataPlane: {
-      addresses: new PodAddresses(pods.mapFile),
-      signer: () => ring.signer(),
-      ...(o.maxUploadBytes !== undefined ? { maxUploadBytes: o.maxUploadBytes } : {}),
-      maxExecSeconds: o.maxExecSeconds ?? 60,
-      ...(o.wakeWaitMs !== undefined ? { wakeWaitMs: o.wakeWaitMs } : {}),
-    },
-  });
-  return { ns, gw, pods, ring };
+  const replica = () =>
+    startGateway(ctx, {
+      ...(o.tokens ? { tokens: o.tokens } : {}),
+      ...(o.consoleDir ? { consoleDir: o.consoleDir } : {}),
+      dataPlane: {
+        addresses: new PodAddresses(pods.mapFile),
+        signer: () => ring.signer(),
+        ...(o.maxUploadBytes !== undefined ? { maxUploadBytes: o.maxUploadBytes } : {}),
+        maxExecSeconds: o.maxExecSeconds ?? 60,
+        ...(o.wakeWaitMs !== undefined ? { wakeWaitMs: o.wakeWaitMs } : {}),
+      },
+    });
+  return { ns, gw: await replica(), pods, ring, replica };
 }
 
 /** Waits until a route of the object answers 200 through the gateway (placed or Ready, key trusted). */

@@ -117,6 +117,8 @@ export interface InProcessOptions {
   admission?: AdmissionSettings;
   /** Serve the data plane: pod addresses (PodBackends' map) and the signing key. */
   dataPlane?: DataPlaneOptions;
+  /** Serve the built web console from this directory under /ui. */
+  consoleDir?: string;
 }
 
 /** The gateway app in this process, as main.ts wires it (in-process bus and limiter). */
@@ -153,6 +155,7 @@ export async function startGateway(t: After, options: InProcessOptions = {}): Pr
     }),
     ...(options.admission ? { admission: options.admission } : {}),
     ...(options.dataPlane ? { dataPlane: options.dataPlane } : {}),
+    ...(options.consoleDir ? { consoleDir: options.consoleDir } : {}),
   });
   const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app).listen(0, "127.0.0.1");
   await once(server, "listening");

@@ -22,6 +22,7 @@ import { startGitServer, type GitServer } from "./git.ts";
 import { startS3, weedBinary, type S3Server } from "./s3.ts";
 import { freePort, stopProcess, waitFor } from "./process.ts";
 import { LocalVolumes } from "./volumes.ts";
+import { buildConsole } from "../../hack/console.ts";
 
 export interface PlatformOptions {
   /** Working directory: logs, kubeconfig copy, tokens, volumes, sandbox roots. */
@@ -182,8 +183,11 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     await writeFile(tokensFile, yaml.dump([{ sha256, user: "dev-admin", groups: ["system:masters"] }]), {
       mode: 0o600,
     });
+    // The web console, built for this bring-up and served by the gateway under /ui.
+    const consoleDir = (await buildConsole(join(dir, "console"))).dir;
     start("gateway", "gateway/main.ts", [
       `--listen=127.0.0.1:${ports.gateway}`,
+      `--console-dir=${consoleDir}`,
       `--tokens-file=${tokensFile}`,
       ...(pods ? [`--pod-address-map=${pods.mapFile}`] : []),
       "--shutdown-delay=0s", // Ctrl-C: no load balancer to wait for
@@ -226,19 +230,9 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       const namespace = options.examplesNamespace;
       // The examples' git sources (git.example.com) are served by a real git server on
       // loopback, with the repositories and refs they name; nothing leaves the machine.
-      const gitServer = await startGitServer();
+      const gitServer = await startExampleGit();
       git = gitServer;
-      await gitServer.createRepo("alice/notebook", [{ files: { "README.md": "# notebook\n" } }]);
-      await gitServer.createRepo("alice/app", [
-        { files: { "README.md": "# app\n", "main.py": "print('hi')\n" } },
-      ]);
-      await gitServer.createRepo("bob/service", [
-        { files: { "README.md": "# service v2.0\n" }, tag: "v2.0.0" },
-        { files: { "README.md": "# service v2.1\n" }, tag: "v2.1.0" },
-      ]);
-      const examplesText = exampleFiles(join(repoRoot, "examples"))
-        .map((f) => readFileSync(f, "utf8").replaceAll("https://git.example.com/", `${gitServer.url}/`))
-        .join("\n---\n");
+      const examplesText = examplesYaml(gitServer.url);
       say(`applying examples/ into namespace ${namespace} (git sources from ${gitServer.url}) ...`);
       kubectl(["create", "namespace", namespace]);
       // The webhook may still be publishing its CA to the apiserver: retry until admitted.
@@ -279,6 +273,33 @@ const SYSTEM_NAMESPACE = "agentry-system";
 const OPERATOR_NAMESPACE = "default";
 const DEV_BUCKET = "agentry-dev";
 const DEV_STORE_SECRET = "agentry-dev-store";
+
+/** A git server on loopback holding the repositories and refs the examples' sources name. */
+export async function startExampleGit(): Promise<GitServer> {
+  const server = await startGitServer();
+  try {
+    await server.createRepo("alice/notebook", [{ files: { "README.md": "# notebook\n" } }]);
+    await server.createRepo("alice/app", [{ files: { "README.md": "# app\n", "main.py": "print('hi')\n" } }]);
+    await server.createRepo("bob/service", [
+      { files: { "README.md": "# service v2.0\n" }, tag: "v2.0.0" },
+      { files: { "README.md": "# service v2.1\n" }, tag: "v2.1.0" },
+    ]);
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+  return server;
+}
+
+/**
+ * The examples (every file under examples/, or under `sub` of it) as one YAML stream, their
+ * git sources (https://git.example.com/...) pointing at the git server `gitUrl` instead.
+ */
+export function examplesYaml(gitUrl: string, sub = ""): string {
+  return exampleFiles(join(repoRoot, "examples", sub))
+    .map((f) => readFileSync(f, "utf8").replaceAll("https://git.example.com/", `${gitUrl}/`))
+    .join("\n---\n");
+}
 
 /** The YAML files under `dir`, recursively, in name order (what `kubectl apply -R -f` takes). */
 function exampleFiles(dir: string): string[] {

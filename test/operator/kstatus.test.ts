@@ -8,8 +8,8 @@ import { describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { specSchemas } from "../../api/v1alpha1/index.ts";
 import type { AgentRuntime, Pipeline, SandboxFleet, Workspace } from "../../api/v1alpha1/index.ts";
-import { computeAgentStatus, type AgentObservation } from "../../operator/controllers/agentruntime.status.ts";
-import { computePipelineStatus, type JobView } from "../../operator/controllers/pipeline.status.ts";
+import { computeAgentStatus, type AgentObservation } from "../../operator/controllers/agentruntime/status.ts";
+import { computePipelineStatus, type JobView } from "../../operator/controllers/pipeline/status.ts";
 import {
   computeFleetStatus,
   computeWorkspaceStatus,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { once } from "node:events";
 import { describe, it } from "node:test";
-import { AgentProbe, parseReadiness } from "./agentruntime.probe.ts";
+import { AgentProbe, parseReadiness } from "./probe.ts";
 
 describe("agent readiness probe", () => {
   it("keeps the agent's answer to a known, bounded shape", () => {

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { V1Container, V1CronJob, V1Job, V1PodSpec } from "@kubernetes/client-node";
-import type { Pipeline } from "../../api/v1alpha1/index.ts";
-import { specSchemas } from "../../api/v1alpha1/index.ts";
-import type { KubeObject } from "../../lib/kube/client.ts";
+import type { Pipeline } from "../../../api/v1alpha1/index.ts";
+import { specSchemas } from "../../../api/v1alpha1/index.ts";
+import type { KubeObject } from "../../../lib/kube/client.ts";
 import {
   ANNOTATION_MANIFEST_HASH,
   ANNOTATION_PIPELINE_ID,
@@ -16,7 +16,7 @@ import {
   runJobName,
   runNowJob,
   type PipelineContext,
-} from "./pipeline.desired.ts";
+} from "./desired.ts";
 
 type Obj = KubeObject;
 const asJob = (o: KubeObject) => o as unknown as V1Job;

@@ -1,24 +1,24 @@
 // The objects an AgentRuntime should have, as a pure function of the AgentRuntime and
 // what it depends on. Nothing time-dependent goes in, so the same input always gives the
 // same objects (and the same hashes), and an unchanged AgentRuntime causes no writes.
-import type { AgentRuntime, EnvVar } from "../../api/v1alpha1/index.ts";
-import { AgentEnv, AgentPath } from "../../contracts/agent.ts";
-import type { KubeObject } from "../../lib/kube/client.ts";
-import { controllerRef, withSpecHash } from "../../lib/kube/children.ts";
-import { childName, shortHash } from "../../lib/kube/names.ts";
-import { TRUST_ENV_NAMES, tokenFile, tokenKeys, tokensVolume, trustForPods } from "./trust.desired.ts";
-import { DNS_EGRESS, peerOf, type PolicyPeer } from "./networkpolicy.ts";
+import type { AgentRuntime, EnvVar } from "../../../api/v1alpha1/index.ts";
+import { AgentEnv, AgentPath } from "../../../contracts/agent.ts";
+import type { KubeObject } from "../../../lib/kube/client.ts";
+import { controllerRef, withSpecHash } from "../../../lib/kube/children.ts";
+import { childName, shortHash } from "../../../lib/kube/names.ts";
+import { TRUST_ENV_NAMES, tokenFile, tokenKeys, tokensVolume, trustForPods } from "../trust.desired.ts";
+import { DNS_EGRESS, peerOf, type PolicyPeer } from "../networkpolicy.ts";
 import {
   RESTRICTED_UID,
   restrictedContainerSecurity,
   restrictedPodSecurity,
   tmpMount,
   tmpVolume,
-} from "./podsecurity.ts";
+} from "../podsecurity.ts";
 
 export const LABEL_AGENT = "agentry.dev/agent-runtime";
 export const LABEL_TEMPLATE_HASH = "agentry.dev/template-hash";
-export { ANNOTATION_SPEC_HASH } from "../../lib/kube/children.ts";
+export { ANNOTATION_SPEC_HASH } from "../../../lib/kube/children.ts";
 export const ANNOTATION_AGENT_ID = "agentry.dev/agent-id";
 export const ANNOTATION_CONTROLLER_ID = "agentry.dev/controller-id";
 export const MANAGED_BY = { "app.kubernetes.io/managed-by": "agentry" } as const;

@@ -1,15 +1,15 @@
 // The status of an AgentRuntime as a pure function of what is observed: a chain of
 // checks, each `(input) → verdict | undefined`, turns Kubernetes' view of the Pod into one
 // phase and one readiness line a person can act on.
-import type { AgentRuntime, AgentRuntimePhase, AgentRuntimeStatus } from "../../api/v1alpha1/index.ts";
-import { AgentRuntimeReason } from "../../api/v1alpha1/index.ts";
+import type { AgentRuntime, AgentRuntimePhase, AgentRuntimeStatus } from "../../../api/v1alpha1/index.ts";
+import { AgentRuntimeReason } from "../../../api/v1alpha1/index.ts";
 import {
   mergeConditions,
   type Progress,
   STALL_AFTER_MS,
   standardConditions,
   waitedTooLong,
-} from "../../lib/kube/conditions.ts";
+} from "../../../lib/kube/conditions.ts";
 
 export interface PodView {
   metadata: { name?: string; deletionTimestamp?: string; labels?: Record<string, string> };

@@ -2,15 +2,15 @@
 // the one-shot path, the CronJob or run-now), the CronJob's own status, and problems met
 // while reconciling. Runs become the history (newest first), the latest failed Job
 // becomes lastFailure, and one Ready condition says what a person should know.
-import type { Pipeline, PipelineRun, PipelineStatus } from "../../api/v1alpha1/index.ts";
-import { PipelineReason } from "../../api/v1alpha1/index.ts";
+import type { Pipeline, PipelineRun, PipelineStatus } from "../../../api/v1alpha1/index.ts";
+import { PipelineReason } from "../../../api/v1alpha1/index.ts";
 import {
   mergeConditions,
   type Progress,
   STALL_AFTER_MS,
   standardConditions,
   waitedTooLong,
-} from "../../lib/kube/conditions.ts";
+} from "../../../lib/kube/conditions.ts";
 
 export const HISTORY_LIMIT = 10;
 

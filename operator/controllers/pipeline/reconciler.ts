@@ -4,22 +4,22 @@
 // get → stop if gone → gather inputs (AgentRuntimes) → children (ConfigMap → CronJob/Job
 // → stale children → run-now) → status if changed. Deleting a Pipeline leaves the rest to
 // garbage collection through owner references.
-import type { AgentRuntime, Pipeline } from "../../api/v1alpha1/index.ts";
-import { RUN_NOW_ANNOTATION, specSchemas } from "../../api/v1alpha1/index.ts";
+import type { AgentRuntime, Pipeline } from "../../../api/v1alpha1/index.ts";
+import { RUN_NOW_ANNOTATION, specSchemas } from "../../../api/v1alpha1/index.ts";
 import {
   ChildWriter,
   NAME_CONFLICT_RECHECK_MS,
   NameConflictError,
   controlledBy,
   isNameConflict,
-} from "../../lib/kube/children.ts";
-import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
-import type { Controller, Reconciler } from "../../lib/kube/controller.ts";
-import type { Recorder } from "../../lib/kube/events.ts";
-import { keyOf, splitKey, type SharedInformer } from "../../lib/kube/informer.ts";
-import { childName } from "../../lib/kube/names.ts";
-import type { Logger } from "../../lib/log.ts";
-import type { Metrics } from "../../lib/kube/metrics.ts";
+} from "../../../lib/kube/children.ts";
+import type { KubeClient, KubeObject } from "../../../lib/kube/client.ts";
+import type { Controller, Reconciler } from "../../../lib/kube/controller.ts";
+import type { Recorder } from "../../../lib/kube/events.ts";
+import { keyOf, splitKey, type SharedInformer } from "../../../lib/kube/informer.ts";
+import { childName } from "../../../lib/kube/names.ts";
+import type { Logger } from "../../../lib/log.ts";
+import type { Metrics } from "../../../lib/kube/metrics.ts";
 import {
   ANNOTATION_PIPELINE_ID,
   ANNOTATION_RUN_REQUEST,
@@ -27,17 +27,17 @@ import {
   desiredPipeline,
   runNowJob,
   type PipelineChildren,
-} from "./pipeline.desired.ts";
-import { STALL_AFTER_MS } from "../../lib/kube/conditions.ts";
-import { computePipelineStatus, runOf, unexplainedFailures, type JobView } from "./pipeline.status.ts";
+} from "./desired.ts";
+import { STALL_AFTER_MS } from "../../../lib/kube/conditions.ts";
+import { computePipelineStatus, runOf, unexplainedFailures, type JobView } from "./status.ts";
 import {
   ANNOTATION_STEP_TIMEOUT,
   checkStepTimeouts,
   deadlineNow,
   timedSteps,
   type StepPodView,
-} from "./pipeline.timeouts.ts";
-import type { ReconcileResult } from "../../lib/kube/controller.ts";
+} from "./timeouts.ts";
+import type { ReconcileResult } from "../../../lib/kube/controller.ts";
 
 export const PIPELINE_CHILD_SELECTOR = `app.kubernetes.io/managed-by=agentry,${LABEL_PIPELINE}`;
 
@@ -136,9 +136,9 @@ export class PipelineReconciler implements Reconciler {
     const { informers } = this.deps;
     const cached = informers.pipelines.get(namespace, name);
     if (!cached || cached.metadata.deletionTimestamp) return;
-    const pl = asPipeline(cached);
+    // The cache's object is never changed: the spec with its defaults goes on a copy.
     const parsed = specSchemas.Pipeline.safeParse(cached["spec"]);
-    if (parsed.success) pl.spec = parsed.data;
+    const pl = parsed.success ? { ...asPipeline(cached), spec: parsed.data } : asPipeline(cached);
 
     const { agentUrls, agentProblem } = this.agentsOf(pl);
     const desired = desiredPipeline(pl, { dispatcherImage: this.deps.dispatcherImage, agentUrls });
@@ -216,7 +216,7 @@ export class PipelineReconciler implements Reconciler {
   }
 
   /**
-   * Stops runs whose image step has run past its timeoutSeconds (see pipeline.timeouts.ts):
+   * Stops runs whose image step has run past its timeoutSeconds (see timeouts.ts):
    * the Job gets the reason as an annotation and an activeDeadlineSeconds already passed.
    * Returns when to look again while a run with timed steps is still going.
    */
@@ -239,21 +239,28 @@ export class PipelineReconciler implements Reconciler {
       const now = this.now();
       const verdict = checkStepTimeouts(limits, pods, now);
       next = Math.min(next ?? Infinity, verdict.nextCheckMs);
-      if (!verdict.overdue) continue;
-      await this.deps.client.mergePatch(
-        { apiVersion: "batch/v1", kind: "Job", metadata: { namespace: pl.metadata.namespace, name } },
-        {
-          metadata: { annotations: { [ANNOTATION_STEP_TIMEOUT]: verdict.overdue.message } },
-          spec: {
-            activeDeadlineSeconds: deadlineNow(view.status?.startTime, view.spec?.activeDeadlineSeconds, now),
+      const overdue = verdict.overdue;
+      if (!overdue) continue;
+      await this.writer.write("Job", "patch", () =>
+        this.deps.client.mergePatch(
+          { apiVersion: "batch/v1", kind: "Job", metadata: { namespace: pl.metadata.namespace, name } },
+          {
+            metadata: { annotations: { [ANNOTATION_STEP_TIMEOUT]: overdue.message } },
+            spec: {
+              activeDeadlineSeconds: deadlineNow(
+                view.status?.startTime,
+                view.spec?.activeDeadlineSeconds,
+                now,
+              ),
+            },
           },
-        },
+        ),
       );
       this.deps.recorder.event(
         pl as never,
         "Warning",
         "StepTimedOut",
-        `Job ${name}: ${verdict.overdue.message}`,
+        `Job ${name}: ${overdue.message}`,
       );
     }
     return next;

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import type { PipelineStep } from "../../api/v1alpha1/index.ts";
+import type { PipelineStep } from "../../../api/v1alpha1/index.ts";
 import {
   STEP_CHECK_MAX_MS,
   checkStepTimeouts,
   deadlineNow,
   timedSteps,
   type StepPodView,
-} from "./pipeline.timeouts.ts";
+} from "./timeouts.ts";
 
 const now = new Date("2026-11-30T12:00:00Z");
 const ago = (s: number) => new Date(now.getTime() - s * 1000).toISOString();

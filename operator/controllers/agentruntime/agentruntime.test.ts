@@ -1,16 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { AgentRuntime } from "../../api/v1alpha1/index.ts";
-import { specSchemas } from "../../api/v1alpha1/index.ts";
-import {
-  ANNOTATION_SPEC_HASH,
-  LABEL_TEMPLATE_HASH,
-  desiredAgent,
-  type AgentContext,
-} from "./agentruntime.desired.ts";
-import { computeAgentStatus, type AgentObservation, type PodView } from "./agentruntime.status.ts";
-import { staleChild } from "./agentruntime.ts";
-import { egressAllowed, type Destination } from "../../test/harness/netpol.ts";
+import type { AgentRuntime } from "../../../api/v1alpha1/index.ts";
+import { specSchemas } from "../../../api/v1alpha1/index.ts";
+import { ANNOTATION_SPEC_HASH, LABEL_TEMPLATE_HASH, desiredAgent, type AgentContext } from "./desired.ts";
+import { computeAgentStatus, type AgentObservation, type PodView } from "./status.ts";
+import { staleChild } from "./reconciler.ts";
+import { egressAllowed, type Destination } from "../../../test/harness/netpol.ts";
 
 type Obj = Record<string, any>;
 

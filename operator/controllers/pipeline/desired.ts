@@ -2,15 +2,15 @@
 // AgentRuntimes its steps name: the manifest ConfigMap, and either a CronJob (cron
 // schedule) or a one-shot Job (`""`/`@once`), plus the Job of a run-now request. Nothing
 // time-dependent goes in, so an unchanged Pipeline yields the same objects and hashes.
-import type { EnvVar, Pipeline, PipelineStep } from "../../api/v1alpha1/index.ts";
-import { ANNOTATION_PIPELINE_ID, LABEL_PIPELINE, ONCE_SCHEDULES } from "../../api/v1alpha1/index.ts";
-import { StepEnv } from "../../contracts/agent.ts";
-import type { KubeObject } from "../../lib/kube/client.ts";
-import { childName, shortHash } from "../../lib/kube/names.ts";
-import { controllerRef, withSpecHash } from "../../lib/kube/children.ts";
-import { MANAGED_BY } from "./agentruntime.desired.ts";
-import { restrictedContainerSecurity, restrictedPodSecurity, tmpMount, tmpVolume } from "./podsecurity.ts";
-import { tokenFile, tokenKeys, tokensVolume } from "./trust.desired.ts";
+import type { EnvVar, Pipeline, PipelineStep } from "../../../api/v1alpha1/index.ts";
+import { ANNOTATION_PIPELINE_ID, LABEL_PIPELINE, ONCE_SCHEDULES } from "../../../api/v1alpha1/index.ts";
+import { StepEnv } from "../../../contracts/agent.ts";
+import type { KubeObject } from "../../../lib/kube/client.ts";
+import { childName, shortHash } from "../../../lib/kube/names.ts";
+import { controllerRef, withSpecHash } from "../../../lib/kube/children.ts";
+import { MANAGED_BY } from "../agentruntime/desired.ts";
+import { restrictedContainerSecurity, restrictedPodSecurity, tmpMount, tmpVolume } from "../podsecurity.ts";
+import { tokenFile, tokenKeys, tokensVolume } from "../trust.desired.ts";
 
 export { ANNOTATION_PIPELINE_ID, LABEL_PIPELINE };
 export const ANNOTATION_PIPELINE_NAME = "agentry.dev/pipeline-name";
@@ -19,7 +19,6 @@ export const ANNOTATION_MANIFEST_HASH = "agentry.dev/manifest-hash";
 export const ANNOTATION_RUN_REQUEST = "agentry.dev/run-request";
 export const MANIFEST_DIR = "/etc/agentry/pipeline";
 export const MANIFEST_FILE = "manifest.json";
-export const DEFAULT_DISPATCHER_IMAGE = "ghcr.io/agentry-dev/agent:0.1.0";
 
 export interface PipelineContext {
   /** Image of the container that runs agentRef steps against their AgentRuntime. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { Pipeline, PipelineStatus } from "../../api/v1alpha1/index.ts";
-import { specSchemas } from "../../api/v1alpha1/index.ts";
+import type { Pipeline, PipelineStatus } from "../../../api/v1alpha1/index.ts";
+import { specSchemas } from "../../../api/v1alpha1/index.ts";
 import {
   computePipelineStatus,
   HISTORY_LIMIT,
@@ -9,7 +9,7 @@ import {
   unexplainedFailures,
   type JobView,
   type PipelineObservation,
-} from "./pipeline.status.ts";
+} from "./status.ts";
 
 const now = new Date("2026-11-23T12:00:00Z");
 

@@ -4,7 +4,7 @@
 // longer than its timeoutSeconds, ends the run by lowering the Job's activeDeadlineSeconds
 // (the Job controller then fails it with DeadlineExceeded and stops its pod). agentRef
 // steps are timed by the dispatcher in the pod itself. Pure.
-import type { PipelineStep } from "../../api/v1alpha1/index.ts";
+import type { PipelineStep } from "../../../api/v1alpha1/index.ts";
 
 export const ANNOTATION_STEP_TIMEOUT = "agentry.dev/step-timeout";
 /** Longest wait between two looks at a running Job whose steps have time limits. */

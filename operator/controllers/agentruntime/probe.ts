@@ -6,10 +6,10 @@
 // Only a Pod its AgentRuntime controls (uid checked) is asked, with a token for that Pod
 // allowing status (the agent gives its reason only to such a token); a redirect is never
 // followed and at most MAX_ANSWER_BYTES of the answer are read.
-import { Audience } from "../../contracts/tokens.ts";
-import type { TokenSource } from "./keys.ts";
-import { agentPodProblem } from "../../lib/kube/owners.ts";
-import type { PodAddressInfo } from "../../lib/kube/podaddresses.ts";
+import { Audience } from "../../../contracts/tokens.ts";
+import type { TokenSource } from "../keys.ts";
+import { agentPodProblem } from "../../../lib/kube/owners.ts";
+import type { PodAddressInfo } from "../../../lib/kube/podaddresses.ts";
 
 export interface AgentReadiness {
   status: string;

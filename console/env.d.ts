@@ -1,0 +1,2 @@
+// Stylesheets are bundled by esbuild (hack/console.ts).
+declare module "*.css";

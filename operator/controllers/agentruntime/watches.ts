@@ -1,0 +1,77 @@
+// Which AgentRuntimes a change in the cache concerns: the AgentRuntime itself (not for its
+// own status writes), the owner a child names by label, the users of a Workspace, and the
+// users of a fleet's workspaces (the managed NetworkPolicy reaches the fleet's port).
+import type { AgentRuntime, Workspace } from "../../../api/v1alpha1/index.ts";
+import type { KubeObject } from "../../../lib/kube/client.ts";
+import { sameLabels } from "../../../lib/kube/conditions.ts";
+import type { Controller } from "../../../lib/kube/controller.ts";
+import { keyOf, type SharedInformer } from "../../../lib/kube/informer.ts";
+import { LABEL_AGENT } from "./desired.ts";
+
+const asAgent = (o: KubeObject) => o as unknown as AgentRuntime;
+
+export interface AgentInformers {
+  agents: SharedInformer<KubeObject>;
+  pods: SharedInformer<KubeObject>;
+  services: SharedInformer<KubeObject>;
+  networkPolicies: SharedInformer<KubeObject>;
+  claims: SharedInformer<KubeObject>;
+  workspaces: SharedInformer<KubeObject>;
+  fleets: SharedInformer<KubeObject>;
+}
+
+/** Wires informer events to the controller's queue. */
+export function registerWatches(informers: AgentInformers, controller: Controller): void {
+  const enqueueAgent = (o: KubeObject) => controller.enqueue(keyOf(o));
+  informers.agents.on("add", enqueueAgent);
+  informers.agents.on("update", (o, old) => {
+    // Status-only updates (our own writes) need no reconcile.
+    if (
+      old &&
+      old.metadata.generation === o.metadata.generation &&
+      sameLabels(old.metadata.labels, o.metadata.labels)
+    ) {
+      if (old.metadata.deletionTimestamp === o.metadata.deletionTimestamp) return;
+    }
+    enqueueAgent(o);
+  });
+  informers.agents.on("delete", enqueueAgent);
+  const enqueueOwner = (o: KubeObject) => {
+    const agent = o.metadata.labels?.[LABEL_AGENT];
+    if (agent && o.metadata.namespace) controller.enqueue(`${o.metadata.namespace}/${agent}`);
+  };
+  for (const inf of [informers.pods, informers.services, informers.networkPolicies, informers.claims]) {
+    inf.on("add", enqueueOwner);
+    inf.on("update", enqueueOwner);
+    inf.on("delete", enqueueOwner);
+  }
+  const enqueueUsers = (ws: KubeObject) => {
+    for (const a of informers.agents.list(ws.metadata.namespace)) {
+      if (asAgent(a).spec.workspaceRef?.name === ws.metadata.name) enqueueAgent(a);
+    }
+  };
+  informers.workspaces.on("add", enqueueUsers);
+  informers.workspaces.on("update", enqueueUsers);
+  informers.workspaces.on("delete", enqueueUsers);
+  // The fleet of an agent's workspace gives its policy's egress (the sandboxes' port).
+  const enqueueFleetUsers = (fleet: KubeObject) => {
+    for (const ws of informers.workspaces.list(fleet.metadata.namespace)) {
+      if ((ws as unknown as Workspace).spec.fleetRef.name === fleet.metadata.name) enqueueUsers(ws);
+    }
+  };
+  informers.fleets.on("add", enqueueFleetUsers);
+  informers.fleets.on("update", (o, old) => {
+    if (!old || old.metadata.generation !== o.metadata.generation) enqueueFleetUsers(o);
+  });
+}
+
+/** Enqueues every AgentRuntime and every owner named by a child (a full resync). */
+export function resyncAll(informers: AgentInformers, controller: Controller): void {
+  for (const a of informers.agents.list()) controller.enqueue(keyOf(a));
+  for (const inf of [informers.pods, informers.services, informers.networkPolicies, informers.claims]) {
+    for (const o of inf.list()) {
+      const agent = o.metadata.labels?.[LABEL_AGENT];
+      if (agent) controller.enqueue(`${o.metadata.namespace}/${agent}`);
+    }
+  }
+}
