@@ -223,7 +223,7 @@ export class RecordingClient implements KubeApi {
 function mergeJson(target: unknown, patch: unknown): unknown {
   if (!patch || typeof patch !== "object" || Array.isArray(patch)) return patch;
   const out: Record<string, unknown> =
-    target && typeof target === "object" && !Array.isArray(target) ? { ...(target) } : {};
+    target && typeof target === "object" && !Array.isArray(target) ? { ...target } : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
     else out[k] = mergeJson(out[k], v);

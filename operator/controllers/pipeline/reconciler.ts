@@ -256,12 +256,7 @@ export class PipelineReconciler implements Reconciler {
           },
         ),
       );
-      this.deps.recorder.event(
-        pl as never,
-        "Warning",
-        "StepTimedOut",
-        `Job ${name}: ${overdue.message}`,
-      );
+      this.deps.recorder.event(pl as never, "Warning", "StepTimedOut", `Job ${name}: ${overdue.message}`);
     }
     return next;
   }
