@@ -57,8 +57,15 @@ export interface DurableEnv {
 /** Fast leader election, so an operator started after a kill takes over within seconds. */
 const LEASE = ["--lease-duration=4", "--renew-deadline=3", "--retry-period=0.5"];
 
-export async function startDurableEnv(suite: Suite & { name: string }, bucket: string): Promise<DurableEnv> {
-  const ns = await testNamespace(suite);
+/**
+ * A real S3 server with `bucket`, its credentials in Secret "store" of `ns`, and the
+ * spec.objectStore a fleet there names it by (under `prefix`).
+ */
+export async function startStore(
+  suite: Suite,
+  ns: string,
+  bucket: string,
+): Promise<{ s3: S3Server; store: (prefix: string) => Record<string, unknown> }> {
   const s3 = await startS3();
   suite.after(() => s3.stop());
   await s3.createBucket(bucket);
@@ -69,6 +76,15 @@ export async function startDurableEnv(suite: Suite & { name: string }, bucket: s
       stringData: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
     },
   });
+  return {
+    s3,
+    store: (prefix) => ({ endpoint: s3.endpoint, bucket, prefix, credentialsSecret: { name: "store" } }),
+  };
+}
+
+export async function startDurableEnv(suite: Suite & { name: string }, bucket: string): Promise<DurableEnv> {
+  const ns = await testNamespace(suite);
+  const { s3, store } = await startStore(suite, ns, bucket);
   const pods = await PodBackends.start({ namespaces: [ns], kinds: ["sandbox"] });
   suite.after(() => pods.stop());
   const options = { namespaces: [ns], podAddressMap: pods.mapFile, args: LEASE };
@@ -87,7 +103,7 @@ export async function startDurableEnv(suite: Suite & { name: string }, bucket: s
     s3,
     pods,
     operator: await startOperator(suite, options),
-    store: (prefix) => ({ endpoint: s3.endpoint, bucket, prefix, credentialsSecret: { name: "store" } }),
+    store,
     getWs,
     patchSpec: (plural, name, spec) =>
       custom().patchNamespacedCustomObject(

@@ -12,10 +12,10 @@ import * as k8s from "@kubernetes/client-node";
 import { ANNOTATION_IDLE_SUSPENDED } from "../../api/v1alpha1/index.ts";
 import { PodAddresses } from "../../lib/kube/podaddresses.ts";
 import { api, createCR, waitFor } from "../harness/cluster.ts";
-import { startS3, type S3Server } from "../harness/s3.ts";
+import type { S3Server } from "../harness/s3.ts";
 import { answering, startDataPlane, type DataPlane } from "../gateway/dataplane-env.ts";
 import { ADMIN_TOKEN, startGateway, type Gateway } from "../gateway/harness.ts";
-import { cond, s3Missing, type Ws } from "./env.ts";
+import { cond, s3Missing, startStore, type Ws } from "./env.ts";
 
 const missing = s3Missing();
 
@@ -89,18 +89,11 @@ const idleSuspended = (name: string) =>
 
 describe("a durable workspace's own life", { skip: missing }, () => {
   before(async () => {
-    s3 = await startS3();
-    await s3.createBucket(BUCKET);
     dp = await startDataPlane(suite, { wakeWaitMs: 120_000 });
     ns = dp.ns;
     base = `/v1/namespaces/${ns}`;
-    await api(k8s.CoreV1Api).createNamespacedSecret({
-      namespace: ns,
-      body: {
-        metadata: { name: "store" },
-        stringData: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-      },
-    });
+    const started = await startStore(suite, ns, BUCKET);
+    s3 = started.s3;
     await createCR(ns, "SandboxFleet", "fleet", {
       template: { image: "registry.example/sandbox:1" },
       minReplicas: 1,
@@ -108,17 +101,11 @@ describe("a durable workspace's own life", { skip: missing }, () => {
       warmEmpty: 1,
       samplingInterval: "300ms",
       cooldown: "0s",
-      objectStore: {
-        endpoint: s3.endpoint,
-        bucket: BUCKET,
-        prefix: "life",
-        credentialsSecret: { name: "store" },
-      },
+      objectStore: started.store("life"),
     });
   });
   after(async () => {
     for (const c of cleanups.reverse()) await c();
-    await s3?.stop();
   });
 
   it(
