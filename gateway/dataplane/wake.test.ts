@@ -99,6 +99,15 @@ describe("wake", () => {
     );
   });
 
+  it("says a workspace that was not asleep is being restored", async () => {
+    let t = 0;
+    const restoring = ws({ reason: "Restoring", status: "False" });
+    await assert.rejects(
+      wake(kube([restoring]), restoring, 1000, () => (t += 600)),
+      (err: Error) => /is being restored \(phase Suspended: Restoring\)/.test(err.message),
+    );
+  });
+
   it("stops waiting when the spec suspends it meanwhile (the caller answers 409)", async () => {
     const w = await wake(
       kube([ws({ suspended: true })]),

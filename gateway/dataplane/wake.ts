@@ -2,6 +2,7 @@
 // a data-plane request removes the annotation with the gateway's own identity (after the
 // caller's SubjectAccessReview for the call), so the operator places and restores it, and
 // waits for it to be Ready, up to a bound; past the bound the answer is 503 with Retry-After.
+// A workspace whose files are being restored (after a wake or a move) is waited for alike.
 // A workspace suspended by its spec stays suspended (409): only its owner's edit resumes it.
 import {
   ANNOTATION_IDLE_SUSPENDED,
@@ -60,6 +61,7 @@ export async function wake(
   const ref = `Workspace ${ws.metadata.namespace}/${ws.metadata.name}`;
   const gone = () => problemOf(404, `${ref} not found`);
   const deadline = now() + boundMs;
+  const asleep = isIdleSuspended(ws) || readyOf(ws)?.reason === WorkspaceReason.IdleSuspended;
   let current = ws;
   for (;;) {
     if (current.spec?.suspended || awake(current)) return current;
@@ -79,7 +81,7 @@ export async function wake(
       const ready = readyOf(current);
       throw problemOf(
         503,
-        `${ref} was suspended for idleness and is waking up (phase ${current.status?.phase ?? "unknown"}: ${ready?.message ?? "not placed yet"}); retry shortly`,
+        `${ref} ${asleep ? "was suspended for idleness and is waking up" : "is being restored"} (phase ${current.status?.phase ?? "unknown"}: ${ready?.message ?? "not placed yet"}); retry shortly`,
         {
           headers: { "retry-after": String(RETRY_AFTER_SECONDS) },
           extra: { phase: current.status?.phase ?? null },
