@@ -9,7 +9,8 @@ import { Metrics } from "../lib/kube/metrics.ts";
 import { KubeClient, type KubeObject } from "../lib/kube/client.ts";
 import { Controller } from "../lib/kube/controller.ts";
 import { EventRecorder } from "../lib/kube/events.ts";
-import { createInformer, type SharedInformer } from "../lib/kube/informer.ts";
+import { createInformer, keyOf, type SharedInformer } from "../lib/kube/informer.ts";
+import { TypedInformer } from "../lib/kube/typed.ts";
 import { LeaderElector } from "../lib/kube/leader.ts";
 import { AgentRuntimeReconciler, CHILD_SELECTOR } from "./controllers/agentruntime/reconciler.ts";
 import { SANDBOX_POD_SELECTOR, SandboxFleetReconciler } from "./controllers/sandboxfleet.ts";
@@ -48,8 +49,17 @@ const informer = (apiVersion: string, kind: string, labelSelector?: string): Sha
     cfg.namespaces,
     log,
   );
+// Our kinds reach the controllers parsed and frozen; one that does not parse is reported.
+const reportInvalid = (obj: KubeObject, problem: string) => {
+  log.warn("an object's spec does not parse; it is left alone until fixed", {
+    kind: obj.kind,
+    object: keyOf(obj),
+    problem,
+  });
+  recorder.event(obj, "Warning", "InvalidSpec", `spec does not parse, left alone until fixed: ${problem}`);
+};
 const informers = {
-  agents: informer("agentry.dev/v1alpha1", "AgentRuntime"),
+  agents: new TypedInformer("AgentRuntime", informer("agentry.dev/v1alpha1", "AgentRuntime"), reportInvalid),
   workspaces: informer("agentry.dev/v1alpha1", "Workspace"),
   pods: informer("v1", "Pod", CHILD_SELECTOR),
   services: informer("v1", "Service", CHILD_SELECTOR),
@@ -60,7 +70,7 @@ const informers = {
   replicaSets: informer("apps/v1", "ReplicaSet", SANDBOX_POD_SELECTOR),
   fleetPolicies: informer("networking.k8s.io/v1", "NetworkPolicy", SANDBOX_POD_SELECTOR),
   sandboxPods: informer("v1", "Pod", SANDBOX_POD_SELECTOR),
-  pipelines: informer("agentry.dev/v1alpha1", "Pipeline"),
+  pipelines: new TypedInformer("Pipeline", informer("agentry.dev/v1alpha1", "Pipeline"), reportInvalid),
   cronJobs: informer("batch/v1", "CronJob", PIPELINE_CHILD_SELECTOR),
   jobs: informer("batch/v1", "Job", PIPELINE_CHILD_SELECTOR),
   configMaps: informer("v1", "ConfigMap", PIPELINE_CHILD_SELECTOR),

@@ -16,35 +16,43 @@ export { NAMESPACE_PATTERN, QUALIFIED_NAME_PATTERN, LABEL_VALUE_PATTERN } from "
 /** Every kind of the API, in the order they are documented. */
 export const KINDS = [AgentRuntimeKind, PipelineKind, SandboxFleetKind, WorkspaceKind] as const;
 
-/** Minimal object metadata as the operator reads it. */
-export interface ObjectMeta {
+/**
+ * Object metadata as agentry reads it: the one ObjectMeta of the project (lib/kube's
+ * KubeObject uses it too). Timestamps are the JSON's RFC 3339 strings.
+ */
+export type ObjectMeta = {
   name?: string;
   namespace?: string;
   uid?: string;
   generation?: number;
   resourceVersion?: string;
-  creationTimestamp?: string | Date;
-  deletionTimestamp?: string | Date;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   finalizers?: string[];
-  ownerReferences?: {
-    apiVersion: string;
-    kind: string;
-    name: string;
-    uid: string;
-    controller?: boolean;
-    blockOwnerDeletion?: boolean;
-  }[];
-}
+  ownerReferences?: OwnerReference[];
+  /** Dropped by the informers; never read. */
+  managedFields?: unknown;
+};
 
-interface Resource<Kind extends string, Spec, Status> {
+export type OwnerReference = {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+};
+
+/** A kind of agentry.dev/v1alpha1 as typed objects: a type (not an interface), so it is a KubeObject. */
+type Resource<Kind extends string, Spec, Status> = {
   apiVersion: "agentry.dev/v1alpha1";
   kind: Kind;
   metadata: ObjectMeta;
   spec: Spec;
   status?: Status;
-}
+};
 
 export type AgentRuntime = Resource<"AgentRuntime", AgentRuntimeSpec, AgentRuntimeStatus>;
 export type Pipeline = Resource<"Pipeline", PipelineSpec, PipelineStatus>;

@@ -2,6 +2,7 @@
 // KubeConfig's authentication from @kubernetes/client-node, requests through undici,
 // a client-side QPS/burst limit, server-side apply with the single field manager
 // `agentry`, and errors that keep the apiserver's status, reason and message.
+import type { ObjectMeta } from "../../api/v1alpha1/index.ts";
 import type { HttpMethod } from "@kubernetes/client-node";
 import { RequestContext, type KubeConfig } from "@kubernetes/client-node";
 import { fetch } from "undici";
@@ -9,30 +10,11 @@ import { resourceFor, resourcePath } from "./resources.ts";
 
 export const FIELD_MANAGER = "agentry";
 
+/** Any Kubernetes object, with the project's one ObjectMeta (api/v1alpha1). */
 export interface KubeObject {
   apiVersion: string;
   kind: string;
-  metadata: {
-    name?: string;
-    namespace?: string;
-    uid?: string;
-    resourceVersion?: string;
-    generation?: number;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    ownerReferences?: {
-      apiVersion: string;
-      kind: string;
-      name: string;
-      uid: string;
-      controller?: boolean;
-      blockOwnerDeletion?: boolean;
-    }[];
-    deletionTimestamp?: string;
-    creationTimestamp?: string;
-    managedFields?: unknown;
-    [key: string]: unknown;
-  };
+  metadata: ObjectMeta;
   [key: string]: unknown;
 }
 

@@ -96,7 +96,7 @@ describe("computeWorkspaceStatus", () => {
       name: "w",
       namespace: "ns",
       generation: 2,
-      creationTimestamp: new Date(now.getTime() - ageMs),
+      creationTimestamp: new Date(now.getTime() - ageMs).toISOString(),
     },
     spec: specSchemas.Workspace.parse({ fleetRef: { name: "f" }, ...spec }),
   });

@@ -462,7 +462,7 @@ export class SandboxFleetReconciler implements Reconciler {
         const reason = `${next > current ? "scaled up" : "scaled down"} ${current} → ${next}: ${target.reason}`;
         state.lastScale = { time: now.toISOString().replace(/\.\d{3}Z$/, "Z"), reason };
         this.deps.recorder.event(
-          fleet as never,
+          fleet,
           "Normal",
           next > current ? "ScaledUp" : "ScaledDown",
           reason,
@@ -563,7 +563,7 @@ export class SandboxFleetReconciler implements Reconciler {
     const last = info?.durability?.lastFlushTime;
     const msg = `sandbox ${pod} was removed after drainTimeout (${drainTimeout}) before the workspace's flush completed: changes made ${last ? `after the flush at ${last}` : "since it was placed"} were lost${info?.durability?.message ? ` (${info.durability.message})` : ""}`;
     state.lost.set(key, msg);
-    this.deps.recorder.event(fleet as never, "Warning", "FlushLost", `${key}: ${msg}`);
+    this.deps.recorder.event(fleet, "Warning", "FlushLost", `${key}: ${msg}`);
     this.deps.log.info("drain gave up on a flush", { workspace: key, pod });
   }
 
@@ -652,7 +652,7 @@ export class SandboxFleetReconciler implements Reconciler {
     deployment: KubeObject | undefined,
     now: Date,
   ): Promise<ReconcileResult> {
-    this.deps.recorder.event(fleet as never, "Warning", "NameConflict", conflict);
+    this.deps.recorder.event(fleet, "Warning", "NameConflict", conflict);
     const own = deployment && controlledBy(deployment, fleet.metadata.uid) ? deployment : undefined;
     const depStatus = (own?.["status"] ?? {}) as { replicas?: number; readyReplicas?: number };
     const replicas = (own?.["spec"] as { replicas?: number } | undefined)?.replicas ?? 0;
@@ -724,7 +724,7 @@ export class SandboxFleetReconciler implements Reconciler {
       fleet: keyOf(fleet),
       pod: pod.metadata.name,
     });
-    this.deps.recorder.event(fleet as never, "Warning", "ForeignPod", message);
+    this.deps.recorder.event(fleet, "Warning", "ForeignPod", message);
   }
 
   /** Makes sure the workspace exists on its sandbox (idempotent PUT) unless already confirmed there. */

@@ -328,7 +328,7 @@ describe("computeAgentStatus", () => {
 
   it("a missing workspace or an unschedulable Pod stalls only past the bound", () => {
     const created = agent({ workspaceRef: { name: "ws" } });
-    created.metadata.creationTimestamp = new Date(now.getTime() - 60_000);
+    created.metadata.creationTimestamp = new Date(now.getTime() - 60_000).toISOString();
     const missing = { ...base, workspaceProblem: "Workspace ws does not exist", workspaceMissing: true };
     const type = (o: Partial<AgentObservation>) =>
       computeAgentStatus(created, { ...base, ...o }, now).conditions?.[1]?.type;

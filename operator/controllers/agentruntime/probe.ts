@@ -70,7 +70,7 @@ export class AgentProbe {
     agentUid: string | undefined,
     port: number,
   ): Promise<AgentReadiness | undefined> {
-    if (agentPodProblem(pod as never, agentUid)) return undefined;
+    if (agentPodProblem(pod, agentUid)) return undefined;
     const address = this.addresses.addressOf(pod, port);
     if (!address) return undefined;
     const key = `${pod.metadata.uid ?? ""}/${address}`;

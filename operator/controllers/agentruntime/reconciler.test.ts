@@ -8,6 +8,7 @@ import type { AgentRuntime } from "../../../api/v1alpha1/index.ts";
 import { NAME_CONFLICT_RECHECK_MS } from "../../../lib/kube/children.ts";
 import type { KubeObject } from "../../../lib/kube/client.ts";
 import { Metrics } from "../../../lib/kube/metrics.ts";
+import { TypedInformer } from "../../../lib/kube/typed.ts";
 import { silentLogger } from "../../../lib/log.ts";
 import {
   FakeClock,
@@ -41,6 +42,7 @@ describe("AgentRuntimeReconciler (fake informers, recording client)", () => {
   let clock: FakeClock;
   let metrics: Metrics;
   let reconciler: AgentRuntimeReconciler;
+  let invalid: string[];
 
   const agent = () => informers.agents.get(NS, "coder") as unknown as AgentRuntime;
   const pod = () => informers.pods.get(NS, "coder");
@@ -72,9 +74,14 @@ describe("AgentRuntimeReconciler (fake informers, recording client)", () => {
     recorder = new RecordingRecorder();
     clock = new FakeClock();
     metrics = new Metrics(false);
+    invalid = [];
     reconciler = new AgentRuntimeReconciler({
       client,
-      informers,
+      // The operator's typed view over the raw cache, as operator/main.ts wires it.
+      informers: {
+        ...informers,
+        agents: new TypedInformer("AgentRuntime", informers.agents, (o, problem) => invalid.push(problem)),
+      },
       recorder,
       metrics,
       log: silentLogger(),
@@ -248,6 +255,21 @@ describe("AgentRuntimeReconciler (fake informers, recording client)", () => {
     client.clear();
     await reconciler.reconcile(KEY);
     assert.ok(writes().includes("apply Pod coder"));
+  });
+
+  it("leaves an AgentRuntime whose spec does not parse alone, and reports it once", async () => {
+    informers.agents.set(agentObject());
+    await reconciler.reconcile(KEY);
+    await reconciler.reconcile(KEY);
+    client.clear();
+    // Past the webhook (or stored before a schema change): a port out of range.
+    informers.agents.set({ ...agentObject({ port: 70_000 }), status: agent().status });
+    await reconciler.reconcile(KEY);
+    await reconciler.reconcile(KEY);
+    assert.deepEqual(writes(), [], "neither its children nor its status are touched");
+    assert.ok(informers.pods.get(NS, "coder"), "its Pod is not taken for an orphan");
+    assert.equal(invalid.length, 1, invalid.join("\n"));
+    assert.match(invalid[0]!, /spec\.port/);
   });
 
   it("never changes an object its informers hand out", async () => {

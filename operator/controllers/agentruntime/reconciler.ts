@@ -4,7 +4,7 @@
 // suspended, removes orphans, and reports status. Reconcile order: get → stop if gone →
 // gather inputs → children (Service → NetworkPolicy → claim → Pod) → status if changed.
 import type { AgentRuntime } from "../../../api/v1alpha1/index.ts";
-import { AgentRuntimeReason, specSchemas } from "../../../api/v1alpha1/index.ts";
+import { AgentRuntimeReason } from "../../../api/v1alpha1/index.ts";
 import { STALL_AFTER_MS } from "../../../lib/kube/conditions.ts";
 import {
   ChildWriter,
@@ -50,8 +50,6 @@ export interface AgentControllerDeps {
 /** How often a running but not ready agent is looked at again (its reason may change). */
 const NOT_READY_RECHECK_MS = 5_000;
 
-const asAgent = (o: KubeObject) => o as unknown as AgentRuntime;
-
 /** Longest wait before a status deferred on the first pass is written anyway. */
 const DEFERRED_STATUS_MS = 5_000;
 
@@ -83,17 +81,17 @@ export class AgentRuntimeReconciler implements Reconciler {
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
     const { namespace, name } = splitKey(key);
-    const cached = this.deps.informers.agents.get(namespace, name);
-    if (!cached) {
+    const { agents } = this.deps.informers;
+    const ar = agents.get(namespace, name);
+    if (!ar) {
+      // Present but not parsing: reported by the informer, and nothing of it is touched.
+      if (agents.exists(namespace, name)) return;
       this.recreate.delete(key);
       await this.removeOrphans(namespace, name, undefined);
       return;
     }
-    if (cached.metadata.deletionTimestamp) return;
-    // The cache's object is shared (the pipeline controller reads agents too): never changed.
-    const parsed = specSchemas.AgentRuntime.safeParse(cached["spec"]);
-    const ar = parsed.success ? { ...asAgent(cached), spec: parsed.data } : asAgent(cached);
-    await this.removeOrphans(namespace, name, cached.metadata.uid);
+    if (ar.metadata.deletionTimestamp) return;
+    await this.removeOrphans(namespace, name, ar.metadata.uid);
 
     const { workspace, workspaceProblem, workspaceMissing, workspaceStalled } = workspaceOf(
       this.deps.informers,
@@ -141,7 +139,7 @@ export class AgentRuntimeReconciler implements Reconciler {
         reconcileError = `could not update child objects: ${err instanceof Error ? err.message : String(err)}`;
     }
     if (nameConflict) {
-      this.deps.recorder.event(ar as never, "Warning", "NameConflict", nameConflict);
+      this.deps.recorder.event(ar, "Warning", "NameConflict", nameConflict);
       requeueAfterMs = NAME_CONFLICT_RECHECK_MS;
     }
 
@@ -232,7 +230,7 @@ export class AgentRuntimeReconciler implements Reconciler {
         // Not in the cache: a Pod of that name may still exist (someone else's, unlabelled).
         if (!(await this.writer.ensure(desired.pod!, undefined))) return { replacing: false };
         this.deps.recorder.event(
-          ar as never,
+          ar,
           "Normal",
           plan.recreate ? "Recreated" : "Created",
           `Created Pod ${podName}`,
@@ -241,27 +239,17 @@ export class AgentRuntimeReconciler implements Reconciler {
       case "remove":
         await this.writer.remove(pod!);
         if (plan.why === "suspended")
-          this.deps.recorder.event(
-            ar as never,
-            "Normal",
-            "Suspended",
-            `Deleted Pod ${podName}; the Service is kept`,
-          );
+          this.deps.recorder.event(ar, "Normal", "Suspended", `Deleted Pod ${podName}; the Service is kept`);
         if (plan.why === "changed") {
           this.recreate.delete(key);
-          this.deps.recorder.event(
-            ar as never,
-            "Normal",
-            "Replacing",
-            `Replacing Pod ${podName}: the spec changed`,
-          );
+          this.deps.recorder.event(ar, "Normal", "Replacing", `Replacing Pod ${podName}: the spec changed`);
         }
         return { replacing: plan.why !== "suspended" };
       case "failed":
         this.recreate.set(key, { count: plan.count, notBefore: this.now().getTime() + plan.delayMs });
         await this.writer.remove(pod!);
         this.deps.recorder.event(
-          ar as never,
+          ar,
           "Warning",
           "PodFailed",
           `Pod ${podName} ${plan.phase === "Failed" ? "failed" : "exited"}; recreating it in ${Math.round(plan.delayMs / 1000)}s`,
@@ -276,7 +264,7 @@ export class AgentRuntimeReconciler implements Reconciler {
   }
 
   private async writeStatus(ar: AgentRuntime, status: AgentRuntime["status"]): Promise<void> {
-    await this.writer.writeStatus(ar as unknown as KubeObject, status, ar.status);
+    await this.writer.writeStatus(ar, status, ar.status);
   }
 
   /**

@@ -1,17 +1,16 @@
 // Which AgentRuntimes a change in the cache concerns: the AgentRuntime itself (not for its
 // own status writes), the owner a child names by label, the users of a Workspace, and the
 // users of a fleet's workspaces (the managed NetworkPolicy reaches the fleet's port).
-import type { AgentRuntime, Workspace } from "../../../api/v1alpha1/index.ts";
+import type { Workspace } from "../../../api/v1alpha1/index.ts";
 import type { KubeObject } from "../../../lib/kube/client.ts";
 import { sameLabels } from "../../../lib/kube/conditions.ts";
 import type { Controller } from "../../../lib/kube/controller.ts";
 import { keyOf, type SharedInformer } from "../../../lib/kube/informer.ts";
+import type { TypedInformer } from "../../../lib/kube/typed.ts";
 import { LABEL_AGENT } from "./desired.ts";
 
-const asAgent = (o: KubeObject) => o as unknown as AgentRuntime;
-
 export interface AgentInformers {
-  agents: SharedInformer<KubeObject>;
+  agents: TypedInformer<"AgentRuntime">;
   pods: SharedInformer<KubeObject>;
   services: SharedInformer<KubeObject>;
   networkPolicies: SharedInformer<KubeObject>;
@@ -47,7 +46,7 @@ export function registerWatches(informers: AgentInformers, controller: Controlle
   }
   const enqueueUsers = (ws: KubeObject) => {
     for (const a of informers.agents.list(ws.metadata.namespace)) {
-      if (asAgent(a).spec.workspaceRef?.name === ws.metadata.name) enqueueAgent(a);
+      if (a.spec.workspaceRef?.name === ws.metadata.name) enqueueAgent(a);
     }
   };
   informers.workspaces.on("add", enqueueUsers);

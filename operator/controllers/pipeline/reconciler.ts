@@ -5,7 +5,7 @@
 // → stale children → run-now) → status if changed. Deleting a Pipeline leaves the rest to
 // garbage collection through owner references.
 import type { AgentRuntime, Pipeline } from "../../../api/v1alpha1/index.ts";
-import { RUN_NOW_ANNOTATION, specSchemas } from "../../../api/v1alpha1/index.ts";
+import { RUN_NOW_ANNOTATION } from "../../../api/v1alpha1/index.ts";
 import {
   ChildWriter,
   NAME_CONFLICT_RECHECK_MS,
@@ -16,6 +16,7 @@ import {
 import type { KubeClient, KubeObject } from "../../../lib/kube/client.ts";
 import type { Controller, Reconciler } from "../../../lib/kube/controller.ts";
 import type { Recorder } from "../../../lib/kube/events.ts";
+import type { TypedInformer } from "../../../lib/kube/typed.ts";
 import { keyOf, splitKey, type SharedInformer } from "../../../lib/kube/informer.ts";
 import { childName } from "../../../lib/kube/names.ts";
 import type { Logger } from "../../../lib/log.ts";
@@ -42,8 +43,8 @@ import type { ReconcileResult } from "../../../lib/kube/controller.ts";
 export const PIPELINE_CHILD_SELECTOR = `app.kubernetes.io/managed-by=agentry,${LABEL_PIPELINE}`;
 
 export interface PipelineInformers {
-  pipelines: SharedInformer<KubeObject>;
-  agents: SharedInformer<KubeObject>;
+  pipelines: TypedInformer<"Pipeline">;
+  agents: TypedInformer<"AgentRuntime">;
   cronJobs: SharedInformer<KubeObject>;
   jobs: SharedInformer<KubeObject>;
   configMaps: SharedInformer<KubeObject>;
@@ -72,7 +73,6 @@ interface PodView {
   };
 }
 
-const asPipeline = (o: KubeObject) => o as unknown as Pipeline;
 const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 export class PipelineReconciler implements Reconciler {
@@ -92,7 +92,7 @@ export class PipelineReconciler implements Reconciler {
   /** Wires informer events to the controller's queue. */
   register(controller: Controller): void {
     const { informers } = this.deps;
-    const enqueue = (o: KubeObject) => controller.enqueue(keyOf(o));
+    const enqueue = (o: Pick<KubeObject, "metadata">) => controller.enqueue(keyOf(o));
     informers.pipelines.on("add", enqueue);
     informers.pipelines.on("update", (o, old) => {
       // Our own status writes need no reconcile; spec, run-now and deletion changes do.
@@ -113,14 +113,14 @@ export class PipelineReconciler implements Reconciler {
       inf.on("update", enqueueOwner);
       inf.on("delete", enqueueOwner);
     }
-    const enqueueUsers = (agent: KubeObject) => {
+    const enqueueUsers = (agent: AgentRuntime) => {
       for (const p of informers.pipelines.list(agent.metadata.namespace)) {
-        if (asPipeline(p).spec.steps.some((s) => s.agentRef?.name === agent.metadata.name)) enqueue(p);
+        if (p.spec.steps.some((s) => s.agentRef?.name === agent.metadata.name)) enqueue(p);
       }
     };
     informers.agents.on("add", enqueueUsers);
     informers.agents.on("update", (o, old) => {
-      const endpoint = (a?: KubeObject) => (a as AgentRuntime | undefined)?.status?.endpoint;
+      const endpoint = (a?: AgentRuntime) => a?.status?.endpoint;
       if (endpoint(o) !== endpoint(old)) enqueueUsers(o);
     });
     informers.agents.on("delete", enqueueUsers);
@@ -134,11 +134,9 @@ export class PipelineReconciler implements Reconciler {
   async reconcile(key: string): Promise<ReconcileResult | void> {
     const { namespace, name } = splitKey(key);
     const { informers } = this.deps;
-    const cached = informers.pipelines.get(namespace, name);
-    if (!cached || cached.metadata.deletionTimestamp) return;
-    // The cache's object is never changed: the spec with its defaults goes on a copy.
-    const parsed = specSchemas.Pipeline.safeParse(cached["spec"]);
-    const pl = parsed.success ? { ...asPipeline(cached), spec: parsed.data } : asPipeline(cached);
+    // Absent, being deleted, or not parsing (reported by the informer): nothing to do.
+    const pl = informers.pipelines.get(namespace, name);
+    if (!pl || pl.metadata.deletionTimestamp) return;
 
     const { agentUrls, agentProblem } = this.agentsOf(pl);
     const desired = desiredPipeline(pl, { dispatcherImage: this.deps.dispatcherImage, agentUrls });
@@ -158,7 +156,7 @@ export class PipelineReconciler implements Reconciler {
       if (isNameConflict(err)) nameConflict = err.message;
       else reconcileError = `could not update child objects: ${errorText(err)}`;
     }
-    if (nameConflict) this.deps.recorder.event(pl as never, "Warning", "NameConflict", nameConflict);
+    if (nameConflict) this.deps.recorder.event(pl, "Warning", "NameConflict", nameConflict);
 
     const ownJobs = informers.jobs
       .list(namespace)
@@ -198,13 +196,13 @@ export class PipelineReconciler implements Reconciler {
     const failure = status.lastFailure;
     if (failure && failure.jobName !== pl.status?.lastFailure?.jobName) {
       this.deps.recorder.event(
-        pl as never,
+        pl,
         "Warning",
         "RunFailed",
         `Job ${failure.jobName} failed (${failure.reason})${failure.message ? `: ${failure.message}` : ""}`,
       );
     }
-    await this.writer.writeStatus(cached, status, pl.status);
+    await this.writer.writeStatus(pl, status, pl.status);
     if (reconcileError) throw new Error(reconcileError);
     const next = Math.min(
       nextStepCheckMs ?? Infinity,
@@ -256,7 +254,7 @@ export class PipelineReconciler implements Reconciler {
           },
         ),
       );
-      this.deps.recorder.event(pl as never, "Warning", "StepTimedOut", `Job ${name}: ${overdue.message}`);
+      this.deps.recorder.event(pl, "Warning", "StepTimedOut", `Job ${name}: ${overdue.message}`);
     }
     return next;
   }
@@ -268,7 +266,7 @@ export class PipelineReconciler implements Reconciler {
     for (const step of pl.spec.steps) {
       const ref = step.agentRef?.name;
       if (!ref) continue;
-      const agent = this.deps.informers.agents.get(pl.metadata.namespace, ref) as AgentRuntime | undefined;
+      const agent = this.deps.informers.agents.get(pl.metadata.namespace, ref);
       if (!agent) {
         missing.push(`${ref} (step ${step.name})`);
         continue;
@@ -288,7 +286,7 @@ export class PipelineReconciler implements Reconciler {
     const observed = this.deps.informers.cronJobs.get(pl.metadata.namespace, desired.childName);
     if (await this.writer.ensure(desired.child, observed)) {
       const verb = observed ? "Updated" : "Created";
-      this.deps.recorder.event(pl as never, "Normal", verb, `${verb} CronJob ${desired.childName}`);
+      this.deps.recorder.event(pl, "Normal", verb, `${verb} CronJob ${desired.childName}`);
     }
   }
 
@@ -302,7 +300,7 @@ export class PipelineReconciler implements Reconciler {
     const ran = pl.status?.history?.some((r) => r.jobName === desired.childName && r.result !== "Running");
     if (ran) return;
     if (await this.writer.create(desired.child)) {
-      this.deps.recorder.event(pl as never, "Normal", "Created", `Created Job ${desired.childName}`);
+      this.deps.recorder.event(pl, "Normal", "Created", `Created Job ${desired.childName}`);
     }
   }
 
@@ -333,12 +331,7 @@ export class PipelineReconciler implements Reconciler {
       if (obj.metadata.deletionTimestamp) continue;
       await this.writer.remove(obj);
       const why = obj.kind === "CronJob" ? "the schedule is now a one-shot run" : "the spec changed";
-      this.deps.recorder.event(
-        pl as never,
-        "Normal",
-        "Deleted",
-        `Deleted ${obj.kind} ${obj.metadata.name}: ${why}`,
-      );
+      this.deps.recorder.event(pl, "Normal", "Deleted", `Deleted ${obj.kind} ${obj.metadata.name}: ${why}`);
     }
   }
 
@@ -352,13 +345,13 @@ export class PipelineReconciler implements Reconciler {
     const owner =
       desired.mode === "CronJob"
         ? this.deps.informers.cronJobs.get(pl.metadata.namespace, desired.childName)
-        : (pl as unknown as KubeObject);
+        : pl;
     // The CronJob is not in the cache yet: its add event brings us back.
     if (!owner?.metadata.uid) return undefined;
     const job = runNowJob(pl, desired, request, owner);
     if (await this.writer.create(job)) {
       this.deps.recorder.event(
-        pl as never,
+        pl,
         "Normal",
         "RunRequested",
         `Started Job ${job.metadata.name} for run-now request ${request}`,

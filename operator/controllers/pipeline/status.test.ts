@@ -240,7 +240,7 @@ describe("computePipelineStatus", () => {
     );
     assert.equal(type(computePipelineStatus(pipeline({ schedule: "@daily" }), failing(3), now)), "Stalled");
     const old = pipeline({ schedule: "@daily" });
-    old.metadata.creationTimestamp = new Date(now.getTime() - 10 * 60_000);
+    old.metadata.creationTimestamp = new Date(now.getTime() - 10 * 60_000).toISOString();
     const missing = observe({ childExists: false, agentProblem: "AgentRuntime coder does not exist" });
     assert.equal(type(computePipelineStatus(old, missing, now)), "Stalled");
     assert.equal(

@@ -1,0 +1,61 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { AgentRuntime } from "../../api/v1alpha1/index.ts";
+import { FakeInformer } from "../../test/harness/fakekube.ts";
+import type { KubeObject } from "./client.ts";
+import { TypedInformer } from "./typed.ts";
+
+const agent = (name: string, spec: Record<string, unknown>, resourceVersion = "1"): KubeObject => ({
+  apiVersion: "agentry.dev/v1alpha1",
+  kind: "AgentRuntime",
+  metadata: { name, namespace: "team", uid: `uid-${name}`, resourceVersion },
+  spec,
+});
+
+function setup() {
+  const raw = new FakeInformer("AgentRuntime");
+  const reported: string[] = [];
+  const typed = new TypedInformer("AgentRuntime", raw, (o, problem) =>
+    reported.push(`${o.metadata.name}@${o.metadata.resourceVersion}: ${problem}`),
+  );
+  return { raw, typed, reported };
+}
+
+describe("TypedInformer", () => {
+  it("hands out objects parsed by the kind's schema, with defaults, frozen", () => {
+    const { raw, typed } = setup();
+    raw.set(agent("a", { image: "registry.example/agent:1" }));
+    const a = typed.get("team", "a")!;
+    assert.equal(a.spec.port, 8080, "the schema's default");
+    assert.ok(Object.isFrozen(a) && Object.isFrozen(a.spec) && Object.isFrozen(a.metadata));
+    assert.throws(() => {
+      (a.spec as { port: number }).port = 1;
+    }, TypeError);
+    assert.equal(typed.get("team", "a"), a, "parsed once per version");
+  });
+
+  it("keeps an object that does not parse out of get, list and handlers, and reports it once per version", () => {
+    const { raw, typed, reported } = setup();
+    const seen: string[] = [];
+    typed.on("add", (o: AgentRuntime) => seen.push(`add ${o.metadata.name}`));
+    typed.on("update", (o: AgentRuntime) => seen.push(`update ${o.metadata.name} ${o.spec.port}`));
+    raw.set(agent("good", { image: "registry.example/agent:1" }));
+    raw.set(agent("bad", { image: "registry.example/agent:1", port: 70_000 }));
+    assert.deepEqual(
+      typed.list().map((o) => o.metadata.name),
+      ["good"],
+    );
+    assert.equal(typed.get("team", "bad"), undefined);
+    assert.equal(typed.exists("team", "bad"), true);
+    assert.match(typed.invalid("team", "bad") ?? "", /spec\.port/);
+    assert.equal(typed.invalid("team", "good"), undefined);
+    typed.get("team", "bad");
+    assert.equal(reported.length, 1, reported.join("\n"));
+    assert.deepEqual(seen, ["add good"]);
+
+    // Fixed: handed out again, and its handlers hear of it.
+    raw.set(agent("bad", { image: "registry.example/agent:1", port: 9000 }, "2"));
+    assert.equal(typed.get("team", "bad")?.spec.port, 9000);
+    assert.deepEqual(seen, ["add good", "update bad 9000"]);
+  });
+});

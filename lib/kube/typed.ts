@@ -1,0 +1,121 @@
+// The operator's view of its own kinds: an informer of raw objects, each parsed by its
+// kind's zod schema once per resourceVersion (defaults applied) and handed out typed and
+// frozen, so no controller can change what another reads. An object whose spec does not
+// parse (stored before a schema change, or written past the webhook) is not handed out as
+// if it were valid: get() answers undefined, invalid() says why, and `onInvalid` reports it
+// once per version (a Warning event and a log line in the operator).
+import { specSchemas, type AgentryObject } from "../../api/v1alpha1/index.ts";
+import type { KubeObject } from "./client.ts";
+import type { Handler, SharedInformer } from "./informer.ts";
+
+type Kind = AgentryObject["kind"];
+type Of<K extends Kind> = Extract<AgentryObject, { kind: K }>;
+
+/** Deeply frozen: what a cache hands out is read-only at run time as in its type. */
+export function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
+
+/** A kind's object with its spec parsed (defaults applied), or why it does not parse. */
+export function parseObject<K extends Kind>(kind: K, raw: KubeObject): Parsed<Of<K>> {
+  const spec = specSchemas[kind].safeParse(raw["spec"]);
+  if (!spec.success)
+    return {
+      ok: false,
+      problem: spec.error.issues.map((i) => `spec.${i.path.join(".")}: ${i.message}`).join("; "),
+    };
+  return { ok: true, value: deepFreeze({ ...structuredClone(raw), spec: spec.data }) as unknown as Of<K> };
+}
+
+export class TypedInformer<K extends Kind> implements SharedInformer<Of<K>> {
+  readonly kind: K;
+  private readonly raw: SharedInformer<KubeObject>;
+  private readonly onInvalid: (obj: KubeObject, problem: string) => void;
+  /** Parsed views by raw object (a new version is a new raw object). */
+  private readonly views = new WeakMap<KubeObject, Parsed<Of<K>>>();
+
+  constructor(
+    kind: K,
+    raw: SharedInformer<KubeObject>,
+    onInvalid: (obj: KubeObject, problem: string) => void,
+  ) {
+    this.kind = kind;
+    this.raw = raw;
+    this.onInvalid = onInvalid;
+  }
+
+  private view(raw: KubeObject): Parsed<Of<K>> {
+    let v = this.views.get(raw);
+    if (!v) {
+      v = parseObject(this.kind, raw);
+      this.views.set(raw, v);
+      if (!v.ok) this.onInvalid(raw, v.problem);
+    }
+    return v;
+  }
+
+  private valid(raw: KubeObject | undefined): Of<K> | undefined {
+    if (!raw) return undefined;
+    const v = this.view(raw);
+    return v.ok ? v.value : undefined;
+  }
+
+  /**
+   * Handlers see valid objects only; an update from a valid version to an invalid one, or
+   * back, reaches them as an update with what is valid of the two (the reconciler then reads
+   * get() and invalid()).
+   */
+  on(event: "add" | "update" | "delete", handler: Handler<Of<K>>): void {
+    this.raw.on(event, (obj, old) => {
+      const now = this.valid(obj);
+      const before = old ? this.valid(old) : undefined;
+      const either = now ?? before;
+      if (either) handler(either, before);
+    });
+  }
+
+  get(namespace: string | undefined, name: string): Of<K> | undefined {
+    return this.valid(this.raw.get(namespace, name));
+  }
+
+  /** Why the object of this name does not parse; undefined when it does or is absent. */
+  invalid(namespace: string | undefined, name: string): string | undefined {
+    const raw = this.raw.get(namespace, name);
+    if (!raw) return undefined;
+    const v = this.view(raw);
+    return v.ok ? undefined : v.problem;
+  }
+
+  /** Whether an object of this name is in the cache at all, valid or not. */
+  exists(namespace: string | undefined, name: string): boolean {
+    return this.raw.get(namespace, name) !== undefined;
+  }
+
+  list(namespace?: string): readonly Of<K>[] {
+    const out: Of<K>[] = [];
+    for (const raw of this.raw.list(namespace)) {
+      const v = this.valid(raw);
+      if (v) out.push(v);
+    }
+    return out;
+  }
+
+  start(): Promise<void> {
+    return this.raw.start();
+  }
+  stop(): Promise<void> {
+    return this.raw.stop();
+  }
+  waitForSync(): Promise<void> {
+    return this.raw.waitForSync();
+  }
+  get hasSynced(): boolean {
+    return this.raw.hasSynced;
+  }
+}
