@@ -790,7 +790,7 @@ export class SandboxFleetReconciler implements Reconciler {
       }),
     );
     ws.metadata = (updated as unknown as Workspace).metadata;
-    this.deps.recorder.event(ws as never, "Normal", "IdleSuspended", `suspending: ${why}`);
+    this.deps.recorder.event(ws, "Normal", "IdleSuspended", `suspending: ${why}`);
     this.deps.log.info("suspending an idle workspace", { workspace: keyOf(ws), why });
   }
 
