@@ -461,12 +461,7 @@ export class SandboxFleetReconciler implements Reconciler {
       if (next !== undefined && next !== current) {
         const reason = `${next > current ? "scaled up" : "scaled down"} ${current} → ${next}: ${target.reason}`;
         state.lastScale = { time: now.toISOString().replace(/\.\d{3}Z$/, "Z"), reason };
-        this.deps.recorder.event(
-          fleet,
-          "Normal",
-          next > current ? "ScaledUp" : "ScaledDown",
-          reason,
-        );
+        this.deps.recorder.event(fleet, "Normal", next > current ? "ScaledUp" : "ScaledDown", reason);
         this.deps.log.info("scaling fleet", { fleet: key, from: current, to: next, reason: target.reason });
       }
     }
