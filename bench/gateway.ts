@@ -155,6 +155,7 @@ export async function gatewayBench(ctx: BenchContext): Promise<BenchResult> {
     KUBECONFIG: ctx.cp.kubeconfig,
     AGENTRY_TOKENS_FILE: join(dir, "tokens.json"),
     AGENTRY_TOKEN_REVIEW: "false",
+    AGENTRY_GATEWAY_METRICS_ADDR: "127.0.0.1:0",
     // One identity sends all the load: lift the per-identity limit and the gateway's own
     // apiserver client limit (default 500 req/s), so both sides are measured unthrottled.
     AGENTRY_RATE_LIMIT: "1000000",

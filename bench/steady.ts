@@ -31,7 +31,7 @@ export async function steadyBench(ctx: BenchContext): Promise<BenchResult> {
   const resyncS = envNumber("RESYNC_S", 30);
   const timeoutMs = envNumber("RUN_TIMEOUT_S", 300) * 1000;
   const namespace = await benchNamespace(ctx, "steady");
-  const operator = await benchOperator(ctx, [namespace], [`--resync-period=${resyncS}`]);
+  const operator = await benchOperator(ctx, [namespace], [`--resync-period=${resyncS}s`]);
   const watcher = new ReadyWatcher(ctx, "agentry.dev/v1alpha1", "AgentRuntime", [namespace], (o) =>
     conditionTrue(o, "Ready"),
   );

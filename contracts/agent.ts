@@ -25,6 +25,8 @@ export const AgentEnv = {
   NAME: "AGENTRY_AGENT_NAME",
   NAMESPACE: "AGENTRY_NAMESPACE",
   PORT: "AGENTRY_PORT",
+  /** host:port of /metrics (contracts/metrics.ts). */
+  METRICS_ADDR: "AGENTRY_METRICS_ADDR",
   MODEL_PROVIDER: "AGENTRY_MODEL_PROVIDER",
   MODEL: "AGENTRY_MODEL",
   MODEL_ENDPOINT: "AGENTRY_MODEL_ENDPOINT",
@@ -74,7 +76,7 @@ export type ReadyStatus = z.output<typeof ReadyStatus>;
 export const Readiness = z.object({ status: ReadyStatus, reason: z.string().optional() });
 export type Readiness = z.output<typeof Readiness>;
 
-/** POST /v1/tasks body. The agent caps timeoutSeconds (AGENTRY_MAX_TASK_TIMEOUT_SECONDS). */
+/** POST /v1/tasks body. The agent caps timeoutSeconds (AGENTRY_MAX_TASK_TIMEOUT). */
 export const TaskRequest = z.object({
   input: z.string(),
   timeoutSeconds: z.number().positive().optional(),

@@ -36,6 +36,8 @@ export const SandboxEnv = {
   ROOT: "AGENTRY_SANDBOX_ROOT",
   /** Workspaces one sandbox holds at most (SandboxFleet spec.maxWorkspacesPerSandbox). */
   MAX_WORKSPACES: "AGENTRY_SANDBOX_MAX_WORKSPACES",
+  /** host:port of /metrics (contracts/metrics.ts). */
+  METRICS_ADDR: "AGENTRY_SANDBOX_METRICS_ADDR",
 } as const;
 
 /** Probe paths, open without a token. */
@@ -193,7 +195,7 @@ const noNulString = () => z.string().regex(NO_NUL, "must not contain NUL bytes")
 
 /**
  * POST /workspaces/{id}/exec body. The server also caps timeoutSeconds at its
- * --max-exec-seconds (which is the default too).
+ * --max-exec (which is the default too).
  */
 export const ExecRequest = z.object({
   /** argv; run directly, never through a shell. */

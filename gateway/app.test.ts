@@ -6,7 +6,8 @@ import { EXAMPLES, openApiDocument } from "./openapi.ts";
 
 describe("routeOf", () => {
   const cases: [string, string][] = [
-    ["/metrics", "/metrics"],
+    ["/readyz", "/readyz"],
+    ["/metrics", "other"],
     ["/v1/namespaces/ns/pipelines", "/v1/namespaces/{namespace}/pipelines"],
     ["/v1/namespaces/ns/pipelines/p", "/v1/namespaces/{namespace}/pipelines/{name}"],
     ["/v1/namespaces/ns/pipelines/p/runs", "/v1/namespaces/{namespace}/pipelines/{name}/runs"],

@@ -20,6 +20,7 @@ import { runsDataRouter } from "./dataplane/runs.ts";
 import { sandboxesRouter } from "./dataplane/sandboxes.ts";
 import { tasksRouter } from "./dataplane/tasks.ts";
 import { DEFAULT_ADMISSION, type AdmissionSettings } from "./routes/admit.ts";
+import { eventsRouter } from "./routes/events.ts";
 import { allNamespacesRouter } from "./routes/allnamespaces.ts";
 import { resourceRouter } from "./routes/resources.ts";
 import { runsRouter } from "./routes/runs.ts";
@@ -73,13 +74,14 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /** Route template of a path, for metric labels (bounded cardinality). */
 export function routeOf(path: string): string {
-  if (path === "/healthz" || path === "/readyz" || path === "/metrics" || path === "/openapi.json")
-    return path;
+  if (path === "/healthz" || path === "/readyz" || path === "/openapi.json") return path;
   if (path === CONSOLE_PATH || path.startsWith(`${CONSOLE_PATH}/`)) return CONSOLE_PATH;
   const s = path.split("/");
   if (s[1] !== "v1") return "other";
   if (s.length === 3 && PLURALS.has(s[2]!)) return `/v1/${s[2]}`;
   if (s.length === 3 && s[2] === "whoami") return "/v1/whoami";
+  if (s.length === 5 && s[2] === "namespaces" && s[4] === "events")
+    return "/v1/namespaces/{namespace}/events";
   const watch = s[2] === "watch" ? 1 : 0;
   const plural = s[4 + watch];
   if (s[2 + watch] !== "namespaces" || !plural || !PLURALS.has(plural)) return "other";
@@ -145,9 +147,6 @@ export function createApp(deps: GatewayDeps): express.Express {
   app.get("/readyz", async (_req, res) => {
     const why = await deps.ready?.();
     res.status(why === undefined ? 200 : 503).json(healthBody(why));
-  });
-  app.get("/metrics", async (_req, res) => {
-    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
   app.get("/openapi.json", (_req, res) => void res.type("application/json").send(openapi));
   if (deps.consoleDir !== undefined) app.use(CONSOLE_PATH, consoleRouter(deps.consoleDir));
@@ -242,6 +241,7 @@ export function createApp(deps: GatewayDeps): express.Express {
     v1.use("/namespaces/:namespace/pipelines", runsDataRouter(dp));
     v1.use("/namespaces/:namespace/sandboxfleets", sandboxesRouter(dp));
   }
+  v1.use("/namespaces/:namespace/events", eventsRouter(resourceDeps));
   v1.use(allNamespacesRouter(KINDS, { ...resourceDeps, review }));
   v1.use("/namespaces/:namespace/pipelines", runsRouter(resourceDeps, { listed: Boolean(deps.dataPlane) }));
   for (const def of KINDS) v1.use(`/namespaces/:namespace/${def.plural}`, resourceRouter(def, resourceDeps));

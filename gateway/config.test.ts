@@ -28,8 +28,12 @@ describe("gateway admission flags", () => {
   });
 
   const bad: [string[], RegExp][] = [
-    [["--allow-latest=yes"], /--allow-latest must be true or false/],
-    [["--large-fleet-replicas=0"], /--large-fleet-replicas must be a number >= 1/],
+    [["--allow-latest=yes"], /--allow-latest \(AGENTRY_ALLOW_LATEST\) must be true or false/],
+    [
+      ["--large-fleet-replicas=0"],
+      /--large-fleet-replicas \(AGENTRY_LARGE_FLEET_REPLICAS\) must be an integer >= 1/,
+    ],
+    [["--max-exec=1500ms"], /--max-exec must be whole seconds/],
   ];
   for (const [argv, want] of bad) it(argv.join(" "), () => assert.throws(() => loadConfig(argv, {}), want));
 });
@@ -67,8 +71,32 @@ describe("gateway abuse limits", () => {
     const c = cfg([], {
       AGENTRY_TOKEN_REVIEW_RATE: "0.5",
       AGENTRY_SSE_MAX_STREAMS: "3",
-      AGENTRY_SSE_REAUTHORIZE: "2",
+      AGENTRY_SSE_REAUTHORIZE: "2s",
     });
     assert.deepEqual([c.reviewRate, c.sseMaxStreams, c.sseReauthorizeMs], [0.5, 3, 2000]);
+  });
+});
+
+describe("gateway durations", () => {
+  const cfg = (argv: string[], env: NodeJS.ProcessEnv = {}) => loadConfig(argv, env) as GatewayConfig;
+
+  it("are Go-style, with the old day and hour flags read in their units and a warning", () => {
+    const c = cfg(["--audit-retention=720h", "--idempotency-ttl=90m", "--heartbeat=500ms", "--max-exec=2m"]);
+    assert.deepEqual(
+      [c.auditRetentionMs, c.idempotencyTtlMs, c.heartbeatMs, c.maxExecSeconds],
+      [720 * 3_600_000, 90 * 60_000, 500, 120],
+    );
+    const d = cfg(["--audit-retention-days=0", "--idempotency-ttl-hours=48", "--max-exec-seconds=60"], {
+      AGENTRY_SSE_HEARTBEAT: "15",
+    });
+    assert.deepEqual(
+      [d.auditRetentionMs, d.idempotencyTtlMs, d.heartbeatMs, d.maxExecSeconds],
+      [0, 48 * 3_600_000, 15_000, 60],
+    );
+  });
+
+  it("serve /metrics on a port of its own", () => {
+    assert.deepEqual(cfg([]).metricsAddr, { host: "0.0.0.0", port: 9090 });
+    assert.deepEqual(cfg(["--metrics-addr=127.0.0.1:0"]).metricsAddr, { host: "127.0.0.1", port: 0 });
   });
 });

@@ -21,6 +21,7 @@ import { EventHub } from "./events/hub.ts";
 import { RedisBus } from "./events/redisbus.ts";
 import { sseHandler } from "./events/sse.ts";
 import { GatewayMetrics } from "./metrics.ts";
+import { startMetricsServer } from "../lib/http/health.ts";
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from "./ratelimit.ts";
 import { startEmbeddedPostgres, type EmbeddedPostgres } from "./store/embedded.ts";
 import { migrate, pendingMigrations } from "./store/migrations.ts";
@@ -61,8 +62,8 @@ try {
   );
 }
 const store = new PgStore(pool, {
-  auditRetentionMs: cfg.auditRetentionDays * 86_400_000,
-  idempotencyTtlMs: cfg.idempotencyTtlHours * 3_600_000,
+  auditRetentionMs: cfg.auditRetentionMs,
+  idempotencyTtlMs: cfg.idempotencyTtlMs,
 });
 // Retention: every 10 minutes (first a minute after start), each replica; deletes are batched.
 const prune = () =>
@@ -247,8 +248,13 @@ await new Promise<void>((resolve, reject) => {
   server.once("listening", resolve);
   server.once("error", reject);
 }).catch((err: unknown) => fail(`cannot listen on ${cfg.listen.host}:${cfg.listen.port}: ${String(err)}`));
+// /metrics on a port of its own: the API's port (public, often behind an Ingress) answers 404.
+const metricsServer = await startMetricsServer(cfg.metricsAddr, metrics.registry).catch((err: unknown) =>
+  fail(`cannot serve /metrics on ${cfg.metricsAddr.host}:${cfg.metricsAddr.port}: ${String(err)}`),
+);
 log.info("gateway listening", {
   port: (server.address() as AddressInfo).port,
+  metricsPort: metricsServer.port,
   database: embedded ? "embedded PGlite" : "postgres",
   redis: Boolean(redis),
 });
@@ -267,6 +273,7 @@ async function shutdown(signal: string): Promise<void> {
   await closeGracefully(server, cfg.shutdownGraceMs, () =>
     log.warn("grace period over: closing the connections still open"),
   );
+  metricsServer.server.close();
   await hub.close();
   await bus.close();
   redis?.disconnect();

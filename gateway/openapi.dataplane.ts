@@ -71,7 +71,7 @@ const streamed = (record: string, what: string) => ({
   },
 });
 
-/** The ExecRequest schema, its timeoutSeconds bounded by the gateway's --max-exec-seconds. */
+/** The ExecRequest schema, its timeoutSeconds bounded by the gateway's --max-exec. */
 function execRequestSchema(maxExecSeconds: number): Json {
   const base = schema(ExecRequest, "input") as Json & { properties: Record<string, Json> };
   return {
@@ -81,7 +81,7 @@ function execRequestSchema(maxExecSeconds: number): Json {
       timeoutSeconds: {
         ...base.properties.timeoutSeconds,
         maximum: maxExecSeconds,
-        description: `Seconds before the command is killed; at most the gateway's --max-exec-seconds (${maxExecSeconds} here), more is refused with 400.`,
+        description: `Seconds before the command is killed; at most the gateway's --max-exec (${maxExecSeconds} s here), more is refused with 400.`,
       },
     },
     description: "A command to run in a workspace (argv, never a shell).",

@@ -9,6 +9,12 @@ import { z } from "zod";
 import { KINDS, NAMESPACE_PATTERN, type KindDefinition } from "../api/v1alpha1/index.ts";
 import { dataPlanePaths, dataPlaneSchemas } from "./openapi.dataplane.ts";
 import { LABEL_SELECTOR_MAX, LABEL_SELECTOR_PATTERN } from "./routes/validate.ts";
+import {
+  EVENT_KIND_PATTERN,
+  EVENT_NAME_PATTERN,
+  EVENTS_DEFAULT_LIMIT,
+  EVENTS_MAX_LIMIT,
+} from "./routes/events.ts";
 
 type Json = Record<string, unknown>;
 
@@ -406,9 +412,49 @@ function identityPaths(): Json {
   };
 }
 
+/** A namespace's Kubernetes Events (routes/events.ts). */
+function eventPaths(): Json {
+  const q = (name: string, schema: Json, description: string) => param(name, "query", schema, description);
+  return {
+    "/v1/namespaces/{namespace}/events": {
+      parameters: [nsParam],
+      get: {
+        operationId: "listEvents",
+        tags: ["Events"],
+        summary: "Recent Kubernetes Events of a namespace, newest first (RBAC: list events)",
+        description:
+          "Read from the apiserver as the caller. Filter by the object they are about (kind and " +
+          "name) and by type. Events expire in the apiserver (an hour by default).",
+        parameters: [
+          q(
+            "kind",
+            { type: "string", pattern: EVENT_KIND_PATTERN },
+            "Kind of the object, e.g. AgentRuntime.",
+          ),
+          q("name", { type: "string", pattern: EVENT_NAME_PATTERN, maxLength: 253 }, "Name of the object."),
+          q("type", { type: "string", enum: ["Normal", "Warning"] }, "Only events of this type."),
+          q(
+            "limit",
+            { type: "integer", minimum: 1, maximum: EVENTS_MAX_LIMIT, default: EVENTS_DEFAULT_LIMIT },
+            "At most this many, the newest.",
+          ),
+        ],
+        responses: {
+          "200": {
+            description: "The events, newest first.",
+            content: { "application/json": { schema: { $ref: "#/components/schemas/EventList" } } },
+          },
+          ...errors(400, 401, 403, 429, 431, 502),
+        },
+      },
+    },
+  };
+}
+
 /** Path groups of the document; each returns its paths (a new family of routes adds one). */
 export const PATH_GROUPS: (() => Json)[] = [
   identityPaths,
+  eventPaths,
   () => Object.assign({}, ...KINDS.map(kindPaths)) as Json,
   // The data plane (openapi.dataplane.ts): files, exec, tasks, runs and logs.
   () =>
@@ -418,7 +464,7 @@ export const PATH_GROUPS: (() => Json)[] = [
     }),
 ];
 
-/** `maxExecSeconds`: the gateway's --max-exec-seconds (the committed document has the default). */
+/** `maxExecSeconds`: the gateway's --max-exec in seconds (the committed document has the default). */
 export function openApiDocument(version = "0.1.0", options: { maxExecSeconds?: number } = {}): Json {
   const schemas: Json = {
     Problem: {
@@ -440,6 +486,28 @@ export function openApiDocument(version = "0.1.0", options: { maxExecSeconds?: n
             properties: { path: { type: "string" }, message: { type: "string" } },
           },
         },
+      },
+    },
+    EventList: {
+      type: "object",
+      required: ["items"],
+      properties: { items: { type: "array", items: { $ref: "#/components/schemas/Event" } } },
+    },
+    Event: {
+      type: "object",
+      required: ["type", "reason", "message", "count", "lastTime", "object", "source"],
+      properties: {
+        type: { type: "string", description: "Normal or Warning." },
+        reason: { type: "string" },
+        message: { type: "string" },
+        count: { type: "integer", description: "How many times it happened." },
+        lastTime: { type: ["string", "null"], description: "When it was last seen (RFC 3339)." },
+        object: {
+          type: "object",
+          required: ["kind", "name"],
+          properties: { kind: { type: "string" }, name: { type: "string" } },
+        },
+        source: { type: "string", description: "The component that reported it." },
       },
     },
     Identity: {

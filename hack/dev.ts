@@ -112,6 +112,7 @@ ${
 }
 
   curl -s localhost:${new URL(p.operatorUrl).port}/metrics | grep agentry_   # operator metrics
+  curl -s ${p.gatewayMetricsUrl} | grep agentry_   # gateway metrics (its own port)
 
 Real here: the control plane (etcd, kube-apiserver, controller-manager, scheduler), the
 operator, webhook and gateway, and our sandbox and agent runtimes as processes (logs in

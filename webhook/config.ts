@@ -1,7 +1,7 @@
 // Webhook settings from flags (or AGENTRY_* environment variables); `--help` prints them.
-import { parseArgs } from "node:util";
 import type { Policy } from "../lib/admission/index.ts";
-import { parseDuration } from "../lib/cli/duration.ts";
+import { formatDuration } from "../lib/cli/duration.ts";
+import { defineFlags, logLevelFlag, type Warn } from "../lib/cli/flags.ts";
 
 export interface LabelSelector {
   matchLabels?: Record<string, string>;
@@ -35,88 +35,128 @@ export interface WebhookConfig {
   logLevel: string;
 }
 
-interface Flag {
-  env?: string;
-  help: string;
-  default?: string;
-}
-
-const options = {
-  listen: { env: "AGENTRY_WEBHOOK_LISTEN", help: "host:port of the HTTPS server", default: "0.0.0.0:9443" },
+const flags = defineFlags("webhook", {
+  listen: {
+    kind: "addr",
+    env: "AGENTRY_WEBHOOK_LISTEN",
+    help: "host:port of the HTTPS server",
+    default: "0.0.0.0:9443",
+  },
   "cert-dir": {
+    kind: "string",
     env: "AGENTRY_WEBHOOK_CERT_DIR",
     help: "serve tls.crt/tls.key from this directory (cert-manager), reloaded on change; unset: self-managed CA",
   },
-  namespace: { env: "POD_NAMESPACE", help: "the webhook's own namespace", default: "agentry-system" },
+  namespace: {
+    kind: "string",
+    env: "POD_NAMESPACE",
+    help: "the webhook's own namespace",
+    default: "agentry-system",
+  },
   "cert-secret-name": {
+    kind: "string",
     env: "AGENTRY_WEBHOOK_CERT_SECRET",
     help: "Secret (in --namespace) holding the self-managed CA and certificate",
     default: "agentry-webhook-tls",
   },
-  "cert-hosts": { help: "extra DNS names or IPs of the serving certificate (comma-separated)" },
-  "cert-validity": { help: "validity of the self-managed CA and certificate (e.g. 8760h)", default: "8760h" },
+  "cert-hosts": { kind: "list", help: "extra DNS names or IPs of the serving certificate (comma-separated)" },
+  "cert-validity": {
+    kind: "duration",
+    help: "validity of the self-managed CA and certificate",
+    default: "8760h",
+  },
   "cert-rotate-before": {
-    help: "rotate when the certificate expires within this (e.g. 720h)",
+    kind: "duration",
+    help: "rotate when the certificate expires within this",
     default: "720h",
   },
   "service-name": {
+    kind: "string",
     env: "AGENTRY_WEBHOOK_SERVICE",
     help: "Service in front of the webhook",
     default: "agentry-webhook",
   },
-  "service-port": { help: "port of that Service", default: "443" },
-  "webhook-url": { help: "call the webhook at this https URL instead of the Service (e.g. out-of-cluster)" },
-  "manage-configurations": {
-    help: "true|false: create the webhook configurations and keep their caBundle current",
-    default: "true",
+  "service-port": { kind: "int", help: "port of that Service", default: 443, min: 1, max: 65535 },
+  "webhook-url": {
+    kind: "string",
+    help: "call the webhook at this https URL instead of the Service (e.g. out-of-cluster)",
   },
-  "validating-config-name": { help: "ValidatingWebhookConfiguration name", default: "agentry-validating" },
-  "mutating-config-name": { help: "MutatingWebhookConfiguration name", default: "agentry-defaulting" },
-  "failure-policy": { help: "Fail|Ignore when the webhook cannot be reached", default: "Fail" },
-  "timeout-seconds": { help: "how long the apiserver waits for an answer (1-30)", default: "5" },
+  "manage-configurations": {
+    kind: "bool",
+    help: "create the webhook configurations and keep their caBundle current",
+    default: true,
+  },
+  "validating-config-name": {
+    kind: "string",
+    help: "ValidatingWebhookConfiguration name",
+    default: "agentry-validating",
+  },
+  "mutating-config-name": {
+    kind: "string",
+    help: "MutatingWebhookConfiguration name",
+    default: "agentry-defaulting",
+  },
+  "failure-policy": {
+    kind: "string",
+    help: "what the apiserver does when the webhook cannot be reached",
+    choices: ["Fail", "Ignore"],
+    default: "Fail",
+  },
+  timeout: {
+    kind: "duration",
+    help: "how long the apiserver waits for an answer (whole seconds, 1s-30s)",
+    default: "5s",
+    min: "1s",
+    max: "30s",
+    deprecated: [{ flag: "timeout-seconds", unit: "s" }],
+  },
   "namespace-selector": {
+    kind: "string",
     help: "JSON LabelSelector of the namespaces admitted; default: all but kube-system and --namespace",
   },
-  "object-selector": { help: "JSON LabelSelector of the objects admitted", default: "{}" },
+  "object-selector": { kind: "string", help: "JSON LabelSelector of the objects admitted", default: "{}" },
   "allowed-registries": {
+    kind: "list",
     env: "AGENTRY_ALLOWED_REGISTRIES",
     help: "registries (or registry/path prefixes) images may come from, comma-separated; empty: any",
   },
   "allow-latest": {
+    kind: "bool",
     env: "AGENTRY_ALLOW_LATEST",
-    help: "true|false: allow :latest and untagged images",
-    default: "false",
+    help: "allow :latest and untagged images",
+    default: false,
   },
-  "large-fleet-replicas": { help: "warn when a SandboxFleet's maxReplicas exceeds this", default: "100" },
+  "large-fleet-replicas": {
+    kind: "int",
+    help: "warn when a SandboxFleet's maxReplicas exceeds this",
+    default: 100,
+    min: 1,
+    max: 100000,
+  },
   "lookup-timeout": {
-    help: "time limit of the reads a check makes (keep below timeout-seconds)",
+    kind: "duration",
+    help: "time limit of the reads a check makes (keep below --timeout)",
     default: "3s",
   },
   "check-secret-refs": {
+    kind: "bool",
     env: "AGENTRY_CHECK_SECRET_REFS",
-    help: "true|false: deny references to missing Secrets or keys (needs get on Secrets in the admitted namespaces)",
-    default: "true",
+    help: "deny references to missing Secrets or keys (needs get on Secrets in the admitted namespaces)",
+    default: true,
   },
   "client-ca-file": {
+    kind: "string",
     env: "AGENTRY_WEBHOOK_CLIENT_CA_FILE",
     help: "PEM CA of the client certificate the apiserver presents (AdmissionConfiguration kubeConfigFile); set: reviews only for such callers",
   },
   "client-cert-names": {
+    kind: "list",
     help: "names (CN or DNS SAN) the client certificate must carry, comma-separated; empty: any the CA signed",
   },
-  "log-level": { env: "AGENTRY_LOG_LEVEL", help: "error|warn|info|debug", default: "info" },
-} satisfies Record<string, Flag>;
+  "log-level": logLevelFlag,
+});
 
-type Name = keyof typeof options;
-
-export function usage(): string {
-  const lines = Object.entries(options as Record<string, Flag>).map(([name, o]) => {
-    const env = o.env ? ` (${o.env})` : "";
-    const def = o.default !== undefined ? ` [${o.default}]` : "";
-    return `  --${name.padEnd(24)} ${o.help}${env}${def}`;
-  });
-  return `agentry webhook\n\nOptions:\n${lines.join("\n")}\n  --help                     print this help\n`;
-}
+export const usage = flags.usage;
 
 function selector(flag: string, text: string): LabelSelector {
   try {
@@ -131,54 +171,23 @@ function selector(flag: string, text: string): LabelSelector {
   }
 }
 
-export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): WebhookConfig | "help" {
-  const parsed = parseArgs({
-    args: argv,
-    options: {
-      ...Object.fromEntries(Object.keys(options).map((k) => [k, { type: "string" }])),
-      help: { type: "boolean" },
-    },
-    strict: true,
-  }).values as Record<string, string | boolean | undefined>;
-  if (parsed.help) return "help";
-  const get = (name: Name): string => {
-    const o: Flag = options[name];
-    const v = parsed[name];
-    if (typeof v === "string") return v;
-    if (o.env && env[o.env]) return env[o.env]!;
-    return o.default ?? "";
-  };
-  const list = (name: Name) =>
-    get(name)
-      .split(",")
-      .map((s) => s.trim())
-      .filter(Boolean);
-  const bool = (name: Name) => {
-    const v = get(name).toLowerCase();
-    if (v !== "true" && v !== "false") throw new Error(`--${name} must be true or false, got "${v}"`);
-    return v === "true";
-  };
-  const int = (name: Name, min: number, max: number) => {
-    const n = Number(get(name));
-    if (!Number.isInteger(n) || n < min || n > max)
-      throw new Error(`--${name} must be an integer in [${min}, ${max}], got "${get(name)}"`);
-    return n;
-  };
-  const [host, portText] = get("listen").split(/:(?=[^:]*$)/);
-  const port = Number(portText);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new Error(`--listen must be host:port, got "${get("listen")}"`);
-  const failurePolicy = get("failure-policy");
-  if (failurePolicy !== "Fail" && failurePolicy !== "Ignore")
-    throw new Error(`--failure-policy must be Fail or Ignore, got "${failurePolicy}"`);
-  const namespace = get("namespace");
-  const service = { namespace, name: get("service-name"), port: int("service-port", 1, 65535) };
-  const webhookUrl = get("webhook-url") || undefined;
+export function loadConfig(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  warn?: Warn,
+): WebhookConfig | "help" {
+  const v = flags.parse(argv, env, warn);
+  if (v === "help") return "help";
+  const failurePolicy = v["failure-policy"] as WebhookConfig["failurePolicy"];
+  const namespace = v.namespace;
+  const service = { namespace, name: v["service-name"], port: v["service-port"] };
+  const webhookUrl = v["webhook-url"] || undefined;
   if (webhookUrl && !webhookUrl.startsWith("https://"))
     throw new Error(`--webhook-url must start with https://, got "${webhookUrl}"`);
-  const timeoutSeconds = int("timeout-seconds", 1, 30);
-  const certValidityMs = parseDuration("cert-validity", get("cert-validity"));
-  const certRotateBeforeMs = parseDuration("cert-rotate-before", get("cert-rotate-before"));
+  if (v.timeout % 1000 !== 0)
+    throw new Error(`--timeout must be whole seconds, got ${formatDuration(v.timeout)}`);
+  const certValidityMs = v["cert-validity"];
+  const certRotateBeforeMs = v["cert-rotate-before"];
   if (certRotateBeforeMs >= certValidityMs)
     throw new Error("--cert-rotate-before must be shorter than --cert-validity");
   const svcHosts = [
@@ -192,33 +201,34 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
       { key: "kubernetes.io/metadata.name", operator: "NotIn", values: ["kube-system", namespace] },
     ],
   };
+  const namespaceSelector = v["namespace-selector"];
   return {
-    listen: { host: host || "0.0.0.0", port },
-    certDir: get("cert-dir") || undefined,
-    certSecret: { namespace, name: get("cert-secret-name") },
-    certHosts: [...new Set([...svcHosts, ...list("cert-hosts")])],
+    listen: v.listen,
+    certDir: v["cert-dir"] || undefined,
+    certSecret: { namespace, name: v["cert-secret-name"] },
+    certHosts: [...new Set([...svcHosts, ...v["cert-hosts"]])],
     certValidityMs,
     certRotateBeforeMs,
     service,
     webhookUrl,
-    manageConfigurations: bool("manage-configurations"),
-    validatingConfigName: get("validating-config-name"),
-    mutatingConfigName: get("mutating-config-name"),
+    manageConfigurations: v["manage-configurations"],
+    validatingConfigName: v["validating-config-name"],
+    mutatingConfigName: v["mutating-config-name"],
     failurePolicy,
-    timeoutSeconds,
-    namespaceSelector: get("namespace-selector")
-      ? selector("namespace-selector", get("namespace-selector"))
+    timeoutSeconds: v.timeout / 1000,
+    namespaceSelector: namespaceSelector
+      ? selector("namespace-selector", namespaceSelector)
       : defaultNamespaces,
-    objectSelector: selector("object-selector", get("object-selector")),
+    objectSelector: selector("object-selector", v["object-selector"]),
     policy: {
-      allowedRegistries: list("allowed-registries"),
-      allowLatest: bool("allow-latest"),
-      largeFleetReplicas: int("large-fleet-replicas", 1, 100000),
+      allowedRegistries: v["allowed-registries"],
+      allowLatest: v["allow-latest"],
+      largeFleetReplicas: v["large-fleet-replicas"],
     },
-    lookupTimeoutMs: parseDuration("lookup-timeout", get("lookup-timeout")),
-    checkSecretRefs: bool("check-secret-refs"),
-    clientCaFile: get("client-ca-file") || undefined,
-    clientCertNames: list("client-cert-names"),
-    logLevel: get("log-level"),
+    lookupTimeoutMs: v["lookup-timeout"],
+    checkSecretRefs: v["check-secret-refs"],
+    clientCaFile: v["client-ca-file"] || undefined,
+    clientCertNames: v["client-cert-names"],
+    logLevel: v["log-level"],
   };
 }

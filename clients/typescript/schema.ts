@@ -20,6 +20,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/namespaces/{namespace}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Namespace. */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * Recent Kubernetes Events of a namespace, newest first (RBAC: list events)
+         * @description Read from the apiserver as the caller. Filter by the object they are about (kind and name) and by type. Events expire in the apiserver (an hour by default).
+         */
+        get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/namespaces/{namespace}/agentruntimes": {
         parameters: {
             query?: never;
@@ -692,6 +715,25 @@ export interface components {
                 path: string;
                 message: string;
             }[];
+        };
+        EventList: {
+            items: components["schemas"]["Event"][];
+        };
+        Event: {
+            /** @description Normal or Warning. */
+            type: string;
+            reason: string;
+            message: string;
+            /** @description How many times it happened. */
+            count: number;
+            /** @description When it was last seen (RFC 3339). */
+            lastTime: string | null;
+            object: {
+                kind: string;
+                name: string;
+            };
+            /** @description The component that reported it. */
+            source: string;
         };
         Identity: {
             /** @description User name, as RBAC sees it. */
@@ -2255,7 +2297,7 @@ export interface components {
             command: [
                 string
             ];
-            /** @description Seconds before the command is killed; at most the gateway's --max-exec-seconds (600 here), more is refused with 400. */
+            /** @description Seconds before the command is killed; at most the gateway's --max-exec (600 s here), more is refused with 400. */
             timeoutSeconds?: number;
             cwd?: string;
             env?: {
@@ -2549,6 +2591,44 @@ export interface operations {
             401: components["responses"]["Problem401"];
             429: components["responses"]["Problem429"];
             431: components["responses"]["Problem431"];
+        };
+    };
+    listEvents: {
+        parameters: {
+            query?: {
+                /** @description Kind of the object, e.g. AgentRuntime. */
+                kind?: string;
+                /** @description Name of the object. */
+                name?: string;
+                /** @description Only events of this type. */
+                type?: "Normal" | "Warning";
+                /** @description At most this many, the newest. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Namespace. */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The events, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventList"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
+            502: components["responses"]["Problem502"];
         };
     };
     listAgentRuntime: {

@@ -6,7 +6,7 @@ import type { Workspace } from "../../api/v1alpha1/index.ts";
 import { fleetCapacity, liveWorkspaces } from "./sandboxfleet.ts";
 import { checkSecretRefs, missing, newRefs, type SecretRef } from "./refs.ts";
 import { Findings, type Rule } from "./types.ts";
-import { parseDuration } from "../cli/duration.ts";
+import { validDurationMs } from "../cli/duration.ts";
 
 function secretRefs(ws: Workspace | undefined): SecretRef[] {
   const ref = ws?.spec.source?.git?.credentialsSecretRef;
@@ -61,7 +61,7 @@ async function checkLifetime(
 ): Promise<void> {
   const idle = ws.spec.idleTimeout;
   if (idle !== undefined && idle !== old?.spec.idleTimeout) {
-    if (parseDuration("spec.idleTimeout", idle) === 0)
+    if (validDurationMs(idle) === 0)
       f.deny(
         "spec.idleTimeout",
         "must be longer than 0s; leave it unset to never suspend the workspace for idleness",

@@ -1,7 +1,8 @@
 // A program's own HTTP endpoints beside its work (the operator's): /healthz (the process
-// works), /readyz (e.g. caches synced), /metrics (Prometheus). Plain node:http: nothing
-// else is served here.
-import { createServer, type Server } from "node:http";
+// works), /readyz (e.g. caches synced), /metrics (Prometheus); or /metrics alone, apart from
+// a program's public port (the gateway's, the runtimes'). Plain node:http: nothing else is
+// served here.
+import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 
@@ -33,22 +34,50 @@ export async function startHealthServer(
     };
     if (path === "/healthz" || path === "/livez") return answer(checks.healthy());
     if (path === "/readyz") return answer(checks.ready());
-    if (path === "/metrics") {
-      metrics.registry
-        .metrics()
-        .then((text) => {
-          res.writeHead(200, { "content-type": metrics.registry.contentType });
-          res.end(text);
-        })
-        .catch((err: unknown) => {
-          res.writeHead(500);
-          res.end(String(err));
-        });
-      return;
-    }
-    res.writeHead(404, { "content-type": "text/plain" });
-    res.end("not found");
+    if (path === "/metrics") return sendMetrics(metrics.registry, res);
+    notFound(res);
   });
+  return listen(server, addr);
+}
+
+/**
+ * /metrics alone on an address of its own (the gateway's and the runtimes'), so the port
+ * their clients reach never shows it: everything else answers 404.
+ */
+export async function startMetricsServer(
+  addr: { host: string; port: number },
+  registry: Registry,
+): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    if ((req.url ?? "/").split("?")[0] === "/metrics" && (req.method === "GET" || req.method === "HEAD"))
+      return sendMetrics(registry, res);
+    notFound(res);
+  });
+  return listen(server, addr);
+}
+
+function sendMetrics(registry: Registry, res: ServerResponse): void {
+  registry
+    .metrics()
+    .then((text) => {
+      res.writeHead(200, { "content-type": registry.contentType });
+      res.end(text);
+    })
+    .catch((err: unknown) => {
+      res.writeHead(500);
+      res.end(String(err));
+    });
+}
+
+function notFound(res: ServerResponse): void {
+  res.writeHead(404, { "content-type": "text/plain" });
+  res.end("not found");
+}
+
+async function listen(
+  server: Server,
+  addr: { host: string; port: number },
+): Promise<{ server: Server; port: number }> {
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(addr.port, addr.host, () => resolve());

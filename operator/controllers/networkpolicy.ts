@@ -1,5 +1,6 @@
 // Pieces of the NetworkPolicies the operator makes: who a peer is (pods with these labels
-// in that namespace) and the DNS egress every restricted pod needs.
+// in that namespace), the DNS egress every restricted pod needs, and the metrics port's ingress.
+import { metricsPortBeside } from "../../contracts/metrics.ts";
 
 /** Pods of one namespace, by their labels (the operator's and the gateway's own pods). */
 export interface PolicyPeer {
@@ -14,6 +15,13 @@ export function peerOf(peer: PolicyPeer): Record<string, unknown> {
     podSelector: { matchLabels: peer.podLabels },
   };
 }
+
+/**
+ * Ingress to a runtime's metrics port from anywhere (Prometheus may run in any namespace):
+ * that port serves /metrics alone, never the API.
+ */
+export const metricsIngress = (apiPort: number) =>
+  ({ ports: [{ port: metricsPortBeside(apiPort), protocol: "TCP" }] }) as const;
 
 /** Egress to DNS (any destination, port 53 over UDP and TCP). */
 export const DNS_EGRESS = {

@@ -17,6 +17,7 @@ import {
 } from "../../api/v1alpha1/index.ts";
 import type { Durability } from "../../contracts/sandbox.ts";
 import { SandboxEnv, SandboxPath, workspaceIdOf } from "../../contracts/sandbox.ts";
+import { METRICS_PORT_NAME, metricsPortBeside } from "../../contracts/metrics.ts";
 import { STORE_BROKER_AUDIENCE, STORE_TOKEN_DIR, STORE_TOKEN_PATH, StoreEnv } from "../../contracts/store.ts";
 
 const STORE_ENV_NAMES = new Set<string>(Object.values(StoreEnv));
@@ -84,6 +85,7 @@ export function desiredDeployment(
   const name = fleet.metadata.name!;
   const t = fleet.spec.template;
   const labels = fleetLabels(name);
+  const metricsPort = metricsPortBeside(t.port);
   const security = {
     allowPrivilegeEscalation: false,
     readOnlyRootFilesystem: true,
@@ -96,6 +98,7 @@ export function desiredDeployment(
     { name: SandboxEnv.LISTEN, value: `0.0.0.0:${t.port}` },
     { name: SandboxEnv.ROOT, value: "/workspaces" },
     { name: SandboxEnv.MAX_WORKSPACES, value: String(fleet.spec.maxWorkspacesPerSandbox) },
+    { name: SandboxEnv.METRICS_ADDR, value: `0.0.0.0:${metricsPort}` },
     ...(t.env ?? []).filter((e) => !TRUST_ENV_NAMES.has(e.name) && !STORE_ENV_NAMES.has(e.name)),
     ...trustForPods.env,
     ...(store
@@ -131,7 +134,10 @@ export function desiredDeployment(
           ...(t.imagePullPolicy ? { imagePullPolicy: t.imagePullPolicy } : {}),
           ...(t.command ? { command: t.command } : {}),
           ...(t.args ? { args: t.args } : {}),
-          ports: [{ name: "http", containerPort: t.port, protocol: "TCP" }],
+          ports: [
+            { name: "http", containerPort: t.port, protocol: "TCP" },
+            { name: METRICS_PORT_NAME, containerPort: metricsPort, protocol: "TCP" },
+          ],
           env,
           resources: sandboxResources(t),
           readinessProbe: { httpGet: { path: SandboxPath.readyz, port: "http" }, periodSeconds: 5 },

@@ -6,7 +6,7 @@ import type { KubeObject } from "../../lib/kube/client.ts";
 import { controllerRef, withSpecHash } from "../../lib/kube/children.ts";
 import { childName } from "../../lib/kube/names.ts";
 import { ANNOTATION_CONTROLLER_ID, LABEL_AGENT, MANAGED_BY } from "./agentruntime/desired.ts";
-import { peerOf, type PolicyPeer } from "./networkpolicy.ts";
+import { metricsIngress, peerOf, type PolicyPeer } from "./networkpolicy.ts";
 import { fleetLabels, fleetSelector } from "./sandboxfleet.desired.ts";
 
 export interface FleetPolicyContext {
@@ -60,7 +60,10 @@ export function desiredFleetPolicy(
     spec: {
       podSelector: { matchLabels: fleetSelector(name) },
       policyTypes: ["Ingress"],
-      ingress: [{ from, ports: [{ port: fleet.spec.template.port, protocol: "TCP" }] }],
+      ingress: [
+        { from, ports: [{ port: fleet.spec.template.port, protocol: "TCP" }] },
+        metricsIngress(fleet.spec.template.port),
+      ],
     },
   });
 }

@@ -39,7 +39,8 @@ import {
   fleetPolicyName,
   type FleetPolicyContext,
 } from "./sandboxfleet.policy.ts";
-import { ScaleGate, desiredReplicas, durationMs, safeScaleDownTarget } from "./scaling.ts";
+import { ScaleGate, desiredReplicas, safeScaleDownTarget } from "./scaling.ts";
+import { validDurationMs as durationMs } from "../../lib/cli/duration.ts";
 import type { FleetStores } from "../broker/stores.ts";
 import { removeAllObjects } from "../../lib/objects.ts";
 import { workspaceIdOf, type CreateWorkspaceRequest, type WorkspaceInfo } from "../../contracts/sandbox.ts";

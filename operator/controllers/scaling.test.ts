@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { ScaleGate, desiredReplicas, durationMs, safeScaleDownTarget } from "./scaling.ts";
+import { ScaleGate, desiredReplicas, safeScaleDownTarget } from "./scaling.ts";
 
 const bounds = { minReplicas: 1, maxReplicas: 10, warmEmpty: 1 };
 
@@ -86,15 +86,5 @@ describe("ScaleGate", () => {
         }
       }),
     );
-  });
-});
-
-describe("durationMs", () => {
-  it("parses Go-style durations", () => {
-    assert.equal(durationMs("1s"), 1000);
-    assert.equal(durationMs("500ms"), 500);
-    assert.equal(durationMs("1m30s"), 90_000);
-    assert.equal(durationMs("1.5h"), 5_400_000);
-    assert.throws(() => durationMs("5 minutes"), /invalid duration/);
   });
 });

@@ -103,17 +103,3 @@ export class ScaleGate {
     return target;
   }
 }
-
-/** Parses a Go-style duration ("500ms", "1m30s") into milliseconds. */
-export function durationMs(text: string): number {
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  const re = /([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g;
-  let consumed = 0;
-  for (const m of text.matchAll(re)) {
-    total += Number(m[1]) * units[m[2]!]!;
-    consumed += m[0].length;
-  }
-  if (consumed !== text.length || consumed === 0) throw new Error(`invalid duration "${text}"`);
-  return total;
-}

@@ -4,7 +4,7 @@
 // fleet controller acts on the first, the expiry controller (workspace.expiry.ts) on the second.
 import { isIdleSuspended, type Workspace } from "../../api/v1alpha1/index.ts";
 import type { WorkspaceInfo } from "../../contracts/sandbox.ts";
-import { durationMs } from "./scaling.ts";
+import { validDurationMs as durationMs } from "../../lib/cli/duration.ts";
 
 /** Whether the workspace holds no sandbox by its spec or for idleness. */
 export function isSuspended(ws: Pick<Workspace, "metadata" | "spec">): boolean {

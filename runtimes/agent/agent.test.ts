@@ -16,6 +16,8 @@ const MAIN = join(repoRoot, "runtimes/agent/main.ts");
 interface Agent {
   child: ChildProcess;
   url: string;
+  /** Its /metrics (Prometheus), on a port apart from the API. */
+  metricsUrl: string;
   output: string[];
   exited: Promise<number | null>;
 }
@@ -24,7 +26,7 @@ const agents: Agent[] = [];
 async function startAgent(env: Record<string, string>, args: string[] = []): Promise<Agent> {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", MAIN, "serve", "--host=127.0.0.1", "--port=0", ...args],
+    ["--import", "tsx", MAIN, "serve", "--host=127.0.0.1", "--port=0", "--metrics-addr=127.0.0.1:0", ...args],
     {
       cwd: repoRoot,
       env: {
@@ -45,12 +47,18 @@ async function startAgent(env: Record<string, string>, args: string[] = []): Pro
   });
   createInterface({ input: child.stderr }).on("line", (line) => output.push(line));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const port = await waitFor("the agent to listen", () => {
+  const { port, metricsPort } = await waitFor("the agent to listen", () => {
     if (child.exitCode !== null) throw new Error(`agent exited ${child.exitCode}: ${output.join("\n")}`);
     const line = logs.find((l) => l.message === "agent listening");
-    return line ? Number(line.port) : undefined;
+    return line ? { port: Number(line.port), metricsPort: Number(line.metricsPort) } : undefined;
   });
-  const agent = { child, url: `http://127.0.0.1:${port}`, output, exited };
+  const agent = {
+    child,
+    url: `http://127.0.0.1:${port}`,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    output,
+    exited,
+  };
   agents.push(agent);
   return agent;
 }
@@ -131,8 +139,20 @@ describe("agent program: serve in echo mode", () => {
     assert.equal(info.body.workspace, null);
   });
 
-  it("answers a task with the input echoed", async () => {
+  it("answers a task with the input echoed, and counts it on its metrics port", async () => {
+    const succeeded = async () =>
+      Number(
+        /^agentry_agent_tasks_total\{result="succeeded"\} (\d+)$/m.exec(
+          await (await fetch(agent.metricsUrl)).text(),
+        )?.[1],
+      );
+    const before = await succeeded();
     const res = await task(agent.url, { input: "plan the migration", metadata: { ticket: 1 } });
+    assert.equal(await succeeded(), before + 1);
+    const text = await (await fetch(agent.metricsUrl)).text();
+    assert.match(text, /^agentry_agent_tasks_running 0$/m);
+    assert.match(text, /^# TYPE agentry_agent_task_duration_seconds histogram$/m);
+    assert.equal((await getJson(`${agent.url}/metrics`)).status, 404, "not on the API port");
     assert.equal(res.status, 200);
     assert.equal(res.body.output, "plan the migration");
     assert.equal(res.body.model, "echo");
@@ -243,7 +263,7 @@ describe("agent program: serve in echo mode", () => {
 
 describe("agent program: limits and shutdown", () => {
   it("429 beyond the concurrency cap; SIGTERM lets the running task finish and exits 0", async () => {
-    const agent = await startAgent({ AGENTRY_MODEL_PROVIDER: "echo", AGENTRY_ECHO_DELAY_MS: "1500" }, [
+    const agent = await startAgent({ AGENTRY_MODEL_PROVIDER: "echo", AGENTRY_ECHO_DELAY: "1500ms" }, [
       "--max-concurrent-tasks=1",
     ]);
     const first = task(agent.url, { input: "slow" });

@@ -124,12 +124,37 @@ describe("agent config: process settings", () => {
     ["port not a number", { AGENTRY_PORT: "http" }, [], /got "http"/],
     ["zero concurrency", {}, ["--max-concurrent-tasks=0"], /--max-concurrent-tasks/],
     ["strict not boolean", { AGENTRY_STRICT: "maybe" }, [], /AGENTRY_STRICT\) must be true or false/],
-    ["unknown flag", {}, ["--nope"], /Unknown option '--nope'/],
+    ["unknown flag", {}, ["--nope"], /unknown option '--nope'/],
+    ["a fractional task timeout", { AGENTRY_TASK_TIMEOUT: "1.5s" }, [], /--task-timeout .* whole seconds/],
   ];
   for (const [name, env, argv, message] of bad)
     it(`refuses ${name}`, () => assert.throws(() => loadAgentConfig(argv, env), message));
 
   it("--help", () => assert.equal(loadAgentConfig(["--help"], {}), "help"));
+
+  it("takes Go-style durations, and the old variables in their old units with a warning", () => {
+    const cfg = load({ AGENTRY_TASK_TIMEOUT: "2m", AGENTRY_ECHO_DELAY: "1.5s" }, ["--shutdown-grace=0s"]);
+    assert.deepEqual(
+      [cfg.defaultTaskTimeoutSeconds, cfg.echoDelayMs, cfg.shutdownGraceSeconds, cfg.maxTaskTimeoutSeconds],
+      [120, 1500, 0, 3600],
+    );
+    const warnings: string[] = [];
+    const old = loadAgentConfig(
+      ["--shutdown-grace-seconds=5"],
+      {
+        AGENTRY_TASK_TIMEOUT_SECONDS: "30",
+        AGENTRY_ECHO_DELAY_MS: "250",
+        AGENTRY_MAX_TASK_TIMEOUT_SECONDS: "60",
+      },
+      (w) => warnings.push(w),
+    ) as AgentConfig;
+    assert.deepEqual(
+      [old.defaultTaskTimeoutSeconds, old.echoDelayMs, old.shutdownGraceSeconds, old.maxTaskTimeoutSeconds],
+      [30, 250, 5, 60],
+    );
+    assert.equal(warnings.length, 4);
+    assert.match(warnings.join("\n"), /AGENTRY_ECHO_DELAY_MS is deprecated; use AGENTRY_ECHO_DELAY=250ms/);
+  });
 });
 
 describe("agent config: workspace URL", () => {

@@ -8,11 +8,13 @@
 //     /readyz 503 {"status":"error","reason":...}, a reason the operator can show in the
 //     AgentRuntime's status, where a crash loop would show only "CrashLoopBackOff";
 //     `--strict` exits 2 instead.
-import { parseArgs } from "node:util";
+import { formatDuration } from "../../lib/cli/duration.ts";
+import { podFlags } from "../../lib/cli/podflags.ts";
+import { defineFlags, logLevelFlag, metricsAddrFlag, type Warn } from "../../lib/cli/flags.ts";
 import { ModelSettings } from "../../api/v1alpha1/agentruntime.ts";
 import { AgentEnv } from "../../contracts/agent.ts";
+import { METRICS_PORT } from "../../contracts/metrics.ts";
 import { parseWorkspaceUrl } from "../../contracts/sandbox.ts";
-import { DEFAULT_TRUST_DIR, PodIdentityEnv, TRUST_DIR_ENV } from "../../contracts/tokens.ts";
 
 export type ProviderName = (typeof PROVIDERS)[number];
 export const PROVIDERS = ModelSettings.shape.provider.options;
@@ -49,6 +51,8 @@ export interface AgentConfig {
   namespace: string;
   host: string;
   port: number;
+  /** Where /metrics is served (Prometheus), apart from the API. */
+  metricsAddr: { host: string; port: number };
   /** undefined when AGENTRY_MODEL_PROVIDER is unset or invalid; see modelProblem. */
   model: ModelConfig | undefined;
   modelProblem: string | undefined;
@@ -77,166 +81,181 @@ export interface AgentConfig {
   logLevel: string;
 }
 
-interface Setting {
-  env: string;
-  help: string;
-  default?: string;
-  flag?: string;
-}
+/** Every setting, as a flag and (mostly) the variable the operator sets, in --help's order. */
+const flags = defineFlags(
+  "agent",
+  {
+    name: { kind: "string", env: AgentEnv.NAME, help: "name of the AgentRuntime", default: "agent" },
+    namespace: { kind: "string", env: AgentEnv.NAMESPACE, help: "namespace of the AgentRuntime" },
+    host: { kind: "string", env: "AGENTRY_HOST", help: "address to listen on", default: "0.0.0.0" },
+    port: {
+      kind: "int",
+      env: AgentEnv.PORT,
+      help: "port to listen on (0: any free port)",
+      default: 8080,
+      min: 0,
+      max: 65535,
+    },
+    "metrics-addr": metricsAddrFlag(AgentEnv.METRICS_ADDR, METRICS_PORT),
+    provider: {
+      kind: "string",
+      env: AgentEnv.MODEL_PROVIDER,
+      help: `model provider: ${PROVIDERS.join(", ")}`,
+    },
+    model: { kind: "string", env: AgentEnv.MODEL, help: "model name as the provider knows it" },
+    endpoint: {
+      kind: "string",
+      env: AgentEnv.MODEL_ENDPOINT,
+      help: "base URL of the provider API (defaults for openai, anthropic, ollama)",
+    },
+    "api-key": {
+      kind: "string",
+      env: AgentEnv.MODEL_API_KEY,
+      help: "provider API key (from the credentials Secret; prefer the variable to the flag)",
+    },
+    "system-prompt": {
+      kind: "string",
+      env: "AGENTRY_SYSTEM_PROMPT",
+      help: "system prompt sent with every task",
+    },
+    "max-output-tokens": {
+      kind: "string",
+      env: "AGENTRY_MAX_OUTPUT_TOKENS",
+      help: "largest answer asked of the model",
+      default: "4096",
+    },
+    workspace: { kind: "string", env: AgentEnv.WORKSPACE, help: "name of the Workspace the agent works in" },
+    "workspace-url": {
+      kind: "string",
+      env: AgentEnv.WORKSPACE_URL,
+      help: "the workspace on its sandbox: http://<ip>:<port>/workspaces/<id>",
+    },
+    "workspace-token-file": {
+      kind: "string",
+      env: AgentEnv.WORKSPACE_TOKEN_FILE,
+      help: "file holding the token for the workspace (mounted by the operator, re-read at each call)",
+    },
+    ...podFlags,
+    "max-concurrent-tasks": {
+      kind: "int",
+      env: "AGENTRY_MAX_CONCURRENT_TASKS",
+      help: "tasks running at once (429 beyond)",
+      default: 4,
+      min: 1,
+    },
+    "task-timeout": {
+      kind: "duration",
+      env: "AGENTRY_TASK_TIMEOUT",
+      help: "time limit of a task that names none (whole seconds)",
+      default: "5m",
+      min: "1s",
+      deprecated: [{ env: "AGENTRY_TASK_TIMEOUT_SECONDS", unit: "s" }],
+    },
+    "max-task-timeout": {
+      kind: "duration",
+      env: "AGENTRY_MAX_TASK_TIMEOUT",
+      help: "largest time limit (timeoutSeconds) a task may ask for (whole seconds)",
+      default: "1h",
+      min: "1s",
+      deprecated: [{ env: "AGENTRY_MAX_TASK_TIMEOUT_SECONDS", unit: "s" }],
+    },
+    "max-input-bytes": {
+      kind: "int",
+      env: "AGENTRY_MAX_INPUT_BYTES",
+      help: "largest task body",
+      default: 1048576,
+      min: 1,
+    },
+    "max-file-bytes": {
+      kind: "int",
+      env: "AGENTRY_MAX_FILE_BYTES",
+      help: "largest workspace file upload",
+      default: 16777216,
+      min: 1,
+    },
+    "shutdown-grace": {
+      kind: "duration",
+      env: "AGENTRY_SHUTDOWN_GRACE",
+      help: "on SIGTERM, how long running tasks may finish",
+      default: "25s",
+      min: "0s",
+      deprecated: [{ flag: "shutdown-grace-seconds", env: "AGENTRY_SHUTDOWN_GRACE_SECONDS", unit: "s" }],
+    },
+    "echo-delay": {
+      kind: "duration",
+      env: "AGENTRY_ECHO_DELAY",
+      help: "echo provider: pretend the model takes this long",
+      default: "0s",
+      min: "0s",
+      deprecated: [{ env: "AGENTRY_ECHO_DELAY_MS", unit: "ms" }],
+    },
+    strict: {
+      kind: "bool",
+      env: "AGENTRY_STRICT",
+      help: "exit 2 on bad model settings instead of reporting them on /readyz",
+      default: false,
+    },
+    "log-level": logLevelFlag,
+  },
+  {
+    usage: "[serve] [options]",
+    description: `The default agent process of an AgentRuntime: serves the agent HTTP API (serve, the default).
 
-/** Every setting, in the order --help lists them. */
-const SETTINGS = {
-  name: { env: AgentEnv.NAME, help: "name of the AgentRuntime", default: "agent" },
-  namespace: { env: AgentEnv.NAMESPACE, help: "namespace of the AgentRuntime", default: "" },
-  host: { env: "AGENTRY_HOST", flag: "host", help: "address to listen on", default: "0.0.0.0" },
-  port: { env: AgentEnv.PORT, flag: "port", help: "port to listen on (0: any free port)", default: "8080" },
-  provider: {
-    env: AgentEnv.MODEL_PROVIDER,
-    help: `model provider: ${PROVIDERS.join(", ")}`,
-  },
-  model: { env: AgentEnv.MODEL, help: "model name as the provider knows it" },
-  endpoint: {
-    env: AgentEnv.MODEL_ENDPOINT,
-    help: "base URL of the provider API (defaults for openai, anthropic, ollama)",
-  },
-  apiKey: { env: AgentEnv.MODEL_API_KEY, help: "provider API key (from the credentials Secret)" },
-  systemPrompt: { env: "AGENTRY_SYSTEM_PROMPT", help: "system prompt sent with every task" },
-  maxOutputTokens: {
-    env: "AGENTRY_MAX_OUTPUT_TOKENS",
-    help: "largest answer asked of the model",
-    default: "4096",
-  },
-  workspace: { env: AgentEnv.WORKSPACE, help: "name of the Workspace the agent works in" },
-  workspaceUrl: {
-    env: AgentEnv.WORKSPACE_URL,
-    help: "the workspace on its sandbox: http://<ip>:<port>/workspaces/<id>",
-  },
-  workspaceTokenFile: {
-    env: AgentEnv.WORKSPACE_TOKEN_FILE,
-    help: "file holding the token for the workspace (mounted by the operator, re-read at each call)",
-  },
-  trustDir: {
-    env: TRUST_DIR_ENV,
-    help: "directory of trusted public keys (PEM); tokens signed by them open the API",
-    default: DEFAULT_TRUST_DIR,
-  },
-  podName: { env: PodIdentityEnv.NAME, help: "this pod's name (downward API)" },
-  podNamespace: { env: PodIdentityEnv.NAMESPACE, help: "this pod's namespace (downward API)" },
-  maxConcurrentTasks: {
-    env: "AGENTRY_MAX_CONCURRENT_TASKS",
-    flag: "max-concurrent-tasks",
-    help: "tasks running at once (429 beyond)",
-    default: "4",
-  },
-  taskTimeout: {
-    env: "AGENTRY_TASK_TIMEOUT_SECONDS",
-    help: "time limit of a task that names none",
-    default: "300",
-  },
-  maxTaskTimeout: {
-    env: "AGENTRY_MAX_TASK_TIMEOUT_SECONDS",
-    help: "largest timeoutSeconds a task may ask for",
-    default: "3600",
-  },
-  maxInputBytes: { env: "AGENTRY_MAX_INPUT_BYTES", help: "largest task body", default: "1048576" },
-  maxFileBytes: { env: "AGENTRY_MAX_FILE_BYTES", help: "largest workspace file upload", default: "16777216" },
-  shutdownGrace: {
-    env: "AGENTRY_SHUTDOWN_GRACE_SECONDS",
-    flag: "shutdown-grace-seconds",
-    help: "on SIGTERM, how long running tasks may finish",
-    default: "25",
-  },
-  echoDelay: {
-    env: "AGENTRY_ECHO_DELAY_MS",
-    help: "echo provider: pretend the model takes this long",
-    default: "0",
-  },
-  strict: {
-    env: "AGENTRY_STRICT",
-    flag: "strict",
-    help: "exit 2 on bad model settings instead of reporting them on /readyz",
-    default: "false",
-  },
-  logLevel: { env: "AGENTRY_LOG_LEVEL", flag: "log-level", help: "error|warn|info|debug", default: "info" },
-} satisfies Record<string, Setting>;
-
-export type SettingName = keyof typeof SETTINGS;
-
-export function agentUsage(): string {
-  const rows = Object.values(SETTINGS).map((s: Setting) => {
-    const name = s.flag ? `--${s.flag}, ${s.env}` : s.env;
-    return `  ${name.padEnd(48)} ${s.help}${s.default ? ` [${s.default}]` : ""}`;
-  });
-  return `agentry agent runtime
-
-Usage:
-  agent [serve] [flags]      serve the agent HTTP API (default)
   agent dispatch --manifest <manifest.json> --step <name> [--agent-url <url>]
-                             run one Pipeline step on an AgentRuntime and print its output
+      runs one Pipeline step on an AgentRuntime and prints its output (agent dispatch --help)`,
+  },
+);
 
-Settings (flag, environment variable):
-${rows.join("\n")}
-  --help                                           print this help
-`;
-}
+type Values = Exclude<ReturnType<typeof flags.parse>, "help">;
+export type SettingName = keyof Values;
 
-export function loadAgentConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): AgentConfig | "help" {
-  const options: Record<string, { type: "string" | "boolean" }> = { help: { type: "boolean" } };
-  for (const s of Object.values(SETTINGS) as Setting[])
-    if (s.flag) options[s.flag] = { type: s.flag === "strict" ? "boolean" : "string" };
-  const values = parseArgs({ args: argv, options, strict: true }).values as Record<
-    string,
-    string | boolean | undefined
-  >;
-  if (values.help) return "help";
+export const agentUsage = flags.usage;
+
+export function loadAgentConfig(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  warn?: Warn,
+): AgentConfig | "help" {
+  const v = flags.parse(argv, env, warn);
+  if (v === "help") return "help";
   const get = (name: SettingName): string => {
-    const s: Setting = SETTINGS[name];
-    const v = s.flag ? values[s.flag] : undefined;
-    if (typeof v === "string") return v;
-    if (v === true) return "true";
-    return (env[s.env] ?? "").trim() || s.default || "";
+    const value = v[name];
+    return typeof value === "string" ? value : "";
   };
-  const int = (name: SettingName, min: number, max = Number.MAX_SAFE_INTEGER): number => {
-    const text = get(name);
-    const n = Number(text);
-    if (text === "" || !Number.isInteger(n) || n < min || n > max)
-      throw new Error(`${describe(name)} must be an integer from ${min} to ${max}, got "${text}"`);
-    return n;
-  };
-  const strictText = get("strict").toLowerCase();
-  if (!["true", "false", "1", "0"].includes(strictText))
-    throw new Error(`${describe("strict")} must be true or false, got "${strictText}"`);
   const { model, problem } = modelSettings(get);
-  const workspace = workspaceSettings(get("workspace"), get("workspaceUrl"), get("workspaceTokenFile"));
+  const workspace = workspaceSettings(
+    v.workspace ?? "",
+    v["workspace-url"] ?? "",
+    v["workspace-token-file"] ?? "",
+  );
+  for (const name of ["task-timeout", "max-task-timeout"] as const)
+    if (v[name] % 1000 !== 0)
+      throw new Error(`${flags.describe(name)} must be whole seconds, got ${formatDuration(v[name])}`);
   return {
-    name: get("name"),
-    namespace: get("namespace"),
-    host: get("host"),
-    port: int("port", 0, 65535),
+    name: v.name,
+    namespace: v.namespace ?? "",
+    host: v.host,
+    port: v.port,
+    metricsAddr: v["metrics-addr"],
     model,
     modelProblem: problem,
     workspace: workspace.workspace,
     workspaceProblem: workspace.problem,
-    trustDir: get("trustDir"),
+    trustDir: v["trust-dir"],
     pod:
-      get("podName") && get("podNamespace")
-        ? { namespace: get("podNamespace"), name: get("podName") }
+      v["pod-name"] && v["pod-namespace"]
+        ? { namespace: v["pod-namespace"], name: v["pod-name"] }
         : undefined,
-    maxConcurrentTasks: int("maxConcurrentTasks", 1),
-    defaultTaskTimeoutSeconds: int("taskTimeout", 1),
-    maxTaskTimeoutSeconds: int("maxTaskTimeout", 1),
-    maxInputBytes: int("maxInputBytes", 1),
-    maxFileBytes: int("maxFileBytes", 1),
-    shutdownGraceSeconds: int("shutdownGrace", 0),
-    echoDelayMs: int("echoDelay", 0),
-    strict: strictText === "true" || strictText === "1",
-    logLevel: get("logLevel"),
+    maxConcurrentTasks: v["max-concurrent-tasks"],
+    defaultTaskTimeoutSeconds: v["task-timeout"] / 1000,
+    maxTaskTimeoutSeconds: v["max-task-timeout"] / 1000,
+    maxInputBytes: v["max-input-bytes"],
+    maxFileBytes: v["max-file-bytes"],
+    shutdownGraceSeconds: v["shutdown-grace"] / 1000,
+    echoDelayMs: v["echo-delay"],
+    strict: v.strict,
+    logLevel: v["log-level"],
   };
-}
-
-function describe(name: SettingName): string {
-  const s: Setting = SETTINGS[name];
-  return s.flag ? `--${s.flag} (${s.env})` : s.env;
 }
 
 /** The model settings, or the one line that says what to fix. */
@@ -268,21 +287,21 @@ export function modelSettings(get: (name: SettingName) => string): {
     if (!/^https?:\/\/\S+$/.test(endpoint))
       return fail(`AGENTRY_MODEL_ENDPOINT must be an http(s) URL, got "${endpoint}"`);
   }
-  const apiKey = get("apiKey") || undefined;
+  const apiKey = get("api-key") || undefined;
   if (KEY_REQUIRED.has(name) && !apiKey)
     return fail(
       `provider ${name} needs an API key: set spec.model.credentialsSecretRef to the Secret key that holds it (AGENTRY_MODEL_API_KEY is empty)`,
     );
-  const maxOutputTokens = Number(get("maxOutputTokens"));
+  const maxOutputTokens = Number(get("max-output-tokens"));
   if (!Number.isInteger(maxOutputTokens) || maxOutputTokens < 1)
-    return fail(`AGENTRY_MAX_OUTPUT_TOKENS must be a positive integer, got "${get("maxOutputTokens")}"`);
+    return fail(`AGENTRY_MAX_OUTPUT_TOKENS must be a positive integer, got "${get("max-output-tokens")}"`);
   return {
     model: {
       provider: name,
       model,
       endpoint: name === "echo" ? "" : endpoint,
       apiKey,
-      systemPrompt: get("systemPrompt") || undefined,
+      systemPrompt: get("system-prompt") || undefined,
       maxOutputTokens,
     },
     problem: undefined,

@@ -142,6 +142,6 @@ describe("dispatch options", () => {
   it("requires a manifest and a step", () => {
     assert.throws(() => dispatchOptions([], {}), /--manifest \(AGENTRY_MANIFEST\) is required/);
     assert.throws(() => dispatchOptions(["--manifest", "m"], {}), /--step \(AGENTRY_STEP\) is required/);
-    assert.throws(() => dispatchOptions(["--bogus"], {}), /Unknown option '--bogus'/);
+    assert.throws(() => dispatchOptions(["--bogus"], {}), /unknown option '--bogus'/);
   });
 });

@@ -6,7 +6,7 @@
 // follows a redirect, and returns the output — or one line saying why it failed.
 import { readFile } from "node:fs/promises";
 import { setTimeout as delay } from "node:timers/promises";
-import { parseArgs } from "node:util";
+import { defineFlags } from "../../lib/cli/flags.ts";
 import { AgentPath, StepEnv, type TaskRequest, type TaskResult } from "../../contracts/agent.ts";
 
 export const DEFAULT_STEP_TIMEOUT_SECONDS = 600;
@@ -31,32 +31,44 @@ export class DispatchError extends Error {
   }
 }
 
-export function dispatchOptions(argv: string[], env: NodeJS.ProcessEnv = process.env): DispatchOptions {
-  let values;
+const flags = defineFlags(
+  "agent dispatch",
+  {
+    manifest: { kind: "string", env: StepEnv.MANIFEST, help: "the pipeline manifest (JSON), required" },
+    step: { kind: "string", env: StepEnv.STEP, help: "the step to run, required" },
+    "agent-url": { kind: "string", env: StepEnv.AGENT_URL, help: "the AgentRuntime's URL" },
+    "agent-token-file": {
+      kind: "string",
+      env: StepEnv.AGENT_TOKEN_FILE,
+      help: "file holding the token for the agent (scope tasks; re-read before every attempt)",
+    },
+    input: { kind: "string", env: StepEnv.STEP_INPUT, help: "the step's input, instead of the manifest's" },
+  },
+  { description: "Runs one Pipeline step on an AgentRuntime and prints its output." },
+);
+
+export const dispatchUsage = flags.usage;
+
+/** The options, "help", or a DispatchError with code 2. */
+export function dispatchOptions(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): DispatchOptions | "help" {
+  let v;
   try {
-    values = parseArgs({
-      args: argv,
-      options: {
-        manifest: { type: "string" },
-        step: { type: "string" },
-        "agent-url": { type: "string" },
-        "agent-token-file": { type: "string" },
-      },
-      strict: true,
-    }).values;
+    v = flags.parse(argv, env);
   } catch (err) {
     throw new DispatchError(`dispatch: ${err instanceof Error ? err.message : String(err)}`, 2);
   }
-  const manifest = values.manifest ?? env[StepEnv.MANIFEST] ?? "";
-  const step = values.step ?? env[StepEnv.STEP] ?? "";
-  if (!manifest) throw new DispatchError("dispatch: --manifest (AGENTRY_MANIFEST) is required", 2);
-  if (!step) throw new DispatchError("dispatch: --step (AGENTRY_STEP) is required", 2);
+  if (v === "help") return "help";
+  if (!v.manifest) throw new DispatchError("dispatch: --manifest (AGENTRY_MANIFEST) is required", 2);
+  if (!v.step) throw new DispatchError("dispatch: --step (AGENTRY_STEP) is required", 2);
   return {
-    manifest,
-    step,
-    agentUrl: values["agent-url"] ?? env[StepEnv.AGENT_URL] ?? "",
-    tokenFile: values["agent-token-file"] ?? env[StepEnv.AGENT_TOKEN_FILE] ?? "",
-    input: env[StepEnv.STEP_INPUT],
+    manifest: v.manifest,
+    step: v.step,
+    agentUrl: v["agent-url"] ?? "",
+    tokenFile: v["agent-token-file"] ?? "",
+    input: v.input,
   };
 }
 

@@ -11,8 +11,10 @@ import { closeGracefully } from "../../lib/http/shutdown.ts";
 import { createLogger } from "../../lib/log.ts";
 import { readTokenFile } from "../../lib/tokens.ts";
 import { agentUsage, loadAgentConfig } from "./config.ts";
-import { dispatch, dispatchOptions, DispatchError, loadStep } from "./dispatch.ts";
+import { dispatch, dispatchOptions, DispatchError, dispatchUsage, loadStep } from "./dispatch.ts";
 import { AgentApp } from "./server.ts";
+import { AgentMetrics } from "./metrics.ts";
+import { startMetricsServer } from "../../lib/http/health.ts";
 
 const argv = process.argv.slice(2);
 const command = argv[0] === "serve" || argv[0] === "dispatch" ? argv.shift() : "serve";
@@ -20,12 +22,12 @@ if (command === "dispatch") await runDispatch(argv);
 else await serve(argv);
 
 async function runDispatch(args: string[]): Promise<void> {
-  if (args.includes("--help")) {
-    process.stdout.write(agentUsage());
-    process.exit(0);
-  }
   try {
     const options = dispatchOptions(args);
+    if (options === "help") {
+      process.stdout.write(dispatchUsage());
+      process.exit(0);
+    }
     const { step, input, timeoutSeconds } = await loadStep(options);
     const agent = step.agentRef!.name;
     if (options.agentUrl && !options.tokenFile)
@@ -61,7 +63,9 @@ async function serve(args: string[]): Promise<void> {
   const log = createLogger(cfg.logLevel, "agent");
   if (problem) log.error("not ready until this is fixed (GET /readyz reports it)", { reason: problem });
 
-  const app = new AgentApp(cfg, log);
+  // Read at each scrape, which starts after `app` exists.
+  const metrics: AgentMetrics = new AgentMetrics({ running: (): number => app.running });
+  const app = new AgentApp(cfg, log, { metrics });
   const server = createServer(app.handle);
   server.once("error", (err) => {
     log.error("cannot listen; check AGENTRY_PORT and --host", {
@@ -74,7 +78,16 @@ async function serve(args: string[]): Promise<void> {
   server.listen(cfg.port, cfg.host);
   await once(server, "listening");
   const { port } = server.address() as AddressInfo;
+  // Prometheus scrapes /metrics here, apart from the API (whose every call needs a token).
+  const metricsServer = await startMetricsServer(cfg.metricsAddr, metrics.registry).catch((err: unknown) => {
+    log.error("cannot serve /metrics; check --metrics-addr", {
+      metricsAddr: cfg.metricsAddr,
+      error: String(err),
+    });
+    process.exit(1);
+  });
   log.info("agent listening", {
+    metricsPort: metricsServer.port,
     name: cfg.name,
     namespace: cfg.namespace,
     host: cfg.host,

@@ -89,7 +89,7 @@ describe("agent API: readiness and tasks", () => {
     });
 
   it("a model slower than timeoutSeconds is a 504", async () => {
-    const { url } = await serve({ AGENTRY_MODEL_PROVIDER: "echo", AGENTRY_ECHO_DELAY_MS: "3000" });
+    const { url } = await serve({ AGENTRY_MODEL_PROVIDER: "echo", AGENTRY_ECHO_DELAY: "3s" });
     const res = await post(`${url}/v1/tasks`, { input: "x", timeoutSeconds: 0.2 });
     assert.equal(res.status, 504);
     assert.match(res.body.detail, /did not answer within 0.2 s/);

@@ -3,6 +3,7 @@
 // its sandbox. Every route but the probes needs a token for this agent or its pod with the
 // route's scope (contracts/agent.ts); /readyz gives its reason only to such a token. Errors
 // are RFC 9457 problem+json, as in the sandbox runtime.
+import type { AgentMetrics } from "./metrics.ts";
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
@@ -48,14 +49,16 @@ export class AgentApp {
   /** The last tasks, newest last (GET /v1/tasks answers newest first). */
   private readonly recent: TaskSummary[] = [];
   private workspaceError: string | undefined;
+  private readonly metrics: AgentMetrics | undefined;
 
   constructor(
     config: AgentConfig,
     log: Log,
-    options: { fetch?: typeof fetch; verifier?: TokenVerifier } = {},
+    options: { fetch?: typeof fetch; verifier?: TokenVerifier; metrics?: AgentMetrics } = {},
   ) {
     this.c = config;
     this.log = log;
+    this.metrics = options.metrics;
     this.verifier = options.verifier ?? new TokenVerifier({ dir: config.trustDir });
     this.audiences = [
       ...(config.namespace ? [Audience.agent(config.namespace, config.name)] : []),
@@ -194,12 +197,14 @@ export class AgentApp {
       throw new ProblemError(503, "the agent is shutting down; retry on another replica or later");
     if (!this.complete)
       throw new ProblemError(503, `the agent is not ready: ${this.c.modelProblem ?? "no model"}`);
-    if (this.running >= this.c.maxConcurrentTasks)
+    if (this.running >= this.c.maxConcurrentTasks) {
+      this.metrics?.task(429);
       throw new ProblemError(
         429,
         `the agent already runs ${this.running} tasks (AGENTRY_MAX_CONCURRENT_TASKS); retry later`,
         { "retry-after": "1" },
       );
+    }
     const id = randomUUID();
     const streamed = (req.headers.accept ?? "").includes(TASK_STREAM_MEDIA_TYPE);
     const send = (record: TaskStreamRecord) => res.write(`${JSON.stringify(record)}\n`);
@@ -283,6 +288,7 @@ export class AgentApp {
     } finally {
       res.off("close", onClose);
       this.running--;
+      this.metrics?.task(status, (performance.now() - started) / 1000);
       Object.assign(summary, {
         status: status === 200 ? "succeeded" : "failed",
         code: status,

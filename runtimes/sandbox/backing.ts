@@ -41,6 +41,8 @@ export interface BackingOptions {
   flushTimeoutMs?: number;
   /** First retry of a failed restore or clone (default 2 s; doubles up to 5 min). */
   retryMs?: number;
+  /** Told of every flush: its bytes, or undefined when it failed (metrics). */
+  onFlush?: (bytes: number | undefined) => void;
 }
 
 export const NO_STORE_MESSAGE =
@@ -217,6 +219,7 @@ export class Backing {
       const r = await this.o.store!.flush(id, e.dir, signal);
       const { message: _m, reason: _r, ...rest } = e.state;
       e.state = { ...rest, durable: true, lastFlushTime: r.time, bytes: r.bytes };
+      this.o.onFlush?.(r.bytes);
       this.o.log.info("workspace flushed", {
         workspace: id,
         seq: r.seq,
@@ -232,6 +235,7 @@ export class Backing {
         reason: "FlushFailed",
         message: `flush failed: ${message(err)}`,
       };
+      this.o.onFlush?.(undefined);
       this.o.log.info("workspace flush failed", { workspace: id, error: message(err) });
       throw err;
     }

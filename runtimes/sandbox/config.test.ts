@@ -1,13 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { loadSandboxConfig, parseListen, type SandboxConfig } from "./config.ts";
+import { loadSandboxConfig, type SandboxConfig } from "./config.ts";
 
-const load = (argv: string[], env: NodeJS.ProcessEnv = {}) => loadSandboxConfig(argv, env) as SandboxConfig;
+const load = (argv: string[], env: NodeJS.ProcessEnv = {}, warn: (m: string) => void = () => {}) =>
+  loadSandboxConfig(argv, env, warn) as SandboxConfig;
 
 describe("sandbox config", () => {
   it("has the documented defaults", () => {
     assert.deepEqual(load([]), {
       listen: { host: "0.0.0.0", port: 8080 },
+      metricsAddr: { host: "0.0.0.0", port: 9090 },
       root: "/workspaces",
       trustDir: "/var/run/agentry/trust",
       pod: undefined,
@@ -90,7 +92,7 @@ describe("sandbox config", () => {
       "an unknown isolation",
       ["--exec-isolation=chroot"],
       {},
-      /--exec-isolation must be auto, namespace or session/,
+      /--exec-isolation \(AGENTRY_SANDBOX_EXEC_ISOLATION\) must be one of auto, namespace, session/,
     ],
     [
       "a workspace share above the sandbox's",
@@ -98,7 +100,12 @@ describe("sandbox config", () => {
       {},
       /must not exceed --max-concurrent-exec/,
     ],
-    ["root as the exec uid", ["--exec-uid=0"], {}, /--exec-uid must be an integer >= 1/],
+    [
+      "root as the exec uid",
+      ["--exec-uid=0"],
+      {},
+      /--exec-uid \(AGENTRY_SANDBOX_EXEC_UID\) must be an integer >= 1/,
+    ],
     [
       "ids past the 32-bit range",
       ["--exec-gid=4294967290", "--max-workspaces=10"],
@@ -106,15 +113,26 @@ describe("sandbox config", () => {
       /--exec-gid .* range/,
     ],
     ["a zero process limit", ["--exec-max-processes=0"], {}, /--exec-max-processes/],
-    ["a zero workspace cap", ["--max-workspaces=0"], {}, /--max-workspaces must be an integer >= 1/],
+    [
+      "a zero workspace cap",
+      ["--max-workspaces=0"],
+      {},
+      /--max-workspaces \(AGENTRY_SANDBOX_MAX_WORKSPACES\) must be an integer >= 1/,
+    ],
     ["a fractional workspace cap", ["--max-workspaces=1.5"], {}, /--max-workspaces/],
     [
       "a negative exec limit",
-      ["--max-exec-seconds=-1"],
+      ["--max-exec=-1s"],
       {},
-      /--max-exec-seconds must be a number of seconds/,
+      /--max-exec \(AGENTRY_SANDBOX_MAX_EXEC\) must be a duration/,
     ],
-    ["a listen without port", ["--listen=localhost"], {}, /--listen must be host:port/],
+    [
+      "a listen without port",
+      ["--listen=localhost"],
+      {},
+      /--listen \(AGENTRY_SANDBOX_LISTEN\) must be host:port/,
+    ],
+    ["a zero flush timeout", ["--flush-timeout=0s"], {}, /--flush-timeout .* must be longer than 0/],
     ["a port out of range", ["--listen=:70000"], {}, /--listen/],
     ["a bad boolean in env", [], { AGENTRY_SANDBOX_ALLOW_LOAD_OVERRIDE: "yes" }, /must be true or false/],
     ["an unknown flag", ["--bogus"], {}, /bogus/],
@@ -124,8 +142,32 @@ describe("sandbox config", () => {
 
   it("answers help", () => assert.equal(loadSandboxConfig(["--help"], {}), "help"));
 
-  it("parses listen addresses", () => {
-    assert.deepEqual(parseListen(":8080"), { host: "0.0.0.0", port: 8080 });
-    assert.deepEqual(parseListen("0.0.0.0:0"), { host: "0.0.0.0", port: 0 });
+  it("takes Go-style durations, and the old *-seconds names and bare numbers with a warning", () => {
+    const c = load([
+      "--max-exec=90s",
+      "--exec-queue-timeout=1m",
+      "--shutdown-grace=0s",
+      "--flush-quiet=500ms",
+    ]);
+    assert.deepEqual(
+      [c.maxExecSeconds, c.execQueueSeconds, c.shutdownGraceSeconds, c.flushQuietSeconds],
+      [90, 60, 0, 0.5],
+    );
+    const warnings: string[] = [];
+    const old = load(
+      ["--max-exec-seconds=60", "--sample-interval=2"],
+      { AGENTRY_SANDBOX_FLUSH_TIMEOUT_SECONDS: "30" },
+      (w) => warnings.push(w),
+    );
+    assert.deepEqual([old.maxExecSeconds, old.sampleIntervalSeconds, old.flushTimeoutSeconds], [60, 2, 30]);
+    assert.deepEqual(warnings, [
+      "--max-exec-seconds is deprecated; use --max-exec=1m (60 seconds)",
+      "--sample-interval=2 has no unit and is read as seconds (deprecated): write 2s",
+      "AGENTRY_SANDBOX_FLUSH_TIMEOUT_SECONDS is deprecated; use AGENTRY_SANDBOX_FLUSH_TIMEOUT=30s (30 seconds)",
+    ]);
+  });
+
+  it("serves /metrics on its own address", () => {
+    assert.deepEqual(load(["--metrics-addr=127.0.0.1:0"]).metricsAddr, { host: "127.0.0.1", port: 0 });
   });
 });

@@ -1,12 +1,15 @@
 // Sandbox runtime settings from flags, else AGENTRY_SANDBOX_* environment variables, else
 // defaults; `--help` lists them.
-import { parseArgs } from "node:util";
+import { podFlags } from "../../lib/cli/podflags.ts";
+import { defineFlags, logLevelFlag, metricsAddrFlag, type Warn } from "../../lib/cli/flags.ts";
+import { METRICS_PORT } from "../../contracts/metrics.ts";
 import { SandboxEnv } from "../../contracts/sandbox.ts";
-import { DEFAULT_TRUST_DIR, PodIdentityEnv, TRUST_DIR_ENV } from "../../contracts/tokens.ts";
 import { STORE_TOKEN_PATH, StoreEnv } from "../../contracts/store.ts";
 
 export interface SandboxConfig {
   listen: { host: string; port: number };
+  /** Where /metrics is served (Prometheus), apart from the API. */
+  metricsAddr: { host: string; port: number };
   root: string;
   trustDir: string;
   /** This pod (downward API): tokens for it open the pod's routes. */
@@ -35,243 +38,236 @@ export interface SandboxConfig {
   flushTimeoutSeconds: number;
 }
 
-interface Flag {
-  env: string;
-  help: string;
-  default?: string;
-  boolean?: true;
-}
-
-const FLAGS = {
+const flags = defineFlags("sandbox", {
   listen: {
+    kind: "addr",
     env: SandboxEnv.LISTEN,
     help: "host:port to serve on (port 0: any free port)",
     default: "0.0.0.0:8080",
   },
+  "metrics-addr": metricsAddrFlag(SandboxEnv.METRICS_ADDR, METRICS_PORT),
   root: {
+    kind: "string",
     env: SandboxEnv.ROOT,
     help: "directory holding the workspaces (created if missing)",
     default: "/workspaces",
   },
-  "trust-dir": {
-    env: TRUST_DIR_ENV,
-    help: "directory of trusted public keys (PEM); tokens signed by them open the API",
-    default: DEFAULT_TRUST_DIR,
-  },
-  "pod-name": { env: PodIdentityEnv.NAME, help: "this pod's name (downward API)" },
-  "pod-namespace": { env: PodIdentityEnv.NAMESPACE, help: "this pod's namespace (downward API)" },
+  ...podFlags,
   "max-workspaces": {
+    kind: "int",
+    min: 1,
     env: SandboxEnv.MAX_WORKSPACES,
     help: "workspaces this sandbox holds at most",
-    default: "32",
+    default: 32,
   },
   "allow-load-override": {
+    kind: "bool",
     env: "AGENTRY_SANDBOX_ALLOW_LOAD_OVERRIDE",
     help: "serve PUT /debug/load to pin the reported load (tests only)",
-    boolean: true,
   },
-  "max-exec-seconds": {
-    env: "AGENTRY_SANDBOX_MAX_EXEC_SECONDS",
+  "max-exec": {
+    kind: "duration",
+    env: "AGENTRY_SANDBOX_MAX_EXEC",
     help: "longest (and default) command timeout",
-    default: "600",
+    default: "10m",
+    deprecated: [{ flag: "max-exec-seconds", env: "AGENTRY_SANDBOX_MAX_EXEC_SECONDS", unit: "s" }],
   },
   "max-output-bytes": {
+    kind: "int",
+    min: 1,
     env: "AGENTRY_SANDBOX_MAX_OUTPUT_BYTES",
     help: "stdout/stderr kept per stream",
-    default: "1048576",
+    default: 1048576,
   },
   "max-concurrent-exec": {
+    kind: "int",
+    min: 1,
     env: "AGENTRY_SANDBOX_MAX_CONCURRENT_EXEC",
     help: "commands running at once in the sandbox",
-    default: "8",
+    default: 8,
   },
   "max-concurrent-exec-per-workspace": {
+    kind: "int",
+    min: 1,
     env: "AGENTRY_SANDBOX_MAX_CONCURRENT_EXEC_PER_WORKSPACE",
     help: "commands running at once in one workspace (default: half of --max-concurrent-exec, at least 1)",
   },
   "max-queued-exec-per-workspace": {
+    kind: "int",
+    min: 0,
     env: "AGENTRY_SANDBOX_MAX_QUEUED_EXEC_PER_WORKSPACE",
     help: "commands of one workspace waiting for a slot (429 beyond)",
-    default: "16",
+    default: 16,
   },
-  "exec-queue-seconds": {
-    env: "AGENTRY_SANDBOX_EXEC_QUEUE_SECONDS",
+  "exec-queue-timeout": {
+    kind: "duration",
+    env: "AGENTRY_SANDBOX_EXEC_QUEUE_TIMEOUT",
     help: "longest wait for a slot (429 after it)",
-    default: "30",
+    default: "30s",
+    deprecated: [{ flag: "exec-queue-seconds", env: "AGENTRY_SANDBOX_EXEC_QUEUE_SECONDS", unit: "s" }],
   },
   "exec-isolation": {
+    kind: "string",
+    choices: ["auto", "namespace", "session"],
     env: "AGENTRY_SANDBOX_EXEC_ISOLATION",
     help: "auto | namespace (PID namespace per command; needs root) | session",
     default: "auto",
   },
   "exec-uid": {
+    kind: "int",
+    min: 1,
     env: "AGENTRY_SANDBOX_EXEC_UID",
     help: "when run as root: workspace n's commands run as this uid + n",
-    default: "20000",
+    default: 20000,
   },
   "exec-gid": {
+    kind: "int",
+    min: 1,
     env: "AGENTRY_SANDBOX_EXEC_GID",
     help: "when run as root: workspace n's commands run as this gid + n (default: --exec-uid)",
   },
   "exec-max-processes": {
+    kind: "int",
+    min: 1,
     env: "AGENTRY_SANDBOX_EXEC_MAX_PROCESSES",
     help: "RLIMIT_NPROC of commands (per workspace user; added to the runtime's own when shared)",
-    default: "256",
+    default: 256,
   },
   "exec-max-open-files": {
+    kind: "int",
+    min: 8,
     env: "AGENTRY_SANDBOX_EXEC_MAX_OPEN_FILES",
     help: "RLIMIT_NOFILE of commands",
-    default: "1024",
+    default: 1024,
   },
   "exec-max-file-bytes": {
+    kind: "int",
+    min: 1,
     env: "AGENTRY_SANDBOX_EXEC_MAX_FILE_BYTES",
     help: "RLIMIT_FSIZE of commands: the largest file one may write",
-    default: "1073741824",
+    default: 1073741824,
   },
   "exec-max-cpu-seconds": {
+    kind: "int",
+    min: 1,
     env: "AGENTRY_SANDBOX_EXEC_MAX_CPU_SECONDS",
     help: "RLIMIT_CPU of commands: CPU seconds per process",
-    default: "600",
+    default: 600,
   },
   "max-file-bytes": {
+    kind: "int",
+    min: 1,
     env: "AGENTRY_SANDBOX_MAX_FILE_BYTES",
     help: "largest file upload (413 beyond)",
-    default: "67108864",
+    default: 67108864,
   },
-  "shutdown-grace-seconds": {
-    env: "AGENTRY_SANDBOX_SHUTDOWN_GRACE_SECONDS",
+  "shutdown-grace": {
+    kind: "duration",
+    env: "AGENTRY_SANDBOX_SHUTDOWN_GRACE",
     help: "on SIGTERM, how long in-flight requests and commands may finish",
-    default: "25",
+    default: "25s",
+    min: "0s",
+    deprecated: [
+      { flag: "shutdown-grace-seconds", env: "AGENTRY_SANDBOX_SHUTDOWN_GRACE_SECONDS", unit: "s" },
+    ],
   },
-  "sample-interval-seconds": {
-    env: "AGENTRY_SANDBOX_SAMPLE_INTERVAL_SECONDS",
+  "sample-interval": {
+    kind: "duration",
+    env: "AGENTRY_SANDBOX_SAMPLE_INTERVAL",
     help: "cpu/memory sampling interval",
-    default: "1",
+    default: "1s",
+    deprecated: [
+      { flag: "sample-interval-seconds", env: "AGENTRY_SANDBOX_SAMPLE_INTERVAL_SECONDS", unit: "s" },
+    ],
   },
-  "log-level": { env: "AGENTRY_LOG_LEVEL", help: "error|warn|info|debug", default: "info" },
+  "log-level": logLevelFlag,
   "store-broker": {
+    kind: "string",
     env: StoreEnv.BROKER_URL,
     help: "URL of the operator's store broker: workspaces are restored from and flushed to the fleet's object store through it (unset: not durable)",
   },
   "store-token-file": {
+    kind: "string",
     env: StoreEnv.TOKEN_FILE,
     help: "the pod's ServiceAccount token for the store broker",
     default: STORE_TOKEN_PATH,
   },
-  "flush-quiet-seconds": {
-    env: "AGENTRY_SANDBOX_FLUSH_QUIET_SECONDS",
+  "flush-quiet": {
+    kind: "duration",
+    env: "AGENTRY_SANDBOX_FLUSH_QUIET",
     help: "a workspace is flushed once its writes have been quiet this long",
-    default: "5",
+    default: "5s",
+    deprecated: [{ flag: "flush-quiet-seconds", env: "AGENTRY_SANDBOX_FLUSH_QUIET_SECONDS", unit: "s" }],
   },
-  "flush-timeout-seconds": {
-    env: "AGENTRY_SANDBOX_FLUSH_TIMEOUT_SECONDS",
+  "flush-timeout": {
+    kind: "duration",
+    env: "AGENTRY_SANDBOX_FLUSH_TIMEOUT",
     help: "longest one flush may take",
-    default: "120",
+    default: "2m",
+    deprecated: [{ flag: "flush-timeout-seconds", env: "AGENTRY_SANDBOX_FLUSH_TIMEOUT_SECONDS", unit: "s" }],
   },
-} satisfies Record<string, Flag>;
+});
 
-type FlagName = keyof typeof FLAGS;
-
-export function sandboxUsage(): string {
-  const lines = Object.entries(FLAGS).map(([name, f]: [string, Flag]) => {
-    const def = f.default !== undefined ? ` [${f.default}]` : "";
-    return `  --${name.padEnd(34)} ${f.help} (${f.env})${def}`;
-  });
-  return `agentry sandbox runtime\n\nOptions:\n${lines.join("\n")}\n  --${"help".padEnd(34)} print this help\n`;
-}
+export const sandboxUsage = flags.usage;
 
 export function loadSandboxConfig(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
+  warn?: Warn,
 ): SandboxConfig | "help" {
-  const options = Object.fromEntries(
-    Object.entries(FLAGS).map(([name, f]: [string, Flag]) => [
-      name,
-      { type: f.boolean ? "boolean" : "string" },
-    ]),
-  ) as Record<string, { type: "boolean" | "string" }>;
-  const values = parseArgs({ args: argv, options: { ...options, help: { type: "boolean" } }, strict: true })
-    .values as Record<string, string | boolean | undefined>;
-  if (values.help) return "help";
-  const get = (name: FlagName): string => {
-    const v = values[name];
-    if (typeof v === "string") return v;
-    if (v === true) return "true";
-    const f: Flag = FLAGS[name];
-    return env[f.env] || f.default || "";
-  };
-  const int = (name: FlagName, min: number): number => {
-    const text = get(name);
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < min)
-      throw new Error(`--${name} must be an integer >= ${min}, got "${text}"`);
-    return n;
-  };
-  const seconds = (name: FlagName, allowZero = false): number => {
-    const text = get(name);
-    const n = Number(text);
-    if (text === "" || !Number.isFinite(n) || n < 0 || (n === 0 && !allowZero))
-      throw new Error(`--${name} must be a number of seconds ${allowZero ? ">= 0" : "> 0"}, got "${text}"`);
-    return n;
-  };
-  const isolation = get("exec-isolation");
-  if (isolation !== "auto" && isolation !== "namespace" && isolation !== "session")
-    throw new Error(`--exec-isolation must be auto, namespace or session, got "${isolation}"`);
-  const maxConcurrentExec = int("max-concurrent-exec", 1);
-  const perWorkspace = get("max-concurrent-exec-per-workspace")
-    ? int("max-concurrent-exec-per-workspace", 1)
-    : Math.max(1, Math.floor(maxConcurrentExec / 2));
+  const v = flags.parse(argv, env, warn);
+  if (v === "help") return "help";
+  const maxConcurrentExec = v["max-concurrent-exec"];
+  const perWorkspace =
+    v["max-concurrent-exec-per-workspace"] ?? Math.max(1, Math.floor(maxConcurrentExec / 2));
   if (perWorkspace > maxConcurrentExec)
     throw new Error(
       `--max-concurrent-exec-per-workspace (${perWorkspace}) must not exceed --max-concurrent-exec (${maxConcurrentExec})`,
     );
-  const maxWorkspaces = int("max-workspaces", 1);
-  const execUid = int("exec-uid", 1);
-  const execGid = get("exec-gid") ? int("exec-gid", 1) : execUid;
+  const maxWorkspaces = v["max-workspaces"];
+  const execUid = v["exec-uid"];
+  const execGid = v["exec-gid"] ?? execUid;
   for (const [name, first] of [
     ["exec-uid", execUid],
     ["exec-gid", execGid],
   ] as const)
     if (first + maxWorkspaces - 1 > 0xfffffffe)
       throw new Error(`--${name} ${first} + --max-workspaces ${maxWorkspaces} leaves the 32-bit id range`);
-  const override = get("allow-load-override").toLowerCase();
-  if (!["", "true", "false", "1", "0"].includes(override))
-    throw new Error(
-      `--allow-load-override (AGENTRY_SANDBOX_ALLOW_LOAD_OVERRIDE) must be true or false, got "${override}"`,
-    );
+  const seconds = (ms: number) => ms / 1000;
   return {
-    listen: parseListen(get("listen")),
-    root: get("root"),
-    trustDir: get("trust-dir"),
+    listen: v.listen,
+    metricsAddr: v["metrics-addr"],
+    root: v.root,
+    trustDir: v["trust-dir"],
     pod:
-      get("pod-name") && get("pod-namespace")
-        ? { namespace: get("pod-namespace"), name: get("pod-name") }
+      v["pod-name"] && v["pod-namespace"]
+        ? { namespace: v["pod-namespace"], name: v["pod-name"] }
         : undefined,
     maxWorkspaces,
-    allowLoadOverride: override === "true" || override === "1",
-    maxExecSeconds: seconds("max-exec-seconds"),
-    maxOutputBytes: int("max-output-bytes", 1),
+    allowLoadOverride: v["allow-load-override"],
+    maxExecSeconds: seconds(v["max-exec"]),
+    maxOutputBytes: v["max-output-bytes"],
     maxConcurrentExec,
     maxConcurrentExecPerWorkspace: perWorkspace,
-    maxQueuedExecPerWorkspace: int("max-queued-exec-per-workspace", 0),
-    execQueueSeconds: seconds("exec-queue-seconds"),
-    execIsolation: isolation,
+    maxQueuedExecPerWorkspace: v["max-queued-exec-per-workspace"],
+    execQueueSeconds: seconds(v["exec-queue-timeout"]),
+    execIsolation: v["exec-isolation"] as SandboxConfig["execIsolation"],
     execUid,
     execGid,
     execLimits: {
-      processes: int("exec-max-processes", 1),
-      openFiles: int("exec-max-open-files", 8),
-      fileBytes: int("exec-max-file-bytes", 1),
-      cpuSeconds: int("exec-max-cpu-seconds", 1),
+      processes: v["exec-max-processes"],
+      openFiles: v["exec-max-open-files"],
+      fileBytes: v["exec-max-file-bytes"],
+      cpuSeconds: v["exec-max-cpu-seconds"],
     },
-    maxFileBytes: int("max-file-bytes", 1),
-    shutdownGraceSeconds: seconds("shutdown-grace-seconds", true),
-    sampleIntervalSeconds: seconds("sample-interval-seconds"),
-    logLevel: get("log-level"),
-    storeBroker: parseBrokerUrl(get("store-broker")),
-    storeTokenFile: get("store-token-file"),
-    flushQuietSeconds: seconds("flush-quiet-seconds"),
-    flushTimeoutSeconds: seconds("flush-timeout-seconds"),
+    maxFileBytes: v["max-file-bytes"],
+    shutdownGraceSeconds: seconds(v["shutdown-grace"]),
+    sampleIntervalSeconds: seconds(v["sample-interval"]),
+    logLevel: v["log-level"],
+    storeBroker: parseBrokerUrl(v["store-broker"] ?? ""),
+    storeTokenFile: v["store-token-file"],
+    flushQuietSeconds: seconds(v["flush-quiet"]),
+    flushTimeoutSeconds: seconds(v["flush-timeout"]),
   };
 }
 
@@ -286,12 +282,4 @@ function parseBrokerUrl(text: string): string | undefined {
   if (u.protocol !== "http:" && u.protocol !== "https:")
     throw new Error(`--store-broker must be an http(s) URL, got "${text}"`);
   return text;
-}
-
-/** "host:port", "[::1]:port" or ":port". */
-export function parseListen(text: string): { host: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text);
-  const port = Number(match?.[3]);
-  if (!match || port > 65535) throw new Error(`--listen must be host:port (port 0-65535), got "${text}"`);
-  return { host: match[1] ?? (match[2] || "0.0.0.0"), port };
 }

@@ -18,6 +18,8 @@ import { SandboxApp } from "./server.ts";
 import { FairSlots } from "./slots.ts";
 import { unsearchableParent, WorkspaceStore } from "./workspaces.ts";
 import { Backing } from "./backing.ts";
+import { SandboxMetrics } from "./metrics.ts";
+import { startMetricsServer } from "../../lib/http/health.ts";
 import { BrokeredObjects } from "./brokered.ts";
 import { DurableStore } from "./durable.ts";
 
@@ -83,7 +85,9 @@ const pool = new ExecPool({
   }),
 });
 // The workspaces' object store, reached through the operator's broker (no credentials here).
+const metrics = new SandboxMetrics({ workspaces: () => store.count });
 const backing = new Backing({
+  onFlush: (bytes) => metrics.flush(bytes),
   ...(cfg.storeBroker
     ? {
         store: new DurableStore({
@@ -98,6 +102,7 @@ const backing = new Backing({
 // Workspaces already on disk (the runtime restarted in its pod) are kept and flushed.
 for (const w of store.list()) backing.adopt(w.id, store.dir(w.id));
 const app = new SandboxApp({
+  metrics,
   backing,
   store,
   pool,
@@ -118,9 +123,18 @@ server.once("error", (err) => {
 server.listen(cfg.listen.port, cfg.listen.host);
 await once(server, "listening");
 const { port } = server.address() as AddressInfo;
+// Prometheus scrapes /metrics here, apart from the API (whose every call needs a token).
+const metricsServer = await startMetricsServer(cfg.metricsAddr, metrics.registry).catch((err: unknown) => {
+  log.error("cannot serve /metrics; check --metrics-addr", {
+    metricsAddr: cfg.metricsAddr,
+    error: String(err),
+  });
+  process.exit(1);
+});
 log.info("sandbox listening", {
   host: cfg.listen.host,
   port,
+  metricsPort: metricsServer.port,
   root: store.root,
   workspaces: store.count,
   maxWorkspaces: cfg.maxWorkspaces,

@@ -24,6 +24,8 @@ const POD_AUDIENCE = "pod:test/sandbox-it";
 interface Sandbox {
   child: ChildProcess;
   port: number;
+  /** Its /metrics (Prometheus), on a port apart from the API. */
+  metricsUrl: string;
   root: string;
   logs: Record<string, unknown>[];
   output: string[];
@@ -43,6 +45,7 @@ async function startSandbox(args: string[], listen: string): Promise<Sandbox> {
       "tsx",
       join(repoRoot, "runtimes/sandbox/main.ts"),
       `--listen=${listen}`,
+      "--metrics-addr=127.0.0.1:0",
       `--root=${root}/ws`,
       ...args,
     ],
@@ -66,13 +69,24 @@ async function startSandbox(args: string[], listen: string): Promise<Sandbox> {
   });
   createInterface({ input: child.stderr }).on("line", (line) => output.push(line));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const port = await waitFor("the sandbox to listen", () => {
+  const { port, metricsPort } = await waitFor("the sandbox to listen", () => {
     if (child.exitCode !== null) throw new Error(`sandbox exited ${child.exitCode}: ${output.join("\n")}`);
     const line = logs.find((l) => l.message === "sandbox listening");
-    return line ? Number(line.port) : undefined;
+    return line ? { port: Number(line.port), metricsPort: Number(line.metricsPort) } : undefined;
   });
   const token = () => trust.token(POD_AUDIENCE);
-  return { child, port, root, logs, output, exited, trust, client: client(port, token) };
+  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+  return { child, port, metricsUrl, root, logs, output, exited, trust, client: client(port, token) };
+}
+
+/** The exec counters of a sandbox's /metrics: by outcome, and the histogram's count. */
+async function execCounts(metricsUrl: string) {
+  const text = await (await fetch(metricsUrl)).text();
+  const counts: Record<string, number> = {};
+  for (const m of text.matchAll(/^agentry_sandbox_execs_total\{outcome="(\w+)"\} (\d+)$/gm))
+    counts[m[1]!] = Number(m[2]);
+  const observed = Number(/^agentry_sandbox_exec_duration_seconds_count (\d+)$/m.exec(text)?.[1] ?? NaN);
+  return { exited: counts.exited ?? NaN, timed_out: counts.timed_out ?? NaN, observed };
 }
 
 async function stopSandbox(s: Sandbox): Promise<void> {
@@ -144,7 +158,7 @@ async function commandRunning(sb: Sandbox, id: string, script: string) {
 
 /** A fresh sandbox with one command running in workspace "w", then SIGTERM. */
 async function sigtermDuring(t: { after: (fn: () => Promise<void>) => void }, grace: string, script: string) {
-  const sb = await startSandbox([`--shutdown-grace-seconds=${grace}`], "127.0.0.1:0");
+  const sb = await startSandbox([`--shutdown-grace=${grace}s`], "127.0.0.1:0");
   t.after(() => stopSandbox(sb));
   await sb.client.createWorkspace("w");
   const { result: inFlight } = await commandRunning(sb, "w", script);
@@ -161,7 +175,7 @@ describe("sandbox runtime over HTTP", () => {
       [
         "--allow-load-override",
         "--max-workspaces=3",
-        "--max-exec-seconds=5",
+        "--max-exec=5s",
         "--max-output-bytes=1000",
         "--max-concurrent-exec=2",
         "--max-queued-exec-per-workspace=1",
@@ -192,6 +206,23 @@ describe("sandbox runtime over HTTP", () => {
     const statusOnly = () => sb.trust.token(POD_AUDIENCE, ["status"]);
     await rejectsWith(403, client(sb.port, statusOnly).drain(), /does not allow drain/);
     assert.equal(await api.healthy(), true);
+  });
+
+  it("serves /metrics without a token on its metrics port only", async () => {
+    const text = await (await fetch(sb.metricsUrl)).text();
+    for (const name of [
+      "agentry_sandbox_execs_total",
+      "agentry_sandbox_exec_duration_seconds",
+      "agentry_sandbox_execs_in_flight",
+      "agentry_sandbox_workspaces",
+      "agentry_sandbox_flushes_total",
+      "agentry_sandbox_flush_bytes_total",
+      "process_cpu_seconds_total",
+    ])
+      assert.match(text, new RegExp(`^# TYPE ${name} `, "m"), name);
+    assert.match(text, /^agentry_sandbox_flushes_total\{result="failure"\} 0$/m);
+    assert.equal((await raw(sb.port, "GET", "/metrics", { headers: auth })).status, 404);
+    assert.equal((await fetch(sb.metricsUrl.replace("/metrics", "/status"))).status, 404);
   });
 
   it("reports its load and capacity", async () => {
@@ -333,6 +364,7 @@ describe("sandbox runtime over HTTP", () => {
   });
 
   it("runs argv without a shell, in the workspace, with limits", async () => {
+    const before = await execCounts(sb.metricsUrl);
     const r = await api.exec("team-a.ws1", {
       command: ["sh", "-c", 'printf "%s|" "$@"; pwd; echo "$FOO $HOME"; cat', "sh", "; rm -rf /", "$(id)"],
       env: { FOO: "bar" },
@@ -359,6 +391,12 @@ describe("sandbox runtime over HTTP", () => {
     const loud = await api.exec("team-a.ws1", { command: ["head", "-c", "5000", "/dev/zero"] });
     assert.deepEqual([loud.truncated, loud.stdout.length], [true, 1000]);
     assert.equal((await api.exec("team-a.ws1", { command: ["false"] })).exitCode, 1);
+    // Counted on the metrics port: four exits (false's included) and one time limit.
+    const after = await execCounts(sb.metricsUrl);
+    assert.deepEqual(
+      [after.exited - before.exited, after.timed_out - before.timed_out, after.observed - before.observed],
+      [4, 1, 5],
+    );
 
     await rejectsWith(
       400,

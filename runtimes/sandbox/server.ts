@@ -31,6 +31,7 @@ import type { ExecPool, OutputSink } from "./exec.ts";
 import { listDirectory, parseRange, writeArchive } from "./browse.ts";
 import type { LoadSampler } from "./load.ts";
 import { parseFilePath, validateWorkspaceId, type WorkspaceStore } from "./workspaces.ts";
+import type { SandboxMetrics } from "./metrics.ts";
 
 export interface SandboxAppOptions {
   store: WorkspaceStore;
@@ -48,6 +49,8 @@ export interface SandboxAppOptions {
   maxJsonBytes?: number;
   /** The workspaces' object store (restore, flushes); a Backing without a store when none. */
   backing: Backing;
+  /** Counts commands (Prometheus); none in tests that do not look. */
+  metrics?: SandboxMetrics;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, params: Params) => Promise<void> | void;
@@ -309,6 +312,8 @@ export class SandboxApp {
     };
     res.once("close", onClose);
     const sink = streamed ? ndjsonSink(res) : undefined;
+    const metrics = this.o.metrics;
+    metrics?.execsInFlight.inc();
     let result: ExecResult;
     try {
       result = await this.o.pool.run(
@@ -327,6 +332,8 @@ export class SandboxApp {
         AbortSignal.any([gone.signal, cancel.signal]),
       );
     } catch (err) {
+      const cancelled = gone.signal.aborted || cancel.signal.aborted;
+      metrics?.exec(cancelled ? "cancelled" : "failed", undefined);
       if (cancel.signal.aborted && !gone.signal.aborted && !res.headersSent)
         throw new ProblemError(409, `command ${String(execId)} was cancelled before it started`);
       if (gone.signal.aborted) return; // nobody to answer
@@ -335,11 +342,15 @@ export class SandboxApp {
       sink.end({ type: "error", detail: "the sandbox failed while running the command; see its log" });
       return;
     } finally {
+      metrics?.execsInFlight.dec();
       res.off("close", onClose);
       this.activity.set(id, Date.now());
       if (execId !== undefined) this.named.delete(execId);
       this.o.backing.touched(id);
     }
+    const cancelled = gone.signal.aborted || cancel.signal.aborted;
+    const outcome = cancelled ? "cancelled" : result.timedOut ? "timed_out" : "exited";
+    metrics?.exec(outcome, result.durationMs / 1000);
     this.o.log.info("command finished", {
       workspace: id,
       program: body.command[0],

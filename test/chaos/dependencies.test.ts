@@ -71,7 +71,7 @@ describe("admission webhook slower than its timeout", () => {
         namespace: ns,
         port,
         urlPort: proxy.port,
-        args: [`--failure-policy=${policy}`, `--timeout-seconds=${TIMEOUT_S}`],
+        args: [`--failure-policy=${policy}`, `--timeout=${TIMEOUT_S}s`],
       });
       assert.ok(hook.port > 0);
       // In time: the webhook's rules apply (a Workspace naming a missing fleet is refused).

@@ -63,6 +63,7 @@ async function startRuntime(args: string[], prefix: string[] = [], owner?: numbe
     "tsx",
     join(repoRoot, "runtimes/sandbox/main.ts"),
     "--listen=127.0.0.1:0",
+    "--metrics-addr=127.0.0.1:0",
     `--root=${root}`,
     `--trust-dir=${trustDir}`,
     "--pod-namespace=chaos",
@@ -201,7 +202,7 @@ describe(
         "--exec-max-processes=64",
         `--exec-max-file-bytes=${FILE_LIMIT}`,
         "--exec-max-cpu-seconds=2",
-        "--max-exec-seconds=60",
+        "--max-exec=60s",
         "--max-concurrent-exec=6",
       ]);
       // A file only the runtime may read, like a mounted key.
@@ -375,7 +376,7 @@ describe(
     let rt: Runtime;
     before(async () => {
       rt = await startRuntime(
-        ["--exec-max-processes=64", "--exec-max-cpu-seconds=5", "--max-exec-seconds=60"],
+        ["--exec-max-processes=64", "--exec-max-cpu-seconds=5", "--max-exec=60s"],
         [
           "unshare",
           "--pid",

@@ -80,7 +80,7 @@ describe("hostile caller: gateway limits and stream re-authorisation, webhook an
         AGENTRY_ADDRESS_RATE_BURST: "400",
       },
     );
-    const metrics = async () => (await fetch(`${gw.url}/metrics`)).text();
+    const metrics = async () => (await fetch(gw.metricsUrl)).text();
     const reviewsBefore = metricSum(await metrics(), "agentry_gateway_token_reviews_total");
     const apiserverBefore = await apiserverTokenReviews();
     const path = `/v1/namespaces/${ns}/workspaces`;
@@ -206,7 +206,7 @@ describe("hostile caller: gateway limits and stream re-authorisation, webhook an
       s.close();
       return true;
     });
-    const text = await (await fetch(`${gw.url}/metrics`)).text();
+    const text = await (await fetch(gw.metricsUrl)).text();
     assert.equal(metricSum(text, "agentry_gateway_sse_closed_total", 'reason="revoked"'), 2);
   });
 

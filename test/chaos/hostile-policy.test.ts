@@ -121,7 +121,7 @@ describe("hostile tenant: no adoption, NetworkPolicies by default", () => {
       leaseNamespace: SYSTEM,
       leaderElect: false,
       podAddressMap: sandboxes.mapFile,
-      args: ["--resync-period=2"],
+      args: ["--resync-period=2s"],
     });
   });
   after(async () => {

@@ -19,7 +19,7 @@ import {
 } from "./agents.ts";
 
 const N = Number(process.env.AGENTRY_CHAOS_AGENTS ?? 500);
-const LEASE = ["--lease-duration=4", "--renew-deadline=3", "--retry-period=0.5"];
+const LEASE = ["--lease-duration=4s", "--renew-deadline=3s", "--retry-period=500ms"];
 
 describe("operator killed mid-reconcile", () => {
   it(`converges ${N} AgentRuntimes to one Pod and one Service each after kill -9 and restart`, async (t) => {

@@ -58,6 +58,7 @@ export async function startSandbox(t: After, args: string[] = []): Promise<Sandb
       "tsx",
       join(repoRoot, "runtimes", "sandbox", "main.ts"),
       "--listen=127.0.0.1:0",
+      "--metrics-addr=127.0.0.1:0",
       `--root=${root}`,
       `--trust-dir=${trust.dir}`,
       "--pod-namespace=chaos",

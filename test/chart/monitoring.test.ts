@@ -1,6 +1,8 @@
-// The chart's monitoring: ServiceMonitors for every component, and every metric its Grafana
-// dashboard and PrometheusRule read is one the running programs export (the operator, the
-// webhook and the gateway, each started as it runs), so neither silently shows nothing.
+// The chart's monitoring: ServiceMonitors for every component and a PodMonitor for the
+// runtimes, and every metric its Grafana dashboard and PrometheusRule read is one the running
+// programs export (the operator, the webhook and the gateway, each started as it runs; the
+// sandbox and agent runtimes' registries, which their own tests read from the running
+// programs' metrics ports), so neither silently shows nothing.
 import assert from "node:assert/strict";
 import { get } from "node:https";
 import { describe, it } from "node:test";
@@ -9,6 +11,9 @@ import { startOperator } from "../harness/operator.ts";
 import { startWebhook, webhookId } from "../harness/webhook.ts";
 import { startGateway } from "../gateway/harness.ts";
 import { render } from "./helm.ts";
+import { METRICS_PORT_NAME } from "../../contracts/metrics.ts";
+import { AgentMetrics } from "../../runtimes/agent/metrics.ts";
+import { SandboxMetrics } from "../../runtimes/sandbox/metrics.ts";
 
 type Obj = { kind: string; metadata: { name: string }; data?: Record<string, string>; spec?: unknown };
 
@@ -44,6 +49,22 @@ describe("chart monitoring", () => {
     ])) as Obj[];
     const monitors = docs.filter((d) => d.kind === "ServiceMonitor").map((d) => d.metadata.name);
     assert.deepEqual(monitors.sort(), ["agentry-gateway", "agentry-operator", "agentry-webhook"]);
+    const gatewayMonitor = docs.find(
+      (d) => d.kind === "ServiceMonitor" && d.metadata.name === "agentry-gateway",
+    );
+    assert.deepEqual(
+      (gatewayMonitor?.spec as { endpoints: { port: string }[] }).endpoints.map((e) => e.port),
+      ["metrics"],
+      "the gateway is scraped on its metrics port, not its API port",
+    );
+    const podMonitors = docs.filter((d) => d.kind === "PodMonitor");
+    assert.deepEqual(
+      podMonitors.map((d) => [
+        d.metadata.name,
+        (d.spec as { podMetricsEndpoints: { port: string }[] }).podMetricsEndpoints[0]!.port,
+      ]),
+      [["agentry-runtimes", METRICS_PORT_NAME]],
+    );
 
     const rule = docs.find((d) => d.kind === "PrometheusRule");
     const alerts = (rule?.spec as { groups: { rules: { alert: string; expr: string }[] }[] }).groups.flatMap(
@@ -90,7 +111,9 @@ describe("chart monitoring", () => {
       "up", // Prometheus' own, per scrape target
       ...exported(await operator.metrics()),
       ...exported(webhookText),
-      ...exported(await (await fetch(`${gw.url}/metrics`)).text()),
+      ...exported(await (await fetch(gw.metricsUrl)).text()),
+      ...exported(await new SandboxMetrics({ workspaces: () => 0, defaults: false }).registry.metrics()),
+      ...exported(await new AgentMetrics({ running: () => 0, defaults: false }).registry.metrics()),
     ]);
     const missing = [...wanted].filter(([m]) => !have.has(m)).map(([m, where]) => `${m} (${where})`);
     assert.deepEqual(missing, [], "every metric the rules and the dashboard read is exported");

@@ -370,19 +370,22 @@ describe("the gateway image", () => {
     const pod = rel.pod("gateway");
     const sa = await serviceAccountDir(t, rel.namespace, pod.spec!.serviceAccountName!);
     const port = await freePort();
+    const metricsPort = await freePort();
     const options = await podRunOptions(pod, {
       image: imageId("gateway"),
       volumesDir,
       serviceAccount: sa,
       resolvedEnv,
-      flags: { "--listen": `127.0.0.1:${port}` },
+      flags: { "--listen": `127.0.0.1:${port}`, "--metrics-addr": `127.0.0.1:${metricsPort}` },
     });
     assertRestricted(options);
     const c = await start(t, options);
     const base = `http://127.0.0.1:${port}`;
     await c.waitHttpOk(`${base}/healthz`);
     await c.waitHttpOk(`${base}/readyz`);
-    assert.match(await (await fetch(`${base}/metrics`)).text(), /^# HELP /m);
+    // /metrics on the chart's metrics port only; the API's port answers 404.
+    assert.match(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(), /^# HELP /m);
+    assert.equal((await fetch(`${base}/metrics`)).status, 404);
     const openapi = (await (await fetch(`${base}/openapi.json`)).json()) as { openapi?: string };
     assert.match(openapi.openapi ?? "", /^3\.1/);
 
@@ -465,12 +468,13 @@ describe("the gateway image", () => {
     const pod = rel.pod("gateway");
     const sa = await serviceAccountDir(t, rel.namespace, pod.spec!.serviceAccountName!);
     const port = await freePort();
+    const metricsPort = await freePort();
     const volumesDir = await tempDir(t, "gateway-volumes");
     const options = await podRunOptions(pod, {
       image: imageId("gateway"),
       volumesDir,
       serviceAccount: sa,
-      flags: { "--listen": `127.0.0.1:${port}` },
+      flags: { "--listen": `127.0.0.1:${port}`, "--metrics-addr": `127.0.0.1:${metricsPort}` },
     });
     assertRestricted(options);
     assert.equal(options.env?.DATABASE_URL, undefined);
@@ -478,7 +482,7 @@ describe("the gateway image", () => {
     const base = `http://127.0.0.1:${port}`;
     await c.waitHttpOk(`${base}/readyz`, 90_000);
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
-    const metrics = await fetch(`${base}/metrics`);
+    const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
     assert.equal(metrics.status, 200);
     const anonymous = await json(await fetch(`${base}/v1/namespaces/${rel.namespace}/agentruntimes`));
     assert.equal(anonymous.status, 401);

@@ -2,8 +2,9 @@
 // run them: the operator (a process) turns a SandboxFleet and an AgentRuntime into Pods on
 // the test cluster, and each Pod's container (user, read-only root, capabilities, no new
 // privileges, env, volumes, limits) is run with podman on loopback (`--network host`, a free
-// 127.0.0.1 port instead of the Pod's 0.0.0.0:8080). Neither runtime serves /metrics: the
-// sandbox reports its load on /status, the agent its state on /v1/info (checked instead).
+// 127.0.0.1 port instead of the Pod's 0.0.0.0:8080). Both serve /metrics on a metrics port
+// of their own (the API port answers 404); the sandbox also reports its load on /status, the
+// agent its state on /v1/info.
 // The Pod's trust volume is a directory with a key of the test's, which signs the calls.
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
@@ -23,7 +24,7 @@ const custom = () => api(k8s.CustomObjectsApi);
 describe("the sandbox image", () => {
   it("runs as a fleet's sandbox Pod: ready, serves files and exec confined to its volumes, stops cleanly on SIGTERM", async (t) => {
     if (!containersOr(t)) return;
-    const { pod, options, trust, base, volumes } = await sandboxPodOptions(t);
+    const { pod, options, trust, base, metricsUrl, volumes } = await sandboxPodOptions(t);
     const auth = await trust.bearer(`pod:${pod.metadata!.namespace!}/${pod.metadata!.name!}`);
     // What the Pod asks for, and so what the container gets.
     assert.equal(options.user, "65532:65532");
@@ -44,11 +45,8 @@ describe("the sandbox image", () => {
     >;
     assert.equal(status.maxWorkspaces, 32);
     assert.equal(status.draining, false);
-    assert.equal(
-      (await fetch(`${base}/metrics`, { headers: auth })).status,
-      404,
-      "the sandbox serves no /metrics (load is on /status)",
-    );
+    assert.equal((await fetch(`${base}/metrics`, { headers: auth })).status, 404, "not on the API port");
+    assert.match(await (await fetch(metricsUrl)).text(), /^agentry_sandbox_workspaces 0$/m);
 
     const sb = sandboxApi(base, auth);
     assert.equal((await sb.call("PUT", "/workspaces/ws1", "{}")).status, 201);
@@ -125,19 +123,24 @@ describe("the agent image", () => {
         spec: {
           image: "localhost/agentry/agent:test",
           model: { provider: "echo", model: "echo-1" },
-          env: [{ name: "AGENTRY_ECHO_DELAY_MS", value: "1500" }],
+          env: [{ name: "AGENTRY_ECHO_DELAY", value: "1500ms" }],
           resources: LIMITS,
         },
       },
     });
     const pod = await runningPod(namespace, "agentry.dev/agent-runtime=agent");
     const port = await freePort();
+    const metricsPort = await freePort();
     const trust = await trustVolume(t);
     const options = await podRunOptions(pod, {
       image: imageId("agent"),
       volumesDir: await tempDir(t, "agent-volumes"),
       volumeSources: { "agentry-trust": trust.dir },
-      env: { AGENTRY_HOST: "127.0.0.1", AGENTRY_PORT: String(port) },
+      env: {
+        AGENTRY_HOST: "127.0.0.1",
+        AGENTRY_PORT: String(port),
+        AGENTRY_METRICS_ADDR: `127.0.0.1:${metricsPort}`,
+      },
     });
     const auth = await trust.bearer(`agent:${namespace}/agent`);
     assert.equal(options.user, "65532:65532");
@@ -155,10 +158,10 @@ describe("the agent image", () => {
       unknown
     >;
     assert.deepEqual([info.name, info.namespace, info.provider], ["agent", namespace, "echo"]);
-    assert.equal(
-      (await fetch(`${base}/metrics`, { headers: auth })).status,
-      404,
-      "the agent serves no /metrics (state is on /v1/info)",
+    assert.equal((await fetch(`${base}/metrics`, { headers: auth })).status, 404, "not on the API port");
+    assert.match(
+      await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(),
+      /^agentry_agent_tasks_running 0$/m,
     );
 
     const task = (input: string) =>

@@ -31,6 +31,8 @@ export interface SandboxPod {
   trust: TestTrust;
   /** http://127.0.0.1:<port> the container will listen on. */
   base: string;
+  /** Its /metrics, on the metrics port apart from the API. */
+  metricsUrl: string;
   /** Host directory holding the Pod's volumes (workspaces/ and tmp/). */
   volumes: string;
 }
@@ -57,15 +59,27 @@ export async function sandboxPodOptions(t: After, env: Record<string, string> = 
   });
   const pod = await runningPod(namespace, "agentry.dev/sandbox-fleet=fleet");
   const port = await freePort();
+  const metricsPort = await freePort();
   const volumes = await tempDir(t, "sandbox-volumes");
   const trust = await trustVolume(t);
   const options = await podRunOptions(pod, {
     image: imageId("sandbox"),
     volumesDir: volumes,
     volumeSources: { "agentry-trust": trust.dir },
-    env: { AGENTRY_SANDBOX_LISTEN: `127.0.0.1:${port}`, ...env },
+    env: {
+      AGENTRY_SANDBOX_LISTEN: `127.0.0.1:${port}`,
+      AGENTRY_SANDBOX_METRICS_ADDR: `127.0.0.1:${metricsPort}`,
+      ...env,
+    },
   });
-  return { pod, options, trust, base: `http://127.0.0.1:${port}`, volumes };
+  return {
+    pod,
+    options,
+    trust,
+    base: `http://127.0.0.1:${port}`,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    volumes,
+  };
 }
 
 /** The sandbox runtime's HTTP API with a bearer token. */

@@ -48,7 +48,7 @@ describe("durable workspaces on the cluster", { skip: missing }, () => {
     await createCR(ns, "SandboxFleet", "lazy", {
       template: {
         image: "registry.example/sandbox:1",
-        env: [{ name: "AGENTRY_SANDBOX_FLUSH_QUIET_SECONDS", value: "3600" }],
+        env: [{ name: "AGENTRY_SANDBOX_FLUSH_QUIET", value: "1h" }],
       },
       minReplicas: 1,
       maxReplicas: 3,

@@ -14,7 +14,7 @@ const cleanups: (() => Promise<void> | void)[] = [];
 const suite = { name: "moves", after: (fn: () => Promise<void>) => void cleanups.push(fn) };
 let env: DurableEnv;
 
-const LAZY = [{ name: "AGENTRY_SANDBOX_FLUSH_QUIET_SECONDS", value: "3600" }];
+const LAZY = [{ name: "AGENTRY_SANDBOX_FLUSH_QUIET", value: "1h" }];
 
 /** A fleet that never flushes on its own, its sandboxes sampled often and scaled at once. */
 const fleet = (name: string, spec: Record<string, unknown>) =>

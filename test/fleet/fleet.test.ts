@@ -7,7 +7,7 @@ import { api, kubectl, testNamespace, waitFor } from "../harness/cluster.ts";
 import { startOperator, type OperatorProcess } from "../harness/operator.ts";
 import { PodBackends } from "../harness/pods.ts";
 
-const LEASE = ["--lease-duration=4", "--renew-deadline=3", "--retry-period=0.5"];
+const LEASE = ["--lease-duration=4s", "--renew-deadline=3s", "--retry-period=500ms"];
 const FAST = {
   samplingInterval: "200ms",
   cooldown: "0s",

@@ -187,7 +187,10 @@ describe("gateway REST resources", () => {
     assert.equal(health.status, 200);
     assert.deepEqual(health.body, { status: "ok" });
     await gw.call("GET", "/v1/namespaces/default/pipelines");
-    const metrics = await fetch(`${gw.url}/metrics`).then((r) => r.text());
+    const metrics = await fetch(gw.metricsUrl).then((r) => r.text());
+    // The API's port does not show them, to anyone.
+    assert.equal((await gw.call("GET", "/metrics", { token: null })).status, 404);
+    assert.equal((await gw.call("GET", "/metrics")).status, 404);
     assert.match(
       metrics,
       /agentry_gateway_requests_total\{method="GET",route="\/v1\/namespaces\/\{namespace\}\/pipelines",status="200"\} 1/,

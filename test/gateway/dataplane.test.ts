@@ -117,7 +117,7 @@ roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader }
     await createCR(ns, "AgentRuntime", "agent", { image: "registry.example/agent:1" });
     await createCR(ns, "AgentRuntime", "slow", {
       image: "registry.example/agent:1",
-      env: [{ name: "AGENTRY_ECHO_DELAY_MS", value: "120000" }],
+      env: [{ name: "AGENTRY_ECHO_DELAY", value: "2m" }],
     });
     await createCR(ns, "AgentRuntime", "resting", { image: "registry.example/agent:1", suspended: true });
     await createCR(ns, "Pipeline", "once", {

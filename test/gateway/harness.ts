@@ -20,6 +20,7 @@ import { MemoryBus } from "../../gateway/events/bus.ts";
 import { EventHub } from "../../gateway/events/hub.ts";
 import { sseHandler } from "../../gateway/events/sse.ts";
 import { GatewayMetrics } from "../../gateway/metrics.ts";
+import { startMetricsServer } from "../../lib/http/health.ts";
 import { MemoryRateLimiter, type RateLimiter } from "../../gateway/ratelimit.ts";
 import type { DataPlaneOptions } from "../../gateway/dataplane/common.ts";
 import type { AdmissionSettings } from "../../gateway/routes/admit.ts";
@@ -36,6 +37,8 @@ export const ADMIN: Identity = { user: "gateway-test-admin", groups: ["system:ma
 
 export interface Gateway {
   url: string;
+  /** Where /metrics is served: a port of its own, as gateway/main.ts serves it. */
+  metricsUrl: string;
   pool: pg.Pool;
   /** Stops the embedded database (PGlite), when the gateway uses it. */
   stopDatabase?: () => Promise<void>;
@@ -160,8 +163,10 @@ export async function startGateway(t: After, options: InProcessOptions = {}): Pr
   const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app).listen(0, "127.0.0.1");
   await once(server, "listening");
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const metricsServer = await startMetricsServer({ host: "127.0.0.1", port: 0 }, metrics.registry);
   let dbStopped = false;
   t.after(async () => {
+    metricsServer.server.close();
     server.closeAllConnections();
     server.close();
     await hub.close();
@@ -170,6 +175,7 @@ export async function startGateway(t: After, options: InProcessOptions = {}): Pr
   });
   return {
     url: base,
+    metricsUrl: `http://127.0.0.1:${metricsServer.port}/metrics`,
     pool,
     ...(stopDatabase
       ? {
@@ -185,6 +191,7 @@ export async function startGateway(t: After, options: InProcessOptions = {}): Pr
 
 export interface GatewayProcess {
   url: string;
+  metricsUrl: string;
   child: ChildProcess;
   logs: string[];
   call(method: string, path: string, options?: CallOptions): Promise<Answer>;
@@ -194,7 +201,13 @@ export interface GatewayProcess {
 export async function startGatewayProcess(t: After, env: Record<string, string>): Promise<GatewayProcess> {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", join(repoRoot, "gateway", "main.ts"), "--listen=127.0.0.1:0"],
+    [
+      "--import",
+      "tsx",
+      join(repoRoot, "gateway", "main.ts"),
+      "--listen=127.0.0.1:0",
+      "--metrics-addr=127.0.0.1:0",
+    ],
     {
       // No readiness delay on SIGTERM unless a test asks for one: stops stay quick.
       env: { ...process.env, AGENTRY_SHUTDOWN_DELAY: "0s", ...env },
@@ -213,16 +226,22 @@ export async function startGatewayProcess(t: After, env: Record<string, string>)
   });
   // Start-up compiles TypeScript (tsx) and migrates the embedded database: on a loaded
   // 2-core machine that alone has taken most of a minute.
-  const port = await waitFor(
+  const ports = await waitFor(
     "gateway to listen",
     () => {
       for (const l of logs)
-        if (l.includes("gateway listening")) return (JSON.parse(l) as { port: number }).port;
-      return child.exitCode !== null ? -1 : undefined;
+        if (l.includes("gateway listening")) return JSON.parse(l) as { port: number; metricsPort: number };
+      return child.exitCode !== null ? null : undefined;
     },
     { timeoutMs: 120_000 },
   );
-  if (port < 0) throw new Error(`gateway exited with ${child.exitCode}: ${logs.join("\n")}`);
-  const base = `http://127.0.0.1:${port}`;
-  return { url: base, child, logs, call: (method, path, o) => call(base, method, path, o) };
+  if (!ports) throw new Error(`gateway exited with ${child.exitCode}: ${logs.join("\n")}`);
+  const base = `http://127.0.0.1:${ports.port}`;
+  return {
+    url: base,
+    metricsUrl: `http://127.0.0.1:${ports.metricsPort}/metrics`,
+    child,
+    logs,
+    call: (method, path, o) => call(base, method, path, o),
+  };
 }

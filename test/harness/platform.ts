@@ -30,7 +30,7 @@ export interface PlatformOptions {
   /** Use this cluster instead of starting the local control plane. */
   kubeconfig?: string;
   /** Ports on 127.0.0.1; 0 (the default) picks free ones. make dev asks for 8081/8080/9443. */
-  ports?: { operator?: number; gateway?: number; webhook?: number };
+  ports?: { operator?: number; gateway?: number; gatewayMetrics?: number; webhook?: number };
   /** Apply examples/ (recursively) into this namespace. */
   examplesNamespace?: string;
   /** Progress lines for a person (make dev); silent when omitted. */
@@ -48,6 +48,8 @@ export interface Platform {
   token: string;
   operatorUrl: string;
   gatewayUrl: string;
+  /** The gateway's /metrics, on its metrics port. */
+  gatewayMetricsUrl: string;
   webhookUrl?: string;
   /** The processes behind the fake pods (local control plane only). */
   pods?: PodBackends;
@@ -116,6 +118,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     const ports = {
       operator: await port(options.ports?.operator),
       gateway: await port(options.ports?.gateway),
+      gatewayMetrics: await port(options.ports?.gatewayMetrics),
       webhook: await port(options.ports?.webhook),
     };
     const start = (name: string, entry: string, args: string[]) => {
@@ -187,6 +190,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     const consoleDir = (await buildConsole(join(dir, "console"))).dir;
     start("gateway", "gateway/main.ts", [
       `--listen=127.0.0.1:${ports.gateway}`,
+      `--metrics-addr=127.0.0.1:${ports.gatewayMetrics}`,
       `--console-dir=${consoleDir}`,
       `--tokens-file=${tokensFile}`,
       ...(pods ? [`--pod-address-map=${pods.mapFile}`] : []),
@@ -254,6 +258,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       token,
       operatorUrl,
       gatewayUrl,
+      gatewayMetricsUrl: `http://127.0.0.1:${ports.gatewayMetrics}/metrics`,
       webhookUrl,
       pods,
       ...(s3 ? { s3 } : {}),

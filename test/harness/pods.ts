@@ -651,6 +651,7 @@ export class PodBackends {
       args: [
         join(repoRoot, "runtimes", "sandbox", "main.ts"),
         "--listen=127.0.0.1:0",
+        "--metrics-addr=127.0.0.1:0",
         `--root=${root}`,
         "--allow-load-override",
       ],
@@ -665,9 +666,15 @@ export class PodBackends {
       b.kind === "sandbox"
         ? {
             AGENTRY_SANDBOX_LISTEN: "127.0.0.1:0",
+            AGENTRY_SANDBOX_METRICS_ADDR: "127.0.0.1:0",
             ...((this.options.calmLoad ?? true) ? { AGENTRY_SANDBOX_ALLOW_LOAD_OVERRIDE: "true" } : {}),
           }
-        : { ...this.agentEnv(containerEnv(pod), byIP), AGENTRY_HOST: "127.0.0.1", AGENTRY_PORT: "0" };
+        : {
+            ...this.agentEnv(containerEnv(pod), byIP),
+            AGENTRY_HOST: "127.0.0.1",
+            AGENTRY_PORT: "0",
+            AGENTRY_METRICS_ADDR: "127.0.0.1:0",
+          };
     const volumeSources: Record<string, string> = {};
     for (const m of await this.mountVolumes(b, pod)) volumeSources[m.volume] = m.dir;
     const claim = pod.spec?.volumes?.find((v) => v.persistentVolumeClaim);
@@ -713,7 +720,13 @@ export class PodBackends {
       env.AGENTRY_DATA_DIR = dataDir;
     }
     return {
-      args: [join(repoRoot, "runtimes", "agent", "main.ts"), "serve", "--host=127.0.0.1", "--port=0"],
+      args: [
+        join(repoRoot, "runtimes", "agent", "main.ts"),
+        "serve",
+        "--host=127.0.0.1",
+        "--port=0",
+        "--metrics-addr=127.0.0.1:0",
+      ],
       env,
       cwd,
     };

@@ -22,7 +22,15 @@ type Status = { phase?: string; readinessReason?: string; conditions?: { type: s
 async function startAgent(t: { after: (fn: () => Promise<void>) => void }, env: Record<string, string>) {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", join(repoRoot, "runtimes/agent/main.ts"), "serve", "--host=127.0.0.1", "--port=0"],
+    [
+      "--import",
+      "tsx",
+      join(repoRoot, "runtimes/agent/main.ts"),
+      "serve",
+      "--host=127.0.0.1",
+      "--port=0",
+      "--metrics-addr=127.0.0.1:0",
+    ],
     {
       cwd: repoRoot,
       env: { PATH: process.env.PATH, AGENTRY_AGENT_NAME: "agent", ...env },

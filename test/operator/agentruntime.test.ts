@@ -94,7 +94,7 @@ describe("AgentRuntime controller", () => {
   const suite = { after: (fn: () => Promise<void> | void) => void cleanups.push(fn) };
   before(async () => {
     for (const n of names) ns[n] = await testNamespace({ ...suite, name: `ar-${n}` }, RESTRICTED);
-    operator = await startOperator(suite, { namespaces: Object.values(ns), args: ["--resync-period=1"] });
+    operator = await startOperator(suite, { namespaces: Object.values(ns), args: ["--resync-period=1s"] });
   });
   after(async () => {
     for (const fn of cleanups.reverse()) await fn();
@@ -276,7 +276,7 @@ describe("AgentRuntime controller", () => {
       return pods.items.length === 0 && svcs.items.map((s) => s.metadata?.name).join() === "lookalike";
     });
     assert.ok(operator.logs.some((l) => l.message === "deleting orphan"));
-    // Still there after several resyncs (--resync-period=1).
+    // Still there after several resyncs (--resync-period=1s).
     await new Promise((r) => setTimeout(r, 3000));
     await core().readNamespacedService({ name: "lookalike", namespace });
   });
@@ -285,7 +285,7 @@ describe("AgentRuntime controller", () => {
     const namespace = ns.steady;
     for (const name of ["a", "b", "c"]) await createAgent(namespace, name);
     for (const name of ["a", "b", "c"]) await waitReady(namespace, name);
-    // With --resync-period=1 every object is reconciled again each second.
+    // With --resync-period=1s every object is reconciled again each second.
     const writes = await writesAcrossResyncs(operator, "agentruntime");
     assert.equal(writes.after, writes.before, "resyncs wrote nothing");
   });

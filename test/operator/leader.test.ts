@@ -7,7 +7,7 @@ import { api, testNamespace, waitFor } from "../harness/cluster.ts";
 import { startOperator, type OperatorProcess } from "../harness/operator.ts";
 
 const GROUP = { group: "agentry.dev", version: "v1alpha1", plural: "agentruntimes" };
-const LEASE = ["--lease-duration=4", "--renew-deadline=3", "--retry-period=0.5"];
+const LEASE = ["--lease-duration=4s", "--renew-deadline=3s", "--retry-period=500ms"];
 
 async function createAgent(namespace: string, name: string): Promise<void> {
   await api(k8s.CustomObjectsApi).createNamespacedCustomObject({
@@ -74,7 +74,7 @@ describe("leader election", () => {
 
   it("hands the lease over at once on graceful shutdown", async (t) => {
     const namespace = await testNamespace(t);
-    const args = ["--lease-duration=30", "--renew-deadline=20", "--retry-period=0.5"];
+    const args = ["--lease-duration=30s", "--renew-deadline=20s", "--retry-period=500ms"];
     const a = await startOperator(t, { namespaces: [namespace], args });
     await waitFor("a leads", async () => (await a.counter("agentry_leader")) === 1);
     const b = await startOperator(t, { namespaces: [namespace], args });

@@ -98,7 +98,7 @@ describe("Pipeline controller", () => {
     for (const n of names) ns[n] = await testNamespace({ ...suite, name: `pl-${n}` }, RESTRICTED);
     operator = await startOperator(suite, {
       namespaces: Object.values(ns),
-      args: ["--dispatcher-image=registry.example/dispatch:1", "--resync-period=1"],
+      args: ["--dispatcher-image=registry.example/dispatch:1", "--resync-period=1s"],
     });
     // A real scheduled run takes up to a minute: start it now, check it last.
     await createPipeline(ns.scheduled, "tick", { schedule: "* * * * *", steps: [step("a")] });
@@ -428,7 +428,7 @@ describe("Pipeline controller", () => {
     await createPipeline(namespace, "once", { steps: [step("a")] });
     await waitStatus(namespace, "cron", "Scheduled", (s) => ready(s)?.status === "True");
     await waitStatus(namespace, "once", "Succeeded", (s) => ready(s)?.status === "True");
-    // With --resync-period=1 every object is reconciled again each second.
+    // With --resync-period=1s every object is reconciled again each second.
     const writes = await writesAcrossResyncs(operator, "pipeline");
     assert.equal(writes.after, writes.before, "resyncs wrote nothing");
   });

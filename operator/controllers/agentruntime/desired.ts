@@ -3,11 +3,12 @@
 // same objects (and the same hashes), and an unchanged AgentRuntime causes no writes.
 import type { AgentRuntime, EnvVar } from "../../../api/v1alpha1/index.ts";
 import { AgentEnv, AgentPath } from "../../../contracts/agent.ts";
+import { METRICS_PORT_NAME, metricsPortBeside } from "../../../contracts/metrics.ts";
 import type { KubeObject } from "../../../lib/kube/client.ts";
 import { controllerRef, withSpecHash } from "../../../lib/kube/children.ts";
 import { childName, shortHash } from "../../../lib/kube/names.ts";
 import { TRUST_ENV_NAMES, tokenFile, tokenKeys, tokensVolume, trustForPods } from "../trust.desired.ts";
-import { DNS_EGRESS, peerOf, type PolicyPeer } from "../networkpolicy.ts";
+import { DNS_EGRESS, metricsIngress, peerOf, type PolicyPeer } from "../networkpolicy.ts";
 import {
   RESTRICTED_UID,
   restrictedContainerSecurity,
@@ -73,6 +74,7 @@ function agentEnv(ar: AgentRuntime, ctx: AgentContext): EnvVar[] {
     { name: AgentEnv.NAME, value: ar.metadata.name! },
     { name: AgentEnv.NAMESPACE, value: ar.metadata.namespace! },
     { name: AgentEnv.PORT, value: String(spec.port) },
+    { name: AgentEnv.METRICS_ADDR, value: `0.0.0.0:${metricsPortBeside(spec.port)}` },
   ];
   if (spec.model) {
     env.push({ name: AgentEnv.MODEL_PROVIDER, value: spec.model.provider });
@@ -118,6 +120,7 @@ export function agentPolicySpec(ar: AgentRuntime, ctx: AgentContext): Record<str
         from: [{ podSelector: {} }, peerOf(ctx.gateway), ...(ctx.operator ? [peerOf(ctx.operator)] : [])],
         ports: [{ port: spec.port, protocol: "TCP" }],
       },
+      metricsIngress(spec.port),
     ],
     egress: [
       DNS_EGRESS,
@@ -193,7 +196,10 @@ export function desiredAgent(ar: AgentRuntime, ctx: AgentContext): AgentChildren
     ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
     ...(spec.command ? { command: spec.command } : {}),
     ...(spec.args ? { args: spec.args } : {}),
-    ports: [{ name: "http", containerPort: port, protocol: "TCP" }],
+    ports: [
+      { name: "http", containerPort: port, protocol: "TCP" },
+      { name: METRICS_PORT_NAME, containerPort: metricsPortBeside(port), protocol: "TCP" },
+    ],
     env: agentEnv(ar, ctx),
     ...(spec.envFrom ? { envFrom: spec.envFrom } : {}),
     ...(spec.resources ? { resources: spec.resources } : {}),

@@ -1,0 +1,95 @@
+// Kubernetes Events of a namespace, for dashboards (the console's overview, an object's
+// page): GET /v1/namespaces/{ns}/events[?kind=&name=&type=&limit=], read from the apiserver
+// as the caller (the built-in view role lets a namespace's viewers list events), newest
+// first, in a small shape of our own rather than core/v1 Event's two generations of fields.
+import { Router } from "express";
+import type { KubeObject } from "../../lib/kube/client.ts";
+import { methodNotAllowed, problemOf } from "../problem.ts";
+import { asCaller, type ResourceDeps } from "./resources.ts";
+
+export const EVENT_KIND_PATTERN = "^[A-Z][A-Za-z0-9]{0,62}$";
+export const EVENT_NAME_PATTERN = "^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$";
+export const EVENTS_DEFAULT_LIMIT = 100;
+export const EVENTS_MAX_LIMIT = 500;
+
+/** One Event as the gateway answers it. */
+export interface EventSummary {
+  type: string;
+  reason: string;
+  message: string;
+  count: number;
+  /** When it was last seen (RFC 3339), or first seen if that is all there is. */
+  lastTime: string | null;
+  object: { kind: string; name: string };
+  /** The component that reported it (agentry-operator, kubelet ...). */
+  source: string;
+}
+
+interface CoreEvent extends KubeObject {
+  type?: string;
+  reason?: string;
+  message?: string;
+  count?: number;
+  firstTimestamp?: string | null;
+  lastTimestamp?: string | null;
+  eventTime?: string | null;
+  series?: { count?: number; lastObservedTime?: string };
+  involvedObject?: { kind?: string; name?: string };
+  source?: { component?: string };
+  reportingComponent?: string;
+}
+
+export function summarise(e: CoreEvent): EventSummary {
+  return {
+    type: e.type ?? "Normal",
+    reason: e.reason ?? "",
+    message: e.message ?? "",
+    count: e.series?.count ?? e.count ?? 1,
+    lastTime:
+      e.series?.lastObservedTime ??
+      e.lastTimestamp ??
+      e.eventTime ??
+      e.firstTimestamp ??
+      e.metadata.creationTimestamp ??
+      null,
+    object: { kind: e.involvedObject?.kind ?? "", name: e.involvedObject?.name ?? "" },
+    source: e.reportingComponent || e.source?.component || "",
+  };
+}
+
+function one(query: unknown, name: string, pattern?: RegExp): string | undefined {
+  if (query === undefined) return undefined;
+  if (typeof query !== "string" || (pattern && !pattern.test(query)))
+    throw problemOf(400, `query parameter ${name} is not valid`);
+  return query;
+}
+
+export function eventsRouter(deps: Pick<ResourceDeps, "kube">): Router {
+  const router = Router({ mergeParams: true });
+  router.get("/", async (req, res) => {
+    const namespace = String((req.params as Record<string, string>).namespace);
+    const kind = one(req.query.kind, "kind", new RegExp(EVENT_KIND_PATTERN));
+    const name = one(req.query.name, "name", new RegExp(EVENT_NAME_PATTERN));
+    const type = one(req.query.type, "type", /^(Normal|Warning)$/);
+    const limitText = one(req.query.limit, "limit", /^[1-9][0-9]{0,2}$/);
+    const limit = limitText === undefined ? EVENTS_DEFAULT_LIMIT : Number(limitText);
+    if (limit > EVENTS_MAX_LIMIT)
+      throw problemOf(400, `query parameter limit must be at most ${EVENTS_MAX_LIMIT}`);
+    const fields = [
+      ...(kind ? [`involvedObject.kind=${kind}`] : []),
+      ...(name ? [`involvedObject.name=${name}`] : []),
+      ...(type ? [`type=${type}`] : []),
+    ];
+    // The apiserver cannot sort; a namespace's events are few (they expire after an hour).
+    const list = await asCaller(deps.kube, res).list<CoreEvent>("v1", "Event", namespace, {
+      ...(fields.length ? { fieldSelector: fields.join(",") } : {}),
+    });
+    const items = list.items
+      .map(summarise)
+      .sort((a, b) => (b.lastTime ?? "").localeCompare(a.lastTime ?? ""))
+      .slice(0, limit);
+    res.json({ items });
+  });
+  router.all("/", methodNotAllowed(["GET"]));
+  return router;
+}
