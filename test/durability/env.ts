@@ -55,7 +55,7 @@ export interface DurableEnv {
 }
 
 /** Fast leader election, so an operator started after a kill takes over within seconds. */
-const LEASE = ["--lease-duration=4", "--renew-deadline=3", "--retry-period=0.5"];
+const LEASE = ["--lease-duration=4s", "--renew-deadline=3s", "--retry-period=500ms"];
 
 /**
  * A real S3 server with `bucket`, its credentials in Secret "store" of `ns`, and the
