@@ -26,6 +26,7 @@ import {
 import { completionScript, SHELLS } from "./completion.ts";
 import { dataPlaneCommands, ExitCode } from "./dataplane.ts";
 import { FORMATS, render, type Format } from "./output.ts";
+import { errorMessage } from "../lib/log.ts";
 
 type Obj = { apiVersion?: string; kind?: string; metadata?: { name?: string; namespace?: string } } & Record<
   string,
@@ -336,7 +337,7 @@ export async function main(argv = process.argv): Promise<number> {
       process.stderr.write(`Error from the gateway (${e.status}): ${e.message}\n`);
       return 1;
     }
-    process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.stderr.write(`error: ${errorMessage(e)}\n`);
     return 1;
   }
 }

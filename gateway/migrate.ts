@@ -3,6 +3,7 @@
 // (the Helm chart runs it as a pre-install/pre-upgrade Job).
 import { migrate, pendingMigrations } from "./store/migrations.ts";
 import { createPool } from "./store/store.ts";
+import { errorMessage } from "../lib/log.ts";
 
 const url = process.env.DATABASE_URL ?? process.argv[2];
 if (!url) {
@@ -23,7 +24,7 @@ try {
     );
   }
 } catch (err) {
-  process.stderr.write(`gateway migrate: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`gateway migrate: ${errorMessage(err)}\n`);
   process.exitCode = 1;
 } finally {
   await pool.end();

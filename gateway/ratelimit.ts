@@ -8,6 +8,7 @@ import type { Redis } from "ioredis";
 export const redisLost = (r: Redis): boolean => ["reconnecting", "close", "end"].includes(r.status);
 import type { Logger } from "../lib/log.ts";
 import { TokenBucket } from "../lib/kube/client.ts";
+import { errorMessage } from "../lib/log.ts";
 
 export interface RateDecision {
   allowed: boolean;
@@ -83,7 +84,7 @@ export class RedisRateLimiter implements RateLimiter {
       );
       return { allowed: wait === 0, retryAfterMs: wait };
     } catch (err) {
-      return this.failOpen(err instanceof Error ? err.message : String(err));
+      return this.failOpen(errorMessage(err));
     }
   }
 

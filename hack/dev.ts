@@ -11,6 +11,7 @@ import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { repoRoot } from "../test/harness/paths.ts";
 import { startPlatform, waitForCurrent } from "../test/harness/platform.ts";
+import { errorMessage } from "../lib/log.ts";
 
 const dir = join(repoRoot, ".tmp", "dev");
 // A previous session's pods, volumes and logs belong to a cluster that is gone.
@@ -44,7 +45,7 @@ try {
     ...(process.env.AGENTRY_DEV_MODEL_API_KEY ? { modelApiKey: process.env.AGENTRY_DEV_MODEL_API_KEY } : {}),
   });
 } catch (err) {
-  console.error(`make dev failed: ${err instanceof Error ? err.message : String(err)}`);
+  console.error(`make dev failed: ${errorMessage(err)}`);
   await stop(1);
 }
 const p = platform!;

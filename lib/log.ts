@@ -34,3 +34,8 @@ export function createLogger(
 export function silentLogger(): Logger {
   return winston.createLogger({ silent: true });
 }
+
+/** The message of a thrown value: an Error's message, anything else as text. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

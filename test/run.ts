@@ -17,6 +17,7 @@ import { startServices, type Services } from "./harness/services.ts";
 import { installCrds } from "./harness/install.ts";
 import { repoRoot } from "./harness/paths.ts";
 import { enterLoopbackNetns } from "./harness/netns.ts";
+import { errorMessage } from "../lib/log.ts";
 
 // Everything below runs in a network namespace with only loopback (where root allows it).
 await enterLoopbackNetns("make test");
@@ -75,7 +76,7 @@ if (needsCluster) {
       PATH: `${bin}:${process.env.PATH ?? ""}`,
     });
   } catch (err) {
-    console.error(`\n[test] setup failed: ${err instanceof Error ? err.message : String(err)}`);
+    console.error(`\n[test] setup failed: ${errorMessage(err)}`);
     await shutdown(true);
     process.exit(1);
   }

@@ -3,6 +3,7 @@
 import { X509Certificate, randomBytes } from "node:crypto";
 import { isIP } from "node:net";
 import forge from "node-forge";
+import { errorMessage } from "../lib/log.ts";
 
 export interface CertBundle {
   /** PEM of the CA that signed `cert`. */
@@ -105,6 +106,6 @@ export function rotationReason(
     if (left < rotateBeforeMs) return `the certificate expires in ${Math.round(left / 1000)}s`;
     return undefined;
   } catch (err) {
-    return `the stored certificate cannot be read (${err instanceof Error ? err.message : String(err)})`;
+    return `the stored certificate cannot be read (${errorMessage(err)})`;
   }
 }

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { KubeConfig } from "@kubernetes/client-node";
 import { KubeClient } from "../lib/kube/client.ts";
-import { createLogger } from "../lib/log.ts";
+import { errorMessage, createLogger } from "../lib/log.ts";
 import { expiry } from "./certs.ts";
 import { loadConfig, usage } from "./config.ts";
 import { configOrExit } from "../lib/cli/config.ts";
@@ -48,7 +48,7 @@ let shuttingDown = false;
 try {
   await tls.start();
 } catch (err) {
-  log.error("cannot get a serving certificate", { error: err instanceof Error ? err.message : String(err) });
+  log.error("cannot get a serving certificate", { error: errorMessage(err) });
   process.exit(1);
 }
 const first = tls.current();
@@ -63,7 +63,7 @@ if (cfg.clientCaFile) {
   } catch (err) {
     log.error("cannot read --client-ca-file", {
       file: cfg.clientCaFile,
-      error: err instanceof Error ? err.message : String(err),
+      error: errorMessage(err),
     });
     process.exit(1);
   }
@@ -108,5 +108,5 @@ async function shutdown(signal: string): Promise<void> {
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
 process.on("SIGINT", () => void shutdown("SIGINT"));
 process.on("unhandledRejection", (err) => {
-  log.error("unhandled rejection", { error: err instanceof Error ? err.message : String(err) });
+  log.error("unhandled rejection", { error: errorMessage(err) });
 });

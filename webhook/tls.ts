@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { Logger } from "../lib/log.ts";
 import { isConflict, isNotFound, type KubeClient, type KubeObject } from "../lib/kube/client.ts";
 import { expiry, generateBundle, rotationReason, type CertBundle } from "./certs.ts";
+import { errorMessage } from "../lib/log.ts";
 
 export interface ServingCert {
   cert: string;
@@ -65,7 +66,7 @@ abstract class Watched implements TlsSource {
     this.timer = setInterval(() => {
       this.tick().catch((err: unknown) =>
         this.log.error("certificate check failed", {
-          error: err instanceof Error ? err.message : String(err),
+          error: errorMessage(err),
         }),
       );
     }, this.intervalMs);

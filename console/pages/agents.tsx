@@ -2,6 +2,7 @@
 // restarts and conditions, its recent tasks, and a task box whose answer streams in.
 import { useEffect, useState } from "preact/hooks";
 import { NDJSON, records, type TaskRecord } from "../../clients/typescript/index.ts";
+import { ObjectEvents } from "../events.tsx";
 import { useLive, type Obj } from "../live.ts";
 import { pagePath } from "../router.ts";
 import { authFetch, describe, enc } from "../session.ts";
@@ -100,6 +101,7 @@ export function AgentPage(props: { ns: string; name: string }) {
         )}
       </section>
       <Conditions o={ar} />
+      <ObjectEvents ns={ns} kind="AgentRuntime" name={name} />
     </>
   );
 }

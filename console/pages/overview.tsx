@@ -1,7 +1,9 @@
 // Overview: every namespace the caller can see agentry objects in (the gateway's
 // cross-namespace lists, which ask RBAC namespace by namespace), counts and health of the
-// four kinds, and what is failing now (objects whose Ready condition is False), newest first.
+// four kinds, what is failing now (objects whose Ready condition is False), newest first, and
+// the recent Warning events of those namespaces.
 import { useEffect, useState } from "preact/hooks";
+import { RecentWarnings } from "../events.tsx";
 import type { Obj, Plural } from "../live.ts";
 import { pagePath } from "../router.ts";
 import { api, call, describe } from "../session.ts";
@@ -151,6 +153,7 @@ export function Overview(props: { data: Everywhere }) {
           ]}
         />
       </section>
+      {data.loaded && <RecentWarnings namespaces={data.namespaces} />}
     </>
   );
 }

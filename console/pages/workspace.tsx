@@ -1,6 +1,7 @@
 // One workspace: where it is placed, how its files stand against the object store, suspend
 // and resume, a file browser (list, view, upload, download, delete) and a command runner whose
 // output streams in (the gateway's exec route as newline-delimited JSON records).
+import { ObjectEvents } from "../events.tsx";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { NDJSON, records, type ExecRecord } from "../../clients/typescript/index.ts";
 import { useLive } from "../live.ts";
@@ -93,6 +94,7 @@ export function WorkspacePage(props: { ns: string; name: string }) {
       <Files ns={ns} name={name} placed={Boolean(st.sandboxPod) && !sp.suspended} />
       <Runner ns={ns} name={name} />
       <Conditions o={ws} />
+      <ObjectEvents ns={ns} kind="Workspace" name={name} />
     </>
   );
 }

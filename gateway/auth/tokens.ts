@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import * as yaml from "js-yaml";
 import { z } from "zod";
 import type { Identity } from "./identity.ts";
+import { errorMessage } from "../../lib/log.ts";
 
 export const hashToken = (token: string): string => createHash("sha256").update(token).digest("hex");
 
@@ -25,7 +26,7 @@ export function parseTokens(text: string, source: string): StaticTokens {
   try {
     data = yaml.load(text);
   } catch (err) {
-    throw new Error(`${source}: not valid YAML/JSON: ${err instanceof Error ? err.message : String(err)}`, {
+    throw new Error(`${source}: not valid YAML/JSON: ${errorMessage(err)}`, {
       cause: err,
     });
   }

@@ -18,6 +18,7 @@ import { sandboxPodProblem } from "../../lib/kube/owners.ts";
 import { methodNotAllowed, problemOf } from "../problem.ts";
 import { allow, type DataPlaneDeps, identityOf, params } from "./common.ts";
 import { tokenFor } from "./targets.ts";
+import { errorMessage } from "../../lib/log.ts";
 
 /** How long one sandbox may take to report its status. */
 const STATUS_TIMEOUT_MS = 3000;
@@ -102,7 +103,7 @@ export function sandboxesRouter(deps: DataPlaneDeps): Router {
           } catch (err) {
             return {
               ...info,
-              error: `status unavailable: ${err instanceof Error ? err.message : String(err)}`,
+              error: `status unavailable: ${errorMessage(err)}`,
             };
           }
         }),

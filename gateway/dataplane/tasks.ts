@@ -31,6 +31,7 @@ import {
   streamFormat,
 } from "./common.ts";
 import { agentTarget, type AgentTarget } from "./targets.ts";
+import { errorMessage } from "../../lib/log.ts";
 
 /** Largest JSON answer read from an agent. */
 const MAX_ANSWER_BYTES = 16 << 20;
@@ -57,10 +58,7 @@ async function callAgent(
     });
   } catch (err) {
     if (signal.aborted) throw err;
-    throw problemOf(
-      502,
-      `the agent could not be reached: ${err instanceof Error ? err.message : String(err)}`,
-    );
+    throw problemOf(502, `the agent could not be reached: ${errorMessage(err)}`);
   }
   if (res.status >= 300 && res.status < 400) {
     await res.body?.cancel().catch(() => undefined);

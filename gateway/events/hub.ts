@@ -7,6 +7,7 @@ import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { EventBus } from "./bus.ts";
 import { missedEvents } from "./catchup.ts";
+import { errorMessage } from "../../lib/log.ts";
 
 export interface StreamRef {
   apiVersion: string;
@@ -100,7 +101,7 @@ export class EventHub {
   private warn(name: string, err: unknown): void {
     this.log.warn("event stream step failed", {
       stream: name,
-      error: err instanceof Error ? err.message : String(err),
+      error: errorMessage(err),
     });
   }
 

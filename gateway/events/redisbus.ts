@@ -11,6 +11,7 @@ import type { Redis } from "ioredis";
 import { redisLost } from "../ratelimit.ts";
 import type { Logger } from "../../lib/log.ts";
 import { compareIds, type EventBus, type Listener, type StreamEvent } from "./bus.ts";
+import { errorMessage } from "../../lib/log.ts";
 
 const PUBLISH = `
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 't', ARGV[2], 'd', ARGV[3])
@@ -118,7 +119,7 @@ export class RedisBus implements EventBus {
       // Live messages keep waiting (delivering them first would skip the gap): try again.
       this.log.warn("resuming an event stream after a Redis reconnect failed; retrying", {
         stream,
-        error: err instanceof Error ? err.message : String(err),
+        error: errorMessage(err),
       });
       setTimeout(() => void this.resyncStream(stream, true), 1000).unref();
     }

@@ -8,6 +8,7 @@ import type { Logger } from "../../lib/log.ts";
 import type { Identity } from "../auth/identity.ts";
 import { problemBody, problemOf, toProblem } from "../problem.ts";
 import type { Store, StoredResponse } from "../store/store.ts";
+import { errorMessage } from "../../lib/log.ts";
 
 export interface WriteTarget {
   verb: "create" | "replace" | "patch" | "delete" | "run";
@@ -106,7 +107,7 @@ export async function auditedWrite(
     deps.log.error("could not complete the audit record", {
       requestId,
       auditId,
-      error: err instanceof Error ? err.message : String(err),
+      error: errorMessage(err),
     });
   }
   send(res, response);

@@ -4,6 +4,7 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Pool } from "pg";
+import { errorMessage } from "../../lib/log.ts";
 
 const DIR = join(import.meta.dirname, "migrations");
 const LOCK_ID = 7_202_611; // advisory lock key of agentry gateway migrations
@@ -56,10 +57,7 @@ export async function migrate(pool: Pool, dir = DIR): Promise<string[]> {
         await client.query("COMMIT");
       } catch (err) {
         await client.query("ROLLBACK");
-        throw new Error(
-          `migration ${m.version} failed: ${err instanceof Error ? err.message : String(err)}`,
-          { cause: err },
-        );
+        throw new Error(`migration ${m.version} failed: ${errorMessage(err)}`, { cause: err });
       }
       now.push(m.version);
     }

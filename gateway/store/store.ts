@@ -4,6 +4,7 @@
 // without its audit record.
 import pg from "pg";
 import { problemOf } from "../problem.ts";
+import { errorMessage } from "../../lib/log.ts";
 
 export interface AuditStart {
   requestId: string;
@@ -53,7 +54,7 @@ export function createPool(url: string, max = 10): pg.Pool {
 }
 
 function unavailable(err: unknown): Error {
-  const msg = err instanceof Error ? err.message : String(err);
+  const msg = errorMessage(err);
   return problemOf(
     503,
     `the gateway's audit database is unavailable (${msg}); nothing was written, retry later`,

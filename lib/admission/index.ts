@@ -15,6 +15,7 @@ import { validatePipeline } from "./pipeline.ts";
 import { validateSandboxFleet } from "./sandboxfleet.ts";
 import { validateWorkspace } from "./workspace.ts";
 import { allowed, type AdmissionObject, type Lookup, type Policy, type Rule, type Verdict } from "./types.ts";
+import { errorMessage } from "../log.ts";
 
 export * from "./types.ts";
 export { parseImage, registryAllowed } from "./images.ts";
@@ -75,7 +76,7 @@ export async function validate(
     const rule = rules[kind] as Rule<AdmissionObject>;
     return await rule(object, oldObject, memoLookup(lookup), policy);
   } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
+    const why = errorMessage(err);
     // A read the caller may not make (the gateway looks up as the caller): their answer is 403.
     if ((err as { status?: unknown }).status === 403) {
       return { allowed: false, code: 403, message: `cannot check this ${kind}: ${why}`, warnings: [] };

@@ -3,6 +3,7 @@
 import { CronExpressionParser } from "cron-parser";
 import { ONCE_SCHEDULES } from "../../api/v1alpha1/index.ts";
 import type { Findings } from "./types.ts";
+import { errorMessage } from "../log.ts";
 
 const MACROS: Record<string, string> = {
   "@yearly": "0 0 1 1 *",
@@ -80,7 +81,7 @@ export function checkSchedule(f: Findings, schedule: string, timeZone: string | 
     const next = CronExpressionParser.parse(expr, timeZone ? { tz: timeZone } : {}).next();
     if (Number.isNaN(next.getTime())) throw new Error("it never fires");
   } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
+    const why = errorMessage(err);
     f.deny("spec.schedule", `"${schedule}" is not a valid cron expression (${why}); ${EXAMPLE}`);
   }
 }

@@ -1,5 +1,7 @@
 // The start of every agentry program: parse flags, print help, or exit 2 with the error
 // and the usage text.
+import { errorMessage } from "../log.ts";
+
 export function configOrExit<T>(
   program: string,
   load: (argv: string[]) => T | "help",
@@ -9,9 +11,7 @@ export function configOrExit<T>(
   try {
     config = load(process.argv.slice(2));
   } catch (err) {
-    process.stderr.write(
-      `agentry ${program}: ${err instanceof Error ? err.message : String(err)}\n\n${usage()}`,
-    );
+    process.stderr.write(`agentry ${program}: ${errorMessage(err)}\n\n${usage()}`);
     process.exit(2);
   }
   if (config === "help") {

@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { z } from "zod";
 import { badRequest, ProblemError } from "./problem.ts";
+import { errorMessage } from "../log.ts";
 
 export function json(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -28,7 +29,7 @@ export async function readJson<T>(
   try {
     value = text === "" ? {} : JSON.parse(text);
   } catch (err) {
-    throw badRequest(`request body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+    throw badRequest(`request body is not valid JSON: ${errorMessage(err)}`);
   }
   const parsed = schema.safeParse(value);
   if (!parsed.success)

@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { PROBLEM_CONTENT_TYPE, type Problem } from "../../contracts/problem.ts";
 import type { Log } from "../log.ts";
+import { errorMessage } from "../log.ts";
 
 const TITLES: Record<number, string> = {
   400: "Bad Request",
@@ -67,7 +68,7 @@ export function sendProblem(
   if (!known)
     log.error("request failed", {
       path: req.url,
-      error: err instanceof Error ? err.message : String(err),
+      error: errorMessage(err),
     });
   if (res.headersSent) {
     res.destroy();

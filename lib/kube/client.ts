@@ -7,6 +7,7 @@ import type { HttpMethod } from "@kubernetes/client-node";
 import { RequestContext, type KubeConfig } from "@kubernetes/client-node";
 import { fetch } from "undici";
 import { resourceFor, resourcePath } from "./resources.ts";
+import { errorMessage } from "../log.ts";
 
 export const FIELD_MANAGER = "agentry";
 
@@ -339,7 +340,7 @@ function apiError(
 
 function transportError(method: string, path: string, err: unknown): ApiError {
   if (err instanceof ApiError) return err;
-  const msg = err instanceof Error ? err.message : String(err);
+  const msg = errorMessage(err);
   return new ApiError(0, "TransportError", `${method} ${path}: ${msg}`);
 }
 

@@ -4,6 +4,7 @@
 import { WorkQueue } from "./queue.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "./metrics.ts";
+import { errorMessage } from "../log.ts";
 
 export interface ReconcileResult {
   /** Visit the key again after this many milliseconds (e.g. a backoff or a timer). */
@@ -78,7 +79,7 @@ export class Controller {
         this.metrics.queueRetries.inc({ name: this.reconciler.name });
         this.log.warn("reconcile failed; will retry", {
           key,
-          error: err instanceof Error ? err.message : String(err),
+          error: errorMessage(err),
           retryInMs: delay,
         });
       } finally {

@@ -4,6 +4,7 @@
 import { shortHash } from "./names.ts";
 import type { KubeClient, KubeObject } from "./client.ts";
 import type { Logger } from "../log.ts";
+import { errorMessage } from "../log.ts";
 
 export type EventType = "Normal" | "Warning";
 
@@ -33,7 +34,7 @@ export class EventRecorder implements Recorder {
     void this.write(obj, type, reason, message).catch((err: unknown) => {
       this.log.warn("could not record event", {
         reason,
-        error: err instanceof Error ? err.message : String(err),
+        error: errorMessage(err),
       });
     });
   }

@@ -6,6 +6,7 @@
 import { ListWatch, Watch, type KubernetesObject } from "@kubernetes/client-node";
 import type { KubeClient, KubeObject } from "./client.ts";
 import type { Logger } from "../log.ts";
+import { errorMessage } from "../log.ts";
 
 export type Handler<T> = (obj: T, old?: T) => void;
 
@@ -89,7 +90,7 @@ export class Informer<T extends KubeObject> {
       // Back off while failing; start over once a watch has run for a while. (ListWatch's
       // "connect" fires before each attempt, so resetting there never let the delay grow.)
       if (Date.now() - this.startedAt >= 10_000) this.restartDelay = 500;
-      const msg = err instanceof Error ? err.message : String(err);
+      const msg = errorMessage(err);
       this.log.warn("watch failed; restarting", { error: msg, retryInMs: this.restartDelay });
       setTimeout(() => void this.startWatch(), this.restartDelay).unref();
       this.restartDelay = Math.min(this.restartDelay * 2, 5_000);
@@ -117,7 +118,7 @@ export class Informer<T extends KubeObject> {
         this.syncWaiters = [];
       }
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
+      const msg = errorMessage(err);
       this.log.warn("list failed; retrying", { error: msg, retryInMs: this.restartDelay });
       setTimeout(() => void this.startWatch(), this.restartDelay).unref();
       this.restartDelay = Math.min(this.restartDelay * 2, 5_000);

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { ApiError, isConflict, isNotFound, type KubeClient, type KubeObject } from "./client.ts";
 import type { Logger } from "../log.ts";
+import { errorMessage } from "../log.ts";
 
 export interface LeaderOptions {
   namespace: string;
@@ -101,7 +102,7 @@ export class LeaderElector {
         this.stepDown("lost the lease");
       }
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
+      const msg = errorMessage(err);
       this.log.warn("lease update failed", { error: msg });
       if (this.leading && Date.now() - this.lastRenew > this.opts.renewDeadlineMs) {
         this.stepDown("could not renew the lease within the renew deadline");
@@ -195,7 +196,7 @@ export class LeaderElector {
       this.log.info("released the lease");
     } catch (err) {
       this.log.warn("could not release the lease", {
-        error: err instanceof Error ? err.message : String(err),
+        error: errorMessage(err),
       });
     }
   }

@@ -7,6 +7,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import type { ObjectStoreSpec, SandboxFleet } from "../../api/v1alpha1/index.ts";
 import type { KubeClient } from "../../lib/kube/client.ts";
 import { S3Objects } from "../../lib/objects.ts";
+import { errorMessage } from "../../lib/log.ts";
 
 export interface DefaultStore {
   endpoint: string;
@@ -84,7 +85,7 @@ export class FleetStores {
     } catch (err) {
       if (hit) return hit.store; // keep working on what was read before
       throw new StoreUnavailable(
-        `cannot read the object store's credentials Secret ${namespace}/${name}: ${err instanceof Error ? err.message : String(err)}`,
+        `cannot read the object store's credentials Secret ${namespace}/${name}: ${errorMessage(err)}`,
       );
     }
     const version = secret.metadata.resourceVersion ?? "";

@@ -13,6 +13,7 @@ import {
   type RotationPolicy,
 } from "../../lib/keyring.ts";
 import type { Logger } from "../../lib/log.ts";
+import { errorMessage } from "../../lib/log.ts";
 
 /** Lifetime of the token of one operator call; a token is reused while half of it is left. */
 export const CALL_TOKEN_TTL_SECONDS = 120;
@@ -64,7 +65,7 @@ export class OperatorKeys implements TokenSource {
     } catch (err) {
       this.o.log.error("the signing key ring cannot be used; calls to pods fail until it can", {
         secret: this.ring.where,
-        error: err instanceof Error ? err.message : String(err),
+        error: errorMessage(err),
       });
     }
     await this.syncGateway();
@@ -90,7 +91,7 @@ export class OperatorKeys implements TokenSource {
       else
         this.o.log.warn("could not read the gateway's public keys; keeping the last ones", {
           configMap: `${namespace}/${configMap}`,
-          error: err instanceof Error ? err.message : String(err),
+          error: errorMessage(err),
         });
     }
   }

@@ -8,6 +8,7 @@ import { readFile } from "node:fs/promises";
 import { setTimeout as delay } from "node:timers/promises";
 import { defineFlags } from "../../lib/cli/flags.ts";
 import { AgentPath, StepEnv, type TaskRequest, type TaskResult } from "../../contracts/agent.ts";
+import { errorMessage } from "../../lib/log.ts";
 
 export const DEFAULT_STEP_TIMEOUT_SECONDS = 600;
 
@@ -58,7 +59,7 @@ export function dispatchOptions(
   try {
     v = flags.parse(argv, env);
   } catch (err) {
-    throw new DispatchError(`dispatch: ${err instanceof Error ? err.message : String(err)}`, 2);
+    throw new DispatchError(`dispatch: ${errorMessage(err)}`, 2);
   }
   if (v === "help") return "help";
   if (!v.manifest) throw new DispatchError("dispatch: --manifest (AGENTRY_MANIFEST) is required", 2);
@@ -87,10 +88,7 @@ export async function loadStep(
   try {
     manifest = JSON.parse(await readFile(o.manifest, "utf8")) as typeof manifest;
   } catch (err) {
-    throw new DispatchError(
-      `cannot read the pipeline manifest ${o.manifest}: ${err instanceof Error ? err.message : String(err)}`,
-      2,
-    );
+    throw new DispatchError(`cannot read the pipeline manifest ${o.manifest}: ${errorMessage(err)}`, 2);
   }
   const steps = Array.isArray(manifest.steps) ? manifest.steps : [];
   const step = steps.find((s) => s.name === o.step);
@@ -188,7 +186,7 @@ export async function dispatch(
         break;
       }
       const code = causeCode(err);
-      last = `agent ${agentName} at ${agentUrl} is unreachable (${code ?? (err instanceof Error ? err.message : String(err))})`;
+      last = `agent ${agentName} at ${agentUrl} is unreachable (${code ?? errorMessage(err)})`;
       if (!code || !TRANSIENT_CODES.has(code)) throw new DispatchError(last);
     }
     const left = deadline - now();

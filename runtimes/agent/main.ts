@@ -8,7 +8,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { configOrExit } from "../../lib/cli/config.ts";
 import { closeGracefully } from "../../lib/http/shutdown.ts";
-import { createLogger } from "../../lib/log.ts";
+import { errorMessage, createLogger } from "../../lib/log.ts";
 import { readTokenFile } from "../../lib/tokens.ts";
 import { agentUsage, loadAgentConfig } from "./config.ts";
 import { dispatch, dispatchOptions, DispatchError, dispatchUsage, loadStep } from "./dispatch.ts";
@@ -41,7 +41,7 @@ async function runDispatch(args: string[]): Promise<void> {
     process.stdout.write(result.output.endsWith("\n") ? result.output : `${result.output}\n`);
     process.exit(0);
   } catch (err) {
-    const reason = (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, " ");
+    const reason = errorMessage(err).replace(/\s*\n\s*/g, " ");
     process.stderr.write(`${reason}\n`);
     // Kubernetes shows this file as the terminated container's message (the Job's failure reason).
     try {

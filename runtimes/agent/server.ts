@@ -27,6 +27,7 @@ import { SandboxApiError, SandboxClient } from "../../contracts/sandbox.client.t
 import type { AgentConfig } from "./config.ts";
 import { ProviderError, providerFor, type Complete } from "./providers.ts";
 import { readiness } from "./readiness.ts";
+import { errorMessage } from "../../lib/log.ts";
 
 /** Tasks GET /v1/tasks remembers, and how much of their input and output. */
 const RECENT_TASKS = 50;
@@ -103,7 +104,7 @@ export class AgentApp {
       this.workspaceFound = info !== undefined;
       this.workspaceError = info ? undefined : `the sandbox at ${this.sandbox.baseUrl} does not hold it yet`;
     } catch (err) {
-      this.workspaceError = err instanceof Error ? err.message : String(err);
+      this.workspaceError = errorMessage(err);
     }
     return this.workspaceFound;
   }

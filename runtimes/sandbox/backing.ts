@@ -8,6 +8,7 @@ import type { Durability } from "../../contracts/sandbox.ts";
 import type { Log } from "../../lib/log.ts";
 import type { DurableStore, FlushResult } from "./durable.ts";
 import { cloneInto, GitSourceError, type CloneRequest } from "./gitsource.ts";
+import { errorMessage } from "../../lib/log.ts";
 
 export type DurabilityState = Durability;
 
@@ -48,7 +49,7 @@ export interface BackingOptions {
 export const NO_STORE_MESSAGE =
   "no object store configured for this fleet: files live only in the sandbox pod and are lost when it goes";
 
-const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+const message = (err: unknown) => errorMessage(err);
 
 export class Backing {
   private readonly o: BackingOptions;

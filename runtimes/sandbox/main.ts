@@ -8,7 +8,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { configOrExit } from "../../lib/cli/config.ts";
 import { closeGracefully } from "../../lib/http/shutdown.ts";
-import { createLogger } from "../../lib/log.ts";
+import { errorMessage, createLogger } from "../../lib/log.ts";
 import { TokenVerifier } from "../../lib/tokens.ts";
 import { loadSandboxConfig, sandboxUsage } from "./config.ts";
 import type { Isolation } from "./confine.ts";
@@ -35,7 +35,7 @@ try {
 } catch (err) {
   log.error("cannot use the workspace root; check --root and its permissions", {
     root: cfg.root,
-    error: err instanceof Error ? err.message : String(err),
+    error: errorMessage(err),
   });
   process.exit(1);
 }

@@ -117,6 +117,9 @@ describe("web console", () => {
         .click();
       await page.getByRole("region", { name: "Namespaces" }).getByRole("link", { name: ns }).waitFor();
       await page.getByRole("heading", { name: "SandboxFleets" }).waitFor();
+      await page
+        .getByRole("table", { name: "Warning events of the namespaces you see, newest first" })
+        .waitFor();
       await checkAccessibility(page, "the overview");
       // Keyboard: the skip link comes first, and focus moved by Tab is visible.
       const first = "document.querySelector('a[href], button, input, select, textarea')?.textContent";
@@ -216,6 +219,17 @@ describe("web console", () => {
         .getByRole("link", { name: "coder" })
         .waitFor();
       await checkAccessibility(page, "the agents page");
+      // An agent's page shows its Kubernetes Events (the operator created its Pod).
+      await page
+        .getByRole("table", { name: `AgentRuntimes in ${ns}` })
+        .getByRole("link", { name: "coder" })
+        .click();
+      await page
+        .getByRole("table", { name: "Events of AgentRuntime coder, newest first" })
+        .getByRole("cell", { name: "Created", exact: true })
+        .first()
+        .waitFor();
+      await checkAccessibility(page, "an agent's page");
       await page
         .getByRole("navigation", { name: "Sections" })
         .getByRole("link", { name: "Pipelines" })

@@ -28,6 +28,7 @@ import { chmod, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type * as k8s from "@kubernetes/client-node";
 import { repoRoot } from "./paths.ts";
+import { errorMessage } from "../../lib/log.ts";
 
 export const IMAGE_NAMES = ["operator", "gateway", "agent", "sandbox"] as const;
 export type ImageName = (typeof IMAGE_NAMES)[number];
@@ -314,7 +315,7 @@ export class Container {
         const v = await check();
         if (v !== undefined) return v;
       } catch (err) {
-        last = err instanceof Error ? err.message : String(err);
+        last = errorMessage(err);
       }
       const s = await this.state();
       if (!s.running) {

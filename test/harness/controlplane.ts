@@ -11,6 +11,7 @@ import * as yaml from "js-yaml";
 import { binary } from "./binaries.ts";
 import { repoRoot } from "./paths.ts";
 import { freePort, Supervised, waitFor } from "./process.ts";
+import { errorMessage } from "../../lib/log.ts";
 
 export interface ControlPlaneOptions {
   /** Number of fake kwok nodes (default 3, spread over zones a/b/c). */
@@ -201,7 +202,7 @@ export class ControlPlane implements Endpoints {
       return cp;
     } catch (err) {
       await cp.stop({ keep: true });
-      const msg = err instanceof Error ? err.message : String(err);
+      const msg = errorMessage(err);
       throw new Error(`local control plane failed to start: ${msg}\n  logs kept in ${cp.logDir}`, {
         cause: err,
       });

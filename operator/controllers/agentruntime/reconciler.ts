@@ -25,6 +25,7 @@ import { planPod } from "./plan.ts";
 import type { AgentProbe, AgentReadiness } from "./probe.ts";
 import { fleetOf, staleChild, workspaceOf } from "./inputs.ts";
 import { registerWatches, resyncAll, type AgentInformers } from "./watches.ts";
+import { errorMessage } from "../../../lib/log.ts";
 
 export { staleChild } from "./inputs.ts";
 export type { AgentInformers } from "./watches.ts";
@@ -135,8 +136,7 @@ export class AgentRuntimeReconciler implements Reconciler {
     } catch (err) {
       // A name held by someone else's object: leave it alone, say so, look again later.
       if (isNameConflict(err)) nameConflict = err.message;
-      else
-        reconcileError = `could not update child objects: ${err instanceof Error ? err.message : String(err)}`;
+      else reconcileError = `could not update child objects: ${errorMessage(err)}`;
     }
     if (nameConflict) {
       this.deps.recorder.event(ar, "Warning", "NameConflict", nameConflict);

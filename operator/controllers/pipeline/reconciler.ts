@@ -39,6 +39,7 @@ import {
   type StepPodView,
 } from "./timeouts.ts";
 import type { ReconcileResult } from "../../../lib/kube/controller.ts";
+import { errorMessage } from "../../../lib/log.ts";
 
 export const PIPELINE_CHILD_SELECTOR = `app.kubernetes.io/managed-by=agentry,${LABEL_PIPELINE}`;
 
@@ -73,7 +74,7 @@ interface PodView {
   };
 }
 
-const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+const errorText = (err: unknown) => errorMessage(err);
 
 export class PipelineReconciler implements Reconciler {
   readonly name = "pipeline";
