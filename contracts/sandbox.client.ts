@@ -20,6 +20,9 @@ import {
   type WorkspaceList,
 } from "./sandbox.ts";
 
+/** What releaseWorkspace found: still flushing, or gone (with its last state when it was there). */
+export type Released = { state: "flushing" } | { state: "gone"; info?: WorkspaceInfo };
+
 /** A bearer token, or where to get one for each call (a file re-read, a fresh signature). */
 export type TokenSource = string | (() => string | undefined | Promise<string | undefined>);
 
@@ -128,11 +131,15 @@ export class SandboxClient {
 
   /**
    * Flushes the workspace to its store, then removes it from the sandbox: "flushing" while the
-   * flush runs (ask again), "gone" once it is flushed and removed (or was not there).
+   * flush runs (ask again), "gone" once it is flushed and removed (or was not there), with
+   * what the sandbox last said of it (its last flush) when it was there.
    */
-  async releaseWorkspace(id: string): Promise<"flushing" | "gone"> {
-    const res = await this.send("DELETE", `${workspacePath(id)}?flush=true`, { ok: [202, 204] });
-    return res.status === 202 ? "flushing" : "gone";
+  async releaseWorkspace(id: string): Promise<Released> {
+    const res = await this.send("DELETE", `${workspacePath(id)}?flush=true`, { ok: [200, 202, 204] });
+    if (res.status === 202) return { state: "flushing" };
+    return res.status === 200
+      ? { state: "gone", info: (await res.json()) as WorkspaceInfo }
+      : { state: "gone" };
   }
 
   /** Writes a file (parent directories are created); `created` is false when it replaced one. */

@@ -10,7 +10,9 @@
 //   GET  /workspaces                           WorkspaceList
 //   GET|PUT|DELETE /workspaces/{id}            WorkspaceInfo (PUT: CreateWorkspaceRequest; 201 new, 200 existing)
 //                                              DELETE ?flush=true: flush to the store first; 202 while
-//                                              the flush runs (ask again), 204 once flushed and removed
+//                                              the flush runs (ask again), then 200 with the
+//                                              WorkspaceInfo of its last flush once removed (204
+//                                              when it was not there)
 //   POST /workspaces/{id}/exec                 ExecRequest → ExecResult, or with
 //                                              `Accept: application/x-ndjson` a stream of
 //                                              ExecStreamRecord lines (closing it cancels)
@@ -145,6 +147,12 @@ export const WorkspaceInfo = z.object({
   ownerId: z.string().nullable(),
   /** RFC 3339 time the workspace was created. */
   createdAt: z.string(),
+  /**
+   * RFC 3339 time of the workspace's last data-plane call (files, dir, archive, exec), the
+   * time of the answer while a command runs, and createdAt before any call: what a
+   * Workspace's spec.idleTimeout is measured from.
+   */
+  lastActivityTime: z.string().optional(),
   durability: Durability.optional(),
 });
 export type WorkspaceInfo = z.output<typeof WorkspaceInfo>;

@@ -95,6 +95,13 @@ describe("gateway durations", () => {
     );
   });
 
+  it("bound the wait for a workspace waking from idleness", () => {
+    assert.equal(cfg([]).wakeWaitMs, 30_000);
+    assert.equal(cfg(["--wake-wait=0s"]).wakeWaitMs, 0);
+    assert.equal(cfg([], { AGENTRY_WAKE_WAIT: "2m" }).wakeWaitMs, 120_000);
+    assert.throws(() => cfg(["--wake-wait=soon"]), /wake-wait/);
+  });
+
   it("serve /metrics on a port of its own", () => {
     assert.deepEqual(cfg([]).metricsAddr, { host: "0.0.0.0", port: 9090 });
     assert.deepEqual(cfg(["--metrics-addr=127.0.0.1:0"]).metricsAddr, { host: "127.0.0.1", port: 0 });

@@ -53,6 +53,8 @@ export interface GatewayConfig {
   podAddressMap: string | undefined;
   maxUploadBytes: number;
   maxExecSeconds: number;
+  /** How long a data-plane request waits for a workspace suspended for idleness to wake. */
+  wakeWaitMs: number;
   /** Directory of the built web console served under /ui; empty: no console. */
   consoleDir: string;
   /** On SIGTERM: how long /readyz fails while new requests are still served (endpoints catch up). */
@@ -296,6 +298,13 @@ const flags = defineFlags("gateway", {
     min: "1s",
     deprecated: [{ flag: "max-exec-seconds", env: "AGENTRY_MAX_EXEC_SECONDS", unit: "s" }],
   },
+  "wake-wait": {
+    kind: "duration",
+    env: "AGENTRY_WAKE_WAIT",
+    help: "data plane: how long a request to a workspace suspended for idleness waits for it to wake (placed and restored) before answering 503 with Retry-After",
+    default: "30s",
+    min: "0s",
+  },
   "shutdown-delay": {
     kind: "duration",
     env: "AGENTRY_SHUTDOWN_DELAY",
@@ -383,6 +392,7 @@ export function loadConfig(
     podAddressMap: v["pod-address-map"],
     maxUploadBytes: v["max-upload-bytes"],
     maxExecSeconds: v["max-exec"] / 1000,
+    wakeWaitMs: v["wake-wait"],
     shutdownDelayMs: v["shutdown-delay"],
     shutdownGraceMs: v["shutdown-grace"],
   };

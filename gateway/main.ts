@@ -220,6 +220,7 @@ const app = createApp({
     signer: () => signingKeys.signer(),
     maxUploadBytes: cfg.maxUploadBytes,
     maxExecSeconds: cfg.maxExecSeconds,
+    wakeWaitMs: cfg.wakeWaitMs,
   },
   watch: sseHandler(hub, kube, metrics, {
     heartbeatMs: cfg.heartbeatMs,

@@ -33,13 +33,13 @@ const PROBLEM_TEXT: Record<number, string> = {
   401: "No or an invalid bearer token.",
   403: "RBAC does not grant the caller the verb on the subresource; the problem names both (`verb`, `resource`, `subresource`).",
   404: "The object (or file, run, command) does not exist.",
-  409: "The workspace is not placed or is suspended (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist).",
+  409: "The workspace is not placed or is suspended by its spec (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist).",
   413: "The upload is larger than the gateway's limit (--max-upload-bytes) or the sandbox's.",
   416: "The range lies outside the file; Content-Range names its size.",
   429: "The caller's rate limit; retry after Retry-After seconds.",
   501: "The agent does not keep a list of its tasks.",
   502: "The pod could not be reached or failed.",
-  503: "The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable.",
+  503: "The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable.",
 };
 
 const NAME_CHAR = "[ -.0-~]"; // printable ASCII but "/"

@@ -21,6 +21,7 @@ import { AgentProbe } from "./controllers/agentruntime/probe.ts";
 import { PIPELINE_CHILD_SELECTOR, PipelineReconciler } from "./controllers/pipeline/reconciler.ts";
 import { OperatorKeys } from "./controllers/keys.ts";
 import { TrustReconciler } from "./controllers/trust.ts";
+import { WorkspaceExpiryReconciler } from "./controllers/workspace.expiry.ts";
 import { TRUST_SELECTOR } from "./controllers/trust.desired.ts";
 import { FleetStores } from "./broker/stores.ts";
 import { PodTokenReviewer, startBrokerServer, StoreBroker } from "./broker/server.ts";
@@ -162,7 +163,8 @@ const pipelines = new PipelineReconciler({
   stallAfterMs: cfg.stallAfterMs,
 });
 const trust = new TrustReconciler({ client, informers, keys, recorder, metrics, log });
-const reconcilers = [agents, fleets, pipelines, trust];
+const expiry = new WorkspaceExpiryReconciler({ client, informers, recorder, log });
+const reconcilers = [agents, fleets, pipelines, trust, expiry];
 const controllers = reconcilers.map((r) => {
   const c = new Controller(r, { workers: cfg.workers, metrics, log });
   r.register(c);

@@ -159,14 +159,23 @@ export const envFromList = () =>
     .optional()
     .meta({ description: "Secrets and ConfigMaps to expose as environment variables." });
 
-/** A Go-style duration string: `500ms`, `30s`, `5m`, `1h30m`. */
-export const duration = (description: string, fallback: string) =>
+const durationText = () =>
   z
     .string()
     .max(32)
-    .regex(/^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/)
+    .regex(/^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/);
+
+/** A Go-style duration string: `500ms`, `30s`, `5m`, `1h30m`. */
+export const duration = (description: string, fallback: string) =>
+  durationText()
     .default(fallback)
     .meta({ description: `${description} A duration such as 500ms, 30s, 5m or 1h.` });
+
+/** A Go-style duration string without a default: absent means the feature is off. */
+export const optionalDuration = (description: string) =>
+  durationText()
+    .optional()
+    .meta({ description: `${description} A duration such as 30s, 5m or 1h.` });
 
 export const containerImage = (description: string) =>
   z

@@ -5,6 +5,7 @@ import {
   LocalObjectReference,
   objectName,
   observedGeneration,
+  optionalDuration,
   ResourceRequirements,
   timestamp,
 } from "./common.ts";
@@ -22,6 +23,11 @@ export const WorkspaceReason = {
   Draining: "Draining",
   /** Ready=True: spec.suspended is true, as the spec asks; the workspace holds no sandbox. */
   Suspended: "Suspended",
+  /**
+   * Ready=True: suspended after spec.idleTimeout without data-plane activity (annotation
+   * agentry.dev/idle-suspended); a data-plane request through the gateway wakes it.
+   */
+  IdleSuspended: "IdleSuspended",
   /** Ready=False: the sandbox runtime refused or failed to create the workspace. */
   SandboxError: "SandboxError",
   /** Ready=False: the sandbox is bringing the workspace's files in (from the store or git). */
@@ -56,6 +62,18 @@ export const DurableReason = {
   /** False: the sandbox went before its flush completed; changes after the last flush were lost. */
   Lost: "Lost",
 } as const;
+
+/**
+ * Set by the operator (to the time it suspended the workspace) after spec.idleTimeout without
+ * data-plane activity; a workspace carrying it is kept off its sandbox like spec.suspended.
+ * Removing it wakes the workspace: the gateway does on a data-plane request.
+ */
+export const ANNOTATION_IDLE_SUSPENDED = "agentry.dev/idle-suspended";
+
+/** Whether the workspace is suspended for idleness. */
+export function isIdleSuspended(ws: { metadata: { annotations?: Record<string, string> } }): boolean {
+  return ws.metadata.annotations?.[ANNOTATION_IDLE_SUSPENDED] !== undefined;
+}
 
 export const GitSource = z
   .object({
@@ -107,6 +125,17 @@ export const WorkspaceSpec = z
       .boolean()
       .default(false)
       .meta({ description: "When true the workspace is removed from its sandbox; false places it again." }),
+    idleTimeout: optionalDuration(
+      "Suspend the workspace (flushed, its slot freed, phase Suspended) after this long without data-plane activity: no file call or command through the gateway or the sandbox API, and no command running. A data-plane request through the gateway wakes it (placed again and restored) and waits for it; removing the annotation agentry.dev/idle-suspended wakes it too. Takes effect only when the fleet has an object store (without one, suspending would lose the files). Unset: never suspended for idleness.",
+    ),
+    ttlSecondsAfterCreation: z.int().min(1).max(315_360_000).optional().meta({
+      description:
+        "Delete the Workspace this many seconds after its creation (an Expired Event says so); its stored files go with it unless spec.retain. With expireAt too, the earlier of the two wins.",
+    }),
+    expireAt: z.iso.datetime().optional().meta({
+      description:
+        "Delete the Workspace at this time (RFC 3339; an Expired Event says so); its stored files go with it unless spec.retain. With ttlSecondsAfterCreation too, the earlier of the two wins.",
+    }),
     retain: z.boolean().default(false).meta({
       description:
         "Keep the workspace's files in the fleet's object store when the Workspace is deleted (they are flushed first). Default false: deleting the Workspace removes them.",

@@ -2109,6 +2109,15 @@ export interface components {
                  * @default false
                  */
                 suspended?: boolean;
+                /** @description Suspend the workspace (flushed, its slot freed, phase Suspended) after this long without data-plane activity: no file call or command through the gateway or the sandbox API, and no command running. A data-plane request through the gateway wakes it (placed again and restored) and waits for it; removing the annotation agentry.dev/idle-suspended wakes it too. Takes effect only when the fleet has an object store (without one, suspending would lose the files). Unset: never suspended for idleness. A duration such as 30s, 5m or 1h. */
+                idleTimeout?: string;
+                /** @description Delete the Workspace this many seconds after its creation (an Expired Event says so); its stored files go with it unless spec.retain. With expireAt too, the earlier of the two wins. */
+                ttlSecondsAfterCreation?: number;
+                /**
+                 * Format: date-time
+                 * @description Delete the Workspace at this time (RFC 3339; an Expired Event says so); its stored files go with it unless spec.retain. With ttlSecondsAfterCreation too, the earlier of the two wins.
+                 */
+                expireAt?: string;
                 /**
                  * @description Keep the workspace's files in the fleet's object store when the Workspace is deleted (they are flushed first). Default false: deleting the Workspace removes them.
                  * @default false
@@ -2234,6 +2243,15 @@ export interface components {
                  * @default false
                  */
                 suspended?: boolean;
+                /** @description Suspend the workspace (flushed, its slot freed, phase Suspended) after this long without data-plane activity: no file call or command through the gateway or the sandbox API, and no command running. A data-plane request through the gateway wakes it (placed again and restored) and waits for it; removing the annotation agentry.dev/idle-suspended wakes it too. Takes effect only when the fleet has an object store (without one, suspending would lose the files). Unset: never suspended for idleness. A duration such as 30s, 5m or 1h. */
+                idleTimeout?: string;
+                /** @description Delete the Workspace this many seconds after its creation (an Expired Event says so); its stored files go with it unless spec.retain. With expireAt too, the earlier of the two wins. */
+                ttlSecondsAfterCreation?: number;
+                /**
+                 * Format: date-time
+                 * @description Delete the Workspace at this time (RFC 3339; an Expired Event says so); its stored files go with it unless spec.retain. With ttlSecondsAfterCreation too, the earlier of the two wins.
+                 */
+                expireAt?: string;
                 /**
                  * @description Keep the workspace's files in the fleet's object store when the Workspace is deleted (they are flushed first). Default false: deleting the Workspace removes them.
                  * @default false
@@ -3428,7 +3446,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            /** @description The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4277,7 +4295,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The workspace is not placed or is suspended (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
+            /** @description The workspace is not placed or is suspended by its spec (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4304,7 +4322,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            /** @description The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4389,7 +4407,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The workspace is not placed or is suspended (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
+            /** @description The workspace is not placed or is suspended by its spec (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4425,7 +4443,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            /** @description The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4512,7 +4530,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The workspace is not placed or is suspended (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
+            /** @description The workspace is not placed or is suspended by its spec (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4548,7 +4566,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            /** @description The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4619,7 +4637,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The workspace is not placed or is suspended (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
+            /** @description The workspace is not placed or is suspended by its spec (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4646,7 +4664,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            /** @description The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4719,7 +4737,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The workspace is not placed or is suspended (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
+            /** @description The workspace is not placed or is suspended by its spec (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4746,7 +4764,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            /** @description The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4824,7 +4842,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The workspace is not placed or is suspended (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
+            /** @description The workspace is not placed or is suspended by its spec (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4869,7 +4887,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            /** @description The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4950,7 +4968,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            /** @description The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5047,7 +5065,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            /** @description The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5123,7 +5141,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The workspace is not placed or is suspended (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
+            /** @description The workspace is not placed or is suspended by its spec (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5168,7 +5186,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            /** @description The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5265,7 +5283,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            /** @description The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -5355,7 +5373,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The workspace is not placed or is suspended (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
+            /** @description The workspace is not placed or is suspended by its spec (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5382,7 +5400,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The agent is not Ready (`phase`, `readinessReason`), the audit log or the signing key is unavailable. */
+            /** @description The agent is not Ready (`phase`, `readinessReason`), a workspace suspended for idleness is still waking up after the gateway's --wake-wait (the call woke it; retry after Retry-After seconds), or the audit log or the signing key is unavailable. */
             503: {
                 headers: {
                     [name: string]: unknown;

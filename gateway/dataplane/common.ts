@@ -26,6 +26,8 @@ export interface DataPlaneOptions {
   maxUploadBytes?: number;
   /** Longest command a caller may ask for, in seconds (default 600). */
   maxExecSeconds?: number;
+  /** How long a request waits for a workspace suspended for idleness to wake (default 30 s). */
+  wakeWaitMs?: number;
 }
 
 export interface DataPlaneDeps extends DataPlaneOptions {

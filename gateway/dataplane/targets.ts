@@ -13,6 +13,7 @@ import { agentPodProblem, sandboxPodProblem } from "../../lib/kube/owners.ts";
 import type { PodAddresses } from "../../lib/kube/podaddresses.ts";
 import type { TokenSigner } from "../../lib/tokens.ts";
 import { problemOf } from "../problem.ts";
+import { DEFAULT_WAKE_WAIT_MS, wake, wakes } from "./wake.ts";
 
 /** Lifetime of a token the gateway signs for one call (a streamed exec may outlive it: the sandbox checks it once). */
 export const CALL_TOKEN_SECONDS = 120;
@@ -23,6 +24,8 @@ export interface TargetDeps {
   addresses: PodAddresses;
   /** The gateway's current signing key; undefined until its key ring was read. */
   signer: () => TokenSigner | undefined;
+  /** How long a request waits for a workspace suspended for idleness to wake (default 30 s). */
+  wakeWaitMs?: number;
 }
 
 type Pod = KubeObject & { status?: { podIP?: string; phase?: string } };
@@ -89,14 +92,9 @@ export async function workspaceTarget(
   caller: string,
 ): Promise<WorkspaceTarget> {
   const { kube } = deps;
-  const ws = await getOr404<Workspace & KubeObject>(
-    kube,
-    "agentry.dev/v1alpha1",
-    "Workspace",
-    namespace,
-    name,
-  );
+  let ws = await getOr404<Workspace & KubeObject>(kube, "agentry.dev/v1alpha1", "Workspace", namespace, name);
   if (!ws) throw problemOf(404, `Workspace ${namespace}/${name} not found`);
+  if (wakes(ws)) ws = await wake(kube, ws, deps.wakeWaitMs ?? DEFAULT_WAKE_WAIT_MS);
   const why = unplacedReason(ws);
   if (why) throw problemOf(409, why, { extra: { phase: ws.status?.phase ?? null } });
   const podName = ws.status!.sandboxPod!;

@@ -16,6 +16,42 @@ describe("Workspace rules", () => {
   }[] = [
     { name: "fleet exists", world: { fleets: [fleet("fleet")] }, ws: workspace("w"), want: {} },
     {
+      name: "idleTimeout of zero",
+      world: { fleets: [fleet("fleet")] },
+      ws: workspace("w", { idleTimeout: "0s" }),
+      want: { deny: /^spec\.idleTimeout: must be longer than 0s/, code: 422 },
+    },
+    {
+      name: "idleTimeout on a fleet without a store warns",
+      world: { fleets: [fleet("fleet")] },
+      ws: workspace("w", { idleTimeout: "10m" }),
+      want: {
+        warn: /names no object store: idleTimeout takes effect only if the agentry install has a default store/,
+      },
+    },
+    {
+      name: "idleTimeout on a fleet with a store",
+      world: {
+        fleets: [
+          fleet("fleet", {
+            objectStore: {
+              endpoint: "https://s3.example",
+              bucket: "workspaces",
+              credentialsSecret: { name: "s" },
+            },
+          }),
+        ],
+      },
+      ws: workspace("w", { idleTimeout: "10m" }),
+      want: {},
+    },
+    {
+      name: "an expireAt already passed warns",
+      world: { fleets: [fleet("fleet")] },
+      ws: workspace("w", { expireAt: "2000-01-01T00:00:00Z" }),
+      want: { warn: /spec\.expireAt: 2000-01-01T00:00:00Z has passed: the workspace is deleted at once/ },
+    },
+    {
       name: "missing fleet",
       world: {},
       ws: workspace("w"),

@@ -2,7 +2,7 @@
 // address (lib/kube/podaddresses.ts), and the few calls the fleet controller makes, each with a token for that pod and
 // the call's scope. Only pods whose owner chain was checked (lib/kube/owners.ts) become targets.
 import type { CreateWorkspaceRequest, SandboxStatus, WorkspaceInfo } from "../../contracts/sandbox.ts";
-import { SandboxClient } from "../../contracts/sandbox.client.ts";
+import { SandboxClient, type Released } from "../../contracts/sandbox.client.ts";
 import { Audience, type TokenScope } from "../../contracts/tokens.ts";
 import type { TokenSource } from "./keys.ts";
 
@@ -25,7 +25,7 @@ export interface SandboxApi {
   listWorkspaces(target: SandboxTarget): Promise<WorkspaceInfo[]>;
   deleteWorkspace(target: SandboxTarget, id: string): Promise<void>;
   /** Flush to the store, then remove: "flushing" while the flush runs (ask again). */
-  releaseWorkspace(target: SandboxTarget, id: string): Promise<"flushing" | "gone">;
+  releaseWorkspace(target: SandboxTarget, id: string): Promise<Released>;
   drain(target: SandboxTarget): Promise<void>;
   undrain(target: SandboxTarget): Promise<void>;
 }
@@ -94,7 +94,7 @@ export class HttpSandboxApi implements SandboxApi {
     return this.client(target, "listWorkspaces").listWorkspaces();
   }
 
-  releaseWorkspace(target: SandboxTarget, id: string): Promise<"flushing" | "gone"> {
+  releaseWorkspace(target: SandboxTarget, id: string): Promise<Released> {
     return this.client(target, "releaseWorkspace").releaseWorkspace(id);
   }
 

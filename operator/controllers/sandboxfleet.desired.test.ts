@@ -13,6 +13,7 @@ import {
   quantityBytes,
   sandboxResources,
 } from "./sandboxfleet.desired.ts";
+import { ANNOTATION_IDLE_SUSPENDED } from "../../api/v1alpha1/index.ts";
 
 const statusFleet: SandboxFleet = {
   apiVersion: "agentry.dev/v1alpha1",
@@ -100,9 +101,21 @@ describe("computeWorkspaceStatus", () => {
     spec: specSchemas.Workspace.parse({ fleetRef: { name: "f" }, ...spec }),
   });
   const placement = { sandboxPod: "f-1", endpoint: "http://f-1:8080", placedAt: "2026-11-23T09:00:00Z" };
+  const idle = (w: Workspace): Workspace => ({
+    ...w,
+    metadata: { ...w.metadata, annotations: { [ANNOTATION_IDLE_SUSPENDED]: "2026-11-23T09:30:00Z" } },
+  });
   const cases: [string, Workspace, WorkspaceObservation, string, string, string | undefined][] = [
     ["ready", ws(), { placement, confirmed: true }, "Ready", "Placed", undefined],
     ["suspended: what the spec asks", ws({ suspended: true }), {}, "Suspended", "Suspended", undefined],
+    [
+      "suspended for idleness, even with the placement it had",
+      idle(ws({ idleTimeout: "5m" })),
+      { placement, confirmed: true },
+      "Suspended",
+      "IdleSuspended",
+      undefined,
+    ],
     ["waiting for room", ws(), { waiting: "fleet growing" }, "Pending", "WaitingForCapacity", "Reconciling"],
     ["sandbox not confirmed yet", ws(), { placement }, "Placed", "SandboxError", "Reconciling"],
     [
@@ -134,6 +147,7 @@ describe("computeWorkspaceStatus", () => {
     it(name, () => {
       const s = computeWorkspaceStatus(w, o, now);
       assert.equal(s.phase, phase);
+      if (phase === "Suspended") assert.equal(s.sandboxPod, undefined, "no sandbox while suspended");
       const [ready, ...rest] = s.conditions!;
       assert.equal(ready!.type, "Ready");
       assert.equal(ready!.status, abnormal ? "False" : "True");

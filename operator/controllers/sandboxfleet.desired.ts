@@ -7,8 +7,10 @@ import type {
   WorkspaceStatus,
 } from "../../api/v1alpha1/index.ts";
 import {
+  ANNOTATION_IDLE_SUSPENDED,
   API_VERSION,
   DurableReason,
+  isIdleSuspended,
   SandboxFleetReason,
   WorkspaceConditionType,
   WorkspaceReason,
@@ -35,6 +37,7 @@ import {
   MANAGED_BY,
 } from "./agentruntime/desired.ts";
 import { TRUST_ENV_NAMES, trustForPods } from "./trust.desired.ts";
+import { isSuspended } from "./workspace.lifetime.ts";
 
 export const LABEL_FLEET = "agentry.dev/sandbox-fleet";
 export const ANNOTATION_DRAINING = "agentry.dev/draining";
@@ -427,6 +430,11 @@ export function computeWorkspaceStatus(ws: Workspace, o: WorkspaceObservation, n
     progress = "Current";
     reason = WorkspaceReason.Suspended;
     message = "suspended: the workspace holds no sandbox; set spec.suspended=false to place it again";
+  } else if (isIdleSuspended(ws)) {
+    phase = "Suspended";
+    progress = "Current";
+    reason = WorkspaceReason.IdleSuspended;
+    message = `suspended at ${ws.metadata.annotations?.[ANNOTATION_IDLE_SUSPENDED] || "an earlier time"} after spec.idleTimeout (${ws.spec.idleTimeout ?? "since unset"}) without data-plane activity; a data-plane request through the gateway wakes it, as does removing the annotation ${ANNOTATION_IDLE_SUSPENDED}`;
   } else if (!o.placement) {
     phase = "Pending";
     reason = WorkspaceReason.WaitingForCapacity;
@@ -469,7 +477,7 @@ export function computeWorkspaceStatus(ws: Workspace, o: WorkspaceObservation, n
   return {
     ...gen,
     phase,
-    ...(o.placement && !ws.spec.suspended
+    ...(o.placement && !isSuspended(ws)
       ? { sandboxPod: o.placement.sandboxPod, endpoint: o.placement.endpoint, placedAt: o.placement.placedAt }
       : {}),
     ...(lastFlushTime ? { lastFlushTime: lastFlushTime.replace(/\.\d{3}Z$/, "Z") } : {}),

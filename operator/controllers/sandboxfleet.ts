@@ -30,6 +30,9 @@ import { sandboxPodProblem } from "../../lib/kube/owners.ts";
 import { placeAll, underPressure, type PlacedWorkspace, type SandboxView } from "./placement.ts";
 import type { PodAddresses } from "../../lib/kube/podaddresses.ts";
 import type { SandboxApi, SandboxTarget } from "./sandbox.io.ts";
+import type { Released } from "../../contracts/sandbox.client.ts";
+import { idleVerdict, isSuspended } from "./workspace.lifetime.ts";
+import { ANNOTATION_IDLE_SUSPENDED, isIdleSuspended } from "../../api/v1alpha1/index.ts";
 import {
   desiredFleetPolicy,
   fleetAgents,
@@ -165,7 +168,13 @@ export class SandboxFleetReconciler implements Reconciler {
       controller.enqueue(`${o.metadata.namespace}/${asWorkspace(o).spec.fleetRef.name}`);
     informers.workspaces.on("add", byRef);
     informers.workspaces.on("update", (o, old) => {
-      if (!old || old.metadata.generation !== o.metadata.generation || o.metadata.deletionTimestamp) byRef(o);
+      if (
+        !old ||
+        old.metadata.generation !== o.metadata.generation ||
+        o.metadata.deletionTimestamp ||
+        isIdleSuspended(old) !== isIdleSuspended(o) // suspended for idleness, or woken
+      )
+        byRef(o);
     });
     informers.workspaces.on("delete", byRef);
     // An agent's workspace decides which fleet's policy lets it in.
@@ -254,9 +263,9 @@ export class SandboxFleetReconciler implements Reconciler {
     const views: SandboxView[] = await Promise.all(
       pods.map(async (pod) => {
         const target = this.target(pod, spec.template.port);
-        const ready = isReady(pod);
-        const load =
-          ready && target ? await this.deps.sandboxes.status(target).catch(() => undefined) : undefined;
+        // A sandbox the operator cannot reach yet (no address) takes no workspace either.
+        const ready = isReady(pod) && target !== undefined;
+        const load = ready ? await this.deps.sandboxes.status(target).catch(() => undefined) : undefined;
         return {
           name: pod.metadata.name!,
           ready,
@@ -283,12 +292,20 @@ export class SandboxFleetReconciler implements Reconciler {
         continue;
       }
       const home = ws.status?.sandboxPod ? viewByName.get(ws.status.sandboxPod) : undefined;
-      if (ws.spec.suspended) {
+      const idle =
+        home && !isSuspended(ws)
+          ? idleVerdict(ws, lists.get(home.name)?.get(workspaceId(ws)), stored, now)
+          : undefined;
+      if (isSuspended(ws) || idle?.idle) {
         chores.push(async () => {
           await this.ensureFinalizer(ws);
+          if (idle?.idle) await this.markIdle(ws, idle.message);
           // Flushed first: the workspace keeps its sandbox (and the broker lets it flush) until then.
-          if (home && (await this.release(ws, podByName.get(home.name), port, stored)) === "flushing") return;
-          await this.writeWorkspaceStatus(ws, { store: stored });
+          const released = home ? await this.release(ws, podByName.get(home.name), port, stored) : undefined;
+          if (released?.state === "flushing") return;
+          // The status keeps what the sandbox said of that last flush (time, bytes).
+          const durability = released?.info?.durability;
+          await this.writeWorkspaceStatus(ws, { store: stored, ...(durability ? { durability } : {}) });
         });
         continue;
       }
@@ -342,7 +359,7 @@ export class SandboxFleetReconciler implements Reconciler {
           : plan.placements.get(keyOf(ws));
       if (!target) {
         const waiting = plan.waiting.get(keyOf(ws)) ?? "placing";
-        writes.push(() => this.writeWorkspaceStatus(ws, { waiting }));
+        writes.push(() => this.writeWorkspaceStatus(ws, { waiting, store: stored }));
         continue;
       }
       if (placing.has(ws)) viewByName.get(target)!.workspaces.push({ key: keyOf(ws) });
@@ -555,12 +572,12 @@ export class SandboxFleetReconciler implements Reconciler {
     pod: PodLike | undefined,
     port: number,
     stored: boolean,
-  ): Promise<"flushing" | "gone"> {
+  ): Promise<Released> {
     const target = pod ? this.target(pod, port) : undefined;
-    if (!target) return "gone";
+    if (!target) return { state: "gone" };
     if (!stored) {
       await this.removeFromSandbox(ws, pod, port);
-      return "gone";
+      return { state: "gone" };
     }
     try {
       return await this.deps.sandboxes.releaseWorkspace(target, workspaceId(ws));
@@ -569,7 +586,7 @@ export class SandboxFleetReconciler implements Reconciler {
         workspace: keyOf(ws),
         error: message(err),
       });
-      return "flushing";
+      return { state: "flushing" };
     }
   }
 
@@ -755,6 +772,24 @@ export class SandboxFleetReconciler implements Reconciler {
     });
   }
 
+  /** Suspends the workspace for idleness: the annotation (its time) and an Event. */
+  private async markIdle(ws: Workspace, why: string): Promise<void> {
+    const at = this.now()
+      .toISOString()
+      .replace(/\.\d{3}Z$/, "Z");
+    const updated = await this.writer.write("Workspace", "annotate", () =>
+      this.deps.client.mergePatch(ws as unknown as KubeObject, {
+        metadata: {
+          annotations: { [ANNOTATION_IDLE_SUSPENDED]: at },
+          resourceVersion: ws.metadata.resourceVersion,
+        },
+      }),
+    );
+    ws.metadata = (updated as unknown as Workspace).metadata;
+    this.deps.recorder.event(ws, "Normal", "IdleSuspended", `suspending: ${why}`);
+    this.deps.log.info("suspending an idle workspace", { workspace: keyOf(ws), why });
+  }
+
   private async ensureFinalizer(ws: Workspace): Promise<void> {
     const finalizers = ws.metadata.finalizers ?? [];
     if (finalizers.includes(WORKSPACE_FINALIZER)) return;
@@ -784,7 +819,7 @@ export class SandboxFleetReconciler implements Reconciler {
     const pod = ws.status?.sandboxPod ? pods?.get(ws.status.sandboxPod) : undefined;
     const stored = fleet !== undefined && (this.deps.stores?.configured(fleet) ?? false);
     if (stored && ws.spec.retain) {
-      if ((await this.release(ws, pod, port, true)) === "flushing") return;
+      if ((await this.release(ws, pod, port, true)).state === "flushing") return;
     } else {
       await this.removeFromSandbox(ws, pod, port);
       if (stored) {

@@ -280,6 +280,12 @@ export class ExecPool {
     }
   }
 
+  /** Whether a command of `workspace` is running. */
+  runningIn(workspace: string): boolean {
+    for (const ws of this.running.values()) if (ws === workspace) return true;
+    return false;
+  }
+
   /** Kills the commands running in `workspace` (being deleted), or all when omitted. */
   abort(workspace?: string): void {
     for (const [controller, ws] of this.running)

@@ -254,7 +254,14 @@ describe("sandbox runtime over HTTP", () => {
   it("creates, lists, gets and deletes workspaces idempotently, within the maximum", async () => {
     const first = await api.createWorkspace("team-a.ws1", { ownerId: "alice" });
     assert.equal(first.created, true);
-    assert.deepEqual(Object.keys(first.workspace).sort(), ["createdAt", "durability", "id", "ownerId"]);
+    assert.deepEqual(Object.keys(first.workspace).sort(), [
+      "createdAt",
+      "durability",
+      "id",
+      "lastActivityTime",
+      "ownerId",
+    ]);
+    assert.equal(first.workspace.lastActivityTime, first.workspace.createdAt, "no call yet");
     assert.equal(first.workspace.ownerId, "alice");
     // Without a store the files are ready at once, and nothing says they are durable.
     assert.equal(first.workspace.durability?.durable, false);
@@ -285,6 +292,28 @@ describe("sandbox runtime over HTTP", () => {
       );
       assert.match(res.detail, /workspace id/);
     }
+  });
+
+  it("reports each workspace's last data-plane call, and now while a command runs", async () => {
+    await api.createWorkspace("team-a.busy");
+    const activity = async () => Date.parse((await api.getWorkspace("team-a.busy"))!.lastActivityTime!);
+    const created = await activity();
+    await api.writeFile("team-a.busy", "f.txt", "x");
+    const written = await activity();
+    assert.ok(written >= created, "a write is activity");
+    assert.equal(await activity(), written, "reading the workspace's own record is not");
+    const gone = new AbortController();
+    const running = api
+      .exec("team-a.busy", { command: ["sleep", "30"] }, { signal: gone.signal })
+      .catch(() => undefined);
+    const started = await waitFor("the command to start", async () => {
+      const t = await activity();
+      return t > written ? t : undefined;
+    });
+    await waitFor("the running command to count as activity", async () => (await activity()) > started);
+    gone.abort();
+    await running;
+    await api.deleteWorkspace("team-a.busy");
   });
 
   it("stores, replaces, reads and deletes files", async () => {

@@ -66,6 +66,8 @@ export class SandboxApp {
   closing = false;
   private readonly o: SandboxAppOptions;
   private readonly execBody;
+  /** When each workspace last had a data-plane call (ms since the epoch). */
+  private readonly activity = new Map<string, number>();
   /** Commands started with an exec id, by that id: what DELETE .../exec/{execId} stops. */
   private readonly named = new Map<string, { workspace: string; cancel: AbortController }>();
 
@@ -187,15 +189,27 @@ export class SandboxApp {
     json(res, 200, { draining } satisfies DrainAnswer);
   }
 
-  /** A workspace as answered: with its durability when this sandbox backs it. */
+  /**
+   * A workspace as answered: when it last had a data-plane call (now while a command runs),
+   * and its durability when this sandbox backs it.
+   */
   private info(w: WorkspaceInfo): WorkspaceInfo {
     const durability = this.o.backing.state(w.id);
-    return durability ? { ...w, durability } : w;
+    const last = this.o.pool.runningIn(w.id) ? Date.now() : this.activity.get(w.id);
+    return {
+      ...w,
+      lastActivityTime: last === undefined ? w.createdAt : new Date(last).toISOString(),
+      ...(durability ? { durability } : {}),
+    };
   }
 
-  /** Files and exec wait for the workspace's files to be in (restore or clone). */
+  /**
+   * Files and exec wait for the workspace's files to be in (restore or clone). Every call
+   * that gets here is data-plane activity of the workspace.
+   */
   private usable(id: string): void {
     this.o.store.dir(id);
+    this.activity.set(id, Date.now());
     if (this.o.backing.ready(id)) return;
     const st = this.o.backing.state(id);
     throw new ProblemError(
@@ -247,7 +261,8 @@ export class SandboxApp {
 
   /**
    * Removes the workspace from this sandbox. With ?flush=true its files go to the store
-   * first: 202 while that flush runs (the caller asks again), 204 once flushed and removed.
+   * first: 202 while that flush runs (the caller asks again), then 200 with the workspace as
+   * of that flush once removed; 204 otherwise.
    */
   private async deleteWorkspace(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
     const flush = new URL(req.url ?? "/", "http://x").searchParams.get("flush") === "true";
@@ -263,11 +278,15 @@ export class SandboxApp {
       return;
     }
     this.o.pool.abort(id);
+    const existing = this.o.store.get(id);
+    // What a flushing release answers: the workspace as of its last flush.
+    const last = flush && existing ? this.info(existing) : undefined;
     this.o.backing.forget(id);
-    const existed = this.o.store.get(id) !== undefined;
+    this.activity.delete(id);
     await this.o.store.remove(id);
-    if (existed) this.o.log.info("workspace removed from this sandbox", { workspace: id, flushed: flush });
-    res.writeHead(204).end();
+    if (existing) this.o.log.info("workspace removed from this sandbox", { workspace: id, flushed: flush });
+    if (last) json(res, 200, last);
+    else res.writeHead(204).end();
   }
 
   /**
@@ -325,6 +344,7 @@ export class SandboxApp {
     } finally {
       metrics?.execsInFlight.dec();
       res.off("close", onClose);
+      this.activity.set(id, Date.now());
       if (execId !== undefined) this.named.delete(execId);
       this.o.backing.touched(id);
     }

@@ -221,7 +221,7 @@ describe("Helm chart", () => {
       "agentry.dev/agentruntimes": ["get", "list", "watch", "patch", "update"],
       "agentry.dev/pipelines": ["get", "list", "watch", "patch", "update"],
       "agentry.dev/sandboxfleets": ["get", "list", "watch", "patch", "update"],
-      "agentry.dev/workspaces": ["get", "list", "watch", "patch", "update"],
+      "agentry.dev/workspaces": ["get", "list", "watch", "patch", "update", "delete"],
       "agentry.dev/agentruntimes/status": ["get", "patch", "update"],
       "agentry.dev/pipelines/status": ["get", "patch", "update"],
       "agentry.dev/sandboxfleets/status": ["get", "patch", "update"],

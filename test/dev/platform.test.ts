@@ -1,7 +1,8 @@
 // `make dev`'s bring-up (test/harness/platform.ts, the same function hack/dev.ts calls) on a
 // control plane of its own, with examples/ applied: every example must become Current the
 // way kstatus judges custom resources (Ready, observedGeneration, no Stalled/Reconciling),
-// within a bound, with real sandbox and agent runtime processes behind the fake pods.
+// within a bound, with real sandbox and agent runtime processes behind the fake pods, and
+// (SeaweedFS built) every workspace durable in the default object store.
 import assert from "node:assert/strict";
 import { mkdtemp, readlink, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -13,7 +14,12 @@ import { waitFor } from "../harness/process.ts";
 interface Item {
   metadata: { name: string; labels?: Record<string, string> };
   spec: { volumeName?: string; hostPath?: { path: string }; source?: { git?: { url: string } } };
-  status: { sandboxPod: string; phase?: string; sourceCommit?: string };
+  status: {
+    sandboxPod: string;
+    phase?: string;
+    sourceCommit?: string;
+    conditions?: { type: string; status: string; reason?: string }[];
+  };
 }
 
 // The issue's goal is 60 s on an idle machine; the test runs beside other suites.
@@ -54,6 +60,13 @@ describe("make dev bring-up", () => {
     assert.ok(cloned.length >= 3, "examples with a git source");
     for (const ws of cloned)
       assert.match(ws.status.sourceCommit ?? "", /^[0-9a-f]{40}$/, `${ws.metadata.name} records its commit`);
+    // With SeaweedFS built, the default object store backs every workspace: each is flushed.
+    if (platform.s3)
+      await waitFor("every workspace Durable", () =>
+        get(["get", "workspaces", "-n", "default"]).items.every(
+          (ws) => ws.status.conditions?.find((c) => c.type === "Durable")?.status === "True",
+        ),
+      );
 
     // Every agent pod is backed by a process on loopback; the one with storage works in its
     // volume's directory (a hostPath PersistentVolume made by the local provisioner).

@@ -9,110 +9,31 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
-import { Audience } from "../../contracts/tokens.ts";
-import { SandboxClient } from "../../contracts/sandbox.client.ts";
-import { api, createCR, testNamespace, waitFor } from "../harness/cluster.ts";
+import { api, createCR, waitFor } from "../harness/cluster.ts";
 import { startGitServer, type GitServer } from "../harness/git.ts";
-import { startOperator } from "../harness/operator.ts";
-import { PodBackends } from "../harness/pods.ts";
-import { startS3, weedBinary, type S3Server } from "../harness/s3.ts";
+import { cond, s3Missing, startDurableEnv, type DurableEnv } from "./env.ts";
 
-const missing = !weedBinary();
-if (missing && process.env.CI === "true")
-  throw new Error("SeaweedFS is not built: `make fetch` builds it (CI=true)");
-
-type Cond = { type: string; status: string; reason?: string; message?: string };
-type Ws = {
-  status?: {
-    phase?: string;
-    sandboxPod?: string;
-    lastFlushTime?: string;
-    bytes?: number;
-    sourceCommit?: string;
-    conditions?: Cond[];
-  };
-};
+const missing = s3Missing();
 const cleanups: (() => Promise<void> | void)[] = [];
-const suite = { after: (fn: () => Promise<void>) => void cleanups.push(fn) };
+const suite = { name: "durable", after: (fn: () => Promise<void>) => void cleanups.push(fn) };
+let env: DurableEnv;
 let ns: string;
-let s3: S3Server;
 let git: GitServer;
-let pods: PodBackends;
 let commits: string[];
 
-const getWs = async (name: string) =>
-  (await api(k8s.CustomObjectsApi).getNamespacedCustomObject({
-    group: "agentry.dev",
-    version: "v1alpha1",
-    plural: "workspaces",
-    namespace: ns,
-    name,
-  })) as Ws;
-const cond = (w: Ws, type: string) => w.status?.conditions?.find((c) => c.type === type);
-const STORE = (s3: S3Server) => ({
-  endpoint: s3.endpoint,
-  bucket: "agentry-cluster",
-  prefix: "cluster",
-  credentialsSecret: { name: "store" },
-});
+const getWs = (name: string) => env.getWs(name);
+const readyOn = (name: string, not?: string) => env.readyOn(name, not);
+const sandboxOf = (name: string) => env.sandboxOf(name);
 
-/**
- * Waits until the workspace is Ready and Durable (its first flush, on placement, done) on a
- * sandbox other than `not` (any, when omitted).
- */
-const readyOn = (name: string, not?: string) =>
-  waitFor(
-    `workspace ${name} Ready and Durable${not ? ` on a sandbox other than ${not}` : ""}`,
-    async () => {
-      const w = await getWs(name);
-      const pod = w.status?.sandboxPod;
-      return w.status?.phase === "Ready" && cond(w, "Durable")?.status === "True" && pod && pod !== not
-        ? w
-        : undefined;
-    },
-    { timeoutMs: 120_000 },
-  );
-
-/** Waits until the workspace's last completed flush holds at least `bytes` bytes (Durable=True). */
-const flushedBytes = (name: string, bytes: number) =>
-  waitFor(
-    `workspace ${name} flushed with ${bytes} bytes or more`,
-    async () => {
-      const w = await getWs(name);
-      return (w.status?.bytes ?? 0) >= bytes && cond(w, "Durable")?.status === "True" ? w : undefined;
-    },
-    { timeoutMs: 60_000 },
-  );
-
-async function sandboxOf(name: string): Promise<{ client: SandboxClient; pod: string }> {
-  const w = await getWs(name);
-  const pod = w.status!.sandboxPod!;
-  const address = pods.addressOf(ns, pod)!;
-  const client = new SandboxClient({
-    baseUrl: `http://${address}`,
-    token: () => pods.token(Audience.workspace(`${ns}.${name}`), ["files", "exec"]),
-  });
-  return { client, pod };
-}
-
-describe("durable workspaces on the cluster", { skip: missing && "SeaweedFS not built (make fetch)" }, () => {
+describe("durable workspaces on the cluster", { skip: missing }, () => {
   before(async () => {
-    ns = await testNamespace({ ...suite, name: "durable" });
-    [s3, git] = await Promise.all([startS3(), startGitServer()]);
-    await s3.createBucket("agentry-cluster");
+    env = await startDurableEnv(suite, "agentry-cluster");
+    ns = env.ns;
+    git = await startGitServer();
     commits = await git.createRepo("app", [
       { files: { "README.md": "v1\n" }, tag: "v1" },
       { files: { "README.md": "v2\n" } },
     ]);
-    await api(k8s.CoreV1Api).createNamespacedSecret({
-      namespace: ns,
-      body: {
-        metadata: { name: "store" },
-        stringData: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-      },
-    });
-    pods = await PodBackends.start({ namespaces: [ns], kinds: ["sandbox"] });
-    await startOperator(suite, { namespaces: [ns], podAddressMap: pods.mapFile });
     await createCR(ns, "SandboxFleet", "fleet", {
       template: { image: "registry.example/sandbox:1" },
       minReplicas: 2,
@@ -120,7 +41,7 @@ describe("durable workspaces on the cluster", { skip: missing && "SeaweedFS not 
       warmEmpty: 1,
       samplingInterval: "300ms",
       cooldown: "0s",
-      objectStore: STORE(s3),
+      objectStore: env.store("cluster"),
     });
     // Writes here are never flushed on their own (an hour's quiet): only a drain, a delete
     // or the SIGTERM of a terminating pod flushes them.
@@ -134,13 +55,11 @@ describe("durable workspaces on the cluster", { skip: missing && "SeaweedFS not 
       warmEmpty: 1,
       samplingInterval: "300ms",
       cooldown: "0s",
-      objectStore: STORE(s3),
+      objectStore: env.store("cluster"),
     });
   });
   after(async () => {
     for (const c of cleanups.reverse()) await c();
-    await pods?.stop();
-    await s3?.stop();
     await git?.stop();
   });
 
@@ -230,10 +149,10 @@ describe("durable workspaces on the cluster", { skip: missing && "SeaweedFS not 
     const id = `${ns}.crash`;
     const first = await sandboxOf("crash");
     await first.client.writeFile(id, "kept.txt", "flushed\n");
-    await flushedBytes("crash", "flushed\n".length);
+    await env.flushedBytes("crash", "flushed\n".length);
     // Written, then the process dies before the next flush (5 s of quiet) could run.
     await first.client.writeFile(id, "lost.txt", "never flushed\n");
-    await pods.crash(ns, first.pod);
+    await env.pods.crash(ns, first.pod);
     await api(k8s.CoreV1Api).deleteNamespacedPod({ namespace: ns, name: first.pod });
 
     await readyOn("crash", first.pod);
@@ -257,18 +176,7 @@ describe("durable workspaces on the cluster", { skip: missing && "SeaweedFS not 
             name: "lazy",
           })) as { status?: { workspaces?: number } }
         ).status?.workspaces ?? 0;
-      const suspend = (suspended: boolean) =>
-        custom.patchNamespacedCustomObject(
-          {
-            group: "agentry.dev",
-            version: "v1alpha1",
-            plural: "workspaces",
-            namespace: ns,
-            name: "pause",
-            body: { spec: { suspended } },
-          },
-          k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
-        );
+      const suspend = (suspended: boolean) => env.patchSpec("workspaces", "pause", { suspended });
       await createCR(ns, "Workspace", "pause", { fleetRef: { name: "lazy" } });
       await readyOn("pause");
       const id = `${ns}.pause`;
@@ -290,8 +198,13 @@ describe("durable workspaces on the cluster", { skip: missing && "SeaweedFS not 
         { timeoutMs: 120_000 },
       );
       assert.equal(cond(suspended, "Durable")?.status, "True", JSON.stringify(suspended.status));
+      // The status says what the suspend's flush wrote (the only flush after the write).
+      assert.ok(
+        (suspended.status?.bytes ?? 0) >= "kept across suspend\n".length,
+        JSON.stringify(suspended.status),
+      );
       await waitFor("the slot freed", async () => (await fleetWorkspaces()) === taken - 1);
-      assert.ok(!(await pods.workspacesOn(ns, first.pod)).includes(id), "gone from its sandbox");
+      assert.ok(!(await env.pods.workspacesOn(ns, first.pod)).includes(id), "gone from its sandbox");
 
       await suspend(false);
       await readyOn("pause");

@@ -29,6 +29,7 @@ export async function startDataPlane(
     tokens?: Record<string, Identity>;
     maxUploadBytes?: number;
     maxExecSeconds?: number;
+    wakeWaitMs?: number;
     consoleDir?: string;
   } = {},
 ): Promise<DataPlane> {
@@ -59,6 +60,7 @@ export async function startDataPlane(
         signer: () => ring.signer(),
         ...(o.maxUploadBytes !== undefined ? { maxUploadBytes: o.maxUploadBytes } : {}),
         maxExecSeconds: o.maxExecSeconds ?? 60,
+        ...(o.wakeWaitMs !== undefined ? { wakeWaitMs: o.wakeWaitMs } : {}),
       },
     });
   return { ns, gw: await replica(), pods, ring, replica };

@@ -12,6 +12,7 @@ import { freePort, waitFor } from "./process.ts";
 export interface OperatorProcess {
   child: ChildProcess;
   port: number;
+  brokerPort: number;
   logs: Record<string, unknown>[];
   /** Prometheus metrics text. */
   metrics(): Promise<string>;
@@ -35,6 +36,12 @@ export interface OperatorOptions {
    * kwok's fake pod IPs.
    */
   podAddressMap?: string;
+  /**
+   * The store broker's port; a free one when omitted. An operator started again in place of
+   * one that was killed passes the old one's (OperatorProcess.brokerPort): the fleets'
+   * sandbox pods name its URL, so a new one would roll them out.
+   */
+  brokerPort?: number;
 }
 
 export async function startOperator(
@@ -49,7 +56,7 @@ export async function startOperator(
     t.after(() => rm(dir, { recursive: true, force: true }));
   }
   // The store broker on a free loopback port, at a URL the sandbox processes can reach.
-  const brokerPort = await freePort();
+  const brokerPort = options.brokerPort ?? (await freePort());
   const args = [
     ...(options.compiled
       ? [join(repoRoot, "dist", "operator", "main.js")]
@@ -103,6 +110,7 @@ export async function startOperator(
   return {
     child,
     port,
+    brokerPort,
     logs,
     metrics,
     async counter(name, labels = {}) {

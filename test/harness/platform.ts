@@ -1,8 +1,9 @@
 // The bring-up behind `make dev`, as a function the tests run too: a cluster (the local
 // control plane, or a given kubeconfig's), the agentry CRDs, the operator, the gateway and
 // (local control plane only) the admission webhook as processes, real sandbox and agent
-// runtime processes behind the fake pods (pods.ts), a volume provisioner (volumes.ts), and
-// optionally examples/ applied. Everything it starts listens on loopback, and everything the
+// runtime processes behind the fake pods (pods.ts), a volume provisioner (volumes.ts), (local
+// control plane, when built) a SeaweedFS S3 server as the operator's default object store, so
+// workspaces are durable, and optionally examples/ applied. Everything it starts listens on loopback, and everything the
 // operator dials goes through the pod address map. stop() ends all of it.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -18,6 +19,7 @@ import { judgeAll, type KStatus } from "./kstatus.ts";
 import { repoRoot } from "./paths.ts";
 import { PodBackends } from "./pods.ts";
 import { startGitServer, type GitServer } from "./git.ts";
+import { startS3, weedBinary, type S3Server } from "./s3.ts";
 import { freePort, stopProcess, waitFor } from "./process.ts";
 import { LocalVolumes } from "./volumes.ts";
 import { buildConsole } from "../../hack/console.ts";
@@ -51,6 +53,8 @@ export interface Platform {
   webhookUrl?: string;
   /** The processes behind the fake pods (local control plane only). */
   pods?: PodBackends;
+  /** The default object store (local control plane with SeaweedFS built only). */
+  s3?: S3Server;
   /** Names and exit codes of programs that exited while the platform ran. */
   exited: { name: string; code: number | null }[];
   kubectl(args: string[]): { status: number | null; stdout: string; stderr: string };
@@ -69,14 +73,17 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   let pods: PodBackends | undefined;
   let volumes: LocalVolumes | undefined;
   let git: GitServer | undefined;
+  let s3: S3Server | undefined;
 
   const stop = async (): Promise<void> => {
     if (stopping) return;
     stopping = true;
+    // The sandboxes flush on SIGTERM through the operator's broker into the store: both stay until then.
     await pods?.stop();
     await volumes?.stop();
     await git?.stop();
     await Promise.all(children.map(({ child }) => stopProcess(child, 30_000)));
+    await s3?.stop({ keep: true });
     await cp?.stop();
   };
 
@@ -132,10 +139,43 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       say(`started ${name} (logs: ${log})`);
     };
 
+    // The default object store, on the local control plane: SeaweedFS on loopback, its
+    // credentials in a Secret of the operator's (lease) namespace, where the gateway's keys
+    // are too; the sandboxes reach the operator's store broker on loopback.
+    if (cp) kubectl(["create", "namespace", SYSTEM_NAMESPACE]);
+    const weed = cp ? weedBinary() : undefined;
+    if (cp && !weed)
+      say("SeaweedFS is not built (make fetch): workspaces are not durable (Durable=False, NoStore)");
+    const storeArgs: string[] = [];
+    if (weed) {
+      say("starting SeaweedFS (S3 on loopback) as the default object store ...");
+      s3 = await startS3({ dir: join(dir, "s3"), weed });
+      await s3.createBucket(DEV_BUCKET);
+      const secret = kubectl(
+        ["apply", "-f", "-"],
+        JSON.stringify({
+          apiVersion: "v1",
+          kind: "Secret",
+          metadata: { name: DEV_STORE_SECRET, namespace: OPERATOR_NAMESPACE },
+          stringData: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+        }),
+      );
+      if (secret.status !== 0) throw new Error(`could not create the store's Secret: ${secret.stderr}`);
+      const brokerPort = await freePort();
+      storeArgs.push(
+        `--default-store-endpoint=${s3.endpoint}`,
+        `--default-store-bucket=${DEV_BUCKET}`,
+        "--default-store-prefix=dev",
+        `--default-store-secret=${DEV_STORE_SECRET}`,
+        `--broker-addr=127.0.0.1:${brokerPort}`,
+        `--broker-url=http://127.0.0.1:${brokerPort}`,
+      );
+    }
     start("operator", "operator/main.ts", [
       "--leader-elect=false",
       `--health-addr=127.0.0.1:${ports.operator}`,
       ...(pods ? [`--pod-address-map=${pods.mapFile}`] : []),
+      ...storeArgs,
       "--log-level=debug",
     ]);
 
@@ -161,13 +201,12 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     // call back to this machine. Its own namespace (holding its CA Secret) is not admitted.
     let webhookUrl: string | undefined;
     if (cp) {
-      kubectl(["create", "namespace", "agentry-system"]);
       webhookUrl = `https://127.0.0.1:${ports.webhook}`;
       start("webhook", "webhook/main.ts", [
         `--listen=127.0.0.1:${ports.webhook}`,
         `--webhook-url=${webhookUrl}`,
         "--cert-hosts=127.0.0.1",
-        "--namespace=agentry-system",
+        `--namespace=${SYSTEM_NAMESPACE}`,
         "--cert-secret-name=agentry-dev-webhook-tls",
       ]);
     }
@@ -222,6 +261,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       gatewayMetricsUrl: `http://127.0.0.1:${ports.gatewayMetrics}/metrics`,
       webhookUrl,
       pods,
+      ...(s3 ? { s3 } : {}),
       exited,
       kubectl: (args) => kubectl(args),
       stop,
@@ -231,6 +271,13 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     throw err;
   }
 }
+
+/** The webhook's own namespace (its CA Secret), which it does not admit. */
+const SYSTEM_NAMESPACE = "agentry-system";
+/** The operator's lease namespace (its default): the default store's Secret lives there. */
+const OPERATOR_NAMESPACE = "default";
+const DEV_BUCKET = "agentry-dev";
+const DEV_STORE_SECRET = "agentry-dev-store";
 
 /** A git server on loopback holding the repositories and refs the examples' sources name. */
 export async function startExampleGit(): Promise<GitServer> {

@@ -377,10 +377,12 @@ export class PodBackends {
         .deleteNamespacedPod({
           name: pod.metadata!.name!,
           namespace: pod.metadata!.namespace!,
-          gracePeriodSeconds: 0,
-          body: { preconditions: { uid } },
+          // In the body: the client leaves a query parameter of 0 out, and without it the
+          // apiserver keeps the pod's grace period (kwok would remove the pod only then).
+          body: { gracePeriodSeconds: 0, preconditions: { uid } },
         })
-        .catch(() => undefined); // already gone
+        .then(() => b?.log.write("[pods] process exited: pod removed\n"))
+        .catch((err: unknown) => b?.log.write(`[pods] pod not removed (gone already?): ${String(err)}\n`));
       b?.log.end();
     })();
     this.terminating.set(uid, done);

@@ -3,7 +3,7 @@
 // on free loopback ports with a temp data dir and one access key.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateBucketCommand, ListBucketsCommand, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
@@ -20,6 +20,9 @@ export interface S3Server {
   /** What client() is made of (endpoint, region, path style, credentials). */
   clientConfig(): S3ClientConfig;
   createBucket(name: string): Promise<void>;
+  /** Freezes the server (SIGSTOP): requests to it hang until resume(). */
+  pause(): void;
+  resume(): void;
   stop(opts?: { keep?: boolean }): Promise<void>;
 }
 
@@ -39,6 +42,7 @@ export async function startS3(options: { dir?: string; weed?: string } = {}): Pr
   const weed = options.weed ?? weedBinary();
   if (!weed) throw new Error("SeaweedFS is not built: run `make fetch` (hack/s3/build.sh)");
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "agentry-s3-")));
+  await mkdir(dir, { recursive: true });
   const ports = await Promise.all(Array.from({ length: 8 }, () => freePort()));
   const [master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, s3, s3Grpc] = ports;
   const accessKeyId = `agentry${randomBytes(6).toString("hex")}`;
@@ -119,8 +123,11 @@ export async function startS3(options: { dir?: string; weed?: string } = {}): Pr
         return true;
       });
     },
+    pause: () => void (proc.pid && process.kill(proc.pid, "SIGSTOP")),
+    resume: () => void (proc.pid && process.kill(proc.pid, "SIGCONT")),
     async stop({ keep = false } = {}) {
       probe.destroy();
+      if (proc.pid && proc.running) process.kill(proc.pid, "SIGCONT");
       await proc.stop();
       if (!keep && !options.dir) await rm(dir, { recursive: true, force: true });
     },

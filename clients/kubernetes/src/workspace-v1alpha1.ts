@@ -29,9 +29,24 @@ export class Workspace extends GenericKind {
  */
 export interface Spec {
   /**
+   * Delete the Workspace at this time (RFC 3339; an Expired Event says so); its stored files
+   * go with it unless spec.retain. With ttlSecondsAfterCreation too, the earlier of the two
+   * wins.
+   */
+  expireAt?: Date;
+  /**
    * SandboxFleet (same namespace) whose sandboxes host the workspace. Immutable.
    */
   fleetRef: FleetRef;
+  /**
+   * Suspend the workspace (flushed, its slot freed, phase Suspended) after this long without
+   * data-plane activity: no file call or command through the gateway or the sandbox API, and
+   * no command running. A data-plane request through the gateway wakes it (placed again and
+   * restored) and waits for it; removing the annotation agentry.dev/idle-suspended wakes it
+   * too. Takes effect only when the fleet has an object store (without one, suspending would
+   * lose the files). Unset: never suspended for idleness. A duration such as 30s, 5m or 1h.
+   */
+  idleTimeout?: string;
   /**
    * Owner (user or project id). Workspaces of one owner always share a sandbox while it
    * exists. Immutable.
@@ -54,6 +69,12 @@ export interface Spec {
    * When true the workspace is removed from its sandbox; false places it again.
    */
   suspended?: boolean;
+  /**
+   * Delete the Workspace this many seconds after its creation (an Expired Event says so); its
+   * stored files go with it unless spec.retain. With expireAt too, the earlier of the two
+   * wins.
+   */
+  ttlSecondsAfterCreation?: number;
 }
 
 /**

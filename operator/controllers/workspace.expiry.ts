@@ -1,0 +1,62 @@
+// The expiry controller, one key per Workspace: deletes a workspace once it has outlived
+// spec.ttlSecondsAfterCreation or spec.expireAt (the earlier), with an Expired Event; the
+// fleet controller's finalizer then removes its stored files unless spec.retain. Until then
+// it looks again when the workspace is due (capped, so a far date is re-read now and then).
+import type { Workspace } from "../../api/v1alpha1/index.ts";
+import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
+import type { Controller, ReconcileResult, Reconciler } from "../../lib/kube/controller.ts";
+import type { Recorder } from "../../lib/kube/events.ts";
+import { keyOf, splitKey, type SharedInformer } from "../../lib/kube/informer.ts";
+import type { Logger } from "../../lib/log.ts";
+import { expiryVerdict } from "./workspace.lifetime.ts";
+
+export interface ExpiryControllerDeps {
+  client: Pick<KubeClient, "delete">;
+  informers: { workspaces: SharedInformer<KubeObject> };
+  recorder: Recorder;
+  log: Logger;
+  now?: () => Date;
+}
+
+/** Longest wait before a workspace's expiry is looked at again (timers are not kept for weeks). */
+export const EXPIRY_RECHECK_MAX_MS = 3_600_000;
+
+export class WorkspaceExpiryReconciler implements Reconciler {
+  readonly name = "workspace-expiry";
+  private readonly deps: ExpiryControllerDeps;
+  private readonly now: () => Date;
+
+  constructor(deps: ExpiryControllerDeps) {
+    this.deps = deps;
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  register(controller: Controller): void {
+    const { workspaces } = this.deps.informers;
+    workspaces.on("add", (o) => controller.enqueue(keyOf(o)));
+    workspaces.on("update", (o, old) => {
+      if (!old || old.metadata.generation !== o.metadata.generation) controller.enqueue(keyOf(o));
+    });
+  }
+
+  resync(controller: Controller): void {
+    for (const w of this.deps.informers.workspaces.list()) controller.enqueue(keyOf(w));
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult | void> {
+    const { namespace, name } = splitKey(key);
+    const raw = this.deps.informers.workspaces.get(namespace, name);
+    if (!raw || raw.metadata.deletionTimestamp) return;
+    const ws = raw as unknown as Workspace;
+    const verdict = expiryVerdict(ws, this.now());
+    if (!verdict.expired)
+      return verdict.recheckInMs === undefined
+        ? undefined
+        : { requeueAfterMs: Math.min(verdict.recheckInMs, EXPIRY_RECHECK_MAX_MS) };
+    // Only this incarnation: a workspace created again under the name has its own clock.
+    const deleted = await this.deps.client.delete(raw, { uid: raw.metadata.uid });
+    if (!deleted) return;
+    this.deps.recorder.event(raw, "Normal", "Expired", verdict.message);
+    this.deps.log.info("deleted an expired workspace", { workspace: key, why: verdict.message });
+  }
+}
