@@ -8,7 +8,7 @@ import { Redis } from "ioredis";
 import { KubeClient, type KubeObject } from "../lib/kube/client.ts";
 import { publishPublicKeys, SecretKeyRing } from "../lib/keyring.ts";
 import { PodAddresses } from "../lib/kube/podaddresses.ts";
-import { createLogger } from "../lib/log.ts";
+import { errorMessage, createLogger } from "../lib/log.ts";
 import { createServer } from "node:http";
 import { createApp, MAX_HEADER_BYTES } from "./app.ts";
 import { createAuthenticator } from "./auth/authenticate.ts";
@@ -58,7 +58,7 @@ try {
     );
 } catch (err) {
   fail(
-    `the database at DATABASE_URL is unreachable: ${err instanceof Error ? err.message : String(err)}; check the URL and that PostgreSQL is up`,
+    `the database at DATABASE_URL is unreachable: ${errorMessage(err)}; check the URL and that PostgreSQL is up`,
   );
 }
 const store = new PgStore(pool, {
@@ -106,7 +106,7 @@ async function loadTokens(): Promise<StaticTokens> {
 try {
   tokens = await loadTokens();
 } catch (err) {
-  fail(`bearer tokens could not be loaded: ${err instanceof Error ? err.message : String(err)}`);
+  fail(`bearer tokens could not be loaded: ${errorMessage(err)}`);
 }
 if (cfg.tokensFile || cfg.tokensSecret)
   setInterval(() => {
@@ -141,7 +141,7 @@ async function syncSigningKeys(): Promise<void> {
   } catch (err) {
     log.error("the gateway's signing key could not be kept or published; retrying in 30 s", {
       secret: signingKeys.where,
-      error: err instanceof Error ? err.message : String(err),
+      error: errorMessage(err),
     });
     next = 30_000;
   }
@@ -162,7 +162,7 @@ if (cfg.redisUrl) {
     await redis.connect();
     await redis.ping();
   } catch (err) {
-    fail(`Redis at REDIS_URL is unreachable: ${err instanceof Error ? err.message : String(err)}`);
+    fail(`Redis at REDIS_URL is unreachable: ${errorMessage(err)}`);
   }
   bus = new RedisBus(redis, { historySize: cfg.eventHistory }, log);
   limiter = new RedisRateLimiter(redis, { rate: cfg.rate, burst: cfg.burst }, log);
@@ -284,5 +284,5 @@ async function shutdown(signal: string): Promise<void> {
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
 process.on("SIGINT", () => void shutdown("SIGINT"));
 process.on("unhandledRejection", (err) => {
-  log.error("unhandled rejection", { error: err instanceof Error ? err.message : String(err) });
+  log.error("unhandled rejection", { error: errorMessage(err) });
 });

@@ -4,7 +4,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { loadConfig, usage } from "./config.ts";
 import { configOrExit } from "../lib/cli/config.ts";
 import { startHealthServer } from "../lib/http/health.ts";
-import { createLogger } from "../lib/log.ts";
+import { errorMessage, createLogger } from "../lib/log.ts";
 import { Metrics } from "../lib/kube/metrics.ts";
 import { KubeClient, type KubeObject } from "../lib/kube/client.ts";
 import { Controller } from "../lib/kube/controller.ts";
@@ -252,5 +252,5 @@ async function shutdown(signal: string): Promise<void> {
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
 process.on("SIGINT", () => void shutdown("SIGINT"));
 process.on("unhandledRejection", (err) => {
-  log.error("unhandled rejection", { error: err instanceof Error ? err.message : String(err) });
+  log.error("unhandled rejection", { error: errorMessage(err) });
 });

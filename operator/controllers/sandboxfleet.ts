@@ -56,6 +56,7 @@ import {
   workspaceId,
   type WorkspaceObservation,
 } from "./sandboxfleet.desired.ts";
+import { errorMessage } from "../../lib/log.ts";
 
 export const SANDBOX_POD_SELECTOR = `app.kubernetes.io/managed-by=agentry,${LABEL_FLEET}`;
 
@@ -119,7 +120,7 @@ const asWorkspace = (o: KubeObject) => o as unknown as Workspace;
 const asAgent = (o: KubeObject) => o as unknown as AgentRuntime;
 const isReady = (p: PodLike) =>
   p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
-const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+const message = (err: unknown) => errorMessage(err);
 /** The sandbox's id of the workspace with cache key "namespace/name". */
 const idOfKey = (key: string) => {
   const { namespace, name } = splitKey(key);

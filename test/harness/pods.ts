@@ -60,6 +60,7 @@ import { imageId, podman, podRunOptions, runArgs } from "./containers.ts";
 import { repoRoot } from "./paths.ts";
 import { stopProcess, waitFor } from "./process.ts";
 import { testTrust, type TestTrust } from "./tokens.ts";
+import { errorMessage } from "../../lib/log.ts";
 
 export type BackedKind = "sandbox" | "agent";
 /** What backs a pod: a process of the sources (tsx), or a container of agentry's image. */
@@ -484,7 +485,7 @@ export class PodBackends {
       }
     } catch (err) {
       if (b.stopped) return;
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorMessage(err);
       if (err instanceof NotYet) {
         // Waiting is not failing, unless it lasts: then the pod says what it waits for.
         b.waitingSince ??= Date.now();

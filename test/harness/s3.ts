@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { CreateBucketCommand, ListBucketsCommand, S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
 import { repoRoot } from "./paths.ts";
 import { freePort, Supervised, waitFor } from "./process.ts";
+import { errorMessage } from "../../lib/log.ts";
 
 export interface S3Server {
   /** http://127.0.0.1:<port> */
@@ -106,7 +107,7 @@ export async function startS3(options: { dir?: string; weed?: string } = {}): Pr
     );
   } catch (err) {
     await proc.stop();
-    throw new Error(`${err instanceof Error ? err.message : String(err)} (log: ${proc.logFile})`, {
+    throw new Error(`${errorMessage(err)} (log: ${proc.logFile})`, {
       cause: err,
     });
   }
