@@ -161,7 +161,7 @@ describe("web console", () => {
       await page.getByRole("heading", { name: "Workspaces" }).waitFor();
       await checkAccessibility(page, "the workspaces page");
       await page.getByLabel("Name", { exact: true }).fill("from-console");
-      await page.getByLabel("Fleet").selectOption(FLEET);
+      await page.getByRole("combobox", { name: /^Fleet/ }).selectOption(FLEET);
       await page.getByLabel("Owner (optional)").fill("carol");
       await page.getByRole("button", { name: "Create workspace" }).click();
       await page.getByRole("heading", { name: "Workspace from-console" }).waitFor();
