@@ -153,6 +153,8 @@ Example: agentry exec ws -- sh -c 'echo hi; exit 3'`,
                 err.write(`error: ${r.detail}\n`);
                 return 1;
               } else {
+                // Cancelled by our Ctrl-C (the DELETE made the sandbox kill it): 130, as for a local command.
+                if (interrupted()) return EXIT.interrupted;
                 if (r.truncated) err.write("warning: the output was cut at the sandbox's limit\n");
                 if (r.timedOut) {
                   err.write(

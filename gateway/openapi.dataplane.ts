@@ -424,8 +424,8 @@ export function dataPlanePaths(params: { namespace: Json; name: (kind: string) =
             name: n,
             in: "query",
             required: false,
-            description: `Pod log option ${n} (at most ten digits, as the gateway accepts).`,
-            schema: { type: "integer", minimum: 0, maximum: 9_999_999_999 },
+            description: `Pod log option ${n} (at most ten digits, as the gateway accepts; the apiserver takes sinceSeconds and limitBytes from 1).`,
+            schema: { type: "integer", minimum: n === "tailLines" ? 0 : 1, maximum: 9_999_999_999 },
           })),
           {
             name: "container",

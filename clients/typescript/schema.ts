@@ -5303,11 +5303,11 @@ export interface operations {
                 timestamps?: boolean;
                 /** @description Pod log option previous. */
                 previous?: boolean;
-                /** @description Pod log option tailLines (at most ten digits, as the gateway accepts). */
+                /** @description Pod log option tailLines (at most ten digits, as the gateway accepts; the apiserver takes sinceSeconds and limitBytes from 1). */
                 tailLines?: number;
-                /** @description Pod log option sinceSeconds (at most ten digits, as the gateway accepts). */
+                /** @description Pod log option sinceSeconds (at most ten digits, as the gateway accepts; the apiserver takes sinceSeconds and limitBytes from 1). */
                 sinceSeconds?: number;
-                /** @description Pod log option limitBytes (at most ten digits, as the gateway accepts). */
+                /** @description Pod log option limitBytes (at most ten digits, as the gateway accepts; the apiserver takes sinceSeconds and limitBytes from 1). */
                 limitBytes?: number;
                 /** @description Container (default: the pod's only one). */
                 container?: string;

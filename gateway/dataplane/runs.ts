@@ -136,6 +136,9 @@ export function runsDataRouter(deps: DataPlaneDeps): Router {
       const v = queryOne(req, n);
       if (v === undefined) continue;
       if (!/^\d{1,10}$/.test(v)) throw problemOf(400, `query parameter ${n} must be a non-negative integer`);
+      // The apiserver refuses 0 for these two with a 422; say it here, as the document does.
+      if (n !== "tailLines" && Number(v) === 0)
+        throw problemOf(400, `query parameter ${n} must be at least 1`);
       query[n] = v;
     }
     const container = queryOne(req, "container");
