@@ -264,9 +264,9 @@ export class SandboxFleetReconciler implements Reconciler {
     const views: SandboxView[] = await Promise.all(
       pods.map(async (pod) => {
         const target = this.target(pod, spec.template.port);
-        // A sandbox the operator cannot reach yet (no address) takes no workspace either.
-        const ready = isReady(pod) && target !== undefined;
-        const load = ready ? await this.deps.sandboxes.status(target).catch(() => undefined) : undefined;
+        const ready = isReady(pod);
+        const load =
+          ready && target ? await this.deps.sandboxes.status(target).catch(() => undefined) : undefined;
         return {
           name: pod.metadata.name!,
           ready,
