@@ -327,7 +327,7 @@ export function dataPlanePaths(params: { namespace: Json; name: (kind: string) =
               "Cancelled: its process tree is killed and its stream ends with an exit record (signal SIGKILL).",
             content: { "application/json": { schema: ref("ExecCancelled") } },
           },
-          ...problems(400, 401, 403, 404, 429, 503),
+          ...problems(400, 401, 403, 404, 409, 429, 503),
         },
       },
     },

@@ -4959,6 +4959,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The workspace is not placed or is suspended by its spec (the detail says why), the run has no pod, or what the workspace holds is in the way (a file where a directory is asked for, a cwd that does not exist). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The caller's rate limit; retry after Retry-After seconds. */
             429: {
                 headers: {

@@ -12,6 +12,7 @@
 //
 // A run is one of the pipeline's Jobs: labelled agentry.dev/pipeline=<name> and annotated
 // with the Pipeline's uid, so a Job of a deleted pipeline of the same name is not shown.
+import { ApiError } from "../../lib/kube/client.ts";
 import { Router } from "express";
 import { ANNOTATION_PIPELINE_ID, LABEL_PIPELINE, PipelineKind } from "../../api/v1alpha1/index.ts";
 import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
@@ -165,11 +166,23 @@ export function runsDataRouter(deps: DataPlaneDeps): Router {
           podName ? `run ${run} has no pod ${podName}` : `run ${run} has no pod (yet, or any more)`,
         );
       note(`pod=${pod.metadata.name}`);
-      const answer = await client.stream(
-        "GET",
-        `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod.metadata.name!)}/log`,
-        { query, signal: clientGone(res) },
-      );
+      const answer = await client
+        .stream(
+          "GET",
+          `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod.metadata.name!)}/log`,
+          { query, signal: clientGone(res) },
+        )
+        .catch((err: unknown) => {
+          // previous=true for a container that never restarted: there is no such log (the
+          // apiserver says 400, which names nothing wrong with the request).
+          if (
+            err instanceof ApiError &&
+            err.status === 400 &&
+            /previous terminated container/.test(err.message)
+          )
+            throw problemOf(404, `run ${run}: ${err.message}`);
+          throw err;
+        });
       res.status(200);
       res.setHeader("content-type", "text/plain; charset=utf-8");
       res.setHeader("cache-control", "no-store");
