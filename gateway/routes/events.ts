@@ -2,7 +2,8 @@
 // page): GET /v1/namespaces/{ns}/events[?kind=&name=&type=&limit=], read from the apiserver
 // as the caller (the built-in view role lets a namespace's viewers list events), newest
 // first, in a small shape of our own rather than core/v1 Event's two generations of fields.
-import { Router } from "express";
+import { Router, type Request } from "express";
+import { queryOne } from "../dataplane/common.ts";
 import type { KubeObject } from "../../lib/kube/client.ts";
 import { methodNotAllowed, problemOf } from "../problem.ts";
 import { asCaller, type ResourceDeps } from "./resources.ts";
@@ -57,21 +58,26 @@ export function summarise(e: CoreEvent): EventSummary {
   };
 }
 
-function one(query: unknown, name: string, pattern?: RegExp): string | undefined {
-  if (query === undefined) return undefined;
-  if (typeof query !== "string" || (pattern && !pattern.test(query)))
-    throw problemOf(400, `query parameter ${name} is not valid`);
-  return query;
+const KIND = new RegExp(EVENT_KIND_PATTERN);
+const NAME = new RegExp(EVENT_NAME_PATTERN);
+const TYPE = /^(Normal|Warning)$/;
+const LIMIT = /^[1-9][0-9]{0,2}$/;
+
+/** A query parameter given at most once (queryOne) that must match `pattern`. */
+function one(req: Request, name: string, pattern: RegExp): string | undefined {
+  const v = queryOne(req, name);
+  if (v !== undefined && !pattern.test(v)) throw problemOf(400, `query parameter ${name} is not valid`);
+  return v;
 }
 
 export function eventsRouter(deps: Pick<ResourceDeps, "kube">): Router {
   const router = Router({ mergeParams: true });
   router.get("/", async (req, res) => {
     const namespace = String((req.params as Record<string, string>).namespace);
-    const kind = one(req.query.kind, "kind", new RegExp(EVENT_KIND_PATTERN));
-    const name = one(req.query.name, "name", new RegExp(EVENT_NAME_PATTERN));
-    const type = one(req.query.type, "type", /^(Normal|Warning)$/);
-    const limitText = one(req.query.limit, "limit", /^[1-9][0-9]{0,2}$/);
+    const kind = one(req, "kind", KIND);
+    const name = one(req, "name", NAME);
+    const type = one(req, "type", TYPE);
+    const limitText = one(req, "limit", LIMIT);
     const limit = limitText === undefined ? EVENTS_DEFAULT_LIMIT : Number(limitText);
     if (limit > EVENTS_MAX_LIMIT)
       throw problemOf(400, `query parameter limit must be at most ${EVENTS_MAX_LIMIT}`);

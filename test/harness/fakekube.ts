@@ -7,16 +7,9 @@
 import { ApiError, type KubeApi, type KubeList, type KubeObject } from "../../lib/kube/client.ts";
 import type { Recorder } from "../../lib/kube/events.ts";
 import { keyOf, type Handler, type SharedInformer } from "../../lib/kube/informer.ts";
+import { deepFreeze } from "../../lib/kube/typed.ts";
 
 type Event = "add" | "update" | "delete";
-
-export function deepFreeze<T>(value: T): T {
-  if (value && typeof value === "object" && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
-}
 
 export class FakeInformer<T extends KubeObject = KubeObject> implements SharedInformer<T> {
   readonly kind: string;
