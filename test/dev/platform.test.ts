@@ -103,8 +103,13 @@ describe("make dev bring-up", () => {
       return r.status === 200 ? ((await r.json()) as { exitCode: number; stdout: string }) : undefined;
     });
     assert.deepEqual([ran.exitCode, ran.stdout], [3, "hi\n"]);
-    const task = await gw("POST", "/agentruntimes/research-agent/tasks", { input: "hello" });
-    assert.equal(task.status, 200, await task.clone().text());
+    // The agent trusts the gateway's key once its pod's trust directory catches up with the
+    // bundle (as a kubelet refreshes a ConfigMap volume): until then it refuses the token.
+    await waitFor("a task answered by research-agent through the gateway", async () => {
+      const r = await gw("POST", "/agentruntimes/research-agent/tasks", { input: "hello" });
+      if (r.status === 200) return true;
+      throw new Error(`${r.status}: ${await r.text()}`);
+    });
 
     // Stopping ends every process it started.
     await platform.stop();
