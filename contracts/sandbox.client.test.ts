@@ -55,6 +55,31 @@ describe("SandboxClient", () => {
     });
   });
 
+  it("takes a timeout in fractions of a second (its own deadline in whole milliseconds)", async () => {
+    const result = {
+      exitCode: 0,
+      signal: null,
+      stdout: "",
+      stderr: "",
+      timedOut: false,
+      truncated: false,
+      durationMs: 1,
+    };
+    const { client, calls } = stub(() => json(200, result));
+    assert.deepEqual(
+      await client.exec("w", { command: ["true"], timeoutSeconds: 489.7657858477749 }),
+      result,
+    );
+    assert.equal(JSON.parse(String(calls[0]!.body)).timeoutSeconds, 489.7657858477749);
+    const records = [];
+    const stream = stub(
+      () => new Response(`${JSON.stringify({ ...result, type: "exit" })}\n`, { status: 200 }),
+    );
+    for await (const r of stream.client.execStream("w", { command: ["true"], timeoutSeconds: 0.0001 }))
+      records.push(r);
+    assert.equal(records.length, 1);
+  });
+
   it("reports transport failures as status 0", async () => {
     const client = new SandboxClient({
       baseUrl: "http://sandbox:8080",

@@ -218,7 +218,8 @@ export class SandboxClient {
     request: ExecRequest,
     options: { signal?: AbortSignal; execId?: string } = {},
   ): Promise<ExecResult> {
-    const timeoutMs = request.timeoutSeconds !== undefined ? request.timeoutSeconds * 1000 : 600_000;
+    const timeoutMs =
+      request.timeoutSeconds !== undefined ? Math.ceil(request.timeoutSeconds * 1000) : 600_000;
     const res = await this.send("POST", `${workspacePath(id)}/exec`, {
       json: request,
       ...execIdHeader(options.execId),
@@ -239,7 +240,8 @@ export class SandboxClient {
     request: ExecRequest,
     options: { signal?: AbortSignal; onStart?: () => void; execId?: string } = {},
   ): AsyncGenerator<ExecStreamRecord> {
-    const timeoutMs = request.timeoutSeconds !== undefined ? request.timeoutSeconds * 1000 : 600_000;
+    const timeoutMs =
+      request.timeoutSeconds !== undefined ? Math.ceil(request.timeoutSeconds * 1000) : 600_000;
     const stop = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
     const res = await this.send("POST", `${workspacePath(id)}/exec`, {

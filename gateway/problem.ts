@@ -81,9 +81,9 @@ const TITLES: Record<number, [string, string]> = {
   429: ["too-many-requests", "Too many requests"],
   500: ["internal", "Internal error"],
   501: ["not-implemented", "Not implemented"],
-  502: ["bad-gateway", "The Kubernetes API server failed"],
+  502: ["bad-gateway", "Bad gateway"],
   503: ["unavailable", "Service unavailable"],
-  504: ["timeout", "The Kubernetes API server timed out"],
+  504: ["timeout", "Gateway timeout"],
 };
 
 export function problemOf(status: number, detail: string, extra: Partial<ProblemInit> = {}): Problem {

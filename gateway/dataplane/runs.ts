@@ -30,9 +30,15 @@ type Job = KubeObject & {
     conditions?: { type: string; status: string; reason?: string; message?: string }[];
   };
 };
+type ContainerStatus = { name: string; lastState?: { terminated?: object } };
 type Pod = KubeObject & {
-  spec?: { containers?: { name: string }[] };
-  status?: { phase?: string; startTime?: string };
+  spec?: { containers?: { name: string }[]; initContainers?: { name: string }[] };
+  status?: {
+    phase?: string;
+    startTime?: string;
+    containerStatuses?: ContainerStatus[];
+    initContainerStatuses?: ContainerStatus[];
+  };
 };
 
 export interface Run {
@@ -166,6 +172,8 @@ export function runsDataRouter(deps: DataPlaneDeps): Router {
           podName ? `run ${run} has no pod ${podName}` : `run ${run} has no pod (yet, or any more)`,
         );
       note(`pod=${pod.metadata.name}`);
+      const missing = missingLog(pod, container, query.previous === "true");
+      if (missing) throw problemOf(404, `run ${run}: ${missing}`);
       const answer = await client
         .stream(
           "GET",
@@ -199,4 +207,26 @@ export function runsDataRouter(deps: DataPlaneDeps): Router {
   });
 
   return router;
+}
+
+/**
+ * Why pod has no such log, before asking the apiserver (which says 400 for both, as if the
+ * request were malformed): a container the pod does not have, or the previous instance of
+ * a container that never restarted.
+ */
+export function missingLog(pod: Pod, container: string | undefined, previous: boolean): string | undefined {
+  const spec = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
+  if (container !== undefined && !spec.some((c) => c.name === container))
+    return `pod ${pod.metadata.name} has no container ${container}`;
+  if (!previous) return undefined;
+  const target =
+    container ??
+    pod.metadata.annotations?.["kubectl.kubernetes.io/default-container"] ??
+    (pod.spec?.containers?.length === 1 ? pod.spec.containers[0]!.name : undefined);
+  if (target === undefined) return undefined;
+  const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+  const status = statuses.find((s) => s.name === target);
+  return status?.lastState?.terminated
+    ? undefined
+    : `container ${target} of pod ${pod.metadata.name} has not restarted: it has no previous log`;
 }

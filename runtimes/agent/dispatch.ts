@@ -145,7 +145,7 @@ export async function dispatch(
   const token = options.token ?? (() => undefined);
   const f = options.fetch ?? fetch;
   const now = options.now ?? Date.now;
-  const deadline = now() + timeoutSeconds * 1000;
+  const deadline = now() + Math.ceil(timeoutSeconds * 1000);
   const url = `${agentUrl.replace(/\/+$/, "")}${AgentPath.tasks}`;
   let backoff = options.minBackoffMs ?? 500;
   let last = "";

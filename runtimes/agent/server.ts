@@ -233,7 +233,7 @@ export class AgentApp {
     let status = 500;
     try {
       const signal = AbortSignal.any([
-        AbortSignal.timeout(timeoutSeconds * 1000),
+        AbortSignal.timeout(Math.ceil(timeoutSeconds * 1000)),
         this.aborter.signal,
         gone.signal,
       ]);

@@ -13,6 +13,8 @@
 // Schemathesis comes from hack/schemathesis.sh (`make fetch`).
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { repoRoot } from "../harness/paths.ts";
@@ -39,6 +41,28 @@ function failures(output: string): string {
     .join("\n");
 }
 
+/** The server errors the run met, with the answers' bodies (which the report leaves out). */
+async function serverErrors(harPath: string): Promise<string> {
+  type Entry = {
+    request: { method: string; url: string };
+    response: { status: number; content?: { text?: string } };
+  };
+  let entries: Entry[];
+  try {
+    entries = (JSON.parse(await readFile(harPath, "utf8")) as { log: { entries: Entry[] } }).log.entries;
+  } catch {
+    return "";
+  }
+  return entries
+    .filter((e) => e.response.status >= 500)
+    .slice(0, 20)
+    .map(
+      (e) =>
+        `${e.request.method} ${e.request.url} -> ${e.response.status} ${(e.response.content?.text ?? "").slice(0, 400)}`,
+    )
+    .join("\n");
+}
+
 describe("the OpenAPI document against the live gateway", () => {
   it("passes a bounded Schemathesis run of every phase and check", async (t) => {
     const st = schemathesis();
@@ -61,6 +85,9 @@ describe("the OpenAPI document against the live gateway", () => {
       assert.ok(token, `${path}: no continue token in ${JSON.stringify(r.body)}`);
       tokens.push(token);
     }
+    const reports = await mkdtemp(join(tmpdir(), "agentry-st-"));
+    t.after(() => rm(reports, { recursive: true, force: true }));
+    const har = join(reports, "run.har");
     const args = [
       "--config-file",
       join(repoRoot, "test", "contract", "schemathesis.toml"),
@@ -77,6 +104,10 @@ describe("the OpenAPI document against the live gateway", () => {
       "examples,coverage,fuzzing,stateful",
       "--exclude-path-regex",
       "^/v1/watch/",
+      "--report",
+      "har",
+      "--report-har-path",
+      har,
       "--seed",
       process.env.AGENTRY_ST_SEED ?? "20261201",
     ];
@@ -97,7 +128,8 @@ describe("the OpenAPI document against the live gateway", () => {
     clearTimeout(timer);
     const summary = output.slice(output.lastIndexOf("SUMMARY"));
     t.diagnostic(summary.split("\n").slice(0, 40).join("\n"));
-    assert.equal(code, 0, `schemathesis exited ${code}:\n${failures(output)}\n${summary}`);
+    const errors = code === 0 ? "" : await serverErrors(har);
+    assert.equal(code, 0, `schemathesis exited ${code}:\n${failures(output)}\n${errors}\n${summary}`);
     assert.match(summary, /Tested: \d+/);
   });
 });

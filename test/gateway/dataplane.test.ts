@@ -472,6 +472,9 @@ roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader }
     assert.match(await logs.text(), new RegExp(marker));
     const missing = await gw.call("GET", `${base}/pipelines/once/runs/no-such-run/logs`);
     assert.equal(missing.status, 404);
+    // The log of a previous container that never was: nothing to read, not a bad request.
+    const previous = await gw.call("GET", `${base}/pipelines/once/runs/${runs[0]!.name}/logs?previous=true`);
+    assert.equal(previous.status, 404, JSON.stringify(previous.body));
   });
 
   it("refuses each verb to a caller RBAC does not grant it, naming the verb", async () => {
