@@ -13,7 +13,7 @@ import { agentPodProblem, sandboxPodProblem } from "../../lib/kube/owners.ts";
 import type { PodAddresses } from "../../lib/kube/podaddresses.ts";
 import type { TokenSigner } from "../../lib/tokens.ts";
 import { problemOf } from "../problem.ts";
-import { DEFAULT_WAKE_WAIT_MS, wake, wakes } from "./wake.ts";
+import { DEFAULT_WAKE_WAIT_MS, WAKE_POLL_MS, wake, wakes } from "./wake.ts";
 
 /** Lifetime of a token the gateway signs for one call (a streamed exec may outlive it: the sandbox checks it once). */
 export const CALL_TOKEN_SECONDS = 120;
@@ -153,22 +153,66 @@ export interface AgentTarget {
   token: () => Promise<string>;
 }
 
-/** AgentRuntime `namespace/name`'s pod, when Ready (else 503 with its readinessReason). */
+type Agent = AgentRuntime & KubeObject;
+
+const agentReady = (ar: Agent) => ar.status?.phase === "Ready" && !!ar.status.podName;
+
+/**
+ * An agent whose workspace the operator suspended for idleness has no Pod (it waits for its
+ * workspace): a task wakes the workspace and waits, within the same bound as a workspace
+ * call, for the agent to be Ready again; past it, the not-Ready 503 with Retry-After.
+ */
+async function wakeAgent(deps: TargetDeps, ar: Agent): Promise<Agent> {
+  const ref = ar.spec.workspaceRef?.name;
+  if (!ref || agentReady(ar) || ar.spec.suspended) return ar;
+  const { kube } = deps;
+  const namespace = ar.metadata.namespace!;
+  const ws = await getOr404<Workspace & KubeObject>(
+    kube,
+    "agentry.dev/v1alpha1",
+    "Workspace",
+    namespace,
+    ref,
+  );
+  if (!ws || !wakes(ws)) return ar;
+  const bound = deps.wakeWaitMs ?? DEFAULT_WAKE_WAIT_MS;
+  const deadline = Date.now() + bound;
+  try {
+    await wake(kube, ws, bound);
+  } catch {
+    return ar; // still asleep past the bound: the agent's own 503 says why
+  }
+  let current = ar;
+  while (!agentReady(current) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(WAKE_POLL_MS, deadline - Date.now())));
+    const next = await getOr404<Agent>(
+      kube,
+      "agentry.dev/v1alpha1",
+      "AgentRuntime",
+      namespace,
+      ar.metadata.name!,
+    );
+    if (!next) break;
+    current = next;
+  }
+  return current;
+}
+
+/**
+ * AgentRuntime `namespace/name`'s pod, when Ready (else 503 with its readinessReason); with
+ * `wake`, an agent waiting for its idle-suspended workspace wakes it first.
+ */
 export async function agentTarget(
   deps: TargetDeps,
   namespace: string,
   name: string,
   caller: string,
+  o: { wake?: boolean } = {},
 ): Promise<AgentTarget> {
   const { kube } = deps;
-  const ar = await getOr404<AgentRuntime & KubeObject>(
-    kube,
-    "agentry.dev/v1alpha1",
-    "AgentRuntime",
-    namespace,
-    name,
-  );
+  let ar = await getOr404<Agent>(kube, "agentry.dev/v1alpha1", "AgentRuntime", namespace, name);
   if (!ar) throw problemOf(404, `AgentRuntime ${namespace}/${name} not found`);
+  if (o.wake) ar = await wakeAgent(deps, ar);
   const phase = ar.status?.phase ?? "Pending";
   if (phase !== "Ready" || !ar.status?.podName) {
     const reason = ar.status?.readinessReason ?? "the operator has not reported on it yet";

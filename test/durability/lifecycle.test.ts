@@ -3,7 +3,7 @@
 // activity it is flushed (status bytes and lastFlushTime from that flush) and taken off its
 // sandbox (phase Suspended, reason IdleSuspended); a data-plane call through the gateway
 // wakes it and is answered with the files it had (or, past the gateway's wake bound, 503 with
-// Retry-After while it wakes); past its TTL it is deleted with an Expired Event, its stored
+// Retry-After while it wakes), and a task to an agent working in it wakes it too; past its TTL it is deleted with an Expired Event, its stored
 // objects with it unless retained.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -165,6 +165,42 @@ describe("a durable workspace's own life", { skip: missing }, () => {
       assert.match(String(res.body.detail), /suspended for idleness and is waking up/);
       // The refused call still woke it.
       await answering(impatient, ns, "the woken workspace", "workspaces/sleepy/files");
+    },
+  );
+
+  it(
+    "an agent waiting for its idle workspace: a task through the gateway wakes both",
+    { timeout: 300_000 },
+    async () => {
+      await createCR(ns, "Workspace", "desk", { fleetRef: { name: "fleet" }, idleTimeout: "2s" });
+      await createCR(ns, "AgentRuntime", "clerk", {
+        image: "registry.example/agent:1",
+        workspaceRef: { name: "desk" },
+      });
+      await answering(dp.gw, ns, "the agent", "agentruntimes/clerk/tasks");
+      await idleSuspended("desk");
+      // Its workspace asleep, the agent has no Pod and says why.
+      const agent = () =>
+        custom().getNamespacedCustomObject({ ...ref("clerk"), plural: "agentruntimes" }) as Promise<{
+          status?: { phase?: string; readinessReason?: string; podName?: string };
+        }>;
+      const waiting = await waitFor(
+        "the agent waiting for its workspace",
+        async () => {
+          const a = await agent();
+          return a.status?.phase === "Pending" && !a.status.podName ? a : undefined;
+        },
+        { timeoutMs: 60_000 },
+      );
+      assert.match(waiting.status?.readinessReason ?? "", /suspended for idleness/);
+
+      const res = await dp.gw.call("POST", `${base}/agentruntimes/clerk/tasks`, {
+        body: { input: "wake up" },
+      });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.match(String(res.body.output), /wake up/);
+      assert.equal((await getWs("desk")).metadata.annotations?.[ANNOTATION_IDLE_SUSPENDED], undefined);
+      assert.equal((await agent()).status?.phase, "Ready");
     },
   );
 
