@@ -182,8 +182,14 @@ async function wakeAgent(deps: TargetDeps, ar: Agent): Promise<Agent> {
   } catch {
     return ar; // still asleep past the bound: the agent's own 503 says why
   }
+  // Ready, and its new pod reachable (the address may come a moment after the status).
+  const reachable = async (a: Agent) => {
+    if (!agentReady(a)) return false;
+    const pod = await getOr404<Pod>(kube, "v1", "Pod", namespace, a.status!.podName!);
+    return !!pod && deps.addresses.addressOf(pod, a.spec.port ?? 8080) !== undefined;
+  };
   let current = ar;
-  while (!agentReady(current) && Date.now() < deadline) {
+  while (!(await reachable(current)) && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, Math.min(WAKE_POLL_MS, deadline - Date.now())));
     const next = await getOr404<Agent>(
       kube,

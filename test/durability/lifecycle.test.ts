@@ -177,7 +177,6 @@ describe("a durable workspace's own life", { skip: missing }, () => {
         image: "registry.example/agent:1",
         workspaceRef: { name: "desk" },
       });
-      await answering(dp.gw, ns, "the agent", "agentruntimes/clerk/tasks");
       await idleSuspended("desk");
       // Its workspace asleep, the agent has no Pod and says why.
       const agent = () =>
