@@ -3,6 +3,9 @@
 // watcher that records when each object first satisfies a predicate.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { KubeClient } from "../lib/kube/client.ts";
 import { type KubeObject } from "../lib/kube/client.ts";
@@ -123,24 +126,44 @@ export async function benchNamespace(ctx: BenchContext, prefix: string): Promise
 
 let builtOnce = false;
 
+/** The operator as the benchmarks run it; `heapDir` holds its heap snapshots when enabled. */
+export type BenchOperator = OperatorProcess & { heapDir?: string };
+
+export interface BenchOperatorOptions {
+  /** Run the compiled operator whatever AGENTRY_BENCH_COMPILED says. */
+  compiled?: boolean;
+  /** The operator writes a V8 heap snapshot on SIGUSR2 (bench/heap.ts). */
+  heapSnapshots?: boolean;
+}
+
 /** The operator (operator/main.ts) as a child process watching `namespaces`, at the bench QPS. */
 export async function benchOperator(
   ctx: BenchContext,
   namespaces: string[],
   args: string[] = [],
   podAddressMap?: string,
-): Promise<OperatorProcess> {
+  options: BenchOperatorOptions = {},
+): Promise<BenchOperator> {
   // AGENTRY_BENCH_COMPILED=1: the compiled operator (built here once), as the images run it;
   // by default the sources through tsx, as the tests run it (tsx adds memory of its own).
-  const compiled = process.env.AGENTRY_BENCH_COMPILED === "1";
+  const compiled = options.compiled === true || process.env.AGENTRY_BENCH_COMPILED === "1";
   if (compiled && !builtOnce) {
-    execFileSync("npm", ["run", "--silent", "build"], { cwd: repoRoot, stdio: "inherit" });
+    execFileSync("npm", ["run", "--silent", "build:programs"], { cwd: repoRoot, stdio: "inherit" });
     builtOnce = true;
   }
+  const nodeOptions: string[] = [];
   // AGENTRY_BENCH_CPU_PROF=<dir>: the operator writes a V8 CPU profile there when it stops.
   const profDir = process.env.AGENTRY_BENCH_CPU_PROF;
+  if (profDir) nodeOptions.push("--cpu-prof", `--cpu-prof-dir=${profDir}`);
+  let heapDir: string | undefined;
+  if (options.heapSnapshots) {
+    heapDir = await mkdtemp(join(tmpdir(), "agentry-bench-heap-"));
+    const dir = heapDir;
+    ctx.cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    nodeOptions.push("--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${heapDir}`);
+  }
   const saved = process.env.NODE_OPTIONS;
-  if (profDir) process.env.NODE_OPTIONS = `${saved ?? ""} --cpu-prof --cpu-prof-dir=${profDir}`.trim();
+  if (nodeOptions.length) process.env.NODE_OPTIONS = `${saved ?? ""} ${nodeOptions.join(" ")}`.trim();
   try {
     const operator = await startOperator(
       { after: (fn) => void ctx.cleanups.push(fn) },
@@ -160,7 +183,7 @@ export async function benchOperator(
     );
     // Runs before startOperator's SIGKILL cleanup: a clean exit writes the profile.
     if (profDir) ctx.cleanups.push(() => operator.kill("SIGTERM").then(() => undefined));
-    return operator;
+    return { ...operator, ...(heapDir ? { heapDir } : {}) };
   } finally {
     if (saved === undefined) delete process.env.NODE_OPTIONS;
     else process.env.NODE_OPTIONS = saved;
