@@ -170,7 +170,12 @@ const controllers = reconcilers.map((r) => {
   r.register(c);
   return c;
 });
-const resyncAll = () => reconcilers.forEach((r, i) => r.resync(controllers[i]!));
+// Resyncs queue every key behind all other work (Lane.Resync).
+const resyncAll = () =>
+  reconcilers.forEach((r, i) => {
+    const c = controllers[i]!;
+    c.resync(() => r.resync(c));
+  });
 
 const health = await startHealthServer(cfg.healthAddr, metrics, {
   healthy: () => undefined,

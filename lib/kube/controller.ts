@@ -1,7 +1,7 @@
 // Runs one reconciler: a work queue fed by informer events, a few workers, metrics and
 // logs around every reconcile, errors sent back to the queue with backoff, and a drain
 // on stop so in-flight work finishes.
-import { WorkQueue } from "./queue.ts";
+import { Lane, WorkQueue } from "./queue.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "./metrics.ts";
 import { errorMessage } from "../log.ts";
@@ -30,6 +30,7 @@ export class Controller {
   private readonly log: Logger;
   private running: Promise<void>[] = [];
   private started = false;
+  private resyncing = false;
 
   constructor(reconciler: Reconciler, options: ControllerOptions) {
     this.reconciler = reconciler;
@@ -45,9 +46,24 @@ export class Controller {
     });
   }
 
-  enqueue(key: string): void {
+  /**
+   * Queues a key in a lane (queue.ts): Lane.Children for an event of work under way (a
+   * child or the status of the key's object changed), Lane.Objects (the default) for a new
+   * or changed object; during resync() every key goes in Lane.Resync.
+   */
+  enqueue(key: string, lane: Lane = Lane.Objects): void {
     this.metrics.queueAdds.inc({ name: this.reconciler.name });
-    this.queue.add(key);
+    this.queue.add(key, this.resyncing ? Lane.Resync : lane);
+  }
+
+  /** Runs `enqueueAll` (a reconciler's full resync) with its keys queued behind all other work. */
+  resync(enqueueAll: () => void): void {
+    this.resyncing = true;
+    try {
+      enqueueAll();
+    } finally {
+      this.resyncing = false;
+    }
   }
 
   start(): void {

@@ -5,6 +5,7 @@ import type { Workspace } from "../../../api/v1alpha1/index.ts";
 import type { KubeObject } from "../../../lib/kube/client.ts";
 import { sameLabels } from "../../../lib/kube/conditions.ts";
 import type { Controller } from "../../../lib/kube/controller.ts";
+import { Lane } from "../../../lib/kube/queue.ts";
 import { keyOf, type SharedInformer } from "../../../lib/kube/informer.ts";
 import type { TypedInformer } from "../../../lib/kube/typed.ts";
 import { LABEL_AGENT } from "./desired.ts";
@@ -35,9 +36,10 @@ export function registerWatches(informers: AgentInformers, controller: Controlle
     enqueueAgent(o);
   });
   informers.agents.on("delete", enqueueAgent);
+  // A child's event is work under way: served before the first passes of new AgentRuntimes.
   const enqueueOwner = (o: KubeObject) => {
     const agent = o.metadata.labels?.[LABEL_AGENT];
-    if (agent && o.metadata.namespace) controller.enqueue(`${o.metadata.namespace}/${agent}`);
+    if (agent && o.metadata.namespace) controller.enqueue(`${o.metadata.namespace}/${agent}`, Lane.Children);
   };
   for (const inf of [informers.pods, informers.services, informers.networkPolicies, informers.claims]) {
     inf.on("add", enqueueOwner);

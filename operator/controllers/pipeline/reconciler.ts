@@ -15,6 +15,7 @@ import {
 } from "../../../lib/kube/children.ts";
 import type { KubeClient, KubeObject } from "../../../lib/kube/client.ts";
 import type { Controller, Reconciler } from "../../../lib/kube/controller.ts";
+import { Lane } from "../../../lib/kube/queue.ts";
 import type { Recorder } from "../../../lib/kube/events.ts";
 import type { TypedInformer } from "../../../lib/kube/typed.ts";
 import { keyOf, splitKey, type SharedInformer } from "../../../lib/kube/informer.ts";
@@ -105,9 +106,11 @@ export class PipelineReconciler implements Reconciler {
       if (!same) enqueue(o);
     });
     informers.pipelines.on("delete", enqueue);
+    // A child's event is work under way: served before the first passes of new Pipelines.
     const enqueueOwner = (o: KubeObject) => {
       const pipeline = o.metadata.labels?.[LABEL_PIPELINE];
-      if (pipeline && o.metadata.namespace) controller.enqueue(`${o.metadata.namespace}/${pipeline}`);
+      if (pipeline && o.metadata.namespace)
+        controller.enqueue(`${o.metadata.namespace}/${pipeline}`, Lane.Children);
     };
     for (const inf of [informers.cronJobs, informers.jobs, informers.configMaps]) {
       inf.on("add", enqueueOwner);
