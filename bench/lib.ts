@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "../lib/kube/kubeconfig.ts";
 import type { KubeClient } from "../lib/kube/client.ts";
 import { type KubeObject } from "../lib/kube/client.ts";
 import { createInformer, type SharedInformer } from "../lib/kube/informer.ts";

@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { cpus, loadavg, release, totalmem, type } from "node:os";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig } from "../lib/kube/kubeconfig.ts";
 import { KubeClient } from "../lib/kube/client.ts";
 import { controlPlaneBinDir } from "../test/harness/binaries.ts";
 import { ControlPlane } from "../test/harness/controlplane.ts";
@@ -21,6 +21,7 @@ import { fleetBench } from "./fleet.ts";
 import { gatewayBench } from "./gateway.ts";
 import { pipelinesBench } from "./pipelines.ts";
 import { idleBench } from "./idle.ts";
+import { pacedBench } from "./paced.ts";
 import { steadyBench } from "./steady.ts";
 import { capped, envNumber, say, type BenchContext, type BenchResult } from "./lib.ts";
 import { writeResults, type Machine, type Provenance } from "./report.ts";
@@ -29,6 +30,7 @@ type Bench = { run: (ctx: BenchContext) => Promise<BenchResult>; capS: number };
 const benches: Record<string, Bench> = {
   idle: { run: idleBench, capS: 300 },
   create: { run: createBench, capS: 900 },
+  paced: { run: pacedBench, capS: 3600 },
   pipelines: { run: pipelinesBench, capS: 900 },
   steady: { run: steadyBench, capS: 900 },
   fleet: { run: fleetBench, capS: 600 },
@@ -110,8 +112,7 @@ try {
     AGENTRY_CONTROLPLANE_BIN: bin,
     PATH: `${bin}:${process.env.PATH ?? ""}`,
   });
-  const kc = new KubeConfig();
-  kc.loadFromFile(cp.kubeconfig);
+  const kc = KubeConfig.fromFiles([cp.kubeconfig]);
   const admin = new KubeClient(kc, { qps: 1e6, burst: 1e6, userAgent: "bench-admin" });
   mkdirSync(join(benchDir, "results"), { recursive: true });
   for (const name of selected) {
