@@ -34,7 +34,8 @@ interface RunFigures {
   cores: Record<string, number>;
 }
 
-function floorObjects(namespace: string, name: string): KubeObject[] {
+/** What the floor creates for one agent: a plain Service and Pod, as the operator would. */
+export function floorObjects(namespace: string, name: string): KubeObject[] {
   const labels = { app: name, "bench.agentry.dev/floor": "true" };
   return [
     {
@@ -70,7 +71,7 @@ export const agentRuntime = (
 /** Creates retried after a timeout or a 5xx/429 answer (an overloaded, shared machine). */
 export const createRetries = { count: 0 };
 
-async function createRetrying(client: KubeClient, o: KubeObject): Promise<void> {
+export async function createRetrying(client: KubeClient, o: KubeObject): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       await client.create(o);
@@ -101,7 +102,7 @@ export async function createAll(client: KubeClient, n: number, objects: (i: numb
   return created;
 }
 
-function latencies(created: Map<string, number>, readyAt: Map<string, number>): number[] {
+export function latencies(created: Map<string, number>, readyAt: Map<string, number>): number[] {
   return [...created].map(([k, t]) => ((readyAt.get(k) ?? NaN) - t) / 1000);
 }
 
