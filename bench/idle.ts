@@ -9,6 +9,7 @@ import {
   envNumber,
   fig,
   rssMiB,
+  rssParts,
   say,
   type BenchContext,
   type BenchResult,
@@ -39,6 +40,10 @@ export async function idleBench(ctx: BenchContext): Promise<BenchResult> {
       await new Promise((r) => setTimeout(r, 250));
     }
     rss.push(samples.at(-1)!);
+    const parts = rssParts(operator.child.pid);
+    notes.push(
+      `run ${r + 1}: RSS ${samples.at(-1)!.toFixed(1)} MiB = ${parts.anon.toFixed(1)} MiB anonymous (V8 heap, buffers) + ${parts.file.toFixed(1)} MiB file-backed (node's binary and code pages)`,
+    );
     peak.push(Math.max(...samples));
     say(
       `idle run ${r + 1}: RSS ${samples.at(-1)!.toFixed(1)} MiB after ${idleS}s (peak ${Math.max(...samples).toFixed(1)})`,

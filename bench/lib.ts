@@ -210,6 +210,14 @@ export function rssMiB(pid: number | undefined): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** A process's resident memory in MiB: anonymous (heap, buffers) and file-backed (code, mapped files). */
+export function rssParts(pid: number | undefined): { anon: number; file: number } {
+  if (!pid) return { anon: NaN, file: NaN };
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
+  return { anon: kb("RssAnon"), file: kb("RssFile") };
+}
+
 /** CPU use of the control-plane components, the operator and this process over a span. */
 export class CpuMeter {
   private readonly pids: Record<string, number | undefined>;
