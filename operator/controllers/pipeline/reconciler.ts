@@ -13,6 +13,7 @@ import {
   controlledBy,
   isNameConflict,
 } from "../../../lib/kube/children.ts";
+import { CacheIndex, inNamespace } from "../../../lib/kube/cacheindex.ts";
 import type { KubeClient, KubeObject } from "../../../lib/kube/client.ts";
 import type { Controller, Reconciler } from "../../../lib/kube/controller.ts";
 import { Lane } from "../../../lib/kube/queue.ts";
@@ -83,12 +84,29 @@ export class PipelineReconciler implements Reconciler {
   private readonly writer: ChildWriter;
   private readonly now: () => Date;
   private readonly stallAfterMs: number;
+  /** Jobs and CronJobs by `<namespace>/<Pipeline name>` (their label): a Pipeline's children without a scan. */
+  private readonly jobsByPipeline: CacheIndex<KubeObject>;
+  private readonly cronJobsByPipeline: CacheIndex<KubeObject>;
+  /** Pipelines by `<namespace>/<AgentRuntime name>` their steps name. */
+  private readonly pipelinesByAgent: CacheIndex<Pipeline>;
 
   constructor(deps: PipelineControllerDeps) {
     this.deps = deps;
-    this.writer = new ChildWriter(deps.client, deps.metrics, this.name);
     this.now = deps.now ?? (() => new Date());
+    this.writer = new ChildWriter(deps.client, deps.metrics, this.name, () => this.now().getTime());
     this.stallAfterMs = deps.stallAfterMs ?? STALL_AFTER_MS;
+    const { informers } = deps;
+    // Expectations: a pass before the watch event of its own write writes nothing.
+    this.writer.track("Pipeline", informers.pipelines);
+    this.writer.track("ConfigMap", informers.configMaps);
+    this.writer.track("CronJob", informers.cronJobs);
+    this.writer.track("Job", informers.jobs);
+    const byPipeline = (o: KubeObject) => inNamespace(o, o.metadata.labels?.[LABEL_PIPELINE]);
+    this.jobsByPipeline = new CacheIndex(informers.jobs, byPipeline);
+    this.cronJobsByPipeline = new CacheIndex(informers.cronJobs, byPipeline);
+    this.pipelinesByAgent = new CacheIndex(informers.pipelines, (p) => [
+      ...new Set(p.spec.steps.flatMap((s) => inNamespace(p, s.agentRef?.name))),
+    ]);
   }
 
   /** Wires informer events to the controller's queue. */
@@ -118,9 +136,7 @@ export class PipelineReconciler implements Reconciler {
       inf.on("delete", enqueueOwner);
     }
     const enqueueUsers = (agent: AgentRuntime) => {
-      for (const p of informers.pipelines.list(agent.metadata.namespace)) {
-        if (p.spec.steps.some((s) => s.agentRef?.name === agent.metadata.name)) enqueue(p);
-      }
+      for (const p of this.pipelinesByAgent.get(keyOf(agent))) enqueue(p);
     };
     informers.agents.on("add", enqueueUsers);
     informers.agents.on("update", (o, old) => {
@@ -162,8 +178,8 @@ export class PipelineReconciler implements Reconciler {
     }
     if (nameConflict) this.deps.recorder.event(pl, "Warning", "NameConflict", nameConflict);
 
-    const ownJobs = informers.jobs
-      .list(namespace)
+    const ownJobs = this.jobsByPipeline
+      .get(key)
       .filter(
         (j) =>
           j.metadata.annotations?.[ANNOTATION_PIPELINE_ID] === pl.metadata.uid &&
@@ -314,17 +330,16 @@ export class PipelineReconciler implements Reconciler {
    * and the Pipeline's Jobs other than the current one and run-now Jobs.
    */
   private async removeStale(pl: Pipeline, desired: PipelineChildren): Promise<void> {
-    const { informers } = this.deps;
-    const namespace = pl.metadata.namespace;
     const stale: KubeObject[] = [];
-    for (const cj of informers.cronJobs.list(namespace)) {
+    const key = keyOf(pl);
+    for (const cj of this.cronJobsByPipeline.get(key)) {
       if (
         controlledBy(cj, pl.metadata.uid) &&
         (desired.mode === "Job" || cj.metadata.name !== desired.childName)
       )
         stale.push(cj);
     }
-    for (const job of informers.jobs.list(namespace)) {
+    for (const job of this.jobsByPipeline.get(key)) {
       if (!controlledBy(job, pl.metadata.uid) || job.metadata.deletionTimestamp) continue;
       const current =
         desired.mode === "Job" &&
