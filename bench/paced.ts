@@ -25,6 +25,7 @@ import {
   rssMiB,
   say,
   type BenchContext,
+  type BenchOperator,
   type BenchResult,
   type Figure,
 } from "./lib.ts";
@@ -50,6 +51,8 @@ interface AgentFigures extends RunFigures {
   peakRssMiB: number;
   settledRssMiB: number;
   heap: string[];
+  /** The operator's writes by kind and verb. */
+  writes: string;
 }
 
 /** Paces from AGENTRY_BENCH_PACED: "rate x count" pairs separated by commas. */
@@ -86,8 +89,11 @@ async function floorRun(ctx: BenchContext, { rate, n }: Pace, timeoutMs: number)
   const t0 = performance.now();
   const behindS = await paced(n, rate, async (i) => {
     const [service, pod] = floorObjects(namespace, `w-${i}`);
-    await Promise.all([createRetrying(client, service!), createRetrying(client, pod!)]);
-    created.set(`${namespace}/w-${i}`, performance.now());
+    // The Pod's Ready is timed from its own create (the Service's create runs beside it).
+    await Promise.all([
+      createRetrying(client, service!),
+      createRetrying(client, pod!).then(() => void created.set(`${namespace}/w-${i}`, performance.now())),
+    ]);
   });
   await watcher.waitAll(n, timeoutMs);
   const allReadyS = (Math.max(...watcher.readyAt.values()) - t0) / 1000;
@@ -108,13 +114,7 @@ async function agentRun(
     compiled: true,
     heapSnapshots: heap,
   });
-  await waitFor(
-    "operator caches synced",
-    async () => (await fetch(`http://127.0.0.1:${operator.port}/readyz`)).ok,
-    {
-      timeoutMs: 60_000,
-    },
-  );
+  await operatorStarted(operator);
   const pid = operator.child.pid;
   const client = new KubeClient(ctx.kc, { qps: ctx.qps, burst: ctx.burst, userAgent: "bench-user" });
   const watcher = new ReadyWatcher(ctx, "agentry.dev/v1alpha1", "AgentRuntime", [namespace], (o) =>
@@ -162,8 +162,10 @@ async function agentRun(
   const ours = events.items.filter(
     (e) => (e["source"] as { component?: string } | undefined)?.component === "agentry-operator",
   ).length;
+  const byKind = await writesByKind(operator, "agentruntime");
   const heapNotes = heap ? await heapSummary(operator, `operator with ${n} AgentRuntimes cached`) : [];
-  await operator.kill("SIGKILL");
+  // A CPU profile is written on a clean exit only.
+  await operator.kill(process.env.AGENTRY_BENCH_CPU_PROF ? "SIGTERM" : "SIGKILL");
   const lat = latencies(created, watcher.readyAt);
   return {
     p50S: percentile(lat, 50),
@@ -177,7 +179,30 @@ async function agentRun(
     peakRssMiB,
     settledRssMiB,
     heap: heapNotes,
+    writes: byKind,
   };
+}
+
+/** Waits until the operator's AgentRuntime controller runs (its caches synced, its workers started). */
+export async function operatorStarted(operator: BenchOperator): Promise<void> {
+  await waitFor(
+    "the operator's AgentRuntime controller to start",
+    () => operator.logs.some((l) => l.message === "controller started" && l.controller === "agentruntime"),
+    { timeoutMs: 60_000, intervalMs: 50 },
+  );
+}
+
+/** The operator's writes by kind and verb, as "Kind/verb n" (from agentry_writes_total). */
+export async function writesByKind(operator: BenchOperator, controller: string): Promise<string> {
+  const out: string[] = [];
+  for (const line of (await operator.metrics()).split("\n")) {
+    const m = /^agentry_writes_total\{([^}]*)\}\s+(\d+)/.exec(line);
+    if (!m || !m[1]!.includes(`controller="${controller}"`)) continue;
+    const kind = /kind="([^"]*)"/.exec(m[1]!)?.[1];
+    const verb = /verb="([^"]*)"/.exec(m[1]!)?.[1];
+    out.push(`${kind}/${verb} ${m[2]}`);
+  }
+  return out.join(", ");
 }
 
 const goal = (f: Figure, text: string, met: (v: number) => boolean): Figure => ({
@@ -210,7 +235,7 @@ export async function pacedBench(ctx: BenchContext): Promise<BenchResult> {
       agents.push(a);
       notes.push(
         `${pace.rate}/s run ${r + 1}: floor busiest ${f.bottleneck}, sender behind by ≤ ${f.behindS.toFixed(2)}s; ` +
-          `agentry busiest ${a.bottleneck}, sender behind by ≤ ${a.behindS.toFixed(2)}s`,
+          `agentry busiest ${a.bottleneck}, sender behind by ≤ ${a.behindS.toFixed(2)}s; operator writes ${a.writes}`,
         ...a.heap,
       );
     }
@@ -294,6 +319,7 @@ export async function pacedBench(ctx: BenchContext): Promise<BenchResult> {
       clientQps: ctx.qps,
       clientBurst: ctx.burst,
       operator: "compiled, one per run, watching only the run's namespace",
+      agentRuntimes: "image only, managed NetworkPolicy off (a Service and a Pod, as the floor)",
       operatorWorkers: process.env.AGENTRY_BENCH_WORKERS ?? "default",
     },
     figures,

@@ -139,6 +139,16 @@ export class ChildWriter {
     });
   }
 
+  /**
+   * Whether this writer wrote the object of `desired`'s name and the cache (`observed`, the
+   * cached object or undefined) does not show the write yet.
+   */
+  awaiting(desired: Pick<KubeObject, "kind" | "metadata">, observed: KubeObject | undefined): boolean {
+    const key = `${desired.kind} ${keyOf(desired)}`;
+    const e = this.expected.get(key);
+    return e !== undefined && this.pending(key, e.what, observed?.metadata.resourceVersion);
+  }
+
   /** Whether a write of `what` to the object of `key` was made and the cache still shows the object as before it. */
   private pending(key: string, what: string, cachedRv: string | undefined): boolean {
     const e = this.expected.get(key);
@@ -195,8 +205,14 @@ export class ChildWriter {
     if (tracked && this.pending(key, what, observed?.metadata.resourceVersion)) return false;
     const current = await this.current(desired, observed);
     if (current && unchanged(current, desired)) return false;
-    await this.applyOver(desired, current);
+    // Expected before the write: its watch event may arrive before its answer does.
     if (tracked) this.expect(key, what, observed?.metadata.resourceVersion);
+    try {
+      await this.applyOver(desired, current);
+    } catch (err) {
+      this.expected.delete(key);
+      throw err;
+    }
     return true;
   }
 
@@ -216,11 +232,12 @@ export class ChildWriter {
     const tracked = this.tracked.has(obj.kind);
     const key = `${obj.kind} ${keyOf(obj)}`;
     if (tracked && this.pending(key, "created", undefined)) return false;
+    if (tracked) this.expect(key, "created", undefined);
     try {
       await this.write(obj.kind, "create", () => this.client.create(obj));
-      if (tracked) this.expect(key, "created", undefined);
       return true;
     } catch (err) {
+      this.expected.delete(key);
       if (!isConflict(err)) throw err;
       // AlreadyExists: find out whose it is (if it is gone again, the next pass creates it).
       await this.current(obj, undefined);
@@ -233,16 +250,21 @@ export class ChildWriter {
     const uid = obj.metadata.uid;
     const tracked = uid !== undefined && this.tracked.has(obj.kind);
     if (tracked && (this.deleted.get(uid) ?? 0) > this.now()) return; // deleted a moment ago
-    await this.write(obj.kind, "delete", () =>
-      this.client.delete(obj, {
-        ...(uid ? { uid } : {}),
-        propagation: "Background",
-      }),
-    );
     if (tracked) {
       if (this.deleted.size > 10_000)
         for (const [u, until] of this.deleted) if (until <= this.now()) this.deleted.delete(u);
       this.deleted.set(uid, this.now() + EXPECTATION_MS);
+    }
+    try {
+      await this.write(obj.kind, "delete", () =>
+        this.client.delete(obj, {
+          ...(uid ? { uid } : {}),
+          propagation: "Background",
+        }),
+      );
+    } catch (err) {
+      if (uid) this.deleted.delete(uid);
+      throw err;
     }
   }
 
@@ -257,6 +279,7 @@ export class ChildWriter {
     const key = `${obj.kind} ${keyOf(obj)}+status`;
     const what = JSON.stringify(status);
     if (tracked && this.pending(key, what, obj.metadata.resourceVersion)) return;
+    if (tracked) this.expect(key, what, obj.metadata.resourceVersion);
     await this.write(obj.kind, "status", () =>
       this.client.apply(
         {
@@ -267,8 +290,10 @@ export class ChildWriter {
         },
         "status",
       ),
-    );
-    if (tracked) this.expect(key, what, obj.metadata.resourceVersion);
+    ).catch((err: unknown) => {
+      this.expected.delete(key);
+      throw err;
+    });
   }
 
   /** Runs one write to the apiserver, counted in agentry_writes_total once it succeeded. */

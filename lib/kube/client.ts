@@ -6,6 +6,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { Readable } from "node:stream";
+import { createSecureContext } from "node:tls";
 import type { ObjectMeta } from "../../api/v1alpha1/index.ts";
 import { KubeConfig } from "./kubeconfig.ts";
 import { resourceFor, resourcePath } from "./resources.ts";
@@ -135,9 +136,12 @@ export class KubeClient {
     if (this.server.protocol === "https:") {
       this.agent = new HttpsAgent({
         keepAlive: true,
-        ...(tls.ca ? { ca: tls.ca } : {}),
-        ...(tls.cert ? { cert: tls.cert } : {}),
-        ...(tls.key ? { key: tls.key } : {}),
+        // One TLS context for every connection (the CA and key are parsed once, not per connection).
+        secureContext: createSecureContext({
+          ...(tls.ca ? { ca: tls.ca } : {}),
+          ...(tls.cert ? { cert: tls.cert } : {}),
+          ...(tls.key ? { key: tls.key } : {}),
+        }),
         ...(tls.servername ? { servername: tls.servername } : {}),
         rejectUnauthorized: tls.rejectUnauthorized,
       });

@@ -14,6 +14,12 @@ export interface ReconcileResult {
 export interface Reconciler {
   readonly name: string;
   reconcile(key: string): Promise<ReconcileResult | void>;
+  /**
+   * Every pass says when it needs the next visit (a backoff, a bound, a recheck), computed
+   * from what it sees: a visit an earlier pass asked for is dropped when a later pass asks
+   * for none (no empty passes left behind by timers that no longer apply).
+   */
+  readonly latestPassDecides?: boolean;
 }
 
 export interface ControllerOptions {
@@ -86,6 +92,7 @@ export class Controller {
           this.queue.addAfter(key, result.requeueAfterMs);
           this.metrics.reconciles.inc({ controller: this.reconciler.name, result: "requeue" });
         } else {
+          if (this.reconciler.latestPassDecides) this.queue.cancelAfter(key);
           this.metrics.reconciles.inc({ controller: this.reconciler.name, result: "success" });
         }
       } catch (err) {

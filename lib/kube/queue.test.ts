@@ -188,6 +188,17 @@ describe("WorkQueue", () => {
     assert.deepEqual(got, [...evens, ...odds]);
   });
 
+  it("cancelAfter drops a pending visit", (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout", "Date"] });
+    const q = new WorkQueue({ now: () => Date.now() });
+    q.addAfter("k", 1_000);
+    q.cancelAfter("k");
+    q.cancelAfter("never-asked");
+    t.mock.timers.tick(2_000);
+    assert.equal(q.length, 0);
+    q.shutDown();
+  });
+
   it("addAfter keeps the more urgent lane of two visits for a key", (t) => {
     t.mock.timers.enable({ apis: ["setTimeout", "Date"] });
     const q = new WorkQueue({ now: () => Date.now() });

@@ -144,6 +144,14 @@ export class WorkQueue {
     this.timers.set(key, { timer, due, lane: Math.min(lane, pending?.lane ?? lane) as Lane });
   }
 
+  /** Drops the pending addAfter visit of a key, if any. */
+  cancelAfter(key: string): void {
+    const pending = this.timers.get(key);
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    this.timers.delete(key);
+  }
+
   /** Re-adds a key that failed, after an exponential backoff for that key. */
   addRateLimited(key: string): number {
     const n = this.failures.get(key) ?? 0;

@@ -97,7 +97,11 @@ describe("AgentRuntimeReconciler (fake informers, recording client)", () => {
   it("creates the Service, the NetworkPolicy and the Pod with no Event, and one status: Ready once the Pod is", async () => {
     informers.agents.set(agentObject());
     const first = await reconciler.reconcile(KEY);
-    assert.deepEqual(writes(), ["apply Service coder", "apply NetworkPolicy coder", "apply Pod coder"]);
+    assert.deepEqual(writes().sort(), [
+      "apply NetworkPolicy coder",
+      "apply Service coder",
+      "create Pod coder",
+    ]);
     assert.deepEqual(recorder.reasons(), [], "the happy path is told by the status, not by Events");
     assert.ok(first && first.requeueAfterMs! <= 5_000, "a backstop requeue for the deferred status");
     assert.equal(agent().status, undefined, "no status on the first pass");
@@ -203,13 +207,13 @@ describe("AgentRuntimeReconciler (fake informers, recording client)", () => {
       clock.advance(delay - 250);
       client.clear();
       const early = await reconciler.reconcile(KEY);
-      assert.ok(!writes().includes("apply Pod coder"), `attempt ${attempt}: no Pod before the backoff`);
+      assert.ok(!writes().includes("create Pod coder"), `attempt ${attempt}: no Pod before the backoff`);
       assert.equal(early?.requeueAfterMs, 250);
 
       clock.advance(250);
       client.clear();
       await reconciler.reconcile(KEY);
-      assert.ok(writes().includes("apply Pod coder"), `attempt ${attempt}: the Pod comes back`);
+      assert.ok(writes().includes("create Pod coder"), `attempt ${attempt}: the Pod comes back`);
       assert.equal(recorder.events.at(-1)!.reason, "Recreated");
     }
   });
@@ -295,7 +299,7 @@ describe("AgentRuntimeReconciler (fake informers, recording client)", () => {
 
   it("reports a failed write as an error and retries the next pass", async () => {
     informers.agents.set(agentObject());
-    client.failNext("apply", "Pod", new Error("the apiserver is away"));
+    client.failNext("create", "Pod", new Error("the apiserver is away"));
     await assert.rejects(reconciler.reconcile(KEY), /could not update child objects: the apiserver is away/);
     const ready = agent().status?.conditions?.find((c) => c.type === "Ready");
     assert.equal(ready?.status, "False");
@@ -308,7 +312,7 @@ describe("AgentRuntimeReconciler (fake informers, recording client)", () => {
     assert.deepEqual(byKind, { "Service/apply": 1, "NetworkPolicy/apply": 1, "AgentRuntime/status": 1 });
     client.clear();
     await reconciler.reconcile(KEY);
-    assert.ok(writes().includes("apply Pod coder"));
+    assert.ok(writes().includes("create Pod coder"));
   });
 
   it("leaves an AgentRuntime whose spec does not parse alone, and reports it once", async () => {

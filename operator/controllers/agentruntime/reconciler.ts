@@ -19,7 +19,14 @@ import type { Recorder } from "../../../lib/kube/events.ts";
 import { keyOf, splitKey } from "../../../lib/kube/informer.ts";
 import type { Logger } from "../../../lib/log.ts";
 import type { Metrics } from "../../../lib/kube/metrics.ts";
-import { LABEL_AGENT, LABEL_TEMPLATE_HASH, desiredAgent, type AgentContext } from "./desired.ts";
+import {
+  LABEL_AGENT,
+  LABEL_TEMPLATE_HASH,
+  desiredAgent,
+  type AgentChildren,
+  type AgentContext,
+} from "./desired.ts";
+import { deepFreeze } from "../../../lib/kube/typed.ts";
 import { computeAgentStatus, type PodView } from "./status.ts";
 import { planPod } from "./plan.ts";
 import type { AgentProbe, AgentReadiness } from "./probe.ts";
@@ -65,11 +72,15 @@ const NOT_READY_RECHECK_MS = 5_000;
  */
 const FIRST_STATUS_WAIT_MS = 5_000;
 
+/** Longest wait for the event of a Service just written before the status is written without it. */
+const SERVICE_EVENT_WAIT_MS = 1_000;
+
 /** The reasons of a first status that only says the AgentRuntime is on its way. */
 const PROGRESS = new Set<string>([AgentRuntimeReason.PodPending, AgentRuntimeReason.NotReady]);
 
 export class AgentRuntimeReconciler implements Reconciler {
   readonly name = "agentruntime";
+  readonly latestPassDecides = true;
   private readonly deps: AgentControllerDeps;
   private readonly now: () => Date;
   private readonly stallAfterMs: number;
@@ -79,6 +90,7 @@ export class AgentRuntimeReconciler implements Reconciler {
   private readonly recreate = new Map<string, { count: number; notBefore: number }>();
   /** New AgentRuntimes (by uid) whose first status waits for something worth saying: since when. */
   private readonly firstSeen = new Map<string, number>();
+  private readonly desiredCache = new WeakMap<AgentRuntime, { inputs: string; desired: AgentChildren }>();
 
   constructor(deps: AgentControllerDeps) {
     this.deps = deps;
@@ -125,11 +137,7 @@ export class AgentRuntimeReconciler implements Reconciler {
       ar,
     );
     const fleet = fleetOf(this.deps.informers, ar);
-    const desired = desiredAgent(ar, {
-      ...this.deps.context,
-      ...(workspace ? { workspace } : {}),
-      ...(fleet ? { fleet } : {}),
-    });
+    const desired = this.desired(ar, workspace, fleet);
     // The Service, the NetworkPolicy and the claim-then-Pod are independent: written side by
     // side, each whatever becomes of the others.
     const { informers } = this.deps;
@@ -212,9 +220,41 @@ export class AgentRuntimeReconciler implements Reconciler {
     // A Pod that failed and is being recreated is news, whatever the status says meanwhile.
     const wait = this.firstStatusWait(ar, status, replacing || this.recreate.has(key));
     if (wait !== undefined) return { requeueAfterMs: Math.min(requeueAfterMs ?? wait, wait) };
+    // The Service was just written and its event is on its way: a status written now would
+    // lack the endpoint and be written again when it comes (which brings us back).
+    if (
+      !reconcileError &&
+      !nameConflict &&
+      !ar.spec.suspended &&
+      this.writer.awaiting(desired.service, informers.services.get(namespace, desired.serviceName))
+    )
+      return { requeueAfterMs: Math.min(requeueAfterMs ?? SERVICE_EVENT_WAIT_MS, SERVICE_EVENT_WAIT_MS) };
     await this.writeStatus(ar, status);
     if (reconcileError) throw new Error(reconcileError);
     return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
+  }
+
+  /**
+   * desiredAgent's objects, computed once per version of the AgentRuntime and its inputs (the
+   * cache hands out one frozen object per version): the hashes are the costly part of a pass.
+   */
+  private desired(
+    ar: AgentRuntime,
+    workspace: AgentContext["workspace"],
+    fleet: AgentContext["fleet"],
+  ): AgentChildren {
+    const inputs = JSON.stringify([workspace, fleet]);
+    const hit = this.desiredCache.get(ar);
+    if (hit?.inputs === inputs) return hit.desired;
+    const desired = deepFreeze(
+      desiredAgent(ar, {
+        ...this.deps.context,
+        ...(workspace ? { workspace } : {}),
+        ...(fleet ? { fleet } : {}),
+      }),
+    );
+    this.desiredCache.set(ar, { inputs, desired });
+    return desired;
   }
 
   /**
@@ -249,7 +289,7 @@ export class AgentRuntimeReconciler implements Reconciler {
   private async reconcilePod(
     key: string,
     ar: AgentRuntime,
-    desired: ReturnType<typeof desiredAgent>,
+    desired: AgentChildren,
     pod: KubeObject | undefined,
     workspaceProblem: string | undefined,
   ): Promise<{ replacing: boolean; requeueAfterMs?: number }> {
@@ -277,10 +317,11 @@ export class AgentRuntimeReconciler implements Reconciler {
       case "conflict":
         throw new NameConflictError(desired.pod!, pod!);
       case "create":
-        // Not in the cache: a Pod of that name may still exist (someone else's, unlabelled).
-        // A first Pod is the happy path, told by the status; a Pod recreated after a failure is
-        // worth an Event.
-        if ((await this.writer.ensure(desired.pod!, undefined)) && plan.recreate)
+        // A Pod is never changed in place (a new template replaces it), so it is created, in
+        // one round trip; should one of that name exist after all (the cache lags, or someone
+        // else's, unlabelled), create() finds out whose it is. A first Pod is the happy path,
+        // told by the status; a Pod recreated after a failure is worth an Event.
+        if ((await this.writer.create(desired.pod!)) && plan.recreate)
           this.deps.recorder.event(ar, "Normal", "Recreated", `Created Pod ${podName} again`);
         return { replacing: false };
       case "remove":

@@ -80,6 +80,7 @@ const errorText = (err: unknown) => errorMessage(err);
 
 export class PipelineReconciler implements Reconciler {
   readonly name = "pipeline";
+  readonly latestPassDecides = true;
   private readonly deps: PipelineControllerDeps;
   private readonly writer: ChildWriter;
   private readonly now: () => Date;
