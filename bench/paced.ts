@@ -53,6 +53,8 @@ interface AgentFigures extends RunFigures {
   heap: string[];
   /** The operator's writes by kind and verb. */
   writes: string;
+  /** Reconciles of the AgentRuntime controller per AgentRuntime, until settled. */
+  passesPerAgent: number;
 }
 
 /** Paces from AGENTRY_BENCH_PACED: "rate x count" pairs separated by commas. */
@@ -125,6 +127,8 @@ async function agentRun(
   const sampler = setInterval(() => (peakRssMiB = Math.max(peakRssMiB, rssMiB(pid))), 250);
   const meter = new CpuMeter(ctx, { operator: pid });
   const cpu0 = cpuSeconds(pid);
+  const passes = () => operator.counter("controller_runtime_reconcile_total", { controller: "agentruntime" });
+  const passes0 = await passes();
   const created = new Map<string, number>();
   const t0 = performance.now();
   let allReadyS: number;
@@ -163,6 +167,7 @@ async function agentRun(
     (e) => (e["source"] as { component?: string } | undefined)?.component === "agentry-operator",
   ).length;
   const byKind = await writesByKind(operator, "agentruntime");
+  const passesPerAgent = ((await passes()) - passes0) / n;
   const heapNotes = heap ? await heapSummary(operator, `operator with ${n} AgentRuntimes cached`) : [];
   // A CPU profile is written on a clean exit only.
   await operator.kill(process.env.AGENTRY_BENCH_CPU_PROF ? "SIGTERM" : "SIGKILL");
@@ -174,6 +179,7 @@ async function agentRun(
     behindS,
     bottleneck,
     cpuMsPerAgent: ((cpu1 - cpu0) * 1000) / n,
+    passesPerAgent,
     writesPerAgent: last / n,
     eventsPerAgent: ours / n,
     peakRssMiB,
@@ -230,7 +236,7 @@ export async function pacedBench(ctx: BenchContext): Promise<BenchResult> {
       const a = await agentRun(ctx, pace, timeoutMs, r === 0 && pace === largest);
       say(
         `paced ${pace.rate}/s agentry run ${r + 1}: p50 ${a.p50S}s p99 ${a.p99S}s, all Ready ${a.allReadyS.toFixed(1)}s, ` +
-          `${a.cpuMsPerAgent.toFixed(1)} ms CPU and ${a.writesPerAgent} writes per AgentRuntime, RSS ${a.settledRssMiB.toFixed(0)} MiB`,
+          `${a.cpuMsPerAgent.toFixed(1)} ms CPU, ${a.writesPerAgent} writes and ${a.passesPerAgent} passes per AgentRuntime, RSS ${a.settledRssMiB.toFixed(0)} MiB`,
       );
       agents.push(a);
       notes.push(
@@ -280,6 +286,10 @@ export async function pacedBench(ctx: BenchContext): Promise<BenchResult> {
       ),
       "≤ 6",
       (v) => v <= 6,
+    );
+    figures[`${p}_operator_reconciles_per_agent`] = fig(
+      agents.map((a) => a.passesPerAgent),
+      "passes",
     );
     figures[`${p}_operator_writes_per_agent`] = goal(
       fig(

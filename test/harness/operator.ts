@@ -59,7 +59,8 @@ export async function startOperator(
   const brokerPort = options.brokerPort ?? (await freePort());
   const args = [
     ...(options.compiled
-      ? [join(repoRoot, "dist", "operator", "main.js")]
+      ? // As Dockerfile.operator's ENTRYPOINT runs it.
+        ["--max-semi-space-size=2", join(repoRoot, "dist", "operator", "main.js")]
       : ["--import", "tsx", join(repoRoot, "operator", "main.ts")]),
     `--namespaces=${options.namespaces.join(",")}`,
     `--lease-namespace=${options.leaseNamespace ?? options.namespaces[0]}`,
