@@ -13,9 +13,9 @@ import { createInformer, keyOf, type SharedInformer } from "../lib/kube/informer
 import { TypedInformer } from "../lib/kube/typed.ts";
 import { LeaderElector } from "../lib/kube/leader.ts";
 import { AgentRuntimeReconciler, CHILD_SELECTOR } from "./controllers/agentruntime/reconciler.ts";
-import { SANDBOX_POD_SELECTOR, SandboxFleetReconciler } from "./controllers/sandboxfleet.ts";
-import { FleetMetrics } from "./controllers/sandboxfleet.metrics.ts";
-import { HttpSandboxApi } from "./controllers/sandbox.io.ts";
+import { SANDBOX_POD_SELECTOR, SandboxFleetReconciler } from "./controllers/sandboxfleet/reconciler.ts";
+import { FleetMetrics } from "./controllers/sandboxfleet/metrics.ts";
+import { HttpSandboxApi } from "./controllers/sandboxfleet/sandboxapi.ts";
 import { PodAddresses } from "../lib/kube/podaddresses.ts";
 import { AgentProbe } from "./controllers/agentruntime/probe.ts";
 import { PIPELINE_CHILD_SELECTOR, PipelineReconciler } from "./controllers/pipeline/reconciler.ts";
@@ -26,7 +26,7 @@ import { TRUST_SELECTOR } from "./controllers/trust.desired.ts";
 import { FleetStores } from "./broker/stores.ts";
 import { PodTokenReviewer, startBrokerServer, StoreBroker } from "./broker/server.ts";
 import { specSchemas, type SandboxFleet, type Workspace } from "../api/v1alpha1/index.ts";
-import { deploymentName } from "./controllers/sandboxfleet.desired.ts";
+import { deploymentName } from "./controllers/sandboxfleet/desired.ts";
 import { workspaceNameIn } from "./broker/policy.ts";
 
 const cfg = configOrExit("operator", loadConfig, usage);

@@ -5,7 +5,7 @@ import type { AgentRuntime, SandboxFleet, Workspace } from "../../../api/v1alpha
 import { specSchemas } from "../../../api/v1alpha1/index.ts";
 import { controlledBy } from "../../../lib/kube/children.ts";
 import type { KubeObject } from "../../../lib/kube/client.ts";
-import { fleetSelector } from "../sandboxfleet.desired.ts";
+import { fleetSelector } from "../sandboxfleet/desired.ts";
 import { ANNOTATION_AGENT_ID, ANNOTATION_CONTROLLER_ID, type AgentContext } from "./desired.ts";
 import type { AgentInformers } from "./watches.ts";
 

@@ -6,44 +6,44 @@
 // Workspace status, so a restarted or newly elected operator re-derives the same map.
 // Only pods the fleet's Deployment made (owner chain and uids, owners.ts) count as its
 // sandboxes: a pod that merely carries the fleet's labels is never dialled, never placed on.
-import type { AgentRuntime, SandboxFleet, Workspace } from "../../api/v1alpha1/index.ts";
-import { specSchemas } from "../../api/v1alpha1/index.ts";
-import { workspaceUrl } from "../../contracts/sandbox.ts";
-import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
-import { isNotFound } from "../../lib/kube/client.ts";
-import { sameStatus, STALL_AFTER_MS } from "../../lib/kube/conditions.ts";
-import type { FleetMetrics } from "./sandboxfleet.metrics.ts";
-import type { Controller, ReconcileResult, Reconciler } from "../../lib/kube/controller.ts";
-import type { Recorder } from "../../lib/kube/events.ts";
-import { keyOf, splitKey, type SharedInformer } from "../../lib/kube/informer.ts";
-import type { Logger } from "../../lib/log.ts";
-import type { Metrics } from "../../lib/kube/metrics.ts";
+import type { AgentRuntime, SandboxFleet, Workspace } from "../../../api/v1alpha1/index.ts";
+import { specSchemas } from "../../../api/v1alpha1/index.ts";
+import { workspaceUrl } from "../../../contracts/sandbox.ts";
+import type { KubeClient, KubeObject } from "../../../lib/kube/client.ts";
+import { isNotFound } from "../../../lib/kube/client.ts";
+import { sameStatus, STALL_AFTER_MS } from "../../../lib/kube/conditions.ts";
+import type { FleetMetrics } from "./metrics.ts";
+import type { Controller, ReconcileResult, Reconciler } from "../../../lib/kube/controller.ts";
+import type { Recorder } from "../../../lib/kube/events.ts";
+import { keyOf, splitKey, type SharedInformer } from "../../../lib/kube/informer.ts";
+import type { Logger } from "../../../lib/log.ts";
+import type { Metrics } from "../../../lib/kube/metrics.ts";
 import {
   ChildWriter,
   NAME_CONFLICT_RECHECK_MS,
   controlledBy,
   isNameConflict,
   sameSpecHash,
-} from "../../lib/kube/children.ts";
-import { forEachLimit } from "../../lib/kube/concurrency.ts";
-import { sandboxPodProblem } from "../../lib/kube/owners.ts";
+} from "../../../lib/kube/children.ts";
+import { forEachLimit } from "../../../lib/kube/concurrency.ts";
+import { sandboxPodProblem } from "../../../lib/kube/owners.ts";
 import { placeAll, underPressure, type PlacedWorkspace, type SandboxView } from "./placement.ts";
-import type { PodAddresses } from "../../lib/kube/podaddresses.ts";
-import type { SandboxApi, SandboxTarget } from "./sandbox.io.ts";
-import type { Released } from "../../contracts/sandbox.client.ts";
-import { idleVerdict, isSuspended } from "./workspace.lifetime.ts";
-import { ANNOTATION_IDLE_SUSPENDED, isIdleSuspended } from "../../api/v1alpha1/index.ts";
+import type { PodAddresses } from "../../../lib/kube/podaddresses.ts";
+import type { SandboxApi, SandboxTarget } from "./sandboxapi.ts";
+import type { Released } from "../../../contracts/sandbox.client.ts";
+import { idleVerdict, isSuspended } from "../workspace.lifetime.ts";
+import { ANNOTATION_IDLE_SUSPENDED, isIdleSuspended } from "../../../api/v1alpha1/index.ts";
 import {
   desiredFleetPolicy,
   fleetAgents,
   fleetPolicyName,
   type FleetPolicyContext,
-} from "./sandboxfleet.policy.ts";
+} from "./policy.ts";
 import { ScaleGate, desiredReplicas, safeScaleDownTarget } from "./scaling.ts";
-import { validDurationMs as durationMs } from "../../lib/cli/duration.ts";
-import type { FleetStores } from "../broker/stores.ts";
-import { removeAllObjects } from "../../lib/objects.ts";
-import { workspaceIdOf, type CreateWorkspaceRequest, type WorkspaceInfo } from "../../contracts/sandbox.ts";
+import { validDurationMs as durationMs } from "../../../lib/cli/duration.ts";
+import type { FleetStores } from "../../broker/stores.ts";
+import { removeAllObjects } from "../../../lib/objects.ts";
+import { workspaceIdOf, type CreateWorkspaceRequest, type WorkspaceInfo } from "../../../contracts/sandbox.ts";
 import {
   ANNOTATION_DRAINING,
   DELETION_COST,
@@ -55,8 +55,8 @@ import {
   desiredDeployment,
   workspaceId,
   type WorkspaceObservation,
-} from "./sandboxfleet.desired.ts";
-import { errorMessage } from "../../lib/log.ts";
+} from "./desired.ts";
+import { errorMessage } from "../../../lib/log.ts";
 
 export const SANDBOX_POD_SELECTOR = `app.kubernetes.io/managed-by=agentry,${LABEL_FLEET}`;
 

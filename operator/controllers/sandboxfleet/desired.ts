@@ -5,7 +5,7 @@ import type {
   SandboxFleetStatus,
   Workspace,
   WorkspaceStatus,
-} from "../../api/v1alpha1/index.ts";
+} from "../../../api/v1alpha1/index.ts";
 import {
   ANNOTATION_IDLE_SUSPENDED,
   API_VERSION,
@@ -14,30 +14,30 @@ import {
   SandboxFleetReason,
   WorkspaceConditionType,
   WorkspaceReason,
-} from "../../api/v1alpha1/index.ts";
-import type { Durability } from "../../contracts/sandbox.ts";
-import { SandboxEnv, SandboxPath, workspaceIdOf } from "../../contracts/sandbox.ts";
-import { METRICS_PORT_NAME, metricsPortBeside } from "../../contracts/metrics.ts";
-import { STORE_BROKER_AUDIENCE, STORE_TOKEN_DIR, STORE_TOKEN_PATH, StoreEnv } from "../../contracts/store.ts";
+} from "../../../api/v1alpha1/index.ts";
+import type { Durability } from "../../../contracts/sandbox.ts";
+import { SandboxEnv, SandboxPath, workspaceIdOf } from "../../../contracts/sandbox.ts";
+import { METRICS_PORT_NAME, metricsPortBeside } from "../../../contracts/metrics.ts";
+import { STORE_BROKER_AUDIENCE, STORE_TOKEN_DIR, STORE_TOKEN_PATH, StoreEnv } from "../../../contracts/store.ts";
 
 const STORE_ENV_NAMES = new Set<string>(Object.values(StoreEnv));
-import type { KubeObject } from "../../lib/kube/client.ts";
+import type { KubeObject } from "../../../lib/kube/client.ts";
 import {
   mergeConditions,
   type Progress,
   STALL_AFTER_MS,
   standardConditions,
   waitedTooLong,
-} from "../../lib/kube/conditions.ts";
-import { childName, shortHash } from "../../lib/kube/names.ts";
+} from "../../../lib/kube/conditions.ts";
+import { childName, shortHash } from "../../../lib/kube/names.ts";
 import {
   AGENT_UID,
   ANNOTATION_CONTROLLER_ID,
   ANNOTATION_SPEC_HASH,
   MANAGED_BY,
-} from "./agentruntime/desired.ts";
-import { TRUST_ENV_NAMES, trustForPods } from "./trust.desired.ts";
-import { isSuspended } from "./workspace.lifetime.ts";
+} from "../agentruntime/desired.ts";
+import { TRUST_ENV_NAMES, trustForPods } from "../trust.desired.ts";
+import { isSuspended } from "../workspace.lifetime.ts";
 
 export const LABEL_FLEET = "agentry.dev/sandbox-fleet";
 export const ANNOTATION_DRAINING = "agentry.dev/draining";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { SandboxFleet, Workspace } from "../../api/v1alpha1/index.ts";
-import { specSchemas } from "../../api/v1alpha1/index.ts";
+import type { SandboxFleet, Workspace } from "../../../api/v1alpha1/index.ts";
+import { specSchemas } from "../../../api/v1alpha1/index.ts";
 import type { V1Deployment } from "@kubernetes/client-node";
 import {
   computeFleetStatus,
@@ -12,8 +12,8 @@ import {
   formatBytes,
   quantityBytes,
   sandboxResources,
-} from "./sandboxfleet.desired.ts";
-import { ANNOTATION_IDLE_SUSPENDED } from "../../api/v1alpha1/index.ts";
+} from "./desired.ts";
+import { ANNOTATION_IDLE_SUSPENDED } from "../../../api/v1alpha1/index.ts";
 
 const statusFleet: SandboxFleet = {
   apiVersion: "agentry.dev/v1alpha1",
