@@ -33,29 +33,26 @@ import type { SandboxApi, SandboxTarget } from "./sandboxapi.ts";
 import type { Released } from "../../../contracts/sandbox.client.ts";
 import { idleVerdict, isSuspended } from "../workspace.lifetime.ts";
 import { ANNOTATION_IDLE_SUSPENDED, isIdleSuspended } from "../../../api/v1alpha1/index.ts";
-import {
-  desiredFleetPolicy,
-  fleetAgents,
-  fleetPolicyName,
-  type FleetPolicyContext,
-} from "./policy.ts";
+import { desiredFleetPolicy, fleetAgents, fleetPolicyName, type FleetPolicyContext } from "./policy.ts";
 import { ScaleGate, desiredReplicas, safeScaleDownTarget } from "./scaling.ts";
 import { validDurationMs as durationMs } from "../../../lib/cli/duration.ts";
 import type { FleetStores } from "../../broker/stores.ts";
 import { removeAllObjects } from "../../../lib/objects.ts";
-import { workspaceIdOf, type CreateWorkspaceRequest, type WorkspaceInfo } from "../../../contracts/sandbox.ts";
+import {
+  workspaceIdOf,
+  type CreateWorkspaceRequest,
+  type WorkspaceInfo,
+} from "../../../contracts/sandbox.ts";
 import {
   ANNOTATION_DRAINING,
   DELETION_COST,
   LABEL_FLEET,
   WORKSPACE_FINALIZER,
-  computeFleetStatus,
-  computeWorkspaceStatus,
   deploymentName,
   desiredDeployment,
   workspaceId,
-  type WorkspaceObservation,
 } from "./desired.ts";
+import { computeFleetStatus, computeWorkspaceStatus, type WorkspaceObservation } from "./status.ts";
 import { errorMessage } from "../../../lib/log.ts";
 
 export const SANDBOX_POD_SELECTOR = `app.kubernetes.io/managed-by=agentry,${LABEL_FLEET}`;
