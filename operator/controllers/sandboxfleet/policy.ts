@@ -22,7 +22,11 @@ export const fleetPolicyName = (fleet: Pick<SandboxFleet, "metadata">): string =
  * Names of the AgentRuntimes of the fleet's namespace whose spec.workspaceRef names a
  * Workspace of this fleet, sorted (so the policy does not change with list order).
  */
-export function fleetAgents(fleetName: string, workspaces: Workspace[], agents: AgentRuntime[]): string[] {
+export function fleetAgents(
+  fleetName: string,
+  workspaces: readonly Workspace[],
+  agents: readonly AgentRuntime[],
+): string[] {
   const onFleet = new Set(
     workspaces.filter((w) => w.spec.fleetRef.name === fleetName).map((w) => w.metadata.name),
   );

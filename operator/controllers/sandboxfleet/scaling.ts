@@ -1,5 +1,12 @@
-// SandboxFleet scaling decisions, as pure functions plus one small state machine that is
-// driven only by its inputs (sample results and the time given to it).
+// How big a SandboxFleet should be, and when a change may happen. Pure functions of the
+// spec, the demand, the load samples and the time given to them.
+//
+// A sample is one reading of every sandbox's /status, taken at most once per
+// spec.samplingInterval (and at once after a spec change); events between samples, the
+// operator's own writes included, take none. A window is time spanned by agreeing samples:
+// scaleUpWindow samples ask for more sandboxes when the samples of one steady run of such
+// asks cover (scaleUpWindow - 1) sampling intervals, so a burst of reconciles can never
+// pass a window early, and a slow operator does not stretch it.
 
 export interface FleetBounds {
   minReplicas: number;
@@ -47,59 +54,95 @@ export function desiredReplicas(bounds: FleetBounds, demand: Demand): Target {
 
 /**
  * Never scale below what holds workspaces: the fleet may shrink only by sandboxes that are
- * empty and have been idle for idleTTL.
+ * free to go (empty and idle for idleTTL, or drained).
  */
-export function safeScaleDownTarget(current: number, desired: number, removableEmpty: number): number {
+export function safeScaleDownTarget(current: number, desired: number, removable: number): number {
   if (desired >= current) return desired;
-  return Math.max(desired, current - removableEmpty);
+  return Math.max(desired, current - removable);
 }
 
-export interface GateOptions {
+/** What the fleet asked for when its sandboxes were sampled. */
+export interface ScaleSample {
+  /** When the sandboxes were read (ms since the epoch). */
+  at: number;
+  /** The Deployment's replicas then. */
+  current: number;
+  /** The size asked for (already limited to the sandboxes free to go). */
+  target: number;
+  /** Why that size (desiredReplicas' reason). */
+  reason: string;
+}
+
+export interface ScaleState {
+  /** Samples that must agree before scaling up (spec.scaleUpWindow). */
   scaleUpWindow: number;
+  /** Samples that must agree before scaling down (spec.scaleDownWindow). */
   scaleDownWindow: number;
+  samplingIntervalMs: number;
+  /** Least time between two changes (spec.cooldown). */
   cooldownMs: number;
+  /** spec.replicas is set: its size applies at once, past windows and cooldown. */
+  pinned: boolean;
+  /** When the fleet last changed size, if known. */
+  lastChangeAt?: number;
+}
+
+export type ScalePlan =
+  | {
+      action: "hold";
+      why: "steady" | "window" | "cooldown";
+      /** When the window or the cooldown passes, if the samples keep asking. */
+      until?: number;
+    }
+  | { action: "scale"; replicas: number; reason: string };
+
+/** The time `samples` agreeing samples span when taken one sampling interval apart. */
+export const windowMs = (samples: number, intervalMs: number): number =>
+  Math.max(0, samples - 1) * intervalMs;
+
+const direction = (s: ScaleSample) => Math.sign(s.target - s.current);
+
+/**
+ * The newest run of samples that agree with the latest one: same Deployment size, same
+ * direction, all taken after the last change (what came before a change asked about
+ * another size).
+ */
+export function currentRun(samples: readonly ScaleSample[], lastChangeAt?: number): ScaleSample[] {
+  const latest = samples.at(-1);
+  if (!latest) return [];
+  const run: ScaleSample[] = [];
+  for (let i = samples.length - 1; i >= 0; i--) {
+    const s = samples[i]!;
+    if (s.current !== latest.current || direction(s) !== direction(latest)) break;
+    if (lastChangeAt !== undefined && s.at <= lastChangeAt) break;
+    run.unshift(s);
+  }
+  return run;
+}
+
+/** The samples worth keeping: the current run, its first and latest few (only they decide). */
+export function keepSamples(samples: readonly ScaleSample[], lastChangeAt?: number, most = 8): ScaleSample[] {
+  const run = currentRun(samples, lastChangeAt);
+  return run.length <= most ? run : [run[0]!, ...run.slice(run.length - most + 1)];
 }
 
 /**
- * Windows and cooldown against flapping: a change goes through only after `window`
- * consecutive samples agree on its direction, and not sooner than `cooldownMs` after the
- * previous change. A pinned size (spec.replicas) bypasses the windows.
+ * Whether to change the fleet's size now: to the latest sample's target once the samples
+ * have asked for it, in one direction, over the window's time, and the cooldown since the
+ * last change has passed. A pinned size applies at once.
  */
-export class ScaleGate {
-  private up = 0;
-  private down = 0;
-  private lastChange = Number.NEGATIVE_INFINITY;
-  private readonly options: GateOptions;
-
-  constructor(options: GateOptions) {
-    this.options = options;
-  }
-
-  /** Feeds one sample; returns the size to set now, or undefined to keep the current one. */
-  observe(current: number, target: number, nowMs: number, pinned = false): number | undefined {
-    if (target === current) {
-      this.up = 0;
-      this.down = 0;
-      return undefined;
-    }
-    if (pinned) return this.change(target, nowMs);
-    if (target > current) {
-      this.up++;
-      this.down = 0;
-      if (this.up < this.options.scaleUpWindow) return undefined;
-    } else {
-      this.down++;
-      this.up = 0;
-      if (this.down < this.options.scaleDownWindow) return undefined;
-    }
-    if (nowMs - this.lastChange < this.options.cooldownMs) return undefined;
-    return this.change(target, nowMs);
-  }
-
-  private change(target: number, nowMs: number): number {
-    this.up = 0;
-    this.down = 0;
-    this.lastChange = nowMs;
-    return target;
-  }
+export function planScale(state: ScaleState, samples: readonly ScaleSample[], now: number): ScalePlan {
+  // Samples taken before the last change asked about a size the fleet no longer has.
+  const run = currentRun(samples, state.lastChangeAt);
+  const latest = run.at(-1);
+  if (!latest || latest.target === latest.current) return { action: "hold", why: "steady" };
+  const up = latest.target > latest.current;
+  const reason = `${up ? "scaled up" : "scaled down"} ${latest.current} → ${latest.target}: ${latest.reason}`;
+  if (state.pinned) return { action: "scale", replicas: latest.target, reason };
+  const span = windowMs(up ? state.scaleUpWindow : state.scaleDownWindow, state.samplingIntervalMs);
+  const since = run[0]!.at;
+  if (latest.at - since < span) return { action: "hold", why: "window", until: since + span };
+  if (state.lastChangeAt !== undefined && now - state.lastChangeAt < state.cooldownMs)
+    return { action: "hold", why: "cooldown", until: state.lastChangeAt + state.cooldownMs };
+  return { action: "scale", replicas: latest.target, reason };
 }
