@@ -1,8 +1,8 @@
 // Which sandboxes may leave when the fleet shrinks, as pure functions of the sandboxes, the
 // time and what earlier samples saw. An empty sandbox may go once it has been empty for
 // idleTTL (at once when not ready, or when the size is pinned). A sandbox holding workspaces
-// leaves only through a drain: when the target is below what the empty ones can give back,
-// the least loaded occupied ones stop taking workspaces and go once their workspaces are
+// leaves only through a drain: when the target is below what all the empty ones can give
+// back, the least loaded occupied ones stop taking workspaces and go once their workspaces are
 // flushed to the store, or at drainTimeout (what was not flushed is then reported lost).
 // The ReplicaSet removes the pods with the lowest pod-deletion-cost, so those leaving are
 // marked cheapest first, and the Deployment shrinks only once the marks are visible.
@@ -78,12 +78,14 @@ export function planOutgoing(
   const drained: string[] = [];
   const abandoned: Outgoing["abandoned"] = [];
   const drainSince = new Map<string, number>();
+  // Occupied sandboxes drain only for what all the empty ones cannot give back, idle or not
+  // yet (a pinned size, a lowered maxReplicas): never while empty ones are still to go.
   const { current, target } = sizes;
-  if (current !== undefined && target < current - emptyOut.length) {
+  if (current !== undefined && target < current - empties.length) {
     const occupied = sandboxes
       .filter((s) => s.workspaces.length > 0)
       .sort((a, b) => a.workspaces.length - b.workspaces.length || a.name.localeCompare(b.name));
-    for (const s of occupied.slice(0, current - emptyOut.length - target)) {
+    for (const s of occupied.slice(0, current - empties.length - target)) {
       draining.add(s.name);
       const since = state.drainSince.get(s.name) ?? now;
       drainSince.set(s.name, since);

@@ -27,8 +27,9 @@ const DECIMAL = /^\d+$/;
  */
 function caughtUp(cached: string | undefined, ours: Written): boolean {
   const mine = ours.object.metadata.resourceVersion;
-  if (cached === undefined || cached === mine) return true;
-  if (mine !== undefined && DECIMAL.test(cached) && DECIMAL.test(mine)) return BigInt(cached) >= BigInt(mine);
+  if (cached === mine) return true;
+  if (cached !== undefined && mine !== undefined && DECIMAL.test(cached) && DECIMAL.test(mine))
+    return BigInt(cached) >= BigInt(mine);
   return cached !== ours.base;
 }
 
