@@ -1690,17 +1690,17 @@ export interface components {
                  */
                 ownerlessPool?: "shared" | "dedicated";
                 /**
-                 * @description How often sandbox load is sampled. A duration such as 500ms, 30s, 5m or 1h.
+                 * @description How often the operator samples the fleet: every sandbox's load is read and the size it asks for is noted (at least 100ms; a spec change is sampled at once). Events between samples take none. A duration such as 500ms, 30s, 5m or 1h.
                  * @default 1s
                  */
                 samplingInterval?: string;
                 /**
-                 * @description Consecutive samples that must ask for more sandboxes before scaling up.
+                 * @description Consecutive samples that must ask for more sandboxes before scaling up: the demand must last (scaleUpWindow - 1) × samplingInterval, 1s by default; 1 scales at the first sample.
                  * @default 2
                  */
                 scaleUpWindow?: number;
                 /**
-                 * @description Consecutive samples that must ask for fewer sandboxes before scaling down.
+                 * @description Consecutive samples that must ask for fewer sandboxes before scaling down: the lower demand must last (scaleDownWindow - 1) × samplingInterval, 1s by default.
                  * @default 2
                  */
                 scaleDownWindow?: number;
@@ -1971,17 +1971,17 @@ export interface components {
                  */
                 ownerlessPool?: "shared" | "dedicated";
                 /**
-                 * @description How often sandbox load is sampled. A duration such as 500ms, 30s, 5m or 1h.
+                 * @description How often the operator samples the fleet: every sandbox's load is read and the size it asks for is noted (at least 100ms; a spec change is sampled at once). Events between samples take none. A duration such as 500ms, 30s, 5m or 1h.
                  * @default 1s
                  */
                 samplingInterval?: string;
                 /**
-                 * @description Consecutive samples that must ask for more sandboxes before scaling up.
+                 * @description Consecutive samples that must ask for more sandboxes before scaling up: the demand must last (scaleUpWindow - 1) × samplingInterval, 1s by default; 1 scales at the first sample.
                  * @default 2
                  */
                 scaleUpWindow?: number;
                 /**
-                 * @description Consecutive samples that must ask for fewer sandboxes before scaling down.
+                 * @description Consecutive samples that must ask for fewer sandboxes before scaling down: the lower demand must last (scaleDownWindow - 1) × samplingInterval, 1s by default.
                  * @default 2
                  */
                 scaleDownWindow?: number;
