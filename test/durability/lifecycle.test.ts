@@ -3,13 +3,16 @@
 // activity it is flushed (status bytes and lastFlushTime from that flush) and taken off its
 // sandbox (phase Suspended, reason IdleSuspended); a data-plane call through the gateway
 // wakes it and is answered with the files it had (or, past the gateway's wake bound, 503 with
-// Retry-After while it wakes), and a task to an agent working in it wakes it too; past its TTL it is deleted with an Expired Event, its stored
+// Retry-After while it wakes), and a task to an agent working in it wakes it too, as does a
+// call on the sandbox's own API at the workspace's old address (placed back there); past its TTL it is deleted with an Expired Event, its stored
 // objects with it unless retained.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import * as k8s from "@kubernetes/client-node";
 import { ANNOTATION_IDLE_SUSPENDED } from "../../api/v1alpha1/index.ts";
+import { workspaceIdOf } from "../../contracts/sandbox.ts";
+import { Audience } from "../../contracts/tokens.ts";
 import { PodAddresses } from "../../lib/kube/podaddresses.ts";
 import { api, createCR, waitFor } from "../harness/cluster.ts";
 import type { S3Server } from "../harness/s3.ts";
@@ -172,7 +175,7 @@ describe("a durable workspace's own life", { skip: missing }, () => {
     "an agent waiting for its idle workspace: a task through the gateway wakes both",
     { timeout: 300_000 },
     async () => {
-      await createCR(ns, "Workspace", "desk", { fleetRef: { name: "fleet" }, idleTimeout: "2s" });
+      await createCR(ns, "Workspace", "desk", { fleetRef: { name: "fleet" }, idleTimeout: "4s" });
       await createCR(ns, "AgentRuntime", "clerk", {
         image: "registry.example/agent:1",
         workspaceRef: { name: "desk" },
@@ -200,6 +203,36 @@ describe("a durable workspace's own life", { skip: missing }, () => {
       assert.match(String(res.body.output), /wake up/);
       assert.equal((await getWs("desk")).metadata.annotations?.[ANNOTATION_IDLE_SUSPENDED], undefined);
       assert.equal((await agent()).status?.phase, "Ready");
+    },
+  );
+
+  it(
+    "a call on the sandbox's own API, at the address the workspace had, wakes it there",
+    { timeout: 300_000 },
+    async () => {
+      await createCR(ns, "Workspace", "nap", { fleetRef: { name: "fleet" }, idleTimeout: "2s" });
+      await answering(dp.gw, ns, "the workspace", "workspaces/nap/files");
+      await write("nap", "kept.txt", "still here\n");
+      const home = (await getWs("nap")).status!.sandboxPod!;
+      const address = dp.pods.addressOf(ns, home)!;
+      await idleSuspended("nap");
+
+      // What a program holding the workspace's token and its old endpoint does.
+      const id = workspaceIdOf(ns, "nap");
+      const token = await dp.pods.token(Audience.workspace(id), ["files"]);
+      const res = await fetch(`http://${address}/workspaces/${id}/files/kept.txt`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.equal(await res.text(), "still here\n");
+      const awake = await getWs("nap");
+      assert.equal(awake.metadata.annotations?.[ANNOTATION_IDLE_SUSPENDED], undefined);
+      assert.equal(awake.status?.sandboxPod, home, "placed back on the sandbox that was asked");
+      const events = await api(k8s.CoreV1Api).listNamespacedEvent({
+        namespace: ns,
+        fieldSelector: "involvedObject.name=nap,reason=Woken",
+      });
+      assert.match(events.items[0]?.message ?? "", new RegExp(`sandbox ${home}`));
     },
   );
 
