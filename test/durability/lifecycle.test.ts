@@ -26,6 +26,7 @@ const BUCKET = "agentry-lifecycle";
 const cleanups: (() => Promise<void> | void)[] = [];
 const suite = { name: "lifecycle", after: (fn: () => Promise<void>) => void cleanups.push(fn) };
 let s3: S3Server;
+let storeAt: (prefix: string) => Record<string, unknown>;
 let dp: DataPlane;
 let ns: string;
 let base: string;
@@ -97,6 +98,7 @@ describe("a durable workspace's own life", { skip: missing }, () => {
     base = `/v1/namespaces/${ns}`;
     const started = await startStore(suite, ns, BUCKET);
     s3 = started.s3;
+    storeAt = started.store;
     await createCR(ns, "SandboxFleet", "fleet", {
       template: { image: "registry.example/sandbox:1" },
       minReplicas: 1,
@@ -233,6 +235,43 @@ describe("a durable workspace's own life", { skip: missing }, () => {
         fieldSelector: "involvedObject.name=nap,reason=Woken",
       });
       assert.match(events.items[0]?.message ?? "", new RegExp(`sandbox ${home}`));
+    },
+  );
+
+  it(
+    "a sleeping workspace's slot is free: its fleet scales in to zero, and out again to wake it",
+    { timeout: 300_000 },
+    async () => {
+      await createCR(ns, "SandboxFleet", "solo", {
+        template: { image: "registry.example/sandbox:1" },
+        minReplicas: 0,
+        maxReplicas: 2,
+        warmEmpty: 0,
+        samplingInterval: "300ms",
+        cooldown: "0s",
+        idleTTL: "1s",
+        objectStore: storeAt("solo"),
+      });
+      const fleet = () =>
+        custom().getNamespacedCustomObject({ ...ref("solo"), plural: "sandboxfleets" }) as Promise<{
+          status?: { replicas?: number; desiredReplicas?: number; workspaces?: number };
+        }>;
+      await createCR(ns, "Workspace", "lone", { fleetRef: { name: "solo" }, idleTimeout: "3s" });
+      await answering(dp.gw, ns, "the workspace", "workspaces/lone/files");
+      await write("lone", "a.txt", "a\n");
+      await idleSuspended("lone");
+      await waitFor(
+        "the fleet scaled in to zero under the sleeping workspace",
+        async () => {
+          const st = (await fleet()).status;
+          return st?.replicas === 0 && st.desiredReplicas === 0;
+        },
+        { timeoutMs: 120_000 },
+      );
+      const res = await fetch(content(dp.gw, "lone", "a.txt"), { headers: auth });
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.equal(await res.text(), "a\n");
+      assert.equal((await fleet()).status?.desiredReplicas, 1);
     },
   );
 
