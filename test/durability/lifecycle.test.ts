@@ -69,6 +69,13 @@ async function write(ws: string, path: string, text: string): Promise<void> {
   assert.ok(res.status === 201 || res.status === 204, `${res.status} ${await res.text()}`);
 }
 
+/** A workspace with an idleTimeout, answering through the gateway, with one file written. */
+async function sleepy(name: string, idleTimeout: string, path: string, text: string, fleet = "fleet") {
+  await createCR(ns, "Workspace", name, { fleetRef: { name: fleet }, idleTimeout });
+  await answering(dp.gw, ns, `workspace ${name}`, `workspaces/${name}/files`);
+  await write(name, path, text);
+}
+
 /** The keys of the workspace's objects in the store. */
 async function storedKeys(ws: string): Promise<string[]> {
   const out = await s3.client().send(new ListObjectsV2Command({ Bucket: BUCKET }));
@@ -117,10 +124,8 @@ describe("a durable workspace's own life", { skip: missing }, () => {
     "is suspended after idleTimeout and woken by a data-plane call, with its files",
     { timeout: 300_000 },
     async () => {
-      await createCR(ns, "Workspace", "dozy", { fleetRef: { name: "fleet" }, idleTimeout: "3s" });
-      await answering(dp.gw, ns, "the workspace", "workspaces/dozy/files");
       const text = "kept while it sleeps\n";
-      await write("dozy", "notes.txt", text);
+      await sleepy("dozy", "3s", "notes.txt", text);
 
       const asleep = await idleSuspended("dozy");
       assert.ok(
@@ -212,9 +217,7 @@ describe("a durable workspace's own life", { skip: missing }, () => {
     "a call on the sandbox's own API, at the address the workspace had, wakes it there",
     { timeout: 300_000 },
     async () => {
-      await createCR(ns, "Workspace", "nap", { fleetRef: { name: "fleet" }, idleTimeout: "2s" });
-      await answering(dp.gw, ns, "the workspace", "workspaces/nap/files");
-      await write("nap", "kept.txt", "still here\n");
+      await sleepy("nap", "2s", "kept.txt", "still here\n");
       const home = (await getWs("nap")).status!.sandboxPod!;
       const address = dp.pods.addressOf(ns, home)!;
       await idleSuspended("nap");
@@ -256,9 +259,7 @@ describe("a durable workspace's own life", { skip: missing }, () => {
         custom().getNamespacedCustomObject({ ...ref("solo"), plural: "sandboxfleets" }) as Promise<{
           status?: { replicas?: number; desiredReplicas?: number; workspaces?: number };
         }>;
-      await createCR(ns, "Workspace", "lone", { fleetRef: { name: "solo" }, idleTimeout: "3s" });
-      await answering(dp.gw, ns, "the workspace", "workspaces/lone/files");
-      await write("lone", "a.txt", "a\n");
+      await sleepy("lone", "3s", "a.txt", "a\n", "solo");
       await idleSuspended("lone");
       await waitFor(
         "the fleet scaled in to zero under the sleeping workspace",
