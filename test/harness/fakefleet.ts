@@ -12,6 +12,8 @@ interface Sandbox {
   load: { cpu: number; memory: number };
   draining: boolean;
   workspaces: Map<string, WorkspaceInfo>;
+  /** Workspaces callers asked for that it does not hold. */
+  asks: Set<string>;
 }
 
 /** The sandbox runtimes behind a fleet's pods, by pod name; every call is recorded. */
@@ -29,7 +31,7 @@ export class FakeSandboxes implements SandboxApi {
     if (!s)
       this.pods.set(
         target.pod,
-        (s = { load: { cpu: 0.1, memory: 0.1 }, draining: false, workspaces: new Map() }),
+        (s = { load: { cpu: 0.1, memory: 0.1 }, draining: false, workspaces: new Map(), asks: new Set() }),
       );
     return s;
   }
@@ -41,6 +43,11 @@ export class FakeSandboxes implements SandboxApi {
 
   setLoad(pod: string, load: { cpu: number; memory: number }): void {
     this.pod({ namespace: "", pod, address: "" }).load = load;
+  }
+
+  /** A caller asks the sandbox for a workspace it does not hold (listed until it arrives). */
+  ask(pod: string, id: string): void {
+    this.pod({ namespace: "", pod, address: "" }).asks.add(id);
   }
 
   /** Ids of the workspaces on a sandbox. */
@@ -60,6 +67,7 @@ export class FakeSandboxes implements SandboxApi {
       workspaces: s.workspaces.size,
       draining: s.draining,
       maxWorkspaces: 32,
+      ...(s.asks.size ? { wakeRequests: [...s.asks] } : {}),
     });
   }
 
@@ -73,6 +81,7 @@ export class FakeSandboxes implements SandboxApi {
       lastActivityTime: at,
     };
     s.workspaces.set(id, info);
+    s.asks.delete(id);
     return Promise.resolve(info);
   }
 

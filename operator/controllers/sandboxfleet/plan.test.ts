@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Workspace } from "../../../api/v1alpha1/index.ts";
-import { specSchemas } from "../../../api/v1alpha1/index.ts";
+import { ANNOTATION_IDLE_SUSPENDED, specSchemas } from "../../../api/v1alpha1/index.ts";
 import type { WorkspaceInfo } from "../../../contracts/sandbox.ts";
 import type { SandboxView } from "./placement.ts";
 import { demandOf, planWorkspaces, type WorkspaceInput } from "./plan.ts";
@@ -48,6 +48,7 @@ const input = (over: Partial<WorkspaceInput>): WorkspaceInput => ({
   stopping: new Set(),
   stored: false,
   policy: { maxPerSandbox: 4, cpu: 0.8, memory: 0.8, ownerlessPool: "shared" },
+  wakeAsks: new Map(),
   ...over,
 });
 
@@ -138,5 +139,33 @@ describe("planWorkspaces", () => {
       NOW,
     );
     assert.deepEqual(demandOf(plan, input({}).policy), { occupied: 1, newSandboxesNeeded: 0, pressured: 1 });
+  });
+
+  it("wakes a workspace asleep for idleness that a sandbox was asked for, and places one back where asked", () => {
+    const asleep = workspace("asleep");
+    const sleeping = {
+      ...asleep,
+      metadata: { ...asleep.metadata, annotations: { [ANNOTATION_IDLE_SUSPENDED]: "2026-12-01T11:00:00Z" } },
+    };
+    const plan = planWorkspaces(
+      input({
+        members: [sleeping, workspace("woken", { ownerId: "dan" })],
+        wakeAsks: new Map([
+          ["team.asleep", "s2"],
+          ["team.woken", "s2"],
+        ]),
+      }),
+      NOW,
+    );
+    assert.deepEqual(
+      plan.wake.map((w) => [w.ws.metadata.name, w.sandbox]),
+      [["asleep", "s2"]],
+    );
+    assert.deepEqual(plan.release, [], "not released as a suspended one");
+    assert.deepEqual(
+      plan.onSandbox.map((o) => [o.ws.metadata.name, o.sandbox]),
+      [["woken", "s2"]],
+      "s1 would come first by name: the ask wins",
+    );
   });
 });

@@ -1,9 +1,10 @@
 // What one pass does with each Workspace of a fleet, as a pure function of the workspaces,
 // the fleet's sandboxes, what the sandboxes say of the workspaces on them, and the time:
-// release the deleted and the suspended (by spec, or now for idleness), let those whose
-// sandbox is stopping wait for it, keep the placed ones on their sandbox, and place the
-// waiting ones (placement.ts), oldest first.
-import type { Workspace } from "../../../api/v1alpha1/index.ts";
+// release the deleted and the suspended (by spec, or now for idleness), wake those asleep
+// for idleness that a caller asked a sandbox for, let those whose sandbox is stopping wait
+// for it, keep the placed ones on their sandbox, and place the waiting ones (placement.ts),
+// oldest first, each where it was asked for when the rules allow.
+import { isIdleSuspended, type Workspace } from "../../../api/v1alpha1/index.ts";
 import type { WorkspaceInfo } from "../../../contracts/sandbox.ts";
 import { keyOf } from "../../../lib/kube/informer.ts";
 import { idleVerdict, isSuspended } from "../workspace.lifetime.ts";
@@ -29,6 +30,8 @@ export interface WorkspaceInput {
   stopping: ReadonlySet<string>;
   stored: boolean;
   policy: PlacementPolicy;
+  /** Workspaces (by id) callers asked a sandbox for at the last sample, and that sandbox. */
+  wakeAsks: ReadonlyMap<string, string>;
 }
 
 export interface OnSandbox {
@@ -40,6 +43,8 @@ export interface OnSandbox {
 
 export interface WorkspacePlan {
   deleting: Workspace[];
+  /** Suspended for idleness, and asked for on a sandbox: to wake (placed back there next). */
+  wake: { ws: Workspace; sandbox: string }[];
   /** Suspended workspaces, and the sandbox they still hold; `idle` when suspending them now. */
   release: { ws: Workspace; home?: string; idle?: string }[];
   /** Placed on a sandbox that is stopping. */
@@ -53,9 +58,10 @@ export interface WorkspacePlan {
   newSandboxesNeeded: number;
 }
 
-const placedAs = (ws: Workspace): PlacedWorkspace => ({
+const placedAs = (ws: Workspace, prefer?: string): PlacedWorkspace => ({
   key: keyOf(ws),
   ...(ws.spec.ownerId ? { ownerId: ws.spec.ownerId } : {}),
+  ...(prefer ? { prefer } : {}),
 });
 
 const oldestFirst = (a: Workspace, b: Workspace) =>
@@ -68,6 +74,7 @@ export function planWorkspaces(input: WorkspaceInput, now: Date): WorkspacePlan 
   const known = (ws: Workspace, sandbox: string) => input.lists.get(sandbox)?.get(workspaceId(ws));
   const plan: WorkspacePlan = {
     deleting: [],
+    wake: [],
     release: [],
     leavingHome: [],
     onSandbox: [],
@@ -85,7 +92,10 @@ export function planWorkspaces(input: WorkspaceInput, now: Date): WorkspacePlan 
     const home = pod ? byName.get(pod) : undefined;
     const idle =
       home && !isSuspended(ws) ? idleVerdict(ws, known(ws, home.name), input.stored, now) : undefined;
-    if (isSuspended(ws) || idle?.idle) {
+    const askedOn =
+      isIdleSuspended(ws) && !ws.spec.suspended ? input.wakeAsks.get(workspaceId(ws)) : undefined;
+    if (askedOn) plan.wake.push({ ws, sandbox: askedOn });
+    else if (isSuspended(ws) || idle?.idle) {
       plan.release.push({
         ws,
         ...(home ? { home: home.name } : {}),
@@ -99,7 +109,12 @@ export function planWorkspaces(input: WorkspaceInput, now: Date): WorkspacePlan 
     } else pending.push(ws);
   }
   pending.sort(oldestFirst);
-  const placed = placeAll(pending.map(placedAs), sandboxes, input.policy);
+  // A workspace a sandbox was asked for goes back there where it fits: the caller kept that address.
+  const placed = placeAll(
+    pending.map((ws) => placedAs(ws, input.wakeAsks.get(workspaceId(ws)))),
+    sandboxes,
+    input.policy,
+  );
   for (const ws of pending) {
     const key = keyOf(ws);
     const sandbox = placed.placements.get(key);

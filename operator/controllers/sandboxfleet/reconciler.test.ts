@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { beforeEach, describe, it } from "node:test";
 import { FleetTestbed, NS, SECOND, fleetObject, workspaceObject } from "../../../test/harness/fleetbed.ts";
+import { ANNOTATION_IDLE_SUSPENDED } from "../../../api/v1alpha1/index.ts";
 import { WORKSPACE_FINALIZER } from "./desired.ts";
 
 describe("SandboxFleetReconciler", () => {
@@ -156,5 +157,23 @@ describe("SandboxFleetReconciler", () => {
     t.client.clear();
     await t.pass();
     assert.ok(t.writes().includes("apply Deployment pool-sandbox"));
+  });
+
+  it("wakes a workspace asleep for idleness when its sandbox is asked for it, and puts it back there", async () => {
+    await t.startFleet({ warmEmpty: 2 });
+    const asleep = workspaceObject("a");
+    t.informers.workspaces.set({
+      ...asleep,
+      metadata: { ...asleep.metadata, annotations: { [ANNOTATION_IDLE_SUSPENDED]: "2026-01-01T00:00:00Z" } },
+    });
+    await t.after(10);
+    assert.equal(t.ws("a").status?.phase, "Suspended");
+    const asked = t.pods().sort()[1]!;
+    t.sandboxes.ask(asked, `${NS}.a`);
+    await t.after(SECOND); // the sample that reads the ask
+    assert.equal(t.ws("a").metadata.annotations?.[ANNOTATION_IDLE_SUSPENDED], undefined);
+    assert.ok(t.recorder.reasons().includes("Woken"));
+    await t.after(10); // the Workspace's update event
+    assert.equal(t.ws("a").status?.sandboxPod, asked, "the sandbox asked, not the first by name");
   });
 });

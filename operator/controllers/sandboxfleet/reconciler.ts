@@ -145,8 +145,11 @@ export class SandboxFleetReconciler implements Reconciler {
       ...spec.pressure,
       ownerlessPool: spec.ownerlessPool,
     };
+    const wakeAsks = new Map<string, string>();
+    for (const [pod, load] of state.sampled?.loads ?? [])
+      if (podByName.has(pod)) for (const id of load.wakeRequests) wakeAsks.set(id, pod);
     const plan = planWorkspaces(
-      { members, sandboxes: views, lists, stopping: stored ? stopping : new Set(), stored, policy },
+      { members, sandboxes: views, lists, stopping: stored ? stopping : new Set(), stored, policy, wakeAsks },
       now,
     );
     for (const k of state.lost.keys()) if (!members.some((w) => keyOf(w) === k)) state.lost.delete(k);

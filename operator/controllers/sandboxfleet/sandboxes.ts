@@ -45,7 +45,13 @@ export class FleetSandboxes {
       pods.filter(isReady).map(async (pod) => {
         const target = this.target(pod, port);
         const s = target ? await this.api.status(target).catch(() => undefined) : undefined;
-        if (s) out.set(pod.metadata.name!, { cpu: s.cpu, memory: s.memory, draining: s.draining });
+        if (s)
+          out.set(pod.metadata.name!, {
+            cpu: s.cpu,
+            memory: s.memory,
+            draining: s.draining,
+            wakeRequests: s.wakeRequests ?? [],
+          });
       }),
     );
     return out;

@@ -12,6 +12,8 @@ export interface SandboxLoad {
   cpu: number;
   memory: number;
   draining: boolean;
+  /** Workspaces callers asked this sandbox for that it does not hold (ids). */
+  wakeRequests: readonly string[];
 }
 
 export interface Sampled {

@@ -89,6 +89,19 @@ export class FleetWorkspaces {
     return marked;
   }
 
+  /** Wakes a workspace suspended for idleness that a caller asked sandbox `pod` for. */
+  async wake(ws: Workspace, pod: string): Promise<void> {
+    await this.patch(ws, "annotate", {
+      metadata: {
+        annotations: { [ANNOTATION_IDLE_SUSPENDED]: null },
+        resourceVersion: ws.metadata.resourceVersion,
+      },
+    });
+    const why = `a call for it reached sandbox ${pod}'s API`;
+    this.deps.recorder.event(ws, "Normal", "Woken", `waking: ${why}`);
+    this.deps.log.info("waking a workspace suspended for idleness", { workspace: keyOf(ws), why });
+  }
+
   /**
    * A suspended workspace leaves its sandbox (flushed first: it keeps the sandbox, and the
    * broker lets it flush, until then); its status keeps what the sandbox said of that flush.
@@ -207,6 +220,7 @@ export class FleetWorkspaces {
   ): Promise<void> {
     const chores: (() => Promise<unknown>)[] = [
       ...plan.deleting.map((w) => () => this.releaseFinalizer(w, homeOf(w.status?.sandboxPod))),
+      ...plan.wake.map((w) => () => this.wake(w.ws, w.sandbox)),
       ...plan.release.map((r) => () => this.suspend(r.ws, homeOf(r.home), r.idle)),
       ...plan.leavingHome.map((w) => () => this.ensureFinalizer(w)),
       ...plan.onSandbox.map((o) => () => this.ensureFinalizer(o.ws)),
