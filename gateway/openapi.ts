@@ -162,6 +162,12 @@ function listSchema(def: KindDefinition): Json {
         type: "object",
         properties: {
           continue: { type: "string", description: "Pass as `continue` to get the next page." },
+          remainingItemCount: {
+            type: "integer",
+            minimum: 0,
+            description:
+              "How many objects follow this page, when the apiserver can tell (a namespace's list without a label selector).",
+          },
           resourceVersion: { type: "string" },
         },
       },

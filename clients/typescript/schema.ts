@@ -1158,6 +1158,8 @@ export interface components {
             metadata: {
                 /** @description Pass as `continue` to get the next page. */
                 continue?: string;
+                /** @description How many objects follow this page, when the apiserver can tell (a namespace's list without a label selector). */
+                remainingItemCount?: number;
                 resourceVersion?: string;
             };
             items: components["schemas"]["AgentRuntime"][];
@@ -1544,6 +1546,8 @@ export interface components {
             metadata: {
                 /** @description Pass as `continue` to get the next page. */
                 continue?: string;
+                /** @description How many objects follow this page, when the apiserver can tell (a namespace's list without a label selector). */
+                remainingItemCount?: number;
                 resourceVersion?: string;
             };
             items: components["schemas"]["Pipeline"][];
@@ -2065,6 +2069,8 @@ export interface components {
             metadata: {
                 /** @description Pass as `continue` to get the next page. */
                 continue?: string;
+                /** @description How many objects follow this page, when the apiserver can tell (a namespace's list without a label selector). */
+                remainingItemCount?: number;
                 resourceVersion?: string;
             };
             items: components["schemas"]["SandboxFleet"][];
@@ -2290,6 +2296,8 @@ export interface components {
             metadata: {
                 /** @description Pass as `continue` to get the next page. */
                 continue?: string;
+                /** @description How many objects follow this page, when the apiserver can tell (a namespace's list without a label selector). */
+                remainingItemCount?: number;
                 resourceVersion?: string;
             };
             items: components["schemas"]["Workspace"][];
