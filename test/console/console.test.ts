@@ -16,6 +16,7 @@ import { describe, it } from "node:test";
 import type { Locator, Page } from "playwright-core";
 import { buildConsole } from "../../hack/console.ts";
 import { kubectl, testNamespace, waitFor } from "../harness/cluster.ts";
+import { grant } from "../harness/rbac.ts";
 import { examplesYaml, startExampleGit } from "../harness/platform.ts";
 import { repoRoot } from "../harness/paths.ts";
 import { ADMIN, ADMIN_TOKEN } from "../gateway/harness.ts";
@@ -32,35 +33,17 @@ const PAGE = 50;
 const BULK = 320;
 
 /** May pin and unpin fleets (bound to the viewer for one step). */
-const scalerRole = (ns: string) => `
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: { name: console-scaler, namespace: ${ns} }
-rules: [{ apiGroups: [agentry.dev], resources: [sandboxfleets], verbs: [patch] }]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: { name: console-scaler, namespace: ${ns} }
-subjects: [{ kind: User, name: ${VIEWER.user}, apiGroup: rbac.authorization.k8s.io }]
-roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: console-scaler }
-`;
+const scalerRole = (ns: string) =>
+  grant(ns, "console-scaler", { user: VIEWER.user }, [{ resources: ["sandboxfleets"], verbs: ["patch"] }]);
 
 /** May read the agentry objects of the namespace, and change nothing. */
-const viewerRole = (ns: string) => `
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: { name: console-viewer, namespace: ${ns} }
-rules:
-  - apiGroups: [agentry.dev]
-    resources: [agentruntimes, pipelines, sandboxfleets, workspaces]
-    verbs: [get, list, watch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: { name: console-viewer, namespace: ${ns} }
-subjects: [{ kind: User, name: ${VIEWER.user}, apiGroup: rbac.authorization.k8s.io }]
-roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: console-viewer }
-`;
+const viewerRole = (ns: string) =>
+  grant(ns, "console-viewer", { user: VIEWER.user }, [
+    {
+      resources: ["agentruntimes", "pipelines", "sandboxfleets", "workspaces"],
+      verbs: ["get", "list", "watch"],
+    },
+  ]);
 
 async function apply(ns: string, text: string): Promise<void> {
   const r = await kubectl(["apply", "-n", ns, "-f", "-"], text);

@@ -344,6 +344,35 @@ describe("the webhook (operator image)", () => {
   });
 });
 
+/**
+ * The chart's gateway Pod as a container of the test image: its ServiceAccount's token mounted,
+ * the API and /metrics on free loopback ports.
+ */
+async function gatewayPod(
+  t: After,
+  rel: Release,
+  o: { volumesDir?: string; resolvedEnv?: Record<string, string> } = {},
+): Promise<{ pod: k8s.V1Pod; options: RunOptions; base: string; metricsUrl: string }> {
+  const pod = rel.pod("gateway");
+  const sa = await serviceAccountDir(t, rel.namespace, pod.spec!.serviceAccountName!);
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const options = await podRunOptions(pod, {
+    image: imageId("gateway"),
+    volumesDir: o.volumesDir ?? (await tempDir(t, "gateway-volumes")),
+    serviceAccount: sa,
+    ...(o.resolvedEnv ? { resolvedEnv: o.resolvedEnv } : {}),
+    flags: { "--listen": `127.0.0.1:${port}`, "--metrics-addr": `127.0.0.1:${metricsPort}` },
+  });
+  assertRestricted(options);
+  return {
+    pod,
+    options,
+    base: `http://127.0.0.1:${port}`,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+  };
+}
+
 describe("the gateway image", () => {
   it("runs the chart's migration Job and gateway Pod against PostgreSQL: authenticates by TokenReview, writes as the caller, audits, stops cleanly", async (t) => {
     if (!containersOr(t)) return;
@@ -369,24 +398,12 @@ describe("the gateway image", () => {
     });
     assert.equal((await migrate.state()).exitCode, 0, await migrate.logs());
 
-    const pod = rel.pod("gateway");
-    const sa = await serviceAccountDir(t, rel.namespace, pod.spec!.serviceAccountName!);
-    const port = await freePort();
-    const metricsPort = await freePort();
-    const options = await podRunOptions(pod, {
-      image: imageId("gateway"),
-      volumesDir,
-      serviceAccount: sa,
-      resolvedEnv,
-      flags: { "--listen": `127.0.0.1:${port}`, "--metrics-addr": `127.0.0.1:${metricsPort}` },
-    });
-    assertRestricted(options);
+    const { pod, options, base, metricsUrl } = await gatewayPod(t, rel, { volumesDir, resolvedEnv });
     const c = await start(t, options);
-    const base = `http://127.0.0.1:${port}`;
     await c.waitHttpOk(`${base}/healthz`);
     await c.waitHttpOk(`${base}/readyz`);
     // /metrics on the chart's metrics port only; the API's port answers 404.
-    assert.match(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(), /^# HELP /m);
+    assert.match(await (await fetch(metricsUrl)).text(), /^# HELP /m);
     assert.equal((await fetch(`${base}/metrics`)).status, 404);
     const openapi = (await (await fetch(`${base}/openapi.json`)).json()) as { openapi?: string };
     assert.match(openapi.openapi ?? "", /^3\.1/);
@@ -467,17 +484,8 @@ describe("the gateway image", () => {
   it("serves the web console under /ui from the image, working in a real browser", async (t) => {
     if (!containersOr(t)) return;
     const rel = await install(t);
-    const pod = rel.pod("gateway");
-    const sa = await serviceAccountDir(t, rel.namespace, pod.spec!.serviceAccountName!);
-    const port = await freePort();
-    const options = await podRunOptions(pod, {
-      image: imageId("gateway"),
-      volumesDir: await tempDir(t, "gateway-volumes"),
-      serviceAccount: sa,
-      flags: { "--listen": `127.0.0.1:${port}`, "--metrics-addr": `127.0.0.1:${await freePort()}` },
-    });
+    const { pod, options, base } = await gatewayPod(t, rel);
     const c = await start(t, options);
-    const base = `http://127.0.0.1:${port}`;
     await c.waitHttpOk(`${base}/readyz`, 90_000);
 
     // The page, its bundle and stylesheet, built into the image: no flag needed, nothing fetched elsewhere.
@@ -530,24 +538,12 @@ describe("the gateway image", () => {
   it("runs as the chart's default gateway Pod with the embedded database", async (t) => {
     if (!containersOr(t)) return;
     const rel = await install(t);
-    const pod = rel.pod("gateway");
-    const sa = await serviceAccountDir(t, rel.namespace, pod.spec!.serviceAccountName!);
-    const port = await freePort();
-    const metricsPort = await freePort();
-    const volumesDir = await tempDir(t, "gateway-volumes");
-    const options = await podRunOptions(pod, {
-      image: imageId("gateway"),
-      volumesDir,
-      serviceAccount: sa,
-      flags: { "--listen": `127.0.0.1:${port}`, "--metrics-addr": `127.0.0.1:${metricsPort}` },
-    });
-    assertRestricted(options);
+    const { pod, options, base, metricsUrl } = await gatewayPod(t, rel);
     assert.equal(options.env?.DATABASE_URL, undefined);
     const c = await start(t, options);
-    const base = `http://127.0.0.1:${port}`;
     await c.waitHttpOk(`${base}/readyz`, 90_000);
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
-    const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    const metrics = await fetch(metricsUrl);
     assert.equal(metrics.status, 200);
     const anonymous = await json(await fetch(`${base}/v1/namespaces/${rel.namespace}/agentruntimes`));
     assert.equal(anonymous.status, 401);

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { kubectl, testNamespace, waitFor } from "../harness/cluster.ts";
+import { grant } from "../harness/rbac.ts";
 import { startGateway, type Gateway } from "./harness.ts";
 
 const CALLERS = {
@@ -13,59 +14,19 @@ const CALLERS = {
   "one-fleet-token": { user: "perm-one-fleet", groups: [], via: "token" as const },
 };
 
-const rbac = (ns: string) => `
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: { name: operate, namespace: ${ns} }
-rules:
-  - apiGroups: [agentry.dev]
-    resources: [workspaces, sandboxfleets, pipelines, agentruntimes]
-    verbs: [get, list, watch, create, patch]
-  - apiGroups: [agentry.dev]
-    resources: [workspaces/files]
-    verbs: [get, update]
-  - apiGroups: [agentry.dev]
-    resources: [workspaces/exec, agentruntimes/tasks]
-    verbs: [create, get]
-  - apiGroups: [agentry.dev]
-    resources: [pipelines/logs]
-    verbs: [get]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: { name: operate, namespace: ${ns} }
-subjects: [{ kind: Group, name: perm-operators, apiGroup: rbac.authorization.k8s.io }]
-roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: operate }
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: { name: view, namespace: ${ns} }
-rules:
-  - apiGroups: [agentry.dev]
-    resources: [workspaces, sandboxfleets, pipelines, agentruntimes]
-    verbs: [get, list, watch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: { name: view, namespace: ${ns} }
-subjects: [{ kind: User, name: perm-viewer, apiGroup: rbac.authorization.k8s.io }]
-roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: view }
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: { name: scale-one, namespace: ${ns} }
-rules:
-  - apiGroups: [agentry.dev]
-    resources: [sandboxfleets]
-    resourceNames: [fleet-a]
-    verbs: [get, patch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: { name: scale-one, namespace: ${ns} }
-subjects: [{ kind: User, name: perm-one-fleet, apiGroup: rbac.authorization.k8s.io }]
-roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: scale-one }
-`;
+const KINDS = ["workspaces", "sandboxfleets", "pipelines", "agentruntimes"];
+const grants = (ns: string) => [
+  grant(ns, "operate", { group: "perm-operators" }, [
+    { resources: KINDS, verbs: ["get", "list", "watch", "create", "patch"] },
+    { resources: ["workspaces/files"], verbs: ["get", "update"] },
+    { resources: ["workspaces/exec", "agentruntimes/tasks"], verbs: ["create", "get"] },
+    { resources: ["pipelines/logs"], verbs: ["get"] },
+  ]),
+  grant(ns, "view", { user: "perm-viewer" }, [{ resources: KINDS, verbs: ["get", "list", "watch"] }]),
+  grant(ns, "scale-one", { user: "perm-one-fleet" }, [
+    { resources: ["sandboxfleets"], resourceNames: ["fleet-a"], verbs: ["get", "patch"] },
+  ]),
+];
 
 interface Answer {
   allowed: boolean;
@@ -101,8 +62,10 @@ const allowedOf = (a: Actions) =>
 describe("the permissions route", () => {
   it("answers what each caller may do, as RBAC answers the caller", async (t) => {
     const ns = await testNamespace(t);
-    const applied = await kubectl(["apply", "-f", "-"], rbac(ns));
-    assert.equal(applied.code, 0, applied.stderr);
+    for (const manifest of grants(ns)) {
+      const applied = await kubectl(["apply", "-f", "-"], manifest);
+      assert.equal(applied.code, 0, applied.stderr);
+    }
     const gw = await startGateway(t, { tokens: CALLERS });
     // RBAC's own cache takes the new bindings in shortly after they are written.
     await waitFor(

@@ -11,38 +11,15 @@ import { tmpdir } from "node:os";
 import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import type { SandboxInfo as Sandbox } from "../../gateway/dataplane/sandboxes.ts";
 import { PodAddresses } from "../../lib/kube/podaddresses.ts";
 import { createCR, kubectl, waitFor } from "../harness/cluster.ts";
+import { grant } from "../harness/rbac.ts";
 import { startDataPlane } from "./dataplane-env.ts";
 import { ADMIN, startGateway } from "./harness.ts";
 
-interface Sandbox {
-  name: string;
-  ready: boolean;
-  draining: boolean;
-  cpu?: number;
-  memory?: number;
-  workspaces?: number;
-  maxWorkspaces?: number;
-  placed?: { name: string; ownerId: string | null }[];
-  error?: string;
-}
-
 const VIEWER = { user: "fleet-viewer", groups: [], via: "token" as const };
 const NOBODY = { user: "fleet-nobody", groups: [], via: "token" as const };
-
-const viewerRole = (ns: string) => `
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: { name: fleet-viewer, namespace: ${ns} }
-rules: [{ apiGroups: [agentry.dev], resources: [sandboxfleets], verbs: [get] }]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: { name: fleet-viewer, namespace: ${ns} }
-subjects: [{ kind: User, name: fleet-viewer, apiGroup: rbac.authorization.k8s.io }]
-roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: fleet-viewer }
-`;
 
 /** A Pod with the fleet's labels whose controller is a ConfigMap: not the fleet's (and not adoptable). */
 const strayPod = (ns: string, uid: string) => ({
@@ -62,7 +39,10 @@ describe("the fleet's sandboxes route", () => {
     const { ns, gw, pods, ring } = await startDataPlane(t, {
       tokens: { "viewer-token": VIEWER, "nobody-token": NOBODY },
     });
-    const applied = await kubectl(["apply", "-f", "-"], viewerRole(ns));
+    const applied = await kubectl(
+      ["apply", "-f", "-"],
+      grant(ns, "fleet-viewer", { user: VIEWER.user }, [{ resources: ["sandboxfleets"], verbs: ["get"] }]),
+    );
     assert.equal(applied.code, 0, applied.stderr);
     await createCR(ns, "SandboxFleet", "fleet", {
       template: { image: "registry.example/sandbox:1" },
