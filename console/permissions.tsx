@@ -35,7 +35,7 @@ export function useCan(ns: string, resource?: Plural, name?: string): Can {
       api().GET("/v1/namespaces/{namespace}/permissions", {
         params: {
           path: { namespace: ns },
-          query: { ...(resource ? { resource } : {}), ...(resource && name ? { name } : {}) },
+          query: resource ? { for: name ? `${resource}/${name}` : resource } : {},
         },
       }),
     ).then(

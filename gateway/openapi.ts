@@ -15,7 +15,7 @@ import {
   EVENTS_DEFAULT_LIMIT,
   EVENTS_MAX_LIMIT,
 } from "./routes/events.ts";
-import { PERMISSION_ACTIONS } from "./routes/permissions.ts";
+import { PERMISSION_ACTIONS, PERMISSIONS_FOR_PATTERN } from "./routes/permissions.ts";
 
 type Json = Record<string, unknown>;
 
@@ -471,16 +471,15 @@ function permissionPaths(): Json {
           "What the caller may do in a namespace (one SelfSubjectAccessReview per action, as the caller)",
         description:
           "For dashboards that show only the controls a caller may use. Each action is asked of the " +
-          "apiserver as the caller; `reason` says why not (or which binding allows it). With `resource` " +
-          "and `name`, only that kind's actions are asked, about that object. Advice only: every route " +
-          "still decides for itself.",
+          "apiserver as the caller; `reason` says why not (or which binding allows it). With `for`, only " +
+          "that kind's actions are asked (about that object, given as plural/name). Advice only: every " +
+          "route still decides for itself.",
         parameters: [
-          param("resource", "query", { type: "string", enum: plurals }, "Only the actions on this kind."),
           param(
-            "name",
+            "for",
             "query",
-            { type: "string", pattern: "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", maxLength: 253 },
-            "Ask about this object of `resource` (needs `resource`).",
+            { type: "string", pattern: PERMISSIONS_FOR_PATTERN, maxLength: 300 },
+            `Only the actions on one kind (${plurals.join(", ")}), or, as \`plural/name\`, about one object of it.`,
           ),
         ],
         responses: {
@@ -505,11 +504,11 @@ function permissionsSchema(): Json {
       properties: {
         namespace: { type: "string" },
         user: { type: "string", description: "The caller, as RBAC sees it." },
-        resource: { type: "string", description: "The kind asked about, when the query named one." },
-        name: { type: "string", description: "The object asked about, when the query named one." },
+        resource: { type: "string", description: "The kind asked about, when `for` named one." },
+        name: { type: "string", description: "The object asked about, when `for` named one." },
         actions: {
           type: "object",
-          description: "Each action asked (all of them, or those of `resource`).",
+          description: "Each action asked (all of them, or those of the kind `for` names).",
           additionalProperties: false,
           properties: Object.fromEntries(
             Object.entries(PERMISSION_ACTIONS).map(([k, a]) => [

@@ -32,7 +32,7 @@ export interface paths {
         };
         /**
          * What the caller may do in a namespace (one SelfSubjectAccessReview per action, as the caller)
-         * @description For dashboards that show only the controls a caller may use. Each action is asked of the apiserver as the caller; `reason` says why not (or which binding allows it). With `resource` and `name`, only that kind's actions are asked, about that object. Advice only: every route still decides for itself.
+         * @description For dashboards that show only the controls a caller may use. Each action is asked of the apiserver as the caller; `reason` says why not (or which binding allows it). With `for`, only that kind's actions are asked (about that object, given as plural/name). Advice only: every route still decides for itself.
          */
         get: operations["readPermissions"];
         put?: never;
@@ -2478,11 +2478,11 @@ export interface components {
             namespace: string;
             /** @description The caller, as RBAC sees it. */
             user: string;
-            /** @description The kind asked about, when the query named one. */
+            /** @description The kind asked about, when `for` named one. */
             resource?: string;
-            /** @description The object asked about, when the query named one. */
+            /** @description The object asked about, when `for` named one. */
             name?: string;
-            /** @description Each action asked (all of them, or those of `resource`). */
+            /** @description Each action asked (all of them, or those of the kind `for` names). */
             actions: {
                 /** @description create workspaces: create workspaces */
                 createWorkspace?: components["schemas"]["PermissionAnswer"];
@@ -2674,10 +2674,8 @@ export interface operations {
     readPermissions: {
         parameters: {
             query?: {
-                /** @description Only the actions on this kind. */
-                resource?: "agentruntimes" | "pipelines" | "sandboxfleets" | "workspaces";
-                /** @description Ask about this object of `resource` (needs `resource`). */
-                name?: string;
+                /** @description Only the actions on one kind (agentruntimes, pipelines, sandboxfleets, workspaces), or, as `plural/name`, about one object of it. */
+                for?: string;
             };
             header?: never;
             path: {

@@ -2,11 +2,11 @@
 // work (the console disables pin/unpin, run-now, suspend, uploads, exec and tasks otherwise,
 // saying why):
 //
-//   GET /v1/namespaces/{ns}/permissions[?resource=<plural>&name=<name>]
+//   GET /v1/namespaces/{ns}/permissions[?for=<plural>[/<name>]]
 //
 // Each action below is one SelfSubjectAccessReview made AS THE CALLER (impersonated, like the
 // REST routes), so every authorizer of the apiserver answers just as it will for the request
-// itself. With resource and name only that kind's actions are asked, about that one object
+// itself. `for` narrows the question to one kind's actions, and with a name to that one object
 // (a Role limited by resourceNames then counts). An answer is advice for the screen: each
 // route still decides for itself. Audited like a data-plane read.
 import { Router, type Request } from "express";
@@ -16,7 +16,6 @@ import type { Identity } from "../auth/identity.ts";
 import { audited, queryOne } from "../dataplane/common.ts";
 import { methodNotAllowed, problemOf } from "../problem.ts";
 import { asCaller, type ResourceDeps } from "./resources.ts";
-import { checkPathNames } from "./validate.ts";
 
 export interface PermissionAction {
   verb: string;
@@ -80,18 +79,21 @@ interface ReviewStatus {
   status?: { allowed?: boolean; denied?: boolean; reason?: string; evaluationError?: string };
 }
 
-/** The resource and name of the query (400 naming what is wrong). */
+/** What `for` may be: a kind's plural, or plural/name (the name as the apiserver allows it). */
+export const PERMISSIONS_FOR_PATTERN = `^(${PLURALS.join("|")})(/[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)?$`;
+const FOR = new RegExp(PERMISSIONS_FOR_PATTERN);
+
+/** The kind and object the query asks about (400 when `for` is not one). */
 function target(req: Request): { resource?: string; name?: string } {
-  const resource = queryOne(req, "resource");
-  const name = queryOne(req, "name");
-  if (resource !== undefined && !PLURALS.includes(resource))
-    throw problemOf(400, `query parameter resource must be one of ${PLURALS.join(", ")}`);
-  if (name !== undefined) {
-    if (resource === undefined)
-      throw problemOf(400, "query parameter name needs resource: the kind it names");
-    checkPathNames(undefined, name);
-  }
-  return { ...(resource ? { resource } : {}), ...(name ? { name } : {}) };
+  const given = queryOne(req, "for");
+  if (given === undefined) return {};
+  if (!FOR.test(given))
+    throw problemOf(
+      400,
+      `query parameter for must be a kind's plural (${PLURALS.join(", ")}), or plural/name of one object`,
+    );
+  const [resource, name] = given.split("/") as [string, string | undefined];
+  return { resource, ...(name ? { name } : {}) };
 }
 
 export function permissionsRouter(deps: Pick<ResourceDeps, "kube" | "store" | "log">): Router {

@@ -72,8 +72,7 @@ describe("the permissions route", () => {
       "the new Roles to be in force",
       async () =>
         (await permissions(gw, ns, "operator-token")).scaleFleet!.allowed &&
-        (await permissions(gw, ns, "one-fleet-token", "?resource=sandboxfleets&name=fleet-a")).scaleFleet!
-          .allowed,
+        (await permissions(gw, ns, "one-fleet-token", "?for=sandboxfleets/fleet-a")).scaleFleet!.allowed,
       { timeoutMs: 30_000, intervalMs: 200 },
     );
 
@@ -106,14 +105,14 @@ describe("the permissions route", () => {
     // A Role limited to one fleet: not namespace-wide, yes for that fleet, no for another.
     const one = await permissions(gw, ns, "one-fleet-token");
     assert.equal(one.scaleFleet!.allowed, false);
-    const fleetA = await permissions(gw, ns, "one-fleet-token", "?resource=sandboxfleets&name=fleet-a");
+    const fleetA = await permissions(gw, ns, "one-fleet-token", "?for=sandboxfleets/fleet-a");
     assert.deepEqual(Object.keys(fleetA), ["scaleFleet"], "only the actions of the kind asked");
     assert.equal(fleetA.scaleFleet!.allowed, true);
-    const fleetB = await permissions(gw, ns, "one-fleet-token", "?resource=sandboxfleets&name=fleet-b");
+    const fleetB = await permissions(gw, ns, "one-fleet-token", "?for=sandboxfleets/fleet-b");
     assert.equal(fleetB.scaleFleet!.allowed, false);
     assert.match(fleetB.scaleFleet!.reason, /patch sandboxfleets on fleet-b/);
     // A create names no object: asked about a name, it is still asked namespace-wide.
-    const named = await permissions(gw, ns, "operator-token", "?resource=workspaces&name=ws-1");
+    const named = await permissions(gw, ns, "operator-token", "?for=workspaces/ws-1");
     assert.deepEqual(Object.keys(named).sort(), [
       "createWorkspace",
       "exec",
@@ -125,10 +124,11 @@ describe("the permissions route", () => {
 
     // Bad queries name what is wrong; no token is 401; only GET.
     for (const [query, why] of [
-      ["?resource=secrets", /resource must be one of/],
-      ["?name=x", /name needs resource/],
-      ["?resource=workspaces&name=Not_A_Name", /not a valid object name/],
-      ["?resource=workspaces&resource=pipelines", /given once/],
+      ["?for=secrets", /for must be a kind's plural/],
+      ["?for=workspaces/Not_A_Name", /for must be/],
+      ["?for=workspaces/a/b", /for must be/],
+      [`?for=workspaces/${"a".repeat(254)}`, /for must be/],
+      ["?for=workspaces&for=pipelines", /given once/],
     ] as const) {
       const r = await gw.call("GET", `/v1/namespaces/${ns}/permissions${query}`, { token: "viewer-token" });
       assert.equal(r.status, 400, query);
@@ -147,5 +147,8 @@ describe("the permissions route", () => {
       assert.ok(actors.has(who), `an audit record of ${who}'s question`);
     assert.ok(audit.rows.every((r) => r.outcome === "succeeded"));
     assert.ok(audit.rows.some((r) => r.detail === "resource=sandboxfleets"));
+    // Only the kind: its actions, namespace-wide.
+    const kind = await permissions(gw, ns, "viewer-token", "?for=pipelines");
+    assert.deepEqual(Object.keys(kind).sort(), ["readLogs", "runPipeline"]);
   });
 });
