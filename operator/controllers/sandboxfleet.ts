@@ -261,12 +261,15 @@ export class SandboxFleetReconciler implements Reconciler {
       return !problem;
     }) as PodLike[];
     const podByName = new Map(pods.map((p) => [p.metadata.name!, p]));
+    // Workspaces callers asked a sandbox for (by id), with that sandbox: woken if asleep.
+    const wakeAsks = new Map<string, string>();
     const views: SandboxView[] = await Promise.all(
       pods.map(async (pod) => {
         const target = this.target(pod, spec.template.port);
         const ready = isReady(pod);
         const load =
           ready && target ? await this.deps.sandboxes.status(target).catch(() => undefined) : undefined;
+        for (const id of load?.wakeRequests ?? []) wakeAsks.set(id, pod.metadata.name!);
         return {
           name: pod.metadata.name!,
           ready,
@@ -297,6 +300,11 @@ export class SandboxFleetReconciler implements Reconciler {
         home && !isSuspended(ws)
           ? idleVerdict(ws, lists.get(home.name)?.get(workspaceId(ws)), stored, now)
           : undefined;
+      const askedOn = isIdleSuspended(ws) && !ws.spec.suspended ? wakeAsks.get(workspaceId(ws)) : undefined;
+      if (askedOn) {
+        chores.push(() => this.wakeOnAsk(ws, askedOn));
+        continue;
+      }
       if (isSuspended(ws) || idle?.idle) {
         chores.push(async () => {
           await this.ensureFinalizer(ws);
@@ -341,10 +349,15 @@ export class SandboxFleetReconciler implements Reconciler {
     );
 
     // 3. Place the waiting ones, then make sure every placed workspace exists on its sandbox.
-    const toPlace: PlacedWorkspace[] = pending.map((w) => ({
-      key: keyOf(w),
-      ...(w.spec.ownerId ? { ownerId: w.spec.ownerId } : {}),
-    }));
+    const toPlace: PlacedWorkspace[] = pending.map((w) => {
+      // A workspace a sandbox was asked for goes back there where it fits: the caller kept that address.
+      const prefer = wakeAsks.get(workspaceId(w));
+      return {
+        key: keyOf(w),
+        ...(w.spec.ownerId ? { ownerId: w.spec.ownerId } : {}),
+        ...(prefer ? { prefer } : {}),
+      };
+    });
     const plan = placeAll(toPlace, views, {
       maxPerSandbox: spec.maxWorkspacesPerSandbox,
       cpu: spec.pressure.cpu,
@@ -789,6 +802,21 @@ export class SandboxFleetReconciler implements Reconciler {
     ws.metadata = (updated as unknown as Workspace).metadata;
     this.deps.recorder.event(ws, "Normal", "IdleSuspended", `suspending: ${why}`);
     this.deps.log.info("suspending an idle workspace", { workspace: keyOf(ws), why });
+  }
+
+  /** Wakes a workspace suspended for idleness that a caller asked sandbox `pod` for. */
+  private async wakeOnAsk(ws: Workspace, pod: string): Promise<void> {
+    await this.writer.write("Workspace", "annotate", () =>
+      this.deps.client.mergePatch(ws as unknown as KubeObject, {
+        metadata: {
+          annotations: { [ANNOTATION_IDLE_SUSPENDED]: null },
+          resourceVersion: ws.metadata.resourceVersion,
+        },
+      }),
+    );
+    const why = `a call for it reached sandbox ${pod}'s API`;
+    this.deps.recorder.event(ws, "Normal", "Woken", `waking: ${why}`);
+    this.deps.log.info("waking a workspace suspended for idleness", { workspace: keyOf(ws), why });
   }
 
   private async ensureFinalizer(ws: Workspace): Promise<void> {

@@ -2,7 +2,7 @@
 // not yet placed or stalled), the sandbox pods of that workspace's fleet, and whether a
 // child is a leftover of an earlier AgentRuntime of the same name.
 import type { AgentRuntime, SandboxFleet, Workspace } from "../../../api/v1alpha1/index.ts";
-import { specSchemas } from "../../../api/v1alpha1/index.ts";
+import { isIdleSuspended, specSchemas } from "../../../api/v1alpha1/index.ts";
 import { controlledBy } from "../../../lib/kube/children.ts";
 import type { KubeObject } from "../../../lib/kube/client.ts";
 import { fleetSelector } from "../sandboxfleet.desired.ts";
@@ -45,6 +45,12 @@ export function workspaceOf(
       workspaceStalled: true,
     };
   if (!st?.endpoint || !st.sandboxPod || (st.phase !== "Ready" && st.phase !== "Placed")) {
+    if (ws.spec.suspended)
+      return { workspaceProblem: `Workspace ${ref} is suspended (spec.suspended: true)` };
+    if (isIdleSuspended(ws))
+      return {
+        workspaceProblem: `Workspace ${ref} is suspended for idleness; a task through the gateway wakes it`,
+      };
     return {
       workspaceProblem: `Workspace ${ref} is not placed on a sandbox yet (phase ${st?.phase ?? "Pending"})`,
     };
