@@ -21,6 +21,7 @@ import { sandboxesRouter } from "./dataplane/sandboxes.ts";
 import { tasksRouter } from "./dataplane/tasks.ts";
 import { DEFAULT_ADMISSION, type AdmissionSettings } from "./routes/admit.ts";
 import { eventsRouter } from "./routes/events.ts";
+import { permissionsRouter } from "./routes/permissions.ts";
 import { allNamespacesRouter } from "./routes/allnamespaces.ts";
 import { resourceRouter } from "./routes/resources.ts";
 import { runsRouter } from "./routes/runs.ts";
@@ -80,8 +81,8 @@ export function routeOf(path: string): string {
   if (s[1] !== "v1") return "other";
   if (s.length === 3 && PLURALS.has(s[2]!)) return `/v1/${s[2]}`;
   if (s.length === 3 && s[2] === "whoami") return "/v1/whoami";
-  if (s.length === 5 && s[2] === "namespaces" && s[4] === "events")
-    return "/v1/namespaces/{namespace}/events";
+  if (s.length === 5 && s[2] === "namespaces" && (s[4] === "events" || s[4] === "permissions"))
+    return `/v1/namespaces/{namespace}/${s[4]}`;
   const watch = s[2] === "watch" ? 1 : 0;
   const plural = s[4 + watch];
   if (s[2 + watch] !== "namespaces" || !plural || !PLURALS.has(plural)) return "other";
@@ -242,6 +243,7 @@ export function createApp(deps: GatewayDeps): express.Express {
     v1.use("/namespaces/:namespace/sandboxfleets", sandboxesRouter(dp));
   }
   v1.use("/namespaces/:namespace/events", eventsRouter(resourceDeps));
+  v1.use("/namespaces/:namespace/permissions", permissionsRouter(resourceDeps));
   v1.use(allNamespacesRouter(KINDS, { ...resourceDeps, review }));
   v1.use("/namespaces/:namespace/pipelines", runsRouter(resourceDeps, { listed: Boolean(deps.dataPlane) }));
   for (const def of KINDS) v1.use(`/namespaces/:namespace/${def.plural}`, resourceRouter(def, resourceDeps));

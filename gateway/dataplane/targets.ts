@@ -160,28 +160,19 @@ const agentReady = (ar: Agent) => ar.status?.phase === "Ready" && !!ar.status.po
 /**
  * An agent whose workspace the operator suspended for idleness has no Pod (it waits for its
  * workspace): a task wakes the workspace and waits, within the same bound as a workspace
- * call, for the agent to be Ready again; past it, the not-Ready 503 with Retry-After.
+ * call, for the agent to be Ready and reachable again (waking the workspace again should it
+ * fall asleep before the agent's Pod is up); past the bound, the not-Ready 503.
  */
 async function wakeAgent(deps: TargetDeps, ar: Agent): Promise<Agent> {
   const ref = ar.spec.workspaceRef?.name;
   if (!ref || agentReady(ar) || ar.spec.suspended) return ar;
   const { kube } = deps;
   const namespace = ar.metadata.namespace!;
-  const ws = await getOr404<Workspace & KubeObject>(
-    kube,
-    "agentry.dev/v1alpha1",
-    "Workspace",
-    namespace,
-    ref,
-  );
+  const read = <T extends KubeObject>(kind: string, name: string) =>
+    getOr404<T>(kube, "agentry.dev/v1alpha1", kind, namespace, name);
+  let ws = await read<Workspace & KubeObject>("Workspace", ref);
   if (!ws || !wakes(ws)) return ar;
-  const bound = deps.wakeWaitMs ?? DEFAULT_WAKE_WAIT_MS;
-  const deadline = Date.now() + bound;
-  try {
-    await wake(kube, ws, bound);
-  } catch {
-    return ar; // still asleep past the bound: the agent's own 503 says why
-  }
+  const deadline = Date.now() + (deps.wakeWaitMs ?? DEFAULT_WAKE_WAIT_MS);
   // Ready, and its new pod reachable (the address may come a moment after the status).
   const reachable = async (a: Agent) => {
     if (!agentReady(a)) return false;
@@ -189,19 +180,23 @@ async function wakeAgent(deps: TargetDeps, ar: Agent): Promise<Agent> {
     return !!pod && deps.addresses.addressOf(pod, a.spec.port ?? 8080) !== undefined;
   };
   let current = ar;
-  while (!(await reachable(current)) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, Math.min(WAKE_POLL_MS, deadline - Date.now())));
-    const next = await getOr404<Agent>(
-      kube,
-      "agentry.dev/v1alpha1",
-      "AgentRuntime",
-      namespace,
-      ar.metadata.name!,
-    );
-    if (!next) break;
+  for (;;) {
+    if (ws && wakes(ws)) {
+      try {
+        await wake(kube, ws, Math.max(0, deadline - Date.now()));
+      } catch {
+        return current; // still asleep past the bound: the agent's own 503 says why
+      }
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) return current;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(WAKE_POLL_MS, left)));
+    const next = await read<Agent>("AgentRuntime", ar.metadata.name!);
+    if (!next) return current;
     current = next;
+    if (await reachable(current)) return current;
+    ws = await read<Workspace & KubeObject>("Workspace", ref);
   }
-  return current;
 }
 
 /**

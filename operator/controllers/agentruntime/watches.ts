@@ -18,8 +18,8 @@ export interface AgentInformers {
   services: SharedInformer<KubeObject>;
   networkPolicies: SharedInformer<KubeObject>;
   claims: SharedInformer<KubeObject>;
-  workspaces: SharedInformer<KubeObject>;
-  fleets: SharedInformer<KubeObject>;
+  workspaces: TypedInformer<"Workspace">;
+  fleets: TypedInformer<"SandboxFleet">;
 }
 
 /** The caches' indexes the AgentRuntime controller reads instead of scanning a namespace. */
@@ -29,7 +29,7 @@ export interface AgentIndexes {
   /** AgentRuntimes by `<namespace>/<Workspace name>` of their workspaceRef. */
   agentsByWorkspace: CacheIndex<AgentRuntime>;
   /** Workspaces by `<namespace>/<SandboxFleet name>` of their fleetRef. */
-  workspacesByFleet: CacheIndex<KubeObject>;
+  workspacesByFleet: CacheIndex<Workspace>;
 }
 
 export function agentIndexes(informers: AgentInformers): AgentIndexes {
@@ -38,9 +38,7 @@ export function agentIndexes(informers: AgentInformers): AgentIndexes {
       (inf) => new CacheIndex(inf, (o) => inNamespace(o, o.metadata.labels?.[LABEL_AGENT])),
     ),
     agentsByWorkspace: new CacheIndex(informers.agents, (a) => inNamespace(a, a.spec.workspaceRef?.name)),
-    workspacesByFleet: new CacheIndex(informers.workspaces, (w) =>
-      inNamespace(w, (w as unknown as Workspace).spec?.fleetRef?.name),
-    ),
+    workspacesByFleet: new CacheIndex(informers.workspaces, (w) => inNamespace(w, w.spec.fleetRef.name)),
   };
 }
 
