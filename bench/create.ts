@@ -13,6 +13,7 @@ import {
   CpuMeter,
   envNumber,
   fig,
+  figOf,
   percentile,
   pool,
   ReadyWatcher,
@@ -212,47 +213,17 @@ export async function createBench(ctx: BenchContext): Promise<BenchResult> {
       concurrency: CONCURRENCY,
     },
     figures: {
-      floor_all_ready_s: fig(
-        floors.map((f) => f.allReadyS),
-        "s",
-      ),
-      floor_creates_done_s: fig(
-        floors.map((f) => f.createsDoneS),
-        "s",
-      ),
-      floor_create_to_ready_p50_s: fig(
-        floors.map((f) => f.p50S),
-        "s",
-      ),
-      floor_create_to_ready_p99_s: fig(
-        floors.map((f) => f.p99S),
-        "s",
-      ),
-      agentry_all_ready_s: fig(
-        agents.map((a) => a.allReadyS),
-        "s",
-      ),
-      agentry_creates_done_s: fig(
-        agents.map((a) => a.createsDoneS),
-        "s",
-      ),
-      agentry_create_to_ready_p50_s: fig(
-        agents.map((a) => a.p50S),
-        "s",
-      ),
-      agentry_create_to_ready_p99_s: fig(
-        agents.map((a) => a.p99S),
-        "s",
-      ),
+      floor_all_ready_s: figOf(floors, (f) => f.allReadyS, "s"),
+      floor_creates_done_s: figOf(floors, (f) => f.createsDoneS, "s"),
+      floor_create_to_ready_p50_s: figOf(floors, (f) => f.p50S, "s"),
+      floor_create_to_ready_p99_s: figOf(floors, (f) => f.p99S, "s"),
+      agentry_all_ready_s: figOf(agents, (a) => a.allReadyS, "s"),
+      agentry_creates_done_s: figOf(agents, (a) => a.createsDoneS, "s"),
+      agentry_create_to_ready_p50_s: figOf(agents, (a) => a.p50S, "s"),
+      agentry_create_to_ready_p99_s: figOf(agents, (a) => a.p99S, "s"),
       ratio_all_ready: ratio,
-      operator_requests_per_s: fig(
-        agents.map((a) => a.operatorRps),
-        "req/s",
-      ),
-      operator_writes_per_agent: fig(
-        agents.map((a) => a.writesPerAgent),
-        "writes",
-      ),
+      operator_requests_per_s: figOf(agents, (a) => a.operatorRps, "req/s"),
+      operator_writes_per_agent: figOf(agents, (a) => a.writesPerAgent, "writes"),
     },
     notes: [
       `Creates retried after a timeout or an overload answer: ${createRetries.count}.`,

@@ -78,6 +78,21 @@ export function fig(runs: number[], unit: string, extra: Partial<Figure> = {}): 
   return { value: round(median(runs), 3), unit, runs: runs.map((r) => round(r, 3)), ...extra };
 }
 
+/** A figure from a value of each run: `figOf(runs, (r) => r.p99S, "s")`. */
+export function figOf<R>(
+  runs: readonly R[],
+  value: (run: R) => number,
+  unit: string,
+  extra: Partial<Figure> = {},
+): Figure {
+  return fig(runs.map(value), unit, extra);
+}
+
+/** A figure with its goal, met when `met(median)` holds. */
+export function withGoal(f: Figure, goal: string, met: (value: number) => boolean): Figure {
+  return { ...f, goal, met: met(f.value) };
+}
+
 /** Rejects when `fn` takes longer than `ms` (a benchmark's hard cap). */
 export async function capped<T>(what: string, ms: number, fn: () => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -252,12 +267,8 @@ export function busiest(cores: Record<string, number>): string {
   return `${name} (${c.toFixed(2)} cores; all processes ${total.toFixed(2)} of the machine's cores)`;
 }
 
-/**
- * Watches a kind in some namespaces (unthrottled client) and records, per object name, the
- * first moment `ready(obj)` held. `waitAll(n)` resolves when n names are recorded.
- */
-export class ReadyWatcher {
-  readonly readyAt = new Map<string, number>();
+/** An informer of the benchmark's own (unthrottled client) that shows it every add and update. */
+export class BenchWatch {
   private readonly informer: SharedInformer<KubeObject>;
 
   constructor(
@@ -265,13 +276,9 @@ export class ReadyWatcher {
     apiVersion: string,
     kind: string,
     namespaces: string[],
-    ready: (o: KubeObject) => boolean,
+    see: (o: KubeObject) => void,
   ) {
     this.informer = createInformer<KubeObject>(ctx.admin, { apiVersion, kind }, namespaces, silentLogger());
-    const see = (o: KubeObject) => {
-      const key = `${o.metadata.namespace}/${o.metadata.name}`;
-      if (!this.readyAt.has(key) && ready(o)) this.readyAt.set(key, performance.now());
-    };
     this.informer.on("add", see);
     this.informer.on("update", see);
     ctx.cleanups.push(() => this.informer.stop());
@@ -282,12 +289,33 @@ export class ReadyWatcher {
     await this.informer.waitForSync();
   }
 
-  async waitAll(n: number, timeoutMs: number): Promise<void> {
-    await waitFor(`${n} ready`, () => this.readyAt.size >= n, { timeoutMs, intervalMs: 20 });
-  }
-
   async stop(): Promise<void> {
     await this.informer.stop();
+  }
+}
+
+/**
+ * Watches a kind in some namespaces (unthrottled client) and records, per object name, the
+ * first moment `ready(obj)` held. `waitAll(n)` resolves when n names are recorded.
+ */
+export class ReadyWatcher extends BenchWatch {
+  readonly readyAt = new Map<string, number>();
+
+  constructor(
+    ctx: BenchContext,
+    apiVersion: string,
+    kind: string,
+    namespaces: string[],
+    ready: (o: KubeObject) => boolean,
+  ) {
+    super(ctx, apiVersion, kind, namespaces, (o) => {
+      const key = `${o.metadata.namespace}/${o.metadata.name}`;
+      if (!this.readyAt.has(key) && ready(o)) this.readyAt.set(key, performance.now());
+    });
+  }
+
+  async waitAll(n: number, timeoutMs: number): Promise<void> {
+    await waitFor(`${n} ready`, () => this.readyAt.size >= n, { timeoutMs, intervalMs: 20 });
   }
 }
 

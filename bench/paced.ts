@@ -20,6 +20,8 @@ import {
   cpuSeconds,
   envNumber,
   fig,
+  withGoal,
+  figOf,
   percentile,
   ReadyWatcher,
   rssMiB,
@@ -211,12 +213,6 @@ export async function writesByKind(operator: BenchOperator, controller: string):
   return out.join(", ");
 }
 
-const goal = (f: Figure, text: string, met: (v: number) => boolean): Figure => ({
-  ...f,
-  goal: text,
-  met: met(f.value),
-});
-
 export async function pacedBench(ctx: BenchContext): Promise<BenchResult> {
   const runs = envNumber("RUNS", 3);
   const timeoutMs = envNumber("RUN_TIMEOUT_S", 300) * 1000;
@@ -246,78 +242,57 @@ export async function pacedBench(ctx: BenchContext): Promise<BenchResult> {
       );
     }
     const p = `r${pace.rate}_n${pace.n}`;
-    const ms = (xs: number[]) =>
-      fig(
-        xs.map((x) => x * 1000),
-        "ms",
-      );
+    const ms = (xs: number[]) => figOf(xs, (x) => x * 1000, "ms");
     const at10 = pace.rate === 10;
     const at75 = pace.rate === 75;
     const agentP50 = ms(agents.map((a) => a.p50S));
     const agentP99 = ms(agents.map((a) => a.p99S));
     figures[`${p}_floor_create_to_ready_p50_ms`] = ms(floors.map((f) => f.p50S));
     figures[`${p}_floor_create_to_ready_p99_ms`] = ms(floors.map((f) => f.p99S));
-    figures[`${p}_agentry_create_to_ready_p50_ms`] = at10 ? goal(agentP50, "≤ 30", (v) => v <= 30) : agentP50;
-    figures[`${p}_agentry_create_to_ready_p99_ms`] = at10 ? goal(agentP99, "≤ 60", (v) => v <= 60) : agentP99;
+    figures[`${p}_agentry_create_to_ready_p50_ms`] = at10
+      ? withGoal(agentP50, "≤ 30", (v) => v <= 30)
+      : agentP50;
+    figures[`${p}_agentry_create_to_ready_p99_ms`] = at10
+      ? withGoal(agentP99, "≤ 60", (v) => v <= 60)
+      : agentP99;
     const p50OfP99 = fig(
       agents.map((a) => a.p50S / a.p99S),
       "x",
       { note: "agentry p50 / p99, per run" },
     );
-    figures[`${p}_agentry_p50_over_p99`] = at75 ? goal(p50OfP99, "≤ 0.5", (v) => v <= 0.5) : p50OfP99;
-    figures[`${p}_floor_all_ready_s`] = fig(
-      floors.map((f) => f.allReadyS),
-      "s",
-    );
-    figures[`${p}_agentry_all_ready_s`] = fig(
-      agents.map((a) => a.allReadyS),
-      "s",
-    );
+    figures[`${p}_agentry_p50_over_p99`] = at75 ? withGoal(p50OfP99, "≤ 0.5", (v) => v <= 0.5) : p50OfP99;
+    figures[`${p}_floor_all_ready_s`] = figOf(floors, (f) => f.allReadyS, "s");
+    figures[`${p}_agentry_all_ready_s`] = figOf(agents, (a) => a.allReadyS, "s");
     const ratio = fig(
       agents.map((a, i) => a.allReadyS / floors[i]!.allReadyS),
       "x",
       { note: "agentry all Ready / floor all Ready, run by run" },
     );
-    figures[`${p}_all_ready_ratio`] = at75 ? goal(ratio, "≤ 1.1", (v) => v <= 1.1) : ratio;
-    figures[`${p}_operator_cpu_ms_per_agent`] = goal(
-      fig(
-        agents.map((a) => a.cpuMsPerAgent),
-        "ms",
-      ),
+    figures[`${p}_all_ready_ratio`] = at75 ? withGoal(ratio, "≤ 1.1", (v) => v <= 1.1) : ratio;
+    figures[`${p}_operator_cpu_ms_per_agent`] = withGoal(
+      figOf(agents, (a) => a.cpuMsPerAgent, "ms"),
       "≤ 6",
       (v) => v <= 6,
     );
-    figures[`${p}_operator_reconciles_per_agent`] = fig(
-      agents.map((a) => a.passesPerAgent),
-      "passes",
-    );
-    figures[`${p}_operator_writes_per_agent`] = goal(
-      fig(
-        agents.map((a) => a.writesPerAgent),
-        "writes",
-      ),
+    figures[`${p}_operator_reconciles_per_agent`] = figOf(agents, (a) => a.passesPerAgent, "passes");
+    figures[`${p}_operator_writes_per_agent`] = withGoal(
+      figOf(agents, (a) => a.writesPerAgent, "writes"),
       "= 3",
       (v) => v === 3,
     );
-    figures[`${p}_operator_events_per_agent`] = goal(
-      fig(
-        agents.map((a) => a.eventsPerAgent),
-        "events",
-      ),
+    figures[`${p}_operator_events_per_agent`] = withGoal(
+      figOf(agents, (a) => a.eventsPerAgent, "events"),
       "= 0",
       (v) => v === 0,
     );
-    figures[`${p}_operator_peak_rss_mib`] = fig(
-      agents.map((a) => a.peakRssMiB),
-      "MiB",
-    );
+    figures[`${p}_operator_peak_rss_mib`] = figOf(agents, (a) => a.peakRssMiB, "MiB");
     const settled = fig(
       agents.map((a) => a.settledRssMiB),
       "MiB",
       { note: `settled, with the run's ${pace.n} AgentRuntimes, Pods and Services cached` },
     );
     figures[`${p}_operator_settled_rss_mib`] =
-      pace.n >= 1000 ? goal(settled, "≤ 100", (v) => v <= 100) : settled;
+      pace.n >= 1000 ? withGoal(settled, "≤ 100", (v) => v <= 100) : settled;
   }
   return {
     name: "paced",

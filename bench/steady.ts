@@ -5,8 +5,6 @@
 // env, then the old one deleted) at the same rate. Figures: work-queue wait p99,
 // change-to-Ready p50/p99 of both and their ratio, operator writes per change.
 import type { KubeObject } from "../lib/kube/client.ts";
-import { createInformer } from "../lib/kube/informer.ts";
-import { silentLogger } from "../lib/log.ts";
 import { waitFor } from "../test/harness/process.ts";
 import { agentRuntime, createAll } from "./create.ts";
 import { heapSummary } from "./heap.ts";
@@ -14,10 +12,12 @@ import { paced } from "./paced.ts";
 import {
   benchNamespace,
   benchOperator,
+  BenchWatch,
   bucketQuantile,
   conditionTrue,
   envNumber,
   fig,
+  figOf,
   histogramBuckets,
   percentile,
   ReadyWatcher,
@@ -41,39 +41,18 @@ interface Stream {
 }
 
 /** Records, per name, when an object first satisfies `done` after a change was sent. */
-class ChangeWatcher {
+class ChangeWatcher extends BenchWatch {
   readonly pending = new Map<string, { at: number; done: (o: KubeObject) => boolean }>();
   readonly latencies: number[] = [];
-  private readonly informer;
 
-  constructor(
-    ctx: BenchContext,
-    apiVersion: string,
-    kind: string,
-    namespace: string,
-    key: (o: KubeObject) => string,
-  ) {
-    this.informer = createInformer<KubeObject>(ctx.admin, { apiVersion, kind }, [namespace], silentLogger());
-    const see = (o: KubeObject) => {
-      const k = key(o);
-      const p = this.pending.get(k);
+  constructor(ctx: BenchContext, apiVersion: string, kind: string, namespace: string) {
+    super(ctx, apiVersion, kind, [namespace], (o) => {
+      const p = this.pending.get(o.metadata.name!);
       if (p && p.done(o)) {
         this.latencies.push((performance.now() - p.at) / 1000);
-        this.pending.delete(k);
+        this.pending.delete(o.metadata.name!);
       }
-    };
-    this.informer.on("add", see);
-    this.informer.on("update", see);
-    ctx.cleanups.push(() => this.informer.stop());
-  }
-
-  async start(): Promise<void> {
-    await this.informer.start();
-    await this.informer.waitForSync();
-  }
-
-  stop(): Promise<void> {
-    return this.informer.stop();
+    });
   }
 
   /** Waits up to 120 s for the pending changes; the figures of the stream. */
@@ -111,7 +90,7 @@ async function floorStream(ctx: BenchContext, m: number, rate: number, total: nu
   });
   await filled.waitAll(m, timeoutMs);
   await filled.stop();
-  const watcher = new ChangeWatcher(ctx, "v1", "Pod", namespace, (o) => o.metadata.name!);
+  const watcher = new ChangeWatcher(ctx, "v1", "Pod", namespace);
   await watcher.start();
   let failed = 0;
   const start = performance.now();
@@ -145,13 +124,7 @@ async function agentStream(
   total: number,
   run: number,
 ): Promise<Stream & { waitP99S: number; writesPerChange: number }> {
-  const watcher = new ChangeWatcher(
-    ctx,
-    "agentry.dev/v1alpha1",
-    "AgentRuntime",
-    namespace,
-    (o) => o.metadata.name!,
-  );
+  const watcher = new ChangeWatcher(ctx, "agentry.dev/v1alpha1", "AgentRuntime", namespace);
   await watcher.start();
   const wait0 = histogramBuckets(await operator.metrics(), WAIT, { name: "agentruntime" });
   const writes0 = await operator.counter("agentry_writes_total", { controller: "agentruntime" });
@@ -300,41 +273,17 @@ export async function steadyBench(ctx: BenchContext): Promise<BenchResult> {
         note: `settled, with ${n} AgentRuntimes, Pods and Services cached`,
       },
       full_resync_writes: { value: resyncWrites, unit: "writes", goal: "0", met: resyncWrites === 0 },
-      changes_per_s_achieved: fig(
-        agents.map((a) => a.achieved),
-        "changes/s",
-      ),
+      changes_per_s_achieved: figOf(agents, (a) => a.achieved, "changes/s"),
       workqueue_wait_p99_s: waitP99,
-      floor_change_to_ready_p50_s: fig(
-        floors.map((f) => f.p50S),
-        "s",
-      ),
-      floor_change_to_ready_p99_s: fig(
-        floors.map((f) => f.p99S),
-        "s",
-      ),
-      change_to_ready_p50_s: fig(
-        agents.map((a) => a.p50S),
-        "s",
-      ),
-      change_to_ready_p99_s: fig(
-        agents.map((a) => a.p99S),
-        "s",
-      ),
+      floor_change_to_ready_p50_s: figOf(floors, (f) => f.p50S, "s"),
+      floor_change_to_ready_p99_s: figOf(floors, (f) => f.p99S, "s"),
+      change_to_ready_p50_s: figOf(agents, (a) => a.p50S, "s"),
+      change_to_ready_p99_s: figOf(agents, (a) => a.p99S, "s"),
       change_to_ready_p99_ratio: ratio,
       operator_writes_per_change: writesPerChange,
-      changes_not_ready_after_120s: fig(
-        agents.map((a) => a.unfinished),
-        "changes",
-      ),
-      floor_changes_not_ready_after_120s: fig(
-        floors.map((f) => f.unfinished),
-        "changes",
-      ),
-      changes_failed_to_send: fig(
-        agents.map((a) => a.failed),
-        "changes",
-      ),
+      changes_not_ready_after_120s: figOf(agents, (a) => a.unfinished, "changes"),
+      floor_changes_not_ready_after_120s: figOf(floors, (f) => f.unfinished, "changes"),
+      changes_failed_to_send: figOf(agents, (a) => a.failed, "changes"),
     },
     notes: [
       "A change sets spec.env, which changes the Pod template: the Pod is replaced. The floor makes the same replacement with a plain client (a new Pod with the new env, then the old one deleted).",
