@@ -2,6 +2,13 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { cronJobView, jobView, metadataOnly } from "./projections.ts";
 
+const owner = {
+  apiVersion: "agentry.dev/v1alpha1",
+  kind: "AgentRuntime",
+  name: "a",
+  uid: "o1",
+  controller: true,
+};
 const meta = {
   name: "x",
   namespace: "ns",
@@ -10,16 +17,7 @@ const meta = {
   creationTimestamp: "2026-01-01T00:00:00Z",
   labels: { app: "x" },
   annotations: { "agentry.dev/spec-hash": "h", "kubectl.kubernetes.io/last-applied-configuration": "{...}" },
-  ownerReferences: [
-    {
-      apiVersion: "agentry.dev/v1alpha1",
-      kind: "AgentRuntime",
-      name: "a",
-      uid: "o1",
-      controller: true,
-      blockOwnerDeletion: true,
-    },
-  ],
+  ownerReferences: [{ ...owner, blockOwnerDeletion: true }],
   managedFields: [{ manager: "agentry" }],
 };
 
@@ -42,15 +40,7 @@ describe("projections", () => {
         creationTimestamp: "2026-01-01T00:00:00Z",
         labels: { app: "x" },
         annotations: { "agentry.dev/spec-hash": "h" },
-        ownerReferences: [
-          {
-            apiVersion: "agentry.dev/v1alpha1",
-            kind: "AgentRuntime",
-            name: "a",
-            uid: "o1",
-            controller: true,
-          },
-        ],
+        ownerReferences: [owner],
       },
     });
   });
