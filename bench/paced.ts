@@ -8,6 +8,7 @@
 // AgentRuntime, operator RSS at its peak and once settled with the run's objects cached,
 // and a heap snapshot summary of the largest run.
 import { KubeClient, type KubeObject } from "../lib/kube/client.ts";
+import { settledWrites } from "../test/harness/operator.ts";
 import { waitFor } from "../test/harness/process.ts";
 import { agentRuntime, createRetrying, floorObjects, latencies } from "./create.ts";
 import { heapSummary } from "./heap.ts";
@@ -151,18 +152,7 @@ async function agentRun(
     await watcher.stop();
   }
   // Settled: the operator's writes stopped; then its memory with everything cached.
-  const writes = () => operator.counter("agentry_writes_total", { controller: "agentruntime" });
-  let last = -1;
-  await waitFor(
-    "operator writes to settle",
-    async () => {
-      const now = await writes();
-      const settled = now === last;
-      last = now;
-      return settled;
-    },
-    { timeoutMs: 60_000, intervalMs: 1000 },
-  );
+  const last = await settledWrites(operator, "agentruntime", { intervalMs: 1000 });
   const settledRssMiB = rssMiB(pid);
   const events = await ctx.admin.list<KubeObject>("v1", "Event", namespace);
   const ours = events.items.filter(

@@ -5,6 +5,7 @@
 // env, then the old one deleted) at the same rate. Figures: work-queue wait p99,
 // change-to-Ready p50/p99 of both and their ratio, operator writes per change.
 import type { KubeObject } from "../lib/kube/client.ts";
+import { settledWrites } from "../test/harness/operator.ts";
 import { waitFor } from "../test/harness/process.ts";
 import { agentRuntime, createAll } from "./create.ts";
 import { heapSummary } from "./heap.ts";
@@ -187,17 +188,7 @@ export async function steadyBench(ctx: BenchContext): Promise<BenchResult> {
   const writes = () => operator.counter("agentry_writes_total", { controller: "agentruntime" });
   const reconciles = () =>
     operator.counter("controller_runtime_reconcile_total", { controller: "agentruntime" });
-  let before = await writes();
-  await waitFor(
-    "writes to settle",
-    async () => {
-      const now = await writes();
-      const settled = now === before;
-      before = now;
-      return settled;
-    },
-    { intervalMs: 3000, timeoutMs },
-  );
+  const before = await settledWrites(operator, "agentruntime", { intervalMs: 3000, timeoutMs });
   const rss = rssMiB(operator.child.pid);
   const r0 = await reconciles();
   await waitFor("a full resync", async () => (await reconciles()) >= r0 + n, {
