@@ -170,7 +170,7 @@ describe("ChildWriter expectations (kinds it tracks)", () => {
     const client = new FakeClient();
     const writer = new ChildWriter(client as unknown as KubeClient, new Metrics(false), "test", () => now);
     const informer = events();
-    writer.track("Service", informer);
+    writer.track({ Service: informer });
     assert.equal(await writer.ensure(desired(), undefined), true);
     // The Service's event has not arrived: the cache still has nothing.
     assert.equal(await writer.ensure(desired(), undefined), false);
@@ -184,7 +184,7 @@ describe("ChildWriter expectations (kinds it tracks)", () => {
     const client = new FakeClient();
     const writer = new ChildWriter(client as unknown as KubeClient, new Metrics(false), "test");
     const informer = events();
-    writer.track("Service", informer);
+    writer.track({ Service: informer });
     await writer.ensure(desired(), undefined);
     informer.fire("add", desired());
     informer.fire("delete", desired());

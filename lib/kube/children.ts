@@ -121,22 +121,24 @@ export class ChildWriter {
   }
 
   /**
-   * Keeps expectations for the objects of `kind` this informer caches: any event of an object
-   * means the cache has caught up with it, and its expectations are dropped.
+   * Keeps expectations for the objects of each kind these informers cache (by kind): any
+   * event of an object means the cache has caught up with it, and its expectations go.
    */
-  track(kind: string, informer: Pick<SharedInformer<KubeObject>, "on">): void {
-    this.tracked.add(kind);
-    const seen = (o: KubeObject) => {
-      const key = `${kind} ${keyOf(o)}`;
-      this.expected.delete(key);
-      this.expected.delete(`${key}+status`);
-    };
-    informer.on("add", seen);
-    informer.on("update", seen);
-    informer.on("delete", (o) => {
-      seen(o);
-      if (o.metadata.uid) this.deleted.delete(o.metadata.uid);
-    });
+  track(informers: Record<string, Pick<SharedInformer<KubeObject>, "on">>): void {
+    for (const [kind, informer] of Object.entries(informers)) {
+      this.tracked.add(kind);
+      const seen = (o: KubeObject) => {
+        const key = `${kind} ${keyOf(o)}`;
+        this.expected.delete(key);
+        this.expected.delete(`${key}+status`);
+      };
+      informer.on("add", seen);
+      informer.on("update", seen);
+      informer.on("delete", (o) => {
+        seen(o);
+        if (o.metadata.uid) this.deleted.delete(o.metadata.uid);
+      });
+    }
   }
 
   /**

@@ -99,11 +99,13 @@ export class AgentRuntimeReconciler implements Reconciler {
     this.writer = new ChildWriter(deps.client, deps.metrics, this.name, () => this.now().getTime());
     const { informers } = deps;
     // Expectations: a pass before the watch event of its own write writes nothing.
-    this.writer.track("AgentRuntime", informers.agents);
-    this.writer.track("Pod", informers.pods);
-    this.writer.track("Service", informers.services);
-    this.writer.track("NetworkPolicy", informers.networkPolicies);
-    this.writer.track("PersistentVolumeClaim", informers.claims);
+    this.writer.track({
+      AgentRuntime: informers.agents,
+      Pod: informers.pods,
+      Service: informers.services,
+      NetworkPolicy: informers.networkPolicies,
+      PersistentVolumeClaim: informers.claims,
+    });
     this.indexes = agentIndexes(informers);
   }
 

@@ -72,10 +72,12 @@ export class PipelineReconciler implements Reconciler {
     this.writer = new ChildWriter(deps.client, deps.metrics, this.name, () => this.now().getTime());
     const { informers } = deps;
     // Expectations: a pass before the watch event of its own write writes nothing.
-    this.writer.track("Pipeline", informers.pipelines);
-    this.writer.track("ConfigMap", informers.configMaps);
-    this.writer.track("CronJob", informers.cronJobs);
-    this.writer.track("Job", informers.jobs);
+    this.writer.track({
+      Pipeline: informers.pipelines,
+      ConfigMap: informers.configMaps,
+      CronJob: informers.cronJobs,
+      Job: informers.jobs,
+    });
     this.indexes = pipelineIndexes(informers);
     this.stallAfterMs = deps.stallAfterMs ?? STALL_AFTER_MS;
     this.runs = new PipelineRuns({ ...deps, writer: this.writer, now: this.now });
