@@ -62,8 +62,8 @@ export class TrustReconciler implements Reconciler {
 
   constructor(deps: TrustControllerDeps) {
     this.deps = deps;
-    this.writer = new ChildWriter(deps.client, deps.metrics, this.name);
     this.now = deps.now ?? Date.now;
+    this.writer = new ChildWriter(deps.client, deps.metrics, this.name, this.now);
   }
 
   register(controller: Controller): void {

@@ -75,7 +75,7 @@ export class SandboxFleetReconciler implements Reconciler {
   constructor(deps: FleetControllerDeps) {
     this.deps = deps;
     this.now = deps.now ?? (() => new Date());
-    const writer = new ChildWriter(deps.client, deps.metrics, this.name);
+    const writer = new ChildWriter(deps.client, deps.metrics, this.name, () => this.now().getTime());
     this.sandboxes = new FleetSandboxes(deps.sandboxes, deps.addresses, deps.log);
     this.workspaces = new FleetWorkspaces({
       ...deps,
