@@ -14,7 +14,8 @@ import {
   isNameConflict,
 } from "../../../lib/kube/children.ts";
 import type { KubeApi, KubeObject } from "../../../lib/kube/client.ts";
-import type { Controller, ReconcileResult, Reconciler } from "../../../lib/kube/controller.ts";
+import type { ReconcileResult } from "../../../lib/kube/controller.ts";
+import type { Watches, WatchingReconciler } from "../../../lib/kube/watches.ts";
 import type { Recorder } from "../../../lib/kube/events.ts";
 import { keyOf, splitKey } from "../../../lib/kube/informer.ts";
 import type { Logger } from "../../../lib/log.ts";
@@ -31,13 +32,7 @@ import { computeAgentStatus, type PodView } from "./status.ts";
 import { planPod } from "./plan.ts";
 import type { AgentProbe, AgentReadiness } from "./probe.ts";
 import { fleetOf, staleChild, workspaceOf } from "./inputs.ts";
-import {
-  agentIndexes,
-  registerWatches,
-  resyncAll,
-  type AgentIndexes,
-  type AgentInformers,
-} from "./watches.ts";
+import { agentIndexes, agentWatches, type AgentIndexes, type AgentInformers } from "./watches.ts";
 import { errorMessage } from "../../../lib/log.ts";
 
 export { staleChild } from "./inputs.ts";
@@ -78,9 +73,10 @@ const SERVICE_EVENT_WAIT_MS = 1_000;
 /** The reasons of a first status that only says the AgentRuntime is on its way. */
 const PROGRESS = new Set<string>([AgentRuntimeReason.PodPending, AgentRuntimeReason.NotReady]);
 
-export class AgentRuntimeReconciler implements Reconciler {
+export class AgentRuntimeReconciler implements WatchingReconciler {
   readonly name = "agentruntime";
   readonly latestPassDecides = true;
+  readonly watches: Watches;
   private readonly deps: AgentControllerDeps;
   private readonly now: () => Date;
   private readonly stallAfterMs: number;
@@ -107,16 +103,7 @@ export class AgentRuntimeReconciler implements Reconciler {
       PersistentVolumeClaim: informers.claims,
     });
     this.indexes = agentIndexes(informers);
-  }
-
-  /** Wires informer events to the controller's queue. */
-  register(controller: Controller): void {
-    registerWatches(this.deps.informers, this.indexes, controller);
-  }
-
-  /** Enqueues every AgentRuntime and every owner named by a child (a full resync). */
-  resync(controller: Controller): void {
-    resyncAll(this.deps.informers, controller);
+    this.watches = agentWatches(informers, this.indexes);
   }
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
