@@ -1,21 +1,11 @@
 // desiredAgent: the objects an AgentRuntime asks for (pure).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { AgentRuntime } from "../../../api/v1alpha1/index.ts";
-import { specSchemas } from "../../../api/v1alpha1/index.ts";
+import { agent } from "./fixtures.ts";
 import { ANNOTATION_SPEC_HASH, LABEL_TEMPLATE_HASH, desiredAgent, type AgentContext } from "./desired.ts";
 import { egressAllowed, type Destination } from "../../../test/harness/netpol.ts";
 
 type Obj = Record<string, any>;
-function agent(spec: Record<string, unknown> = {}, status?: AgentRuntime["status"]): AgentRuntime {
-  return {
-    apiVersion: "agentry.dev/v1alpha1",
-    kind: "AgentRuntime",
-    metadata: { name: "coder", namespace: "team", uid: "uid-1", generation: 3 },
-    spec: specSchemas.AgentRuntime.parse({ image: "registry.example/agent:1", ...spec }),
-    ...(status ? { status } : {}),
-  };
-}
 
 const ctx: AgentContext = {
   controllerId: "agentry",

@@ -1,20 +1,10 @@
 // computeAgentStatus: what the status says for what the controller observed (pure).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { AgentRuntime } from "../../../api/v1alpha1/index.ts";
-import { specSchemas } from "../../../api/v1alpha1/index.ts";
+import { agent } from "./fixtures.ts";
 import { computeAgentStatus, type AgentObservation, type PodView } from "./status.ts";
 import type { KubeObject } from "../../../lib/kube/client.ts";
 import { podView } from "../../../lib/kube/projections.ts";
-function agent(spec: Record<string, unknown> = {}, status?: AgentRuntime["status"]): AgentRuntime {
-  return {
-    apiVersion: "agentry.dev/v1alpha1",
-    kind: "AgentRuntime",
-    metadata: { name: "coder", namespace: "team", uid: "uid-1", generation: 3 },
-    spec: specSchemas.AgentRuntime.parse({ image: "registry.example/agent:1", ...spec }),
-    ...(status ? { status } : {}),
-  };
-}
 
 const base: AgentObservation = {
   podName: "coder",
@@ -28,6 +18,12 @@ const pod = (status: PodView["status"], extra: Partial<PodView> = {}): PodView =
   ...extra,
   status,
 });
+/** A Pod the scheduler cannot place. */
+const unschedulablePod = (condition: { message?: string; lastTransitionTime?: string }): PodView =>
+  pod({
+    phase: "Pending",
+    conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", ...condition }],
+  });
 const now = new Date("2026-11-23T10:00:00Z");
 
 describe("computeAgentStatus", () => {
@@ -38,17 +34,7 @@ describe("computeAgentStatus", () => {
     [
       "unschedulable",
       {
-        pod: pod({
-          phase: "Pending",
-          conditions: [
-            {
-              type: "PodScheduled",
-              status: "False",
-              reason: "Unschedulable",
-              message: "0/3 nodes: Insufficient cpu",
-            },
-          ],
-        }),
+        pod: unschedulablePod({ message: "0/3 nodes: Insufficient cpu" }),
       },
       {},
       "Pending",
@@ -229,17 +215,7 @@ describe("computeAgentStatus", () => {
       "a workspace that exists is being placed: no stall however long",
     );
     const unschedulable = (since: string) => ({
-      pod: pod({
-        phase: "Pending",
-        conditions: [
-          {
-            type: "PodScheduled",
-            status: "False",
-            reason: "Unschedulable",
-            lastTransitionTime: since,
-          } as never,
-        ],
-      }),
+      pod: unschedulablePod({ lastTransitionTime: since }),
       stallAfterMs: 300_000,
     });
     assert.equal(type(unschedulable("2026-11-23T09:58:00Z")), "Reconciling");
