@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { beforeEach, describe, it } from "node:test";
 import { FleetTestbed, NS, SECOND, fleetObject } from "../../../test/harness/fleetbed.ts";
-import { ANNOTATION_DRAINING, DELETION_COST } from "./desired.ts";
+import { ANNOTATION_DRAINING, ANNOTATION_DRAINING_SINCE, DELETION_COST } from "./desired.ts";
 
 describe("SandboxFleetReconciler: size", () => {
   let t: FleetTestbed;
@@ -129,5 +129,34 @@ describe("SandboxFleetReconciler: size", () => {
     await t.after(10);
     const moved = victim === homeA ? "a" : "b";
     assert.equal(t.ws(moved).status?.phase, "Pending", "its workspace waits for room");
+  });
+
+  it("goes on with a drain after a restart: the drain's start is on the pod, drainTimeout is not restarted", async () => {
+    await t.startFleet({ scaleUpWindow: 1 });
+    await t.place("a");
+    await t.after(SECOND);
+    t.deployments.settle();
+    await t.place("b");
+    await t.after(SECOND);
+    t.deployments.settle();
+    t.informers.fleets.set({
+      ...fleetObject({ scaleUpWindow: 1, replicas: 1, drainTimeout: "3s" }, 2),
+      status: t.fleet().status,
+    });
+    await t.after(10); // a new spec is sampled at once: one occupied sandbox drains
+    const victim = [t.ws("a").status!.sandboxPod!, t.ws("b").status!.sandboxPod!].sort()[0]!;
+    assert.ok(t.sandboxes.made("drain").includes(`drain ${victim}`));
+    const since = t.informers.sandboxPods.get(NS, victim)!.metadata.annotations?.[ANNOTATION_DRAINING_SINCE];
+    assert.equal(since, t.clock.now().toISOString(), "the drain's start is written with the mark");
+    await t.after(SECOND);
+    assert.equal(t.replicas(), 2, "the empty sandbox goes at once");
+    t.deployments.settle();
+    await t.after(SECOND);
+    assert.equal(t.replicas(), 2, "the drained one waits for drainTimeout");
+    t.restart(); // a new leader, 2 s into the drain
+    await t.after(SECOND); // 3 s: drained, marked cheapest to delete
+    assert.equal(t.replicas(), 2);
+    await t.after(SECOND); // the mark is visible: the Deployment shrinks
+    assert.equal(t.replicas(), 1, "gone after drainTimeout from the drain's start, not from the restart");
   });
 });
