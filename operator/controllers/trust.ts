@@ -141,7 +141,7 @@ export class TrustReconciler implements WatchingReconciler {
     }
 
     if (problems.length) {
-      this.report(namespace, problems, [...fleets, ...(agents as never[]), ...(pipelines as never[])]);
+      this.report(namespace, problems, [...fleets, ...agents, ...pipelines]);
       throw new Error(problems.join("; "));
     }
     this.reported.delete(namespace);

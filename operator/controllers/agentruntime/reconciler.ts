@@ -167,7 +167,7 @@ export class AgentRuntimeReconciler implements WatchingReconciler {
       pod.status.conditions?.find((c) => c.type === "Ready")?.status !== "True";
     let agentReadiness: AgentReadiness | undefined;
     if (notReady) {
-      agentReadiness = await this.deps.probe?.readiness(pod as never, ar.metadata.uid, ar.spec.port ?? 8080);
+      agentReadiness = await this.deps.probe?.readiness(pod, ar.metadata.uid, ar.spec.port ?? 8080);
       requeueAfterMs = Math.min(requeueAfterMs ?? NOT_READY_RECHECK_MS, NOT_READY_RECHECK_MS);
     }
     const status = computeAgentStatus(
