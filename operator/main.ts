@@ -159,7 +159,7 @@ const pipelines = new PipelineReconciler({
   stallAfterMs: cfg.stallAfterMs,
 });
 const trust = new TrustReconciler({ client, informers, keys, recorder, metrics, log });
-const expiry = new WorkspaceExpiryReconciler({ client, informers, recorder, log });
+const expiry = new WorkspaceExpiryReconciler({ client, informers, recorder, metrics, log });
 const reconcilers = [agents, fleets, pipelines, trust, expiry];
 // One Controller per reconciler, its watches registered; resyncs queue every key behind all
 // other work (Lane.Resync).

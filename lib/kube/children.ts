@@ -298,10 +298,23 @@ export class ChildWriter {
     });
   }
 
-  /** Runs one write to the apiserver, counted in agentry_writes_total once it succeeded. */
+  /**
+   * Runs one write to the apiserver, counted in agentry_writes_total once it succeeded: not
+   * when it fails, nor a delete that found nothing left to delete (the client's `false`).
+   */
   async write<T>(kind: string, verb: string, fn: () => Promise<T>): Promise<T> {
     const result = await fn();
-    this.metrics.writes.inc({ controller: this.controller, kind, verb });
+    if (result !== false) countWrite(this.metrics, this.controller, kind, verb);
     return result;
   }
+}
+
+/** Counts one successful write in agentry_writes_total (for writes made outside a ChildWriter). */
+export function countWrite(
+  metrics: Pick<Metrics, "writes">,
+  controller: string,
+  kind: string,
+  verb: string,
+): void {
+  metrics.writes.inc({ controller, kind, verb });
 }

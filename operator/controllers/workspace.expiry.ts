@@ -5,7 +5,9 @@
 import type { KubeClient } from "../../lib/kube/client.ts";
 import type { ReconcileResult } from "../../lib/kube/controller.ts";
 import type { Watches, WatchingReconciler } from "../../lib/kube/watches.ts";
+import { countWrite } from "../../lib/kube/children.ts";
 import type { Recorder } from "../../lib/kube/events.ts";
+import type { Metrics } from "../../lib/kube/metrics.ts";
 import { keyOf, splitKey } from "../../lib/kube/informer.ts";
 import type { TypedInformer } from "../../lib/kube/typed.ts";
 import type { Logger } from "../../lib/log.ts";
@@ -15,6 +17,8 @@ export interface ExpiryControllerDeps {
   client: Pick<KubeClient, "delete">;
   informers: { workspaces: TypedInformer<"Workspace"> };
   recorder: Recorder;
+  /** agentry_writes_total counts the deletes. */
+  metrics: Pick<Metrics, "writes">;
   log: Logger;
   now?: () => Date;
 }
@@ -59,6 +63,7 @@ export class WorkspaceExpiryReconciler implements WatchingReconciler {
     // Only this incarnation: a workspace created again under the name has its own clock.
     const deleted = await this.deps.client.delete(ws, { uid: ws.metadata.uid });
     if (!deleted) return;
+    countWrite(this.deps.metrics, this.name, "Workspace", "delete");
     this.deps.recorder.event(ws, "Normal", "Expired", verdict.message);
     this.deps.log.info("deleted an expired workspace", { workspace: key, why: verdict.message });
   }

@@ -124,11 +124,12 @@ export class FleetResizer {
         [ANNOTATION_DRAINING]: m.draining ? "true" : null,
         [ANNOTATION_DRAINING_SINCE]: m.since !== undefined ? new Date(m.since).toISOString() : null,
       };
-      await this.deps.writer.write("Pod", "annotate", () =>
-        this.deps.client.mergePatch(pod, { metadata: { annotations } }).catch((err: unknown) => {
+      // A pod gone meanwhile needs no mark (and is no write).
+      await this.deps.writer
+        .write("Pod", "annotate", () => this.deps.client.mergePatch(pod, { metadata: { annotations } }))
+        .catch((err: unknown) => {
           if (!isNotFound(err)) throw err;
-        }),
-      );
+        });
     }
   }
 }
