@@ -154,7 +154,13 @@ export class AgentRuntimeReconciler implements Reconciler {
       undefined,
       serviceNameFree,
     );
-    const serviceName = Promise.race([nameChecked, serviceWork.then(() => true, () => false)]);
+    const serviceName = Promise.race([
+      nameChecked,
+      serviceWork.then(
+        () => true,
+        () => false,
+      ),
+    ]);
     const [service, policy, podWork] = await Promise.allSettled([
       serviceWork,
       desired.networkPolicy
