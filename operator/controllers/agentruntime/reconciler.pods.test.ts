@@ -95,6 +95,24 @@ describe("AgentRuntimeReconciler: the Pod's life (fake informers, recording clie
     assert.equal(stalled?.status, "True");
   });
 
+  it("makes no Pod behind someone else's Service of its name", async () => {
+    bed.informers.services.set({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "coder", namespace: NS, uid: "uid-theirs", labels: { app: "theirs" } },
+    });
+    bed.informers.agents.set(agentObject());
+    const result = await bed.reconciler.reconcile(KEY);
+    assert.deepEqual(
+      bed.writes().filter((w) => w.includes("Pod") || w.includes("Service")),
+      [],
+      "neither their Service nor a Pod of ours",
+    );
+    assert.equal(bed.pod(), undefined);
+    assert.equal(result?.requeueAfterMs, NAME_CONFLICT_RECHECK_MS);
+    assert.ok(bed.recorder.reasons().includes("NameConflict"));
+  });
+
   it("deletes children an earlier AgentRuntime of the same name left, never anyone else's", async () => {
     const leftover = (name: string, controllerId: string): KubeObject => ({
       apiVersion: "v1",
