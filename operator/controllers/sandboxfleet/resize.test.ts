@@ -12,6 +12,16 @@ describe("SandboxFleetReconciler: size", () => {
   beforeEach(() => {
     t = new FleetTestbed();
   });
+  /** Workspaces a and b, each on its own sandbox, and the warm empty one. */
+  const twoOccupiedAndOneEmpty = async () => {
+    await t.startFleet({ scaleUpWindow: 1 });
+    await t.place("a");
+    await t.after(SECOND);
+    t.deployments.settle();
+    await t.place("b");
+    await t.after(SECOND);
+    t.deployments.settle();
+  };
 
   it("scales after the window's time has passed, however many passes come before", async () => {
     await t.startFleet();
@@ -98,13 +108,7 @@ describe("SandboxFleetReconciler: size", () => {
   });
 
   it("drains an occupied sandbox a pinned size removes, and lets it go at drainTimeout", async () => {
-    await t.startFleet({ scaleUpWindow: 1 });
-    await t.place("a");
-    await t.after(SECOND);
-    t.deployments.settle();
-    await t.place("b");
-    await t.after(SECOND);
-    t.deployments.settle();
+    await twoOccupiedAndOneEmpty();
     const [homeA, homeB] = [t.ws("a").status!.sandboxPod!, t.ws("b").status!.sandboxPod!];
     assert.equal(t.pods().length, 3);
     t.informers.fleets.set({
@@ -132,13 +136,7 @@ describe("SandboxFleetReconciler: size", () => {
   });
 
   it("goes on with a drain after a restart: the drain's start is on the pod, drainTimeout is not restarted", async () => {
-    await t.startFleet({ scaleUpWindow: 1 });
-    await t.place("a");
-    await t.after(SECOND);
-    t.deployments.settle();
-    await t.place("b");
-    await t.after(SECOND);
-    t.deployments.settle();
+    await twoOccupiedAndOneEmpty();
     t.informers.fleets.set({
       ...fleetObject({ scaleUpWindow: 1, replicas: 1, drainTimeout: "3s" }, 2),
       status: t.fleet().status,
