@@ -94,6 +94,15 @@ export class AgentTestbed {
     });
   }
 
+  /** Someone else's object of the AgentRuntime's children's name, in the cache. */
+  theirs(informer: "pods" | "services", kind: string): void {
+    this.informers[informer].set({
+      apiVersion: "v1",
+      kind,
+      metadata: { name: "coder", namespace: NS, uid: "uid-theirs", labels: { app: "theirs" } },
+    });
+  }
+
   /** The writes so far, short. */
   writes(): string[] {
     return short(this.client.writes());

@@ -81,11 +81,7 @@ describe("AgentRuntimeReconciler: the Pod's life (fake informers, recording clie
   });
 
   it("leaves a Pod of the same name that is someone else's, says so and looks again later", async () => {
-    bed.informers.pods.set({
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: { name: "coder", namespace: NS, uid: "uid-theirs", labels: { app: "theirs" } },
-    });
+    bed.theirs("pods", "Pod");
     bed.informers.agents.set(agentObject());
     const result = await bed.reconciler.reconcile(KEY);
     assert.ok(!bed.writes().includes("delete Pod coder"), "someone else's Pod is never deleted");
@@ -96,11 +92,7 @@ describe("AgentRuntimeReconciler: the Pod's life (fake informers, recording clie
   });
 
   it("makes no Pod behind someone else's Service of its name", async () => {
-    bed.informers.services.set({
-      apiVersion: "v1",
-      kind: "Service",
-      metadata: { name: "coder", namespace: NS, uid: "uid-theirs", labels: { app: "theirs" } },
-    });
+    bed.theirs("services", "Service");
     bed.informers.agents.set(agentObject());
     const result = await bed.reconciler.reconcile(KEY);
     assert.deepEqual(
