@@ -95,6 +95,7 @@ const keys = new OperatorKeys(client, {
   policy: { rotateEveryMs: cfg.signingKeyRotationMs, graceMs: cfg.signingKeyGraceMs },
   gateway: { namespace: cfg.gatewayNamespace, configMap: cfg.gatewayPublicKeys },
   log,
+  metrics,
 });
 
 const recorder = new EventRecorder(client, "agentry-operator", log);
