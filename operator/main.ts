@@ -11,7 +11,7 @@ import { controllersFor } from "../lib/kube/watches.ts";
 import { EventRecorder } from "../lib/kube/events.ts";
 import { createInformer, keyOf, type SharedInformer } from "../lib/kube/informer.ts";
 import { TypedInformer } from "../lib/kube/typed.ts";
-import { cronJobView, jobView, metadataOnly, podView } from "../lib/kube/projections.ts";
+import { cronJobView, jobView, metadataOnly, podView, type Projection } from "../lib/kube/projections.ts";
 import { LeaderElector } from "../lib/kube/leader.ts";
 import { AgentRuntimeReconciler, CHILD_SELECTOR } from "./controllers/agentruntime/reconciler.ts";
 import { SANDBOX_POD_SELECTOR, SandboxFleetReconciler } from "./controllers/sandboxfleet/reconciler.ts";
@@ -41,13 +41,13 @@ const client = new KubeClient(kc, {
   onRequest: (verb, _path, code) => metrics.kubeRequests.inc({ verb, code: String(code) }),
 });
 
-const informer = (
+const informer = <T extends KubeObject = KubeObject>(
   apiVersion: string,
   kind: string,
   labelSelector?: string,
-  transform?: (o: KubeObject) => KubeObject,
-): SharedInformer<KubeObject> =>
-  createInformer<KubeObject>(
+  transform?: Projection<T>,
+): SharedInformer<T> =>
+  createInformer<T>(
     client,
     { apiVersion, kind, ...(labelSelector ? { labelSelector } : {}), ...(transform ? { transform } : {}) },
     cfg.namespaces,

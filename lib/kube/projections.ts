@@ -9,7 +9,35 @@ import type { KubeObject } from "./client.ts";
 /** Annotations of this prefix are agentry's own (ids, hashes, requests): the only ones kept. */
 const AGENTRY_PREFIX = "agentry.dev/";
 
-type Projection = (obj: KubeObject) => KubeObject;
+/** An informer `transform`: the raw object in, what the cache keeps (typed as its readers read it) out. */
+export type Projection<T extends KubeObject = KubeObject> = (obj: KubeObject) => T;
+
+/** A condition as cached (Job, Pod). */
+export interface ConditionView {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+}
+
+/** A Job as cached: what a Pipeline's status reads (jobView). */
+export interface CachedJob extends KubeObject {
+  spec?: { activeDeadlineSeconds?: number };
+  status?: {
+    startTime?: string;
+    completionTime?: string;
+    active?: number;
+    succeeded?: number;
+    failed?: number;
+    conditions?: ConditionView[];
+  };
+}
+
+/** A CronJob as cached: when it last ran and last succeeded (cronJobView). */
+export interface CachedCronJob extends KubeObject {
+  status: { lastScheduleTime?: string; lastSuccessfulTime?: string; active?: unknown[] };
+}
 
 function defined<T extends object>(o: T): T {
   for (const k of Object.keys(o)) if ((o as Record<string, unknown>)[k] === undefined) delete (o as never)[k];
@@ -77,22 +105,25 @@ export const podView: Projection = (o) => {
 };
 
 /** A Job as a Pipeline's status reads it: its deadline, run times, counts and conditions. */
-export const jobView: Projection = (o) => {
+export const jobView: Projection<CachedJob> = (o) => {
   const status = o["status"] as Raw;
   return {
     apiVersion: o.apiVersion,
     kind: o.kind,
     metadata: metadataView(o.metadata),
-    spec: defined({ activeDeadlineSeconds: (o["spec"] as Raw)?.["activeDeadlineSeconds"] }),
+    spec: defined({
+      activeDeadlineSeconds: (o["spec"] as Raw)?.["activeDeadlineSeconds"] as number | undefined,
+    }),
+    // The one place a Job's raw status becomes the typed view (the apiserver's schema).
     status: defined({
       ...pick(status, ["startTime", "completionTime", "active", "succeeded", "failed"]),
       conditions: conditions(status?.["conditions"]),
-    }),
+    }) as CachedJob["status"],
   };
 };
 
 /** A CronJob as a Pipeline's status reads it: when it last ran and last succeeded. */
-export const cronJobView: Projection = (o) => ({
+export const cronJobView: Projection<CachedCronJob> = (o) => ({
   apiVersion: o.apiVersion,
   kind: o.kind,
   metadata: metadataView(o.metadata),

@@ -115,15 +115,11 @@ export class PipelineReconciler implements WatchingReconciler {
           !j.metadata.deletionTimestamp,
       );
     const nextStepCheckMs = await this.runs.enforceStepTimeouts(pl, ownJobs);
-    const jobs = ownJobs as unknown as JobView[];
-    const child =
-      desired.mode === "CronJob"
-        ? informers.cronJobs.get(namespace, desired.childName)
-        : informers.jobs.get(namespace, desired.childName);
-    const cronJobStatus =
-      desired.mode === "CronJob" && child
-        ? (child["status"] as { lastScheduleTime?: string; lastSuccessfulTime?: string } | undefined)
-        : undefined;
+    const jobs: JobView[] = ownJobs;
+    const cronJob =
+      desired.mode === "CronJob" ? informers.cronJobs.get(namespace, desired.childName) : undefined;
+    const child = desired.mode === "CronJob" ? cronJob : informers.jobs.get(namespace, desired.childName);
+    const cronJobStatus = cronJob?.status;
     const status = computePipelineStatus(
       pl,
       {

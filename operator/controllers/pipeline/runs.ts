@@ -7,7 +7,8 @@ import type { ChildWriter } from "../../../lib/kube/children.ts";
 import type { KubeApi, KubeObject } from "../../../lib/kube/client.ts";
 import type { Recorder } from "../../../lib/kube/events.ts";
 import { errorMessage, type Logger } from "../../../lib/log.ts";
-import { runOf, type JobView } from "./status.ts";
+import type { CachedJob } from "../../../lib/kube/projections.ts";
+import { runOf } from "./status.ts";
 import {
   ANNOTATION_STEP_TIMEOUT,
   checkStepTimeouts,
@@ -46,13 +47,12 @@ export class PipelineRuns {
    * the Job gets the reason as an annotation and an activeDeadlineSeconds already passed.
    * Returns when to look again while a run with timed steps is still going.
    */
-  async enforceStepTimeouts(pl: Pipeline, jobs: KubeObject[]): Promise<number | undefined> {
+  async enforceStepTimeouts(pl: Pipeline, jobs: readonly CachedJob[]): Promise<number | undefined> {
     const limits = timedSteps(pl.spec.steps);
     if (limits.size === 0) return undefined;
     let next: number | undefined;
     for (const job of jobs) {
-      const view = job as unknown as JobView & { spec?: { activeDeadlineSeconds?: number } };
-      if (runOf(view).result !== "Running" || job.metadata.annotations?.[ANNOTATION_STEP_TIMEOUT]) continue;
+      if (runOf(job).result !== "Running" || job.metadata.annotations?.[ANNOTATION_STEP_TIMEOUT]) continue;
       const name = job.metadata.name!;
       let pods: StepPodView[];
       try {
@@ -76,11 +76,7 @@ export class PipelineRuns {
           {
             metadata: { annotations: { [ANNOTATION_STEP_TIMEOUT]: overdue.message } },
             spec: {
-              activeDeadlineSeconds: deadlineNow(
-                view.status?.startTime,
-                view.spec?.activeDeadlineSeconds,
-                now,
-              ),
+              activeDeadlineSeconds: deadlineNow(job.status?.startTime, job.spec?.activeDeadlineSeconds, now),
             },
           },
         ),
@@ -126,9 +122,9 @@ export class PipelineRuns {
   }
   /** The pods a Job made (one list call). */
   private async jobPods<P>(namespace: string | undefined, job: string): Promise<P[]> {
-    const list = await this.deps.client.list<KubeObject>("v1", "Pod", namespace, {
+    const list = await this.deps.client.list<KubeObject & P>("v1", "Pod", namespace, {
       labelSelector: `batch.kubernetes.io/job-name=${job}`,
     });
-    return list.items as unknown as P[];
+    return list.items;
   }
 }

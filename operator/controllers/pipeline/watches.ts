@@ -7,6 +7,7 @@ import type { AgentRuntime, Pipeline } from "../../../api/v1alpha1/index.ts";
 import { RUN_NOW_ANNOTATION } from "../../../api/v1alpha1/index.ts";
 import { CacheIndex, inNamespace } from "../../../lib/kube/cacheindex.ts";
 import type { KubeObject } from "../../../lib/kube/client.ts";
+import type { CachedCronJob, CachedJob } from "../../../lib/kube/projections.ts";
 import { keyOf, type SharedInformer } from "../../../lib/kube/informer.ts";
 import type { TypedInformer } from "../../../lib/kube/typed.ts";
 import { specOrDeletion, watchChildren, watchOwn, type Watches } from "../../../lib/kube/watches.ts";
@@ -15,16 +16,16 @@ import { LABEL_PIPELINE } from "./desired.ts";
 export interface PipelineInformers {
   pipelines: TypedInformer<"Pipeline">;
   agents: TypedInformer<"AgentRuntime">;
-  cronJobs: SharedInformer<KubeObject>;
-  jobs: SharedInformer<KubeObject>;
+  cronJobs: SharedInformer<CachedCronJob>;
+  jobs: SharedInformer<CachedJob>;
   configMaps: SharedInformer<KubeObject>;
 }
 
 /** The caches' indexes the Pipeline controller reads instead of scanning a namespace. */
 export interface PipelineIndexes {
   /** Jobs and CronJobs by `<namespace>/<Pipeline name>` (their label). */
-  jobs: CacheIndex<KubeObject>;
-  cronJobs: CacheIndex<KubeObject>;
+  jobs: CacheIndex<CachedJob>;
+  cronJobs: CacheIndex<CachedCronJob>;
   /** Pipelines by `<namespace>/<AgentRuntime name>` their steps name. */
   pipelinesByAgent: CacheIndex<Pipeline>;
 }
