@@ -9,6 +9,7 @@ import { Metrics } from "../lib/kube/metrics.ts";
 import { KubeClient, type KubeObject } from "../lib/kube/client.ts";
 import { controllersFor } from "../lib/kube/watches.ts";
 import { EventRecorder } from "../lib/kube/events.ts";
+import { countWrite } from "../lib/kube/children.ts";
 import { createInformer, keyOf, type SharedInformer } from "../lib/kube/informer.ts";
 import { TypedInformer } from "../lib/kube/typed.ts";
 import { cronJobView, jobView, metadataOnly, podView, type Projection } from "../lib/kube/projections.ts";
@@ -98,7 +99,10 @@ const keys = new OperatorKeys(client, {
   metrics,
 });
 
-const recorder = new EventRecorder(client, "agentry-operator", log);
+// Events are writes too: counted under the controller "events" (kind Event).
+const recorder = new EventRecorder(client, "agentry-operator", log, {
+  onWrite: (verb) => countWrite(metrics, "events", "Event", verb),
+});
 // Where the gateway and the operator run: the peers the managed NetworkPolicies let in.
 const peers = {
   gateway: { namespace: cfg.gatewayNamespace, podLabels: { "app.kubernetes.io/name": "agentry-gateway" } },

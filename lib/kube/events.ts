@@ -2,7 +2,7 @@
 // Repeats of the same event within a short time are counted on one Event object instead
 // of creating new ones.
 import { shortHash } from "./names.ts";
-import type { KubeClient, KubeObject } from "./client.ts";
+import type { KubeApi, KubeObject } from "./client.ts";
 import type { Logger } from "../log.ts";
 import { errorMessage } from "../log.ts";
 
@@ -18,16 +18,29 @@ interface Seen {
   first: string;
 }
 
+export interface EventRecorderOptions {
+  /** Told of every Event written (created, or a repeat counted on one), e.g. to count writes. */
+  onWrite?: (verb: "create" | "patch") => void;
+  now?: () => Date;
+}
+
 export class EventRecorder implements Recorder {
-  private readonly client: KubeClient;
+  private readonly client: Pick<KubeApi, "create" | "mergePatch">;
   private readonly component: string;
   private readonly log: Logger;
+  private readonly options: EventRecorderOptions;
   private readonly seen = new Map<string, Seen>();
 
-  constructor(client: KubeClient, component: string, log: Logger) {
+  constructor(
+    client: Pick<KubeApi, "create" | "mergePatch">,
+    component: string,
+    log: Logger,
+    options: EventRecorderOptions = {},
+  ) {
     this.client = client;
     this.component = component;
     this.log = log;
+    this.options = options;
   }
 
   event(obj: KubeObject, type: EventType, reason: string, message: string): void {
@@ -42,7 +55,7 @@ export class EventRecorder implements Recorder {
   private async write(obj: KubeObject, type: EventType, reason: string, message: string): Promise<void> {
     const namespace = obj.metadata.namespace ?? "default";
     const key = `${obj.metadata.uid}/${type}/${reason}/${message}`;
-    const now = new Date().toISOString();
+    const now = (this.options.now?.() ?? new Date()).toISOString();
     const prior = this.seen.get(key);
     if (prior) {
       prior.count++;
@@ -53,7 +66,7 @@ export class EventRecorder implements Recorder {
         )
         .then(() => true)
         .catch(() => false);
-      if (patched) return;
+      if (patched) return this.options.onWrite?.("patch");
     }
     const name = `${obj.metadata.name}.${shortHash([key, now], 12)}`;
     this.seen.set(key, { name, count: 1, first: now });
@@ -79,5 +92,6 @@ export class EventRecorder implements Recorder {
       source: { component: this.component },
       reportingComponent: this.component,
     });
+    this.options.onWrite?.("create");
   }
 }
