@@ -84,6 +84,8 @@ export interface RequestOptions {
   contentType?: string;
   query?: Record<string, string | number | boolean | undefined>;
   signal?: AbortSignal;
+  /** The Accept header (default application/json), e.g. to ask for PartialObjectMetadata. */
+  accept?: string;
 }
 
 /** Who the apiserver should treat a request as coming from (Impersonate-User / Impersonate-Group). */
@@ -205,7 +207,7 @@ export class KubeClient {
     await this.kubeConfig.applySecurityAuthentication(ctx);
     const headers: Record<string, string> = {
       ...ctx.getHeaders(),
-      accept: "application/json",
+      accept: options.accept ?? "application/json",
       "user-agent": this.userAgent,
     };
     let body: string | undefined;
