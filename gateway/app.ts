@@ -12,7 +12,8 @@ import { healthBody } from "../lib/http/health.ts";
 import { openApiDocument } from "./openapi.ts";
 import { methodNotAllowed, problemOf, sendProblem, toProblem } from "./problem.ts";
 import type { RateLimiter } from "./ratelimit.ts";
-import { accessReviewer } from "./auth/access.ts";
+import { AccessCache } from "./auth/access.ts";
+import type { ReadCache } from "./cache/readcache.ts";
 import type { DataPlaneOptions } from "./dataplane/common.ts";
 import { execRouter } from "./dataplane/exec.ts";
 import { filesRouter, UPLOAD_ROUTE } from "./dataplane/files.ts";
@@ -58,6 +59,13 @@ export interface GatewayDeps {
   dataPlane?: DataPlaneOptions;
   /** Directory of the built web console (index.html and its bundle), served under /ui. */
   consoleDir?: string;
+  /**
+   * Lists and gets answered from this cache (when the caller may read); without it every
+   * read goes to the apiserver as the caller.
+   */
+  cache?: ReadCache;
+  /** The SubjectAccessReview answers (shared with the event streams); a private one when unset. */
+  access?: AccessCache;
 }
 
 /** The client's address as the per-address limits see it. */
@@ -221,13 +229,19 @@ export function createApp(deps: GatewayDeps): express.Express {
     res.json({ user, groups });
   });
   v1.all("/whoami", methodNotAllowed(["GET"]));
+  const access =
+    deps.access ??
+    new AccessCache(deps.kube, { onLookup: (result) => deps.metrics.accessLookups.inc({ result }) });
+  const review = access.review;
   const resourceDeps = {
     kube: deps.kube,
     store: deps.store,
     log: deps.log,
     admission: deps.admission ?? DEFAULT_ADMISSION,
+    cache: deps.cache,
+    review,
+    metrics: deps.metrics,
   };
-  const review = accessReviewer(deps.kube);
   if (deps.dataPlane) {
     const dp = {
       ...deps.dataPlane,
@@ -242,7 +256,7 @@ export function createApp(deps: GatewayDeps): express.Express {
     v1.use("/namespaces/:namespace/sandboxfleets", sandboxesRouter(dp));
   }
   v1.use("/namespaces/:namespace/events", eventsRouter(resourceDeps));
-  v1.use(allNamespacesRouter(KINDS, { ...resourceDeps, review }));
+  v1.use(allNamespacesRouter(KINDS, resourceDeps));
   v1.use("/namespaces/:namespace/pipelines", runsRouter(resourceDeps, { listed: Boolean(deps.dataPlane) }));
   for (const def of KINDS) v1.use(`/namespaces/:namespace/${def.plural}`, resourceRouter(def, resourceDeps));
   app.use("/v1", v1);

@@ -1,8 +1,10 @@
 // REST routes of one kind, driven by its definition in api/v1alpha1: list (limit, continue,
-// labelSelector passed through to the apiserver), get (ETag), create, replace (If-Match),
-// merge-patch, delete. Every call is made as the caller (impersonation), so the apiserver's
-// RBAC decides; the gateway keeps no copy of the objects. Writes pass the webhook's admission
-// rules (admit.ts) before they are audited and sent.
+// labelSelector), get (ETag), create, replace (If-Match), merge-patch, delete. Lists and gets
+// are answered from the gateway's cache when a SubjectAccessReview allows the caller the
+// read (cached.ts), and otherwise by the apiserver as the caller; every write is made as the
+// caller (impersonation), so the apiserver's RBAC decides, and tells the cache its answer
+// (the next read waits for the cache to hold it). Writes pass the webhook's admission rules
+// (admit.ts) before they are audited and sent.
 import { Router, type Request, type Response } from "express";
 import type { KindDefinition } from "../../api/v1alpha1/index.ts";
 import { ApiError, type KubeClient, type KubeList, type KubeObject } from "../../lib/kube/client.ts";
@@ -26,8 +28,9 @@ import {
   validate,
 } from "./validate.ts";
 import { auditedWrite } from "./write.ts";
+import { fromCache, sendJson, type CachedReads } from "./cached.ts";
 
-export interface ResourceDeps {
+export interface ResourceDeps extends CachedReads {
   kube: KubeClient;
   store: Store;
   log: Logger;
@@ -130,14 +133,28 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
   const withDefaults = (obj: KubeObject) => validate(def, obj) as AdmissionObject;
   const stored = (obj: KubeObject) => obj as unknown as AdmissionObject;
 
+  const wrote = (obj: KubeObject, deleted = false) => deps.cache?.wrote(def.kind, obj, deleted);
+
   router.get("/", async (req, res) => {
     const { namespace } = p(req);
-    const list = await asCaller(kube, res).list<KubeObject>(av, def.kind, namespace, listQuery(req));
+    const query = listQuery(req);
+    const q = { verb: "list", resource: def.plural, namespace };
+    const hit = await fromCache(deps, res, def.kind, q, (c) => c.list(def, namespace, query));
+    if (hit) return sendJson(res, hit.body);
+    const list = await asCaller(kube, res).list<KubeObject>(av, def.kind, namespace, query);
     res.json(listBody(def, list));
   });
 
   router.get("/:name", async (req, res) => {
     const { namespace, name } = p(req);
+    const q = { verb: "get", resource: def.plural, namespace, name };
+    const hit = await fromCache(deps, res, def.kind, q, (c) => c.get(def, namespace, name));
+    if (hit) {
+      res.setHeader("etag", hit.etag);
+      const since = preconditionOf(req.get("if-none-match"), "If-None-Match");
+      if (since && `"${since}"` === hit.etag) return void res.status(304).end();
+      return sendJson(res, hit.body);
+    }
     const obj = await asCaller(kube, res).get<KubeObject>(av, def.kind, namespace, name);
     const etag = etagOf(obj);
     if (etag) res.setHeader("etag", etag);
@@ -158,6 +175,7 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
       { verb: "create", kind: def.kind, namespace, name: obj.metadata.name },
       async () => {
         const created = await client.create(obj);
+        wrote(created);
         const location = `${req.baseUrl}/${encodeURIComponent(created.metadata.name ?? "")}`;
         return objectResponse(201, created, { location });
       },
@@ -188,7 +206,9 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
       obj.metadata.resourceVersion =
         ifMatch ?? obj.metadata.resourceVersion ?? current.metadata.resourceVersion;
       try {
-        return objectResponse(200, await client.replace(obj));
+        const replaced = await client.replace(obj);
+        wrote(replaced);
+        return objectResponse(200, replaced);
       } catch (err) {
         throw preconditioned(err, ifMatch);
       }
@@ -236,7 +256,9 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
         },
       };
       try {
-        return objectResponse(200, await client.mergePatch<KubeObject>(ref(namespace, name), sent));
+        const patched = await client.mergePatch<KubeObject>(ref(namespace, name), sent);
+        wrote(patched);
+        return objectResponse(200, patched);
       } catch (err) {
         throw preconditioned(err, ifMatch);
       }
@@ -262,6 +284,7 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
       };
       try {
         const out = await client.request<KubeObject>("DELETE", client.pathOf(ref(namespace, name)), { body });
+        if (out?.metadata) wrote(out, true);
         return out?.metadata ? objectResponse(200, out) : { status: 200, body: out ?? {}, headers: {} };
       } catch (err) {
         throw preconditioned(err, ifMatch);

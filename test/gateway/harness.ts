@@ -12,7 +12,11 @@ import { KubeClient } from "../../lib/kube/client.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { createServer } from "node:http";
 import { createApp, MAX_HEADER_BYTES } from "../../gateway/app.ts";
+import { KINDS } from "../../api/v1alpha1/index.ts";
+import { AccessCache } from "../../gateway/auth/access.ts";
 import { createAuthenticator } from "../../gateway/auth/authenticate.ts";
+import { RbacWatch } from "../../gateway/auth/rbacwatch.ts";
+import { ReadCache } from "../../gateway/cache/readcache.ts";
 import type { Identity } from "../../gateway/auth/identity.ts";
 import { TokenReviewer } from "../../gateway/auth/tokenreview.ts";
 import { hashToken } from "../../gateway/auth/tokens.ts";
@@ -40,6 +44,8 @@ export interface Gateway {
   /** Where /metrics is served: a port of its own, as gateway/main.ts serves it. */
   metricsUrl: string;
   pool: pg.Pool;
+  /** Resolves once the audit outcomes of the answers given so far are in the database. */
+  auditWritten(): Promise<void>;
   /** Stops the embedded database (PGlite), when the gateway uses it. */
   stopDatabase?: () => Promise<void>;
   call(method: string, path: string, options?: CallOptions): Promise<Answer>;
@@ -122,6 +128,14 @@ export interface InProcessOptions {
   dataPlane?: DataPlaneOptions;
   /** Serve the built web console from this directory under /ui. */
   consoleDir?: string;
+  /** Answer reads from the gateway's cache, as main.ts does (default true); waits for it to fill. */
+  cache?: boolean;
+  /** How long a read waits for the cache to hold the gateway's writes (default 1 s, as main.ts). */
+  cacheWaitMs?: number;
+  /** How long SubjectAccessReview answers are remembered (default 5 s, as main.ts). */
+  accessTtlMs?: number;
+  /** Watch RBAC objects to forget remembered answers at once (default true, as main.ts). */
+  rbacWatch?: boolean;
 }
 
 /** The gateway app in this process, as main.ts wires it (in-process bus and limiter). */
@@ -141,9 +155,28 @@ export async function startGateway(t: After, options: InProcessOptions = {}): Pr
   const metrics = new GatewayMetrics(false);
   const log = silentLogger();
   const hub = new EventHub(kube, new MemoryBus(100), log);
+  const access = new AccessCache(kube, {
+    ...(options.accessTtlMs !== undefined ? { ttlMs: options.accessTtlMs } : {}),
+    onLookup: (result) => metrics.accessLookups.inc({ result }),
+  });
+  const rbac = options.rbacWatch === false ? undefined : new RbacWatch((ns) => access.invalidate(ns));
+  rbac?.start(kube, log);
+  const cache =
+    options.cache === false
+      ? undefined
+      : new ReadCache(KINDS, options.cacheWaitMs !== undefined ? { waitMs: options.cacheWaitMs } : {});
+  if (cache) {
+    cache.start(kube, log);
+    metrics.cacheSizes = () => cache.sizes();
+    await waitFor("the gateway's cache to fill", () => cache.synced);
+  }
+  const store = new PgStore(pool);
+  metrics.auditOutcomesPending = () => store.pendingOutcomes;
   const app = createApp({
     kube,
-    store: new PgStore(pool),
+    store,
+    access,
+    ...(cache ? { cache } : {}),
     limiter: options.limiter ?? new MemoryRateLimiter({ rate: 10_000, burst: 10_000 }),
     metrics,
     log,
@@ -152,7 +185,8 @@ export async function startGateway(t: After, options: InProcessOptions = {}): Pr
       ...(options.tokenReview ? { tokenReview: new TokenReviewer(kube) } : {}),
       allowAnonymous: options.allowAnonymous ?? false,
     }),
-    watch: sseHandler(hub, kube, metrics, {
+    watch: sseHandler(hub, metrics, {
+      review: access.review,
       heartbeatMs: options.heartbeatMs ?? 15_000,
       clientBufferBytes: 1 << 20,
     }),
@@ -170,6 +204,8 @@ export async function startGateway(t: After, options: InProcessOptions = {}): Pr
     server.closeAllConnections();
     server.close();
     await hub.close();
+    await Promise.all([cache?.stop(), rbac?.stop()]);
+    await store.flushAudits(5_000);
     await pool.end().catch(() => undefined);
     if (!dbStopped) await stopDatabase?.().catch(() => undefined);
   });
@@ -177,6 +213,9 @@ export async function startGateway(t: After, options: InProcessOptions = {}): Pr
     url: base,
     metricsUrl: `http://127.0.0.1:${metricsServer.port}/metrics`,
     pool,
+    auditWritten: async () => {
+      if (!(await store.flushAudits(30_000))) throw new Error("audit outcomes still not written after 30 s");
+    },
     ...(stopDatabase
       ? {
           stopDatabase: async () => {

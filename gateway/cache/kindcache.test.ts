@@ -1,0 +1,98 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { KubeObject } from "../../lib/kube/client.ts";
+import type { WatchEventType } from "../../lib/kube/watch.ts";
+import { KindCache } from "./kindcache.ts";
+import { ObjectStore } from "./objects.ts";
+
+const obj = (
+  ns: string,
+  name: string,
+  rv: number,
+  extra: Partial<KubeObject["metadata"]> = {},
+): KubeObject => ({
+  apiVersion: "agentry.dev/v1alpha1",
+  kind: "Workspace",
+  metadata: { namespace: ns, name, resourceVersion: String(rv), managedFields: [{}], ...extra },
+  spec: {},
+});
+
+function listed(at: number): KindCache {
+  const c = new KindCache({ apiVersion: "agentry.dev/v1alpha1", kind: "Workspace" });
+  c.reset(new ObjectStore(), String(at));
+  return c;
+}
+const event = (c: KindCache, type: WatchEventType, o: KubeObject) => c.apply({ type, object: o });
+
+describe("KindCache", () => {
+  it("keeps each object as the JSON the gateway sends (managedFields left out)", () => {
+    const c = listed(10);
+    event(c, "ADDED", obj("a", "w", 11));
+    const e = c.store.get("a", "w")!;
+    assert.equal(e.rv, 11);
+    assert.deepEqual(JSON.parse(e.json), {
+      apiVersion: "agentry.dev/v1alpha1",
+      kind: "Workspace",
+      metadata: { namespace: "a", name: "w", resourceVersion: "11" },
+      spec: {},
+    });
+    event(c, "DELETED", obj("a", "w", 12));
+    assert.equal(c.store.size, 0);
+    assert.equal(c.resourceVersion, 12);
+  });
+
+  it("is caught up once it holds the gateway's writes; waits for them, bounded", async () => {
+    const c = listed(10);
+    assert.equal(await c.caughtUp(0), true);
+    c.wrote(obj("a", "w", 15), false);
+    assert.equal(await c.caughtUp(0), false, "the write is not in yet");
+    assert.equal(await c.caughtUp(20), false, "still not, after waiting");
+    const waiting = c.caughtUp(5_000);
+    event(c, "ADDED", obj("a", "w", 15));
+    assert.equal(await waiting, true);
+    // A token of a list at rv 20 needs the cache at 20: a bookmark gets it there.
+    assert.equal(await c.caughtUp(0, 20), false);
+    event(c, "BOOKMARK", obj("", "", 20));
+    assert.equal(await c.caughtUp(0, 20), true);
+  });
+
+  it("after a deletion, waits until the object has left the cache", async () => {
+    const c = listed(10);
+    event(c, "ADDED", obj("a", "w", 11));
+    event(c, "ADDED", obj("a", "other", 12));
+    // The apiserver may answer a DELETE with the object as it was (its last resourceVersion):
+    // the cache is already past that rv, yet still holds the object.
+    c.wrote(obj("a", "w", 11), true);
+    assert.equal(await c.caughtUp(0), false);
+    event(c, "DELETED", obj("a", "w", 13));
+    assert.equal(await c.caughtUp(0), true);
+    // Deleted while finalizers hold it: an update like any other.
+    c.wrote(obj("a", "other", 14, { deletionTimestamp: "2026-01-01T00:00:00Z" }), true);
+    assert.equal(await c.caughtUp(0), false);
+    event(c, "MODIFIED", obj("a", "other", 14, { deletionTimestamp: "2026-01-01T00:00:00Z" }));
+    assert.equal(await c.caughtUp(0), true);
+  });
+
+  it("knows whether a namespace is unchanged since a list's resourceVersion", () => {
+    const c = listed(10);
+    event(c, "ADDED", obj("a", "w", 11));
+    event(c, "ADDED", obj("b", "w", 12));
+    assert.equal(c.unchangedSince("a", 11), true);
+    assert.equal(c.unchangedSince("a", 10), false, "a changed at 11");
+    assert.equal(c.unchangedSince("c", 10), true);
+    assert.equal(c.unchangedSince(undefined, 11), false, "b changed at 12");
+    assert.equal(c.unchangedSince(undefined, 12), true);
+    assert.equal(c.unchangedSince("a", 9), false, "before the list the cache holds");
+    assert.equal(c.unchangedSince("a", 13), false, "past what the cache has seen");
+  });
+
+  it("is not synced before its first list; a non-decimal resourceVersion is never compared", async () => {
+    const c = new KindCache({ apiVersion: "agentry.dev/v1alpha1", kind: "Workspace" });
+    assert.equal(c.synced, false);
+    assert.equal(await c.caughtUp(0), false);
+    const l = listed(10);
+    event(l, "ADDED", { ...obj("a", "w", 1), metadata: { namespace: "a", name: "w", resourceVersion: "x" } });
+    assert.equal(l.store.size, 0);
+    assert.equal(l.resourceVersion, 10);
+  });
+});

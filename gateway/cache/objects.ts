@@ -1,0 +1,157 @@
+// The cached objects of one kind, kept as the JSON the gateway answers with (serialised
+// once per version, never per request) plus what a list needs to pick and order them: the
+// name, the labels and the resourceVersion. Per namespace the entries are sorted by name;
+// namespaces are ordered as the apiserver orders keys across namespaces (`namespace/name`).
+import type { Labels, Selector } from "./selector.ts";
+
+export interface Entry {
+  name: string;
+  /** metadata.resourceVersion as a number. */
+  rv: number;
+  labels: Labels;
+  /** The object as the gateway sends it. */
+  json: string;
+}
+
+interface Bucket {
+  entries: Entry[];
+  /** `[json,json,...]` of every entry, built on first use after a change. */
+  all: string | undefined;
+}
+
+export interface Page {
+  items: string[];
+  /** Key (relative to the list's prefix) of the last item, when matching items remain after it. */
+  more: string | undefined;
+}
+
+/** Index of the first entry whose name is >= `name`. */
+function lowerBound(entries: readonly Entry[], name: string): number {
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (entries[mid]!.name < name) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export class ObjectStore {
+  private readonly buckets = new Map<string, Bucket>();
+  /** Namespaces in key order; rebuilt when one appears or empties. */
+  private order: string[] | undefined;
+  private count = 0;
+  private jsonChars = 0;
+
+  /** Objects held. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Characters of serialised JSON held (bytes, for the ASCII the apiserver sends). */
+  get bytes(): number {
+    return this.jsonChars;
+  }
+
+  get(namespace: string, name: string): Entry | undefined {
+    const b = this.buckets.get(namespace);
+    if (!b) return undefined;
+    const e = b.entries[lowerBound(b.entries, name)];
+    return e?.name === name ? e : undefined;
+  }
+
+  put(namespace: string, entry: Entry): void {
+    let b = this.buckets.get(namespace);
+    if (!b) {
+      b = { entries: [], all: undefined };
+      this.buckets.set(namespace, b);
+      this.order = undefined;
+    }
+    const i = lowerBound(b.entries, entry.name);
+    const old = b.entries[i];
+    if (old?.name === entry.name) {
+      this.jsonChars += entry.json.length - old.json.length;
+      b.entries[i] = entry;
+    } else {
+      this.count++;
+      this.jsonChars += entry.json.length;
+      b.entries.splice(i, 0, entry);
+    }
+    b.all = undefined;
+  }
+
+  remove(namespace: string, name: string): void {
+    const b = this.buckets.get(namespace);
+    if (!b) return;
+    const i = lowerBound(b.entries, name);
+    const old = b.entries[i];
+    if (old?.name !== name) return;
+    b.entries.splice(i, 1);
+    b.all = undefined;
+    this.count--;
+    this.jsonChars -= old.json.length;
+    if (b.entries.length === 0) {
+      this.buckets.delete(namespace);
+      this.order = undefined;
+    }
+  }
+
+  /** Namespaces holding at least one object, in key order. */
+  namespaces(): readonly string[] {
+    this.order ??= [...this.buckets.keys()].sort((a, b) => (`${a}/` < `${b}/` ? -1 : 1));
+    return this.order;
+  }
+
+  /**
+   * One page of a list: the objects of `namespace` (every namespace when undefined) that
+   * match, from the key `start` on, at most `limit`.
+   */
+  page(namespace: string | undefined, match: Selector, limit: number | undefined, start?: string): Page {
+    const items: string[] = [];
+    let last = "";
+    let more: string | undefined;
+    const max = limit ?? Infinity;
+    const scan = (ns: string, from: number, prefix: string): boolean => {
+      const entries = this.buckets.get(ns)?.entries ?? [];
+      for (let i = from; i < entries.length; i++) {
+        const e = entries[i]!;
+        if (!match(e.labels)) continue;
+        if (items.length === max) {
+          more = last;
+          return false;
+        }
+        items.push(e.json);
+        last = prefix + e.name;
+      }
+      return true;
+    };
+    if (namespace !== undefined) {
+      scan(
+        namespace,
+        start === undefined ? 0 : lowerBound(this.buckets.get(namespace)?.entries ?? [], start),
+        "",
+      );
+      return { items, more };
+    }
+    const slash = start?.indexOf("/") ?? -1;
+    const startNs = start === undefined || slash < 0 ? undefined : start.slice(0, slash);
+    for (const ns of this.namespaces()) {
+      let from = 0;
+      if (startNs !== undefined) {
+        if (`${ns}/` < `${startNs}/`) continue;
+        if (ns === startNs) from = lowerBound(this.buckets.get(ns)!.entries, start!.slice(slash + 1));
+      }
+      if (!scan(ns, from, `${ns}/`)) break;
+    }
+    return { items, more };
+  }
+
+  /** Every object of a namespace as a JSON array (kept until the namespace changes). */
+  all(namespace: string): string {
+    const b = this.buckets.get(namespace);
+    if (!b) return "[]";
+    b.all ??= `[${b.entries.map((e) => e.json).join(",")}]`;
+    return b.all;
+  }
+}
