@@ -82,6 +82,24 @@ describe("AccessCache", () => {
     assert.equal((await cache.review(alice, q)).allowed, false, "the old answer was not kept");
   });
 
+  it("remembers answers asked just after an invalidation only until the apiserver has settled", async () => {
+    let now = 100_000;
+    const r = reviews(() => true);
+    const cache = new AccessCache(r.client, { ttlMs: 5_000, now: () => now });
+    cache.invalidate();
+    now += 200;
+    await cache.review(alice, q);
+    now += 700;
+    await cache.review(alice, q);
+    assert.equal(r.asked.length, 1, "remembered within the settling second");
+    now += 200;
+    await cache.review(alice, q);
+    assert.equal(r.asked.length, 2, "asked again once it ended");
+    now += 4_000;
+    await cache.review(alice, q);
+    assert.equal(r.asked.length, 2, "then remembered for the TTL");
+  });
+
   it("keeps at most maxEntries answers, dropping the oldest", async () => {
     const r = reviews(() => true);
     const cache = new AccessCache(r.client, { maxEntries: 2 });

@@ -11,7 +11,9 @@
 // gateway calls it when it sees Roles, RoleBindings, ClusterRoles or ClusterRoleBindings
 // change, so a revoked binding is normally honoured no longer than the watch takes to tell;
 // the TTL bounds it when the watch is down. An answer whose review was in flight while an
-// invalidation happened is used for that request but not remembered.
+// invalidation happened is used for that request but not remembered, and answers asked in
+// the second after an invalidation are remembered only until that second ends (the
+// apiserver's own RBAC cache may take a moment to see the change the gateway saw).
 import type { KubeClient } from "../../lib/kube/client.ts";
 import { problemOf } from "../problem.ts";
 import type { Identity } from "./identity.ts";
@@ -44,10 +46,13 @@ export interface AccessCacheOptions {
 }
 
 interface Remembered {
-  at: number;
+  expires: number;
   namespace: string;
   answer: AccessAnswer;
 }
+
+/** After an invalidation, answers are remembered no longer than this. */
+const SETTLE_MS = 1_000;
 
 export class AccessCache {
   private readonly client: KubeClient;
@@ -59,6 +64,7 @@ export class AccessCache {
   private readonly inFlight = new Map<string, Promise<AccessAnswer>>();
   /** Counts invalidations: an answer asked before the latest one is not remembered. */
   private generation = 0;
+  private invalidatedAt = -Infinity;
 
   constructor(client: KubeClient, options: AccessCacheOptions = {}) {
     this.client = client;
@@ -85,7 +91,7 @@ export class AccessCache {
       q.name ?? "",
     ]);
     const hit = this.entries.get(key);
-    if (hit && this.now() - hit.at < this.ttlMs) {
+    if (hit && this.now() < hit.expires) {
       this.onLookup?.("hit");
       return Promise.resolve(hit.answer);
     }
@@ -114,14 +120,18 @@ export class AccessCache {
    */
   invalidate(namespace?: string): void {
     this.generation++;
+    this.invalidatedAt = this.now();
     this.inFlight.clear();
     if (namespace === undefined) this.entries.clear();
     else for (const [key, r] of this.entries) if (r.namespace === namespace) this.entries.delete(key);
   }
 
   private remember(key: string, namespace: string, answer: AccessAnswer): void {
+    const now = this.now();
+    const settled = this.invalidatedAt + SETTLE_MS;
+    const expires = now < settled ? Math.min(settled, now + this.ttlMs) : now + this.ttlMs;
     this.entries.delete(key);
-    this.entries.set(key, { at: this.now(), namespace, answer });
+    this.entries.set(key, { expires, namespace, answer });
     while (this.entries.size > this.maxEntries)
       this.entries.delete(this.entries.keys().next().value as string);
   }
