@@ -1,8 +1,9 @@
 // Continue tokens in the apiserver's own format (k8s.io/apiserver storage: base64url, no
 // padding, of {"v":"meta.k8s.io/v1","rv":<list resourceVersion>,"start":<next key>}), so a
 // page the cache answered can be continued by the apiserver and the other way round. The
-// key is relative to the list's prefix: `name` within a namespace, `namespace/name` across
-// namespaces; "start" is the last key given plus NUL (the next page begins after it).
+// key is relative to the list's prefix: `/name` within a namespace, `/namespace/name`
+// across namespaces (as Kubernetes 1.36 writes it); "start" is the last key given plus NUL
+// (the next page begins after it). Here keys go without the leading slash.
 export interface ContinueToken {
   /** The resourceVersion of the list the pages belong to. */
   rv: number;
@@ -13,7 +14,7 @@ export interface ContinueToken {
 const VERSION = "meta.k8s.io/v1";
 
 export function encodeContinue(rv: number, lastKey: string): string {
-  return Buffer.from(JSON.stringify({ v: VERSION, rv, start: `${lastKey}\u0000` })).toString("base64url");
+  return Buffer.from(JSON.stringify({ v: VERSION, rv, start: `/${lastKey}\u0000` })).toString("base64url");
 }
 
 /** The token, or undefined when it is not one of this format (the apiserver then judges it). */
@@ -25,9 +26,9 @@ export function decodeContinue(token: string): ContinueToken | undefined {
     return undefined;
   }
   const t = parsed as { v?: unknown; rv?: unknown; start?: unknown };
-  if (t.v !== VERSION || typeof t.start !== "string" || t.start === "") return undefined;
+  if (t.v !== VERSION || typeof t.start !== "string" || !t.start.startsWith("/")) return undefined;
   if (typeof t.rv !== "number" || !Number.isSafeInteger(t.rv) || t.rv <= 0) return undefined;
-  return { rv: t.rv, start: t.start };
+  return { rv: t.rv, start: t.start.slice(1) };
 }
 
 /** A resourceVersion as a number, or undefined when it is not a plain decimal (etcd's are). */

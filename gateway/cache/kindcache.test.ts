@@ -13,7 +13,14 @@ const obj = (
 ): KubeObject => ({
   apiVersion: "agentry.dev/v1alpha1",
   kind: "Workspace",
-  metadata: { namespace: ns, name, resourceVersion: String(rv), managedFields: [{}], ...extra },
+  metadata: {
+    namespace: ns,
+    name,
+    uid: `uid-${name}`,
+    resourceVersion: String(rv),
+    managedFields: [{}],
+    ...extra,
+  },
   spec: {},
 });
 
@@ -33,7 +40,7 @@ describe("KindCache", () => {
     assert.deepEqual(JSON.parse(e.json), {
       apiVersion: "agentry.dev/v1alpha1",
       kind: "Workspace",
-      metadata: { namespace: "a", name: "w", resourceVersion: "11" },
+      metadata: { namespace: "a", name: "w", uid: "uid-w", resourceVersion: "11" },
       spec: {},
     });
     event(c, "DELETED", obj("a", "w", 12));
@@ -44,7 +51,7 @@ describe("KindCache", () => {
   it("is caught up once it holds the gateway's writes; waits for them, bounded", async () => {
     const c = listed(10);
     assert.equal(await c.caughtUp(0), true);
-    c.wrote(obj("a", "w", 15), false);
+    c.wrote(obj("a", "w", 15));
     assert.equal(await c.caughtUp(0), false, "the write is not in yet");
     assert.equal(await c.caughtUp(20), false, "still not, after waiting");
     const waiting = c.caughtUp(5_000);
@@ -60,16 +67,19 @@ describe("KindCache", () => {
     const c = listed(10);
     event(c, "ADDED", obj("a", "w", 11));
     event(c, "ADDED", obj("a", "other", 12));
-    // The apiserver may answer a DELETE with the object as it was (its last resourceVersion):
-    // the cache is already past that rv, yet still holds the object.
-    c.wrote(obj("a", "w", 11), true);
+    // The apiserver answers the DELETE of a custom resource with a Status naming the uid.
+    c.deleted("a", "w", { metadata: {}, details: { uid: "uid-w" } });
     assert.equal(await c.caughtUp(0), false);
     event(c, "DELETED", obj("a", "w", 13));
     assert.equal(await c.caughtUp(0), true);
+    // Deleted and made again at once (another uid): the new one may stay.
+    event(c, "ADDED", obj("a", "w", 14, { uid: "uid-w2" }));
+    c.deleted("a", "w", { metadata: {}, details: { uid: "uid-w" } });
+    assert.equal(await c.caughtUp(0), true);
     // Deleted while finalizers hold it: an update like any other.
-    c.wrote(obj("a", "other", 14, { deletionTimestamp: "2026-01-01T00:00:00Z" }), true);
+    c.deleted("a", "other", obj("a", "other", 15, { deletionTimestamp: "2026-01-01T00:00:00Z" }));
     assert.equal(await c.caughtUp(0), false);
-    event(c, "MODIFIED", obj("a", "other", 14, { deletionTimestamp: "2026-01-01T00:00:00Z" }));
+    event(c, "MODIFIED", obj("a", "other", 15, { deletionTimestamp: "2026-01-01T00:00:00Z" }));
     assert.equal(await c.caughtUp(0), true);
   });
 

@@ -10,6 +10,12 @@ import type { Logger } from "../../lib/log.ts";
 import { revision } from "./continue.ts";
 import { ObjectStore, type Entry } from "./objects.ts";
 
+/** What a DELETE answers: the object (with a deletionTimestamp when finalizers hold it) or a Status. */
+export interface DeleteAnswer {
+  metadata?: Partial<KubeObject["metadata"]>;
+  details?: { uid?: string };
+}
+
 export interface KindRef {
   apiVersion: string;
   kind: string;
@@ -31,8 +37,8 @@ export class KindCache {
   private readonly changedNs = new Map<string, number>();
   /** The highest resourceVersion a write through this gateway produced. */
   private fence = 0;
-  /** Objects deleted through this gateway the cache may still hold: key → their last rv. */
-  private readonly gone = new Map<string, { rv: number; at: number }>();
+  /** Objects deleted through this gateway the cache may still hold: key → their uid. */
+  private readonly gone = new Map<string, { uid: string | undefined; at: number }>();
   private waiters = new Set<() => void>();
   private readonly stopper = new AbortController();
   private running: Promise<void> | undefined;
@@ -116,6 +122,7 @@ export class KindCache {
     obj.kind ??= this.ref.kind;
     const entry: Entry = {
       name: obj.metadata.name ?? "",
+      uid: obj.metadata.uid ?? "",
       rv,
       labels: obj.metadata.labels,
       json: JSON.stringify(obj),
@@ -123,17 +130,22 @@ export class KindCache {
     store.put(obj.metadata.namespace ?? "", entry);
   }
 
-  /**
-   * A write through the gateway answered with `obj`: reads wait for the cache to hold it.
-   * A deletion whose answer is the object as it was (no finalizers held it) also waits for
-   * the object to leave the cache.
-   */
-  wrote(obj: KubeObject, deleted: boolean): void {
+  /** A create or update through the gateway answered with `obj`: reads wait for the cache to hold it. */
+  wrote(obj: KubeObject): void {
     const rv = revision(obj.metadata.resourceVersion);
-    if (rv === undefined) return;
-    if (rv > this.fence) this.fence = rv;
-    if (deleted && !obj.metadata.deletionTimestamp)
-      this.gone.set(`${obj.metadata.namespace ?? ""}/${obj.metadata.name ?? ""}`, { rv, at: Date.now() });
+    if (rv !== undefined && rv > this.fence) this.fence = rv;
+  }
+
+  /**
+   * A deletion through the gateway of `namespace/name`, answered with `answer`: the object
+   * still there with a deletionTimestamp (finalizers hold it), an update like any other;
+   * else the object as it was or a Status naming its uid, and reads wait until that object
+   * has left the cache (the answer carries no resourceVersion of the deletion to wait for).
+   */
+  deleted(namespace: string, name: string, answer: DeleteAnswer): void {
+    if (answer.metadata?.deletionTimestamp) return this.wrote(answer as KubeObject);
+    const uid = answer.metadata?.uid ?? answer.details?.uid;
+    this.gone.set(`${namespace}/${name}`, { uid, at: Date.now() });
   }
 
   /** Whether the cache holds every write made through the gateway and reaches `rv`. */
@@ -142,7 +154,8 @@ export class KindCache {
     for (const [key, g] of this.gone) {
       const slash = key.indexOf("/");
       const e = this.store.get(key.slice(0, slash), key.slice(slash + 1));
-      if (!e || e.rv > g.rv || Date.now() - g.at > GONE_MS) this.gone.delete(key);
+      if (!e || (g.uid !== undefined && e.uid !== g.uid) || Date.now() - g.at > GONE_MS)
+        this.gone.delete(key);
       else return false;
     }
     return true;

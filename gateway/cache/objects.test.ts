@@ -9,7 +9,7 @@ function store(keys: string[]): ObjectStore {
   const s = new ObjectStore();
   keys.forEach((key, i) => {
     const [ns, name] = key.split("/") as [string, string];
-    s.put(ns, { name, rv: i + 1, labels: { n: String(i % 2) }, json: JSON.stringify(key) });
+    s.put(ns, { name, uid: key, rv: i + 1, labels: { n: String(i % 2) }, json: JSON.stringify(key) });
   });
   return s;
 }
@@ -65,7 +65,7 @@ describe("ObjectStore", () => {
     const s = store(keys);
     assert.equal(s.size, 6);
     const bytes = s.bytes;
-    s.put("a", { name: "m", rv: 9, labels: undefined, json: '"a/m, longer"' });
+    s.put("a", { name: "m", uid: "a/m", rv: 9, labels: undefined, json: '"a/m, longer"' });
     assert.equal(s.size, 6);
     assert.equal(s.bytes, bytes + '"a/m, longer"'.length - '"a/m"'.length);
     assert.equal(s.get("a", "m")?.rv, 9);

@@ -6,6 +6,8 @@ import type { Labels, Selector } from "./selector.ts";
 
 export interface Entry {
   name: string;
+  /** metadata.uid: tells a re-created object from the one deleted. */
+  uid: string;
   /** metadata.resourceVersion as a number. */
   rv: number;
   labels: Labels;

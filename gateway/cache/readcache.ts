@@ -6,7 +6,7 @@ import type { KindDefinition } from "../../api/v1alpha1/index.ts";
 import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
 import type { Logger } from "../../lib/log.ts";
 import { decodeContinue, encodeContinue, type ContinueToken } from "./continue.ts";
-import { KindCache } from "./kindcache.ts";
+import { KindCache, type DeleteAnswer } from "./kindcache.ts";
 import { parseSelector, type Selector } from "./selector.ts";
 
 export interface ListQuery {
@@ -82,9 +82,14 @@ export class ReadCache {
     return [...this.kinds.values()].every((k) => k.synced);
   }
 
-  /** The answer to a write made through the gateway (see KindCache.wrote). */
-  wrote(kind: string, obj: KubeObject | undefined, deleted = false): void {
-    if (obj?.metadata) this.kinds.get(kind)?.wrote(obj, deleted);
+  /** The answer to a create or update made through the gateway (see KindCache.wrote). */
+  wrote(kind: string, obj: KubeObject): void {
+    this.kinds.get(kind)?.wrote(obj);
+  }
+
+  /** The answer to a deletion made through the gateway (see KindCache.deleted). */
+  deleted(kind: string, namespace: string, name: string, answer: DeleteAnswer): void {
+    this.kinds.get(kind)?.deleted(namespace, name, answer);
   }
 
   /** A list answer of `def` in `namespace` (all namespaces when undefined). */

@@ -133,7 +133,7 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
   const withDefaults = (obj: KubeObject) => validate(def, obj) as AdmissionObject;
   const stored = (obj: KubeObject) => obj as unknown as AdmissionObject;
 
-  const wrote = (obj: KubeObject, deleted = false) => deps.cache?.wrote(def.kind, obj, deleted);
+  const wrote = (obj: KubeObject) => deps.cache?.wrote(def.kind, obj);
 
   router.get("/", async (req, res) => {
     const { namespace } = p(req);
@@ -284,7 +284,7 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
       };
       try {
         const out = await client.request<KubeObject>("DELETE", client.pathOf(ref(namespace, name)), { body });
-        if (out?.metadata) wrote(out, true);
+        deps.cache?.deleted(def.kind, namespace, name, out ?? {});
         return out?.metadata ? objectResponse(200, out) : { status: 200, body: out ?? {}, headers: {} };
       } catch (err) {
         throw preconditioned(err, ifMatch);
