@@ -194,9 +194,11 @@ describe("gateway cache against the apiserver", () => {
     for (const who of [undefined, READER])
       for (const [ns, name] of [...names.map((n) => [a, n]), [a, "no-such-agent"], [denied, "agent-00-x"]]) {
         const path = `/v1/namespaces/${ns}/agentruntimes/${name}`;
+        // One request id for both: a problem's body names it.
+        const same = { token: who, headers: { "x-request-id": "compare-get" } };
         const [viaCache, viaApi] = [
-          await cached.call("GET", path, { token: who }),
-          await direct.call("GET", path, { token: who }),
+          await cached.call("GET", path, same),
+          await direct.call("GET", path, same),
         ];
         assert.equal(viaCache.status, viaApi.status, path);
         assert.deepEqual(viaCache.body, viaApi.body, path);
