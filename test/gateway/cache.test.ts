@@ -7,8 +7,15 @@
 // it), and a read right after a create, update or delete through the gateway sees it.
 import assert from "node:assert/strict";
 import { describe, it, type TestContext } from "node:test";
+import { Writable } from "node:stream";
+import { KubeConfig } from "@kubernetes/client-node";
+import winston from "winston";
+import { KINDS } from "../../api/v1alpha1/index.ts";
+import { RbacWatch } from "../../gateway/auth/rbacwatch.ts";
+import { ReadCache } from "../../gateway/cache/readcache.ts";
 import { KubeClient, type KubeObject } from "../../lib/kube/client.ts";
 import { kubeConfig, kubectl, testNamespace, waitFor } from "../harness/cluster.ts";
+import { render } from "../chart/helm.ts";
 import { startGateway, type Answer, type Gateway } from "./harness.ts";
 
 const AR = "agentry.dev/v1alpha1";
@@ -360,4 +367,87 @@ describe("gateway cache: read-your-writes", () => {
       // the apiserver's: the cache does not say what it does not hold).
       if (waitMs > 0) assert.equal(served, reads - rounds);
     });
+});
+
+describe("gateway cache: the chart's RBAC", () => {
+  it("lets the gateway's ServiceAccount fill the cache and watch RBAC objects, with nothing more", async (t) => {
+    const ns = await testNamespace(t);
+    const role = (await render()).find(
+      (d) => d.kind === "ClusterRole" && d.metadata.name === "agentry-gateway",
+    );
+    assert.ok(role, "the chart's gateway ClusterRole");
+    const rbac = role.rules!.filter((r) => r.apiGroups.includes("rbac.authorization.k8s.io"));
+    assert.deepEqual(rbac, [
+      {
+        apiGroups: ["rbac.authorization.k8s.io"],
+        resources: ["roles", "rolebindings", "clusterroles", "clusterrolebindings"],
+        verbs: ["list", "watch"],
+      },
+    ]);
+    // The chart's rules, under a name of this test, bound to a ServiceAccount of its namespace.
+    const name = `gw-${ns}`;
+    const manifest = [
+      { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "gateway", namespace: ns } },
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRole",
+        metadata: { name },
+        rules: role.rules,
+      },
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRoleBinding",
+        metadata: { name },
+        subjects: [{ kind: "ServiceAccount", name: "gateway", namespace: ns }],
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name },
+      },
+    ];
+    const applied = await kubectl(
+      ["apply", "-f", "-"],
+      JSON.stringify({ apiVersion: "v1", kind: "List", items: manifest }),
+    );
+    assert.equal(applied.code, 0, applied.stderr);
+    t.after(
+      async () =>
+        void (await kubectl(["delete", "clusterrole,clusterrolebinding", name, "--ignore-not-found"])),
+    );
+    const token = await kubectl(["create", "token", "gateway", "-n", ns]);
+    assert.equal(token.code, 0, token.stderr);
+    const cluster = kubeConfig().getCurrentCluster()!;
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [cluster],
+      users: [{ name: "gateway", token: token.stdout.trim() }],
+      contexts: [{ name: "gateway", cluster: cluster.name, user: "gateway" }],
+      currentContext: "gateway",
+    });
+    const asGateway = new KubeClient(kc);
+    // Failures (a 403 among them) are logged as warnings: there must be none.
+    const warnings: string[] = [];
+    const log = winston.createLogger({
+      level: "warn",
+      transports: [
+        new winston.transports.Stream({
+          stream: new Writable({
+            objectMode: true,
+            write(info: object, _encoding, done) {
+              warnings.push(JSON.stringify(info));
+              done();
+            },
+          }),
+        }),
+      ],
+    });
+    const cache = new ReadCache(KINDS);
+    const changes: (string | undefined)[] = [];
+    const watch = new RbacWatch((namespace) => changes.push(namespace));
+    t.after(() => Promise.all([cache.stop(), watch.stop()]).then(() => undefined));
+    cache.start(asGateway, log);
+    watch.start(asGateway, log);
+    await waitFor("the cache to fill as the gateway", () => cache.synced);
+    await waitFor("the RBAC watch to start", () => changes.length >= 4);
+    await mayRead(ns, "someone");
+    await waitFor("the RoleBinding seen", () => changes.includes(ns));
+    assert.deepEqual(warnings, []);
+  });
 });
