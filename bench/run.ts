@@ -29,7 +29,7 @@ const benches: Record<string, Bench> = {
   pipelines: { run: pipelinesBench, capS: 900 },
   steady: { run: steadyBench, capS: 900 },
   fleet: { run: fleetBench, capS: 600 },
-  gateway: { run: gatewayBench, capS: 600 },
+  gateway: { run: gatewayBench, capS: 1200 },
 };
 
 // Everything below runs in a network namespace with only loopback (where root allows it).

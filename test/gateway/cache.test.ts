@@ -16,6 +16,7 @@ import { ReadCache } from "../../gateway/cache/readcache.ts";
 import { KubeClient, type KubeObject } from "../../lib/kube/client.ts";
 import { kubeConfig, kubectl, testNamespace, waitFor } from "../harness/cluster.ts";
 import { render } from "../chart/helm.ts";
+import { metricSum } from "../harness/metrics.ts";
 import { startGateway, type Answer, type Gateway } from "./harness.ts";
 
 const AR = "agentry.dev/v1alpha1";
@@ -29,18 +30,8 @@ const agent = (ns: string, name: string, labels: Record<string, string>): KubeOb
   spec: { image: IMAGE },
 });
 
-/** Sum of a counter's samples whose labels include `labels`. */
-async function counter(gw: Gateway, name: string, labels: Record<string, string>): Promise<number> {
-  const text = await (await fetch(gw.metricsUrl)).text();
-  let sum = 0;
-  for (const line of text.split("\n")) {
-    const m = new RegExp(`^${name}\\{([^}]*)\\} ([0-9.e+-]+)$`).exec(line);
-    if (!m) continue;
-    const have = Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[2]);
-  }
-  return sum;
-}
+const counter = (gw: Gateway, name: string, labels: Record<string, string>) =>
+  metricSum(gw.metricsUrl, name, labels);
 const fromCache = (gw: Gateway) => counter(gw, "agentry_gateway_reads_total", { source: "cache" });
 
 /** Grants `user` get and list of AgentRuntimes in `ns`. */
