@@ -10,7 +10,7 @@ import { publishPublicKeys, SecretKeyRing } from "../lib/keyring.ts";
 import { PodAddresses } from "../lib/kube/podaddresses.ts";
 import { errorMessage, createLogger } from "../lib/log.ts";
 import { createServer } from "node:http";
-import { createApp, MAX_HEADER_BYTES } from "./app.ts";
+import { createGateway, MAX_HEADER_BYTES } from "./app.ts";
 import { AccessCache } from "./auth/access.ts";
 import { createAuthenticator } from "./auth/authenticate.ts";
 import { RbacWatch } from "./auth/rbacwatch.ts";
@@ -219,7 +219,7 @@ const authenticate = createAuthenticator({
 // Aborted on SIGTERM (see shutdown below): open event streams are told to reconnect.
 const stop = new AbortController();
 let stopping = false;
-const app = createApp({
+const app = createGateway({
   kube,
   store,
   limiter,

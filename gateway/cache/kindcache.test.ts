@@ -37,7 +37,7 @@ describe("KindCache", () => {
     event(c, "ADDED", obj("a", "w", 11));
     const e = c.store.get("a", "w")!;
     assert.equal(e.rv, 11);
-    assert.deepEqual(JSON.parse(e.json), {
+    assert.deepEqual(JSON.parse(e.json.toString()), {
       apiVersion: "agentry.dev/v1alpha1",
       kind: "Workspace",
       metadata: { namespace: "a", name: "w", uid: "uid-w", resourceVersion: "11" },

@@ -8,7 +8,7 @@ import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
 import { listAndWatch, type WatchEvent } from "../../lib/kube/watch.ts";
 import type { Logger } from "../../lib/log.ts";
 import { revision } from "./continue.ts";
-import { ObjectStore, type Entry } from "./objects.ts";
+import { jsonBytes, ObjectStore, type Entry } from "./objects.ts";
 
 /** What a DELETE answers: the object (with a deletionTimestamp when finalizers hold it) or a Status. */
 export interface DeleteAnswer {
@@ -125,7 +125,7 @@ export class KindCache {
       uid: obj.metadata.uid ?? "",
       rv,
       labels: obj.metadata.labels,
-      json: JSON.stringify(obj),
+      json: jsonBytes(JSON.stringify(obj)),
     };
     store.put(obj.metadata.namespace ?? "", entry);
   }

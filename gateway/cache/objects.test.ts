@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ObjectStore } from "./objects.ts";
+import { jsonBytes, ObjectStore } from "./objects.ts";
 import { parseSelector } from "./selector.ts";
 
 const all = parseSelector(undefined);
@@ -9,12 +9,18 @@ function store(keys: string[]): ObjectStore {
   const s = new ObjectStore();
   keys.forEach((key, i) => {
     const [ns, name] = key.split("/") as [string, string];
-    s.put(ns, { name, uid: key, rv: i + 1, labels: { n: String(i % 2) }, json: JSON.stringify(key) });
+    s.put(ns, {
+      name,
+      uid: key,
+      rv: i + 1,
+      labels: { n: String(i % 2) },
+      json: jsonBytes(JSON.stringify(key)),
+    });
   });
   return s;
 }
 
-const names = (items: string[]) => items.map((j) => JSON.parse(j) as string);
+const names = (items: Buffer[]) => items.map((j) => JSON.parse(j.toString()) as string);
 
 describe("ObjectStore", () => {
   // Inserted out of order; "a-b" sorts before "a" across namespaces ("a-b/" < "a/"), as etcd keys do.
@@ -32,8 +38,8 @@ describe("ObjectStore", () => {
       "b/y",
     ]);
     assert.deepEqual(s.namespaces(), ["a-b", "a", "b"]);
-    assert.equal(s.all("a"), '["a/a","a/m","a/z"]');
-    assert.equal(s.all("nope"), "[]");
+    assert.equal(s.all("a").toString(), '["a/a","a/m","a/z"]');
+    assert.equal(s.all("nope").toString(), "[]");
   });
 
   it("pages with a limit and goes on after the last key (the apiserver's start key)", () => {
@@ -65,11 +71,15 @@ describe("ObjectStore", () => {
     const s = store(keys);
     assert.equal(s.size, 6);
     const bytes = s.bytes;
-    s.put("a", { name: "m", uid: "a/m", rv: 9, labels: undefined, json: '"a/m, longer"' });
+    s.put("a", { name: "m", uid: "a/m", rv: 9, labels: undefined, json: jsonBytes('"a/m, longér"') });
     assert.equal(s.size, 6);
-    assert.equal(s.bytes, bytes + '"a/m, longer"'.length - '"a/m"'.length);
+    assert.equal(
+      s.bytes,
+      bytes + Buffer.byteLength('"a/m, longér"') - '"a/m"'.length,
+      "bytes, not characters",
+    );
     assert.equal(s.get("a", "m")?.rv, 9);
-    assert.equal(s.all("a"), '["a/a","a/m, longer","a/z"]');
+    assert.equal(s.all("a").toString(), '["a/a","a/m, longér","a/z"]');
     s.remove("a-b", "x");
     s.remove("a-b", "x");
     assert.equal(s.size, 5);

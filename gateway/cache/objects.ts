@@ -1,7 +1,8 @@
-// The cached objects of one kind, kept as the JSON the gateway answers with (serialised
-// once per version, never per request) plus what a list needs to pick and order them: the
-// name, the labels and the resourceVersion. Per namespace the entries are sorted by name;
-// namespaces are ordered as the apiserver orders keys across namespaces (`namespace/name`).
+// The cached objects of one kind, kept as the JSON bytes the gateway answers with
+// (serialised once per version, never per request; a Buffer of its own each, outside the
+// JavaScript heap) plus what a list needs to pick and order them: the name, the uid, the
+// labels and the resourceVersion. Per namespace the entries are sorted by name; namespaces
+// are ordered as the apiserver orders keys across namespaces (`namespace/name`).
 import type { Labels, Selector } from "./selector.ts";
 
 export interface Entry {
@@ -11,18 +12,37 @@ export interface Entry {
   /** metadata.resourceVersion as a number. */
   rv: number;
   labels: Labels;
-  /** The object as the gateway sends it. */
-  json: string;
+  /** The object as the gateway sends it (UTF-8 JSON). */
+  json: Buffer;
+}
+
+/** JSON bytes in a Buffer of their own (a pooled slice would keep its whole slab alive). */
+export function jsonBytes(text: string): Buffer {
+  const b = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+  b.write(text);
+  return b;
+}
+
+const OPEN = Buffer.from("[");
+const COMMA = Buffer.from(",");
+const CLOSE = Buffer.from("]");
+
+/** The JSON array of these JSON values. */
+export function jsonArray(items: readonly Buffer[]): Buffer {
+  const parts: Buffer[] = [OPEN];
+  items.forEach((item, i) => parts.push(...(i ? [COMMA, item] : [item])));
+  parts.push(CLOSE);
+  return Buffer.concat(parts);
 }
 
 interface Bucket {
   entries: Entry[];
   /** `[json,json,...]` of every entry, built on first use after a change. */
-  all: string | undefined;
+  all: Buffer | undefined;
 }
 
 export interface Page {
-  items: string[];
+  items: Buffer[];
   /** Key (relative to the list's prefix) of the last item, when matching items remain after it. */
   more: string | undefined;
 }
@@ -44,16 +64,16 @@ export class ObjectStore {
   /** Namespaces in key order; rebuilt when one appears or empties. */
   private order: string[] | undefined;
   private count = 0;
-  private jsonChars = 0;
+  private jsonBytes = 0;
 
   /** Objects held. */
   get size(): number {
     return this.count;
   }
 
-  /** Characters of serialised JSON held (bytes, for the ASCII the apiserver sends). */
+  /** Bytes of serialised JSON held. */
   get bytes(): number {
-    return this.jsonChars;
+    return this.jsonBytes;
   }
 
   get(namespace: string, name: string): Entry | undefined {
@@ -73,11 +93,11 @@ export class ObjectStore {
     const i = lowerBound(b.entries, entry.name);
     const old = b.entries[i];
     if (old?.name === entry.name) {
-      this.jsonChars += entry.json.length - old.json.length;
+      this.jsonBytes += entry.json.length - old.json.length;
       b.entries[i] = entry;
     } else {
       this.count++;
-      this.jsonChars += entry.json.length;
+      this.jsonBytes += entry.json.length;
       b.entries.splice(i, 0, entry);
     }
     b.all = undefined;
@@ -92,7 +112,7 @@ export class ObjectStore {
     b.entries.splice(i, 1);
     b.all = undefined;
     this.count--;
-    this.jsonChars -= old.json.length;
+    this.jsonBytes -= old.json.length;
     if (b.entries.length === 0) {
       this.buckets.delete(namespace);
       this.order = undefined;
@@ -110,7 +130,7 @@ export class ObjectStore {
    * match, from the key `start` on, at most `limit`.
    */
   page(namespace: string | undefined, match: Selector, limit: number | undefined, start?: string): Page {
-    const items: string[] = [];
+    const items: Buffer[] = [];
     let last = "";
     let more: string | undefined;
     const max = limit ?? Infinity;
@@ -150,10 +170,10 @@ export class ObjectStore {
   }
 
   /** Every object of a namespace as a JSON array (kept until the namespace changes). */
-  all(namespace: string): string {
+  all(namespace: string): Buffer {
     const b = this.buckets.get(namespace);
-    if (!b) return "[]";
-    b.all ??= `[${b.entries.map((e) => e.json).join(",")}]`;
+    if (!b) return jsonArray([]);
+    b.all ??= jsonArray(b.entries.map((e) => e.json));
     return b.all;
   }
 }

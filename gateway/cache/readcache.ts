@@ -7,6 +7,7 @@ import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
 import type { Logger } from "../../lib/log.ts";
 import { decodeContinue, encodeContinue, type ContinueToken } from "./continue.ts";
 import { KindCache, type DeleteAnswer } from "./kindcache.ts";
+import { jsonArray } from "./objects.ts";
 import { parseSelector, type Selector } from "./selector.ts";
 
 export interface ListQuery {
@@ -29,7 +30,7 @@ export type Served<T> = ({ ok: true } & T) | { ok: false; reason: Miss };
 
 export interface Page {
   /** The items as a JSON array. */
-  items: string;
+  items: Buffer;
   /** How many (-1: every object of the namespace, not counted). */
   count: number;
   resourceVersion: string;
@@ -43,17 +44,22 @@ export interface ReadCacheOptions {
 
 const miss = (reason: Miss) => ({ ok: false, reason }) as const;
 
-/** A `<Kind>List` as the routes send it: apiVersion, kind, metadata, then the items. */
+const END = Buffer.from("}");
+
+/** A `<Kind>List` as the routes send it: apiVersion, kind, metadata, then the items (a JSON array). */
 export function listJson(
   def: KindDefinition,
   metadata: { resourceVersion?: string; continue?: string },
-  items: string,
-): string {
-  return `{"apiVersion":${JSON.stringify(def.apiVersion)},"kind":"${def.kind}List","metadata":${JSON.stringify(metadata)},"items":${items}}`;
+  items: Buffer,
+): Buffer {
+  const head = `{"apiVersion":${JSON.stringify(def.apiVersion)},"kind":"${def.kind}List","metadata":${JSON.stringify(metadata)},"items":`;
+  return Buffer.concat([Buffer.from(head), items, END]);
 }
 
 export class ReadCache {
   private readonly kinds = new Map<string, KindCache>();
+  /** List answers by the items they hold (a namespace's, kept by the store until it changes). */
+  private readonly bodies = new WeakMap<Buffer, { resourceVersion: string; body: Buffer }>();
   private readonly waitMs: number;
 
   constructor(defs: readonly KindDefinition[], options: ReadCacheOptions = {}) {
@@ -97,11 +103,16 @@ export class ReadCache {
     def: KindDefinition,
     namespace: string | undefined,
     q: ListQuery,
-  ): Promise<Served<{ body: string }>> {
+  ): Promise<Served<{ body: Buffer }>> {
     const p = await this.page(def, namespace, q);
     if (!p.ok) return p;
+    // A whole namespace's answer is kept with its items until the cache moves on.
+    const kept = this.bodies.get(p.items);
+    if (kept?.resourceVersion === p.resourceVersion) return { ok: true, body: kept.body };
     const metadata = { resourceVersion: p.resourceVersion, ...(p.continue ? { continue: p.continue } : {}) };
-    return { ok: true, body: listJson(def, metadata, p.items) };
+    const body = listJson(def, metadata, p.items);
+    if (p.count < 0) this.bodies.set(p.items, { resourceVersion: p.resourceVersion, body });
+    return { ok: true, body };
   }
 
   /** A page of a list: its items as a JSON array, its resourceVersion and continue token. */
@@ -126,7 +137,7 @@ export class ReadCache {
     const page = kc.store.page(namespace, match, q.limit, token?.start);
     return {
       ok: true,
-      items: `[${page.items.join(",")}]`,
+      items: jsonArray(page.items),
       count: page.items.length,
       resourceVersion: String(rv),
       ...(page.more !== undefined ? { continue: encodeContinue(rv, page.more) } : {}),
@@ -138,7 +149,7 @@ export class ReadCache {
     def: KindDefinition,
     namespace: string,
     name: string,
-  ): Promise<Served<{ body: string; etag: string }>> {
+  ): Promise<Served<{ body: Buffer; etag: string }>> {
     const kc = this.kinds.get(def.kind)!;
     if (!(await kc.caughtUp(this.waitMs))) return miss(kc.synced ? "behind" : "unsynced");
     const e = kc.store.get(namespace, name);

@@ -11,6 +11,7 @@ import type { KindDefinition } from "../../api/v1alpha1/index.ts";
 import { ApiError, type KubeList, type KubeObject } from "../../lib/kube/client.ts";
 import type { AccessReview } from "../auth/access.ts";
 import type { Identity } from "../auth/identity.ts";
+import { jsonArray } from "../cache/objects.ts";
 import { listJson, type ListQuery, type ReadCache } from "../cache/readcache.ts";
 import { methodNotAllowed, problemOf } from "../problem.ts";
 import { countRead, sendJson } from "./cached.ts";
@@ -72,11 +73,11 @@ async function fanOutFromCache(
   def: KindDefinition,
   query: ListQuery,
   fanOut: FanOutToken | undefined,
-): Promise<{ body: string } | { reason: string }> {
+): Promise<{ body: Buffer } | { reason: string }> {
   const names = cache.namespaces(def.kind).filter((n) => !fanOut || n >= fanOut.ns);
   const allowed = await listable(review, who, def.plural, names);
   if (allowed.length === 0 && !fanOut) return { reason: "denied" };
-  const items: string[] = [];
+  const items: Buffer[] = [];
   let count = 0;
   let next: FanOutToken | undefined;
   for (const ns of allowed) {
@@ -92,14 +93,15 @@ async function fanOutFromCache(
       ...(query.labelSelector !== undefined ? { labelSelector: query.labelSelector } : {}),
     });
     if (!page.ok) return { reason: page.reason };
-    if (page.items !== "[]") items.push(page.items.slice(1, -1));
+    // Each page is a JSON array: its inside joins the others'.
+    if (page.items.length > 2) items.push(page.items.subarray(1, -1));
     count += page.count;
     if (page.continue) {
       next = { ns, c: page.continue };
       break;
     }
   }
-  return { body: listJson(def, next ? { continue: encodeToken(next) } : {}, `[${items.join(",")}]`) };
+  return { body: listJson(def, next ? { continue: encodeToken(next) } : {}, jsonArray(items)) };
 }
 
 export function allNamespacesRouter(defs: readonly KindDefinition[], deps: ResourceDeps): Router {
@@ -107,7 +109,7 @@ export function allNamespacesRouter(defs: readonly KindDefinition[], deps: Resou
   const { kube } = deps;
   for (const def of defs) {
     router.get(`/${def.plural}`, async (req, res) => {
-      const query = listQuery(req);
+      const query = listQuery(req.query);
       const who = res.locals.identity as Identity;
       const caller = asCaller(kube, res);
       const fanOut = query.continue !== undefined ? decodeToken(query.continue) : undefined;

@@ -1,7 +1,8 @@
 // REST routes of one kind, driven by its definition in api/v1alpha1: list (limit, continue,
 // labelSelector), get (ETag), create, replace (If-Match), merge-patch, delete. Lists and gets
 // are answered from the gateway's cache when a SubjectAccessReview allows the caller the
-// read (cached.ts), and otherwise by the apiserver as the caller; every write is made as the
+// read (cached.ts, before these routes), and otherwise here by the apiserver as the caller;
+// every write is made as the
 // caller (impersonation), so the apiserver's RBAC decides, and tells the cache its answer
 // (the next read waits for the cache to hold it). Writes pass the webhook's admission rules
 // (admit.ts) before they are audited and sent.
@@ -28,7 +29,7 @@ import {
   validate,
 } from "./validate.ts";
 import { auditedWrite } from "./write.ts";
-import { fromCache, sendJson, type CachedReads } from "./cached.ts";
+import type { CachedReads } from "./cached.ts";
 
 export interface ResourceDeps extends CachedReads {
   kube: KubeClient;
@@ -49,9 +50,15 @@ const DELETE_RULES = new Set(["SandboxFleet"]);
 
 const CONTINUE = /^[A-Za-z0-9_-]+={0,2}$/;
 
-/** limit, continue and labelSelector of a list request, checked (400 naming the bad one). */
-export function listQuery(req: Request): { limit?: number; continue?: string; labelSelector?: string } {
-  const q = req.query;
+/**
+ * limit, continue and labelSelector of a list request's query (as the "simple" parser,
+ * node:querystring, reads it), checked (400 naming the bad one).
+ */
+export function listQuery(q: Request["query"]): {
+  limit?: number;
+  continue?: string;
+  labelSelector?: string;
+} {
   const one = (name: string): string | undefined => {
     const v = q[name];
     if (v === undefined) return undefined;
@@ -135,26 +142,15 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
 
   const wrote = (obj: KubeObject) => deps.cache?.wrote(def.kind, obj);
 
+  // Reached by the reads the cache did not answer (cached.ts), as the caller.
   router.get("/", async (req, res) => {
     const { namespace } = p(req);
-    const query = listQuery(req);
-    const q = { verb: "list", resource: def.plural, namespace };
-    const hit = await fromCache(deps, res, def.kind, q, (c) => c.list(def, namespace, query));
-    if (hit) return sendJson(res, hit.body);
-    const list = await asCaller(kube, res).list<KubeObject>(av, def.kind, namespace, query);
+    const list = await asCaller(kube, res).list<KubeObject>(av, def.kind, namespace, listQuery(req.query));
     res.json(listBody(def, list));
   });
 
   router.get("/:name", async (req, res) => {
     const { namespace, name } = p(req);
-    const q = { verb: "get", resource: def.plural, namespace, name };
-    const hit = await fromCache(deps, res, def.kind, q, (c) => c.get(def, namespace, name));
-    if (hit) {
-      res.setHeader("etag", hit.etag);
-      const since = preconditionOf(req.get("if-none-match"), "If-None-Match");
-      if (since && `"${since}"` === hit.etag) return void res.status(304).end();
-      return sendJson(res, hit.body);
-    }
     const obj = await asCaller(kube, res).get<KubeObject>(av, def.kind, namespace, name);
     const etag = etagOf(obj);
     if (etag) res.setHeader("etag", etag);

@@ -11,7 +11,7 @@ import pg from "pg";
 import { KubeClient } from "../../lib/kube/client.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { createServer } from "node:http";
-import { createApp, MAX_HEADER_BYTES } from "../../gateway/app.ts";
+import { createGateway, MAX_HEADER_BYTES } from "../../gateway/app.ts";
 import { KINDS } from "../../api/v1alpha1/index.ts";
 import { AccessCache } from "../../gateway/auth/access.ts";
 import { createAuthenticator } from "../../gateway/auth/authenticate.ts";
@@ -172,7 +172,7 @@ export async function startGateway(t: After, options: InProcessOptions = {}): Pr
   }
   const store = new PgStore(pool);
   metrics.auditOutcomesPending = () => store.pendingOutcomes;
-  const app = createApp({
+  const app = createGateway({
     kube,
     store,
     access,
