@@ -183,18 +183,22 @@ async function load(ep: Endpoint, op: Op, namespace: string, connections: number
   } satisfies Load;
 }
 
-/** Deletes a namespace's AgentRuntimes (one collection call) and waits until they are gone. */
+/**
+ * Deletes a namespace's AgentRuntimes (collection calls) until none is left: creates still in
+ * flight when a load ends may land after the first call.
+ */
 async function deleteAll(ctx: BenchContext, namespace: string): Promise<void> {
   const path = `${API}/namespaces/${namespace}/agentruntimes`;
-  await ctx.admin.request("DELETE", path, {
-    body: { apiVersion: "v1", kind: "DeleteOptions", propagationPolicy: "Background" },
-  });
   await waitFor(
     `AgentRuntimes of ${namespace} deleted`,
-    async () =>
-      (await ctx.admin.request<{ items: unknown[] }>("GET", path, { query: { limit: 1 } })).items.length ===
-      0,
-    { timeoutMs: 300_000, intervalMs: 250 },
+    async () => {
+      await ctx.admin.request("DELETE", path, {
+        body: { apiVersion: "v1", kind: "DeleteOptions", propagationPolicy: "Background" },
+      });
+      const left = await ctx.admin.request<{ items: unknown[] }>("GET", path, { query: { limit: 1 } });
+      return left.items.length === 0;
+    },
+    { timeoutMs: 300_000, intervalMs: 500 },
   );
 }
 
