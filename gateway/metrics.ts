@@ -82,24 +82,24 @@ export class GatewayMetrics {
       registers,
     });
     const sizes = () => this.cacheSizes();
-    new Gauge({
-      name: "agentry_gateway_cache_objects",
-      help: "Objects held in the gateway's read cache, by kind.",
-      labelNames: ["kind"],
-      registers,
-      collect() {
-        for (const s of sizes()) this.set({ kind: s.kind }, s.objects);
-      },
-    });
-    new Gauge({
-      name: "agentry_gateway_cache_json_bytes",
-      help: "Bytes of serialised JSON held in the gateway's read cache, by kind.",
-      labelNames: ["kind"],
-      registers,
-      collect() {
-        for (const s of sizes()) this.set({ kind: s.kind }, s.bytes);
-      },
-    });
+    const held = [
+      ["agentry_gateway_cache_objects", "Objects held in the gateway's read cache, by kind.", "objects"],
+      [
+        "agentry_gateway_cache_json_bytes",
+        "Bytes of serialised JSON held in the gateway's read cache, by kind.",
+        "bytes",
+      ],
+    ] as const;
+    for (const [name, help, field] of held)
+      new Gauge({
+        name,
+        help,
+        labelNames: ["kind"],
+        registers,
+        collect() {
+          for (const s of sizes()) this.set({ kind: s.kind }, s[field]);
+        },
+      });
     const pending = () => this.auditOutcomesPending();
     new Gauge({
       name: "agentry_gateway_audit_outcomes_pending",

@@ -17,7 +17,7 @@ import { KubeClient, type KubeObject } from "../../lib/kube/client.ts";
 import { kubeConfig, kubectl, testNamespace, waitFor } from "../harness/cluster.ts";
 import { render } from "../chart/helm.ts";
 import { metricSum } from "../harness/metrics.ts";
-import { startGateway, type Answer, type Gateway } from "./harness.ts";
+import { grant, startGateway, type Answer, type Gateway } from "./harness.ts";
 
 const AR = "agentry.dev/v1alpha1";
 const READER = "reader-token";
@@ -35,22 +35,8 @@ const counter = (gw: Gateway, name: string, labels: Record<string, string>) =>
 const fromCache = (gw: Gateway) => counter(gw, "agentry_gateway_reads_total", { source: "cache" });
 
 /** Grants `user` get and list of AgentRuntimes in `ns`. */
-async function mayRead(ns: string, user: string): Promise<void> {
-  const manifest = `
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: { name: agent-reader, namespace: ${ns} }
-rules: [{ apiGroups: [agentry.dev], resources: [agentruntimes], verbs: [get, list] }]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: { name: agent-reader, namespace: ${ns} }
-subjects: [{ kind: User, name: ${user}, apiGroup: rbac.authorization.k8s.io }]
-roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: agent-reader }
-`;
-  const r = await kubectl(["apply", "-f", "-"], manifest);
-  assert.equal(r.code, 0, r.stderr);
-}
+const mayRead = (ns: string, user: string) =>
+  grant(ns, user, { name: "agent-reader", resources: ["agentruntimes"], verbs: ["get", "list"] });
 
 interface Walk {
   status: number;

@@ -116,6 +116,35 @@ export async function createFleet(namespace: string, name = "fleet"): Promise<vo
   if (r.code !== 0) throw new Error(`could not create SandboxFleet ${namespace}/${name}: ${r.stderr}`);
 }
 
+/** Grants `user` `verbs` on agentry.dev `resources` in `ns`: a Role and a RoleBinding named `name`. */
+export async function grant(
+  ns: string,
+  user: string,
+  rule: { name: string; resources: string[]; verbs: string[] },
+): Promise<void> {
+  const { name, resources, verbs } = rule;
+  const manifest = [
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name, namespace: ns },
+      rules: [{ apiGroups: ["agentry.dev"], resources, verbs }],
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name, namespace: ns },
+      subjects: [{ kind: "User", name: user, apiGroup: "rbac.authorization.k8s.io" }],
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+    },
+  ];
+  const r = await kubectl(
+    ["apply", "-f", "-"],
+    JSON.stringify({ apiVersion: "v1", kind: "List", items: manifest }),
+  );
+  if (r.code !== 0) throw new Error(`could not grant ${user} ${verbs.join(",")} in ${ns}: ${r.stderr}`);
+}
+
 export interface InProcessOptions {
   tokens?: Record<string, Identity>;
   databaseUrl?: string;
