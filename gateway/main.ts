@@ -27,7 +27,7 @@ import { sseHandler } from "./events/sse.ts";
 import { GatewayMetrics } from "./metrics.ts";
 import { startMetricsServer } from "../lib/http/health.ts";
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from "./ratelimit.ts";
-import { startEmbeddedPostgres, type EmbeddedPostgres } from "./store/embedded.ts";
+import type { EmbeddedPostgres } from "./store/embedded.ts";
 import { migrate, pendingMigrations } from "./store/migrations.ts";
 import { createPool, PgStore } from "./store/store.ts";
 import { closeGracefully } from "../lib/http/shutdown.ts";
@@ -49,6 +49,8 @@ const kube = new KubeClient(kc, { qps: cfg.kubeQps, burst: cfg.kubeBurst, userAg
 let embedded: EmbeddedPostgres | undefined;
 let dbUrl = cfg.databaseUrl;
 if (!dbUrl) {
+  // Loaded only when used: PGlite's module is large, and a gateway with PostgreSQL never needs it.
+  const { startEmbeddedPostgres } = await import("./store/embedded.ts");
   embedded = await startEmbeddedPostgres(cfg.pgliteDir);
   dbUrl = embedded.url;
 }
