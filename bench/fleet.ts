@@ -3,7 +3,11 @@
 // runtime processes behind kwok's pods); and how fast the fleet asks for another sandbox
 // after a sandbox's load crosses the pressure threshold, the scale-up window excluded.
 import type { KubeObject } from "../lib/kube/client.ts";
-import { placeAll, type PlacementPolicy, type SandboxView } from "../operator/controllers/placement.ts";
+import {
+  placeAll,
+  type PlacementPolicy,
+  type SandboxView,
+} from "../operator/controllers/sandboxfleet/placement.ts";
 import { PodBackends } from "../test/harness/pods.ts";
 import { waitFor } from "../test/harness/process.ts";
 import {

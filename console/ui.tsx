@@ -2,7 +2,8 @@
 // table, definition lists and an SVG chart of a fleet's size.
 import type { ComponentChildren, JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
-import type { LiveState, Obj, Sample } from "./live.ts";
+import { PAGE_SIZE, type ObjectState, type Obj, type Paging, type Sample } from "./live.ts";
+import type { Can } from "./permissions.tsx";
 import { navigate } from "./router.ts";
 import { describe } from "./session.ts";
 
@@ -53,13 +54,25 @@ export function PageTitle(props: { children: ComponentChildren }) {
   );
 }
 
-/** A detail page whose object is not (yet) in its live list: loading, missing, or the list's error. */
-export function Missing(props: { title: string; kind: string; name: string; ns: string; list: LiveState }) {
+/** A detail page whose object is not there (yet): loading, missing, or why it could not be read. */
+export function Missing(props: {
+  title: string;
+  kind: string;
+  name: string;
+  ns: string;
+  state: ObjectState;
+}) {
   return (
     <>
       <PageTitle>{props.title}</PageTitle>
-      {props.list.error && <Alert>{props.list.error}</Alert>}
-      <p>{props.list.loaded ? `No ${props.kind} ${props.name} in ${props.ns}.` : "Loading…"}</p>
+      {props.state.error && <Alert>{props.state.error}</Alert>}
+      <p>
+        {props.state.missing
+          ? `No ${props.kind} ${props.name} in ${props.ns}.`
+          : props.state.loaded
+            ? ""
+            : "Loading…"}
+      </p>
     </>
   );
 }
@@ -109,20 +122,39 @@ export function Conditions(props: { o: Obj }) {
   );
 }
 
-export const PAGE_SIZE = 50;
-
-/** A table that pages past PAGE_SIZE rows (every list in the console may hold hundreds). */
+/**
+ * A table that pages: by the gateway's pages when `paging` is given (a list read page by page
+ * from the server), else by PAGE_SIZE rows of what it was given.
+ */
 export function Table<T>(props: {
   caption: string;
   rows: T[];
   rowKey: (row: T) => string;
   columns: [string, (row: T) => ComponentChildren][];
   empty?: string;
+  paging?: Paging;
 }) {
   const [page, setPage] = useState(0);
+  const server = props.paging;
   const pages = Math.max(1, Math.ceil(props.rows.length / PAGE_SIZE));
   const p = Math.min(page, pages - 1);
-  const rows = props.rows.slice(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
+  const rows = server ? props.rows : props.rows.slice(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
+  const pager = server
+    ? {
+        ...server,
+        label: `Page ${server.index + 1}${
+          server.total !== undefined
+            ? ` of ${Math.max(1, Math.ceil(server.total / server.size))} (${server.total} rows)`
+            : ""
+        }`,
+      }
+    : {
+        hasPrevious: p > 0,
+        hasNext: p < pages - 1,
+        previous: () => setPage(p - 1),
+        next: () => setPage(p + 1),
+        label: `Page ${p + 1} of ${pages} (${props.rows.length} rows)`,
+      };
   return (
     // A region that scrolls sideways on a narrow window, so it takes focus for the keyboard.
     <div class="table-wrap" role="region" aria-label={props.caption} tabIndex={0}>
@@ -155,15 +187,13 @@ export function Table<T>(props: {
           )}
         </tbody>
       </table>
-      {pages > 1 && (
+      {(pager.hasPrevious || pager.hasNext) && (
         <nav class="pager" aria-label={`${props.caption} pages`}>
-          <button type="button" disabled={p === 0} onClick={() => setPage(p - 1)}>
+          <button type="button" disabled={!pager.hasPrevious} onClick={pager.previous}>
             Previous
           </button>
-          <span aria-live="polite">
-            Page {p + 1} of {pages} ({props.rows.length} rows)
-          </span>
-          <button type="button" disabled={p >= pages - 1} onClick={() => setPage(p + 1)}>
+          <span aria-live="polite">{pager.label}</span>
+          <button type="button" disabled={!pager.hasNext} onClick={pager.next}>
             Next
           </button>
         </nav>
@@ -275,11 +305,10 @@ export function Field(props: { label: string; hint?: string; children: JSX.Eleme
   );
 }
 
-/** Runs an action, tracking busy and the error to show. */
-export function useAction(): [
-  { busy: boolean; error?: string; done?: string },
-  (f: () => Promise<string | void>) => Promise<void>,
-] {
+/** Runs an action, tracking busy and the error to show; a 403 makes `can` ask again. */
+export function useAction(
+  can?: Can,
+): [{ busy: boolean; error?: string; done?: string }, (f: () => Promise<string | void>) => Promise<void>] {
   const [state, setState] = useState<{ busy: boolean; error?: string; done?: string }>({ busy: false });
   const run = async (f: () => Promise<string | void>) => {
     setState({ busy: true });
@@ -287,6 +316,7 @@ export function useAction(): [
       const done = await f();
       setState({ busy: false, ...(done ? { done } : {}) });
     } catch (err) {
+      if ((err as { status?: number }).status === 403) can?.refresh();
       setState({ busy: false, error: describe(err) });
     }
   };

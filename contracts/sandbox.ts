@@ -105,6 +105,12 @@ export const SandboxStatus = z.object({
   workspaces: z.number().int().nonnegative(),
   draining: z.boolean(),
   maxWorkspaces: z.number().int().positive(),
+  /**
+   * Workspaces this sandbox does not hold that callers with a token for them asked for in
+   * the last two minutes: most likely suspended for idleness from here. The operator wakes
+   * those that sleep (placing them back here where they fit).
+   */
+  wakeRequests: z.array(z.string()).optional(),
 });
 export type SandboxStatus = z.output<typeof SandboxStatus>;
 

@@ -32,6 +32,12 @@ describe("routeOf", () => {
       "/v1/namespaces/ns/pipelines/p/runs/r-1/logs",
       "/v1/namespaces/{namespace}/pipelines/{name}/runs/{run}/logs",
     ],
+    ["/v1/namespaces/ns/permissions", "/v1/namespaces/{namespace}/permissions"],
+    ["/v1/namespaces/ns/events", "/v1/namespaces/{namespace}/events"],
+    [
+      "/v1/namespaces/ns/sandboxfleets/f/sandboxes",
+      "/v1/namespaces/{namespace}/sandboxfleets/{name}/sandboxes",
+    ],
     ["/v1/namespaces/ns/secrets", "other"],
     ["/v1/workspaces", "/v1/workspaces"],
     ["/v1/secrets", "other"],

@@ -22,6 +22,7 @@ import { sandboxesRouter } from "./dataplane/sandboxes.ts";
 import { tasksRouter } from "./dataplane/tasks.ts";
 import { DEFAULT_ADMISSION, type AdmissionSettings } from "./routes/admit.ts";
 import { eventsRouter } from "./routes/events.ts";
+import { permissionsRouter } from "./routes/permissions.ts";
 import { allNamespacesRouter } from "./routes/allnamespaces.ts";
 import { resourceRouter } from "./routes/resources.ts";
 import { cachedReadRouter, fastReads } from "./routes/cached.ts";
@@ -196,6 +197,7 @@ export function createApp(deps: GatewayDeps): express.Express {
     v1.use("/namespaces/:namespace/sandboxfleets", sandboxesRouter(dp));
   }
   v1.use("/namespaces/:namespace/events", eventsRouter(resourceDeps));
+  v1.use("/namespaces/:namespace/permissions", permissionsRouter(resourceDeps));
   v1.use(allNamespacesRouter(KINDS, resourceDeps));
   v1.use("/namespaces/:namespace/pipelines", runsRouter(resourceDeps, { listed: Boolean(deps.dataPlane) }));
   for (const def of KINDS) v1.use(`/namespaces/:namespace/${def.plural}`, resourceRouter(def, resourceDeps));

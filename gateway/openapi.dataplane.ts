@@ -109,6 +109,18 @@ export function dataPlaneSchemas(maxExecSeconds = DEFAULT_MAX_EXEC_SECONDS): Jso
               memory: fraction("Memory use as a fraction of the limit."),
               workspaces: { type: "integer", minimum: 0, description: "Workspaces it holds." },
               maxWorkspaces: { type: "integer", minimum: 1, description: "Workspaces it may hold." },
+              placed: {
+                type: "array",
+                description: "The Workspaces of the fleet's namespace it holds, in name order.",
+                items: {
+                  type: "object",
+                  required: ["name", "ownerId"],
+                  properties: {
+                    name: { type: "string", description: "The Workspace." },
+                    ownerId: { type: ["string", "null"], description: "Its spec.ownerId, if any." },
+                  },
+                },
+              },
               error: {
                 type: "string",
                 description: "Why its load is unknown (not answering, no address yet).",
@@ -372,8 +384,8 @@ export function dataPlanePaths(params: { namespace: Json; name: (kind: string) =
         summary: "The fleet's sandboxes with their load and draining state (RBAC: get sandboxfleets)",
         description:
           "Each sandbox pod of the fleet with what its runtime reports on its status endpoint: cpu and " +
-          "memory as fractions of its limits (compare with the fleet's spec.pressure), workspaces held, " +
-          "draining. A sandbox that does not answer is listed with `error`.",
+          "memory as fractions of its limits (compare with the fleet's spec.pressure), workspaces held " +
+          "(and which), draining. A sandbox that does not answer is listed with `error`. Audited.",
         responses: {
           "200": {
             description: "The sandboxes.",

@@ -15,6 +15,7 @@ import {
   EVENTS_DEFAULT_LIMIT,
   EVENTS_MAX_LIMIT,
 } from "./routes/events.ts";
+import { PERMISSION_ACTIONS, PERMISSIONS_FOR_PATTERN } from "./routes/permissions.ts";
 
 type Json = Record<string, unknown>;
 
@@ -161,6 +162,12 @@ function listSchema(def: KindDefinition): Json {
         type: "object",
         properties: {
           continue: { type: "string", description: "Pass as `continue` to get the next page." },
+          remainingItemCount: {
+            type: "integer",
+            minimum: 0,
+            description:
+              "How many objects follow this page, when the apiserver can tell (a namespace's list without a label selector).",
+          },
           resourceVersion: { type: "string" },
         },
       },
@@ -451,9 +458,91 @@ function eventPaths(): Json {
   };
 }
 
+/** What the caller may do in a namespace (routes/permissions.ts). */
+function permissionPaths(): Json {
+  const plurals = KINDS.map((k) => k.plural);
+  return {
+    "/v1/namespaces/{namespace}/permissions": {
+      parameters: [nsParam],
+      get: {
+        operationId: "readPermissions",
+        tags: ["Identity"],
+        summary:
+          "What the caller may do in a namespace (one SelfSubjectAccessReview per action, as the caller)",
+        description:
+          "For dashboards that show only the controls a caller may use. Each action is asked of the " +
+          "apiserver as the caller; `reason` says why not (or which binding allows it). With `for`, only " +
+          "that kind's actions are asked (about that object, given as plural/name). Advice only: every " +
+          "route still decides for itself.",
+        parameters: [
+          param(
+            "for",
+            "query",
+            { type: "string", pattern: PERMISSIONS_FOR_PATTERN, maxLength: 300 },
+            `Only the actions on one kind (${plurals.join(", ")}), or, as \`plural/name\`, about one object of it.`,
+          ),
+        ],
+        responses: {
+          "200": {
+            description: "The actions and whether the caller may do each.",
+            content: { "application/json": { schema: { $ref: "#/components/schemas/Permissions" } } },
+          },
+          ...errors(400, 401, 403, 429, 431, 502, 503),
+        },
+      },
+    },
+  };
+}
+
+/** The answer of GET .../permissions: one member per action of PERMISSION_ACTIONS. */
+function permissionsSchema(): Json {
+  const answer = { $ref: "#/components/schemas/PermissionAnswer" };
+  return {
+    Permissions: {
+      type: "object",
+      required: ["namespace", "user", "actions"],
+      properties: {
+        namespace: { type: "string" },
+        user: { type: "string", description: "The caller, as RBAC sees it." },
+        resource: { type: "string", description: "The kind asked about, when `for` named one." },
+        name: { type: "string", description: "The object asked about, when `for` named one." },
+        actions: {
+          type: "object",
+          description: "Each action asked (all of them, or those of the kind `for` names).",
+          additionalProperties: false,
+          properties: Object.fromEntries(
+            Object.entries(PERMISSION_ACTIONS).map(([k, a]) => [
+              k,
+              {
+                ...answer,
+                description: `${a.does}: ${a.verb} ${a.resource}${"subresource" in a ? `/${a.subresource}` : ""}`,
+              },
+            ]),
+          ),
+        },
+      },
+    },
+    PermissionAnswer: {
+      type: "object",
+      required: ["allowed", "verb", "resource", "reason"],
+      properties: {
+        allowed: { type: "boolean" },
+        verb: { type: "string" },
+        resource: { type: "string" },
+        subresource: { type: "string" },
+        reason: {
+          type: "string",
+          description: "Who may not do what, and what it would need; or what allows it.",
+        },
+      },
+    },
+  };
+}
+
 /** Path groups of the document; each returns its paths (a new family of routes adds one). */
 export const PATH_GROUPS: (() => Json)[] = [
   identityPaths,
+  permissionPaths,
   eventPaths,
   () => Object.assign({}, ...KINDS.map(kindPaths)) as Json,
   // The data plane (openapi.dataplane.ts): files, exec, tasks, runs and logs.
@@ -538,7 +627,7 @@ export function openApiDocument(version = "0.1.0", options: { maxExecSeconds?: n
     schemas[`${def.kind}Input`] = input;
     schemas[`${def.kind}List`] = listSchema(def);
   }
-  Object.assign(schemas, dataPlaneSchemas(options.maxExecSeconds));
+  Object.assign(schemas, dataPlaneSchemas(options.maxExecSeconds), permissionsSchema());
   const responses = Object.fromEntries(
     PROBLEM_CODES.map((c) => [
       `Problem${c}`,

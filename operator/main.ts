@@ -13,9 +13,9 @@ import { createInformer, keyOf, type SharedInformer } from "../lib/kube/informer
 import { TypedInformer } from "../lib/kube/typed.ts";
 import { LeaderElector } from "../lib/kube/leader.ts";
 import { AgentRuntimeReconciler, CHILD_SELECTOR } from "./controllers/agentruntime/reconciler.ts";
-import { SANDBOX_POD_SELECTOR, SandboxFleetReconciler } from "./controllers/sandboxfleet.ts";
-import { FleetMetrics } from "./controllers/sandboxfleet.metrics.ts";
-import { HttpSandboxApi } from "./controllers/sandbox.io.ts";
+import { SANDBOX_POD_SELECTOR, SandboxFleetReconciler } from "./controllers/sandboxfleet/reconciler.ts";
+import { FleetMetrics } from "./controllers/sandboxfleet/metrics.ts";
+import { HttpSandboxApi } from "./controllers/sandboxfleet/sandboxapi.ts";
 import { PodAddresses } from "../lib/kube/podaddresses.ts";
 import { AgentProbe } from "./controllers/agentruntime/probe.ts";
 import { PIPELINE_CHILD_SELECTOR, PipelineReconciler } from "./controllers/pipeline/reconciler.ts";
@@ -25,8 +25,7 @@ import { WorkspaceExpiryReconciler } from "./controllers/workspace.expiry.ts";
 import { TRUST_SELECTOR } from "./controllers/trust.desired.ts";
 import { FleetStores } from "./broker/stores.ts";
 import { PodTokenReviewer, startBrokerServer, StoreBroker } from "./broker/server.ts";
-import { specSchemas, type SandboxFleet, type Workspace } from "../api/v1alpha1/index.ts";
-import { deploymentName } from "./controllers/sandboxfleet.desired.ts";
+import { deploymentName } from "./controllers/sandboxfleet/desired.ts";
 import { workspaceNameIn } from "./broker/policy.ts";
 
 const cfg = configOrExit("operator", loadConfig, usage);
@@ -60,12 +59,12 @@ const reportInvalid = (obj: KubeObject, problem: string) => {
 };
 const informers = {
   agents: new TypedInformer("AgentRuntime", informer("agentry.dev/v1alpha1", "AgentRuntime"), reportInvalid),
-  workspaces: informer("agentry.dev/v1alpha1", "Workspace"),
+  workspaces: new TypedInformer("Workspace", informer("agentry.dev/v1alpha1", "Workspace"), reportInvalid),
   pods: informer("v1", "Pod", CHILD_SELECTOR),
   services: informer("v1", "Service", CHILD_SELECTOR),
   networkPolicies: informer("networking.k8s.io/v1", "NetworkPolicy", CHILD_SELECTOR),
   claims: informer("v1", "PersistentVolumeClaim", CHILD_SELECTOR),
-  fleets: informer("agentry.dev/v1alpha1", "SandboxFleet"),
+  fleets: new TypedInformer("SandboxFleet", informer("agentry.dev/v1alpha1", "SandboxFleet"), reportInvalid),
   deployments: informer("apps/v1", "Deployment", SANDBOX_POD_SELECTOR),
   replicaSets: informer("apps/v1", "ReplicaSet", SANDBOX_POD_SELECTOR),
   fleetPolicies: informer("networking.k8s.io/v1", "NetworkPolicy", SANDBOX_POD_SELECTOR),
@@ -110,28 +109,19 @@ const agents = new AgentRuntimeReconciler({
 });
 // The fleets' object stores, and the broker that hands sandboxes pre-signed URLs for them.
 const stores = new FleetStores(client, cfg.defaultStore);
-const fleetOf = (namespace: string, name: string): SandboxFleet | undefined => {
-  const raw = informers.fleets.get(namespace, name);
-  if (!raw) return undefined;
-  const fleet = raw as unknown as SandboxFleet;
-  const parsed = specSchemas.SandboxFleet.safeParse(raw["spec"]);
-  return parsed.success ? { ...fleet, spec: parsed.data } : fleet;
-};
 const broker = new StoreBroker({
   review: new PodTokenReviewer(client).review,
   inputs: (caller, workspaceId) => {
     const pod = informers.sandboxPods.get(caller.namespace, caller.pod);
     const fleetName = pod?.metadata.labels?.["agentry.dev/sandbox-fleet"];
-    const fleet = fleetName ? fleetOf(caller.namespace, fleetName) : undefined;
+    const fleet = fleetName ? informers.fleets.get(caller.namespace, fleetName) : undefined;
     const wsName = workspaceNameIn(caller.namespace, workspaceId);
     return {
       pod,
       fleet,
       deployment: fleet ? informers.deployments.get(caller.namespace, deploymentName(fleet)) : undefined,
       replicaSets: informers.replicaSets.list(caller.namespace),
-      workspace: wsName
-        ? (informers.workspaces.get(caller.namespace, wsName) as unknown as Workspace | undefined)
-        : undefined,
+      workspace: wsName ? informers.workspaces.get(caller.namespace, wsName) : undefined,
     };
   },
   stores,

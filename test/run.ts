@@ -6,6 +6,7 @@
 //   node --import tsx test/run.ts               all tests
 //   node --import tsx test/run.ts --unit        unit tests only (no control plane)
 //   node --import tsx test/run.ts test/foo ...  only files under these paths
+//   ... --test-name-pattern=<regexp>           only the tests whose names match (node's own flag)
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { glob } from "node:fs/promises";
@@ -24,6 +25,7 @@ await enterLoopbackNetns("make test");
 
 const args = process.argv.slice(2);
 const unitOnly = args.includes("--unit");
+const namePatterns = args.filter((a) => a.startsWith("--test-name-pattern="));
 const filters = args.filter((a) => !a.startsWith("--")).map((a) => relative(repoRoot, resolve(a)) || ".");
 
 const isClusterTest = (f: string) => f.startsWith("test/") && !f.startsWith("test/harness/");
@@ -96,6 +98,7 @@ const child = spawn(
     "--test-reporter-destination=stdout",
     "--test-reporter=./test/harness/summary-reporter.ts",
     "--test-reporter-destination=stdout",
+    ...namePatterns,
     ...selected,
   ],
   { cwd: repoRoot, env, stdio: "inherit" },

@@ -201,19 +201,18 @@ export const SandboxFleetSpec = z
       description:
         "Workspaces without ownerId: shared reuses a sandbox below the pressure thresholds; dedicated gives each its own sandbox.",
     }),
-    samplingInterval: duration("How often sandbox load is sampled.", "1s"),
-    scaleUpWindow: z
-      .int()
-      .min(1)
-      .max(100)
-      .default(2)
-      .meta({ description: "Consecutive samples that must ask for more sandboxes before scaling up." }),
-    scaleDownWindow: z
-      .int()
-      .min(1)
-      .max(1000)
-      .default(2)
-      .meta({ description: "Consecutive samples that must ask for fewer sandboxes before scaling down." }),
+    samplingInterval: duration(
+      "How often the operator samples the fleet: every sandbox's load is read and the size it asks for is noted (at least 100ms; a spec change is sampled at once). Events between samples take none.",
+      "1s",
+    ),
+    scaleUpWindow: z.int().min(1).max(100).default(2).meta({
+      description:
+        "Consecutive samples that must ask for more sandboxes before scaling up: the demand must last (scaleUpWindow - 1) × samplingInterval, 1s by default; 1 scales at the first sample.",
+    }),
+    scaleDownWindow: z.int().min(1).max(1000).default(2).meta({
+      description:
+        "Consecutive samples that must ask for fewer sandboxes before scaling down: the lower demand must last (scaleDownWindow - 1) × samplingInterval, 1s by default.",
+    }),
     cooldown: duration("Least time between two scaling actions.", "1s"),
     idleTTL: duration("How long a surplus empty sandbox is kept before it is removed.", "5m"),
     drainTimeout: duration(

@@ -20,6 +20,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/namespaces/{namespace}/permissions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Namespace. */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * What the caller may do in a namespace (one SelfSubjectAccessReview per action, as the caller)
+         * @description For dashboards that show only the controls a caller may use. Each action is asked of the apiserver as the caller; `reason` says why not (or which binding allows it). With `for`, only that kind's actions are asked (about that object, given as plural/name). Advice only: every route still decides for itself.
+         */
+        get: operations["readPermissions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/namespaces/{namespace}/events": {
         parameters: {
             query?: never;
@@ -664,7 +687,7 @@ export interface paths {
         };
         /**
          * The fleet's sandboxes with their load and draining state (RBAC: get sandboxfleets)
-         * @description Each sandbox pod of the fleet with what its runtime reports on its status endpoint: cpu and memory as fractions of its limits (compare with the fleet's spec.pressure), workspaces held, draining. A sandbox that does not answer is listed with `error`.
+         * @description Each sandbox pod of the fleet with what its runtime reports on its status endpoint: cpu and memory as fractions of its limits (compare with the fleet's spec.pressure), workspaces held (and which), draining. A sandbox that does not answer is listed with `error`. Audited.
          */
         get: operations["listFleetSandboxes"];
         put?: never;
@@ -1135,6 +1158,8 @@ export interface components {
             metadata: {
                 /** @description Pass as `continue` to get the next page. */
                 continue?: string;
+                /** @description How many objects follow this page, when the apiserver can tell (a namespace's list without a label selector). */
+                remainingItemCount?: number;
                 resourceVersion?: string;
             };
             items: components["schemas"]["AgentRuntime"][];
@@ -1521,6 +1546,8 @@ export interface components {
             metadata: {
                 /** @description Pass as `continue` to get the next page. */
                 continue?: string;
+                /** @description How many objects follow this page, when the apiserver can tell (a namespace's list without a label selector). */
+                remainingItemCount?: number;
                 resourceVersion?: string;
             };
             items: components["schemas"]["Pipeline"][];
@@ -1690,17 +1717,17 @@ export interface components {
                  */
                 ownerlessPool?: "shared" | "dedicated";
                 /**
-                 * @description How often sandbox load is sampled. A duration such as 500ms, 30s, 5m or 1h.
+                 * @description How often the operator samples the fleet: every sandbox's load is read and the size it asks for is noted (at least 100ms; a spec change is sampled at once). Events between samples take none. A duration such as 500ms, 30s, 5m or 1h.
                  * @default 1s
                  */
                 samplingInterval?: string;
                 /**
-                 * @description Consecutive samples that must ask for more sandboxes before scaling up.
+                 * @description Consecutive samples that must ask for more sandboxes before scaling up: the demand must last (scaleUpWindow - 1) × samplingInterval, 1s by default; 1 scales at the first sample.
                  * @default 2
                  */
                 scaleUpWindow?: number;
                 /**
-                 * @description Consecutive samples that must ask for fewer sandboxes before scaling down.
+                 * @description Consecutive samples that must ask for fewer sandboxes before scaling down: the lower demand must last (scaleDownWindow - 1) × samplingInterval, 1s by default.
                  * @default 2
                  */
                 scaleDownWindow?: number;
@@ -1971,17 +1998,17 @@ export interface components {
                  */
                 ownerlessPool?: "shared" | "dedicated";
                 /**
-                 * @description How often sandbox load is sampled. A duration such as 500ms, 30s, 5m or 1h.
+                 * @description How often the operator samples the fleet: every sandbox's load is read and the size it asks for is noted (at least 100ms; a spec change is sampled at once). Events between samples take none. A duration such as 500ms, 30s, 5m or 1h.
                  * @default 1s
                  */
                 samplingInterval?: string;
                 /**
-                 * @description Consecutive samples that must ask for more sandboxes before scaling up.
+                 * @description Consecutive samples that must ask for more sandboxes before scaling up: the demand must last (scaleUpWindow - 1) × samplingInterval, 1s by default; 1 scales at the first sample.
                  * @default 2
                  */
                 scaleUpWindow?: number;
                 /**
-                 * @description Consecutive samples that must ask for fewer sandboxes before scaling down.
+                 * @description Consecutive samples that must ask for fewer sandboxes before scaling down: the lower demand must last (scaleDownWindow - 1) × samplingInterval, 1s by default.
                  * @default 2
                  */
                 scaleDownWindow?: number;
@@ -2042,6 +2069,8 @@ export interface components {
             metadata: {
                 /** @description Pass as `continue` to get the next page. */
                 continue?: string;
+                /** @description How many objects follow this page, when the apiserver can tell (a namespace's list without a label selector). */
+                remainingItemCount?: number;
                 resourceVersion?: string;
             };
             items: components["schemas"]["SandboxFleet"][];
@@ -2267,6 +2296,8 @@ export interface components {
             metadata: {
                 /** @description Pass as `continue` to get the next page. */
                 continue?: string;
+                /** @description How many objects follow this page, when the apiserver can tell (a namespace's list without a label selector). */
+                remainingItemCount?: number;
                 resourceVersion?: string;
             };
             items: components["schemas"]["Workspace"][];
@@ -2288,6 +2319,13 @@ export interface components {
                 workspaces?: number;
                 /** @description Workspaces it may hold. */
                 maxWorkspaces?: number;
+                /** @description The Workspaces of the fleet's namespace it holds, in name order. */
+                placed?: {
+                    /** @description The Workspace. */
+                    name: string;
+                    /** @description Its spec.ownerId, if any. */
+                    ownerId: string | null;
+                }[];
                 /** @description Why its load is unknown (not answering, no address yet). */
                 error?: string;
             }[];
@@ -2435,6 +2473,46 @@ export interface components {
                     containers: string[];
                 }[];
             }[];
+        };
+        Permissions: {
+            namespace: string;
+            /** @description The caller, as RBAC sees it. */
+            user: string;
+            /** @description The kind asked about, when `for` named one. */
+            resource?: string;
+            /** @description The object asked about, when `for` named one. */
+            name?: string;
+            /** @description Each action asked (all of them, or those of the kind `for` names). */
+            actions: {
+                /** @description create workspaces: create workspaces */
+                createWorkspace?: components["schemas"]["PermissionAnswer"];
+                /** @description suspend and resume workspaces: patch workspaces */
+                suspendWorkspace?: components["schemas"]["PermissionAnswer"];
+                /** @description list, view and download a workspace's files: get workspaces/files */
+                readFiles?: components["schemas"]["PermissionAnswer"];
+                /** @description upload and delete a workspace's files: update workspaces/files */
+                writeFiles?: components["schemas"]["PermissionAnswer"];
+                /** @description run commands in workspaces: create workspaces/exec */
+                exec?: components["schemas"]["PermissionAnswer"];
+                /** @description pin and unpin a fleet's size: patch sandboxfleets */
+                scaleFleet?: components["schemas"]["PermissionAnswer"];
+                /** @description send tasks to agents: create agentruntimes/tasks */
+                sendTask?: components["schemas"]["PermissionAnswer"];
+                /** @description read an agent's recent tasks: get agentruntimes/tasks */
+                readTasks?: components["schemas"]["PermissionAnswer"];
+                /** @description start a pipeline run now: patch pipelines */
+                runPipeline?: components["schemas"]["PermissionAnswer"];
+                /** @description read a pipeline run's logs: get pipelines/logs */
+                readLogs?: components["schemas"]["PermissionAnswer"];
+            };
+        };
+        PermissionAnswer: {
+            allowed: boolean;
+            verb: string;
+            resource: string;
+            subresource?: string;
+            /** @description Who may not do what, and what it would need; or what allows it. */
+            reason: string;
         };
     };
     responses: {
@@ -2591,6 +2669,39 @@ export interface operations {
             401: components["responses"]["Problem401"];
             429: components["responses"]["Problem429"];
             431: components["responses"]["Problem431"];
+        };
+    };
+    readPermissions: {
+        parameters: {
+            query?: {
+                /** @description Only the actions on one kind (agentruntimes, pipelines, sandboxfleets, workspaces), or, as `plural/name`, about one object of it. */
+                for?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Namespace. */
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The actions and whether the caller may do each. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Permissions"];
+                };
+            };
+            400: components["responses"]["Problem400"];
+            401: components["responses"]["Problem401"];
+            403: components["responses"]["Problem403"];
+            429: components["responses"]["Problem429"];
+            431: components["responses"]["Problem431"];
+            502: components["responses"]["Problem502"];
+            503: components["responses"]["Problem503"];
         };
     };
     listEvents: {

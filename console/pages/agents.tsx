@@ -1,9 +1,11 @@
 // AgentRuntimes: phase and readinessReason of each; an agent's page shows its endpoint,
-// restarts and conditions, its recent tasks, and a task box whose answer streams in.
+// restarts and conditions, its recent tasks, and a task box whose answer streams in (for
+// callers who may send tasks; others see why not).
 import { useEffect, useState } from "preact/hooks";
 import { NDJSON, records, type TaskRecord } from "../../clients/typescript/index.ts";
 import { ObjectEvents } from "../events.tsx";
-import { useLive, type Obj } from "../live.ts";
+import { useObject, usePage, type Obj } from "../live.ts";
+import { type Can, governed, type Permission, useCan, Why } from "../permissions.tsx";
 import { pagePath } from "../router.ts";
 import { authFetch, describe, enc } from "../session.ts";
 import { Alert, ago, Conditions, Field, Fields, Health, Link, PageTitle, Table, Missing } from "../ui.tsx";
@@ -18,7 +20,7 @@ interface ArStatus {
 const arStatus = (o: Obj) => (o.status ?? {}) as ArStatus;
 
 export function AgentsPage(props: { ns: string }) {
-  const agents = useLive(props.ns, "agentruntimes");
+  const agents = usePage(props.ns, "agentruntimes");
   return (
     <>
       <PageTitle>Agents</PageTitle>
@@ -26,6 +28,7 @@ export function AgentsPage(props: { ns: string }) {
       <Table
         caption={`AgentRuntimes in ${props.ns}`}
         rows={agents.items}
+        paging={agents.paging}
         rowKey={(o) => o.metadata.name}
         empty={agents.loaded ? "No agents in this namespace." : "Loading…"}
         columns={[
@@ -53,21 +56,23 @@ interface Task {
 
 export function AgentPage(props: { ns: string; name: string }) {
   const { ns, name } = props;
-  const agents = useLive(ns, "agentruntimes");
-  const ar = agents.items.find((o) => o.metadata.name === name);
+  const agent = useObject(ns, "agentruntimes", name);
+  const ar = agent.object;
+  const can = useCan(ns, "agentruntimes", name);
+  const mayRead = can("readTasks");
   const [tasks, setTasks] = useState<Task[] | undefined>();
   const [tasksNote, setTasksNote] = useState<string | undefined>();
   const [runs, setRuns] = useState(0);
   const base = `/v1/namespaces/${enc(ns)}/agentruntimes/${enc(name)}/tasks`;
   const ready = ar && arStatus(ar).phase === "Ready";
   useEffect(() => {
-    if (!ready) return;
+    if (!ready || !mayRead.allowed) return;
     authFetch(base)
       .then((r) => r.json() as Promise<{ items: Task[] }>)
       .then((l) => setTasks(l.items))
       .catch((err: unknown) => setTasksNote(describe(err)));
-  }, [base, ready, runs]);
-  if (!ar) return <Missing title={`Agent ${name}`} kind="AgentRuntime" name={name} ns={ns} list={agents} />;
+  }, [base, ready, runs, mayRead.allowed]);
+  if (!ar) return <Missing title={`Agent ${name}`} kind="AgentRuntime" name={name} ns={ns} state={agent} />;
   const st = arStatus(ar);
   return (
     <>
@@ -82,9 +87,13 @@ export function AgentPage(props: { ns: string; name: string }) {
           ["Restarts", st.restartCount ?? 0],
         ]}
       />
-      <TaskBox base={base} onDone={() => setRuns((x) => x + 1)} disabled={!ready} />
+      {agent.error && <Alert>{agent.error}</Alert>}
+      <TaskBox base={base} onDone={() => setRuns((x) => x + 1)} disabled={!ready} can={can} />
       <section aria-labelledby="tasks-h">
         <h2 id="tasks-h">Recent tasks</h2>
+        <Why id="read-tasks-why" p={mayRead}>
+          You may not read this agent's tasks
+        </Why>
         {tasksNote && <p class="muted">{tasksNote}</p>}
         {tasks && (
           <Table
@@ -106,7 +115,8 @@ export function AgentPage(props: { ns: string; name: string }) {
   );
 }
 
-function TaskBox(props: { base: string; onDone: () => void; disabled: boolean }) {
+function TaskBox(props: { base: string; onDone: () => void; disabled: boolean; can: Can }) {
+  const may: Permission = props.can("sendTask");
   const [input, setInput] = useState("");
   const [answer, setAnswer] = useState("");
   const [error, setError] = useState<string | undefined>();
@@ -130,6 +140,7 @@ function TaskBox(props: { base: string; onDone: () => void; disabled: boolean })
         else if (r.type === "error") setError(r.detail);
       }
     } catch (err) {
+      if ((err as { status?: number }).status === 403) props.can.refresh();
       setError(describe(err));
     } finally {
       setBusy(false);
@@ -140,6 +151,9 @@ function TaskBox(props: { base: string; onDone: () => void; disabled: boolean })
     <section aria-labelledby="task-h">
       <h2 id="task-h">Send a task</h2>
       {props.disabled && <p>The agent is not Ready; tasks are refused until it is.</p>}
+      <Why id="task-why" p={may}>
+        You may not send tasks to this agent
+      </Why>
       <form class="stack" onSubmit={(e) => void send(e)}>
         <Field label="Task">
           <textarea
@@ -149,7 +163,7 @@ function TaskBox(props: { base: string; onDone: () => void; disabled: boolean })
             onInput={(e) => setInput((e.target as HTMLTextAreaElement).value)}
           />
         </Field>
-        <button type="submit" disabled={busy || props.disabled}>
+        <button type="submit" {...governed(may, "task-why", busy || props.disabled)}>
           {busy ? "Working…" : "Send"}
         </button>
       </form>

@@ -1,10 +1,12 @@
-// SandboxFleets: each fleet's size (min, desired, ready, max) and capacity used; a fleet's page
-// adds a grid of its sandboxes (their workspaces, cpu and memory against the fleet's pressure
-// thresholds, draining), a chart of its size over the last minutes (from the live stream), and
-// pinning or unpinning its size (PATCH spec.replicas, as `kubectl scale` does).
+// SandboxFleets: each fleet's size (min, desired, ready, max) and capacity used, a page at a
+// time; a fleet's page adds a grid of its sandboxes (the workspaces each holds, cpu and memory
+// against the fleet's pressure thresholds, draining), a chart of its size over the last minutes
+// (from the live stream), and pinning or unpinning its size (PATCH spec.replicas, as `kubectl
+// scale` does) for callers who may patch the fleet; others see why they may not.
 import { useEffect, useState } from "preact/hooks";
 import type { components } from "../../clients/typescript/index.ts";
-import { fleetHistory, useLive, type Obj } from "../live.ts";
+import { fleetHistory, useObject, usePage, type Obj } from "../live.ts";
+import { governed, useCan, Why } from "../permissions.tsx";
 import { pagePath } from "../router.ts";
 import { api, authFetch, call, describe, enc } from "../session.ts";
 import {
@@ -48,7 +50,7 @@ function used(o: Obj): string {
 }
 
 export function FleetsPage(props: { ns: string }) {
-  const fleets = useLive(props.ns, "sandboxfleets");
+  const fleets = usePage(props.ns, "sandboxfleets");
   return (
     <>
       <PageTitle>Sandbox fleets</PageTitle>
@@ -56,6 +58,7 @@ export function FleetsPage(props: { ns: string }) {
       <Table
         caption={`SandboxFleets in ${props.ns}`}
         rows={fleets.items}
+        paging={fleets.paging}
         rowKey={(o) => o.metadata.name}
         empty={fleets.loaded ? "No fleets in this namespace." : "Loading…"}
         columns={[
@@ -106,24 +109,17 @@ function useSandboxes(ns: string, name: string): { items: Sandbox[]; error?: str
 
 export function FleetPage(props: { ns: string; name: string }) {
   const { ns, name } = props;
-  const fleets = useLive(ns, "sandboxfleets");
-  const workspaces = useLive(ns, "workspaces");
+  const state = useObject(ns, "sandboxfleets", name);
   const sandboxes = useSandboxes(ns, name);
-  const fleet = fleets.items.find((o) => o.metadata.name === name);
+  const fleet = state.object;
   if (!fleet)
-    return <Missing title={`Fleet ${name}`} kind="SandboxFleet" name={name} ns={ns} list={fleets} />;
+    return <Missing title={`Fleet ${name}`} kind="SandboxFleet" name={name} ns={ns} state={state} />;
   const sp = spec(fleet);
   const st = status(fleet);
-  const mine = workspaces.items.filter(
-    (w) => (w.spec as { fleetRef?: { name?: string } })?.fleetRef?.name === name,
-  );
-  const onPod = (pod: string) =>
-    mine.filter((w) => (w.status as { sandboxPod?: string })?.sandboxPod === pod);
-  const waiting = mine.filter((w) => !(w.status as { sandboxPod?: string })?.sandboxPod);
   return (
     <>
       <PageTitle>{`Fleet ${name}`}</PageTitle>
-      {fleets.error && <Alert>{fleets.error}</Alert>}
+      {state.error && <Alert>{state.error}</Alert>}
       <Fields
         rows={[
           ["Health", <Health o={fleet} />],
@@ -147,7 +143,6 @@ export function FleetPage(props: { ns: string; name: string }) {
       <section aria-labelledby="sandboxes-h">
         <h2 id="sandboxes-h">Sandboxes</h2>
         {sandboxes.error && <Alert>{sandboxes.error}</Alert>}
-        {waiting.length > 0 && <p>Waiting for a sandbox: {waiting.map((w) => w.metadata.name).join(", ")}</p>}
         <ul class="grid" aria-label={`Sandboxes of ${name}`}>
           {sandboxes.items.map((s) => (
             <li key={s.name} class={`sandbox${s.draining ? " draining" : ""}${s.ready ? "" : " unready"}`}>
@@ -163,12 +158,10 @@ export function FleetPage(props: { ns: string; name: string }) {
                 <Meter label="Memory" value={s.memory} limit={sp.pressure?.memory ?? 0.8} />
               )}
               <ul class="ws-list" aria-label={`Workspaces on ${s.name}`}>
-                {onPod(s.name).map((w) => (
-                  <li key={w.metadata.name}>
-                    <Link href={pagePath(ns, "workspaces", w.metadata.name)}>{w.metadata.name}</Link>
-                    {(w.spec as { ownerId?: string })?.ownerId ? (
-                      <span class="muted"> ({(w.spec as { ownerId?: string }).ownerId})</span>
-                    ) : null}
+                {(s.placed ?? []).map((w) => (
+                  <li key={w.name}>
+                    <Link href={pagePath(ns, "workspaces", w.name)}>{w.name}</Link>
+                    {w.ownerId ? <span class="muted"> ({w.ownerId})</span> : null}
                   </li>
                 ))}
               </ul>
@@ -187,7 +180,9 @@ function Scale(props: { fleet: Obj; ns: string }) {
   const [size, setSize] = useState(
     String(sp.replicas ?? status(props.fleet).desiredReplicas ?? sp.minReplicas ?? 0),
   );
-  const [state, run] = useAction();
+  const can = useCan(props.ns, "sandboxfleets", props.fleet.metadata.name);
+  const may = can("scaleFleet");
+  const [state, run] = useAction(can);
   const patch = (replicas: number | null) =>
     run(async () => {
       await call(
@@ -203,6 +198,9 @@ function Scale(props: { fleet: Obj; ns: string }) {
   return (
     <section aria-labelledby="scale-h">
       <h2 id="scale-h">Scale</h2>
+      <Why id="scale-why" p={may}>
+        You may not pin or unpin this fleet
+      </Why>
       <form
         class="row"
         onSubmit={(e) => {
@@ -219,14 +217,15 @@ function Scale(props: { fleet: Obj; ns: string }) {
             required
             value={size}
             onInput={(e) => setSize((e.target as HTMLInputElement).value)}
+            {...governed(may, "scale-why")}
           />
         </Field>
-        <button type="submit" disabled={state.busy}>
+        <button type="submit" {...governed(may, "scale-why", state.busy)}>
           Pin size
         </button>
         <button
           type="button"
-          disabled={state.busy || sp.replicas === undefined}
+          {...governed(may, "scale-why", state.busy || sp.replicas === undefined)}
           onClick={() => void patch(null)}
         >
           Unpin

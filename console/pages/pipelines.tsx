@@ -1,8 +1,9 @@
 // Pipelines: schedule, phase, last run and the latest failure's reason; a pipeline's page lists
 // its runs with their status, starts a run now, and shows a run's logs (its pod's log, read
-// through the gateway as the caller).
+// through the gateway as the caller); a caller who may not do either sees why.
 import { useEffect, useState } from "preact/hooks";
-import { useLive, type Obj } from "../live.ts";
+import { useObject, usePage, type Obj } from "../live.ts";
+import { governed, useCan, Why } from "../permissions.tsx";
 import { pagePath } from "../router.ts";
 import { api, authFetch, call, describe, enc } from "../session.ts";
 import {
@@ -30,7 +31,7 @@ const plStatus = (o: Obj) => (o.status ?? {}) as PlStatus;
 const schedule = (o: Obj): string => (o.spec as { schedule?: string } | undefined)?.schedule || "once";
 
 export function PipelinesPage(props: { ns: string }) {
-  const pipelines = useLive(props.ns, "pipelines");
+  const pipelines = usePage(props.ns, "pipelines");
   return (
     <>
       <PageTitle>Pipelines</PageTitle>
@@ -38,6 +39,7 @@ export function PipelinesPage(props: { ns: string }) {
       <Table
         caption={`Pipelines in ${props.ns}`}
         rows={pipelines.items}
+        paging={pipelines.paging}
         rowKey={(o) => o.metadata.name}
         empty={pipelines.loaded ? "No pipelines in this namespace." : "Loading…"}
         columns={[
@@ -69,12 +71,15 @@ interface Run {
 
 export function PipelinePage(props: { ns: string; name: string }) {
   const { ns, name } = props;
-  const pipelines = useLive(ns, "pipelines");
-  const pl = pipelines.items.find((o) => o.metadata.name === name);
+  const pipeline = useObject(ns, "pipelines", name);
+  const pl = pipeline.object;
+  const can = useCan(ns, "pipelines", name);
+  const mayRun = can("runPipeline");
+  const mayLogs = can("readLogs");
   const [runs, setRuns] = useState<Run[] | undefined>();
   const [runsError, setRunsError] = useState<string | undefined>();
   const [logs, setLogs] = useState<{ run: string; text: string } | undefined>();
-  const [state, run] = useAction();
+  const [state, run] = useAction(can);
   // Runs are read again whenever the pipeline's status changes (a run started or ended).
   const version = pl?.metadata.resourceVersion;
   useEffect(() => {
@@ -86,7 +91,7 @@ export function PipelinePage(props: { ns: string; name: string }) {
       .then((l) => setRuns((l as { items: Run[] }).items))
       .catch((err: unknown) => setRunsError(describe(err)));
   }, [ns, name, version]);
-  if (!pl) return <Missing title={`Pipeline ${name}`} kind="Pipeline" name={name} ns={ns} list={pipelines} />;
+  if (!pl) return <Missing title={`Pipeline ${name}`} kind="Pipeline" name={name} ns={ns} state={pipeline} />;
   const st = plStatus(pl);
   const runNow = () =>
     run(async () => {
@@ -123,15 +128,22 @@ export function PipelinePage(props: { ns: string; name: string }) {
           ],
         ]}
       />
+      {pipeline.error && <Alert>{pipeline.error}</Alert>}
       <div class="row">
-        <button type="button" disabled={state.busy} onClick={() => void runNow()}>
+        <button type="button" {...governed(mayRun, "run-why", state.busy)} onClick={() => void runNow()}>
           Run now
         </button>
       </div>
+      <Why id="run-why" p={mayRun}>
+        You may not start runs of this pipeline
+      </Why>
       <ActionResult state={state} />
       <section aria-labelledby="runs-h">
         <h2 id="runs-h">Runs</h2>
         {runsError && <Alert>{runsError}</Alert>}
+        <Why id="logs-why" p={mayLogs}>
+          You may not read the runs' logs
+        </Why>
         {runs && (
           <Table
             caption="Runs, newest first"
@@ -148,7 +160,7 @@ export function PipelinePage(props: { ns: string; name: string }) {
                 (r) => (
                   <button
                     type="button"
-                    disabled={r.pods.length === 0}
+                    {...governed(mayLogs, "logs-why", r.pods.length === 0)}
                     onClick={() => void showLogs(r.name)}
                     aria-label={`Logs of ${r.name}`}
                   >

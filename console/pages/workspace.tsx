@@ -1,10 +1,12 @@
 // One workspace: where it is placed, how its files stand against the object store, suspend
 // and resume, a file browser (list, view, upload, download, delete) and a command runner whose
-// output streams in (the gateway's exec route as newline-delimited JSON records).
+// output streams in (the gateway's exec route as newline-delimited JSON records). Each control
+// a caller may not use is disabled, its reason beside it (the gateway's permissions route).
 import { ObjectEvents } from "../events.tsx";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { NDJSON, records, type ExecRecord } from "../../clients/typescript/index.ts";
-import { useLive } from "../live.ts";
+import { useObject } from "../live.ts";
+import { type Can, governed, useCan, Why } from "../permissions.tsx";
 import { pagePath } from "../router.ts";
 import { api, authFetch, call, describe, enc } from "../session.ts";
 import {
@@ -35,11 +37,12 @@ interface WsStatus {
 
 export function WorkspacePage(props: { ns: string; name: string }) {
   const { ns, name } = props;
-  const workspaces = useLive(ns, "workspaces");
-  const ws = workspaces.items.find((o) => o.metadata.name === name);
-  const [state, run] = useAction();
-  if (!ws)
-    return <Missing title={`Workspace ${name}`} kind="Workspace" name={name} ns={ns} list={workspaces} />;
+  const state0 = useObject(ns, "workspaces", name);
+  const ws = state0.object;
+  const can = useCan(ns, "workspaces", name);
+  const [state, run] = useAction(can);
+  if (!ws) return <Missing title={`Workspace ${name}`} kind="Workspace" name={name} ns={ns} state={state0} />;
+  const maySuspend = can("suspendWorkspace");
   const sp = wsSpec(ws);
   const st = (ws.status ?? {}) as WsStatus;
   const suspend = (suspended: boolean) =>
@@ -79,20 +82,22 @@ export function WorkspacePage(props: { ns: string; name: string }) {
           ["Size at last flush", st.bytes !== undefined ? `${st.bytes} bytes` : undefined],
         ]}
       />
+      {state0.error && <Alert>{state0.error}</Alert>}
       <div class="row">
-        {sp.suspended ? (
-          <button type="button" disabled={state.busy} onClick={() => void suspend(false)}>
-            Resume
-          </button>
-        ) : (
-          <button type="button" disabled={state.busy} onClick={() => void suspend(true)}>
-            Suspend
-          </button>
-        )}
+        <button
+          type="button"
+          {...governed(maySuspend, "suspend-why", state.busy)}
+          onClick={() => void suspend(!sp.suspended)}
+        >
+          {sp.suspended ? "Resume" : "Suspend"}
+        </button>
       </div>
+      <Why id="suspend-why" p={maySuspend}>
+        You may not suspend or resume this workspace
+      </Why>
       <ActionResult state={state} />
-      <Files ns={ns} name={name} placed={Boolean(st.sandboxPod) && !sp.suspended} />
-      <Runner ns={ns} name={name} />
+      <Files ns={ns} name={name} placed={Boolean(st.sandboxPod) && !sp.suspended} can={can} />
+      <Runner ns={ns} name={name} can={can} />
       <Conditions o={ws} />
       <ObjectEvents ns={ns} kind="Workspace" name={name} />
     </>
@@ -106,19 +111,21 @@ interface Entry {
   modifiedAt: string;
 }
 
-function Files(props: { ns: string; name: string; placed: boolean }) {
+function Files(props: { ns: string; name: string; placed: boolean; can: Can }) {
+  const mayRead = props.can("readFiles");
+  const mayWrite = props.can("writeFiles");
   const base = `/v1/namespaces/${enc(props.ns)}/workspaces/${enc(props.name)}/files`;
   const [dir, setDir] = useState("");
   const [entries, setEntries] = useState<Entry[] | undefined>();
   const [error, setError] = useState<string | undefined>();
   const [viewing, setViewing] = useState<{ path: string; text: string } | undefined>();
   const [reloads, setReloads] = useState(0);
-  const [state, run] = useAction();
+  const [state, run] = useAction(props.can);
   const fileInput = useRef<HTMLInputElement>(null);
   const join = (n: string) => (dir ? `${dir}/${n}` : n);
 
   useEffect(() => {
-    if (!props.placed) return;
+    if (!props.placed || !mayRead.allowed) return;
     let stopped = false;
     authFetch(`${base}${dir ? `?path=${enc(dir)}` : ""}`)
       .then((r) => r.json() as Promise<{ entries: Entry[] }>)
@@ -129,7 +136,7 @@ function Files(props: { ns: string; name: string; placed: boolean }) {
       })
       .catch((err: unknown) => !stopped && setError(describe(err)));
     return () => void (stopped = true);
-  }, [base, dir, reloads, props.placed]);
+  }, [base, dir, reloads, props.placed, mayRead.allowed]);
 
   const view = (n: string) =>
     run(async () => {
@@ -178,6 +185,12 @@ function Files(props: { ns: string; name: string; placed: boolean }) {
     <section aria-labelledby="files-h">
       <h2 id="files-h">Files</h2>
       {!props.placed && <p>The workspace is not placed on a sandbox; its files are not reachable now.</p>}
+      <Why id="read-files-why" p={mayRead}>
+        You may not see this workspace's files
+      </Why>
+      <Why id="write-files-why" p={mayWrite}>
+        You may not upload or delete files here
+      </Why>
       {error && <Alert>{error}</Alert>}
       <nav aria-label="Folder" class="crumbs">
         <button type="button" class="link" onClick={() => setDir("")}>
@@ -192,7 +205,7 @@ function Files(props: { ns: string; name: string; placed: boolean }) {
           </span>
         ))}
       </nav>
-      {entries && (
+      {entries && mayRead.allowed && (
         <Table
           caption={`Files in /${dir}`}
           rows={[...entries].sort(
@@ -233,7 +246,12 @@ function Files(props: { ns: string; name: string; placed: boolean }) {
                     </button>
                   )}
                   {e.type !== "dir" && (
-                    <button type="button" onClick={() => void remove(e.name)} aria-label={`Delete ${e.name}`}>
+                    <button
+                      type="button"
+                      onClick={() => void remove(e.name)}
+                      aria-label={`Delete ${e.name}`}
+                      {...governed(mayWrite, "write-files-why")}
+                    >
                       Delete
                     </button>
                   )}
@@ -245,9 +263,15 @@ function Files(props: { ns: string; name: string; placed: boolean }) {
       )}
       <form class="row" onSubmit={upload}>
         <Field label={`Upload to /${dir}`}>
-          <input type="file" name="file" multiple ref={fileInput} />
+          <input
+            type="file"
+            name="file"
+            multiple
+            ref={fileInput}
+            {...governed(mayWrite, "write-files-why")}
+          />
         </Field>
-        <button type="submit" disabled={state.busy || !props.placed}>
+        <button type="submit" {...governed(mayWrite, "write-files-why", state.busy || !props.placed)}>
           Upload
         </button>
       </form>
@@ -270,7 +294,8 @@ function Files(props: { ns: string; name: string; placed: boolean }) {
 /** Output kept on screen: the last 256 KiB (the sandbox caps what a command may print anyway). */
 const MAX_OUTPUT = 256 * 1024;
 
-function Runner(props: { ns: string; name: string }) {
+function Runner(props: { ns: string; name: string; can: Can }) {
+  const may = props.can("exec");
   const [command, setCommand] = useState("");
   const [output, setOutput] = useState("");
   const [exit, setExit] = useState<string | undefined>();
@@ -311,6 +336,7 @@ function Runner(props: { ns: string; name: string }) {
         else if (r.type === "error") setError(r.detail);
       }
     } catch (err) {
+      if ((err as { status?: number }).status === 403) props.can.refresh();
       if (!abort.signal.aborted) setError(describe(err));
       else setExit("cancelled");
     } finally {
@@ -330,6 +356,9 @@ function Runner(props: { ns: string; name: string }) {
   return (
     <section aria-labelledby="run-h">
       <h2 id="run-h">Run a command</h2>
+      <Why id="exec-why" p={may}>
+        You may not run commands in this workspace
+      </Why>
       <form class="row" onSubmit={(e) => void start(e)}>
         <Field label="Command" hint="run with sh -c in the workspace's folder">
           <input
@@ -341,7 +370,7 @@ function Runner(props: { ns: string; name: string }) {
             onInput={(e) => setCommand((e.target as HTMLInputElement).value)}
           />
         </Field>
-        <button type="submit" disabled={busy}>
+        <button type="submit" {...governed(may, "exec-why", busy)}>
           Run
         </button>
         <button type="button" disabled={!busy} onClick={cancel}>

@@ -1,7 +1,9 @@
-// Workspaces: the namespace's workspaces, live, and a form that creates one (fleet, owner,
-// git source) through the gateway, which runs the same admission rules as the webhook.
+// Workspaces: the namespace's workspaces, a page at a time and live, and a form that creates
+// one (fleet, owner, git source) through the gateway, which runs the same admission rules as
+// the webhook; a caller who may not create workspaces sees why instead.
 import { useState } from "preact/hooks";
-import { useLive, type Obj } from "../live.ts";
+import { usePage, type Obj } from "../live.ts";
+import { governed, useCan, Why } from "../permissions.tsx";
 import { navigate, pagePath } from "../router.ts";
 import { api, call } from "../session.ts";
 import { ActionResult, Alert, Field, Health, Link, PageTitle, Table, useAction } from "../ui.tsx";
@@ -20,8 +22,9 @@ export const wsSpec = (o: Obj) => (o.spec ?? {}) as WsSpec;
 export const wsStatus = (o: Obj) => (o.status ?? {}) as WsStatus;
 
 export function WorkspacesPage(props: { ns: string }) {
-  const workspaces = useLive(props.ns, "workspaces");
-  const fleets = useLive(props.ns, "sandboxfleets");
+  const workspaces = usePage(props.ns, "workspaces");
+  // The fleets a new workspace may name: the first page of them.
+  const fleets = usePage(props.ns, "sandboxfleets", FLEET_CHOICES);
   return (
     <>
       <PageTitle>Workspaces</PageTitle>
@@ -29,6 +32,7 @@ export function WorkspacesPage(props: { ns: string }) {
       <Table
         caption={`Workspaces in ${props.ns}`}
         rows={workspaces.items}
+        paging={workspaces.paging}
         rowKey={(o) => o.metadata.name}
         empty={workspaces.loaded ? "No workspaces in this namespace." : "Loading…"}
         columns={[
@@ -43,14 +47,22 @@ export function WorkspacesPage(props: { ns: string }) {
           ["Sandbox", (o) => wsStatus(o).sandboxPod ?? "—"],
         ]}
       />
-      <CreateWorkspace ns={props.ns} fleets={fleets.items.map((f) => f.metadata.name)} />
+      <CreateWorkspace
+        ns={props.ns}
+        fleets={fleets.items.map((f) => f.metadata.name)}
+        more={fleets.paging.hasNext}
+      />
     </>
   );
 }
 
-function CreateWorkspace(props: { ns: string; fleets: string[] }) {
+const FLEET_CHOICES = 100;
+
+function CreateWorkspace(props: { ns: string; fleets: string[]; more: boolean }) {
   const [form, setForm] = useState({ name: "", fleet: "", owner: "", url: "", ref: "" });
-  const [state, run] = useAction();
+  const can = useCan(props.ns, "workspaces");
+  const may = can("createWorkspace");
+  const [state, run] = useAction(can);
   const set = (k: keyof typeof form) => (e: Event) =>
     setForm({ ...form, [k]: (e.target as HTMLInputElement | HTMLSelectElement).value });
   const fleet = form.fleet || props.fleets[0] || "";
@@ -82,6 +94,9 @@ function CreateWorkspace(props: { ns: string; fleets: string[] }) {
   return (
     <section aria-labelledby="create-h">
       <h2 id="create-h">Create a workspace</h2>
+      <Why id="create-why" p={may}>
+        You may not create workspaces here
+      </Why>
       <form onSubmit={submit} class="stack">
         <Field label="Name">
           <input
@@ -92,7 +107,7 @@ function CreateWorkspace(props: { ns: string; fleets: string[] }) {
             onInput={set("name")}
           />
         </Field>
-        <Field label="Fleet">
+        <Field label="Fleet" {...(props.more ? { hint: `the first ${FLEET_CHOICES} fleets` } : {})}>
           <select name="fleet" required value={fleet} onChange={set("fleet")}>
             {props.fleets.map((f) => (
               <option key={f} value={f}>
@@ -110,7 +125,7 @@ function CreateWorkspace(props: { ns: string; fleets: string[] }) {
         <Field label="Git ref (optional)" hint="branch, tag or commit; default main">
           <input name="ref" value={form.ref} onInput={set("ref")} />
         </Field>
-        <button type="submit" disabled={state.busy || !fleet}>
+        <button type="submit" {...governed(may, "create-why", state.busy || !fleet)}>
           Create workspace
         </button>
       </form>

@@ -163,11 +163,6 @@ export class AccessCache {
   }
 }
 
-/** A reviewer with its own cache (no invalidation): for tests and tools. */
-export function accessReviewer(client: KubeClient, ttlMs = 5_000): AccessReview {
-  return new AccessCache(client, { ttlMs }).review;
-}
-
 /** The RBAC words of a question: "create workspaces/exec". */
 export const rbacOf = (q: AccessQuestion): string =>
   `${q.verb} ${q.resource}${q.subresource ? `/${q.subresource}` : ""}`;

@@ -66,7 +66,7 @@ export interface AuditTarget {
  * `note` adds a line to the record's detail (a path, a program, an exit code).
  */
 export async function audited(
-  deps: DataPlaneDeps,
+  deps: Pick<DataPlaneDeps, "store" | "log">,
   req: Request,
   res: Response,
   target: AuditTarget,

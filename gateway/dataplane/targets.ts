@@ -13,7 +13,7 @@ import { agentPodProblem, sandboxPodProblem } from "../../lib/kube/owners.ts";
 import type { PodAddresses } from "../../lib/kube/podaddresses.ts";
 import type { TokenSigner } from "../../lib/tokens.ts";
 import { problemOf } from "../problem.ts";
-import { DEFAULT_WAKE_WAIT_MS, wake, wakes } from "./wake.ts";
+import { DEFAULT_WAKE_WAIT_MS, WAKE_POLL_MS, wake, wakes } from "./wake.ts";
 
 /** Lifetime of a token the gateway signs for one call (a streamed exec may outlive it: the sandbox checks it once). */
 export const CALL_TOKEN_SECONDS = 120;
@@ -153,22 +153,67 @@ export interface AgentTarget {
   token: () => Promise<string>;
 }
 
-/** AgentRuntime `namespace/name`'s pod, when Ready (else 503 with its readinessReason). */
+type Agent = AgentRuntime & KubeObject;
+
+const agentReady = (ar: Agent) => ar.status?.phase === "Ready" && !!ar.status.podName;
+
+/**
+ * An agent whose workspace the operator suspended for idleness has no Pod (it waits for its
+ * workspace): a task wakes the workspace and waits, within the same bound as a workspace
+ * call, for the agent to be Ready and reachable again (waking the workspace again should it
+ * fall asleep before the agent's Pod is up); past the bound, the not-Ready 503.
+ */
+async function wakeAgent(deps: TargetDeps, ar: Agent): Promise<Agent> {
+  const ref = ar.spec.workspaceRef?.name;
+  if (!ref || agentReady(ar) || ar.spec.suspended) return ar;
+  const { kube } = deps;
+  const namespace = ar.metadata.namespace!;
+  const read = <T extends KubeObject>(kind: string, name: string) =>
+    getOr404<T>(kube, "agentry.dev/v1alpha1", kind, namespace, name);
+  let ws = await read<Workspace & KubeObject>("Workspace", ref);
+  if (!ws || !wakes(ws)) return ar;
+  const deadline = Date.now() + (deps.wakeWaitMs ?? DEFAULT_WAKE_WAIT_MS);
+  // Ready, and its new pod reachable (the address may come a moment after the status).
+  const reachable = async (a: Agent) => {
+    if (!agentReady(a)) return false;
+    const pod = await getOr404<Pod>(kube, "v1", "Pod", namespace, a.status!.podName!);
+    return !!pod && deps.addresses.addressOf(pod, a.spec.port ?? 8080) !== undefined;
+  };
+  let current = ar;
+  for (;;) {
+    if (ws && wakes(ws)) {
+      try {
+        await wake(kube, ws, Math.max(0, deadline - Date.now()));
+      } catch {
+        return current; // still asleep past the bound: the agent's own 503 says why
+      }
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) return current;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(WAKE_POLL_MS, left)));
+    const next = await read<Agent>("AgentRuntime", ar.metadata.name!);
+    if (!next) return current;
+    current = next;
+    if (await reachable(current)) return current;
+    ws = await read<Workspace & KubeObject>("Workspace", ref);
+  }
+}
+
+/**
+ * AgentRuntime `namespace/name`'s pod, when Ready (else 503 with its readinessReason); with
+ * `wake`, an agent waiting for its idle-suspended workspace wakes it first.
+ */
 export async function agentTarget(
   deps: TargetDeps,
   namespace: string,
   name: string,
   caller: string,
+  o: { wake?: boolean } = {},
 ): Promise<AgentTarget> {
   const { kube } = deps;
-  const ar = await getOr404<AgentRuntime & KubeObject>(
-    kube,
-    "agentry.dev/v1alpha1",
-    "AgentRuntime",
-    namespace,
-    name,
-  );
+  let ar = await getOr404<Agent>(kube, "agentry.dev/v1alpha1", "AgentRuntime", namespace, name);
   if (!ar) throw problemOf(404, `AgentRuntime ${namespace}/${name} not found`);
+  if (o.wake) ar = await wakeAgent(deps, ar);
   const phase = ar.status?.phase ?? "Pending";
   if (phase !== "Ready" || !ar.status?.podName) {
     const reason = ar.status?.readinessReason ?? "the operator has not reported on it yet";

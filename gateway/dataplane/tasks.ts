@@ -114,7 +114,7 @@ export function tasksRouter(deps: DataPlaneDeps): Router {
       res,
       { verb: "tasks.create", kind: "AgentRuntime", namespace, name },
       async (note) => {
-        const t = await agentTarget(deps, namespace, name, identityOf(res).user);
+        const t = await agentTarget(deps, namespace, name, identityOf(res).user, { wake: true });
         const signal = clientGone(res);
         const answer = await callAgent(
           t,

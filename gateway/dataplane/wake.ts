@@ -15,8 +15,8 @@ import { problemOf } from "../problem.ts";
 
 /** How long a request waits for a workspace to wake before answering 503 (--wake-wait). */
 export const DEFAULT_WAKE_WAIT_MS = 30_000;
-/** How often the workspace is read again while it wakes. */
-const POLL_MS = 500;
+/** How often the workspace (or the agent waiting for it) is read again while it wakes. */
+export const WAKE_POLL_MS = 500;
 /** What Retry-After says past the bound. */
 const RETRY_AFTER_SECONDS = 5;
 
@@ -88,7 +88,7 @@ export async function wake(
         },
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MS, left)));
+    await new Promise((resolve) => setTimeout(resolve, Math.min(WAKE_POLL_MS, left)));
     try {
       current = await kube.get<Ws>(
         "agentry.dev/v1alpha1",

@@ -106,6 +106,9 @@ export function listBody(
     metadata: {
       ...(list.metadata.resourceVersion ? { resourceVersion: list.metadata.resourceVersion } : {}),
       ...(list.metadata.continue ? { continue: list.metadata.continue } : {}),
+      ...(list.metadata.continue && list.metadata.remainingItemCount !== undefined
+        ? { remainingItemCount: list.metadata.remainingItemCount }
+        : {}),
     },
     items: list.items,
   };

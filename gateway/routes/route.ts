@@ -13,8 +13,8 @@ export function routeOf(path: string): string {
   if (s[1] !== "v1") return "other";
   if (s.length === 3 && PLURALS.has(s[2]!)) return `/v1/${s[2]}`;
   if (s.length === 3 && s[2] === "whoami") return "/v1/whoami";
-  if (s.length === 5 && s[2] === "namespaces" && s[4] === "events")
-    return "/v1/namespaces/{namespace}/events";
+  if (s.length === 5 && s[2] === "namespaces" && (s[4] === "events" || s[4] === "permissions"))
+    return `/v1/namespaces/{namespace}/${s[4]}`;
   const watch = s[2] === "watch" ? 1 : 0;
   const plural = s[4 + watch];
   if (s[2 + watch] !== "namespaces" || !plural || !PLURALS.has(plural)) return "other";

@@ -21,7 +21,7 @@ export interface KubeObject {
 
 export interface KubeList<T> {
   items: T[];
-  metadata: { resourceVersion?: string; continue?: string };
+  metadata: { resourceVersion?: string; continue?: string; remainingItemCount?: number };
 }
 
 /** An error answered by the apiserver (or the transport), with the HTTP status. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
+import { mkdtemp, rename, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -77,6 +77,24 @@ describe("PodAddresses", () => {
       { pod: "ns/b", via: "map", address: "127.0.0.2:4002" },
       { pod: "ns/a", via: "none" },
     ]);
+  });
+
+  it("re-reads a map replaced whole within one tick of the file system's clock", async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), "agentry-podaddr-"));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, "map.json");
+    const replace = async (map: Record<string, string>, at: Date) => {
+      await writeFile(`${file}.tmp`, JSON.stringify(map));
+      await utimes(`${file}.tmp`, at, at);
+      await rename(`${file}.tmp`, file);
+    };
+    const at = new Date(1_700_000_000_000);
+    await replace({ "ns/a": "127.0.0.1:4001" }, at);
+    const a = new PodAddresses(file);
+    assert.equal(a.addressOf(pod("b", "10.244.0.2"), 8080), undefined);
+    // Same mtime, same size: only the inode tells the new file from the old.
+    await replace({ "ns/b": "127.0.0.1:4002" }, at);
+    assert.equal(a.addressOf(pod("b", "10.244.0.2"), 8080), "127.0.0.1:4002");
   });
 
   it("with a missing or broken map file: nothing resolves", async (t) => {

@@ -33,7 +33,7 @@ export class PodAddresses {
   private readonly mapFile: string | undefined;
   private readonly onResolve: ((r: Resolution) => void) | undefined;
   private map: Record<string, string> = {};
-  private mtimeMs = -1;
+  private version = "";
   private readonly seen = new Map<string, string>();
 
   constructor(mapFile?: string, onResolve?: (r: Resolution) => void) {
@@ -76,11 +76,14 @@ export class PodAddresses {
 
   private reload(): void {
     try {
+      // The file is replaced whole (renamed over): a new inode, though two writes within
+      // one tick of the file system's clock share an mtime.
       const st = statSync(this.mapFile!);
-      if (st.mtimeMs === this.mtimeMs) return;
+      const version = `${st.mtimeMs}:${st.ino}:${st.size}`;
+      if (version === this.version) return;
       const parsed = JSON.parse(readFileSync(this.mapFile!, "utf8")) as unknown;
       this.map = typeof parsed === "object" && parsed !== null ? (parsed as Record<string, string>) : {};
-      this.mtimeMs = st.mtimeMs;
+      this.version = version;
     } catch {
       this.map = {};
     }

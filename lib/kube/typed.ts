@@ -106,6 +106,11 @@ export class TypedInformer<K extends Kind> implements SharedInformer<Of<K>> {
     return out;
   }
 
+  /** The objects that do not parse, as the cache holds them: not to be changed. */
+  listInvalid(namespace?: string): readonly KubeObject[] {
+    return this.raw.list(namespace).filter((raw) => !this.view(raw).ok);
+  }
+
   start(): Promise<void> {
     return this.raw.start();
   }

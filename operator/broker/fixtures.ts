@@ -2,7 +2,7 @@
 // sandbox pod (the owner chain), and a Workspace placed on that pod.
 import type { SandboxFleet, Workspace } from "../../api/v1alpha1/index.ts";
 import type { KubeObject } from "../../lib/kube/client.ts";
-import { LABEL_FLEET } from "../controllers/sandboxfleet.desired.ts";
+import { LABEL_FLEET } from "../controllers/sandboxfleet/desired.ts";
 import type { BrokerInputs, PodCaller } from "./policy.ts";
 
 const ref = (apiVersion: string, kind: string, name: string, uid: string) => ({

@@ -6,7 +6,7 @@
 import type { SandboxFleet, Workspace } from "../../api/v1alpha1/index.ts";
 import type { KubeObject } from "../../lib/kube/client.ts";
 import { sandboxPodProblem } from "../../lib/kube/owners.ts";
-import { LABEL_FLEET } from "../controllers/sandboxfleet.desired.ts";
+import { LABEL_FLEET } from "../controllers/sandboxfleet/desired.ts";
 
 /** Who the token says is calling: a pod, by its bound ServiceAccount token. */
 export interface PodCaller {

@@ -4,8 +4,8 @@ import type { AgentRuntime, Pipeline, SandboxFleet } from "../../api/v1alpha1/in
 import { specSchemas } from "../../api/v1alpha1/index.ts";
 import { desiredAgent } from "./agentruntime/desired.ts";
 import { desiredPipeline } from "./pipeline/desired.ts";
-import { desiredDeployment } from "./sandboxfleet.desired.ts";
-import { tokenFor } from "./sandbox.io.ts";
+import { desiredDeployment } from "./sandboxfleet/desired.ts";
+import { tokenFor } from "./sandboxfleet/sandboxapi.ts";
 import { desiredTrustBundle, tokenKeys, wantedTokens } from "./trust.desired.ts";
 
 type Obj = Record<string, any>;

@@ -4,12 +4,12 @@
 // wherever Pipelines or AgentRuntimes need one, re-signed every STORED_TOKEN_REFRESH_MS.
 // A ConfigMap or Secret of those names that agentry did not make is never changed: the
 // objects that need it get a Warning event saying so. Both go when nothing needs them.
-import type { AgentRuntime, Pipeline } from "../../api/v1alpha1/index.ts";
 import { ANNOTATION_SPEC_HASH, ChildWriter } from "../../lib/kube/children.ts";
 import { isConflict, isNotFound, type KubeClient, type KubeObject } from "../../lib/kube/client.ts";
 import type { Controller, ReconcileResult, Reconciler } from "../../lib/kube/controller.ts";
 import type { Recorder } from "../../lib/kube/events.ts";
 import type { SharedInformer } from "../../lib/kube/informer.ts";
+import type { TypedInformer } from "../../lib/kube/typed.ts";
 import type { Metrics } from "../../lib/kube/metrics.ts";
 import { stableStringify } from "../../lib/kube/names.ts";
 import type { Logger } from "../../lib/log.ts";
@@ -26,9 +26,9 @@ import {
 } from "./trust.desired.ts";
 
 export interface TrustInformers {
-  fleets: SharedInformer<KubeObject>;
-  agents: SharedInformer<KubeObject>;
-  pipelines: SharedInformer<KubeObject>;
+  fleets: TypedInformer<"SandboxFleet">;
+  agents: TypedInformer<"AgentRuntime">;
+  pipelines: TypedInformer<"Pipeline">;
   /** ConfigMaps labelled as trust bundles (TRUST_SELECTOR). */
   trustConfigMaps: SharedInformer<KubeObject>;
 }
@@ -94,8 +94,8 @@ export class TrustReconciler implements Reconciler {
   async reconcile(namespace: string): Promise<ReconcileResult | void> {
     const { informers } = this.deps;
     const fleets = informers.fleets.list(namespace);
-    const agents = informers.agents.list(namespace) as unknown as AgentRuntime[];
-    const pipelines = informers.pipelines.list(namespace) as unknown as Pipeline[];
+    const agents = informers.agents.list(namespace);
+    const pipelines = informers.pipelines.list(namespace);
     const live = (o: { metadata: { deletionTimestamp?: unknown } }) => !o.metadata.deletionTimestamp;
     const problems: string[] = [];
 

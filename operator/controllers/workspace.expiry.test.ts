@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { KubeObject } from "../../lib/kube/client.ts";
-import type { SharedInformer } from "../../lib/kube/informer.ts";
+import { TypedInformer } from "../../lib/kube/typed.ts";
+import { FakeInformer } from "../../test/harness/fakekube.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { EXPIRY_RECHECK_MAX_MS, WorkspaceExpiryReconciler } from "./workspace.expiry.ts";
 
@@ -19,13 +20,10 @@ function setup(spec: Record<string, unknown>, extra: Partial<KubeObject["metadat
       ...extra,
     },
     spec: { fleetRef: { name: "fleet" }, suspended: false, retain: false, ...spec },
-  } as unknown as KubeObject;
+  } satisfies KubeObject;
   const deleted: { uid?: string }[] = [];
   const events: string[] = [];
-  const informer = {
-    get: (ns: string | undefined, name: string) => (ns === "team" && name === "ws" ? ws : undefined),
-    list: () => [ws],
-  } as unknown as SharedInformer<KubeObject>;
+  const informer = new TypedInformer("Workspace", new FakeInformer("Workspace", [ws]), () => undefined);
   const reconciler = new WorkspaceExpiryReconciler({
     client: {
       delete: (_o, options) => {

@@ -2,17 +2,17 @@
 // spec.ttlSecondsAfterCreation or spec.expireAt (the earlier), with an Expired Event; the
 // fleet controller's finalizer then removes its stored files unless spec.retain. Until then
 // it looks again when the workspace is due (capped, so a far date is re-read now and then).
-import type { Workspace } from "../../api/v1alpha1/index.ts";
-import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
+import type { KubeClient } from "../../lib/kube/client.ts";
 import type { Controller, ReconcileResult, Reconciler } from "../../lib/kube/controller.ts";
 import type { Recorder } from "../../lib/kube/events.ts";
-import { keyOf, splitKey, type SharedInformer } from "../../lib/kube/informer.ts";
+import { keyOf, splitKey } from "../../lib/kube/informer.ts";
+import type { TypedInformer } from "../../lib/kube/typed.ts";
 import type { Logger } from "../../lib/log.ts";
 import { expiryVerdict } from "./workspace.lifetime.ts";
 
 export interface ExpiryControllerDeps {
   client: Pick<KubeClient, "delete">;
-  informers: { workspaces: SharedInformer<KubeObject> };
+  informers: { workspaces: TypedInformer<"Workspace"> };
   recorder: Recorder;
   log: Logger;
   now?: () => Date;
@@ -45,18 +45,18 @@ export class WorkspaceExpiryReconciler implements Reconciler {
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
     const { namespace, name } = splitKey(key);
-    const raw = this.deps.informers.workspaces.get(namespace, name);
-    if (!raw || raw.metadata.deletionTimestamp) return;
-    const ws = raw as unknown as Workspace;
+    // Absent, being deleted, or not parsing (reported by the informer): nothing to do.
+    const ws = this.deps.informers.workspaces.get(namespace, name);
+    if (!ws || ws.metadata.deletionTimestamp) return;
     const verdict = expiryVerdict(ws, this.now());
     if (!verdict.expired)
       return verdict.recheckInMs === undefined
         ? undefined
         : { requeueAfterMs: Math.min(verdict.recheckInMs, EXPIRY_RECHECK_MAX_MS) };
     // Only this incarnation: a workspace created again under the name has its own clock.
-    const deleted = await this.deps.client.delete(raw, { uid: raw.metadata.uid });
+    const deleted = await this.deps.client.delete(ws, { uid: ws.metadata.uid });
     if (!deleted) return;
-    this.deps.recorder.event(raw, "Normal", "Expired", verdict.message);
+    this.deps.recorder.event(ws, "Normal", "Expired", verdict.message);
     this.deps.log.info("deleted an expired workspace", { workspace: key, why: verdict.message });
   }
 }

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { silentLogger } from "../../lib/log.ts";
 import { startFakeServer, type FakeAnswer } from "../../test/harness/fakehttp.ts";
-import { freePort } from "../../test/harness/process.ts";
+import { freePort, waitFor } from "../../test/harness/process.ts";
 import { testTrust, type TestTrust } from "../../test/harness/tokens.ts";
 import { loadAgentConfig, type AgentConfig } from "./config.ts";
 import { AgentApp } from "./server.ts";
@@ -172,6 +172,22 @@ describe("agent API: workspace passthrough", () => {
     assert.equal(missing.body.detail, "file missing");
     const dots = await call(`${url}/v1/workspace/files/a//x`, { method: "POST", body: "x" });
     assert.equal(dots.status, 400);
+  });
+
+  it("a task lists its workspace's top directory, activity that keeps the workspace awake", async (t) => {
+    const sandbox = await startFakeServer((): FakeAnswer => ({ body: { path: "", entries: [] } }));
+    t.after(() => sandbox.close());
+    const { url } = await serve({
+      AGENTRY_MODEL_PROVIDER: "echo",
+      AGENTRY_WORKSPACE: "w",
+      AGENTRY_WORKSPACE_URL: `${sandbox.url}/workspaces/ns.w`,
+    });
+    assert.equal(sandbox.requests.length, 0);
+    const task = await post(`${url}/v1/tasks`, { input: "hello" });
+    assert.equal(task.status, 200);
+    await waitFor("the workspace touched", () =>
+      sandbox.requests.some((r) => r.method === "GET" && r.path.startsWith("/workspaces/ns.w/dir")),
+    );
   });
 
   it("an unreachable sandbox is a 502", async () => {

@@ -32,6 +32,8 @@ import { errorMessage } from "../../lib/log.ts";
 /** Tasks GET /v1/tasks remembers, and how much of their input and output. */
 const RECENT_TASKS = 50;
 const PREVIEW_CHARS = 200;
+/** How often a running task touches its workspace (see keepWorkspaceAwake). */
+const WORKSPACE_TOUCH_MS = 20_000;
 
 export class AgentApp {
   /** Set on SIGTERM: /readyz fails, new tasks are refused, answers close their connection. */
@@ -107,6 +109,28 @@ export class AgentApp {
       this.workspaceError = errorMessage(err);
     }
     return this.workspaceFound;
+  }
+
+  /**
+   * A task is activity of the agent's workspace, though the model may never touch a file:
+   * the agent lists the workspace's top directory (a data-plane call, which the sandbox
+   * counts) when the task starts, then every WORKSPACE_TOUCH_MS while it runs, so that
+   * the workspace's idleTimeout does not suspend it under a working agent. Best effort.
+   */
+  private keepWorkspaceAwake(): () => void {
+    const sandbox = this.sandbox;
+    const id = this.c.workspace?.id;
+    if (!sandbox || id === undefined) return () => undefined;
+    const touch = () =>
+      void sandbox
+        .listDir(id)
+        .catch((err: unknown) =>
+          this.log.debug("could not touch the workspace", { error: errorMessage(err) }),
+        );
+    touch();
+    const timer = setInterval(touch, WORKSPACE_TOUCH_MS);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   /** Aborts every running task (the grace period is over). */
@@ -230,6 +254,7 @@ export class AgentApp {
     this.recent.push(summary);
     if (this.recent.length > RECENT_TASKS) this.recent.shift();
     this.running++;
+    const stopTouching = this.keepWorkspaceAwake();
     let status = 500;
     try {
       const signal = AbortSignal.any([
@@ -287,6 +312,7 @@ export class AgentApp {
         res.end();
       }
     } finally {
+      stopTouching();
       res.off("close", onClose);
       this.running--;
       this.metrics?.task(status, (performance.now() - started) / 1000);

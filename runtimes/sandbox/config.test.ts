@@ -33,6 +33,7 @@ describe("sandbox config", () => {
       storeTokenFile: "/var/run/secrets/agentry.dev/store/token",
       flushQuietSeconds: 5,
       flushTimeoutSeconds: 120,
+      wakeWaitSeconds: 30,
     });
   });
 

@@ -36,6 +36,8 @@ export interface SandboxConfig {
   storeTokenFile: string;
   flushQuietSeconds: number;
   flushTimeoutSeconds: number;
+  /** How long a call for a workspace not held here waits for it to wake. */
+  wakeWaitSeconds: number;
 }
 
 const flags = defineFlags("sandbox", {
@@ -98,6 +100,12 @@ const flags = defineFlags("sandbox", {
     env: "AGENTRY_SANDBOX_MAX_QUEUED_EXEC_PER_WORKSPACE",
     help: "commands of one workspace waiting for a slot (429 beyond)",
     default: 16,
+  },
+  "wake-wait": {
+    kind: "duration",
+    env: "AGENTRY_SANDBOX_WAKE_WAIT",
+    help: "how long a call for a workspace this sandbox does not hold waits for it to wake (503 after it)",
+    default: "30s",
   },
   "exec-queue-timeout": {
     kind: "duration",
@@ -251,6 +259,7 @@ export function loadSandboxConfig(
     maxConcurrentExecPerWorkspace: perWorkspace,
     maxQueuedExecPerWorkspace: v["max-queued-exec-per-workspace"],
     execQueueSeconds: seconds(v["exec-queue-timeout"]),
+    wakeWaitSeconds: seconds(v["wake-wait"]),
     execIsolation: v["exec-isolation"] as SandboxConfig["execIsolation"],
     execUid,
     execGid,

@@ -114,6 +114,7 @@ const app = new SandboxApp({
   maxExecSeconds: cfg.maxExecSeconds,
   maxOutputBytes: cfg.maxOutputBytes,
   maxFileBytes: cfg.maxFileBytes,
+  wakeWaitMs: cfg.wakeWaitSeconds * 1000,
 });
 const server = createServer(app.handle);
 server.once("error", (err) => {

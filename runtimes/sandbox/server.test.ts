@@ -6,6 +6,7 @@ import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { startSandboxApp, type TestSandbox } from "../../test/harness/sandboxapp.ts";
 import { testTrust, type TestTrust } from "../../test/harness/tokens.ts";
+import { waitFor } from "../../test/harness/process.ts";
 import type { ExecResult } from "../../contracts/sandbox.ts";
 import type { WorkspaceStore } from "./workspaces.ts";
 
@@ -205,5 +206,48 @@ describe("SandboxApp", () => {
     const ws = await trust.bearer("workspace:w", ["files"]);
     assert.equal(await (await fetch(url("/workspaces/w/files/ok"), { headers: ws })).text(), "abcd");
     for (const probe of ["/healthz", "/readyz"]) assert.equal((await fetch(url(probe))).status, 200);
+  });
+});
+
+describe("SandboxApp: a call for a workspace it does not hold", () => {
+  let sandbox: TestSandbox;
+  before(async () => {
+    sandbox = await startSandboxApp({ wakeWaitMs: 3000 });
+  });
+  after(() => sandbox.stop());
+  const status = async () =>
+    (await (
+      await fetch(sandbox.url("/status"), { headers: await sandbox.trust.bearer("pod:team/sandbox-0") })
+    ).json()) as { wakeRequests?: string[] };
+
+  it("with the workspace's token: asks for a wake in /status and answers once the workspace comes", async () => {
+    const auth = await sandbox.trust.bearer("workspace:team.late", ["files"]);
+    const call = fetch(sandbox.url("/workspaces/team.late/dir"), { headers: auth });
+    await waitFor("the wake request in /status", async () =>
+      (await status()).wakeRequests?.includes("team.late"),
+    );
+    await sandbox.store.create("team.late", null);
+    const res = await call;
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.equal((await status()).wakeRequests, undefined, "answered: no longer asked for");
+  });
+
+  it("past the wait: 503 with Retry-After", async () => {
+    const auth = await sandbox.trust.bearer("workspace:team.gone", ["files"]);
+    const res = await fetch(sandbox.url("/workspaces/team.gone/files/a.txt"), { headers: auth });
+    assert.equal(res.status, 503);
+    assert.ok(Number(res.headers.get("retry-after")) > 0);
+    assert.match(
+      ((await res.json()) as { detail: string }).detail,
+      /suspended for idleness it is being woken/,
+    );
+    assert.deepEqual((await status()).wakeRequests, ["team.gone"]);
+  });
+
+  it("with the pod's token (the operator's): 404 at once, no wake asked", async () => {
+    const auth = await sandbox.trust.bearer("pod:team/sandbox-0");
+    const res = await fetch(sandbox.url("/workspaces/team.other/dir"), { headers: auth });
+    assert.equal(res.status, 404);
+    assert.ok(!(await status()).wakeRequests?.includes("team.other"));
   });
 });

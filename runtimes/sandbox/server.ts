@@ -10,6 +10,7 @@ import { checkLength, drained, json, readJson } from "../../lib/http/body.ts";
 import { badRequest, methodNotAllowed, ProblemError, sendProblem } from "../../lib/http/problem.ts";
 import type { Log } from "../../lib/log.ts";
 import type { TokenVerifier } from "../../lib/tokens.ts";
+import { Audience, type TokenClaims } from "../../contracts/tokens.ts";
 import {
   CreateWorkspaceRequest,
   EXEC_ID_HEADER,
@@ -51,7 +52,19 @@ export interface SandboxAppOptions {
   backing: Backing;
   /** Counts commands (Prometheus); none in tests that do not look. */
   metrics?: SandboxMetrics;
+  /**
+   * How long a call for a workspace this sandbox does not hold waits for it to come (a wake
+   * of a workspace suspended for idleness), before 503 with Retry-After. 0: no wait.
+   */
+  wakeWaitMs?: number;
 }
+
+/** How long a wake request stays in /status for the operator to see. */
+const WAKE_REQUEST_MS = 120_000;
+/** At most this many workspaces are asked to wake at once (the oldest request goes first). */
+const MAX_WAKE_REQUESTS = 256;
+/** How often a call waiting for its workspace looks again. */
+const WAKE_POLL_MS = 100;
 
 type Handler = (req: IncomingMessage, res: ServerResponse, params: Params) => Promise<void> | void;
 interface Params {
@@ -70,6 +83,10 @@ export class SandboxApp {
   private readonly activity = new Map<string, number>();
   /** Commands started with an exec id, by that id: what DELETE .../exec/{execId} stops. */
   private readonly named = new Map<string, { workspace: string; cancel: AbortController }>();
+  /** The verified token of each request in flight. */
+  private readonly claims = new WeakMap<IncomingMessage, TokenClaims>();
+  /** Workspaces callers asked for that this sandbox does not hold, by time of the first ask. */
+  private readonly wakeRequests = new Map<string, number>();
 
   constructor(options: SandboxAppOptions) {
     this.o = options;
@@ -95,7 +112,9 @@ export class SandboxApp {
   };
 
   status(): SandboxStatus {
+    const wakeRequests = this.pendingWakes();
     return {
+      ...(wakeRequests.length ? { wakeRequests } : {}),
       ...this.o.load.current(),
       workspaces: this.o.store.count,
       draining: this.draining,
@@ -113,7 +132,7 @@ export class SandboxApp {
       res.end(JSON.stringify(healthBody(ready ? undefined : "draining")));
       return;
     }
-    await authorize(this.o.verifier, req, access, "agentry-sandbox");
+    this.claims.set(req, await authorize(this.o.verifier, req, access, "agentry-sandbox"));
     const routes = this.match(parts);
     if (!routes) throw new ProblemError(404, `no route for ${path}`);
     const handler = routes.handlers[req.method === "HEAD" ? "GET" : (req.method ?? "")];
@@ -156,14 +175,14 @@ export class SandboxApp {
       return one(
         third === "dir"
           ? {
-              GET: async (_q, r, p) => {
-                this.usable(p.id);
+              GET: async (q, r, p) => {
+                await this.usable(p.id, q);
                 json(r, 200, await listDirectory(this.o.store, p.id, segments));
               },
             }
           : {
-              GET: async (_q, r, p) => {
-                this.usable(p.id);
+              GET: async (q, r, p) => {
+                await this.usable(p.id, q);
                 await writeArchive(this.o.store, p.id, segments, r);
               },
             },
@@ -174,7 +193,7 @@ export class SandboxApp {
       return one({
         GET: (q, r, p) => this.getFile(q, r, p),
         PUT: (q, r, p) => this.putFile(q, r, p),
-        DELETE: (_q, r, p) => this.deleteFile(r, p),
+        DELETE: (q, r, p) => this.deleteFile(q, r, p),
       });
     }
     return undefined;
@@ -205,9 +224,13 @@ export class SandboxApp {
 
   /**
    * Files and exec wait for the workspace's files to be in (restore or clone). Every call
-   * that gets here is data-plane activity of the workspace.
+   * that gets here is data-plane activity of the workspace. A call for a workspace this
+   * sandbox does not hold, with a token for that workspace, asks for it to wake (see
+   * awaitWake) before the workspace's 404.
    */
-  private usable(id: string): void {
+  private async usable(id: string, req: IncomingMessage): Promise<void> {
+    if (!this.o.store.get(id) && this.claims.get(req)?.aud === Audience.workspace(id))
+      await this.awaitWake(id, req);
     this.o.store.dir(id);
     this.activity.set(id, Date.now());
     if (this.o.backing.ready(id)) return;
@@ -219,6 +242,42 @@ export class SandboxApp {
         : `workspace "${id}" is being restored; try again shortly`,
       { "retry-after": "2" },
     );
+  }
+
+  /**
+   * A caller holding a token for workspace `id` reached this sandbox, which does not hold it:
+   * most likely the workspace was suspended for idleness from here (the caller kept its
+   * address). The request is listed in /status, which the operator reads at every sample: it
+   * wakes the workspace if it sleeps, placing it back here where it fits. The call waits for
+   * the workspace to arrive and be restored, up to wakeWaitMs; 503 with Retry-After past it.
+   */
+  private async awaitWake(id: string, req: IncomingMessage): Promise<void> {
+    const bound = this.o.wakeWaitMs ?? 0;
+    if (!this.wakeRequests.has(id)) {
+      this.wakeRequests.set(id, Date.now());
+      if (this.wakeRequests.size > MAX_WAKE_REQUESTS)
+        this.wakeRequests.delete(this.wakeRequests.keys().next().value!);
+      this.o.log.info("a call for a workspace not held here: asking for it to wake", { workspace: id });
+    }
+    const deadline = Date.now() + bound;
+    while (Date.now() < deadline && !req.destroyed) {
+      if (this.o.store.get(id) && this.o.backing.ready(id)) return;
+      await new Promise((resolve) => setTimeout(resolve, WAKE_POLL_MS));
+    }
+    if (this.o.store.get(id) && this.o.backing.ready(id)) return;
+    throw new ProblemError(
+      503,
+      `workspace "${id}" is not on this sandbox: if it was suspended for idleness it is being woken; retry shortly (its Workspace's status says where it is placed)`,
+      { "retry-after": "5" },
+    );
+  }
+
+  /** The wake requests still worth the operator's attention (for workspaces not held here). */
+  private pendingWakes(): string[] {
+    const now = Date.now();
+    for (const [id, at] of this.wakeRequests)
+      if (now - at > WAKE_REQUEST_MS || this.o.store.get(id)) this.wakeRequests.delete(id);
+    return [...this.wakeRequests.keys()];
   }
 
   private async putLoad(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -295,7 +354,7 @@ export class SandboxApp {
    * while it waits for a slot.
    */
   private async exec(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
-    this.usable(id);
+    await this.usable(id, req);
     const body = await readJson(req, this.execBody, this.o.maxJsonBytes);
     const cwd = await this.o.store.workingDir(id, body.cwd);
     const streamed = (req.headers.accept ?? "").includes(EXEC_STREAM_MEDIA_TYPE);
@@ -377,7 +436,7 @@ export class SandboxApp {
   }
 
   private async getFile(req: IncomingMessage, res: ServerResponse, p: Params): Promise<void> {
-    this.usable(p.id);
+    await this.usable(p.id, req);
     const { handle, size } = await this.o.store.openFile(p.id, parseFilePath(p.file));
     let range;
     try {
@@ -401,15 +460,15 @@ export class SandboxApp {
 
   private async putFile(req: IncomingMessage, res: ServerResponse, p: Params): Promise<void> {
     const segments = parseFilePath(p.file);
-    this.usable(p.id);
+    await this.usable(p.id, req);
     checkLength(req, this.o.maxFileBytes);
     const { created } = await this.o.store.writeFile(p.id, segments, req, this.o.maxFileBytes);
     this.o.backing.touched(p.id);
     res.writeHead(created ? 201 : 204).end();
   }
 
-  private async deleteFile(res: ServerResponse, p: Params): Promise<void> {
-    this.usable(p.id);
+  private async deleteFile(req: IncomingMessage, res: ServerResponse, p: Params): Promise<void> {
+    await this.usable(p.id, req);
     await this.o.store.deleteFile(p.id, parseFilePath(p.file));
     this.o.backing.touched(p.id);
     res.writeHead(204).end();

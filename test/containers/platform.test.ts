@@ -5,6 +5,7 @@
 // mounts it, and KUBERNETES_SERVICE_HOST/PORT naming the apiserver on loopback. Only the
 // listen addresses differ (127.0.0.1 and a free port, since the containers share the host's
 // loopback-only network), and the operator gets an empty pod address map (loopback only).
+// The gateway image carries the web console: /ui is served from it and works in Chromium.
 //
 // The webhook manages its configurations as in the chart, with a namespaceSelector that
 // matches no namespace, so the shared test cluster never calls it; it is asked directly.
@@ -22,6 +23,7 @@ import { containersOr, imageId, podRunOptions, type RunOptions } from "../harnes
 import { freePort } from "../harness/process.ts";
 import { chart, helm } from "../chart/helm.ts";
 import { freshDatabase } from "../gateway/harness.ts";
+import { browserMissing, startBrowser } from "../console/browser.ts";
 import {
   assertCleanStop,
   json,
@@ -342,6 +344,35 @@ describe("the webhook (operator image)", () => {
   });
 });
 
+/**
+ * The chart's gateway Pod as a container of the test image: its ServiceAccount's token mounted,
+ * the API and /metrics on free loopback ports.
+ */
+async function gatewayPod(
+  t: After,
+  rel: Release,
+  o: { volumesDir?: string; resolvedEnv?: Record<string, string> } = {},
+): Promise<{ pod: k8s.V1Pod; options: RunOptions; base: string; metricsUrl: string }> {
+  const pod = rel.pod("gateway");
+  const sa = await serviceAccountDir(t, rel.namespace, pod.spec!.serviceAccountName!);
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const options = await podRunOptions(pod, {
+    image: imageId("gateway"),
+    volumesDir: o.volumesDir ?? (await tempDir(t, "gateway-volumes")),
+    serviceAccount: sa,
+    ...(o.resolvedEnv ? { resolvedEnv: o.resolvedEnv } : {}),
+    flags: { "--listen": `127.0.0.1:${port}`, "--metrics-addr": `127.0.0.1:${metricsPort}` },
+  });
+  assertRestricted(options);
+  return {
+    pod,
+    options,
+    base: `http://127.0.0.1:${port}`,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+  };
+}
+
 describe("the gateway image", () => {
   it("runs the chart's migration Job and gateway Pod against PostgreSQL: authenticates by TokenReview, writes as the caller, audits, stops cleanly", async (t) => {
     if (!containersOr(t)) return;
@@ -367,24 +398,12 @@ describe("the gateway image", () => {
     });
     assert.equal((await migrate.state()).exitCode, 0, await migrate.logs());
 
-    const pod = rel.pod("gateway");
-    const sa = await serviceAccountDir(t, rel.namespace, pod.spec!.serviceAccountName!);
-    const port = await freePort();
-    const metricsPort = await freePort();
-    const options = await podRunOptions(pod, {
-      image: imageId("gateway"),
-      volumesDir,
-      serviceAccount: sa,
-      resolvedEnv,
-      flags: { "--listen": `127.0.0.1:${port}`, "--metrics-addr": `127.0.0.1:${metricsPort}` },
-    });
-    assertRestricted(options);
+    const { pod, options, base, metricsUrl } = await gatewayPod(t, rel, { volumesDir, resolvedEnv });
     const c = await start(t, options);
-    const base = `http://127.0.0.1:${port}`;
     await c.waitHttpOk(`${base}/healthz`);
     await c.waitHttpOk(`${base}/readyz`);
     // /metrics on the chart's metrics port only; the API's port answers 404.
-    assert.match(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(), /^# HELP /m);
+    assert.match(await (await fetch(metricsUrl)).text(), /^# HELP /m);
     assert.equal((await fetch(`${base}/metrics`)).status, 404);
     const openapi = (await (await fetch(`${base}/openapi.json`)).json()) as { openapi?: string };
     assert.match(openapi.openapi ?? "", /^3\.1/);
@@ -465,27 +484,69 @@ describe("the gateway image", () => {
     assert.deepEqual(changed, [], "the gateway writes nowhere but /tmp");
   });
 
+  it("serves the web console under /ui from the image, working in a real browser", async (t) => {
+    if (!containersOr(t)) return;
+    const rel = await install(t);
+    const { pod, options, base } = await gatewayPod(t, rel);
+    const c = await start(t, options);
+    await c.waitHttpOk(`${base}/readyz`, 90_000);
+
+    // The page, its bundle and stylesheet, built into the image: no flag needed, nothing fetched elsewhere.
+    const index = await fetch(`${base}/ui/`);
+    assert.equal(index.status, 200);
+    assert.match(index.headers.get("content-type") ?? "", /^text\/html/);
+    assert.match(index.headers.get("content-security-policy") ?? "", /default-src 'none'/);
+    const html = await index.text();
+    const assets = [...html.matchAll(/(?:src|href)="(\/ui\/[^"]+\.(?:js|css))"/g)].map((m) => m[1]!);
+    assert.equal(assets.length, 2, `the page names its script and stylesheet: ${html}`);
+    for (const asset of assets) {
+      const r = await fetch(base + asset);
+      assert.equal(r.status, 200, asset);
+      assert.match(r.headers.get("content-type") ?? "", asset.endsWith(".js") ? /javascript/ : /text\/css/);
+      assert.match(r.headers.get("cache-control") ?? "", /immutable/);
+      assert.ok((await r.arrayBuffer()).byteLength > 1000, `${asset} has content`);
+    }
+    // A page of the app is the app (a reload or a shared link); a missing file is a 404.
+    const deep = await fetch(`${base}/ui/n/${rel.namespace}/fleets`);
+    assert.equal(deep.status, 200);
+    assert.equal(await deep.text(), html);
+    assert.equal((await fetch(`${base}/ui/no-such-file.js`)).status, 404);
+
+    // Chromium signs in to it with a ServiceAccount token (TokenReview, as the chart sets it up).
+    const missing = browserMissing();
+    if (missing) {
+      if (process.env.CI === "true") assert.fail(missing);
+      return t.diagnostic(`no browser check: ${missing}`);
+    }
+    await api(k8s.CoreV1Api).createNamespacedServiceAccount({
+      namespace: rel.namespace,
+      body: { metadata: { name: "console-user" } },
+    });
+    const user = await serviceAccountDir(t, rel.namespace, "console-user");
+    const browser = await startBrowser(t);
+    const page = await browser.newPage();
+    page.setDefaultTimeout(60_000);
+    await page.goto(`${base}/ui/`);
+    await page.getByLabel("Bearer token").fill(user.token);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page
+      .getByTestId("user")
+      .filter({ hasText: `system:serviceaccount:${rel.namespace}:console-user` })
+      .waitFor();
+    assert.deepEqual(browser.offLoopback, [], "requests off loopback");
+    assert.deepEqual(browser.pageErrors, [], "page errors and Content-Security-Policy violations");
+    await assertCleanStop(c, pod.spec!.terminationGracePeriodSeconds ?? 30);
+  });
+
   it("runs as the chart's default gateway Pod with the embedded database", async (t) => {
     if (!containersOr(t)) return;
     const rel = await install(t);
-    const pod = rel.pod("gateway");
-    const sa = await serviceAccountDir(t, rel.namespace, pod.spec!.serviceAccountName!);
-    const port = await freePort();
-    const metricsPort = await freePort();
-    const volumesDir = await tempDir(t, "gateway-volumes");
-    const options = await podRunOptions(pod, {
-      image: imageId("gateway"),
-      volumesDir,
-      serviceAccount: sa,
-      flags: { "--listen": `127.0.0.1:${port}`, "--metrics-addr": `127.0.0.1:${metricsPort}` },
-    });
-    assertRestricted(options);
+    const { pod, options, base, metricsUrl } = await gatewayPod(t, rel);
     assert.equal(options.env?.DATABASE_URL, undefined);
     const c = await start(t, options);
-    const base = `http://127.0.0.1:${port}`;
     await c.waitHttpOk(`${base}/readyz`, 90_000);
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
-    const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    const metrics = await fetch(metricsUrl);
     assert.equal(metrics.status, 200);
     const anonymous = await json(await fetch(`${base}/v1/namespaces/${rel.namespace}/agentruntimes`));
     assert.equal(anonymous.status, 401);

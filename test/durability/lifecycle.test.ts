@@ -3,13 +3,16 @@
 // activity it is flushed (status bytes and lastFlushTime from that flush) and taken off its
 // sandbox (phase Suspended, reason IdleSuspended); a data-plane call through the gateway
 // wakes it and is answered with the files it had (or, past the gateway's wake bound, 503 with
-// Retry-After while it wakes); past its TTL it is deleted with an Expired Event, its stored
+// Retry-After while it wakes), and a task to an agent working in it wakes it too, as does a
+// call on the sandbox's own API at the workspace's old address (placed back there); past its TTL it is deleted with an Expired Event, its stored
 // objects with it unless retained.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import * as k8s from "@kubernetes/client-node";
 import { ANNOTATION_IDLE_SUSPENDED } from "../../api/v1alpha1/index.ts";
+import { workspaceIdOf } from "../../contracts/sandbox.ts";
+import { Audience } from "../../contracts/tokens.ts";
 import { PodAddresses } from "../../lib/kube/podaddresses.ts";
 import { api, createCR, waitFor } from "../harness/cluster.ts";
 import type { S3Server } from "../harness/s3.ts";
@@ -23,6 +26,7 @@ const BUCKET = "agentry-lifecycle";
 const cleanups: (() => Promise<void> | void)[] = [];
 const suite = { name: "lifecycle", after: (fn: () => Promise<void>) => void cleanups.push(fn) };
 let s3: S3Server;
+let storeAt: (prefix: string) => Record<string, unknown>;
 let dp: DataPlane;
 let ns: string;
 let base: string;
@@ -65,6 +69,13 @@ async function write(ws: string, path: string, text: string): Promise<void> {
   assert.ok(res.status === 201 || res.status === 204, `${res.status} ${await res.text()}`);
 }
 
+/** A workspace with an idleTimeout, answering through the gateway, with one file written. */
+async function sleepy(name: string, idleTimeout: string, path: string, text: string, fleet = "fleet") {
+  await createCR(ns, "Workspace", name, { fleetRef: { name: fleet }, idleTimeout });
+  await answering(dp.gw, ns, `workspace ${name}`, `workspaces/${name}/files`);
+  await write(name, path, text);
+}
+
 /** The keys of the workspace's objects in the store. */
 async function storedKeys(ws: string): Promise<string[]> {
   const out = await s3.client().send(new ListObjectsV2Command({ Bucket: BUCKET }));
@@ -94,6 +105,7 @@ describe("a durable workspace's own life", { skip: missing }, () => {
     base = `/v1/namespaces/${ns}`;
     const started = await startStore(suite, ns, BUCKET);
     s3 = started.s3;
+    storeAt = started.store;
     await createCR(ns, "SandboxFleet", "fleet", {
       template: { image: "registry.example/sandbox:1" },
       minReplicas: 1,
@@ -112,10 +124,8 @@ describe("a durable workspace's own life", { skip: missing }, () => {
     "is suspended after idleTimeout and woken by a data-plane call, with its files",
     { timeout: 300_000 },
     async () => {
-      await createCR(ns, "Workspace", "dozy", { fleetRef: { name: "fleet" }, idleTimeout: "3s" });
-      await answering(dp.gw, ns, "the workspace", "workspaces/dozy/files");
       const text = "kept while it sleeps\n";
-      await write("dozy", "notes.txt", text);
+      await sleepy("dozy", "3s", "notes.txt", text);
 
       const asleep = await idleSuspended("dozy");
       assert.ok(
@@ -165,6 +175,104 @@ describe("a durable workspace's own life", { skip: missing }, () => {
       assert.match(String(res.body.detail), /suspended for idleness and is waking up/);
       // The refused call still woke it.
       await answering(impatient, ns, "the woken workspace", "workspaces/sleepy/files");
+    },
+  );
+
+  it(
+    "an agent waiting for its idle workspace: a task through the gateway wakes both",
+    { timeout: 300_000 },
+    async () => {
+      await createCR(ns, "Workspace", "desk", { fleetRef: { name: "fleet" }, idleTimeout: "4s" });
+      await createCR(ns, "AgentRuntime", "clerk", {
+        image: "registry.example/agent:1",
+        workspaceRef: { name: "desk" },
+      });
+      await idleSuspended("desk");
+      // Its workspace asleep, the agent has no Pod and says why.
+      const agent = () =>
+        custom().getNamespacedCustomObject({ ...ref("clerk"), plural: "agentruntimes" }) as Promise<{
+          status?: { phase?: string; readinessReason?: string; podName?: string };
+        }>;
+      const waiting = await waitFor(
+        "the agent waiting for its workspace",
+        async () => {
+          const a = await agent();
+          return a.status?.phase === "Pending" && !a.status.podName ? a : undefined;
+        },
+        { timeoutMs: 60_000 },
+      );
+      assert.match(waiting.status?.readinessReason ?? "", /suspended for idleness/);
+
+      const res = await dp.gw.call("POST", `${base}/agentruntimes/clerk/tasks`, {
+        body: { input: "wake up" },
+      });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.match(String(res.body.output), /wake up/);
+      assert.equal((await getWs("desk")).metadata.annotations?.[ANNOTATION_IDLE_SUSPENDED], undefined);
+      assert.equal((await agent()).status?.phase, "Ready");
+    },
+  );
+
+  it(
+    "a call on the sandbox's own API, at the address the workspace had, wakes it there",
+    { timeout: 300_000 },
+    async () => {
+      await sleepy("nap", "2s", "kept.txt", "still here\n");
+      const home = (await getWs("nap")).status!.sandboxPod!;
+      const address = dp.pods.addressOf(ns, home)!;
+      await idleSuspended("nap");
+
+      // What a program holding the workspace's token and its old endpoint does.
+      const id = workspaceIdOf(ns, "nap");
+      const token = await dp.pods.token(Audience.workspace(id), ["files"]);
+      const res = await fetch(`http://${address}/workspaces/${id}/files/kept.txt`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.equal(await res.text(), "still here\n");
+      const awake = await getWs("nap");
+      assert.equal(awake.metadata.annotations?.[ANNOTATION_IDLE_SUSPENDED], undefined);
+      assert.equal(awake.status?.sandboxPod, home, "placed back on the sandbox that was asked");
+      const events = await api(k8s.CoreV1Api).listNamespacedEvent({
+        namespace: ns,
+        fieldSelector: "involvedObject.name=nap,reason=Woken",
+      });
+      assert.match(events.items[0]?.message ?? "", new RegExp(`sandbox ${home}`));
+    },
+  );
+
+  it(
+    "a sleeping workspace's slot is free: its fleet scales in to zero, and out again to wake it",
+    { timeout: 300_000 },
+    async () => {
+      await createCR(ns, "SandboxFleet", "solo", {
+        template: { image: "registry.example/sandbox:1" },
+        minReplicas: 0,
+        maxReplicas: 2,
+        warmEmpty: 0,
+        samplingInterval: "300ms",
+        cooldown: "0s",
+        idleTTL: "1s",
+        objectStore: storeAt("solo"),
+      });
+      const fleet = () =>
+        custom().getNamespacedCustomObject({ ...ref("solo"), plural: "sandboxfleets" }) as Promise<{
+          status?: { replicas?: number; desiredReplicas?: number; workspaces?: number };
+        }>;
+      await sleepy("lone", "3s", "a.txt", "a\n", "solo");
+      await idleSuspended("lone");
+      await waitFor(
+        "the fleet scaled in to zero under the sleeping workspace",
+        async () => {
+          const st = (await fleet()).status;
+          return st?.replicas === 0 && st.desiredReplicas === 0;
+        },
+        { timeoutMs: 120_000 },
+      );
+      const res = await fetch(content(dp.gw, "lone", "a.txt"), { headers: auth });
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.equal(await res.text(), "a\n");
+      assert.equal((await fleet()).status?.desiredReplicas, 1);
     },
   );
 

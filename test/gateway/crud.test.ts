@@ -67,8 +67,14 @@ describe("gateway REST resources", () => {
       assert.equal((page1.body.items as unknown[]).length, 2);
       const token = (page1.body.metadata as { continue?: string }).continue;
       assert.ok(token, "a continue token for the second page");
+      assert.equal((page1.body.metadata as { remainingItemCount?: number }).remainingItemCount, 1);
       const page2 = await gw.call("GET", `${base}?limit=2&continue=${encodeURIComponent(token)}`);
       assert.equal((page2.body.items as unknown[]).length, 1);
+      assert.equal(
+        (page2.body.metadata as { remainingItemCount?: number }).remainingItemCount,
+        undefined,
+        "the last page: nothing remains",
+      );
       const selected = await gw.call("GET", `${base}?labelSelector=${encodeURIComponent("tier=b")}`);
       const names = (selected.body.items as { metadata: { name: string } }[])
         .map((i) => i.metadata.name)

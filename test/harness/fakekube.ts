@@ -3,7 +3,9 @@
 // (uids, resourceVersions, status writes, deletes). Reconcilers see the same interfaces
 // (SharedInformer, KubeApi, Recorder) as in the operator; the integration and end-to-end
 // tests keep running on the real control plane. Objects in a FakeInformer are deeply
-// frozen, so a reconciler that changes what its cache hands out fails here.
+// frozen, so a reconciler that changes what its cache hands out fails here; and its watch
+// can be made to lag (hold/release), so a reconciler that trusts its cache to show its own
+// last write at once fails here too.
 import { ApiError, type KubeApi, type KubeList, type KubeObject } from "../../lib/kube/client.ts";
 import type { Recorder } from "../../lib/kube/events.ts";
 import { keyOf, type Handler, type SharedInformer } from "../../lib/kube/informer.ts";
@@ -13,30 +15,72 @@ type Event = "add" | "update" | "delete";
 
 export class FakeInformer<T extends KubeObject = KubeObject> implements SharedInformer<T> {
   readonly kind: string;
+  /** What the cache shows. */
   private readonly objects = new Map<string, T>();
+  /** What the apiserver holds (ahead of the cache while it is held back). */
+  private readonly truth = new Map<string, T>();
   private readonly handlers: Record<Event, Handler<T>[]> = { add: [], update: [], delete: [] };
+  /** Changes not delivered yet while the watch lags (hold()). */
+  private held: (() => void)[] | undefined;
 
   constructor(kind: string, objects: T[] = []) {
     this.kind = kind;
-    for (const o of objects) this.objects.set(keyOf(o), deepFreeze(structuredClone(o)));
+    for (const o of objects) {
+      const stored = deepFreeze(structuredClone(o));
+      this.objects.set(keyOf(o), stored);
+      this.truth.set(keyOf(o), stored);
+    }
   }
 
   /** Puts `obj` in the cache (a copy, frozen) and tells the handlers, as a watch event would. */
   set(obj: T): T {
     const key = keyOf(obj);
-    const old = this.objects.get(key);
     const stored = deepFreeze(structuredClone(obj));
-    this.objects.set(key, stored);
-    for (const h of this.handlers[old ? "update" : "add"]) h(stored, old);
+    this.truth.set(key, stored);
+    this.deliver(() => {
+      const old = this.objects.get(key);
+      this.objects.set(key, stored);
+      for (const h of this.handlers[old ? "update" : "add"]) h(stored, old);
+    });
     return stored;
   }
 
   remove(namespace: string | undefined, name: string): void {
     const key = namespace ? `${namespace}/${name}` : name;
-    const old = this.objects.get(key);
-    if (!old) return;
-    this.objects.delete(key);
-    for (const h of this.handlers.delete) h(old);
+    if (!this.truth.delete(key)) return;
+    this.deliver(() => {
+      const old = this.objects.get(key);
+      if (!old) return;
+      this.objects.delete(key);
+      for (const h of this.handlers.delete) h(old);
+    });
+  }
+
+  /** From now on the cache lags: changes reach it (and the handlers) only at release(). */
+  hold(): void {
+    this.held ??= [];
+  }
+
+  /** Delivers what was held back, in order, and stops holding. */
+  release(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const deliver of held) deliver();
+  }
+
+  private deliver(change: () => void): void {
+    if (this.held) this.held.push(change);
+    else change();
+  }
+
+  /** The object as the apiserver has it, whether or not the cache shows it yet. */
+  latest(namespace: string | undefined, name: string): T | undefined {
+    return this.truth.get(namespace ? `${namespace}/${name}` : name);
+  }
+
+  latestList(namespace?: string): readonly T[] {
+    const all = [...this.truth.values()];
+    return namespace === undefined ? all : all.filter((o) => o.metadata.namespace === namespace);
   }
 
   on(event: Event, handler: Handler<T>): void {
@@ -132,14 +176,14 @@ export class RecordingClient implements KubeApi {
 
   get<T extends KubeObject>(_apiVersion: string, kind: string, namespace: string | undefined, name: string) {
     this.record({ verb: "get", kind, ...(namespace ? { namespace } : {}), name });
-    const found = this.store(kind).get(namespace, name);
+    const found = this.store(kind).latest(namespace, name);
     return found ? Promise.resolve(structuredClone(found) as T) : Promise.reject(notFound(kind, name));
   }
 
   list<T extends KubeObject>(_apiVersion: string, kind: string, namespace?: string): Promise<KubeList<T>> {
     this.record({ verb: "list", kind, ...(namespace ? { namespace } : {}) });
     const items = this.store(kind)
-      .list(namespace)
+      .latestList(namespace)
       .map((o) => structuredClone(o) as T);
     return Promise.resolve({ apiVersion: "v1", kind: `${kind}List`, metadata: {}, items });
   }
@@ -148,7 +192,7 @@ export class RecordingClient implements KubeApi {
     const { namespace, name } = obj.metadata;
     this.record({ verb: "create", kind: obj.kind, namespace, name, body: obj });
     const store = this.store(obj.kind);
-    if (store.get(namespace, name!))
+    if (store.latest(namespace, name!))
       return Promise.reject(new ApiError(409, "AlreadyExists", `${obj.kind} "${name}" already exists`));
     return Promise.resolve(store.set(this.stamp(obj, undefined)) as T);
   }
@@ -164,7 +208,7 @@ export class RecordingClient implements KubeApi {
       body: obj,
     });
     const store = this.store(obj.kind);
-    const prior = store.get(namespace, name!);
+    const prior = store.latest(namespace, name!);
     if (subresource === "status") {
       if (!prior) return Promise.reject(notFound(obj.kind, name));
       return Promise.resolve(store.set(this.stamp({ ...prior, status: obj["status"] }, prior)) as T);
@@ -193,7 +237,7 @@ export class RecordingClient implements KubeApi {
       body: patch,
     });
     const store = this.store(target.kind);
-    const prior = store.get(namespace, name!);
+    const prior = store.latest(namespace, name!);
     if (!prior) return Promise.reject(notFound(target.kind, name));
     return Promise.resolve(store.set(this.stamp(mergeJson(prior, patch) as KubeObject, prior)) as T);
   }
@@ -205,7 +249,7 @@ export class RecordingClient implements KubeApi {
     const { namespace, name } = target.metadata;
     this.record({ verb: "delete", kind: target.kind, namespace, name });
     const store = this.store(target.kind);
-    const prior = store.get(namespace, name!);
+    const prior = store.latest(namespace, name!);
     if (!prior || (options.uid && prior.metadata.uid !== options.uid)) return Promise.resolve(false);
     store.remove(namespace, name!);
     return Promise.resolve(true);

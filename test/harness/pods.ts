@@ -178,8 +178,17 @@ export class PodBackends {
     await mkdir(join(dir, "harness-key"), { recursive: true });
     b.trust = await testTrust("agentry-operator", join(dir, "harness-key"));
     await writeFile(b.mapFile, "{}");
+    // One sync at a time, and none queued behind it: on a loaded machine a sync can take longer
+    // than the interval, and chaining every tick piled up a backlog that stop() then had to
+    // work through (minutes after a long suite).
+    let busy = false;
     b.timer = setInterval(() => {
-      b.syncing = b.syncing.then(() => b.sync()).catch((err: unknown) => void (b.lastError = String(err)));
+      if (busy) return;
+      busy = true;
+      b.syncing = b
+        .sync()
+        .catch((err: unknown) => void (b.lastError = String(err)))
+        .finally(() => (busy = false));
     }, options.intervalMs ?? 250);
     return b;
   }

@@ -29,7 +29,10 @@ export interface TestSandbox {
 
 export async function startSandboxApp(
   limits: Partial<
-    Pick<SandboxAppOptions, "maxExecSeconds" | "maxOutputBytes" | "maxFileBytes" | "maxJsonBytes">
+    Pick<
+      SandboxAppOptions,
+      "maxExecSeconds" | "maxOutputBytes" | "maxFileBytes" | "maxJsonBytes" | "wakeWaitMs"
+    >
   > = {},
 ): Promise<TestSandbox> {
   const root = await mkdtemp(join(tmpdir(), "agentry-app-"));

@@ -13,7 +13,7 @@ import { computePipelineStatus, type JobView } from "../../operator/controllers/
 import {
   computeFleetStatus,
   computeWorkspaceStatus,
-} from "../../operator/controllers/sandboxfleet.desired.ts";
+} from "../../operator/controllers/sandboxfleet/status.ts";
 import { api, createCR, testNamespace, waitFor } from "../harness/cluster.ts";
 import { judge, judgeAll, type KStatus } from "../harness/kstatus.ts";
 import { startOperator } from "../harness/operator.ts";

@@ -155,16 +155,22 @@ describe("data-plane trust", () => {
     await waitFor("another rotation", async () => (await ring()).current.kid === r1.next.kid);
     await create(ns, "workspaces", "Workspace", "ws2", { fleetRef: { name: "fleet" } });
     await waitFor("the new workspace Ready", async () => (await phase(ns, "workspaces", "ws2")) === "Ready");
-    const agent = pods.addressOf(ns, "agent")!;
-    const task = await fetch(`http://${agent}/v1/tasks`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        authorization: `Bearer ${(await secretData(ns, "agentry-tokens"))["agent.agent"]}`,
-      },
-      body: JSON.stringify({ input: "still works" }),
+    // The agent's process is backed (its address known) once its pod is; its trust
+    // directory follows the bundle as a kubelet refreshes a volume.
+    await waitFor("a task the agent runs with the operator's stored token", async () => {
+      const agent = pods.addressOf(ns, "agent");
+      if (!agent) throw new Error("the agent's pod has no process yet");
+      const task = await fetch(`http://${agent}/v1/tasks`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          authorization: `Bearer ${(await secretData(ns, "agentry-tokens"))["agent.agent"]}`,
+        },
+        body: JSON.stringify({ input: "still works" }),
+      });
+      if (task.status !== 200) throw new Error(`${task.status}: ${await task.text()}`);
+      return true;
     });
-    assert.equal(task.status, 200, await task.clone().text());
     assert.ok(operator.logs.some((l) => l.message === "rotated the signing key"));
     assert.ok(gateway.logs.some((l) => l.includes("created a signing key ring")));
   });

@@ -83,15 +83,19 @@ export interface Spec {
    */
   replicas?: number;
   /**
-   * How often sandbox load is sampled. A duration such as 500ms, 30s, 5m or 1h.
+   * How often the operator samples the fleet: every sandbox's load is read and the size it
+   * asks for is noted (at least 100ms; a spec change is sampled at once). Events between
+   * samples take none. A duration such as 500ms, 30s, 5m or 1h.
    */
   samplingInterval?: string;
   /**
-   * Consecutive samples that must ask for fewer sandboxes before scaling down.
+   * Consecutive samples that must ask for fewer sandboxes before scaling down: the lower
+   * demand must last (scaleDownWindow - 1) × samplingInterval, 1s by default.
    */
   scaleDownWindow?: number;
   /**
-   * Consecutive samples that must ask for more sandboxes before scaling up.
+   * Consecutive samples that must ask for more sandboxes before scaling up: the demand must
+   * last (scaleUpWindow - 1) × samplingInterval, 1s by default; 1 scales at the first sample.
    */
   scaleUpWindow?: number;
   /**

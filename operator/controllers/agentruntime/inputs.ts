@@ -1,11 +1,11 @@
 // What an AgentRuntime depends on, read from the caches: its Workspace (placed, missing,
 // not yet placed or stalled), the sandbox pods of that workspace's fleet, and whether a
 // child is a leftover of an earlier AgentRuntime of the same name.
-import type { AgentRuntime, SandboxFleet, Workspace } from "../../../api/v1alpha1/index.ts";
-import { specSchemas } from "../../../api/v1alpha1/index.ts";
+import type { AgentRuntime } from "../../../api/v1alpha1/index.ts";
+import { isIdleSuspended } from "../../../api/v1alpha1/index.ts";
 import { controlledBy } from "../../../lib/kube/children.ts";
 import type { KubeObject } from "../../../lib/kube/client.ts";
-import { fleetSelector } from "../sandboxfleet.desired.ts";
+import { fleetSelector } from "../sandboxfleet/desired.ts";
 import { ANNOTATION_AGENT_ID, ANNOTATION_CONTROLLER_ID, type AgentContext } from "./desired.ts";
 import type { AgentInformers } from "./watches.ts";
 
@@ -31,7 +31,7 @@ export function workspaceOf(
 } {
   const ref = ar.spec.workspaceRef?.name;
   if (!ref) return {};
-  const ws = informers.workspaces.get(ar.metadata.namespace, ref) as unknown as Workspace | undefined;
+  const ws = informers.workspaces.get(ar.metadata.namespace, ref);
   if (!ws)
     return {
       workspaceProblem: `Workspace ${ref} does not exist; create it or fix spec.workspaceRef`,
@@ -45,6 +45,12 @@ export function workspaceOf(
       workspaceStalled: true,
     };
   if (!st?.endpoint || !st.sandboxPod || (st.phase !== "Ready" && st.phase !== "Placed")) {
+    if (ws.spec.suspended)
+      return { workspaceProblem: `Workspace ${ref} is suspended (spec.suspended: true)` };
+    if (isIdleSuspended(ws))
+      return {
+        workspaceProblem: `Workspace ${ref} is suspended for idleness; a task through the gateway wakes it`,
+      };
     return {
       workspaceProblem: `Workspace ${ref} is not placed on a sandbox yet (phase ${st?.phase ?? "Pending"})`,
     };
@@ -58,15 +64,9 @@ export function fleetOf(
   ar: AgentRuntime,
 ): AgentContext["fleet"] {
   const ref = ar.spec.workspaceRef?.name;
-  const ws = ref
-    ? (informers.workspaces.get(ar.metadata.namespace, ref) as unknown as Workspace | undefined)
-    : undefined;
+  const ws = ref ? informers.workspaces.get(ar.metadata.namespace, ref) : undefined;
   if (!ws) return undefined;
   const fleetName = ws.spec.fleetRef.name;
-  const fleet = informers.fleets.get(ar.metadata.namespace, fleetName) as unknown as SandboxFleet | undefined;
-  const port = specSchemas.SandboxFleet.safeParse(fleet?.spec);
-  return {
-    podLabels: fleetSelector(fleetName),
-    port: port.success ? port.data.template.port : (fleet?.spec.template.port ?? 8080),
-  };
+  const fleet = informers.fleets.get(ar.metadata.namespace, fleetName);
+  return { podLabels: fleetSelector(fleetName), port: fleet?.spec.template.port ?? 8080 };
 }

@@ -81,6 +81,8 @@ describe("AgentRuntimeReconciler (fake informers, recording client)", () => {
       informers: {
         ...informers,
         agents: new TypedInformer("AgentRuntime", informers.agents, (o, problem) => invalid.push(problem)),
+        workspaces: new TypedInformer("Workspace", informers.workspaces, () => undefined),
+        fleets: new TypedInformer("SandboxFleet", informers.fleets, () => undefined),
       },
       recorder,
       metrics,

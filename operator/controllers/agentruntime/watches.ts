@@ -1,7 +1,6 @@
 // Which AgentRuntimes a change in the cache concerns: the AgentRuntime itself (not for its
 // own status writes), the owner a child names by label, the users of a Workspace, and the
 // users of a fleet's workspaces (the managed NetworkPolicy reaches the fleet's port).
-import type { Workspace } from "../../../api/v1alpha1/index.ts";
 import type { KubeObject } from "../../../lib/kube/client.ts";
 import { sameLabels } from "../../../lib/kube/conditions.ts";
 import type { Controller } from "../../../lib/kube/controller.ts";
@@ -15,8 +14,8 @@ export interface AgentInformers {
   services: SharedInformer<KubeObject>;
   networkPolicies: SharedInformer<KubeObject>;
   claims: SharedInformer<KubeObject>;
-  workspaces: SharedInformer<KubeObject>;
-  fleets: SharedInformer<KubeObject>;
+  workspaces: TypedInformer<"Workspace">;
+  fleets: TypedInformer<"SandboxFleet">;
 }
 
 /** Wires informer events to the controller's queue. */
@@ -55,7 +54,7 @@ export function registerWatches(informers: AgentInformers, controller: Controlle
   // The fleet of an agent's workspace gives its policy's egress (the sandboxes' port).
   const enqueueFleetUsers = (fleet: KubeObject) => {
     for (const ws of informers.workspaces.list(fleet.metadata.namespace)) {
-      if ((ws as unknown as Workspace).spec.fleetRef.name === fleet.metadata.name) enqueueUsers(ws);
+      if (ws.spec.fleetRef.name === fleet.metadata.name) enqueueUsers(ws);
     }
   };
   informers.fleets.on("add", enqueueFleetUsers);

@@ -4,7 +4,7 @@
 // get → stop if gone → gather inputs (AgentRuntimes) → children (ConfigMap → CronJob/Job
 // → stale children → run-now) → status if changed. Deleting a Pipeline leaves the rest to
 // garbage collection through owner references.
-import type { AgentRuntime, Pipeline } from "../../../api/v1alpha1/index.ts";
+import type { Pipeline } from "../../../api/v1alpha1/index.ts";
 import { RUN_NOW_ANNOTATION } from "../../../api/v1alpha1/index.ts";
 import {
   ChildWriter,
@@ -13,14 +13,13 @@ import {
   controlledBy,
   isNameConflict,
 } from "../../../lib/kube/children.ts";
-import type { KubeClient, KubeObject } from "../../../lib/kube/client.ts";
-import type { Controller, Reconciler } from "../../../lib/kube/controller.ts";
+import type { KubeApi, KubeObject } from "../../../lib/kube/client.ts";
+import { STALL_AFTER_MS } from "../../../lib/kube/conditions.ts";
+import type { Controller, ReconcileResult, Reconciler } from "../../../lib/kube/controller.ts";
 import type { Recorder } from "../../../lib/kube/events.ts";
-import type { TypedInformer } from "../../../lib/kube/typed.ts";
-import { keyOf, splitKey, type SharedInformer } from "../../../lib/kube/informer.ts";
-import { childName } from "../../../lib/kube/names.ts";
-import type { Logger } from "../../../lib/log.ts";
+import { splitKey } from "../../../lib/kube/informer.ts";
 import type { Metrics } from "../../../lib/kube/metrics.ts";
+import { errorMessage, type Logger } from "../../../lib/log.ts";
 import {
   ANNOTATION_PIPELINE_ID,
   ANNOTATION_RUN_REQUEST,
@@ -29,30 +28,17 @@ import {
   runNowJob,
   type PipelineChildren,
 } from "./desired.ts";
-import { STALL_AFTER_MS } from "../../../lib/kube/conditions.ts";
-import { computePipelineStatus, runOf, unexplainedFailures, type JobView } from "./status.ts";
-import {
-  ANNOTATION_STEP_TIMEOUT,
-  checkStepTimeouts,
-  deadlineNow,
-  timedSteps,
-  type StepPodView,
-} from "./timeouts.ts";
-import type { ReconcileResult } from "../../../lib/kube/controller.ts";
-import { errorMessage } from "../../../lib/log.ts";
+import { agentsOf } from "./inputs.ts";
+import { PipelineRuns } from "./runs.ts";
+import { computePipelineStatus, unexplainedFailures, type JobView } from "./status.ts";
+import { registerWatches, resyncAll, type PipelineInformers } from "./watches.ts";
+
+export type { PipelineInformers } from "./watches.ts";
 
 export const PIPELINE_CHILD_SELECTOR = `app.kubernetes.io/managed-by=agentry,${LABEL_PIPELINE}`;
 
-export interface PipelineInformers {
-  pipelines: TypedInformer<"Pipeline">;
-  agents: TypedInformer<"AgentRuntime">;
-  cronJobs: SharedInformer<KubeObject>;
-  jobs: SharedInformer<KubeObject>;
-  configMaps: SharedInformer<KubeObject>;
-}
-
 export interface PipelineControllerDeps {
-  client: KubeClient;
+  client: KubeApi;
   informers: PipelineInformers;
   recorder: Recorder;
   metrics: Metrics;
@@ -64,72 +50,30 @@ export interface PipelineControllerDeps {
   stallAfterMs?: number;
 }
 
-interface PodView {
-  metadata: { creationTimestamp?: string };
-  status?: {
-    phase?: string;
-    message?: string;
-    reason?: string;
-    containerStatuses?: { state?: { terminated?: { exitCode?: number; message?: string } } }[];
-  };
-}
-
-const errorText = (err: unknown) => errorMessage(err);
-
 export class PipelineReconciler implements Reconciler {
   readonly name = "pipeline";
   private readonly deps: PipelineControllerDeps;
   private readonly writer: ChildWriter;
   private readonly now: () => Date;
   private readonly stallAfterMs: number;
+  private readonly runs: PipelineRuns;
 
   constructor(deps: PipelineControllerDeps) {
     this.deps = deps;
     this.writer = new ChildWriter(deps.client, deps.metrics, this.name);
     this.now = deps.now ?? (() => new Date());
     this.stallAfterMs = deps.stallAfterMs ?? STALL_AFTER_MS;
+    this.runs = new PipelineRuns({ ...deps, writer: this.writer, now: this.now });
   }
 
   /** Wires informer events to the controller's queue. */
   register(controller: Controller): void {
-    const { informers } = this.deps;
-    const enqueue = (o: Pick<KubeObject, "metadata">) => controller.enqueue(keyOf(o));
-    informers.pipelines.on("add", enqueue);
-    informers.pipelines.on("update", (o, old) => {
-      // Our own status writes need no reconcile; spec, run-now and deletion changes do.
-      const same =
-        old &&
-        old.metadata.generation === o.metadata.generation &&
-        old.metadata.annotations?.[RUN_NOW_ANNOTATION] === o.metadata.annotations?.[RUN_NOW_ANNOTATION] &&
-        old.metadata.deletionTimestamp === o.metadata.deletionTimestamp;
-      if (!same) enqueue(o);
-    });
-    informers.pipelines.on("delete", enqueue);
-    const enqueueOwner = (o: KubeObject) => {
-      const pipeline = o.metadata.labels?.[LABEL_PIPELINE];
-      if (pipeline && o.metadata.namespace) controller.enqueue(`${o.metadata.namespace}/${pipeline}`);
-    };
-    for (const inf of [informers.cronJobs, informers.jobs, informers.configMaps]) {
-      inf.on("add", enqueueOwner);
-      inf.on("update", enqueueOwner);
-      inf.on("delete", enqueueOwner);
-    }
-    const enqueueUsers = (agent: AgentRuntime) => {
-      for (const p of informers.pipelines.list(agent.metadata.namespace)) {
-        if (p.spec.steps.some((s) => s.agentRef?.name === agent.metadata.name)) enqueue(p);
-      }
-    };
-    informers.agents.on("add", enqueueUsers);
-    informers.agents.on("update", (o, old) => {
-      const endpoint = (a?: AgentRuntime) => a?.status?.endpoint;
-      if (endpoint(o) !== endpoint(old)) enqueueUsers(o);
-    });
-    informers.agents.on("delete", enqueueUsers);
+    registerWatches(this.deps.informers, controller);
   }
 
   /** Enqueues every Pipeline (a full resync). */
   resync(controller: Controller): void {
-    for (const p of this.deps.informers.pipelines.list()) controller.enqueue(keyOf(p));
+    resyncAll(this.deps.informers, controller);
   }
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
@@ -139,7 +83,7 @@ export class PipelineReconciler implements Reconciler {
     const pl = informers.pipelines.get(namespace, name);
     if (!pl || pl.metadata.deletionTimestamp) return;
 
-    const { agentUrls, agentProblem } = this.agentsOf(pl);
+    const { agentUrls, agentProblem } = agentsOf(informers, pl);
     const desired = desiredPipeline(pl, { dispatcherImage: this.deps.dispatcherImage, agentUrls });
     let reconcileError: string | undefined;
     let nameConflict: string | undefined;
@@ -155,7 +99,7 @@ export class PipelineReconciler implements Reconciler {
     } catch (err) {
       // A name held by someone else's object: leave it alone, say so, look again later.
       if (isNameConflict(err)) nameConflict = err.message;
-      else reconcileError = `could not update child objects: ${errorText(err)}`;
+      else reconcileError = `could not update child objects: ${errorMessage(err)}`;
     }
     if (nameConflict) this.deps.recorder.event(pl, "Warning", "NameConflict", nameConflict);
 
@@ -166,7 +110,7 @@ export class PipelineReconciler implements Reconciler {
           j.metadata.annotations?.[ANNOTATION_PIPELINE_ID] === pl.metadata.uid &&
           !j.metadata.deletionTimestamp,
       );
-    const nextStepCheckMs = await this.enforceStepTimeouts(pl, ownJobs);
+    const nextStepCheckMs = await this.runs.enforceStepTimeouts(pl, ownJobs);
     const jobs = ownJobs as unknown as JobView[];
     const child =
       desired.mode === "CronJob"
@@ -185,7 +129,7 @@ export class PipelineReconciler implements Reconciler {
         manifestConfigMap: desired.configMapName,
         jobs,
         ...(cronJobStatus ? { cronJobStatus } : {}),
-        podMessages: await this.podMessages(namespace, unexplainedFailures(pl.status, jobs), ownJobs),
+        podMessages: await this.runs.podMessages(namespace, unexplainedFailures(pl.status, jobs), ownJobs),
         ...(lastRunRequest ? { lastRunRequest } : {}),
         ...(agentProblem ? { agentProblem } : {}),
         stallAfterMs: this.stallAfterMs,
@@ -212,75 +156,6 @@ export class PipelineReconciler implements Reconciler {
       agentProblem ? this.stallAfterMs : Infinity,
     );
     if (next !== Infinity) return { requeueAfterMs: next };
-  }
-
-  /**
-   * Stops runs whose image step has run past its timeoutSeconds (see timeouts.ts):
-   * the Job gets the reason as an annotation and an activeDeadlineSeconds already passed.
-   * Returns when to look again while a run with timed steps is still going.
-   */
-  private async enforceStepTimeouts(pl: Pipeline, jobs: KubeObject[]): Promise<number | undefined> {
-    const limits = timedSteps(pl.spec.steps);
-    if (limits.size === 0) return undefined;
-    let next: number | undefined;
-    for (const job of jobs) {
-      const view = job as unknown as JobView & { spec?: { activeDeadlineSeconds?: number } };
-      if (runOf(view).result !== "Running" || job.metadata.annotations?.[ANNOTATION_STEP_TIMEOUT]) continue;
-      const name = job.metadata.name!;
-      let pods: StepPodView[];
-      try {
-        pods = await this.jobPods<StepPodView>(pl.metadata.namespace, name);
-      } catch (err) {
-        this.deps.log.debug("could not read the pods of a running Job", { job: name, error: errorText(err) });
-        next = Math.min(next ?? Infinity, 5000);
-        continue;
-      }
-      const now = this.now();
-      const verdict = checkStepTimeouts(limits, pods, now);
-      next = Math.min(next ?? Infinity, verdict.nextCheckMs);
-      const overdue = verdict.overdue;
-      if (!overdue) continue;
-      await this.writer.write("Job", "patch", () =>
-        this.deps.client.mergePatch(
-          { apiVersion: "batch/v1", kind: "Job", metadata: { namespace: pl.metadata.namespace, name } },
-          {
-            metadata: { annotations: { [ANNOTATION_STEP_TIMEOUT]: overdue.message } },
-            spec: {
-              activeDeadlineSeconds: deadlineNow(
-                view.status?.startTime,
-                view.spec?.activeDeadlineSeconds,
-                now,
-              ),
-            },
-          },
-        ),
-      );
-      this.deps.recorder.event(pl, "Warning", "StepTimedOut", `Job ${name}: ${overdue.message}`);
-    }
-    return next;
-  }
-
-  /** In-cluster URLs of the AgentRuntimes the steps name, or what is missing. */
-  private agentsOf(pl: Pipeline): { agentUrls: Record<string, string>; agentProblem?: string } {
-    const agentUrls: Record<string, string> = {};
-    const missing: string[] = [];
-    for (const step of pl.spec.steps) {
-      const ref = step.agentRef?.name;
-      if (!ref) continue;
-      const agent = this.deps.informers.agents.get(pl.metadata.namespace, ref);
-      if (!agent) {
-        missing.push(`${ref} (step ${step.name})`);
-        continue;
-      }
-      agentUrls[ref] =
-        agent.status?.endpoint ??
-        `http://${childName(ref)}.${pl.metadata.namespace}.svc:${agent.spec.port ?? 8080}`;
-    }
-    if (!missing.length) return { agentUrls };
-    return {
-      agentUrls,
-      agentProblem: `AgentRuntime ${missing.join(", ")} does not exist in namespace ${pl.metadata.namespace}; create it or fix spec.steps[].agentRef. No run starts until then`,
-    };
   }
 
   private async ensureCronJob(pl: Pipeline, desired: PipelineChildren): Promise<void> {
@@ -359,48 +234,5 @@ export class PipelineReconciler implements Reconciler {
       );
     }
     return request;
-  }
-
-  /** The pods a Job made (one list call). */
-  private async jobPods<P>(namespace: string | undefined, job: string): Promise<P[]> {
-    const list = await this.deps.client.list<KubeObject>("v1", "Pod", namespace, {
-      labelSelector: `batch.kubernetes.io/job-name=${job}`,
-    });
-    return list.items as unknown as P[];
-  }
-
-  /** The failure message of each failed Job's newest failed pod (one list per newly failed Job). */
-  private async podMessages(
-    namespace: string,
-    jobNames: string[],
-    jobs: KubeObject[],
-  ): Promise<Record<string, string>> {
-    const messages: Record<string, string> = {};
-    for (const job of jobNames) {
-      // A run stopped for a step's time limit says so; its pods only say they were killed.
-      const timedOut = jobs.find((j) => j.metadata.name === job)?.metadata.annotations?.[
-        ANNOTATION_STEP_TIMEOUT
-      ];
-      if (timedOut) {
-        messages[job] = timedOut;
-        continue;
-      }
-      try {
-        const pods = await this.jobPods<PodView>(namespace, job);
-        const failed = pods
-          .filter((p) => p.status?.phase === "Failed")
-          .sort((a, b) =>
-            (b.metadata.creationTimestamp ?? "").localeCompare(a.metadata.creationTimestamp ?? ""),
-          );
-        const status = failed[0]?.status;
-        const terminated = status?.containerStatuses?.find((c) => c.state?.terminated?.exitCode)?.state
-          ?.terminated;
-        const message = status?.message ?? terminated?.message ?? status?.reason;
-        if (message) messages[job] = message;
-      } catch (err) {
-        this.deps.log.debug("could not read the pods of a failed Job", { job, error: errorText(err) });
-      }
-    }
-    return messages;
   }
 }

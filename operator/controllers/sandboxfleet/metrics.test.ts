@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Registry } from "prom-client";
-import { FleetMetrics, type FleetSample } from "./sandboxfleet.metrics.ts";
+import { FleetMetrics, type FleetSample } from "./metrics.ts";
 
 const sample = (over: Partial<FleetSample> = {}): FleetSample => ({
   namespace: "team",

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { AgentRuntime, SandboxFleet, Workspace } from "../../api/v1alpha1/index.ts";
-import { specSchemas } from "../../api/v1alpha1/index.ts";
-import { connectionAllowed, type Policy } from "../../test/harness/netpol.ts";
-import { agentLabels, desiredAgent } from "./agentruntime/desired.ts";
-import { fleetLabels } from "./sandboxfleet.desired.ts";
-import { desiredFleetPolicy, fleetAgents, type FleetPolicyContext } from "./sandboxfleet.policy.ts";
+import type { AgentRuntime, SandboxFleet, Workspace } from "../../../api/v1alpha1/index.ts";
+import { specSchemas } from "../../../api/v1alpha1/index.ts";
+import { connectionAllowed, type Policy } from "../../../test/harness/netpol.ts";
+import { agentLabels, desiredAgent } from "../agentruntime/desired.ts";
+import { fleetLabels } from "./desired.ts";
+import { desiredFleetPolicy, fleetAgents, type FleetPolicyContext } from "./policy.ts";
 
 const NS = "team";
 

@@ -25,6 +25,41 @@ describe("place", () => {
     string | RegExp,
   ][] = [
     [
+      "a preferred sandbox the rules allow: taken over the fuller shared one",
+      { key: "w", prefer: "b" },
+      [sb("a", [{ key: "x" }]), sb("b")],
+      {},
+      "b",
+    ],
+    [
+      "a preferred sandbox of another owner: the owner's own",
+      { key: "w", ownerId: "alice", prefer: "a" },
+      [sb("a", [{ key: "x", ownerId: "bob" }]), sb("b", [{ key: "y", ownerId: "alice" }])],
+      {},
+      "b",
+    ],
+    [
+      "a preferred empty sandbox while the owner has one: owners are never split",
+      { key: "w", ownerId: "alice", prefer: "a" },
+      [sb("a"), sb("b", [{ key: "y", ownerId: "alice" }])],
+      {},
+      "b",
+    ],
+    [
+      "a preferred sandbox that is full: elsewhere",
+      { key: "w", prefer: "a" },
+      [sb("a", [{ key: "x" }, { key: "y" }]), sb("b")],
+      {},
+      "b",
+    ],
+    [
+      "a preferred shared sandbox for a dedicated workspace: an empty one",
+      { key: "w", prefer: "a" },
+      [sb("a", [{ key: "x" }]), sb("b")],
+      { ownerlessPool: "dedicated" },
+      "b",
+    ],
+    [
       "owner joins its own sandbox",
       { key: "w", ownerId: "alice" },
       [sb("a"), sb("b", [{ key: "x", ownerId: "alice" }])],

@@ -1,10 +1,10 @@
 // How the operator reaches the sandbox runtime in each sandbox pod (runtimes/sandbox): its
 // address (lib/kube/podaddresses.ts), and the few calls the fleet controller makes, each with a token for that pod and
 // the call's scope. Only pods whose owner chain was checked (lib/kube/owners.ts) become targets.
-import type { CreateWorkspaceRequest, SandboxStatus, WorkspaceInfo } from "../../contracts/sandbox.ts";
-import { SandboxClient, type Released } from "../../contracts/sandbox.client.ts";
-import { Audience, type TokenScope } from "../../contracts/tokens.ts";
-import type { TokenSource } from "./keys.ts";
+import type { CreateWorkspaceRequest, SandboxStatus, WorkspaceInfo } from "../../../contracts/sandbox.ts";
+import { SandboxClient, type Released } from "../../../contracts/sandbox.client.ts";
+import { Audience, type TokenScope } from "../../../contracts/tokens.ts";
+import type { TokenSource } from "../keys.ts";
 
 /** A sandbox pod the operator created, and where it listens. */
 export interface SandboxTarget {

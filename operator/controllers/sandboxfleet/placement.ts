@@ -8,11 +8,15 @@
 // - ownerless + shared: the fullest shared sandbox with room whose cpu AND memory are below
 //   the thresholds, else an empty sandbox; ownerless + dedicated: always an empty sandbox;
 // - never more than maxPerSandbox workspaces on a sandbox; a sandbox that is not ready,
-//   draining, or under cpu/memory pressure takes no new workspaces.
+//   draining, or under cpu/memory pressure takes no new workspaces;
+// - a workspace may prefer a sandbox (one a caller asked for it): it goes there when the
+//   rules above allow, else as they say.
 
 export interface PlacedWorkspace {
   key: string;
   ownerId?: string;
+  /** A sandbox to take when the rules allow it (a caller asked that sandbox for the workspace). */
+  prefer?: string;
 }
 
 export interface SandboxView {
@@ -60,7 +64,33 @@ function emptySandbox(sandboxes: SandboxView[], policy: PlacementPolicy): Sandbo
 
 const byName = (a: SandboxView, b: SandboxView) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
+/** Whether the rules above let `ws` go to `s` (besides room and load). */
+function fits(
+  ws: PlacedWorkspace,
+  s: SandboxView,
+  sandboxes: SandboxView[],
+  policy: PlacementPolicy,
+): boolean {
+  const t = tenantOf(s);
+  if (ws.ownerId) {
+    if (t.kind === "owner") return t.ownerId === ws.ownerId;
+    // Owners are never split: an empty sandbox only while the owner has none.
+    return (
+      t.kind === "empty" &&
+      !sandboxes.some((o) => {
+        const ot = tenantOf(o);
+        return ot.kind === "owner" && ot.ownerId === ws.ownerId;
+      })
+    );
+  }
+  if (t.kind === "empty") return true;
+  return t.kind === "shared" && policy.ownerlessPool === "shared";
+}
+
 export function place(ws: PlacedWorkspace, sandboxes: SandboxView[], policy: PlacementPolicy): Decision {
+  const preferred = ws.prefer ? sandboxes.find((s) => s.name === ws.prefer) : undefined;
+  if (preferred && open(preferred, policy) && fits(ws, preferred, sandboxes, policy))
+    return { sandbox: preferred.name };
   if (ws.ownerId) {
     const home = sandboxes.find((s) => {
       const t = tenantOf(s);

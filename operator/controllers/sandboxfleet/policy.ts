@@ -1,13 +1,13 @@
 // The NetworkPolicy of a SandboxFleet, as a pure function of the fleet, the AgentRuntimes
 // whose workspace is on it, and where the operator and the gateway run: ingress to the
 // sandbox pods, on the runtime's port, only from those. Egress is not restricted.
-import type { AgentRuntime, SandboxFleet, Workspace } from "../../api/v1alpha1/index.ts";
-import type { KubeObject } from "../../lib/kube/client.ts";
-import { controllerRef, withSpecHash } from "../../lib/kube/children.ts";
-import { childName } from "../../lib/kube/names.ts";
-import { ANNOTATION_CONTROLLER_ID, LABEL_AGENT, MANAGED_BY } from "./agentruntime/desired.ts";
-import { metricsIngress, peerOf, type PolicyPeer } from "./networkpolicy.ts";
-import { fleetLabels, fleetSelector } from "./sandboxfleet.desired.ts";
+import type { AgentRuntime, SandboxFleet, Workspace } from "../../../api/v1alpha1/index.ts";
+import type { KubeObject } from "../../../lib/kube/client.ts";
+import { controllerRef, withSpecHash } from "../../../lib/kube/children.ts";
+import { childName } from "../../../lib/kube/names.ts";
+import { ANNOTATION_CONTROLLER_ID, LABEL_AGENT, MANAGED_BY } from "../agentruntime/desired.ts";
+import { metricsIngress, peerOf, type PolicyPeer } from "../networkpolicy.ts";
+import { fleetLabels, fleetSelector } from "./desired.ts";
 
 export interface FleetPolicyContext {
   controllerId: string;
@@ -22,7 +22,11 @@ export const fleetPolicyName = (fleet: Pick<SandboxFleet, "metadata">): string =
  * Names of the AgentRuntimes of the fleet's namespace whose spec.workspaceRef names a
  * Workspace of this fleet, sorted (so the policy does not change with list order).
  */
-export function fleetAgents(fleetName: string, workspaces: Workspace[], agents: AgentRuntime[]): string[] {
+export function fleetAgents(
+  fleetName: string,
+  workspaces: readonly Workspace[],
+  agents: readonly AgentRuntime[],
+): string[] {
   const onFleet = new Set(
     workspaces.filter((w) => w.spec.fleetRef.name === fleetName).map((w) => w.metadata.name),
   );

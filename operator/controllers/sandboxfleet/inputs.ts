@@ -1,0 +1,103 @@
+// What a fleet's pass reads from the caches: its Workspaces (as this controller last wrote
+// them, pending.ts), its sandbox pods (only those its Deployment made, by the owner chain
+// with uids: a pod that merely carries the fleet's labels is never dialled nor placed on),
+// and the sandboxes held by Workspaces whose spec does not parse (left alone, so their
+// sandbox is neither given to another tenant nor removed).
+import type { SandboxFleet, Workspace } from "../../../api/v1alpha1/index.ts";
+import type { KubeObject } from "../../../lib/kube/client.ts";
+import { keyOf } from "../../../lib/kube/informer.ts";
+import { sandboxPodProblem, type OwnerProblem } from "../../../lib/kube/owners.ts";
+import { ANNOTATION_DRAINING, LABEL_FLEET } from "./desired.ts";
+import type { PendingWrites } from "./pending.ts";
+import type { PlacedWorkspace, SandboxView } from "./placement.ts";
+import { isReady, type SandboxPod } from "./sandboxes.ts";
+import type { SandboxLoad } from "./state.ts";
+import type { FleetInformers } from "./watches.ts";
+
+/** The fleet's Workspaces, each as this controller last wrote it when the cache lags. */
+export function membersOf(
+  informers: Pick<FleetInformers, "workspaces">,
+  fleet: Pick<SandboxFleet, "metadata">,
+  pending: PendingWrites,
+  now: number,
+): Workspace[] {
+  return informers.workspaces
+    .list(fleet.metadata.namespace)
+    .filter((w) => w.spec.fleetRef.name === fleet.metadata.name)
+    .map((w) => pending.view(w, now));
+}
+
+export interface FleetPods {
+  /** The live sandbox pods the fleet's Deployment made. */
+  pods: SandboxPod[];
+  /** Its pods being deleted (with a store their workspaces wait for them to go). */
+  stopping: Set<string>;
+  /** Pods with the fleet's labels that are not its own, and why. */
+  foreign: { pod: KubeObject; problem: OwnerProblem }[];
+}
+
+export function podsOf(
+  informers: Pick<FleetInformers, "sandboxPods" | "replicaSets">,
+  fleet: SandboxFleet,
+  deployment: KubeObject | undefined,
+): FleetPods {
+  const namespace = fleet.metadata.namespace;
+  const replicaSets = informers.replicaSets.list(namespace);
+  const out: FleetPods = { pods: [], stopping: new Set(), foreign: [] };
+  for (const pod of informers.sandboxPods.list(namespace)) {
+    if (pod.metadata.labels?.[LABEL_FLEET] !== fleet.metadata.name) continue;
+    if (pod.metadata.deletionTimestamp) {
+      out.stopping.add(pod.metadata.name!);
+      continue;
+    }
+    const problem = sandboxPodProblem(pod, fleet.metadata.uid, deployment, replicaSets);
+    if (problem) out.foreign.push({ pod, problem });
+    else out.pods.push(pod);
+  }
+  return out;
+}
+
+/**
+ * The workspaces whose spec does not parse that sit on one of `pods`, by sandbox: an owner
+ * of their own (their ownerId when it can be read, else one no one else has).
+ */
+export function invalidOn(
+  informers: Pick<FleetInformers, "workspaces">,
+  namespace: string,
+  pods: ReadonlySet<string>,
+): Map<string, PlacedWorkspace[]> {
+  const out = new Map<string, PlacedWorkspace[]>();
+  for (const raw of informers.workspaces.listInvalid(namespace)) {
+    const pod = (raw["status"] as Workspace["status"] | undefined)?.sandboxPod;
+    if (typeof pod !== "string" || !pods.has(pod)) continue;
+    const owner = (raw["spec"] as { ownerId?: unknown } | undefined)?.ownerId;
+    const key = keyOf(raw);
+    const placed = { key, ownerId: typeof owner === "string" && owner ? owner : `invalid workspace ${key}` };
+    out.set(pod, [...(out.get(pod) ?? []), placed]);
+  }
+  return out;
+}
+
+/**
+ * The fleet's sandboxes as placement sees them: ready, draining (marked, or saying so at the
+ * last sample), their load at the last sample, and the workspaces of others already on them.
+ */
+export function viewsOf(
+  fleet: SandboxFleet,
+  pods: readonly SandboxPod[],
+  loads: ReadonlyMap<string, SandboxLoad> | undefined,
+  others: ReadonlyMap<string, PlacedWorkspace[]>,
+): SandboxView[] {
+  return pods.map((pod) => {
+    const name = pod.metadata.name!;
+    const load = loads?.get(name);
+    return {
+      name,
+      ready: isReady(pod),
+      draining: pod.metadata.annotations?.[ANNOTATION_DRAINING] === "true" || (load?.draining ?? false),
+      ...(load ? { load: { cpu: load.cpu, memory: load.memory } } : {}),
+      workspaces: [...(others.get(name) ?? [])],
+      dedicated: fleet.spec.ownerlessPool === "dedicated",
+    };
+  });
+}

@@ -1,0 +1,79 @@
+// Which fleets a change in the cache concerns: the fleet itself (not for its own status
+// writes), the fleet a child names by label (Deployment, ReplicaSets, sandbox pods, the
+// NetworkPolicy), the fleet a Workspace names (on spec, deletion, idle-suspension or wake
+// changes; not for our own status writes), and the fleet of an agent's workspace (its
+// policy lets the agent in).
+import { isIdleSuspended, type AgentRuntime, type Workspace } from "../../../api/v1alpha1/index.ts";
+import type { KubeObject } from "../../../lib/kube/client.ts";
+import type { Controller } from "../../../lib/kube/controller.ts";
+import { keyOf, type SharedInformer } from "../../../lib/kube/informer.ts";
+import type { TypedInformer } from "../../../lib/kube/typed.ts";
+import { LABEL_FLEET } from "./desired.ts";
+
+export interface FleetInformers {
+  fleets: TypedInformer<"SandboxFleet">;
+  workspaces: TypedInformer<"Workspace">;
+  deployments: SharedInformer<KubeObject>;
+  /** The ReplicaSets of the fleets' Deployments (labelled like their pods). */
+  replicaSets: SharedInformer<KubeObject>;
+  sandboxPods: SharedInformer<KubeObject>;
+  /** NetworkPolicies carrying a fleet's labels. */
+  fleetPolicies: SharedInformer<KubeObject>;
+  agents: TypedInformer<"AgentRuntime">;
+}
+
+const fleetOfWorkspace = (ws: Workspace) => `${ws.metadata.namespace}/${ws.spec.fleetRef.name}`;
+
+/** Wires informer events to the controller's queue. */
+export function registerWatches(informers: FleetInformers, controller: Controller): void {
+  const enqueueFleet = (o: KubeObject) => controller.enqueue(keyOf(o));
+  informers.fleets.on("add", enqueueFleet);
+  informers.fleets.on("update", (o, old) => {
+    if (!old || old.metadata.generation !== o.metadata.generation || o.metadata.deletionTimestamp)
+      enqueueFleet(o);
+  });
+  informers.fleets.on("delete", enqueueFleet);
+  const byLabel = (o: KubeObject) => {
+    const fleet = o.metadata.labels?.[LABEL_FLEET];
+    if (fleet) controller.enqueue(`${o.metadata.namespace}/${fleet}`);
+  };
+  for (const inf of [
+    informers.deployments,
+    informers.replicaSets,
+    informers.sandboxPods,
+    informers.fleetPolicies,
+  ]) {
+    inf.on("add", byLabel);
+    inf.on("update", byLabel);
+    inf.on("delete", byLabel);
+  }
+  const byRef = (ws: Workspace) => controller.enqueue(fleetOfWorkspace(ws));
+  informers.workspaces.on("add", byRef);
+  informers.workspaces.on("update", (o, old) => {
+    if (
+      !old ||
+      old.metadata.generation !== o.metadata.generation ||
+      o.metadata.deletionTimestamp ||
+      isIdleSuspended(old) !== isIdleSuspended(o) // suspended for idleness, or woken
+    )
+      byRef(o);
+  });
+  informers.workspaces.on("delete", byRef);
+  // An agent's workspace decides which fleet's policy lets it in.
+  const byAgent = (o: AgentRuntime, old?: AgentRuntime) => {
+    for (const a of old ? [o, old] : [o]) {
+      const ws = a.spec.workspaceRef?.name;
+      const w = ws ? informers.workspaces.get(a.metadata.namespace, ws) : undefined;
+      if (w) byRef(w);
+    }
+  };
+  informers.agents.on("add", byAgent);
+  informers.agents.on("update", byAgent);
+  informers.agents.on("delete", byAgent);
+}
+
+/** Enqueues every fleet and every fleet a Workspace names (a full resync). */
+export function resyncAll(informers: FleetInformers, controller: Controller): void {
+  for (const f of informers.fleets.list()) controller.enqueue(keyOf(f));
+  for (const w of informers.workspaces.list()) controller.enqueue(fleetOfWorkspace(w));
+}
