@@ -148,9 +148,9 @@ export class KindCache {
     this.gone.set(`${namespace}/${name}`, { uid, at: Date.now() });
   }
 
-  /** Whether the cache holds every write made through the gateway and reaches `rv`. */
-  private reached(rv: number): boolean {
-    if (!this.synced || this.rv < rv || this.rv < this.fence) return false;
+  /** Whether the cache holds every write made through the gateway. */
+  private reached(): boolean {
+    if (!this.synced || this.rv < this.fence) return false;
     for (const [key, g] of this.gone) {
       const slash = key.indexOf("/");
       const e = this.store.get(key.slice(0, slash), key.slice(slash + 1));
@@ -162,15 +162,15 @@ export class KindCache {
   }
 
   /**
-   * Resolves true once the cache has every write made through this gateway and is at `rv`
-   * or later; false if that takes longer than `waitMs` (the caller asks the apiserver).
+   * Resolves true once the cache has every write made through this gateway; false if that
+   * takes longer than `waitMs` (the caller asks the apiserver).
    */
-  caughtUp(waitMs: number, rv = 0): Promise<boolean> | boolean {
-    if (this.reached(rv)) return true;
+  caughtUp(waitMs: number): Promise<boolean> | boolean {
+    if (this.reached()) return true;
     if (waitMs <= 0 || this.stopper.signal.aborted) return false;
     return new Promise((resolve) => {
       const check = () => {
-        if (!this.reached(rv) && !this.stopper.signal.aborted) return;
+        if (!this.reached() && !this.stopper.signal.aborted) return;
         done(!this.stopper.signal.aborted);
       };
       const done = (ok: boolean) => {
@@ -178,7 +178,7 @@ export class KindCache {
         this.waiters.delete(check);
         resolve(ok);
       };
-      const timer = setTimeout(() => done(this.reached(rv)), waitMs);
+      const timer = setTimeout(() => done(this.reached()), waitMs);
       this.waiters.add(check);
     });
   }

@@ -169,7 +169,10 @@ export class ObjectStore {
     return { items, more };
   }
 
-  /** Every object of a namespace as a JSON array (kept until the namespace changes). */
+  /**
+   * Every object of a namespace as a JSON array, kept until the namespace changes (a
+   * namespace with none gets a new empty array each time: callers key answers by it).
+   */
   all(namespace: string): Buffer {
     const b = this.buckets.get(namespace);
     if (!b) return jsonArray([]);

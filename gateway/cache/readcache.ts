@@ -19,7 +19,7 @@ export interface ListQuery {
 /** Why an answer did not come from the cache (a metric label). */
 export type Miss =
   | "unsynced" // the first list is not in yet
-  | "behind" // the cache did not reach the caller's writes (or the token's list) in time
+  | "behind" // the cache did not reach the gateway's writes in time, or a token's list
   | "changed" // a continue token's list is no longer what the cache holds
   | "token" // a continue token of another format
   | "selector" // a label selector the cache does not read
@@ -129,8 +129,11 @@ export class ReadCache {
     } catch {
       return miss("selector");
     }
-    if (!(await kc.caughtUp(this.waitMs, token?.rv))) return miss(kc.synced ? "behind" : "unsynced");
-    if (token && !kc.unchangedSince(namespace, token.rv)) return miss("changed");
+    if (!(await kc.caughtUp(this.waitMs))) return miss(kc.synced ? "behind" : "unsynced");
+    // A token's list the cache has not reached yet (the apiserver's, at etcd's revision) is not
+    // waited for: the watch may bring nothing of this kind for a while.
+    if (token && !kc.unchangedSince(namespace, token.rv))
+      return miss(token.rv > kc.resourceVersion ? "behind" : "changed");
     const rv = token?.rv ?? kc.resourceVersion;
     if (!token && q.limit === undefined && !q.labelSelector && namespace !== undefined)
       return { ok: true, items: kc.store.all(namespace), count: -1, resourceVersion: String(rv) };
