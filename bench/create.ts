@@ -13,6 +13,7 @@ import {
   CpuMeter,
   envNumber,
   fig,
+  figOf,
   percentile,
   pool,
   ReadyWatcher,
@@ -34,7 +35,8 @@ interface RunFigures {
   cores: Record<string, number>;
 }
 
-function floorObjects(namespace: string, name: string): KubeObject[] {
+/** What the floor creates for one agent: a plain Service and Pod, as the operator would. */
+export function floorObjects(namespace: string, name: string): KubeObject[] {
   const labels = { app: name, "bench.agentry.dev/floor": "true" };
   return [
     {
@@ -56,6 +58,11 @@ function floorObjects(namespace: string, name: string): KubeObject[] {
   ];
 }
 
+/**
+ * An AgentRuntime as the benchmarks create it: without the managed NetworkPolicy (on by
+ * default), so it makes what the floor makes, a Service and a Pod. With the policy, each
+ * AgentRuntime costs one write more (the NetworkPolicy's apply).
+ */
 export const agentRuntime = (
   namespace: string,
   name: string,
@@ -64,13 +71,13 @@ export const agentRuntime = (
   apiVersion: "agentry.dev/v1alpha1",
   kind: "AgentRuntime",
   metadata: { name, namespace },
-  spec: { image: IMAGE, ...spec },
+  spec: { image: IMAGE, networkPolicy: { enabled: false }, ...spec },
 });
 
 /** Creates retried after a timeout or a 5xx/429 answer (an overloaded, shared machine). */
 export const createRetries = { count: 0 };
 
-async function createRetrying(client: KubeClient, o: KubeObject): Promise<void> {
+export async function createRetrying(client: KubeClient, o: KubeObject): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       await client.create(o);
@@ -101,7 +108,7 @@ export async function createAll(client: KubeClient, n: number, objects: (i: numb
   return created;
 }
 
-function latencies(created: Map<string, number>, readyAt: Map<string, number>): number[] {
+export function latencies(created: Map<string, number>, readyAt: Map<string, number>): number[] {
   return [...created].map(([k, t]) => ((readyAt.get(k) ?? NaN) - t) / 1000);
 }
 
@@ -206,47 +213,17 @@ export async function createBench(ctx: BenchContext): Promise<BenchResult> {
       concurrency: CONCURRENCY,
     },
     figures: {
-      floor_all_ready_s: fig(
-        floors.map((f) => f.allReadyS),
-        "s",
-      ),
-      floor_creates_done_s: fig(
-        floors.map((f) => f.createsDoneS),
-        "s",
-      ),
-      floor_create_to_ready_p50_s: fig(
-        floors.map((f) => f.p50S),
-        "s",
-      ),
-      floor_create_to_ready_p99_s: fig(
-        floors.map((f) => f.p99S),
-        "s",
-      ),
-      agentry_all_ready_s: fig(
-        agents.map((a) => a.allReadyS),
-        "s",
-      ),
-      agentry_creates_done_s: fig(
-        agents.map((a) => a.createsDoneS),
-        "s",
-      ),
-      agentry_create_to_ready_p50_s: fig(
-        agents.map((a) => a.p50S),
-        "s",
-      ),
-      agentry_create_to_ready_p99_s: fig(
-        agents.map((a) => a.p99S),
-        "s",
-      ),
+      floor_all_ready_s: figOf(floors, (f) => f.allReadyS, "s"),
+      floor_creates_done_s: figOf(floors, (f) => f.createsDoneS, "s"),
+      floor_create_to_ready_p50_s: figOf(floors, (f) => f.p50S, "s"),
+      floor_create_to_ready_p99_s: figOf(floors, (f) => f.p99S, "s"),
+      agentry_all_ready_s: figOf(agents, (a) => a.allReadyS, "s"),
+      agentry_creates_done_s: figOf(agents, (a) => a.createsDoneS, "s"),
+      agentry_create_to_ready_p50_s: figOf(agents, (a) => a.p50S, "s"),
+      agentry_create_to_ready_p99_s: figOf(agents, (a) => a.p99S, "s"),
       ratio_all_ready: ratio,
-      operator_requests_per_s: fig(
-        agents.map((a) => a.operatorRps),
-        "req/s",
-      ),
-      operator_writes_per_agent: fig(
-        agents.map((a) => a.writesPerAgent),
-        "writes",
-      ),
+      operator_requests_per_s: figOf(agents, (a) => a.operatorRps, "req/s"),
+      operator_writes_per_agent: figOf(agents, (a) => a.writesPerAgent, "writes"),
     },
     notes: [
       `Creates retried after a timeout or an overload answer: ${createRetries.count}.`,

@@ -3,7 +3,10 @@
 // watcher that records when each object first satisfies a predicate.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import type { KubeConfig } from "@kubernetes/client-node";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { KubeConfig } from "../lib/kube/kubeconfig.ts";
 import type { KubeClient } from "../lib/kube/client.ts";
 import { type KubeObject } from "../lib/kube/client.ts";
 import { createInformer, type SharedInformer } from "../lib/kube/informer.ts";
@@ -75,6 +78,21 @@ export function fig(runs: number[], unit: string, extra: Partial<Figure> = {}): 
   return { value: round(median(runs), 3), unit, runs: runs.map((r) => round(r, 3)), ...extra };
 }
 
+/** A figure from a value of each run: `figOf(runs, (r) => r.p99S, "s")`. */
+export function figOf<R>(
+  runs: readonly R[],
+  value: (run: R) => number,
+  unit: string,
+  extra: Partial<Figure> = {},
+): Figure {
+  return fig(runs.map(value), unit, extra);
+}
+
+/** A figure with its goal, met when `met(median)` holds. */
+export function withGoal(f: Figure, goal: string, met: (value: number) => boolean): Figure {
+  return { ...f, goal, met: met(f.value) };
+}
+
 /** Rejects when `fn` takes longer than `ms` (a benchmark's hard cap). */
 export async function capped<T>(what: string, ms: number, fn: () => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -123,24 +141,44 @@ export async function benchNamespace(ctx: BenchContext, prefix: string): Promise
 
 let builtOnce = false;
 
+/** The operator as the benchmarks run it; `heapDir` holds its heap snapshots when enabled. */
+export type BenchOperator = OperatorProcess & { heapDir?: string };
+
+export interface BenchOperatorOptions {
+  /** Run the compiled operator whatever AGENTRY_BENCH_COMPILED says. */
+  compiled?: boolean;
+  /** The operator writes a V8 heap snapshot on SIGUSR2 (bench/heap.ts). */
+  heapSnapshots?: boolean;
+}
+
 /** The operator (operator/main.ts) as a child process watching `namespaces`, at the bench QPS. */
 export async function benchOperator(
   ctx: BenchContext,
   namespaces: string[],
   args: string[] = [],
   podAddressMap?: string,
-): Promise<OperatorProcess> {
+  options: BenchOperatorOptions = {},
+): Promise<BenchOperator> {
   // AGENTRY_BENCH_COMPILED=1: the compiled operator (built here once), as the images run it;
   // by default the sources through tsx, as the tests run it (tsx adds memory of its own).
-  const compiled = process.env.AGENTRY_BENCH_COMPILED === "1";
+  const compiled = options.compiled === true || process.env.AGENTRY_BENCH_COMPILED === "1";
   if (compiled && !builtOnce) {
-    execFileSync("npm", ["run", "--silent", "build"], { cwd: repoRoot, stdio: "inherit" });
+    execFileSync("npm", ["run", "--silent", "build:programs"], { cwd: repoRoot, stdio: "inherit" });
     builtOnce = true;
   }
+  const nodeOptions: string[] = [];
   // AGENTRY_BENCH_CPU_PROF=<dir>: the operator writes a V8 CPU profile there when it stops.
   const profDir = process.env.AGENTRY_BENCH_CPU_PROF;
+  if (profDir) nodeOptions.push("--cpu-prof", `--cpu-prof-dir=${profDir}`);
+  let heapDir: string | undefined;
+  if (options.heapSnapshots) {
+    heapDir = await mkdtemp(join(tmpdir(), "agentry-bench-heap-"));
+    const dir = heapDir;
+    ctx.cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    nodeOptions.push("--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${heapDir}`);
+  }
   const saved = process.env.NODE_OPTIONS;
-  if (profDir) process.env.NODE_OPTIONS = `${saved ?? ""} --cpu-prof --cpu-prof-dir=${profDir}`.trim();
+  if (nodeOptions.length) process.env.NODE_OPTIONS = `${saved ?? ""} ${nodeOptions.join(" ")}`.trim();
   try {
     const operator = await startOperator(
       { after: (fn) => void ctx.cleanups.push(fn) },
@@ -160,7 +198,7 @@ export async function benchOperator(
     );
     // Runs before startOperator's SIGKILL cleanup: a clean exit writes the profile.
     if (profDir) ctx.cleanups.push(() => operator.kill("SIGTERM").then(() => undefined));
-    return operator;
+    return { ...operator, ...(heapDir ? { heapDir } : {}) };
   } finally {
     if (saved === undefined) delete process.env.NODE_OPTIONS;
     else process.env.NODE_OPTIONS = saved;
@@ -185,6 +223,14 @@ export function rssMiB(pid: number | undefined): number {
   if (!pid) return NaN;
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** A process's resident memory in MiB: anonymous (heap, buffers) and file-backed (code, mapped files). */
+export function rssParts(pid: number | undefined): { anon: number; file: number } {
+  if (!pid) return { anon: NaN, file: NaN };
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
+  return { anon: kb("RssAnon"), file: kb("RssFile") };
 }
 
 /** CPU use of the control-plane components, the operator and this process over a span. */
@@ -221,12 +267,8 @@ export function busiest(cores: Record<string, number>): string {
   return `${name} (${c.toFixed(2)} cores; all processes ${total.toFixed(2)} of the machine's cores)`;
 }
 
-/**
- * Watches a kind in some namespaces (unthrottled client) and records, per object name, the
- * first moment `ready(obj)` held. `waitAll(n)` resolves when n names are recorded.
- */
-export class ReadyWatcher {
-  readonly readyAt = new Map<string, number>();
+/** An informer of the benchmark's own (unthrottled client) that shows it every add and update. */
+export class BenchWatch {
   private readonly informer: SharedInformer<KubeObject>;
 
   constructor(
@@ -234,13 +276,9 @@ export class ReadyWatcher {
     apiVersion: string,
     kind: string,
     namespaces: string[],
-    ready: (o: KubeObject) => boolean,
+    see: (o: KubeObject) => void,
   ) {
     this.informer = createInformer<KubeObject>(ctx.admin, { apiVersion, kind }, namespaces, silentLogger());
-    const see = (o: KubeObject) => {
-      const key = `${o.metadata.namespace}/${o.metadata.name}`;
-      if (!this.readyAt.has(key) && ready(o)) this.readyAt.set(key, performance.now());
-    };
     this.informer.on("add", see);
     this.informer.on("update", see);
     ctx.cleanups.push(() => this.informer.stop());
@@ -251,12 +289,33 @@ export class ReadyWatcher {
     await this.informer.waitForSync();
   }
 
-  async waitAll(n: number, timeoutMs: number): Promise<void> {
-    await waitFor(`${n} ready`, () => this.readyAt.size >= n, { timeoutMs, intervalMs: 20 });
-  }
-
   async stop(): Promise<void> {
     await this.informer.stop();
+  }
+}
+
+/**
+ * Watches a kind in some namespaces (unthrottled client) and records, per object name, the
+ * first moment `ready(obj)` held. `waitAll(n)` resolves when n names are recorded.
+ */
+export class ReadyWatcher extends BenchWatch {
+  readonly readyAt = new Map<string, number>();
+
+  constructor(
+    ctx: BenchContext,
+    apiVersion: string,
+    kind: string,
+    namespaces: string[],
+    ready: (o: KubeObject) => boolean,
+  ) {
+    super(ctx, apiVersion, kind, namespaces, (o) => {
+      const key = `${o.metadata.namespace}/${o.metadata.name}`;
+      if (!this.readyAt.has(key) && ready(o)) this.readyAt.set(key, performance.now());
+    });
+  }
+
+  async waitAll(n: number, timeoutMs: number): Promise<void> {
+    await waitFor(`${n} ready`, () => this.readyAt.size >= n, { timeoutMs, intervalMs: 20 });
   }
 }
 

@@ -11,6 +11,7 @@ import {
   CpuMeter,
   envNumber,
   fig,
+  figOf,
   percentile,
   ReadyWatcher,
   say,
@@ -116,22 +117,10 @@ export async function pipelinesBench(ctx: BenchContext): Promise<BenchResult> {
       clientBurst: ctx.burst,
     },
     figures: {
-      jobs_all_complete_s: fig(
-        jobs.map((j) => j.allDoneS),
-        "s",
-      ),
-      jobs_create_to_complete_p99_s: fig(
-        jobs.map((j) => j.p99S),
-        "s",
-      ),
-      pipelines_all_succeeded_s: fig(
-        pipelines.map((p) => p.allDoneS),
-        "s",
-      ),
-      pipelines_create_to_succeeded_p99_s: fig(
-        pipelines.map((p) => p.p99S),
-        "s",
-      ),
+      jobs_all_complete_s: figOf(jobs, (j) => j.allDoneS, "s"),
+      jobs_create_to_complete_p99_s: figOf(jobs, (j) => j.p99S, "s"),
+      pipelines_all_succeeded_s: figOf(pipelines, (p) => p.allDoneS, "s"),
+      pipelines_create_to_succeeded_p99_s: figOf(pipelines, (p) => p.p99S, "s"),
       ratio_all_done: ratio,
     },
     notes: [

@@ -13,9 +13,21 @@ export interface Machine {
   etcd: string;
   kwok: string;
   os: string;
+  /** The commit benchmarked ("+changes" when the worktree differed from it). */
+  agentry?: string;
 }
 
-export type StoredResult = BenchResult & { machine: Machine };
+/** How a result was produced, recorded by bench/run.ts. */
+export interface Provenance {
+  /** The command line, environment overrides first, as it can be run again. */
+  command: string;
+  /** The AGENTRY_BENCH_* settings (and NODE_OPTIONS) the run read from the environment. */
+  environment: Record<string, string>;
+  /** The machine's load averages (1, 5, 15 min) when the benchmark started and ended. */
+  loadAverage: { start: number[]; end: number[] };
+}
+
+export type StoredResult = BenchResult & { machine: Machine; run?: Provenance };
 
 const cell = (s: string) => s.replace(/\|/g, "\\|");
 
@@ -47,8 +59,17 @@ export function renderResults(benchDir: string): string {
       `## ${r.title}`,
       "",
       `Run ${r.date} on ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, ${m.os}; Node ${m.node}, ` +
-        `Kubernetes ${m.kubernetes}, etcd ${m.etcd}, kwok ${m.kwok}.`,
+        `Kubernetes ${m.kubernetes}, etcd ${m.etcd}, kwok ${m.kwok}` +
+        (m.agentry ? `; agentry ${m.agentry}.` : "."),
       "",
+      ...(r.run
+        ? [
+            `Command: \`${r.run.command}\`. Load average (1/5/15 min) at the start ` +
+              `${r.run.loadAverage.start.map((x) => x.toFixed(1)).join("/")}, at the end ` +
+              `${r.run.loadAverage.end.map((x) => x.toFixed(1)).join("/")}.`,
+            "",
+          ]
+        : []),
       `Sizes: ${Object.entries(r.sizes)
         .map(([k, v]) => `${k}=${v}`)
         .join(", ")}`,

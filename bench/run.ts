@@ -5,10 +5,11 @@
 //   npm run bench                 every benchmark, quick sizes
 //   npm run bench -- create fleet only these
 //   AGENTRY_BENCH_N=1000 ...      the issue's sizes (see bench/README section in RESULTS.md)
+import { execFileSync } from "node:child_process";
 import { cpus, loadavg, release, totalmem, type } from "node:os";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig } from "../lib/kube/kubeconfig.ts";
 import { KubeClient } from "../lib/kube/client.ts";
 import { controlPlaneBinDir } from "../test/harness/binaries.ts";
 import { ControlPlane } from "../test/harness/controlplane.ts";
@@ -19,13 +20,17 @@ import { createBench } from "./create.ts";
 import { fleetBench } from "./fleet.ts";
 import { gatewayBench } from "./gateway.ts";
 import { pipelinesBench } from "./pipelines.ts";
+import { idleBench } from "./idle.ts";
+import { pacedBench } from "./paced.ts";
 import { steadyBench } from "./steady.ts";
 import { capped, envNumber, say, type BenchContext, type BenchResult } from "./lib.ts";
-import { writeResults, type Machine } from "./report.ts";
+import { writeResults, type Machine, type Provenance } from "./report.ts";
 
 type Bench = { run: (ctx: BenchContext) => Promise<BenchResult>; capS: number };
 const benches: Record<string, Bench> = {
+  idle: { run: idleBench, capS: 300 },
   create: { run: createBench, capS: 900 },
+  paced: { run: pacedBench, capS: 3600 },
   pipelines: { run: pipelinesBench, capS: 900 },
   steady: { run: steadyBench, capS: 900 },
   fleet: { run: fleetBench, capS: 600 },
@@ -57,7 +62,34 @@ function machine(): Machine {
     etcd: versions["ETCD_VERSION"] ?? "?",
     kwok: versions["KWOK_VERSION"] ?? "?",
     os: `${type()} ${release()}`,
+    agentry: gitRevision(),
   };
+}
+
+/** The commit benchmarked, marked when the worktree had changes. */
+function gitRevision(): string {
+  try {
+    const git = (...args: string[]) => execFileSync("git", args, { cwd: repoRoot, encoding: "utf8" }).trim();
+    return `${git("rev-parse", "--short=12", "HEAD")}${git("status", "--porcelain", "--untracked-files=no") ? "+changes" : ""}`;
+  } catch {
+    return "unknown";
+  }
+}
+
+/** How this run was started: the command line, and every setting read from the environment. */
+function provenance(): Omit<Provenance, "loadAverage"> {
+  const args = process.argv.slice(2);
+  const viaNpm = process.env.npm_lifecycle_event === "bench";
+  const overrides = Object.fromEntries(
+    Object.entries(process.env)
+      .filter(([k]) => k.startsWith("AGENTRY_BENCH_") || k === "NODE_OPTIONS")
+      .sort(([a], [b]) => a.localeCompare(b)),
+  ) as Record<string, string>;
+  const env = Object.entries(overrides).map(([k, v]) => `${k}=${v}`);
+  const cmd = viaNpm
+    ? `npm run bench${args.length ? ` -- ${args.join(" ")}` : ""}`
+    : `node --import tsx bench/run.ts ${args.join(" ")}`.trim();
+  return { command: [...env, cmd].join(" "), environment: overrides };
 }
 
 let cp: ControlPlane | undefined;
@@ -80,8 +112,7 @@ try {
     AGENTRY_CONTROLPLANE_BIN: bin,
     PATH: `${bin}:${process.env.PATH ?? ""}`,
   });
-  const kc = new KubeConfig();
-  kc.loadFromFile(cp.kubeconfig);
+  const kc = KubeConfig.fromFiles([cp.kubeconfig]);
   const admin = new KubeClient(kc, { qps: 1e6, burst: 1e6, userAgent: "bench-admin" });
   mkdirSync(join(benchDir, "results"), { recursive: true });
   for (const name of selected) {
@@ -95,18 +126,16 @@ try {
       cleanups: [],
     };
     const t0 = Date.now();
-    const loadBefore = loadavg()[0]!;
+    const loadBefore = loadavg();
     const capS = envNumber(`CAP_S`, bench.capS);
     say(`${name}: starting (cap ${capS}s)`);
     try {
       const result = await capped(name, capS * 1000, () => bench.run(ctx));
       // The machine may be shared: its load average says how much else was running.
-      result.notes.push(
-        `Machine load average (1 min) at the start ${loadBefore.toFixed(1)}, at the end ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores.`,
-      );
+      const run: Provenance = { ...provenance(), loadAverage: { start: loadBefore, end: loadavg() } };
       writeFileSync(
         join(benchDir, "results", `${name}${tag ? `-${tag}` : ""}.json`),
-        `${JSON.stringify({ ...result, ...(tag ? { title: `${result.title} [${tag}]` } : {}), machine: machine() }, null, 2)}\n`,
+        `${JSON.stringify({ ...result, ...(tag ? { title: `${result.title} [${tag}]` } : {}), run, machine: machine() }, null, 2)}\n`,
       );
       say(`${name}: done in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
     } catch (err) {

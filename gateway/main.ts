@@ -3,7 +3,7 @@
 // process with a message saying what to do, instead of serving a degraded API.
 import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig } from "../lib/kube/kubeconfig.ts";
 import { Redis } from "ioredis";
 import { KubeClient, type KubeObject } from "../lib/kube/client.ts";
 import { publishPublicKeys, SecretKeyRing } from "../lib/keyring.ts";
@@ -41,8 +41,7 @@ const cfg = configOrExit("gateway", loadConfig, usage);
 const log = createLogger(cfg.logLevel, "gateway");
 const metrics = new GatewayMetrics();
 
-const kc = new KubeConfig();
-kc.loadFromDefault();
+const kc = KubeConfig.fromDefault();
 const kube = new KubeClient(kc, { qps: cfg.kubeQps, burst: cfg.kubeBurst, userAgent: "agentry-gateway" });
 
 // Database: the configured PostgreSQL (migrated beforehand), or embedded PGlite (migrated here).

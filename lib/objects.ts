@@ -5,14 +5,13 @@
 // (runtimes/sandbox/brokered.ts: pre-signed URLs from the operator, no credentials).
 import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
-import {
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type S3Client,
-} from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
+
+/**
+ * The S3 SDK, loaded on first use: a program that never touches a store (an operator whose
+ * fleets have none) does not pay the SDK's ~15 MiB of memory.
+ */
+export const s3sdk = () => import("@aws-sdk/client-s3");
 
 /** What a put sends: a file on disk (streamed) or bytes in memory. */
 export type ObjectBody = { file: string; size: number } | { bytes: Buffer | string; contentType?: string };
@@ -95,6 +94,7 @@ class S3WorkspaceObjects implements ObjectAccess {
   }
 
   async put(key: string, body: ObjectBody, signal?: AbortSignal): Promise<void> {
+    const { PutObjectCommand } = await s3sdk();
     await this.s3.send(
       new PutObjectCommand({
         Bucket: this.bucket,
@@ -108,6 +108,7 @@ class S3WorkspaceObjects implements ObjectAccess {
   }
 
   async get(key: string, signal?: AbortSignal): Promise<Readable> {
+    const { GetObjectCommand } = await s3sdk();
     try {
       const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(key) }), {
         abortSignal: signal,
@@ -120,6 +121,7 @@ class S3WorkspaceObjects implements ObjectAccess {
   }
 
   async exists(key: string, signal?: AbortSignal): Promise<boolean> {
+    const { HeadObjectCommand } = await s3sdk();
     try {
       await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(key) }), {
         abortSignal: signal,
@@ -133,6 +135,7 @@ class S3WorkspaceObjects implements ObjectAccess {
 
   async list(prefix: string, signal?: AbortSignal): Promise<string[]> {
     checkRelativeKey(prefix.replace(/\/$/, ""), true);
+    const { ListObjectsV2Command } = await s3sdk();
     const full = `${this.root}/${prefix}`;
     const keys: string[] = [];
     let token: string | undefined;
@@ -148,6 +151,7 @@ class S3WorkspaceObjects implements ObjectAccess {
   }
 
   async delete(keys: string[], signal?: AbortSignal): Promise<void> {
+    const { DeleteObjectsCommand } = await s3sdk();
     for (let i = 0; i < keys.length; i += 1000)
       await this.s3.send(
         new DeleteObjectsCommand({

@@ -110,7 +110,7 @@ const flags = defineFlags("operator", {
     kind: "int",
     env: "AGENTRY_WORKERS",
     help: "concurrent reconciles per controller",
-    default: 4,
+    default: 8,
     min: 1,
   },
   "resync-period": {

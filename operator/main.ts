@@ -1,6 +1,6 @@
 // agentry operator entry point: wiring only. Informers start at once (a standby replica
 // keeps a warm cache); controllers run only while this replica holds the leader Lease.
-import { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig } from "../lib/kube/kubeconfig.ts";
 import { loadConfig, usage } from "./config.ts";
 import { configOrExit } from "../lib/cli/config.ts";
 import { startHealthServer } from "../lib/http/health.ts";
@@ -11,6 +11,7 @@ import { Controller } from "../lib/kube/controller.ts";
 import { EventRecorder } from "../lib/kube/events.ts";
 import { createInformer, keyOf, type SharedInformer } from "../lib/kube/informer.ts";
 import { TypedInformer } from "../lib/kube/typed.ts";
+import { cronJobView, jobView, metadataOnly, podView } from "../lib/kube/projections.ts";
 import { LeaderElector } from "../lib/kube/leader.ts";
 import { AgentRuntimeReconciler, CHILD_SELECTOR } from "./controllers/agentruntime/reconciler.ts";
 import { SANDBOX_POD_SELECTOR, SandboxFleetReconciler } from "./controllers/sandboxfleet/reconciler.ts";
@@ -32,8 +33,7 @@ const cfg = configOrExit("operator", loadConfig, usage);
 const log = createLogger(cfg.logLevel, "operator");
 const metrics = new Metrics();
 
-const kc = new KubeConfig();
-kc.loadFromDefault();
+const kc = KubeConfig.fromDefault();
 const client = new KubeClient(kc, {
   qps: cfg.kubeQps,
   burst: cfg.kubeBurst,
@@ -41,10 +41,15 @@ const client = new KubeClient(kc, {
   onRequest: (verb, _path, code) => metrics.kubeRequests.inc({ verb, code: String(code) }),
 });
 
-const informer = (apiVersion: string, kind: string, labelSelector?: string): SharedInformer<KubeObject> =>
+const informer = (
+  apiVersion: string,
+  kind: string,
+  labelSelector?: string,
+  transform?: (o: KubeObject) => KubeObject,
+): SharedInformer<KubeObject> =>
   createInformer<KubeObject>(
     client,
-    { apiVersion, kind, ...(labelSelector ? { labelSelector } : {}) },
+    { apiVersion, kind, ...(labelSelector ? { labelSelector } : {}), ...(transform ? { transform } : {}) },
     cfg.namespaces,
     log,
   );
@@ -60,19 +65,20 @@ const reportInvalid = (obj: KubeObject, problem: string) => {
 const informers = {
   agents: new TypedInformer("AgentRuntime", informer("agentry.dev/v1alpha1", "AgentRuntime"), reportInvalid),
   workspaces: new TypedInformer("Workspace", informer("agentry.dev/v1alpha1", "Workspace"), reportInvalid),
-  pods: informer("v1", "Pod", CHILD_SELECTOR),
-  services: informer("v1", "Service", CHILD_SELECTOR),
-  networkPolicies: informer("networking.k8s.io/v1", "NetworkPolicy", CHILD_SELECTOR),
-  claims: informer("v1", "PersistentVolumeClaim", CHILD_SELECTOR),
+  // The children of AgentRuntimes and Pipelines are cached as what their controllers read.
+  pods: informer("v1", "Pod", CHILD_SELECTOR, podView),
+  services: informer("v1", "Service", CHILD_SELECTOR, metadataOnly),
+  networkPolicies: informer("networking.k8s.io/v1", "NetworkPolicy", CHILD_SELECTOR, metadataOnly),
+  claims: informer("v1", "PersistentVolumeClaim", CHILD_SELECTOR, metadataOnly),
   fleets: new TypedInformer("SandboxFleet", informer("agentry.dev/v1alpha1", "SandboxFleet"), reportInvalid),
   deployments: informer("apps/v1", "Deployment", SANDBOX_POD_SELECTOR),
   replicaSets: informer("apps/v1", "ReplicaSet", SANDBOX_POD_SELECTOR),
   fleetPolicies: informer("networking.k8s.io/v1", "NetworkPolicy", SANDBOX_POD_SELECTOR),
   sandboxPods: informer("v1", "Pod", SANDBOX_POD_SELECTOR),
   pipelines: new TypedInformer("Pipeline", informer("agentry.dev/v1alpha1", "Pipeline"), reportInvalid),
-  cronJobs: informer("batch/v1", "CronJob", PIPELINE_CHILD_SELECTOR),
-  jobs: informer("batch/v1", "Job", PIPELINE_CHILD_SELECTOR),
-  configMaps: informer("v1", "ConfigMap", PIPELINE_CHILD_SELECTOR),
+  cronJobs: informer("batch/v1", "CronJob", PIPELINE_CHILD_SELECTOR, cronJobView),
+  jobs: informer("batch/v1", "Job", PIPELINE_CHILD_SELECTOR, jobView),
+  configMaps: informer("v1", "ConfigMap", PIPELINE_CHILD_SELECTOR, metadataOnly),
   trustConfigMaps: informer("v1", "ConfigMap", TRUST_SELECTOR),
 };
 const all = Object.values(informers);
@@ -160,7 +166,12 @@ const controllers = reconcilers.map((r) => {
   r.register(c);
   return c;
 });
-const resyncAll = () => reconcilers.forEach((r, i) => r.resync(controllers[i]!));
+// Resyncs queue every key behind all other work (Lane.Resync).
+const resyncAll = () =>
+  reconcilers.forEach((r, i) => {
+    const c = controllers[i]!;
+    c.resync(() => r.resync(c));
+  });
 
 const health = await startHealthServer(cfg.healthAddr, metrics, {
   healthy: () => undefined,

@@ -1,7 +1,7 @@
 // agentry admission webhook entry point: wiring only. Same image as the operator:
 // `node webhook/main.ts --help` lists the flags.
 import { readFileSync } from "node:fs";
-import { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig } from "../lib/kube/kubeconfig.ts";
 import { KubeClient } from "../lib/kube/client.ts";
 import { errorMessage, createLogger } from "../lib/log.ts";
 import { expiry } from "./certs.ts";
@@ -16,8 +16,7 @@ import { CertDirTls, SelfManagedTls, type TlsSource } from "./tls.ts";
 const cfg = configOrExit("webhook", loadConfig, usage);
 const log = createLogger(cfg.logLevel, "webhook");
 const metrics = new WebhookMetrics();
-const kc = new KubeConfig();
-kc.loadFromDefault();
+const kc = KubeConfig.fromDefault();
 const client = new KubeClient(kc, { userAgent: "agentry-webhook" });
 
 // The first publish applies the configurations whatever they hold (flags may have changed).

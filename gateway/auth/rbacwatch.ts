@@ -1,10 +1,10 @@
 // Watches Roles, RoleBindings, ClusterRoles and ClusterRoleBindings (their metadata only:
-// the gateway needs to know that something changed, not what) and tells the access cache to
-// forget what may have changed: a Role or RoleBinding the answers about its namespace, a
-// cluster-wide one every answer. A watch that has to start over (410 Gone, an error) forgets
-// every answer too, since changes may have been missed meanwhile.
-import type { KubeClient } from "../../lib/kube/client.ts";
-import { listAndWatch } from "../../lib/kube/watch.ts";
+// the gateway needs to know that something changed, not what) with lib/kube's informer and
+// tells the access cache to forget what may have changed: a Role or RoleBinding the answers
+// about its namespace, a cluster-wide one every answer. Each completed list (the first, and
+// one after 410 Gone) forgets every answer too.
+import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
+import { Informer } from "../../lib/kube/informer.ts";
 import type { Logger } from "../../lib/log.ts";
 
 const RBAC = "rbac.authorization.k8s.io/v1";
@@ -14,12 +14,20 @@ const KINDS = [
   { kind: "ClusterRole", namespaced: false },
   { kind: "ClusterRoleBinding", namespaced: false },
 ] as const;
-const METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
-const METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+
+/** What is kept of each RBAC object: enough to tell a change (its resourceVersion) and where. */
+const identity = (o: KubeObject): KubeObject => ({
+  apiVersion: RBAC,
+  kind: o.kind,
+  metadata: {
+    name: o.metadata.name,
+    namespace: o.metadata.namespace,
+    resourceVersion: o.metadata.resourceVersion,
+  },
+});
 
 export class RbacWatch {
-  private readonly stopper = new AbortController();
-  private running: Promise<unknown> | undefined;
+  private informers: Informer<KubeObject>[] = [];
   private readonly changed: (namespace: string | undefined) => void;
 
   /** `changed(namespace)`: RBAC in that namespace changed; undefined: anywhere. */
@@ -28,39 +36,26 @@ export class RbacWatch {
   }
 
   start(client: KubeClient, log: Logger): void {
-    this.running ??= Promise.all(
-      KINDS.map(({ kind, namespaced }) =>
-        listAndWatch(
-          client,
-          {
-            path: client.collectionPath(RBAC, kind),
-            accept: METADATA_ONLY,
-            signal: this.stopper.signal,
-            log: log.child({ rbacWatch: kind }),
-          },
-          {
-            // Only where to watch from: the changes from now on are what matter.
-            list: async () => {
-              const list = await client.request<{ metadata: { resourceVersion?: string } }>(
-                "GET",
-                client.collectionPath(RBAC, kind),
-                { query: { limit: 1 }, accept: METADATA_LIST },
-              );
-              this.changed(undefined);
-              return list.metadata.resourceVersion ?? "";
-            },
-            event: (e) => {
-              if (e.type === "BOOKMARK") return;
-              this.changed(namespaced ? (e.object.metadata?.namespace ?? undefined) : undefined);
-            },
-          },
-        ),
-      ),
-    );
+    if (this.informers.length > 0) return;
+    this.informers = KINDS.map(({ kind, namespaced }) => {
+      const informer = new Informer<KubeObject>(
+        client,
+        { apiVersion: RBAC, kind, metadataOnly: true, transform: identity },
+        log.child({ rbacWatch: kind }),
+      );
+      const changed = (o: KubeObject) => this.changed(namespaced ? o.metadata.namespace : undefined);
+      informer.on("add", changed);
+      informer.on("update", changed);
+      informer.on("delete", changed);
+      informer.onProgress((_rv, listed) => {
+        if (listed) this.changed(undefined);
+      });
+      void informer.start();
+      return informer;
+    });
   }
 
   async stop(): Promise<void> {
-    this.stopper.abort();
-    await this.running;
+    await Promise.all(this.informers.map((i) => i.stop()));
   }
 }

@@ -2,8 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { KubeObject } from "../../lib/kube/client.ts";
 import type { WatchEventType } from "../../lib/kube/watch.ts";
-import { KindCache } from "./kindcache.ts";
-import { ObjectStore } from "./objects.ts";
+import { cached, KindCache } from "./kindcache.ts";
 
 const obj = (
   ns: string,
@@ -26,10 +25,16 @@ const obj = (
 
 function listed(at: number): KindCache {
   const c = new KindCache({ apiVersion: "agentry.dev/v1alpha1", kind: "Workspace" });
-  c.reset(new ObjectStore(), String(at));
+  c.progress(String(at), true);
   return c;
 }
-const event = (c: KindCache, type: WatchEventType, o: KubeObject) => c.apply({ type, object: o });
+/** What the informer does with a watch event: the object (managedFields dropped) projected, then the progress. */
+function event(c: KindCache, type: WatchEventType, o: KubeObject): void {
+  delete o.metadata.managedFields;
+  if (type === "ADDED" || type === "MODIFIED") c.put(cached(o));
+  if (type === "DELETED") c.remove(cached(o));
+  c.progress(o.metadata.resourceVersion ?? "", false);
+}
 
 describe("KindCache", () => {
   it("keeps each object as the JSON the gateway sends (managedFields left out)", () => {
@@ -81,6 +86,20 @@ describe("KindCache", () => {
     assert.equal(await c.caughtUp(0), false);
     event(c, "MODIFIED", obj("a", "other", 15, { deletionTimestamp: "2026-01-01T00:00:00Z" }));
     assert.equal(await c.caughtUp(0), true);
+  });
+
+  it("after a list, pages of earlier lists are not continued; what the list found changed counts as new", () => {
+    const c = listed(10);
+    event(c, "ADDED", obj("a", "w", 11));
+    // The watch expired; the list again finds w gone (at an unknown resourceVersion) and x changed.
+    c.remove(cached(obj("a", "w", 11)));
+    assert.equal(c.unchangedSince("a", 11), false, "a changed after anything answered so far");
+    c.put(cached(obj("b", "x", 12)));
+    c.progress("20", true);
+    assert.equal(c.resourceVersion, 20);
+    assert.equal(c.unchangedSince("a", 11), false, "a page of the list before");
+    assert.equal(c.unchangedSince("a", 20), true);
+    assert.deepEqual(c.store.namespaces(), ["b"]);
   });
 
   it("knows whether a namespace is unchanged since a list's resourceVersion", () => {

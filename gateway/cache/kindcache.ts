@@ -1,11 +1,13 @@
-// One kind's objects in every namespace, listed (in pages) and then watched with the
-// gateway's own identity, held pre-serialised in an ObjectStore. Besides the objects it knows
-// how far it has come (`rv`: every change up to it is in), when each namespace last changed
-// (so a continue token's snapshot can be told still current or not), and what this gateway
-// wrote (its fence): `caughtUp` waits, bounded, until the writes made through the gateway
-// are in, which is what makes a list right after a write see that write.
+// One kind's objects in every namespace, kept by a shared informer of lib/kube (listed in
+// pages, then watched with the gateway's own identity, resumed from the last resourceVersion
+// and bookmark, listed again after 410 Gone) as the JSON the gateway answers with, indexed in
+// an ObjectStore. Besides the objects it knows how far it has come (`rv`: every change up to
+// it is in), when each namespace last changed (so a continue token's snapshot can be told
+// still current or not), and what this gateway wrote (its fence): `caughtUp` waits, bounded,
+// until the writes made through the gateway are in, which is what makes a list right after
+// a write see that write.
 import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
-import { listAndWatch, type WatchEvent } from "../../lib/kube/watch.ts";
+import { Informer } from "../../lib/kube/informer.ts";
 import type { Logger } from "../../lib/log.ts";
 import { revision } from "./continue.ts";
 import { jsonBytes, ObjectStore, type Entry } from "./objects.ts";
@@ -21,6 +23,28 @@ export interface KindRef {
   kind: string;
 }
 
+/**
+ * What the informer caches of an object: its identity for the informer's own index and the
+ * store's entry (the JSON bytes); `rv` is undefined for a resourceVersion that is not a plain
+ * decimal (never compared, never served).
+ */
+export type Cached = KubeObject & { entry: Entry | undefined };
+
+/** The informer's transform: the object (managedFields already dropped) serialised once. */
+export function cached(obj: KubeObject): Cached {
+  const { namespace, name, uid, resourceVersion, labels } = obj.metadata;
+  const rv = revision(resourceVersion);
+  return {
+    apiVersion: obj.apiVersion,
+    kind: obj.kind,
+    metadata: { namespace, name, resourceVersion },
+    entry:
+      rv === undefined
+        ? undefined
+        : { name: name ?? "", uid: uid ?? "", rv, labels, json: jsonBytes(JSON.stringify(obj)) },
+  };
+}
+
 /** Objects per page of the initial list (and of a list after 410 Gone). */
 const LIST_PAGE = 500;
 /** How long a deletion the cache has not seen yet holds reads back at most. */
@@ -28,10 +52,10 @@ const GONE_MS = 30_000;
 
 export class KindCache {
   readonly ref: KindRef;
-  store = new ObjectStore();
+  readonly store = new ObjectStore();
   /** Every change up to this resourceVersion is in the store (0: not listed yet). */
   private rv = 0;
-  /** The store was last rebuilt from a list at this resourceVersion. */
+  /** The store was last brought to a list at this resourceVersion. */
   private epoch = 0;
   private changedAll = 0;
   private readonly changedNs = new Map<string, number>();
@@ -40,8 +64,8 @@ export class KindCache {
   /** Objects deleted through this gateway the cache may still hold: key → their uid. */
   private readonly gone = new Map<string, { uid: string | undefined; at: number }>();
   private waiters = new Set<() => void>();
-  private readonly stopper = new AbortController();
-  private running: Promise<void> | undefined;
+  private informer: Informer<Cached> | undefined;
+  private stopped = false;
 
   constructor(ref: KindRef) {
     this.ref = ref;
@@ -57,77 +81,64 @@ export class KindCache {
   }
 
   start(client: KubeClient, log: Logger): void {
-    const path = client.collectionPath(this.ref.apiVersion, this.ref.kind);
-    this.running ??= listAndWatch(
+    if (this.informer) return;
+    const informer = new Informer<Cached>(
       client,
-      { path, signal: this.stopper.signal, log: log.child({ cache: this.ref.kind }) },
-      { list: () => this.relist(client), event: (e) => this.apply(e) },
+      { ...this.ref, pageSize: LIST_PAGE, transform: cached },
+      log.child({ cache: this.ref.kind }),
     );
+    informer.on("add", (o) => this.put(o));
+    informer.on("update", (o) => this.put(o));
+    informer.on("delete", (o) => this.remove(o));
+    informer.onProgress((rv, listed) => this.progress(rv, listed));
+    this.informer = informer;
+    void informer.start();
   }
 
   async stop(): Promise<void> {
-    this.stopper.abort();
-    await this.running;
+    this.stopped = true;
+    await this.informer?.stop();
     this.notify();
   }
 
-  private async relist(client: KubeClient): Promise<string> {
-    const store = new ObjectStore();
-    let listRv: string | undefined;
-    let next: string | undefined;
-    do {
-      const page = await client.list<KubeObject>(this.ref.apiVersion, this.ref.kind, undefined, {
-        limit: LIST_PAGE,
-        ...(next ? { continue: next } : {}),
-      });
-      listRv ??= page.metadata.resourceVersion;
-      for (const item of page.items) this.put(store, item);
-      next = page.metadata.continue;
-    } while (next);
-    this.reset(store, listRv ?? "");
-    return listRv ?? "";
+  /** An object added or changed (by the watch, or found changed by a list). */
+  put(o: Cached): void {
+    if (!o.entry) return;
+    this.store.put(o.metadata.namespace ?? "", o.entry);
+    this.changed(o.metadata.namespace ?? "", o.entry.rv);
   }
 
-  /** Takes a freshly listed store as the whole truth at `listRv`. */
-  reset(store: ObjectStore, listRv: string): void {
-    const rv = revision(listRv) ?? 0;
-    this.store = store;
-    this.rv = rv;
-    this.epoch = rv;
-    this.changedAll = rv;
-    this.changedNs.clear();
-    this.notify();
+  /** An object deleted (by the watch: at its deletion's resourceVersion; or missing from a list). */
+  remove(o: Cached): void {
+    const ns = o.metadata.namespace ?? "";
+    this.store.remove(ns, o.metadata.name ?? "");
+    this.changed(ns, o.entry?.rv ?? 0);
   }
 
-  /** A watch event. */
-  apply(e: WatchEvent): void {
-    const rv = revision(e.object.metadata?.resourceVersion);
+  /**
+   * A namespace changed at `rv`; one found changed by a list (at an older resourceVersion of
+   * the object, or none) counts as changed after anything the cache has answered so far.
+   */
+  private changed(ns: string, rv: number): void {
+    const at = Math.max(rv, this.rv + 1);
+    this.changedNs.set(ns, at);
+    if (at > this.changedAll) this.changedAll = at;
+  }
+
+  /**
+   * The cache holds every change up to `resourceVersion`; after a list (`listed`) that list
+   * is the whole truth at it, and pages of earlier lists can no longer be continued here.
+   */
+  progress(resourceVersion: string, listed: boolean): void {
+    const rv = revision(resourceVersion);
     if (rv === undefined) return; // not comparable: the cache stays where it was
-    if (e.type !== "BOOKMARK") {
-      const ns = e.object.metadata.namespace ?? "";
-      if (e.type === "DELETED") this.store.remove(ns, e.object.metadata.name ?? "");
-      else this.put(this.store, e.object);
-      this.changedNs.set(ns, rv);
+    if (listed) {
+      this.rv = rv;
+      this.epoch = rv;
       this.changedAll = rv;
-    }
-    if (rv > this.rv) this.rv = rv;
+      this.changedNs.clear();
+    } else if (rv > this.rv) this.rv = rv;
     this.notify();
-  }
-
-  private put(store: ObjectStore, obj: KubeObject): void {
-    const rv = revision(obj.metadata.resourceVersion);
-    if (rv === undefined) return;
-    delete obj.metadata.managedFields;
-    obj.apiVersion ??= this.ref.apiVersion;
-    obj.kind ??= this.ref.kind;
-    const entry: Entry = {
-      name: obj.metadata.name ?? "",
-      uid: obj.metadata.uid ?? "",
-      rv,
-      labels: obj.metadata.labels,
-      json: jsonBytes(JSON.stringify(obj)),
-    };
-    store.put(obj.metadata.namespace ?? "", entry);
   }
 
   /** A create or update through the gateway answered with `obj`: reads wait for the cache to hold it. */
@@ -167,11 +178,11 @@ export class KindCache {
    */
   caughtUp(waitMs: number): Promise<boolean> | boolean {
     if (this.reached()) return true;
-    if (waitMs <= 0 || this.stopper.signal.aborted) return false;
+    if (waitMs <= 0 || this.stopped) return false;
     return new Promise((resolve) => {
       const check = () => {
-        if (!this.reached() && !this.stopper.signal.aborted) return;
-        done(!this.stopper.signal.aborted);
+        if (!this.reached() && !this.stopped) return;
+        done(!this.stopped);
       };
       const done = (ok: boolean) => {
         clearTimeout(timer);

@@ -2,8 +2,8 @@
 // when a client first asks for it and kept while clients remain (plus a linger period).
 // With several replicas only the bus's lease holder watches; the others renew their claim
 // so one of them takes over (from the last published resourceVersion) if the holder dies.
-import { Watch } from "@kubernetes/client-node";
 import type { KubeClient, KubeObject } from "../../lib/kube/client.ts";
+import { Watch } from "../../lib/kube/watch.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { EventBus } from "./bus.ts";
 import { missedEvents } from "./catchup.ts";
@@ -168,7 +168,7 @@ export class EventHub {
         }
       });
     };
-    const watch = new Watch(this.client.kubeConfig);
+    const watch = new Watch(this.client);
     const req = await watch.watch(
       path,
       { resourceVersion: rv, allowWatchBookmarks: true },

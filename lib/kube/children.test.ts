@@ -4,6 +4,7 @@ import { ApiError, type KubeClient, type KubeObject } from "./client.ts";
 import {
   ANNOTATION_SPEC_HASH,
   ChildWriter,
+  EXPECTATION_MS,
   NameConflictError,
   controlledBy,
   controllerRef,
@@ -151,5 +152,51 @@ describe("ChildWriter.create", () => {
   });
   it("a NameConflictError when someone else's object holds the name", async () => {
     await assert.rejects(writerFor(new FakeClient(service())).create(desired()), NameConflictError);
+  });
+});
+
+describe("ChildWriter expectations (kinds it tracks)", () => {
+  /** An informer's events, fired by the test. */
+  const events = () => {
+    const handlers: Record<string, ((o: KubeObject) => void)[]> = { add: [], update: [], delete: [] };
+    return {
+      on: (e: "add" | "update" | "delete", h: (o: KubeObject) => void) => void handlers[e]!.push(h),
+      fire: (e: "add" | "update" | "delete", o: KubeObject) => handlers[e]!.forEach((h) => h(o)),
+    };
+  };
+
+  it("writes once until the cache shows the write, and believes the cache after the expectation lapses", async () => {
+    let now = 0;
+    const client = new FakeClient();
+    const writer = new ChildWriter(client as unknown as KubeClient, new Metrics(false), "test", () => now);
+    const informer = events();
+    writer.track({ Service: informer });
+    assert.equal(await writer.ensure(desired(), undefined), true);
+    // The Service's event has not arrived: the cache still has nothing.
+    assert.equal(await writer.ensure(desired(), undefined), false);
+    assert.deepEqual(client.calls, ["get", "apply"], "no second apply, not even a read");
+    now += EXPECTATION_MS;
+    await writer.ensure(desired(), undefined);
+    assert.deepEqual(client.calls, ["get", "apply", "get", "apply"], "the cache is believed again");
+  });
+
+  it("any event of the object means the cache caught up: a Service deleted since is created again at once", async () => {
+    const client = new FakeClient();
+    const writer = new ChildWriter(client as unknown as KubeClient, new Metrics(false), "test");
+    const informer = events();
+    writer.track({ Service: informer });
+    await writer.ensure(desired(), undefined);
+    informer.fire("add", desired());
+    informer.fire("delete", desired());
+    await writer.ensure(desired(), undefined);
+    assert.deepEqual(client.calls, ["get", "apply", "get", "apply"]);
+  });
+
+  it("expects nothing for kinds it does not track", async () => {
+    const client = new FakeClient();
+    const writer = writerFor(client);
+    await writer.ensure(desired(), undefined);
+    await writer.ensure(desired(), undefined);
+    assert.deepEqual(client.calls, ["get", "apply", "get", "apply"]);
   });
 });

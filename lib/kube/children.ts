@@ -3,8 +3,14 @@
 // only ever written when the object of its name is missing or controlled by the child's own
 // owner (an owner reference with controller=true and the owner's uid): an object someone
 // else made is never taken over, changed or deleted (NameConflictError instead).
+//
+// Expectations (as client-go's controllers keep them): for the kinds a controller tracks,
+// the writer remembers what it just wrote until the cache shows it. A second pass that
+// runs before the watch event arrives, and so still sees the cache as it was, writes
+// nothing: no second create (nor its read to find out), no second delete, no second status.
 import { isConflict, isNotFound, type KubeApi, type KubeObject } from "./client.ts";
 import { sameStatus } from "./conditions.ts";
+import { keyOf, type SharedInformer } from "./informer.ts";
 import { shortHash } from "./names.ts";
 import type { Metrics } from "./metrics.ts";
 
@@ -83,15 +89,84 @@ export const sameSpecHash = (current: KubeObject, desired: KubeObject): boolean 
   current.metadata.annotations?.[ANNOTATION_SPEC_HASH] ===
   desired.metadata.annotations?.[ANNOTATION_SPEC_HASH];
 
+/** How long a write is expected to show in the cache at the latest; after that the cache is believed. */
+export const EXPECTATION_MS = 30_000;
+
+/** What a write left behind: the cache shows it once the object's resourceVersion moved on. */
+interface Expectation {
+  /** What was written: the spec hash of a child, or the status. */
+  what: string;
+  /** The resourceVersion the cache showed when the write was made (none: the object was absent). */
+  staleRv: string | undefined;
+  until: number;
+}
+
 export class ChildWriter {
   private readonly client: KubeApi;
   private readonly metrics: Metrics;
   private readonly controller: string;
+  private readonly now: () => number;
+  /** Kinds whose cache events this writer follows (track()): only they get expectations. */
+  private readonly tracked = new Set<string>();
+  /** Writes not yet seen in the cache, by "<kind> <namespace>/<name>" (and "+status" for status). */
+  private readonly expected = new Map<string, Expectation>();
+  /** Deletes not yet seen in the cache, by uid. */
+  private readonly deleted = new Map<string, number>();
 
-  constructor(client: KubeApi, metrics: Metrics, controller: string) {
+  constructor(client: KubeApi, metrics: Metrics, controller: string, now: () => number = () => Date.now()) {
     this.client = client;
     this.metrics = metrics;
     this.controller = controller;
+    this.now = now;
+  }
+
+  /**
+   * Keeps expectations for the objects of each kind these informers cache (by kind): any
+   * event of an object means the cache has caught up with it, and its expectations go.
+   */
+  track(informers: Record<string, Pick<SharedInformer<KubeObject>, "on">>): void {
+    for (const [kind, informer] of Object.entries(informers)) {
+      this.tracked.add(kind);
+      const seen = (o: KubeObject) => {
+        const key = `${kind} ${keyOf(o)}`;
+        this.expected.delete(key);
+        this.expected.delete(`${key}+status`);
+      };
+      informer.on("add", seen);
+      informer.on("update", seen);
+      informer.on("delete", (o) => {
+        seen(o);
+        if (o.metadata.uid) this.deleted.delete(o.metadata.uid);
+      });
+    }
+  }
+
+  /**
+   * Whether this writer wrote the object of `desired`'s name and the cache (`observed`, the
+   * cached object or undefined) does not show the write yet.
+   */
+  awaiting(desired: Pick<KubeObject, "kind" | "metadata">, observed: KubeObject | undefined): boolean {
+    const key = `${desired.kind} ${keyOf(desired)}`;
+    const e = this.expected.get(key);
+    return e !== undefined && this.pending(key, e.what, observed?.metadata.resourceVersion);
+  }
+
+  /** Whether a write of `what` to the object of `key` was made and the cache still shows the object as before it. */
+  private pending(key: string, what: string, cachedRv: string | undefined): boolean {
+    const e = this.expected.get(key);
+    if (!e) return false;
+    if (e.until <= this.now() || e.staleRv !== cachedRv) {
+      this.expected.delete(key);
+      return false;
+    }
+    return e.what === what;
+  }
+
+  private expect(key: string, what: string, staleRv: string | undefined): void {
+    const now = this.now();
+    if (this.expected.size > 10_000)
+      for (const [k, e] of this.expected) if (e.until <= now) this.expected.delete(k);
+    this.expected.set(key, { what, staleRv, until: now + EXPECTATION_MS });
   }
 
   /**
@@ -125,9 +200,21 @@ export class ChildWriter {
     observed: KubeObject | undefined,
     unchanged: (current: KubeObject, desired: KubeObject) => boolean = sameSpecHash,
   ): Promise<boolean> {
+    const tracked = this.tracked.has(desired.kind);
+    const key = `${desired.kind} ${keyOf(desired)}`;
+    const what = desired.metadata.annotations?.[ANNOTATION_SPEC_HASH] ?? shortHash(desired);
+    // Written a moment ago and the cache does not show it yet: nothing to do.
+    if (tracked && this.pending(key, what, observed?.metadata.resourceVersion)) return false;
     const current = await this.current(desired, observed);
     if (current && unchanged(current, desired)) return false;
-    await this.applyOver(desired, current);
+    // Expected before the write: its watch event may arrive before its answer does.
+    if (tracked) this.expect(key, what, observed?.metadata.resourceVersion);
+    try {
+      await this.applyOver(desired, current);
+    } catch (err) {
+      this.expected.delete(key);
+      throw err;
+    }
     return true;
   }
 
@@ -144,10 +231,15 @@ export class ChildWriter {
    * NameConflictError when the object of that name belongs to someone else.
    */
   async create(obj: KubeObject): Promise<boolean> {
+    const tracked = this.tracked.has(obj.kind);
+    const key = `${obj.kind} ${keyOf(obj)}`;
+    if (tracked && this.pending(key, "created", undefined)) return false;
+    if (tracked) this.expect(key, "created", undefined);
     try {
       await this.write(obj.kind, "create", () => this.client.create(obj));
       return true;
     } catch (err) {
+      this.expected.delete(key);
       if (!isConflict(err)) throw err;
       // AlreadyExists: find out whose it is (if it is gone again, the next pass creates it).
       await this.current(obj, undefined);
@@ -157,12 +249,25 @@ export class ChildWriter {
 
   /** Deletes this incarnation of `obj` (uid precondition), its dependents in the background. */
   async remove(obj: KubeObject): Promise<void> {
-    await this.write(obj.kind, "delete", () =>
-      this.client.delete(obj, {
-        ...(obj.metadata.uid ? { uid: obj.metadata.uid } : {}),
-        propagation: "Background",
-      }),
-    );
+    const uid = obj.metadata.uid;
+    const tracked = uid !== undefined && this.tracked.has(obj.kind);
+    if (tracked && (this.deleted.get(uid) ?? 0) > this.now()) return; // deleted a moment ago
+    if (tracked) {
+      if (this.deleted.size > 10_000)
+        for (const [u, until] of this.deleted) if (until <= this.now()) this.deleted.delete(u);
+      this.deleted.set(uid, this.now() + EXPECTATION_MS);
+    }
+    try {
+      await this.write(obj.kind, "delete", () =>
+        this.client.delete(obj, {
+          ...(uid ? { uid } : {}),
+          propagation: "Background",
+        }),
+      );
+    } catch (err) {
+      if (uid) this.deleted.delete(uid);
+      throw err;
+    }
   }
 
   /** Writes `status` by server-side apply to the status subresource, unless it equals `current`. */
@@ -172,6 +277,11 @@ export class ChildWriter {
     current: unknown,
   ): Promise<void> {
     if (sameStatus(status, current)) return;
+    const tracked = this.tracked.has(obj.kind);
+    const key = `${obj.kind} ${keyOf(obj)}+status`;
+    const what = JSON.stringify(status);
+    if (tracked && this.pending(key, what, obj.metadata.resourceVersion)) return;
+    if (tracked) this.expect(key, what, obj.metadata.resourceVersion);
     await this.write(obj.kind, "status", () =>
       this.client.apply(
         {
@@ -182,7 +292,10 @@ export class ChildWriter {
         },
         "status",
       ),
-    );
+    ).catch((err: unknown) => {
+      this.expected.delete(key);
+      throw err;
+    });
   }
 
   /** Runs one write to the apiserver, counted in agentry_writes_total once it succeeded. */

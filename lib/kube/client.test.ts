@@ -6,25 +6,16 @@ import { join } from "node:path";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
-import { KubeConfig, type User } from "@kubernetes/client-node";
 import { KubeClient, TokenBucket } from "./client.ts";
+import { KubeConfig, type KubeAccess } from "./kubeconfig.ts";
 
-/** A kubeconfig pointing at the local test server with the given user. */
-function kubeConfigFor(server: Server, user: User): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [
-      {
-        name: "c",
-        server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        skipTLSVerify: true,
-      },
-    ],
-    users: [user],
-    contexts: [{ name: "x", cluster: "c", user: user.name }],
-    currentContext: "x",
+/** A kubeconfig pointing at the local test server with the given credentials. */
+function kubeConfigFor(server: Server, user: Partial<KubeAccess>): KubeConfig {
+  return new KubeConfig({
+    server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    tls: { rejectUnauthorized: false },
+    ...user,
   });
-  return kc;
 }
 
 describe("KubeClient.withImpersonation", () => {
@@ -36,7 +27,7 @@ describe("KubeClient.withImpersonation", () => {
     });
     server.listen(0, "127.0.0.1");
     await once(server, "listening");
-    const kc = kubeConfigFor(server, { name: "u", token: "gateway-token" });
+    const kc = kubeConfigFor(server, { token: "gateway-token" });
     const base = new KubeClient(kc);
     await base.withImpersonation({ user: "alice", groups: ["dev", "ops"] }).request("GET", "/api");
     await base.request("GET", "/api");
@@ -50,7 +41,7 @@ describe("KubeClient.withImpersonation", () => {
 });
 
 describe("KubeClient connections", () => {
-  it("reuses one keep-alive connection with the in-cluster tokenFile provider, sending the file's token", async () => {
+  it("reuses one keep-alive connection with an in-cluster token file, sending the file's token", async () => {
     const dir = await mkdtemp(join(tmpdir(), "agentry-client-"));
     const tokenFile = join(dir, "token");
     await writeFile(tokenFile, "sa-token");
@@ -63,10 +54,7 @@ describe("KubeClient connections", () => {
     server.on("connection", () => connections++);
     server.listen(0, "127.0.0.1");
     await once(server, "listening");
-    const kc = kubeConfigFor(server, {
-      name: "u",
-      authProvider: { name: "tokenFile", config: { tokenFile } },
-    });
+    const kc = kubeConfigFor(server, { tokenFile });
     const client = new KubeClient(kc);
     try {
       for (let i = 0; i < 10; i++) await client.request("GET", "/api");
@@ -76,8 +64,8 @@ describe("KubeClient connections", () => {
       await rm(dir, { recursive: true, force: true });
     }
     assert.deepEqual(new Set(auth), new Set(["Bearer sa-token"]));
-    // A new Agent per request would open 10; a reused one opens one or two (the first may
-    // not be back in the pool when the next request starts).
+    // A connection per request would open 10; a kept-alive one opens one or two (the first
+    // may not be back in the pool when the next request starts).
     assert.ok(connections <= 2, `${connections} connections for 10 requests`);
   });
 });

@@ -1,11 +1,14 @@
 // One small Kubernetes REST client shared by the operator, webhook and gateway: the
-// KubeConfig's authentication from @kubernetes/client-node, requests through undici,
-// a client-side QPS/burst limit, server-side apply with the single field manager
-// `agentry`, and errors that keep the apiserver's status, reason and message.
+// kubeconfig's authentication (kubeconfig.ts), requests over node's http/https with
+// keep-alive connections, a client-side QPS/burst limit, server-side apply with the
+// single field manager `agentry`, and errors that keep the apiserver's status, reason
+// and message.
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { Readable } from "node:stream";
+import { createSecureContext } from "node:tls";
 import type { ObjectMeta } from "../../api/v1alpha1/index.ts";
-import type { HttpMethod } from "@kubernetes/client-node";
-import { RequestContext, type KubeConfig } from "@kubernetes/client-node";
-import { fetch } from "undici";
+import { KubeConfig } from "./kubeconfig.ts";
 import { resourceFor, resourcePath } from "./resources.ts";
 import { errorMessage } from "../log.ts";
 
@@ -109,34 +112,46 @@ export interface ClientOptions {
  */
 export type KubeApi = Pick<KubeClient, "get" | "list" | "create" | "apply" | "mergePatch" | "delete">;
 
+/** A kubeconfig of another library that can write itself out (@kubernetes/client-node's, in tests). */
+export interface ExportableKubeConfig {
+  exportConfig(): string;
+}
+
 export class KubeClient {
   readonly kubeConfig: KubeConfig;
-  private readonly server: string;
+  private readonly server: URL;
   private readonly limiter: TokenBucket;
   private readonly userAgent: string;
   private readonly onRequest: RequestObserver | undefined;
   private impersonation: Impersonation | undefined;
-  /**
-   * client-node builds a new undici Agent (so a new TLS connection and handshake) for every
-   * request; with static credentials the first one is kept and its connections reused.
-   */
-  private readonly reuseDispatcher: boolean;
-  private readonly dispatcher: { current?: unknown } = {};
+  /** One keep-alive pool per client (shared with the clients withImpersonation derives). */
+  private readonly agent: HttpAgent;
+  private readonly send: typeof httpRequest;
 
-  constructor(kc: KubeConfig, options: ClientOptions = {}) {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error("the kubeconfig has no current cluster");
-    this.kubeConfig = kc;
-    this.server = cluster.server.replace(/\/$/, "");
+  constructor(kc: KubeConfig | ExportableKubeConfig, options: ClientOptions = {}) {
+    this.kubeConfig = kc instanceof KubeConfig ? kc : KubeConfig.fromYaml(kc.exportConfig());
+    this.server = new URL(this.kubeConfig.server);
     this.limiter = new TokenBucket(options.qps ?? 200, options.burst ?? 400);
     this.userAgent = options.userAgent ?? "agentry";
     this.onRequest = options.onRequest;
-    // Exec plugins and auth providers may rotate client certificates: keep a fresh Agent there.
-    // The in-cluster config's `tokenFile` provider only sets the (re-read) bearer header, so
-    // its Agent is reused: a Pod would otherwise open a TLS connection per request.
-    const user = kc.getCurrentUser();
-    this.reuseDispatcher =
-      !user?.exec && (!user?.authProvider || (user.authProvider as { name?: string }).name === "tokenFile");
+    const tls = this.kubeConfig.tls;
+    if (this.server.protocol === "https:") {
+      this.agent = new HttpsAgent({
+        keepAlive: true,
+        // One TLS context for every connection (the CA and key are parsed once, not per connection).
+        secureContext: createSecureContext({
+          ...(tls.ca ? { ca: tls.ca } : {}),
+          ...(tls.cert ? { cert: tls.cert } : {}),
+          ...(tls.key ? { key: tls.key } : {}),
+        }),
+        ...(tls.servername ? { servername: tls.servername } : {}),
+        rejectUnauthorized: tls.rejectUnauthorized,
+      });
+      this.send = httpsRequest;
+    } else {
+      this.agent = new HttpAgent({ keepAlive: true });
+      this.send = httpRequest;
+    }
   }
 
   /**
@@ -150,22 +165,15 @@ export class KubeClient {
     return c;
   }
 
-  private dispatcherFor(ctx: RequestContext): unknown {
-    if (!this.reuseDispatcher) return ctx.getDispatcher();
-    // One holder object, shared with the clients withImpersonation derives from this one.
-    this.dispatcher.current ??= ctx.getDispatcher();
-    return this.dispatcher.current;
-  }
-
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     const started = performance.now();
     let status = 0;
     try {
-      const res = await this.send(method, path, options, options.signal ?? AbortSignal.timeout(30_000));
-      status = res.status;
-      const text = await res.text();
+      const res = await this.open(method, path, options, options.signal ?? AbortSignal.timeout(30_000));
+      status = res.statusCode ?? 0;
+      const text = await readText(res);
       const parsed: unknown = text ? safeJson(text) : undefined;
-      if (res.status >= 400) throw apiError(method, path, res, parsed);
+      if (status >= 400) throw apiError(method, path, res, parsed);
       return parsed as T;
     } catch (err) {
       throw transportError(method, path, err);
@@ -175,18 +183,31 @@ export class KubeClient {
   }
 
   /**
-   * A request whose successful answer is read as it arrives (pod logs, watches): the
-   * Response, its body unread; an error answer is read and thrown as an ApiError. No
-   * timeout of its own: `signal` ends it.
+   * A request whose successful answer is read as it arrives (pod logs): the Response, its
+   * body unread; an error answer is read and thrown as an ApiError. No timeout of its own:
+   * `signal` ends it.
    */
   async stream(method: string, path: string, options: RequestOptions = {}): Promise<globalThis.Response> {
+    const res = await this.openStream(method, path, options);
+    const headers = new Headers();
+    for (const [k, v] of Object.entries(res.headers))
+      for (const one of Array.isArray(v) ? v : v === undefined ? [] : [v]) headers.append(k, one);
+    return new Response(Readable.toWeb(res) as ReadableStream<Uint8Array>, {
+      status: res.statusCode ?? 200,
+      statusText: res.statusMessage ?? "",
+      headers,
+    });
+  }
+
+  /** Like stream(), as node's IncomingMessage (watches read it line by line). */
+  async openStream(method: string, path: string, options: RequestOptions = {}): Promise<IncomingMessage> {
     const started = performance.now();
     let status = 0;
     try {
-      const res = await this.send(method, path, options, options.signal);
-      status = res.status;
-      if (res.status >= 400) {
-        const text = await res.text();
+      const res = await this.open(method, path, options, options.signal);
+      status = res.statusCode ?? 0;
+      if (status >= 400) {
+        const text = await readText(res);
         throw apiError(method, path, res, text ? safeJson(text) : undefined);
       }
       return res;
@@ -197,31 +218,43 @@ export class KubeClient {
     }
   }
 
-  private async send(method: string, path: string, options: RequestOptions, signal: AbortSignal | undefined) {
+  /** Sends a request (after the rate limit allows it) and resolves with the answer's head. */
+  private async open(
+    method: string,
+    path: string,
+    options: RequestOptions,
+    signal: AbortSignal | undefined,
+  ): Promise<IncomingMessage> {
     const wait = this.limiter.reserve();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const url = new URL(this.server + path);
+    signal?.throwIfAborted();
+    const url = new URL(this.server.pathname.replace(/\/$/, "") + path, this.server);
     for (const [k, v] of Object.entries(options.query ?? {}))
       if (v !== undefined) url.searchParams.set(k, String(v));
-    const ctx = new RequestContext(url.toString(), method as HttpMethod);
-    await this.kubeConfig.applySecurityAuthentication(ctx);
-    const headers: Record<string, string> = {
-      ...ctx.getHeaders(),
+    const headers: Record<string, string | string[]> = {
       accept: options.accept ?? "application/json",
       "user-agent": this.userAgent,
     };
+    const authorization = await this.kubeConfig.authorization();
+    if (authorization) headers["authorization"] = authorization;
     let body: string | undefined;
     if (options.body !== undefined) {
       body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
       headers["content-type"] = options.contentType ?? "application/json";
+      headers["content-length"] = String(Buffer.byteLength(body));
     }
-    const sent = this.impersonation ? impersonationHeaders(headers, this.impersonation) : headers;
-    return fetch(url, {
-      method,
-      headers: sent,
-      body,
-      dispatcher: this.dispatcherFor(ctx) as never,
-      ...(signal ? { signal } : {}),
+    if (this.impersonation) {
+      headers["impersonate-user"] = this.impersonation.user;
+      if (this.impersonation.groups?.length) headers["impersonate-group"] = [...this.impersonation.groups];
+    }
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      const req = this.send(
+        url,
+        { method, headers, agent: this.agent, ...(signal ? { signal } : {}) },
+        resolve,
+      );
+      req.on("error", reject);
+      req.end(body);
     });
   }
 
@@ -314,30 +347,22 @@ export class KubeClient {
   }
 }
 
-/** Headers as pairs, since Impersonate-Group repeats once per group. */
-export function impersonationHeaders(
-  headers: Record<string, string>,
-  who: Impersonation,
-): [string, string][] {
-  const pairs = Object.entries(headers);
-  pairs.push(["impersonate-user", who.user]);
-  for (const g of who.groups ?? []) pairs.push(["impersonate-group", g]);
-  return pairs;
-}
-
-function apiError(
-  method: string,
-  path: string,
-  res: { status: number; statusText: string },
-  parsed: unknown,
-) {
+function apiError(method: string, path: string, res: IncomingMessage, parsed: unknown) {
   const s = parsed as { reason?: string; message?: string } | undefined;
+  const status = res.statusCode ?? 0;
   return new ApiError(
-    res.status,
-    s?.reason ?? res.statusText,
-    s?.message ?? `${method} ${path}: HTTP ${res.status}`,
+    status,
+    s?.reason ?? res.statusMessage ?? "",
+    s?.message ?? `${method} ${path}: HTTP ${status}`,
     parsed,
   );
+}
+
+/** The whole body of an answer as text. */
+async function readText(res: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
 }
 
 function transportError(method: string, path: string, err: unknown): ApiError {

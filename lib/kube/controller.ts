@@ -1,7 +1,7 @@
 // Runs one reconciler: a work queue fed by informer events, a few workers, metrics and
 // logs around every reconcile, errors sent back to the queue with backoff, and a drain
 // on stop so in-flight work finishes.
-import { WorkQueue } from "./queue.ts";
+import { Lane, WorkQueue } from "./queue.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "./metrics.ts";
 import { errorMessage } from "../log.ts";
@@ -14,6 +14,12 @@ export interface ReconcileResult {
 export interface Reconciler {
   readonly name: string;
   reconcile(key: string): Promise<ReconcileResult | void>;
+  /**
+   * Every pass says when it needs the next visit (a backoff, a bound, a recheck), computed
+   * from what it sees: a visit an earlier pass asked for is dropped when a later pass asks
+   * for none (no empty passes left behind by timers that no longer apply).
+   */
+  readonly latestPassDecides?: boolean;
 }
 
 export interface ControllerOptions {
@@ -30,6 +36,7 @@ export class Controller {
   private readonly log: Logger;
   private running: Promise<void>[] = [];
   private started = false;
+  private resyncing = false;
 
   constructor(reconciler: Reconciler, options: ControllerOptions) {
     this.reconciler = reconciler;
@@ -45,9 +52,24 @@ export class Controller {
     });
   }
 
-  enqueue(key: string): void {
+  /**
+   * Queues a key in a lane (queue.ts): Lane.Children for an event of work under way (a
+   * child or the status of the key's object changed), Lane.Objects (the default) for a new
+   * or changed object; during resync() every key goes in Lane.Resync.
+   */
+  enqueue(key: string, lane: Lane = Lane.Objects): void {
     this.metrics.queueAdds.inc({ name: this.reconciler.name });
-    this.queue.add(key);
+    this.queue.add(key, this.resyncing ? Lane.Resync : lane);
+  }
+
+  /** Runs `enqueueAll` (a reconciler's full resync) with its keys queued behind all other work. */
+  resync(enqueueAll: () => void): void {
+    this.resyncing = true;
+    try {
+      enqueueAll();
+    } finally {
+      this.resyncing = false;
+    }
   }
 
   start(): void {
@@ -70,6 +92,7 @@ export class Controller {
           this.queue.addAfter(key, result.requeueAfterMs);
           this.metrics.reconciles.inc({ controller: this.reconciler.name, result: "requeue" });
         } else {
+          if (this.reconciler.latestPassDecides) this.queue.cancelAfter(key);
           this.metrics.reconciles.inc({ controller: this.reconciler.name, result: "success" });
         }
       } catch (err) {

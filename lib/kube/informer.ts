@@ -1,14 +1,28 @@
 // A shared informer: one list+watch per resource (optionally per namespace and label
-// selector) feeding an in-memory cache and event handlers. Built on client-node's
-// ListWatch, which re-lists on 410 Gone; this wrapper strips managedFields to keep the
-// cache small, restarts the watch with backoff after any other error (apiserver restart),
-// and tells when the first list has been delivered.
-import { ListWatch, Watch, type KubernetesObject } from "@kubernetes/client-node";
-import type { KubeClient, KubeObject } from "./client.ts";
+// selector) feeding an in-memory cache and event handlers, on the project's own client.
+// The first list is read in pages; the watch resumes from the last resourceVersion seen
+// (bookmarks included) and a 410 Gone starts over with a list, whose differences from
+// the cache reach the handlers as adds, updates and deletes. Every object is cached
+// without managedFields and, with a `transform`, as the projection the controllers read
+// (so a Pod costs what its status needs, not its whole spec), or asked for as metadata
+// only. Errors, and a watch that ends at once with nothing in it, restart the watch with
+// backoff; waitForSync() tells when the first list has been delivered, and progress
+// listeners how far the cache has come (every event and bookmark, every completed list).
+import type { KubeClient, KubeList, KubeObject } from "./client.ts";
+import { Watch, type WatchEventType, type WatchHandle, type WatchStatus } from "./watch.ts";
 import type { Logger } from "../log.ts";
 import { errorMessage } from "../log.ts";
 
 export type Handler<T> = (obj: T, old?: T) => void;
+
+/**
+ * The cache holds every change up to `resourceVersion`: after each watch event or bookmark,
+ * and after each completed list (`listed`; the handlers have had its differences).
+ */
+export type ProgressListener = (resourceVersion: string, listed: boolean) => void;
+
+const METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+const METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
 
 export interface InformerOptions {
   apiVersion: string;
@@ -16,113 +30,61 @@ export interface InformerOptions {
   /** Watch one namespace only; all namespaces when undefined. */
   namespace?: string;
   labelSelector?: string;
+  /**
+   * What the cache keeps of each object (managedFields are always dropped): a projection
+   * to the fields the controllers read. It receives a fresh object it may change or drop.
+   */
+  transform?: (obj: KubeObject) => KubeObject;
+  /** Objects per page of a list (default 500). */
+  pageSize?: number;
+  /** List and watch PartialObjectMetadata only (when what changed matters, not the objects). */
+  metadataOnly?: boolean;
 }
 
-function strip<T extends KubeObject>(obj: T): T {
-  if (obj.metadata) delete obj.metadata.managedFields;
-  return obj;
-}
+/** The apiserver's longest watch is about this long; each watch asks for a random share of it. */
+const WATCH_SECONDS = 300;
 
-export class Informer<T extends KubeObject> {
+export class Informer<T extends KubeObject> implements SharedInformer<T> {
   readonly kind: string;
-  // client-node types timestamps as Date; the JSON actually holds strings, as KubeObject says.
-  private readonly lw: ListWatch<KubernetesObject>;
+  private readonly client: KubeClient;
+  private readonly options: InformerOptions;
+  private readonly path: string;
   private readonly handlers = {
     add: [] as Handler<T>[],
     update: [] as Handler<T>[],
     delete: [] as Handler<T>[],
   };
-  private readonly old = new Map<string, T>();
+  private readonly progress: ProgressListener[] = [];
+  /** The cache, by namespace and then name (cluster-scoped objects under ""). */
+  private readonly byNamespace = new Map<string, Map<string, T>>();
+  private resourceVersion = "";
   private synced = false;
   private syncWaiters: (() => void)[] = [];
   private stopped = false;
+  private watching: WatchHandle | undefined;
+  private retry: NodeJS.Timeout | undefined;
   private restartDelay = 500;
-  private startedAt = 0;
   private readonly log: Logger;
 
   constructor(client: KubeClient, options: InformerOptions, log: Logger) {
     this.kind = options.kind;
+    this.client = client;
+    this.options = options;
+    this.path = client.collectionPath(options.apiVersion, options.kind, options.namespace);
     this.log = log.child({ informer: options.kind, namespace: options.namespace ?? "*" });
-    const path = client.collectionPath(options.apiVersion, options.kind, options.namespace);
-    const listFn = async () => {
-      const list = await client.list<T>(options.apiVersion, options.kind, options.namespace, {
-        labelSelector: options.labelSelector,
-      });
-      list.items.forEach((item) => {
-        item.apiVersion ??= options.apiVersion;
-        item.kind ??= options.kind;
-        strip(item);
-      });
-      return list as never;
-    };
-    this.lw = new ListWatch<KubernetesObject>(
-      path,
-      new Watch(client.kubeConfig),
-      listFn,
-      false,
-      options.labelSelector,
-    );
-    this.lw.on("add", (raw) => {
-      const obj = raw as unknown as T;
-      strip(obj);
-      obj.apiVersion ??= options.apiVersion;
-      obj.kind ??= options.kind;
-      this.old.set(keyOf(obj), obj);
-      for (const h of this.handlers.add) h(obj);
-    });
-    this.lw.on("update", (raw) => {
-      const obj = raw as unknown as T;
-      strip(obj);
-      obj.apiVersion ??= options.apiVersion;
-      obj.kind ??= options.kind;
-      const key = keyOf(obj);
-      const previous = this.old.get(key);
-      this.old.set(key, obj);
-      for (const h of this.handlers.update) h(obj, previous);
-    });
-    this.lw.on("delete", (raw) => {
-      const obj = raw as unknown as T;
-      this.old.delete(keyOf(obj));
-      for (const h of this.handlers.delete) h(obj);
-    });
-    this.lw.on("error", (err) => {
-      if (this.stopped) return;
-      // Back off while failing; start over once a watch has run for a while. (ListWatch's
-      // "connect" fires before each attempt, so resetting there never let the delay grow.)
-      if (Date.now() - this.startedAt >= 10_000) this.restartDelay = 500;
-      const msg = errorMessage(err);
-      this.log.warn("watch failed; restarting", { error: msg, retryInMs: this.restartDelay });
-      setTimeout(() => void this.startWatch(), this.restartDelay).unref();
-      this.restartDelay = Math.min(this.restartDelay * 2, 5_000);
-    });
   }
 
   on(event: "add" | "update" | "delete", handler: Handler<T>): void {
     this.handlers[event].push(handler);
   }
 
-  async start(): Promise<void> {
-    await this.startWatch();
+  onProgress(listener: ProgressListener): void {
+    this.progress.push(listener);
   }
 
-  private async startWatch(): Promise<void> {
-    if (this.stopped) return;
-    this.startedAt = Date.now();
-    try {
-      await this.lw.start();
-      // ListWatch reports a failed list through the error handler, not by throwing:
-      // the cache is synced only once a list has produced a resourceVersion.
-      if (!this.synced && this.lw.latestResourceVersion() !== "") {
-        this.synced = true;
-        this.syncWaiters.forEach((w) => w());
-        this.syncWaiters = [];
-      }
-    } catch (err) {
-      const msg = errorMessage(err);
-      this.log.warn("list failed; retrying", { error: msg, retryInMs: this.restartDelay });
-      setTimeout(() => void this.startWatch(), this.restartDelay).unref();
-      this.restartDelay = Math.min(this.restartDelay * 2, 5_000);
-    }
+  start(): Promise<void> {
+    this.stopped = false;
+    return this.run(true);
   }
 
   get hasSynced(): boolean {
@@ -135,16 +97,175 @@ export class Informer<T extends KubeObject> {
   }
 
   get(namespace: string | undefined, name: string): T | undefined {
-    return this.lw.get(name, namespace) as T | undefined;
+    return this.byNamespace.get(namespace ?? "")?.get(name);
   }
 
   list(namespace?: string): readonly T[] {
-    return this.lw.list(namespace) as unknown as readonly T[];
+    if (namespace !== undefined) return [...(this.byNamespace.get(namespace)?.values() ?? [])];
+    const out: T[] = [];
+    for (const objects of this.byNamespace.values()) for (const o of objects.values()) out.push(o);
+    return out;
   }
 
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
     this.stopped = true;
-    await this.lw.stop();
+    clearTimeout(this.retry);
+    this.watching?.abort();
+    this.watching = undefined;
+    return Promise.resolve();
+  }
+
+  /**
+   * Lists (when asked or needed) and starts the watch, which runs on after this returns;
+   * on failure, tries again after a backoff.
+   */
+  private async run(relist: boolean): Promise<void> {
+    if (this.stopped) return;
+    try {
+      if (relist || !this.resourceVersion) await this.relist();
+    } catch (err) {
+      return this.again(true, err);
+    }
+    if (!this.synced) {
+      this.synced = true;
+      this.syncWaiters.forEach((w) => w());
+      this.syncWaiters = [];
+    }
+    this.watch();
+  }
+
+  /** Runs again after the backoff (which grows while failing and resets after a good watch). */
+  private again(relist: boolean, err?: unknown): void {
+    if (this.stopped) return;
+    if (err !== undefined)
+      this.log.warn(relist ? "list failed; retrying" : "watch failed; restarting", {
+        error: errorMessage(err),
+        retryInMs: this.restartDelay,
+      });
+    this.retry = setTimeout(() => void this.run(relist), err === undefined ? 0 : this.restartDelay);
+    this.retry.unref();
+    if (err !== undefined) this.restartDelay = Math.min(this.restartDelay * 2, 5_000);
+  }
+
+  /** Lists every page and brings the cache to it; what vanished is reported deleted. */
+  private async relist(): Promise<void> {
+    const seen = new Set<string>();
+    let next: string | undefined;
+    let rv = "";
+    do {
+      const page = await this.client.request<KubeList<KubeObject>>("GET", this.path, {
+        query: {
+          labelSelector: this.options.labelSelector,
+          limit: this.options.pageSize ?? 500,
+          continue: next,
+        },
+        ...(this.options.metadataOnly ? { accept: METADATA_LIST } : {}),
+      });
+      rv ||= page.metadata.resourceVersion ?? "";
+      next = page.metadata.continue || undefined;
+      for (const item of page.items) {
+        const obj = this.upsert(item);
+        seen.add(`${obj.metadata.namespace ?? ""}/${obj.metadata.name}`);
+      }
+      // A page is garbage once its objects are cached: let it go before the next one.
+      page.items.length = 0;
+    } while (next);
+    for (const [namespace, objects] of this.byNamespace)
+      for (const [name, obj] of objects) if (!seen.has(`${namespace}/${name}`)) this.remove(obj);
+    this.resourceVersion = rv;
+    for (const p of this.progress) p(rv, true);
+  }
+
+  private watch(): void {
+    let ended = false;
+    let gone = false;
+    let events = 0;
+    const started = Date.now();
+    const onEvent = (type: WatchEventType, obj: KubeObject & WatchStatus) => {
+      events++;
+      switch (type) {
+        case "ADDED":
+        case "MODIFIED":
+          this.upsert(obj);
+          break;
+        case "DELETED":
+          this.remove(this.prepare(obj));
+          break;
+        case "BOOKMARK":
+          break;
+        case "ERROR":
+          if (obj.code === 410) gone = true;
+          else this.log.warn("watch error", { code: obj.code, reason: obj.reason, message: obj.message });
+          return;
+      }
+      const rv = obj.metadata?.resourceVersion;
+      if (rv) {
+        this.resourceVersion = rv;
+        for (const p of this.progress) p(rv, false);
+      }
+    };
+    const done = (err?: unknown) => {
+      ended = true;
+      this.watching = undefined;
+      if (this.stopped) return;
+      // A watch that ran a while (or delivered events) was healthy: start the backoff over.
+      if (events > 0 || Date.now() - started > 10_000) this.restartDelay = 500;
+      if (gone) {
+        this.resourceVersion = "";
+        this.again(true);
+      } else if (err) this.again(false, err);
+      // An apiserver going away may accept a watch and end it at once: not a tight loop.
+      else if (events === 0 && Date.now() - started < 1000)
+        this.again(false, new Error("the watch ended at once"));
+      else this.again(false);
+    };
+    new Watch(this.client)
+      .watch(
+        this.path,
+        {
+          resourceVersion: this.resourceVersion,
+          allowWatchBookmarks: true,
+          labelSelector: this.options.labelSelector,
+          timeoutSeconds: Math.round(WATCH_SECONDS * (1 + Math.random())),
+        },
+        onEvent,
+        done,
+        this.options.metadataOnly ? METADATA : undefined,
+      )
+      .then((handle) => {
+        if (this.stopped) handle.abort();
+        else if (!ended) this.watching = handle;
+      })
+      .catch((err: unknown) => this.again(false, err));
+  }
+
+  /** The object as cached: without managedFields, with its kind, projected by the transform. */
+  private prepare(raw: KubeObject): T {
+    raw.apiVersion ??= this.options.apiVersion;
+    raw.kind ??= this.options.kind;
+    if (raw.metadata) delete raw.metadata.managedFields;
+    return (this.options.transform ? this.options.transform(raw) : raw) as T;
+  }
+
+  private upsert(raw: KubeObject): T {
+    const obj = this.prepare(raw);
+    const namespace = obj.metadata.namespace ?? "";
+    let objects = this.byNamespace.get(namespace);
+    if (!objects) this.byNamespace.set(namespace, (objects = new Map<string, T>()));
+    const old = objects.get(obj.metadata.name!);
+    if (old && old.metadata.resourceVersion === obj.metadata.resourceVersion) return old;
+    objects.set(obj.metadata.name!, obj);
+    if (old) for (const h of this.handlers.update) h(obj, old);
+    else for (const h of this.handlers.add) h(obj);
+    return obj;
+  }
+
+  private remove(obj: T): void {
+    const namespace = obj.metadata.namespace ?? "";
+    const objects = this.byNamespace.get(namespace);
+    if (!objects?.delete(obj.metadata.name!)) return;
+    if (objects.size === 0) this.byNamespace.delete(namespace);
+    for (const h of this.handlers.delete) h(obj);
   }
 }
 

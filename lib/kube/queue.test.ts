@@ -1,7 +1,54 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import fc from "fast-check";
 import { TokenBucket } from "./client.ts";
-import { WorkQueue } from "./queue.ts";
+import { Lane, WorkQueue } from "./queue.ts";
+
+/** The queue's contract written the slow, obvious way: one array per lane. */
+class ModelQueue {
+  readonly lanes: string[][] = [[], [], []];
+  readonly processing = new Set<string>();
+  readonly dirty = new Map<string, number>();
+
+  get length(): number {
+    return this.lanes.reduce((n, l) => n + l.length, 0);
+  }
+  add(key: string, lane: number): void {
+    if (this.processing.has(key)) {
+      this.dirty.set(key, Math.min(lane, this.dirty.get(key) ?? lane));
+      return;
+    }
+    const at = this.lanes.findIndex((l) => l.includes(key));
+    if (at >= 0 && at <= lane) return;
+    if (at >= 0) this.lanes[at]!.splice(this.lanes[at]!.indexOf(key), 1);
+    this.lanes[lane]!.push(key);
+  }
+  take(): string | undefined {
+    const key = this.lanes.find((l) => l.length > 0)?.shift();
+    if (key !== undefined) this.processing.add(key);
+    return key;
+  }
+  done(key: string): void {
+    this.processing.delete(key);
+    const lane = this.dirty.get(key);
+    this.dirty.delete(key);
+    if (lane !== undefined) this.add(key, lane);
+  }
+}
+
+type Op = { op: "add"; key: string; lane: Lane } | { op: "take" } | { op: "done"; pick: number };
+const ops = fc.array(
+  fc.oneof(
+    fc.record({
+      op: fc.constant("add" as const),
+      key: fc.constantFrom("a", "b", "c", "d", "e"),
+      lane: fc.constantFrom(Lane.Children, Lane.Objects, Lane.Resync),
+    }),
+    fc.record({ op: fc.constant("take" as const) }),
+    fc.record({ op: fc.constant("done" as const), pick: fc.nat() }),
+  ),
+  { maxLength: 80 },
+);
 
 describe("WorkQueue", () => {
   it("queues a key once however often it is added", async () => {
@@ -57,6 +104,108 @@ describe("WorkQueue", () => {
     assert.equal(q.length, 1, "visited after 1 s");
     t.mock.timers.tick(20_000);
     assert.equal(q.length, 1, "no second visit from the replaced timers");
+    q.shutDown();
+  });
+
+  it("serves children's events before new objects, and new objects before resyncs", async () => {
+    const q = new WorkQueue();
+    q.add("resync-1", Lane.Resync);
+    q.add("new-1");
+    q.add("child-1", Lane.Children);
+    q.add("new-2", Lane.Objects);
+    q.add("child-2", Lane.Children);
+    q.add("resync-2", Lane.Resync);
+    const order: string[] = [];
+    while (q.length) order.push((await q.get())!);
+    assert.deepEqual(order, ["child-1", "child-2", "new-1", "new-2", "resync-1", "resync-2"]);
+  });
+
+  it("moves a waiting key up to a more urgent lane, never down", async () => {
+    const q = new WorkQueue();
+    q.add("a", Lane.Resync);
+    q.add("b", Lane.Objects);
+    q.add("a", Lane.Children); // up: served first
+    q.add("b", Lane.Resync); // not down
+    assert.equal(q.length, 2);
+    assert.equal(q.laneOf("a"), Lane.Children);
+    assert.equal(q.laneOf("b"), Lane.Objects);
+    assert.equal(await q.get(), "a");
+    assert.equal(await q.get(), "b");
+    assert.equal(q.length, 0, "the entry a left in the resync lane is not served again");
+  });
+
+  it("a key added while processing comes back in the most urgent lane it was added in", async () => {
+    const q = new WorkQueue();
+    q.add("k");
+    await q.get();
+    q.add("k", Lane.Resync);
+    q.add("k", Lane.Children);
+    q.add("other", Lane.Objects);
+    q.done("k");
+    assert.equal(q.laneOf("k"), Lane.Children);
+    assert.equal(await q.get(), "k");
+  });
+
+  it("behaves as the obvious model of lanes under any sequence of adds, gets and dones", async () => {
+    await fc.assert(
+      fc.asyncProperty(ops, async (steps: Op[]) => {
+        const q = new WorkQueue();
+        const m = new ModelQueue();
+        for (const s of steps) {
+          if (s.op === "add") {
+            q.add(s.key, s.lane);
+            m.add(s.key, s.lane);
+          } else if (s.op === "take") {
+            const expected = m.take();
+            if (expected === undefined) continue; // get() would wait
+            assert.equal(await q.get(), expected);
+          } else {
+            const busy = [...m.processing];
+            if (busy.length === 0) continue;
+            const key = busy[s.pick % busy.length]!;
+            q.done(key);
+            m.done(key);
+          }
+          assert.equal(q.length, m.length);
+          assert.equal(q.busy, m.processing.size);
+        }
+        // Nothing is lost: what waits comes out, each key once, in the model's order.
+        for (let key = m.take(); key !== undefined; key = m.take()) assert.equal(await q.get(), key);
+        assert.equal(q.length, 0);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("keeps first-come order over many keys and moves", async () => {
+    const q = new WorkQueue();
+    for (let i = 0; i < 5000; i++) q.add(`k${i}`, Lane.Resync);
+    for (let i = 0; i < 5000; i += 2) q.add(`k${i}`, Lane.Objects);
+    const got: string[] = [];
+    while (q.length) got.push((await q.get())!);
+    const evens = Array.from({ length: 2500 }, (_, i) => `k${2 * i}`);
+    const odds = Array.from({ length: 2500 }, (_, i) => `k${2 * i + 1}`);
+    assert.deepEqual(got, [...evens, ...odds]);
+  });
+
+  it("cancelAfter drops a pending visit", (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout", "Date"] });
+    const q = new WorkQueue({ now: () => Date.now() });
+    q.addAfter("k", 1_000);
+    q.cancelAfter("k");
+    q.cancelAfter("never-asked");
+    t.mock.timers.tick(2_000);
+    assert.equal(q.length, 0);
+    q.shutDown();
+  });
+
+  it("addAfter keeps the more urgent lane of two visits for a key", (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout", "Date"] });
+    const q = new WorkQueue({ now: () => Date.now() });
+    q.addAfter("k", 1_000, Lane.Resync);
+    q.addAfter("k", 5_000, Lane.Children); // later: ignored, but its lane is kept
+    t.mock.timers.tick(1_000);
+    assert.equal(q.laneOf("k"), Lane.Children);
     q.shutDown();
   });
 

@@ -30,7 +30,9 @@ export function parseObject<K extends Kind>(kind: K, raw: KubeObject): Parsed<Of
       ok: false,
       problem: spec.error.issues.map((i) => `spec.${i.path.join(".")}: ${i.message}`).join("; "),
     };
-  return { ok: true, value: deepFreeze({ ...structuredClone(raw), spec: spec.data }) as unknown as Of<K> };
+  // The parsed view shares the cached object's metadata and status (frozen in place: the cache
+  // never changes an object it holds, a new version is a new object), so it costs its spec.
+  return { ok: true, value: deepFreeze({ ...raw, spec: spec.data }) as unknown as Of<K> };
 }
 
 export class TypedInformer<K extends Kind> implements SharedInformer<Of<K>> {

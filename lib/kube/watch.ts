@@ -1,120 +1,89 @@
-// A collection kept listed and watched with our own client: `list` says where to watch from
-// (and refills whatever the caller keeps), the watch streams events from there, a watch that
-// ends is resumed from the last resourceVersion seen (events and bookmarks), 410 Gone means
-// list again, and any other failure backs off (0.5 s doubling to 5 s) before trying again.
-// The events are read line by line as the apiserver sends them (JSON per line).
+// A watch on the apiserver over the project's own client: one long GET with watch=true,
+// read line by line, each line one event. `done` is called once, when the server ends the
+// watch (its timeout), on an error, or after abort() (then with no error).
 import type { KubeClient, KubeObject } from "./client.ts";
-import type { Logger } from "../log.ts";
-import { errorMessage } from "../log.ts";
 
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
 
-export interface WatchEvent {
-  type: WatchEventType;
-  object: KubeObject & { code?: number };
+/** An ERROR event's object: a Status, e.g. code 410 when the resourceVersion is too old. */
+export interface WatchStatus {
+  code?: number;
+  reason?: string;
+  message?: string;
 }
 
-/** Calls `onEvent` for every JSON line of a watch body until it ends. */
-export async function readWatchEvents(
-  body: AsyncIterable<Uint8Array>,
-  onEvent: (e: WatchEvent) => void,
-): Promise<void> {
-  const decoder = new TextDecoder();
-  let buffered = "";
-  const line = (text: string) => {
-    if (text.trim() !== "") onEvent(JSON.parse(text) as WatchEvent);
-  };
-  for await (const chunk of body) {
-    buffered += decoder.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = buffered.indexOf("\n")) >= 0) {
-      line(buffered.slice(0, nl));
-      buffered = buffered.slice(nl + 1);
-    }
+export interface WatchHandle {
+  abort(): void;
+}
+
+/** How long a watch may stay silent before it is taken for dead (the server closes it sooner). */
+const SILENCE_MS = 11 * 60_000;
+
+export class Watch {
+  private readonly client: KubeClient;
+
+  constructor(client: KubeClient) {
+    this.client = client;
   }
-  line(buffered + decoder.decode());
-}
 
-export interface ListWatchOptions {
-  /** Collection path (client.collectionPath). */
-  path: string;
-  /** Accept header of the watch (e.g. PartialObjectMetadata). */
-  accept?: string;
-  signal: AbortSignal;
-  log: Logger;
-  /** The apiserver ends each watch after this long (a little randomised); it is resumed. */
-  timeoutSeconds?: number;
-}
-
-export interface ListWatchHandlers {
-  /** Lists (again) and returns the resourceVersion to watch from. */
-  list: () => Promise<string>;
-  /** Every event but ERROR, in order. */
-  event: (e: WatchEvent) => void;
-}
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
-
-/** Runs until `options.signal` aborts. */
-export async function listAndWatch(
-  client: KubeClient,
-  options: ListWatchOptions,
-  handlers: ListWatchHandlers,
-): Promise<void> {
-  const { signal, log } = options;
-  let rv: string | undefined;
-  let delay = 500;
-  while (!signal.aborted) {
+  /**
+   * Watches `path` (a collection) from the query's resourceVersion. Never throws: a failure
+   * to start reaches `done` too. `accept` asks for another representation (e.g. metadata only).
+   */
+  async watch(
+    path: string,
+    query: Record<string, string | number | boolean | undefined>,
+    onEvent: (type: WatchEventType, obj: KubeObject & WatchStatus) => void,
+    done: (err?: unknown) => void,
+    accept?: string,
+  ): Promise<WatchHandle> {
+    const controller = new AbortController();
+    let finished = false;
+    let silence: NodeJS.Timeout | undefined;
+    const finish = (err?: unknown) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(silence);
+      const aborted = controller.signal.aborted;
+      controller.abort();
+      done(aborted ? undefined : err);
+    };
+    const alive = () => {
+      clearTimeout(silence);
+      silence = setTimeout(() => finish(new Error(`the watch of ${path} was silent too long`)), SILENCE_MS);
+      silence.unref();
+    };
     try {
-      rv ??= await handlers.list();
-      let gone = false;
-      let received = false;
-      const started = Date.now();
-      const res = await client.stream("GET", options.path, {
-        signal,
-        ...(options.accept ? { accept: options.accept } : {}),
-        query: {
-          watch: 1,
-          resourceVersion: rv,
-          allowWatchBookmarks: true,
-          timeoutSeconds: Math.round((options.timeoutSeconds ?? 300) * (1 + Math.random() / 5)),
-        },
+      const res = await this.client.openStream("GET", path, {
+        query: { ...query, watch: true },
+        signal: controller.signal,
+        ...(accept ? { accept } : {}),
       });
-      await readWatchEvents(res.body as AsyncIterable<Uint8Array>, (e) => {
-        if (e.type === "ERROR") {
-          if (e.object.code === 410) gone = true;
-          return;
+      alive();
+      let pending = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        alive();
+        pending += chunk;
+        for (let nl = pending.indexOf("\n"); nl >= 0; nl = pending.indexOf("\n")) {
+          const line = pending.slice(0, nl);
+          pending = pending.slice(nl + 1);
+          if (!line.trim() || finished) continue;
+          let event: { type: WatchEventType; object: KubeObject & WatchStatus };
+          try {
+            event = JSON.parse(line) as typeof event;
+          } catch {
+            return finish(new Error(`the watch of ${path} sent a line that is not JSON`));
+          }
+          onEvent(event.type, event.object);
         }
-        handlers.event(e);
-        rv = e.object.metadata?.resourceVersion ?? rv;
-        received = true;
-        delay = 500;
       });
-      if (gone) rv = undefined;
-      // A watch that ends at once with nothing in it (an apiserver going away) is not
-      // resumed in a tight loop.
-      else if (!received && Date.now() - started < 1000) throw new Error("the watch ended at once");
+      res.on("end", () => finish());
+      res.on("error", (err) => finish(err));
+      res.on("close", () => finish());
     } catch (err) {
-      if (signal.aborted) return;
-      if ((err as { status?: number }).status === 410) rv = undefined;
-      log.warn("list or watch failed; retrying", {
-        path: options.path,
-        error: errorMessage(err),
-        retryInMs: delay,
-      });
-      await sleep(delay, signal);
-      delay = Math.min(delay * 2, 5_000);
+      finish(err);
     }
+    return { abort: () => finish() };
   }
 }

@@ -5,14 +5,6 @@ import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-} from "@aws-sdk/client-s3";
-import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import {
   type PresignAnswer,
   PresignRequest,
   STORE_BROKER_AUDIENCE,
@@ -22,7 +14,7 @@ import { json, readJson } from "../../lib/http/body.ts";
 import { methodNotAllowed, ProblemError, sendProblem } from "../../lib/http/problem.ts";
 import type { KubeClient } from "../../lib/kube/client.ts";
 import type { Log } from "../../lib/log.ts";
-import { checkRelativeKey, type S3Objects, workspacePrefix } from "../../lib/objects.ts";
+import { checkRelativeKey, type S3Objects, s3sdk, workspacePrefix } from "../../lib/objects.ts";
 import { decide, type BrokerInputs, type PodCaller } from "./policy.ts";
 import { StoreUnavailable, type FleetStores } from "./stores.ts";
 
@@ -106,6 +98,10 @@ export async function presign(
 ): Promise<PresignAnswer> {
   const root = workspacePrefix(objects.prefix, id);
   const Bucket = objects.bucket;
+  // Loaded on first use, as the SDK itself (lib/objects.ts).
+  const { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } =
+    await s3sdk();
+  const { getSignedUrl } = await import("@aws-sdk/s3-request-presigner");
   const urls = await Promise.all(
     items.map(async (item) => {
       if (item.op === "list") checkRelativeKey(item.key.replace(/\/$/, ""), true);

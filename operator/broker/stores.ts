@@ -3,10 +3,9 @@
 // default store (flags; its Secret in the operator's namespace), else none. Only the
 // operator reads these Secrets (one `get` by name, never a list or watch); clients are
 // cached per Secret resourceVersion and re-read after a short time.
-import { S3Client } from "@aws-sdk/client-s3";
 import type { ObjectStoreSpec, SandboxFleet } from "../../api/v1alpha1/index.ts";
 import type { KubeClient } from "../../lib/kube/client.ts";
-import { S3Objects } from "../../lib/objects.ts";
+import { S3Objects, s3sdk } from "../../lib/objects.ts";
 import { errorMessage } from "../../lib/log.ts";
 
 export interface DefaultStore {
@@ -104,6 +103,7 @@ export class FleetStores {
         `Secret ${namespace}/${name} must have the keys accessKeyId and secretAccessKey (the object store's credentials)`,
       );
     hit?.store.objects.client.destroy();
+    const { S3Client } = await s3sdk();
     const client = new S3Client({
       endpoint: spec.endpoint,
       region: spec.region,

@@ -228,14 +228,37 @@ describe("web console", () => {
         .getByRole("link", { name: "coder" })
         .waitFor();
       await checkAccessibility(page, "the agents page");
-      // An agent's page shows its Kubernetes Events (the operator created its Pod).
+      // An agent's page shows its Kubernetes Events. The operator records none on the happy
+      // path (the status tells it), so the test records one, as kubectl would.
+      const now = new Date().toISOString();
+      await apply(
+        ns,
+        JSON.stringify({
+          apiVersion: "v1",
+          kind: "Event",
+          metadata: { name: "coder.console-test" },
+          involvedObject: {
+            apiVersion: "agentry.dev/v1alpha1",
+            kind: "AgentRuntime",
+            name: "coder",
+            namespace: ns,
+          },
+          reason: "ConsoleTest",
+          message: "recorded by the console test",
+          type: "Normal",
+          count: 1,
+          firstTimestamp: now,
+          lastTimestamp: now,
+          source: { component: "console-test" },
+        }),
+      );
       await page
         .getByRole("table", { name: `AgentRuntimes in ${ns}` })
         .getByRole("link", { name: "coder" })
         .click();
       await page
         .getByRole("table", { name: "Events of AgentRuntime coder, newest first" })
-        .getByRole("cell", { name: "Created", exact: true })
+        .getByRole("cell", { name: "ConsoleTest", exact: true })
         .first()
         .waitFor();
       await checkAccessibility(page, "an agent's page");

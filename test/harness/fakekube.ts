@@ -129,6 +129,8 @@ export class RecordingClient implements KubeApi {
   private seq = 0;
   /** Makes the next write of this verb and kind fail with this error (once). */
   private readonly failures: { verb: Call["verb"]; kind: string; err: Error }[] = [];
+  /** Writes made while holding, not yet in the informers (their watch events are late). */
+  private held: (() => void)[] | undefined;
 
   constructor(informers: FakeInformer[]) {
     for (const inf of informers) this.informers.set(inf.kind, inf);
@@ -136,6 +138,25 @@ export class RecordingClient implements KubeApi {
 
   failNext(verb: Call["verb"], kind: string, err: Error): void {
     this.failures.push({ verb, kind, err });
+  }
+
+  /** From now on, writes reach the informers only at deliver(), as if their watch events were late. */
+  hold(): void {
+    this.held ??= [];
+  }
+
+  /** Lets the held writes reach the informers (in order) and stops holding. */
+  deliver(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const land of held) land();
+  }
+
+  /** Puts a write into the informers now, or at deliver() while holding. */
+  private land<T>(obj: T, put: () => void): T {
+    if (this.held) this.held.push(put);
+    else put();
+    return obj;
   }
 
   /** The writes so far (every call but get and list). */
@@ -194,7 +215,8 @@ export class RecordingClient implements KubeApi {
     const store = this.store(obj.kind);
     if (store.latest(namespace, name!))
       return Promise.reject(new ApiError(409, "AlreadyExists", `${obj.kind} "${name}" already exists`));
-    return Promise.resolve(store.set(this.stamp(obj, undefined)) as T);
+    const stamped = this.stamp(obj, undefined);
+    return Promise.resolve(this.land(stamped, () => store.set(stamped)));
   }
 
   apply<T extends KubeObject>(obj: T, subresource?: string): Promise<T> {
@@ -211,15 +233,16 @@ export class RecordingClient implements KubeApi {
     const prior = store.latest(namespace, name!);
     if (subresource === "status") {
       if (!prior) return Promise.reject(notFound(obj.kind, name));
-      return Promise.resolve(store.set(this.stamp({ ...prior, status: obj["status"] }, prior)) as T);
+      const stamped = this.stamp({ ...prior, status: obj["status"] }, prior) as unknown as T;
+      return Promise.resolve(this.land(stamped, () => store.set(stamped)));
     }
     if (prior && obj.metadata.uid && prior.metadata.uid !== obj.metadata.uid)
       return Promise.reject(
         new ApiError(409, "Conflict", `the uid precondition of ${obj.kind} ${name} failed`),
       );
     const { uid: _uid, ...meta } = obj.metadata;
-    const merged = { ...prior, ...obj, metadata: { ...prior?.metadata, ...meta } } as T;
-    return Promise.resolve(store.set(this.stamp(merged, prior)) as T);
+    const merged = this.stamp({ ...prior, ...obj, metadata: { ...prior?.metadata, ...meta } }, prior);
+    return Promise.resolve(this.land(merged, () => store.set(merged)));
   }
 
   mergePatch<T extends KubeObject>(
@@ -239,7 +262,8 @@ export class RecordingClient implements KubeApi {
     const store = this.store(target.kind);
     const prior = store.latest(namespace, name!);
     if (!prior) return Promise.reject(notFound(target.kind, name));
-    return Promise.resolve(store.set(this.stamp(mergeJson(prior, patch) as KubeObject, prior)) as T);
+    const patched = this.stamp(mergeJson(prior, patch) as KubeObject, prior) as T;
+    return Promise.resolve(this.land(patched, () => store.set(patched)));
   }
 
   delete(
@@ -251,8 +275,7 @@ export class RecordingClient implements KubeApi {
     const store = this.store(target.kind);
     const prior = store.latest(namespace, name!);
     if (!prior || (options.uid && prior.metadata.uid !== options.uid)) return Promise.resolve(false);
-    store.remove(namespace, name!);
-    return Promise.resolve(true);
+    return Promise.resolve(this.land(true, () => store.remove(namespace, name!)));
   }
 }
 

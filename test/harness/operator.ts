@@ -59,7 +59,8 @@ export async function startOperator(
   const brokerPort = options.brokerPort ?? (await freePort());
   const args = [
     ...(options.compiled
-      ? [join(repoRoot, "dist", "operator", "main.js")]
+      ? // As Dockerfile.operator's ENTRYPOINT runs it.
+        ["--max-semi-space-size=2", join(repoRoot, "dist", "operator", "main.js")]
       : ["--import", "tsx", join(repoRoot, "operator", "main.ts")]),
     `--namespaces=${options.namespaces.join(",")}`,
     `--lease-namespace=${options.leaseNamespace ?? options.namespaces[0]}`,
@@ -134,6 +135,30 @@ export async function startOperator(
 }
 
 /**
+ * A controller's count of writes (agentry_writes_total) once it stopped changing: two
+ * readings `intervalMs` apart agree.
+ */
+export async function settledWrites(
+  operator: OperatorProcess,
+  controller: string,
+  { intervalMs = 2500, timeoutMs = 60_000 }: { intervalMs?: number; timeoutMs?: number } = {},
+): Promise<number> {
+  const writes = () => operator.counter("agentry_writes_total", { controller });
+  let last = await writes();
+  await waitFor(
+    `${controller} writes to settle`,
+    async () => {
+      const now = await writes();
+      const settled = now === last;
+      last = now;
+      return settled;
+    },
+    { intervalMs, timeoutMs },
+  );
+  return last;
+}
+
+/**
  * Lets a controller's writes settle, waits for `reconciles` more reconciles (resyncs), and
  * returns its write count before and after: equal when unchanged state causes no writes.
  */
@@ -143,17 +168,7 @@ export async function writesAcrossResyncs(
   reconciles = 20,
 ): Promise<{ before: number; after: number }> {
   const writes = () => operator.counter("agentry_writes_total", { controller });
-  let before = await writes();
-  await waitFor(
-    "writes to settle",
-    async () => {
-      const now = await writes();
-      const settled = now === before;
-      before = now;
-      return settled;
-    },
-    { intervalMs: 2500 },
-  );
+  const before = await settledWrites(operator, controller);
   const start = await operator.counter("controller_runtime_reconcile_total", { controller });
   await waitFor(`${reconciles} more reconciles`, async () => {
     const n = await operator.counter("controller_runtime_reconcile_total", { controller });

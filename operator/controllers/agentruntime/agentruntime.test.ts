@@ -5,6 +5,8 @@ import { specSchemas } from "../../../api/v1alpha1/index.ts";
 import { ANNOTATION_SPEC_HASH, LABEL_TEMPLATE_HASH, desiredAgent, type AgentContext } from "./desired.ts";
 import { computeAgentStatus, type AgentObservation, type PodView } from "./status.ts";
 import { staleChild } from "./reconciler.ts";
+import type { KubeObject } from "../../../lib/kube/client.ts";
+import { podView } from "../../../lib/kube/projections.ts";
 import { egressAllowed, type Destination } from "../../../test/harness/netpol.ts";
 
 type Obj = Record<string, any>;
@@ -323,6 +325,34 @@ describe("computeAgentStatus", () => {
       assert.equal(ready?.observedGeneration, 3);
       assert.equal(status.observedGeneration, 3);
       if (observed.nameConflict) assert.equal(ready?.reason, "NameConflict");
+    });
+  }
+
+  // The operator caches Pods as podView projects them: every case reads the same from it.
+  for (const [name, observed, spec] of cases.filter(([, o]) => o.pod)) {
+    it(`${name}: the same status from the cached projection of the Pod`, () => {
+      const full = {
+        apiVersion: "v1",
+        kind: "Pod",
+        ...structuredClone(observed.pod!),
+        metadata: {
+          name: "coder",
+          namespace: "team",
+          annotations: { "kubectl.kubernetes.io/last-applied-configuration": "{}".repeat(500) },
+          managedFields: [{ manager: "kubelet" }],
+        },
+        spec: { nodeName: "node-1", containers: [{ name: "agent", image: "registry.example/agent:1" }] },
+      } as unknown as KubeObject;
+      const st = full["status"] as { hostIP?: string; containerStatuses?: Record<string, unknown>[] };
+      st.hostIP = "10.0.0.1";
+      for (const c of st.containerStatuses ?? [])
+        Object.assign(c, { image: "x", imageID: "sha256:1", started: true });
+      const projected = podView(structuredClone(full)) as unknown as PodView;
+      assert.ok(JSON.stringify(projected).length < JSON.stringify(full).length / 2);
+      assert.deepEqual(
+        computeAgentStatus(agent(spec), { ...base, ...observed, pod: projected }, now),
+        computeAgentStatus(agent(spec), { ...base, ...observed, pod: full }, now),
+      );
     });
   }
 

@@ -96,23 +96,81 @@ describe("AgentRuntimeReconciler (fake informers, recording client)", () => {
     });
   });
 
-  it("creates the Service, the NetworkPolicy and the Pod, defers the first status, then writes it once", async () => {
+  it("creates the Service, the NetworkPolicy and the Pod with no Event, and one status: Ready once the Pod is", async () => {
     informers.agents.set(agentObject());
     const first = await reconciler.reconcile(KEY);
-    assert.deepEqual(writes(), ["apply Service coder", "apply NetworkPolicy coder", "apply Pod coder"]);
-    assert.deepEqual(recorder.reasons(), ["Created"]);
+    assert.deepEqual(writes().sort(), [
+      "apply NetworkPolicy coder",
+      "apply Service coder",
+      "create Pod coder",
+    ]);
+    assert.deepEqual(recorder.reasons(), [], "the happy path is told by the status, not by Events");
     assert.ok(first && first.requeueAfterMs! <= 5_000, "a backstop requeue for the deferred status");
     assert.equal(agent().status, undefined, "no status on the first pass");
 
+    // The children's events: the Pod is on its way, nothing worth a status yet.
     client.clear();
     await reconciler.reconcile(KEY);
+    podIs("Pending");
+    await reconciler.reconcile(KEY);
+    assert.deepEqual(writes(), []);
+
+    podIs("Running", true);
+    await reconciler.reconcile(KEY);
     assert.deepEqual(writes(), ["apply AgentRuntime/status coder"]);
-    assert.equal(agent().status?.phase, "Pending");
+    assert.equal(agent().status?.phase, "Ready");
 
     // Nothing changed: nothing written.
     client.clear();
     await reconciler.reconcile(KEY);
     assert.deepEqual(writes(), []);
+  });
+
+  it("writes the progress of a new AgentRuntime whose Pod is not Ready within 5 s", async () => {
+    informers.agents.set(agentObject());
+    await reconciler.reconcile(KEY);
+    clock.advance(4_000);
+    client.clear();
+    const early = await reconciler.reconcile(KEY);
+    assert.deepEqual(writes(), []);
+    assert.equal(early?.requeueAfterMs, 1_000, "comes back when the 5 s are up");
+    clock.advance(1_000);
+    await reconciler.reconcile(KEY);
+    assert.deepEqual(writes(), ["apply AgentRuntime/status coder"]);
+    assert.equal(agent().status?.phase, "Pending");
+  });
+
+  it("a pass that runs before the watch events of its writes writes nothing, and reads nothing", async () => {
+    client.hold();
+    informers.agents.set(agentObject());
+    await reconciler.reconcile(KEY);
+    assert.equal(client.writes().length, 3);
+    client.clear();
+    await reconciler.reconcile(KEY);
+    assert.deepEqual(short(client.calls), [], "no second create, no read to find the first");
+    client.deliver();
+
+    // The same for a status: written once, however often the AgentRuntime comes back before its event.
+    podIs("Running", true);
+    client.hold();
+    await reconciler.reconcile(KEY);
+    await reconciler.reconcile(KEY);
+    assert.deepEqual(writes(), ["apply AgentRuntime/status coder"]);
+    client.deliver();
+    client.clear();
+    await reconciler.reconcile(KEY);
+    assert.deepEqual(writes(), []);
+
+    // And for a delete: suspended, the Pod is deleted once.
+    informers.agents.set({ ...agentObject({ suspended: true }), status: agent().status });
+    client.hold();
+    await reconciler.reconcile(KEY);
+    await reconciler.reconcile(KEY);
+    assert.deepEqual(
+      writes().filter((w) => w.startsWith("delete")),
+      ["delete Pod coder"],
+    );
+    client.deliver();
   });
 
   it("reports Running and then Ready as the Pod gets there, one status write each", async () => {
@@ -151,13 +209,13 @@ describe("AgentRuntimeReconciler (fake informers, recording client)", () => {
       clock.advance(delay - 250);
       client.clear();
       const early = await reconciler.reconcile(KEY);
-      assert.ok(!writes().includes("apply Pod coder"), `attempt ${attempt}: no Pod before the backoff`);
+      assert.ok(!writes().includes("create Pod coder"), `attempt ${attempt}: no Pod before the backoff`);
       assert.equal(early?.requeueAfterMs, 250);
 
       clock.advance(250);
       client.clear();
       await reconciler.reconcile(KEY);
-      assert.ok(writes().includes("apply Pod coder"), `attempt ${attempt}: the Pod comes back`);
+      assert.ok(writes().includes("create Pod coder"), `attempt ${attempt}: the Pod comes back`);
       assert.equal(recorder.events.at(-1)!.reason, "Recreated");
     }
   });
@@ -243,7 +301,7 @@ describe("AgentRuntimeReconciler (fake informers, recording client)", () => {
 
   it("reports a failed write as an error and retries the next pass", async () => {
     informers.agents.set(agentObject());
-    client.failNext("apply", "Pod", new Error("the apiserver is away"));
+    client.failNext("create", "Pod", new Error("the apiserver is away"));
     await assert.rejects(reconciler.reconcile(KEY), /could not update child objects: the apiserver is away/);
     const ready = agent().status?.conditions?.find((c) => c.type === "Ready");
     assert.equal(ready?.status, "False");
@@ -256,7 +314,7 @@ describe("AgentRuntimeReconciler (fake informers, recording client)", () => {
     assert.deepEqual(byKind, { "Service/apply": 1, "NetworkPolicy/apply": 1, "AgentRuntime/status": 1 });
     client.clear();
     await reconciler.reconcile(KEY);
-    assert.ok(writes().includes("apply Pod coder"));
+    assert.ok(writes().includes("create Pod coder"));
   });
 
   it("leaves an AgentRuntime whose spec does not parse alone, and reports it once", async () => {

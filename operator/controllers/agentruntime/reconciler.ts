@@ -19,12 +19,25 @@ import type { Recorder } from "../../../lib/kube/events.ts";
 import { keyOf, splitKey } from "../../../lib/kube/informer.ts";
 import type { Logger } from "../../../lib/log.ts";
 import type { Metrics } from "../../../lib/kube/metrics.ts";
-import { LABEL_AGENT, LABEL_TEMPLATE_HASH, desiredAgent, type AgentContext } from "./desired.ts";
+import {
+  LABEL_AGENT,
+  LABEL_TEMPLATE_HASH,
+  desiredAgent,
+  type AgentChildren,
+  type AgentContext,
+} from "./desired.ts";
+import { deepFreeze } from "../../../lib/kube/typed.ts";
 import { computeAgentStatus, type PodView } from "./status.ts";
 import { planPod } from "./plan.ts";
 import type { AgentProbe, AgentReadiness } from "./probe.ts";
 import { fleetOf, staleChild, workspaceOf } from "./inputs.ts";
-import { registerWatches, resyncAll, type AgentInformers } from "./watches.ts";
+import {
+  agentIndexes,
+  registerWatches,
+  resyncAll,
+  type AgentIndexes,
+  type AgentInformers,
+} from "./watches.ts";
 import { errorMessage } from "../../../lib/log.ts";
 
 export { staleChild } from "./inputs.ts";
@@ -51,28 +64,54 @@ export interface AgentControllerDeps {
 /** How often a running but not ready agent is looked at again (its reason may change). */
 const NOT_READY_RECHECK_MS = 5_000;
 
-/** Longest wait before a status deferred on the first pass is written anyway. */
-const DEFERRED_STATUS_MS = 5_000;
+/**
+ * How long a new AgentRuntime's first status may wait for its Pod to be Ready. Until then,
+ * only something worth saying (Ready, an error, a wait on something else) is written; normal
+ * progress (creating the Pod, scheduled, starting) is not, so a new AgentRuntime costs one
+ * status write. Past this, the progress so far is written.
+ */
+const FIRST_STATUS_WAIT_MS = 5_000;
+
+/** Longest wait for the event of a Service just written before the status is written without it. */
+const SERVICE_EVENT_WAIT_MS = 1_000;
+
+/** The reasons of a first status that only says the AgentRuntime is on its way. */
+const PROGRESS = new Set<string>([AgentRuntimeReason.PodPending, AgentRuntimeReason.NotReady]);
 
 export class AgentRuntimeReconciler implements Reconciler {
   readonly name = "agentruntime";
+  readonly latestPassDecides = true;
   private readonly deps: AgentControllerDeps;
   private readonly now: () => Date;
   private readonly stallAfterMs: number;
   private readonly writer: ChildWriter;
+  private readonly indexes: AgentIndexes;
   /** Per AgentRuntime: how many times its Pod had to be recreated, and when the next try may happen. */
   private readonly recreate = new Map<string, { count: number; notBefore: number }>();
+  /** New AgentRuntimes (by uid) whose first status waits for something worth saying: since when. */
+  private readonly firstSeen = new Map<string, number>();
+  private readonly desiredCache = new WeakMap<AgentRuntime, { inputs: string; desired: AgentChildren }>();
 
   constructor(deps: AgentControllerDeps) {
     this.deps = deps;
     this.now = deps.now ?? (() => new Date());
     this.stallAfterMs = deps.stallAfterMs ?? STALL_AFTER_MS;
-    this.writer = new ChildWriter(deps.client, deps.metrics, this.name);
+    this.writer = new ChildWriter(deps.client, deps.metrics, this.name, () => this.now().getTime());
+    const { informers } = deps;
+    // Expectations: a pass before the watch event of its own write writes nothing.
+    this.writer.track({
+      AgentRuntime: informers.agents,
+      Pod: informers.pods,
+      Service: informers.services,
+      NetworkPolicy: informers.networkPolicies,
+      PersistentVolumeClaim: informers.claims,
+    });
+    this.indexes = agentIndexes(informers);
   }
 
   /** Wires informer events to the controller's queue. */
   register(controller: Controller): void {
-    registerWatches(this.deps.informers, controller);
+    registerWatches(this.deps.informers, this.indexes, controller);
   }
 
   /** Enqueues every AgentRuntime and every owner named by a child (a full resync). */
@@ -88,6 +127,7 @@ export class AgentRuntimeReconciler implements Reconciler {
       // Present but not parsing: reported by the informer, and nothing of it is touched.
       if (agents.exists(namespace, name)) return;
       this.recreate.delete(key);
+      this.forgetGone();
       await this.removeOrphans(namespace, name, undefined);
       return;
     }
@@ -99,44 +139,40 @@ export class AgentRuntimeReconciler implements Reconciler {
       ar,
     );
     const fleet = fleetOf(this.deps.informers, ar);
-    const desired = desiredAgent(ar, {
-      ...this.deps.context,
-      ...(workspace ? { workspace } : {}),
-      ...(fleet ? { fleet } : {}),
-    });
+    const desired = this.desired(ar, workspace, fleet);
+    // The Service, the NetworkPolicy and the claim-then-Pod are independent: written side by
+    // side, each whatever becomes of the others.
+    const { informers } = this.deps;
+    const netpol = informers.networkPolicies.get(namespace, desired.networkPolicyName);
+    const [service, policy, podWork] = await Promise.allSettled([
+      this.writer.ensure(desired.service, informers.services.get(namespace, desired.serviceName)),
+      desired.networkPolicy
+        ? this.writer.ensure(desired.networkPolicy, netpol)
+        : netpol && this.ownedBy(netpol, ar)
+          ? this.writer.remove(netpol)
+          : undefined,
+      (async () => {
+        if (desired.claim)
+          await this.writer.ensure(desired.claim, informers.claims.get(namespace, desired.claimName));
+        return this.reconcilePod(
+          key,
+          ar,
+          desired,
+          informers.pods.get(namespace, desired.podName),
+          workspaceProblem,
+        );
+      })(),
+    ]);
     let reconcileError: string | undefined;
     let nameConflict: string | undefined;
     let replacing = false;
     let requeueAfterMs: number | undefined;
-    // Whether this pass created or changed a child (the Service, NetworkPolicy, claim or Pod);
-    // every ensure runs whatever the earlier ones did.
-    let applied = false;
-    try {
-      applied =
-        (await this.writer.ensure(
-          desired.service,
-          this.deps.informers.services.get(namespace, desired.serviceName),
-        )) || applied;
-      const netpol = this.deps.informers.networkPolicies.get(namespace, desired.networkPolicyName);
-      if (desired.networkPolicy)
-        applied = (await this.writer.ensure(desired.networkPolicy, netpol)) || applied;
-      else if (netpol && this.ownedBy(netpol, ar)) await this.writer.remove(netpol);
-      if (desired.claim)
-        applied =
-          (await this.writer.ensure(
-            desired.claim,
-            this.deps.informers.claims.get(namespace, desired.claimName),
-          )) || applied;
-
-      const pod = this.deps.informers.pods.get(namespace, desired.podName);
-      const result = await this.reconcilePod(key, ar, desired, pod, workspaceProblem);
-      replacing = result.replacing;
-      requeueAfterMs = result.requeueAfterMs;
-      applied = result.applied === true || applied;
-    } catch (err) {
+    if (podWork.status === "fulfilled") ({ replacing, requeueAfterMs } = podWork.value);
+    for (const r of [service, policy, podWork]) {
+      if (r.status === "fulfilled") continue;
       // A name held by someone else's object: leave it alone, say so, look again later.
-      if (isNameConflict(err)) nameConflict = err.message;
-      else reconcileError = `could not update child objects: ${errorMessage(err)}`;
+      if (isNameConflict(r.reason)) nameConflict ??= r.reason.message;
+      else reconcileError ??= `could not update child objects: ${errorMessage(r.reason)}`;
     }
     if (nameConflict) {
       this.deps.recorder.event(ar, "Warning", "NameConflict", nameConflict);
@@ -183,26 +219,82 @@ export class AgentRuntimeReconciler implements Reconciler {
       waiting?.reason === AgentRuntimeReason.Unschedulable
     )
       requeueAfterMs = Math.min(requeueAfterMs ?? this.stallAfterMs, this.stallAfterMs);
-    if (applied && !reconcileError && !nameConflict && !ar.status?.phase && status.phase === "Pending") {
-      // The first pass over a new AgentRuntime: the children it just created come back as
-      // watch events that enqueue it again, and the status written then already sees them.
-      // A status written now ("creating Pod", no Service yet) would be superseded at once:
-      // one write per object saved. The requeue is a backstop should no event come.
-      return { requeueAfterMs: Math.min(requeueAfterMs ?? DEFERRED_STATUS_MS, DEFERRED_STATUS_MS) };
-    }
+    // A Pod that failed and is being recreated is news, whatever the status says meanwhile.
+    const wait = this.firstStatusWait(ar, status, replacing || this.recreate.has(key));
+    if (wait !== undefined) return { requeueAfterMs: Math.min(requeueAfterMs ?? wait, wait) };
+    // The Service was just written and its event is on its way: a status written now would
+    // lack the endpoint and be written again when it comes (which brings us back).
+    if (
+      !reconcileError &&
+      !nameConflict &&
+      !ar.spec.suspended &&
+      this.writer.awaiting(desired.service, informers.services.get(namespace, desired.serviceName))
+    )
+      return { requeueAfterMs: Math.min(requeueAfterMs ?? SERVICE_EVENT_WAIT_MS, SERVICE_EVENT_WAIT_MS) };
     await this.writeStatus(ar, status);
     if (reconcileError) throw new Error(reconcileError);
     return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
+  }
+
+  /**
+   * desiredAgent's objects, computed once per version of the AgentRuntime and its inputs (the
+   * cache hands out one frozen object per version): the hashes are the costly part of a pass.
+   */
+  private desired(
+    ar: AgentRuntime,
+    workspace: AgentContext["workspace"],
+    fleet: AgentContext["fleet"],
+  ): AgentChildren {
+    const inputs = JSON.stringify([workspace, fleet]);
+    const hit = this.desiredCache.get(ar);
+    if (hit?.inputs === inputs) return hit.desired;
+    const desired = deepFreeze(
+      desiredAgent(ar, {
+        ...this.deps.context,
+        ...(workspace ? { workspace } : {}),
+        ...(fleet ? { fleet } : {}),
+      }),
+    );
+    this.desiredCache.set(ar, { inputs, desired });
+    return desired;
+  }
+
+  /**
+   * How much longer a new AgentRuntime's first status may wait (undefined: write it now). It
+   * waits while it would only report normal progress, for FIRST_STATUS_WAIT_MS at most: the
+   * Pod's events bring the AgentRuntime back, and the status written then says Ready. Never
+   * while `troubled` (a Pod being replaced or recreated).
+   */
+  private firstStatusWait(
+    ar: AgentRuntime,
+    status: AgentRuntime["status"],
+    troubled: boolean,
+  ): number | undefined {
+    const uid = ar.metadata.uid ?? "";
+    const ready = status?.conditions?.find((c) => c.type === "Ready");
+    const progress =
+      !ar.status?.phase &&
+      !troubled &&
+      (status?.phase === "Pending" || status?.phase === "Starting") &&
+      PROGRESS.has(ready?.reason ?? "");
+    const now = this.now().getTime();
+    const since = this.firstSeen.get(uid) ?? now;
+    if (!progress || now - since >= FIRST_STATUS_WAIT_MS) {
+      this.firstSeen.delete(uid);
+      return undefined;
+    }
+    this.firstSeen.set(uid, since);
+    return since + FIRST_STATUS_WAIT_MS - now;
   }
 
   /** Carries out planPod's decision about the Pod (plan.ts). */
   private async reconcilePod(
     key: string,
     ar: AgentRuntime,
-    desired: ReturnType<typeof desiredAgent>,
+    desired: AgentChildren,
     pod: KubeObject | undefined,
     workspaceProblem: string | undefined,
-  ): Promise<{ replacing: boolean; requeueAfterMs?: number; applied?: boolean }> {
+  ): Promise<{ replacing: boolean; requeueAfterMs?: number }> {
     const plan = planPod({
       wantPod: desired.pod !== undefined,
       pod: pod && {
@@ -227,15 +319,13 @@ export class AgentRuntimeReconciler implements Reconciler {
       case "conflict":
         throw new NameConflictError(desired.pod!, pod!);
       case "create":
-        // Not in the cache: a Pod of that name may still exist (someone else's, unlabelled).
-        if (!(await this.writer.ensure(desired.pod!, undefined))) return { replacing: false };
-        this.deps.recorder.event(
-          ar,
-          "Normal",
-          plan.recreate ? "Recreated" : "Created",
-          `Created Pod ${podName}`,
-        );
-        return { replacing: false, applied: true };
+        // A Pod is never changed in place (a new template replaces it), so it is created, in
+        // one round trip; should one of that name exist after all (the cache lags, or someone
+        // else's, unlabelled), create() finds out whose it is. A first Pod is the happy path,
+        // told by the status; a Pod recreated after a failure is worth an Event.
+        if ((await this.writer.create(desired.pod!)) && plan.recreate)
+          this.deps.recorder.event(ar, "Normal", "Recreated", `Created Pod ${podName} again`);
+        return { replacing: false };
       case "remove":
         await this.writer.remove(pod!);
         if (plan.why === "suspended")
@@ -273,14 +363,20 @@ export class AgentRuntimeReconciler implements Reconciler {
    * garbage collection could not act (no owner reference).
    */
   private async removeOrphans(namespace: string, name: string, liveUid: string | undefined): Promise<void> {
-    const { informers } = this.deps;
-    for (const inf of [informers.pods, informers.services, informers.networkPolicies, informers.claims]) {
-      for (const o of inf.list(namespace)) {
-        if (o.metadata.labels?.[LABEL_AGENT] !== name || o.metadata.deletionTimestamp) continue;
+    for (const index of this.indexes.children) {
+      for (const o of index.get(`${namespace}/${name}`)) {
+        if (o.metadata.deletionTimestamp) continue;
         if (!staleChild(o, liveUid, this.deps.context.controllerId)) continue;
         this.deps.log.info("deleting orphan", { kind: o.kind, object: keyOf(o), agent: name });
         await this.writer.remove(o);
       }
     }
+  }
+
+  /** Drops the first-status clocks of AgentRuntimes that are gone (deleted before any status). */
+  private forgetGone(): void {
+    if (this.firstSeen.size < 1000) return;
+    const live = new Set(this.deps.informers.agents.list().map((a) => a.metadata.uid));
+    for (const uid of this.firstSeen.keys()) if (!live.has(uid)) this.firstSeen.delete(uid);
   }
 }

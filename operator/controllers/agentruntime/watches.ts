@@ -1,9 +1,13 @@
 // Which AgentRuntimes a change in the cache concerns: the AgentRuntime itself (not for its
 // own status writes), the owner a child names by label, the users of a Workspace, and the
-// users of a fleet's workspaces (the managed NetworkPolicy reaches the fleet's port).
+// users of a fleet's workspaces (the managed NetworkPolicy reaches the fleet's port). The
+// indexes that answer these without scanning a namespace are kept here too.
+import type { AgentRuntime, Workspace } from "../../../api/v1alpha1/index.ts";
+import { CacheIndex, inNamespace } from "../../../lib/kube/cacheindex.ts";
 import type { KubeObject } from "../../../lib/kube/client.ts";
 import { sameLabels } from "../../../lib/kube/conditions.ts";
 import type { Controller } from "../../../lib/kube/controller.ts";
+import { Lane } from "../../../lib/kube/queue.ts";
 import { keyOf, type SharedInformer } from "../../../lib/kube/informer.ts";
 import type { TypedInformer } from "../../../lib/kube/typed.ts";
 import { LABEL_AGENT } from "./desired.ts";
@@ -18,8 +22,40 @@ export interface AgentInformers {
   fleets: TypedInformer<"SandboxFleet">;
 }
 
+/** The caches' indexes the AgentRuntime controller reads instead of scanning a namespace. */
+export interface AgentIndexes {
+  /** Pods, Services, NetworkPolicies and claims by `<namespace>/<AgentRuntime name>` (their label). */
+  children: CacheIndex<KubeObject>[];
+  /** AgentRuntimes by `<namespace>/<Workspace name>` of their workspaceRef. */
+  agentsByWorkspace: CacheIndex<AgentRuntime>;
+  /** Workspaces by `<namespace>/<SandboxFleet name>` of their fleetRef. */
+  workspacesByFleet: CacheIndex<Workspace>;
+}
+
+export function agentIndexes(informers: AgentInformers): AgentIndexes {
+  return {
+    children: childInformers(informers).map(
+      (inf) => new CacheIndex(inf, (o) => inNamespace(o, o.metadata.labels?.[LABEL_AGENT])),
+    ),
+    agentsByWorkspace: new CacheIndex(informers.agents, (a) => inNamespace(a, a.spec.workspaceRef?.name)),
+    workspacesByFleet: new CacheIndex(informers.workspaces, (w) => inNamespace(w, w.spec.fleetRef.name)),
+  };
+}
+
+/** The informers of the objects an AgentRuntime owns. */
+export const childInformers = (informers: AgentInformers): SharedInformer<KubeObject>[] => [
+  informers.pods,
+  informers.services,
+  informers.networkPolicies,
+  informers.claims,
+];
+
 /** Wires informer events to the controller's queue. */
-export function registerWatches(informers: AgentInformers, controller: Controller): void {
+export function registerWatches(
+  informers: AgentInformers,
+  indexes: AgentIndexes,
+  controller: Controller,
+): void {
   const enqueueAgent = (o: KubeObject) => controller.enqueue(keyOf(o));
   informers.agents.on("add", enqueueAgent);
   informers.agents.on("update", (o, old) => {
@@ -34,28 +70,25 @@ export function registerWatches(informers: AgentInformers, controller: Controlle
     enqueueAgent(o);
   });
   informers.agents.on("delete", enqueueAgent);
+  // A child's event is work under way: served before the first passes of new AgentRuntimes.
   const enqueueOwner = (o: KubeObject) => {
     const agent = o.metadata.labels?.[LABEL_AGENT];
-    if (agent && o.metadata.namespace) controller.enqueue(`${o.metadata.namespace}/${agent}`);
+    if (agent && o.metadata.namespace) controller.enqueue(`${o.metadata.namespace}/${agent}`, Lane.Children);
   };
-  for (const inf of [informers.pods, informers.services, informers.networkPolicies, informers.claims]) {
+  for (const inf of childInformers(informers)) {
     inf.on("add", enqueueOwner);
     inf.on("update", enqueueOwner);
     inf.on("delete", enqueueOwner);
   }
   const enqueueUsers = (ws: KubeObject) => {
-    for (const a of informers.agents.list(ws.metadata.namespace)) {
-      if (a.spec.workspaceRef?.name === ws.metadata.name) enqueueAgent(a);
-    }
+    for (const a of indexes.agentsByWorkspace.get(keyOf(ws))) enqueueAgent(a);
   };
   informers.workspaces.on("add", enqueueUsers);
   informers.workspaces.on("update", enqueueUsers);
   informers.workspaces.on("delete", enqueueUsers);
   // The fleet of an agent's workspace gives its policy's egress (the sandboxes' port).
   const enqueueFleetUsers = (fleet: KubeObject) => {
-    for (const ws of informers.workspaces.list(fleet.metadata.namespace)) {
-      if (ws.spec.fleetRef.name === fleet.metadata.name) enqueueUsers(ws);
-    }
+    for (const ws of indexes.workspacesByFleet.get(keyOf(fleet))) enqueueUsers(ws);
   };
   informers.fleets.on("add", enqueueFleetUsers);
   informers.fleets.on("update", (o, old) => {
@@ -66,7 +99,7 @@ export function registerWatches(informers: AgentInformers, controller: Controlle
 /** Enqueues every AgentRuntime and every owner named by a child (a full resync). */
 export function resyncAll(informers: AgentInformers, controller: Controller): void {
   for (const a of informers.agents.list()) controller.enqueue(keyOf(a));
-  for (const inf of [informers.pods, informers.services, informers.networkPolicies, informers.claims]) {
+  for (const inf of childInformers(informers)) {
     for (const o of inf.list()) {
       const agent = o.metadata.labels?.[LABEL_AGENT];
       if (agent) controller.enqueue(`${o.metadata.namespace}/${agent}`);

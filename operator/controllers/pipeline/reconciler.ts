@@ -31,7 +31,13 @@ import {
 import { agentsOf } from "./inputs.ts";
 import { PipelineRuns } from "./runs.ts";
 import { computePipelineStatus, unexplainedFailures, type JobView } from "./status.ts";
-import { registerWatches, resyncAll, type PipelineInformers } from "./watches.ts";
+import {
+  pipelineIndexes,
+  registerWatches,
+  resyncAll,
+  type PipelineIndexes,
+  type PipelineInformers,
+} from "./watches.ts";
 
 export type { PipelineInformers } from "./watches.ts";
 
@@ -52,23 +58,34 @@ export interface PipelineControllerDeps {
 
 export class PipelineReconciler implements Reconciler {
   readonly name = "pipeline";
+  readonly latestPassDecides = true;
   private readonly deps: PipelineControllerDeps;
   private readonly writer: ChildWriter;
   private readonly now: () => Date;
   private readonly stallAfterMs: number;
   private readonly runs: PipelineRuns;
+  private readonly indexes: PipelineIndexes;
 
   constructor(deps: PipelineControllerDeps) {
     this.deps = deps;
-    this.writer = new ChildWriter(deps.client, deps.metrics, this.name);
     this.now = deps.now ?? (() => new Date());
+    this.writer = new ChildWriter(deps.client, deps.metrics, this.name, () => this.now().getTime());
+    const { informers } = deps;
+    // Expectations: a pass before the watch event of its own write writes nothing.
+    this.writer.track({
+      Pipeline: informers.pipelines,
+      ConfigMap: informers.configMaps,
+      CronJob: informers.cronJobs,
+      Job: informers.jobs,
+    });
+    this.indexes = pipelineIndexes(informers);
     this.stallAfterMs = deps.stallAfterMs ?? STALL_AFTER_MS;
     this.runs = new PipelineRuns({ ...deps, writer: this.writer, now: this.now });
   }
 
   /** Wires informer events to the controller's queue. */
   register(controller: Controller): void {
-    registerWatches(this.deps.informers, controller);
+    registerWatches(this.deps.informers, this.indexes, controller);
   }
 
   /** Enqueues every Pipeline (a full resync). */
@@ -103,8 +120,8 @@ export class PipelineReconciler implements Reconciler {
     }
     if (nameConflict) this.deps.recorder.event(pl, "Warning", "NameConflict", nameConflict);
 
-    const ownJobs = informers.jobs
-      .list(namespace)
+    const ownJobs = this.indexes.jobs
+      .get(key)
       .filter(
         (j) =>
           j.metadata.annotations?.[ANNOTATION_PIPELINE_ID] === pl.metadata.uid &&
@@ -186,17 +203,16 @@ export class PipelineReconciler implements Reconciler {
    * and the Pipeline's Jobs other than the current one and run-now Jobs.
    */
   private async removeStale(pl: Pipeline, desired: PipelineChildren): Promise<void> {
-    const { informers } = this.deps;
-    const namespace = pl.metadata.namespace;
     const stale: KubeObject[] = [];
-    for (const cj of informers.cronJobs.list(namespace)) {
+    const key = `${pl.metadata.namespace}/${pl.metadata.name}`;
+    for (const cj of this.indexes.cronJobs.get(key)) {
       if (
         controlledBy(cj, pl.metadata.uid) &&
         (desired.mode === "Job" || cj.metadata.name !== desired.childName)
       )
         stale.push(cj);
     }
-    for (const job of informers.jobs.list(namespace)) {
+    for (const job of this.indexes.jobs.get(key)) {
       if (!controlledBy(job, pl.metadata.uid) || job.metadata.deletionTimestamp) continue;
       const current =
         desired.mode === "Job" &&
