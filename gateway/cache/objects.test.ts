@@ -47,14 +47,18 @@ describe("ObjectStore", () => {
     const p1 = s.page(undefined, all, 2);
     assert.deepEqual(names(p1.items), ["a-b/x", "a/a"]);
     assert.equal(p1.more, "a/a");
+    assert.equal(p1.remaining, 4, "the apiserver's remainingItemCount: every key after the page");
     const p2 = s.page(undefined, all, 3, `${p1.more}\u0000`);
     assert.deepEqual(names(p2.items), ["a/m", "a/z", "b/a"]);
+    assert.equal(p2.remaining, 1);
     const p3 = s.page(undefined, all, 3, `${p2.more}\u0000`);
     assert.deepEqual(names(p3.items), ["b/y"]);
     assert.equal(p3.more, undefined);
+    assert.equal(p3.remaining, 0);
     const inNs = s.page("a", all, 1, "a\u0000");
     assert.deepEqual(names(inNs.items), ["a/m"]);
     assert.equal(inNs.more, "m");
+    assert.equal(inNs.remaining, 1, "within the namespace only");
   });
 
   it("says more only when matching objects remain", () => {

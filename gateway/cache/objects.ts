@@ -45,6 +45,11 @@ export interface Page {
   items: Buffer[];
   /** Key (relative to the list's prefix) of the last item, when matching items remain after it. */
   more: string | undefined;
+  /**
+   * With `more`: the objects after the page, matching or not (the apiserver's
+   * remainingItemCount, which it gives for lists without a selector); else 0.
+   */
+  remaining: number;
 }
 
 /** Index of the first entry whose name is >= `name`. */
@@ -133,6 +138,7 @@ export class ObjectStore {
     const items: Buffer[] = [];
     let last = "";
     let more: string | undefined;
+    let remaining = 0;
     const max = limit ?? Infinity;
     const scan = (ns: string, from: number, prefix: string): boolean => {
       const entries = this.buckets.get(ns)?.entries ?? [];
@@ -141,6 +147,7 @@ export class ObjectStore {
         if (!match(e.labels)) continue;
         if (items.length === max) {
           more = last;
+          remaining = entries.length - i;
           return false;
         }
         items.push(e.json);
@@ -154,19 +161,24 @@ export class ObjectStore {
         start === undefined ? 0 : lowerBound(this.buckets.get(namespace)?.entries ?? [], start),
         "",
       );
-      return { items, more };
+      return { items, more, remaining };
     }
     const slash = start?.indexOf("/") ?? -1;
     const startNs = start === undefined || slash < 0 ? undefined : start.slice(0, slash);
+    let stopped = false;
     for (const ns of this.namespaces()) {
+      if (stopped) {
+        remaining += this.buckets.get(ns)!.entries.length;
+        continue;
+      }
       let from = 0;
       if (startNs !== undefined) {
         if (`${ns}/` < `${startNs}/`) continue;
         if (ns === startNs) from = lowerBound(this.buckets.get(ns)!.entries, start!.slice(slash + 1));
       }
-      if (!scan(ns, from, `${ns}/`)) break;
+      stopped = !scan(ns, from, `${ns}/`);
     }
-    return { items, more };
+    return { items, more, remaining };
   }
 
   /**

@@ -35,6 +35,8 @@ export interface Page {
   count: number;
   resourceVersion: string;
   continue?: string;
+  /** How many objects follow the page (with `continue`, for a list without a label selector). */
+  remainingItemCount?: number;
 }
 
 export interface ReadCacheOptions {
@@ -109,7 +111,12 @@ export class ReadCache {
     // A whole namespace's answer is kept with its items until the cache moves on.
     const kept = this.bodies.get(p.items);
     if (kept?.resourceVersion === p.resourceVersion) return { ok: true, body: kept.body };
-    const metadata = { resourceVersion: p.resourceVersion, ...(p.continue ? { continue: p.continue } : {}) };
+    // The keys in the order the apiserver path sends them (routes/resources.ts listBody).
+    const metadata = {
+      resourceVersion: p.resourceVersion,
+      ...(p.continue ? { continue: p.continue } : {}),
+      ...(p.remainingItemCount !== undefined ? { remainingItemCount: p.remainingItemCount } : {}),
+    };
     const body = listJson(def, metadata, p.items);
     if (p.count < 0) this.bodies.set(p.items, { resourceVersion: p.resourceVersion, body });
     return { ok: true, body };
@@ -144,6 +151,8 @@ export class ReadCache {
       count: page.items.length,
       resourceVersion: String(rv),
       ...(page.more !== undefined ? { continue: encodeContinue(rv, page.more) } : {}),
+      // As the apiserver: how many follow, for a list without a selector only.
+      ...(page.more !== undefined && !q.labelSelector ? { remainingItemCount: page.remaining } : {}),
     };
   }
 
