@@ -193,19 +193,26 @@ export class ChildWriter {
    * Applies `desired` unless the object of its name is already ours and `unchanged`. An
    * update carries the uid of the incarnation that was checked, so the apiserver refuses it
    * if that object was replaced meanwhile. Throws NameConflictError instead of touching an
-   * object its controller did not make. True when it wrote.
+   * object its controller did not make. True when it wrote. `nameFree` is called as soon as
+   * the name is known to be free or ours (before the write), so that work which must not go
+   * ahead beside someone else's object of that name can start without waiting for the write.
    */
   async ensure(
     desired: KubeObject,
     observed: KubeObject | undefined,
     unchanged: (current: KubeObject, desired: KubeObject) => boolean = sameSpecHash,
+    nameFree?: () => void,
   ): Promise<boolean> {
     const tracked = this.tracked.has(desired.kind);
     const key = `${desired.kind} ${keyOf(desired)}`;
     const what = desired.metadata.annotations?.[ANNOTATION_SPEC_HASH] ?? shortHash(desired);
     // Written a moment ago and the cache does not show it yet: nothing to do.
-    if (tracked && this.pending(key, what, observed?.metadata.resourceVersion)) return false;
+    if (tracked && this.pending(key, what, observed?.metadata.resourceVersion)) {
+      nameFree?.();
+      return false;
+    }
     const current = await this.current(desired, observed);
+    nameFree?.();
     if (current && unchanged(current, desired)) return false;
     // Expected before the write: its watch event may arrive before its answer does.
     if (tracked) this.expect(key, what, observed?.metadata.resourceVersion);

@@ -324,16 +324,25 @@ spec: { template: { image: registry.example/sandbox:1 } }
       metadata: { name: "probe", namespace: ns },
       spec: { fleetRef: { name: "no-such-fleet" } },
     });
+    let lastAnswer = "";
     const refused = await waitFor(
       "the webhook's rule in force through the verified apiserver",
       async () => {
         const r = await ctl(["apply", "-f", "-"], probe);
+        lastAnswer = `kubectl exited ${r.code}: ${r.stdout}${r.stderr}`;
         return r.code !== 0 && /does not exist/.test(r.stderr) ? r.stderr : undefined;
       },
       // A second control plane beside a loaded test run: the webhook's certificate and CA
       // injection took over 30 s once (load average above 20).
       { timeoutMs: 120_000 },
-    );
+    ).catch((err: unknown) => {
+      throw new Error(
+        `${String(err)}; the last answer: ${lastAnswer}; webhook log: ${hook.logs
+          .slice(-10)
+          .map((l) => JSON.stringify(l))
+          .join(" | ")}`,
+      );
+    });
     assert.match(refused, /SandboxFleet "no-such-fleet" does not exist/);
 
     // Anyone else gets no review at all: no certificate, or one from another CA.

@@ -154,6 +154,8 @@ export class PodBackends {
   private syncing: Promise<void> = Promise.resolve();
   private lastMap = "";
   private writing: Promise<void> = Promise.resolve();
+  /** Processes being started (stop() waits for them, so none starts or writes after it). */
+  private readonly launches = new Set<Promise<void>>();
   /** Servers a test stands behind pods instead of runtime processes, by "namespace/pod". */
   private readonly stands = new Map<string, { address: string; ready: boolean }>();
   private trust!: TestTrust;
@@ -335,7 +337,11 @@ export class PodBackends {
       }
       if (!b.child && !b.starting && Date.now() >= b.nextStartAt) {
         b.starting = true;
-        void this.launch(b, pod, byIP).finally(() => (b.starting = false));
+        const launch = this.launch(b, pod, byIP).finally(() => {
+          b.starting = false;
+          this.launches.delete(launch);
+        });
+        this.launches.add(launch);
       } else if (b.child && b.mounts && Date.now() - (b.lastRefresh ?? 0) >= REFRESH_MS) {
         b.lastRefresh = Date.now();
         await this.writeMounts(b, pod).catch(() => undefined); // a kubelet keeps the last files too
@@ -921,13 +927,27 @@ export class PodBackends {
 
   /** Stops every process (SIGTERM, then SIGKILL after 10 s) and removes its own temp dir. */
   async stop(): Promise<void> {
+    // Never throws: callers run it as a test's `after` hook, and a hook that throws skips the
+    // test's later hooks (the operator's, which stops it; left running, it keeps the test file
+    // from ever ending).
+    await this.stopAll().catch((err: unknown) => process.stderr.write(`[pods] stop: ${errorMessage(err)}\n`));
+  }
+
+  private async stopAll(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.syncing;
     await Promise.all([...this.terminating.values()]);
-    await Promise.all([...this.backends.values()].map((b) => this.stopBackend(b)));
+    const backends = [...this.backends.values()];
+    await Promise.all(backends.map((b) => this.stopBackend(b)));
+    // A start under way checks `stopped` between its steps, but one spawning at the moment of
+    // stopping has its process now: stopped again once the start is over. Only then is the
+    // directory removed, or a start writing its mounts makes the removal fail, and a failing
+    // `after` hook skips the test's other ones (the operator would be left running).
+    await Promise.allSettled([...this.launches]);
+    await Promise.all(backends.filter((b) => b.child).map((b) => this.stopBackend(b, undefined, false)));
     this.backends.clear();
-    if (this.ownDir) await rm(this.dir, { recursive: true, force: true });
+    if (this.ownDir) await rm(this.dir, { recursive: true, force: true, maxRetries: 3 });
   }
 }
 

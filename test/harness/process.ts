@@ -50,7 +50,8 @@ export async function stopProcess(
   graceMs: number,
   kill: () => void = () => child.kill("SIGKILL"),
 ): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+  // Exited already, or never started (a failed spawn emits "error" and never "exit").
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
   const exited = new Promise((resolve) => child.once("exit", resolve));
   child.kill("SIGTERM");
   const timer = setTimeout(kill, graceMs);

@@ -268,6 +268,24 @@ describe("AgentRuntimeReconciler (fake informers, recording client)", () => {
     assert.equal(stalled?.status, "True");
   });
 
+  it("makes no Pod behind someone else's Service of its name", async () => {
+    informers.services.set({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "coder", namespace: NS, uid: "uid-theirs", labels: { app: "theirs" } },
+    });
+    informers.agents.set(agentObject());
+    const result = await reconciler.reconcile(KEY);
+    assert.deepEqual(
+      writes().filter((w) => w.includes("Pod") || w.includes("Service")),
+      [],
+      "neither their Service nor a Pod of ours",
+    );
+    assert.equal(pod(), undefined);
+    assert.equal(result?.requeueAfterMs, NAME_CONFLICT_RECHECK_MS);
+    assert.ok(recorder.reasons().includes("NameConflict"));
+  });
+
   it("deletes children an earlier AgentRuntime of the same name left, never anyone else's", async () => {
     const leftover = (name: string, controllerId: string): KubeObject => ({
       apiVersion: "v1",

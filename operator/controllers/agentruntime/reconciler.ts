@@ -140,18 +140,37 @@ export class AgentRuntimeReconciler implements Reconciler {
     );
     const fleet = fleetOf(this.deps.informers, ar);
     const desired = this.desired(ar, workspace, fleet);
-    // The Service, the NetworkPolicy and the claim-then-Pod are independent: written side by
-    // side, each whatever becomes of the others.
+    // The Service, the NetworkPolicy and the claim-then-Pod are written side by side, each
+    // whatever becomes of the others, except that no Pod is made behind someone else's
+    // Service of its name: the claim and Pod wait until the Service's name is known to be free
+    // or ours (a read at most, not the Service's write).
     const { informers } = this.deps;
     const netpol = informers.networkPolicies.get(namespace, desired.networkPolicyName);
+    let serviceNameFree!: () => void;
+    const nameChecked = new Promise<boolean>((resolve) => (serviceNameFree = () => resolve(true)));
+    const serviceWork = this.writer.ensure(
+      desired.service,
+      informers.services.get(namespace, desired.serviceName),
+      undefined,
+      serviceNameFree,
+    );
+    const serviceName = Promise.race([
+      nameChecked,
+      serviceWork.then(
+        () => true,
+        () => false,
+      ),
+    ]);
     const [service, policy, podWork] = await Promise.allSettled([
-      this.writer.ensure(desired.service, informers.services.get(namespace, desired.serviceName)),
+      serviceWork,
       desired.networkPolicy
         ? this.writer.ensure(desired.networkPolicy, netpol)
         : netpol && this.ownedBy(netpol, ar)
           ? this.writer.remove(netpol)
           : undefined,
       (async () => {
+        // The Service's name is someone else's (reported from its write) or unknown: no Pod.
+        if (!(await serviceName)) return { replacing: false };
         if (desired.claim)
           await this.writer.ensure(desired.claim, informers.claims.get(namespace, desired.claimName));
         return this.reconcilePod(
