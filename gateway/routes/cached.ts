@@ -79,7 +79,10 @@ export function sendJson(res: Response, body: Buffer): void {
 export function cachedReadRouter(defs: readonly KindDefinition[], deps: CachedReads): Router {
   const router = Router();
   const kinds = new Map(defs.map((d) => [d.plural, d]));
-  router.get("/namespaces/:namespace/:plural{/:name}", async (req, res, next) => {
+  // A middleware, not a GET route: a route here would make the router answer OPTIONS itself
+  // (200, Allow: GET, HEAD) before the resource routes' 405 with their own Allow.
+  router.use("/namespaces/:namespace/:plural{/:name}", async (req, res, next) => {
+    if ((req.method !== "GET" && req.method !== "HEAD") || req.path !== "/") return next();
     const { namespace, plural, name } = req.params;
     const def = kinds.get(plural);
     if (!def) return next();
