@@ -30,7 +30,7 @@ export default tseslint.config(
     },
   },
   {
-    // Which folder may import which (docs/adr/0004-folders-lib-contracts.md).
+    // Which folder may import which (docs/adr/0005-folders-lib-contracts.md).
     files: ["**/*.ts"],
     plugins: { agentry },
     rules: { "agentry/folder-imports": ["error", { root: import.meta.dirname }] },

@@ -10,6 +10,7 @@ import {
   type PlacementPolicy,
   type SandboxView,
 } from "../operator/controllers/sandboxfleet/placement.ts";
+import { windowMs } from "../operator/controllers/sandboxfleet/scaling.ts";
 import { PodBackends } from "../test/harness/pods.ts";
 import { waitFor } from "../test/harness/process.ts";
 import { paced } from "./paced.ts";
@@ -214,7 +215,10 @@ export async function fleetBench(ctx: BenchContext): Promise<BenchResult> {
   say(`fleet burst: ${m} workspaces placed in ${burstS.toFixed(2)}s (${burstBusiest})`);
 
   // Scale reaction: pin one sandbox's load above the threshold; time until desiredReplicas
-  // grows, minus the scale-up window (SCALE_UP_WINDOW samples); clear and let it shrink.
+  // grows, minus the scale-up window; clear and let it shrink. The window is time, as
+  // planScale measures it (scaling.ts): SCALE_UP_WINDOW agreeing samples span
+  // (SCALE_UP_WINDOW - 1) sampling intervals. What remains is the wait for the first sample
+  // that sees the load (up to one interval) and the operator's own work.
   await waitFor(
     "fleet to settle after the burst",
     async () => {
@@ -226,7 +230,7 @@ export async function fleetBench(ctx: BenchContext): Promise<BenchResult> {
   // A sandbox that holds workspaces (only those count as under pressure).
   const w0 = await ctx.admin.get<KubeObject>("agentry.dev/v1alpha1", "Workspace", namespace, "w-0");
   const target = (w0["status"] as { sandboxPod: string }).sandboxPod;
-  const windowS = (SCALE_UP_WINDOW * SAMPLE_MS) / 1000;
+  const windowS = windowMs(SCALE_UP_WINDOW, SAMPLE_MS) / 1000;
   const reactions: number[] = [];
   const notes: string[] = [];
   for (let r = 0; r < runs; r++) {
@@ -288,7 +292,9 @@ export async function fleetBench(ctx: BenchContext): Promise<BenchResult> {
         placeRate === 20 ? { goal: "≤ 250", met: median(warm.p99S) * 1000 <= 250 } : {},
       ),
       burst_to_all_placed_s: { value: round(burstS, 3), unit: "s", note: "one run" },
-      scale_reaction_s: fig(reactions, "s", { note: `after the ${windowS}s scale-up window` }),
+      scale_reaction_s: fig(reactions, "s", {
+        note: `after the ${windowS}s scale-up window (${SCALE_UP_WINDOW} samples ${SAMPLE_MS}ms apart); includes up to ${SAMPLE_MS}ms to the first sample`,
+      }),
     },
     notes: [...warm.notes, `burst: busiest ${burstBusiest}`, ...notes],
   };

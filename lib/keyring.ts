@@ -108,6 +108,8 @@ export interface SecretKeyRingOptions {
   policy: RotationPolicy;
   log: Logger;
   now?: () => Date;
+  /** Told of each write to the Secret that succeeded (the operator counts it in agentry_writes_total). */
+  onWrite?: (kind: "Secret", verb: "create" | "update") => void;
 }
 
 /**
@@ -141,6 +143,7 @@ export class SecretKeyRing {
         const ring = newKeyRing(now);
         try {
           await this.client.create(this.secretOf(ring));
+          this.o.onWrite?.("Secret", "create");
           this.ring = ring;
           this.o.log.info("created a signing key ring", { secret: this.where, kid: ring.current.kid });
           return;
@@ -160,6 +163,7 @@ export class SecretKeyRing {
         const next = this.secretOf(advanced);
         next.metadata.resourceVersion = secret.metadata.resourceVersion;
         await this.client.replace(next);
+        this.o.onWrite?.("Secret", "update");
         this.ring = advanced;
         if (advanced.current.kid !== ring.current.kid)
           this.o.log.info("rotated the signing key", {

@@ -7,7 +7,7 @@ import { startHealthServer } from "../lib/http/health.ts";
 import { errorMessage, createLogger } from "../lib/log.ts";
 import { Metrics } from "../lib/kube/metrics.ts";
 import { KubeClient, type KubeObject } from "../lib/kube/client.ts";
-import { Controller } from "../lib/kube/controller.ts";
+import { controllersFor } from "../lib/kube/watches.ts";
 import { EventRecorder } from "../lib/kube/events.ts";
 import { createInformer, keyOf, type SharedInformer } from "../lib/kube/informer.ts";
 import { TypedInformer } from "../lib/kube/typed.ts";
@@ -95,6 +95,7 @@ const keys = new OperatorKeys(client, {
   policy: { rotateEveryMs: cfg.signingKeyRotationMs, graceMs: cfg.signingKeyGraceMs },
   gateway: { namespace: cfg.gatewayNamespace, configMap: cfg.gatewayPublicKeys },
   log,
+  metrics,
 });
 
 const recorder = new EventRecorder(client, "agentry-operator", log);
@@ -159,19 +160,15 @@ const pipelines = new PipelineReconciler({
   stallAfterMs: cfg.stallAfterMs,
 });
 const trust = new TrustReconciler({ client, informers, keys, recorder, metrics, log });
-const expiry = new WorkspaceExpiryReconciler({ client, informers, recorder, log });
+const expiry = new WorkspaceExpiryReconciler({ client, informers, recorder, metrics, log });
 const reconcilers = [agents, fleets, pipelines, trust, expiry];
-const controllers = reconcilers.map((r) => {
-  const c = new Controller(r, { workers: cfg.workers, metrics, log });
-  r.register(c);
-  return c;
+// One Controller per reconciler, its watches registered; resyncs queue every key behind all
+// other work (Lane.Resync).
+const { controllers, controllerOf, resyncAll } = controllersFor(reconcilers, {
+  workers: cfg.workers,
+  metrics,
+  log,
 });
-// Resyncs queue every key behind all other work (Lane.Resync).
-const resyncAll = () =>
-  reconcilers.forEach((r, i) => {
-    const c = controllers[i]!;
-    c.resync(() => r.resync(c));
-  });
 
 const health = await startHealthServer(cfg.healthAddr, metrics, {
   healthy: () => undefined,
@@ -191,7 +188,7 @@ let resyncTimer: NodeJS.Timeout | undefined;
 let keysTimer: NodeJS.Timeout | undefined;
 /** Syncs the key ring (rotating it when due) and republishes the trust bundle when it changed. */
 async function syncKeys(): Promise<void> {
-  if (await keys.sync()) trust.resync(controllers[reconcilers.indexOf(trust)]!);
+  if (await keys.sync()) trust.watches.resync(controllerOf(trust));
   const next = Math.min(30_000, Math.max(1000, keys.untilNextChange()));
   keysTimer = setTimeout(() => void syncKeys(), next);
   keysTimer.unref();

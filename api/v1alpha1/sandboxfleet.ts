@@ -207,16 +207,19 @@ export const SandboxFleetSpec = z
     ),
     scaleUpWindow: z.int().min(1).max(100).default(2).meta({
       description:
-        "Consecutive samples that must ask for more sandboxes before scaling up: the demand must last (scaleUpWindow - 1) × samplingInterval, 1s by default; 1 scales at the first sample.",
+        "Consecutive samples that must ask for more sandboxes before scaling up: the demand must last (scaleUpWindow - 1) × samplingInterval, 1s by default; 1 scales at the first sample. Samples are kept in memory: a restarted or newly elected operator starts the window afresh (as the HPA does).",
     }),
     scaleDownWindow: z.int().min(1).max(1000).default(2).meta({
       description:
-        "Consecutive samples that must ask for fewer sandboxes before scaling down: the lower demand must last (scaleDownWindow - 1) × samplingInterval, 1s by default.",
+        "Consecutive samples that must ask for fewer sandboxes before scaling down: the lower demand must last (scaleDownWindow - 1) × samplingInterval, 1s by default. A restarted or newly elected operator starts the window afresh.",
     }),
-    cooldown: duration("Least time between two scaling actions.", "1s"),
-    idleTTL: duration("How long a surplus empty sandbox is kept before it is removed.", "5m"),
+    cooldown: duration("Least time between two scaling actions, counted from status.lastScaleTime.", "1s"),
+    idleTTL: duration(
+      "How long a surplus empty sandbox is kept before it is removed (counted again by a restarted or newly elected operator).",
+      "5m",
+    ),
     drainTimeout: duration(
-      "How long a draining sandbox waits for its workspaces to leave before removal.",
+      "How long a draining sandbox waits for its workspaces to leave before removal, counted from the agentry.dev/draining-since annotation written on its pod (so a restart does not start it again).",
       "5m",
     ),
     networkPolicy: FleetNetworkPolicy.default({ enabled: true }),

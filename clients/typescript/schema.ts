@@ -1722,27 +1722,27 @@ export interface components {
                  */
                 samplingInterval?: string;
                 /**
-                 * @description Consecutive samples that must ask for more sandboxes before scaling up: the demand must last (scaleUpWindow - 1) × samplingInterval, 1s by default; 1 scales at the first sample.
+                 * @description Consecutive samples that must ask for more sandboxes before scaling up: the demand must last (scaleUpWindow - 1) × samplingInterval, 1s by default; 1 scales at the first sample. Samples are kept in memory: a restarted or newly elected operator starts the window afresh (as the HPA does).
                  * @default 2
                  */
                 scaleUpWindow?: number;
                 /**
-                 * @description Consecutive samples that must ask for fewer sandboxes before scaling down: the lower demand must last (scaleDownWindow - 1) × samplingInterval, 1s by default.
+                 * @description Consecutive samples that must ask for fewer sandboxes before scaling down: the lower demand must last (scaleDownWindow - 1) × samplingInterval, 1s by default. A restarted or newly elected operator starts the window afresh.
                  * @default 2
                  */
                 scaleDownWindow?: number;
                 /**
-                 * @description Least time between two scaling actions. A duration such as 500ms, 30s, 5m or 1h.
+                 * @description Least time between two scaling actions, counted from status.lastScaleTime. A duration such as 500ms, 30s, 5m or 1h.
                  * @default 1s
                  */
                 cooldown?: string;
                 /**
-                 * @description How long a surplus empty sandbox is kept before it is removed. A duration such as 500ms, 30s, 5m or 1h.
+                 * @description How long a surplus empty sandbox is kept before it is removed (counted again by a restarted or newly elected operator). A duration such as 500ms, 30s, 5m or 1h.
                  * @default 5m
                  */
                 idleTTL?: string;
                 /**
-                 * @description How long a draining sandbox waits for its workspaces to leave before removal. A duration such as 500ms, 30s, 5m or 1h.
+                 * @description How long a draining sandbox waits for its workspaces to leave before removal, counted from the agentry.dev/draining-since annotation written on its pod (so a restart does not start it again). A duration such as 500ms, 30s, 5m or 1h.
                  * @default 5m
                  */
                 drainTimeout?: string;
@@ -2003,27 +2003,27 @@ export interface components {
                  */
                 samplingInterval?: string;
                 /**
-                 * @description Consecutive samples that must ask for more sandboxes before scaling up: the demand must last (scaleUpWindow - 1) × samplingInterval, 1s by default; 1 scales at the first sample.
+                 * @description Consecutive samples that must ask for more sandboxes before scaling up: the demand must last (scaleUpWindow - 1) × samplingInterval, 1s by default; 1 scales at the first sample. Samples are kept in memory: a restarted or newly elected operator starts the window afresh (as the HPA does).
                  * @default 2
                  */
                 scaleUpWindow?: number;
                 /**
-                 * @description Consecutive samples that must ask for fewer sandboxes before scaling down: the lower demand must last (scaleDownWindow - 1) × samplingInterval, 1s by default.
+                 * @description Consecutive samples that must ask for fewer sandboxes before scaling down: the lower demand must last (scaleDownWindow - 1) × samplingInterval, 1s by default. A restarted or newly elected operator starts the window afresh.
                  * @default 2
                  */
                 scaleDownWindow?: number;
                 /**
-                 * @description Least time between two scaling actions. A duration such as 500ms, 30s, 5m or 1h.
+                 * @description Least time between two scaling actions, counted from status.lastScaleTime. A duration such as 500ms, 30s, 5m or 1h.
                  * @default 1s
                  */
                 cooldown?: string;
                 /**
-                 * @description How long a surplus empty sandbox is kept before it is removed. A duration such as 500ms, 30s, 5m or 1h.
+                 * @description How long a surplus empty sandbox is kept before it is removed (counted again by a restarted or newly elected operator). A duration such as 500ms, 30s, 5m or 1h.
                  * @default 5m
                  */
                 idleTTL?: string;
                 /**
-                 * @description How long a draining sandbox waits for its workspaces to leave before removal. A duration such as 500ms, 30s, 5m or 1h.
+                 * @description How long a draining sandbox waits for its workspaces to leave before removal, counted from the agentry.dev/draining-since annotation written on its pod (so a restart does not start it again). A duration such as 500ms, 30s, 5m or 1h.
                  * @default 5m
                  */
                 drainTimeout?: string;

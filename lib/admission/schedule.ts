@@ -3,6 +3,7 @@
 import { CronExpressionParser } from "cron-parser";
 import { ONCE_SCHEDULES } from "../../api/v1alpha1/index.ts";
 import type { Findings } from "./types.ts";
+import { durationMs } from "../cli/duration.ts";
 import { errorMessage } from "../log.ts";
 
 const MACROS: Record<string, string> = {
@@ -56,8 +57,7 @@ export function checkSchedule(f: Findings, schedule: string, timeZone: string | 
   }
   if (schedule.startsWith("@every")) {
     const m = /^@every ((\d+(ms|s|m|h))+)$/.exec(schedule);
-    const total = m ? [...m[1]!.matchAll(/(\d+)(ms|s|m|h)/g)].reduce((n, x) => n + Number(x[1]), 0) : 0;
-    if (!m || total === 0)
+    if (!m || !durationMs(m[1]!))
       f.deny(
         "spec.schedule",
         `"${schedule}" is not a valid @every schedule; use a positive duration such as "@every 30m"`,

@@ -12,14 +12,19 @@ import { isConflict, isNotFound, type KubeApi, type KubeObject } from "./client.
 import { sameStatus } from "./conditions.ts";
 import { keyOf, type SharedInformer } from "./informer.ts";
 import { shortHash } from "./names.ts";
+import { NameConflictError, controlledBy, controllerOf } from "./ownership.ts";
 import type { Metrics } from "./metrics.ts";
 
 export const ANNOTATION_SPEC_HASH = "agentry.dev/spec-hash";
 
-type OwnerReference = NonNullable<KubeObject["metadata"]["ownerReferences"]>[number];
-
-/** How long a controller waits before looking again at a name held by someone else's object. */
-export const NAME_CONFLICT_RECHECK_MS = 30_000;
+export {
+  NAME_CONFLICT_RECHECK_MS,
+  NameConflictError,
+  controlledBy,
+  controllerOf,
+  controllerRef,
+  isNameConflict,
+} from "./ownership.ts";
 
 /** Adds the spec-hash annotation (the hash of everything else) used to skip unchanged writes. */
 export function withSpecHash(obj: KubeObject): KubeObject {
@@ -27,62 +32,6 @@ export function withSpecHash(obj: KubeObject): KubeObject {
   obj.metadata.annotations = { ...obj.metadata.annotations, [ANNOTATION_SPEC_HASH]: hash };
   return obj;
 }
-
-/** The controller owner reference to `owner`, so garbage collection removes the child with it. */
-export function controllerRef(owner: {
-  apiVersion: string;
-  kind: string;
-  metadata: { name?: string; uid?: string };
-}): OwnerReference {
-  return {
-    apiVersion: owner.apiVersion,
-    kind: owner.kind,
-    name: owner.metadata.name!,
-    uid: owner.metadata.uid!,
-    controller: true,
-    blockOwnerDeletion: true,
-  };
-}
-
-/** True when an owner reference of `obj` with controller=true names `uid`. */
-export const controlledBy = (obj: Pick<KubeObject, "metadata">, uid: string | undefined): boolean =>
-  uid !== undefined &&
-  (obj.metadata.ownerReferences?.some((r) => r.uid === uid && r.controller === true) ?? false);
-
-/** The owner reference with controller=true, if any. */
-export const controllerOf = (obj: Pick<KubeObject, "metadata">): OwnerReference | undefined =>
-  obj.metadata.ownerReferences?.find((r) => r.controller === true);
-
-/**
- * The object of a child's name exists and is not controlled by the child's owner: someone
- * else made it (or another agentry object holds the name). agentry leaves it alone.
- */
-export class NameConflictError extends Error {
-  readonly kind: string;
-  readonly objectName: string;
-  constructor(child: Pick<KubeObject, "kind" | "metadata">, existing: Pick<KubeObject, "metadata">) {
-    const owner = controllerOf(child);
-    const holder = controllerOf(existing);
-    const name = child.metadata.name ?? "";
-    const ownerText = owner ? `${owner.kind} ${owner.name}` : "this object";
-    const earlier = holder && owner && holder.kind === owner.kind && holder.name === owner.name;
-    super(
-      `${child.kind} ${name} already exists and is not managed by ${ownerText}` +
-        (earlier
-          ? ` (it belongs to an earlier ${holder.kind} ${holder.name} that was deleted; garbage collection removes it)`
-          : holder
-            ? ` (it belongs to ${holder.kind} ${holder.name})`
-            : "") +
-        `; agentry never takes over an object it did not create: remove or rename that ${child.kind}, ` +
-        `or give the ${owner?.kind ?? "object"} another name`,
-    );
-    this.name = "NameConflictError";
-    this.kind = child.kind;
-    this.objectName = name;
-  }
-}
-
-export const isNameConflict = (err: unknown): err is NameConflictError => err instanceof NameConflictError;
 
 /** Unchanged when the spec-hash annotations agree (so objects without one are never updated in place). */
 export const sameSpecHash = (current: KubeObject, desired: KubeObject): boolean =>
@@ -305,10 +254,23 @@ export class ChildWriter {
     });
   }
 
-  /** Runs one write to the apiserver, counted in agentry_writes_total once it succeeded. */
+  /**
+   * Runs one write to the apiserver, counted in agentry_writes_total once it succeeded: not
+   * when it fails, nor a delete that found nothing left to delete (the client's `false`).
+   */
   async write<T>(kind: string, verb: string, fn: () => Promise<T>): Promise<T> {
     const result = await fn();
-    this.metrics.writes.inc({ controller: this.controller, kind, verb });
+    if (result !== false) countWrite(this.metrics, this.controller, kind, verb);
     return result;
   }
+}
+
+/** Counts one successful write in agentry_writes_total (for writes made outside a ChildWriter). */
+export function countWrite(
+  metrics: Pick<Metrics, "writes">,
+  controller: string,
+  kind: string,
+  verb: string,
+): void {
+  metrics.writes.inc({ controller, kind, verb });
 }

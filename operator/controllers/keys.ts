@@ -4,7 +4,9 @@
 // in each namespace), and the short-lived tokens the operator sends with its own calls.
 import { createHash } from "node:crypto";
 import type { TokenScope } from "../../contracts/tokens.ts";
+import { countWrite } from "../../lib/kube/children.ts";
 import { isNotFound, type KubeClient, type KubeObject } from "../../lib/kube/client.ts";
+import type { Metrics } from "../../lib/kube/metrics.ts";
 import {
   LABEL_PUBLIC_KEYS,
   SecretKeyRing,
@@ -31,6 +33,8 @@ export interface OperatorKeysOptions {
   gateway: { namespace: string; configMap: string };
   log: Logger;
   now?: () => Date;
+  /** agentry_writes_total counts the key ring's writes (controller "keys"). */
+  metrics?: Pick<Metrics, "writes">;
 }
 
 export class OperatorKeys implements TokenSource {
@@ -52,6 +56,7 @@ export class OperatorKeys implements TokenSource {
       policy: options.policy,
       log: options.log,
       ...(options.now ? { now: options.now } : {}),
+      onWrite: (kind, verb) => options.metrics && countWrite(options.metrics, "keys", kind, verb),
     });
   }
 

@@ -6,7 +6,8 @@
 // objects that need it get a Warning event saying so. Both go when nothing needs them.
 import { ANNOTATION_SPEC_HASH, ChildWriter } from "../../lib/kube/children.ts";
 import { isConflict, isNotFound, type KubeClient, type KubeObject } from "../../lib/kube/client.ts";
-import type { Controller, ReconcileResult, Reconciler } from "../../lib/kube/controller.ts";
+import type { ReconcileResult } from "../../lib/kube/controller.ts";
+import type { Watches, WatchingReconciler } from "../../lib/kube/watches.ts";
 import type { Recorder } from "../../lib/kube/events.ts";
 import type { SharedInformer } from "../../lib/kube/informer.ts";
 import type { TypedInformer } from "../../lib/kube/typed.ts";
@@ -50,7 +51,7 @@ const isOurs = (o: KubeObject | undefined, kind: "bundle" | "tokens") =>
   o?.metadata.labels?.[LABEL_TRUST] === kind &&
   o.metadata.labels["app.kubernetes.io/managed-by"] === "agentry";
 
-export class TrustReconciler implements Reconciler {
+export class TrustReconciler implements WatchingReconciler {
   readonly name = "trust";
   private readonly deps: TrustControllerDeps;
   private readonly writer: ChildWriter;
@@ -62,34 +63,40 @@ export class TrustReconciler implements Reconciler {
 
   constructor(deps: TrustControllerDeps) {
     this.deps = deps;
-    this.writer = new ChildWriter(deps.client, deps.metrics, this.name);
     this.now = deps.now ?? Date.now;
+    this.writer = new ChildWriter(deps.client, deps.metrics, this.name, this.now);
   }
 
-  register(controller: Controller): void {
-    const { informers } = this.deps;
-    const byNamespace = (o: KubeObject) => {
-      if (o.metadata.namespace) controller.enqueue(o.metadata.namespace);
-    };
-    for (const inf of [informers.fleets, informers.agents, informers.pipelines, informers.trustConfigMaps]) {
-      inf.on("add", byNamespace);
-      inf.on("delete", byNamespace);
-    }
-    informers.trustConfigMaps.on("update", byNamespace);
-    for (const inf of [informers.agents, informers.pipelines])
-      inf.on("update", (o, old) => {
-        if (!old || old.metadata.generation !== o.metadata.generation) byNamespace(o);
-      });
-  }
-
-  /** Every namespace with something to trust or to sign for (after a key change, too). */
-  resync(controller: Controller): void {
-    const { informers } = this.deps;
-    const namespaces = new Set<string>();
-    for (const inf of [informers.fleets, informers.agents, informers.pipelines, informers.trustConfigMaps])
-      for (const o of inf.list()) if (o.metadata.namespace) namespaces.add(o.metadata.namespace);
-    for (const ns of namespaces) controller.enqueue(ns);
-  }
+  /** Each namespace with something to trust or to sign for; every such namespace at a resync (after a key change, too). */
+  readonly watches: Watches = {
+    register: (controller) => {
+      const { informers } = this.deps;
+      const byNamespace = (o: KubeObject) => {
+        if (o.metadata.namespace) controller.enqueue(o.metadata.namespace);
+      };
+      for (const inf of [
+        informers.fleets,
+        informers.agents,
+        informers.pipelines,
+        informers.trustConfigMaps,
+      ]) {
+        inf.on("add", byNamespace);
+        inf.on("delete", byNamespace);
+      }
+      informers.trustConfigMaps.on("update", byNamespace);
+      for (const inf of [informers.agents, informers.pipelines])
+        inf.on("update", (o, old) => {
+          if (!old || old.metadata.generation !== o.metadata.generation) byNamespace(o);
+        });
+    },
+    resync: (controller) => {
+      const { informers } = this.deps;
+      const namespaces = new Set<string>();
+      for (const inf of [informers.fleets, informers.agents, informers.pipelines, informers.trustConfigMaps])
+        for (const o of inf.list()) if (o.metadata.namespace) namespaces.add(o.metadata.namespace);
+      for (const ns of namespaces) controller.enqueue(ns);
+    },
+  };
 
   async reconcile(namespace: string): Promise<ReconcileResult | void> {
     const { informers } = this.deps;
@@ -134,7 +141,7 @@ export class TrustReconciler implements Reconciler {
     }
 
     if (problems.length) {
-      this.report(namespace, problems, [...fleets, ...(agents as never[]), ...(pipelines as never[])]);
+      this.report(namespace, problems, [...fleets, ...agents, ...pipelines]);
       throw new Error(problems.join("; "));
     }
     this.reported.delete(namespace);

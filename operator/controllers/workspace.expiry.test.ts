@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { KubeObject } from "../../lib/kube/client.ts";
+import { Metrics } from "../../lib/kube/metrics.ts";
 import { TypedInformer } from "../../lib/kube/typed.ts";
 import { FakeInformer } from "../../test/harness/fakekube.ts";
 import { silentLogger } from "../../lib/log.ts";
@@ -23,6 +24,7 @@ function setup(spec: Record<string, unknown>, extra: Partial<KubeObject["metadat
   } satisfies KubeObject;
   const deleted: { uid?: string }[] = [];
   const events: string[] = [];
+  const metrics = new Metrics(false);
   const informer = new TypedInformer("Workspace", new FakeInformer("Workspace", [ws]), () => undefined);
   const reconciler = new WorkspaceExpiryReconciler({
     client: {
@@ -33,17 +35,24 @@ function setup(spec: Record<string, unknown>, extra: Partial<KubeObject["metadat
     },
     informers: { workspaces: informer },
     recorder: { event: (_o, type, reason, message) => void events.push(`${type} ${reason}: ${message}`) },
+    metrics,
     log: silentLogger(),
     now: () => NOW,
   });
-  return { reconciler, deleted, events };
+  return { reconciler, deleted, events, metrics };
 }
 
 describe("WorkspaceExpiryReconciler", () => {
   it("deletes an expired workspace (this incarnation only) with an Expired Event", async () => {
-    const { reconciler, deleted, events } = setup({ ttlSecondsAfterCreation: 60 });
+    const { reconciler, deleted, events, metrics } = setup({ ttlSecondsAfterCreation: 60 });
     assert.equal(await reconciler.reconcile("team/ws"), undefined);
     assert.deepEqual(deleted, [{ uid: "u1" }]);
+    const counted = await metrics.registry.getSingleMetric("agentry_writes_total")?.get();
+    assert.deepEqual(
+      counted?.values.map((v) => [v.labels, v.value]),
+      [[{ controller: "workspace-expiry", kind: "Workspace", verb: "delete" }, 1]],
+      "the delete is counted in agentry_writes_total",
+    );
     assert.equal(events.length, 1);
     assert.match(
       events[0]!,

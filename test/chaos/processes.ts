@@ -2,15 +2,14 @@
 // with a tokens file, and a sandbox runtime (runtimes/sandbox/main.ts), each a child
 // process whose output is kept so a test can check it never crashed and never logged a
 // secret. Temp dirs made here are removed when the test ends.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { hashToken } from "../../gateway/auth/tokens.ts";
 import type { Identity } from "../../gateway/auth/identity.ts";
 import { repoRoot } from "../harness/paths.ts";
-import { waitFor } from "../harness/process.ts";
+import { startProgram } from "../harness/process.ts";
 import { testTrust, type TestTrust } from "../harness/tokens.ts";
 import { startGatewayProcess, type GatewayProcess } from "../gateway/harness.ts";
 
@@ -51,12 +50,14 @@ export async function startSandbox(t: After, args: string[] = []): Promise<Sandb
   const dir = await tempDir(t, "agentry-chaos-sandbox-");
   const root = join(dir, "workspaces");
   const trust = await testTrust("agentry-operator", await tempDir(t, "agentry-chaos-trust-"));
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      join(repoRoot, "runtimes", "sandbox", "main.ts"),
+  const {
+    child,
+    logs,
+    ready: port,
+  } = await startProgram(t, {
+    what: "the sandbox",
+    script: join(repoRoot, "runtimes", "sandbox", "main.ts"),
+    args: [
       "--listen=127.0.0.1:0",
       "--metrics-addr=127.0.0.1:0",
       `--root=${root}`,
@@ -65,23 +66,7 @@ export async function startSandbox(t: After, args: string[] = []): Promise<Sandb
       "--pod-name=sandbox",
       ...args,
     ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  const logs: string[] = [];
-  createInterface({ input: child.stdout }).on("line", (l) => logs.push(l));
-  createInterface({ input: child.stderr }).on("line", (l) => logs.push(l));
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGTERM");
-      await exited;
-    }
-  });
-  const port = await waitFor("the sandbox to listen", () => {
-    for (const l of logs)
-      if (l.includes('"sandbox listening"')) return (JSON.parse(l) as { port: number }).port;
-    if (child.exitCode !== null) throw new Error(`sandbox exited with ${child.exitCode}: ${logs.join("\n")}`);
-    return undefined;
+    ready: (l) => (l.includes('"sandbox listening"') ? (JSON.parse(l) as { port: number }).port : undefined),
   });
   return { url: `http://127.0.0.1:${port}`, root, child, logs, trust, podAudience: "pod:chaos/sandbox" };
 }

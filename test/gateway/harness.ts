@@ -1,12 +1,11 @@
 // Starts the gateway for a test: in process (the app factory on a free loopback port, with
 // the real control plane, and the embedded PGlite or a fresh database on the real
 // PostgreSQL), or as a child process running gateway/main.ts.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import pg from "pg";
 import { KubeClient } from "../../lib/kube/client.ts";
 import { silentLogger } from "../../lib/log.ts";
@@ -32,6 +31,7 @@ import { startEmbeddedPostgres } from "../../gateway/store/embedded.ts";
 import { migrate } from "../../gateway/store/migrations.ts";
 import { createPool, PgStore } from "../../gateway/store/store.ts";
 import { kubeConfig, kubectl, waitFor } from "../harness/cluster.ts";
+import { startProgram } from "../harness/process.ts";
 import { repoRoot } from "../harness/paths.ts";
 
 type After = { after: (fn: () => Promise<void>) => void };
@@ -267,43 +267,22 @@ export interface GatewayProcess {
 
 /** gateway/main.ts as a child process with the given environment (tokens file, URLs...). */
 export async function startGatewayProcess(t: After, env: Record<string, string>): Promise<GatewayProcess> {
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      join(repoRoot, "gateway", "main.ts"),
-      "--listen=127.0.0.1:0",
-      "--metrics-addr=127.0.0.1:0",
-    ],
-    {
-      // No readiness delay on SIGTERM unless a test asks for one: stops stay quick.
-      env: { ...process.env, AGENTRY_SHUTDOWN_DELAY: "0s", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  const logs: string[] = [];
-  createInterface({ input: child.stdout }).on("line", (l) => logs.push(l));
-  createInterface({ input: child.stderr }).on("line", (l) => logs.push(l));
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill("SIGTERM");
-      await exited;
-    }
-  });
   // Start-up compiles TypeScript (tsx) and migrates the embedded database: on a loaded
   // 2-core machine that alone has taken most of a minute.
-  const ports = await waitFor(
-    "gateway to listen",
-    () => {
-      for (const l of logs)
-        if (l.includes("gateway listening")) return JSON.parse(l) as { port: number; metricsPort: number };
-      return child.exitCode !== null ? null : undefined;
-    },
-    { timeoutMs: 120_000 },
-  );
-  if (!ports) throw new Error(`gateway exited with ${child.exitCode}: ${logs.join("\n")}`);
+  const {
+    child,
+    logs,
+    ready: ports,
+  } = await startProgram(t, {
+    what: "the gateway",
+    script: join(repoRoot, "gateway", "main.ts"),
+    args: ["--listen=127.0.0.1:0", "--metrics-addr=127.0.0.1:0"],
+    // No readiness delay on SIGTERM unless a test asks for one: stops stay quick.
+    env: { ...process.env, AGENTRY_SHUTDOWN_DELAY: "0s", ...env },
+    ready: (l) =>
+      l.includes("gateway listening") ? (JSON.parse(l) as { port: number; metricsPort: number }) : undefined,
+    timeoutMs: 120_000,
+  });
   const base = `http://127.0.0.1:${ports.port}`;
   return {
     url: base,

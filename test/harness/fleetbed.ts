@@ -66,11 +66,20 @@ export class FleetTestbed {
   readonly deployments = new FakeDeployments(this.informers);
   /** What the typed informers reported as not parsing. */
   readonly invalid: string[] = [];
-  readonly reconciler: SandboxFleetReconciler;
+  reconciler: SandboxFleetReconciler;
 
   constructor() {
+    this.reconciler = this.newReconciler();
+  }
+
+  /** A restarted or newly elected operator: a fresh reconciler (no memory) over the same world. */
+  restart(): void {
+    this.reconciler = this.newReconciler();
+  }
+
+  private newReconciler(): SandboxFleetReconciler {
     const report = (o: KubeObject, problem: string) => this.invalid.push(`${o.metadata.name}: ${problem}`);
-    this.reconciler = new SandboxFleetReconciler({
+    return new SandboxFleetReconciler({
       client: this.client,
       // The operator's typed views over the raw caches, as operator/main.ts wires them.
       informers: {

@@ -5,6 +5,7 @@ import { createWriteStream } from "node:fs";
 import { createServer } from "node:net";
 import { once } from "node:events";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 
 /** Asks the kernel for a free TCP port on 127.0.0.1. */
 export async function freePort(): Promise<number> {
@@ -117,4 +118,62 @@ export class Supervised {
     await this.exited;
     clearTimeout(timer);
   }
+}
+
+/** A test's hook for cleaning up after it (node:test's TestContext has one). */
+export type After = { after: (fn: () => Promise<void>) => void };
+
+export interface ProgramOptions<T> {
+  /** The program's entry point (a .ts file, run through tsx). */
+  script: string;
+  args?: string[];
+  /** Its whole environment (pass process.env along explicitly when it should inherit it). */
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** What it is, for messages ("the sandbox"). */
+  what: string;
+  /** Reads a line of its output: a value once it is ready (its "listening" log), else undefined. */
+  ready: (line: string) => T | undefined;
+  timeoutMs?: number;
+  /** How it is stopped when the test ends (SIGTERM by default, waiting for it to exit). */
+  stopSignal?: NodeJS.Signals;
+}
+
+/**
+ * One of our TypeScript programs as a child process of a test: its output lines collected,
+ * stopped when the test ends, and returned once it says it is ready (what `ready` read from
+ * its output); it exiting before that fails with its output.
+ */
+export async function startProgram<T>(
+  t: After,
+  o: ProgramOptions<T>,
+): Promise<{ child: ChildProcess; logs: string[]; ready: T }> {
+  const child = spawn(process.execPath, ["--import", "tsx", o.script, ...(o.args ?? [])], {
+    ...(o.cwd ? { cwd: o.cwd } : {}),
+    ...(o.env ? { env: o.env } : {}),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logs: string[] = [];
+  createInterface({ input: child.stdout }).on("line", (l) => logs.push(l));
+  createInterface({ input: child.stderr }).on("line", (l) => logs.push(l));
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill(o.stopSignal ?? "SIGTERM");
+      await exited;
+    }
+  });
+  let ready: T | undefined;
+  await waitFor(
+    `${o.what} to be ready`,
+    () => {
+      for (const l of logs) if ((ready = o.ready(l)) !== undefined) return true;
+      // Gone before it was ready: no use waiting on (said below, with its output).
+      return child.exitCode !== null || child.signalCode !== null;
+    },
+    { timeoutMs: o.timeoutMs ?? 60_000 },
+  );
+  if (ready === undefined)
+    throw new Error(`${o.what} exited with ${child.exitCode ?? child.signalCode}: ${logs.join("\n")}`);
+  return { child, logs, ready };
 }

@@ -4,52 +4,31 @@
 // through the operator's --pod-address-map, trusting the keys of the namespace's trust
 // ConfigMap as its Pod would (the agent tells its reason only to a token it trusts).
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { api, testNamespace, waitFor } from "../harness/cluster.ts";
 import { startOperator } from "../harness/operator.ts";
 import { repoRoot } from "../harness/paths.ts";
+import { startProgram } from "../harness/process.ts";
 
 const GROUP = { group: "agentry.dev", version: "v1alpha1", plural: "agentruntimes" };
 type Status = { phase?: string; readinessReason?: string; conditions?: { type: string; reason: string }[] };
 
 /** The agent program serving on a free loopback port; its port once it listens. */
 async function startAgent(t: { after: (fn: () => Promise<void>) => void }, env: Record<string, string>) {
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      join(repoRoot, "runtimes/agent/main.ts"),
-      "serve",
-      "--host=127.0.0.1",
-      "--port=0",
-      "--metrics-addr=127.0.0.1:0",
-    ],
-    {
-      cwd: repoRoot,
-      env: { PATH: process.env.PATH, AGENTRY_AGENT_NAME: "agent", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  const lines: string[] = [];
-  createInterface({ input: child.stdout }).on("line", (l) => lines.push(l));
-  createInterface({ input: child.stderr }).on("line", (l) => lines.push(l));
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    await exited;
+  const { ready } = await startProgram(t, {
+    what: "the agent",
+    script: join(repoRoot, "runtimes/agent/main.ts"),
+    args: ["serve", "--host=127.0.0.1", "--port=0", "--metrics-addr=127.0.0.1:0"],
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH, AGENTRY_AGENT_NAME: "agent", ...env },
+    ready: (l) => (l.includes('"agent listening"') ? (JSON.parse(l) as { port: number }).port : undefined),
+    stopSignal: "SIGKILL",
   });
-  return waitFor("the agent to listen", () => {
-    if (child.exitCode !== null) throw new Error(`agent exited: ${lines.join("\n")}`);
-    const l = lines.find((x) => x.includes('"agent listening"'));
-    return l ? (JSON.parse(l) as { port: number }).port : undefined;
-  });
+  return ready;
 }
 
 describe("AgentRuntime readinessReason from the agent's /readyz", () => {

@@ -29,17 +29,19 @@ export class SandboxFleet extends GenericKind {
  */
 export interface Spec {
   /**
-   * Least time between two scaling actions. A duration such as 500ms, 30s, 5m or 1h.
+   * Least time between two scaling actions, counted from status.lastScaleTime. A duration
+   * such as 500ms, 30s, 5m or 1h.
    */
   cooldown?: string;
   /**
-   * How long a draining sandbox waits for its workspaces to leave before removal. A duration
-   * such as 500ms, 30s, 5m or 1h.
+   * How long a draining sandbox waits for its workspaces to leave before removal, counted
+   * from the agentry.dev/draining-since annotation written on its pod (so a restart does not
+   * start it again). A duration such as 500ms, 30s, 5m or 1h.
    */
   drainTimeout?: string;
   /**
-   * How long a surplus empty sandbox is kept before it is removed. A duration such as 500ms,
-   * 30s, 5m or 1h.
+   * How long a surplus empty sandbox is kept before it is removed (counted again by a
+   * restarted or newly elected operator). A duration such as 500ms, 30s, 5m or 1h.
    */
   idleTTL?: string;
   /**
@@ -90,12 +92,15 @@ export interface Spec {
   samplingInterval?: string;
   /**
    * Consecutive samples that must ask for fewer sandboxes before scaling down: the lower
-   * demand must last (scaleDownWindow - 1) × samplingInterval, 1s by default.
+   * demand must last (scaleDownWindow - 1) × samplingInterval, 1s by default. A restarted or
+   * newly elected operator starts the window afresh.
    */
   scaleDownWindow?: number;
   /**
    * Consecutive samples that must ask for more sandboxes before scaling up: the demand must
    * last (scaleUpWindow - 1) × samplingInterval, 1s by default; 1 scales at the first sample.
+   * Samples are kept in memory: a restarted or newly elected operator starts the window
+   * afresh (as the HPA does).
    */
   scaleUpWindow?: number;
   /**

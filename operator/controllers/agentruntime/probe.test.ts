@@ -65,6 +65,27 @@ describe("agent readiness probe", () => {
     assert.equal(await probe.readiness(pod("127.0.0.1", "u3"), AGENT_UID, deadPort), undefined);
   });
 
+  it("keeps an answer for ttlMs by the injected clock, then asks again", async () => {
+    let calls = 0;
+    let at = Date.parse("2026-01-01T00:00:00Z");
+    const answers = ["starting", "error"];
+    const probe = newProbe({ ttlMs: 2000, now: () => new Date(at) }, () => {
+      const status = answers[Math.min(calls++, answers.length - 1)];
+      return Promise.resolve(Response.json({ status }, { status: 503 }));
+    });
+    const pod = {
+      metadata: { name: "a", namespace: "n", uid: "p", ownerReferences: [owner] },
+      status: { podIP: "127.0.0.1" },
+    };
+    assert.deepEqual(await probe.readiness(pod, AGENT_UID, 1), { status: "starting" });
+    at += 1999;
+    assert.deepEqual(await probe.readiness(pod, AGENT_UID, 1), { status: "starting" }, "still fresh");
+    assert.equal(calls, 1);
+    at += 1;
+    assert.deepEqual(await probe.readiness(pod, AGENT_UID, 1), { status: "error" }, "expired: asked again");
+    assert.equal(calls, 2);
+  });
+
   it("never asks (nor sends a token to) a pod its AgentRuntime does not control", async (t) => {
     let calls = 0;
     const server = createServer((_req, res) => {
@@ -132,7 +153,7 @@ const owner = {
   controller: true,
 };
 
-function newProbe(options: { ttlMs?: number; timeoutMs?: number } = {}, f?: typeof fetch) {
+function newProbe(options: { ttlMs?: number; timeoutMs?: number; now?: () => Date } = {}, f?: typeof fetch) {
   return new AgentProbe(
     { addressOf: (p, port) => (p.status?.podIP ? `${p.status.podIP}:${port}` : undefined) },
     { token: (aud, scope) => Promise.resolve(`token-for-${aud}-${scope.join(",")}`) },

@@ -24,6 +24,8 @@ export interface AgentProbeOptions {
   timeoutMs?: number;
   ttlMs?: number;
   fetch?: typeof fetch;
+  /** The clock the cached answers expire by (the controllers' clock, injected in tests). */
+  now?: () => Date;
 }
 
 const MAX_REASON = 512;
@@ -54,6 +56,7 @@ export class AgentProbe {
   private readonly timeoutMs: number;
   private readonly ttlMs: number;
   private readonly fetch: typeof fetch;
+  private readonly now: () => Date;
   private readonly cache = new Map<string, { at: number; answer: AgentReadiness | undefined }>();
 
   constructor(addresses: PodAddressResolver, tokens: TokenSource, options: AgentProbeOptions = {}) {
@@ -62,6 +65,7 @@ export class AgentProbe {
     this.timeoutMs = options.timeoutMs ?? 1000;
     this.ttlMs = options.ttlMs ?? 2000;
     this.fetch = options.fetch ?? fetch;
+    this.now = options.now ?? (() => new Date());
   }
 
   /** The agent's own answer, when `pod` is controlled by the AgentRuntime `agentUid` and answers. */
@@ -75,7 +79,7 @@ export class AgentProbe {
     if (!address) return undefined;
     const key = `${pod.metadata.uid ?? ""}/${address}`;
     const hit = this.cache.get(key);
-    if (hit && Date.now() - hit.at < this.ttlMs) return hit.answer;
+    if (hit && this.now().getTime() - hit.at < this.ttlMs) return hit.answer;
     let answer: AgentReadiness | undefined;
     try {
       const token = await this.tokens.token(Audience.pod(pod.metadata.namespace!, pod.metadata.name!), [
@@ -93,7 +97,7 @@ export class AgentProbe {
       answer = undefined;
     }
     if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(key, { at: Date.now(), answer });
+    this.cache.set(key, { at: this.now().getTime(), answer });
     return answer;
   }
 }

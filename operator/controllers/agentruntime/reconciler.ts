@@ -3,41 +3,33 @@
 // template changes, recreates a deleted or failed Pod with backoff, removes the Pod while
 // suspended, removes orphans, and reports status. Reconcile order: get → stop if gone →
 // gather inputs → children (Service → NetworkPolicy → claim → Pod) → status if changed.
+// Decisions are pure (desired.ts, plan.ts, status.ts); this file and pods.ts (the Pod,
+// its backoff and Events) carry them out; firststatus.ts holds back a first status that
+// would only report progress.
 import type { AgentRuntime } from "../../../api/v1alpha1/index.ts";
 import { AgentRuntimeReason } from "../../../api/v1alpha1/index.ts";
 import { STALL_AFTER_MS } from "../../../lib/kube/conditions.ts";
 import {
   ChildWriter,
   NAME_CONFLICT_RECHECK_MS,
-  NameConflictError,
   controlledBy,
   isNameConflict,
 } from "../../../lib/kube/children.ts";
 import type { KubeApi, KubeObject } from "../../../lib/kube/client.ts";
-import type { Controller, ReconcileResult, Reconciler } from "../../../lib/kube/controller.ts";
+import type { ReconcileResult } from "../../../lib/kube/controller.ts";
+import type { Watches, WatchingReconciler } from "../../../lib/kube/watches.ts";
 import type { Recorder } from "../../../lib/kube/events.ts";
 import { keyOf, splitKey } from "../../../lib/kube/informer.ts";
 import type { Logger } from "../../../lib/log.ts";
 import type { Metrics } from "../../../lib/kube/metrics.ts";
-import {
-  LABEL_AGENT,
-  LABEL_TEMPLATE_HASH,
-  desiredAgent,
-  type AgentChildren,
-  type AgentContext,
-} from "./desired.ts";
+import { LABEL_AGENT, desiredAgent, type AgentChildren, type AgentContext } from "./desired.ts";
 import { deepFreeze } from "../../../lib/kube/typed.ts";
 import { computeAgentStatus, type PodView } from "./status.ts";
-import { planPod } from "./plan.ts";
+import { AgentPods } from "./pods.ts";
+import { FirstStatus } from "./firststatus.ts";
 import type { AgentProbe, AgentReadiness } from "./probe.ts";
 import { fleetOf, staleChild, workspaceOf } from "./inputs.ts";
-import {
-  agentIndexes,
-  registerWatches,
-  resyncAll,
-  type AgentIndexes,
-  type AgentInformers,
-} from "./watches.ts";
+import { agentIndexes, agentWatches, type AgentIndexes, type AgentInformers } from "./watches.ts";
 import { errorMessage } from "../../../lib/log.ts";
 
 export { staleChild } from "./inputs.ts";
@@ -64,32 +56,20 @@ export interface AgentControllerDeps {
 /** How often a running but not ready agent is looked at again (its reason may change). */
 const NOT_READY_RECHECK_MS = 5_000;
 
-/**
- * How long a new AgentRuntime's first status may wait for its Pod to be Ready. Until then,
- * only something worth saying (Ready, an error, a wait on something else) is written; normal
- * progress (creating the Pod, scheduled, starting) is not, so a new AgentRuntime costs one
- * status write. Past this, the progress so far is written.
- */
-const FIRST_STATUS_WAIT_MS = 5_000;
-
 /** Longest wait for the event of a Service just written before the status is written without it. */
 const SERVICE_EVENT_WAIT_MS = 1_000;
 
-/** The reasons of a first status that only says the AgentRuntime is on its way. */
-const PROGRESS = new Set<string>([AgentRuntimeReason.PodPending, AgentRuntimeReason.NotReady]);
-
-export class AgentRuntimeReconciler implements Reconciler {
+export class AgentRuntimeReconciler implements WatchingReconciler {
   readonly name = "agentruntime";
   readonly latestPassDecides = true;
+  readonly watches: Watches;
   private readonly deps: AgentControllerDeps;
   private readonly now: () => Date;
   private readonly stallAfterMs: number;
   private readonly writer: ChildWriter;
   private readonly indexes: AgentIndexes;
-  /** Per AgentRuntime: how many times its Pod had to be recreated, and when the next try may happen. */
-  private readonly recreate = new Map<string, { count: number; notBefore: number }>();
-  /** New AgentRuntimes (by uid) whose first status waits for something worth saying: since when. */
-  private readonly firstSeen = new Map<string, number>();
+  private readonly pods: AgentPods;
+  private readonly firstStatus: FirstStatus;
   private readonly desiredCache = new WeakMap<AgentRuntime, { inputs: string; desired: AgentChildren }>();
 
   constructor(deps: AgentControllerDeps) {
@@ -107,16 +87,15 @@ export class AgentRuntimeReconciler implements Reconciler {
       PersistentVolumeClaim: informers.claims,
     });
     this.indexes = agentIndexes(informers);
-  }
-
-  /** Wires informer events to the controller's queue. */
-  register(controller: Controller): void {
-    registerWatches(this.deps.informers, this.indexes, controller);
-  }
-
-  /** Enqueues every AgentRuntime and every owner named by a child (a full resync). */
-  resync(controller: Controller): void {
-    resyncAll(this.deps.informers, controller);
+    this.pods = new AgentPods({
+      writer: this.writer,
+      recorder: deps.recorder,
+      controllerId: deps.context.controllerId,
+      now: this.now,
+      ...(deps.maxBackoffMs !== undefined ? { maxBackoffMs: deps.maxBackoffMs } : {}),
+    });
+    this.firstStatus = new FirstStatus(this.now);
+    this.watches = agentWatches(informers, this.indexes);
   }
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
@@ -126,8 +105,8 @@ export class AgentRuntimeReconciler implements Reconciler {
     if (!ar) {
       // Present but not parsing: reported by the informer, and nothing of it is touched.
       if (agents.exists(namespace, name)) return;
-      this.recreate.delete(key);
-      this.forgetGone();
+      this.pods.forget(key);
+      this.firstStatus.forgetGone(() => agents.list().map((a) => a.metadata.uid));
       await this.removeOrphans(namespace, name, undefined);
       return;
     }
@@ -173,7 +152,7 @@ export class AgentRuntimeReconciler implements Reconciler {
         if (!(await serviceName)) return { replacing: false };
         if (desired.claim)
           await this.writer.ensure(desired.claim, informers.claims.get(namespace, desired.claimName));
-        return this.reconcilePod(
+        return this.pods.reconcile(
           key,
           ar,
           desired,
@@ -207,7 +186,7 @@ export class AgentRuntimeReconciler implements Reconciler {
       pod.status.conditions?.find((c) => c.type === "Ready")?.status !== "True";
     let agentReadiness: AgentReadiness | undefined;
     if (notReady) {
-      agentReadiness = await this.deps.probe?.readiness(pod as never, ar.metadata.uid, ar.spec.port ?? 8080);
+      agentReadiness = await this.deps.probe?.readiness(pod, ar.metadata.uid, ar.spec.port ?? 8080);
       requeueAfterMs = Math.min(requeueAfterMs ?? NOT_READY_RECHECK_MS, NOT_READY_RECHECK_MS);
     }
     const status = computeAgentStatus(
@@ -230,7 +209,7 @@ export class AgentRuntimeReconciler implements Reconciler {
       },
       this.now(),
     );
-    if (status.phase === "Ready") this.recreate.delete(key);
+    if (status.phase === "Ready") this.pods.forget(key);
     // A wait that stalls past a bound: look again when the bound may have passed.
     const waiting = status.conditions?.find((c) => c.type === "Reconciling");
     if (
@@ -239,7 +218,7 @@ export class AgentRuntimeReconciler implements Reconciler {
     )
       requeueAfterMs = Math.min(requeueAfterMs ?? this.stallAfterMs, this.stallAfterMs);
     // A Pod that failed and is being recreated is news, whatever the status says meanwhile.
-    const wait = this.firstStatusWait(ar, status, replacing || this.recreate.has(key));
+    const wait = this.firstStatus.wait(ar, status, replacing || this.pods.recreating(key));
     if (wait !== undefined) return { requeueAfterMs: Math.min(requeueAfterMs ?? wait, wait) };
     // The Service was just written and its event is on its way: a status written now would
     // lack the endpoint and be written again when it comes (which brings us back).
@@ -278,95 +257,6 @@ export class AgentRuntimeReconciler implements Reconciler {
     return desired;
   }
 
-  /**
-   * How much longer a new AgentRuntime's first status may wait (undefined: write it now). It
-   * waits while it would only report normal progress, for FIRST_STATUS_WAIT_MS at most: the
-   * Pod's events bring the AgentRuntime back, and the status written then says Ready. Never
-   * while `troubled` (a Pod being replaced or recreated).
-   */
-  private firstStatusWait(
-    ar: AgentRuntime,
-    status: AgentRuntime["status"],
-    troubled: boolean,
-  ): number | undefined {
-    const uid = ar.metadata.uid ?? "";
-    const ready = status?.conditions?.find((c) => c.type === "Ready");
-    const progress =
-      !ar.status?.phase &&
-      !troubled &&
-      (status?.phase === "Pending" || status?.phase === "Starting") &&
-      PROGRESS.has(ready?.reason ?? "");
-    const now = this.now().getTime();
-    const since = this.firstSeen.get(uid) ?? now;
-    if (!progress || now - since >= FIRST_STATUS_WAIT_MS) {
-      this.firstSeen.delete(uid);
-      return undefined;
-    }
-    this.firstSeen.set(uid, since);
-    return since + FIRST_STATUS_WAIT_MS - now;
-  }
-
-  /** Carries out planPod's decision about the Pod (plan.ts). */
-  private async reconcilePod(
-    key: string,
-    ar: AgentRuntime,
-    desired: AgentChildren,
-    pod: KubeObject | undefined,
-    workspaceProblem: string | undefined,
-  ): Promise<{ replacing: boolean; requeueAfterMs?: number }> {
-    const plan = planPod({
-      wantPod: desired.pod !== undefined,
-      pod: pod && {
-        owned: this.ownedBy(pod, ar),
-        stale: staleChild(pod, ar.metadata.uid, this.deps.context.controllerId),
-        deleting: pod.metadata.deletionTimestamp !== undefined,
-        templateHash: pod.metadata.labels?.[LABEL_TEMPLATE_HASH],
-        phase: (pod as PodView).status?.phase,
-      },
-      templateHash: desired.templateHash,
-      workspaceProblem: workspaceProblem !== undefined,
-      backoff: this.recreate.get(key),
-      now: this.now().getTime(),
-      maxBackoffMs: this.deps.maxBackoffMs ?? 60_000,
-    });
-    const podName = desired.podName;
-    switch (plan.action) {
-      case "none":
-        return { replacing: plan.replacing };
-      case "wait":
-        return { replacing: false, requeueAfterMs: plan.ms };
-      case "conflict":
-        throw new NameConflictError(desired.pod!, pod!);
-      case "create":
-        // A Pod is never changed in place (a new template replaces it), so it is created, in
-        // one round trip; should one of that name exist after all (the cache lags, or someone
-        // else's, unlabelled), create() finds out whose it is. A first Pod is the happy path,
-        // told by the status; a Pod recreated after a failure is worth an Event.
-        if ((await this.writer.create(desired.pod!)) && plan.recreate)
-          this.deps.recorder.event(ar, "Normal", "Recreated", `Created Pod ${podName} again`);
-        return { replacing: false };
-      case "remove":
-        await this.writer.remove(pod!);
-        if (plan.why === "suspended")
-          this.deps.recorder.event(ar, "Normal", "Suspended", `Deleted Pod ${podName}; the Service is kept`);
-        if (plan.why === "changed") {
-          this.recreate.delete(key);
-          this.deps.recorder.event(ar, "Normal", "Replacing", `Replacing Pod ${podName}: the spec changed`);
-        }
-        return { replacing: plan.why !== "suspended" };
-      case "failed":
-        this.recreate.set(key, { count: plan.count, notBefore: this.now().getTime() + plan.delayMs });
-        await this.writer.remove(pod!);
-        this.deps.recorder.event(
-          ar,
-          "Warning",
-          "PodFailed",
-          `Pod ${podName} ${plan.phase === "Failed" ? "failed" : "exited"}; recreating it in ${Math.round(plan.delayMs / 1000)}s`,
-        );
-        return { replacing: false, requeueAfterMs: plan.delayMs };
-    }
-  }
-
   /** Controlled by this AgentRuntime (owner reference with controller=true and its uid). */
   private ownedBy(obj: KubeObject | undefined, ar: AgentRuntime): boolean {
     return obj !== undefined && controlledBy(obj, ar.metadata.uid);
@@ -390,12 +280,5 @@ export class AgentRuntimeReconciler implements Reconciler {
         await this.writer.remove(o);
       }
     }
-  }
-
-  /** Drops the first-status clocks of AgentRuntimes that are gone (deleted before any status). */
-  private forgetGone(): void {
-    if (this.firstSeen.size < 1000) return;
-    const live = new Set(this.deps.informers.agents.list().map((a) => a.metadata.uid));
-    for (const uid of this.firstSeen.keys()) if (!live.has(uid)) this.firstSeen.delete(uid);
   }
 }

@@ -1,7 +1,12 @@
 // The status of an AgentRuntime as a pure function of what is observed: a chain of
 // checks, each `(input) → verdict | undefined`, turns Kubernetes' view of the Pod into one
 // phase and one readiness line a person can act on.
-import type { AgentRuntime, AgentRuntimePhase, AgentRuntimeStatus } from "../../../api/v1alpha1/index.ts";
+import type {
+  AgentRuntime,
+  AgentRuntimePhase,
+  AgentRuntimeStatus,
+  ObjectMeta,
+} from "../../../api/v1alpha1/index.ts";
 import { AgentRuntimeReason } from "../../../api/v1alpha1/index.ts";
 import {
   mergeConditions,
@@ -11,11 +16,15 @@ import {
   waitedTooLong,
 } from "../../../lib/kube/conditions.ts";
 
+/** A Pod as the cache keeps it (lib/kube/projections.ts podView). */
 export interface PodView {
-  metadata: { name?: string; deletionTimestamp?: string; labels?: Record<string, string> };
+  metadata: Partial<
+    Pick<ObjectMeta, "name" | "namespace" | "uid" | "deletionTimestamp" | "labels" | "ownerReferences">
+  >;
   spec?: { nodeName?: string };
   status?: {
     phase?: string;
+    podIP?: string;
     reason?: string;
     message?: string;
     conditions?: { type: string; status: string; reason?: string; message?: string }[];

@@ -6,10 +6,16 @@ import type { AgentRuntime, Workspace } from "../../../api/v1alpha1/index.ts";
 import { CacheIndex, inNamespace } from "../../../lib/kube/cacheindex.ts";
 import type { KubeObject } from "../../../lib/kube/client.ts";
 import { sameLabels } from "../../../lib/kube/conditions.ts";
-import type { Controller } from "../../../lib/kube/controller.ts";
-import { Lane } from "../../../lib/kube/queue.ts";
 import { keyOf, type SharedInformer } from "../../../lib/kube/informer.ts";
 import type { TypedInformer } from "../../../lib/kube/typed.ts";
+import {
+  onEvery,
+  resyncChildren,
+  specOrDeletion,
+  watchChildren,
+  watchOwn,
+  type Watches,
+} from "../../../lib/kube/watches.ts";
 import { LABEL_AGENT } from "./desired.ts";
 
 export interface AgentInformers {
@@ -50,59 +56,34 @@ export const childInformers = (informers: AgentInformers): SharedInformer<KubeOb
   informers.claims,
 ];
 
-/** Wires informer events to the controller's queue. */
-export function registerWatches(
-  informers: AgentInformers,
-  indexes: AgentIndexes,
-  controller: Controller,
-): void {
-  const enqueueAgent = (o: KubeObject) => controller.enqueue(keyOf(o));
-  informers.agents.on("add", enqueueAgent);
-  informers.agents.on("update", (o, old) => {
-    // Status-only updates (our own writes) need no reconcile.
-    if (
-      old &&
-      old.metadata.generation === o.metadata.generation &&
-      sameLabels(old.metadata.labels, o.metadata.labels)
-    ) {
-      if (old.metadata.deletionTimestamp === o.metadata.deletionTimestamp) return;
-    }
-    enqueueAgent(o);
-  });
-  informers.agents.on("delete", enqueueAgent);
-  // A child's event is work under way: served before the first passes of new AgentRuntimes.
-  const enqueueOwner = (o: KubeObject) => {
-    const agent = o.metadata.labels?.[LABEL_AGENT];
-    if (agent && o.metadata.namespace) controller.enqueue(`${o.metadata.namespace}/${agent}`, Lane.Children);
+/** What the AgentRuntime controller watches (see the top of this file). */
+export function agentWatches(informers: AgentInformers, indexes: AgentIndexes): Watches {
+  return {
+    register(controller) {
+      // Status-only updates (our own writes) need no reconcile.
+      watchOwn(
+        informers.agents,
+        controller,
+        (o, old) => specOrDeletion(o, old) || !sameLabels(old.metadata.labels, o.metadata.labels),
+      );
+      watchChildren(childInformers(informers), controller, LABEL_AGENT);
+      const enqueueUsers = (ws: KubeObject) => {
+        for (const a of indexes.agentsByWorkspace.get(keyOf(ws))) controller.enqueue(keyOf(a));
+      };
+      onEvery([informers.workspaces], enqueueUsers);
+      // The fleet of an agent's workspace gives its policy's egress (the sandboxes' port).
+      const enqueueFleetUsers = (fleet: KubeObject) => {
+        for (const ws of indexes.workspacesByFleet.get(keyOf(fleet))) enqueueUsers(ws);
+      };
+      informers.fleets.on("add", enqueueFleetUsers);
+      informers.fleets.on("update", (o, old) => {
+        if (!old || old.metadata.generation !== o.metadata.generation) enqueueFleetUsers(o);
+      });
+    },
+    /** Every AgentRuntime and every owner named by a child. */
+    resync(controller) {
+      for (const a of informers.agents.list()) controller.enqueue(keyOf(a));
+      resyncChildren(childInformers(informers), controller, LABEL_AGENT);
+    },
   };
-  for (const inf of childInformers(informers)) {
-    inf.on("add", enqueueOwner);
-    inf.on("update", enqueueOwner);
-    inf.on("delete", enqueueOwner);
-  }
-  const enqueueUsers = (ws: KubeObject) => {
-    for (const a of indexes.agentsByWorkspace.get(keyOf(ws))) enqueueAgent(a);
-  };
-  informers.workspaces.on("add", enqueueUsers);
-  informers.workspaces.on("update", enqueueUsers);
-  informers.workspaces.on("delete", enqueueUsers);
-  // The fleet of an agent's workspace gives its policy's egress (the sandboxes' port).
-  const enqueueFleetUsers = (fleet: KubeObject) => {
-    for (const ws of indexes.workspacesByFleet.get(keyOf(fleet))) enqueueUsers(ws);
-  };
-  informers.fleets.on("add", enqueueFleetUsers);
-  informers.fleets.on("update", (o, old) => {
-    if (!old || old.metadata.generation !== o.metadata.generation) enqueueFleetUsers(o);
-  });
-}
-
-/** Enqueues every AgentRuntime and every owner named by a child (a full resync). */
-export function resyncAll(informers: AgentInformers, controller: Controller): void {
-  for (const a of informers.agents.list()) controller.enqueue(keyOf(a));
-  for (const inf of childInformers(informers)) {
-    for (const o of inf.list()) {
-      const agent = o.metadata.labels?.[LABEL_AGENT];
-      if (agent) controller.enqueue(`${o.metadata.namespace}/${agent}`);
-    }
-  }
 }

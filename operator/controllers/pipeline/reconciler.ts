@@ -15,7 +15,8 @@ import {
 } from "../../../lib/kube/children.ts";
 import type { KubeApi, KubeObject } from "../../../lib/kube/client.ts";
 import { STALL_AFTER_MS } from "../../../lib/kube/conditions.ts";
-import type { Controller, ReconcileResult, Reconciler } from "../../../lib/kube/controller.ts";
+import type { ReconcileResult } from "../../../lib/kube/controller.ts";
+import type { Watches, WatchingReconciler } from "../../../lib/kube/watches.ts";
 import type { Recorder } from "../../../lib/kube/events.ts";
 import { splitKey } from "../../../lib/kube/informer.ts";
 import type { Metrics } from "../../../lib/kube/metrics.ts";
@@ -31,13 +32,7 @@ import {
 import { agentsOf } from "./inputs.ts";
 import { PipelineRuns } from "./runs.ts";
 import { computePipelineStatus, unexplainedFailures, type JobView } from "./status.ts";
-import {
-  pipelineIndexes,
-  registerWatches,
-  resyncAll,
-  type PipelineIndexes,
-  type PipelineInformers,
-} from "./watches.ts";
+import { pipelineIndexes, pipelineWatches, type PipelineIndexes, type PipelineInformers } from "./watches.ts";
 
 export type { PipelineInformers } from "./watches.ts";
 
@@ -56,9 +51,10 @@ export interface PipelineControllerDeps {
   stallAfterMs?: number;
 }
 
-export class PipelineReconciler implements Reconciler {
+export class PipelineReconciler implements WatchingReconciler {
   readonly name = "pipeline";
   readonly latestPassDecides = true;
+  readonly watches: Watches;
   private readonly deps: PipelineControllerDeps;
   private readonly writer: ChildWriter;
   private readonly now: () => Date;
@@ -79,18 +75,9 @@ export class PipelineReconciler implements Reconciler {
       Job: informers.jobs,
     });
     this.indexes = pipelineIndexes(informers);
+    this.watches = pipelineWatches(informers, this.indexes);
     this.stallAfterMs = deps.stallAfterMs ?? STALL_AFTER_MS;
     this.runs = new PipelineRuns({ ...deps, writer: this.writer, now: this.now });
-  }
-
-  /** Wires informer events to the controller's queue. */
-  register(controller: Controller): void {
-    registerWatches(this.deps.informers, this.indexes, controller);
-  }
-
-  /** Enqueues every Pipeline (a full resync). */
-  resync(controller: Controller): void {
-    resyncAll(this.deps.informers, controller);
   }
 
   async reconcile(key: string): Promise<ReconcileResult | void> {

@@ -25,6 +25,12 @@ const STORE_ENV_NAMES = new Set<string>(Object.values(StoreEnv));
 
 export const LABEL_FLEET = "agentry.dev/sandbox-fleet";
 export const ANNOTATION_DRAINING = "agentry.dev/draining";
+/**
+ * When the drain of a sandbox marked draining began (RFC 3339), written with the mark: a
+ * restarted or newly elected operator goes on with the drain instead of starting its
+ * drainTimeout again.
+ */
+export const ANNOTATION_DRAINING_SINCE = "agentry.dev/draining-since";
 export const DELETION_COST = "controller.kubernetes.io/pod-deletion-cost";
 export const WORKSPACE_FINALIZER = "agentry.dev/workspace-cleanup";
 

@@ -6,7 +6,10 @@
 // flushed to the store, or at drainTimeout (what was not flushed is then reported lost).
 // The ReplicaSet removes the pods with the lowest pod-deletion-cost, so those leaving are
 // marked cheapest first, and the Deployment shrinks only once the marks are visible.
-import { ANNOTATION_DRAINING, DELETION_COST } from "./desired.ts";
+// A drain's start is written on the pod with its draining mark (ANNOTATION_DRAINING_SINCE),
+// so a drain survives a restart or a new leader; how long a sandbox has been empty is kept
+// in memory only (a new leader waits idleTTL again, as it does for the scaling windows).
+import { ANNOTATION_DRAINING, ANNOTATION_DRAINING_SINCE, DELETION_COST } from "./desired.ts";
 
 /** A sandbox as the scale-down plan sees it. */
 export interface SandboxSlot {
@@ -23,7 +26,10 @@ export interface SandboxSlot {
 export interface DrainState {
   /** Since when each empty sandbox has been seen empty (ms since the epoch). */
   emptySince: ReadonlyMap<string, number>;
-  /** Since when each occupied sandbox chosen to leave has drained. */
+  /**
+   * Since when each occupied sandbox chosen to leave has drained (a sandbox not in it that
+   * carries a drain mark drains since its mark says: drainMarkedAt).
+   */
   drainSince: ReadonlyMap<string, number>;
   /** Sandboxes chosen to leave whose mark the cache did not show yet. */
   pendingLeaving: ReadonlySet<string>;
@@ -87,7 +93,7 @@ export function planOutgoing(
       .sort((a, b) => a.workspaces.length - b.workspaces.length || a.name.localeCompare(b.name));
     for (const s of occupied.slice(0, current - empties.length - target)) {
       draining.add(s.name);
-      const since = state.drainSince.get(s.name) ?? now;
+      const since = state.drainSince.get(s.name) ?? drainMarkedAt(s, now) ?? now;
       drainSince.set(s.name, since);
       // With a store, the drain call (made when the drain began) started the flushes: the
       // sandbox goes once they are done; else, or when they do not finish, at drainTimeout.
@@ -108,6 +114,17 @@ export function planOutgoing(
   };
 }
 
+/**
+ * When the sandbox's drain began, as its pod's marks say (written by an earlier pass, maybe
+ * of another operator): undefined without a draining mark or a readable time; never later
+ * than `now`.
+ */
+export function drainMarkedAt(s: Pick<SandboxSlot, "annotations">, now: number): number | undefined {
+  if (s.annotations[ANNOTATION_DRAINING] !== "true") return undefined;
+  const at = Date.parse(s.annotations[ANNOTATION_DRAINING_SINCE] ?? "");
+  return Number.isFinite(at) ? Math.min(at, now) : undefined;
+}
+
 /** Cost of deleting a pod for its ReplicaSet: leaving first, then empty, occupied ones last. */
 export const LEAVING_COST = "-1000";
 export const costOf = (s: SandboxSlot, leaving: boolean): string =>
@@ -119,15 +136,22 @@ export interface Mark {
   cost: string;
   /** Marked draining (takes no new workspaces). */
   draining: boolean;
+  /** While draining: when the drain began (ms since the epoch), written beside the mark. */
+  since?: number;
   /** Tell the sandbox to drain (it is newly marked) or to take work again (it was marked). */
   tell?: "drain" | "undrain";
 }
 
-/** The marks that differ from what the pods carry. */
+/**
+ * The marks that differ from what the pods carry. A draining mark carries when the drain
+ * began: the time a pod's mark already says, else the drain's start (`drainSince`), else now.
+ */
 export function marksToWrite(
   sandboxes: readonly SandboxSlot[],
   leaving: ReadonlySet<string>,
   draining: ReadonlySet<string>,
+  drainSince: ReadonlyMap<string, number>,
+  now: number,
 ): Mark[] {
   const marks: Mark[] = [];
   for (const s of sandboxes) {
@@ -136,7 +160,14 @@ export function marksToWrite(
     const wasDraining = s.annotations[ANNOTATION_DRAINING] === "true";
     if (s.annotations[DELETION_COST] === cost && wasDraining === drain) continue;
     const tell = drain ? "drain" : wasDraining ? "undrain" : undefined;
-    marks.push({ name: s.name, cost, draining: drain, ...(tell ? { tell } : {}) });
+    const since = drain ? (drainMarkedAt(s, now) ?? drainSince.get(s.name) ?? now) : undefined;
+    marks.push({
+      name: s.name,
+      cost,
+      draining: drain,
+      ...(tell ? { tell } : {}),
+      ...(since !== undefined ? { since } : {}),
+    });
   }
   return marks;
 }

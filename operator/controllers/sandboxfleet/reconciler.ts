@@ -10,7 +10,8 @@ import type { SandboxFleet } from "../../../api/v1alpha1/index.ts";
 import { ChildWriter, isNameConflict } from "../../../lib/kube/children.ts";
 import type { KubeApi, KubeObject } from "../../../lib/kube/client.ts";
 import { STALL_AFTER_MS } from "../../../lib/kube/conditions.ts";
-import type { Controller, ReconcileResult, Reconciler } from "../../../lib/kube/controller.ts";
+import type { ReconcileResult } from "../../../lib/kube/controller.ts";
+import type { Watches, WatchingReconciler } from "../../../lib/kube/watches.ts";
 import type { Recorder } from "../../../lib/kube/events.ts";
 import { keyOf, splitKey } from "../../../lib/kube/informer.ts";
 import type { Metrics } from "../../../lib/kube/metrics.ts";
@@ -30,7 +31,7 @@ import type { SandboxApi } from "./sandboxapi.ts";
 import { FleetSandboxes } from "./sandboxes.ts";
 import { desiredReplicas } from "./scaling.ts";
 import { FleetStates, sampleDue, untilNextSample } from "./state.ts";
-import { registerWatches, resyncAll, type FleetInformers } from "./watches.ts";
+import { fleetWatches, type FleetInformers } from "./watches.ts";
 import { FleetWorkspaces, type Home } from "./workspaces.ts";
 
 export type { FleetInformers } from "./watches.ts";
@@ -59,8 +60,9 @@ export interface FleetControllerDeps {
   fleetMetrics?: FleetMetrics;
 }
 
-export class SandboxFleetReconciler implements Reconciler {
+export class SandboxFleetReconciler implements WatchingReconciler {
   readonly name = "sandboxfleet";
+  readonly watches: Watches;
   private readonly deps: FleetControllerDeps;
   private readonly now: () => Date;
   private readonly states = new FleetStates();
@@ -75,7 +77,7 @@ export class SandboxFleetReconciler implements Reconciler {
   constructor(deps: FleetControllerDeps) {
     this.deps = deps;
     this.now = deps.now ?? (() => new Date());
-    const writer = new ChildWriter(deps.client, deps.metrics, this.name);
+    const writer = new ChildWriter(deps.client, deps.metrics, this.name, () => this.now().getTime());
     this.sandboxes = new FleetSandboxes(deps.sandboxes, deps.addresses, deps.log);
     this.workspaces = new FleetWorkspaces({
       ...deps,
@@ -86,14 +88,7 @@ export class SandboxFleetReconciler implements Reconciler {
     });
     this.objects = new FleetObjects({ ...deps, writer });
     this.resizer = new FleetResizer({ ...deps, writer, sandboxes: this.sandboxes });
-  }
-
-  register(controller: Controller): void {
-    registerWatches(this.deps.informers, controller);
-  }
-
-  resync(controller: Controller): void {
-    resyncAll(this.deps.informers, controller);
+    this.watches = fleetWatches(deps.informers);
   }
 
   async reconcile(key: string): Promise<ReconcileResult | void> {

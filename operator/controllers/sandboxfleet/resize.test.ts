@@ -5,13 +5,23 @@
 import assert from "node:assert/strict";
 import { beforeEach, describe, it } from "node:test";
 import { FleetTestbed, NS, SECOND, fleetObject } from "../../../test/harness/fleetbed.ts";
-import { ANNOTATION_DRAINING, DELETION_COST } from "./desired.ts";
+import { ANNOTATION_DRAINING, ANNOTATION_DRAINING_SINCE, DELETION_COST } from "./desired.ts";
 
 describe("SandboxFleetReconciler: size", () => {
   let t: FleetTestbed;
   beforeEach(() => {
     t = new FleetTestbed();
   });
+  /** Workspaces a and b, each on its own sandbox, and the warm empty one. */
+  const twoOccupiedAndOneEmpty = async () => {
+    await t.startFleet({ scaleUpWindow: 1 });
+    await t.place("a");
+    await t.after(SECOND);
+    t.deployments.settle();
+    await t.place("b");
+    await t.after(SECOND);
+    t.deployments.settle();
+  };
 
   it("scales after the window's time has passed, however many passes come before", async () => {
     await t.startFleet();
@@ -98,13 +108,7 @@ describe("SandboxFleetReconciler: size", () => {
   });
 
   it("drains an occupied sandbox a pinned size removes, and lets it go at drainTimeout", async () => {
-    await t.startFleet({ scaleUpWindow: 1 });
-    await t.place("a");
-    await t.after(SECOND);
-    t.deployments.settle();
-    await t.place("b");
-    await t.after(SECOND);
-    t.deployments.settle();
+    await twoOccupiedAndOneEmpty();
     const [homeA, homeB] = [t.ws("a").status!.sandboxPod!, t.ws("b").status!.sandboxPod!];
     assert.equal(t.pods().length, 3);
     t.informers.fleets.set({
@@ -129,5 +133,28 @@ describe("SandboxFleetReconciler: size", () => {
     await t.after(10);
     const moved = victim === homeA ? "a" : "b";
     assert.equal(t.ws(moved).status?.phase, "Pending", "its workspace waits for room");
+  });
+
+  it("goes on with a drain after a restart: the drain's start is on the pod, drainTimeout is not restarted", async () => {
+    await twoOccupiedAndOneEmpty();
+    t.informers.fleets.set({
+      ...fleetObject({ scaleUpWindow: 1, replicas: 1, drainTimeout: "3s" }, 2),
+      status: t.fleet().status,
+    });
+    await t.after(10); // a new spec is sampled at once: one occupied sandbox drains
+    const victim = [t.ws("a").status!.sandboxPod!, t.ws("b").status!.sandboxPod!].sort()[0]!;
+    assert.ok(t.sandboxes.made("drain").includes(`drain ${victim}`));
+    const since = t.informers.sandboxPods.get(NS, victim)!.metadata.annotations?.[ANNOTATION_DRAINING_SINCE];
+    assert.equal(since, t.clock.now().toISOString(), "the drain's start is written with the mark");
+    await t.after(SECOND);
+    assert.equal(t.replicas(), 2, "the empty sandbox goes at once");
+    t.deployments.settle();
+    await t.after(SECOND);
+    assert.equal(t.replicas(), 2, "the drained one waits for drainTimeout");
+    t.restart(); // a new leader, 2 s into the drain
+    await t.after(SECOND); // 3 s: drained, marked cheapest to delete
+    assert.equal(t.replicas(), 2);
+    await t.after(SECOND); // the mark is visible: the Deployment shrinks
+    assert.equal(t.replicas(), 1, "gone after drainTimeout from the drain's start, not from the restart");
   });
 });

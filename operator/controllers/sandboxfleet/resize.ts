@@ -9,7 +9,7 @@ import { isNotFound, type KubeApi } from "../../../lib/kube/client.ts";
 import type { Recorder } from "../../../lib/kube/events.ts";
 import { keyOf, splitKey } from "../../../lib/kube/informer.ts";
 import type { Logger } from "../../../lib/log.ts";
-import { ANNOTATION_DRAINING, DELETION_COST } from "./desired.ts";
+import { ANNOTATION_DRAINING, ANNOTATION_DRAINING_SINCE, DELETION_COST } from "./desired.ts";
 import type { Mark, SandboxSlot } from "./drain.ts";
 import type { SandboxLists, WorkspacePlan } from "./plan.ts";
 import type { FleetSandboxes, SandboxPod } from "./sandboxes.ts";
@@ -110,7 +110,7 @@ export class FleetResizer {
     this.deps.log.info("drain gave up on a flush", { workspace: key, pod });
   }
 
-  /** Writes the pods' deletion cost and draining marks, telling each sandbox first. */
+  /** Writes the pods' deletion cost and draining marks (with the drain's start), telling each sandbox first. */
   private async writeMarks(
     marks: Mark[],
     pods: ReadonlyMap<string, SandboxPod>,
@@ -119,12 +119,17 @@ export class FleetResizer {
     for (const m of marks) {
       const pod = pods.get(m.name)!;
       if (m.tell) await this.deps.sandboxes.tell(pod, port, m.tell);
-      const annotations = { [DELETION_COST]: m.cost, [ANNOTATION_DRAINING]: m.draining ? "true" : null };
-      await this.deps.writer.write("Pod", "annotate", () =>
-        this.deps.client.mergePatch(pod, { metadata: { annotations } }).catch((err: unknown) => {
+      const annotations = {
+        [DELETION_COST]: m.cost,
+        [ANNOTATION_DRAINING]: m.draining ? "true" : null,
+        [ANNOTATION_DRAINING_SINCE]: m.since !== undefined ? new Date(m.since).toISOString() : null,
+      };
+      // A pod gone meanwhile needs no mark (and is no write).
+      await this.deps.writer
+        .write("Pod", "annotate", () => this.deps.client.mergePatch(pod, { metadata: { annotations } }))
+        .catch((err: unknown) => {
           if (!isNotFound(err)) throw err;
-        }),
-      );
+        });
     }
   }
 }

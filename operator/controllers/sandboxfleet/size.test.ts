@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { ANNOTATION_DRAINING, DELETION_COST } from "./desired.ts";
-import { emptyDrainState, marksToWrite, planOutgoing, type SandboxSlot } from "./drain.ts";
+import { ANNOTATION_DRAINING, ANNOTATION_DRAINING_SINCE, DELETION_COST } from "./desired.ts";
+import { drainMarkedAt, emptyDrainState, marksToWrite, planOutgoing, type SandboxSlot } from "./drain.ts";
 import { planSize, type SizeInput, type SizeState } from "./size.ts";
 
 const SECOND = 1000;
@@ -99,10 +99,66 @@ describe("marksToWrite", () => {
       slot("was-draining", [], { annotations: { [DELETION_COST]: "0", [ANNOTATION_DRAINING]: "true" } }),
       slot("empty", [], { annotations: { [DELETION_COST]: "0" } }),
     ];
-    assert.deepEqual(marksToWrite(sandboxes, new Set(["leaving"]), new Set()), [
-      { name: "leaving", cost: "-1000", draining: true, tell: "drain" },
+    assert.deepEqual(marksToWrite(sandboxes, new Set(["leaving"]), new Set(), new Map(), 5 * SECOND), [
+      { name: "leaving", cost: "-1000", draining: true, tell: "drain", since: 5 * SECOND },
       { name: "was-draining", cost: "0", draining: false, tell: "undrain" },
     ]);
+  });
+
+  it("writes when a drain began beside its mark, and keeps the time a pod's mark already says", () => {
+    const marked = new Date(2 * SECOND).toISOString();
+    const sandboxes = [
+      slot("new-drain", ["a"]),
+      slot("leaving-now", ["b"], {
+        annotations: {
+          [DELETION_COST]: "101",
+          [ANNOTATION_DRAINING]: "true",
+          [ANNOTATION_DRAINING_SINCE]: marked,
+        },
+      }),
+    ];
+    const drainSince = new Map([
+      ["new-drain", 4 * SECOND],
+      ["leaving-now", 3 * SECOND],
+    ]);
+    assert.deepEqual(
+      marksToWrite(sandboxes, new Set(["leaving-now"]), new Set(["new-drain"]), drainSince, 9 * SECOND),
+      [
+        { name: "new-drain", cost: "101", draining: true, tell: "drain", since: 4 * SECOND },
+        { name: "leaving-now", cost: "-1000", draining: true, tell: "drain", since: 2 * SECOND },
+      ],
+    );
+  });
+});
+
+describe("a drain across a restart", () => {
+  const marks = (since: string | undefined, draining = "true") => ({
+    [ANNOTATION_DRAINING]: draining,
+    ...(since !== undefined ? { [ANNOTATION_DRAINING_SINCE]: since } : {}),
+  });
+
+  it("reads the drain's start from the pod's marks: only with the draining mark, never later than now", () => {
+    const at = (since: string | undefined, draining?: string) =>
+      drainMarkedAt({ annotations: marks(since, draining) }, 100 * SECOND);
+    assert.equal(at(new Date(40 * SECOND).toISOString()), 40 * SECOND);
+    assert.equal(at(new Date(400 * SECOND).toISOString()), 100 * SECOND, "a clock ahead of ours: now");
+    assert.equal(at(new Date(40 * SECOND).toISOString(), "false"), undefined);
+    assert.equal(at("yesterday"), undefined);
+    assert.equal(at(undefined), undefined);
+  });
+
+  it("a new leader (no memory) lets a marked sandbox go at drainTimeout from the mark, not from its start", () => {
+    const now = 100 * SECOND;
+    const since = (ago: number) => new Date(now - ago).toISOString();
+    const sandboxes = (ago: number) => [
+      slot("two", ["w2", "w3"]),
+      slot("one", ["w1"], { annotations: marks(since(ago)) }),
+    ];
+    const plan = (ago: number) =>
+      planOutgoing(emptyDrainState(), sandboxes(ago), { current: 2, target: 1 }, settings, now);
+    assert.deepEqual(plan(30 * SECOND).outgoing, ["one"], "drained for drainTimeout: goes");
+    assert.deepEqual(plan(10 * SECOND).outgoing, [], "drained for 10s: waits");
+    assert.equal(plan(10 * SECOND).drainSince.get("one"), now - 10 * SECOND);
   });
 });
 

@@ -124,7 +124,7 @@ export function planSize(state: SizeState, input: SizeInput, now: number): SizeP
     replicas,
     ...(changed ? { change: { up: replicas > current, reason } } : {}),
     ...(held && !changed ? { held } : {}),
-    marks: marksToWrite(input.sandboxes, leaving, out.draining),
+    marks: marksToWrite(input.sandboxes, leaving, out.draining, out.drainSince, now),
     abandoned: out.abandoned,
     state: {
       emptySince: out.emptySince,

@@ -1,7 +1,8 @@
 // What the fleet controller remembers of each fleet between passes, and when a fleet's
 // sandboxes are due to be sampled again. Lost with the process: a restarted or newly elected
-// operator starts sampling afresh (its first windows start then), and takes the time of the
-// last scaling from the fleet's status.
+// operator starts sampling afresh (its first windows start then, as the HPA's do), takes the
+// time of the last scaling from the fleet's status, and the start of a drain from the pod's
+// marks (drain.ts).
 import type { SandboxFleet } from "../../../api/v1alpha1/index.ts";
 import { validDurationMs as durationMs } from "../../../lib/cli/duration.ts";
 import { emptyDrainState } from "./drain.ts";

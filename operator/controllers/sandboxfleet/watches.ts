@@ -5,9 +5,10 @@
 // policy lets the agent in).
 import { isIdleSuspended, type AgentRuntime, type Workspace } from "../../../api/v1alpha1/index.ts";
 import type { KubeObject } from "../../../lib/kube/client.ts";
-import type { Controller } from "../../../lib/kube/controller.ts";
+import { Lane } from "../../../lib/kube/queue.ts";
 import { keyOf, type SharedInformer } from "../../../lib/kube/informer.ts";
 import type { TypedInformer } from "../../../lib/kube/typed.ts";
+import { onEvery, watchChildren, watchOwn, type Watches } from "../../../lib/kube/watches.ts";
 import { LABEL_FLEET } from "./desired.ts";
 
 export interface FleetInformers {
@@ -24,56 +25,47 @@ export interface FleetInformers {
 
 const fleetOfWorkspace = (ws: Workspace) => `${ws.metadata.namespace}/${ws.spec.fleetRef.name}`;
 
-/** Wires informer events to the controller's queue. */
-export function registerWatches(informers: FleetInformers, controller: Controller): void {
-  const enqueueFleet = (o: KubeObject) => controller.enqueue(keyOf(o));
-  informers.fleets.on("add", enqueueFleet);
-  informers.fleets.on("update", (o, old) => {
-    if (!old || old.metadata.generation !== o.metadata.generation || o.metadata.deletionTimestamp)
-      enqueueFleet(o);
-  });
-  informers.fleets.on("delete", enqueueFleet);
-  const byLabel = (o: KubeObject) => {
-    const fleet = o.metadata.labels?.[LABEL_FLEET];
-    if (fleet) controller.enqueue(`${o.metadata.namespace}/${fleet}`);
+/** What the SandboxFleet controller watches (see the top of this file). */
+export function fleetWatches(informers: FleetInformers): Watches {
+  return {
+    register(controller) {
+      watchOwn(
+        informers.fleets,
+        controller,
+        (o, old) => old.metadata.generation !== o.metadata.generation || !!o.metadata.deletionTimestamp,
+      );
+      const children = [
+        informers.deployments,
+        informers.replicaSets,
+        informers.sandboxPods,
+        informers.fleetPolicies,
+      ];
+      watchChildren(children, controller, LABEL_FLEET, Lane.Objects);
+      const byRef = (ws: Workspace) => controller.enqueue(fleetOfWorkspace(ws));
+      informers.workspaces.on("add", byRef);
+      informers.workspaces.on("update", (o, old) => {
+        if (
+          !old ||
+          old.metadata.generation !== o.metadata.generation ||
+          o.metadata.deletionTimestamp ||
+          isIdleSuspended(old) !== isIdleSuspended(o) // suspended for idleness, or woken
+        )
+          byRef(o);
+      });
+      informers.workspaces.on("delete", byRef);
+      // An agent's workspace decides which fleet's policy lets it in.
+      onEvery([informers.agents], (o: AgentRuntime, old?: AgentRuntime) => {
+        for (const a of old ? [o, old] : [o]) {
+          const ws = a.spec.workspaceRef?.name;
+          const w = ws ? informers.workspaces.get(a.metadata.namespace, ws) : undefined;
+          if (w) byRef(w);
+        }
+      });
+    },
+    /** Every fleet and every fleet a Workspace names. */
+    resync(controller) {
+      for (const f of informers.fleets.list()) controller.enqueue(keyOf(f));
+      for (const w of informers.workspaces.list()) controller.enqueue(fleetOfWorkspace(w));
+    },
   };
-  for (const inf of [
-    informers.deployments,
-    informers.replicaSets,
-    informers.sandboxPods,
-    informers.fleetPolicies,
-  ]) {
-    inf.on("add", byLabel);
-    inf.on("update", byLabel);
-    inf.on("delete", byLabel);
-  }
-  const byRef = (ws: Workspace) => controller.enqueue(fleetOfWorkspace(ws));
-  informers.workspaces.on("add", byRef);
-  informers.workspaces.on("update", (o, old) => {
-    if (
-      !old ||
-      old.metadata.generation !== o.metadata.generation ||
-      o.metadata.deletionTimestamp ||
-      isIdleSuspended(old) !== isIdleSuspended(o) // suspended for idleness, or woken
-    )
-      byRef(o);
-  });
-  informers.workspaces.on("delete", byRef);
-  // An agent's workspace decides which fleet's policy lets it in.
-  const byAgent = (o: AgentRuntime, old?: AgentRuntime) => {
-    for (const a of old ? [o, old] : [o]) {
-      const ws = a.spec.workspaceRef?.name;
-      const w = ws ? informers.workspaces.get(a.metadata.namespace, ws) : undefined;
-      if (w) byRef(w);
-    }
-  };
-  informers.agents.on("add", byAgent);
-  informers.agents.on("update", byAgent);
-  informers.agents.on("delete", byAgent);
-}
-
-/** Enqueues every fleet and every fleet a Workspace names (a full resync). */
-export function resyncAll(informers: FleetInformers, controller: Controller): void {
-  for (const f of informers.fleets.list()) controller.enqueue(keyOf(f));
-  for (const w of informers.workspaces.list()) controller.enqueue(fleetOfWorkspace(w));
 }

@@ -1,0 +1,37 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { AgentRuntime } from "../../../api/v1alpha1/index.ts";
+import { AgentRuntimeReason } from "../../../api/v1alpha1/index.ts";
+import { FIRST_STATUS_WAIT_MS, FirstStatus } from "./firststatus.ts";
+
+const agent = (uid: string, phase?: string) =>
+  ({
+    metadata: { name: "a", namespace: "n", uid },
+    spec: { image: "x" },
+    ...(phase ? { status: { phase } } : {}),
+  }) as AgentRuntime;
+const status = (phase: string, reason: string): AgentRuntime["status"] =>
+  ({ phase, conditions: [{ type: "Ready", status: "False", reason }] }) as AgentRuntime["status"];
+
+describe("first status of a new AgentRuntime", () => {
+  it("waits while it would only report progress, by the injected clock, for FIRST_STATUS_WAIT_MS at most", () => {
+    let at = 1_000_000;
+    const first = new FirstStatus(() => new Date(at));
+    const starting = status("Starting", AgentRuntimeReason.NotReady);
+    assert.equal(first.wait(agent("u"), starting, false), FIRST_STATUS_WAIT_MS);
+    at += 2_000;
+    assert.equal(first.wait(agent("u"), starting, false), FIRST_STATUS_WAIT_MS - 2_000);
+    at += FIRST_STATUS_WAIT_MS - 2_000;
+    assert.equal(first.wait(agent("u"), starting, false), undefined, "waited long enough: written");
+  });
+
+  for (const [what, ar, st, troubled] of [
+    ["something worth saying", agent("u"), status("Error", AgentRuntimeReason.ImagePullError), false],
+    ["a Pod being replaced", agent("u"), status("Starting", AgentRuntimeReason.NotReady), true],
+    ["an AgentRuntime that already has a status", agent("u", "Ready"), status("Starting", "NotReady"), false],
+  ] as const)
+    it(`writes at once: ${what}`, () => {
+      const first = new FirstStatus(() => new Date(0));
+      assert.equal(first.wait(ar, st, troubled), undefined);
+    });
+});

@@ -1,0 +1,139 @@
+// The AgentRuntime reconciler and its Pod, on fake informers and a recording client
+// (test/harness/agentbed.ts) with the clock injected: a failed Pod recreated after a
+// backoff, a changed spec replacing it, suspension, a name someone else holds, orphans.
+import assert from "node:assert/strict";
+import { beforeEach, describe, it } from "node:test";
+import { NAME_CONFLICT_RECHECK_MS } from "../../../lib/kube/children.ts";
+import type { KubeObject } from "../../../lib/kube/client.ts";
+import { AgentTestbed, KEY, NS, agentObject } from "../../../test/harness/agentbed.ts";
+import { ANNOTATION_AGENT_ID, ANNOTATION_CONTROLLER_ID, LABEL_AGENT } from "./desired.ts";
+
+describe("AgentRuntimeReconciler: the Pod's life (fake informers, recording client)", () => {
+  let bed: AgentTestbed;
+  beforeEach(() => (bed = new AgentTestbed()));
+
+  it("recreates a failed Pod after an exponential backoff measured on the injected clock", async () => {
+    bed.informers.agents.set(agentObject());
+    await bed.reconciler.reconcile(KEY);
+    for (const [attempt, delay] of [
+      [1, 1_000],
+      [2, 2_000],
+      [3, 4_000],
+      [4, 8_000],
+      [5, 8_000], // maxBackoffMs
+    ] as const) {
+      bed.podIs("Failed");
+      bed.client.clear();
+      const failed = await bed.reconciler.reconcile(KEY);
+      assert.ok(bed.writes().includes("delete Pod coder"), `attempt ${attempt}: the failed Pod is deleted`);
+      assert.equal(failed?.requeueAfterMs, delay, `attempt ${attempt}`);
+      assert.match(bed.recorder.events.at(-1)!.message, new RegExp(`recreating it in ${delay / 1000}s`));
+
+      // Before the backoff is over, nothing is created, and the requeue says how long is left.
+      bed.clock.advance(delay - 250);
+      bed.client.clear();
+      const early = await bed.reconciler.reconcile(KEY);
+      assert.ok(!bed.writes().includes("create Pod coder"), `attempt ${attempt}: no Pod before the backoff`);
+      assert.equal(early?.requeueAfterMs, 250);
+
+      bed.clock.advance(250);
+      bed.client.clear();
+      await bed.reconciler.reconcile(KEY);
+      assert.ok(bed.writes().includes("create Pod coder"), `attempt ${attempt}: the Pod comes back`);
+      assert.equal(bed.recorder.events.at(-1)!.reason, "Recreated");
+    }
+  });
+
+  it("replaces the Pod when the spec changes, and only then", async () => {
+    bed.informers.agents.set(agentObject());
+    await bed.reconciler.reconcile(KEY);
+    bed.podIs("Running", true);
+    await bed.reconciler.reconcile(KEY);
+    bed.client.clear();
+    bed.informers.agents.set({
+      ...agentObject({ image: "registry.example/agent:2" }),
+      status: bed.agent().status,
+    });
+    await bed.reconciler.reconcile(KEY);
+    assert.ok(bed.writes().includes("delete Pod coder"));
+    assert.equal(bed.recorder.events.at(-1)!.reason, "Replacing");
+    // The next pass (the Pod's delete event) creates it from the new spec.
+    bed.client.clear();
+    await bed.reconciler.reconcile(KEY);
+    const created = bed.client.writes().find((c) => c.kind === "Pod")?.body as KubeObject;
+    const containers = (created["spec"] as { containers: { image: string }[] }).containers;
+    assert.equal(containers[0]!.image, "registry.example/agent:2");
+  });
+
+  it("removes the Pod while suspended and keeps the Service", async () => {
+    bed.informers.agents.set(agentObject());
+    await bed.reconciler.reconcile(KEY);
+    bed.client.clear();
+    bed.informers.agents.set(agentObject({ suspended: true }));
+    await bed.reconciler.reconcile(KEY);
+    assert.deepEqual(
+      bed.writes().filter((w) => w.startsWith("delete")),
+      ["delete Pod coder"],
+    );
+    assert.ok(bed.informers.services.get(NS, "coder"), "the Service stays");
+    assert.equal(bed.recorder.events.at(-1)!.reason, "Suspended");
+    assert.equal(bed.agent().status?.phase, "Suspended");
+  });
+
+  it("leaves a Pod of the same name that is someone else's, says so and looks again later", async () => {
+    bed.theirs("pods", "Pod");
+    bed.informers.agents.set(agentObject());
+    const result = await bed.reconciler.reconcile(KEY);
+    assert.ok(!bed.writes().includes("delete Pod coder"), "someone else's Pod is never deleted");
+    assert.equal(result?.requeueAfterMs, NAME_CONFLICT_RECHECK_MS);
+    assert.ok(bed.recorder.reasons().includes("NameConflict"));
+    const stalled = bed.agent().status?.conditions?.find((c) => c.type === "Stalled");
+    assert.equal(stalled?.status, "True");
+  });
+
+  it("makes no Pod behind someone else's Service of its name", async () => {
+    bed.theirs("services", "Service");
+    bed.informers.agents.set(agentObject());
+    const result = await bed.reconciler.reconcile(KEY);
+    assert.deepEqual(
+      bed.writes().filter((w) => w.includes("Pod") || w.includes("Service")),
+      [],
+      "neither their Service nor a Pod of ours",
+    );
+    assert.equal(bed.pod(), undefined);
+    assert.equal(result?.requeueAfterMs, NAME_CONFLICT_RECHECK_MS);
+    assert.ok(bed.recorder.reasons().includes("NameConflict"));
+  });
+
+  it("deletes children an earlier AgentRuntime of the same name left, never anyone else's", async () => {
+    const leftover = (name: string, controllerId: string): KubeObject => ({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: {
+        name,
+        namespace: NS,
+        uid: `uid-${name}`,
+        labels: { [LABEL_AGENT]: "coder" },
+        annotations: { [ANNOTATION_AGENT_ID]: "uid-old", [ANNOTATION_CONTROLLER_ID]: controllerId },
+      },
+    });
+    bed.informers.services.set(leftover("coder-old", "agentry"));
+    bed.informers.services.set(leftover("coder-other-install", "someone-else"));
+    bed.informers.agents.set(agentObject());
+    await bed.reconciler.reconcile(KEY);
+    assert.ok(bed.writes().includes("delete Service coder-old"));
+    assert.ok(!bed.writes().includes("delete Service coder-other-install"));
+
+    // And once the AgentRuntime is gone, its own children are orphans too.
+    bed.client.clear();
+    bed.informers.agents.remove(NS, "coder");
+    await bed.reconciler.reconcile(KEY);
+    assert.deepEqual(
+      bed
+        .writes()
+        .filter((w) => w.startsWith("delete"))
+        .sort(),
+      ["delete NetworkPolicy coder", "delete Pod coder", "delete Service coder"],
+    );
+  });
+});
