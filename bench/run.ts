@@ -34,7 +34,7 @@ const benches: Record<string, Bench> = {
   pipelines: { run: pipelinesBench, capS: 900 },
   steady: { run: steadyBench, capS: 900 },
   fleet: { run: fleetBench, capS: 600 },
-  gateway: { run: gatewayBench, capS: 600 },
+  gateway: { run: gatewayBench, capS: 1200 },
 };
 
 // Everything below runs in a network namespace with only loopback (where root allows it).
@@ -100,6 +100,9 @@ for (const sig of ["SIGINT", "SIGTERM"] as const)
 
 // AGENTRY_BENCH_TAG=<tag>: write <name>-<tag>.json beside the main results (e.g. an experiment).
 const tag = process.env.AGENTRY_BENCH_TAG?.replace(/[^a-z0-9-]/gi, "");
+// AGENTRY_BENCH_OUT=<dir>: write the results there and leave bench/results and RESULTS.md alone
+// (a smoke run with small sizes, to see that a benchmark works: not evidence).
+const out = process.env.AGENTRY_BENCH_OUT || join(benchDir, "results");
 let failed = 0;
 try {
   say("starting the local control plane (unthrottled, 10 kwok nodes)");
@@ -114,7 +117,7 @@ try {
   });
   const kc = KubeConfig.fromFiles([cp.kubeconfig]);
   const admin = new KubeClient(kc, { qps: 1e6, burst: 1e6, userAgent: "bench-admin" });
-  mkdirSync(join(benchDir, "results"), { recursive: true });
+  mkdirSync(out, { recursive: true });
   for (const name of selected) {
     const bench = benches[name]!;
     const ctx: BenchContext = {
@@ -134,7 +137,7 @@ try {
       // The machine may be shared: its load average says how much else was running.
       const run: Provenance = { ...provenance(), loadAverage: { start: loadBefore, end: loadavg() } };
       writeFileSync(
-        join(benchDir, "results", `${name}${tag ? `-${tag}` : ""}.json`),
+        join(out, `${name}${tag ? `-${tag}` : ""}.json`),
         `${JSON.stringify({ ...result, ...(tag ? { title: `${result.title} [${tag}]` } : {}), run, machine: machine() }, null, 2)}\n`,
       );
       say(`${name}: done in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
@@ -148,6 +151,9 @@ try {
 } finally {
   await stop();
 }
-await writeResults(benchDir);
-say(`wrote bench/RESULTS.md${failed ? `; ${failed} benchmark(s) failed` : ""}`);
+if (process.env.AGENTRY_BENCH_OUT) say(`results in ${out}; bench/RESULTS.md left as it was`);
+else {
+  await writeResults(benchDir);
+  say(`wrote bench/RESULTS.md${failed ? `; ${failed} benchmark(s) failed` : ""}`);
+}
 process.exit(failed ? 1 : 0);

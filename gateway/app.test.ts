@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { routeOf } from "./app.ts";
+import { routeOf } from "./routes/route.ts";
 import { KINDS } from "../api/v1alpha1/index.ts";
 import { EXAMPLES, openApiDocument } from "./openapi.ts";
 

@@ -1,6 +1,6 @@
 // The gateway's Express 5 app, built from injected dependencies (Kubernetes client, store,
 // limiter, authenticator, event stream) so tests build it the same way main.ts does.
-import { randomUUID } from "node:crypto";
+import type { RequestListener } from "node:http";
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from "express";
 import { KINDS } from "../api/v1alpha1/index.ts";
 import type { KubeClient } from "../lib/kube/client.ts";
@@ -12,7 +12,8 @@ import { healthBody } from "../lib/http/health.ts";
 import { openApiDocument } from "./openapi.ts";
 import { methodNotAllowed, problemOf, sendProblem, toProblem } from "./problem.ts";
 import type { RateLimiter } from "./ratelimit.ts";
-import { accessReviewer } from "./auth/access.ts";
+import { AccessCache } from "./auth/access.ts";
+import type { ReadCache } from "./cache/readcache.ts";
 import type { DataPlaneOptions } from "./dataplane/common.ts";
 import { execRouter } from "./dataplane/exec.ts";
 import { filesRouter, UPLOAD_ROUTE } from "./dataplane/files.ts";
@@ -24,9 +25,11 @@ import { eventsRouter } from "./routes/events.ts";
 import { permissionsRouter } from "./routes/permissions.ts";
 import { allNamespacesRouter } from "./routes/allnamespaces.ts";
 import { resourceRouter } from "./routes/resources.ts";
+import { cachedReadRouter, fastReads } from "./routes/cached.ts";
 import { runsRouter } from "./routes/runs.ts";
 import { checkPathNames } from "./routes/validate.ts";
 import { CONSOLE_PATH, consoleRouter } from "./console.ts";
+import { admit, requestContext } from "./requests.ts";
 import type { Store } from "./store/store.ts";
 import { MAX_BODY_DEPTH, nestedDeeperThan } from "./depth.ts";
 
@@ -59,6 +62,13 @@ export interface GatewayDeps {
   dataPlane?: DataPlaneOptions;
   /** Directory of the built web console (index.html and its bundle), served under /ui. */
   consoleDir?: string;
+  /**
+   * Lists and gets answered from this cache (when the caller may read); without it every
+   * read goes to the apiserver as the caller.
+   */
+  cache?: ReadCache;
+  /** The SubjectAccessReview answers (shared with the event streams); a private one when unset. */
+  access?: AccessCache;
 }
 
 /** The client's address as the per-address limits see it. */
@@ -70,37 +80,21 @@ export const clientAddress = (req: Request): string => req.ip ?? req.socket.remo
  */
 export const MAX_HEADER_BYTES = 64 * 1024;
 
-const PLURALS = new Set(KINDS.map((k) => k.plural));
-const REQUEST_ID = /^[\w.:-]{1,128}$/;
-
-/** Route template of a path, for metric labels (bounded cardinality). */
-export function routeOf(path: string): string {
-  if (path === "/healthz" || path === "/readyz" || path === "/openapi.json") return path;
-  if (path === CONSOLE_PATH || path.startsWith(`${CONSOLE_PATH}/`)) return CONSOLE_PATH;
-  const s = path.split("/");
-  if (s[1] !== "v1") return "other";
-  if (s.length === 3 && PLURALS.has(s[2]!)) return `/v1/${s[2]}`;
-  if (s.length === 3 && s[2] === "whoami") return "/v1/whoami";
-  if (s.length === 5 && s[2] === "namespaces" && (s[4] === "events" || s[4] === "permissions"))
-    return `/v1/namespaces/{namespace}/${s[4]}`;
-  const watch = s[2] === "watch" ? 1 : 0;
-  const plural = s[4 + watch];
-  if (s[2 + watch] !== "namespaces" || !plural || !PLURALS.has(plural)) return "other";
-  const base = `/v1${watch ? "/watch" : ""}/namespaces/{namespace}/${plural}`;
-  const rest = s.slice(5 + watch);
-  if (rest.length === 0) return base;
-  if (rest.length === 1) return `${base}/{name}`;
-  const sub = rest.slice(1).join("/");
-  if (
-    ["status", "runs", "files", "files/content", "files/archive", "exec", "tasks", "sandboxes"].includes(sub)
-  )
-    return `${base}/{name}/${sub}`;
-  if (rest[1] === "exec" && rest.length === 3) return `${base}/{name}/exec/{execId}`;
-  if (rest[1] === "runs" && rest[3] === "logs" && rest.length === 4) return `${base}/{name}/runs/{run}/logs`;
-  return "other";
-}
-
 const jsonTypes = ["application/json", "application/merge-patch+json", "application/*+json"];
+
+const defaultAccess = (deps: GatewayDeps) =>
+  new AccessCache(deps.kube, { onLookup: (result) => deps.metrics.accessLookups.inc({ result }) });
+
+/**
+ * The HTTP server's request handler: the app, with the plain cached reads served before it
+ * (fastReads), unless trusted proxies name the client (the app's own routes serve them then).
+ */
+export function createGateway(deps: GatewayDeps): RequestListener {
+  const access = deps.access ?? defaultAccess(deps);
+  const app = createApp({ ...deps, access });
+  if (!deps.cache || deps.trustProxy !== undefined) return app;
+  return fastReads(app, KINDS, { ...deps, review: access.review, cache: deps.cache });
+}
 
 export function createApp(deps: GatewayDeps): express.Express {
   const app = express();
@@ -117,30 +111,7 @@ export function createApp(deps: GatewayDeps): express.Express {
   );
 
   app.use((req, res, next) => {
-    const started = performance.now();
-    const given = req.get("x-request-id");
-    const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
-    res.locals.requestId = requestId;
-    res.setHeader("x-request-id", requestId);
-    res.once("finish", () => {
-      const seconds = (performance.now() - started) / 1000;
-      const labels = {
-        method: req.method,
-        route: routeOf(req.originalUrl.split("?")[0] ?? ""),
-        status: String(res.statusCode),
-      };
-      deps.metrics.requests.inc(labels);
-      deps.metrics.duration.observe(labels, seconds);
-      deps.log.info("request", {
-        requestId,
-        method: req.method,
-        route: labels.route,
-        path: req.originalUrl.split("?")[0],
-        status: res.statusCode,
-        ms: Math.round(seconds * 10000) / 10,
-        user: (res.locals.identity as Identity | undefined)?.user,
-      });
-    });
+    res.locals.requestId = requestContext(deps, req, res).id;
     next();
   });
 
@@ -154,32 +125,11 @@ export function createApp(deps: GatewayDeps): express.Express {
 
   const v1 = express.Router();
   v1.use(async (req, res, next) => {
-    // Before anything costs the apiserver a review: the client's own share of requests.
-    const address = clientAddress(req);
-    if (deps.addressLimiter) {
-      const d = await deps.addressLimiter.take(`address:${address}`);
-      if (!d.allowed) {
-        deps.metrics.addressLimited.inc({ limit: "requests" });
-        throw problemOf(429, `too many requests from ${address}; retry after the Retry-After seconds`, {
-          headers: { "retry-after": String(Math.max(1, Math.ceil(d.retryAfterMs / 1000))) },
-        });
-      }
-    }
-    let identity: Identity;
+    const ctx = requestContext(deps, req, res);
     try {
-      identity = await deps.authenticate(req.get("authorization"), { address });
-    } catch (err) {
-      if ((err as { status?: number }).status === 429)
-        deps.metrics.addressLimited.inc({ limit: "token_reviews" });
-      throw err;
-    }
-    res.locals.identity = identity;
-    const decision = await deps.limiter.take(identity.user);
-    if (!decision.allowed) {
-      deps.metrics.rateLimited.inc();
-      throw problemOf(429, `rate limit exceeded for ${identity.user}; retry after the Retry-After seconds`, {
-        headers: { "retry-after": String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))) },
-      });
+      await admit(deps, req, ctx, clientAddress(req));
+    } finally {
+      res.locals.identity = ctx.identity;
     }
     if (
       (req.method === "POST" || req.method === "PUT" || req.method === "PATCH") &&
@@ -222,13 +172,17 @@ export function createApp(deps: GatewayDeps): express.Express {
     res.json({ user, groups });
   });
   v1.all("/whoami", methodNotAllowed(["GET"]));
+  const review = (deps.access ?? defaultAccess(deps)).review;
   const resourceDeps = {
     kube: deps.kube,
     store: deps.store,
     log: deps.log,
     admission: deps.admission ?? DEFAULT_ADMISSION,
+    cache: deps.cache,
+    review,
+    metrics: deps.metrics,
   };
-  const review = accessReviewer(deps.kube);
+  v1.use(cachedReadRouter(KINDS, resourceDeps));
   if (deps.dataPlane) {
     const dp = {
       ...deps.dataPlane,
@@ -244,7 +198,7 @@ export function createApp(deps: GatewayDeps): express.Express {
   }
   v1.use("/namespaces/:namespace/events", eventsRouter(resourceDeps));
   v1.use("/namespaces/:namespace/permissions", permissionsRouter(resourceDeps));
-  v1.use(allNamespacesRouter(KINDS, { ...resourceDeps, review }));
+  v1.use(allNamespacesRouter(KINDS, resourceDeps));
   v1.use("/namespaces/:namespace/pipelines", runsRouter(resourceDeps, { listed: Boolean(deps.dataPlane) }));
   for (const def of KINDS) v1.use(`/namespaces/:namespace/${def.plural}`, resourceRouter(def, resourceDeps));
   app.use("/v1", v1);

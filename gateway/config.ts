@@ -2,12 +2,15 @@
 import { formatDuration } from "../lib/cli/duration.ts";
 import { defineFlags, logLevelFlag, metricsAddrFlag, type Warn } from "../lib/cli/flags.ts";
 import type { AdmissionSettings } from "./routes/admit.ts";
+import { DEFAULT_POOL_SIZE } from "./store/store.ts";
 
 export interface GatewayConfig {
   listen: { host: string; port: number };
   /** Where /metrics is served: apart from the public port, which answers it 404. */
   metricsAddr: { host: string; port: number };
   databaseUrl: string | undefined;
+  /** Connections to PostgreSQL per replica (the embedded database always takes one). */
+  databasePool: number;
   pgliteDir: string | undefined;
   /** Audit records older than this are deleted; 0 keeps them forever. */
   auditRetentionMs: number;
@@ -38,6 +41,12 @@ export interface GatewayConfig {
   clientBufferBytes: number;
   kubeQps: number;
   kubeBurst: number;
+  /** Lists and gets from the gateway's cache (informers of the four kinds). */
+  cache: boolean;
+  /** How long a read waits for the cache to hold the gateway's own writes before asking the apiserver. */
+  cacheWaitMs: number;
+  /** How long a SubjectAccessReview answer is remembered (RBAC changes the gateway sees forget it at once). */
+  accessCacheTtlMs: number;
   logLevel: string;
   /** The gateway's data-plane signing key: its Secret and where its public keys are published. */
   signingKey: {
@@ -72,6 +81,13 @@ const flags = defineFlags("gateway", {
   },
   "metrics-addr": metricsAddrFlag("AGENTRY_GATEWAY_METRICS_ADDR"),
   "database-url": { kind: "string", env: "DATABASE_URL", help: "PostgreSQL URL; unset: embedded PGlite" },
+  "database-pool": {
+    kind: "int",
+    env: "AGENTRY_DATABASE_POOL",
+    help: "connections to PostgreSQL per replica (each write holds one for its pending audit record; outcomes share one per batch)",
+    default: DEFAULT_POOL_SIZE,
+    min: 1,
+  },
   "pglite-dir": {
     kind: "string",
     env: "AGENTRY_PGLITE_DIR",
@@ -217,6 +233,26 @@ const flags = defineFlags("gateway", {
     default: 1000,
     min: 1,
   },
+  cache: {
+    kind: "bool",
+    env: "AGENTRY_CACHE",
+    help: "answer lists and gets from the gateway's own cache of the four kinds (watched cluster-wide) after a SubjectAccessReview; false: every read goes to the apiserver as the caller",
+    default: true,
+  },
+  "cache-wait": {
+    kind: "duration",
+    env: "AGENTRY_CACHE_WAIT",
+    help: "how long a read waits for the cache to hold the writes made through this replica before it asks the apiserver instead",
+    default: "1s",
+    min: "0s",
+  },
+  "access-cache-ttl": {
+    kind: "duration",
+    env: "AGENTRY_ACCESS_CACHE_TTL",
+    help: "how long a SubjectAccessReview answer is remembered: the longest a revoked RoleBinding may still be honoured (changes to Roles and bindings the gateway sees forget answers at once)",
+    default: "5s",
+    min: "0s",
+  },
   "allowed-registries": {
     kind: "list",
     env: "AGENTRY_ALLOWED_REGISTRIES",
@@ -349,6 +385,7 @@ export function loadConfig(
     listen: v.listen,
     metricsAddr: v["metrics-addr"],
     databaseUrl: v["database-url"],
+    databasePool: v["database-pool"],
     pgliteDir: v["pglite-dir"],
     auditRetentionMs: v["audit-retention"],
     idempotencyTtlMs: v["idempotency-ttl"],
@@ -372,6 +409,9 @@ export function loadConfig(
     clientBufferBytes: v["client-buffer"],
     kubeQps: v["kube-qps"],
     kubeBurst: v["kube-burst"],
+    cache: v.cache,
+    cacheWaitMs: v["cache-wait"],
+    accessCacheTtlMs: v["access-cache-ttl"],
     logLevel: v["log-level"],
     signingKey: {
       namespace: v.namespace,

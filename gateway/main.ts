@@ -10,8 +10,12 @@ import { publishPublicKeys, SecretKeyRing } from "../lib/keyring.ts";
 import { PodAddresses } from "../lib/kube/podaddresses.ts";
 import { errorMessage, createLogger } from "../lib/log.ts";
 import { createServer } from "node:http";
-import { createApp, MAX_HEADER_BYTES } from "./app.ts";
+import { createGateway, MAX_HEADER_BYTES } from "./app.ts";
+import { AccessCache } from "./auth/access.ts";
 import { createAuthenticator } from "./auth/authenticate.ts";
+import { RbacWatch } from "./auth/rbacwatch.ts";
+import { KINDS } from "../api/v1alpha1/index.ts";
+import { ReadCache } from "./cache/readcache.ts";
 import { TokenReviewer } from "./auth/tokenreview.ts";
 import { parseTokens, type StaticTokens } from "./auth/tokens.ts";
 import { loadConfig, usage } from "./config.ts";
@@ -23,7 +27,7 @@ import { sseHandler } from "./events/sse.ts";
 import { GatewayMetrics } from "./metrics.ts";
 import { startMetricsServer } from "../lib/http/health.ts";
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from "./ratelimit.ts";
-import { startEmbeddedPostgres, type EmbeddedPostgres } from "./store/embedded.ts";
+import type { EmbeddedPostgres } from "./store/embedded.ts";
 import { migrate, pendingMigrations } from "./store/migrations.ts";
 import { createPool, PgStore } from "./store/store.ts";
 import { closeGracefully } from "../lib/http/shutdown.ts";
@@ -44,10 +48,12 @@ const kube = new KubeClient(kc, { qps: cfg.kubeQps, burst: cfg.kubeBurst, userAg
 let embedded: EmbeddedPostgres | undefined;
 let dbUrl = cfg.databaseUrl;
 if (!dbUrl) {
+  // Loaded only when used: PGlite's module is large, and a gateway with PostgreSQL never needs it.
+  const { startEmbeddedPostgres } = await import("./store/embedded.ts");
   embedded = await startEmbeddedPostgres(cfg.pgliteDir);
   dbUrl = embedded.url;
 }
-const pool = createPool(dbUrl, embedded ? 1 : 10);
+const pool = createPool(dbUrl, embedded ? 1 : cfg.databasePool);
 try {
   if (embedded) await migrate(pool);
   const pending = await pendingMigrations(pool);
@@ -60,10 +66,12 @@ try {
     `the database at DATABASE_URL is unreachable: ${errorMessage(err)}; check the URL and that PostgreSQL is up`,
   );
 }
-const store = new PgStore(pool, {
-  auditRetentionMs: cfg.auditRetentionMs,
-  idempotencyTtlMs: cfg.idempotencyTtlMs,
-});
+const store = new PgStore(
+  pool,
+  { auditRetentionMs: cfg.auditRetentionMs, idempotencyTtlMs: cfg.idempotencyTtlMs },
+  log,
+);
+metrics.auditOutcomesPending = () => store.pendingOutcomes;
 // Retention: every 10 minutes (first a minute after start), each replica; deletes are batched.
 const prune = () =>
   store
@@ -185,6 +193,22 @@ if (cfg.redisUrl) {
 }
 const hub = new EventHub(kube, bus, log);
 
+// Authorisation answers, remembered briefly and forgotten when RBAC objects change; the read
+// cache of the four kinds (filled in the background: reads go to the apiserver until it is).
+const access = new AccessCache(kube, {
+  ttlMs: cfg.accessCacheTtlMs,
+  onLookup: (result) => metrics.accessLookups.inc({ result }),
+});
+const rbacWatch = new RbacWatch((namespace) => access.invalidate(namespace));
+rbacWatch.start(kube, log);
+let cache: ReadCache | undefined;
+if (cfg.cache) {
+  cache = new ReadCache(KINDS, { waitMs: cfg.cacheWaitMs });
+  cache.start(kube, log);
+  const c = cache;
+  metrics.cacheSizes = () => c.sizes();
+}
+
 const authenticate = createAuthenticator({
   tokens: () => tokens,
   ...(cfg.tokenReview
@@ -196,7 +220,7 @@ const authenticate = createAuthenticator({
 // Aborted on SIGTERM (see shutdown below): open event streams are told to reconnect.
 const stop = new AbortController();
 let stopping = false;
-const app = createApp({
+const app = createGateway({
   kube,
   store,
   limiter,
@@ -208,6 +232,8 @@ const app = createApp({
   ...(cfg.trustProxy !== false ? { trustProxy: cfg.trustProxy } : {}),
   authenticate,
   ...(cfg.consoleDir ? { consoleDir: cfg.consoleDir } : {}),
+  ...(cache ? { cache } : {}),
+  access,
   dataPlane: {
     addresses: new PodAddresses(cfg.podAddressMap, (r) =>
       log.debug("pod address", {
@@ -221,7 +247,8 @@ const app = createApp({
     maxExecSeconds: cfg.maxExecSeconds,
     wakeWaitMs: cfg.wakeWaitMs,
   },
-  watch: sseHandler(hub, kube, metrics, {
+  watch: sseHandler(hub, metrics, {
+    review: access.review,
     heartbeatMs: cfg.heartbeatMs,
     clientBufferBytes: cfg.clientBufferBytes,
     authenticate,
@@ -255,6 +282,7 @@ log.info("gateway listening", {
   port: (server.address() as AddressInfo).port,
   metricsPort: metricsServer.port,
   database: embedded ? "embedded PGlite" : "postgres",
+  cache: cfg.cache,
   redis: Boolean(redis),
 });
 
@@ -273,9 +301,14 @@ async function shutdown(signal: string): Promise<void> {
     log.warn("grace period over: closing the connections still open"),
   );
   metricsServer.server.close();
+  await Promise.all([cache?.stop(), rbacWatch.stop()]);
   await hub.close();
   await bus.close();
   redis?.disconnect();
+  if (!(await store.flushAudits(5_000)))
+    log.error("audit outcomes not written before exit; their records stay pending", {
+      outcomes: store.pendingOutcomes,
+    });
   await pool.end().catch(() => undefined);
   await embedded?.stop().catch(() => undefined);
   process.exit(0);

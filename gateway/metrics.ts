@@ -11,6 +11,12 @@ export class GatewayMetrics {
   readonly addressLimited: Counter<"limit">;
   readonly tokenReviews: Counter<"result">;
   readonly sseClosed: Counter<"reason">;
+  readonly reads: Counter<"kind" | "verb" | "source" | "reason">;
+  readonly accessLookups: Counter<"result">;
+  /** What the read cache holds, per kind; set once the cache exists (see main.ts). */
+  cacheSizes: () => { kind: string; objects: number; bytes: number }[] = () => [];
+  /** Audit outcomes queued and not written yet. */
+  auditOutcomesPending: () => number = () => 0;
 
   constructor(defaults = true) {
     if (defaults) collectDefaultMetrics({ register: this.registry });
@@ -62,6 +68,46 @@ export class GatewayMetrics {
       help: "Event streams the gateway closed itself, by reason (revoked: the caller lost its token or its permission).",
       labelNames: ["reason"],
       registers,
+    });
+    this.reads = new Counter({
+      name: "agentry_gateway_reads_total",
+      help: "Lists and gets of the agentry kinds by where the answer came from: source=cache, or source=apiserver (as the caller) with the reason the cache did not answer (off, denied, unsynced, behind, changed, token, selector, absent).",
+      labelNames: ["kind", "verb", "source", "reason"],
+      registers,
+    });
+    this.accessLookups = new Counter({
+      name: "agentry_gateway_access_reviews_total",
+      help: "Authorisation questions by result: hit (answered from the SubjectAccessReview cache) or miss (a SubjectAccessReview was sent).",
+      labelNames: ["result"],
+      registers,
+    });
+    const sizes = () => this.cacheSizes();
+    const held = [
+      ["agentry_gateway_cache_objects", "Objects held in the gateway's read cache, by kind.", "objects"],
+      [
+        "agentry_gateway_cache_json_bytes",
+        "Bytes of serialised JSON held in the gateway's read cache, by kind.",
+        "bytes",
+      ],
+    ] as const;
+    for (const [name, help, field] of held)
+      new Gauge({
+        name,
+        help,
+        labelNames: ["kind"],
+        registers,
+        collect() {
+          for (const s of sizes()) this.set({ kind: s.kind }, s[field]);
+        },
+      });
+    const pending = () => this.auditOutcomesPending();
+    new Gauge({
+      name: "agentry_gateway_audit_outcomes_pending",
+      help: "Audit outcomes waiting to be written (off the response path).",
+      registers,
+      collect() {
+        this.set(pending());
+      },
     });
   }
 }

@@ -93,26 +93,19 @@ export async function audited(
   }
   const notes: string[] = [];
   const note = (d: string) => void notes.push(d);
+  // Queued: written off the response path (the pending record is in already).
   const finish = (outcome: "succeeded" | "failed", status: number, why?: string) =>
-    deps.store
-      .finishAudit(
-        auditId,
-        outcome,
-        status,
-        [...notes, ...(why ? [why] : [])].join("; ").slice(0, 2000) || undefined,
-      )
-      .catch((err: unknown) =>
-        deps.log.error("could not complete the audit record", {
-          requestId: res.locals.requestId as string,
-          auditId,
-          error: String(err),
-        }),
-      );
+    deps.store.finishAudit(
+      auditId,
+      outcome,
+      status,
+      [...notes, ...(why ? [why] : [])].join("; ").slice(0, 2000) || undefined,
+    );
   try {
     await work(note);
   } catch (err) {
     const p = toProblem(err);
-    await finish("failed", res.headersSent ? res.statusCode : p.status, p.init.detail);
+    finish("failed", res.headersSent ? res.statusCode : p.status, p.init.detail);
     throw err;
   }
   // An ended answer may still be on its way out: its outcome is known once it finished or broke.
@@ -122,7 +115,7 @@ export async function audited(
       res.once("close", resolve);
     });
   const complete = res.writableFinished;
-  await finish(
+  finish(
     complete && res.statusCode < 400 ? "succeeded" : "failed",
     res.statusCode,
     complete ? undefined : "the client went away before the answer was complete",

@@ -8,8 +8,7 @@
 // most maxStreamsPerCaller streams open at once (on this replica).
 import type { Request, RequestHandler, Response } from "express";
 import { KINDS } from "../../api/v1alpha1/index.ts";
-import type { KubeClient } from "../../lib/kube/client.ts";
-import { accessReviewer } from "../auth/access.ts";
+import type { AccessReview } from "../auth/access.ts";
 import type { Authenticator } from "../auth/authenticate.ts";
 import type { Identity } from "../auth/identity.ts";
 import type { GatewayMetrics } from "../metrics.ts";
@@ -18,6 +17,8 @@ import { compareIds, validId, type StreamEvent } from "./bus.ts";
 import { streamName, type EventHub } from "./hub.ts";
 
 export interface SseOptions {
+  /** SubjectAccessReviews (the gateway's shared, briefly remembered answers). */
+  review: AccessReview;
   heartbeatMs: number;
   clientBufferBytes: number;
   /** Authenticates an open stream's caller again (its bearer token); none: never re-checked. */
@@ -38,13 +39,6 @@ const shuttingDown = () =>
     headers: { "retry-after": "1" },
   });
 
-/** SubjectAccessReview: may `who` watch `plural` in `namespace`? Cached briefly. */
-export function watchAuthorizer(client: KubeClient, ttlMs = 10_000) {
-  const review = accessReviewer(client, ttlMs);
-  return (who: Identity, plural: string, namespace: string) =>
-    review(who, { verb: "watch", resource: plural, namespace });
-}
-
 /** 503 for a watch while the event bus (Redis) is unreachable: nothing to stream from. */
 const busDown = () =>
   problemOf(
@@ -55,13 +49,10 @@ const busDown = () =>
 
 const frame = (e: StreamEvent) => `id: ${e.id}\nevent: ${e.type}\ndata: ${e.data}\n\n`;
 
-export function sseHandler(
-  hub: EventHub,
-  client: KubeClient,
-  metrics: GatewayMetrics,
-  options: SseOptions,
-): RequestHandler {
-  const authorize = watchAuthorizer(client);
+export function sseHandler(hub: EventHub, metrics: GatewayMetrics, options: SseOptions): RequestHandler {
+  /** May `who` watch `plural` in `namespace`? */
+  const authorize = (who: Identity, plural: string, namespace: string) =>
+    options.review(who, { verb: "watch", resource: plural, namespace });
   const maxStreams = options.maxStreamsPerCaller ?? 10;
   const open = new Map<string, number>();
   const release = (user: string) => {

@@ -1,8 +1,11 @@
 // REST routes of one kind, driven by its definition in api/v1alpha1: list (limit, continue,
-// labelSelector passed through to the apiserver), get (ETag), create, replace (If-Match),
-// merge-patch, delete. Every call is made as the caller (impersonation), so the apiserver's
-// RBAC decides; the gateway keeps no copy of the objects. Writes pass the webhook's admission
-// rules (admit.ts) before they are audited and sent.
+// labelSelector), get (ETag), create, replace (If-Match), merge-patch, delete. Lists and gets
+// are answered from the gateway's cache when a SubjectAccessReview allows the caller the
+// read (cached.ts, before these routes), and otherwise here by the apiserver as the caller;
+// every write is made as the
+// caller (impersonation), so the apiserver's RBAC decides, and tells the cache its answer
+// (the next read waits for the cache to hold it). Writes pass the webhook's admission rules
+// (admit.ts) before they are audited and sent.
 import { Router, type Request, type Response } from "express";
 import type { KindDefinition } from "../../api/v1alpha1/index.ts";
 import { ApiError, type KubeClient, type KubeList, type KubeObject } from "../../lib/kube/client.ts";
@@ -26,8 +29,9 @@ import {
   validate,
 } from "./validate.ts";
 import { auditedWrite } from "./write.ts";
+import type { CachedReads } from "./cached.ts";
 
-export interface ResourceDeps {
+export interface ResourceDeps extends CachedReads {
   kube: KubeClient;
   store: Store;
   log: Logger;
@@ -46,9 +50,15 @@ const DELETE_RULES = new Set(["SandboxFleet"]);
 
 const CONTINUE = /^[A-Za-z0-9_-]+={0,2}$/;
 
-/** limit, continue and labelSelector of a list request, checked (400 naming the bad one). */
-export function listQuery(req: Request): { limit?: number; continue?: string; labelSelector?: string } {
-  const q = req.query;
+/**
+ * limit, continue and labelSelector of a list request's query (as the "simple" parser,
+ * node:querystring, reads it), checked (400 naming the bad one).
+ */
+export function listQuery(q: Request["query"]): {
+  limit?: number;
+  continue?: string;
+  labelSelector?: string;
+} {
   const one = (name: string): string | undefined => {
     const v = q[name];
     if (v === undefined) return undefined;
@@ -133,9 +143,12 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
   const withDefaults = (obj: KubeObject) => validate(def, obj) as AdmissionObject;
   const stored = (obj: KubeObject) => obj as unknown as AdmissionObject;
 
+  const wrote = (obj: KubeObject) => deps.cache?.wrote(def.kind, obj);
+
+  // Reached by the reads the cache did not answer (cached.ts), as the caller.
   router.get("/", async (req, res) => {
     const { namespace } = p(req);
-    const list = await asCaller(kube, res).list<KubeObject>(av, def.kind, namespace, listQuery(req));
+    const list = await asCaller(kube, res).list<KubeObject>(av, def.kind, namespace, listQuery(req.query));
     res.json(listBody(def, list));
   });
 
@@ -161,6 +174,7 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
       { verb: "create", kind: def.kind, namespace, name: obj.metadata.name },
       async () => {
         const created = await client.create(obj);
+        wrote(created);
         const location = `${req.baseUrl}/${encodeURIComponent(created.metadata.name ?? "")}`;
         return objectResponse(201, created, { location });
       },
@@ -191,7 +205,9 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
       obj.metadata.resourceVersion =
         ifMatch ?? obj.metadata.resourceVersion ?? current.metadata.resourceVersion;
       try {
-        return objectResponse(200, await client.replace(obj));
+        const replaced = await client.replace(obj);
+        wrote(replaced);
+        return objectResponse(200, replaced);
       } catch (err) {
         throw preconditioned(err, ifMatch);
       }
@@ -239,7 +255,9 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
         },
       };
       try {
-        return objectResponse(200, await client.mergePatch<KubeObject>(ref(namespace, name), sent));
+        const patched = await client.mergePatch<KubeObject>(ref(namespace, name), sent);
+        wrote(patched);
+        return objectResponse(200, patched);
       } catch (err) {
         throw preconditioned(err, ifMatch);
       }
@@ -265,6 +283,7 @@ export function resourceRouter(def: KindDefinition, deps: ResourceDeps): Router 
       };
       try {
         const out = await client.request<KubeObject>("DELETE", client.pathOf(ref(namespace, name)), { body });
+        deps.cache?.deleted(def.kind, namespace, name, out ?? {});
         return out?.metadata ? objectResponse(200, out) : { status: 200, body: out ?? {}, headers: {} };
       } catch (err) {
         throw preconditioned(err, ifMatch);

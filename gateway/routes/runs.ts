@@ -31,6 +31,7 @@ export function runsRouter(deps: ResourceDeps, options: { listed?: boolean } = {
         const patched = await asCaller(deps.kube, res).mergePatch<KubeObject>(target, {
           metadata: { annotations: { [RUN_NOW_ANNOTATION]: requestId, [LAST_MODIFIED_BY]: who.user } },
         });
+        deps.cache?.wrote(PipelineKind.kind, patched);
         return {
           status: 202,
           body: {

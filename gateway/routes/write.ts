@@ -1,7 +1,8 @@
 // Every write goes through here: an idempotency check (Idempotency-Key), the admission
 // check (a denial ends the request here: no audit record, the key is released), a pending
 // audit record BEFORE the cluster is touched (no database, no write: 503), the write itself
-// as the caller (impersonated), then the audit outcome and the stored response for retries.
+// as the caller (impersonated), then the stored response for retries; the audit outcome is
+// queued and written off the response path.
 import { createHash } from "node:crypto";
 import type { Request, Response } from "express";
 import type { Logger } from "../../lib/log.ts";
@@ -91,24 +92,27 @@ export async function auditedWrite(
     const headers = { ...(p.init.headers ?? {}) };
     response = { status: p.status, body: problemBody(p.init, req.originalUrl, requestId), headers };
   }
-  try {
-    await deps.store.finishAudit(
-      auditId,
-      failed ? "failed" : "succeeded",
-      response.status,
-      failed ? String((response.body as { detail?: string }).detail ?? "") : undefined,
-    );
-    if (key !== undefined) {
+  // The outcome is queued, written off the response path (store/outcomes.ts): the pending
+  // record is already in the database. A stored Idempotency-Key answer is awaited, so a retry
+  // after this answer finds it.
+  deps.store.finishAudit(
+    auditId,
+    failed ? "failed" : "succeeded",
+    response.status,
+    failed ? String((response.body as { detail?: string }).detail ?? "") : undefined,
+  );
+  if (key !== undefined) {
+    try {
       if (failed) await deps.store.releaseIdempotency(identity.user, key);
       else await deps.store.saveIdempotency(identity.user, key, response);
+    } catch (err) {
+      // The write happened (or failed) already, with its audit record. Say so in the log.
+      deps.log.error("could not store the answer of an Idempotency-Key", {
+        requestId,
+        auditId,
+        error: errorMessage(err),
+      });
     }
-  } catch (err) {
-    // The write happened (or failed) already; its pending audit record exists. Say so in the log.
-    deps.log.error("could not complete the audit record", {
-      requestId,
-      auditId,
-      error: errorMessage(err),
-    });
   }
   send(res, response);
 }

@@ -1,10 +1,12 @@
 // The gateway's database: the audit log of every write and the idempotency keys of POSTs,
 // in PostgreSQL through `pg` (a real server, or the embedded PGlite over a loopback socket).
 // Any database failure becomes a 503 problem, so a write never reaches the cluster
-// without its audit record.
+// without its audit record. The records' outcomes are written off the response path, in
+// batches (outcomes.ts).
 import pg from "pg";
 import { problemOf } from "../problem.ts";
-import { errorMessage } from "../../lib/log.ts";
+import { errorMessage, type Logger } from "../../lib/log.ts";
+import { OutcomeQueue, type AuditOutcome } from "./outcomes.ts";
 
 export interface AuditStart {
   requestId: string;
@@ -29,8 +31,12 @@ export type IdempotencyClaim =
   | { state: "in-flight" };
 
 export interface Store {
+  /** The pending audit record; resolves once it is in the database (else 503). */
   beginAudit(entry: AuditStart): Promise<string>;
-  finishAudit(id: string, outcome: "succeeded" | "failed", status: number, detail?: string): Promise<void>;
+  /** Queues the record's outcome; it is written shortly after, off the response path. */
+  finishAudit(id: string, outcome: "succeeded" | "failed", status: number, detail?: string): void;
+  /** Waits (at most `timeoutMs`) for the queued outcomes to be written; false if some are not. */
+  flushAudits(timeoutMs: number): Promise<boolean>;
   claimIdempotency(actor: string, key: string, requestHash: string): Promise<IdempotencyClaim>;
   saveIdempotency(actor: string, key: string, response: StoredResponse): Promise<void>;
   releaseIdempotency(actor: string, key: string): Promise<void>;
@@ -40,7 +46,15 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export function createPool(url: string, max = 10): pg.Pool {
+/**
+ * Connections of the gateway's pool by default. A write holds one for its pending audit
+ * record (one INSERT, about a millisecond on a near database), the outcome writer one per
+ * batch, an Idempotency-Key two or three statements more; ten serve thousands of writes a
+ * second, far above what the apiserver takes (see README: "PostgreSQL pool").
+ */
+export const DEFAULT_POOL_SIZE = 10;
+
+export function createPool(url: string, max = DEFAULT_POOL_SIZE): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max,
@@ -83,9 +97,27 @@ const PRUNE_BATCH = 5000;
 export class PgStore implements Store {
   private readonly pool: pg.Pool;
   private readonly retention: RetentionOptions;
-  constructor(pool: pg.Pool, retention: RetentionOptions = DEFAULT_RETENTION) {
+  private readonly outcomes: OutcomeQueue;
+  constructor(pool: pg.Pool, retention: RetentionOptions = DEFAULT_RETENTION, log?: Logger) {
     this.pool = pool;
     this.retention = retention;
+    let lastWarning = 0;
+    this.outcomes = new OutcomeQueue((batch) => this.completeAudits(batch), {
+      onError: (err, info) => {
+        // At most one line every 10 s while the database is away.
+        if (Date.now() - lastWarning < 10_000) return;
+        lastWarning = Date.now();
+        log?.error("could not write audit outcomes; retrying (records stay pending until then)", {
+          error: errorMessage(err),
+          ...info,
+        });
+      },
+    });
+  }
+
+  /** Audit outcomes queued and not written yet. */
+  get pendingOutcomes(): number {
+    return this.outcomes.pending;
   }
 
   private async q<R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<pg.QueryResult<R>> {
@@ -105,15 +137,29 @@ export class PgStore implements Store {
     return r.rows[0]!.id;
   }
 
-  async finishAudit(
-    id: string,
-    outcome: "succeeded" | "failed",
-    status: number,
-    detail?: string,
-  ): Promise<void> {
+  finishAudit(id: string, outcome: "succeeded" | "failed", status: number, detail?: string): void {
+    this.outcomes.push({ id, outcome, status, detail, at: new Date() });
+  }
+
+  flushAudits(timeoutMs: number): Promise<boolean> {
+    return this.outcomes.flush(timeoutMs);
+  }
+
+  /** Writes a batch of outcomes in one statement. */
+  async completeAudits(batch: AuditOutcome[]): Promise<void> {
     await this.q(
-      "UPDATE audit_log SET outcome = $2, status = $3, detail = $4, completed_at = now() WHERE id = $1",
-      [id, outcome, status, detail ?? null],
+      `UPDATE audit_log AS a
+         SET outcome = v.outcome, status = v.status, detail = v.detail, completed_at = v.at
+         FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::timestamptz[])
+           AS v(id, outcome, status, detail, at)
+         WHERE a.id = v.id`,
+      [
+        batch.map((o) => o.id),
+        batch.map((o) => o.outcome),
+        batch.map((o) => o.status),
+        batch.map((o) => o.detail ?? null),
+        batch.map((o) => o.at.toISOString()),
+      ],
     );
   }
 
@@ -190,6 +236,7 @@ export class PgStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.outcomes.flush(5_000);
     await this.pool.end();
   }
 }

@@ -87,6 +87,8 @@ export interface RequestOptions {
   contentType?: string;
   query?: Record<string, string | number | boolean | undefined>;
   signal?: AbortSignal;
+  /** The Accept header (default application/json), e.g. to ask for PartialObjectMetadata. */
+  accept?: string;
 }
 
 /** Who the apiserver should treat a request as coming from (Impersonate-User / Impersonate-Group). */
@@ -230,7 +232,7 @@ export class KubeClient {
     for (const [k, v] of Object.entries(options.query ?? {}))
       if (v !== undefined) url.searchParams.set(k, String(v));
     const headers: Record<string, string | string[]> = {
-      accept: "application/json",
+      accept: options.accept ?? "application/json",
       "user-agent": this.userAgent,
     };
     const authorization = await this.kubeConfig.authorization();

@@ -16,13 +16,28 @@ class FakeApiserver {
   oldest = 0;
   readonly lists: URLSearchParams[] = [];
   readonly watches: URLSearchParams[] = [];
+  /** The Accept header, label selector and arrival time of each request. */
+  readonly requests: { watch: boolean; accept: string | undefined; selector: string | null; at: number }[] =
+    [];
+  /** Watches end at once, with nothing in them (an apiserver going away). */
+  endAtOnce = false;
   private readonly open = new Set<ServerResponse>();
   readonly server = createServer((req, res) => {
     const url = new URL(req.url!, "http://x");
     const q = url.searchParams;
+    this.requests.push({
+      watch: q.get("watch") === "true",
+      accept: req.headers.accept,
+      selector: q.get("labelSelector"),
+      at: Date.now(),
+    });
     if (q.get("watch") === "true") {
       this.watches.push(q);
       res.writeHead(200, { "content-type": "application/json" });
+      if (this.endAtOnce) {
+        res.end();
+        return;
+      }
       if (Number(q.get("resourceVersion")) < this.oldest) {
         res.end(
           `${JSON.stringify({ type: "ERROR", object: { kind: "Status", code: 410, reason: "Expired" } })}\n`,
@@ -162,6 +177,49 @@ describe("Informer", () => {
       );
       assert.deepEqual(informer.list("other"), []);
     } finally {
+      await informer.stop();
+    }
+  });
+
+  it("asks for metadata only when told; reports its progress; backs off a watch that ends at once", async () => {
+    api.objects.clear();
+    api.oldest = 0;
+    api.objects.set("m", api.pod("m"));
+    // This informer's requests (the last test's informer may still have one on its way).
+    const mine = () => api.requests.filter((r) => r.selector === "app=meta");
+    const watches = () => mine().filter((r) => r.watch);
+    const informer = new Informer<KubeObject>(
+      client,
+      { apiVersion: "v1", kind: "Pod", namespace: "ns", labelSelector: "app=meta", metadataOnly: true },
+      silentLogger(),
+    );
+    const progress: string[] = [];
+    informer.onProgress((rv, listed) => progress.push(`${rv}${listed ? " listed" : ""}`));
+    await informer.start();
+    try {
+      await until("a watch", () => watches().length === 1);
+      assert.deepEqual(
+        mine().map((r) => [r.watch, r.accept]),
+        [
+          [false, "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"],
+          [true, "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"],
+        ],
+      );
+      const listedAt = String(api.rv);
+      api.put(api.pod("n"), "ADDED");
+      await until("the event's progress", () => progress.length === 2);
+      assert.deepEqual(progress, [`${listedAt} listed`, String(api.rv)]);
+
+      api.endAtOnce = true;
+      api.endWatches();
+      await until("two watches that ended at once", () => watches().length === 4);
+      const [third, fourth] = watches().slice(2);
+      assert.ok(
+        fourth!.at - third!.at >= 400,
+        `a watch ${fourth!.at - third!.at} ms after one that ended at once`,
+      );
+    } finally {
+      api.endAtOnce = false;
       await informer.stop();
     }
   });

@@ -4,14 +4,25 @@
 // (bookmarks included) and a 410 Gone starts over with a list, whose differences from
 // the cache reach the handlers as adds, updates and deletes. Every object is cached
 // without managedFields and, with a `transform`, as the projection the controllers read
-// (so a Pod costs what its status needs, not its whole spec). Errors restart the watch
-// with backoff; waitForSync() tells when the first list has been delivered.
+// (so a Pod costs what its status needs, not its whole spec), or asked for as metadata
+// only. Errors, and a watch that ends at once with nothing in it, restart the watch with
+// backoff; waitForSync() tells when the first list has been delivered, and progress
+// listeners how far the cache has come (every event and bookmark, every completed list).
 import type { KubeClient, KubeList, KubeObject } from "./client.ts";
 import { Watch, type WatchEventType, type WatchHandle, type WatchStatus } from "./watch.ts";
 import type { Logger } from "../log.ts";
 import { errorMessage } from "../log.ts";
 
 export type Handler<T> = (obj: T, old?: T) => void;
+
+/**
+ * The cache holds every change up to `resourceVersion`: after each watch event or bookmark,
+ * and after each completed list (`listed`; the handlers have had its differences).
+ */
+export type ProgressListener = (resourceVersion: string, listed: boolean) => void;
+
+const METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+const METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
 
 export interface InformerOptions {
   apiVersion: string;
@@ -26,6 +37,8 @@ export interface InformerOptions {
   transform?: (obj: KubeObject) => KubeObject;
   /** Objects per page of a list (default 500). */
   pageSize?: number;
+  /** List and watch PartialObjectMetadata only (when what changed matters, not the objects). */
+  metadataOnly?: boolean;
 }
 
 /** The apiserver's longest watch is about this long; each watch asks for a random share of it. */
@@ -41,6 +54,7 @@ export class Informer<T extends KubeObject> implements SharedInformer<T> {
     update: [] as Handler<T>[],
     delete: [] as Handler<T>[],
   };
+  private readonly progress: ProgressListener[] = [];
   /** The cache, by namespace and then name (cluster-scoped objects under ""). */
   private readonly byNamespace = new Map<string, Map<string, T>>();
   private resourceVersion = "";
@@ -62,6 +76,10 @@ export class Informer<T extends KubeObject> implements SharedInformer<T> {
 
   on(event: "add" | "update" | "delete", handler: Handler<T>): void {
     this.handlers[event].push(handler);
+  }
+
+  onProgress(listener: ProgressListener): void {
+    this.progress.push(listener);
   }
 
   start(): Promise<void> {
@@ -135,16 +153,14 @@ export class Informer<T extends KubeObject> implements SharedInformer<T> {
     let next: string | undefined;
     let rv = "";
     do {
-      const page: KubeList<KubeObject> = await this.client.list(
-        this.options.apiVersion,
-        this.options.kind,
-        this.options.namespace,
-        {
+      const page = await this.client.request<KubeList<KubeObject>>("GET", this.path, {
+        query: {
           labelSelector: this.options.labelSelector,
           limit: this.options.pageSize ?? 500,
           continue: next,
         },
-      );
+        ...(this.options.metadataOnly ? { accept: METADATA_LIST } : {}),
+      });
       rv ||= page.metadata.resourceVersion ?? "";
       next = page.metadata.continue || undefined;
       for (const item of page.items) {
@@ -157,6 +173,7 @@ export class Informer<T extends KubeObject> implements SharedInformer<T> {
     for (const [namespace, objects] of this.byNamespace)
       for (const [name, obj] of objects) if (!seen.has(`${namespace}/${name}`)) this.remove(obj);
     this.resourceVersion = rv;
+    for (const p of this.progress) p(rv, true);
   }
 
   private watch(): void {
@@ -182,7 +199,10 @@ export class Informer<T extends KubeObject> implements SharedInformer<T> {
           return;
       }
       const rv = obj.metadata?.resourceVersion;
-      if (rv) this.resourceVersion = rv;
+      if (rv) {
+        this.resourceVersion = rv;
+        for (const p of this.progress) p(rv, false);
+      }
     };
     const done = (err?: unknown) => {
       ended = true;
@@ -194,6 +214,9 @@ export class Informer<T extends KubeObject> implements SharedInformer<T> {
         this.resourceVersion = "";
         this.again(true);
       } else if (err) this.again(false, err);
+      // An apiserver going away may accept a watch and end it at once: not a tight loop.
+      else if (events === 0 && Date.now() - started < 1000)
+        this.again(false, new Error("the watch ended at once"));
       else this.again(false);
     };
     new Watch(this.client)
@@ -207,6 +230,7 @@ export class Informer<T extends KubeObject> implements SharedInformer<T> {
         },
         onEvent,
         done,
+        this.options.metadataOnly ? METADATA : undefined,
       )
       .then((handle) => {
         if (this.stopped) handle.abort();

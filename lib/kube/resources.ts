@@ -48,6 +48,30 @@ const table: Record<string, ResourceInfo> = {
     plural: "mutatingwebhookconfigurations",
     namespaced: false,
   },
+  "rbac.authorization.k8s.io/v1/Role": {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    plural: "roles",
+    namespaced: true,
+  },
+  "rbac.authorization.k8s.io/v1/RoleBinding": {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    plural: "rolebindings",
+    namespaced: true,
+  },
+  "rbac.authorization.k8s.io/v1/ClusterRole": {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    plural: "clusterroles",
+    namespaced: false,
+  },
+  "rbac.authorization.k8s.io/v1/ClusterRoleBinding": {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    plural: "clusterrolebindings",
+    namespaced: false,
+  },
   "agentry.dev/v1alpha1/AgentRuntime": {
     group: "agentry.dev",
     version: "v1alpha1",

@@ -28,13 +28,14 @@ export class Watch {
 
   /**
    * Watches `path` (a collection) from the query's resourceVersion. Never throws: a failure
-   * to start reaches `done` too.
+   * to start reaches `done` too. `accept` asks for another representation (e.g. metadata only).
    */
   async watch(
     path: string,
     query: Record<string, string | number | boolean | undefined>,
     onEvent: (type: WatchEventType, obj: KubeObject & WatchStatus) => void,
     done: (err?: unknown) => void,
+    accept?: string,
   ): Promise<WatchHandle> {
     const controller = new AbortController();
     let finished = false;
@@ -56,6 +57,7 @@ export class Watch {
       const res = await this.client.openStream("GET", path, {
         query: { ...query, watch: true },
         signal: controller.signal,
+        ...(accept ? { accept } : {}),
       });
       alive();
       let pending = "";

@@ -270,9 +270,16 @@ describe("etcd and kube-apiserver restart under load", () => {
       operator.logs.some((l) => /watch failed|list failed/.test(String(l.message))),
       "the operator noticed the outage",
     );
-    // While it cannot reach the apiserver the gateway retries its watch every few seconds,
-    // not in a tight loop (it did: about a hundred attempts and warnings a second).
+    // While it cannot reach the apiserver the gateway retries its watches every few seconds,
+    // not in a tight loop (it did: about a hundred attempts and warnings a second). It runs
+    // nine: the event stream's, its read cache's four kinds and the four RBAC kinds; each
+    // backs off from 0.5 s, doubling to 5 s (at most 5 attempts in its first 8 s, then one
+    // every 5 s), plus some slack for other calls.
+    const watches = 9;
     t.diagnostic(`gateway cut off for ${cutMs} ms: ${proxy.refused} connections refused`);
-    assert.ok(proxy.refused <= 10 + cutMs / 500, `${proxy.refused} connection attempts in ${cutMs} ms`);
+    assert.ok(
+      proxy.refused <= 10 + watches * (5 + cutMs / 5000),
+      `${proxy.refused} connection attempts in ${cutMs} ms`,
+    );
   });
 });

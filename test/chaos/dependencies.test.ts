@@ -160,15 +160,17 @@ describe("gateway: PostgreSQL stops and comes back", () => {
       .split(" ")
       .sort();
     assert.deepEqual(names, ["after", "before"]);
-    const audit = await waitFor("the audit records", async () => {
+    // Outcomes are written off the response path: wait until none of these is pending.
+    const audit = await waitFor("the audit records' outcomes", async () => {
       const c = new pg.Client({ connectionString: db.url });
       c.on("error", () => undefined);
       await c.connect();
       try {
-        return await c.query<{ name: string; outcome: string }>(
+        const r = await c.query<{ name: string; outcome: string }>(
           "SELECT name, outcome FROM audit_log WHERE namespace = $1 AND verb = 'create' ORDER BY name",
           [ns],
         );
+        return r.rows.some((row) => row.outcome === "pending") ? undefined : r;
       } finally {
         await c.end().catch(() => undefined);
       }

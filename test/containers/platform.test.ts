@@ -465,10 +465,13 @@ describe("the gateway image", () => {
     );
     const db = new pg.Client({ connectionString: database });
     await db.connect();
-    const audit = await db.query<{ actor: string; outcome: string }>(
-      "SELECT actor, outcome FROM audit_log WHERE name = 'via-gateway'",
-    );
-    await db.end();
+    // The outcome is written off the response path: wait for it.
+    const audit = await waitFor("the audit record's outcome", async () => {
+      const r = await db.query<{ actor: string; outcome: string }>(
+        "SELECT actor, outcome FROM audit_log WHERE name = 'via-gateway'",
+      );
+      return r.rows.some((row) => row.outcome === "pending") ? undefined : r;
+    }).finally(() => db.end());
     assert.deepEqual(audit.rows, [
       { actor: `system:serviceaccount:${rel.namespace}:writer`, outcome: "succeeded" },
     ]);

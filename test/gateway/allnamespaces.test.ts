@@ -4,30 +4,16 @@
 // with no namespace gets 403.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { kubectl, testNamespace } from "../harness/cluster.ts";
-import { startGateway } from "./harness.ts";
+import { testNamespace } from "../harness/cluster.ts";
+import { grant, startGateway } from "./harness.ts";
 
 const fleet = (name: string) => ({
   metadata: { name },
   spec: { template: { image: "busybox:1.36" }, minReplicas: 0, maxReplicas: 1 },
 });
 
-async function mayList(ns: string, user: string): Promise<void> {
-  const manifest = `
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: { name: fleet-lister, namespace: ${ns} }
-rules: [{ apiGroups: [agentry.dev], resources: [sandboxfleets], verbs: [list] }]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: { name: fleet-lister, namespace: ${ns} }
-subjects: [{ kind: User, name: ${user}, apiGroup: rbac.authorization.k8s.io }]
-roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: fleet-lister }
-`;
-  const r = await kubectl(["apply", "-f", "-"], manifest);
-  assert.equal(r.code, 0, r.stderr);
-}
+const mayList = (ns: string, user: string) =>
+  grant(ns, user, { name: "fleet-lister", resources: ["sandboxfleets"], verbs: ["list"] });
 
 describe("cross-namespace lists", () => {
   it("lists only the namespaces RBAC allows, paged across them", async (t) => {

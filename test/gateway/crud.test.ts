@@ -111,6 +111,15 @@ describe("gateway REST resources", () => {
 
       const statusWrite = await gw.call("PUT", `${base}/one/status`, { body: { status: {} } });
       assert.equal(statusWrite.status, 405);
+      // A method the paths do not take: 405 naming the ones they do (not the read cache's GET).
+      for (const [path, allow] of [
+        [base, "GET, POST"],
+        [`${base}/one`, "GET, PUT, PATCH, DELETE"],
+      ] as const) {
+        const options = await gw.call("OPTIONS", path);
+        assert.equal(options.status, 405, path);
+        assert.equal(options.headers.get("allow"), allow, path);
+      }
 
       const deleted = await gw.call("DELETE", `${base}/one`);
       assert.equal(deleted.status, 200, JSON.stringify(deleted.body));

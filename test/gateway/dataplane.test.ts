@@ -544,6 +544,7 @@ roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: reader }
   });
 
   it("audits every data-plane call with who, what and the outcome", async () => {
+    await gw.auditWritten();
     const rows = await gw.pool.query<{
       verb: string;
       actor: string;

@@ -10,8 +10,12 @@ import pg from "pg";
 import { KubeClient } from "../../lib/kube/client.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { createServer } from "node:http";
-import { createApp, MAX_HEADER_BYTES } from "../../gateway/app.ts";
+import { createGateway, MAX_HEADER_BYTES } from "../../gateway/app.ts";
+import { KINDS } from "../../api/v1alpha1/index.ts";
+import { AccessCache } from "../../gateway/auth/access.ts";
 import { createAuthenticator } from "../../gateway/auth/authenticate.ts";
+import { RbacWatch } from "../../gateway/auth/rbacwatch.ts";
+import { ReadCache } from "../../gateway/cache/readcache.ts";
 import type { Identity } from "../../gateway/auth/identity.ts";
 import { TokenReviewer } from "../../gateway/auth/tokenreview.ts";
 import { hashToken } from "../../gateway/auth/tokens.ts";
@@ -26,7 +30,7 @@ import type { AdmissionSettings } from "../../gateway/routes/admit.ts";
 import { startEmbeddedPostgres } from "../../gateway/store/embedded.ts";
 import { migrate } from "../../gateway/store/migrations.ts";
 import { createPool, PgStore } from "../../gateway/store/store.ts";
-import { kubeConfig, kubectl } from "../harness/cluster.ts";
+import { kubeConfig, kubectl, waitFor } from "../harness/cluster.ts";
 import { startProgram } from "../harness/process.ts";
 import { repoRoot } from "../harness/paths.ts";
 
@@ -40,6 +44,8 @@ export interface Gateway {
   /** Where /metrics is served: a port of its own, as gateway/main.ts serves it. */
   metricsUrl: string;
   pool: pg.Pool;
+  /** Resolves once the audit outcomes of the answers given so far are in the database. */
+  auditWritten(): Promise<void>;
   /** Stops the embedded database (PGlite), when the gateway uses it. */
   stopDatabase?: () => Promise<void>;
   call(method: string, path: string, options?: CallOptions): Promise<Answer>;
@@ -110,6 +116,35 @@ export async function createFleet(namespace: string, name = "fleet"): Promise<vo
   if (r.code !== 0) throw new Error(`could not create SandboxFleet ${namespace}/${name}: ${r.stderr}`);
 }
 
+/** Grants `user` `verbs` on agentry.dev `resources` in `ns`: a Role and a RoleBinding named `name`. */
+export async function grant(
+  ns: string,
+  user: string,
+  rule: { name: string; resources: string[]; verbs: string[] },
+): Promise<void> {
+  const { name, resources, verbs } = rule;
+  const manifest = [
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name, namespace: ns },
+      rules: [{ apiGroups: ["agentry.dev"], resources, verbs }],
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name, namespace: ns },
+      subjects: [{ kind: "User", name: user, apiGroup: "rbac.authorization.k8s.io" }],
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+    },
+  ];
+  const r = await kubectl(
+    ["apply", "-f", "-"],
+    JSON.stringify({ apiVersion: "v1", kind: "List", items: manifest }),
+  );
+  if (r.code !== 0) throw new Error(`could not grant ${user} ${verbs.join(",")} in ${ns}: ${r.stderr}`);
+}
+
 export interface InProcessOptions {
   tokens?: Record<string, Identity>;
   databaseUrl?: string;
@@ -122,6 +157,14 @@ export interface InProcessOptions {
   dataPlane?: DataPlaneOptions;
   /** Serve the built web console from this directory under /ui. */
   consoleDir?: string;
+  /** Answer reads from the gateway's cache, as main.ts does (default true); waits for it to fill. */
+  cache?: boolean;
+  /** How long a read waits for the cache to hold the gateway's writes (default 1 s, as main.ts). */
+  cacheWaitMs?: number;
+  /** How long SubjectAccessReview answers are remembered (default 5 s, as main.ts). */
+  accessTtlMs?: number;
+  /** Watch RBAC objects to forget remembered answers at once (default true, as main.ts). */
+  rbacWatch?: boolean;
 }
 
 /** The gateway app in this process, as main.ts wires it (in-process bus and limiter). */
@@ -141,9 +184,28 @@ export async function startGateway(t: After, options: InProcessOptions = {}): Pr
   const metrics = new GatewayMetrics(false);
   const log = silentLogger();
   const hub = new EventHub(kube, new MemoryBus(100), log);
-  const app = createApp({
+  const access = new AccessCache(kube, {
+    ...(options.accessTtlMs !== undefined ? { ttlMs: options.accessTtlMs } : {}),
+    onLookup: (result) => metrics.accessLookups.inc({ result }),
+  });
+  const rbac = options.rbacWatch === false ? undefined : new RbacWatch((ns) => access.invalidate(ns));
+  rbac?.start(kube, log);
+  const cache =
+    options.cache === false
+      ? undefined
+      : new ReadCache(KINDS, options.cacheWaitMs !== undefined ? { waitMs: options.cacheWaitMs } : {});
+  if (cache) {
+    cache.start(kube, log);
+    metrics.cacheSizes = () => cache.sizes();
+    await waitFor("the gateway's cache to fill", () => cache.synced);
+  }
+  const store = new PgStore(pool);
+  metrics.auditOutcomesPending = () => store.pendingOutcomes;
+  const app = createGateway({
     kube,
-    store: new PgStore(pool),
+    store,
+    access,
+    ...(cache ? { cache } : {}),
     limiter: options.limiter ?? new MemoryRateLimiter({ rate: 10_000, burst: 10_000 }),
     metrics,
     log,
@@ -152,7 +214,8 @@ export async function startGateway(t: After, options: InProcessOptions = {}): Pr
       ...(options.tokenReview ? { tokenReview: new TokenReviewer(kube) } : {}),
       allowAnonymous: options.allowAnonymous ?? false,
     }),
-    watch: sseHandler(hub, kube, metrics, {
+    watch: sseHandler(hub, metrics, {
+      review: access.review,
       heartbeatMs: options.heartbeatMs ?? 15_000,
       clientBufferBytes: 1 << 20,
     }),
@@ -170,6 +233,8 @@ export async function startGateway(t: After, options: InProcessOptions = {}): Pr
     server.closeAllConnections();
     server.close();
     await hub.close();
+    await Promise.all([cache?.stop(), rbac?.stop()]);
+    await store.flushAudits(5_000);
     await pool.end().catch(() => undefined);
     if (!dbStopped) await stopDatabase?.().catch(() => undefined);
   });
@@ -177,6 +242,9 @@ export async function startGateway(t: After, options: InProcessOptions = {}): Pr
     url: base,
     metricsUrl: `http://127.0.0.1:${metricsServer.port}/metrics`,
     pool,
+    auditWritten: async () => {
+      if (!(await store.flushAudits(30_000))) throw new Error("audit outcomes still not written after 30 s");
+    },
     ...(stopDatabase
       ? {
           stopDatabase: async () => {

@@ -89,6 +89,7 @@ describe("gateway authorisation through Kubernetes RBAC", () => {
     const annotations = await kubectl(["get", "pipeline", "existing", "-n", ns, "-o", "json"]);
     assert.doesNotMatch(annotations.stdout, /run-now/);
 
+    await gw.auditWritten();
     const audit = await gw.pool.query<{ verb: string; outcome: string; status: number }>(
       "SELECT verb, outcome, status FROM audit_log WHERE actor = $1 ORDER BY id",
       [user],

@@ -41,6 +41,7 @@ describe("gateway store (PostgreSQL)", () => {
 
     const uids = await kubectl(["get", "workspaces", "-n", ns, "-o", "jsonpath={.items[*].metadata.uid}"]);
     assert.equal(uids.stdout.split(" ").length, 1);
+    await gw.auditWritten();
     const audit = await gw.pool.query<{
       request_id: string;
       verb: string;
@@ -60,6 +61,7 @@ describe("gateway store (PostgreSQL)", () => {
     assert.equal(conflict.status, 409);
     const rows = await gw.pool.query("SELECT 1 FROM idempotency_keys WHERE key = 'k2'");
     assert.equal(rows.rowCount, 0);
+    await gw.auditWritten();
     const failed = await gw.pool.query("SELECT outcome, status FROM audit_log WHERE status = 409");
     assert.deepEqual(failed.rows, [{ outcome: "failed", status: 409 }]);
   });

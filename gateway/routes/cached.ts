@@ -1,0 +1,153 @@
+// Reads answered from the gateway's cache: the caller must be allowed the read by a
+// SubjectAccessReview (remembered briefly, auth/access.ts), then the cache answers if it
+// can. Whenever either says no, the request goes on to the kind's routes, which ask the
+// apiserver as the caller, as they did before the cache: the same answer, 403 and 404
+// included, only slower. Every read is counted once by where its answer came from
+// (agentry_gateway_reads_total).
+//
+// Two ways in, one behaviour: `fastReads` takes the plain GETs of a namespace's list or of
+// one object straight from the HTTP server, before Express (admitted by the same code,
+// requests.ts), and hands everything else, a miss included, to the app; in the app
+// `cachedReadRouter`, placed before all other routes, serves the rest (HEAD, If-None-Match,
+// names the fast path does not read) and counts the misses the fast path handed over.
+import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
+import { parse } from "node:querystring";
+import { Router, type Response } from "express";
+import type { KindDefinition } from "../../api/v1alpha1/index.ts";
+import type { AccessQuestion, AccessReview } from "../auth/access.ts";
+import type { Identity } from "../auth/identity.ts";
+import type { ReadCache, Served } from "../cache/readcache.ts";
+import type { GatewayMetrics } from "../metrics.ts";
+import { admit, contextOf, requestContext, type RequestDeps } from "../requests.ts";
+import { listQuery } from "./resources.ts";
+import { preconditionOf } from "./validate.ts";
+
+export interface CachedReads {
+  cache: ReadCache | undefined;
+  review: AccessReview;
+  metrics: GatewayMetrics;
+}
+
+type Answer = { ok: true } | { ok: false; reason: string };
+type Hit = { body: Buffer; etag?: string };
+
+/** Counts a read: from the cache, or from the apiserver and why. */
+export function countRead(deps: CachedReads, kind: string, verb: string, answer: Answer): void {
+  deps.metrics.reads.inc({
+    kind,
+    verb,
+    source: answer.ok ? "cache" : "apiserver",
+    reason: answer.ok ? "" : answer.reason,
+  });
+}
+
+/** The cache's answer for `who`, if the review allows the read (not counted). */
+async function answer<T>(
+  deps: CachedReads,
+  who: Identity,
+  q: AccessQuestion,
+  serve: (cache: ReadCache) => Promise<Served<T>>,
+): Promise<Served<T> | { ok: false; reason: string }> {
+  if (!deps.cache) return { ok: false, reason: "off" };
+  if (!(await deps.review(who, q)).allowed) return { ok: false, reason: "denied" };
+  return serve(deps.cache);
+}
+
+/** The list or get a request path names, answered from the cache. */
+function read(
+  deps: CachedReads,
+  who: Identity,
+  def: KindDefinition,
+  namespace: string,
+  name: string | undefined,
+  query: () => ReturnType<typeof listQuery>,
+): Promise<Served<Hit> | { ok: false; reason: string }> {
+  const resource = def.plural;
+  if (name === undefined) {
+    const q = query();
+    return answer(deps, who, { verb: "list", resource, namespace }, (c) => c.list(def, namespace, q));
+  }
+  return answer(deps, who, { verb: "get", resource, namespace, name }, (c) => c.get(def, namespace, name));
+}
+
+/** Sends JSON bytes built by the cache, with the headers res.json would give them. */
+export function sendJson(res: Response, body: Buffer): void {
+  res.set("content-type", "application/json; charset=utf-8").send(body);
+}
+
+/** GET of a list or of one object of `defs` in a namespace, from the cache; else next(). */
+export function cachedReadRouter(defs: readonly KindDefinition[], deps: CachedReads): Router {
+  const router = Router();
+  const kinds = new Map(defs.map((d) => [d.plural, d]));
+  // A middleware, not a GET route: a route here would make the router answer OPTIONS itself
+  // (200, Allow: GET, HEAD) before the resource routes' 405 with their own Allow.
+  router.use("/namespaces/:namespace/:plural{/:name}", async (req, res, next) => {
+    if ((req.method !== "GET" && req.method !== "HEAD") || req.path !== "/") return next();
+    const { namespace, plural, name } = req.params;
+    const def = kinds.get(plural);
+    if (!def) return next();
+    const verb = name === undefined ? "list" : "get";
+    const ctx = contextOf(req);
+    const missed = ctx?.cacheMiss;
+    if (missed !== undefined) {
+      // The fast path asked already: the apiserver answers.
+      countRead(deps, def.kind, verb, { ok: false, reason: missed });
+      return next();
+    }
+    const who = res.locals.identity as Identity;
+    const got = await read(deps, who, def, namespace, name, () => listQuery(req.query));
+    countRead(deps, def.kind, verb, got);
+    if (!got.ok) return next();
+    if (got.etag) {
+      res.setHeader("etag", got.etag);
+      const since = preconditionOf(req.get("if-none-match"), "If-None-Match");
+      if (since && `"${since}"` === got.etag) return void res.status(304).end();
+    }
+    sendJson(res, got.body);
+  });
+  return router;
+}
+
+const KINDS_PATTERN = "(agentruntimes|pipelines|sandboxfleets|workspaces)";
+/** /v1/namespaces/{namespace}/{plural}[/{name}][?query], names as checkPathNames takes them. */
+const FAST = new RegExp(
+  `^/v1/namespaces/([a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?)/${KINDS_PATTERN}(?:/([a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?))?(?:\\?(.*))?$`,
+);
+
+export interface FastReadDeps extends RequestDeps, CachedReads {}
+
+/**
+ * The HTTP server's handler: plain GETs of a list or an object the cache answers are served
+ * here; every other request, and every read the cache does not answer, goes to `app`.
+ * Only for a gateway that takes the connection's peer as the client (no trusted proxies).
+ */
+export function fastReads(app: RequestListener, defs: readonly KindDefinition[], deps: FastReadDeps) {
+  const kinds = new Map(defs.map((d) => [d.plural, d]));
+  const serve = async (req: IncomingMessage, res: ServerResponse, m: RegExpExecArray): Promise<boolean> => {
+    const ctx = requestContext(deps, req, res);
+    const who = await admit(deps, req, ctx, req.socket.remoteAddress ?? "unknown");
+    const [, namespace, plural, name, search] = m as unknown as [string, string, string, string?, string?];
+    const def = kinds.get(plural)!;
+    const got = await read(deps, who, def, namespace, name, () => listQuery(parse(search ?? "")));
+    if (!got.ok) {
+      ctx.cacheMiss = got.reason;
+      return false;
+    }
+    countRead(deps, def.kind, name === undefined ? "list" : "get", got);
+    res.statusCode = 200;
+    res.setHeader("content-type", "application/json; charset=utf-8");
+    res.setHeader("content-length", got.body.length);
+    if (got.etag) res.setHeader("etag", got.etag);
+    res.end(got.body);
+    return true;
+  };
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const m = req.method === "GET" && req.headers["if-none-match"] === undefined && FAST.exec(req.url ?? "");
+    if (!m) return void app(req, res);
+    // A refusal (401, 429, a bad query) is the app's to answer: admission is remembered.
+    serve(req, res, m).then(
+      (done) => done || app(req, res),
+      () => app(req, res),
+    );
+  };
+}
