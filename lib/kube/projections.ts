@@ -21,6 +21,29 @@ export interface ConditionView {
   lastTransitionTime?: string;
 }
 
+/** A Pod as cached: what an agent's status reads (podView). */
+export interface CachedPod extends KubeObject {
+  spec?: { nodeName?: string };
+  status?: {
+    phase?: string;
+    podIP?: string;
+    reason?: string;
+    message?: string;
+    conditions?: ConditionView[];
+    containerStatuses?: {
+      name: string;
+      ready?: boolean;
+      restartCount?: number;
+      state?: {
+        waiting?: { reason?: string; message?: string };
+        terminated?: { reason?: string; message?: string; exitCode?: number };
+        running?: unknown;
+      };
+      lastState?: { terminated?: { reason?: string; message?: string; exitCode?: number } };
+    }[];
+  };
+}
+
 /** A Job as cached: what a Pipeline's status reads (jobView). */
 export interface CachedJob extends KubeObject {
   spec?: { activeDeadlineSeconds?: number };
@@ -83,14 +106,15 @@ const CONDITION = ["type", "status", "reason", "message", "lastTransitionTime"] 
 const conditions = (list: unknown) => (list as Raw[] | undefined)?.map((c) => pick(c, CONDITION));
 
 /** A Pod as an agent's status reads it: node, phase, conditions, container states, IP. */
-export const podView: Projection = (o) => {
+export const podView: Projection<CachedPod> = (o) => {
   const status = o["status"] as Raw;
   const spec = o["spec"] as Raw;
   return {
     apiVersion: o.apiVersion,
     kind: o.kind,
     metadata: metadataView(o.metadata),
-    spec: defined({ nodeName: spec?.["nodeName"] }),
+    spec: defined({ nodeName: spec?.["nodeName"] as string | undefined }),
+    // The one place a Pod's raw status becomes the typed view (the apiserver's schema).
     status: defined({
       ...pick(status, ["phase", "reason", "message", "podIP"]),
       conditions: conditions(status?.["conditions"]),
@@ -100,7 +124,7 @@ export const podView: Projection = (o) => {
           lastState: pick(c?.["lastState"] as Raw, ["terminated"]),
         }),
       ),
-    }),
+    }) as CachedPod["status"],
   };
 };
 

@@ -158,7 +158,7 @@ describe("kstatus on every verdict of the status builders", () => {
                   status: "False",
                   reason: "Unschedulable",
                   lastTransitionTime: "2026-11-23T09:00:00Z",
-                } as never,
+                },
               ],
             },
           },

@@ -4,12 +4,11 @@
 // afresh, as the kubelet's own restart backoff does for a new Pod).
 import type { AgentRuntime } from "../../../api/v1alpha1/index.ts";
 import { type ChildWriter, NameConflictError, controlledBy } from "../../../lib/kube/children.ts";
-import type { KubeObject } from "../../../lib/kube/client.ts";
 import type { Recorder } from "../../../lib/kube/events.ts";
 import { LABEL_TEMPLATE_HASH, type AgentChildren } from "./desired.ts";
 import { staleChild } from "./inputs.ts";
 import { planPod } from "./plan.ts";
-import type { PodView } from "./status.ts";
+import type { CachedPod } from "../../../lib/kube/projections.ts";
 
 export interface AgentPodsDeps {
   writer: ChildWriter;
@@ -46,7 +45,7 @@ export class AgentPods {
     key: string,
     ar: AgentRuntime,
     desired: AgentChildren,
-    pod: KubeObject | undefined,
+    pod: CachedPod | undefined,
     workspaceProblem: string | undefined,
   ): Promise<{ replacing: boolean; requeueAfterMs?: number }> {
     const plan = planPod({
@@ -56,7 +55,7 @@ export class AgentPods {
         stale: staleChild(pod, ar.metadata.uid, this.deps.controllerId),
         deleting: pod.metadata.deletionTimestamp !== undefined,
         templateHash: pod.metadata.labels?.[LABEL_TEMPLATE_HASH],
-        phase: (pod as PodView).status?.phase,
+        phase: pod.status?.phase,
       },
       templateHash: desired.templateHash,
       workspaceProblem: workspaceProblem !== undefined,

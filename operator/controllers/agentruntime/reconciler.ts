@@ -178,7 +178,7 @@ export class AgentRuntimeReconciler implements WatchingReconciler {
     }
 
     const cachedPod = this.deps.informers.pods.get(namespace, desired.podName);
-    const pod = (cachedPod && this.ownedBy(cachedPod, ar) ? cachedPod : undefined) as PodView | undefined;
+    const pod: PodView | undefined = cachedPod && this.ownedBy(cachedPod, ar) ? cachedPod : undefined;
     const notReady =
       !ar.spec.suspended &&
       !pod?.metadata.deletionTimestamp &&

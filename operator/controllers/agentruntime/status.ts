@@ -8,6 +8,7 @@ import type {
   ObjectMeta,
 } from "../../../api/v1alpha1/index.ts";
 import { AgentRuntimeReason } from "../../../api/v1alpha1/index.ts";
+import type { CachedPod } from "../../../lib/kube/projections.ts";
 import {
   mergeConditions,
   type Progress,
@@ -21,25 +22,8 @@ export interface PodView {
   metadata: Partial<
     Pick<ObjectMeta, "name" | "namespace" | "uid" | "deletionTimestamp" | "labels" | "ownerReferences">
   >;
-  spec?: { nodeName?: string };
-  status?: {
-    phase?: string;
-    podIP?: string;
-    reason?: string;
-    message?: string;
-    conditions?: { type: string; status: string; reason?: string; message?: string }[];
-    containerStatuses?: {
-      name: string;
-      ready?: boolean;
-      restartCount?: number;
-      state?: {
-        waiting?: { reason?: string; message?: string };
-        terminated?: { reason?: string; message?: string; exitCode?: number };
-        running?: unknown;
-      };
-      lastState?: { terminated?: { reason?: string; message?: string; exitCode?: number } };
-    }[];
-  };
+  spec?: CachedPod["spec"];
+  status?: CachedPod["status"];
 }
 
 export interface AgentObservation {

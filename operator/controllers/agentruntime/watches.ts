@@ -5,6 +5,7 @@
 import type { AgentRuntime, Workspace } from "../../../api/v1alpha1/index.ts";
 import { CacheIndex, inNamespace } from "../../../lib/kube/cacheindex.ts";
 import type { KubeObject } from "../../../lib/kube/client.ts";
+import type { CachedPod } from "../../../lib/kube/projections.ts";
 import { sameLabels } from "../../../lib/kube/conditions.ts";
 import { keyOf, type SharedInformer } from "../../../lib/kube/informer.ts";
 import type { TypedInformer } from "../../../lib/kube/typed.ts";
@@ -20,7 +21,7 @@ import { LABEL_AGENT } from "./desired.ts";
 
 export interface AgentInformers {
   agents: TypedInformer<"AgentRuntime">;
-  pods: SharedInformer<KubeObject>;
+  pods: SharedInformer<CachedPod>;
   services: SharedInformer<KubeObject>;
   networkPolicies: SharedInformer<KubeObject>;
   claims: SharedInformer<KubeObject>;
