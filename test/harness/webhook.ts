@@ -125,8 +125,12 @@ export async function webhookRulesInForce(
     async () => {
       const args = ["apply", "-n", namespace, "-f", "-", ...(dryRun ? ["--dry-run=server"] : [])];
       const res = await kubectl(args, JSON.stringify(probe));
-      return res.code !== 0 && /does not exist/.test(res.stderr);
+      if (res.code !== 0 && /does not exist/.test(res.stderr)) return true;
+      // Kept as the last error, so a timeout says what the apiserver answered: with
+      // failurePolicy Ignore a webhook the apiserver could not reach (or that answered too
+      // late under load) shows up as an admitted probe.
+      throw new Error(`probe answered (exit ${res.code}): ${(res.stderr || res.stdout).trim()}`);
     },
-    { timeoutMs: 30_000 },
+    { timeoutMs: 60_000, intervalMs: 250 },
   );
 }

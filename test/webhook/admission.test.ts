@@ -336,7 +336,10 @@ describe("admission webhook down: failurePolicy", () => {
   it("Ignore: writes go through unchecked while the webhook is down", async () => {
     const ident = webhookId();
     const ns = await testNamespace({ ...suite, name: "webhook-ignore" }, ident.labels);
-    const hook = await startWebhook(suite, ident, { namespace: ns, args: ["--failure-policy=Ignore"] });
+    const hook = await startWebhook(suite, ident, {
+      namespace: ns,
+      args: ["--failure-policy=Ignore", "--timeout=15s"],
+    });
     await webhookActive(ns);
     await hook.stop();
     admitted(await apply(ns, workspace("w", "missing")));
