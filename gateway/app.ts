@@ -83,7 +83,7 @@ export const MAX_HEADER_BYTES = 64 * 1024;
 const jsonTypes = ["application/json", "application/merge-patch+json", "application/*+json"];
 
 const defaultAccess = (deps: GatewayDeps) =>
-  new AccessCache(deps.kube, { onLookup: (result) => deps.metrics.accessLookups.inc({ result }) });
+  new AccessCache(deps.kube, { onLookup: (result) => deps.metrics.countAccessLookup(result) });
 
 /**
  * The HTTP server's request handler: the app, with the plain cached reads served before it

@@ -197,7 +197,7 @@ const hub = new EventHub(kube, bus, log);
 // cache of the four kinds (filled in the background: reads go to the apiserver until it is).
 const access = new AccessCache(kube, {
   ttlMs: cfg.accessCacheTtlMs,
-  onLookup: (result) => metrics.accessLookups.inc({ result }),
+  onLookup: (result) => metrics.countAccessLookup(result),
 });
 const rbacWatch = new RbacWatch((namespace) => access.invalidate(namespace));
 rbacWatch.start(kube, log);

@@ -18,6 +18,50 @@ export class GatewayMetrics {
   /** Audit outcomes queued and not written yet. */
   auditOutcomesPending: () => number = () => 0;
 
+  /** The request counter's and histogram's children per label set (prom-client hashes labels on every call). */
+  private readonly perRoute = new Map<
+    string,
+    { count: { inc(): void }; latency: { observe(v: number): void } }
+  >();
+
+  private readonly readCounts = new Map<string, { inc(): void }>();
+
+  /** Counts a list or get by where its answer came from (agentry_gateway_reads_total). */
+  countRead(kind: string, verb: string, source: "cache" | "apiserver", reason: string): void {
+    const key = `${kind} ${verb} ${source} ${reason}`;
+    let c = this.readCounts.get(key);
+    if (!c) {
+      c = this.reads.labels({ kind, verb, source, reason });
+      this.readCounts.set(key, c);
+    }
+    c.inc();
+  }
+
+  private lookupCounts?: Record<"hit" | "miss", { inc(): void }>;
+
+  /** Counts an authorisation question: answered from memory or by a SubjectAccessReview. */
+  countAccessLookup(result: "hit" | "miss"): void {
+    this.lookupCounts ??= {
+      hit: this.accessLookups.labels({ result: "hit" }),
+      miss: this.accessLookups.labels({ result: "miss" }),
+    };
+    this.lookupCounts[result].inc();
+  }
+
+  /** Counts one answered request and its latency (the hot path of every request). */
+  observeRequest(method: string, route: string, status: number, seconds: number): void {
+    const key = `${method} ${status} ${route}`;
+    let m = this.perRoute.get(key);
+    if (!m) {
+      const labels = { method, route, status: String(status) };
+      m = { count: this.requests.labels(labels), latency: this.duration.labels(labels) };
+      // Bounded like the labels themselves: methods × route templates × statuses.
+      if (this.perRoute.size < 10_000) this.perRoute.set(key, m);
+    }
+    m.count.inc();
+    m.latency.observe(seconds);
+  }
+
   constructor(defaults = true) {
     if (defaults) collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];

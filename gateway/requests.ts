@@ -31,48 +31,82 @@ export interface RequestContext {
   admitted?: Promise<Identity>;
   /** Why the fast path's cache did not answer (the app's cached-read route counts it). */
   cacheMiss?: string;
+  /** The route template, when the code serving the request knows it (else routeOf the path). */
+  route?: string;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
-const contexts = new WeakMap<IncomingMessage, RequestContext>();
+const contexts = new WeakMap<IncomingMessage, Context>();
 
 const header = (req: IncomingMessage, name: string): string | undefined => {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
 };
 
-/** The request's context; the first call sets X-Request-Id and observes the answer's end. */
-export function requestContext(deps: RequestDeps, req: IncomingMessage, res: ServerResponse): RequestContext {
+interface Context extends RequestContext {
+  started: number;
+  path: string;
+  /** The answer's end is counted (a "finish" listener, or the caller said it is done). */
+  observed: boolean;
+}
+
+/**
+ * The request's context; the first call sets X-Request-Id. Unless `observe` is false, the
+ * answer's end is counted and logged when it finishes. A caller that passes false (the fast
+ * path) must call `answered` once it has sent the answer, or call this again without it.
+ */
+export function requestContext(
+  deps: RequestDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  observe = true,
+): RequestContext {
   let ctx = contexts.get(req);
-  if (ctx) return ctx;
-  const given = header(req, "x-request-id");
-  ctx = { id: given && REQUEST_ID.test(given) ? given : randomUUID() };
-  contexts.set(req, ctx);
-  res.setHeader("x-request-id", ctx.id);
-  const started = performance.now();
-  const path = (req.url ?? "").split("?")[0] ?? "";
-  const c = ctx;
-  res.once("finish", () => {
-    const seconds = (performance.now() - started) / 1000;
-    const labels = { method: req.method ?? "", route: routeOf(path), status: String(res.statusCode) };
-    deps.metrics.requests.inc(labels);
-    deps.metrics.duration.observe(labels, seconds);
-    // Writes and failures at info; successful reads (the bulk, and no change) at debug.
-    // (winston formats a line before its transports drop it: ask first.)
-    const read = (req.method === "GET" || req.method === "HEAD") && res.statusCode < 400;
-    const level = read ? "debug" : "info";
-    if (!deps.log.isLevelEnabled(level)) return;
-    deps.log.log(level, "request", {
-      requestId: c.id,
-      method: req.method,
-      route: labels.route,
-      path,
-      status: res.statusCode,
-      ms: Math.round(seconds * 10000) / 10,
-      user: c.identity?.user,
-    });
-  });
+  if (!ctx) {
+    const given = header(req, "x-request-id");
+    ctx = {
+      id: given && REQUEST_ID.test(given) ? given : randomUUID(),
+      started: performance.now(),
+      path: (req.url ?? "").split("?")[0] ?? "",
+      observed: false,
+    };
+    contexts.set(req, ctx);
+    res.setHeader("x-request-id", ctx.id);
+  }
+  if (observe && !ctx.observed) {
+    ctx.observed = true;
+    const c = ctx;
+    res.once("finish", () => record(deps, req, res, c));
+  }
   return ctx;
+}
+
+/** Counts and logs an answer sent in full by a caller that asked for its context with observe=false. */
+export function answered(deps: RequestDeps, req: IncomingMessage, res: ServerResponse): void {
+  const ctx = contexts.get(req);
+  if (!ctx || ctx.observed) return;
+  ctx.observed = true;
+  record(deps, req, res, ctx);
+}
+
+function record(deps: RequestDeps, req: IncomingMessage, res: ServerResponse, c: Context): void {
+  const seconds = (performance.now() - c.started) / 1000;
+  const route = c.route ?? routeOf(c.path);
+  deps.metrics.observeRequest(req.method ?? "", route, res.statusCode, seconds);
+  // Writes and failures at info; successful reads (the bulk, and no change) at debug.
+  // (winston formats a line before its transports drop it: ask first.)
+  const read = (req.method === "GET" || req.method === "HEAD") && res.statusCode < 400;
+  const level = read ? "debug" : "info";
+  if (!deps.log.isLevelEnabled(level)) return;
+  deps.log.log(level, "request", {
+    requestId: c.id,
+    method: req.method,
+    route,
+    path: c.path,
+    status: res.statusCode,
+    ms: Math.round(seconds * 10000) / 10,
+    user: c.identity?.user,
+  });
 }
 
 /** The request's context, if it has one yet. */

@@ -1,13 +1,14 @@
 // Static bearer tokens: a YAML or JSON list of {sha256, user, groups} read from a file or a
 // Secret. Only SHA-256 hashes of the tokens are stored; a presented token is hashed and
 // looked up.
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import * as yaml from "js-yaml";
 import { z } from "zod";
 import type { Identity } from "./identity.ts";
 import { errorMessage } from "../../lib/log.ts";
 
-export const hashToken = (token: string): string => createHash("sha256").update(token).digest("hex");
+/** The token's SHA-256 in hex (one-shot: no Hash object per request). */
+export const hashToken = (token: string): string => hash("sha256", token, "hex");
 
 const Entry = z.object({
   sha256: z

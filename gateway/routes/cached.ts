@@ -18,7 +18,7 @@ import type { AccessQuestion, AccessReview } from "../auth/access.ts";
 import type { Identity } from "../auth/identity.ts";
 import type { ReadCache, Served } from "../cache/readcache.ts";
 import type { GatewayMetrics } from "../metrics.ts";
-import { admit, contextOf, requestContext, type RequestDeps } from "../requests.ts";
+import { admit, answered, contextOf, requestContext, type RequestDeps } from "../requests.ts";
 import { listQuery } from "./resources.ts";
 import { preconditionOf } from "./validate.ts";
 
@@ -33,12 +33,8 @@ type Hit = { body: Buffer; etag?: string };
 
 /** Counts a read: from the cache, or from the apiserver and why. */
 export function countRead(deps: CachedReads, kind: string, verb: string, answer: Answer): void {
-  deps.metrics.reads.inc({
-    kind,
-    verb,
-    source: answer.ok ? "cache" : "apiserver",
-    reason: answer.ok ? "" : answer.reason,
-  });
+  if (answer.ok) deps.metrics.countRead(kind, verb, "cache", "");
+  else deps.metrics.countRead(kind, verb, "apiserver", answer.reason);
 }
 
 /** The cache's answer for `who`, if the review allows the read (not counted). */
@@ -116,6 +112,15 @@ const FAST = new RegExp(
 
 export interface FastReadDeps extends RequestDeps, CachedReads {}
 
+const JSON_TYPE = "application/json; charset=utf-8";
+/** Route templates (metric labels) of the fast path's reads: `plural` for a list, `plural/` for a get. */
+const routesOf = (defs: readonly KindDefinition[]) =>
+  new Map(
+    defs.flatMap((d) => [
+      [d.plural, `/v1/namespaces/{namespace}/${d.plural}`],
+      [`${d.plural}/`, `/v1/namespaces/{namespace}/${d.plural}/{name}`],
+    ]),
+  );
 /**
  * The HTTP server's handler: plain GETs of a list or an object the cache answers are served
  * here; every other request, and every read the cache does not answer, goes to `app`.
@@ -123,8 +128,10 @@ export interface FastReadDeps extends RequestDeps, CachedReads {}
  */
 export function fastReads(app: RequestListener, defs: readonly KindDefinition[], deps: FastReadDeps) {
   const kinds = new Map(defs.map((d) => [d.plural, d]));
+  const routes = routesOf(defs);
   const serve = async (req: IncomingMessage, res: ServerResponse, m: RegExpExecArray): Promise<boolean> => {
-    const ctx = requestContext(deps, req, res);
+    // Counted when the answer is sent (below), or by the app when it serves the request.
+    const ctx = requestContext(deps, req, res, false);
     const who = await admit(deps, req, ctx, req.socket.remoteAddress ?? "unknown");
     const [, namespace, plural, name, search] = m as unknown as [string, string, string, string?, string?];
     const def = kinds.get(plural)!;
@@ -134,11 +141,15 @@ export function fastReads(app: RequestListener, defs: readonly KindDefinition[],
       return false;
     }
     countRead(deps, def.kind, name === undefined ? "list" : "get", got);
-    res.statusCode = 200;
-    res.setHeader("content-type", "application/json; charset=utf-8");
-    res.setHeader("content-length", got.body.length);
-    if (got.etag) res.setHeader("etag", got.etag);
+    ctx.route = routes.get(name === undefined ? plural : `${plural}/`);
+    res.writeHead(
+      200,
+      got.etag
+        ? { "content-type": JSON_TYPE, "content-length": got.body.length, etag: got.etag }
+        : { "content-type": JSON_TYPE, "content-length": got.body.length },
+    );
     res.end(got.body);
+    answered(deps, req, res);
     return true;
   };
   return (req: IncomingMessage, res: ServerResponse): void => {

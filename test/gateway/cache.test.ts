@@ -196,6 +196,7 @@ describe("gateway cache against the apiserver", () => {
         assert.deepEqual(viaCache.body, viaApi.body, path);
         assert.equal(viaCache.headers.get("etag"), viaApi.headers.get("etag"));
         assert.equal(viaCache.headers.get("content-type"), viaApi.headers.get("content-type"));
+        assert.equal(viaCache.headers.get("x-request-id"), "compare-get");
         if (viaCache.status === 200) {
           const again = await cached.call("GET", path, {
             token: who,
@@ -208,6 +209,14 @@ describe("gateway cache against the apiserver", () => {
       (await counter(cached, "agentry_gateway_reads_total", { verb: "get", source: "cache" })) >=
         2 * names.length,
     );
+    // The requests the cache answered are counted as the apiserver path counts them.
+    const gets = { method: "GET", route: "/v1/namespaces/{namespace}/agentruntimes/{name}" };
+    for (const status of ["200", "404", "403"])
+      assert.equal(
+        await counter(cached, "agentry_gateway_requests_total", { ...gets, status }),
+        await counter(direct, "agentry_gateway_requests_total", { ...gets, status }),
+        `GETs of one object answered ${status}`,
+      );
   });
 
   it("continues pages across the two paths, and asks the apiserver when the list changed since", async (t) => {
