@@ -1,6 +1,13 @@
 // Benchmark: the idle operator. The compiled operator (as the images run it) watching one
 // empty namespace, started `runs` times: its resident set size once its caches are synced
-// and it has sat idle for a while (goal: under 60 MiB), and where its heap goes.
+// and it has sat idle for a while (goal: under 60 MiB), and where its heap goes. Beside it,
+// in the same run, two floors with the same Node and flags: an empty program, and one that
+// only imports the packages the compiled operator imports (found by walking its imports).
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { repoRoot } from "../test/harness/paths.ts";
 import { waitFor } from "../test/harness/process.ts";
 import { heapSummary } from "./heap.ts";
 import {
@@ -14,6 +21,40 @@ import {
   type BenchContext,
   type BenchResult,
 } from "./lib.ts";
+
+/** The packages (bare specifiers, node: builtins included) the module graph from `entry` imports. */
+export function importedPackages(entry: string): string[] {
+  const packages = new Set<string>();
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = readFileSync(file, "utf8");
+    // Static imports only: what a dynamic import() loads comes when it is first used.
+    for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+"([^"]+)"/g)) {
+      const spec = m[1] ?? "";
+      if (spec.startsWith(".")) visit(resolve(dirname(file), spec));
+      else packages.add(spec);
+    }
+  };
+  visit(entry);
+  return [...packages].sort();
+}
+
+/** RSS (MiB) of a program run with the operator's Node flags, 3 s after it says it is ready. */
+async function floorRss(source: string): Promise<{ rss: number; anon: number; file: number }> {
+  const child = spawn(process.execPath, ["--max-semi-space-size=2", "--input-type=module", "-e", source], {
+    cwd: repoRoot,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  try {
+    await once(child.stdout, "data");
+    await new Promise((r) => setTimeout(r, 3000));
+    return { rss: rssMiB(child.pid), ...rssParts(child.pid) };
+  } finally {
+    child.kill("SIGKILL");
+  }
+}
 
 export async function idleBench(ctx: BenchContext): Promise<BenchResult> {
   const runs = envNumber("RUNS", 3);
@@ -51,6 +92,24 @@ export async function idleBench(ctx: BenchContext): Promise<BenchResult> {
     if (r === 0) notes.push(...(await heapSummary(operator, "idle operator")));
     await operator.kill("SIGKILL");
   }
+  // The floors: an empty program; one importing (not using) the operator's packages.
+  const packages = importedPackages(join(repoRoot, "dist", "operator", "main.js"));
+  const keepAlive = `console.log("ready"); setInterval(() => {}, 60_000);`;
+  const empty: number[] = [];
+  const libraries: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    empty.push((await floorRss(keepAlive)).rss);
+    const lib = await floorRss(
+      `${packages.map((p) => `await import(${JSON.stringify(p)});`).join(" ")} ${keepAlive}`,
+    );
+    libraries.push(lib.rss);
+    notes.push(
+      `floor run ${r + 1}: empty program ${empty.at(-1)!.toFixed(1)} MiB; importing the operator's packages ${lib.rss.toFixed(1)} MiB (${lib.anon.toFixed(1)} anonymous + ${lib.file.toFixed(1)} file-backed)`,
+    );
+  }
+  say(
+    `idle floors: empty Node ${fig(empty, "MiB").value} MiB, with the operator's packages ${fig(libraries, "MiB").value} MiB`,
+  );
   const idle = fig(rss, "MiB", { goal: "< 60" });
   idle.met = idle.value < 60;
   return {
@@ -61,6 +120,12 @@ export async function idleBench(ctx: BenchContext): Promise<BenchResult> {
     figures: {
       operator_idle_rss_mib: { ...idle, note: `RSS after ${idleS}s idle with synced caches` },
       operator_idle_peak_rss_mib: fig(peak, "MiB", { note: "largest RSS sample while idle" }),
+      floor_empty_node_rss_mib: fig(empty, "MiB", {
+        note: "an empty program on the same Node with the operator's flags, 3 s after start",
+      }),
+      floor_operator_packages_rss_mib: fig(libraries, "MiB", {
+        note: `a program that only imports the packages the compiled operator imports: ${packages.join(", ")}`,
+      }),
     },
     notes,
   };
