@@ -5,7 +5,13 @@
 // A ConfigMap or Secret of those names that agentry did not make is never changed: the
 // objects that need it get a Warning event saying so. Both go when nothing needs them.
 import { ANNOTATION_SPEC_HASH, ChildWriter } from "../../lib/kube/children.ts";
-import { isConflict, isNotFound, type KubeClient, type KubeObject } from "../../lib/kube/client.ts";
+import {
+  isConflict,
+  isNotFound,
+  type KubeApi,
+  type KubeClient,
+  type KubeObject,
+} from "../../lib/kube/client.ts";
 import type { ReconcileResult } from "../../lib/kube/controller.ts";
 import type { Watches, WatchingReconciler } from "../../lib/kube/watches.ts";
 import type { Recorder } from "../../lib/kube/events.ts";
@@ -35,7 +41,7 @@ export interface TrustInformers {
 }
 
 export interface TrustControllerDeps {
-  client: KubeClient;
+  client: KubeApi & Pick<KubeClient, "replace">;
   informers: TrustInformers;
   keys: Pick<OperatorKeys, "bundle" | "freshToken" | "signingKid">;
   recorder: Recorder;
@@ -60,6 +66,13 @@ export class TrustReconciler implements WatchingReconciler {
   private readonly written = new Map<string, { signature: string; refreshAt: number }>();
   /** Per namespace: the problems last reported (each is reported once, not at every retry). */
   private readonly reported = new Map<string, string>();
+  /**
+   * Per namespace where no token is wanted: when the tokens Secret was last found absent (or
+   * removed). It is not read again before STORED_TOKEN_REFRESH_MS, so a namespace of
+   * AgentRuntimes without workspaces costs no read per change (the operator writes that
+   * Secret itself, and forgets this when it does).
+   */
+  private readonly noTokens = new Map<string, number>();
 
   constructor(deps: TrustControllerDeps) {
     this.deps = deps;
@@ -120,9 +133,16 @@ export class TrustReconciler implements WatchingReconciler {
     const wanted = wantedTokens(namespace, pipelines.filter(live), agents.filter(live));
     let requeueAfterMs: number | undefined;
     if (wanted.length === 0) {
-      await this.removeTokens(namespace);
+      const checked = this.noTokens.get(namespace);
+      if (checked === undefined || this.now() - checked >= STORED_TOKEN_REFRESH_MS) {
+        await this.removeTokens(namespace);
+        this.noTokens.set(namespace, this.now());
+      }
       this.written.delete(namespace);
+      // Nothing left here to trust or sign for: nothing to remember either.
+      if (!fleets.length && !agents.length && !pipelines.length) this.noTokens.delete(namespace);
     } else {
+      this.noTokens.delete(namespace);
       const signature = stableStringify({ wanted, kid: this.deps.keys.signingKid ?? "" });
       const last = this.written.get(namespace);
       const now = this.now();

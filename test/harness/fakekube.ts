@@ -107,7 +107,7 @@ export class FakeInformer<T extends KubeObject = KubeObject> implements SharedIn
 
 /** One recorded call of the client. */
 export interface Call {
-  verb: "get" | "list" | "create" | "apply" | "patch" | "delete";
+  verb: "get" | "list" | "create" | "apply" | "replace" | "patch" | "delete";
   kind: string;
   namespace?: string;
   name?: string;
@@ -243,6 +243,19 @@ export class RecordingClient implements KubeApi {
     const { uid: _uid, ...meta } = obj.metadata;
     const merged = this.stamp({ ...prior, ...obj, metadata: { ...prior?.metadata, ...meta } }, prior);
     return Promise.resolve(this.land(merged, () => store.set(merged)));
+  }
+
+  replace<T extends KubeObject>(obj: T): Promise<T> {
+    const { namespace, name } = obj.metadata;
+    this.record({ verb: "replace", kind: obj.kind, namespace, name, body: obj });
+    const store = this.store(obj.kind);
+    const prior = store.latest(namespace, name!);
+    if (!prior) return Promise.reject(notFound(obj.kind, name));
+    const rv = obj.metadata.resourceVersion;
+    if (rv !== undefined && rv !== prior.metadata.resourceVersion)
+      return Promise.reject(new ApiError(409, "Conflict", `${obj.kind} ${name} was changed since ${rv}`));
+    const replaced = this.stamp(obj, prior);
+    return Promise.resolve(this.land(replaced, () => store.set(replaced)));
   }
 
   mergePatch<T extends KubeObject>(

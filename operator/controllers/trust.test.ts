@@ -1,0 +1,101 @@
+// The trust reconciler on fakes (test/harness/fakekube.ts): what it reads and writes per pass
+// of a namespace, with the clock moved by the test.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { KubeObject } from "../../lib/kube/client.ts";
+import { Metrics } from "../../lib/kube/metrics.ts";
+import { TypedInformer } from "../../lib/kube/typed.ts";
+import { silentLogger } from "../../lib/log.ts";
+import { FakeClock, FakeInformer, RecordingClient, RecordingRecorder } from "../../test/harness/fakekube.ts";
+import { STORED_TOKEN_REFRESH_MS, TOKENS_SECRET } from "./trust.desired.ts";
+import { TrustReconciler } from "./trust.ts";
+
+const NS = "team";
+const object = (kind: string, name: string, spec: Record<string, unknown>): KubeObject => ({
+  apiVersion: "agentry.dev/v1alpha1",
+  kind,
+  metadata: { name, namespace: NS, uid: `uid-${name}`, generation: 1 },
+  spec,
+});
+const agent = (name: string) => object("AgentRuntime", name, { image: "registry.example/agent:1" });
+const pipeline = (name: string, agentName: string) =>
+  object("Pipeline", name, {
+    steps: [{ name: "ask", agentRef: { name: agentName }, command: ["do it"] }],
+  });
+
+function testbed() {
+  const raw = {
+    fleets: new FakeInformer("SandboxFleet"),
+    agents: new FakeInformer("AgentRuntime"),
+    pipelines: new FakeInformer("Pipeline"),
+    trustConfigMaps: new FakeInformer("ConfigMap"),
+  };
+  const client = new RecordingClient([raw.trustConfigMaps]);
+  const clock = new FakeClock();
+  const ignore = () => undefined;
+  const reconciler = new TrustReconciler({
+    client,
+    informers: {
+      fleets: new TypedInformer("SandboxFleet", raw.fleets, ignore),
+      agents: new TypedInformer("AgentRuntime", raw.agents, ignore),
+      pipelines: new TypedInformer("Pipeline", raw.pipelines, ignore),
+      trustConfigMaps: raw.trustConfigMaps,
+    },
+    keys: {
+      bundle: () => [{ kid: "k1", pem: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n" }],
+      freshToken: (aud) => Promise.resolve(`token-for-${aud}`),
+      signingKid: "k1",
+    },
+    recorder: new RecordingRecorder(),
+    metrics: new Metrics(false),
+    log: silentLogger(),
+    now: () => clock.now().getTime(),
+  });
+  const secretCalls = () =>
+    client.calls.filter((c) => c.kind === "Secret").map((c) => `${c.verb} ${c.name ?? ""}`);
+  return { raw, client, clock, reconciler, secretCalls };
+}
+
+describe("trust reconciler", () => {
+  it("reads the tokens Secret of a namespace that needs no token once per refresh period, not at every pass", async () => {
+    const { raw, client, clock, reconciler, secretCalls } = testbed();
+    raw.agents.set(agent("a1"));
+    await reconciler.reconcile(NS);
+    assert.deepEqual(secretCalls(), [`get ${TOKENS_SECRET}`], "the first pass looks for a Secret to remove");
+    assert.ok(
+      client.calls.some((c) => c.verb === "create" && c.kind === "ConfigMap"),
+      "the trust bundle is made",
+    );
+
+    client.clear();
+    raw.agents.set(agent("a2"));
+    await reconciler.reconcile(NS);
+    raw.agents.set(agent("a3"));
+    await reconciler.reconcile(NS);
+    assert.deepEqual(client.calls, [], "further passes read and write nothing");
+
+    clock.advance(STORED_TOKEN_REFRESH_MS);
+    await reconciler.reconcile(NS);
+    assert.deepEqual(secretCalls(), [`get ${TOKENS_SECRET}`], "looked again after the refresh period");
+  });
+
+  it("writes the tokens when a Pipeline needs them, and removes them at once when it goes", async () => {
+    const { raw, client, reconciler, secretCalls } = testbed();
+    raw.agents.set(agent("a1"));
+    await reconciler.reconcile(NS);
+    client.clear();
+
+    raw.pipelines.set(pipeline("p1", "a1"));
+    await reconciler.reconcile(NS);
+    assert.deepEqual(secretCalls(), [`get ${TOKENS_SECRET}`, `create ${TOKENS_SECRET}`]);
+
+    client.clear();
+    raw.pipelines.remove(NS, "p1");
+    await reconciler.reconcile(NS);
+    assert.deepEqual(
+      secretCalls(),
+      [`get ${TOKENS_SECRET}`, `delete ${TOKENS_SECRET}`],
+      "a Secret the operator wrote is removed on the next pass, whatever the period",
+    );
+  });
+});
