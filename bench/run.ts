@@ -62,11 +62,12 @@ function machine(): Machine {
     etcd: versions["ETCD_VERSION"] ?? "?",
     kwok: versions["KWOK_VERSION"] ?? "?",
     os: `${type()} ${release()}`,
-    agentry: gitRevision(),
+    agentry: REVISION,
   };
 }
 
-/** The commit benchmarked, marked when the worktree had changes. */
+/** The commit benchmarked, marked when the worktree had changes: read when the run starts (a
+ * commit made while a long benchmark runs is not what it measured). */
 function gitRevision(): string {
   try {
     const git = (...args: string[]) => execFileSync("git", args, { cwd: repoRoot, encoding: "utf8" }).trim();
@@ -75,6 +76,8 @@ function gitRevision(): string {
     return "unknown";
   }
 }
+
+const REVISION = gitRevision();
 
 /** How this run was started: the command line, and every setting read from the environment. */
 function provenance(): Omit<Provenance, "loadAverage"> {
