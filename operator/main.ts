@@ -11,6 +11,7 @@ import { controllersFor } from "../lib/kube/watches.ts";
 import { EventRecorder } from "../lib/kube/events.ts";
 import { countWrite } from "../lib/kube/children.ts";
 import { createInformer, keyOf, type SharedInformer } from "../lib/kube/informer.ts";
+import { StringPool } from "../lib/kube/intern.ts";
 import { TypedInformer } from "../lib/kube/typed.ts";
 import { cronJobView, jobView, metadataOnly, podView, type Projection } from "../lib/kube/projections.ts";
 import { LeaderElector } from "../lib/kube/leader.ts";
@@ -42,6 +43,8 @@ const client = new KubeClient(kc, {
   onRequest: (verb, _path, code) => metrics.kubeRequests.inc({ verb, code: String(code) }),
 });
 
+// One pool of repeated strings (namespaces, label values, hashes, timestamps) for every cache.
+const strings = new StringPool();
 const informer = <T extends KubeObject = KubeObject>(
   apiVersion: string,
   kind: string,
@@ -50,7 +53,13 @@ const informer = <T extends KubeObject = KubeObject>(
 ): SharedInformer<T> =>
   createInformer<T>(
     client,
-    { apiVersion, kind, ...(labelSelector ? { labelSelector } : {}), ...(transform ? { transform } : {}) },
+    {
+      apiVersion,
+      kind,
+      strings,
+      ...(labelSelector ? { labelSelector } : {}),
+      ...(transform ? { transform } : {}),
+    },
     cfg.namespaces,
     log,
   );

@@ -9,6 +9,7 @@
 // backoff; waitForSync() tells when the first list has been delivered, and progress
 // listeners how far the cache has come (every event and bookmark, every completed list).
 import type { KubeClient, KubeList, KubeObject } from "./client.ts";
+import type { StringPool } from "./intern.ts";
 import { Watch, type WatchEventType, type WatchHandle, type WatchStatus } from "./watch.ts";
 import type { Logger } from "../log.ts";
 import { errorMessage } from "../log.ts";
@@ -39,6 +40,8 @@ export interface InformerOptions {
   pageSize?: number;
   /** List and watch PartialObjectMetadata only (when what changed matters, not the objects). */
   metadataOnly?: boolean;
+  /** Keeps one copy of the strings that repeat across cached objects (see intern.ts). */
+  strings?: StringPool;
 }
 
 /** The apiserver's longest watch is about this long; each watch asks for a random share of it. */
@@ -244,6 +247,7 @@ export class Informer<T extends KubeObject> implements SharedInformer<T> {
     raw.apiVersion ??= this.options.apiVersion;
     raw.kind ??= this.options.kind;
     if (raw.metadata) delete raw.metadata.managedFields;
+    this.options.strings?.object(raw);
     return (this.options.transform ? this.options.transform(raw) : raw) as T;
   }
 
