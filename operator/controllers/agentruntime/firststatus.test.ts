@@ -4,16 +4,16 @@ import type { AgentRuntime } from "../../../api/v1alpha1/index.ts";
 import { AgentRuntimeReason } from "../../../api/v1alpha1/index.ts";
 import { FIRST_STATUS_WAIT_MS, FirstStatus } from "./firststatus.ts";
 
-const agent = (uid: string, phase?: string) =>
+const status = (phase: string, reason: string): AgentRuntime["status"] =>
+  ({ phase, conditions: [{ type: "Ready", status: "False", reason }] }) as AgentRuntime["status"];
+const agent = (uid: string, written?: AgentRuntime["status"]) =>
   ({
     metadata: { name: "a", namespace: "n", uid },
     spec: { image: "x" },
-    ...(phase ? { status: { phase } } : {}),
+    ...(written ? { status: written } : {}),
   }) as AgentRuntime;
-const status = (phase: string, reason: string): AgentRuntime["status"] =>
-  ({ phase, conditions: [{ type: "Ready", status: "False", reason }] }) as AgentRuntime["status"];
 
-describe("first status of a new AgentRuntime", () => {
+describe("statuses that only report progress", () => {
   it("waits while it would only report progress, by the injected clock, for FIRST_STATUS_WAIT_MS at most", () => {
     let at = 1_000_000;
     const first = new FirstStatus(() => new Date(at));
@@ -28,10 +28,33 @@ describe("first status of a new AgentRuntime", () => {
   for (const [what, ar, st, troubled] of [
     ["something worth saying", agent("u"), status("Error", AgentRuntimeReason.ImagePullError), false],
     ["a Pod being replaced", agent("u"), status("Starting", AgentRuntimeReason.NotReady), true],
-    ["an AgentRuntime that already has a status", agent("u", "Ready"), status("Starting", "NotReady"), false],
+    [
+      "progress after a Ready status (the Pod stopped being ready)",
+      agent("u", {
+        phase: "Ready",
+        conditions: [{ type: "Ready", status: "True", reason: "Ready" }],
+      } as never),
+      status("Starting", AgentRuntimeReason.NotReady),
+      false,
+    ],
+    [
+      "progress after an error",
+      agent("u", status("Error", AgentRuntimeReason.ImagePullError)),
+      status("Starting", AgentRuntimeReason.NotReady),
+      false,
+    ],
   ] as const)
     it(`writes at once: ${what}`, () => {
       const first = new FirstStatus(() => new Date(0));
       assert.equal(first.wait(ar, st, troubled), undefined);
     });
+
+  it("waits over a status that only reported progress too (a replacement on its way)", () => {
+    const first = new FirstStatus(() => new Date(0));
+    const replacing = agent("u", status("Starting", AgentRuntimeReason.PodPending));
+    assert.equal(
+      first.wait(replacing, status("Pending", AgentRuntimeReason.PodPending), false),
+      FIRST_STATUS_WAIT_MS,
+    );
+  });
 });

@@ -7,6 +7,7 @@ import { NAME_CONFLICT_RECHECK_MS } from "../../../lib/kube/children.ts";
 import type { KubeObject } from "../../../lib/kube/client.ts";
 import { AgentTestbed, KEY, NS, agentObject } from "../../../test/harness/agentbed.ts";
 import { ANNOTATION_AGENT_ID, ANNOTATION_CONTROLLER_ID, LABEL_AGENT } from "./desired.ts";
+import { FIRST_STATUS_WAIT_MS } from "./firststatus.ts";
 
 describe("AgentRuntimeReconciler: the Pod's life (fake informers, recording client)", () => {
   let bed: AgentTestbed;
@@ -63,6 +64,58 @@ describe("AgentRuntimeReconciler: the Pod's life (fake informers, recording clie
     const created = bed.client.writes().find((c) => c.kind === "Pod")?.body as KubeObject;
     const containers = (created["spec"] as { containers: { image: string }[] }).containers;
     assert.equal(containers[0]!.image, "registry.example/agent:2");
+  });
+
+  it("a spec change costs 4 writes: the delete, the replacing status, the create, the Ready status", async () => {
+    bed.informers.agents.set(agentObject());
+    await bed.reconciler.reconcile(KEY);
+    bed.podIs("Running", true);
+    await bed.reconciler.reconcile(KEY);
+    bed.client.clear();
+    const changed = agentObject({ env: [{ name: "MODE", value: "fast" }] });
+    bed.informers.agents.set({
+      ...changed,
+      metadata: { ...changed.metadata, generation: 2 },
+      status: bed.agent().status,
+    });
+    await bed.reconciler.reconcile(KEY); // deletes the Pod, says it is being replaced
+    await bed.reconciler.reconcile(KEY); // its delete event: the new Pod
+    bed.podIs("Pending");
+    await bed.reconciler.reconcile(KEY); // scheduled: progress only, not written
+    bed.podIs("Running");
+    await bed.reconciler.reconcile(KEY); // running, not ready yet: progress only
+    bed.podIs("Running", true);
+    await bed.reconciler.reconcile(KEY);
+    assert.deepEqual(bed.writes(), [
+      "delete Pod coder",
+      "apply AgentRuntime/status coder",
+      "create Pod coder",
+      "apply AgentRuntime/status coder",
+    ]);
+    assert.equal(bed.agent().status?.phase, "Ready");
+    assert.equal(bed.agent().status?.observedGeneration, 2);
+  });
+
+  it("writes a replacement's progress once it has waited FIRST_STATUS_WAIT_MS", async () => {
+    bed.informers.agents.set(agentObject());
+    await bed.reconciler.reconcile(KEY);
+    bed.podIs("Running", true);
+    await bed.reconciler.reconcile(KEY);
+    bed.informers.agents.set({
+      ...agentObject({ image: "registry.example/agent:2" }),
+      status: bed.agent().status,
+    });
+    await bed.reconciler.reconcile(KEY);
+    await bed.reconciler.reconcile(KEY);
+    bed.podIs("Pending");
+    bed.client.clear();
+    const held = await bed.reconciler.reconcile(KEY);
+    assert.deepEqual(bed.writes(), [], "progress is held");
+    assert.ok(held?.requeueAfterMs !== undefined && held.requeueAfterMs <= FIRST_STATUS_WAIT_MS);
+    bed.clock.advance(FIRST_STATUS_WAIT_MS);
+    await bed.reconciler.reconcile(KEY);
+    assert.deepEqual(bed.writes(), ["apply AgentRuntime/status coder"], "written after the wait");
+    assert.equal(bed.agent().status?.phase, "Pending");
   });
 
   it("removes the Pod while suspended and keeps the Service", async () => {
