@@ -107,12 +107,14 @@ export async function startWebhook(
 /**
  * Waits until the apiserver calls the webhook for `namespace` (configurations load
  * asynchronously): a Workspace naming a missing fleet, applied as `name`, is refused by the
- * webhook's rule. With `dryRun` it is sent with --dry-run=server.
+ * webhook's rule. Sent with --dry-run=server unless `dryRun` is false: under failurePolicy
+ * Ignore a probe the apiserver admits unchecked (the webhook not reached in time) would
+ * otherwise be stored, and every later probe of that name would be an update the rule lets by.
  */
 export async function webhookRulesInForce(
   namespace: string,
   name = "probe",
-  { dryRun = false }: { dryRun?: boolean } = {},
+  { dryRun = true }: { dryRun?: boolean } = {},
 ): Promise<void> {
   const probe = {
     apiVersion: "agentry.dev/v1alpha1",

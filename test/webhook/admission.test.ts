@@ -51,7 +51,7 @@ function admitted(res: RunResult): void {
 }
 
 /** Waits until the apiserver calls this webhook for the namespace (configurations load asynchronously). */
-const webhookActive = (namespace: string) => webhookRulesInForce(namespace, "probe", { dryRun: true });
+const webhookActive = (namespace: string) => webhookRulesInForce(namespace, "probe");
 
 describe("admission webhook rules through kubectl apply", () => {
   const cleanups: (() => Promise<void> | void)[] = [];
