@@ -18,46 +18,40 @@ export class GatewayMetrics {
   /** Audit outcomes queued and not written yet. */
   auditOutcomesPending: () => number = () => 0;
 
-  /** The request counter's and histogram's children per label set (prom-client hashes labels on every call). */
-  private readonly perRoute = new Map<
-    string,
-    { count: { inc(): void }; latency: { observe(v: number): void } }
-  >();
+  /**
+   * Labelled children of the counters and histogram, per label set: prom-client hashes the
+   * label set on every inc/observe, these are found by one string key. Bounded like the
+   * labels themselves (methods × routes × statuses, kinds × verbs × reasons).
+   */
+  private readonly children = new Map<string, unknown>();
 
-  private readonly readCounts = new Map<string, { inc(): void }>();
+  private child<T>(key: string, make: () => T): T {
+    let c = this.children.get(key) as T | undefined;
+    if (c === undefined) {
+      c = make();
+      if (this.children.size < 10_000) this.children.set(key, c);
+    }
+    return c;
+  }
 
   /** Counts a list or get by where its answer came from (agentry_gateway_reads_total). */
   countRead(kind: string, verb: string, source: "cache" | "apiserver", reason: string): void {
-    const key = `${kind} ${verb} ${source} ${reason}`;
-    let c = this.readCounts.get(key);
-    if (!c) {
-      c = this.reads.labels({ kind, verb, source, reason });
-      this.readCounts.set(key, c);
-    }
-    c.inc();
+    this.child(`read ${kind} ${verb} ${source} ${reason}`, () =>
+      this.reads.labels({ kind, verb, source, reason }),
+    ).inc();
   }
-
-  private lookupCounts?: Record<"hit" | "miss", { inc(): void }>;
 
   /** Counts an authorisation question: answered from memory or by a SubjectAccessReview. */
   countAccessLookup(result: "hit" | "miss"): void {
-    this.lookupCounts ??= {
-      hit: this.accessLookups.labels({ result: "hit" }),
-      miss: this.accessLookups.labels({ result: "miss" }),
-    };
-    this.lookupCounts[result].inc();
+    this.child(`access ${result}`, () => this.accessLookups.labels({ result })).inc();
   }
 
   /** Counts one answered request and its latency (the hot path of every request). */
   observeRequest(method: string, route: string, status: number, seconds: number): void {
-    const key = `${method} ${status} ${route}`;
-    let m = this.perRoute.get(key);
-    if (!m) {
+    const m = this.child(`request ${method} ${status} ${route}`, () => {
       const labels = { method, route, status: String(status) };
-      m = { count: this.requests.labels(labels), latency: this.duration.labels(labels) };
-      // Bounded like the labels themselves: methods × route templates × statuses.
-      if (this.perRoute.size < 10_000) this.perRoute.set(key, m);
-    }
+      return { count: this.requests.labels(labels), latency: this.duration.labels(labels) };
+    });
     m.count.inc();
     m.latency.observe(seconds);
   }

@@ -20,6 +20,7 @@ import type { ReadCache, Served } from "../cache/readcache.ts";
 import type { GatewayMetrics } from "../metrics.ts";
 import { admit, answered, contextOf, requestContext, type RequestDeps } from "../requests.ts";
 import { listQuery } from "./resources.ts";
+import { routeOf } from "./route.ts";
 import { preconditionOf } from "./validate.ts";
 
 export interface CachedReads {
@@ -113,12 +114,12 @@ const FAST = new RegExp(
 export interface FastReadDeps extends RequestDeps, CachedReads {}
 
 const JSON_TYPE = "application/json; charset=utf-8";
-/** Route templates (metric labels) of the fast path's reads: `plural` for a list, `plural/` for a get. */
+/** Route templates (metric labels) of the fast path's reads, as routeOf names them: `plural` for a list, `plural/` for a get. */
 const routesOf = (defs: readonly KindDefinition[]) =>
   new Map(
     defs.flatMap((d) => [
-      [d.plural, `/v1/namespaces/{namespace}/${d.plural}`],
-      [`${d.plural}/`, `/v1/namespaces/{namespace}/${d.plural}/{name}`],
+      [d.plural, routeOf(`/v1/namespaces/ns/${d.plural}`)],
+      [`${d.plural}/`, routeOf(`/v1/namespaces/ns/${d.plural}/name`)],
     ]),
   );
 /**

@@ -107,15 +107,11 @@ export async function startWebhook(
 /**
  * Waits until the apiserver calls the webhook for `namespace` (configurations load
  * asynchronously): a Workspace naming a missing fleet, applied as `name`, is refused by the
- * webhook's rule. Sent with --dry-run=server unless `dryRun` is false: under failurePolicy
- * Ignore a probe the apiserver admits unchecked (the webhook not reached in time) would
- * otherwise be stored, and every later probe of that name would be an update the rule lets by.
+ * webhook's rule. Sent with --dry-run=server: under failurePolicy Ignore a probe the
+ * apiserver admits unchecked (the webhook not reached in time) would otherwise be stored, and
+ * every later probe of that name would be an update the rule lets by.
  */
-export async function webhookRulesInForce(
-  namespace: string,
-  name = "probe",
-  { dryRun = true }: { dryRun?: boolean } = {},
-): Promise<void> {
+export async function webhookRulesInForce(namespace: string, name = "probe"): Promise<void> {
   const probe = {
     apiVersion: "agentry.dev/v1alpha1",
     kind: "Workspace",
@@ -125,7 +121,7 @@ export async function webhookRulesInForce(
   await waitFor(
     `the webhook's rules in force in ${namespace} (${name})`,
     async () => {
-      const args = ["apply", "-n", namespace, "-f", "-", ...(dryRun ? ["--dry-run=server"] : [])];
+      const args = ["apply", "-n", namespace, "-f", "-", "--dry-run=server"];
       const res = await kubectl(args, JSON.stringify(probe));
       if (res.code !== 0 && /does not exist/.test(res.stderr)) return true;
       // Kept as the last error, so a timeout says what the apiserver answered: with
