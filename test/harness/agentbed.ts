@@ -94,6 +94,25 @@ export class AgentTestbed {
     });
   }
 
+  /** A new AgentRuntime (`agentObject()`) whose Pod became Ready: both passes run. */
+  async ready(): Promise<void> {
+    this.informers.agents.set(agentObject());
+    await this.reconciler.reconcile(KEY);
+    this.podIs("Running", true);
+    await this.reconciler.reconcile(KEY);
+  }
+
+  /** Someone changes the spec: the generation moves on, the status stays as last written. */
+  changeSpec(spec: Record<string, unknown>): void {
+    const changed = agentObject(spec);
+    const current = this.agent();
+    this.informers.agents.set({
+      ...changed,
+      metadata: { ...changed.metadata, generation: (current.metadata.generation ?? 1) + 1 },
+      status: current.status,
+    });
+  }
+
   /** Someone else's object of the AgentRuntime's children's name, in the cache. */
   theirs(informer: "pods" | "services", kind: string): void {
     this.informers[informer].set({

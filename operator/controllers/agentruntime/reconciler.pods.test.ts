@@ -46,15 +46,9 @@ describe("AgentRuntimeReconciler: the Pod's life (fake informers, recording clie
   });
 
   it("replaces the Pod when the spec changes, and only then", async () => {
-    bed.informers.agents.set(agentObject());
-    await bed.reconciler.reconcile(KEY);
-    bed.podIs("Running", true);
-    await bed.reconciler.reconcile(KEY);
+    await bed.ready();
     bed.client.clear();
-    bed.informers.agents.set({
-      ...agentObject({ image: "registry.example/agent:2" }),
-      status: bed.agent().status,
-    });
+    bed.changeSpec({ image: "registry.example/agent:2" });
     await bed.reconciler.reconcile(KEY);
     assert.ok(bed.writes().includes("delete Pod coder"));
     assert.equal(bed.recorder.events.at(-1)!.reason, "Replacing");
@@ -67,17 +61,9 @@ describe("AgentRuntimeReconciler: the Pod's life (fake informers, recording clie
   });
 
   it("a spec change costs 4 writes: the delete, the replacing status, the create, the Ready status", async () => {
-    bed.informers.agents.set(agentObject());
-    await bed.reconciler.reconcile(KEY);
-    bed.podIs("Running", true);
-    await bed.reconciler.reconcile(KEY);
+    await bed.ready();
     bed.client.clear();
-    const changed = agentObject({ env: [{ name: "MODE", value: "fast" }] });
-    bed.informers.agents.set({
-      ...changed,
-      metadata: { ...changed.metadata, generation: 2 },
-      status: bed.agent().status,
-    });
+    bed.changeSpec({ env: [{ name: "MODE", value: "fast" }] });
     await bed.reconciler.reconcile(KEY); // deletes the Pod, says it is being replaced
     await bed.reconciler.reconcile(KEY); // its delete event: the new Pod
     bed.podIs("Pending");
@@ -97,14 +83,8 @@ describe("AgentRuntimeReconciler: the Pod's life (fake informers, recording clie
   });
 
   it("writes a replacement's progress once it has waited FIRST_STATUS_WAIT_MS", async () => {
-    bed.informers.agents.set(agentObject());
-    await bed.reconciler.reconcile(KEY);
-    bed.podIs("Running", true);
-    await bed.reconciler.reconcile(KEY);
-    bed.informers.agents.set({
-      ...agentObject({ image: "registry.example/agent:2" }),
-      status: bed.agent().status,
-    });
+    await bed.ready();
+    bed.changeSpec({ image: "registry.example/agent:2" });
     await bed.reconciler.reconcile(KEY);
     await bed.reconciler.reconcile(KEY);
     bed.podIs("Pending");
