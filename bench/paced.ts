@@ -41,6 +41,8 @@ interface Pace {
 interface RunFigures {
   p50S: number;
   p99S: number;
+  /** p50 of a Pod's first watch event → the Pod Ready (the scheduler's and kwok's part), seconds. */
+  podStageS: number;
   allReadyS: number;
   /** How far the sender fell behind its schedule at worst (the client's own limits). */
   behindS: number;
@@ -58,7 +60,15 @@ interface AgentFigures extends RunFigures {
   writes: string;
   /** Reconciles of the AgentRuntime controller per AgentRuntime, until settled. */
   passesPerAgent: number;
+  /** Where create-to-Ready goes, p50 of each stage in seconds (see `stages`). */
+  stages: Record<Stage, number>;
 }
+
+/** The stages of one AgentRuntime's create-to-Ready, as the bench's watches see them: the
+ * operator's reaction (the AgentRuntime's create answered → its Pod's first watch event), the
+ * Pod (first event → Ready, the same work as the floor's Pod) and the status (the Pod Ready →
+ * the AgentRuntime Ready). */
+type Stage = "reaction" | "pod" | "status";
 
 /** Paces from AGENTRY_BENCH_PACED: "rate x count" pairs separated by commas. */
 export function paces(spec = process.env.AGENTRY_BENCH_PACED ?? "10x300,75x1000"): Pace[] {
@@ -88,7 +98,8 @@ async function floorRun(ctx: BenchContext, { rate, n }: Pace, timeoutMs: number)
   const namespace = await benchNamespace(ctx, "pfloor");
   const client = new KubeClient(ctx.kc, { qps: ctx.qps, burst: ctx.burst, userAgent: "bench-floor" });
   const watcher = new ReadyWatcher(ctx, "v1", "Pod", [namespace], (o) => conditionTrue(o, "Ready"));
-  await watcher.start();
+  const podSeen = new ReadyWatcher(ctx, "v1", "Pod", [namespace], () => true);
+  await Promise.all([watcher.start(), podSeen.start()]);
   const meter = new CpuMeter(ctx);
   const created = new Map<string, number>();
   const t0 = performance.now();
@@ -103,9 +114,21 @@ async function floorRun(ctx: BenchContext, { rate, n }: Pace, timeoutMs: number)
   await watcher.waitAll(n, timeoutMs);
   const allReadyS = (Math.max(...watcher.readyAt.values()) - t0) / 1000;
   const bottleneck = busiest(meter.cores());
-  await watcher.stop();
+  await Promise.all([watcher.stop(), podSeen.stop()]);
   const lat = latencies(created, watcher.readyAt);
-  return { p50S: percentile(lat, 50), p99S: percentile(lat, 99), allReadyS, behindS, bottleneck };
+  return {
+    p50S: percentile(lat, 50),
+    p99S: percentile(lat, 99),
+    podStageS: stageP50(podSeen.readyAt, watcher.readyAt),
+    allReadyS,
+    behindS,
+    bottleneck,
+  };
+}
+
+/** p50 of the time from `from` to `to` of the objects both saw, in seconds. */
+function stageP50(from: Map<string, number>, to: Map<string, number>): number {
+  return percentile(latencies(from, to).filter(Number.isFinite), 50);
 }
 
 async function agentRun(
@@ -126,6 +149,9 @@ async function agentRun(
     conditionTrue(o, "Ready"),
   );
   await watcher.start();
+  const podSeen = new ReadyWatcher(ctx, "v1", "Pod", [namespace], () => true);
+  const podReady = new ReadyWatcher(ctx, "v1", "Pod", [namespace], (o) => conditionTrue(o, "Ready"));
+  await Promise.all([podSeen.start(), podReady.start()]);
   let peakRssMiB = rssMiB(pid);
   const sampler = setInterval(() => (peakRssMiB = Math.max(peakRssMiB, rssMiB(pid))), 250);
   const meter = new CpuMeter(ctx, { operator: pid });
@@ -149,7 +175,7 @@ async function agentRun(
     bottleneck = busiest(meter.cores());
   } finally {
     clearInterval(sampler);
-    await watcher.stop();
+    await Promise.all([watcher.stop(), podSeen.stop(), podReady.stop()]);
   }
   // Settled: the operator's writes stopped; then its memory with everything cached.
   const last = await settledWrites(operator, "agentruntime", { intervalMs: 1000 });
@@ -164,9 +190,17 @@ async function agentRun(
   // A CPU profile is written on a clean exit only.
   await operator.kill(process.env.AGENTRY_BENCH_CPU_PROF ? "SIGTERM" : "SIGKILL");
   const lat = latencies(created, watcher.readyAt);
+  // The Pod has the AgentRuntime's name.
+  const podStageS = stageP50(podSeen.readyAt, podReady.readyAt);
   return {
     p50S: percentile(lat, 50),
     p99S: percentile(lat, 99),
+    podStageS,
+    stages: {
+      reaction: stageP50(created, podSeen.readyAt),
+      pod: podStageS,
+      status: stageP50(podReady.readyAt, watcher.readyAt),
+    },
     allReadyS,
     behindS,
     bottleneck,
@@ -202,6 +236,12 @@ export async function writesByKind(operator: BenchOperator, controller: string):
   }
   return out.join(", ");
 }
+
+const STAGE_NOTES: Record<Stage, string> = {
+  reaction: "p50: the AgentRuntime's create answered → its Pod's first watch event (the operator's reaction)",
+  pod: "p50: the Pod's first watch event → the Pod Ready (scheduler and kwok, as for the floor's Pods)",
+  status: "p50: the Pod Ready → the AgentRuntime Ready (the operator's status write)",
+};
 
 export async function pacedBench(ctx: BenchContext): Promise<BenchResult> {
   const runs = envNumber("RUNS", 3);
@@ -251,6 +291,19 @@ export async function pacedBench(ctx: BenchContext): Promise<BenchResult> {
       { note: "agentry p50 / p99, per run" },
     );
     figures[`${p}_agentry_p50_over_p99`] = at75 ? withGoal(p50OfP99, "≤ 0.5", (v) => v <= 0.5) : p50OfP99;
+    figures[`${p}_floor_stage_pod_p50_ms`] = fig(
+      floors.map((f) => f.podStageS * 1000),
+      "ms",
+      {
+        note: "p50: the floor's Pod's first watch event → the Pod Ready (its create answered comes in between)",
+      },
+    );
+    for (const st of ["reaction", "pod", "status"] as const)
+      figures[`${p}_agentry_stage_${st}_p50_ms`] = fig(
+        agents.map((a) => a.stages[st] * 1000),
+        "ms",
+        { note: STAGE_NOTES[st] },
+      );
     figures[`${p}_floor_all_ready_s`] = figOf(floors, (f) => f.allReadyS, "s");
     figures[`${p}_agentry_all_ready_s`] = figOf(agents, (a) => a.allReadyS, "s");
     const ratio = fig(

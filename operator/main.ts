@@ -50,6 +50,7 @@ const informer = <T extends KubeObject = KubeObject>(
   kind: string,
   labelSelector?: string,
   transform?: Projection<T>,
+  metadataOnly = false,
 ): SharedInformer<T> =>
   createInformer<T>(
     client,
@@ -57,6 +58,7 @@ const informer = <T extends KubeObject = KubeObject>(
       apiVersion,
       kind,
       strings,
+      metadataOnly,
       ...(labelSelector ? { labelSelector } : {}),
       ...(transform ? { transform } : {}),
     },
@@ -77,9 +79,12 @@ const informers = {
   workspaces: new TypedInformer("Workspace", informer("agentry.dev/v1alpha1", "Workspace"), reportInvalid),
   // The children of AgentRuntimes and Pipelines are cached as what their controllers read.
   pods: informer("v1", "Pod", CHILD_SELECTOR, podView),
-  services: informer("v1", "Service", CHILD_SELECTOR, metadataOnly),
-  networkPolicies: informer("networking.k8s.io/v1", "NetworkPolicy", CHILD_SELECTOR, metadataOnly),
-  claims: informer("v1", "PersistentVolumeClaim", CHILD_SELECTOR, metadataOnly),
+  // Every Service, NetworkPolicy and claim of the namespaces, as metadata (the apiserver sends
+  // no more): a name the cache lacks is free, so a new AgentRuntime's children are written
+  // without reading each name first (lib/kube/children.ts, current()).
+  services: informer("v1", "Service", undefined, metadataOnly, true),
+  networkPolicies: informer("networking.k8s.io/v1", "NetworkPolicy", undefined, metadataOnly, true),
+  claims: informer("v1", "PersistentVolumeClaim", undefined, metadataOnly, true),
   fleets: new TypedInformer("SandboxFleet", informer("agentry.dev/v1alpha1", "SandboxFleet"), reportInvalid),
   deployments: informer("apps/v1", "Deployment", SANDBOX_POD_SELECTOR),
   replicaSets: informer("apps/v1", "ReplicaSet", SANDBOX_POD_SELECTOR),

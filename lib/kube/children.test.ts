@@ -200,3 +200,47 @@ describe("ChildWriter expectations (kinds it tracks)", () => {
     assert.deepEqual(client.calls, ["get", "apply", "get", "apply"]);
   });
 });
+
+describe("ChildWriter with a cache of every object of a kind (no label selector)", () => {
+  const whole = () => {
+    const client = new FakeClient();
+    const writer = new ChildWriter(client as unknown as KubeClient, new Metrics(false), "test");
+    writer.track({ Service: { on: () => undefined, everyObject: true } });
+    return { client, writer };
+  };
+
+  it("a name the cache lacks is free: applied without a read", async () => {
+    const { client, writer } = whole();
+    assert.equal(await writer.ensure(desired(), undefined), true);
+    assert.deepEqual(client.calls, ["apply"]);
+  });
+
+  it("a name the cache shows held by someone else is a conflict, without a read or a write", async () => {
+    const { client, writer } = whole();
+    await assert.rejects(writer.ensure(desired(), service({ uid: "x" })), NameConflictError);
+    await assert.rejects(
+      writer.ensure(desired(), service({ owners: [ref("u-0")] })),
+      /an earlier AgentRuntime pg/,
+    );
+    assert.deepEqual(client.calls, []);
+  });
+
+  it("ours in the cache and unchanged: nothing", async () => {
+    const { client, writer } = whole();
+    assert.equal(
+      await writer.ensure(
+        desired(),
+        service({ owners: [ref("u-1")], hash: desired().metadata.annotations![ANNOTATION_SPEC_HASH]! }),
+      ),
+      false,
+    );
+    assert.deepEqual(client.calls, []);
+  });
+
+  it("a create that finds the name taken still reads whose it is", async () => {
+    const { client, writer } = whole();
+    client.live = service({ uid: "x" });
+    await assert.rejects(writer.create(desired()), NameConflictError);
+    assert.deepEqual(client.calls, ["create", "get"]);
+  });
+});

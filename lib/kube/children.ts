@@ -57,6 +57,8 @@ export class ChildWriter {
   private readonly now: () => number;
   /** Kinds whose cache events this writer follows (track()): only they get expectations. */
   private readonly tracked = new Set<string>();
+  /** Tracked kinds whose caches hold every object of the kind (no label selector): see current(). */
+  private readonly whole = new Set<string>();
   /** Writes not yet seen in the cache, by "<kind> <namespace>/<name>" (and "+status" for status). */
   private readonly expected = new Map<string, Expectation>();
   /** Deletes not yet seen in the cache, by uid. */
@@ -71,11 +73,14 @@ export class ChildWriter {
 
   /**
    * Keeps expectations for the objects of each kind these informers cache (by kind): any
-   * event of an object means the cache has caught up with it, and its expectations go.
+   * event of an object means the cache has caught up with it, and its expectations go. A
+   * kind whose informer caches every object of the kind (`everyObject`) is looked up in the
+   * cache only, never read from the apiserver (see current()).
    */
-  track(informers: Record<string, Pick<SharedInformer<KubeObject>, "on">>): void {
+  track(informers: Record<string, Pick<SharedInformer<KubeObject>, "on" | "everyObject">>): void {
     for (const [kind, informer] of Object.entries(informers)) {
       this.tracked.add(kind);
+      if (informer.everyObject) this.whole.add(kind);
       const seen = (o: KubeObject) => {
         const key = `${kind} ${keyOf(o)}`;
         this.expected.delete(key);
@@ -121,13 +126,26 @@ export class ChildWriter {
   /**
    * The object of `desired`'s name as it stands, when the controller named by `desired`'s
    * owner references controls it: the cached `observed` copy when that one is, else a read
-   * from the apiserver (the operator's caches hold only objects with agentry's labels).
+   * from the apiserver (a cache of objects with agentry's labels does not show the others).
    * undefined when there is none. Throws NameConflictError when the name is held by an
-   * object with another controller, or none.
+   * object with another controller, or none. For a kind whose cache holds every object of
+   * the kind, the cache answers alone: no read, so a new object's first write is not held
+   * up by one (a read would only narrow, not close, the window in which someone else could
+   * create the name before the write).
    */
   async current(desired: KubeObject, observed: KubeObject | undefined): Promise<KubeObject | undefined> {
     const uid = controllerOf(desired)?.uid;
     if (observed && controlledBy(observed, uid)) return observed;
+    if (this.whole.has(desired.kind)) {
+      if (observed) throw new NameConflictError(desired, observed);
+      return undefined;
+    }
+    return this.read(desired);
+  }
+
+  /** The object of `desired`'s name as the apiserver has it, when ours (see current()). */
+  private async read(desired: KubeObject): Promise<KubeObject | undefined> {
+    const uid = controllerOf(desired)?.uid;
     const live = await this.client
       .get(desired.apiVersion, desired.kind, desired.metadata.namespace, desired.metadata.name!)
       .catch((err: unknown) => {
@@ -198,7 +216,7 @@ export class ChildWriter {
       this.expected.delete(key);
       if (!isConflict(err)) throw err;
       // AlreadyExists: find out whose it is (if it is gone again, the next pass creates it).
-      await this.current(obj, undefined);
+      await this.read(obj);
       return false;
     }
   }

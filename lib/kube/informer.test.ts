@@ -52,13 +52,22 @@ class FakeApiserver {
     const all = [...this.objects.values()].sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!));
     const from = Number(q.get("continue") || 0);
     const limit = Number(q.get("limit") || all.length);
-    const items = all.slice(from, from + limit);
+    const page = all.slice(from, from + limit);
     const more = from + limit < all.length;
+    // As the apiserver does: a PartialObjectMetadataList holds metadata, and none when empty.
+    const metadataOnly = req.headers.accept?.includes("PartialObjectMetadataList");
+    const items = metadataOnly
+      ? page.map((o) => ({
+          apiVersion: "meta.k8s.io/v1",
+          kind: "PartialObjectMetadata",
+          metadata: o.metadata,
+        }))
+      : page;
     res.writeHead(200, { "content-type": "application/json" });
     res.end(
       JSON.stringify({
         metadata: { resourceVersion: String(this.rv), ...(more ? { continue: String(from + limit) } : {}) },
-        items,
+        ...(metadataOnly && items.length === 0 ? {} : { items }),
       }),
     );
   });
@@ -198,6 +207,7 @@ describe("Informer", () => {
     await informer.start();
     try {
       await until("a watch", () => watches().length === 1);
+      assert.equal(informer.get("ns", "m")?.kind, "Pod", "cached as the kind it stands for");
       assert.deepEqual(
         mine().map((r) => [r.watch, r.accept]),
         [
@@ -220,6 +230,22 @@ describe("Informer", () => {
       );
     } finally {
       api.endAtOnce = false;
+      await informer.stop();
+    }
+  });
+  it("syncs on an empty metadata list (the apiserver sends it without items)", async () => {
+    api.objects.clear();
+    const informer = new Informer<KubeObject>(
+      client,
+      { apiVersion: "v1", kind: "Service", namespace: "ns", labelSelector: "app=empty", metadataOnly: true },
+      silentLogger(),
+    );
+    await informer.start();
+    try {
+      await informer.waitForSync();
+      assert.deepEqual(informer.list(), []);
+      assert.equal(informer.everyObject, false, "a label selector filters the cache");
+    } finally {
       await informer.stop();
     }
   });

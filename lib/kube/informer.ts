@@ -77,6 +77,10 @@ export class Informer<T extends KubeObject> implements SharedInformer<T> {
     this.log = log.child({ informer: options.kind, namespace: options.namespace ?? "*" });
   }
 
+  get everyObject(): boolean {
+    return !this.options.labelSelector;
+  }
+
   on(event: "add" | "update" | "delete", handler: Handler<T>): void {
     this.handlers[event].push(handler);
   }
@@ -166,12 +170,14 @@ export class Informer<T extends KubeObject> implements SharedInformer<T> {
       });
       rv ||= page.metadata.resourceVersion ?? "";
       next = page.metadata.continue || undefined;
-      for (const item of page.items) {
+      // An empty PartialObjectMetadataList comes without its items.
+      const items = page.items ?? [];
+      for (const item of items) {
         const obj = this.upsert(item);
         seen.add(`${obj.metadata.namespace ?? ""}/${obj.metadata.name}`);
       }
       // A page is garbage once its objects are cached: let it go before the next one.
-      page.items.length = 0;
+      items.length = 0;
     } while (next);
     for (const [namespace, objects] of this.byNamespace)
       for (const [name, obj] of objects) if (!seen.has(`${namespace}/${name}`)) this.remove(obj);
@@ -244,6 +250,11 @@ export class Informer<T extends KubeObject> implements SharedInformer<T> {
 
   /** The object as cached: without managedFields, with its kind, projected by the transform. */
   private prepare(raw: KubeObject): T {
+    if (this.options.metadataOnly) {
+      // PartialObjectMetadata: cached as the kind it stands for.
+      raw.apiVersion = this.options.apiVersion;
+      raw.kind = this.options.kind;
+    }
     raw.apiVersion ??= this.options.apiVersion;
     raw.kind ??= this.options.kind;
     if (raw.metadata) delete raw.metadata.managedFields;
@@ -293,6 +304,12 @@ export interface SharedInformer<T extends KubeObject> {
   stop(): Promise<void>;
   waitForSync(): Promise<void>;
   readonly hasSynced: boolean;
+  /**
+   * The cache holds every object of its kind in the namespaces it watches (no label
+   * selector): once synced, a name it lacks is free and a name it holds is taken, as far as
+   * a read would have told a moment ago.
+   */
+  readonly everyObject?: boolean;
 }
 
 /** One informer per namespace behind the SharedInformer interface (namespace-scoped installs). */
@@ -322,6 +339,9 @@ class NamespacedInformers<T extends KubeObject> implements SharedInformer<T> {
   }
   get hasSynced(): boolean {
     return [...this.byNamespace.values()].every((inf) => inf.hasSynced);
+  }
+  get everyObject(): boolean {
+    return [...this.byNamespace.values()].every((inf) => inf.everyObject);
   }
 }
 
