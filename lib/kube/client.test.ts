@@ -3,7 +3,13 @@ import { once } from "node:events";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
 import { KubeClient, TokenBucket } from "./client.ts";
@@ -67,6 +73,86 @@ describe("KubeClient connections", () => {
     // A connection per request would open 10; a kept-alive one opens one or two (the first
     // may not be back in the pool when the next request starts).
     assert.ok(connections <= 2, `${connections} connections for 10 requests`);
+  });
+});
+
+describe("KubeClient requests", () => {
+  /** A server whose answers the test writes; `client` talks to it under a path prefix. */
+  async function withServer(
+    handler: (req: IncomingMessage, res: ServerResponse) => void,
+    fn: (client: KubeClient) => Promise<void>,
+  ): Promise<void> {
+    const server = createServer(handler);
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const kc = new KubeConfig({
+      server: `http://127.0.0.1:${(server.address() as AddressInfo).port}/prefix/`,
+      tls: { rejectUnauthorized: false },
+    });
+    try {
+      await fn(new KubeClient(kc, { timeoutMs: 300 }));
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  }
+
+  it("sends the path under the server's prefix with the query encoded, and parses the answer", async () => {
+    const urls: string[] = [];
+    await withServer(
+      (req, res) => {
+        urls.push(req.url ?? "");
+        res.writeHead(200, { "content-type": "application/json" }).end('{"kind":"Status","ok":1}');
+      },
+      async (client) => {
+        const got = await client.request("GET", "/api/v1/pods", {
+          query: { labelSelector: "a=b,c in (d e)", limit: 5, continue: undefined },
+        });
+        assert.deepEqual(got, { kind: "Status", ok: 1 });
+        await client.request("GET", "/api");
+      },
+    );
+    assert.deepEqual(urls, [
+      "/prefix/api/v1/pods?labelSelector=a%3Db%2Cc+in+%28d+e%29&limit=5",
+      "/prefix/api",
+    ]);
+  });
+
+  it("gives up on an apiserver that does not answer in time, and says so", async () => {
+    await withServer(
+      () => undefined,
+      async (client) => {
+        const t0 = performance.now();
+        await assert.rejects(client.request("GET", "/api"), /GET \/api: no answer within 0.3s/);
+        assert.ok(performance.now() - t0 < 5_000);
+      },
+    );
+  });
+
+  it("gives up on an answer that stops half-way, and on one cut off", async () => {
+    await withServer(
+      (req, res) => {
+        res.writeHead(200, { "content-type": "application/json", "content-length": "100" });
+        res.write('{"half":');
+        if (req.url?.endsWith("cut")) res.destroy();
+      },
+      async (client) => {
+        await assert.rejects(client.request("GET", "/slow"), /no answer within 0.3s/);
+        await assert.rejects(client.request("GET", "/cut"), /GET \/cut: /);
+      },
+    );
+  });
+
+  it("a caller's signal ends a request without the timeout's help", async () => {
+    await withServer(
+      () => undefined,
+      async (client) => {
+        const controller = new AbortController();
+        const pending = client.request("GET", "/api", { signal: controller.signal });
+        setTimeout(() => controller.abort(), 50);
+        await assert.rejects(pending, (err: Error) => !/no answer within/.test(err.message));
+      },
+    );
   });
 });
 

@@ -3,16 +3,26 @@
 // keep-alive connections, a client-side QPS/burst limit, server-side apply with the
 // single field manager `agentry`, and errors that keep the apiserver's status, reason
 // and message.
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
+import {
+  Agent as HttpAgent,
+  request as httpRequest,
+  type ClientRequest,
+  type IncomingMessage,
+  type RequestOptions as HttpRequestOptions,
+} from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { Readable } from "node:stream";
 import { createSecureContext } from "node:tls";
+import { urlToHttpOptions } from "node:url";
 import type { ObjectMeta } from "../../api/v1alpha1/index.ts";
 import { KubeConfig } from "./kubeconfig.ts";
 import { resourceFor, resourcePath } from "./resources.ts";
 import { errorMessage } from "../log.ts";
 
 export const FIELD_MANAGER = "agentry";
+
+/** How long a request and its answer may take by default, unless the caller's signal decides. */
+export const REQUEST_TIMEOUT_MS = 30_000;
 
 /** Any Kubernetes object, with the project's one ObjectMeta (api/v1alpha1). */
 export interface KubeObject {
@@ -104,6 +114,8 @@ export interface ClientOptions {
   burst?: number;
   userAgent?: string;
   onRequest?: RequestObserver;
+  /** How long a request and its answer may take (REQUEST_TIMEOUT_MS), unless its signal decides. */
+  timeoutMs?: number;
 }
 
 /**
@@ -123,17 +135,26 @@ export class KubeClient {
   private readonly limiter: TokenBucket;
   private readonly userAgent: string;
   private readonly onRequest: RequestObserver | undefined;
+  private readonly timeoutMs: number;
   private impersonation: Impersonation | undefined;
   /** One keep-alive pool per client (shared with the clients withImpersonation derives). */
   private readonly agent: HttpAgent;
   private readonly send: typeof httpRequest;
+  private readonly origin: Pick<HttpRequestOptions, "protocol" | "hostname" | "port" | "auth">;
+  /** The server URL's path (a proxy's prefix), without its trailing slash. */
+  private readonly basePath: string;
 
   constructor(kc: KubeConfig | ExportableKubeConfig, options: ClientOptions = {}) {
     this.kubeConfig = kc instanceof KubeConfig ? kc : KubeConfig.fromYaml(kc.exportConfig());
     this.server = new URL(this.kubeConfig.server);
+    // The apiserver's address as request options once, not a URL parsed per request.
+    const { protocol, hostname, port, auth } = urlToHttpOptions(this.server);
+    this.origin = { protocol, hostname, port, ...(auth ? { auth } : {}) };
+    this.basePath = this.server.pathname.replace(/\/$/, "");
     this.limiter = new TokenBucket(options.qps ?? 200, options.burst ?? 400);
     this.userAgent = options.userAgent ?? "agentry";
     this.onRequest = options.onRequest;
+    this.timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
     const tls = this.kubeConfig.tls;
     if (this.server.protocol === "https:") {
       this.agent = new HttpsAgent({
@@ -168,16 +189,33 @@ export class KubeClient {
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     const started = performance.now();
     let status = 0;
+    // Unless a signal ends it, a request and its answer get timeoutMs from when it is sent: a
+    // plain timer, since an AbortSignal per request cost more than the rest of its setup.
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    const limit = options.signal
+      ? undefined
+      : (req: ClientRequest) => {
+          timer = setTimeout(() => {
+            timedOut = true;
+            req.destroy();
+          }, this.timeoutMs);
+        };
     try {
-      const res = await this.open(method, path, options, options.signal ?? AbortSignal.timeout(30_000));
+      const res = await this.open(method, path, options, options.signal, limit);
       status = res.statusCode ?? 0;
       const text = await readText(res);
       const parsed: unknown = text ? safeJson(text) : undefined;
       if (status >= 400) throw apiError(method, path, res, parsed);
       return parsed as T;
     } catch (err) {
-      throw transportError(method, path, err);
+      throw transportError(
+        method,
+        path,
+        timedOut ? new Error(`no answer within ${this.timeoutMs / 1000}s`) : err,
+      );
     } finally {
+      clearTimeout(timer);
       this.onRequest?.(method, path, status, (performance.now() - started) / 1000);
     }
   }
@@ -224,13 +262,18 @@ export class KubeClient {
     path: string,
     options: RequestOptions,
     signal: AbortSignal | undefined,
+    sent?: (req: ClientRequest) => void,
   ): Promise<IncomingMessage> {
     const wait = this.limiter.reserve();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     signal?.throwIfAborted();
-    const url = new URL(this.server.pathname.replace(/\/$/, "") + path, this.server);
-    for (const [k, v] of Object.entries(options.query ?? {}))
-      if (v !== undefined) url.searchParams.set(k, String(v));
+    let target = this.basePath + path;
+    if (options.query) {
+      const query = new URLSearchParams();
+      for (const [k, v] of Object.entries(options.query)) if (v !== undefined) query.set(k, String(v));
+      const q = query.toString();
+      if (q) target += `?${q}`;
+    }
     const headers: Record<string, string | string[]> = {
       accept: options.accept ?? "application/json",
       "user-agent": this.userAgent,
@@ -249,11 +292,11 @@ export class KubeClient {
     }
     return new Promise<IncomingMessage>((resolve, reject) => {
       const req = this.send(
-        url,
-        { method, headers, agent: this.agent, ...(signal ? { signal } : {}) },
+        { ...this.origin, path: target, method, headers, agent: this.agent, ...(signal ? { signal } : {}) },
         resolve,
       );
       req.on("error", reject);
+      sent?.(req);
       req.end(body);
     });
   }
@@ -358,11 +401,19 @@ function apiError(method: string, path: string, res: IncomingMessage, parsed: un
   );
 }
 
-/** The whole body of an answer as text. */
-async function readText(res: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of res) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
+/** The whole body of an answer as text (events, not an async iterator: cheaper per answer). */
+function readText(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on("data", (chunk: Buffer) => chunks.push(chunk));
+    res.once("end", () =>
+      resolve(chunks.length === 1 ? chunks[0]!.toString("utf8") : Buffer.concat(chunks).toString("utf8")),
+    );
+    res.once("error", reject);
+    res.once("close", () => {
+      if (!res.complete) reject(new Error("the answer was cut off"));
+    });
+  });
 }
 
 function transportError(method: string, path: string, err: unknown): ApiError {
