@@ -229,9 +229,12 @@ export async function steadyBench(ctx: BenchContext): Promise<BenchResult> {
   const writesPerChange = fig(
     agents.map((a) => a.writesPerChange),
     "writes",
-    { goal: "≤ 4" },
+    {
+      goal: "≤ 4",
+      note: "the operator's writes from the first change until every change is Ready (or the wait ends) ÷ changes: a run with changes not Ready counts only part of their writes, and is no verdict",
+    },
   );
-  writesPerChange.met = writesPerChange.value <= 4;
+  if (agents.every((a) => a.unfinished === 0)) writesPerChange.met = writesPerChange.value <= 4;
   return {
     name: "steady",
     title: "Steady state: cached AgentRuntimes, resync, changes under load beside their floor",

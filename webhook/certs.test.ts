@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { describe, it } from "node:test";
-import { expiry, generateBundle, rotationReason } from "./certs.ts";
+import forge from "node-forge";
+import fc from "fast-check";
+import { expiry, generateBundle, rotationReason, serialHex } from "./certs.ts";
 
 const HOSTS = ["agentry-webhook.agentry.svc", "127.0.0.1"];
 const HOUR = 3_600_000;
@@ -53,5 +55,38 @@ describe("certs", () => {
       bundle.caCert,
     );
     assert.equal(later.caBundle, later.caCert);
+  });
+  it("makes serials OpenSSL reads, whatever the random bytes (zeros and sign bits included)", () => {
+    // Certificates with those serials, signed by one small key, read back by node's X509Certificate.
+    const keys = forge.pki.rsa.generateKeyPair({ bits: 512 });
+    const readable = (random: Uint8Array) => {
+      const cert = forge.pki.createCertificate();
+      cert.publicKey = keys.publicKey;
+      cert.serialNumber = serialHex(random);
+      cert.validity.notBefore = new Date();
+      cert.validity.notAfter = new Date(Date.now() + 60_000);
+      cert.setSubject([{ name: "commonName", value: "x" }]);
+      cert.setIssuer([{ name: "commonName", value: "x" }]);
+      cert.sign(keys.privateKey, forge.md.sha256.create());
+      return new X509Certificate(forge.pki.certificateToPem(cert)).serialNumber.toLowerCase();
+    };
+    const edges = [
+      new Uint8Array(16),
+      Uint8Array.from([0, 6, ...new Array<number>(14).fill(17)]),
+      new Uint8Array(16).fill(255),
+    ];
+    for (const r of edges) assert.equal(readable(r), serialHex(r));
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), (r) => {
+        const hex = serialHex(r);
+        assert.equal(hex.length, 32);
+        assert.ok(parseInt(hex.slice(0, 2), 16) >= 0x40 && parseInt(hex.slice(0, 2), 16) <= 0x7f);
+        assert.equal(hex.slice(2), Buffer.from(r).toString("hex").slice(2), "the rest stays random");
+      }),
+    );
+    for (let i = 0; i < 20; i++) {
+      const r = Uint8Array.from({ length: 16 }, () => Math.floor(Math.random() * 256));
+      assert.equal(readable(r), serialHex(r));
+    }
   });
 });

@@ -21,11 +21,22 @@ export interface CertOptions {
   now?: Date;
 }
 
+/**
+ * A certificate serial from random bytes, as forge wants it (hex): positive and minimally
+ * encoded in DER, which OpenSSL insists on. The first byte is 0x40–0x7f: no sign bit, and no
+ * leading zero bytes (a serial of "0" and random hex was refused as "illegal padding" about
+ * once in 512 certificates, when its first random byte was 0).
+ */
+export function serialHex(random: Uint8Array): string {
+  const bytes = Buffer.from(random);
+  bytes[0] = (bytes[0]! & 0x3f) | 0x40;
+  return bytes.toString("hex");
+}
+
 function newCert(publicKey: forge.pki.PublicKey, notBefore: Date, notAfter: Date): forge.pki.Certificate {
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
-  // Positive serial: a leading 0 nibble keeps the DER integer non-negative.
-  cert.serialNumber = `0${randomBytes(15).toString("hex")}`;
+  cert.serialNumber = serialHex(randomBytes(16));
   cert.validity.notBefore = notBefore;
   cert.validity.notAfter = notAfter;
   return cert;
