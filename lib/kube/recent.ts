@@ -29,8 +29,4 @@ export class RecentMap<K, V> {
     this.entries.set(key, value);
     if (this.entries.size > this.limit) this.entries.delete(this.entries.keys().next().value as K);
   }
-
-  delete(key: K): void {
-    this.entries.delete(key);
-  }
 }
