@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import { waitFor } from "../../test/harness/process.ts";
 import { ProblemError } from "../../lib/http/problem.ts";
 import { SAFE_PATH, type Confinement, type Isolation } from "./confine.ts";
-import { CappedBuffer, ExecPool, runCommand, type ExecOptions, type OutputStream } from "./exec.ts";
+import { CappedBuffer, ExecPool, outcome, runCommand, type ExecOptions, type OutputStream } from "./exec.ts";
 import { FairSlots } from "./slots.ts";
 
 /** True once the process is dead: gone, or a zombie waiting for an init to reap it. */
@@ -52,6 +52,44 @@ describe("CappedBuffer", () => {
       assert.equal(buffer.text(), text);
       assert.equal(buffer.truncated, truncated);
     });
+});
+
+describe("outcome", () => {
+  const exited = { exitCode: 0, signal: null } as const;
+  const killed = { exitCode: null, signal: "SIGKILL" } as const;
+  const cases: { name: string; input: Parameters<typeof outcome>[0]; want: ReturnType<typeof outcome> }[] = [
+    {
+      name: "a command that exited on its own",
+      input: { status: exited, timedOut: false, cancelled: false },
+      want: { exitCode: 0, signal: null, timedOut: false },
+    },
+    {
+      name: "the deadline's kill, the supervisor killed with its command",
+      input: { status: undefined, exit: { code: null, signal: "SIGKILL" }, timedOut: true, cancelled: false },
+      want: { exitCode: null, signal: "SIGKILL", timedOut: true },
+    },
+    {
+      name: "the deadline's kill, reported by the supervisor before it was killed too",
+      input: { status: killed, timedOut: true, cancelled: false },
+      want: { exitCode: null, signal: "SIGKILL", timedOut: true },
+    },
+    {
+      name: "an exit reported right after the deadline: the command finished first",
+      input: { status: { exitCode: 3, signal: null }, timedOut: true, cancelled: false },
+      want: { exitCode: 3, signal: null, timedOut: false },
+    },
+    {
+      name: "a cancel",
+      input: { status: undefined, timedOut: false, cancelled: true },
+      want: { exitCode: null, signal: "SIGKILL", timedOut: false },
+    },
+    {
+      name: "a supervisor that died without a report",
+      input: { status: undefined, exit: { code: 125, signal: null }, timedOut: false, cancelled: false },
+      want: { exitCode: 125, signal: null, timedOut: false },
+    },
+  ];
+  for (const { name, input, want } of cases) it(name, () => assert.deepEqual(outcome(input), want));
 });
 
 const limits = { processes: 200, openFiles: 64, fileBytes: 1 << 20, cpuSeconds: 30 };

@@ -100,7 +100,7 @@ export function runCommand(options: ExecOptions): Promise<ExecResult> {
   };
   if (child.pid !== undefined) wrappers.add(child.pid);
 
-  let status: ReturnType<typeof parseStatus>;
+  let status: Status;
   let timedOut = false;
   let cancelled = false;
   let killing: Promise<void> | undefined;
@@ -173,14 +173,13 @@ export function runCommand(options: ExecOptions): Promise<ExecResult> {
           const rest = decoders[name].end();
           if (rest) options.sink.write(name, rest);
         }
-      const killed = (timedOut || cancelled) && !status;
-      const outcome = status ?? (killed ? { exitCode: null, signal: "SIGKILL" } : undefined);
+      const end = outcome({ status, exit, timedOut, cancelled });
       resolve({
-        exitCode: outcome ? outcome.exitCode : (exit?.code ?? null),
-        signal: outcome ? outcome.signal : (exit?.signal ?? null),
+        exitCode: end.exitCode,
+        signal: end.signal,
         stdout: options.sink ? "" : caps.stdout.text(),
         stderr: options.sink ? "" : caps.stderr.text(),
-        timedOut: timedOut && !status,
+        timedOut: end.timedOut,
         truncated: caps.stdout.truncated || caps.stderr.truncated,
         durationMs: Math.round(performance.now() - started),
         ...result,
@@ -212,6 +211,31 @@ export function runCommand(options: ExecOptions): Promise<ExecResult> {
     });
     child.once("close", () => finish());
   });
+}
+
+type Status = ReturnType<typeof parseStatus>;
+
+/**
+ * How a command ended, from what is known when its pipes close: the supervisor's report
+ * (`status`, if it sent one), the supervisor's own exit, and whether the runtime's deadline
+ * or a cancel started a kill. `timedOut` and `cancelled` are only ever set while no report
+ * had come. A report that comes after them and tells of a signal is that kill landing (the
+ * supervisor may see its command die before it is killed itself): still a timeout. A report
+ * of an exit is the command finishing on its own just before the kill.
+ */
+export function outcome(o: {
+  status: Status;
+  exit?: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  timedOut: boolean;
+  cancelled: boolean;
+}): { exitCode: number | null; signal: string | null; timedOut: boolean } {
+  const killedByUs = (o.timedOut || o.cancelled) && (!o.status || o.status.signal !== null);
+  const end = o.status ?? (killedByUs ? { exitCode: null, signal: "SIGKILL" } : undefined);
+  return {
+    exitCode: end ? end.exitCode : (o.exit?.code ?? null),
+    signal: end ? end.signal : (o.exit?.signal ?? null),
+    timedOut: o.timedOut && killedByUs,
+  };
 }
 
 /** Processes (threads) of `uid` now: what RLIMIT_NPROC counts. */

@@ -146,10 +146,15 @@ function processesWith(marker: string): number[] {
   return pids;
 }
 
-/** A fork bomb that stays at its process limit: every copy keeps forking. */
-const FORK_BOMB = "b() { while :; do b & sleep 0.05; done; }; b";
+/**
+ * A fork bomb that stays at its process limit: every copy keeps forking. Its first process
+ * starts one copy and becomes a sleep, so the command runs to its deadline: a bash that gives
+ * up on a failed fork ends (its retries stop when a child's death wakes them), and a bomb
+ * whose first process did that would end before its deadline, once in a while.
+ */
+const FORK_BOMB = "b() { while :; do b & sleep 0.05; done; }; b & exec sleep 600";
 
-/** bash: unlike dash, it goes on after a failed fork, so the bomb keeps pressing. */
+/** bash: unlike dash, it goes on after a failed fork (it retries), so the bomb keeps pressing. */
 const forkBomb = (timeoutSeconds: number): ExecRequest => ({
   command: ["bash", "-c", FORK_BOMB],
   timeoutSeconds,
@@ -343,7 +348,7 @@ describe(
       assert.ok(Math.max(...peak) <= 64, `the bomb's user had ${Math.max(...peak)} processes (limit 64)`);
       assert.ok(await rt.api.healthy());
       const result = await bomb;
-      assert.equal(result.timedOut, true);
+      assert.equal(result.timedOut, true, JSON.stringify({ ...result, stderr: result.stderr.slice(-300) }));
       await waitFor("every process of the bomb to be gone", () => processesOf(uid).length === 0);
       assert.equal((await rt.api.exec("team-a.bomb", { command: ["echo", "after"] })).stdout, "after\n");
     });
@@ -430,7 +435,8 @@ describe(
       await waitFor("the bomb to fork", () => processesOf(NON_ROOT).length > 20);
       const ok = await rt.api.exec("team-b.one", { command: ["echo", "still here"] });
       assert.equal(ok.stdout, "still here\n");
-      assert.equal((await bomb).timedOut, true);
+      const result = await bomb;
+      assert.equal(result.timedOut, true, JSON.stringify({ ...result, stderr: result.stderr.slice(-300) }));
       assert.ok(await rt.api.healthy());
       // What is left of the uid is the runtime itself.
       await waitFor("the bomb to be gone", () => processesOf(NON_ROOT).length <= 1);

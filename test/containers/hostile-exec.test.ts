@@ -108,7 +108,12 @@ describe("hostile commands in the sandbox container", () => {
     await backToIdle("the orphans gone");
 
     // A fork bomb stays under its process limit while the other workspace answers.
-    const bomb = sb.exec("two", ["bash", "-c", "b() { while :; do b & sleep 0.05; done; }; b"], 8);
+    // Its first process becomes a sleep (see test/chaos/hostile-exec.test.ts): it runs to its deadline.
+    const bomb = sb.exec(
+      "two",
+      ["bash", "-c", "b() { while :; do b & sleep 0.05; done; }; b & exec sleep 600"],
+      8,
+    );
     await waitFor("the bomb to fork", async () => (await processes()) > idle + 10);
     for (let i = 0; i < 3; i++) {
       const ok = await sb.exec("one", ["echo", `still here ${i}`]);
