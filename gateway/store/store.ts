@@ -1,11 +1,13 @@
 // The gateway's database: the audit log of every write and the idempotency keys of POSTs,
 // in PostgreSQL through `pg` (a real server, or the embedded PGlite over a loopback socket).
 // Any database failure becomes a 503 problem, so a write never reaches the cluster
-// without its audit record. The records' outcomes are written off the response path, in
-// batches (outcomes.ts).
+// without its audit record. Pending records of writes made close together share one INSERT
+// (batch.ts); the records' outcomes are written off the response path, in batches
+// (outcomes.ts).
 import pg from "pg";
 import { problemOf } from "../problem.ts";
 import { errorMessage, type Logger } from "../../lib/log.ts";
+import { Batcher } from "./batch.ts";
 import { OutcomeQueue, type AuditOutcome } from "./outcomes.ts";
 
 export interface AuditStart {
@@ -47,10 +49,11 @@ export interface Store {
 }
 
 /**
- * Connections of the gateway's pool by default. A write holds one for its pending audit
- * record (one INSERT, about a millisecond on a near database), the outcome writer one per
- * batch, an Idempotency-Key two or three statements more; ten serve thousands of writes a
- * second, far above what the apiserver takes (see README: "PostgreSQL pool").
+ * Connections of the gateway's pool by default. The pending audit records take at most two
+ * (one INSERT each for the writes that came together, about a millisecond on a near
+ * database), the outcome writer one per batch, an Idempotency-Key two or three statements
+ * more per POST; ten serve thousands of writes a second, far above what the apiserver takes
+ * (see README: "PostgreSQL pool").
  */
 export const DEFAULT_POOL_SIZE = 10;
 
@@ -94,10 +97,50 @@ export const DEFAULT_RETENTION: RetentionOptions = {
 /** Rows deleted per statement, so pruning never holds long locks. */
 const PRUNE_BATCH = 5000;
 
+interface AuditRow {
+  id: string;
+  request_id: string;
+  actor: string;
+  verb: string;
+  kind: string;
+  namespace: string;
+  name: string | null;
+}
+
+const startKey = (e: AuditStart) =>
+  JSON.stringify([e.requestId, e.actor, e.verb, e.kind, e.namespace, e.name ?? null]);
+const rowKey = (r: AuditRow) => JSON.stringify([r.request_id, r.actor, r.verb, r.kind, r.namespace, r.name]);
+
+/**
+ * The id of each of `starts` among the rows one INSERT returned: PostgreSQL returns them in
+ * the order of VALUES, and each is checked against its row. Rows alike in every field told
+ * (two writes of one request id to the same object) are interchangeable.
+ */
+export function idsInOrder(starts: AuditStart[], rows: AuditRow[]): string[] {
+  if (rows.length !== starts.length)
+    throw new Error(`the audit INSERT returned ${rows.length} rows for ${starts.length}`);
+  if (starts.every((e, i) => startKey(e) === rowKey(rows[i]!))) return rows.map((r) => r.id);
+  const byKey = new Map<string, string[]>();
+  for (const r of rows) byKey.set(rowKey(r), [...(byKey.get(rowKey(r)) ?? []), r.id]);
+  return starts.map((e) => {
+    const id = byKey.get(startKey(e))?.shift();
+    if (id === undefined)
+      throw new Error("the audit INSERT returned rows that do not match what was written");
+    return id;
+  });
+}
+
+/**
+ * Pending audit records per INSERT at most, and INSERTs of them running at once at most: a
+ * write waits for its own record (store.beginAudit), and under load many share a statement.
+ */
+export const AUDIT_BATCH = { maxBatch: 200, maxInFlight: 2 };
+
 export class PgStore implements Store {
   private readonly pool: pg.Pool;
   private readonly retention: RetentionOptions;
   private readonly outcomes: OutcomeQueue;
+  private readonly starts = new Batcher<AuditStart, string>((batch) => this.insertAudits(batch), AUDIT_BATCH);
   constructor(pool: pg.Pool, retention: RetentionOptions = DEFAULT_RETENTION, log?: Logger) {
     this.pool = pool;
     this.retention = retention;
@@ -128,13 +171,37 @@ export class PgStore implements Store {
     }
   }
 
-  async beginAudit(e: AuditStart): Promise<string> {
-    const r = await this.q<{ id: string }>(
+  beginAudit(e: AuditStart): Promise<string> {
+    return this.starts.add(e);
+  }
+
+  /**
+   * Pending records of writes made close together, in one INSERT (the Batcher gathers
+   * them). Should the statement fail with more than one row, each row is tried on its own,
+   * so a row the database refuses fails its own write only.
+   */
+  private async insertAudits(batch: AuditStart[]): Promise<PromiseSettledResult<string>[]> {
+    try {
+      const ids = await this.insertAuditRows(batch);
+      return ids.map((value) => ({ status: "fulfilled", value }));
+    } catch (err) {
+      if (batch.length === 1) return [{ status: "rejected", reason: err }];
+      return Promise.allSettled(batch.map(async (e) => (await this.insertAuditRows([e]))[0]!));
+    }
+  }
+
+  private async insertAuditRows(rows: AuditStart[]): Promise<string[]> {
+    const params: unknown[] = [];
+    const values = rows.map((e) => {
+      const n = params.push(e.requestId, e.actor, e.groups, e.verb, e.kind, e.namespace, e.name ?? null);
+      return `(${Array.from({ length: 7 }, (_, i) => `$${n - 6 + i}`).join(", ")})`;
+    });
+    const r = await this.q<AuditRow>(
       `INSERT INTO audit_log (request_id, actor, groups, verb, kind, namespace, name)
-       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-      [e.requestId, e.actor, e.groups, e.verb, e.kind, e.namespace, e.name ?? null],
+       VALUES ${values.join(", ")} RETURNING id, request_id, actor, verb, kind, namespace, name`,
+      params,
     );
-    return r.rows[0]!.id;
+    return idsInOrder(rows, r.rows);
   }
 
   finishAudit(id: string, outcome: "succeeded" | "failed", status: number, detail?: string): void {

@@ -103,6 +103,69 @@ describe("gateway store (PostgreSQL)", () => {
     assert.deepEqual(await forever.prune(), { audit: 0, idempotency: 0 });
   });
 
+  it("gives writes made together one INSERT, each its own record; a row refused fails alone", async (t) => {
+    const server = serviceUrl(t, "postgres");
+    if (!server) return;
+    const pool = createPool(await freshDatabase(t, server), 4);
+    t.after(() => pool.end());
+    await migrate(pool);
+    let inserts = 0;
+    const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+    pool.query = ((...args: unknown[]) => {
+      if (String(args[0]).includes("INSERT INTO audit_log")) inserts++;
+      return query(...args);
+    }) as typeof pool.query;
+    const store = new PgStore(pool);
+    const entry = (i: number) => ({
+      requestId: `r-${i % 7}`, // ids repeat: told apart by the other fields
+      actor: i === 53 ? "bad\u0000actor" : `user-${i % 3}`, // PostgreSQL refuses a NUL in text
+      groups: [`g-${i}`],
+      verb: i % 2 ? "patch" : "create",
+      kind: "Workspace",
+      namespace: "ns",
+      name: `w-${i}`,
+    });
+    const begin = (from: number, n: number) =>
+      Promise.allSettled(Array.from({ length: n }, (_, k) => store.beginAudit(entry(from + k))));
+    const started = await begin(0, 40);
+    assert.equal(inserts, 1, "forty writes of one turn share one INSERT");
+    // A batch with a row the database refuses: tried row by row, only that write fails.
+    started.push(...(await begin(40, 20)));
+    const refused = started.flatMap((r, i) => (r.status === "rejected" ? [i] : []));
+    assert.deepEqual(refused, [53]);
+    assert.match(String((started[53] as PromiseRejectedResult).reason.message), /audit database/);
+    const ids = started.map((r) => (r.status === "fulfilled" ? r.value : ""));
+    assert.equal(new Set(ids.filter(Boolean)).size, 59);
+    for (const [i, id] of ids.entries()) if (id) store.finishAudit(id, "succeeded", 200 + i);
+    assert.equal(await store.flushAudits(10_000), true);
+    const rows = await pool.query<{
+      id: string;
+      request_id: string;
+      actor: string;
+      groups: string[];
+      verb: string;
+      name: string;
+      status: number;
+    }>("SELECT id, request_id, actor, groups, verb, name, status FROM audit_log");
+    assert.equal(rows.rowCount, 59);
+    for (const row of rows.rows) {
+      const i = ids.indexOf(row.id);
+      const e = entry(i);
+      assert.deepEqual(
+        { ...row, id: undefined },
+        {
+          id: undefined,
+          request_id: e.requestId,
+          actor: e.actor,
+          groups: e.groups,
+          verb: e.verb,
+          name: e.name,
+          status: 200 + i,
+        },
+      );
+    }
+  });
+
   it("answers 503 and writes nothing to the cluster when the database is down", async (t) => {
     const ns = await testNamespace(t);
     await createFleet(ns);
