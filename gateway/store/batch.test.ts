@@ -22,9 +22,9 @@ const turn = () => new Promise((resolve) => setImmediate(resolve));
 describe("Batcher", () => {
   it("sends the calls of one turn together, each answered with its own result", async () => {
     const seen: number[][] = [];
-    const b = new Batcher<number, number>(async (items) => {
+    const b = new Batcher<number, number>((items) => {
       seen.push(items);
-      return fulfilled(items.map((i) => i * 10));
+      return Promise.resolve(fulfilled(items.map((i) => i * 10)));
     });
     assert.deepEqual(await Promise.all([1, 2, 3].map((i) => b.add(i))), [10, 20, 30]);
     assert.deepEqual(seen, [[1, 2, 3]]);
