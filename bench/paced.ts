@@ -230,17 +230,22 @@ export async function operatorStarted(operator: BenchOperator): Promise<void> {
   );
 }
 
-/** The operator's writes by kind and verb, as "Kind/verb n" (from agentry_writes_total). */
-export async function writesByKind(operator: BenchOperator, controller: string): Promise<string> {
-  const out: string[] = [];
+/** The operator's writes so far by "Kind/verb" (from agentry_writes_total). */
+export async function writeCounts(operator: BenchOperator, controller: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
   for (const line of (await operator.metrics()).split("\n")) {
     const m = /^agentry_writes_total\{([^}]*)\}\s+(\d+)/.exec(line);
     if (!m || !m[1]!.includes(`controller="${controller}"`)) continue;
     const kind = /kind="([^"]*)"/.exec(m[1]!)?.[1];
     const verb = /verb="([^"]*)"/.exec(m[1]!)?.[1];
-    out.push(`${kind}/${verb} ${m[2]}`);
+    out.set(`${kind}/${verb}`, Number(m[2]));
   }
-  return out.join(", ");
+  return out;
+}
+
+/** The operator's writes by kind and verb, as "Kind/verb n". */
+export async function writesByKind(operator: BenchOperator, controller: string): Promise<string> {
+  return [...(await writeCounts(operator, controller))].map(([k, n]) => `${k} ${n}`).join(", ");
 }
 
 const STAGE_NOTES: Record<Stage, string> = {

@@ -9,7 +9,7 @@ import { settledWrites } from "../test/harness/operator.ts";
 import { waitFor } from "../test/harness/process.ts";
 import { agentRuntime, createAll } from "./create.ts";
 import { heapSummary } from "./heap.ts";
-import { paced } from "./paced.ts";
+import { paced, writeCounts } from "./paced.ts";
 import {
   benchNamespace,
   benchOperator,
@@ -124,11 +124,12 @@ async function agentStream(
   rate: number,
   total: number,
   run: number,
-): Promise<Stream & { waitP99S: number; writesPerChange: number }> {
+): Promise<Stream & { waitP99S: number; writesPerChange: number; byKind: string }> {
   const watcher = new ChangeWatcher(ctx, "agentry.dev/v1alpha1", "AgentRuntime", namespace);
   await watcher.start();
   const wait0 = histogramBuckets(await operator.metrics(), WAIT, { name: "agentruntime" });
   const writes0 = await operator.counter("agentry_writes_total", { controller: "agentruntime" });
+  const kinds0 = await writeCounts(operator, "agentruntime");
   let failed = 0;
   const start = performance.now();
   await paced(total, rate, async (i) => {
@@ -155,10 +156,16 @@ async function agentStream(
   await watcher.stop();
   const wait1 = histogramBuckets(await operator.metrics(), WAIT, { name: "agentruntime" });
   const writes = (await operator.counter("agentry_writes_total", { controller: "agentruntime" })) - writes0;
+  const byKind = [...(await writeCounts(operator, "agentruntime"))]
+    .map(([k, n]) => [k, (n - (kinds0.get(k) ?? 0)) / (total - failed)] as const)
+    .filter(([, per]) => per > 0)
+    .map(([k, per]) => `${k} ${per.toFixed(2)}`)
+    .join(", ");
   return {
     ...result,
     waitP99S: bucketQuantile(wait1, wait0, 0.99),
     writesPerChange: writes / (total - failed),
+    byKind,
   };
 }
 
@@ -235,6 +242,7 @@ export async function steadyBench(ctx: BenchContext): Promise<BenchResult> {
     },
   );
   if (agents.every((a) => a.unfinished === 0)) writesPerChange.met = writesPerChange.value <= 4;
+  const byKindNote = `The operator's writes per change by kind and verb, run by run: ${agents.map((a) => a.byKind || "none").join("; ")}.`;
   return {
     name: "steady",
     title: "Steady state: cached AgentRuntimes, resync, changes under load beside their floor",
@@ -281,6 +289,7 @@ export async function steadyBench(ctx: BenchContext): Promise<BenchResult> {
     },
     notes: [
       "A change sets spec.env, which changes the Pod template: the Pod is replaced. The floor makes the same replacement with a plain client (a new Pod with the new env, then the old one deleted).",
+      byKindNote,
       ...heap,
     ],
   };
