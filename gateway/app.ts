@@ -93,7 +93,12 @@ export function createGateway(deps: GatewayDeps): RequestListener {
   const access = deps.access ?? defaultAccess(deps);
   const app = createApp({ ...deps, access });
   if (!deps.cache || deps.trustProxy !== undefined) return app;
-  return fastReads(app, KINDS, { ...deps, review: access.review, cache: deps.cache });
+  return fastReads(app, KINDS, {
+    ...deps,
+    review: access.review,
+    reviewNow: (who, q) => access.answerNow(who, q),
+    cache: deps.cache,
+  });
 }
 
 export function createApp(deps: GatewayDeps): express.Express {

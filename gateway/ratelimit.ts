@@ -17,12 +17,16 @@ export interface RateDecision {
 
 export interface RateLimiter {
   take(identity: string): Promise<RateDecision>;
+  /** The same decision at once, for a limiter that keeps its buckets in memory. */
+  takeNow?(identity: string): RateDecision;
 }
 
 export interface RateOptions {
   rate: number;
   burst: number;
 }
+
+const ALLOWED: RateDecision = Object.freeze({ allowed: true, retryAfterMs: 0 });
 
 export class MemoryRateLimiter implements RateLimiter {
   private readonly buckets = new Map<string, TokenBucket>();
@@ -31,6 +35,9 @@ export class MemoryRateLimiter implements RateLimiter {
     this.options = options;
   }
   take(identity: string): Promise<RateDecision> {
+    return Promise.resolve(this.takeNow(identity));
+  }
+  takeNow(identity: string): RateDecision {
     let b = this.buckets.get(identity);
     if (!b) {
       if (this.buckets.size > 100_000) this.buckets.clear();
@@ -38,7 +45,7 @@ export class MemoryRateLimiter implements RateLimiter {
       this.buckets.set(identity, b);
     }
     const wait = b.tryTake();
-    return Promise.resolve({ allowed: wait === 0, retryAfterMs: wait });
+    return wait === 0 ? ALLOWED : { allowed: false, retryAfterMs: wait };
   }
 }
 

@@ -11,7 +11,7 @@ import type { Authenticator } from "./auth/authenticate.ts";
 import type { Identity } from "./auth/identity.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import { problemOf } from "./problem.ts";
-import type { RateLimiter } from "./ratelimit.ts";
+import type { RateDecision, RateLimiter } from "./ratelimit.ts";
 import { routeOf } from "./routes/route.ts";
 
 export interface RequestDeps {
@@ -63,14 +63,7 @@ export function requestContext(
 ): RequestContext {
   let ctx = contexts.get(req);
   if (!ctx) {
-    const given = header(req, "x-request-id");
-    ctx = {
-      id: given && REQUEST_ID.test(given) ? given : randomUUID(),
-      started: performance.now(),
-      path: (req.url ?? "").split("?")[0] ?? "",
-      observed: false,
-    };
-    contexts.set(req, ctx);
+    ctx = newContext(req);
     res.setHeader("x-request-id", ctx.id);
   }
   if (observe && !ctx.observed) {
@@ -78,6 +71,28 @@ export function requestContext(
     const c = ctx;
     res.once("finish", () => record(deps, req, res, c));
   }
+  return ctx;
+}
+
+/**
+ * The request's new context, for a caller that sends the X-Request-Id header itself (the
+ * fast path, in its one writeHead) and calls `answered` once it has sent the answer. Before
+ * it hands the request to the app it must set the header (`res.setHeader("x-request-id",
+ * ctx.id)`): the app's requestContext finds the context made and sets nothing.
+ */
+export const unsentContext = (req: IncomingMessage): RequestContext => newContext(req);
+
+function newContext(req: IncomingMessage): Context {
+  const given = header(req, "x-request-id");
+  const url = req.url ?? "";
+  const q = url.indexOf("?");
+  const ctx: Context = {
+    id: given && REQUEST_ID.test(given) ? given : randomUUID(),
+    started: performance.now(),
+    path: q < 0 ? url : url.slice(0, q),
+    observed: false,
+  };
+  contexts.set(req, ctx);
   return ctx;
 }
 
@@ -114,6 +129,22 @@ export const contextOf = (req: IncomingMessage): RequestContext | undefined => c
 
 const retryAfter = (ms: number) => ({ "retry-after": String(Math.max(1, Math.ceil(ms / 1000))) });
 
+/** The 429 for a client address over its share, counted. */
+function addressRefused(deps: RequestDeps, address: string, d: RateDecision) {
+  deps.metrics.addressLimited.inc({ limit: "requests" });
+  return problemOf(429, `too many requests from ${address}; retry after the Retry-After seconds`, {
+    headers: retryAfter(d.retryAfterMs),
+  });
+}
+
+/** The 429 for a caller over its share, counted. */
+function callerRefused(deps: RequestDeps, identity: Identity, d: RateDecision) {
+  deps.metrics.rateLimited.inc();
+  return problemOf(429, `rate limit exceeded for ${identity.user}; retry after the Retry-After seconds`, {
+    headers: retryAfter(d.retryAfterMs),
+  });
+}
+
 /**
  * Admits the request once: the address's share of requests (before anything costs the
  * apiserver a review), the caller's identity, the caller's share. Throws the 401 or 429.
@@ -122,12 +153,7 @@ export function admit(deps: RequestDeps, req: IncomingMessage, ctx: RequestConte
   ctx.admitted ??= (async () => {
     if (deps.addressLimiter) {
       const d = await deps.addressLimiter.take(`address:${address}`);
-      if (!d.allowed) {
-        deps.metrics.addressLimited.inc({ limit: "requests" });
-        throw problemOf(429, `too many requests from ${address}; retry after the Retry-After seconds`, {
-          headers: retryAfter(d.retryAfterMs),
-        });
-      }
+      if (!d.allowed) throw addressRefused(deps, address, d);
     }
     let identity: Identity;
     try {
@@ -139,13 +165,42 @@ export function admit(deps: RequestDeps, req: IncomingMessage, ctx: RequestConte
     }
     ctx.identity = identity;
     const decision = await deps.limiter.take(identity.user);
-    if (!decision.allowed) {
-      deps.metrics.rateLimited.inc();
-      throw problemOf(429, `rate limit exceeded for ${identity.user}; retry after the Retry-After seconds`, {
-        headers: retryAfter(decision.retryAfterMs),
-      });
-    }
+    if (!decision.allowed) throw callerRefused(deps, identity, decision);
     return identity;
   })();
   return ctx.admitted;
+}
+
+/**
+ * Admission at once, when it needs no request: the limits kept in memory and a token the
+ * gateway knows. Then the request is admitted (the identity) or refused (throws the 429)
+ * here, with the same effects as `admit`, which answers the same from then on. Undefined
+ * when admission has to wait (nothing is taken then: call `admit`), or was started already.
+ */
+export function admitNow(
+  deps: RequestDeps,
+  req: IncomingMessage,
+  ctx: RequestContext,
+  address: string,
+): Identity | undefined {
+  const { addressLimiter, limiter, authenticate } = deps;
+  if (ctx.admitted || !limiter.takeNow || !authenticate.now || (addressLimiter && !addressLimiter.takeNow))
+    return undefined;
+  const identity = authenticate.now(header(req, "authorization"));
+  if (!identity) return undefined;
+  try {
+    const d = addressLimiter?.takeNow?.(`address:${address}`);
+    if (d && !d.allowed) throw addressRefused(deps, address, d);
+    ctx.identity = identity;
+    const decision = limiter.takeNow(identity.user);
+    if (!decision.allowed) throw callerRefused(deps, identity, decision);
+  } catch (err) {
+    // admit gives the same refusal (a rejection handled here, awaited by whoever asks later).
+    const refused = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    refused.catch(() => undefined);
+    ctx.admitted = refused;
+    throw err;
+  }
+  ctx.admitted = Promise.resolve(identity);
+  return identity;
 }

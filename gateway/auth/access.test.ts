@@ -109,3 +109,44 @@ describe("AccessCache", () => {
     assert.equal(r.asked.length, 4, "a was dropped");
   });
 });
+
+describe("AccessCache.answerNow", () => {
+  const q = { verb: "get", resource: "agentruntimes", namespace: "a", name: "r" };
+
+  it("gives a remembered answer at once, counted as a hit; nothing (and no count) when it takes a review", async () => {
+    let now = 0;
+    const lookups: string[] = [];
+    const r = reviews(() => true);
+    const cache = new AccessCache(r.client, {
+      ttlMs: 5_000,
+      now: () => now,
+      onLookup: (x) => lookups.push(x),
+    });
+    assert.equal(cache.answerNow(alice, q), undefined);
+    assert.deepEqual(lookups, []);
+    await cache.review(alice, q);
+    assert.deepEqual(cache.answerNow(alice, q), { allowed: true, reason: "" });
+    assert.deepEqual(
+      cache.answerNow({ ...alice }, q),
+      { allowed: true, reason: "" },
+      "the same caller in another object",
+    );
+    assert.equal(cache.answerNow(alice, { ...q, name: "s" }), undefined, "another object");
+    assert.equal(cache.answerNow({ ...alice, groups: ["other"] }, q), undefined, "other groups");
+    assert.equal(cache.answerNow(alice, { ...q, verb: "list", name: undefined }), undefined, "another verb");
+    assert.deepEqual(lookups, ["miss", "hit", "hit"]);
+    now = 5_000;
+    assert.equal(cache.answerNow(alice, q), undefined, "expired");
+    assert.equal(r.asked.length, 1, "answerNow never asks");
+  });
+
+  it("forgets at once what an invalidation forgets", async () => {
+    const r = reviews(() => true);
+    const cache = new AccessCache(r.client);
+    await cache.review(alice, q);
+    cache.invalidate("b");
+    assert.ok(cache.answerNow(alice, q), "another namespace's invalidation");
+    cache.invalidate("a");
+    assert.equal(cache.answerNow(alice, q), undefined);
+  });
+});

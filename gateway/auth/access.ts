@@ -79,17 +79,28 @@ export class AccessCache {
     return this.entries.size;
   }
 
+  /** The remembered answer, or undefined when it would take a review (counted as a hit when found). */
+  answerNow(who: Identity, q: AccessQuestion): AccessAnswer | undefined {
+    const hit = this.entries.get(this.keyOf(who, q));
+    if (!hit || this.now() >= hit.expires) return undefined;
+    this.onLookup?.("hit");
+    return hit.answer;
+  }
+
+  /** Who asks, as a key part: computed once per identity object (static tokens and reviewed ones are kept). */
+  private readonly askers = new WeakMap<Identity, string>();
+
+  private keyOf(who: Identity, q: AccessQuestion): string {
+    let asker = this.askers.get(who);
+    if (asker === undefined) {
+      asker = JSON.stringify([who.user, who.groups, who.via === "anonymous"]);
+      this.askers.set(who, asker);
+    }
+    return `${asker}${JSON.stringify([q.verb, q.resource, q.subresource ?? "", q.namespace, q.name ?? ""])}`;
+  }
+
   readonly review: AccessReview = (who, q) => {
-    const key = JSON.stringify([
-      who.user,
-      who.groups,
-      who.via === "anonymous",
-      q.verb,
-      q.resource,
-      q.subresource ?? "",
-      q.namespace,
-      q.name ?? "",
-    ]);
+    const key = this.keyOf(who, q);
     const hit = this.entries.get(key);
     if (hit && this.now() < hit.expires) {
       this.onLookup?.("hit");

@@ -119,3 +119,37 @@ describe("createAuthenticator: TokenReviews per address", () => {
     assert.equal(api.reviews, reviews + 1, "only the other address's new token was reviewed");
   });
 });
+
+describe("createAuthenticator: the identity at once (now)", () => {
+  const bob = { user: "bob", groups: [], via: "token" as const };
+  const make = (allowAnonymous: boolean) => {
+    const { r } = reviewer();
+    const authenticate = createAuthenticator({
+      tokens: () => new Map([[hashToken("static-1"), bob]]),
+      tokenReview: r,
+      allowAnonymous,
+    });
+    return { authenticate, now: authenticate.now! };
+  };
+
+  it("knows static tokens, tokens reviewed lately and anonymous callers where allowed, as the authenticator answers them", async () => {
+    const { authenticate, now } = make(true);
+    assert.equal(now("Bearer static-1"), bob);
+    assert.equal(now("bearer   static-1  "), bob, "the scheme in any case, spaces around the token");
+    assert.equal(now(undefined)?.via, "anonymous");
+    assert.equal(now("Bearer good-1"), undefined, "not reviewed yet");
+    assert.equal((await authenticate("Bearer good-1"))?.user, "alice");
+    assert.equal(now("Bearer good-1")?.user, "alice", "reviewed lately");
+    for (const header of ["Bearer static-1", "Bearer good-1", undefined])
+      assert.deepEqual(now(header), await authenticate(header));
+  });
+
+  it("knows no identity for what the authenticator refuses or has yet to review", async () => {
+    const { authenticate, now } = make(false);
+    for (const header of [undefined, "Basic abc", "Bearer", "Bearer a b", "Bearer bad-1"]) {
+      assert.equal(now(header), undefined, String(header));
+      await assert.rejects(authenticate(header), { status: 401 }, String(header));
+      assert.equal(now(header), undefined, `${String(header)}, refused lately`);
+    }
+  });
+});

@@ -21,20 +21,32 @@ export interface AuthContext {
   address?: string;
 }
 
-export type Authenticator = (authorization: string | undefined, context?: AuthContext) => Promise<Identity>;
+export interface Authenticator {
+  (authorization: string | undefined, context?: AuthContext): Promise<Identity>;
+  /**
+   * The identity at once when no request is needed to know it (anonymous allowed, a static
+   * token, a token reviewed lately); undefined otherwise (ask the authenticator itself, which
+   * also gives the 401s).
+   */
+  now?: (authorization: string | undefined) => Identity | undefined;
+}
 
 const challenge = { "www-authenticate": 'Bearer realm="agentry"' };
 
+/** The bearer token of an Authorization header, or undefined when the header is not one. */
+function bearer(authorization: string): string | undefined {
+  return /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
+}
+
 export function createAuthenticator(options: AuthOptions): Authenticator {
-  return async (authorization, context = {}) => {
+  const authenticate: Authenticator = async (authorization, context = {}) => {
     if (!authorization) {
       if (options.allowAnonymous) return ANONYMOUS;
       throw problemOf(401, "send an Authorization: Bearer <token> header", { headers: challenge });
     }
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    if (!m?.[1])
+    const token = bearer(authorization);
+    if (!token)
       throw problemOf(401, "the Authorization header must be 'Bearer <token>'", { headers: challenge });
-    const token = m[1];
     const known = options.tokens?.().get(hashToken(token));
     if (known) return known;
     const reviewer = options.tokenReview;
@@ -53,4 +65,12 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
     }
     throw problemOf(401, "the bearer token is not valid", { headers: challenge });
   };
+  authenticate.now = (authorization) => {
+    if (!authorization) return options.allowAnonymous ? ANONYMOUS : undefined;
+    const token = bearer(authorization);
+    if (!token) return undefined;
+    const known = options.tokens?.().get(hashToken(token)) ?? options.tokenReview?.known(token);
+    return known && !(known instanceof Promise) ? known : undefined;
+  };
+  return authenticate;
 }

@@ -58,6 +58,56 @@ export function listJson(
   return Buffer.concat([Buffer.from(head), items, END]);
 }
 
+/** A list query's continue token and label selector, read; or why the cache cannot answer it. */
+function pageQuery(
+  namespace: string | undefined,
+  q: ListQuery,
+): Served<{ token: ContinueToken | undefined; match: Selector }> {
+  let token: ContinueToken | undefined;
+  if (q.continue !== undefined) {
+    token = decodeContinue(q.continue);
+    if (!token || (namespace === undefined && !token.start.includes("/"))) return miss("token");
+  }
+  try {
+    return { ok: true, token, match: parseSelector(q.labelSelector) };
+  } catch {
+    return miss("selector");
+  }
+}
+
+/** The page a query asks for, from a cache that has caught up. */
+function pageOf(
+  kc: KindCache,
+  namespace: string | undefined,
+  q: ListQuery,
+  { token, match }: { token: ContinueToken | undefined; match: Selector },
+): Served<Page> {
+  // A token's list the cache has not reached yet (the apiserver's, at etcd's revision) is not
+  // waited for: the watch may bring nothing of this kind for a while.
+  if (token && !kc.unchangedSince(namespace, token.rv))
+    return miss(token.rv > kc.resourceVersion ? "behind" : "changed");
+  const rv = token?.rv ?? kc.resourceVersion;
+  if (!token && q.limit === undefined && !q.labelSelector && namespace !== undefined)
+    return { ok: true, items: kc.store.all(namespace), count: -1, resourceVersion: String(rv) };
+  const page = kc.store.page(namespace, match, q.limit, token?.start);
+  return {
+    ok: true,
+    items: jsonArray(page.items),
+    count: page.items.length,
+    resourceVersion: String(rv),
+    ...(page.more !== undefined ? { continue: encodeContinue(rv, page.more) } : {}),
+    // As the apiserver: how many follow, for a list without a selector only.
+    ...(page.more !== undefined && !q.labelSelector ? { remainingItemCount: page.remaining } : {}),
+  };
+}
+
+/** One object from a cache that has caught up, with its ETag. */
+function entryOf(kc: KindCache, namespace: string, name: string): Served<{ body: Buffer; etag: string }> {
+  const e = kc.store.get(namespace, name);
+  if (!e) return miss("absent");
+  return { ok: true, body: e.json, etag: `"${e.rv}"` };
+}
+
 export class ReadCache {
   private readonly kinds = new Map<string, KindCache>();
   /** List answers by the items they hold (a namespace's, kept by the store until it changes). */
@@ -67,6 +117,11 @@ export class ReadCache {
   constructor(defs: readonly KindDefinition[], options: ReadCacheOptions = {}) {
     for (const d of defs) this.kinds.set(d.kind, new KindCache({ apiVersion: d.apiVersion, kind: d.kind }));
     this.waitMs = options.waitMs ?? 1000;
+  }
+
+  /** The cache of one kind (by its Kind). */
+  kind(kind: string): KindCache | undefined {
+    return this.kinds.get(kind);
   }
 
   start(client: KubeClient, log: Logger): void {
@@ -106,7 +161,20 @@ export class ReadCache {
     namespace: string | undefined,
     q: ListQuery,
   ): Promise<Served<{ body: Buffer }>> {
-    const p = await this.page(def, namespace, q);
+    return this.listBody(def, await this.page(def, namespace, q));
+  }
+
+  /** The list answer at once, or undefined when it would wait for the cache to catch up (see list). */
+  listNow(
+    def: KindDefinition,
+    namespace: string | undefined,
+    q: ListQuery,
+  ): Served<{ body: Buffer }> | undefined {
+    const p = this.pageNow(def, namespace, q);
+    return p && this.listBody(def, p);
+  }
+
+  private listBody(def: KindDefinition, p: Served<Page>): Served<{ body: Buffer }> {
     if (!p.ok) return p;
     // A whole namespace's answer is kept with its items until the cache moves on.
     const kept = this.bodies.get(p.items);
@@ -125,35 +193,19 @@ export class ReadCache {
   /** A page of a list: its items as a JSON array, its resourceVersion and continue token. */
   async page(def: KindDefinition, namespace: string | undefined, q: ListQuery): Promise<Served<Page>> {
     const kc = this.kinds.get(def.kind)!;
-    let token: ContinueToken | undefined;
-    if (q.continue !== undefined) {
-      token = decodeContinue(q.continue);
-      if (!token || (namespace === undefined && !token.start.includes("/"))) return miss("token");
-    }
-    let match: Selector;
-    try {
-      match = parseSelector(q.labelSelector);
-    } catch {
-      return miss("selector");
-    }
+    const asked = pageQuery(namespace, q);
+    if (!asked.ok) return asked;
     if (!(await kc.caughtUp(this.waitMs))) return miss(kc.synced ? "behind" : "unsynced");
-    // A token's list the cache has not reached yet (the apiserver's, at etcd's revision) is not
-    // waited for: the watch may bring nothing of this kind for a while.
-    if (token && !kc.unchangedSince(namespace, token.rv))
-      return miss(token.rv > kc.resourceVersion ? "behind" : "changed");
-    const rv = token?.rv ?? kc.resourceVersion;
-    if (!token && q.limit === undefined && !q.labelSelector && namespace !== undefined)
-      return { ok: true, items: kc.store.all(namespace), count: -1, resourceVersion: String(rv) };
-    const page = kc.store.page(namespace, match, q.limit, token?.start);
-    return {
-      ok: true,
-      items: jsonArray(page.items),
-      count: page.items.length,
-      resourceVersion: String(rv),
-      ...(page.more !== undefined ? { continue: encodeContinue(rv, page.more) } : {}),
-      // As the apiserver: how many follow, for a list without a selector only.
-      ...(page.more !== undefined && !q.labelSelector ? { remainingItemCount: page.remaining } : {}),
-    };
+    return pageOf(kc, namespace, q, asked);
+  }
+
+  /** The page at once, or undefined when it would wait for the cache to catch up (see page). */
+  pageNow(def: KindDefinition, namespace: string | undefined, q: ListQuery): Served<Page> | undefined {
+    const kc = this.kinds.get(def.kind)!;
+    const asked = pageQuery(namespace, q);
+    if (!asked.ok) return asked;
+    if (kc.caughtUp(0) !== true) return undefined;
+    return pageOf(kc, namespace, q, asked);
   }
 
   /** One object, with its ETag. */
@@ -164,9 +216,17 @@ export class ReadCache {
   ): Promise<Served<{ body: Buffer; etag: string }>> {
     const kc = this.kinds.get(def.kind)!;
     if (!(await kc.caughtUp(this.waitMs))) return miss(kc.synced ? "behind" : "unsynced");
-    const e = kc.store.get(namespace, name);
-    if (!e) return miss("absent");
-    return { ok: true, body: e.json, etag: `"${e.rv}"` };
+    return entryOf(kc, namespace, name);
+  }
+
+  /** The object at once, or undefined when it would wait for the cache to catch up (see get). */
+  getNow(
+    def: KindDefinition,
+    namespace: string,
+    name: string,
+  ): Served<{ body: Buffer; etag: string }> | undefined {
+    const kc = this.kinds.get(def.kind)!;
+    return kc.caughtUp(0) === true ? entryOf(kc, namespace, name) : undefined;
   }
 
   /** Namespaces holding objects of the kind, by name (for lists across namespaces). */

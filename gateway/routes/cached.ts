@@ -14,11 +14,19 @@ import type { IncomingMessage, RequestListener, ServerResponse } from "node:http
 import { parse } from "node:querystring";
 import { Router, type Response } from "express";
 import type { KindDefinition } from "../../api/v1alpha1/index.ts";
-import type { AccessQuestion, AccessReview } from "../auth/access.ts";
+import type { AccessAnswer, AccessQuestion, AccessReview } from "../auth/access.ts";
 import type { Identity } from "../auth/identity.ts";
 import type { ReadCache, Served } from "../cache/readcache.ts";
 import type { GatewayMetrics } from "../metrics.ts";
-import { admit, answered, contextOf, requestContext, type RequestDeps } from "../requests.ts";
+import {
+  admit,
+  admitNow,
+  answered,
+  contextOf,
+  unsentContext,
+  type RequestContext,
+  type RequestDeps,
+} from "../requests.ts";
 import { listQuery } from "./resources.ts";
 import { routeOf } from "./route.ts";
 import { preconditionOf } from "./validate.ts";
@@ -111,7 +119,13 @@ const FAST = new RegExp(
   `^/v1/namespaces/([a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?)/${KINDS_PATTERN}(?:/([a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?))?(?:\\?(.*))?$`,
 );
 
-export interface FastReadDeps extends RequestDeps, CachedReads {}
+export interface FastReadDeps extends RequestDeps, CachedReads {
+  /** The remembered answer to an access question, or undefined when it takes a review. */
+  reviewNow?: (who: Identity, q: AccessQuestion) => AccessAnswer | undefined;
+}
+
+/** What FAST matched: the path, namespace, plural, name (a get) and query. */
+type Match = [string, string, string, string | undefined, string | undefined];
 
 const JSON_TYPE = "application/json; charset=utf-8";
 /** Route templates (metric labels) of the fast path's reads, as routeOf names them: `plural` for a list, `plural/` for a get. */
@@ -130,36 +144,105 @@ const routesOf = (defs: readonly KindDefinition[]) =>
 export function fastReads(app: RequestListener, defs: readonly KindDefinition[], deps: FastReadDeps) {
   const kinds = new Map(defs.map((d) => [d.plural, d]));
   const routes = routesOf(defs);
-  const serve = async (req: IncomingMessage, res: ServerResponse, m: RegExpExecArray): Promise<boolean> => {
-    // Counted when the answer is sent (below), or by the app when it serves the request.
-    const ctx = requestContext(deps, req, res, false);
+  const send = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    ctx: RequestContext,
+    def: KindDefinition,
+    name: string | undefined,
+    got: Hit,
+  ) => {
+    countRead(deps, def.kind, name === undefined ? "list" : "get", { ok: true });
+    ctx.route = routes.get(name === undefined ? def.plural : `${def.plural}/`);
+    // One writeHead of every header (none set before): Node's quick way to the wire.
+    res.writeHead(
+      200,
+      got.etag
+        ? {
+            "x-request-id": ctx.id,
+            "content-type": JSON_TYPE,
+            "content-length": got.body.length,
+            etag: got.etag,
+          }
+        : { "x-request-id": ctx.id, "content-type": JSON_TYPE, "content-length": got.body.length },
+    );
+    res.end(got.body);
+    answered(deps, req, res);
+  };
+  // Everything known at once (the usual case: limits in memory, a known token, a remembered
+  // access answer, a cache that holds the gateway's writes): answered without waiting. True
+  // when answered; false when handed to the app; undefined when something must be waited for.
+  const serveNow = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    ctx: RequestContext,
+    m: Match,
+  ): boolean | undefined => {
+    const { cache, reviewNow } = deps;
+    if (!cache || !reviewNow) return undefined;
+    const who = admitNow(deps, req, ctx, req.socket.remoteAddress ?? "unknown");
+    if (!who) return undefined;
+    const [, namespace, plural, name, search] = m;
+    const def = kinds.get(plural)!;
+    const verb = name === undefined ? "list" : "get";
+    const allowed = reviewNow(who, {
+      verb,
+      resource: plural,
+      namespace,
+      ...(name === undefined ? {} : { name }),
+    });
+    if (!allowed) return undefined;
+    const got = !allowed.allowed
+      ? ({ ok: false, reason: "denied" } as const)
+      : name === undefined
+        ? cache.listNow(def, namespace, listQuery(parse(search ?? "")))
+        : cache.getNow(def, namespace, name);
+    if (!got) return undefined;
+    if (!got.ok) {
+      ctx.cacheMiss = got.reason;
+      return false;
+    }
+    send(req, res, ctx, def, name, got);
+    return true;
+  };
+  const serve = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    ctx: RequestContext,
+    m: Match,
+  ): Promise<boolean> => {
     const who = await admit(deps, req, ctx, req.socket.remoteAddress ?? "unknown");
-    const [, namespace, plural, name, search] = m as unknown as [string, string, string, string?, string?];
+    const [, namespace, plural, name, search] = m;
     const def = kinds.get(plural)!;
     const got = await read(deps, who, def, namespace, name, () => listQuery(parse(search ?? "")));
     if (!got.ok) {
       ctx.cacheMiss = got.reason;
       return false;
     }
-    countRead(deps, def.kind, name === undefined ? "list" : "get", got);
-    ctx.route = routes.get(name === undefined ? plural : `${plural}/`);
-    res.writeHead(
-      200,
-      got.etag
-        ? { "content-type": JSON_TYPE, "content-length": got.body.length, etag: got.etag }
-        : { "content-type": JSON_TYPE, "content-length": got.body.length },
-    );
-    res.end(got.body);
-    answered(deps, req, res);
+    send(req, res, ctx, def, name, got);
     return true;
   };
   return (req: IncomingMessage, res: ServerResponse): void => {
     const m = req.method === "GET" && req.headers["if-none-match"] === undefined && FAST.exec(req.url ?? "");
     if (!m) return void app(req, res);
+    // Counted when the answer is sent (send), or by the app when it serves the request.
+    const ctx = unsentContext(req);
+    const toApp = () => {
+      res.setHeader("x-request-id", ctx.id);
+      app(req, res);
+    };
     // A refusal (401, 429, a bad query) is the app's to answer: admission is remembered.
-    serve(req, res, m).then(
-      (done) => done || app(req, res),
-      () => app(req, res),
+    let now: boolean | undefined;
+    try {
+      now = serveNow(req, res, ctx, m as unknown as Match);
+    } catch {
+      now = false;
+    }
+    if (now === true) return;
+    if (now === false) return toApp();
+    serve(req, res, ctx, m as unknown as Match).then(
+      (done) => done || toApp(),
+      () => toApp(),
     );
   };
 }
