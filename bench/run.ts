@@ -127,8 +127,8 @@ try {
       cp,
       kc,
       admin,
-      qps: envNumber("QPS", 200),
-      burst: envNumber("BURST", 400),
+      qps: envNumber("QPS", 400),
+      burst: envNumber("BURST", 800),
       cleanups: [],
     };
     const t0 = Date.now();

@@ -96,14 +96,14 @@ const flags = defineFlags("operator", {
     kind: "number",
     env: "AGENTRY_KUBE_QPS",
     help: "client requests per second to the apiserver",
-    default: 200,
+    default: 400,
     min: 1,
   },
   "kube-burst": {
     kind: "int",
     env: "AGENTRY_KUBE_BURST",
     help: "client request burst",
-    default: 400,
+    default: 800,
     min: 1,
   },
   workers: {
