@@ -58,4 +58,47 @@ describe("TypedInformer", () => {
     assert.equal(typed.get("team", "bad")?.spec.port, 9000);
     assert.deepEqual(seen, ["add good", "update bad 9000"]);
   });
+
+  it("parses a new version's spec only when its generation or uid says the spec may differ", () => {
+    const { raw, typed } = setup();
+    typed.on("update", () => undefined);
+    const version = (rv: string, generation: number, spec: Record<string, unknown>, uid = "uid-a") => {
+      const o = agent("a", spec, rv);
+      o.metadata.generation = generation;
+      o.metadata.uid = uid;
+      o["status"] = { observedGeneration: generation, rv };
+      return o;
+    };
+    raw.set(version("1", 1, { image: "registry.example/agent:1" }));
+    const first = typed.get("team", "a")!;
+    // A status write: the same generation, the spec parsed before is handed out again.
+    raw.set(version("2", 1, { image: "registry.example/agent:1" }));
+    const second = typed.get("team", "a")!;
+    assert.equal(second.spec, first.spec);
+    assert.deepEqual(second.status, { observedGeneration: 1, rv: "2" }, "the new version's status");
+    assert.equal(second.metadata.resourceVersion, "2");
+    assert.ok(Object.isFrozen(second) && Object.isFrozen(second.metadata));
+    // A spec change: parsed again.
+    raw.set(version("3", 2, { image: "registry.example/agent:2", port: 9000 }));
+    const third = typed.get("team", "a")!;
+    assert.notEqual(third.spec, first.spec);
+    assert.deepEqual([third.spec.image, third.spec.port], ["registry.example/agent:2", 9000]);
+    // Deleted and made again under the same name (a new uid), generation 2 as well: parsed again.
+    raw.set(version("4", 2, { image: "registry.example/agent:3" }, "uid-other"));
+    assert.equal(typed.get("team", "a")!.spec.image, "registry.example/agent:3");
+  });
+
+  it("parses a status write's version again when the version before it did not parse", () => {
+    const { raw, typed } = setup();
+    typed.on("update", () => undefined);
+    const bad = agent("a", { image: "registry.example/agent:1", port: 70_000 }, "1");
+    bad.metadata.generation = 1;
+    raw.set(bad);
+    assert.equal(typed.get("team", "a"), undefined);
+    const again = agent("a", { image: "registry.example/agent:1", port: 70_000 }, "2");
+    again.metadata.generation = 1;
+    raw.set(again);
+    assert.equal(typed.get("team", "a"), undefined);
+    assert.match(typed.invalid("team", "a") ?? "", /spec\.port/);
+  });
 });

@@ -62,6 +62,21 @@ export class TypedInformer<K extends Kind> implements SharedInformer<Of<K>> {
     return v;
   }
 
+  /**
+   * A new version whose spec did not change (the same uid and generation: the apiserver counts
+   * every change of a custom resource's spec in metadata.generation), a status write say,
+   * takes the parsed spec of the version before it instead of being parsed again.
+   */
+  private carry(raw: KubeObject, old: KubeObject): void {
+    const generation = raw.metadata.generation;
+    if (generation === undefined || this.views.has(raw)) return;
+    if (generation !== old.metadata.generation || raw.metadata.uid !== old.metadata.uid) return;
+    const before = this.views.get(old);
+    if (!before?.ok) return;
+    const value = deepFreeze({ ...raw, spec: before.value.spec }) as unknown as Of<K>;
+    this.views.set(raw, { ok: true, value });
+  }
+
   private valid(raw: KubeObject | undefined): Of<K> | undefined {
     if (!raw) return undefined;
     const v = this.view(raw);
@@ -75,6 +90,7 @@ export class TypedInformer<K extends Kind> implements SharedInformer<Of<K>> {
    */
   on(event: "add" | "update" | "delete", handler: Handler<Of<K>>): void {
     this.raw.on(event, (obj, old) => {
+      if (old && event === "update") this.carry(obj, old);
       const now = this.valid(obj);
       const before = old ? this.valid(old) : undefined;
       const either = now ?? before;

@@ -33,6 +33,7 @@ function testbed() {
   const client = new RecordingClient([raw.trustConfigMaps]);
   const clock = new FakeClock();
   const ignore = () => undefined;
+  let keys = [{ kid: "k1", pem: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n" }];
   const reconciler = new TrustReconciler({
     client,
     informers: {
@@ -42,7 +43,7 @@ function testbed() {
       trustConfigMaps: raw.trustConfigMaps,
     },
     keys: {
-      bundle: () => [{ kid: "k1", pem: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n" }],
+      bundle: () => keys,
       freshToken: (aud) => Promise.resolve(`token-for-${aud}`),
       signingKid: "k1",
     },
@@ -53,7 +54,10 @@ function testbed() {
   });
   const secretCalls = () =>
     client.calls.filter((c) => c.kind === "Secret").map((c) => `${c.verb} ${c.name ?? ""}`);
-  return { raw, client, clock, reconciler, secretCalls };
+  const setKeys = (k: typeof keys) => {
+    keys = k;
+  };
+  return { raw, client, clock, reconciler, secretCalls, setKeys };
 }
 
 describe("trust reconciler", () => {
@@ -96,6 +100,42 @@ describe("trust reconciler", () => {
       secretCalls(),
       [`get ${TOKENS_SECRET}`, `delete ${TOKENS_SECRET}`],
       "a Secret the operator wrote is removed on the next pass, whatever the period",
+    );
+  });
+
+  it("makes the trust ConfigMap hold the keys again after a key change or an edit of its data, and writes nothing while it holds them", async () => {
+    const { raw, client, reconciler, setKeys } = testbed();
+    const configMapWrites = () => client.calls.filter((c) => c.kind === "ConfigMap" && c.verb !== "get");
+    const held = (): string[] =>
+      Object.values((raw.trustConfigMaps.get(NS, "agentry-trust")?.["data"] ?? {}) as Record<string, string>);
+    raw.agents.set(agent("a1"));
+    await reconciler.reconcile(NS);
+    assert.equal(configMapWrites().length, 1, "made");
+    client.clear();
+    await reconciler.reconcile(NS);
+    await reconciler.reconcile(NS);
+    assert.deepEqual(configMapWrites(), [], "held: nothing written");
+
+    const k2 = { kid: "k2", pem: "-----BEGIN PUBLIC KEY-----\nBBBB\n-----END PUBLIC KEY-----\n" };
+    setKeys([{ kid: "k1", pem: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n" }, k2]);
+    await reconciler.reconcile(NS);
+    assert.equal(configMapWrites().length, 1, "a key added: written");
+    assert.ok(
+      held().some((v) => v.includes("BBBB")),
+      JSON.stringify(held()),
+    );
+    client.clear();
+    await reconciler.reconcile(NS);
+    assert.deepEqual(configMapWrites(), [], "held again");
+
+    // Someone edits the data and keeps the annotation: a new version in the cache.
+    const cm = raw.trustConfigMaps.get(NS, "agentry-trust")!;
+    raw.trustConfigMaps.set({ ...cm, data: { "k1.pem": "tampered" } });
+    await reconciler.reconcile(NS);
+    assert.equal(configMapWrites().length, 1, "the edit is undone");
+    assert.ok(
+      held().some((v) => v.includes("BBBB")),
+      JSON.stringify(held()),
     );
   });
 });

@@ -20,6 +20,7 @@ import type { TypedInformer } from "../../lib/kube/typed.ts";
 import type { Metrics } from "../../lib/kube/metrics.ts";
 import { stableStringify } from "../../lib/kube/names.ts";
 import type { Logger } from "../../lib/log.ts";
+import type { PublicKey } from "../../lib/keyring.ts";
 import type { OperatorKeys } from "./keys.ts";
 import {
   LABEL_TRUST,
@@ -57,6 +58,14 @@ const isOurs = (o: KubeObject | undefined, kind: "bundle" | "tokens") =>
   o?.metadata.labels?.[LABEL_TRUST] === kind &&
   o.metadata.labels["app.kubernetes.io/managed-by"] === "agentry";
 
+/** A namespace's desired trust ConfigMap, for the keys of `fingerprint`. */
+interface Bundle {
+  fingerprint: string;
+  desired: KubeObject;
+  /** The cached ConfigMap last found to hold it. */
+  matches?: KubeObject;
+}
+
 export class TrustReconciler implements WatchingReconciler {
   readonly name = "trust";
   private readonly deps: TrustControllerDeps;
@@ -73,6 +82,8 @@ export class TrustReconciler implements WatchingReconciler {
    * Secret itself, and forgets this when it does).
    */
   private readonly noTokens = new Map<string, number>();
+  /** Per namespace needing the bundle: the desired ConfigMap for the current keys. */
+  private readonly bundles = new Map<string, Bundle>();
 
   constructor(deps: TrustControllerDeps) {
     this.deps = deps;
@@ -125,9 +136,17 @@ export class TrustReconciler implements WatchingReconciler {
     const observed = informers.trustConfigMaps.get(namespace, TRUST_CONFIGMAP);
     if (needsBundle && keys.length === 0) return { requeueAfterMs: NO_KEYS_RETRY_MS };
     if (needsBundle) {
-      const problem = await this.ensureBundle(namespace, desiredTrustBundle(namespace, keys), observed);
-      if (problem) problems.push(problem);
-    } else if (observed && isOurs(observed, "bundle")) await this.writer.remove(observed);
+      const bundle = this.bundleOf(namespace, keys);
+      // The cached ConfigMap (a version is never changed in the cache) was found right before.
+      if (!observed || bundle.matches !== observed) {
+        const problem = await this.ensureBundle(namespace, bundle.desired, observed);
+        if (problem) problems.push(problem);
+        else if (observed && this.sameBundle(bundle.desired, observed)) bundle.matches = observed;
+      }
+    } else {
+      this.bundles.delete(namespace);
+      if (observed && isOurs(observed, "bundle")) await this.writer.remove(observed);
+    }
 
     // 2. The tokens pods send.
     const wanted = wantedTokens(namespace, pipelines.filter(live), agents.filter(live));
@@ -174,13 +193,8 @@ export class TrustReconciler implements WatchingReconciler {
     desired: KubeObject,
     observed: KubeObject | undefined,
   ): Promise<string | undefined> {
-    const hash = desired.metadata.annotations?.[ANNOTATION_SPEC_HASH];
     if (observed && isOurs(observed, "bundle")) {
-      // The data itself is compared too: an edit of the keys keeps the annotation.
-      const same =
-        observed.metadata.annotations?.[ANNOTATION_SPEC_HASH] === hash &&
-        stableStringify(observed["data"] ?? {}) === stableStringify(desired["data"]);
-      if (same) return undefined;
+      if (this.sameBundle(desired, observed)) return undefined;
       await this.replaceBundle(desired, observed);
       return undefined;
     }
@@ -196,6 +210,29 @@ export class TrustReconciler implements WatchingReconciler {
       return `ConfigMap ${namespace}/${TRUST_CONFIGMAP} exists and was not made by agentry: sandbox and agent pods here would trust whatever keys it holds, so it is left alone and their calls fail; delete it and agentry makes its own`;
     await this.replaceBundle(desired, current);
     return undefined;
+  }
+
+  /** Whether agentry's ConfigMap holds the desired bundle (the data is compared too: an edit of the keys keeps the annotation). */
+  private sameBundle(desired: KubeObject, observed: KubeObject): boolean {
+    return (
+      isOurs(observed, "bundle") &&
+      observed.metadata.annotations?.[ANNOTATION_SPEC_HASH] ===
+        desired.metadata.annotations?.[ANNOTATION_SPEC_HASH] &&
+      stableStringify(observed["data"] ?? {}) === stableStringify(desired["data"])
+    );
+  }
+
+  /**
+   * The desired trust ConfigMap of a namespace, made again only when the keys change (each
+   * pass of a namespace would otherwise serialise and hash the same keys again).
+   */
+  private bundleOf(namespace: string, keys: PublicKey[]): Bundle {
+    const fingerprint = keys.map((k) => `${k.kid}\n${k.pem}`).join("\n");
+    const known = this.bundles.get(namespace);
+    if (known?.fingerprint === fingerprint) return known;
+    const bundle: Bundle = { fingerprint, desired: desiredTrustBundle(namespace, keys) };
+    this.bundles.set(namespace, bundle);
+    return bundle;
   }
 
   /**
