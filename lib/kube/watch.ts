@@ -48,8 +48,9 @@ export class Watch {
       controller.abort();
       done(aborted ? undefined : err);
     };
+    // Re-armed on every chunk (refresh: no new timer per chunk).
     const alive = () => {
-      clearTimeout(silence);
+      if (silence) return void silence.refresh();
       silence = setTimeout(() => finish(new Error(`the watch of ${path} was silent too long`)), SILENCE_MS);
       silence.unref();
     };
