@@ -11,6 +11,8 @@ import * as yaml from "js-yaml";
 import { binary } from "./binaries.ts";
 import { repoRoot } from "./paths.ts";
 import { freePort, Supervised, waitFor } from "./process.ts";
+import { PodReaper } from "./reaper.ts";
+import { KubeConfig } from "../../lib/kube/kubeconfig.ts";
 import { errorMessage } from "../../lib/log.ts";
 
 export interface ControlPlaneOptions {
@@ -50,6 +52,8 @@ export class ControlPlane implements Endpoints {
   readonly kubeconfig: string;
   private readonly processes: Supervised[] = [];
   private readonly byName = new Map<string, Supervised>();
+  /** The fake kubelets' final deletion of deleted pods (reaper.ts). */
+  private reaper: PodReaper | undefined;
 
   private constructor(dir: string, server: string, token: string) {
     this.dir = dir;
@@ -189,6 +193,8 @@ export class ControlPlane implements Endpoints {
       await waitFor("kwok /healthz", () => httpsOk(`https://127.0.0.1:${kwokPort}/healthz`), {
         timeoutMs: 30_000,
       });
+      cp.reaper = new PodReaper(KubeConfig.fromFiles([cp.kubeconfig]));
+      await cp.reaper.start();
 
       const nodes = options.nodes ?? 3;
       await cp.createFakeNodes(nodes);
@@ -211,6 +217,7 @@ export class ControlPlane implements Endpoints {
 
   /** Stops every component (reverse start order) and removes the directory unless `keep`. */
   async stop({ keep = false }: { keep?: boolean } = {}): Promise<void> {
+    await this.reaper?.stop();
     for (const p of [...this.processes].reverse()) await p.stop();
     if (!keep) await rm(this.dir, { recursive: true, force: true });
   }
