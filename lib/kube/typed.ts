@@ -4,6 +4,7 @@
 // parse (stored before a schema change, or written past the webhook) is not handed out as
 // if it were valid: get() answers undefined, invalid() says why, and `onInvalid` reports it
 // once per version (a Warning event and a log line in the operator).
+import { isDeepStrictEqual } from "node:util";
 import { specSchemas, type AgentryObject } from "../../api/v1alpha1/index.ts";
 import type { KubeObject } from "./client.ts";
 import type { Handler, SharedInformer } from "./informer.ts";
@@ -63,16 +64,13 @@ export class TypedInformer<K extends Kind> implements SharedInformer<Of<K>> {
   }
 
   /**
-   * A new version whose spec did not change (the same uid and generation: the apiserver counts
-   * every change of a custom resource's spec in metadata.generation), a status write say,
-   * takes the parsed spec of the version before it instead of being parsed again.
+   * A new version of the same object whose spec is unchanged (a status write, a label) takes
+   * the parsed spec of the version before it: comparing the raw specs costs less than parsing.
    */
   private carry(raw: KubeObject, old: KubeObject): void {
-    const generation = raw.metadata.generation;
-    if (generation === undefined || this.views.has(raw)) return;
-    if (generation !== old.metadata.generation || raw.metadata.uid !== old.metadata.uid) return;
+    if (this.views.has(raw) || raw.metadata.uid !== old.metadata.uid) return;
     const before = this.views.get(old);
-    if (!before?.ok) return;
+    if (!before?.ok || !isDeepStrictEqual(raw["spec"], old["spec"])) return;
     const value = deepFreeze({ ...raw, spec: before.value.spec }) as unknown as Of<K>;
     this.views.set(raw, { ok: true, value });
   }
