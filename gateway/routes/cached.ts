@@ -58,6 +58,12 @@ async function answer<T>(
   return serve(deps.cache);
 }
 
+/** The access question of a list (no name) or a get of one object of `def` in a namespace. */
+const questionOf = (def: KindDefinition, namespace: string, name: string | undefined): AccessQuestion =>
+  name === undefined
+    ? { verb: "list", resource: def.plural, namespace }
+    : { verb: "get", resource: def.plural, namespace, name };
+
 /** The list or get a request path names, answered from the cache. */
 function read(
   deps: CachedReads,
@@ -67,12 +73,12 @@ function read(
   name: string | undefined,
   query: () => ReturnType<typeof listQuery>,
 ): Promise<Served<Hit> | { ok: false; reason: string }> {
-  const resource = def.plural;
+  const q = questionOf(def, namespace, name);
   if (name === undefined) {
-    const q = query();
-    return answer(deps, who, { verb: "list", resource, namespace }, (c) => c.list(def, namespace, q));
+    const lq = query();
+    return answer(deps, who, q, (c) => c.list(def, namespace, lq));
   }
-  return answer(deps, who, { verb: "get", resource, namespace, name }, (c) => c.get(def, namespace, name));
+  return answer(deps, who, q, (c) => c.get(def, namespace, name));
 }
 
 /** Sends JSON bytes built by the cache, with the headers res.json would give them. */
@@ -184,13 +190,7 @@ export function fastReads(app: RequestListener, defs: readonly KindDefinition[],
     if (!who) return undefined;
     const [, namespace, plural, name, search] = m;
     const def = kinds.get(plural)!;
-    const verb = name === undefined ? "list" : "get";
-    const allowed = reviewNow(who, {
-      verb,
-      resource: plural,
-      namespace,
-      ...(name === undefined ? {} : { name }),
-    });
+    const allowed = reviewNow(who, questionOf(def, namespace, name));
     if (!allowed) return undefined;
     const got = !allowed.allowed
       ? ({ ok: false, reason: "denied" } as const)

@@ -139,9 +139,11 @@ export class TrustReconciler implements WatchingReconciler {
       const bundle = this.bundleOf(namespace, keys);
       // The cached ConfigMap (a version is never changed in the cache) was found right before.
       if (!observed || bundle.matches !== observed) {
-        const problem = await this.ensureBundle(namespace, bundle.desired, observed);
-        if (problem) problems.push(problem);
-        else if (observed && this.sameBundle(bundle.desired, observed)) bundle.matches = observed;
+        if (observed && this.sameBundle(bundle.desired, observed)) bundle.matches = observed;
+        else {
+          const problem = await this.ensureBundle(namespace, bundle.desired, observed);
+          if (problem) problems.push(problem);
+        }
       }
     } else {
       this.bundles.delete(namespace);
@@ -187,14 +189,16 @@ export class TrustReconciler implements WatchingReconciler {
     return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
   }
 
-  /** Creates or updates the trust ConfigMap; a problem when one of that name is not agentry's. */
+  /**
+   * Creates or updates the trust ConfigMap, which the cache says does not hold the desired
+   * bundle (sameBundle); a problem when one of that name is not agentry's.
+   */
   private async ensureBundle(
     namespace: string,
     desired: KubeObject,
     observed: KubeObject | undefined,
   ): Promise<string | undefined> {
     if (observed && isOurs(observed, "bundle")) {
-      if (this.sameBundle(desired, observed)) return undefined;
       await this.replaceBundle(desired, observed);
       return undefined;
     }

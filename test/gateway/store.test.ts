@@ -1,7 +1,7 @@
 // The gateway's PostgreSQL: audit records of every write, idempotent retries, 503 with no
 // cluster write when the database is down, and the strict start on unmigrated schemas.
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { describe, it, type TestContext } from "node:test";
 import { join } from "node:path";
 import { kubectl, run, serviceUrl, testNamespace } from "../harness/cluster.ts";
 import { repoRoot } from "../harness/paths.ts";
@@ -13,6 +13,16 @@ const workspace = (name: string, owner = "alice") => ({
   metadata: { name },
   spec: { fleetRef: { name: "fleet" }, ownerId: owner },
 });
+
+/** A pool of `size` on a fresh, migrated database of the suite's PostgreSQL; undefined (the test skipped) without one. */
+async function migratedPool(t: TestContext, size: number) {
+  const server = serviceUrl(t, "postgres");
+  if (!server) return undefined;
+  const pool = createPool(await freshDatabase(t, server), size);
+  t.after(() => pool.end());
+  await migrate(pool);
+  return pool;
+}
 
 describe("gateway store (PostgreSQL)", () => {
   it("audits writes and never creates twice for a retried Idempotency-Key", async (t) => {
@@ -67,11 +77,8 @@ describe("gateway store (PostgreSQL)", () => {
   });
 
   it("prunes audit records past their retention and forgets expired Idempotency-Keys", async (t) => {
-    const server = serviceUrl(t, "postgres");
-    if (!server) return;
-    const pool = createPool(await freshDatabase(t, server), 2);
-    t.after(() => pool.end());
-    await migrate(pool);
+    const pool = await migratedPool(t, 2);
+    if (!pool) return;
     const store = new PgStore(pool, { auditRetentionMs: 86_400_000, idempotencyTtlMs: 3_600_000 });
     const entry = { actor: "alice", groups: [], verb: "create", kind: "Workspace", namespace: "ns" };
     const old = await store.beginAudit({ ...entry, requestId: "old", name: "a" });
@@ -104,11 +111,8 @@ describe("gateway store (PostgreSQL)", () => {
   });
 
   it("gives writes made together one INSERT, each its own record; a row refused fails alone", async (t) => {
-    const server = serviceUrl(t, "postgres");
-    if (!server) return;
-    const pool = createPool(await freshDatabase(t, server), 4);
-    t.after(() => pool.end());
-    await migrate(pool);
+    const pool = await migratedPool(t, 4);
+    if (!pool) return;
     let inserts = 0;
     const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
     pool.query = ((...args: unknown[]) => {
