@@ -19,7 +19,7 @@ import { defineKind } from "./kind.ts";
 export const AgentRuntimePhase = z.enum(["Pending", "Starting", "Ready", "Error", "Suspended"]).meta({
   description:
     "Pending: waiting for the Pod to be created or scheduled. Starting: the Pod runs but the agent is not ready yet. " +
-    "Ready: the agent answers its readiness check. Error: the agent cannot run (see readinessReason). " +
+    "Ready: the agent answers its readiness check (after a spec change, possibly its earlier Pod while the new one starts: see the Reconciling condition). Error: the agent cannot run (see readinessReason). " +
     "Suspended: spec.suspended is true; the Pod is removed and the Service kept.",
 });
 export type AgentRuntimePhase = z.output<typeof AgentRuntimePhase>;
@@ -40,6 +40,11 @@ export const AgentRuntimeReason = {
   NotReady: "NotReady",
   /** Ready=False: the agent reported itself as failed on /readyz. */
   AgentError: "AgentError",
+  /**
+   * Ready=True and Reconciling=True (or Stalled=True): the spec changed, and the Pod of the
+   * earlier spec serves while the new one starts (status.podName names the serving Pod).
+   */
+  Replacing: "Replacing",
   /** Ready=True: spec.suspended is true, as the spec asks (kstatus: Current). */
   Suspended: "Suspended",
   /** Ready=False: spec.workspaceRef names a Workspace that does not exist or is not placed. */

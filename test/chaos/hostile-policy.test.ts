@@ -171,8 +171,18 @@ describe("hostile tenant: no adoption, NetworkPolicies by default", () => {
 
     await expectConflict(namespace, "agentruntime", "postgres", "Service", "postgres");
     await expectConflict(namespace, "agentruntime", "lookalike", "Service", "lookalike");
-    // worker: its Service and NetworkPolicy are free names and made; its Pod's name is not.
-    await expectConflict(namespace, "agentruntime", "worker", "Pod", "worker");
+    // worker: its Service and NetworkPolicy are free names and made, and its Pod is named
+    // after its template (worker-<hash>), so the foreign Pod "worker" is in nobody's way.
+    const worker = await waitFor("agentruntime/worker Ready beside the foreign Pod worker", async () => {
+      const r = await getJson<Resource & { status?: { podName?: string } }>([
+        "agentruntime",
+        "worker",
+        "-n",
+        namespace,
+      ]);
+      return readyOf(r)?.status === "True" ? r : undefined;
+    });
+    assert.match(worker.status?.podName ?? "", /^worker-[0-9a-z]{10}$/);
     const ownService = await getJson<Obj>(["service", "worker", "-n", namespace]);
     assert.ok(ownService?.metadata.ownerReferences?.length, "the free names are used");
     assert.equal(await getJson(["pod", "postgres", "-n", namespace]), undefined, "no Pod behind a conflict");
@@ -338,7 +348,8 @@ describe("hostile tenant: no adoption, NetworkPolicies by default", () => {
       const list = await getJson<PodList>(["pods", "-n", namespace]);
       const names = new Set(list?.items.map((p) => p.metadata.name));
       const fleets = new Set(list?.items.map((p) => p.metadata.labels?.["agentry.dev/sandbox-fleet"]));
-      return agents.every(([a]) => names.has(a)) && ["f", "g", "open"].every((f) => fleets.has(f))
+      const agentPods = [...names].map((n) => n.replace(/-[0-9a-z]{10}$/, ""));
+      return agents.every(([a]) => agentPods.includes(a)) && ["f", "g", "open"].every((f) => fleets.has(f))
         ? list!.items
         : undefined;
     });

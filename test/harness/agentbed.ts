@@ -6,6 +6,7 @@ import type { KubeObject } from "../../lib/kube/client.ts";
 import { Metrics } from "../../lib/kube/metrics.ts";
 import { TypedInformer } from "../../lib/kube/typed.ts";
 import { silentLogger } from "../../lib/log.ts";
+import { LABEL_AGENT } from "../../operator/controllers/agentruntime/desired.ts";
 import {
   AgentRuntimeReconciler,
   type AgentInformers,
@@ -49,6 +50,8 @@ export class AgentTestbed {
       fleets: new FakeInformer("SandboxFleet"),
     };
     const informers = this.informers;
+    // Pods are named after their template: number the hashes in the order the Pods come.
+    informers.pods.on("add", (p) => void this.hashNo(p.metadata.name!.replace(/^coder-/, "")));
     this.client = new RecordingClient(Object.values(informers));
     this.reconciler = new AgentRuntimeReconciler({
       client: this.client,
@@ -77,13 +80,18 @@ export class AgentTestbed {
     return this.informers.agents.get(NS, "coder") as unknown as AgentRuntime;
   }
 
+  /** The AgentRuntime's Pod created last (Pods are named after their template: coder-<hash>). */
   pod(): KubeObject | undefined {
-    return this.informers.pods.get(NS, "coder");
+    return this.pods().at(-1);
   }
 
-  /** The kubelet's part: the Pod reaches `phase` (Ready when Running and ready). */
-  podIs(phase: string, ready = false): void {
-    const p = this.pod()!;
+  /** The AgentRuntime's Pods in the cache, oldest first. */
+  pods(): KubeObject[] {
+    return this.informers.pods.list().filter((p) => p.metadata.labels?.[LABEL_AGENT] === "coder");
+  }
+
+  /** The kubelet's part: the Pod (the last one made) reaches `phase` (Ready when Running and ready). */
+  podIs(phase: string, ready = false, p = this.pod()!): void {
     this.informers.pods.set({
       ...p,
       status: {
@@ -113,17 +121,27 @@ export class AgentTestbed {
     });
   }
 
-  /** Someone else's object of the AgentRuntime's children's name, in the cache. */
-  theirs(informer: "pods" | "services", kind: string): void {
+  /** Someone else's object of the AgentRuntime's children's name (`name`), in the cache. */
+  theirs(informer: "pods" | "services", kind: string, name = "coder"): void {
     this.informers[informer].set({
       apiVersion: "v1",
       kind,
-      metadata: { name: "coder", namespace: NS, uid: "uid-theirs", labels: { app: "theirs" } },
+      metadata: { name, namespace: NS, uid: "uid-theirs", labels: { app: "theirs" } },
     });
   }
 
-  /** The writes so far, short. */
+  /** The writes so far, short, the Pods' template hashes as #1, #2 ... in the order the Pods came. */
   writes(): string[] {
-    return short(this.client.writes());
+    return short(this.client.writes()).map((w) =>
+      w.replace(/ Pod coder-([0-9a-z]{10})$/, (_, h) => ` Pod coder-${this.hashNo(h)}`),
+    );
   }
+
+  /** `#n`: the n-th template hash seen in a Pod's name. */
+  hashNo(hash: string): string {
+    if (!this.hashes.has(hash)) this.hashes.set(hash, `#${this.hashes.size + 1}`);
+    return this.hashes.get(hash)!;
+  }
+
+  private readonly hashes = new Map<string, string>();
 }

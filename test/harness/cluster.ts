@@ -31,6 +31,23 @@ export function api<T extends k8s.ApiType>(cls: new (config: k8s.Configuration) 
   return kubeConfig().makeApiClient(cls);
 }
 
+/**
+ * The Pod of AgentRuntime `namespace/name` (Pods are named after their template,
+ * `<name>-<hash>`, so found by the agentry.dev/agent-runtime label): the newest one not
+ * being deleted, else the newest of any, else undefined.
+ */
+export async function agentPod(namespace: string, name: string): Promise<k8s.V1Pod | undefined> {
+  const list = await api(k8s.CoreV1Api).listNamespacedPod({
+    namespace,
+    labelSelector: `agentry.dev/agent-runtime=${name},app.kubernetes.io/managed-by=agentry`,
+  });
+  const newest = [...list.items].sort(
+    (a, b) =>
+      (b.metadata?.creationTimestamp?.getTime() ?? 0) - (a.metadata?.creationTimestamp?.getTime() ?? 0),
+  );
+  return newest.find((p) => !p.metadata?.deletionTimestamp) ?? newest[0];
+}
+
 const PLURALS = {
   AgentRuntime: "agentruntimes",
   Pipeline: "pipelines",

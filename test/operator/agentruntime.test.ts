@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
-import { api, kubectl, testNamespace, waitFor } from "../harness/cluster.ts";
+import { agentPod, api, kubectl, testNamespace, waitFor } from "../harness/cluster.ts";
 import { startOperator, writesAcrossResyncs, type OperatorProcess } from "../harness/operator.ts";
 
 const RESTRICTED = {
@@ -80,14 +80,17 @@ async function waitReady(namespace: string, name: string): Promise<Agent> {
   return waitFor(`${namespace}/${name} Ready`, async () => {
     const a = await getAgent(namespace, name);
     const ready = a.status?.conditions?.find((c) => c.type === "Ready");
-    return ready?.status === "True" && a.status?.observedGeneration === a.metadata.generation ? a : undefined;
+    // kstatus Current: Ready, this generation, and nothing still rolling out.
+    const busy = a.status?.conditions?.some((c) => c.type !== "Ready" && c.status === "True");
+    return ready?.status === "True" && !busy && a.status?.observedGeneration === a.metadata.generation
+      ? a
+      : undefined;
   });
 }
 
-const podOf = (namespace: string, name: string) =>
-  core()
-    .readNamespacedPod({ name, namespace })
-    .catch(() => undefined);
+const podOf = (namespace: string, name: string) => agentPod(namespace, name).catch(() => undefined);
+/** The AgentRuntime's Pod, which must exist. */
+const mustPod = async (namespace: string, name: string) => (await agentPod(namespace, name))!;
 
 describe("AgentRuntime controller", () => {
   const cleanups: (() => Promise<void> | void)[] = [];
@@ -109,7 +112,7 @@ describe("AgentRuntime controller", () => {
     assert.equal(agent.status?.phase, "Ready");
     assert.equal(agent.status?.endpoint, `http://echo.${namespace}.svc:8080`);
     assert.match(agent.status?.readinessReason ?? "", /answers at/);
-    const pod = await core().readNamespacedPod({ name: "echo", namespace });
+    const pod = await mustPod(namespace, "echo");
     assert.equal(pod.metadata?.labels?.["app.kubernetes.io/managed-by"], "agentry");
     assert.equal(pod.metadata?.annotations?.["agentry.dev/agent-id"], agent.metadata.uid);
     assert.equal(pod.metadata?.annotations?.["agentry.dev/controller-id"], "agentry");
@@ -131,23 +134,37 @@ describe("AgentRuntime controller", () => {
     const namespace = ns.replace;
     await createAgent(namespace, "agent");
     await waitReady(namespace, "agent");
-    const before = await core().readNamespacedPod({ name: "agent", namespace });
+    const before = await mustPod(namespace, "agent");
     await patchAgent(namespace, "agent", { image: "registry.example/agent:2" });
     const replaced = await waitFor("new pod with image 2", async () => {
       const p = await podOf(namespace, "agent");
       return p && p.metadata?.uid !== before.metadata?.uid && p.status?.phase === "Running" ? p : undefined;
     });
     assert.equal(replaced.spec?.containers[0]?.image, "registry.example/agent:2");
+    // A new template is a new Pod name: it started beside the old one, which went once it was Ready.
+    assert.notEqual(replaced.metadata?.name, before.metadata?.name);
     const agent = await waitReady(namespace, "agent");
     assert.equal(agent.status?.conditions?.[0]?.observedGeneration, agent.metadata.generation);
+    assert.equal(agent.status?.podName, replaced.metadata?.name);
+    await waitFor("the old Pod gone", async () => {
+      const old = await core()
+        .readNamespacedPod({ name: before.metadata!.name!, namespace })
+        .catch(() => undefined);
+      return old === undefined || old.metadata?.uid !== before.metadata?.uid;
+    });
+    const events = await core().listNamespacedEvent({ namespace, fieldSelector: "reason=Replaced" });
+    assert.match(
+      events.items[0]?.message ?? "",
+      new RegExp(`Replaced Pod ${before.metadata!.name} with ${replaced.metadata!.name}`),
+    );
   });
 
   it("recreates a deleted Pod", async () => {
     const namespace = ns.recreate;
     await createAgent(namespace, "agent");
     await waitReady(namespace, "agent");
-    const first = await core().readNamespacedPod({ name: "agent", namespace });
-    await core().deleteNamespacedPod({ name: "agent", namespace });
+    const first = await mustPod(namespace, "agent");
+    await core().deleteNamespacedPod({ name: first.metadata!.name!, namespace });
     const second = await waitFor("pod recreated", async () => {
       const p = await podOf(namespace, "agent");
       return p && p.metadata?.uid !== first.metadata?.uid ? p : undefined;
@@ -160,10 +177,10 @@ describe("AgentRuntime controller", () => {
     const namespace = ns.failed;
     await createAgent(namespace, "agent");
     await waitReady(namespace, "agent");
-    const first = await core().readNamespacedPod({ name: "agent", namespace });
+    const first = await mustPod(namespace, "agent");
     await core().patchNamespacedPodStatus(
       {
-        name: "agent",
+        name: first.metadata!.name!,
         namespace,
         body: { status: { phase: "Failed", reason: "Evicted", message: "The node was low on memory." } },
       },

@@ -16,7 +16,10 @@ describe("desiredAgent", () => {
   it("builds a restricted Pod and a Service owned by the AgentRuntime", () => {
     const d = desiredAgent(agent(), ctx);
     const pod = d.pod as Obj;
-    assert.equal(pod.metadata.name, "coder");
+    // Named after its template, so a new template's Pod can start beside the old one.
+    assert.equal(pod.metadata.name, `coder-${d.templateHash}`);
+    assert.equal(d.podName, pod.metadata.name);
+    assert.equal(d.serviceName, "coder");
     assert.equal(pod.metadata.ownerReferences[0].uid, "uid-1");
     assert.equal(pod.metadata.ownerReferences[0].controller, true);
     assert.equal(pod.metadata.annotations["agentry.dev/agent-id"], "uid-1");

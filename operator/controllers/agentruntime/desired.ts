@@ -150,7 +150,6 @@ export function desiredAgent(ar: AgentRuntime, ctx: AgentContext): AgentChildren
     [ANNOTATION_CONTROLLER_ID]: ctx.controllerId,
   };
   const owner = [ownerReference(ar)];
-  const podName = childName(name);
   const serviceName = childName(name);
   const networkPolicyName = childName(name);
   const claimName = childName(name, "data");
@@ -229,6 +228,8 @@ export function desiredAgent(ar: AgentRuntime, ctx: AgentContext): AgentChildren
     volumes,
   };
   const templateHash = shortHash({ labels, annotations, podSpec });
+  // A new template is a new Pod of a new name, so it can start beside the old one (plan.ts).
+  const podName = childName(name, templateHash);
 
   const pod: KubeObject | undefined = spec.suspended
     ? undefined

@@ -26,7 +26,10 @@ describe("AgentRuntimeReconciler: the Pod's life (fake informers, recording clie
       bed.podIs("Failed");
       bed.client.clear();
       const failed = await bed.reconciler.reconcile(KEY);
-      assert.ok(bed.writes().includes("delete Pod coder"), `attempt ${attempt}: the failed Pod is deleted`);
+      assert.ok(
+        bed.writes().includes("delete Pod coder-#1"),
+        `attempt ${attempt}: the failed Pod is deleted`,
+      );
       assert.equal(failed?.requeueAfterMs, delay, `attempt ${attempt}`);
       assert.match(bed.recorder.events.at(-1)!.message, new RegExp(`recreating it in ${delay / 1000}s`));
 
@@ -34,57 +37,138 @@ describe("AgentRuntimeReconciler: the Pod's life (fake informers, recording clie
       bed.clock.advance(delay - 250);
       bed.client.clear();
       const early = await bed.reconciler.reconcile(KEY);
-      assert.ok(!bed.writes().includes("create Pod coder"), `attempt ${attempt}: no Pod before the backoff`);
+      assert.ok(
+        !bed.writes().includes("create Pod coder-#1"),
+        `attempt ${attempt}: no Pod before the backoff`,
+      );
       assert.equal(early?.requeueAfterMs, 250);
 
       bed.clock.advance(250);
       bed.client.clear();
       await bed.reconciler.reconcile(KEY);
-      assert.ok(bed.writes().includes("create Pod coder"), `attempt ${attempt}: the Pod comes back`);
+      assert.ok(bed.writes().includes("create Pod coder-#1"), `attempt ${attempt}: the Pod comes back`);
       assert.equal(bed.recorder.events.at(-1)!.reason, "Recreated");
     }
   });
 
-  it("replaces the Pod when the spec changes, and only then", async () => {
+  it("starts the new Pod beside the old one when the spec changes; the old one serves until it is Ready", async () => {
     await bed.ready();
-    bed.client.clear();
+    const first = bed.pod()!.metadata.name!;
     bed.changeSpec({ image: "registry.example/agent:2" });
     await bed.reconciler.reconcile(KEY);
-    assert.ok(bed.writes().includes("delete Pod coder"));
-    assert.equal(bed.recorder.events.at(-1)!.reason, "Replacing");
-    // The next pass (the Pod's delete event) creates it from the new spec.
+    const second = bed.pod()!;
+    assert.notEqual(second.metadata.name, first, "a new template is a new Pod name");
+    const containers = (second["spec"] as { containers: { image: string }[] }).containers;
+    assert.equal(containers[0]!.image, "registry.example/agent:2");
+    assert.deepEqual(
+      bed.pods().map((p) => p.metadata.name),
+      [first, second.metadata.name],
+      "the old Pod is still there",
+    );
+    let status = bed.agent().status!;
+    assert.equal(status.phase, "Ready", "the agent still answers");
+    assert.equal(status.podName, first, "through the old Pod");
+    const cond = (type: string) => bed.agent().status?.conditions?.find((c) => c.type === type);
+    assert.equal(cond("Ready")?.status, "True");
+    assert.equal(cond("Ready")?.reason, "Replacing");
+    assert.equal(cond("Reconciling")?.status, "True", "kstatus: not rolled out yet");
+
+    // The new Pod's trouble is said, and the old Pod keeps serving.
+    bed.podIs("Running", false, second);
+    bed.informers.pods.set({
+      ...bed.pod()!,
+      status: {
+        phase: "Pending",
+        containerStatuses: [
+          { name: "agent", ready: false, state: { waiting: { reason: "ImagePullBackOff" } } },
+        ],
+      },
+    });
+    await bed.reconciler.reconcile(KEY);
+    status = bed.agent().status!;
+    assert.equal(status.phase, "Ready");
+    assert.equal(status.podName, first);
+    assert.equal(cond("Stalled")?.reason, "ImagePullError");
+    assert.match(
+      status.readinessReason!,
+      new RegExp(`Pod ${first} serves; its replacement ${second.metadata.name}`),
+    );
+
+    // Ready: the old Pod goes, and the status names the new one.
+    bed.podIs("Running", true);
+    await bed.reconciler.reconcile(KEY);
+    assert.deepEqual(
+      bed.pods().map((p) => p.metadata.name),
+      [second.metadata.name],
+    );
+    status = bed.agent().status!;
+    assert.equal(status.podName, second.metadata.name);
+    assert.equal(cond("Ready")?.reason, "AgentReady");
+    assert.equal(cond("Reconciling"), undefined);
+    assert.equal(cond("Stalled"), undefined);
+    assert.equal(bed.recorder.events.at(-1)!.reason, "Replaced");
+
+    // And a pass more changes nothing.
     bed.client.clear();
     await bed.reconciler.reconcile(KEY);
-    const created = bed.client.writes().find((c) => c.kind === "Pod")?.body as KubeObject;
-    const containers = (created["spec"] as { containers: { image: string }[] }).containers;
-    assert.equal(containers[0]!.image, "registry.example/agent:2");
+    assert.deepEqual(bed.writes(), []);
   });
 
-  it("a spec change costs 4 writes: the delete, the replacing status, the create, the Ready status", async () => {
+  it("a spec change costs 4 writes: the new Pod, the replacing status, the old Pod's delete, the Ready status", async () => {
     await bed.ready();
     bed.client.clear();
     bed.changeSpec({ env: [{ name: "MODE", value: "fast" }] });
-    await bed.reconciler.reconcile(KEY); // deletes the Pod, says it is being replaced
-    await bed.reconciler.reconcile(KEY); // its delete event: the new Pod
+    await bed.reconciler.reconcile(KEY); // the new Pod, and the status: the old one serves
+    await bed.reconciler.reconcile(KEY); // its create event
     bed.podIs("Pending");
-    await bed.reconciler.reconcile(KEY); // scheduled: progress only, not written
+    await bed.reconciler.reconcile(KEY); // scheduled: progress, not written
     bed.podIs("Running");
-    await bed.reconciler.reconcile(KEY); // running, not ready yet: progress only
+    await bed.reconciler.reconcile(KEY); // running, not ready yet: progress, not written
     bed.podIs("Running", true);
     await bed.reconciler.reconcile(KEY);
     assert.deepEqual(bed.writes(), [
-      "delete Pod coder",
+      "create Pod coder-#2",
       "apply AgentRuntime/status coder",
-      "create Pod coder",
+      "delete Pod coder-#1",
       "apply AgentRuntime/status coder",
     ]);
     assert.equal(bed.agent().status?.phase, "Ready");
     assert.equal(bed.agent().status?.observedGeneration, 2);
   });
 
+  const storage = { storage: { size: "1Gi", mountPath: "/data" } };
+
+  it("with the agent's own claim, the old Pod goes first, then the new one comes: 4 writes", async () => {
+    bed.informers.agents.set(agentObject(storage));
+    await bed.reconciler.reconcile(KEY);
+    bed.podIs("Running", true);
+    await bed.reconciler.reconcile(KEY);
+    bed.client.clear();
+    bed.changeSpec({ ...storage, image: "registry.example/agent:2" });
+    await bed.reconciler.reconcile(KEY); // deletes the Pod, says it is being replaced
+    assert.deepEqual(bed.pods(), [], "no new Pod beside the old one");
+    assert.equal(bed.recorder.events.at(-1)!.reason, "Replacing");
+    assert.equal(bed.agent().status?.phase, "Starting");
+    await bed.reconciler.reconcile(KEY); // its delete event: the new Pod
+    bed.podIs("Pending");
+    await bed.reconciler.reconcile(KEY);
+    bed.podIs("Running", true);
+    await bed.reconciler.reconcile(KEY);
+    assert.deepEqual(bed.writes(), [
+      "delete Pod coder-#1",
+      "apply AgentRuntime/status coder",
+      "create Pod coder-#2",
+      "apply AgentRuntime/status coder",
+    ]);
+    assert.equal(bed.agent().status?.phase, "Ready");
+  });
+
   it("writes a replacement's progress once it has waited FIRST_STATUS_WAIT_MS", async () => {
-    await bed.ready();
-    bed.changeSpec({ image: "registry.example/agent:2" });
+    bed.informers.agents.set(agentObject(storage));
+    await bed.reconciler.reconcile(KEY);
+    bed.podIs("Running", true);
+    await bed.reconciler.reconcile(KEY);
+    bed.changeSpec({ ...storage, image: "registry.example/agent:2" });
     await bed.reconciler.reconcile(KEY);
     await bed.reconciler.reconcile(KEY);
     bed.podIs("Pending");
@@ -98,6 +182,21 @@ describe("AgentRuntimeReconciler: the Pod's life (fake informers, recording clie
     assert.equal(bed.agent().status?.phase, "Pending");
   });
 
+  it("keeps a Pod named before Pods were named by their template, while its template holds", async () => {
+    await bed.ready();
+    const pod = bed.pod()!;
+    bed.informers.pods.remove(NS, pod.metadata.name!);
+    bed.informers.pods.set({ ...pod, metadata: { ...pod.metadata, name: "coder" } });
+    bed.client.clear();
+    await bed.reconciler.reconcile(KEY);
+    assert.deepEqual(
+      bed.writes(),
+      ["apply AgentRuntime/status coder"],
+      "the Pod of the old name is the current one",
+    );
+    assert.equal(bed.agent().status?.podName, "coder");
+  });
+
   it("removes the Pod while suspended and keeps the Service", async () => {
     bed.informers.agents.set(agentObject());
     await bed.reconciler.reconcile(KEY);
@@ -106,7 +205,7 @@ describe("AgentRuntimeReconciler: the Pod's life (fake informers, recording clie
     await bed.reconciler.reconcile(KEY);
     assert.deepEqual(
       bed.writes().filter((w) => w.startsWith("delete")),
-      ["delete Pod coder"],
+      ["delete Pod coder-#1"],
     );
     assert.ok(bed.informers.services.get(NS, "coder"), "the Service stays");
     assert.equal(bed.recorder.events.at(-1)!.reason, "Suspended");
@@ -114,10 +213,15 @@ describe("AgentRuntimeReconciler: the Pod's life (fake informers, recording clie
   });
 
   it("leaves a Pod of the same name that is someone else's, says so and looks again later", async () => {
-    bed.theirs("pods", "Pod");
+    // The name the Pod would have (a trial run on a bed of its own).
+    const trial = new AgentTestbed();
+    trial.informers.agents.set(agentObject());
+    await trial.reconciler.reconcile(KEY);
+    const name = trial.pod()!.metadata.name!;
+    bed.theirs("pods", "Pod", name);
     bed.informers.agents.set(agentObject());
     const result = await bed.reconciler.reconcile(KEY);
-    assert.ok(!bed.writes().includes("delete Pod coder"), "someone else's Pod is never deleted");
+    assert.ok(!bed.client.writes().some((w) => w.kind === "Pod"), "someone else's Pod is never deleted");
     assert.equal(result?.requeueAfterMs, NAME_CONFLICT_RECHECK_MS);
     assert.ok(bed.recorder.reasons().includes("NameConflict"));
     const stalled = bed.agent().status?.conditions?.find((c) => c.type === "Stalled");
@@ -166,7 +270,7 @@ describe("AgentRuntimeReconciler: the Pod's life (fake informers, recording clie
         .writes()
         .filter((w) => w.startsWith("delete"))
         .sort(),
-      ["delete NetworkPolicy coder", "delete Pod coder", "delete Service coder"],
+      ["delete NetworkPolicy coder", "delete Pod coder-#1", "delete Service coder"],
     );
   });
 });

@@ -17,7 +17,7 @@ describe("AgentRuntimeReconciler (fake informers, recording client)", () => {
     assert.deepEqual(bed.writes().sort(), [
       "apply NetworkPolicy coder",
       "apply Service coder",
-      "create Pod coder",
+      "create Pod coder-#1",
     ]);
     assert.deepEqual(bed.recorder.reasons(), [], "the happy path is told by the status, not by Events");
     assert.ok(first && first.requeueAfterMs! <= 5_000, "a backstop requeue for the deferred status");
@@ -83,7 +83,7 @@ describe("AgentRuntimeReconciler (fake informers, recording client)", () => {
     await bed.reconciler.reconcile(KEY);
     assert.deepEqual(
       bed.writes().filter((w) => w.startsWith("delete")),
-      ["delete Pod coder"],
+      ["delete Pod coder-#1"],
     );
     bed.client.deliver();
   });
@@ -121,7 +121,7 @@ describe("AgentRuntimeReconciler (fake informers, recording client)", () => {
     assert.deepEqual(byKind, { "Service/apply": 1, "NetworkPolicy/apply": 1, "AgentRuntime/status": 1 });
     bed.client.clear();
     await bed.reconciler.reconcile(KEY);
-    assert.ok(bed.writes().includes("create Pod coder"));
+    assert.ok(bed.writes().includes("create Pod coder-#1"));
   });
 
   it("leaves an AgentRuntime whose spec does not parse alone, and reports it once", async () => {
@@ -134,7 +134,7 @@ describe("AgentRuntimeReconciler (fake informers, recording client)", () => {
     await bed.reconciler.reconcile(KEY);
     await bed.reconciler.reconcile(KEY);
     assert.deepEqual(bed.writes(), [], "neither its children nor its status are touched");
-    assert.ok(bed.informers.pods.get(NS, "coder"), "its Pod is not taken for an orphan");
+    assert.ok(bed.pod(), "its Pod is not taken for an orphan");
     assert.equal(bed.invalid.length, 1, bed.invalid.join("\n"));
     assert.match(bed.invalid[0]!, /spec\.port/);
   });

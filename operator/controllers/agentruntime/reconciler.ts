@@ -22,7 +22,13 @@ import type { Recorder } from "../../../lib/kube/events.ts";
 import { keyOf, splitKey } from "../../../lib/kube/informer.ts";
 import type { Logger } from "../../../lib/log.ts";
 import type { Metrics } from "../../../lib/kube/metrics.ts";
-import { LABEL_AGENT, desiredAgent, type AgentChildren, type AgentContext } from "./desired.ts";
+import {
+  LABEL_AGENT,
+  LABEL_TEMPLATE_HASH,
+  desiredAgent,
+  type AgentChildren,
+  type AgentContext,
+} from "./desired.ts";
 import { deepFreeze } from "../../../lib/kube/typed.ts";
 import { RecentMap } from "../../../lib/kube/recent.ts";
 import { computeAgentStatus, type PodView } from "./status.ts";
@@ -32,6 +38,7 @@ import type { AgentProbe, AgentReadiness } from "./probe.ts";
 import { fleetOf, staleChild, workspaceOf } from "./inputs.ts";
 import { agentIndexes, agentWatches, type AgentIndexes, type AgentInformers } from "./watches.ts";
 import { errorMessage } from "../../../lib/log.ts";
+import type { CachedPod } from "../../../lib/kube/projections.ts";
 
 export { staleChild } from "./inputs.ts";
 export type { AgentInformers } from "./watches.ts";
@@ -152,6 +159,7 @@ export class AgentRuntimeReconciler implements WatchingReconciler {
         () => false,
       ),
     ]);
+    const pods = this.podsOf(key, ar, desired);
     const [service, policy, podWork] = await Promise.allSettled([
       serviceWork,
       desired.networkPolicy
@@ -161,23 +169,18 @@ export class AgentRuntimeReconciler implements WatchingReconciler {
           : undefined,
       (async () => {
         // The Service's name is someone else's (reported from its write) or unknown: no Pod.
-        if (!(await serviceName)) return { replacing: false };
+        if (!(await serviceName)) return { replacing: false, serving: undefined };
         if (desired.claim)
           await this.writer.ensure(desired.claim, informers.claims.get(namespace, desired.claimName));
-        return this.pods.reconcile(
-          key,
-          ar,
-          desired,
-          informers.pods.get(namespace, desired.podName),
-          workspaceProblem,
-        );
+        return this.pods.reconcile(key, ar, desired, pods.current, pods.others, workspaceProblem);
       })(),
     ]);
     let reconcileError: string | undefined;
     let nameConflict: string | undefined;
     let replacing = false;
+    let serving: CachedPod | undefined;
     let requeueAfterMs: number | undefined;
-    if (podWork.status === "fulfilled") ({ replacing, requeueAfterMs } = podWork.value);
+    if (podWork.status === "fulfilled") ({ replacing, serving, requeueAfterMs } = podWork.value);
     for (const r of [service, policy, podWork]) {
       if (r.status === "fulfilled") continue;
       // A name held by someone else's object: leave it alone, say so, look again later.
@@ -189,8 +192,8 @@ export class AgentRuntimeReconciler implements WatchingReconciler {
       requeueAfterMs = NAME_CONFLICT_RECHECK_MS;
     }
 
-    const cachedPod = this.deps.informers.pods.get(namespace, desired.podName);
-    const pod: PodView | undefined = cachedPod && this.ownedBy(cachedPod, ar) ? cachedPod : undefined;
+    const { current } = this.podsOf(key, ar, desired);
+    const pod: PodView | undefined = current && this.ownedBy(current, ar) ? current : undefined;
     const notReady =
       !ar.spec.suspended &&
       !pod?.metadata.deletionTimestamp &&
@@ -205,7 +208,8 @@ export class AgentRuntimeReconciler implements WatchingReconciler {
       ar,
       {
         ...(pod && !ar.spec.suspended ? { pod } : {}),
-        podName: desired.podName,
+        podName: current?.metadata.name ?? desired.podName,
+        ...(serving && !ar.spec.suspended ? { serving: serving.metadata.name! } : {}),
         serviceName: desired.serviceName,
         serviceExists: this.ownedBy(this.deps.informers.services.get(namespace, desired.serviceName), ar),
         endpoint: desired.endpoint,
@@ -214,7 +218,8 @@ export class AgentRuntimeReconciler implements WatchingReconciler {
         ...(workspaceMissing ? { workspaceMissing } : {}),
         ...(workspaceStalled ? { workspaceStalled } : {}),
         stallAfterMs: this.stallAfterMs,
-        replacing,
+        // An old Pod going away while none serves (with one serving, the new Pod's own state is told).
+        replacing: replacing && !serving,
         ...(reconcileError ? { reconcileError } : {}),
         ...(nameConflict ? { nameConflict } : {}),
         ...(agentReadiness ? { agentReadiness } : {}),
@@ -269,6 +274,28 @@ export class AgentRuntimeReconciler implements WatchingReconciler {
     );
     this.desiredCache.set(key, { ar, inputs, desired });
     return desired;
+  }
+
+  /**
+   * The AgentRuntime's Pods in the cache: `current`, the one of the current template's name
+   * (whoever's it is), else an owned one of the current template under another name (a Pod
+   * named before Pods were named by their template); `others`, its own Pods of earlier
+   * templates.
+   */
+  private podsOf(
+    key: string,
+    ar: AgentRuntime,
+    desired: AgentChildren,
+  ): { current: CachedPod | undefined; others: CachedPod[] } {
+    const { namespace } = splitKey(key);
+    const owned = this.indexes.pods.get(key).filter((p) => this.ownedBy(p, ar));
+    const current =
+      this.deps.informers.pods.get(namespace, desired.podName) ??
+      owned.find(
+        (p) =>
+          !p.metadata.deletionTimestamp && p.metadata.labels?.[LABEL_TEMPLATE_HASH] === desired.templateHash,
+      );
+    return { current, others: owned.filter((p) => p !== current) };
   }
 
   /** Controlled by this AgentRuntime (owner reference with controller=true and its uid). */

@@ -43,6 +43,8 @@ export interface AgentObservation {
   stallAfterMs?: number;
   /** The pod is being replaced because the spec changed. */
   replacing?: boolean;
+  /** The Pod of an earlier spec that serves while `pod` (the new one) starts: its name. */
+  serving?: string;
   /** An error from the last attempt to write children. */
   reconcileError?: string;
   /** A child's name is held by an object the AgentRuntime does not control (agentry leaves it alone). */
@@ -110,21 +112,23 @@ const checks: Check[] = [
         }
       : undefined,
   (_, o) =>
+    o.replacing || o.pod?.metadata.deletionTimestamp
+      ? {
+          phase: "Starting",
+          progress: "Reconciling",
+          reason: AgentRuntimeReason.PodPending,
+          message: o.replacing
+            ? `replacing the agent's Pod after a spec change (the new one: ${o.podName})`
+            : `Pod ${o.podName} is being deleted; a new one follows`,
+        }
+      : undefined,
+  (_, o) =>
     !o.pod
       ? {
           phase: "Pending",
           progress: "Reconciling",
           reason: AgentRuntimeReason.PodPending,
           message: `creating Pod ${o.podName}`,
-        }
-      : undefined,
-  (_, o) =>
-    o.replacing || o.pod?.metadata.deletionTimestamp
-      ? {
-          phase: "Starting",
-          progress: "Reconciling",
-          reason: AgentRuntimeReason.PodPending,
-          message: `replacing Pod ${o.podName} after a spec change`,
         }
       : undefined,
   (_, o, now) => {
@@ -257,16 +261,64 @@ export function computeAgentStatus(ar: AgentRuntime, o: AgentObservation, now: D
     }
   }
   const generation = ar.metadata.generation;
-  const conditions = mergeConditions(ar.status?.conditions, standardConditions(verdict, generation), now);
+  const served = o.serving !== undefined && NEW_POD_REASONS.has(verdict.reason) ? o.serving : undefined;
+  const conditions = mergeConditions(
+    ar.status?.conditions,
+    served !== undefined
+      ? servedConditions(verdict, served, o.podName, generation)
+      : standardConditions(verdict, generation),
+    now,
+  );
   const restartCount = container(o)?.restartCount;
   return {
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
-    phase: verdict.phase,
-    readinessReason: verdict.message,
-    ...(o.pod && !ar.spec.suspended ? { podName: o.podName } : {}),
+    phase: served !== undefined ? "Ready" : verdict.phase,
+    readinessReason: served !== undefined ? conditions[0]!.message : verdict.message,
+    ...(served !== undefined
+      ? { podName: served }
+      : o.pod && !ar.spec.suspended
+        ? { podName: o.podName }
+        : {}),
     ...(o.serviceExists ? { serviceName: o.serviceName, endpoint: o.endpoint } : {}),
-    ...(restartCount !== undefined ? { restartCount } : {}),
+    // The serving Pod's count is not at hand, and the new one's would be news every time it moves.
+    ...(restartCount !== undefined && served === undefined ? { restartCount } : {}),
     templateHash: o.templateHash,
     conditions,
   };
+}
+
+/** The verdicts about the new Pod alone: while one holds, an earlier Pod may still serve. */
+const NEW_POD_REASONS = new Set<string>([
+  AgentRuntimeReason.PodPending,
+  AgentRuntimeReason.Unschedulable,
+  AgentRuntimeReason.ImagePullError,
+  AgentRuntimeReason.CrashLoop,
+  AgentRuntimeReason.NotReady,
+  AgentRuntimeReason.AgentError,
+]);
+
+/**
+ * The conditions while the Pod of the earlier spec (`served`) serves and the new one
+ * (`podName`) is not Ready: Ready=True (the agent answers), and Reconciling=True, or
+ * Stalled=True with the new Pod's trouble, so kstatus says the change is not rolled out. The
+ * message of a new Pod on its way is one and the same until it is Ready, so its progress
+ * costs no status writes.
+ */
+function servedConditions(
+  v: Verdict,
+  served: string,
+  podName: string,
+  generation: number | undefined,
+): ReturnType<typeof standardConditions> {
+  const onItsWay = v.progress === "Reconciling" && (v.phase === "Pending" || v.phase === "Starting");
+  const message = onItsWay
+    ? `Pod ${served} serves while its replacement ${podName} starts (the spec changed)`
+    : `Pod ${served} serves; its replacement ${podName}: ${v.message}`;
+  const gen = generation !== undefined ? { observedGeneration: generation } : {};
+  return [
+    { type: "Ready", status: "True", reason: AgentRuntimeReason.Replacing, message, ...gen },
+    onItsWay
+      ? { type: "Reconciling", status: "True", reason: AgentRuntimeReason.Replacing, message, ...gen }
+      : { type: v.progress, status: "True", reason: v.reason, message: v.message, ...gen },
+  ];
 }

@@ -33,6 +33,8 @@ export interface AgentInformers {
 export interface AgentIndexes {
   /** Pods, Services, NetworkPolicies and claims by `<namespace>/<AgentRuntime name>` (their label). */
   children: CacheIndex<KubeObject>[];
+  /** The Pods of them (the first of `children`). */
+  pods: CacheIndex<CachedPod>;
   /** AgentRuntimes by `<namespace>/<Workspace name>` of their workspaceRef. */
   agentsByWorkspace: CacheIndex<AgentRuntime>;
   /** Workspaces by `<namespace>/<SandboxFleet name>` of their fleetRef. */
@@ -40,16 +42,18 @@ export interface AgentIndexes {
 }
 
 export function agentIndexes(informers: AgentInformers): AgentIndexes {
+  const children = childInformers(informers).map(
+    (inf) => new CacheIndex(inf, (o) => inNamespace(o, o.metadata.labels?.[LABEL_AGENT])),
+  );
   return {
-    children: childInformers(informers).map(
-      (inf) => new CacheIndex(inf, (o) => inNamespace(o, o.metadata.labels?.[LABEL_AGENT])),
-    ),
+    children,
+    pods: children[0] as unknown as CacheIndex<CachedPod>,
     agentsByWorkspace: new CacheIndex(informers.agents, (a) => inNamespace(a, a.spec.workspaceRef?.name)),
     workspacesByFleet: new CacheIndex(informers.workspaces, (w) => inNamespace(w, w.spec.fleetRef.name)),
   };
 }
 
-/** The informers of the objects an AgentRuntime owns. */
+/** The informers of the objects an AgentRuntime owns, Pods first. */
 export const childInformers = (informers: AgentInformers): SharedInformer<KubeObject>[] => [
   informers.pods,
   informers.services,
