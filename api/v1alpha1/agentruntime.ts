@@ -147,7 +147,10 @@ export const AgentStorage = z
     ).optional(),
   })
   .strict()
-  .meta({ description: "A PersistentVolumeClaim for the agent's data." });
+  .meta({
+    description:
+      "A PersistentVolumeClaim (ReadWriteOnce) for the agent's data. With it, a spec change deletes the old Pod before the new one starts (without it, the new Pod starts beside the old one, which serves until the new one is Ready).",
+  });
 
 export const AgentRuntimeSpec = z
   .object({
@@ -189,7 +192,9 @@ export const AgentRuntimeStatus = z
       .max(1024)
       .optional()
       .meta({ description: "One line saying why the agent is or is not ready, and what to do about it." }),
-    podName: objectName("Name of the agent Pod.").optional(),
+    podName: objectName(
+      "Name of the agent Pod that serves: `<name>-<template hash>`; during a spec change, the old Pod until the new one is Ready.",
+    ).optional(),
     serviceName: objectName("Name of the agent Service.").optional(),
     endpoint: z
       .string()

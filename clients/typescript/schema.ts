@@ -916,7 +916,7 @@ export interface components {
                         ports?: number[];
                     }[];
                 };
-                /** @description A PersistentVolumeClaim for the agent's data. */
+                /** @description A PersistentVolumeClaim (ReadWriteOnce) for the agent's data. With it, a spec change deletes the old Pod before the new one starts (without it, the new Pod starts beside the old one, which serves until the new one is Ready). */
                 storage?: {
                     /** @description Size of the PersistentVolumeClaim, e.g. 1Gi. */
                     size: number | string;
@@ -941,13 +941,13 @@ export interface components {
                 /** @description The .metadata.generation this status was computed from. */
                 observedGeneration?: number;
                 /**
-                 * @description Pending: waiting for the Pod to be created or scheduled. Starting: the Pod runs but the agent is not ready yet. Ready: the agent answers its readiness check. Error: the agent cannot run (see readinessReason). Suspended: spec.suspended is true; the Pod is removed and the Service kept.
+                 * @description Pending: waiting for the Pod to be created or scheduled. Starting: the Pod runs but the agent is not ready yet. Ready: the agent answers its readiness check (after a spec change, possibly its earlier Pod while the new one starts: see the Reconciling condition). Error: the agent cannot run (see readinessReason). Suspended: spec.suspended is true; the Pod is removed and the Service kept.
                  * @enum {string}
                  */
                 phase?: "Pending" | "Starting" | "Ready" | "Error" | "Suspended";
                 /** @description One line saying why the agent is or is not ready, and what to do about it. */
                 readinessReason?: string;
-                /** @description Name of the agent Pod. */
+                /** @description Name of the agent Pod that serves: `<name>-<template hash>`; during a spec change, the old Pod until the new one is Ready. */
                 podName?: string;
                 /** @description Name of the agent Service. */
                 serviceName?: string;
@@ -1129,7 +1129,7 @@ export interface components {
                         ports?: number[];
                     }[];
                 };
-                /** @description A PersistentVolumeClaim for the agent's data. */
+                /** @description A PersistentVolumeClaim (ReadWriteOnce) for the agent's data. With it, a spec change deletes the old Pod before the new one starts (without it, the new Pod starts beside the old one, which serves until the new one is Ready). */
                 storage?: {
                     /** @description Size of the PersistentVolumeClaim, e.g. 1Gi. */
                     size: number | string;

@@ -382,7 +382,14 @@ describe("hostile tenant: no adoption, NetworkPolicies by default", () => {
       ["operator", chart("operator")],
       ["gateway", chart("gateway")],
       ["webhook", chart("webhook")],
-      ...pods.map((p) => [`pod ${p.metadata.name}`, inNs(namespace, p.metadata.labels ?? {})] as const),
+      // An agent's pod by its AgentRuntime's name (the pod's is `<agent>-<template hash>`).
+      ...pods.map(
+        (p) =>
+          [
+            `pod ${p.metadata.labels?.["agentry.dev/agent-runtime"] ?? p.metadata.name}`,
+            inNs(namespace, p.metadata.labels ?? {}),
+          ] as const,
+      ),
     ]);
     const sandboxOf = (f: string) =>
       pods.find((p) => p.metadata.labels?.["agentry.dev/sandbox-fleet"] === f)!.metadata.labels!;

@@ -21,7 +21,7 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { decodeJwt } from "jose";
-import { api, testNamespace, waitFor } from "../harness/cluster.ts";
+import { agentPod, api, testNamespace, waitFor } from "../harness/cluster.ts";
 import { startOperator, type OperatorProcess } from "../harness/operator.ts";
 import { PodBackends } from "../harness/pods.ts";
 import { testTrust } from "../harness/tokens.ts";
@@ -47,6 +47,7 @@ let operator: OperatorProcess;
 /** Where each workspace lives: the sandbox pod's loopback address. */
 const home = {} as Record<"a" | "a2" | "b", { pod: string; address: string }>;
 let agentAddress: string;
+let agentPodName: string;
 /** A's tokens Secret as a leak would give it: key → token. */
 let leaked: Record<string, string>;
 
@@ -158,7 +159,8 @@ describe("hostile tenant: data-plane tokens", () => {
       },
       { timeoutMs: 90_000 },
     );
-    agentAddress = await waitFor("the agent's process", () => pods.addressOf(a, "agent"));
+    agentAddress = await waitFor("the agent's process", () => pods.agentAddressOf(a, "agent"));
+    agentPodName = (await agentPod(a, "agent"))!.metadata!.name!;
     leaked = await waitFor("the tokens Secret of A", async () => {
       const s = await core()
         .readNamespacedSecret({ namespace: a, name: "agentry-tokens" })
@@ -213,7 +215,7 @@ describe("hostile tenant: data-plane tokens", () => {
     const targets = [
       { address: home.a.address, pod: `${a}/${home.a.pod}`, calls: sandboxCalls },
       { address: home.b.address, pod: `${b}/${home.b.pod}`, calls: sandboxCalls },
-      { address: agentAddress, pod: `${a}/agent`, calls: agentCalls },
+      { address: agentAddress, pod: `${a}/${agentPodName}`, calls: agentCalls },
     ];
     let n = 0;
     for (const target of targets) {
@@ -449,14 +451,14 @@ describe("hostile tenant: data-plane tokens", () => {
       status: 307,
       headers: { location: `http://${target.address}/readyz` },
     }));
-    pods.stand(a, "redirector", redirector.address, { ready: false });
+    pods.standAgent(a, "redirector", redirector.address, { ready: false });
     await create(a, "agentruntimes", "AgentRuntime", "redirector", { image: "registry.example/agent:1" });
     await waitFor("two readiness probes by the operator", () => redirector.seen.length >= 2, {
       timeoutMs: 60_000,
     });
     const auth = redirector.seen[0]!.headers.authorization ?? "";
     const claims = decodeJwt(auth.replace(/^Bearer /, ""));
-    assert.equal(claims.aud, `pod:${a}/redirector`);
+    assert.match(String(claims.aud), new RegExp(`^pod:${a}/redirector-[0-9a-z]{10}$`));
     assert.deepEqual(claims.scope, ["status"]);
     assert.ok((claims.exp ?? 0) - (claims.iat ?? 0) <= 300, "short-lived");
     assert.deepEqual(target.seen, [], "the redirect was followed");

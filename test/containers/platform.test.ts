@@ -18,7 +18,7 @@ import { after, describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import * as yaml from "js-yaml";
 import pg from "pg";
-import { api, kubectl, serviceUrl, testNamespace, waitFor } from "../harness/cluster.ts";
+import { agentPod, api, kubectl, serviceUrl, testNamespace, waitFor } from "../harness/cluster.ts";
 import { containersOr, imageId, podRunOptions, type RunOptions } from "../harness/containers.ts";
 import { freePort } from "../harness/process.ts";
 import { chart, helm } from "../chart/helm.ts";
@@ -197,7 +197,7 @@ describe("the operator image", () => {
     });
     const core = api(k8s.CoreV1Api);
     await c.waitFor("the AgentRuntime's Pod and Service", async () => {
-      const p = await core.readNamespacedPod({ namespace: rel.namespace, name: "agent" });
+      const p = await agentPod(rel.namespace, "agent");
       const s = await core.readNamespacedService({ namespace: rel.namespace, name: "agent" });
       return p && s ? true : undefined;
     });

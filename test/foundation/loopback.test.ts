@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { describe, it } from "node:test";
 import * as k8s from "@kubernetes/client-node";
-import { api, createCR, testNamespace, waitFor } from "../harness/cluster.ts";
+import { agentPod, api, createCR, testNamespace, waitFor } from "../harness/cluster.ts";
 import { inLoopbackNetns } from "../harness/netns.ts";
 import { startOperator } from "../harness/operator.ts";
 import { PodBackends } from "../harness/pods.ts";
@@ -109,17 +109,17 @@ describe("loopback only", () => {
     await createAgent(backed, "agent");
     await createAgent(unbacked, "agent");
     const notReady = async (namespace: string) => {
-      await waitFor(`agent pod in ${namespace} running`, async () => {
-        const pod = await core().readNamespacedPod({ namespace, name: "agent" });
-        return pod.status?.podIP ? pod : undefined;
+      const pod = await waitFor(`agent pod in ${namespace} running`, async () => {
+        const pod = await agentPod(namespace, "agent");
+        return pod?.status?.podIP ? pod : undefined;
       });
       await waitFor(
         `agent process in ${namespace}`,
-        () => namespace !== backed || pods.addressOf(backed, "agent"),
+        () => namespace !== backed || pods.agentAddressOf(backed, "agent"),
       );
       await core().patchNamespacedPodStatus(
         {
-          name: "agent",
+          name: pod.metadata!.name!,
           namespace,
           body: {
             status: {
@@ -175,8 +175,8 @@ describe("loopback only", () => {
     const pod = await waitFor(
       "the pod to show the crash",
       async () => {
-        const p = await core().readNamespacedPod({ namespace, name: "broken" });
-        const waiting = p.status?.containerStatuses?.[0]?.state?.waiting;
+        const p = await agentPod(namespace, "broken");
+        const waiting = p?.status?.containerStatuses?.[0]?.state?.waiting;
         return waiting?.reason === "CrashLoopBackOff" ? p : undefined;
       },
       { timeoutMs: 60_000 },
@@ -189,7 +189,7 @@ describe("loopback only", () => {
     const events = await waitFor("a BackOff event", async () => {
       const list = await core().listNamespacedEvent({
         namespace,
-        fieldSelector: "involvedObject.name=broken,reason=BackOff",
+        fieldSelector: `involvedObject.name=${pod.metadata!.name},reason=BackOff`,
       });
       return list.items.length ? list.items : undefined;
     });

@@ -89,6 +89,8 @@ interface Backend {
   key: string;
   uid: string;
   kind: BackedKind;
+  /** The AgentRuntime an agent pod is of (its label): its Pods are named after their template. */
+  agent?: string;
   child?: ChildProcess;
   /** The container's name, when a container backs the pod. */
   container?: string;
@@ -143,6 +145,11 @@ const LABEL_FLEET = "agentry.dev/sandbox-fleet";
 const LABEL_AGENT = "agentry.dev/agent-runtime";
 const MAX_BACKOFF_MS = 30_000;
 
+const agentOf = (pod: k8s.V1Pod): { agent?: string } => {
+  const agent = pod.metadata?.labels?.[LABEL_AGENT];
+  return agent ? { agent } : {};
+};
+
 export class PodBackends {
   readonly mapFile: string;
   readonly dir: string;
@@ -158,6 +165,8 @@ export class PodBackends {
   private readonly launches = new Set<Promise<void>>();
   /** Servers a test stands behind pods instead of runtime processes, by "namespace/pod". */
   private readonly stands = new Map<string, { address: string; ready: boolean }>();
+  /** The same behind AgentRuntimes' pods, by "namespace/agent". */
+  private readonly agentStands = new Map<string, { address: string; ready: boolean }>();
   private trust!: TestTrust;
   /** Terminating pods being stopped (SIGTERM, grace, then the pod removed), by uid. */
   private readonly terminating = new Map<string, Promise<void>>();
@@ -200,6 +209,16 @@ export class PodBackends {
     return this.backends.get(`${namespace}/${pod}`)?.address;
   }
 
+  /**
+   * host:port of the process behind AgentRuntime `agent`'s pod, once it listens (its Pods are
+   * named after their template; during a replacement, the newest pod's that listens).
+   */
+  agentAddressOf(namespace: string, agent: string): string | undefined {
+    return [...this.backends.values()]
+      .filter((b) => b.agent === agent && b.key.startsWith(`${namespace}/`) && b.address)
+      .at(-1)?.address;
+  }
+
   /** pid of the process behind a pod while it runs (with containers: podman's own process). */
   pidOf(namespace: string, pod: string): number | undefined {
     return this.backends.get(`${namespace}/${pod}`)?.pid;
@@ -228,6 +247,11 @@ export class PodBackends {
    */
   stand(namespace: string, pod: string, address: string, options: { ready?: boolean } = {}): void {
     this.stands.set(`${namespace}/${pod}`, { address, ready: options.ready ?? true });
+  }
+
+  /** As stand(), behind every pod of AgentRuntime `agent` (whatever its template's name). */
+  standAgent(namespace: string, agent: string, address: string, options: { ready?: boolean } = {}): void {
+    this.agentStands.set(`${namespace}/${agent}`, { address, ready: options.ready ?? true });
   }
 
   /** Pins the load a sandbox reports (PUT /debug/load); null clears it. */
@@ -306,7 +330,10 @@ export class PodBackends {
       if (pod.status.phase !== "Running") continue;
       const key = `${pod.metadata!.namespace}/${pod.metadata!.name}`;
       const uid = pod.metadata!.uid ?? "";
-      const stood = this.stands.get(key);
+      const agent = agentOf(pod).agent;
+      const stood =
+        this.stands.get(key) ??
+        (agent ? this.agentStands.get(`${pod.metadata!.namespace}/${agent}`) : undefined);
       if (stood) {
         live.add(key);
         await this.standIn(key, uid, kind, stood, pod);
@@ -323,6 +350,7 @@ export class PodBackends {
           key,
           uid,
           kind,
+          ...agentOf(pod),
           restarts: 0,
           nextStartAt: 0,
           lastWords: [],
@@ -425,6 +453,7 @@ export class PodBackends {
         key,
         uid,
         kind,
+        ...agentOf(pod),
         address,
         graceSeconds: 0,
         restarts: 0,

@@ -15,7 +15,12 @@ import { repoRoot } from "../harness/paths.ts";
 import { startProgram } from "../harness/process.ts";
 
 const GROUP = { group: "agentry.dev", version: "v1alpha1", plural: "agentruntimes" };
-type Status = { phase?: string; readinessReason?: string; conditions?: { type: string; reason: string }[] };
+type Status = {
+  phase?: string;
+  podName?: string;
+  readinessReason?: string;
+  conditions?: { type: string; reason: string }[];
+};
 
 /** The agent program serving on a free loopback port; its port once it listens. */
 async function startAgent(t: { after: (fn: () => Promise<void>) => void }, env: Record<string, string>) {
@@ -59,6 +64,8 @@ describe("AgentRuntime readinessReason from the agent's /readyz", () => {
       },
     });
     await waitFor("the agent Ready (kwok)", async () => (await status()).phase === "Ready");
+    // Its Pod is named after its template (agent-<hash>).
+    const podName = (await status()).podName!;
 
     // The real agent program with a model but no API key: /readyz answers "error" and why.
     const trust = await mkdtemp(join(tmpdir(), "agentry-agent-trust-"));
@@ -72,15 +79,15 @@ describe("AgentRuntime readinessReason from the agent's /readyz", () => {
       AGENTRY_MODEL: "gpt",
       AGENTRY_NAMESPACE: namespace,
       AGENTRY_TRUST_DIR: trust,
-      AGENTRY_POD_NAME: "agent",
+      AGENTRY_POD_NAME: podName,
       AGENTRY_POD_NAMESPACE: namespace,
     });
-    await writeFile(map, JSON.stringify({ [`${namespace}/agent`]: `127.0.0.1:${port}` }));
+    await writeFile(map, JSON.stringify({ [`${namespace}/${podName}`]: `127.0.0.1:${port}` }));
     // The kubelet's view: the container runs, the readiness probe fails.
     const setReady = (ready: boolean) =>
       core.patchNamespacedPodStatus(
         {
-          name: "agent",
+          name: podName,
           namespace,
           body: {
             status: {

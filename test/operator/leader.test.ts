@@ -66,7 +66,7 @@ describe("leader election", () => {
     assert.ok(await isReady(namespace, "first"));
     const pods = await api(k8s.CoreV1Api).listNamespacedPod({ namespace });
     assert.deepEqual(
-      pods.items.map((p) => p.metadata?.name).sort(),
+      pods.items.map((p) => p.metadata?.labels?.["agentry.dev/agent-runtime"]).sort(),
       ["first", "second"],
       "one Pod per AgentRuntime",
     );

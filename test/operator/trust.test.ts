@@ -158,7 +158,7 @@ describe("data-plane trust", () => {
     // The agent's process is backed (its address known) once its pod is; its trust
     // directory follows the bundle as a kubelet refreshes a volume.
     await waitFor("a task the agent runs with the operator's stored token", async () => {
-      const agent = pods.addressOf(ns, "agent");
+      const agent = pods.agentAddressOf(ns, "agent");
       if (!agent) throw new Error("the agent's pod has no process yet");
       const task = await fetch(`http://${agent}/v1/tasks`, {
         method: "POST",

@@ -80,7 +80,9 @@ export interface Spec {
    */
   serviceAccountName?: string;
   /**
-   * A PersistentVolumeClaim for the agent's data.
+   * A PersistentVolumeClaim (ReadWriteOnce) for the agent's data. With it, a spec change
+   * deletes the old Pod before the new one starts (without it, the new Pod starts beside the
+   * old one, which serves until the new one is Ready).
    */
   storage?: Storage;
   /**
@@ -309,7 +311,9 @@ export interface Resources {
 }
 
 /**
- * A PersistentVolumeClaim for the agent's data.
+ * A PersistentVolumeClaim (ReadWriteOnce) for the agent's data. With it, a spec change
+ * deletes the old Pod before the new one starts (without it, the new Pod starts beside the
+ * old one, which serves until the new one is Ready).
  */
 export interface Storage {
   /**
@@ -359,13 +363,15 @@ export interface StatusObject {
   observedGeneration?: number;
   /**
    * Pending: waiting for the Pod to be created or scheduled. Starting: the Pod runs but the
-   * agent is not ready yet. Ready: the agent answers its readiness check. Error: the agent
-   * cannot run (see readinessReason). Suspended: spec.suspended is true; the Pod is removed
-   * and the Service kept.
+   * agent is not ready yet. Ready: the agent answers its readiness check (after a spec
+   * change, possibly its earlier Pod while the new one starts: see the Reconciling
+   * condition). Error: the agent cannot run (see readinessReason). Suspended: spec.suspended
+   * is true; the Pod is removed and the Service kept.
    */
   phase?: Phase;
   /**
-   * Name of the agent Pod.
+   * Name of the agent Pod that serves: `<name>-<template hash>`; during a spec change, the
+   * old Pod until the new one is Ready.
    */
   podName?: string;
   /**
@@ -428,9 +434,10 @@ export type StatusEnum = (typeof StatusEnum)[keyof typeof StatusEnum];
 
 /**
  * Pending: waiting for the Pod to be created or scheduled. Starting: the Pod runs but the
- * agent is not ready yet. Ready: the agent answers its readiness check. Error: the agent
- * cannot run (see readinessReason). Suspended: spec.suspended is true; the Pod is removed
- * and the Service kept.
+ * agent is not ready yet. Ready: the agent answers its readiness check (after a spec
+ * change, possibly its earlier Pod while the new one starts: see the Reconciling
+ * condition). Error: the agent cannot run (see readinessReason). Suspended: spec.suspended
+ * is true; the Pod is removed and the Service kept.
  */
 export const Phase = {
   Error: "Error",
