@@ -150,8 +150,11 @@ describe("loopback only", () => {
         via: string;
         address?: string;
       }[];
-      return r.some((x) => x.pod === `${backed}/agent` && x.via === "map") &&
-        r.some((x) => x.pod === `${unbacked}/agent` && x.via === "none")
+      // An agent's pod is `agent-<template hash>`.
+      const agentIn = (ns: string, x: { pod: string }) =>
+        new RegExp(`^${ns}/agent-[0-9a-z]{10}$`).test(x.pod);
+      return r.some((x) => agentIn(backed, x) && x.via === "map") &&
+        r.some((x) => agentIn(unbacked, x) && x.via === "none")
         ? r
         : undefined;
     });
