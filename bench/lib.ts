@@ -295,8 +295,8 @@ export class BenchWatch {
 }
 
 /**
- * Watches a kind in some namespaces (unthrottled client) and records, per object name, the
- * first moment `ready(obj)` held. `waitAll(n)` resolves when n names are recorded.
+ * Watches a kind in some namespaces (unthrottled client) and records, per object name (or
+ * `nameOf`), the first moment `ready(obj)` held. `waitAll(n)` resolves when n names are recorded.
  */
 export class ReadyWatcher extends BenchWatch {
   readonly readyAt = new Map<string, number>();
@@ -307,9 +307,11 @@ export class ReadyWatcher extends BenchWatch {
     kind: string,
     namespaces: string[],
     ready: (o: KubeObject) => boolean,
+    /** The name an object is recorded under (default: its own). */
+    nameOf: (o: KubeObject) => string | undefined = (o) => o.metadata.name,
   ) {
     super(ctx, apiVersion, kind, namespaces, (o) => {
-      const key = `${o.metadata.namespace}/${o.metadata.name}`;
+      const key = `${o.metadata.namespace}/${nameOf(o)}`;
       if (!this.readyAt.has(key) && ready(o)) this.readyAt.set(key, performance.now());
     });
   }
@@ -352,3 +354,7 @@ export function bucketQuantile(after: Map<number, number>, before: Map<number, n
   for (const [le, count] of sorted) if (count >= q * total) return le;
   return Infinity;
 }
+
+/** An agent Pod's AgentRuntime (its label): the Pod itself is named after its template. */
+export const agentOfPod = (o: KubeObject): string | undefined =>
+  o.metadata.labels?.["agentry.dev/agent-runtime"];

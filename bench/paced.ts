@@ -13,6 +13,7 @@ import { waitFor } from "../test/harness/process.ts";
 import { agentRuntime, createRetrying, floorObjects, latencies } from "./create.ts";
 import { heapSummary } from "./heap.ts";
 import {
+  agentOfPod,
   benchNamespace,
   benchOperator,
   busiest,
@@ -151,8 +152,15 @@ async function agentRun(
     conditionTrue(o, "Ready"),
   );
   await watcher.start();
-  const podSeen = new ReadyWatcher(ctx, "v1", "Pod", [namespace], () => true);
-  const podReady = new ReadyWatcher(ctx, "v1", "Pod", [namespace], (o) => conditionTrue(o, "Ready"));
+  const podSeen = new ReadyWatcher(ctx, "v1", "Pod", [namespace], () => true, agentOfPod);
+  const podReady = new ReadyWatcher(
+    ctx,
+    "v1",
+    "Pod",
+    [namespace],
+    (o) => conditionTrue(o, "Ready"),
+    agentOfPod,
+  );
   await Promise.all([podSeen.start(), podReady.start()]);
   let peakRssMiB = rssMiB(pid);
   const sampler = setInterval(() => (peakRssMiB = Math.max(peakRssMiB, rssMiB(pid))), 250);
@@ -195,7 +203,7 @@ async function agentRun(
   // A CPU profile is written on a clean exit only.
   await operator.kill(process.env.AGENTRY_BENCH_CPU_PROF ? "SIGTERM" : "SIGKILL");
   const lat = latencies(created, watcher.readyAt);
-  // The Pod has the AgentRuntime's name.
+  // The Pods recorded under their AgentRuntime's name (their label).
   const podStageS = stageP50(podSeen.readyAt, podReady.readyAt);
   return {
     p50S: percentile(lat, 50),

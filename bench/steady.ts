@@ -143,9 +143,13 @@ async function agentStream(
       const generation = o.metadata.generation!;
       watcher.pending.set(name, {
         at,
+        // Rolled out (kstatus Current): while the old Pod serves, Ready is True beside Reconciling.
         done: (x) =>
           ((x["status"] as { observedGeneration?: number } | undefined)?.observedGeneration ?? 0) >=
-            generation && conditionTrue(x, "Ready"),
+            generation &&
+          conditionTrue(x, "Ready") &&
+          !conditionTrue(x, "Reconciling") &&
+          !conditionTrue(x, "Stalled"),
       });
     } catch {
       failed++;
