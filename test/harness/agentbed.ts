@@ -102,9 +102,9 @@ export class AgentTestbed {
     });
   }
 
-  /** A new AgentRuntime (`agentObject()`) whose Pod became Ready: both passes run. */
-  async ready(): Promise<void> {
-    this.informers.agents.set(agentObject());
+  /** A new AgentRuntime (`agentObject(spec)`) whose Pod became Ready: both passes run. */
+  async ready(spec: Record<string, unknown> = {}): Promise<void> {
+    this.informers.agents.set(agentObject(spec));
     await this.reconciler.reconcile(KEY);
     this.podIs("Running", true);
     await this.reconciler.reconcile(KEY);

@@ -139,10 +139,7 @@ describe("AgentRuntimeReconciler: the Pod's life (fake informers, recording clie
   const storage = { storage: { size: "1Gi", mountPath: "/data" } };
 
   it("with the agent's own claim, the old Pod goes first, then the new one comes: 4 writes", async () => {
-    bed.informers.agents.set(agentObject(storage));
-    await bed.reconciler.reconcile(KEY);
-    bed.podIs("Running", true);
-    await bed.reconciler.reconcile(KEY);
+    await bed.ready(storage);
     bed.client.clear();
     bed.changeSpec({ ...storage, image: "registry.example/agent:2" });
     await bed.reconciler.reconcile(KEY); // deletes the Pod, says it is being replaced
@@ -154,20 +151,13 @@ describe("AgentRuntimeReconciler: the Pod's life (fake informers, recording clie
     await bed.reconciler.reconcile(KEY);
     bed.podIs("Running", true);
     await bed.reconciler.reconcile(KEY);
-    assert.deepEqual(bed.writes(), [
-      "delete Pod coder-#1",
-      "apply AgentRuntime/status coder",
-      "create Pod coder-#2",
-      "apply AgentRuntime/status coder",
-    ]);
+    const [replacing, ready] = ["apply AgentRuntime/status coder", "apply AgentRuntime/status coder"];
+    assert.deepEqual(bed.writes(), ["delete Pod coder-#1", replacing, "create Pod coder-#2", ready]);
     assert.equal(bed.agent().status?.phase, "Ready");
   });
 
   it("writes a replacement's progress once it has waited FIRST_STATUS_WAIT_MS", async () => {
-    bed.informers.agents.set(agentObject(storage));
-    await bed.reconciler.reconcile(KEY);
-    bed.podIs("Running", true);
-    await bed.reconciler.reconcile(KEY);
+    await bed.ready(storage);
     bed.changeSpec({ ...storage, image: "registry.example/agent:2" });
     await bed.reconciler.reconcile(KEY);
     await bed.reconciler.reconcile(KEY);
