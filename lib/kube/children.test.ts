@@ -192,6 +192,23 @@ describe("ChildWriter expectations (kinds it tracks)", () => {
     assert.deepEqual(client.calls, ["get", "apply", "get", "apply"]);
   });
 
+  it("a status written once until the cache shows it, whatever the lastTransitionTime a later pass gives it", async () => {
+    const client = new FakeClient();
+    const writer = new ChildWriter(client as unknown as KubeClient, new Metrics(false), "test");
+    writer.track({ AgentRuntime: events() });
+    const ar = { ...owner, metadata: { ...owner.metadata, namespace: "ns", resourceVersion: "7" } };
+    const status = (at: string, reason = "Replacing") => ({
+      conditions: [{ type: "Reconciling", status: "True", reason, lastTransitionTime: at }],
+    });
+    await writer.writeStatus(ar, status("2026-12-02T15:51:08Z"), {});
+    // The cache still shows the AgentRuntime as before the write: a pass a second later merges
+    // its conditions with that, and the transition it finds is a second later.
+    await writer.writeStatus(ar, status("2026-12-02T15:51:09Z"), {});
+    assert.equal(client.calls.length, 1, "the same status is not written again");
+    await writer.writeStatus(ar, status("2026-12-02T15:51:09Z", "NotReady"), {});
+    assert.equal(client.calls.length, 2, "a different one is");
+  });
+
   it("expects nothing for kinds it does not track", async () => {
     const client = new FakeClient();
     const writer = writerFor(client);
