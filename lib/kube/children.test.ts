@@ -209,6 +209,22 @@ describe("ChildWriter expectations (kinds it tracks)", () => {
     assert.equal(client.calls.length, 2, "a different one is");
   });
 
+  it("a status written by a pass that read an older version than the cache holds is not written again", async () => {
+    const client = new FakeClient();
+    const writer = new ChildWriter(client as unknown as KubeClient, new Metrics(false), "test");
+    const at = (resourceVersion: string) => ({
+      ...owner,
+      metadata: { ...owner.metadata, namespace: "ns", resourceVersion },
+    });
+    // The cache got version 8 (the last status write's event) while a pass ran on version 7.
+    writer.track({ AgentRuntime: { ...events(), get: () => at("8") } });
+    const ready = { phase: "Ready" };
+    await writer.writeStatus(at("7"), ready, { phase: "Starting" });
+    // The next pass reads version 8, which does not show the write yet.
+    await writer.writeStatus(at("8"), ready, { phase: "Replacing" });
+    assert.equal(client.calls.length, 1, "written once");
+  });
+
   it("expects nothing for kinds it does not track", async () => {
     const client = new FakeClient();
     const writer = writerFor(client);

@@ -61,6 +61,11 @@ export class ChildWriter {
   private readonly whole = new Set<string>();
   /** Writes not yet seen in the cache, by "<kind> <namespace>/<name>" (and "+status" for status). */
   private readonly expected = new Map<string, Expectation>();
+  /** The tracked kinds' cache lookups (for the version the cache holds when a write is made). */
+  private readonly caches = new Map<
+    string,
+    (namespace: string | undefined, name: string) => KubeObject | undefined
+  >();
   /** Deletes not yet seen in the cache, by uid. */
   private readonly deleted = new Map<string, number>();
 
@@ -77,9 +82,17 @@ export class ChildWriter {
    * kind whose informer caches every object of the kind (`everyObject`) is looked up in the
    * cache only, never read from the apiserver (see current()).
    */
-  track(informers: Record<string, Pick<SharedInformer<KubeObject>, "on" | "everyObject">>): void {
+  track(
+    informers: Record<
+      string,
+      Pick<SharedInformer<KubeObject>, "on" | "everyObject"> & {
+        get?: (namespace: string | undefined, name: string) => KubeObject | undefined;
+      }
+    >,
+  ): void {
     for (const [kind, informer] of Object.entries(informers)) {
       this.tracked.add(kind);
+      if (informer.get) this.caches.set(kind, informer.get.bind(informer));
       if (informer.everyObject) this.whole.add(kind);
       const seen = (o: KubeObject) => {
         const key = `${kind} ${keyOf(o)}`;
@@ -258,7 +271,11 @@ export class ChildWriter {
     // status all the same (the one written has the true time).
     const what = JSON.stringify(status, (k, v: unknown) => (k === "lastTransitionTime" ? undefined : v));
     if (tracked && this.pending(key, what, obj.metadata.resourceVersion)) return;
-    if (tracked) this.expect(key, what, obj.metadata.resourceVersion);
+    // The version the cache holds now, which may be newer than the one this pass read (an
+    // event that came during the pass, such as the last status write's): until the cache
+    // moves past it, it does not show this write.
+    const cached = this.caches.get(obj.kind)?.(obj.metadata.namespace, obj.metadata.name!);
+    if (tracked) this.expect(key, what, cached?.metadata.resourceVersion ?? obj.metadata.resourceVersion);
     await this.write(obj.kind, "status", () =>
       this.client.apply(
         {
