@@ -222,6 +222,63 @@ describe("computeAgentStatus", () => {
     assert.equal(type(unschedulable("2026-11-23T09:50:00Z")), "Stalled");
   });
 
+  describe("while the Pod of the earlier spec serves (serving)", () => {
+    const served = { ...base, podName: "coder-new", serving: "coder-old" };
+    const conditions = (o: Partial<AgentObservation>, spec: Record<string, unknown> = {}) => {
+      const st = computeAgentStatus(agent(spec), { ...served, ...o }, now);
+      return { st, c: Object.fromEntries((st.conditions ?? []).map((c) => [c.type, c])) };
+    };
+
+    it("a new Pod on its way: Ready through the old one, Reconciling, one message whatever its progress", () => {
+      const messages = new Set<string>();
+      for (const o of [
+        {},
+        { pod: pod({ phase: "Pending" }) },
+        { pod: pod({ phase: "Pending" }, { spec: { nodeName: "node-1" } }) },
+        { pod: pod({ phase: "Running", conditions: [{ type: "Ready", status: "False" }] }) },
+      ] as Partial<AgentObservation>[]) {
+        const { st, c } = conditions(o);
+        assert.equal(st.phase, "Ready");
+        assert.equal(st.podName, "coder-old", "the serving Pod");
+        assert.equal(c["Ready"]?.status, "True");
+        assert.equal(c["Ready"]?.reason, "Replacing");
+        assert.equal(c["Reconciling"]?.status, "True");
+        assert.equal(c["Stalled"], undefined);
+        assert.equal(st.restartCount, undefined);
+        messages.add(st.readinessReason!);
+      }
+      assert.deepEqual(
+        [...messages],
+        ["Pod coder-old serves while its replacement coder-new starts (the spec changed)"],
+      );
+    });
+
+    it("a new Pod in trouble: still Ready through the old one, Stalled with the new Pod's reason", () => {
+      const { st, c } = conditions({
+        pod: pod({
+          phase: "Pending",
+          containerStatuses: [
+            { name: "agent", state: { waiting: { reason: "ErrImagePull", message: "nope" } } },
+          ],
+        }),
+      });
+      assert.equal(st.phase, "Ready");
+      assert.equal(c["Ready"]?.status, "True");
+      assert.equal(c["Stalled"]?.reason, "ImagePullError");
+      assert.match(
+        st.readinessReason!,
+        /^Pod coder-old serves; its replacement coder-new: cannot pull image/,
+      );
+    });
+
+    it("what concerns the AgentRuntime itself is not hidden by a serving Pod", () => {
+      assert.equal(conditions({}, { suspended: true }).st.phase, "Suspended");
+      assert.equal(conditions({ nameConflict: "Service coder already exists" }).st.phase, "Error");
+      assert.equal(conditions({ reconcileError: "could not update child objects: boom" }).st.phase, "Error");
+      assert.equal(conditions({ workspaceProblem: "Workspace ws does not exist" }).st.phase, "Pending");
+    });
+  });
+
   it("keeps lastTransitionTime while the condition holds, so recomputing writes nothing new", () => {
     const observed = {
       ...base,
