@@ -68,6 +68,10 @@ function defined<T extends object>(o: T): T {
 }
 
 /** The metadata controllers read: identity, version, labels, agentry annotations, owners, deletion. */
+/** A Pod's Ready condition is True. */
+export const podReady = (p: { status?: { conditions?: { type: string; status: string }[] } }): boolean =>
+  p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+
 export function metadataView(m: ObjectMeta): ObjectMeta {
   let annotations: Record<string, string> | undefined;
   for (const [k, v] of Object.entries(m.annotations ?? {}))

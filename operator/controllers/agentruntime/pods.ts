@@ -8,7 +8,7 @@ import type { Recorder } from "../../../lib/kube/events.ts";
 import { LABEL_TEMPLATE_HASH, type AgentChildren } from "./desired.ts";
 import { staleChild } from "./inputs.ts";
 import { planPod, type PodAction, type PodFacts } from "./plan.ts";
-import type { CachedPod } from "../../../lib/kube/projections.ts";
+import { podReady, type CachedPod } from "../../../lib/kube/projections.ts";
 
 export interface AgentPodsDeps {
   writer: ChildWriter;
@@ -60,7 +60,7 @@ export class AgentPods {
       deleting: p.metadata.deletionTimestamp !== undefined,
       templateHash: p.metadata.labels?.[LABEL_TEMPLATE_HASH],
       phase: p.status?.phase,
-      ready: p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
+      ready: podReady(p),
     });
     const plan = planPod({
       wantPod: desired.pod !== undefined,

@@ -42,12 +42,16 @@ export interface AgentIndexes {
 }
 
 export function agentIndexes(informers: AgentInformers): AgentIndexes {
-  const children = childInformers(informers).map(
-    (inf) => new CacheIndex(inf, (o) => inNamespace(o, o.metadata.labels?.[LABEL_AGENT])),
-  );
+  const byAgent = (o: KubeObject) => inNamespace(o, o.metadata.labels?.[LABEL_AGENT]);
+  const pods = new CacheIndex(informers.pods, byAgent);
   return {
-    children,
-    pods: children[0] as unknown as CacheIndex<CachedPod>,
+    children: [
+      pods,
+      ...childInformers(informers)
+        .slice(1)
+        .map((inf) => new CacheIndex(inf, byAgent)),
+    ],
+    pods,
     agentsByWorkspace: new CacheIndex(informers.agents, (a) => inNamespace(a, a.spec.workspaceRef?.name)),
     workspacesByFleet: new CacheIndex(informers.workspaces, (w) => inNamespace(w, w.spec.fleetRef.name)),
   };

@@ -10,7 +10,8 @@ import { sandboxPodProblem, type OwnerProblem } from "../../../lib/kube/owners.t
 import { ANNOTATION_DRAINING, LABEL_FLEET } from "./desired.ts";
 import type { PendingWrites } from "./pending.ts";
 import type { PlacedWorkspace, SandboxView } from "./placement.ts";
-import { isReady, type SandboxPod } from "./sandboxes.ts";
+import type { SandboxPod } from "./sandboxes.ts";
+import { podReady } from "../../../lib/kube/projections.ts";
 import type { SandboxLoad } from "./state.ts";
 import type { FleetInformers } from "./watches.ts";
 
@@ -93,7 +94,7 @@ export function viewsOf(
     const load = loads?.get(name);
     return {
       name,
-      ready: isReady(pod),
+      ready: podReady(pod),
       draining: pod.metadata.annotations?.[ANNOTATION_DRAINING] === "true" || (load?.draining ?? false),
       ...(load ? { load: { cpu: load.cpu, memory: load.memory } } : {}),
       workspaces: [...(others.get(name) ?? [])],

@@ -8,6 +8,7 @@ import type { CreateWorkspaceRequest, WorkspaceInfo } from "../../../contracts/s
 import type { KubeObject } from "../../../lib/kube/client.ts";
 import { keyOf } from "../../../lib/kube/informer.ts";
 import type { PodAddresses } from "../../../lib/kube/podaddresses.ts";
+import { podReady } from "../../../lib/kube/projections.ts";
 import { errorMessage, type Logger } from "../../../lib/log.ts";
 import { workspaceId } from "./desired.ts";
 import type { SandboxLists } from "./plan.ts";
@@ -17,9 +18,6 @@ import type { SandboxLoad } from "./state.ts";
 export interface SandboxPod extends KubeObject {
   status?: { podIP?: string; conditions?: { type: string; status: string }[] };
 }
-
-export const isReady = (p: SandboxPod): boolean =>
-  p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 
 export class FleetSandboxes {
   private readonly api: SandboxApi;
@@ -42,7 +40,7 @@ export class FleetSandboxes {
   async loads(pods: readonly SandboxPod[], port: number): Promise<Map<string, SandboxLoad>> {
     const out = new Map<string, SandboxLoad>();
     await Promise.all(
-      pods.filter(isReady).map(async (pod) => {
+      pods.filter(podReady).map(async (pod) => {
         const target = this.target(pod, port);
         const s = target ? await this.api.status(target).catch(() => undefined) : undefined;
         if (s)
@@ -62,7 +60,7 @@ export class FleetSandboxes {
     const out = new Map<string, Map<string, WorkspaceInfo>>();
     await Promise.all(
       pods
-        .filter((p) => isReady(p) && homes.has(p.metadata.name!))
+        .filter((p) => podReady(p) && homes.has(p.metadata.name!))
         .map(async (pod) => {
           const target = this.target(pod, port);
           const items = target ? await this.api.listWorkspaces(target).catch(() => undefined) : undefined;
