@@ -314,11 +314,8 @@ function servedConditions(
   const message = onItsWay
     ? `Pod ${served} serves while its replacement ${podName} starts (the spec changed)`
     : `Pod ${served} serves; its replacement ${podName}: ${v.message}`;
-  const gen = generation !== undefined ? { observedGeneration: generation } : {};
-  return [
-    { type: "Ready", status: "True", reason: AgentRuntimeReason.Replacing, message, ...gen },
-    onItsWay
-      ? { type: "Reconciling", status: "True", reason: AgentRuntimeReason.Replacing, message, ...gen }
-      : { type: v.progress, status: "True", reason: v.reason, message: v.message, ...gen },
-  ];
+  const replacing = { reason: AgentRuntimeReason.Replacing, message };
+  const [ready] = standardConditions({ ...replacing, progress: "Current" }, generation);
+  const [, progress] = standardConditions(onItsWay ? { ...v, ...replacing } : v, generation);
+  return [ready!, progress!];
 }
