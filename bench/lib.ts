@@ -11,6 +11,7 @@ import type { KubeClient } from "../lib/kube/client.ts";
 import { type KubeObject } from "../lib/kube/client.ts";
 import { createInformer, type SharedInformer } from "../lib/kube/informer.ts";
 import { silentLogger } from "../lib/log.ts";
+import { LABEL_AGENT } from "../operator/controllers/agentruntime/desired.ts";
 import type { ControlPlane } from "../test/harness/controlplane.ts";
 import { startOperator, type OperatorProcess } from "../test/harness/operator.ts";
 import { waitFor } from "../test/harness/process.ts";
@@ -356,5 +357,4 @@ export function bucketQuantile(after: Map<number, number>, before: Map<number, n
 }
 
 /** An agent Pod's AgentRuntime (its label): the Pod itself is named after its template. */
-export const agentOfPod = (o: KubeObject): string | undefined =>
-  o.metadata.labels?.["agentry.dev/agent-runtime"];
+export const agentOfPod = (o: KubeObject): string | undefined => o.metadata.labels?.[LABEL_AGENT];

@@ -5,6 +5,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import type { TestContext } from "node:test";
 import * as k8s from "@kubernetes/client-node";
+import { LABEL_AGENT, MANAGED_BY } from "../../operator/controllers/agentruntime/desired.ts";
 import { waitFor } from "./process.ts";
 
 export { waitFor };
@@ -39,7 +40,7 @@ export function api<T extends k8s.ApiType>(cls: new (config: k8s.Configuration) 
 export async function agentPod(namespace: string, name: string): Promise<k8s.V1Pod | undefined> {
   const list = await api(k8s.CoreV1Api).listNamespacedPod({
     namespace,
-    labelSelector: `agentry.dev/agent-runtime=${name},app.kubernetes.io/managed-by=agentry`,
+    labelSelector: `${LABEL_AGENT}=${name},app.kubernetes.io/managed-by=${MANAGED_BY["app.kubernetes.io/managed-by"]}`,
   });
   const newest = [...list.items].sort(
     (a, b) =>
