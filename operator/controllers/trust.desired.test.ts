@@ -120,7 +120,8 @@ describe("tokens and trust of a namespace", () => {
     const wanted = wantedTokens(
       "team",
       [pipeline("p1", ["reviewer", "ghost"]), pipeline("p2", ["reviewer"])],
-      [agent("reviewer"), agent("coder", { workspaceRef: { name: "app" } })],
+      (name) => name === "reviewer" || name === "coder",
+      ["app"],
     );
     assert.deepEqual(wanted, [
       { key: "agent.reviewer", aud: "agent:team/reviewer", scope: ["tasks"] },

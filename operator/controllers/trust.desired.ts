@@ -4,7 +4,7 @@
 // - the Secret `agentry-tokens`: the tokens pods send (a Pipeline dispatcher to its agent,
 //   an agent to its workspace), one key each, mounted item by item into only the pods that
 //   need that token. Both have fixed names, so RBAC can name them (resourceNames).
-import type { AgentRuntime, Pipeline } from "../../api/v1alpha1/index.ts";
+import type { Pipeline } from "../../api/v1alpha1/index.ts";
 import {
   Audience,
   DEFAULT_TRUST_DIR,
@@ -76,29 +76,27 @@ export interface WantedToken {
 }
 
 /**
- * The tokens pods of `namespace` need: a tasks token for each existing AgentRuntime a
- * Pipeline's step names, a files+exec token for each Workspace an AgentRuntime works in.
- * Sorted by key.
+ * The tokens pods of `namespace` need: a tasks token for each live AgentRuntime a live
+ * Pipeline's step names (`agentExists`), a files+exec token for each Workspace a live
+ * AgentRuntime works in (`workspaces`). Sorted by key.
  */
 export function wantedTokens(
   namespace: string,
-  pipelines: Pipeline[],
-  agents: AgentRuntime[],
+  pipelines: readonly Pipeline[],
+  agentExists: (name: string) => boolean,
+  workspaces: Iterable<string>,
 ): WantedToken[] {
   const wanted = new Map<string, WantedToken>();
-  const existing = new Set(agents.map((a) => a.metadata.name));
   for (const pl of pipelines) {
     if (pl.metadata.deletionTimestamp) continue;
     for (const step of pl.spec.steps ?? []) {
       const agent = step.agentRef?.name;
-      if (!agent || !existing.has(agent)) continue;
+      if (!agent || !agentExists(agent)) continue;
       const key = tokenKeys.agent(agent);
       wanted.set(key, { key, aud: Audience.agent(namespace, agent), scope: ["tasks"] });
     }
   }
-  for (const ar of agents) {
-    const ws = ar.spec.workspaceRef?.name;
-    if (!ws || ar.metadata.deletionTimestamp) continue;
+  for (const ws of workspaces) {
     const key = tokenKeys.workspace(ws);
     wanted.set(key, { key, aud: Audience.workspace(workspaceIdOf(namespace, ws)), scope: ["files", "exec"] });
   }

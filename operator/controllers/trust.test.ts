@@ -9,6 +9,7 @@ import { silentLogger } from "../../lib/log.ts";
 import { FakeClock, FakeInformer, RecordingClient, RecordingRecorder } from "../../test/harness/fakekube.ts";
 import { STORED_TOKEN_REFRESH_MS, TOKENS_SECRET } from "./trust.desired.ts";
 import { TrustReconciler } from "./trust.ts";
+import type { Controller } from "../../lib/kube/controller.ts";
 
 const NS = "team";
 const object = (kind: string, name: string, spec: Record<string, unknown>): KubeObject => ({
@@ -17,7 +18,8 @@ const object = (kind: string, name: string, spec: Record<string, unknown>): Kube
   metadata: { name, namespace: NS, uid: `uid-${name}`, generation: 1 },
   spec,
 });
-const agent = (name: string) => object("AgentRuntime", name, { image: "registry.example/agent:1" });
+const agent = (name: string, spec: Record<string, unknown> = {}) =>
+  object("AgentRuntime", name, { image: "registry.example/agent:1", ...spec });
 const pipeline = (name: string, agentName: string) =>
   object("Pipeline", name, {
     steps: [{ name: "ask", agentRef: { name: agentName }, command: ["do it"] }],
@@ -137,5 +139,34 @@ describe("trust reconciler", () => {
       held().some((v) => v.includes("BBBB")),
       JSON.stringify(held()),
     );
+  });
+
+  it("is woken by an AgentRuntime that starts working in a Workspace, and writes its token; not by an env change", async () => {
+    const { raw, client, reconciler, secretCalls } = testbed();
+    const woken: string[] = [];
+    reconciler.watches.register({ enqueue: (key: string) => woken.push(key) } as unknown as Controller);
+    raw.agents.set(agent("a1"));
+    assert.deepEqual(woken, [NS]);
+    await reconciler.reconcile(NS);
+    client.clear();
+    woken.length = 0; // (the trust ConfigMap the pass made wakes it too)
+
+    raw.agents.set({
+      ...agent("a1", { env: [{ name: "X", value: "2" }] }),
+      metadata: { ...agent("a1").metadata, generation: 2 },
+    });
+    assert.deepEqual(woken, [], "an env change does not concern trust");
+
+    raw.agents.set({
+      ...agent("a1", { workspaceRef: { name: "app" } }),
+      metadata: { ...agent("a1").metadata, generation: 3 },
+    });
+    assert.deepEqual(woken, [NS]);
+    await reconciler.reconcile(NS);
+    assert.deepEqual(secretCalls(), [`get ${TOKENS_SECRET}`, `create ${TOKENS_SECRET}`]);
+    const created = client.calls.find((c) => c.kind === "Secret" && c.verb === "create");
+    assert.deepEqual(Object.keys((created?.body as KubeObject | undefined)?.["stringData"] ?? {}), [
+      "workspace.app",
+    ]);
   });
 });

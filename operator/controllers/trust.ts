@@ -32,6 +32,7 @@ import {
   desiredTrustBundle,
   wantedTokens,
 } from "./trust.desired.ts";
+import { AgentTally } from "./trust.tally.ts";
 
 export interface TrustInformers {
   fleets: TypedInformer<"SandboxFleet">;
@@ -84,11 +85,14 @@ export class TrustReconciler implements WatchingReconciler {
   private readonly noTokens = new Map<string, number>();
   /** Per namespace needing the bundle: the desired ConfigMap for the current keys. */
   private readonly bundles = new Map<string, Bundle>();
+  /** The namespaces' AgentRuntimes as trust sees them (counts and Workspaces), kept from the cache's events. */
+  private readonly agents: AgentTally;
 
   constructor(deps: TrustControllerDeps) {
     this.deps = deps;
     this.now = deps.now ?? Date.now;
     this.writer = new ChildWriter(deps.client, deps.metrics, this.name, this.now);
+    this.agents = new AgentTally(deps.informers.agents);
   }
 
   /** Each namespace with something to trust or to sign for; every such namespace at a resync (after a key change, too). */
@@ -98,20 +102,16 @@ export class TrustReconciler implements WatchingReconciler {
       const byNamespace = (o: KubeObject) => {
         if (o.metadata.namespace) controller.enqueue(o.metadata.namespace);
       };
-      for (const inf of [
-        informers.fleets,
-        informers.agents,
-        informers.pipelines,
-        informers.trustConfigMaps,
-      ]) {
+      for (const inf of [informers.fleets, informers.pipelines, informers.trustConfigMaps]) {
         inf.on("add", byNamespace);
         inf.on("delete", byNamespace);
       }
       informers.trustConfigMaps.on("update", byNamespace);
-      for (const inf of [informers.agents, informers.pipelines])
-        inf.on("update", (o, old) => {
-          if (!old || old.metadata.generation !== o.metadata.generation) byNamespace(o);
-        });
+      informers.pipelines.on("update", (o, old) => {
+        if (!old || old.metadata.generation !== o.metadata.generation) byNamespace(o);
+      });
+      // An AgentRuntime only when it comes, goes, or changes its Workspace: not at every spec change.
+      this.agents.onChange((namespace) => controller.enqueue(namespace));
     },
     resync: (controller) => {
       const { informers } = this.deps;
@@ -125,13 +125,13 @@ export class TrustReconciler implements WatchingReconciler {
   async reconcile(namespace: string): Promise<ReconcileResult | void> {
     const { informers } = this.deps;
     const fleets = informers.fleets.list(namespace);
-    const agents = informers.agents.list(namespace);
+    const agents = this.agents.count(namespace);
     const pipelines = informers.pipelines.list(namespace);
     const live = (o: { metadata: { deletionTimestamp?: unknown } }) => !o.metadata.deletionTimestamp;
     const problems: string[] = [];
 
     // 1. The trust bundle, while sandbox or agent pods may run here.
-    const needsBundle = fleets.some(live) || agents.some(live);
+    const needsBundle = fleets.some(live) || agents.live > 0;
     const keys = this.deps.keys.bundle();
     const observed = informers.trustConfigMaps.get(namespace, TRUST_CONFIGMAP);
     if (needsBundle && keys.length === 0) return { requeueAfterMs: NO_KEYS_RETRY_MS };
@@ -151,7 +151,12 @@ export class TrustReconciler implements WatchingReconciler {
     }
 
     // 2. The tokens pods send.
-    const wanted = wantedTokens(namespace, pipelines.filter(live), agents.filter(live));
+    const wanted = wantedTokens(
+      namespace,
+      pipelines.filter(live),
+      (agent) => this.agents.liveAgent(namespace, agent),
+      this.agents.workspaces(namespace),
+    );
     let requeueAfterMs: number | undefined;
     if (wanted.length === 0) {
       const checked = this.noTokens.get(namespace);
@@ -161,7 +166,7 @@ export class TrustReconciler implements WatchingReconciler {
       }
       this.written.delete(namespace);
       // Nothing left here to trust or sign for: nothing to remember either.
-      if (!fleets.length && !agents.length && !pipelines.length) this.noTokens.delete(namespace);
+      if (!fleets.length && !agents.agents && !pipelines.length) this.noTokens.delete(namespace);
     } else {
       this.noTokens.delete(namespace);
       const signature = stableStringify({ wanted, kid: this.deps.keys.signingKid ?? "" });
@@ -182,7 +187,7 @@ export class TrustReconciler implements WatchingReconciler {
     }
 
     if (problems.length) {
-      this.report(namespace, problems, [...fleets, ...agents, ...pipelines]);
+      this.report(namespace, problems, [...fleets, ...informers.agents.list(namespace), ...pipelines]);
       throw new Error(problems.join("; "));
     }
     this.reported.delete(namespace);
