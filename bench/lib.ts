@@ -252,11 +252,15 @@ export class CpuMeter {
   /** Cores used on average by each process since the meter started (1 = one full core). */
   cores(): Record<string, number> {
     const wall = (performance.now() - this.t0) / 1000;
+    return Object.fromEntries(Object.entries(this.seconds()).map(([k, s]) => [k, round(s / wall)]));
+  }
+
+  /** CPU seconds used by each process since the meter started. */
+  seconds(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [k, pid] of Object.entries(this.pids))
-      out[k] = round((cpuSeconds(pid) - this.start[k]!) / wall);
+    for (const [k, pid] of Object.entries(this.pids)) out[k] = cpuSeconds(pid) - this.start[k]!;
     const self = process.cpuUsage(this.startSelf);
-    out["bench"] = round((self.user + self.system) / 1e6 / wall);
+    out["bench"] = (self.user + self.system) / 1e6;
     return out;
   }
 }
@@ -278,8 +282,14 @@ export class BenchWatch {
     kind: string,
     namespaces: string[],
     see: (o: KubeObject) => void,
+    labelSelector?: string,
   ) {
-    this.informer = createInformer<KubeObject>(ctx.admin, { apiVersion, kind }, namespaces, silentLogger());
+    this.informer = createInformer<KubeObject>(
+      ctx.admin,
+      { apiVersion, kind, ...(labelSelector ? { labelSelector } : {}) },
+      namespaces,
+      silentLogger(),
+    );
     this.informer.on("add", see);
     this.informer.on("update", see);
     ctx.cleanups.push(() => this.informer.stop());

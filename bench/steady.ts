@@ -17,6 +17,7 @@ import {
   BenchWatch,
   bucketQuantile,
   conditionTrue,
+  CpuMeter,
   envNumber,
   fig,
   figOf,
@@ -32,6 +33,16 @@ import {
 } from "./lib.ts";
 
 const WAIT = "workqueue_queue_duration_seconds";
+const CONTROL_PLANE = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"];
+const controlPlaneMs = (cpuMs: Record<string, number>) =>
+  round(
+    CONTROL_PLANE.reduce((sum, c) => sum + (cpuMs[c] ?? 0), 0),
+    1,
+  );
+const cpuText = (cpuMs: Record<string, number>) =>
+  Object.entries(cpuMs)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
 const IMAGE = "registry.example/agent:1";
 
 interface Stream {
@@ -40,6 +51,8 @@ interface Stream {
   achieved: number;
   unfinished: number;
   failed: number;
+  /** CPU milliseconds per change of each process (the control plane's, the operator, the bench), from the first change until the last is Ready. */
+  cpuMs: Record<string, number>;
 }
 
 /** Records, per name, when an object first satisfies `done` after a change was sent. */
@@ -47,63 +60,122 @@ class ChangeWatcher extends BenchWatch {
   readonly pending = new Map<string, { at: number; done: (o: KubeObject) => boolean }>();
   readonly latencies: number[] = [];
 
-  constructor(ctx: BenchContext, apiVersion: string, kind: string, namespace: string) {
-    super(ctx, apiVersion, kind, [namespace], (o) => {
-      const p = this.pending.get(o.metadata.name!);
-      if (p && p.done(o)) {
-        this.latencies.push((performance.now() - p.at) / 1000);
-        this.pending.delete(o.metadata.name!);
-      }
-    });
+  constructor(
+    ctx: BenchContext,
+    apiVersion: string,
+    kind: string,
+    namespace: string,
+    labelSelector?: string,
+  ) {
+    super(
+      ctx,
+      apiVersion,
+      kind,
+      [namespace],
+      (o) => {
+        const p = this.pending.get(o.metadata.name!);
+        if (p && p.done(o)) {
+          this.latencies.push((performance.now() - p.at) / 1000);
+          this.pending.delete(o.metadata.name!);
+        }
+      },
+      labelSelector,
+    );
   }
 
   /** Waits up to 120 s for the pending changes; the figures of the stream. */
-  async finish(achieved: number, failed: number): Promise<Stream> {
+  async finish(achieved: number, failed: number, meter: CpuMeter, total: number): Promise<Stream> {
     await waitFor("changes to be Ready", () => this.pending.size === 0, {
       timeoutMs: 120_000,
       intervalMs: 100,
     }).catch(() => undefined);
+    const cpuMs = Object.fromEntries(
+      Object.entries(meter.seconds()).map(([k, s]) => [k, round((s * 1000) / total, 1)]),
+    );
     return {
       p50S: percentile(this.latencies, 50),
       p99S: percentile(this.latencies, 99),
       achieved,
       unfinished: this.pending.size,
       failed,
+      cpuMs,
     };
   }
 }
 
-const floorPod = (namespace: string, name: string, revision: string): KubeObject => ({
+const FLOOR_APP = "bench-floor-change";
+/** On the serviced floor's Pods: which of its Services selects the Pod. */
+const FLOOR_SLOT = "bench.agentry.dev/floor-slot";
+
+const floorPod = (namespace: string, name: string, revision: string, slot?: number): KubeObject => ({
   apiVersion: "v1",
   kind: "Pod",
-  metadata: { name, namespace, labels: { app: "bench-floor-change" } },
+  metadata: {
+    name,
+    namespace,
+    labels: { app: FLOOR_APP, ...(slot !== undefined ? { [FLOOR_SLOT]: String(slot) } : {}) },
+  },
   spec: { containers: [{ name: "agent", image: IMAGE, env: [{ name: "BENCH_REVISION", value: revision }] }] },
 });
 
-/** The floor: `total` Pod replacements at `rate` over `m` Pods, created before, each new Pod before its old one goes. */
-async function floorStream(ctx: BenchContext, m: number, rate: number, total: number, timeoutMs: number) {
-  const namespace = await benchNamespace(ctx, "sfloor");
+/**
+ * The floor's `m` Pods in `namespace`, Ready; with `services`, each selected by a Service of
+ * its own, as an AgentRuntime's Pod is. Returns the current Pod name per slot.
+ */
+async function floorPods(
+  ctx: BenchContext,
+  namespace: string,
+  m: number,
+  services: boolean,
+  timeoutMs: number,
+): Promise<Map<number, string>> {
   const current = new Map<number, string>();
   const filled = new ReadyWatcher(ctx, "v1", "Pod", [namespace], (o) => conditionTrue(o, "Ready"));
   await filled.start();
   await createAll(ctx.admin, m, (j) => {
     current.set(j, `f-${j}-0`);
-    return [floorPod(namespace, `f-${j}-0`, "0")];
+    const service: KubeObject = {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: `f-${j}`, namespace, labels: { app: FLOOR_APP } },
+      spec: { selector: { [FLOOR_SLOT]: String(j) }, ports: [{ name: "http", port: 8080 }] },
+    };
+    const pod = floorPod(namespace, `f-${j}-0`, "0", services ? j : undefined);
+    return services ? [service, pod] : [pod];
   });
   await filled.waitAll(m, timeoutMs);
   await filled.stop();
-  const watcher = new ChangeWatcher(ctx, "v1", "Pod", namespace);
+  return current;
+}
+
+/**
+ * The floor: `total` Pod replacements at `rate` over the Pods of `current` (a new Pod with the
+ * new env, then the old one deleted), as a plain client makes them.
+ */
+async function floorStream(
+  ctx: BenchContext,
+  operator: BenchOperator,
+  namespace: string,
+  current: Map<number, string>,
+  services: boolean,
+  rate: number,
+  total: number,
+  run: number,
+): Promise<Stream> {
+  const m = current.size;
+  const watcher = new ChangeWatcher(ctx, "v1", "Pod", namespace, `app=${FLOOR_APP}`);
   await watcher.start();
+  const meter = new CpuMeter(ctx, { operator: operator.child.pid });
   let failed = 0;
   const start = performance.now();
   await paced(total, rate, async (i) => {
     const j = i % m;
     const old = current.get(j)!;
-    const name = `f-${j}-${i + 1}`;
+    const name = `f-${j}-${run}-${i + 1}`;
     current.set(j, name);
     try {
       watcher.pending.set(name, { at: performance.now(), done: (o) => conditionTrue(o, "Ready") });
-      await ctx.admin.create(floorPod(namespace, name, String(i + 1)));
+      await ctx.admin.create(floorPod(namespace, name, `${run}-${i + 1}`, services ? j : undefined));
       await ctx.admin.delete({ apiVersion: "v1", kind: "Pod", metadata: { namespace, name: old } });
     } catch {
       failed++;
@@ -111,7 +183,7 @@ async function floorStream(ctx: BenchContext, m: number, rate: number, total: nu
     }
   });
   const achieved = total / ((performance.now() - start) / 1000);
-  const result = await watcher.finish(achieved, failed);
+  const result = await watcher.finish(achieved, failed, meter, total);
   await watcher.stop();
   return result;
 }
@@ -131,6 +203,7 @@ async function agentStream(
   const wait0 = histogramBuckets(await operator.metrics(), WAIT, { name: "agentruntime" });
   const writes0 = await operator.counter("agentry_writes_total", { controller: "agentruntime" });
   const kinds0 = await writeCounts(operator, "agentruntime");
+  const meter = new CpuMeter(ctx, { operator: operator.child.pid });
   let failed = 0;
   const start = performance.now();
   await paced(total, rate, async (i) => {
@@ -157,7 +230,7 @@ async function agentStream(
     }
   });
   const achieved = total / ((performance.now() - start) / 1000);
-  const result = await watcher.finish(achieved, failed);
+  const result = await watcher.finish(achieved, failed, meter, total);
   await watcher.stop();
   const wait1 = histogramBuckets(await operator.metrics(), WAIT, { name: "agentruntime" });
   const writes = (await operator.counter("agentry_writes_total", { controller: "agentruntime" })) - writes0;
@@ -237,27 +310,56 @@ export async function steadyBench(ctx: BenchContext): Promise<BenchResult> {
     `steady: restarted, every AgentRuntime visited in ${restartS.toFixed(1)}s with ${restartWrites} writes`,
   );
 
-  // Change streams, run after run: the floor's Pod replacements, then agentry's changes.
+  // Change streams, run after run: the floors' Pod replacements, then agentry's changes. The
+  // bare floor replaces Pods in a namespace of their own, as before; the serviced floor
+  // replaces Pods that a Service of their own selects, in the AgentRuntimes' namespace: the
+  // same Pod replacements as agentry's, which make the endpoint controllers and the
+  // scheduler's default spreading look at every Service of the namespace per Pod event.
   const total = Math.round(rate * seconds);
   const m = Math.min(n, total);
+  const serviced = await floorPods(ctx, namespace, m, true, timeoutMs);
+  const bare: Stream[] = [];
   const floors: Stream[] = [];
   const agents: Awaited<ReturnType<typeof agentStream>>[] = [];
   for (let r = 0; r < runs; r++) {
-    const f = await floorStream(ctx, m, rate, total, timeoutMs);
+    const bareNamespace = await benchNamespace(ctx, "sfloor");
+    const b = await floorStream(
+      ctx,
+      streamOperator,
+      bareNamespace,
+      await floorPods(ctx, bareNamespace, m, false, timeoutMs),
+      false,
+      rate,
+      total,
+      r,
+    );
+    bare.push(b);
+    const f = await floorStream(ctx, streamOperator, namespace, serviced, true, rate, total, r);
     floors.push(f);
     const a = await agentStream(ctx, streamOperator, namespace, m, rate, total, r);
     agents.push(a);
     say(
       `steady run ${r + 1}: ${total} changes at ${a.achieved.toFixed(1)}/s: change-to-Ready p99 ${a.p99S.toFixed(2)}s ` +
-        `(floor ${f.p99S.toFixed(2)}s), queue wait p99 ≤ ${a.waitP99S}s, ${a.writesPerChange.toFixed(2)} writes per change`,
+        `(serviced floor ${f.p99S.toFixed(2)}s, bare floor ${b.p99S.toFixed(2)}s), queue wait p99 ≤ ${a.waitP99S}s, ` +
+        `${a.writesPerChange.toFixed(2)} writes per change`,
     );
   }
   const ratio = fig(
     agents.map((a, i) => a.p99S / floors[i]!.p99S),
     "x",
-    { goal: "≤ 1.5", note: "agentry change-to-Ready p99 / floor's, run by run" },
+    {
+      goal: "≤ 1.5",
+      note: "agentry change-to-Ready p99 / the serviced floor's (the same Pod replacements, each Pod behind its own Service in the same namespace), run by run",
+    },
   );
   ratio.met = ratio.value <= 1.5 && agents.every((a) => a.unfinished === 0);
+  const bareRatio = fig(
+    agents.map((a, i) => a.p99S / bare[i]!.p99S),
+    "x",
+    {
+      note: "agentry change-to-Ready p99 / the bare floor's (Pods with no Service, in a namespace of their own), run by run",
+    },
+  );
   const waitP99 = fig(
     agents.map((a) => a.waitP99S),
     "s",
@@ -315,18 +417,31 @@ export async function steadyBench(ctx: BenchContext): Promise<BenchResult> {
       restart_writes: { value: restartWrites, unit: "writes", goal: "0", met: restartWrites === 0 },
       changes_per_s_achieved: figOf(agents, (a) => a.achieved, "changes/s"),
       workqueue_wait_p99_s: waitP99,
-      floor_change_to_ready_p50_s: figOf(floors, (f) => f.p50S, "s"),
-      floor_change_to_ready_p99_s: figOf(floors, (f) => f.p99S, "s"),
+      floor_change_to_ready_p50_s: figOf(bare, (f) => f.p50S, "s"),
+      floor_change_to_ready_p99_s: figOf(bare, (f) => f.p99S, "s"),
+      serviced_floor_change_to_ready_p50_s: figOf(floors, (f) => f.p50S, "s"),
+      serviced_floor_change_to_ready_p99_s: figOf(floors, (f) => f.p99S, "s"),
       change_to_ready_p50_s: figOf(agents, (a) => a.p50S, "s"),
       change_to_ready_p99_s: figOf(agents, (a) => a.p99S, "s"),
       change_to_ready_p99_ratio: ratio,
+      change_to_ready_p99_vs_bare_floor: bareRatio,
+      control_plane_cpu_ms_per_change: figOf(agents, (a) => controlPlaneMs(a.cpuMs), "ms", {
+        note: "etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok, from the first change until the last is Ready",
+      }),
+      serviced_floor_control_plane_cpu_ms_per_change: figOf(floors, (f) => controlPlaneMs(f.cpuMs), "ms"),
+      floor_control_plane_cpu_ms_per_change: figOf(bare, (f) => controlPlaneMs(f.cpuMs), "ms"),
+      operator_cpu_ms_per_change: figOf(agents, (a) => a.cpuMs["operator"] ?? NaN, "ms"),
       operator_writes_per_change: writesPerChange,
       changes_not_ready_after_120s: figOf(agents, (a) => a.unfinished, "changes"),
-      floor_changes_not_ready_after_120s: figOf(floors, (f) => f.unfinished, "changes"),
+      floor_changes_not_ready_after_120s: figOf(bare, (f) => f.unfinished, "changes"),
+      serviced_floor_changes_not_ready_after_120s: figOf(floors, (f) => f.unfinished, "changes"),
       changes_failed_to_send: figOf(agents, (a) => a.failed, "changes"),
     },
     notes: [
-      "A change sets spec.env, which changes the Pod template: the Pod is replaced. The floor makes the same replacement with a plain client (a new Pod with the new env, then the old one deleted).",
+      "A change sets spec.env, which changes the Pod template: the Pod is replaced. The floors make the same replacement with a plain client (a new Pod with the new env, then the old one deleted): the serviced floor on Pods each selected by a Service of its own in the AgentRuntimes' namespace (as agentry's Pods are; the goal's ratio is against it), the bare floor on Pods with no Service in a namespace of their own.",
+      `CPU ms per change by process, run by run (bare floor | serviced floor | agentry): ${agents
+        .map((a, i) => [bare[i]!, floors[i]!, a].map((x) => cpuText(x.cpuMs)).join(" | "))
+        .join("; ")}.`,
       `The change streams ran on the operator restarted after the resync measurement, at ${streamResyncS ? `--resync-period=${streamResyncS}s` : "its default resync period"}.`,
       byKindNote,
       ...heap,
