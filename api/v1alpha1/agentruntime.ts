@@ -43,6 +43,8 @@ export const AgentRuntimeReason = {
   /**
    * Ready=True and Reconciling=True (or Stalled=True): the spec changed, and the Pod of the
    * earlier spec serves while the new one starts (status.podName names the serving Pod).
+   * Written once the new Pod has taken 5 s (before that, status.observedGeneration is behind
+   * metadata.generation), or at once with Stalled=True.
    */
   Replacing: "Replacing",
   /** Ready=True: spec.suspended is true, as the spec asks (kstatus: Current). */

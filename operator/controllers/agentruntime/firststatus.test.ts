@@ -57,4 +57,46 @@ describe("statuses that only report progress", () => {
       FIRST_STATUS_WAIT_MS,
     );
   });
+
+  const served = (ready: { reason: string }, progress?: { type: string; status: string; reason: string }) =>
+    ({
+      phase: "Ready",
+      conditions: [{ type: "Ready", status: "True", ...ready }, ...(progress ? [progress] : [])],
+    }) as AgentRuntime["status"];
+  const wasReady = agent("u", served({ reason: "AgentReady" }));
+  const replacing = served(
+    { reason: AgentRuntimeReason.Replacing },
+    { type: "Reconciling", status: "True", reason: AgentRuntimeReason.Replacing },
+  );
+
+  it("waits with a replacement on its way over the Ready status of the Pod that serves", () => {
+    let at = 0;
+    const first = new FirstStatus(() => new Date(at));
+    assert.equal(first.wait(wasReady, replacing, false), FIRST_STATUS_WAIT_MS);
+    at += FIRST_STATUS_WAIT_MS;
+    assert.equal(first.wait(wasReady, replacing, false), undefined, "the replacement takes long: written");
+  });
+
+  for (const [what, ar, st, troubled] of [
+    ["a replacement with none serving", wasReady, replacing, true],
+    [
+      "a replacement whose new Pod is in trouble",
+      wasReady,
+      served(
+        { reason: AgentRuntimeReason.Replacing },
+        { type: "Stalled", status: "True", reason: AgentRuntimeReason.ImagePullError },
+      ),
+      false,
+    ],
+    [
+      "a replacement over a status that did not say Ready",
+      agent("u", status("Error", "CrashLoop")),
+      replacing,
+      false,
+    ],
+  ] as const)
+    it(`writes at once: ${what}`, () => {
+      const first = new FirstStatus(() => new Date(0));
+      assert.equal(first.wait(ar, st, troubled), undefined);
+    });
 });

@@ -1,9 +1,13 @@
 // Statuses that only report normal progress. Until the Pod is Ready, a status that only says
 // the AgentRuntime is on its way (creating the Pod, scheduled, starting) is not written over
-// an earlier one that said the same (or over none): only something worth saying is (Ready,
-// an error, a wait on something else, a replacement starting). So a new AgentRuntime costs
-// one status write, and a spec change two (replacing, then Ready). Past FIRST_STATUS_WAIT_MS
-// the progress so far is written. The clock is the controller's.
+// an earlier one that said the same (or over none), and a status that only says the Pod of a
+// new spec is on its way while the earlier one serves is not written over the Ready status
+// it replaces: only something worth saying is (Ready, an error, a wait on something else, a
+// replacement with downtime or in trouble). So a new AgentRuntime costs one status write,
+// and so does a spec change whose new Pod is Ready within FIRST_STATUS_WAIT_MS (until then
+// status.observedGeneration is behind metadata.generation, which kstatus reads as in
+// progress). Past FIRST_STATUS_WAIT_MS the progress so far is written. The clock is the
+// controller's.
 import type { AgentRuntime } from "../../../api/v1alpha1/index.ts";
 import { AgentRuntimeReason } from "../../../api/v1alpha1/index.ts";
 
@@ -13,10 +17,30 @@ export const FIRST_STATUS_WAIT_MS = 5_000;
 /** The reasons of a first status that only says the AgentRuntime is on its way. */
 const PROGRESS = new Set<string>([AgentRuntimeReason.PodPending, AgentRuntimeReason.NotReady]);
 
+type Status = AgentRuntime["status"];
+const condition = (status: Status, type: string) => status?.conditions?.find((c) => c.type === type);
+
 /** A status that only says the AgentRuntime is on its way to Ready. */
-function onItsWay(status: AgentRuntime["status"]): boolean {
-  const ready = status?.conditions?.find((c) => c.type === "Ready");
+function onItsWay(status: Status): boolean {
+  const ready = condition(status, "Ready");
   return (status?.phase === "Pending" || status?.phase === "Starting") && PROGRESS.has(ready?.reason ?? "");
+}
+
+/** A status that says the agent serves. */
+function serves(status: Status): boolean {
+  return status?.phase === "Ready" && condition(status, "Ready")?.status === "True";
+}
+
+/** A status that only says the new spec's Pod is on its way while the earlier one serves. */
+function replacingCalmly(status: Status): boolean {
+  const reconciling = condition(status, "Reconciling");
+  return (
+    serves(status) &&
+    condition(status, "Ready")?.reason === AgentRuntimeReason.Replacing &&
+    reconciling?.status === "True" &&
+    reconciling.reason === AgentRuntimeReason.Replacing &&
+    condition(status, "Stalled")?.status !== "True"
+  );
 }
 
 export class FirstStatus {
@@ -30,13 +54,17 @@ export class FirstStatus {
 
   /**
    * How much longer the status may wait (undefined: write it now). It waits while it would
-   * only report normal progress over a status that did too (or over none), for
-   * FIRST_STATUS_WAIT_MS at most: the Pod's events bring the AgentRuntime back, and the status
-   * written then says Ready. Never while `troubled` (a Pod being replaced or recreated).
+   * only report normal progress over a status that did too (or over none), or a replacement
+   * on its way over the Ready status of the Pod that still serves, for FIRST_STATUS_WAIT_MS at
+   * most: the Pod's events bring the AgentRuntime back, and the status written then says
+   * Ready. Never while `troubled` (a Pod replaced with none serving, or recreated).
    */
-  wait(ar: AgentRuntime, status: AgentRuntime["status"], troubled: boolean): number | undefined {
+  wait(ar: AgentRuntime, status: Status, troubled: boolean): number | undefined {
     const uid = ar.metadata.uid ?? "";
-    const progress = (!ar.status?.phase || onItsWay(ar.status)) && !troubled && onItsWay(status);
+    const progress =
+      !troubled &&
+      (((!ar.status?.phase || onItsWay(ar.status)) && onItsWay(status)) ||
+        (serves(ar.status) && replacingCalmly(status)));
     const now = this.now().getTime();
     const since = this.firstSeen.get(uid) ?? now;
     if (!progress || now - since >= FIRST_STATUS_WAIT_MS) {

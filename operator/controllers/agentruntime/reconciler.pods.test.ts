@@ -66,6 +66,17 @@ describe("AgentRuntimeReconciler: the Pod's life (fake informers, recording clie
       "the old Pod is still there",
     );
     let status = bed.agent().status!;
+    assert.equal(
+      status.observedGeneration,
+      1,
+      "a replacement on its way waits to be written (kstatus: in progress)",
+    );
+    assert.equal(status.phase, "Ready");
+    // Past FIRST_STATUS_WAIT_MS, the replacement under way is written.
+    bed.clock.advance(FIRST_STATUS_WAIT_MS);
+    await bed.reconciler.reconcile(KEY);
+    status = bed.agent().status!;
+    assert.equal(status.observedGeneration, 2);
     assert.equal(status.phase, "Ready", "the agent still answers");
     assert.equal(status.podName, first, "through the old Pod");
     const cond = (type: string) => bed.agent().status?.conditions?.find((c) => c.type === type);
@@ -114,11 +125,11 @@ describe("AgentRuntimeReconciler: the Pod's life (fake informers, recording clie
     assert.deepEqual(bed.writes(), []);
   });
 
-  it("a spec change costs 4 writes: the new Pod, the replacing status, the old Pod's delete, the Ready status", async () => {
+  it("a spec change whose new Pod is Ready soon costs 3 writes: the new Pod, the old Pod's delete, the Ready status", async () => {
     await bed.ready();
     bed.client.clear();
     bed.changeSpec({ env: [{ name: "MODE", value: "fast" }] });
-    await bed.reconciler.reconcile(KEY); // the new Pod, and the status: the old one serves
+    await bed.reconciler.reconcile(KEY); // the new Pod; the old one serves: progress, not written
     await bed.reconciler.reconcile(KEY); // its create event
     bed.podIs("Pending");
     await bed.reconciler.reconcile(KEY); // scheduled: progress, not written
@@ -128,12 +139,33 @@ describe("AgentRuntimeReconciler: the Pod's life (fake informers, recording clie
     await bed.reconciler.reconcile(KEY);
     assert.deepEqual(bed.writes(), [
       "create Pod coder-#2",
-      "apply AgentRuntime/status coder",
       "delete Pod coder-#1",
       "apply AgentRuntime/status coder",
     ]);
     assert.equal(bed.agent().status?.phase, "Ready");
     assert.equal(bed.agent().status?.observedGeneration, 2);
+  });
+
+  it("a spec change whose new Pod takes longer costs 4: the replacing status is written past FIRST_STATUS_WAIT_MS", async () => {
+    await bed.ready();
+    bed.client.clear();
+    bed.changeSpec({ env: [{ name: "MODE", value: "slow" }] });
+    const first = await bed.reconciler.reconcile(KEY);
+    assert.ok(
+      first?.requeueAfterMs !== undefined && first.requeueAfterMs <= FIRST_STATUS_WAIT_MS,
+      "comes back when the wait is over",
+    );
+    bed.podIs("Running");
+    bed.clock.advance(FIRST_STATUS_WAIT_MS);
+    await bed.reconciler.reconcile(KEY);
+    bed.podIs("Running", true);
+    await bed.reconciler.reconcile(KEY);
+    assert.deepEqual(bed.writes(), [
+      "create Pod coder-#2",
+      "apply AgentRuntime/status coder",
+      "delete Pod coder-#1",
+      "apply AgentRuntime/status coder",
+    ]);
   });
 
   const storage = { storage: { size: "1Gi", mountPath: "/data" } };

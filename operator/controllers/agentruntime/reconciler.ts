@@ -234,8 +234,13 @@ export class AgentRuntimeReconciler implements WatchingReconciler {
       waiting?.reason === AgentRuntimeReason.Unschedulable
     )
       requeueAfterMs = Math.min(requeueAfterMs ?? this.stallAfterMs, this.stallAfterMs);
-    // A Pod that failed and is being recreated is news, whatever the status says meanwhile.
-    const wait = this.firstStatus.wait(ar, status, replacing || this.pods.recreating(key));
+    // A Pod that failed and is being recreated is news, whatever the status says meanwhile;
+    // so is a replacement with no Pod serving.
+    const wait = this.firstStatus.wait(
+      ar,
+      status,
+      (replacing && serving === undefined) || this.pods.recreating(key),
+    );
     if (wait !== undefined) return { requeueAfterMs: Math.min(requeueAfterMs ?? wait, wait) };
     // The Service was just written and its event is on its way: a status written now would
     // lack the endpoint and be written again when it comes (which brings us back).
