@@ -3,9 +3,11 @@
 // with uids: a pod that merely carries the fleet's labels is never dialled nor placed on),
 // and the sandboxes held by Workspaces whose spec does not parse (left alone, so their
 // sandbox is neither given to another tenant nor removed).
-import type { SandboxFleet, Workspace } from "../../../api/v1alpha1/index.ts";
+import type { AgentRuntime, SandboxFleet, Workspace } from "../../../api/v1alpha1/index.ts";
+import { CacheIndex, inNamespace } from "../../../lib/kube/cacheindex.ts";
 import type { KubeObject } from "../../../lib/kube/client.ts";
 import { keyOf } from "../../../lib/kube/informer.ts";
+import { controllerOf } from "../../../lib/kube/ownership.ts";
 import { sandboxPodProblem, type OwnerProblem } from "../../../lib/kube/owners.ts";
 import { ANNOTATION_DRAINING, LABEL_FLEET } from "./desired.ts";
 import type { PendingWrites } from "./pending.ts";
@@ -15,17 +17,48 @@ import { podReady } from "../../../lib/kube/projections.ts";
 import type { SandboxLoad } from "./state.ts";
 import type { FleetInformers } from "./watches.ts";
 
+/** The caches' indexes a fleet's pass reads instead of scanning its namespace. */
+export interface FleetIndexes {
+  /** Workspaces by `<namespace>/<SandboxFleet name>` of their fleetRef. */
+  workspaces: CacheIndex<Workspace>;
+  /** Sandbox pods by `<namespace>/<SandboxFleet name>` of their fleet label. */
+  sandboxPods: CacheIndex<KubeObject>;
+  /** AgentRuntimes by `<namespace>/<Workspace name>` of their workspaceRef. */
+  agentsByWorkspace: CacheIndex<AgentRuntime>;
+}
+
+export function fleetIndexes(
+  informers: Pick<FleetInformers, "workspaces" | "sandboxPods" | "agents">,
+): FleetIndexes {
+  return {
+    workspaces: new CacheIndex(informers.workspaces, (w) => inNamespace(w, w.spec.fleetRef.name)),
+    sandboxPods: new CacheIndex(informers.sandboxPods, (p) =>
+      inNamespace(p, p.metadata.labels?.[LABEL_FLEET]),
+    ),
+    agentsByWorkspace: new CacheIndex(informers.agents, (a) => inNamespace(a, a.spec.workspaceRef?.name)),
+  };
+}
+
 /** The fleet's Workspaces, each as this controller last wrote it when the cache lags. */
 export function membersOf(
-  informers: Pick<FleetInformers, "workspaces">,
+  indexes: Pick<FleetIndexes, "workspaces">,
   fleet: Pick<SandboxFleet, "metadata">,
   pending: PendingWrites,
   now: number,
 ): Workspace[] {
-  return informers.workspaces
-    .list(fleet.metadata.namespace)
+  return indexes.workspaces
+    .get(`${fleet.metadata.namespace}/${fleet.metadata.name}`)
     .filter((w) => w.spec.fleetRef.name === fleet.metadata.name)
     .map((w) => pending.view(w, now));
+}
+
+/** The AgentRuntimes that work in one of `workspaces` (of `namespace`). */
+export function agentsIn(
+  indexes: Pick<FleetIndexes, "agentsByWorkspace">,
+  namespace: string | undefined,
+  workspaces: readonly Workspace[],
+): AgentRuntime[] {
+  return workspaces.flatMap((w) => indexes.agentsByWorkspace.get(`${namespace}/${w.metadata.name}`));
 }
 
 export interface FleetPods {
@@ -38,20 +71,23 @@ export interface FleetPods {
 }
 
 export function podsOf(
-  informers: Pick<FleetInformers, "sandboxPods" | "replicaSets">,
+  informers: Pick<FleetInformers, "replicaSets">,
+  indexes: Pick<FleetIndexes, "sandboxPods">,
   fleet: SandboxFleet,
   deployment: KubeObject | undefined,
 ): FleetPods {
   const namespace = fleet.metadata.namespace;
-  const replicaSets = informers.replicaSets.list(namespace);
   const out: FleetPods = { pods: [], stopping: new Set(), foreign: [] };
-  for (const pod of informers.sandboxPods.list(namespace)) {
+  for (const pod of indexes.sandboxPods.get(`${namespace}/${fleet.metadata.name}`)) {
     if (pod.metadata.labels?.[LABEL_FLEET] !== fleet.metadata.name) continue;
     if (pod.metadata.deletionTimestamp) {
       out.stopping.add(pod.metadata.name!);
       continue;
     }
-    const problem = sandboxPodProblem(pod, fleet.metadata.uid, deployment, replicaSets);
+    // Its ReplicaSet, by the name its owner reference gives (the owner check compares uids).
+    const rsName = controllerOf(pod)?.name;
+    const rs = rsName !== undefined ? informers.replicaSets.get(namespace, rsName) : undefined;
+    const problem = sandboxPodProblem(pod, fleet.metadata.uid, deployment, rs ? [rs] : []);
     if (problem) out.foreign.push({ pod, problem });
     else out.pods.push(pod);
   }

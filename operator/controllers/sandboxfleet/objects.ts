@@ -18,10 +18,12 @@ import { deploymentName, desiredDeployment } from "./desired.ts";
 import { desiredFleetPolicy, fleetAgents, fleetPolicyName, type FleetPolicyContext } from "./policy.ts";
 import { computeFleetStatus, type FleetObservation } from "./status.ts";
 import type { FleetInformers } from "./watches.ts";
+import { agentsIn, type FleetIndexes } from "./inputs.ts";
 
 export interface ObjectDeps {
   writer: ChildWriter;
-  informers: Pick<FleetInformers, "deployments" | "fleetPolicies" | "agents">;
+  informers: Pick<FleetInformers, "deployments" | "fleetPolicies">;
+  indexes: Pick<FleetIndexes, "agentsByWorkspace">;
   recorder: Recorder;
   controllerId: string;
   peers: Omit<FleetPolicyContext, "controllerId">;
@@ -148,7 +150,11 @@ export class FleetObjects {
   ): Promise<string | undefined> {
     const namespace = fleet.metadata.namespace;
     const observed = this.deps.informers.fleetPolicies.get(namespace, fleetPolicyName(fleet));
-    const agents = fleetAgents(fleet.metadata.name!, members, this.deps.informers.agents.list(namespace));
+    const agents = fleetAgents(
+      fleet.metadata.name!,
+      members,
+      agentsIn(this.deps.indexes, namespace, members),
+    );
     const desired = desiredFleetPolicy(fleet, agents, {
       controllerId: this.deps.controllerId,
       ...this.deps.peers,

@@ -20,7 +20,7 @@ import type { PodAddresses } from "../../../lib/kube/podaddresses.ts";
 import type { Logger } from "../../../lib/log.ts";
 import type { FleetStores } from "../../broker/stores.ts";
 import { LABEL_FLEET } from "./desired.ts";
-import { invalidOn, membersOf, podsOf, viewsOf } from "./inputs.ts";
+import { fleetIndexes, invalidOn, membersOf, podsOf, viewsOf, type FleetIndexes } from "./inputs.ts";
 import type { FleetMetrics } from "./metrics.ts";
 import { FleetObjects } from "./objects.ts";
 import { PendingWrites } from "./pending.ts";
@@ -71,6 +71,7 @@ export class SandboxFleetReconciler implements WatchingReconciler {
   private readonly workspaces: FleetWorkspaces;
   private readonly objects: FleetObjects;
   private readonly resizer: FleetResizer;
+  private readonly indexes: FleetIndexes;
   /** Uids of pods already reported as not the fleet's (each is reported once). */
   private readonly foreign = new Set<string>();
 
@@ -78,6 +79,7 @@ export class SandboxFleetReconciler implements WatchingReconciler {
     this.deps = deps;
     this.now = deps.now ?? (() => new Date());
     const writer = new ChildWriter(deps.client, deps.metrics, this.name, () => this.now().getTime());
+    this.indexes = fleetIndexes(deps.informers);
     this.sandboxes = new FleetSandboxes(deps.sandboxes, deps.addresses, deps.log);
     this.workspaces = new FleetWorkspaces({
       ...deps,
@@ -86,7 +88,7 @@ export class SandboxFleetReconciler implements WatchingReconciler {
       now: this.now,
       pending: this.pending,
     });
-    this.objects = new FleetObjects({ ...deps, writer });
+    this.objects = new FleetObjects({ ...deps, writer, indexes: this.indexes });
     this.resizer = new FleetResizer({ ...deps, writer, sandboxes: this.sandboxes });
     this.watches = fleetWatches(deps.informers);
   }
@@ -100,7 +102,7 @@ export class SandboxFleetReconciler implements WatchingReconciler {
     // Present but not parsing: reported by the informer; it and its workspaces are left alone.
     if (!fleet && informers.fleets.exists(namespace, name)) return;
     if (!fleet || fleet.metadata.deletionTimestamp) return this.fleetGone(key, namespace, name);
-    const members = membersOf(informers, fleet, this.pending, now.getTime());
+    const members = membersOf(this.indexes, fleet, this.pending, now.getTime());
     const state = this.states.for(key, fleet);
     const spec = fleet.spec;
     const port = spec.template.port;
@@ -119,7 +121,7 @@ export class SandboxFleetReconciler implements WatchingReconciler {
 
     // 1. Its sandboxes, and a load sample when one is due.
     const stored = this.deps.stores?.configured(fleet) ?? false;
-    const { pods, stopping, foreign } = podsOf(informers, fleet, prepared.own);
+    const { pods, stopping, foreign } = podsOf(informers, this.indexes, fleet, prepared.own);
     for (const f of foreign) this.reportForeign(fleet, f.pod, f.problem);
     const sampling = sampleDue(state.sampled, fleet, now.getTime());
     if (sampling)
@@ -205,7 +207,7 @@ export class SandboxFleetReconciler implements WatchingReconciler {
     const fleet = { metadata: { namespace, name } };
     const stallAfterMs = this.deps.stallAfterMs ?? STALL_AFTER_MS;
     let waiting = false;
-    for (const ws of membersOf(this.deps.informers, fleet, this.pending, this.now().getTime())) {
+    for (const ws of membersOf(this.indexes, fleet, this.pending, this.now().getTime())) {
       if (ws.metadata.deletionTimestamp) await this.workspaces.releaseFinalizer(ws);
       else {
         await this.workspaces.writeStatus(ws, { fleetMissing: true, stallAfterMs });

@@ -1,8 +1,8 @@
 // Which fleets a change in the cache concerns: the fleet itself (not for its own status
 // writes), the fleet a child names by label (Deployment, ReplicaSets, sandbox pods, the
 // NetworkPolicy), the fleet a Workspace names (on spec, deletion, idle-suspension or wake
-// changes; not for our own status writes), and the fleet of an agent's workspace (its
-// policy lets the agent in).
+// changes; not for our own status writes), and the fleet of an agent's workspace when the
+// agent comes, goes or moves (its policy lets the agent in).
 import { isIdleSuspended, type AgentRuntime, type Workspace } from "../../../api/v1alpha1/index.ts";
 import type { KubeObject } from "../../../lib/kube/client.ts";
 import { Lane } from "../../../lib/kube/queue.ts";
@@ -53,8 +53,15 @@ export function fleetWatches(informers: FleetInformers): Watches {
           byRef(o);
       });
       informers.workspaces.on("delete", byRef);
-      // An agent's workspace decides which fleet's policy lets it in.
+      // An agent's workspace decides which fleet's policy lets it in: when it comes, goes, or
+      // moves (not at its other changes, nor its status writes).
       onEvery([informers.agents], (o: AgentRuntime, old?: AgentRuntime) => {
+        if (
+          old &&
+          old.spec.workspaceRef?.name === o.spec.workspaceRef?.name &&
+          !old.metadata.deletionTimestamp === !o.metadata.deletionTimestamp
+        )
+          return;
         for (const a of old ? [o, old] : [o]) {
           const ws = a.spec.workspaceRef?.name;
           const w = ws ? informers.workspaces.get(a.metadata.namespace, ws) : undefined;
