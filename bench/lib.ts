@@ -320,11 +320,20 @@ export class ReadyWatcher extends BenchWatch {
     ready: (o: KubeObject) => boolean,
     /** The name an object is recorded under (default: its own). */
     nameOf: (o: KubeObject) => string | undefined = (o) => o.metadata.name,
+    /** Only the objects it selects (default: all of the kind in `namespaces`). */
+    labelSelector?: string,
   ) {
-    super(ctx, apiVersion, kind, namespaces, (o) => {
-      const key = `${o.metadata.namespace}/${nameOf(o)}`;
-      if (!this.readyAt.has(key) && ready(o)) this.readyAt.set(key, performance.now());
-    });
+    super(
+      ctx,
+      apiVersion,
+      kind,
+      namespaces,
+      (o) => {
+        const key = `${o.metadata.namespace}/${nameOf(o)}`;
+        if (!this.readyAt.has(key) && ready(o)) this.readyAt.set(key, performance.now());
+      },
+      labelSelector,
+    );
   }
 
   async waitAll(n: number, timeoutMs: number): Promise<void> {

@@ -130,7 +130,16 @@ async function floorPods(
   timeoutMs: number,
 ): Promise<Map<number, string>> {
   const current = new Map<number, string>();
-  const filled = new ReadyWatcher(ctx, "v1", "Pod", [namespace], (o) => conditionTrue(o, "Ready"));
+  // Only the floor's Pods: the serviced floor's namespace holds the AgentRuntimes' Ready Pods too.
+  const filled = new ReadyWatcher(
+    ctx,
+    "v1",
+    "Pod",
+    [namespace],
+    (o) => conditionTrue(o, "Ready"),
+    undefined,
+    `app=${FLOOR_APP}`,
+  );
   await filled.start();
   await createAll(ctx.admin, m, (j) => {
     current.set(j, `f-${j}-0`);

@@ -63,7 +63,15 @@ describe("statuses that only report progress", () => {
       phase: "Ready",
       conditions: [{ type: "Ready", status: "True", ...ready }, ...(progress ? [progress] : [])],
     }) as AgentRuntime["status"];
-  const wasReady = agent("u", served({ reason: "AgentReady" }));
+  /** An AgentRuntime at `generation` whose stored status is of `observed`. */
+  const atGeneration = (ar: AgentRuntime, generation: number, observed: number) =>
+    ({
+      ...ar,
+      metadata: { ...ar.metadata, generation },
+      status: { ...ar.status, observedGeneration: observed },
+    }) as AgentRuntime;
+  /** Ready for generation 1, and the spec changed since. */
+  const wasReady = atGeneration(agent("u", served({ reason: "AgentReady" })), 2, 1);
   const replacing = served(
     { reason: AgentRuntimeReason.Replacing },
     { type: "Reconciling", status: "True", reason: AgentRuntimeReason.Replacing },
@@ -90,7 +98,29 @@ describe("statuses that only report progress", () => {
     ],
     [
       "a replacement over a status that did not say Ready",
-      agent("u", status("Error", "CrashLoop")),
+      atGeneration(agent("u", status("Error", "CrashLoop")), 2, 1),
+      replacing,
+      false,
+    ],
+    [
+      "a replacement with no spec change (the stored status is of this generation)",
+      atGeneration(agent("u", served({ reason: "AgentReady" })), 1, 1),
+      replacing,
+      false,
+    ],
+    [
+      "a replacement over a status that said the new Pod was stalled",
+      atGeneration(
+        agent(
+          "u",
+          served(
+            { reason: AgentRuntimeReason.Replacing },
+            { type: "Stalled", status: "True", reason: AgentRuntimeReason.ImagePullError },
+          ),
+        ),
+        3,
+        2,
+      ),
       replacing,
       false,
     ],

@@ -26,9 +26,22 @@ function onItsWay(status: Status): boolean {
   return (status?.phase === "Pending" || status?.phase === "Starting") && PROGRESS.has(ready?.reason ?? "");
 }
 
-/** A status that says the agent serves. */
+/** A status that says the agent serves, with nothing stalled. */
 function serves(status: Status): boolean {
-  return status?.phase === "Ready" && condition(status, "Ready")?.status === "True";
+  return (
+    status?.phase === "Ready" &&
+    condition(status, "Ready")?.status === "True" &&
+    condition(status, "Stalled")?.status !== "True"
+  );
+}
+
+/**
+ * The stored status is of an earlier generation (the spec changed since), so holding it back
+ * leaves kstatus reading the change as in progress. A Pod replaced with no spec change (a new
+ * operator version, a Workspace's URL) is said at once: its stored status is of this generation.
+ */
+function behind(ar: AgentRuntime): boolean {
+  return (ar.status?.observedGeneration ?? 0) < (ar.metadata.generation ?? 0);
 }
 
 /** A status that only says the new spec's Pod is on its way while the earlier one serves. */
@@ -55,7 +68,7 @@ export class FirstStatus {
   /**
    * How much longer the status may wait (undefined: write it now). It waits while it would
    * only report normal progress over a status that did too (or over none), or a replacement
-   * on its way over the Ready status of the Pod that still serves, for FIRST_STATUS_WAIT_MS at
+   * on its way over the Ready status of an earlier generation, whose Pod still serves, for FIRST_STATUS_WAIT_MS at
    * most: the Pod's events bring the AgentRuntime back, and the status written then says
    * Ready. Never while `troubled` (a Pod replaced with none serving, or recreated).
    */
@@ -64,7 +77,7 @@ export class FirstStatus {
     const progress =
       !troubled &&
       (((!ar.status?.phase || onItsWay(ar.status)) && onItsWay(status)) ||
-        (serves(ar.status) && replacingCalmly(status)));
+        (behind(ar) && serves(ar.status) && replacingCalmly(status)));
     const now = this.now().getTime();
     const since = this.firstSeen.get(uid) ?? now;
     if (!progress || now - since >= FIRST_STATUS_WAIT_MS) {

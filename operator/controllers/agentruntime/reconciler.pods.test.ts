@@ -8,6 +8,7 @@ import type { KubeObject } from "../../../lib/kube/client.ts";
 import { AgentTestbed, KEY, NS, agentObject } from "../../../test/harness/agentbed.ts";
 import { ANNOTATION_AGENT_ID, ANNOTATION_CONTROLLER_ID, LABEL_AGENT } from "./desired.ts";
 import { FIRST_STATUS_WAIT_MS } from "./firststatus.ts";
+import { STALL_AFTER_MS } from "../../../lib/kube/conditions.ts";
 
 describe("AgentRuntimeReconciler: the Pod's life (fake informers, recording client)", () => {
   let bed: AgentTestbed;
@@ -155,9 +156,13 @@ describe("AgentRuntimeReconciler: the Pod's life (fake informers, recording clie
       first?.requeueAfterMs !== undefined && first.requeueAfterMs <= FIRST_STATUS_WAIT_MS,
       "comes back when the wait is over",
     );
-    bed.podIs("Running");
+    bed.podIs("Pending");
     bed.clock.advance(FIRST_STATUS_WAIT_MS);
-    await bed.reconciler.reconcile(KEY);
+    const written = await bed.reconciler.reconcile(KEY);
+    assert.ok(
+      written?.requeueAfterMs !== undefined && written.requeueAfterMs <= STALL_AFTER_MS,
+      "comes back by the stall bound (the new Pod may never start)",
+    );
     bed.podIs("Running", true);
     await bed.reconciler.reconcile(KEY);
     assert.deepEqual(bed.writes(), [

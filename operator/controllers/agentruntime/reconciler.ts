@@ -227,11 +227,13 @@ export class AgentRuntimeReconciler implements WatchingReconciler {
       this.now(),
     );
     if (status.phase === "Ready") this.pods.forget(key);
-    // A wait that stalls past a bound: look again when the bound may have passed.
+    // A wait that stalls past a bound: look again when the bound may have passed (a new Pod
+    // starting beside the one that serves, too: it may be one that cannot be scheduled).
     const waiting = status.conditions?.find((c) => c.type === "Reconciling");
     if (
       waiting?.reason === AgentRuntimeReason.WorkspaceNotReady ||
-      waiting?.reason === AgentRuntimeReason.Unschedulable
+      waiting?.reason === AgentRuntimeReason.Unschedulable ||
+      waiting?.reason === AgentRuntimeReason.Replacing
     )
       requeueAfterMs = Math.min(requeueAfterMs ?? this.stallAfterMs, this.stallAfterMs);
     // A Pod that failed and is being recreated is news, whatever the status says meanwhile;

@@ -32,4 +32,14 @@ describe("what wakes a fleet", () => {
     bed.informers.agents.remove(NS, "coder");
     assert.deepEqual(woken, [`${NS}/other`], "went");
   });
+
+  it("an agent whose new version does not parse (it leaves the fleet's policy)", () => {
+    const bed = new FleetTestbed();
+    bed.informers.workspaces.set(workspaceObject("app"));
+    bed.informers.agents.set(agent({ workspaceRef: { name: "app" } }));
+    const woken: string[] = [];
+    bed.reconciler.watches.register({ enqueue: (key: string) => woken.push(key) } as unknown as Controller);
+    bed.informers.agents.set(agent({ workspaceRef: { name: "app" }, image: 42 }));
+    assert.deepEqual(woken, [`${NS}/pool`]);
+  });
 });

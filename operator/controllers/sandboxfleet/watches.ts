@@ -58,11 +58,12 @@ export function fleetWatches(informers: FleetInformers): Watches {
       onEvery([informers.agents], (o: AgentRuntime, old?: AgentRuntime) => {
         if (
           old &&
+          old !== o && // (the same view twice: its new version does not parse, and it leaves the policy)
           old.spec.workspaceRef?.name === o.spec.workspaceRef?.name &&
           !old.metadata.deletionTimestamp === !o.metadata.deletionTimestamp
         )
           return;
-        for (const a of old ? [o, old] : [o]) {
+        for (const a of old && old !== o ? [o, old] : [o]) {
           const ws = a.spec.workspaceRef?.name;
           const w = ws ? informers.workspaces.get(a.metadata.namespace, ws) : undefined;
           if (w) byRef(w);
