@@ -8,7 +8,7 @@ import { TypedInformer } from "../../lib/kube/typed.ts";
 import { silentLogger } from "../../lib/log.ts";
 import { FakeClock, FakeInformer, RecordingClient, RecordingRecorder } from "../../test/harness/fakekube.ts";
 import { STORED_TOKEN_REFRESH_MS, TOKENS_SECRET } from "./trust.desired.ts";
-import { TrustReconciler } from "./trust.ts";
+import { TRUST_EVENT_OBJECTS, TrustReconciler } from "./trust.ts";
 import type { Controller } from "../../lib/kube/controller.ts";
 
 const NS = "team";
@@ -35,6 +35,7 @@ function testbed() {
   const client = new RecordingClient([raw.trustConfigMaps]);
   const clock = new FakeClock();
   const ignore = () => undefined;
+  const recorder = new RecordingRecorder();
   let keys = [{ kid: "k1", pem: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n" }];
   const reconciler = new TrustReconciler({
     client,
@@ -49,7 +50,7 @@ function testbed() {
       freshToken: (aud) => Promise.resolve(`token-for-${aud}`),
       signingKid: "k1",
     },
-    recorder: new RecordingRecorder(),
+    recorder,
     metrics: new Metrics(false),
     log: silentLogger(),
     now: () => clock.now().getTime(),
@@ -59,10 +60,28 @@ function testbed() {
   const setKeys = (k: typeof keys) => {
     keys = k;
   };
-  return { raw, client, clock, reconciler, secretCalls, setKeys };
+  return { raw, client, clock, recorder, reconciler, secretCalls, setKeys };
 }
 
 describe("trust reconciler", () => {
+  it("says a tokens Secret it did not make once, on a bounded number of the namespace's objects (Pipelines first)", async () => {
+    const { raw, client, recorder, reconciler } = testbed();
+    await client.create({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: TOKENS_SECRET, namespace: NS },
+    });
+    for (let i = 0; i < 3 * TRUST_EVENT_OBJECTS; i++) raw.agents.set(agent(`a${i}`));
+    raw.pipelines.set(pipeline("p1", "a7"));
+    await assert.rejects(reconciler.reconcile(NS), /exists and was not made by agentry/);
+    assert.equal(recorder.events.length, TRUST_EVENT_OBJECTS);
+    assert.ok(recorder.events.every((e) => e.type === "Warning" && e.reason === "TrustConflict"));
+    assert.equal(recorder.events[0]?.object, `${NS}/p1`, "the Pipeline that needs the tokens first");
+    assert.equal(new Set(recorder.events.map((e) => e.object)).size, TRUST_EVENT_OBJECTS, "each object once");
+    await assert.rejects(reconciler.reconcile(NS));
+    assert.equal(recorder.events.length, TRUST_EVENT_OBJECTS, "not again at the retry");
+  });
+
   it("reads the tokens Secret of a namespace that needs no token once per refresh period, not at every pass", async () => {
     const { raw, client, clock, reconciler, secretCalls } = testbed();
     raw.agents.set(agent("a1"));

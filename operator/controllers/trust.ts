@@ -52,6 +52,9 @@ export interface TrustControllerDeps {
   now?: () => number;
 }
 
+/** At most this many objects of a namespace get the Warning event of a trust problem. */
+export const TRUST_EVENT_OBJECTS = 20;
+
 /** When the bundle is empty (no key could be read yet), look again this soon. */
 const NO_KEYS_RETRY_MS = 1000;
 
@@ -187,7 +190,7 @@ export class TrustReconciler implements WatchingReconciler {
     }
 
     if (problems.length) {
-      this.report(namespace, problems, [...fleets, ...informers.agents.list(namespace), ...pipelines]);
+      this.report(namespace, problems, [...fleets, ...pipelines, ...informers.agents.list(namespace)]);
       throw new Error(problems.join("; "));
     }
     this.reported.delete(namespace);
@@ -298,11 +301,17 @@ export class TrustReconciler implements WatchingReconciler {
     }
   }
 
+  /**
+   * Says a namespace's problems once each: in the log, and as a Warning event on the first
+   * TRUST_EVENT_OBJECTS of its objects (fleets and Pipelines first), not on every one of
+   * thousands of AgentRuntimes.
+   */
   private report(namespace: string, problems: string[], objects: KubeObject[]): void {
     const text = problems.join("; ");
     if (this.reported.get(namespace) === text) return;
     this.reported.set(namespace, text);
-    this.deps.log.warn("data-plane trust cannot be set up", { namespace, problems });
-    for (const o of objects) this.deps.recorder.event(o, "Warning", "TrustConflict", text);
+    this.deps.log.warn("data-plane trust cannot be set up", { namespace, problems, objects: objects.length });
+    for (const o of objects.slice(0, TRUST_EVENT_OBJECTS))
+      this.deps.recorder.event(o, "Warning", "TrustConflict", text);
   }
 }
