@@ -59,6 +59,50 @@ describe("TypedInformer", () => {
     assert.deepEqual(seen, ["add good", "update bad 9000"]);
   });
 
+  it("lists the objects that do not parse from its own record, per namespace, as the cache changes", () => {
+    const { raw, typed } = setup();
+    const elsewhere = (o: KubeObject): KubeObject => ({
+      ...o,
+      metadata: { ...o.metadata, namespace: "other" },
+    });
+    raw.set(agent("good", { image: "registry.example/agent:1" }));
+    raw.set(agent("bad", { image: "registry.example/agent:1", port: 70_000 }));
+    raw.set(elsewhere(agent("bad", { port: 1 })));
+    raw.list = () => assert.fail("listInvalid reads the whole cache");
+    const names = (ns?: string) =>
+      typed.listInvalid(ns).map((o) => `${o.metadata.namespace}/${o.metadata.name}`);
+    assert.deepEqual(names("team"), ["team/bad"]);
+    assert.deepEqual(names().sort(), ["other/bad", "team/bad"]);
+    raw.set(agent("good", { image: 7 }, "2"));
+    assert.deepEqual(names("team").sort(), ["team/bad", "team/good"], "went bad");
+    raw.set(agent("bad", { image: "registry.example/agent:1" }, "2"));
+    assert.deepEqual(names("team"), ["team/good"], "fixed");
+    raw.remove("team", "good");
+    assert.deepEqual(names("team"), [], "deleted");
+    assert.deepEqual(names("other"), ["other/bad"]);
+  });
+
+  it("hands out the delete of an object that stopped parsing as its last version that did", async () => {
+    const { raw, typed } = setup();
+    const deleted: string[] = [];
+    typed.on("delete", (o: AgentRuntime) => deleted.push(`${o.metadata.name}@${o.metadata.resourceVersion}`));
+    raw.set(agent("a", { image: "registry.example/agent:1" }));
+    raw.set(agent("a", { image: 7 }, "2"));
+    raw.set(agent("a", { image: 8 }, "3"));
+    raw.set(agent("never", { image: 7 }));
+    raw.remove("team", "a");
+    raw.remove("team", "never");
+    assert.deepEqual(
+      deleted,
+      ["a@1"],
+      "a delete for the one that once parsed, none for the one that never did",
+    );
+    await Promise.resolve();
+    raw.set(agent("a", { image: 9 }, "4"));
+    raw.remove("team", "a");
+    assert.deepEqual(deleted, ["a@1"], "a new object of that name that never parsed: no delete");
+  });
+
   it("parses a new version's spec only when the spec or the uid differs", () => {
     const { raw, typed } = setup();
     typed.on("update", () => undefined);

@@ -7,7 +7,7 @@
 import { isDeepStrictEqual } from "node:util";
 import { specSchemas, type AgentryObject } from "../../api/v1alpha1/index.ts";
 import type { KubeObject } from "./client.ts";
-import type { Handler, SharedInformer } from "./informer.ts";
+import { keyOf, type Handler, type SharedInformer } from "./informer.ts";
 
 type Kind = AgentryObject["kind"];
 type Of<K extends Kind> = Extract<AgentryObject, { kind: K }>;
@@ -42,6 +42,12 @@ export class TypedInformer<K extends Kind> implements SharedInformer<Of<K>> {
   private readonly onInvalid: (obj: KubeObject, problem: string) => void;
   /** Parsed views by raw object (a new version is a new raw object). */
   private readonly views = new WeakMap<KubeObject, Parsed<Of<K>>>();
+  /**
+   * The cached objects that do not parse, by key, kept from the cache's events (listInvalid
+   * reads these, not the whole cache), each with the last version of it that did parse, if
+   * any: the one a delete is handed out as, so handlers hear of its going.
+   */
+  private readonly invalids = new Map<string, { raw: KubeObject; lastValid?: Of<K> }>();
 
   constructor(
     kind: K,
@@ -51,6 +57,31 @@ export class TypedInformer<K extends Kind> implements SharedInformer<Of<K>> {
     this.kind = kind;
     this.raw = raw;
     this.onInvalid = onInvalid;
+    for (const o of raw.list()) this.track(o);
+    raw.on("add", (o) => this.track(o));
+    raw.on("update", (o, old) => {
+      if (old) this.carry(o, old);
+      this.track(o, old);
+    });
+    // After every handler of this delete (they may read its last valid version).
+    raw.on("delete", (o) => {
+      const key = keyOf(o);
+      const gone = this.invalids.get(key);
+      if (gone) queueMicrotask(() => this.invalids.get(key) === gone && this.invalids.delete(key));
+    });
+  }
+
+  private track(raw: KubeObject, old?: KubeObject): void {
+    const key = keyOf(raw);
+    if (this.view(raw).ok) {
+      this.invalids.delete(key);
+      return;
+    }
+    const prior = this.invalids.get(key);
+    const lastValid =
+      (old && old.metadata.uid === raw.metadata.uid ? this.valid(old) : undefined) ??
+      (prior && prior.raw.metadata.uid === raw.metadata.uid ? prior.lastValid : undefined);
+    this.invalids.set(key, lastValid ? { raw, lastValid } : { raw });
   }
 
   private view(raw: KubeObject): Parsed<Of<K>> {
@@ -84,14 +115,15 @@ export class TypedInformer<K extends Kind> implements SharedInformer<Of<K>> {
   /**
    * Handlers see valid objects only; an update from a valid version to an invalid one, or
    * back, reaches them as an update with what is valid of the two (the reconciler then reads
-   * get() and invalid()).
+   * get() and invalid()), and the delete of an object that no longer parses as the delete of
+   * its last version that did.
    */
   on(event: "add" | "update" | "delete", handler: Handler<Of<K>>): void {
     this.raw.on(event, (obj, old) => {
-      if (old && event === "update") this.carry(obj, old);
       const now = this.valid(obj);
       const before = old ? this.valid(old) : undefined;
-      const either = now ?? before;
+      const either =
+        now ?? before ?? (event === "delete" ? this.invalids.get(keyOf(obj))?.lastValid : undefined);
       if (either) handler(either, before);
     });
   }
@@ -124,7 +156,14 @@ export class TypedInformer<K extends Kind> implements SharedInformer<Of<K>> {
 
   /** The objects that do not parse, as the cache holds them: not to be changed. */
   listInvalid(namespace?: string): readonly KubeObject[] {
-    return this.raw.list(namespace).filter((raw) => !this.view(raw).ok);
+    const out: KubeObject[] = [];
+    for (const { raw } of this.invalids.values())
+      if (
+        (namespace === undefined || raw.metadata.namespace === namespace) &&
+        this.raw.get(raw.metadata.namespace, raw.metadata.name!) === raw
+      )
+        out.push(raw);
+    return out;
   }
 
   start(): Promise<void> {
