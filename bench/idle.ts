@@ -7,6 +7,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { OPERATOR_NODE_FLAGS } from "../test/harness/operator.ts";
 import { repoRoot } from "../test/harness/paths.ts";
 import { waitFor } from "../test/harness/process.ts";
 import { heapSummary } from "./heap.ts";
@@ -43,7 +44,7 @@ export function importedPackages(entry: string): string[] {
 
 /** RSS (MiB) of a program run with the operator's Node flags, 3 s after it says it is ready. */
 async function floorRss(source: string): Promise<{ rss: number; anon: number; file: number }> {
-  const child = spawn(process.execPath, ["--max-semi-space-size=2", "--input-type=module", "-e", source], {
+  const child = spawn(process.execPath, [...OPERATOR_NODE_FLAGS, "--input-type=module", "-e", source], {
     cwd: repoRoot,
     stdio: ["ignore", "pipe", "inherit"],
   });

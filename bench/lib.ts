@@ -187,6 +187,8 @@ export async function benchOperator(
         namespaces,
         leaderElect: false,
         compiled,
+        // AGENTRY_BENCH_OPERATOR_NODE_ARGS: node flags for the operator only (an experiment).
+        nodeArgs: (process.env.AGENTRY_BENCH_OPERATOR_NODE_ARGS ?? "").split(/\s+/).filter(Boolean),
         ...(podAddressMap ? { podAddressMap } : {}),
         args: [
           "--log-level=info",

@@ -27,6 +27,7 @@ import {
   percentile,
   ReadyWatcher,
   rssMiB,
+  rssParts,
   say,
   type BenchContext,
   type BenchOperator,
@@ -58,6 +59,8 @@ interface AgentFigures extends RunFigures {
   eventsPerAgent: number;
   peakRssMiB: number;
   settledRssMiB: number;
+  /** The settled RSS's anonymous (V8 heap, buffers) and file-backed (code) parts, MiB. */
+  settledRssParts: { anon: number; file: number };
   heap: string[];
   /** The operator's writes by kind and verb. */
   writes: string;
@@ -193,6 +196,7 @@ async function agentRun(
   // Settled: the operator's writes stopped; then its memory with everything cached.
   const last = await settledWrites(operator, "agentruntime", { intervalMs: 1000 });
   const settledRssMiB = rssMiB(pid);
+  const settledRssParts = rssParts(pid);
   const events = await ctx.admin.list<KubeObject>("v1", "Event", namespace);
   const ours = events.items.filter(
     (e) => (e["source"] as { component?: string } | undefined)?.component === "agentry-operator",
@@ -224,6 +228,7 @@ async function agentRun(
     eventsPerAgent: ours / n,
     peakRssMiB,
     settledRssMiB,
+    settledRssParts,
     heap: heapNotes,
     writes: byKind,
   };
@@ -286,7 +291,8 @@ export async function pacedBench(ctx: BenchContext): Promise<BenchResult> {
       agents.push(a);
       notes.push(
         `${pace.rate}/s run ${r + 1}: floor busiest ${f.bottleneck}, sender behind by ≤ ${f.behindS.toFixed(2)}s; ` +
-          `agentry busiest ${a.bottleneck}, sender behind by ≤ ${a.behindS.toFixed(2)}s; operator writes ${a.writes}`,
+          `agentry busiest ${a.bottleneck}, sender behind by ≤ ${a.behindS.toFixed(2)}s; operator writes ${a.writes}; ` +
+          `settled RSS ${a.settledRssMiB.toFixed(1)} MiB = ${a.settledRssParts.anon.toFixed(1)} anonymous + ${a.settledRssParts.file.toFixed(1)} file-backed`,
         ...a.heap,
       );
     }

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, normalize } from "node:path";
 import { describe, it } from "node:test";
+import { OPERATOR_NODE_FLAGS } from "../test/harness/operator.ts";
 import { repoRoot } from "../test/harness/paths.ts";
 
 const dockerfiles = [
@@ -51,6 +52,12 @@ function tsSources(src: string): string[] {
 describe("Dockerfiles", () => {
   it("exist for the operator and the sandbox at least", () => {
     assert.ok(dockerfiles.includes("Dockerfile.operator") && dockerfiles.includes("Dockerfile.sandbox"));
+  });
+
+  it("run the operator with the Node flags the tests and benchmarks run it with", () => {
+    const text = readFileSync(join(repoRoot, "Dockerfile.operator"), "utf8");
+    const entry = /^ENTRYPOINT (\[.*\])$/m.exec(text)?.[1];
+    assert.deepEqual(JSON.parse(entry ?? "[]"), ["node", ...OPERATOR_NODE_FLAGS, "dist/operator/main.js"]);
   });
 
   for (const file of dockerfiles) {

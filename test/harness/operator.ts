@@ -42,7 +42,17 @@ export interface OperatorOptions {
    * sandbox pods name its URL, so a new one would roll them out.
    */
   brokerPort?: number;
+  /** Flags for node before the program (V8 flags that NODE_OPTIONS does not take). */
+  nodeArgs?: string[];
 }
+
+/**
+ * Node's flags for the operator, as Dockerfile.operator's ENTRYPOINT runs it (hack/dockerfiles.test.ts
+ * holds the two equal): a young generation of 2 MiB semi-spaces instead of V8's 16, and V8's
+ * heap sized for memory over speed (`--optimize-for-size`: the old generation grows in smaller
+ * steps). bench/ANALYSIS.md has what each saves and costs.
+ */
+export const OPERATOR_NODE_FLAGS = ["--max-semi-space-size=2", "--optimize-for-size"];
 
 export async function startOperator(
   t: { after: (fn: () => Promise<void>) => void },
@@ -58,9 +68,10 @@ export async function startOperator(
   // The store broker on a free loopback port, at a URL the sandbox processes can reach.
   const brokerPort = options.brokerPort ?? (await freePort());
   const args = [
+    ...(options.nodeArgs ?? []),
     ...(options.compiled
       ? // As Dockerfile.operator's ENTRYPOINT runs it.
-        ["--max-semi-space-size=2", join(repoRoot, "dist", "operator", "main.js")]
+        [...OPERATOR_NODE_FLAGS, join(repoRoot, "dist", "operator", "main.js")]
       : ["--import", "tsx", join(repoRoot, "operator", "main.ts")]),
     `--namespaces=${options.namespaces.join(",")}`,
     `--lease-namespace=${options.leaseNamespace ?? options.namespaces[0]}`,
