@@ -42,7 +42,7 @@ export interface OperatorOptions {
    * sandbox pods name its URL, so a new one would roll them out.
    */
   brokerPort?: number;
-  /** Flags for node before the program (V8 flags that NODE_OPTIONS does not take). */
+  /** Flags for node before the program, after OPERATOR_NODE_FLAGS (V8 flags that NODE_OPTIONS does not take). */
   nodeArgs?: string[];
 }
 
@@ -68,11 +68,10 @@ export async function startOperator(
   // The store broker on a free loopback port, at a URL the sandbox processes can reach.
   const brokerPort = options.brokerPort ?? (await freePort());
   const args = [
-    ...(options.nodeArgs ?? []),
     ...(options.compiled
       ? // As Dockerfile.operator's ENTRYPOINT runs it.
-        [...OPERATOR_NODE_FLAGS, join(repoRoot, "dist", "operator", "main.js")]
-      : ["--import", "tsx", join(repoRoot, "operator", "main.ts")]),
+        [...OPERATOR_NODE_FLAGS, ...(options.nodeArgs ?? []), join(repoRoot, "dist", "operator", "main.js")]
+      : [...(options.nodeArgs ?? []), "--import", "tsx", join(repoRoot, "operator", "main.ts")]),
     `--namespaces=${options.namespaces.join(",")}`,
     `--lease-namespace=${options.leaseNamespace ?? options.namespaces[0]}`,
     `--leader-elect=${options.leaderElect ?? true}`,
