@@ -8,9 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { KubeConfig } from "../lib/kube/kubeconfig.ts";
 import type { KubeClient } from "../lib/kube/client.ts";
-import { type KubeObject } from "../lib/kube/client.ts";
+import { isNotFound, type KubeObject } from "../lib/kube/client.ts";
 import { createInformer, type SharedInformer } from "../lib/kube/informer.ts";
-import { silentLogger } from "../lib/log.ts";
+import { errorMessage, silentLogger } from "../lib/log.ts";
 import { LABEL_AGENT } from "../operator/controllers/agentruntime/desired.ts";
 import type { ControlPlane } from "../test/harness/controlplane.ts";
 import { startOperator, type OperatorProcess } from "../test/harness/operator.ts";
@@ -138,6 +138,30 @@ export async function benchNamespace(ctx: BenchContext, prefix: string): Promise
     ctx.admin.request("GET", `/api/v1/namespaces/${name}/serviceaccounts/default`).then(() => true),
   );
   return name;
+}
+
+/**
+ * Deletes a run's namespace and waits until it is gone, so the next run starts on a control
+ * plane that no longer holds (or is still deleting) this run's objects. Says so and goes on
+ * when it takes longer than `timeoutMs`.
+ */
+export async function dropNamespace(ctx: BenchContext, name: string, timeoutMs = 300_000): Promise<void> {
+  const path = `/api/v1/namespaces/${name}`;
+  await ctx.admin.request("DELETE", path).catch((err: unknown) => {
+    if (!isNotFound(err)) throw err;
+  });
+  await waitFor(
+    `namespace ${name} gone`,
+    () =>
+      ctx.admin.request("GET", path).then(
+        () => false,
+        (err: unknown) => {
+          if (isNotFound(err)) return true;
+          throw err;
+        },
+      ),
+    { timeoutMs, intervalMs: 500 },
+  ).catch((err: unknown) => say(`${errorMessage(err)}; the next run starts beside it`));
 }
 
 let builtOnce = false;

@@ -3,7 +3,8 @@
 // AGENTRY_BENCH_PACED (default "10x300,75x1000"), run after run, side by side: the floor
 // (a plain client creating a Pod and a Service per object at that pace) and agentry
 // (AgentRuntimes at that pace, a fresh compiled operator watching only that run's
-// namespace, so its CPU and memory are this run's). Figures: create-to-Ready p50/p99,
+// namespace, so its CPU and memory are this run's); each run's namespace is deleted, and
+// gone, before the next run starts. Figures: create-to-Ready p50/p99,
 // all-Ready time and its ratio to the floor, operator CPU and writes and Events per
 // AgentRuntime, operator RSS at its peak and once settled with the run's objects cached,
 // and a heap snapshot summary of the largest run.
@@ -20,6 +21,7 @@ import {
   conditionTrue,
   CpuMeter,
   cpuSeconds,
+  dropNamespace,
   envNumber,
   fig,
   withGoal,
@@ -121,6 +123,7 @@ async function floorRun(ctx: BenchContext, { rate, n }: Pace, timeoutMs: number)
   const allReadyS = (Math.max(...watcher.readyAt.values()) - t0) / 1000;
   const bottleneck = busiest(meter.cores());
   await Promise.all([watcher.stop(), podSeen.stop()]);
+  await dropNamespace(ctx, namespace);
   const lat = latencies(created, watcher.readyAt);
   return {
     p50S: percentile(lat, 50),
@@ -206,6 +209,7 @@ async function agentRun(
   const heapNotes = heap ? await heapSummary(operator, `operator with ${n} AgentRuntimes cached`) : [];
   // A CPU profile is written on a clean exit only.
   await operator.kill(process.env.AGENTRY_BENCH_CPU_PROF ? "SIGTERM" : "SIGKILL");
+  await dropNamespace(ctx, namespace);
   const lat = latencies(created, watcher.readyAt);
   // The Pods recorded under their AgentRuntime's name (their label).
   const podStageS = stageP50(podSeen.readyAt, podReady.readyAt);
@@ -273,7 +277,9 @@ export async function pacedBench(ctx: BenchContext): Promise<BenchResult> {
   const all = paces();
   const largest = all.reduce((a, b) => (b.n > a.n ? b : a));
   const figures: Record<string, Figure> = {};
-  const notes: string[] = [];
+  const notes: string[] = [
+    "Each run (floor or agentry) has a namespace of its own, deleted and gone before the next run starts: no run shares the control plane with an earlier run's objects.",
+  ];
   for (const pace of all) {
     const floors: RunFigures[] = [];
     const agents: AgentFigures[] = [];
