@@ -190,7 +190,7 @@ export class TrustReconciler implements WatchingReconciler {
     }
 
     if (problems.length) {
-      this.report(namespace, problems, [...fleets, ...pipelines, ...informers.agents.list(namespace)]);
+      this.report(namespace, problems, () => [...fleets, ...pipelines, ...informers.agents.list(namespace)]);
       throw new Error(problems.join("; "));
     }
     this.reported.delete(namespace);
@@ -306,10 +306,12 @@ export class TrustReconciler implements WatchingReconciler {
    * TRUST_EVENT_OBJECTS of its objects (fleets and Pipelines first), not on every one of
    * thousands of AgentRuntimes.
    */
-  private report(namespace: string, problems: string[], objects: KubeObject[]): void {
+  private report(namespace: string, problems: string[], objectsOf: () => KubeObject[]): void {
     const text = problems.join("; ");
     if (this.reported.get(namespace) === text) return;
     this.reported.set(namespace, text);
+    // Listed only when said: not at every retry of a problem already reported.
+    const objects = objectsOf();
     this.deps.log.warn("data-plane trust cannot be set up", { namespace, problems, objects: objects.length });
     for (const o of objects.slice(0, TRUST_EVENT_OBJECTS))
       this.deps.recorder.event(o, "Warning", "TrustConflict", text);
