@@ -56,14 +56,15 @@ export function fleetWatches(informers: FleetInformers): Watches {
       // An agent's workspace decides which fleet's policy lets it in: when it comes, goes, or
       // moves (not at its other changes, nor its status writes).
       onEvery([informers.agents], (o: AgentRuntime, old?: AgentRuntime) => {
+        // The same view twice: its new version does not parse, and it leaves the policy.
+        const before = old !== o ? old : undefined;
         if (
-          old &&
-          old !== o && // (the same view twice: its new version does not parse, and it leaves the policy)
-          old.spec.workspaceRef?.name === o.spec.workspaceRef?.name &&
-          !old.metadata.deletionTimestamp === !o.metadata.deletionTimestamp
+          before &&
+          before.spec.workspaceRef?.name === o.spec.workspaceRef?.name &&
+          !before.metadata.deletionTimestamp === !o.metadata.deletionTimestamp
         )
           return;
-        for (const a of old && old !== o ? [o, old] : [o]) {
+        for (const a of before ? [o, before] : [o]) {
           const ws = a.spec.workspaceRef?.name;
           const w = ws ? informers.workspaces.get(a.metadata.namespace, ws) : undefined;
           if (w) byRef(w);
