@@ -36,6 +36,22 @@ export default tseslint.config(
     rules: { "agentry/folder-imports": ["error", { root: import.meta.dirname }] },
   },
   {
+    // Programs take node:http's values from lib/http/nodehttp.ts: an ES module import of
+    // node:http loads undici (~15 MiB resident) in Node 24. Types may come from node:http.
+    files: ["**/*.ts"],
+    ignores: ["**/*.test.ts", "test/**", "bench/**", "hack/**", "lib/http/nodehttp.ts"],
+    rules: {
+      "@typescript-eslint/no-restricted-imports": [
+        "error",
+        ...["node:http", "http"].map((name) => ({
+          name,
+          allowTypeImports: true,
+          message: "import createServer, request and Agent from lib/http/nodehttp.ts (no undici)",
+        })),
+      ],
+    },
+  },
+  {
     // Tests poke into loosely typed Kubernetes objects; type safety there buys little.
     files: ["**/*.test.ts", "test/**/*.ts"],
     rules: {

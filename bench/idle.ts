@@ -37,9 +37,22 @@ export function importedPackages(entry: string): string[] {
       if (spec.startsWith(".")) visit(resolve(dirname(file), spec));
       else packages.add(spec);
     }
+    // Builtins taken with process.getBuiltinModule (lib/http/nodehttp.ts) count too.
+    for (const m of text.matchAll(/process\.getBuiltinModule\("([^"]+)"\)/g)) packages.add(m[1] ?? "");
   };
   visit(entry);
   return [...packages].sort();
+}
+
+/**
+ * The floor's statement that loads one package: builtins as the operator takes them, from
+ * process.getBuiltinModule (an ES module import of node:http would load undici, which the
+ * operator does not), packages with import().
+ */
+function loadPackage(spec: string): string {
+  return spec.startsWith("node:")
+    ? `process.getBuiltinModule(${JSON.stringify(spec)});`
+    : `await import(${JSON.stringify(spec)});`;
 }
 
 /** RSS (MiB) of a program run with the operator's Node flags, 3 s after it says it is ready. */
@@ -100,9 +113,7 @@ export async function idleBench(ctx: BenchContext): Promise<BenchResult> {
   const libraries: number[] = [];
   for (let r = 0; r < runs; r++) {
     empty.push((await floorRss(keepAlive)).rss);
-    const lib = await floorRss(
-      `${packages.map((p) => `await import(${JSON.stringify(p)});`).join(" ")} ${keepAlive}`,
-    );
+    const lib = await floorRss(`${packages.map(loadPackage).join(" ")} ${keepAlive}`);
     libraries.push(lib.rss);
     notes.push(
       `floor run ${r + 1}: empty program ${empty.at(-1)!.toFixed(1)} MiB; importing the operator's packages ${lib.rss.toFixed(1)} MiB (${lib.anon.toFixed(1)} anonymous + ${lib.file.toFixed(1)} file-backed)`,

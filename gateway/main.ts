@@ -9,7 +9,7 @@ import { KubeClient, type KubeObject } from "../lib/kube/client.ts";
 import { publishPublicKeys, SecretKeyRing } from "../lib/keyring.ts";
 import { PodAddresses } from "../lib/kube/podaddresses.ts";
 import { errorMessage, createLogger } from "../lib/log.ts";
-import { createServer } from "node:http";
+import { createServer } from "../lib/http/nodehttp.ts";
 import { createGateway, MAX_HEADER_BYTES } from "./app.ts";
 import { AccessCache } from "./auth/access.ts";
 import { createAuthenticator } from "./auth/authenticate.ts";

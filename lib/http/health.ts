@@ -2,7 +2,8 @@
 // works), /readyz (e.g. caches synced), /metrics (Prometheus); or /metrics alone, apart from
 // a program's public port (the gateway's, the runtimes'). Plain node:http: nothing else is
 // served here.
-import { createServer, type Server, type ServerResponse } from "node:http";
+import type { Server, ServerResponse } from "node:http";
+import { createServer } from "./nodehttp.ts";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 

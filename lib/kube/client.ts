@@ -3,13 +3,7 @@
 // keep-alive connections, a client-side QPS/burst limit, server-side apply with the
 // single field manager `agentry`, and errors that keep the apiserver's status, reason
 // and message.
-import {
-  Agent as HttpAgent,
-  request as httpRequest,
-  type ClientRequest,
-  type IncomingMessage,
-  type RequestOptions as HttpRequestOptions,
-} from "node:http";
+import type { ClientRequest, IncomingMessage, RequestOptions as HttpRequestOptions } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { Readable } from "node:stream";
 import { createSecureContext } from "node:tls";
@@ -18,6 +12,7 @@ import type { ObjectMeta } from "../../api/v1alpha1/index.ts";
 import { KubeConfig } from "./kubeconfig.ts";
 import { resourceFor, resourcePath } from "./resources.ts";
 import { errorMessage } from "../log.ts";
+import { Agent as HttpAgent, request as httpRequest } from "../http/nodehttp.ts";
 
 export const FIELD_MANAGER = "agentry";
 

@@ -2,7 +2,8 @@
 // ServiceAccount token for pre-signed URLs of their own workspaces' objects. Every replica
 // serves it from its informer cache (a standby too); nothing here writes to the cluster.
 import { createHash } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { createServer } from "../../lib/http/nodehttp.ts";
 import type { AddressInfo } from "node:net";
 import {
   type PresignAnswer,

@@ -4,7 +4,7 @@
 // accepting, let running tasks finish within the grace period, then exit 0).
 import { once } from "node:events";
 import { writeFileSync } from "node:fs";
-import { createServer } from "node:http";
+import { createServer } from "../../lib/http/nodehttp.ts";
 import type { AddressInfo } from "node:net";
 import { configOrExit } from "../../lib/cli/config.ts";
 import { closeGracefully } from "../../lib/http/shutdown.ts";

@@ -5,7 +5,8 @@
 // redirect is followed; answers from the broker are size-capped.
 import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { request as httpRequest, type IncomingMessage } from "node:http";
+import type { IncomingMessage } from "node:http";
+import { request as httpRequest } from "../../lib/http/nodehttp.ts";
 import { request as httpsRequest } from "node:https";
 import type { Readable } from "node:stream";
 import {
