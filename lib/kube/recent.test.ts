@@ -17,10 +17,11 @@ describe("RecentMap", () => {
     assert.throws(() => new RecentMap(0), /limit 0/);
   });
 
-  it("agrees with a model: the last `limit` distinct keys touched, each with its last value", () => {
+  it("agrees with a model: the last `limit` distinct keys touched and not deleted, each with its last value", () => {
     const op = fc.oneof(
       fc.record({ set: fc.integer({ min: 0, max: 9 }), value: fc.integer() }),
       fc.record({ get: fc.integer({ min: 0, max: 9 }) }),
+      fc.record({ del: fc.integer({ min: 0, max: 9 }) }),
     );
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 5 }), fc.array(op, { maxLength: 60 }), (limit, ops) => {
@@ -38,6 +39,11 @@ describe("RecentMap", () => {
             values.set(o.set, o.value);
             touch(o.set);
             if (order.length > limit) values.delete(order.shift()!);
+          } else if ("del" in o) {
+            m.delete(o.del);
+            values.delete(o.del);
+            const i = order.indexOf(o.del);
+            if (i >= 0) order.splice(i, 1);
           } else {
             const want = values.get(o.get);
             assert.equal(m.get(o.get), want);

@@ -23,6 +23,11 @@ export class RecentMap<K, V> {
     return v;
   }
 
+  /** Forgets `key`. */
+  delete(key: K): void {
+    this.entries.delete(key);
+  }
+
   /** Sets `key` as the most recently used; the least recently used goes beyond the limit. */
   set(key: K, value: V): void {
     this.entries.delete(key);

@@ -41,6 +41,31 @@ describe("AgentRuntimeReconciler (fake informers, recording client)", () => {
     assert.deepEqual(bed.writes(), []);
   });
 
+  it("keeps an AgentRuntime's desired objects while it is in motion, not once it has settled or gone", async () => {
+    const memo = () => (bed.reconciler as any).desiredCache.size as number;
+    bed.informers.agents.set(agentObject());
+    await bed.reconciler.reconcile(KEY);
+    bed.podIs("Running", false);
+    await bed.reconciler.reconcile(KEY);
+    assert.equal(memo(), 1, "kept while the Pod starts");
+    bed.podIs("Running", true);
+    await bed.reconciler.reconcile(KEY);
+    assert.equal(bed.agent().status?.phase, "Ready");
+    assert.equal(memo(), 0, "settled with the pass that writes Ready (its own write brings no pass)");
+    bed.client.clear();
+    await bed.reconciler.reconcile(KEY);
+    assert.deepEqual(bed.writes(), [], "a pass after it computes the same objects: nothing written");
+    assert.equal(memo(), 0);
+
+    // A spec change sets it in motion again; a delete drops it.
+    bed.informers.agents.set({ ...agentObject({ image: "agent:v2" }), status: bed.agent().status });
+    await bed.reconciler.reconcile(KEY);
+    assert.equal(memo(), 1);
+    bed.informers.agents.remove(NS, "coder");
+    await bed.reconciler.reconcile(KEY);
+    assert.equal(memo(), 0);
+  });
+
   it("writes the progress of a new AgentRuntime whose Pod is not Ready within 5 s", async () => {
     bed.informers.agents.set(agentObject());
     await bed.reconciler.reconcile(KEY);

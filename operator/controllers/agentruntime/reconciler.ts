@@ -7,7 +7,7 @@
 // its backoff and Events) carry them out; firststatus.ts holds back a first status that
 // would only report progress.
 import type { AgentRuntime } from "../../../api/v1alpha1/index.ts";
-import { AgentRuntimeReason } from "../../../api/v1alpha1/index.ts";
+import { AgentRuntimeReason, ConditionType } from "../../../api/v1alpha1/index.ts";
 import { STALL_AFTER_MS } from "../../../lib/kube/conditions.ts";
 import {
   ChildWriter,
@@ -68,10 +68,10 @@ const NOT_READY_RECHECK_MS = 5_000;
 const SERVICE_EVENT_WAIT_MS = 1_000;
 
 /**
- * How many AgentRuntimes' desired objects are kept: those of the AgentRuntimes in motion (a
- * new or changed one gets several passes within seconds). A settled one's are computed again
- * when a resync or a change visits it. Each costs about 2.3 KB of heap: for all of 10,000
- * AgentRuntimes that was 22 MiB.
+ * How many AgentRuntimes' desired objects are kept at most: those of the AgentRuntimes in
+ * motion (a new or changed one gets several passes within seconds). A settled one's are
+ * dropped, and computed again when a resync or a change visits it. Each costs about 2.3 KB
+ * of heap: for all of 10,000 AgentRuntimes that was 22 MiB.
  */
 const DESIRED_KEPT = 1024;
 
@@ -125,6 +125,7 @@ export class AgentRuntimeReconciler implements WatchingReconciler {
       // Present but not parsing: reported by the informer, and nothing of it is touched.
       if (agents.exists(namespace, name)) return;
       this.pods.forget(key);
+      this.desiredCache.delete(key);
       this.firstStatus.forgetGone(() => agents.list().map((a) => a.metadata.uid));
       await this.removeOrphans(namespace, name, undefined);
       return;
@@ -137,7 +138,7 @@ export class AgentRuntimeReconciler implements WatchingReconciler {
       ar,
     );
     const fleet = fleetOf(this.deps.informers, ar);
-    const desired = this.desired(ar, workspace, fleet);
+    const desired = this.desired(key, ar, workspace, fleet);
     // The Service, the NetworkPolicy and the claim-then-Pod are written side by side, each
     // whatever becomes of the others, except that no Pod is made behind someone else's
     // Service of its name: the claim and Pod wait until the Service's name is known to be free
@@ -253,6 +254,19 @@ export class AgentRuntimeReconciler implements WatchingReconciler {
       this.writer.awaiting(desired.service, informers.services.get(namespace, desired.serviceName))
     )
       return { requeueAfterMs: Math.min(requeueAfterMs ?? SERVICE_EVENT_WAIT_MS, SERVICE_EVENT_WAIT_MS) };
+    // Settled with this pass: Ready, rolled out, no visit asked for (the event of its own
+    // status write does not bring it back). Nothing moves it until a change or a resync, which
+    // may as well compute its objects again: no memo is held for each of thousands of settled
+    // AgentRuntimes.
+    if (
+      status.phase === "Ready" &&
+      !status.conditions?.some(
+        (c) => c.type === ConditionType.Reconciling || c.type === ConditionType.Stalled,
+      ) &&
+      requeueAfterMs === undefined &&
+      !reconcileError
+    )
+      this.desiredCache.delete(key);
     await this.writeStatus(ar, status);
     if (reconcileError) throw new Error(reconcileError);
     return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
@@ -261,15 +275,15 @@ export class AgentRuntimeReconciler implements WatchingReconciler {
   /**
    * desiredAgent's objects, computed once per version of the AgentRuntime and its inputs (the
    * cache hands out one frozen object per version): the hashes are the costly part of a pass.
-   * Kept for the DESIRED_KEPT AgentRuntimes visited last.
+   * Kept for the DESIRED_KEPT AgentRuntimes visited last, and dropped once one has settled.
    */
   private desired(
+    key: string,
     ar: AgentRuntime,
     workspace: AgentContext["workspace"],
     fleet: AgentContext["fleet"],
   ): AgentChildren {
     const inputs = JSON.stringify([workspace, fleet]);
-    const key = ar.metadata.uid!;
     const hit = this.desiredCache.get(key);
     if (hit?.ar === ar && hit.inputs === inputs) return hit.desired;
     const desired = deepFreeze(
