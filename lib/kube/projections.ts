@@ -62,9 +62,14 @@ export interface CachedCronJob extends KubeObject {
   status: { lastScheduleTime?: string; lastSuccessfulTime?: string; active?: unknown[] };
 }
 
+/**
+ * `o` without its undefined fields, as a new object: a `delete` would turn each cached object
+ * into a dictionary-mode object, some 800 bytes of property table instead of ~100 (V8).
+ */
 function defined<T extends object>(o: T): T {
-  for (const k of Object.keys(o)) if ((o as Record<string, unknown>)[k] === undefined) delete (o as never)[k];
-  return o;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
+  return out as T;
 }
 
 /** The metadata controllers read: identity, version, labels, agentry annotations, owners, deletion. */
