@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { OPERATOR_NODE_FLAGS } from "../test/harness/operator.ts";
+import { OPERATOR_ENV, OPERATOR_NODE_FLAGS } from "../test/harness/operator.ts";
 import { repoRoot } from "../test/harness/paths.ts";
 import { waitFor } from "../test/harness/process.ts";
 import { heapSummary } from "./heap.ts";
@@ -59,6 +59,7 @@ function loadPackage(spec: string): string {
 async function floorRss(source: string): Promise<{ rss: number; anon: number; file: number }> {
   const child = spawn(process.execPath, [...OPERATOR_NODE_FLAGS, "--input-type=module", "-e", source], {
     cwd: repoRoot,
+    env: { ...process.env, ...OPERATOR_ENV },
     stdio: ["ignore", "pipe", "inherit"],
   });
   try {
@@ -133,7 +134,7 @@ export async function idleBench(ctx: BenchContext): Promise<BenchResult> {
       operator_idle_rss_mib: { ...idle, note: `RSS after ${idleS}s idle with synced caches` },
       operator_idle_peak_rss_mib: fig(peak, "MiB", { note: "largest RSS sample while idle" }),
       floor_empty_node_rss_mib: fig(empty, "MiB", {
-        note: "an empty program on the same Node with the operator's flags, 3 s after start",
+        note: "an empty program on the same Node with the operator's flags and environment, 3 s after start",
       }),
       floor_operator_packages_rss_mib: fig(libraries, "MiB", {
         note: `a program that only imports the packages the compiled operator imports: ${packages.join(", ")}`,

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, normalize } from "node:path";
 import { describe, it } from "node:test";
-import { OPERATOR_NODE_FLAGS } from "../test/harness/operator.ts";
+import { OPERATOR_ENV, OPERATOR_NODE_FLAGS } from "../test/harness/operator.ts";
 import { repoRoot } from "../test/harness/paths.ts";
 
 const dockerfiles = [
@@ -58,6 +58,8 @@ describe("Dockerfiles", () => {
     const text = readFileSync(join(repoRoot, "Dockerfile.operator"), "utf8");
     const entry = /^ENTRYPOINT (\[.*\])$/m.exec(text)?.[1];
     assert.deepEqual(JSON.parse(entry ?? "[]"), ["node", ...OPERATOR_NODE_FLAGS, "dist/operator/main.js"]);
+    const env = /^ENV (.*)$/m.exec(text)?.[1]?.split(/\s+/) ?? [];
+    for (const [k, v] of Object.entries(OPERATOR_ENV)) assert.ok(env.includes(`${k}=${v}`), `ENV ${k}=${v}`);
   });
 
   for (const file of dockerfiles) {

@@ -48,11 +48,19 @@ export interface OperatorOptions {
 
 /**
  * Node's flags for the operator, as Dockerfile.operator's ENTRYPOINT runs it (hack/dockerfiles.test.ts
- * holds the two equal): a young generation of 2 MiB semi-spaces instead of V8's 16, and V8's
+ * holds the two equal): a young generation of 2 MiB semi-spaces instead of V8's 16, V8's
  * heap sized for memory over speed (`--optimize-for-size`: the old generation grows in smaller
- * steps). bench/ANALYSIS.md has what each saves and costs.
+ * steps), and no Maglev (V8's middle compiler: its code and compile memory, for a process
+ * that mostly waits). bench/ANALYSIS.md has what each saves and costs.
  */
-export const OPERATOR_NODE_FLAGS = ["--max-semi-space-size=2", "--optimize-for-size"];
+export const OPERATOR_NODE_FLAGS = ["--max-semi-space-size=2", "--optimize-for-size", "--no-maglev"];
+
+/**
+ * The operator's environment beside it, as Dockerfile.operator's ENV sets it (held equal by the
+ * same test): two glibc malloc arenas instead of one per thread up to 8 per core, whose freed
+ * memory stays resident.
+ */
+export const OPERATOR_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: "2" };
 
 export async function startOperator(
   t: { after: (fn: () => Promise<void>) => void },
@@ -82,7 +90,11 @@ export async function startOperator(
     `--broker-url=http://127.0.0.1:${brokerPort}`,
     ...(options.args ?? []),
   ];
-  const env = options.kubeconfig ? { ...process.env, KUBECONFIG: options.kubeconfig } : process.env;
+  const env = {
+    ...process.env,
+    ...OPERATOR_ENV,
+    ...(options.kubeconfig ? { KUBECONFIG: options.kubeconfig } : {}),
+  };
   const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   const logs: Record<string, unknown>[] = [];
   const stderr: string[] = [];
