@@ -50,9 +50,10 @@ export interface OperatorOptions {
  * Node's flags for the operator, as Dockerfile.operator's ENTRYPOINT runs it (hack/dockerfiles.test.ts
  * holds the two equal): a young generation of 2 MiB semi-spaces instead of V8's 16, V8's
  * heap sized for memory over speed (`--optimize-for-size`: the old generation grows in smaller
- * steps). bench/ANALYSIS.md has what each saves and costs (and why not `--no-maglev`).
+ * steps), and no Maglev (V8's middle compiler: its code and compile memory, for a process
+ * that mostly waits). bench/ANALYSIS.md has what each saves and costs.
  */
-export const OPERATOR_NODE_FLAGS = ["--max-semi-space-size=2", "--optimize-for-size"];
+export const OPERATOR_NODE_FLAGS = ["--max-semi-space-size=2", "--optimize-for-size", "--no-maglev"];
 
 /**
  * The operator's environment beside it, as Dockerfile.operator's ENV sets it (held equal by the
