@@ -365,6 +365,20 @@ export class ReadyWatcher extends BenchWatch {
   async waitAll(n: number, timeoutMs: number): Promise<void> {
     await waitFor(`${n} ready`, () => this.readyAt.size >= n, { timeoutMs, intervalMs: 20 });
   }
+
+  /**
+   * Waits for these objects (`namespace/name`) to be ready, whatever else of the watched
+   * namespaces is (a run's own objects beside an earlier run's), and gives their time from
+   * `createdAt` to ready, in seconds.
+   */
+  async latenciesS(createdAt: ReadonlyMap<string, number>, timeoutMs: number): Promise<number[]> {
+    const keys = [...createdAt.keys()];
+    await waitFor(`${keys.length} ready`, () => keys.every((k) => this.readyAt.has(k)), {
+      timeoutMs,
+      intervalMs: 20,
+    });
+    return keys.map((k) => (this.readyAt.get(k)! - createdAt.get(k)!) / 1000);
+  }
 }
 
 export const conditionTrue = (o: KubeObject, type: string): boolean => {
