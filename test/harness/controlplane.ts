@@ -3,7 +3,7 @@
 // standing in for kubelets on fake nodes. Everything listens on free loopback ports and
 // lives in one temporary directory; stop() tears it down and removes it unless kept.
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { appendFile, mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdtemp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -76,8 +76,26 @@ export class ControlPlane implements Endpoints {
     return podLogFile(this.dir);
   }
 
-  /** Starts every component and returns once the apiserver is ready and every fake node is Ready. */
+  /**
+   * Starts every component and returns once the apiserver is ready and every fake node is Ready.
+   * A port found free can be taken by another process before the component binds it (test
+   * files start control planes side by side): such a start is made again on fresh ports, up
+   * to three times in all.
+   */
   static async start(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await ControlPlane.startOnce(options);
+      } catch (err) {
+        const portTaken = (err as { portTaken?: boolean }).portTaken === true;
+        if (!portTaken || attempt >= 3 || options.dir) throw err;
+        if (options.verbose)
+          process.stderr.write(`[controlplane] a port was taken meanwhile; starting again\n`);
+      }
+    }
+  }
+
+  private static async startOnce(options: ControlPlaneOptions): Promise<ControlPlane> {
     const started = Date.now();
     const say = (msg: string) => {
       if (options.verbose) process.stderr.write(`[controlplane] ${msg}\n`);
@@ -209,9 +227,13 @@ export class ControlPlane implements Endpoints {
     } catch (err) {
       await cp.stop({ keep: true });
       const msg = errorMessage(err);
-      throw new Error(`local control plane failed to start: ${msg}\n  logs kept in ${cp.logDir}`, {
-        cause: err,
-      });
+      const portTaken = await logsSay(cp.logDir, "address already in use");
+      throw Object.assign(
+        new Error(`local control plane failed to start: ${msg}\n  logs kept in ${cp.logDir}`, {
+          cause: err,
+        }),
+        { portTaken },
+      );
     }
   }
 
@@ -487,4 +509,12 @@ export async function appendPodLog(
   if (!dir) throw new Error("no control plane: AGENTRY_CONTROLPLANE_DIR is not set");
   const now = new Date().toISOString().replace("Z", "000000Z");
   await appendFile(podLogFile(dir), lines.map((l) => `${now} stdout F ${l}\n`).join(""));
+}
+
+/** Whether any component's log in `dir` has `text`. */
+async function logsSay(dir: string, text: string): Promise<boolean> {
+  const files = await readdir(dir).catch(() => [] as string[]);
+  for (const f of files)
+    if ((await readFile(join(dir, f), "utf8").catch(() => "")).includes(text)) return true;
+  return false;
 }
