@@ -14,6 +14,7 @@ import {
   envNumber,
   fig,
   figOf,
+  latencies,
   percentile,
   pool,
   ReadyWatcher,
@@ -106,10 +107,6 @@ export async function createAll(client: KubeClient, n: number, objects: (i: numb
     },
   );
   return created;
-}
-
-export function latencies(created: Map<string, number>, readyAt: Map<string, number>): number[] {
-  return [...created].map(([k, t]) => ((readyAt.get(k) ?? NaN) - t) / 1000);
 }
 
 async function floorRun(ctx: BenchContext, n: number, timeoutMs: number): Promise<RunFigures> {

@@ -377,8 +377,16 @@ export class ReadyWatcher extends BenchWatch {
       timeoutMs,
       intervalMs: 20,
     });
-    return keys.map((k) => (this.readyAt.get(k)! - createdAt.get(k)!) / 1000);
+    return latencies(createdAt, this.readyAt);
   }
+}
+
+/** Seconds from each object's creation to its ready time (NaN for one not ready). */
+export function latencies(
+  created: ReadonlyMap<string, number>,
+  readyAt: ReadonlyMap<string, number>,
+): number[] {
+  return [...created].map(([k, t]) => ((readyAt.get(k) ?? NaN) - t) / 1000);
 }
 
 export const conditionTrue = (o: KubeObject, type: string): boolean => {

@@ -11,7 +11,7 @@
 import { KubeClient, type KubeObject } from "../lib/kube/client.ts";
 import { settledWrites } from "../test/harness/operator.ts";
 import { waitFor } from "../test/harness/process.ts";
-import { agentRuntime, createRetrying, floorObjects, latencies } from "./create.ts";
+import { agentRuntime, createRetrying, floorObjects } from "./create.ts";
 import { heapSummary } from "./heap.ts";
 import {
   agentOfPod,
@@ -26,6 +26,7 @@ import {
   fig,
   withGoal,
   figOf,
+  latencies,
   percentile,
   ReadyWatcher,
   rssMiB,
