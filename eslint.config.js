@@ -3,6 +3,13 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 import { plugin as agentry } from "./hack/lint/folders.ts";
 
+const programRuleIgnores = ["**/*.test.ts", "test/**", "bench/**", "hack/**", "lib/http/nodehttp.ts"];
+const nodeHttpRestriction = ["node:http", "http"].map((name) => ({
+  name,
+  allowTypeImports: true,
+  message: "import createServer, request and Agent from lib/http/nodehttp.ts (no undici)",
+}));
+
 export default tseslint.config(
   { ignores: ["node_modules/", "dist/", ".tmp/", "crds/", "manifests/", "charts/"] },
   js.configs.recommended,
@@ -38,18 +45,22 @@ export default tseslint.config(
   {
     // Programs take node:http's values from lib/http/nodehttp.ts: an ES module import of
     // node:http loads undici (~15 MiB resident) in Node 24. Types may come from node:http.
+    // The programs' flags are read by lib/cli/flags.ts with util.parseArgs; commander (~2 MiB
+    // in every process that loads it) is the agentry CLI's only.
     files: ["**/*.ts"],
-    ignores: ["**/*.test.ts", "test/**", "bench/**", "hack/**", "lib/http/nodehttp.ts"],
+    ignores: [...programRuleIgnores, "cli/**"],
     rules: {
       "@typescript-eslint/no-restricted-imports": [
         "error",
-        ...["node:http", "http"].map((name) => ({
-          name,
-          allowTypeImports: true,
-          message: "import createServer, request and Agent from lib/http/nodehttp.ts (no undici)",
-        })),
+        ...nodeHttpRestriction,
+        { name: "commander", message: "programs read flags with lib/cli/flags.ts (no commander)" },
       ],
     },
+  },
+  {
+    files: ["cli/**/*.ts"],
+    ignores: programRuleIgnores,
+    rules: { "@typescript-eslint/no-restricted-imports": ["error", ...nodeHttpRestriction] },
   },
   {
     // Tests poke into loosely typed Kubernetes objects; type safety there buys little.

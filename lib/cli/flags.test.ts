@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { durationMs, formatDuration, parseDuration } from "./duration.ts";
 import { defineFlags, type Flag } from "./flags.ts";
@@ -133,6 +135,13 @@ describe("defineFlags", () => {
     assert.deepEqual(v.namespaces, ["a", "b", "c"]);
     assert.equal(parse(["--strict=false"]).v.strict, false);
     assert.equal(parse(["--strict=1"]).v.strict, true);
+    assert.equal(parse(["--strict", "false"]).v.strict, false);
+    // A bool flag takes no following flag as its value.
+    const both = parse(["--strict", "--workers", "3"]).v;
+    assert.equal(both.strict, true);
+    assert.equal(both.workers, 3);
+    // A value flag takes the next word whatever it is, as its own value.
+    assert.deepEqual(parse(["--namespaces", "--strict"]).v.namespaces, ["--strict"]);
   });
 
   it("prefers the flag to the environment and the environment to the default (property)", () => {
@@ -213,7 +222,10 @@ describe("defineFlags", () => {
     [["--rate=x"], {}, /--rate must be a number >= 0.001, got "x"/],
     [["--strict=yes"], {}, /--strict \(DEMO_STRICT\) must be true or false, got "yes"/],
     [["--mode=c"], {}, /--mode must be one of a, b, got "c"/],
-    [["--workers"], {}, /argument missing/],
+    [["--workers"], {}, /option '--workers <n>' argument missing$/],
+    [["-x"], {}, /unknown option '-x'/],
+    [["--strict", "yes"], {}, /--strict \(DEMO_STRICT\) must be true or false, got "yes"/],
+    [["--", "extra"], {}, /too many arguments/],
   ];
   for (const [argv, env, re] of bad)
     it(`refuses ${JSON.stringify(argv)} ${JSON.stringify(env)}`, () =>
@@ -256,5 +268,39 @@ describe("defineFlags", () => {
     } finally {
       delete process.env.DEMO_WORKERS;
     }
+  });
+});
+
+describe("the programs' flags", () => {
+  /** Module URLs resolved while a fresh Node imports `modules`. */
+  function resolvedWhileImporting(modules: string[]): string[] {
+    const imports = modules.map((m) => `await import(${JSON.stringify(m)});`).join("");
+    const hook = `const seen = []; (await import("node:module")).registerHooks({ resolve(s, c, next) { const r = next(s, c); seen.push(r.url); return r; } });`;
+    const out = execFileSync(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "--input-type=module",
+        "-e",
+        `${hook} ${imports} console.log(JSON.stringify(seen));`,
+      ],
+      { cwd: fileURLToPath(new URL("../..", import.meta.url)), encoding: "utf8" },
+    );
+    return JSON.parse(out.trim().split("\n").at(-1)!) as string[];
+  }
+  const commander = (urls: string[]) => urls.filter((u) => u.includes("/node_modules/commander/"));
+
+  it("load no commander in any program (about 2 MiB resident in each)", () => {
+    assert.ok(commander(resolvedWhileImporting(["commander"])).length > 0, "the check sees commander");
+    const programs = [
+      "./operator/config.ts",
+      "./gateway/config.ts",
+      "./webhook/config.ts",
+      "./runtimes/agent/config.ts",
+      "./runtimes/agent/dispatch.ts",
+      "./runtimes/sandbox/config.ts",
+    ];
+    assert.deepEqual(commander(resolvedWhileImporting(programs)), []);
   });
 });

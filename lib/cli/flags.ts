@@ -5,8 +5,10 @@
 // Flags whose name or unit changed keep their old form working, with a warning on stderr:
 // a bare number given to a duration flag is read in its old unit (seconds unless the flag
 // says otherwise), and an old flag or variable name (`--max-exec-seconds=600`) is read in
-// its own unit. commander parses the command line and prints `--help`.
-import { Command, CommanderError, Option } from "commander";
+// its own unit. node's util.parseArgs splits the command line; `--help` is printed from the
+// same table. (The programs' flags do not load commander: in every operator, gateway and
+// agent or sandbox process it would hold about 2 MiB for the few milliseconds of a start.)
+import { parseArgs } from "node:util";
 import { durationMs, formatDuration, unitMs, type DurationUnit } from "./duration.ts";
 
 /** A flag's old name (and/or environment variable) whose bare numbers were in `unit`. */
@@ -112,28 +114,51 @@ export function defineFlags<const S extends Record<string, Flag>>(
     return env ? `--${name} (${env})` : `--${name}`;
   };
 
-  const command = (forHelp: boolean): Command => {
-    const cmd = new Command(`agentry ${program}`)
-      .usage(options.usage ?? "[options]")
-      .helpOption(false)
-      .exitOverride()
-      .configureOutput({ writeOut: () => {}, writeErr: () => {} })
-      .configureHelp({ helpWidth: 110, sortOptions: false })
-      .allowExcessArguments(false);
-    if (options.description) cmd.description(options.description);
-    for (const [name, f] of entries) {
-      const o = new Option(`--${name} ${argument(f)}`, helpLine(f));
-      if (forHelp) {
-        if (f.env) o.env(f.env);
-        if (f.default !== undefined) o.default(f.kind === "bool" ? String(f.default) : f.default);
-        if (f.kind === "string" && f.choices) o.choices(f.choices);
+  // What the command line may name: the flags (bool ones take no word of their own, so
+  // "--strict --workers=2" is read right), their old names, and -h/--help.
+  const argOptions: Record<string, { type: "string" | "boolean"; short?: string }> = {
+    help: { type: "boolean", short: "h" },
+  };
+  const flagOf = new Map<string, Flag>();
+  for (const [name, f] of entries) {
+    argOptions[name] = { type: f.kind === "bool" ? "boolean" : "string" };
+    flagOf.set(name, f);
+    for (const d of f.deprecated ?? []) if (d.flag) argOptions[d.flag] = { type: "string" };
+  }
+
+  /** The values the command line gives, by flag name as written (old names too); or "help". */
+  const readArgv = (argv: readonly string[]): Map<string, string> | "help" => {
+    const { tokens } = parseArgs({
+      args: [...argv],
+      options: argOptions,
+      strict: false,
+      allowPositionals: true,
+      tokens: true,
+    });
+    if (tokens.some((t) => t.kind === "option" && t.name === "help")) return "help";
+    const given = new Map<string, string>();
+    for (let i = 0; i < tokens.length; i++) {
+      const t = tokens[i]!;
+      if (t.kind === "option-terminator") continue;
+      if (t.kind === "positional")
+        throw new Error(`too many arguments: agentry ${program} takes flags only, got "${t.value}"`);
+      if (!Object.hasOwn(argOptions, t.name)) throw new Error(`unknown option '${t.rawName}'`);
+      let value = t.value;
+      if (value === undefined && argOptions[t.name]!.type === "boolean") {
+        // A bool flag alone is true; its value may also follow as a word ("--strict false").
+        const next = tokens[i + 1];
+        if (next?.kind === "positional") {
+          value = next.value;
+          i++;
+        } else value = "true";
       }
-      cmd.addOption(o);
-      for (const d of f.deprecated ?? [])
-        if (d.flag) cmd.addOption(new Option(`--${d.flag} <value>`).hideHelp());
+      if (value === undefined) {
+        const f = flagOf.get(t.name);
+        throw new Error(`option '${t.rawName} ${f ? argument(f) : "<value>"}' argument missing`);
+      }
+      given.set(t.name, value);
     }
-    cmd.addOption(new Option("-h, --help", "print this help"));
-    return cmd;
+    return given;
   };
 
   const parse = (
@@ -141,16 +166,9 @@ export function defineFlags<const S extends Record<string, Flag>>(
     env: NodeJS.ProcessEnv = process.env,
     warn: Warn = stderrWarning(program),
   ): FlagValues<S> | "help" => {
-    const cmd = command(false);
-    try {
-      cmd.parse(argv, { from: "user" });
-    } catch (err) {
-      if (err instanceof CommanderError) throw new Error(err.message.replace(/^error: /, ""), { cause: err });
-      throw err;
-    }
-    const given = cmd.opts<Record<string, string | true | undefined>>();
-    if (given.help) return "help";
-    const fromArgv = (flag: string) => given[camel(flag)];
+    const given = readArgv(argv);
+    if (given === "help") return "help";
+    const fromArgv = (flag: string) => given.get(flag);
     const fromEnv = (name: string | undefined) => (name && env[name]) || undefined;
     const values: Record<string, unknown> = {};
     for (const [name, f] of entries) {
@@ -159,13 +177,8 @@ export function defineFlags<const S extends Record<string, Flag>>(
       const cli = fromArgv(name);
       const old = f.deprecated ?? [];
       const sources: { value: string | undefined; label: string; old?: Deprecated }[] = [
-        { value: cli === true ? "true" : cli, label: `--${name}` },
-        ...old.flatMap((d) => {
-          const v = d.flag ? fromArgv(d.flag) : undefined;
-          return d.flag
-            ? [{ value: typeof v === "string" ? v : undefined, label: `--${d.flag}`, old: d }]
-            : [];
-        }),
+        { value: cli, label: `--${name}` },
+        ...old.flatMap((d) => (d.flag ? [{ value: fromArgv(d.flag), label: `--${d.flag}`, old: d }] : [])),
         { value: fromEnv(f.env), label: f.env ?? "" },
         ...old.flatMap((d) => (d.env ? [{ value: fromEnv(d.env), label: d.env, old: d }] : [])),
       ];
@@ -195,7 +208,18 @@ export function defineFlags<const S extends Record<string, Flag>>(
   };
 
   const usage = () => {
-    const text = command(true).helpInformation();
+    const rows = entries.map(([name, f]) => [`--${name} ${argument(f)}`, helpLine(f)] as const);
+    const width = Math.max(...rows.map(([term]) => term.length), HELP_TERM.length);
+    const text = [
+      `Usage: agentry ${program} ${options.usage ?? "[options]"}`,
+      "",
+      ...(options.description ? [options.description, ""] : []),
+      "Options:",
+      ...[...rows, [HELP_TERM, "print this help"] as const].map(([term, help]) =>
+        wrap(`  ${term.padEnd(width)}  `, help),
+      ),
+      "",
+    ].join("\n");
     const renamed = entries.flatMap(([name, f]) =>
       (f.deprecated ?? []).map((d) => {
         const old = [d.flag && `--${d.flag}`, d.env].filter(Boolean).join(", ");
@@ -213,7 +237,26 @@ export function defineFlags<const S extends Record<string, Flag>>(
   return { flags, parse, usage, describe };
 }
 
-const camel = (flag: string) => flag.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+const HELP_TERM = "-h, --help";
+/** Columns of --help. */
+const HELP_WIDTH = 110;
+
+/** `text` after `lead`, its words wrapped at HELP_WIDTH under the column `lead` ends at. */
+function wrap(lead: string, text: string): string {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && lead.length + line.length + 1 + word.length > HELP_WIDTH) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  lines.push(line);
+  return lines
+    .map((l, i) => (i === 0 ? lead : " ".repeat(lead.length)) + l)
+    .join("\n")
+    .trimEnd();
+}
 
 function argument(f: Flag): string {
   switch (f.kind) {
@@ -233,9 +276,17 @@ function argument(f: Flag): string {
   }
 }
 
+/** A flag's line of --help: its text, then its choices, default and variable. */
 function helpLine(f: Flag): string {
-  if (f.kind === "bool") return `${f.help} (true|false)`;
-  return f.help;
+  const extra = [
+    f.kind === "string" && f.choices ? `choices: ${f.choices.map((c) => JSON.stringify(c)).join(", ")}` : "",
+    f.default === undefined
+      ? ""
+      : `default: ${JSON.stringify(f.kind === "bool" ? String(f.default) : f.default)}`,
+    f.env ? `env: ${f.env}` : "",
+  ].filter(Boolean);
+  const text = f.kind === "bool" ? `${f.help} (true|false)` : f.help;
+  return extra.length ? `${text} (${extra.join(", ")})` : text;
 }
 
 function unitName(unit: OldUnit): string {
