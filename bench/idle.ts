@@ -23,6 +23,9 @@ import {
   type BenchResult,
 } from "./lib.ts";
 
+/** The libraries ../shared/DESIGN.md names for every program: schemas, metrics, logs. */
+const DESIGN_LIBRARIES = ["zod", "prom-client", "winston"];
+
 /** The packages (bare specifiers, node: builtins included) the module graph from `entry` imports. */
 export function importedPackages(entry: string): string[] {
   const packages = new Set<string>();
@@ -107,21 +110,31 @@ export async function idleBench(ctx: BenchContext): Promise<BenchResult> {
     if (r === 0) notes.push(...(await heapSummary(operator, "idle operator")));
     await operator.kill("SIGKILL");
   }
-  // The floors: an empty program; one importing (not using) the operator's packages.
+  // The floors: an empty program; ones importing (not using) the builtins the operator
+  // loads, those and the three libraries ../shared/DESIGN.md names for every program (zod,
+  // winston, prom-client), and all the operator's packages: what is left below 60 MiB for
+  // the operator's own code and state.
   const packages = importedPackages(join(repoRoot, "dist", "operator", "main.js"));
+  const builtins = packages.filter((p) => p.startsWith("node:"));
+  const core = [...builtins, ...DESIGN_LIBRARIES.filter((p) => packages.includes(p))];
   const keepAlive = `console.log("ready"); setInterval(() => {}, 60_000);`;
+  const importing = (list: string[]) => `${list.map(loadPackage).join(" ")} ${keepAlive}`;
   const empty: number[] = [];
+  const withBuiltins: number[] = [];
+  const withCore: number[] = [];
   const libraries: number[] = [];
   for (let r = 0; r < runs; r++) {
     empty.push((await floorRss(keepAlive)).rss);
-    const lib = await floorRss(`${packages.map(loadPackage).join(" ")} ${keepAlive}`);
+    withBuiltins.push((await floorRss(importing(builtins))).rss);
+    withCore.push((await floorRss(importing(core))).rss);
+    const lib = await floorRss(importing(packages));
     libraries.push(lib.rss);
     notes.push(
-      `floor run ${r + 1}: empty program ${empty.at(-1)!.toFixed(1)} MiB; importing the operator's packages ${lib.rss.toFixed(1)} MiB (${lib.anon.toFixed(1)} anonymous + ${lib.file.toFixed(1)} file-backed)`,
+      `floor run ${r + 1}: empty program ${empty.at(-1)!.toFixed(1)} MiB; the builtins ${withBuiltins.at(-1)!.toFixed(1)} MiB; and zod, winston, prom-client ${withCore.at(-1)!.toFixed(1)} MiB; importing the operator's packages ${lib.rss.toFixed(1)} MiB (${lib.anon.toFixed(1)} anonymous + ${lib.file.toFixed(1)} file-backed)`,
     );
   }
   say(
-    `idle floors: empty Node ${fig(empty, "MiB").value} MiB, with the operator's packages ${fig(libraries, "MiB").value} MiB`,
+    `idle floors: empty Node ${fig(empty, "MiB").value} MiB, builtins ${fig(withBuiltins, "MiB").value}, and DESIGN's libraries ${fig(withCore, "MiB").value}, with the operator's packages ${fig(libraries, "MiB").value} MiB`,
   );
   const idle = fig(rss, "MiB", { goal: "< 60" });
   idle.met = idle.value < 60;
@@ -135,6 +148,12 @@ export async function idleBench(ctx: BenchContext): Promise<BenchResult> {
       operator_idle_peak_rss_mib: fig(peak, "MiB", { note: "largest RSS sample while idle" }),
       floor_empty_node_rss_mib: fig(empty, "MiB", {
         note: "an empty program on the same Node with the operator's flags and environment, 3 s after start",
+      }),
+      floor_builtins_rss_mib: fig(withBuiltins, "MiB", {
+        note: `a program that only loads the builtins the compiled operator loads, as it loads them: ${builtins.join(", ")}`,
+      }),
+      floor_builtins_and_design_libraries_rss_mib: fig(withCore, "MiB", {
+        note: `the builtins and the libraries ../shared/DESIGN.md names for every program: ${core.filter((p) => !p.startsWith("node:")).join(", ")}`,
       }),
       floor_operator_packages_rss_mib: fig(libraries, "MiB", {
         note: `a program that only imports the packages the compiled operator imports: ${packages.join(", ")}`,
