@@ -50,10 +50,16 @@ export interface OperatorOptions {
  * Node's flags for the operator, as Dockerfile.operator's ENTRYPOINT runs it (hack/dockerfiles.test.ts
  * holds the two equal): a young generation of 2 MiB semi-spaces instead of V8's 16, V8's
  * heap sized for memory over speed (`--optimize-for-size`: the old generation grows in smaller
- * steps), and no Maglev (V8's middle compiler: its code and compile memory, for a process
- * that mostly waits). bench/ANALYSIS.md has what each saves and costs.
+ * steps), and neither Maglev nor Sparkplug (V8's middle and baseline compilers: their code and
+ * compile memory, for a process that mostly waits; hot code still gets TurboFan).
+ * bench/ANALYSIS.md has what each saves and costs.
  */
-export const OPERATOR_NODE_FLAGS = ["--max-semi-space-size=2", "--optimize-for-size", "--no-maglev"];
+export const OPERATOR_NODE_FLAGS = [
+  "--max-semi-space-size=2",
+  "--optimize-for-size",
+  "--no-maglev",
+  "--no-sparkplug",
+];
 
 /**
  * The operator's environment beside it, as Dockerfile.operator's ENV sets it (held equal by the
