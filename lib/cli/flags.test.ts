@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import fc from "fast-check";
+import { importsOf, lastJsonLineOf } from "../../test/harness/freshnode.ts";
 import { durationMs, formatDuration, parseDuration } from "./duration.ts";
 import { defineFlags, type Flag } from "./flags.ts";
 
@@ -274,20 +273,8 @@ describe("defineFlags", () => {
 describe("the programs' flags", () => {
   /** Module URLs resolved while a fresh Node imports `modules`. */
   function resolvedWhileImporting(modules: string[]): string[] {
-    const imports = modules.map((m) => `await import(${JSON.stringify(m)});`).join("");
     const hook = `const seen = []; (await import("node:module")).registerHooks({ resolve(s, c, next) { const r = next(s, c); seen.push(r.url); return r; } });`;
-    const out = execFileSync(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        "--input-type=module",
-        "-e",
-        `${hook} ${imports} console.log(JSON.stringify(seen));`,
-      ],
-      { cwd: fileURLToPath(new URL("../..", import.meta.url)), encoding: "utf8" },
-    );
-    return JSON.parse(out.trim().split("\n").at(-1)!) as string[];
+    return lastJsonLineOf<string[]>(`${hook} ${importsOf(modules)} console.log(JSON.stringify(seen));`);
   }
   const commander = (urls: string[]) => urls.filter((u) => u.includes("/node_modules/commander/"));
 

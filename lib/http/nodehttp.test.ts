@@ -1,25 +1,13 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
+import { importsOf, lastJsonLineOf } from "../../test/harness/freshnode.ts";
 import { Agent, createServer, request } from "./nodehttp.ts";
 
 /** Whether importing `modules` (ES modules, in a fresh Node) loads undici. */
-function loadsUndici(modules: string[]): boolean {
-  const imports = modules.map((m) => `await import(${JSON.stringify(m)});`).join("");
-  const out = execFileSync(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      "--input-type=module",
-      "-e",
-      `${imports} console.log(process.moduleLoadList.some((m) => m.includes("undici")));`,
-    ],
-    { cwd: fileURLToPath(new URL("../..", import.meta.url)), encoding: "utf8" },
+const loadsUndici = (modules: string[]): boolean =>
+  lastJsonLineOf<boolean>(
+    `${importsOf(modules)} console.log(process.moduleLoadList.some((m) => m.includes("undici")));`,
   );
-  return JSON.parse(out.trim().split("\n").at(-1)!) as boolean;
-}
 
 describe("node:http without undici", () => {
   it("an ES module import of node:http loads undici, which is why this module exists", () => {
