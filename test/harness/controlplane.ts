@@ -87,10 +87,12 @@ export class ControlPlane implements Endpoints {
       try {
         return await ControlPlane.startOnce(options);
       } catch (err) {
-        const portTaken = (err as { portTaken?: boolean }).portTaken === true;
-        if (!portTaken || attempt >= 3 || options.dir) throw err;
+        const { portTaken, dir } = err as { portTaken?: boolean; dir?: string };
+        if (portTaken !== true || attempt >= 3 || options.dir) throw err;
         if (options.verbose)
           process.stderr.write(`[controlplane] a port was taken meanwhile; starting again\n`);
+        // The cause is known; the failed attempt's directory (its logs, etcd data) goes.
+        if (dir) await rm(dir, { recursive: true, force: true });
       }
     }
   }
@@ -232,7 +234,7 @@ export class ControlPlane implements Endpoints {
         new Error(`local control plane failed to start: ${msg}\n  logs kept in ${cp.logDir}`, {
           cause: err,
         }),
-        { portTaken },
+        { portTaken, dir: cp.dir },
       );
     }
   }
