@@ -116,7 +116,8 @@ export async function idleBench(ctx: BenchContext): Promise<BenchResult> {
   // the operator's own code and state.
   const packages = importedPackages(join(repoRoot, "dist", "operator", "main.js"));
   const builtins = packages.filter((p) => p.startsWith("node:"));
-  const core = [...builtins, ...DESIGN_LIBRARIES.filter((p) => packages.includes(p))];
+  const designLibraries = DESIGN_LIBRARIES.filter((p) => packages.includes(p));
+  const core = [...builtins, ...designLibraries];
   const keepAlive = `console.log("ready"); setInterval(() => {}, 60_000);`;
   const importing = (list: string[]) => `${list.map(loadPackage).join(" ")} ${keepAlive}`;
   const empty: number[] = [];
@@ -130,7 +131,7 @@ export async function idleBench(ctx: BenchContext): Promise<BenchResult> {
     const lib = await floorRss(importing(packages));
     libraries.push(lib.rss);
     notes.push(
-      `floor run ${r + 1}: empty program ${empty.at(-1)!.toFixed(1)} MiB; the builtins ${withBuiltins.at(-1)!.toFixed(1)} MiB; and zod, winston, prom-client ${withCore.at(-1)!.toFixed(1)} MiB; importing the operator's packages ${lib.rss.toFixed(1)} MiB (${lib.anon.toFixed(1)} anonymous + ${lib.file.toFixed(1)} file-backed)`,
+      `floor run ${r + 1}: empty program ${empty.at(-1)!.toFixed(1)} MiB; the builtins ${withBuiltins.at(-1)!.toFixed(1)} MiB; and ${designLibraries.join(", ")} ${withCore.at(-1)!.toFixed(1)} MiB; importing the operator's packages ${lib.rss.toFixed(1)} MiB (${lib.anon.toFixed(1)} anonymous + ${lib.file.toFixed(1)} file-backed)`,
     );
   }
   say(
@@ -153,7 +154,7 @@ export async function idleBench(ctx: BenchContext): Promise<BenchResult> {
         note: `a program that only loads the builtins the compiled operator loads, as it loads them: ${builtins.join(", ")}`,
       }),
       floor_builtins_and_design_libraries_rss_mib: fig(withCore, "MiB", {
-        note: `the builtins and the libraries ../shared/DESIGN.md names for every program: ${core.filter((p) => !p.startsWith("node:")).join(", ")}`,
+        note: `the builtins and the libraries ../shared/DESIGN.md names for every program: ${designLibraries.join(", ")}`,
       }),
       floor_operator_packages_rss_mib: fig(libraries, "MiB", {
         note: `a program that only imports the packages the compiled operator imports: ${packages.join(", ")}`,

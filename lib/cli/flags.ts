@@ -119,10 +119,8 @@ export function defineFlags<const S extends Record<string, Flag>>(
   const argOptions: Record<string, { type: "string" | "boolean"; short?: string }> = {
     help: { type: "boolean", short: "h" },
   };
-  const flagOf = new Map<string, Flag>();
   for (const [name, f] of entries) {
     argOptions[name] = { type: f.kind === "bool" ? "boolean" : "string" };
-    flagOf.set(name, f);
     for (const d of f.deprecated ?? []) if (d.flag) argOptions[d.flag] = { type: "string" };
   }
 
@@ -153,7 +151,8 @@ export function defineFlags<const S extends Record<string, Flag>>(
         } else value = "true";
       }
       if (value === undefined) {
-        const f = flagOf.get(t.name);
+        // An old name takes any word (its value is read in the old form).
+        const f: Flag | undefined = Object.hasOwn(flags, t.name) ? flags[t.name] : undefined;
         throw new Error(`option '${t.rawName} ${f ? argument(f) : "<value>"}' argument missing`);
       }
       given.set(t.name, value);
